@@ -1,0 +1,60 @@
+//! `portolan catalog list|show|doc`.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use serde::Serialize;
+
+use crate::cli::{CatalogCmd, Format, Global, ListArgs};
+use crate::output::Outcome;
+
+pub fn run(g: &Global, c: &CatalogCmd) -> anyhow::Result<Outcome> {
+    match c {
+        CatalogCmd::List(a) => list(g, a),
+        CatalogCmd::Show(a) => super::show::run(g, a),
+        CatalogCmd::Doc(a) => super::doc::run(g, a),
+    }
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    id: &'a str,
+    vendor: &'a str,
+    product: &'a str,
+    modes: Vec<&'a str>,
+    flows: usize,
+    origin: String,
+}
+
+fn list(g: &Global, a: &ListArgs) -> anyhow::Result<Outcome> {
+    let cat = super::load_catalog(g)?;
+    let rows: Vec<Row> = cat
+        .entries
+        .iter()
+        .map(|e| Row {
+            id: &e.profile.id,
+            vendor: &e.profile.vendor,
+            product: &e.profile.product,
+            modes: e.profile.modes.iter().map(|m| m.id.as_str()).collect(),
+            flows: e.profile.flows.len(),
+            origin: e.origin.to_string(),
+        })
+        .collect();
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL_CONDENSED)
+                .set_header(["id", "vendor", "product", "modes", "flows"]);
+            for r in &rows {
+                t.add_row([
+                    r.id.to_string(),
+                    r.vendor.to_string(),
+                    r.product.to_string(),
+                    r.modes.join(", "),
+                    r.flows.to_string(),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+    Ok(Outcome::Ok)
+}

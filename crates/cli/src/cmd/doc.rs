@@ -1,0 +1,225 @@
+//! `portolan doc ID --format markdown`: vendor-style documentation of a profile. One table per
+//! mode with the vendor's columns, so a reader can lay it beside the source document.
+
+use portolan_model::{Flow, Initiation, ListenPorts, Listens, Profile, Protocol};
+
+use crate::cli::{DocArgs, DocFormat, Global};
+use crate::output::Outcome;
+
+pub fn run(g: &Global, a: &DocArgs) -> anyhow::Result<Outcome> {
+    let p = super::resolve_profile(g, &a.id)?;
+    super::check_mode(&p, a.mode.as_deref())?;
+    match a.format {
+        DocFormat::Markdown => print!("{}", markdown(&p, a.mode.as_deref())),
+        DocFormat::Json => {
+            let flows: Vec<_> = p
+                .flows_in(a.mode.as_deref())
+                .map(super::show::flow_json)
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "id": p.id, "mode": a.mode, "profile": p, "flows": flows })
+                )?
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Escapes a table cell: pipes, newlines, and HTML-significant characters.
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
+}
+
+fn side(p: &Profile, id: &str) -> String {
+    if id == portolan_model::DEVICE {
+        return "device".into();
+    }
+    match p.endpoint(id) {
+        Some(e) if !e.hosts.is_empty() => format!("{id} ({})", e.hosts.join(", ")),
+        Some(e) if !e.domains.is_empty() => format!("{id} ({})", e.domains.join(", ")),
+        _ => id.to_string(),
+    }
+}
+
+fn dest_ports(f: &Flow) -> String {
+    let proto = match &f.protocol {
+        Protocol::Unspecified => "unspecified".to_string(),
+        p => p.to_string().to_uppercase(),
+    };
+    match f.ports.to_strings().as_slice() {
+        [] => "-".to_string(),
+        ports => ports
+            .iter()
+            .map(|p| format!("{proto}/{p}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+fn kind(f: &Flow) -> &'static str {
+    match f.initiation {
+        Initiation::Either => "Bidirectional",
+        Initiation::Device | Initiation::Peer => "Unidirectional",
+    }
+}
+
+fn row(p: &Profile, f: &Flow) -> String {
+    let mut desc = f.description.clone().unwrap_or_default();
+    if f.optional && !desc.to_ascii_lowercase().contains("optional") {
+        desc.push_str(" (optional)");
+    }
+    for c in &f.conditions {
+        desc.push_str(&format!(" [{}]", super::show::condition_text(c)));
+    }
+    let app = f
+        .app
+        .clone()
+        .unwrap_or_else(|| f.protocol.to_string().to_uppercase());
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {} |\n",
+        cell(&f.id),
+        cell(&side(p, &f.from)),
+        kind(f),
+        cell(&app),
+        cell(&dest_ports(f)),
+        cell(&side(p, &f.to)),
+        cell(desc.trim())
+    )
+}
+
+const HEADER: &str = "| # | From | Type | Protocol | Dest. port | To | Description |\n|---|---|---|---|---|---|---|\n";
+
+fn section(out: &mut String, p: &Profile, mode: Option<&str>) {
+    let (outer, inner): (Vec<&Flow>, Vec<&Flow>) =
+        p.flows_in(mode).partition(|f| f.inside.is_none());
+    out.push_str(HEADER);
+    for f in outer {
+        out.push_str(&row(p, f));
+    }
+    if !inner.is_empty() {
+        out.push_str(
+            "\nCarried inside other flows (enforce the outer flow; listed for reference):\n\n",
+        );
+        out.push_str("| # | Inside | From | Protocol | Dest. port | To | Description |\n|---|---|---|---|---|---|---|\n");
+        for f in inner {
+            let inside = f
+                .inside
+                .as_ref()
+                .map(|i| {
+                    format!(
+                        "{}{}",
+                        i.flow,
+                        i.port.map(|p| format!(" (port {p})")).unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                cell(&f.id),
+                cell(&inside),
+                cell(&side(p, &f.from)),
+                cell(f.app.as_deref().unwrap_or("")),
+                cell(&dest_ports(f)),
+                cell(&side(p, &f.to)),
+                cell(f.description.as_deref().unwrap_or(""))
+            ));
+        }
+    }
+}
+
+/// The whole document.
+pub fn markdown(p: &Profile, mode: Option<&str>) -> String {
+    let mut out = format!("# {} — {}\n\n", cell(&p.vendor), cell(&p.product));
+    if let Some(d) = &p.description {
+        out.push_str(&format!("{}\n\n", cell(d)));
+    }
+    if !p.versions.is_empty() {
+        out.push_str(&format!("Versions: {}\n\n", cell(&p.versions.join("; "))));
+    }
+    if p.modes.is_empty() {
+        out.push_str("## Flows\n\n");
+        section(&mut out, p, None);
+    } else {
+        for m in p.modes.iter().filter(|m| mode.is_none_or(|x| x == m.id)) {
+            out.push_str(&format!(
+                "## Mode `{}`: {}\n\n",
+                m.id,
+                cell(m.description.as_deref().unwrap_or(""))
+            ));
+            section(&mut out, p, Some(&m.id));
+            out.push('\n');
+        }
+    }
+    for a in &p.alternatives {
+        out.push_str(&format!(
+            "\nAt least one of {} must work ({}): {}\n",
+            a.flows.join(", "),
+            a.id,
+            cell(a.description.as_deref().unwrap_or(""))
+        ));
+    }
+    if !p.params.is_empty() {
+        out.push_str("\n## Parameters the site sets\n\n| Param | Type | Default | Description |\n|---|---|---|---|\n");
+        for prm in &p.params {
+            let default = match &prm.default {
+                Some(portolan_model::ParamValue::Ports(ps)) => ps.to_string(),
+                Some(portolan_model::ParamValue::Text(t)) => t.clone(),
+                None => "(required)".into(),
+            };
+            let kind = format!("{:?}", prm.kind).to_lowercase();
+            let kind = if prm.values.is_empty() {
+                kind
+            } else {
+                format!("{kind}: {}", prm.values.join(", "))
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                cell(&prm.id),
+                cell(&kind),
+                cell(&default),
+                cell(prm.description.as_deref().unwrap_or(""))
+            ));
+        }
+    }
+    out.push_str("\n## Exposed by the device\n\n");
+    match &p.listens {
+        Listens::Nothing => out.push_str("Nothing: the device accepts no connection.\n"),
+        Listens::Entries(es) => {
+            for e in es {
+                let ports = match &e.ports {
+                    ListenPorts::Closed => "no open port".to_string(),
+                    ListenPorts::Ports(ps) => ps.to_string(),
+                };
+                out.push_str(&format!(
+                    "- {} {}: {}\n",
+                    e.protocol.to_string().to_uppercase(),
+                    cell(&ports),
+                    cell(e.description.as_deref().unwrap_or(""))
+                ));
+            }
+        }
+    }
+    if !p.notes.is_empty() {
+        out.push_str("\n## Notes\n\n");
+        for n in &p.notes {
+            out.push_str(&format!("- {}\n", cell(&n.text)));
+        }
+    }
+    out.push_str("\n## Sources\n\n");
+    for s in &p.sources {
+        let loc = s.file.as_deref().or(s.url.as_deref()).unwrap_or("");
+        out.push_str(&format!(
+            "- `{}`: {} ({})\n",
+            s.id,
+            cell(&s.title),
+            cell(loc)
+        ));
+    }
+    out
+}

@@ -1,0 +1,74 @@
+//! One module per subcommand, each with `run(...) -> anyhow::Result<Outcome>`.
+
+pub mod catalog;
+pub mod doc;
+pub mod schema;
+pub mod show;
+pub mod validate;
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use portolan_model::catalog::{load_file, Catalog, CatalogError, LoadError};
+use portolan_model::Profile;
+
+use crate::cli::Global;
+use crate::output::print_diagnostics;
+
+/// The shipped catalog plus any `--catalog` folders.
+pub fn load_catalog(g: &Global) -> anyhow::Result<Catalog> {
+    let mut cat = Catalog::embedded().map_err(report)?;
+    for dir in &g.catalog {
+        cat.add_path(dir).map_err(report)?;
+    }
+    Ok(cat)
+}
+
+fn report(e: CatalogError) -> anyhow::Error {
+    if let CatalogError::Invalid(d) = &e {
+        print_diagnostics(d);
+    }
+    anyhow::Error::new(e)
+}
+
+/// A profile by catalog id, or from a file when the argument names one.
+pub fn resolve_profile(g: &Global, id: &str) -> anyhow::Result<Profile> {
+    let cat = load_catalog(g)?;
+    if let Some(p) = cat.get(id) {
+        return Ok(p.clone());
+    }
+    let path = Path::new(id);
+    if path.is_file() {
+        return match load_file(path) {
+            Ok(l) => Ok(l.value),
+            Err(LoadError::Io(e)) => Err(e).with_context(|| format!("cannot read {id}")),
+            Err(LoadError::Invalid(d)) => {
+                print_diagnostics(&d);
+                bail!("{id} is not a valid profile")
+            }
+        };
+    }
+    let known: Vec<&str> = cat.ids().collect();
+    bail!(
+        "no profile `{id}` in the catalog (known: {}) and no such file",
+        known.join(", ")
+    )
+}
+
+/// Checks `--mode` against the profile.
+pub fn check_mode(p: &Profile, mode: Option<&str>) -> anyhow::Result<()> {
+    if let Some(m) = mode {
+        if !p.has_mode(m) {
+            let modes: Vec<&str> = p.modes.iter().map(|m| m.id.as_str()).collect();
+            if modes.is_empty() {
+                bail!("profile `{}` has no modes", p.id);
+            }
+            bail!(
+                "profile `{}` has no mode `{m}` (modes: {})",
+                p.id,
+                modes.join(", ")
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! `portolan show ID [--mode M]`: a profile's flows as a readable table, or JSON.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use portolan_model::{Condition, Flow, Profile};
+use serde::Serialize;
+
+use crate::cli::{Format, Global, ShowArgs};
+use crate::output::Outcome;
+
+/// The JSON shape of `show --format json`: stable, documented in the README.
+#[derive(Serialize)]
+pub struct ShowJson<'a> {
+    pub id: &'a str,
+    pub vendor: &'a str,
+    pub product: &'a str,
+    pub mode: Option<&'a str>,
+    pub flows: Vec<FlowJson<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct FlowJson<'a> {
+    pub id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub initiation: &'static str,
+    /// Lowercase name, or the number when the protocol has no name.
+    pub protocol: serde_json::Value,
+    /// `"443"`, `"3001-3003"`, `"{param}"` or `"unspecified"`; empty without ports.
+    pub ports: Vec<String>,
+    pub optional: bool,
+    pub modes: &'a [String],
+    pub app: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub conditions: Vec<String>,
+    pub inside: Option<String>,
+    pub source: Vec<String>,
+}
+
+pub fn condition_text(c: &Condition) -> String {
+    match c {
+        Condition::Feature(f) => format!("feature {f}"),
+        Condition::Version(v) => format!("version {v}"),
+        Condition::Region(r) => format!("region {r}"),
+    }
+}
+
+pub fn flow_json(f: &Flow) -> FlowJson<'_> {
+    FlowJson {
+        id: &f.id,
+        from: &f.from,
+        to: &f.to,
+        initiation: f.initiation.name(),
+        protocol: match f.protocol {
+            portolan_model::Protocol::Number(n) => serde_json::Value::from(n),
+            ref p => serde_json::Value::from(p.to_string()),
+        },
+        ports: f.ports.to_strings(),
+        optional: f.optional,
+        modes: &f.modes,
+        app: f.app.as_deref(),
+        description: f.description.as_deref(),
+        conditions: f.conditions.iter().map(condition_text).collect(),
+        inside: f.inside.as_ref().map(|i| match i.port {
+            Some(p) => format!("{}:{p}", i.flow),
+            None => i.flow.clone(),
+        }),
+        source: f
+            .source
+            .iter()
+            .map(|c| format!("{}: {}", c.doc, c.reference))
+            .collect(),
+    }
+}
+
+pub fn run(g: &Global, a: &ShowArgs) -> anyhow::Result<Outcome> {
+    let p = super::resolve_profile(g, &a.id)?;
+    super::check_mode(&p, a.mode.as_deref())?;
+    match a.format {
+        Format::Json => {
+            let out = ShowJson {
+                id: &p.id,
+                vendor: &p.vendor,
+                product: &p.product,
+                mode: a.mode.as_deref(),
+                flows: p.flows_in(a.mode.as_deref()).map(flow_json).collect(),
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Format::Table => print!("{}", table(&p, a.mode.as_deref())),
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The human table: one line per flow.
+pub fn table(p: &Profile, mode: Option<&str>) -> String {
+    let mut out = format!(
+        "{} — {} {} ({})\n",
+        p.id,
+        p.vendor,
+        p.product,
+        mode.map_or("all modes".to_string(), |m| format!("mode {m}"))
+    );
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header([
+            "id",
+            "modes",
+            "from",
+            "to",
+            "initiation",
+            "proto",
+            "ports",
+            "app",
+            "opt",
+            "notes",
+        ]);
+    for f in p.flows_in(mode) {
+        let mut notes: Vec<String> = f.conditions.iter().map(condition_text).collect();
+        if let Some(i) = &f.inside {
+            notes.push(format!(
+                "inside {}{}",
+                i.flow,
+                i.port.map(|p| format!(":{p}")).unwrap_or_default()
+            ));
+        }
+        if let Some(k) = f.keepalive {
+            notes.push(format!("keepalive {k}s"));
+        }
+        if f.persistent {
+            notes.push("persistent".into());
+        }
+        if let Some(t) = f.tls.as_ref().and_then(|t| t.expected_issuer.as_ref()) {
+            notes.push(format!("issuer: {t}"));
+        }
+        let modes = if f.modes.is_empty() {
+            "all".to_string()
+        } else {
+            f.modes.join(",")
+        };
+        t.add_row([
+            f.id.clone(),
+            modes,
+            f.from.clone(),
+            f.to.clone(),
+            f.initiation.name().to_string(),
+            f.protocol.to_string(),
+            f.ports.to_string(),
+            f.app.clone().unwrap_or_default(),
+            if f.optional { "yes" } else { "" }.to_string(),
+            notes.join("; "),
+        ]);
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+    for alt in &p.alternatives {
+        out.push_str(&format!(
+            "alternatives `{}`: at least one of {}\n",
+            alt.id,
+            alt.flows.join(", ")
+        ));
+    }
+    out
+}

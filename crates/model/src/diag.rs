@@ -1,0 +1,193 @@
+//! Diagnostics: every problem found in an input file, with where it is (file, line, column),
+//! a stable kebab-case code a script can match on, and a help line saying how to fix it.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// How bad a problem is. Errors make a file unusable; warnings do not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// A 1-based position in a file; `line == 0` means the position is unknown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Pos {
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Pos {
+    pub const UNKNOWN: Pos = Pos { line: 0, column: 0 };
+
+    pub fn new(line: u64, column: u64) -> Self {
+        Pos { line, column }
+    }
+}
+
+impl From<serde_saphyr::Location> for Pos {
+    fn from(l: serde_saphyr::Location) -> Self {
+        Pos::new(l.line(), l.column())
+    }
+}
+
+/// One problem in one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Stable kebab-case identifier (`port-out-of-range`, `unknown-endpoint`, …).
+    pub code: &'static str,
+    pub message: String,
+    pub help: String,
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        if self.line == 0 {
+            write!(f, "{}: {sev}[{}]: {}", self.file, self.code, self.message)?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {sev}[{}]: {}",
+                self.file, self.line, self.column, self.code, self.message
+            )?;
+        }
+        if !self.help.is_empty() {
+            write!(f, "\n  help: {}", self.help)?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects diagnostics for one file while a validator walks it.
+#[derive(Debug)]
+pub struct Sink {
+    file: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Sink {
+    pub fn new(file: impl Into<String>) -> Self {
+        Sink {
+            file: file.into(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    pub fn error(
+        &mut self,
+        at: Pos,
+        code: &'static str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.push(Severity::Error, at, code, message.into(), help.into());
+    }
+
+    pub fn warning(
+        &mut self,
+        at: Pos,
+        code: &'static str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.push(Severity::Warning, at, code, message.into(), help.into());
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        at: Pos,
+        code: &'static str,
+        message: String,
+        help: String,
+    ) {
+        self.diagnostics.push(Diagnostic {
+            severity,
+            code,
+            message,
+            help,
+            file: self.file.clone(),
+            line: at.line,
+            column: at.column,
+        });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The diagnostics sorted by position, errors and warnings interleaved.
+    pub fn finish(mut self) -> Vec<Diagnostic> {
+        self.diagnostics
+            .sort_by(|a, b| (a.line, a.column, a.code).cmp(&(b.line, b.column, b.code)));
+        self.diagnostics
+    }
+}
+
+/// Turns a YAML parse or shape error into a diagnostic with a stable code.
+pub fn from_yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
+    let pos = err.location().map(Pos::from).unwrap_or(Pos::UNKNOWN);
+    let full = err.to_string();
+    // serde-saphyr renders a source snippet after the first line; keep the message line only.
+    let message = full
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string();
+    // Drop a leading "line N column M: ": the position is reported separately.
+    let message = match message.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => {
+            rest.to_string()
+        }
+        _ => message,
+    };
+    let (code, help) = if message.contains("unknown field") {
+        (
+            "unknown-field",
+            "remove the field or fix its spelling; `portolan schema profile` lists every field",
+        )
+    } else if message.contains("missing field") {
+        ("missing-field", "add the required field")
+    } else if message.contains("unknown variant") {
+        ("unknown-value", "use one of the values listed")
+    } else if message.contains("invalid type") || message.contains("invalid value") {
+        (
+            "invalid-value",
+            "see docs/profile-format.md for the field's type",
+        )
+    } else {
+        ("yaml-syntax", "fix the YAML syntax at this position")
+    };
+    Diagnostic {
+        severity: Severity::Error,
+        code,
+        message,
+        help: help.to_string(),
+        file: file.to_string(),
+        line: pos.line,
+        column: pos.column,
+    }
+}

@@ -1,0 +1,21 @@
+//! Portolan's data model: the profile format (what a device type needs), its validation with
+//! precise diagnostics, and the shipped catalog. No I/O beyond reading files, no async.
+
+pub mod catalog;
+pub mod diag;
+pub mod names;
+pub mod ports;
+pub mod profile;
+pub mod protocol;
+pub mod raw;
+pub mod validate;
+
+pub use diag::{Diagnostic, Pos, Severity};
+pub use ports::{PortItem, PortSpec};
+pub use profile::*;
+pub use protocol::Protocol;
+
+/// JSON Schema of the profile file format, for editors.
+pub fn profile_schema() -> schemars::Schema {
+    schemars::schema_for!(Profile)
+}

@@ -1,0 +1,150 @@
+//! Names: identifiers, DNS hostnames (RFC 1123), wildcard domains and host templates.
+//! Everything a profile names passes through here, so that nothing a third party wrote can
+//! carry quotes, spaces or punctuation into an emitted ruleset.
+
+/// An identifier for profiles, modes, params, endpoints and flows: ASCII letters, digits,
+/// `-`, `_` and `.`, starting with a letter or digit, at most 64 characters.
+pub fn is_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A profile id: lowercase letters, digits and `-`.
+pub fn is_profile_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// One DNS label: 1–63 letters, digits or hyphens, not starting or ending with a hyphen.
+pub fn is_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && l.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+}
+
+/// A fully qualified hostname (a trailing dot is allowed); at least two labels.
+pub fn is_hostname(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    s.len() <= 253 && s.split('.').count() >= 2 && s.split('.').all(is_label)
+}
+
+/// Why a wildcard domain was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WildcardError {
+    /// `*` somewhere other than the whole leftmost label.
+    NotLeftmost,
+    /// The part after `*.` is not a hostname.
+    Invalid,
+}
+
+/// Checks `*.example.com`: the `*` must be the whole leftmost label and appear once.
+pub fn check_wildcard(s: &str) -> Result<&str, WildcardError> {
+    match s.strip_prefix("*.") {
+        Some(rest) if rest.contains('*') => Err(WildcardError::NotLeftmost),
+        Some(rest) if is_hostname(rest) => Ok(rest),
+        Some(_) => Err(WildcardError::Invalid),
+        None if s.contains('*') => Err(WildcardError::NotLeftmost),
+        None => Err(WildcardError::Invalid),
+    }
+}
+
+/// The `{param}` references in a host template, in order; `Err` with the offending text when
+/// braces do not pair up or enclose something that is not an identifier.
+pub fn template_params(s: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after.find('}').ok_or_else(|| rest[open..].to_string())?;
+        let name = &after[..close];
+        if !is_ident(name) {
+            return Err(format!("{{{name}}}"));
+        }
+        out.push(name);
+        rest = &after[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(rest.to_string());
+    }
+    Ok(out)
+}
+
+/// Substitutes `{param}` references with values; unknown names are left as they are.
+pub fn expand_template(s: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                match lookup(name) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        assert!(is_hostname("gk.sensorist.com"));
+        assert!(is_hostname("bootstrap.us-east-1.mbedcloud.com."));
+        assert!(!is_hostname("localhost"));
+        assert!(!is_hostname("a..b"));
+        assert!(!is_hostname("x\".com"));
+        assert!(!is_hostname("-a.com"));
+        assert!(!is_hostname("a b.com"));
+    }
+
+    #[test]
+    fn wildcards() {
+        assert_eq!(check_wildcard("*.mbedcloud.com"), Ok("mbedcloud.com"));
+        assert_eq!(check_wildcard("a.*.com"), Err(WildcardError::NotLeftmost));
+        assert_eq!(check_wildcard("*.*.com"), Err(WildcardError::NotLeftmost));
+        assert_eq!(check_wildcard("*a.com"), Err(WildcardError::NotLeftmost));
+        assert_eq!(check_wildcard("*.com;"), Err(WildcardError::Invalid));
+    }
+
+    #[test]
+    fn templates() {
+        assert_eq!(
+            template_params("bootstrap.{region}.x.com"),
+            Ok(vec!["region"])
+        );
+        assert!(template_params("a.{re gion}.com").is_err());
+        assert!(template_params("a.{region.com").is_err());
+        assert_eq!(
+            expand_template("b.{region}.x.com", |n| (n == "region").then(|| "eu".into())),
+            "b.eu.x.com"
+        );
+    }
+}

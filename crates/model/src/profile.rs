@@ -1,0 +1,552 @@
+//! The validated, typed profile: what one device type needs from the network. Produced only
+//! by [`crate::validate::profile`], so every reference inside it resolves and every value is in
+//! range. It serializes back to the file format (`portolan: 1`).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::ports::PortSpec;
+use crate::protocol::Protocol;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One device type.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Format version; always 1.
+    pub portolan: u32,
+    /// Lowercase letters, digits and `-`.
+    pub id: String,
+    pub vendor: String,
+    pub product: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Every document a citation may name.
+    pub sources: Vec<SourceDoc>,
+    /// Mutually exclusive deployment variants; a site chooses one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modes: Vec<Mode>,
+    /// Switches a site turns on (firmware modules, optional services).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<Feature>,
+    /// Values a site sets, referenced as `{id}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<Param>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
+    /// One entry per row of the vendor's tables.
+    pub flows: Vec<Flow>,
+    /// Groups of flows of which at least one must work.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Alternative>,
+    /// What the device itself exposes.
+    pub listens: Listens,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceDoc {
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Where a fact comes from: a source document and a place in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Citation {
+    /// The `id` of an entry of `sources`.
+    pub doc: String,
+    /// Table and row, section or step.
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mode {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<Citation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feature {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<Citation>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    /// One port, 1..65535.
+    Port,
+    /// A port spec: list and ranges.
+    Ports,
+    /// A hostname or address.
+    Host,
+    String,
+    /// One of `values`.
+    Enum,
+}
+
+/// A param's value as written in a profile default or a site.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Ports(#[schemars(with = "PortsSchema")] PortSpec),
+    Text(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Param {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<ParamValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<Citation>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    Dns,
+    Dhcp,
+    Ntp,
+}
+
+impl Service {
+    pub fn from_name(s: &str) -> Option<Service> {
+        match s {
+            "dns" => Some(Service::Dns),
+            "dhcp" => Some(Service::Dhcp),
+            "ntp" => Some(Service::Ntp),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Dns => "dns",
+            Service::Dhcp => "dhcp",
+            Service::Ntp => "ntp",
+        }
+    }
+}
+
+/// A named peer. Validation guarantees exactly one kind: a local `service`, a `role` the site
+/// binds, or remote `hosts`/`domains`/`addresses`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Fully qualified hostnames, or templates with `{param}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// Wildcard domains, `*` as the whole leftmost label.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+    /// IPv4/IPv6 addresses and prefixes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
+    pub addresses: Vec<IpNet>,
+    /// The source says the addresses may change.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub addresses_volatile: bool,
+    /// A local service the site provides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+    /// A role the site must bind to addresses or names.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub role: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<Citation>,
+}
+
+/// What kind of peer an endpoint is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointKind {
+    Service(Service),
+    Role,
+    Remote,
+}
+
+impl Endpoint {
+    pub fn kind(&self) -> EndpointKind {
+        match (self.service, self.role) {
+            (Some(s), _) => EndpointKind::Service(s),
+            (None, true) => EndpointKind::Role,
+            (None, false) => EndpointKind::Remote,
+        }
+    }
+}
+
+/// Who opens the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Initiation {
+    /// The device opens it (the vendors' "unidirectional" outbound).
+    Device,
+    /// The peer opens it towards the device.
+    Peer,
+    /// Either side may (the vendors' "bidirectional").
+    Either,
+}
+
+impl Initiation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Initiation::Device => "device",
+            Initiation::Peer => "peer",
+            Initiation::Either => "either",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Cast {
+    #[default]
+    Unicast,
+    Broadcast,
+    Multicast,
+}
+
+fn is_unicast(c: &Cast) -> bool {
+    *c == Cast::Unicast
+}
+
+/// A version comparison such as `>= 2.8`.
+#[derive(Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct VersionReq {
+    pub op: String,
+    pub version: Vec<u32>,
+}
+
+impl std::fmt::Display for VersionReq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v: Vec<String> = self.version.iter().map(ToString::to_string).collect();
+        write!(f, "{} {}", self.op, v.join("."))
+    }
+}
+
+impl Serialize for VersionReq {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+/// A condition under which a flow exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Condition {
+    /// A feature the site enables.
+    Feature(String),
+    /// A firmware or software version, e.g. `>= 2.8`.
+    Version(#[schemars(with = "String")] VersionReq),
+    /// A region (param value).
+    Region(String),
+}
+
+/// The outer flow a tunnelled flow is carried inside.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Inside {
+    pub flow: String,
+    /// The outer flow's port that carries this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Inspection {
+    Allowed,
+    Forbidden,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The issuer the server certificate must have, as `openssl x509 -issuer` prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspection: Option<Inspection>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+}
+
+/// IKE (phase 1) or ESP (phase 2) facts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Crypto {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proposals: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encryption: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub integrity: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dh_groups: Vec<u16>,
+}
+
+/// `device`, or an endpoint id.
+pub const DEVICE: &str = "device";
+
+/// One row of a vendor's table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    pub id: String,
+    /// Empty: every mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modes: Vec<String>,
+    /// `device` or an endpoint id.
+    pub from: String,
+    /// `device` or an endpoint id; `ports` are on this side.
+    pub to: String,
+    pub initiation: Initiation,
+    #[schemars(with = "ProtocolSchema")]
+    pub protocol: Protocol,
+    #[serde(default, skip_serializing_if = "PortSpec::is_none")]
+    #[schemars(with = "Option<PortsSchema>")]
+    pub ports: PortSpec,
+    #[serde(default, skip_serializing_if = "PortSpec::is_none")]
+    #[schemars(with = "Option<PortsSchema>")]
+    pub src_ports: PortSpec,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub optional: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Required: at least one citation.
+    pub source: Vec<Citation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inside: Option<Inside>,
+    #[serde(default, skip_serializing_if = "is_unicast")]
+    pub cast: Cast,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub group: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp_type: Option<String>,
+    /// Seconds between keepalives the device sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<u32>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub persistent: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ike: Option<Crypto>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub esp: Option<Crypto>,
+}
+
+impl Flow {
+    /// Whether the flow belongs to `mode` (flows without modes belong to every mode).
+    pub fn in_mode(&self, mode: Option<&str>) -> bool {
+        match mode {
+            None => true,
+            Some(m) => self.modes.is_empty() || self.modes.iter().any(|x| x == m),
+        }
+    }
+
+    /// The side that is not the device.
+    pub fn peer(&self) -> &str {
+        if self.from == DEVICE {
+            &self.to
+        } else {
+            &self.from
+        }
+    }
+
+    /// Whether the device is the `from` side (ports are the peer's).
+    pub fn outbound(&self) -> bool {
+        self.from == DEVICE
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alternative {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Never empty.
+    pub flows: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<Citation>,
+}
+
+/// What the device exposes.
+#[derive(Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Listens {
+    /// `none`: the device accepts no connection at all.
+    Nothing,
+    Entries(Vec<Listen>),
+}
+
+impl Serialize for Listens {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Listens::Nothing => s.serialize_str("none"),
+            Listens::Entries(e) => e.serialize(s),
+        }
+    }
+}
+
+/// Ports of one listen entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenPorts {
+    /// An explicit statement: no port of this protocol is open.
+    Closed,
+    Ports(PortSpec),
+}
+
+impl Serialize for ListenPorts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ListenPorts::Closed => s.serialize_str("none"),
+            ListenPorts::Ports(p) => p.serialize(s),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    #[schemars(with = "ProtocolSchema")]
+    pub protocol: Protocol,
+    #[schemars(with = "PortsSchema")]
+    pub ports: ListenPorts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<Citation>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoteTopic {
+    DnsTtl,
+    Nat,
+    TlsInspection,
+    Keepalive,
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    pub topic: NoteTopic,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<Citation>,
+}
+
+impl Profile {
+    pub fn endpoint(&self, id: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.id == id)
+    }
+
+    pub fn param(&self, id: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.id == id)
+    }
+
+    pub fn source_doc(&self, id: &str) -> Option<&SourceDoc> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+
+    /// The flows of one mode (all flows for `None`), in file order.
+    pub fn flows_in<'a>(&'a self, mode: Option<&'a str>) -> impl Iterator<Item = &'a Flow> + 'a {
+        self.flows.iter().filter(move |f| f.in_mode(mode))
+    }
+
+    pub fn has_mode(&self, mode: &str) -> bool {
+        self.modes.iter().any(|m| m.id == mode)
+    }
+}
+
+/// JSON Schema stand-in for [`PortSpec`] as written in files.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum PortsSchema {
+    /// One port.
+    Port(#[schemars(range(min = 1, max = 65535))] u16),
+    /// `"3001-3003"`, `"{param}"`, `unspecified`, or (in listens) `none`.
+    Text(
+        #[schemars(regex(
+            pattern = r"^(\d+(-\d+)?|\{[A-Za-z0-9][A-Za-z0-9_.-]*\}|unspecified|none)$"
+        ))]
+        String,
+    ),
+    List(Vec<PortsItemSchema>),
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum PortsItemSchema {
+    Port(#[schemars(range(min = 1, max = 65535))] u16),
+    Text(#[schemars(regex(pattern = r"^(\d+(-\d+)?|\{[A-Za-z0-9][A-Za-z0-9_.-]*\})$"))] String),
+}
+
+/// JSON Schema stand-in for [`Protocol`].
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum ProtocolSchema {
+    /// An IANA protocol number.
+    Number(u8),
+    /// A name, a `{param}`, or `unspecified`.
+    Name(
+        #[schemars(regex(
+            pattern = r"^(tcp|udp|sctp|icmp|icmpv6|esp|ah|gre|igmp|arp|unspecified|\{[A-Za-z0-9][A-Za-z0-9_.-]*\})$"
+        ))]
+        String,
+    ),
+}

@@ -1,0 +1,380 @@
+//! The serde mirror of a profile file: every field as written, with source positions kept
+//! (`Spanned`) where validation may need to point at it. Nothing here is checked beyond the
+//! YAML shape and unknown fields; `validate` turns it into a typed [`crate::Profile`].
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+pub use serde_saphyr::Spanned;
+
+/// A YAML scalar that may be written as a number or a string (`443`, `"3001-3003"`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar {
+    Int(i64),
+    Str(String),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number or a string")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Int(i64::try_from(v).unwrap_or(i64::MAX)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v))
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// `ports:` — one scalar, or a list of scalars each with its own position.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RawPorts {
+    One(Scalar),
+    List(Vec<Spanned<Scalar>>),
+}
+
+impl<'de> Deserialize<'de> for RawPorts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawPorts;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a port, a range \"a-b\", a \"{param}\", `unspecified`, or a list")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawPorts, E> {
+                Ok(RawPorts::One(Scalar::Int(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawPorts, E> {
+                ScalarVisitor.visit_u64(v).map(RawPorts::One)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawPorts, E> {
+                Ok(RawPorts::One(Scalar::Str(v.to_string())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawPorts, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<Scalar>>()? {
+                    items.push(item);
+                }
+                Ok(RawPorts::List(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A citation: which source document, and where in it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawCitation {
+    pub doc: Spanned<String>,
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+/// `source:` — one citation or a list of them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RawCitations(pub Vec<RawCitation>);
+
+impl<'de> Deserialize<'de> for RawCitations {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawCitations;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a citation {doc, ref} or a list of them")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawCitations, A::Error> {
+                let c = RawCitation::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawCitations(vec![c]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawCitations, A::Error> {
+                let mut v = Vec::new();
+                while let Some(c) = seq.next_element::<RawCitation>()? {
+                    v.push(c);
+                }
+                Ok(RawCitations(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    pub portolan: Spanned<i64>,
+    pub id: Spanned<String>,
+    pub vendor: String,
+    pub product: String,
+    #[serde(default)]
+    pub versions: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub sources: Vec<RawSource>,
+    #[serde(default)]
+    pub modes: Vec<RawMode>,
+    #[serde(default)]
+    pub features: Vec<RawFeature>,
+    #[serde(default)]
+    pub params: Vec<RawParam>,
+    #[serde(default)]
+    pub endpoints: Vec<RawEndpoint>,
+    pub flows: Vec<RawFlow>,
+    #[serde(default)]
+    pub alternatives: Vec<RawAlternative>,
+    pub listens: Spanned<RawListens>,
+    #[serde(default)]
+    pub notes: Vec<RawNote>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub id: Spanned<String>,
+    pub title: String,
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMode {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub source: RawCitations,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeature {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub source: RawCitations,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParam {
+    pub id: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub values: Vec<Spanned<Scalar>>,
+    #[serde(default)]
+    pub default: Option<Spanned<RawPorts>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub source: RawCitations,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub domains: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub addresses_volatile: bool,
+    #[serde(default)]
+    pub service: Option<Spanned<String>>,
+    #[serde(default)]
+    pub role: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub source: RawCitations,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    #[serde(default)]
+    pub feature: Option<Spanned<String>>,
+    #[serde(default)]
+    pub version: Option<Spanned<String>>,
+    #[serde(default)]
+    pub region: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInside {
+    pub flow: Spanned<String>,
+    #[serde(default)]
+    pub port: Option<Spanned<i64>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    #[serde(default)]
+    pub expected_issuer: Option<String>,
+    #[serde(default)]
+    pub inspection: Option<Spanned<String>>,
+    #[serde(default)]
+    pub versions: Vec<String>,
+    #[serde(default)]
+    pub sni: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawCrypto {
+    #[serde(default)]
+    pub versions: Vec<Spanned<i64>>,
+    #[serde(default)]
+    pub proposals: Vec<String>,
+    #[serde(default)]
+    pub encryption: Vec<String>,
+    #[serde(default)]
+    pub integrity: Vec<String>,
+    #[serde(default)]
+    pub dh_groups: Vec<Spanned<i64>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlow {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub modes: Vec<Spanned<String>>,
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+    pub initiation: Spanned<String>,
+    pub protocol: Spanned<Scalar>,
+    #[serde(default)]
+    pub ports: Option<Spanned<RawPorts>>,
+    #[serde(default)]
+    pub src_ports: Option<Spanned<RawPorts>>,
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default)]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub from_app: Option<String>,
+    #[serde(default)]
+    pub to_app: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub source: Option<RawCitations>,
+    #[serde(default)]
+    pub conditions: Vec<Spanned<RawCondition>>,
+    #[serde(default)]
+    pub inside: Option<Spanned<RawInside>>,
+    #[serde(default)]
+    pub cast: Option<Spanned<String>>,
+    #[serde(default)]
+    pub group: Option<Spanned<String>>,
+    #[serde(default)]
+    pub icmp_type: Option<Spanned<String>>,
+    #[serde(default)]
+    pub keepalive: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub persistent: bool,
+    #[serde(default)]
+    pub tls: Option<Spanned<RawTls>>,
+    #[serde(default)]
+    pub ike: Option<RawCrypto>,
+    #[serde(default)]
+    pub esp: Option<RawCrypto>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlternative {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub flows: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub source: RawCitations,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    pub protocol: Spanned<Scalar>,
+    pub ports: Spanned<RawPorts>,
+    #[serde(default)]
+    pub flow: Option<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub source: RawCitations,
+}
+
+/// `listens:` — the word `none`, or a list of entries.
+#[derive(Clone, Debug)]
+pub enum RawListens {
+    Word(String),
+    List(Vec<RawListen>),
+}
+
+impl<'de> Deserialize<'de> for RawListens {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawListens;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`none` or a list of listen entries")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawListens, E> {
+                Ok(RawListens::Word(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawListens, A::Error> {
+                let mut v = Vec::new();
+                while let Some(c) = seq.next_element::<RawListen>()? {
+                    v.push(c);
+                }
+                Ok(RawListens::List(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNote {
+    pub topic: Spanned<String>,
+    pub text: String,
+    #[serde(default)]
+    pub source: RawCitations,
+}
