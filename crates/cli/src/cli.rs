@@ -48,6 +48,14 @@ pub enum Command {
     ///
     /// Exit 0 when every file is valid (warnings allowed), 2 when any has an error.
     Validate(ValidateArgs),
+    /// Compile a site into firewall policy.
+    ///
+    /// Reads the site (zones, services, devices bound to profiles), checks it against every
+    /// profile, and writes the policy for one target. Every emitted rule carries a comment
+    /// `profile/flow` naming the vendor row it enforces.
+    ///
+    /// Example: portolan compile examples/site.yaml --target nftables -o portolan.nft
+    Compile(CompileArgs),
     /// Print the JSON Schema of a file format, for editors.
     ///
     /// Example: portolan schema profile > profile.schema.json
@@ -110,6 +118,32 @@ pub struct ValidateArgs {
     /// Profile files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TargetArg {
+    /// An `nft -f` ruleset: table `inet portolan`.
+    Nftables,
+    /// `iptables-restore` rules followed by the `ipset restore` sets they use.
+    Iptables,
+    /// dnsmasq `nftset=` lines that fill the nftables name sets from DNS answers.
+    Dnsmasq,
+    /// The compiled policy IR as JSON (for scripts and other tools).
+    Ir,
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The site file.
+    pub site: PathBuf,
+    #[arg(long, short, value_enum, default_value_t = TargetArg::Nftables)]
+    pub target: TargetArg,
+    /// Write to FILE instead of standard output (written whole, or not at all).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print diagnostics as JSON on standard error.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

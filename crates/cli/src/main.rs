@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Show(a) => cmd::show::run(&cli.global, a),
         Command::Doc(a) => cmd::doc::run(&cli.global, a),
         Command::Validate(a) => cmd::validate::run(&cli.global, a),
+        Command::Compile(a) => cmd::compile::run(&cli.global, a),
         Command::Schema(a) => cmd::schema::run(a),
     };
     match result {

@@ -2,12 +2,15 @@
 //! precise diagnostics, and the shipped catalog. No I/O beyond reading files, no async.
 
 pub mod catalog;
+pub mod compile;
 pub mod diag;
+pub mod ir;
 pub mod names;
 pub mod ports;
 pub mod profile;
 pub mod protocol;
 pub mod raw;
+pub mod raw_site;
 pub mod validate;
 
 pub use diag::{Diagnostic, Pos, Severity};

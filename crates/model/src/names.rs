@@ -81,7 +81,7 @@ pub fn template_params(s: &str) -> Result<Vec<&str>, String> {
 }
 
 /// Substitutes `{param}` references with values; unknown names are left as they are.
-pub fn expand_template(s: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+pub fn expand_template(s: &str, mut lookup: impl FnMut(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(open) = rest.find('{') {

@@ -1,6 +1,7 @@
 //! One module per subcommand, each with `run(...) -> anyhow::Result<Outcome>`.
 
 pub mod catalog;
+pub mod compile;
 pub mod doc;
 pub mod schema;
 pub mod show;
@@ -71,4 +72,60 @@ pub fn check_mode(p: &Profile, mode: Option<&str>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Profiles for sites: catalog ids, or files relative to the site's folder.
+pub struct SiteProfiles {
+    pub catalog: Catalog,
+    pub base: std::path::PathBuf,
+}
+
+impl portolan_model::compile::ProfileSource for SiteProfiles {
+    fn profile(&self, name: &str) -> Result<Profile, String> {
+        if let Some(p) = self.catalog.get(name) {
+            return Ok(p.clone());
+        }
+        let path = self.base.join(name);
+        let is_file_name =
+            name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json");
+        if !is_file_name {
+            let known: Vec<&str> = self.catalog.ids().collect();
+            return Err(format!("not in the catalog (known: {})", known.join(", ")));
+        }
+        match load_file(&path) {
+            Ok(l) => Ok(l.value),
+            Err(LoadError::Io(e)) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(LoadError::Invalid(d)) => {
+                print_diagnostics(&d);
+                Err(format!("{} is not a valid profile", path.display()))
+            }
+        }
+    }
+}
+
+/// Loads and compiles a site; diagnostics are printed, and `None` means bad input.
+pub fn load_site(
+    g: &Global,
+    site: &Path,
+    json: bool,
+) -> anyhow::Result<Option<portolan_model::ir::Policy>> {
+    let text =
+        std::fs::read_to_string(site).with_context(|| format!("cannot read {}", site.display()))?;
+    let profiles = SiteProfiles {
+        catalog: load_catalog(g)?,
+        base: site.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    let result = portolan_model::compile::site_text(&site.display().to_string(), &text, &profiles);
+    let (policy, diags) = match result {
+        Ok(l) => (Some(l.value), l.warnings),
+        Err(d) => (None, d),
+    };
+    if json {
+        if !diags.is_empty() {
+            eprintln!("{}", serde_json::to_string_pretty(&diags)?);
+        }
+    } else {
+        print_diagnostics(&diags);
+    }
+    Ok(policy)
 }

@@ -1,0 +1,53 @@
+//! Back ends: each reads only the policy IR ([`portolan_model::ir::Policy`]) and writes one
+//! target's configuration. Every module has the same entry point,
+//! `emit(&Policy, &Options) -> Result<String, EmitError>`, chosen by the closed [`Target`] enum.
+//! Every string that reaches an output came through validation (identifiers, hostnames,
+//! addresses) and is quoted or checked again here, so nothing a profile or site says can change
+//! the emitted rules.
+
+pub mod dnsmasq;
+pub mod error;
+pub mod iptables;
+pub mod names;
+pub mod nftables;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+pub use error::EmitError;
+use portolan_model::ir::Policy;
+
+/// The targets `portolan compile --target` knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Nftables,
+    Iptables,
+    Dnsmasq,
+}
+
+/// Addresses a hostname resolved to at compile time, with the TTL of the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub addresses: Vec<IpAddr>,
+    pub ttl: Duration,
+}
+
+/// Options shared by the back ends.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Names resolved at compile time (`--resolve`); names absent here are left to DNS-driven
+    /// filling at run time.
+    pub resolved: BTreeMap<String, Resolved>,
+    /// Log rate for dropped packets, per second (default 5).
+    pub log_rate: Option<u32>,
+}
+
+/// Emits `policy` for `target`.
+pub fn emit(target: Target, policy: &Policy, opts: &Options) -> Result<String, EmitError> {
+    match target {
+        Target::Nftables => nftables::emit(policy, opts),
+        Target::Iptables => iptables::emit(policy, opts),
+        Target::Dnsmasq => dnsmasq::emit(policy, opts),
+    }
+}

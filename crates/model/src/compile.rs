@@ -1,0 +1,824 @@
+//! Site → policy IR. Reads a site file, resolves each device's profile, checks every binding,
+//! param and unspecified value against it, and produces concrete rules. Every problem is
+//! reported at once with the site file's line and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::diag::{from_yaml_error, Diagnostic, Pos, Sink};
+use crate::ir::*;
+use crate::names::{check_wildcard, expand_template, is_hostname, is_ident};
+use crate::ports::{parse_item, port_number, PortItem, PortSpec};
+use crate::profile::*;
+use crate::protocol::Protocol;
+use crate::raw::{RawPorts, Scalar, Spanned};
+use crate::raw_site::*;
+use crate::validate::{check_version_first, Loaded};
+
+fn pos<T>(s: &Spanned<T>) -> Pos {
+    Pos::from(s.referenced)
+}
+
+/// Finds a profile named by a site's `profile:` (a catalog id, or a file path relative to the
+/// site). `Err` carries a one-line reason.
+pub trait ProfileSource {
+    fn profile(&self, name: &str) -> Result<Profile, String>;
+}
+
+/// Whether a YAML text is a site (`site:` key) rather than a profile.
+pub fn is_site_text(text: &str) -> bool {
+    text.lines().any(|l| l.starts_with("site:"))
+}
+
+/// Parses, validates and compiles a site.
+pub fn site_text(
+    file: &str,
+    text: &str,
+    profiles: &dyn ProfileSource,
+) -> Result<Loaded<Policy>, Vec<Diagnostic>> {
+    if let Some(d) = check_version_first(file, text) {
+        return Err(vec![d]);
+    }
+    let raw: RawSite = serde_saphyr::from_str(text).map_err(|e| vec![from_yaml_error(file, &e)])?;
+    let mut sink = Sink::new(file);
+    let policy = compile(&raw, profiles, &mut sink);
+    let diags = sink.finish();
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    Ok(Loaded {
+        value: policy,
+        warnings: diags,
+    })
+}
+
+fn net(sink: &mut Sink, s: &Spanned<String>) -> Option<IpNet> {
+    let t = s.value.trim();
+    if let Ok(n) = t.parse::<IpNet>() {
+        if n.trunc() != n {
+            sink.error(
+                pos(s),
+                "invalid-address",
+                format!("`{t}` has host bits set"),
+                format!("write the network as {}", n.trunc()),
+            );
+        }
+        return Some(n);
+    }
+    if let Ok(a) = t.parse::<IpAddr>() {
+        return Some(IpNet::from(a));
+    }
+    sink.error(
+        pos(s),
+        "invalid-address",
+        format!("`{t}` is not an IP address or prefix"),
+        "write 192.0.2.1, 192.0.2.0/24 or 2001:db8::/32",
+    );
+    None
+}
+
+enum Provider {
+    Firewall,
+    Prefixes(Vec<IpNet>),
+}
+
+fn service(sink: &mut Sink, s: &Option<Spanned<RawService>>) -> Option<Provider> {
+    let s = s.as_ref()?;
+    match &s.value {
+        RawService::Word(w) if w == "firewall" => Some(Provider::Firewall),
+        RawService::Word(w) => {
+            sink.error(
+                pos(s),
+                "invalid-service",
+                format!("`{w}`: a service is `firewall` or a list of addresses"),
+                "write `firewall` or `[192.0.2.53]`",
+            );
+            None
+        }
+        RawService::Addresses(a) => {
+            let sp: Vec<Spanned<String>> = a
+                .iter()
+                .map(|x| Spanned::new(x.clone(), s.referenced, s.defined))
+                .collect();
+            Some(Provider::Prefixes(
+                sp.iter().filter_map(|x| net(sink, x)).collect(),
+            ))
+        }
+    }
+}
+
+struct SiteCtx {
+    zones: Vec<Zone>,
+    dns: Option<Provider>,
+    ntp: Option<Provider>,
+    dhcp: Option<Provider>,
+}
+
+/// Compiles a raw site; problems go to `sink`.
+pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> Policy {
+    if raw.portolan.value != 1 {
+        sink.error(
+            pos(&raw.portolan),
+            "unsupported-version",
+            format!("format version {} is not supported", raw.portolan.value),
+            "this Portolan reads `portolan: 1`",
+        );
+    }
+    if !is_ident(&raw.site.value) {
+        sink.error(
+            pos(&raw.site),
+            "invalid-id",
+            format!("site name `{}` is not a valid identifier", raw.site.value),
+            "use letters, digits, '-', '_' and '.'",
+        );
+    }
+    let mut zones = Vec::new();
+    let mut seen = BTreeSet::new();
+    for z in &raw.zones {
+        if !is_ident(&z.id.value) {
+            sink.error(
+                pos(&z.id),
+                "invalid-id",
+                format!("zone id `{}` is not a valid identifier", z.id.value),
+                "use letters, digits, '-', '_' and '.'",
+            );
+        }
+        if !seen.insert(z.id.value.clone()) {
+            sink.error(
+                pos(&z.id),
+                "duplicate-id",
+                format!("zone `{}` is declared twice", z.id.value),
+                "give each zone its own id",
+            );
+        }
+        if let Some(i) = &z.interface {
+            let ok = !i.value.is_empty()
+                && i.value.len() <= 15
+                && i.value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*'));
+            if !ok {
+                sink.error(
+                    pos(i),
+                    "invalid-interface",
+                    format!("`{}` is not an interface name", i.value),
+                    "at most 15 letters, digits, '-', '_', '.', or a trailing '*'",
+                );
+            }
+        }
+        zones.push(Zone {
+            id: z.id.value.clone(),
+            interface: z.interface.as_ref().map(|i| i.value.clone()),
+            networks: z.networks.iter().filter_map(|n| net(sink, n)).collect(),
+        });
+    }
+    let ctx = SiteCtx {
+        dns: service(sink, &raw.services.dns),
+        ntp: service(sink, &raw.services.ntp),
+        dhcp: service(sink, &raw.services.dhcp),
+        zones,
+    };
+
+    let mut policy = Policy {
+        site: raw.site.value.clone(),
+        zones: ctx.zones.clone(),
+        groups: Vec::new(),
+        rules: Vec::new(),
+        documented: Vec::new(),
+        profiles: BTreeMap::new(),
+    };
+    let mut claimed: Vec<(IpNet, String)> = Vec::new();
+    let mut ids = BTreeSet::new();
+    for d in &raw.devices {
+        if !is_ident(&d.id.value) {
+            sink.error(
+                pos(&d.id),
+                "invalid-id",
+                format!("device id `{}` is not a valid identifier", d.id.value),
+                "use letters, digits, '-', '_' and '.'",
+            );
+        }
+        if !ids.insert(d.id.value.clone()) {
+            sink.error(
+                pos(&d.id),
+                "duplicate-id",
+                format!("device `{}` is declared twice", d.id.value),
+                "give each device or group its own id",
+            );
+        }
+        let zone = ctx.zones.iter().find(|z| z.id == d.zone.value).cloned();
+        if zone.is_none() {
+            sink.error(
+                pos(&d.zone),
+                "unknown-zone",
+                format!("zone `{}` is not declared", d.zone.value),
+                "declare it under `zones`",
+            );
+        }
+        if d.addresses.is_empty() {
+            sink.error(
+                pos(&d.id),
+                "missing-address",
+                format!("device `{}` lists no address", d.id.value),
+                "give its addresses or prefix under `addresses`",
+            );
+        }
+        let mut addresses = Vec::new();
+        for a in &d.addresses {
+            let Some(n) = net(sink, a) else { continue };
+            if let Some(z) = &zone {
+                if !z.networks.is_empty() && !z.networks.iter().any(|zn| zn.contains(&n)) {
+                    let nets: Vec<String> = z.networks.iter().map(ToString::to_string).collect();
+                    sink.error(
+                        pos(a),
+                        "address-outside-zone",
+                        format!("{n} is not inside zone `{}` ({})", z.id, nets.join(", ")),
+                        "fix the address, or the device's zone",
+                    );
+                }
+            }
+            if let Some((_, other)) = claimed
+                .iter()
+                .find(|(c, _)| c.contains(&n) || n.contains(c))
+            {
+                sink.error(
+                    pos(a),
+                    "address-conflict",
+                    format!("{n} is also claimed by device `{other}`"),
+                    "each address belongs to one device or group",
+                );
+            }
+            claimed.push((n, d.id.value.clone()));
+            addresses.push(n);
+        }
+        let profile = match profiles.profile(&d.profile.value) {
+            Ok(p) => p,
+            Err(why) => {
+                sink.error(
+                    pos(&d.profile),
+                    "unknown-profile",
+                    format!("profile `{}`: {why}", d.profile.value),
+                    "use an id from `portolan catalog list`, or a path to a profile file",
+                );
+                continue;
+            }
+        };
+        let mode = check_mode(sink, d, &profile);
+        policy.groups.push(Group {
+            id: d.id.value.clone(),
+            profile: profile.id.clone(),
+            mode: mode.clone(),
+            zone: d.zone.value.clone(),
+            addresses,
+        });
+        device_rules(sink, &ctx, d, &profile, mode.as_deref(), &mut policy);
+        policy.profiles.insert(profile.id.clone(), profile);
+    }
+    policy
+}
+
+fn check_mode(sink: &mut Sink, d: &RawDevice, p: &Profile) -> Option<String> {
+    match &d.mode {
+        None if !p.modes.is_empty() => {
+            let modes: Vec<&str> = p.modes.iter().map(|m| m.id.as_str()).collect();
+            sink.error(
+                pos(&d.profile),
+                "missing-mode",
+                format!(
+                    "profile `{}` has several modes; device `{}` chooses none",
+                    p.id, d.id.value
+                ),
+                format!("add `mode:` with one of: {}", modes.join(", ")),
+            );
+            None
+        }
+        None => None,
+        Some(m) if !p.has_mode(&m.value) => {
+            let modes: Vec<&str> = p.modes.iter().map(|m| m.id.as_str()).collect();
+            let help = if modes.is_empty() {
+                "remove `mode:`, the profile has none".to_string()
+            } else {
+                format!("use one of: {}", modes.join(", "))
+            };
+            sink.error(
+                pos(m),
+                "unknown-mode",
+                format!("profile `{}` has no mode `{}`", p.id, m.value),
+                help,
+            );
+            None
+        }
+        Some(m) => Some(m.value.clone()),
+    }
+}
+
+/// A param value for a device: the site's, else the profile's default.
+fn param_text(d: &RawDevice, p: &Profile, id: &str) -> Option<String> {
+    if let Some(v) = d.params.get(id) {
+        return Some(match &v.value {
+            RawPorts::One(s) => s.to_string(),
+            RawPorts::List(l) => l
+                .iter()
+                .map(|s| s.value.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        });
+    }
+    match &p.param(id)?.default {
+        Some(ParamValue::Text(t)) => Some(t.clone()),
+        Some(ParamValue::Ports(ps)) => Some(ps.to_strings().join(",")),
+        None => None,
+    }
+}
+
+fn version_ok(have: &[u32], req: &VersionReq) -> bool {
+    let n = have.len().max(req.version.len());
+    let pad = |v: &[u32]| {
+        (0..n)
+            .map(|i| v.get(i).copied().unwrap_or(0))
+            .collect::<Vec<u32>>()
+    };
+    let (a, b) = (pad(have), pad(&req.version));
+    match req.op.as_str() {
+        ">=" => a >= b,
+        ">" => a > b,
+        "<=" => a <= b,
+        "<" => a < b,
+        _ => a == b,
+    }
+}
+
+struct Dev<'a> {
+    d: &'a RawDevice,
+    p: &'a Profile,
+}
+
+impl Dev<'_> {
+    fn here(&self) -> Pos {
+        pos(&self.d.id)
+    }
+
+    fn param(&self, sink: &mut Sink, id: &str, flow: &str) -> Option<String> {
+        let v = param_text(self.d, self.p, id);
+        if v.is_none() {
+            sink.error(self.here(), "missing-param", format!("device `{}`: flow `{flow}` needs param `{id}` of profile `{}`, which has no default", self.d.id.value, self.p.id), format!("add `params: {{{id}: ...}}` to the device"));
+        }
+        v
+    }
+
+    fn ports(
+        &self,
+        sink: &mut Sink,
+        spec: &PortSpec,
+        flow: &Flow,
+        site: Option<&Spanned<RawPorts>>,
+    ) -> Option<Vec<PortRange>> {
+        if let Some(sp) = site {
+            return site_ports(sink, sp);
+        }
+        match spec {
+            PortSpec::None => Some(Vec::new()),
+            PortSpec::Unspecified => {
+                sink.error(
+                    self.here(),
+                    "unspecified-port",
+                    format!(
+                        "device `{}`: the source does not give the ports of flow `{}/{}`",
+                        self.d.id.value, self.p.id, flow.id
+                    ),
+                    format!("supply them: `flows: {{{}: {{ports: ...}}}}`", flow.id),
+                );
+                None
+            }
+            PortSpec::List(items) => {
+                let mut out = Vec::new();
+                for it in items {
+                    match it {
+                        PortItem::Single(p) => out.push(PortRange { lo: *p, hi: *p }),
+                        PortItem::Range(a, b) => out.push(PortRange { lo: *a, hi: *b }),
+                        PortItem::Param(id) => {
+                            let text = self.param(sink, id, &flow.id)?;
+                            for part in text.split(',') {
+                                match parse_item(part) {
+                                    Ok(PortItem::Single(p)) => out.push(PortRange { lo: p, hi: p }),
+                                    Ok(PortItem::Range(a, b)) => {
+                                        out.push(PortRange { lo: a, hi: b })
+                                    }
+                                    _ => {
+                                        let at =
+                                            self.d.params.get(id.as_str()).map_or(self.here(), pos);
+                                        sink.error(
+                                            at,
+                                            "invalid-param",
+                                            format!("param `{id}` = `{text}` is not a port list"),
+                                            "give ports such as 2001 or \"2001-2004\"",
+                                        );
+                                        return None;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(out)
+            }
+        }
+    }
+
+    fn protocol(
+        &self,
+        sink: &mut Sink,
+        flow: &Flow,
+        site: Option<&Spanned<Scalar>>,
+    ) -> Option<Protocol> {
+        if let Some(s) = site {
+            let p = match &s.value {
+                Scalar::Int(n) => u8::try_from(*n).ok().map(Protocol::from_number),
+                Scalar::Str(t) => Protocol::from_name(t).filter(|p| *p != Protocol::Unspecified),
+            };
+            if p.is_none() {
+                sink.error(
+                    pos(s),
+                    "unknown-protocol",
+                    format!("protocol `{}` is not known", s.value),
+                    "use tcp, udp, sctp, icmp, esp… or an IANA number",
+                );
+            }
+            return p;
+        }
+        match &flow.protocol {
+            Protocol::Unspecified => {
+                sink.error(
+                    self.here(),
+                    "unspecified-protocol",
+                    format!(
+                        "device `{}`: the source does not give the transport of flow `{}/{}`",
+                        self.d.id.value, self.p.id, flow.id
+                    ),
+                    format!(
+                        "supply it: `flows: {{{}: {{protocol: udp, ports: ...}}}}`",
+                        flow.id
+                    ),
+                );
+                None
+            }
+            Protocol::Param(id) => {
+                let t = self.param(sink, id, &flow.id)?;
+                let p = Protocol::from_name(&t)
+                    .filter(|p| p.has_ports() && !matches!(p, Protocol::Unspecified));
+                if p.is_none() {
+                    sink.error(
+                        self.here(),
+                        "invalid-param",
+                        format!("param `{id}` = `{t}` is not a protocol"),
+                        "use tcp or udp",
+                    );
+                }
+                p
+            }
+            p => Some(p.clone()),
+        }
+    }
+
+    /// The peers of an endpoint for this device.
+    fn peers(&self, sink: &mut Sink, ctx: &SiteCtx, e: &Endpoint, flow: &Flow) -> Option<Peers> {
+        if let Some(b) = self.d.bind.get(&e.id) {
+            return bindings(sink, ctx, b);
+        }
+        match e.kind() {
+            EndpointKind::Service(s) => {
+                let prov = match s {
+                    Service::Dns => &ctx.dns,
+                    Service::Ntp => &ctx.ntp,
+                    Service::Dhcp => &ctx.dhcp,
+                };
+                match prov {
+                    Some(Provider::Firewall) => Some(Peers {
+                        firewall: true,
+                        ..Peers::default()
+                    }),
+                    Some(Provider::Prefixes(p)) => Some(Peers {
+                        prefixes: p.clone(),
+                        ..Peers::default()
+                    }),
+                    None => {
+                        sink.error(self.here(), "unbound-service", format!("device `{}`: flow `{}/{}` needs a {} service and the site declares none", self.d.id.value, self.p.id, flow.id, s.name()), format!("add `services: {{{}: firewall}}` or its addresses, bind `{}` on the device, or switch the flow off", s.name(), e.id));
+                        None
+                    }
+                }
+            }
+            EndpointKind::Role => {
+                sink.error(
+                    self.here(),
+                    "unbound-role",
+                    format!(
+                        "device `{}`: flow `{}/{}` goes to role `{}`, which the site does not bind",
+                        self.d.id.value, self.p.id, flow.id, e.id
+                    ),
+                    format!(
+                        "add `bind: {{{}: [address, prefix or hostname]}}` to the device",
+                        e.id
+                    ),
+                );
+                None
+            }
+            EndpointKind::Remote => {
+                let mut peers = Peers {
+                    prefixes: e.addresses.clone(),
+                    wildcards: e
+                        .domains
+                        .iter()
+                        .filter_map(|d| check_wildcard(d).ok().map(str::to_string))
+                        .collect(),
+                    ..Peers::default()
+                };
+                for h in &e.hosts {
+                    let mut missing = false;
+                    let name = expand_template(h, |id| {
+                        let v = param_text(self.d, self.p, id);
+                        missing |= v.is_none();
+                        v
+                    });
+                    if missing {
+                        for id in crate::names::template_params(h).unwrap_or_default() {
+                            if param_text(self.d, self.p, id).is_none() {
+                                self.param(sink, id, &flow.id);
+                            }
+                        }
+                        return None;
+                    }
+                    if !is_hostname(&name) {
+                        sink.error(
+                            self.here(),
+                            "invalid-hostname",
+                            format!("`{h}` expands to `{name}`, which is not a hostname"),
+                            "check the device's params",
+                        );
+                        return None;
+                    }
+                    peers
+                        .names
+                        .push(name.trim_end_matches('.').to_ascii_lowercase());
+                }
+                Some(peers)
+            }
+        }
+    }
+}
+
+fn site_ports(sink: &mut Sink, sp: &Spanned<RawPorts>) -> Option<Vec<PortRange>> {
+    let items: Vec<(Pos, String)> = match &sp.value {
+        RawPorts::One(s) => vec![(pos(sp), s.to_string())],
+        RawPorts::List(l) => l.iter().map(|s| (pos(s), s.value.to_string())).collect(),
+    };
+    let mut out = Vec::new();
+    for (at, t) in items {
+        match parse_item(&t) {
+            Ok(PortItem::Single(p)) => out.push(PortRange { lo: p, hi: p }),
+            Ok(PortItem::Range(a, b)) => out.push(PortRange { lo: a, hi: b }),
+            _ => {
+                sink.error(
+                    at,
+                    "invalid-port",
+                    format!("`{t}` is not a port or range 1..65535"),
+                    "write 443 or \"3001-3003\"",
+                );
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn bindings(sink: &mut Sink, ctx: &SiteCtx, b: &Spanned<Vec<Spanned<String>>>) -> Option<Peers> {
+    let mut peers = Peers::default();
+    if b.value.is_empty() {
+        sink.error(
+            pos(b),
+            "empty-binding",
+            "the binding lists nothing",
+            "give addresses, prefixes, hostnames, `*.domain`, `zone:ID`, `firewall` or `any`",
+        );
+        return None;
+    }
+    for item in &b.value {
+        let t = item.value.trim();
+        if t == "firewall" {
+            peers.firewall = true;
+        } else if t == "any" {
+            peers.prefixes.push(IpNet::V4(ipnet::Ipv4Net::default()));
+            peers.prefixes.push(IpNet::V6(ipnet::Ipv6Net::default()));
+            sink.warning(
+                pos(item),
+                "any-peer",
+                "binding to `any` admits every address for this flow",
+                "bind the peer's addresses or names if you know them",
+            );
+        } else if let Some(z) = t.strip_prefix("zone:") {
+            match ctx.zones.iter().find(|x| x.id == z) {
+                Some(zone) if !zone.networks.is_empty() => {
+                    peers.prefixes.extend(zone.networks.iter().copied())
+                }
+                Some(_) => sink.error(
+                    pos(item),
+                    "empty-zone",
+                    format!("zone `{z}` has no networks"),
+                    "list the zone's networks",
+                ),
+                None => sink.error(
+                    pos(item),
+                    "unknown-zone",
+                    format!("zone `{z}` is not declared"),
+                    "declare it under `zones`",
+                ),
+            }
+        } else if t.starts_with('*') {
+            match check_wildcard(t) {
+                Ok(d) => peers.wildcards.push(d.to_ascii_lowercase()),
+                Err(_) => sink.error(
+                    pos(item),
+                    "wildcard-not-leftmost",
+                    format!("`{t}` is not a wildcard domain"),
+                    "write `*.example.com`",
+                ),
+            }
+        } else if t.parse::<IpNet>().is_ok() || t.parse::<IpAddr>().is_ok() {
+            if let Some(n) = net(sink, item) {
+                peers.prefixes.push(n);
+            }
+        } else if is_hostname(t) {
+            peers
+                .names
+                .push(t.trim_end_matches('.').to_ascii_lowercase());
+        } else {
+            sink.error(pos(item), "invalid-binding", format!("`{t}` is not an address, prefix, hostname or zone"), "give 192.0.2.1, 192.0.2.0/24, host.example.com, *.example.com, zone:ID, firewall or any");
+        }
+    }
+    Some(peers)
+}
+
+fn device_rules(
+    sink: &mut Sink,
+    ctx: &SiteCtx,
+    d: &RawDevice,
+    p: &Profile,
+    mode: Option<&str>,
+    policy: &mut Policy,
+) {
+    let dev = Dev { d, p };
+    for f in &d.features {
+        if !p.features.iter().any(|x| x.id == f.value) {
+            let known: Vec<&str> = p.features.iter().map(|x| x.id.as_str()).collect();
+            sink.error(
+                pos(f),
+                "unknown-feature",
+                format!("profile `{}` has no feature `{}`", p.id, f.value),
+                format!("features: {}", known.join(", ")),
+            );
+        }
+    }
+    let flows: Vec<&Flow> = p.flows_in(mode).collect();
+    for (id, s) in &d.flows {
+        if !flows.iter().any(|f| &f.id == id) {
+            sink.error(
+                pos(s),
+                "unknown-flow",
+                format!(
+                    "profile `{}`{} has no flow `{id}`",
+                    p.id,
+                    mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default()
+                ),
+                "use a flow id from `portolan show`",
+            );
+        }
+    }
+    for (id, _) in &d.params {
+        if p.param(id).is_none() {
+            sink.error(
+                pos(&d.id),
+                "unknown-param",
+                format!("profile `{}` has no param `{id}`", p.id),
+                "see the profile's params with `portolan doc`",
+            );
+        }
+    }
+    for (id, _) in &d.bind {
+        if p.endpoint(id).is_none() {
+            sink.error(
+                pos(&d.id),
+                "unknown-endpoint",
+                format!("profile `{}` has no endpoint `{id}` to bind", p.id),
+                "bind one of the profile's endpoints",
+            );
+        }
+    }
+    let version: Option<Vec<u32>> = d.version.as_ref().and_then(|v| {
+        let parsed: Option<Vec<u32>> = v.value.split('.').map(|x| x.trim().parse().ok()).collect();
+        if parsed.is_none() {
+            sink.error(
+                pos(v),
+                "invalid-version",
+                format!("`{}` is not a dotted version", v.value),
+                "write e.g. 2.9 or 1.2.11",
+            );
+        }
+        parsed
+    });
+    for f in flows {
+        let setting = d.flows.get(&f.id);
+        if setting.and_then(|s| s.value.enabled) == Some(false) {
+            continue;
+        }
+        let mut skip = false;
+        for c in &f.conditions {
+            match c {
+                Condition::Feature(x) => skip |= !d.features.iter().any(|y| &y.value == x),
+                Condition::Region(r) => skip |= param_text(d, p, "region").is_some_and(|v| &v != r),
+                Condition::Version(req) => match &version {
+                    Some(v) => skip |= !version_ok(v, req),
+                    None => sink.warning(pos(&d.id), "version-unknown", format!("device `{}`: flow `{}/{}` applies only to version {req}; the site does not say the device's version, so it is included", d.id.value, p.id, f.id), "add `version:` to the device"),
+                },
+            }
+        }
+        if skip {
+            continue;
+        }
+        let documented = |reason: &str| Documented {
+            group: d.id.value.clone(),
+            profile: p.id.clone(),
+            flow: f.id.clone(),
+            reason: reason.to_string(),
+        };
+        if let Some(i) = &f.inside {
+            policy.documented.push(documented(&format!(
+                "carried inside flow `{}`; the outer flow is enforced",
+                i.flow
+            )));
+            continue;
+        }
+        if f.protocol == Protocol::Arp {
+            policy
+                .documented
+                .push(documented("link-layer ARP; not filtered by an IP firewall"));
+            continue;
+        }
+        let Some(protocol) = dev.protocol(sink, f, setting.and_then(|s| s.value.protocol.as_ref()))
+        else {
+            continue;
+        };
+        let site_ports_given = setting.and_then(|s| s.value.ports.as_ref());
+        let spec = if protocol.has_ports() {
+            &f.ports
+        } else {
+            &PortSpec::None
+        };
+        let Some(ports) = dev.ports(sink, spec, f, site_ports_given) else {
+            continue;
+        };
+        let src_ports = if protocol.has_ports() {
+            dev.ports(sink, &f.src_ports, f, None).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let Some(e) = p.endpoint(f.peer()) else {
+            continue;
+        };
+        let Some(peers) = dev.peers(sink, ctx, e, f) else {
+            continue;
+        };
+        let Some(number) = protocol.number() else {
+            continue;
+        };
+        let initiators: &[Initiator] = match f.initiation {
+            Initiation::Device => &[Initiator::Device],
+            Initiation::Peer => &[Initiator::Peer],
+            Initiation::Either => &[Initiator::Device, Initiator::Peer],
+        };
+        for ini in initiators {
+            policy.rules.push(Rule {
+                group: d.id.value.clone(),
+                profile: p.id.clone(),
+                flow: f.id.clone(),
+                initiator: *ini,
+                protocol: number,
+                ports: ports.clone(),
+                src_ports: if *ini == Initiator::Device {
+                    src_ports.clone()
+                } else {
+                    Vec::new()
+                },
+                icmp_type: f.icmp_type.clone(),
+                peers: peers.clone(),
+                broadcast: f.cast != Cast::Unicast,
+                optional: f.optional,
+            });
+        }
+    }
+}
+
+/// A port number from an i64, for callers outside this module.
+pub fn port(n: i64) -> Option<u16> {
+    port_number(n).ok()
+}

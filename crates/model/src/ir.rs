@@ -1,0 +1,145 @@
+//! The policy IR: the compiled, fully concrete form of a site. Back ends (nftables, iptables,
+//! dnsmasq, lab, audit, probe) read only this. Every rule carries its provenance: the device
+//! group it serves and the `profile/flow` row it came from.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::profile::Profile;
+
+/// A compiled site.
+#[derive(Clone, Debug, Serialize)]
+pub struct Policy {
+    pub site: String,
+    pub zones: Vec<Zone>,
+    pub groups: Vec<Group>,
+    pub rules: Vec<Rule>,
+    /// Flows the profiles document but an IP firewall does not enforce (tunnelled inside an
+    /// enforced flow, link-layer), with the reason.
+    pub documented: Vec<Documented>,
+    /// The profiles the site uses, by id, for the facts stages other than enforcement need
+    /// (TLS expectations, keepalives, alternatives).
+    #[serde(skip)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Zone {
+    pub id: String,
+    pub interface: Option<String>,
+    pub networks: Vec<IpNet>,
+}
+
+/// One device or device group of the site.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub id: String,
+    pub profile: String,
+    pub mode: Option<String>,
+    pub zone: String,
+    /// Addresses or prefixes; never empty.
+    pub addresses: Vec<IpNet>,
+}
+
+/// Who opens the connection a rule admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Initiator {
+    /// The device opens it: device address is the source.
+    Device,
+    /// The peer opens it: device address is the destination.
+    Peer,
+}
+
+/// The peers of a rule. Several kinds may be set at once; a rule admits the union.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Peers {
+    /// Static prefixes (profile addresses, site bindings, zone networks, service addresses).
+    pub prefixes: Vec<IpNet>,
+    /// Hostnames, enforced as names: a set filled from DNS (at compile time with `--resolve`,
+    /// or at run time by the DNS server), each element living as long as its record's TTL.
+    pub names: Vec<String>,
+    /// Wildcard domains (`*.example.com`), stored as the domain (`example.com`); enforced
+    /// through a DNS-driven set only.
+    pub wildcards: Vec<String>,
+    /// This firewall itself (a local service it provides).
+    pub firewall: bool,
+}
+
+impl Peers {
+    pub fn is_empty(&self) -> bool {
+        self.prefixes.is_empty()
+            && self.names.is_empty()
+            && self.wildcards.is_empty()
+            && !self.firewall
+    }
+}
+
+/// An inclusive port range; `lo == hi` for a single port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PortRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
+
+/// One permit: traffic of `group` with `peers`, opened by `initiator`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub group: String,
+    pub profile: String,
+    pub flow: String,
+    pub initiator: Initiator,
+    /// IANA protocol number.
+    pub protocol: u8,
+    /// Destination ports (on the side that does not initiate); empty: no ports, or any.
+    pub ports: Vec<PortRange>,
+    /// Source ports of the initiator; empty: any.
+    pub src_ports: Vec<PortRange>,
+    pub icmp_type: Option<String>,
+    pub peers: Peers,
+    /// Sent to a broadcast or multicast address (DHCP discovery, mDNS): matched by the zone's
+    /// interface, since the source may be 0.0.0.0.
+    pub broadcast: bool,
+    pub optional: bool,
+}
+
+impl Rule {
+    /// `profile/flow`, the comment every emitted rule carries.
+    pub fn provenance(&self) -> String {
+        format!("{}/{}", self.profile, self.flow)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Documented {
+    pub group: String,
+    pub profile: String,
+    pub flow: String,
+    pub reason: String,
+}
+
+impl Policy {
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    pub fn zone(&self, id: &str) -> Option<&Zone> {
+        self.zones.iter().find(|z| z.id == id)
+    }
+
+    pub fn rules_of<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| r.group == group)
+    }
+}
