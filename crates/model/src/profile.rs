@@ -424,6 +424,8 @@ pub struct Alternative {
 pub enum Listens {
     /// `none`: the device accepts no connection at all.
     Nothing,
+    /// `unspecified`: the source does not say what the device exposes.
+    Unspecified,
     Entries(Vec<Listen>),
 }
 
@@ -431,6 +433,7 @@ impl Serialize for Listens {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Listens::Nothing => s.serialize_str("none"),
+            Listens::Unspecified => s.serialize_str("unspecified"),
             Listens::Entries(e) => e.serialize(s),
         }
     }

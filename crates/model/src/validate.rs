@@ -962,12 +962,13 @@ impl Ctx<'_> {
     fn listens(&self, sink: &mut Sink, raw: &RawProfile) -> Listens {
         match &raw.listens.value {
             RawListens::Word(w) if w == "none" => Listens::Nothing,
+            RawListens::Word(w) if w == "unspecified" => Listens::Unspecified,
             RawListens::Word(w) => {
                 sink.error(
                     pos(&raw.listens),
                     "unknown-value",
                     format!("listens `{w}` is not known"),
-                    "write `none` or a list of entries",
+                    "write `none`, `unspecified` or a list of entries",
                 );
                 Listens::Nothing
             }

@@ -190,6 +190,7 @@ pub fn markdown(p: &Profile, mode: Option<&str>) -> String {
     out.push_str("\n## Exposed by the device\n\n");
     match &p.listens {
         Listens::Nothing => out.push_str("Nothing: the device accepts no connection.\n"),
+        Listens::Unspecified => out.push_str("Not stated by the source.\n"),
         Listens::Entries(es) => {
             for e in es {
                 let ports = match &e.ports {
