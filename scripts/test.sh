@@ -10,3 +10,5 @@ echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test" >&2
 cargo test --workspace
+echo "== portolan lab examples/site.yaml (the example site proven on a real kernel)" >&2
+cargo run -q -p portolan -- lab examples/site.yaml

@@ -56,10 +56,85 @@ pub enum Command {
     ///
     /// Example: portolan compile examples/site.yaml --target nftables -o portolan.nft
     Compile(CompileArgs),
+    /// Diagnose, from the device's network, whether everything the device needs works.
+    ///
+    /// Stages: address (source address, default route, name servers), names (every host,
+    /// through the device's resolver: answers, TTLs, NXDOMAIN / SERVFAIL / timeout), reach
+    /// (every flow: TCP open / refused / filtered / unreachable, UDP with a request the service
+    /// answers, ICMP echo; alternative groups), integrity (TLS issuer against the profile's
+    /// expectation) and, with --nat-timeout, keepalive (idle timeouts of the path, measured
+    /// against `portolan responder`). Each failure comes with its remedy.
+    ///
+    /// Exit 0 when every required flow works, 1 when one does not, 2 on bad input.
+    ///
+    /// Example: portolan probe examples/site.yaml --device oscar-gateways
+    Probe(Box<ProbeArgs>),
+    /// The far-side helper for `probe --nat-timeout` and UDP end-to-end checks.
+    ///
+    /// Binds only the given addresses (UDP and TCP on each) and answers only requests carrying
+    /// the shared token; never more bytes than it received, at most one late answer per
+    /// request.
+    ///
+    /// Example: portolan responder --listen 198.51.100.7:40000 --token "$TOKEN"
+    Responder(ResponderArgs),
+    /// Import, export and verify MUD files (RFC 8520 Manufacturer Usage Descriptions).
+    ///
+    /// Example: portolan mud export thingpark-lrr --mode ipsec --mud-url https://example.com/lrr.json
+    #[command(subcommand)]
+    Mud(crate::cmd::mud::MudCmd),
     /// Print the JSON Schema of a file format, for editors.
     ///
     /// Example: portolan schema profile > profile.schema.json
     Schema(SchemaArgs),
+    /// Prove the site's policy on this machine's kernel, in network namespaces.
+    ///
+    /// Builds a namespace per zone (the devices' addresses, the peers inside the zone), the
+    /// firewall in the middle (one link per zone, named as the zone's interface) and the
+    /// outside (the other peers and a DNS server answering the site's names); loads the emitted
+    /// nftables ruleset into the firewall namespace only; sends every required flow (must pass)
+    /// and flows the profiles do not allow (must be dropped). Needs root; removes everything it
+    /// created, also on failure or Ctrl-C.
+    ///
+    /// Exit 0 when every probe behaved as the policy says, 1 on any mismatch, 2 on bad input.
+    ///
+    /// Example: portolan lab examples/site.yaml
+    Lab(crate::cmd::lab::LabArgs),
+    /// Load the site's nftables policy atomically, with automatic rollback unless confirmed.
+    ///
+    /// One `nft -f` transaction; the previous `inet portolan` table is saved in the state
+    /// folder first. With --confirm, the previous table comes back after that long unless
+    /// `portolan apply --confirmed` arrives in time (like `commit confirmed`).
+    ///
+    /// Example: portolan apply examples/site.yaml --confirm 60   (then: portolan apply --confirmed)
+    Apply(crate::cmd::apply::ApplyArgs),
+    /// Audit observed traffic (captures, flow logs) against the site's policy.
+    ///
+    /// Every flow of a site device is conforming (with the profile/flow that admits it), a
+    /// violation (unexpected peer, port, protocol or initiation), or of an unknown device. DNS
+    /// answers in the input name peers within their TTLs, so hostname and wildcard peers match
+    /// as the firewall's DNS-driven sets would. Per device group: the required flows never seen.
+    /// Reads pcap and pcapng (Ethernet, 802.1Q, Linux SLL/SLL2, raw IP), Zeek conn.log and
+    /// dns.log (TSV or JSON), conntrack -L/-E output and the emitted ruleset's log lines, gzip or
+    /// not, in one streaming pass.
+    ///
+    /// Exit 0 when every flow conforms, 1 on any violation, 2 on bad input (a truncated last
+    /// record is only a warning; a corrupt one is an error, reported with its byte offset after
+    /// auditing everything before it).
+    ///
+    /// Example: portolan audit examples/site.yaml capture.pcap.gz --firewall 10.20.0.1
+    Audit(crate::cmd::audit::AuditArgs),
+    /// Draft a profile from one device's observed traffic.
+    ///
+    /// Peers by the DNS name the traffic resolved them by (else by address), the site's DNS,
+    /// NTP and DHCP services, protocols, ports, who initiated and the ports the device served.
+    /// The draft validates and, bound in a site, audits the same traffic clean; review it
+    /// against the vendor's documentation before use.
+    ///
+    /// Example: portolan learn capture.pcap --device 10.20.0.10 -o device.yaml
+    Learn(crate::cmd::learn::LearnArgs),
+    /// The rollback timer that `apply --confirm` starts (internal).
+    #[command(hide = true)]
+    ApplyRollback(crate::cmd::apply::RollbackArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +221,17 @@ pub struct CompileArgs {
     /// Print diagnostics as JSON on standard error.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Resolve every hostname now and fill the name sets with the answers, each element
+    /// timing out with its record's TTL; names that fail are left to DNS-driven filling.
+    #[arg(long)]
+    pub resolve: bool,
+    /// The DNS server for --resolve (ADDR or ADDR:PORT); default: /etc/resolv.conf.
+    #[arg(long, value_name = "ADDR", requires = "resolve")]
+    pub resolver: Option<String>,
+    /// How long an address the DNS server adds to a name set at run time stays allowed,
+    /// in seconds (the DNS server gives no per-record timeout). Default 3600.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub dns_timeout: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -158,4 +244,92 @@ pub enum SchemaKind {
 pub struct SchemaArgs {
     #[arg(value_enum)]
     pub kind: SchemaKind,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The site file (with --device); omit it to give --profile and --mode instead.
+    pub site: Option<PathBuf>,
+    /// The device (or device group) of the site to probe for.
+    #[arg(long, short)]
+    pub device: Option<String>,
+    /// Probe for a profile without a site: catalog id or profile file.
+    #[arg(long, conflicts_with = "device")]
+    pub profile: Option<String>,
+    /// The profile's mode (with --profile).
+    #[arg(long, requires = "profile")]
+    pub mode: Option<String>,
+    /// Bind an endpoint of the profile: ENDPOINT=ADDR|PREFIX|HOST[,...] (with --profile).
+    #[arg(long = "bind", value_name = "ENDPOINT=PEERS", requires = "profile")]
+    pub binds: Vec<String>,
+    /// Set a param of the profile: KEY=VALUE (with --profile).
+    #[arg(long = "param", value_name = "KEY=VALUE", requires = "profile")]
+    pub params: Vec<String>,
+    /// Enable a feature of the profile (with --profile).
+    #[arg(long = "feature", value_name = "ID", requires = "profile")]
+    pub features: Vec<String>,
+    /// Send from this address (it must be one of this machine's).
+    #[arg(long, value_name = "ADDR")]
+    pub source: Option<String>,
+    /// Run inside this network namespace (`ip netns` name).
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// The device's resolver (ADDR or ADDR:PORT); default: resolv.conf's first name server.
+    #[arg(long, value_name = "ADDR")]
+    pub resolver: Option<String>,
+    /// A second resolver to compare answers and TTLs with (its TTLs are the reference).
+    #[arg(long, value_name = "ADDR")]
+    pub compare_resolver: Option<String>,
+    /// Per-attempt timeout, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub timeout: u64,
+    /// Attempts per UDP request.
+    #[arg(long, default_value_t = 2)]
+    pub attempts: u32,
+    /// Probes in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Queries per name for the TTL check, one second apart (1: no re-query).
+    #[arg(long, default_value_t = 2)]
+    pub ttl_queries: u32,
+    /// Also try a real DHCP exchange (needs root): broadcast a DHCPDISCOVER on the device
+    /// network's interface and report the offer (address, server, router, DNS servers, lease),
+    /// or its absence. Waits --timeout per attempt, at least 4 s.
+    #[arg(long)]
+    pub dhcp: bool,
+    /// The interface facing the device's network, for --dhcp (default: the default route's,
+    /// else the only one up).
+    #[arg(long, value_name = "NAME", requires = "dhcp")]
+    pub interface: Option<String>,
+    /// Measure the path's idle timeouts (UDP and TCP) against `portolan responder` at ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT", requires = "token")]
+    pub nat_timeout: Option<String>,
+    /// The longest idle time tried by --nat-timeout, in seconds (default: the longest
+    /// keepalive of the device's flows plus 60, at least 120).
+    #[arg(long, value_name = "SECS")]
+    pub nat_max: Option<u64>,
+    /// How many idle times --nat-timeout tries (evenly spaced up to --nat-max).
+    #[arg(long, default_value_t = 10)]
+    pub nat_steps: u32,
+    /// The token shared with `portolan responder`.
+    #[arg(long)]
+    pub token: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ResponderArgs {
+    /// Address and port to answer on, UDP and TCP (repeat for several).
+    #[arg(long, value_name = "ADDR:PORT", required = true)]
+    pub listen: Vec<String>,
+    /// The token shared with the probe (at least 8 characters).
+    #[arg(long)]
+    pub token: String,
+    /// The longest hold granted, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub max_hold: u64,
+    /// Run inside this network namespace (`ip netns` name).
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
 }

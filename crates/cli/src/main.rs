@@ -22,6 +22,14 @@ fn main() -> ExitCode {
         Command::Validate(a) => cmd::validate::run(&cli.global, a),
         Command::Compile(a) => cmd::compile::run(&cli.global, a),
         Command::Schema(a) => cmd::schema::run(a),
+        Command::Lab(a) => cmd::lab::run(&cli.global, a),
+        Command::Apply(a) => cmd::apply::run(&cli.global, a),
+        Command::ApplyRollback(a) => cmd::apply::rollback(a),
+        Command::Probe(a) => cmd::probe::run(&cli.global, a),
+        Command::Responder(a) => cmd::responder::run(a),
+        Command::Mud(c) => cmd::mud::run(&cli.global, c),
+        Command::Audit(a) => cmd::audit::run(&cli.global, a),
+        Command::Learn(a) => cmd::learn::run(&cli.global, a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

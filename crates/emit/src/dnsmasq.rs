@@ -1,6 +1,8 @@
 //! dnsmasq back end: the `nftset=` lines that make dnsmasq add every address it resolves for
-//! a profile's hostnames and wildcard domains to the matching nftables set, with the record's
-//! TTL as the element's timeout (dnsmasq ≥ 2.87).
+//! a profile's hostnames and wildcard domains to the matching nftables set (dnsmasq ≥ 2.87).
+//! dnsmasq (up to 2.90 at least) adds the element without a timeout, so it lives for the set's
+//! default timeout (`Options::dns_timeout`, one hour unless set), not for the record's TTL;
+//! `compile --resolve` is the way to get per-record TTLs.
 //!
 //! dnsmasq matches a domain *and all names below it*: `nftset=/mbedcloud.com/…` admits the
 //! apex `mbedcloud.com` as well as `*.mbedcloud.com`, and a line for `gk.sensorist.com` also
@@ -21,8 +23,13 @@ const T: &str = "dnsmasq";
 pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
     // domain list → set names
     let mut lines: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
+    // wildcard domain → its sets
+    let mut wild: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Groups by id, once: `policy.group` per rule would be quadratic in large sites.
+    let groups: BTreeMap<&str, &portolan_model::ir::Group> =
+        policy.groups.iter().map(|g| (g.id.as_str(), g)).collect();
     for r in &policy.rules {
-        let Some(g) = policy.group(&r.group) else {
+        let Some(g) = groups.get(r.group.as_str()) else {
             continue;
         };
         let fams: BTreeSet<&str> = g
@@ -46,13 +53,38 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
             }
             for w in &r.peers.wildcards {
                 safe_hostname(T, w)?;
+                let set = format!("{fam}#inet#portolan#{}", wildcard_set(f, w));
                 lines
                     .entry(vec![w.clone()])
                     .or_default()
-                    .insert(format!("{fam}#inet#portolan#{}", wildcard_set(f, w)));
+                    .insert(set.clone());
+                wild.entry(w.clone()).or_default().insert(set);
             }
         }
     }
+    // dnsmasq fills only the sets of the *longest* matching domain, so a listed name under a
+    // wildcard domain (bootstrap.us-east-1.mbedcloud.com under *.mbedcloud.com) would never
+    // reach the wildcard's set. Such a name gets a line of its own with both sets.
+    let covering = |d: &str| -> BTreeSet<String> {
+        wild.iter()
+            .filter(|(w, _)| d.len() > w.len() && d.ends_with(&format!(".{w}")))
+            .flat_map(|(_, sets)| sets.iter().cloned())
+            .collect()
+    };
+    let mut split: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
+    for (domains, sets) in lines {
+        let (under, plain): (Vec<String>, Vec<String>) =
+            domains.into_iter().partition(|d| !covering(d).is_empty());
+        if !plain.is_empty() {
+            split.entry(plain).or_default().extend(sets.iter().cloned());
+        }
+        for d in under {
+            let mut all = sets.clone();
+            all.extend(covering(&d));
+            split.entry(vec![d]).or_default().extend(all);
+        }
+    }
+    let lines = split;
     let mut o = String::new();
     writeln!(
         o,
@@ -62,7 +94,7 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
     .ok();
     writeln!(
         o,
-        "# Each resolved address is added to the nftables set with the record's TTL as timeout."
+        "# Each resolved address is added to the nftables set; it expires after the set's default timeout."
     )
     .ok();
     writeln!(

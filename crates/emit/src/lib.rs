@@ -41,6 +41,25 @@ pub struct Options {
     pub resolved: BTreeMap<String, Resolved>,
     /// Log rate for dropped packets, per second (default 5).
     pub log_rate: Option<u32>,
+    /// How long an address added to a DNS-filled set at run time stays allowed when the DNS
+    /// server gives no timeout of its own (dnsmasq up to 2.90 adds elements without one).
+    /// Default [`DEFAULT_DNS_TIMEOUT`].
+    pub dns_timeout: Option<Duration>,
+}
+
+/// Default lifetime of a run-time DNS-filled set element: one hour. Longer than the TTLs the
+/// seeds' cloud services use, so a device that caches an answer for its TTL is not cut off;
+/// short enough that an address a name no longer points to stops being allowed.
+pub const DEFAULT_DNS_TIMEOUT: Duration = Duration::from_secs(3600);
+
+impl Options {
+    /// The DNS-filled sets' default element timeout, in seconds.
+    pub fn dns_timeout_secs(&self) -> u64 {
+        self.dns_timeout
+            .unwrap_or(DEFAULT_DNS_TIMEOUT)
+            .as_secs()
+            .max(1)
+    }
 }
 
 /// Emits `policy` for `target`.

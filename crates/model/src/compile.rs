@@ -32,6 +32,19 @@ pub fn is_site_text(text: &str) -> bool {
     text.lines().any(|l| l.starts_with("site:"))
 }
 
+/// The YAML parser's limits for a site: the default node and event budgets (250,000 nodes)
+/// refuse a site of some 30,000 devices, so they grow with the text, which already bounds what
+/// a node can cost (every node takes at least one byte). The limits on aliases and anchors,
+/// which guard against expansion bombs, stay as they are.
+fn yaml_options(text: &str) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(text.len());
+    budget.max_events = budget.max_events.max(text.len().saturating_mul(2));
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 /// Parses, validates and compiles a site.
 pub fn site_text(
     file: &str,
@@ -41,7 +54,8 @@ pub fn site_text(
     if let Some(d) = check_version_first(file, text) {
         return Err(vec![d]);
     }
-    let raw: RawSite = serde_saphyr::from_str(text).map_err(|e| vec![from_yaml_error(file, &e)])?;
+    let raw: RawSite = serde_saphyr::from_str_with_options(text, yaml_options(text))
+        .map_err(|e| vec![from_yaml_error(file, &e)])?;
     let mut sink = Sink::new(file);
     let policy = compile(&raw, profiles, &mut sink);
     let diags = sink.finish();
@@ -189,7 +203,9 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
         documented: Vec::new(),
         profiles: BTreeMap::new(),
     };
-    let mut claimed: Vec<(IpNet, String)> = Vec::new();
+    let mut claimed = Claims::default();
+    // Each profile is looked up (and cloned) once per site, not once per device.
+    let mut resolved: BTreeMap<String, Result<Profile, String>> = BTreeMap::new();
     let mut ids = BTreeSet::new();
     for d in &raw.devices {
         if !is_ident(&d.id.value) {
@@ -239,10 +255,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
                     );
                 }
             }
-            if let Some((_, other)) = claimed
-                .iter()
-                .find(|(c, _)| c.contains(&n) || n.contains(c))
-            {
+            if let Some(other) = claimed.overlapping(&n) {
                 sink.error(
                     pos(a),
                     "address-conflict",
@@ -250,11 +263,14 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
                     "each address belongs to one device or group",
                 );
             }
-            claimed.push((n, d.id.value.clone()));
+            claimed.insert(n, &d.id.value);
             addresses.push(n);
         }
-        let profile = match profiles.profile(&d.profile.value) {
-            Ok(p) => p,
+        let profile = match resolved
+            .entry(d.profile.value.clone())
+            .or_insert_with(|| profiles.profile(&d.profile.value))
+        {
+            Ok(p) => &*p,
             Err(why) => {
                 sink.error(
                     pos(&d.profile),
@@ -265,7 +281,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
                 continue;
             }
         };
-        let mode = check_mode(sink, d, &profile);
+        let mode = check_mode(sink, d, profile);
         policy.groups.push(Group {
             id: d.id.value.clone(),
             profile: profile.id.clone(),
@@ -273,10 +289,76 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
             zone: d.zone.value.clone(),
             addresses,
         });
-        device_rules(sink, &ctx, d, &profile, mode.as_deref(), &mut policy);
-        policy.profiles.insert(profile.id.clone(), profile);
+        // Without a valid mode the flows are unknown: the mode error says it all, rather than
+        // one error per flow of every mode.
+        if mode.is_some() || profile.modes.is_empty() {
+            device_rules(sink, &ctx, d, profile, mode.as_deref(), &mut policy);
+        }
+        if !policy.profiles.contains_key(&profile.id) {
+            policy.profiles.insert(profile.id.clone(), profile.clone());
+        }
     }
     policy
+}
+
+/// The addresses claimed so far, for `address-conflict`. Prefixes either nest or are disjoint,
+/// so a claim overlapping a new prefix is one of its supernets (looked up at each shorter
+/// length) or starts inside it (a range query): O(prefix length + log n) per address rather
+/// than a scan of every claim, which large sites need.
+#[derive(Default)]
+struct Claims {
+    /// (is IPv6, network as a number, prefix length) → the device that claimed it first.
+    by_net: BTreeMap<(bool, u128, u8), String>,
+}
+
+impl Claims {
+    fn key(n: &IpNet) -> (bool, u128, u8, u8) {
+        match n {
+            IpNet::V4(v) => (
+                false,
+                u128::from(u32::from(v.network())),
+                v.prefix_len(),
+                32,
+            ),
+            IpNet::V6(v) => (true, u128::from(v.network()), v.prefix_len(), 128),
+        }
+    }
+
+    /// The leading `len` bits of a `max`-bit address set.
+    fn mask(len: u8, max: u8) -> u128 {
+        if len == 0 {
+            return 0;
+        }
+        let ones = if len >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << len) - 1
+        };
+        ones << (max - len)
+    }
+
+    /// The device owning a claimed prefix that contains `n` or lies inside it.
+    fn overlapping(&self, n: &IpNet) -> Option<&str> {
+        let (v6, start, len, max) = Self::key(n);
+        for l in 0..=len {
+            if let Some(o) = self.by_net.get(&(v6, start & Self::mask(l, max), l)) {
+                return Some(o);
+            }
+        }
+        let all = Self::mask(max, max);
+        let end = start | (all & !Self::mask(len, max));
+        self.by_net
+            .range((v6, start, 0)..=(v6, end, u8::MAX))
+            .next()
+            .map(|(_, o)| o.as_str())
+    }
+
+    fn insert(&mut self, n: IpNet, owner: &str) {
+        let (v6, start, len, _) = Self::key(&n);
+        self.by_net
+            .entry((v6, start, len))
+            .or_insert_with(|| owner.to_string());
+    }
 }
 
 fn check_mode(sink: &mut Sink, d: &RawDevice, p: &Profile) -> Option<String> {
@@ -694,7 +776,7 @@ fn device_rules(
             );
         }
     }
-    for (id, _) in &d.params {
+    for id in d.params.keys() {
         if p.param(id).is_none() {
             sink.error(
                 pos(&d.id),
@@ -704,7 +786,7 @@ fn device_rules(
             );
         }
     }
-    for (id, _) in &d.bind {
+    for id in d.bind.keys() {
         if p.endpoint(id).is_none() {
             sink.error(
                 pos(&d.id),

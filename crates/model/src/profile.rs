@@ -82,6 +82,7 @@ pub struct Mode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
 }
 
@@ -92,6 +93,7 @@ pub struct Feature {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
 }
 
@@ -130,6 +132,7 @@ pub struct Param {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
 }
 
@@ -188,6 +191,7 @@ pub struct Endpoint {
     #[serde(default, skip_serializing_if = "is_false")]
     pub role: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
 }
 
@@ -358,6 +362,7 @@ pub struct Flow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Required: at least one citation.
+    #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -416,11 +421,13 @@ pub struct Alternative {
     /// Never empty.
     pub flows: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
 }
 
 /// What the device exposes.
 #[derive(Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "ListensSchema")]
 pub enum Listens {
     /// `none`: the device accepts no connection at all.
     Nothing,
@@ -468,6 +475,7 @@ pub struct Listen {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
 }
 
@@ -487,6 +495,7 @@ pub struct Note {
     pub topic: NoteTopic,
     pub text: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
 }
 
@@ -511,6 +520,37 @@ impl Profile {
     pub fn has_mode(&self, mode: &str) -> bool {
         self.modes.iter().any(|m| m.id == mode)
     }
+}
+
+// JSON Schema stand-in for the `source:` fields (a `Vec<Citation>` in Rust), which files may
+// write as one citation or as a list.
+/// One citation `{doc, ref}`, or a list of them.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Citations")]
+#[allow(dead_code)]
+enum CitationsSchema {
+    One(Citation),
+    List(Vec<Citation>),
+}
+
+// JSON Schema stand-in for [`Listens`] as written in files: a word, or a list of entries.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum ListensSchema {
+    Word(ListensWord),
+    Entries(Vec<Listen>),
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ListensWord {
+    /// The device accepts no connection at all.
+    None,
+    /// The source does not say what the device exposes.
+    Unspecified,
 }
 
 /// JSON Schema stand-in for [`PortSpec`] as written in files.

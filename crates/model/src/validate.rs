@@ -297,10 +297,10 @@ impl Ctx<'_> {
             );
         }
         let values: Vec<String> = p.values.iter().map(|v| v.value.to_string()).collect();
-        let default = p.default.as_ref().and_then(|d| {
-            let v = param_value(sink, &p.id.value, kind, &values, d);
-            v
-        });
+        let default = p
+            .default
+            .as_ref()
+            .and_then(|d| param_value(sink, &p.id.value, kind, &values, d));
         Param {
             id: p.id.value.clone(),
             kind,
@@ -628,7 +628,10 @@ impl Ctx<'_> {
                 );
             }
         }
+        let before = sink.diagnostics.len();
         let protocol = self.protocol(sink, &f.protocol);
+        // A protocol that could not be read says nothing about ports: no follow-on errors.
+        let protocol_read = sink.diagnostics.len() == before;
         let ports = match &f.ports {
             Some(p) if !protocol.has_ports() => {
                 sink.error(
@@ -640,7 +643,7 @@ impl Ctx<'_> {
                 PortSpec::None
             }
             Some(p) => self.ports(sink, p),
-            None if protocol.has_ports() => {
+            None if protocol.has_ports() && protocol_read => {
                 sink.error(
                     pos(&f.protocol),
                     "ports-required",
@@ -725,6 +728,17 @@ impl Ctx<'_> {
                     "icmp-type-not-allowed",
                     format!("`icmp_type` on a {protocol} flow"),
                     "only icmp and icmpv6 flows have ICMP types",
+                );
+            }
+            let named = !t.value.is_empty()
+                && t.value.len() <= 32
+                && t.value.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+            if !named {
+                sink.error(
+                    pos(t),
+                    "invalid-icmp-type",
+                    format!("`{}` is not an ICMP type name", t.value),
+                    "use the nftables name, e.g. echo-request, destination-unreachable",
                 );
             }
         }

@@ -49,12 +49,14 @@ fn side(p: &Profile, id: &str) -> String {
 
 fn dest_ports(f: &Flow) -> String {
     let proto = match &f.protocol {
-        Protocol::Unspecified => "unspecified".to_string(),
-        p => p.to_string().to_uppercase(),
+        Protocol::Unspecified => None,
+        p => Some(p.to_string().to_uppercase()),
     };
-    match f.ports.to_strings().as_slice() {
-        [] => "-".to_string(),
-        ports => ports
+    match (proto, f.ports.to_strings().as_slice()) {
+        (_, []) => "-".to_string(),
+        (None, [p]) if p == "unspecified" => "unspecified".to_string(),
+        (None, ports) => format!("unspecified protocol, port {}", ports.join(" ")),
+        (Some(proto), ports) => ports
             .iter()
             .map(|p| format!("{proto}/{p}"))
             .collect::<Vec<_>>()
@@ -192,7 +194,16 @@ pub fn markdown(p: &Profile, mode: Option<&str>) -> String {
         Listens::Nothing => out.push_str("Nothing: the device accepts no connection.\n"),
         Listens::Unspecified => out.push_str("Not stated by the source.\n"),
         Listens::Entries(es) => {
-            for e in es {
+            // An entry tied to a flow belongs to that flow's modes.
+            let in_mode = |e: &&portolan_model::Listen| match (&e.flow, mode) {
+                (Some(id), Some(_)) => p.flows_in(mode).any(|f| &f.id == id),
+                _ => true,
+            };
+            let shown: Vec<_> = es.iter().filter(in_mode).collect();
+            if shown.is_empty() {
+                out.push_str("No listen entry of the profile applies to this mode.\n");
+            }
+            for e in shown {
                 let ports = match &e.ports {
                     ListenPorts::Closed => "no open port".to_string(),
                     ListenPorts::Ports(ps) => ps.to_string(),

@@ -1,8 +1,15 @@
 //! One module per subcommand, each with `run(...) -> anyhow::Result<Outcome>`.
 
+pub mod apply;
+pub mod audit;
 pub mod catalog;
 pub mod compile;
 pub mod doc;
+pub mod lab;
+pub mod learn;
+pub mod mud;
+pub mod probe;
+pub mod responder;
 pub mod schema;
 pub mod show;
 pub mod validate;
@@ -40,20 +47,44 @@ pub fn resolve_profile(g: &Global, id: &str) -> anyhow::Result<Profile> {
     }
     let path = Path::new(id);
     if path.is_file() {
-        return match load_file(path) {
-            Ok(l) => Ok(l.value),
-            Err(LoadError::Io(e)) => Err(e).with_context(|| format!("cannot read {id}")),
-            Err(LoadError::Invalid(d)) => {
-                print_diagnostics(&d);
-                bail!("{id} is not a valid profile")
-            }
-        };
+        return profile_file(path).map_err(|e| anyhow::anyhow!(e));
     }
     let known: Vec<&str> = cat.ids().collect();
     bail!(
         "no profile `{id}` in the catalog (known: {}) and no such file",
         known.join(", ")
     )
+}
+
+/// A profile from a file: YAML in the profile format, or a MUD file (`.json`, RFC 8520),
+/// imported leniently with its repairs printed as warnings. Diagnostics go to stderr;
+/// `Err` is a one-line reason.
+pub fn profile_file(path: &Path) -> Result<Profile, String> {
+    if path.extension().is_some_and(|e| e == "json") {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let opts = portolan_mud::ImportOptions {
+            strict: false,
+            file: path.display().to_string(),
+        };
+        return match portolan_mud::import(&bytes, &opts) {
+            Ok(imported) => {
+                for w in &imported.warnings {
+                    eprintln!("{}: {w}", path.display());
+                }
+                Ok(imported.profile)
+            }
+            Err(e) => Err(format!("{} is not a usable MUD file: {e}", path.display())),
+        };
+    }
+    match load_file(path) {
+        Ok(l) => Ok(l.value),
+        Err(LoadError::Io(e)) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(LoadError::Invalid(d)) => {
+            print_diagnostics(&d);
+            Err(format!("{} is not a valid profile", path.display()))
+        }
+    }
 }
 
 /// Checks `--mode` against the profile.
@@ -92,14 +123,7 @@ impl portolan_model::compile::ProfileSource for SiteProfiles {
             let known: Vec<&str> = self.catalog.ids().collect();
             return Err(format!("not in the catalog (known: {})", known.join(", ")));
         }
-        match load_file(&path) {
-            Ok(l) => Ok(l.value),
-            Err(LoadError::Io(e)) => Err(format!("cannot read {}: {e}", path.display())),
-            Err(LoadError::Invalid(d)) => {
-                print_diagnostics(&d);
-                Err(format!("{} is not a valid profile", path.display()))
-            }
-        }
+        profile_file(&path)
     }
 }
 

@@ -93,11 +93,14 @@ pub fn run(g: &Global, a: &ShowArgs) -> anyhow::Result<Outcome> {
 
 /// The human table: one line per flow.
 pub fn table(p: &Profile, mode: Option<&str>) -> String {
+    let name = if p.product.starts_with(&p.vendor) {
+        p.product.clone()
+    } else {
+        format!("{} {}", p.vendor, p.product)
+    };
     let mut out = format!(
-        "{} — {} {} ({})\n",
+        "{} — {name} ({})\n",
         p.id,
-        p.vendor,
-        p.product,
         mode.map_or("all modes".to_string(), |m| format!("mode {m}"))
     );
     let mut t = Table::new();

@@ -1,0 +1,171 @@
+//! Names from DNS answers. Every A or AAAA record seen in a response maps its address to its
+//! owner name and to every name of the CNAME chain that led to it, for the record's TTL (the
+//! shortest TTL along the chain): the window in which a firewall's DNS-driven set would hold
+//! the address. A flow's peer is known by the names whose window holds the flow's first
+//! packet.
+//!
+//! Windows of one address and name that overlap are merged, so memory grows with distinct
+//! (address, name) pairs and re-resolutions after expiry, not with DNS packets.
+
+use std::net::IpAddr;
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::RData;
+use rustc_hash::FxHashMap;
+
+use crate::time::{Nanos, NANOS};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Window {
+    name: u32,
+    from: Nanos,
+    until: Nanos,
+}
+
+/// Address → names, each within its TTL window.
+#[derive(Default)]
+pub struct Names {
+    ids: FxHashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+    windows: FxHashMap<IpAddr, Vec<Window>>,
+    /// Responses read, and responses that could not be parsed.
+    pub responses: u64,
+    pub unparsed: u64,
+}
+
+/// Lowercase, without the trailing dot.
+pub fn normalize(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl Names {
+    pub fn new() -> Names {
+        Names::default()
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.ids.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.into());
+        self.ids.insert(name.into(), i);
+        i
+    }
+
+    /// Records that `addr` was `name` from `at` for `ttl` seconds.
+    pub fn add(&mut self, addr: IpAddr, name: &str, at: Nanos, ttl: u32) {
+        let name = normalize(name);
+        if name.is_empty() {
+            return;
+        }
+        let id = self.intern(&name);
+        let until = at.saturating_add(i64::from(ttl).saturating_mul(NANOS));
+        let ws = self.windows.entry(addr).or_default();
+        if let Some(w) = ws
+            .iter_mut()
+            .rev()
+            .find(|w| w.name == id && w.until >= at && w.from <= until)
+        {
+            w.from = w.from.min(at);
+            w.until = w.until.max(until);
+            return;
+        }
+        ws.push(Window {
+            name: id,
+            from: at,
+            until,
+        });
+    }
+
+    /// The names `addr` had at `t` (any time, when `t` is `None`), without repeats, in the
+    /// order first seen.
+    pub fn at(&self, addr: IpAddr, t: Option<Nanos>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if let Some(ws) = self.windows.get(&addr) {
+            for w in ws {
+                let inside = t.is_none_or(|t| w.from <= t && t <= w.until);
+                if inside {
+                    let n = &self.names[w.name as usize];
+                    if !out.iter().any(|o| **o == **n) {
+                        out.push(n.to_string());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `addr` was ever named.
+    pub fn knows(&self, addr: IpAddr) -> bool {
+        self.windows.contains_key(&addr)
+    }
+
+    /// Reads a DNS message captured at `t`; only successful responses with answers count.
+    /// Returns whether it was a parsable response.
+    pub fn message(&mut self, wire: &[u8], t: Nanos) -> bool {
+        // Header: flags byte 2 bit 7 = response; ANCOUNT at 6..8. Cheap checks first.
+        if wire.len() < 12 || wire[2] & 0x80 == 0 || wire[6..8] == [0, 0] {
+            return false;
+        }
+        let Ok(m) = Message::from_vec(wire) else {
+            self.unparsed += 1;
+            return false;
+        };
+        if m.metadata.message_type != MessageType::Response
+            || m.metadata.response_code != ResponseCode::NoError
+        {
+            return false;
+        }
+        self.responses += 1;
+        let mut cnames: Vec<(String, String, u32)> = Vec::new();
+        let mut addrs: Vec<(String, IpAddr, u32)> = Vec::new();
+        for r in &m.answers {
+            let owner = normalize(&r.name.to_ascii());
+            match &r.data {
+                RData::A(a) => addrs.push((owner, IpAddr::V4(a.0), r.ttl)),
+                RData::AAAA(a) => addrs.push((owner, IpAddr::V6(a.0), r.ttl)),
+                RData::CNAME(c) => cnames.push((owner, normalize(&c.0.to_ascii()), r.ttl)),
+                _ => {}
+            }
+        }
+        for (owner, addr, ttl) in addrs {
+            // Walk the chain back towards the question, at most once per CNAME; the question's
+            // name is added first, so that it is the first name the address has.
+            let mut chain = vec![(owner, ttl)];
+            for _ in 0..cnames.len() {
+                let (name, ttl) = chain.last().cloned().expect("chain starts non-empty");
+                let Some((from, _, cttl)) = cnames.iter().find(|(_, to, _)| *to == name) else {
+                    break;
+                };
+                if chain.iter().any(|(n, _)| n == from) {
+                    break;
+                }
+                chain.push((from.clone(), ttl.min(*cttl)));
+            }
+            let shortest = chain.iter().map(|(_, t)| *t).min().unwrap_or(0);
+            for (name, _) in chain.iter().rev() {
+                self.add(addr, name, t, shortest);
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_merge_and_expire() {
+        let mut n = Names::new();
+        let a: IpAddr = "192.0.2.1".parse().expect("address");
+        n.add(a, "Host.Example.com.", 0, 10);
+        n.add(a, "host.example.com", 5 * NANOS, 10);
+        assert_eq!(n.at(a, Some(14 * NANOS)), vec!["host.example.com"]);
+        assert!(n.at(a, Some(16 * NANOS)).is_empty());
+        n.add(a, "host.example.com", 20 * NANOS, 1);
+        assert_eq!(n.windows[&a].len(), 2);
+        assert_eq!(n.at(a, None), vec!["host.example.com"]);
+    }
+}

@@ -1,0 +1,470 @@
+//! Packets → flows. A flow is one conversation: a 5-tuple for TCP, UDP and SCTP, an echo
+//! identifier for ICMP echo, an SPI for ESP (each direction of an IPsec SA pair is its own
+//! flow, and the pair shares the initiator of its first SA), and the address pair for other
+//! protocols. Who initiated: the sender of the TCP SYN (or the receiver of a SYN-ACK when the
+//! SYN was not captured), else the sender of the first packet. ICMP errors that quote a known
+//! flow are counted on that flow (`related`), as connection tracking would relate them.
+//!
+//! Memory grows with the number of flows, never with packets: one table entry per flow.
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::decode::{self, proto, tcp, IcmpKind, Packet};
+use crate::time::Nanos;
+
+/// What the initiator was told by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evidence {
+    /// The TCP SYN was captured.
+    Syn,
+    /// Only the SYN-ACK was: its receiver initiated.
+    SynAck,
+    /// A TCP connection already open when the capture started: the initiator is unknown, and
+    /// the first packet's sender stands in.
+    Midstream,
+    /// The first packet's sender (UDP and portless protocols).
+    FirstPacket,
+    /// The echo request's sender.
+    EchoRequest,
+    /// Only the echo reply was captured: its receiver asked.
+    EchoReply,
+    /// An ESP SA whose reverse SA was seen first: the pair's initiator.
+    SaPair,
+    /// A flow log says so (conntrack's original direction, Zeek's originator).
+    Log,
+}
+
+impl Evidence {
+    /// Whether the initiator is a guess (matching then accepts either direction).
+    pub fn uncertain(self) -> bool {
+        self == Evidence::Midstream
+    }
+}
+
+/// One observed flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flow {
+    pub proto: u8,
+    pub initiator: IpAddr,
+    /// The initiator's port (0 for portless protocols).
+    pub iport: u16,
+    pub responder: IpAddr,
+    /// The responder's port: the service port.
+    pub rport: u16,
+    /// ICMP: the initiator's message type (echo request for echo pairs).
+    pub icmp_type: Option<u8>,
+    /// ESP: the security parameter index.
+    pub spi: Option<u32>,
+    pub vlan: Option<u16>,
+    /// Packets sent by the initiator, by the responder.
+    pub packets: [u64; 2],
+    /// IP bytes sent by the initiator, by the responder.
+    pub bytes: [u64; 2],
+    /// First and last packet; `None` when the input has no times (`conntrack -L`).
+    pub first: Option<Nanos>,
+    pub last: Option<Nanos>,
+    pub evidence: Evidence,
+    /// ICMP errors quoting this flow.
+    pub related: u64,
+    /// For flows read from nftables log lines: the device group the log prefix names.
+    pub logged_group: Option<String>,
+}
+
+impl Flow {
+    /// A flow with no packets counted yet.
+    pub fn new(proto: u8, initiator: (IpAddr, u16), responder: (IpAddr, u16)) -> Flow {
+        Flow {
+            proto,
+            initiator: initiator.0,
+            iport: initiator.1,
+            responder: responder.0,
+            rport: responder.1,
+            icmp_type: None,
+            spi: None,
+            vlan: None,
+            packets: [0; 2],
+            bytes: [0; 2],
+            first: None,
+            last: None,
+            evidence: Evidence::FirstPacket,
+            related: 0,
+            logged_group: None,
+        }
+    }
+
+    pub fn total_packets(&self) -> u64 {
+        self.packets[0] + self.packets[1]
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes[0] + self.bytes[1]
+    }
+
+    /// The ICMP type's nftables name.
+    pub fn icmp_type_name(&self) -> Option<&'static str> {
+        let t = self.icmp_type?;
+        decode::icmp_type_name(self.proto == proto::ICMPV6, t)
+    }
+}
+
+/// An address as a number, IPv4 in the low 32 bits.
+fn num(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    }
+}
+
+/// The hash key: addresses and ports in canonical order (lower first), except ESP whose key is
+/// directional (source first), so that both directions of a conversation find one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    a: u128,
+    b: u128,
+    pa: u16,
+    pb: u16,
+    id: u32,
+    proto: u8,
+    v6: bool,
+}
+
+impl std::hash::Hash for Key {
+    /// Four words instead of nine writes: the hash is per packet.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(29);
+        h.write_u64(fold(self.a));
+        h.write_u64(fold(self.b));
+        h.write_u64(
+            u64::from(self.pa) << 48
+                | u64::from(self.pb) << 32
+                | u64::from(self.id) ^ u64::from(self.proto) << 40 ^ u64::from(self.v6) << 56,
+        );
+    }
+}
+
+const ST_FIN_I: u8 = 1;
+const ST_FIN_R: u8 = 2;
+const ST_RST: u8 = 4;
+
+struct Entry {
+    flow: Flow,
+    /// Order of creation, for the output.
+    seq: u64,
+    /// Whether the initiator is the key's `a` side.
+    init_is_a: bool,
+    state: u8,
+}
+
+/// Counters of what the table could not use.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TableStats {
+    pub packets: u64,
+    pub flows: u64,
+    /// ICMP errors counted on the flow they quote.
+    pub related: u64,
+}
+
+/// The flow table. Each entry lives beside its key in the hash table, so a packet costs one
+/// probe of one bucket.
+#[derive(Default)]
+pub struct FlowTable {
+    live: FxHashMap<Key, Entry>,
+    /// Flows out of the table: read from logs, or ended TCP connections whose 5-tuple a new
+    /// connection reused; with their creation order.
+    done: Vec<(u64, Flow)>,
+    seq: u64,
+    /// ESP: (lower, higher address) → initiator of the pair's first SA.
+    esp_pairs: FxHashMap<(u128, u128), u128>,
+    pub stats: TableStats,
+}
+
+impl FlowTable {
+    pub fn new() -> FlowTable {
+        FlowTable::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.len() + self.done.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds a flow read from a log, as it is.
+    pub fn push(&mut self, flow: Flow) {
+        self.stats.flows += 1;
+        self.seq += 1;
+        self.done.push((self.seq, flow));
+    }
+
+    /// Counts one packet captured at `ts`.
+    #[inline]
+    pub fn observe(&mut self, p: &Packet<'_>, ts: Nanos) {
+        self.stats.packets += 1;
+        let (sa, da) = (num(p.src), num(p.dst));
+        let v6 = p.src.is_ipv6();
+        let (sp, dp, id) = match p.proto {
+            proto::TCP | proto::UDP | proto::SCTP => (p.sport, p.dport, 0),
+            proto::ICMP | proto::ICMPV6 => match p.icmp {
+                Some((_, _, IcmpKind::EchoRequest | IcmpKind::EchoReply)) => (0, 0, p.id),
+                Some((t, c, kind)) => {
+                    if kind == IcmpKind::Error && self.relate(p) {
+                        return;
+                    }
+                    (0, 0, 0x1_0000 | u32::from(t) << 8 | u32::from(c))
+                }
+                None => (0, 0, 0),
+            },
+            proto::ESP => (0, 0, p.id),
+            _ => (0, 0, 0),
+        };
+        let src_is_a = p.proto == proto::ESP || (sa, sp) <= (da, dp);
+        let key = if src_is_a {
+            Key {
+                a: sa,
+                b: da,
+                pa: sp,
+                pb: dp,
+                id,
+                proto: p.proto,
+                v6,
+            }
+        } else {
+            Key {
+                a: da,
+                b: sa,
+                pa: dp,
+                pb: sp,
+                id,
+                proto: p.proto,
+                v6,
+            }
+        };
+        let syn_only = p.proto == proto::TCP && p.flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
+        match self.live.get_mut(&key) {
+            Some(e) => {
+                if syn_only {
+                    let from_init = src_is_a == e.init_is_a;
+                    let closed = e.state & ST_RST != 0 || e.state & (ST_FIN_I | ST_FIN_R) == 3;
+                    if closed && (from_init || e.flow.evidence != Evidence::Syn) {
+                        // The 5-tuple is reused by a new connection.
+                        self.seq += 1;
+                        self.stats.flows += 1;
+                        let fresh = create(&mut self.esp_pairs, self.seq, &key, p, ts, src_is_a);
+                        let old = std::mem::replace(e, fresh);
+                        self.done.push((old.seq, old.flow));
+                    } else {
+                        if e.flow.evidence != Evidence::Syn && !from_init {
+                            flip(e);
+                        }
+                        e.flow.evidence = Evidence::Syn;
+                    }
+                }
+                count(e, p, ts, src_is_a);
+            }
+            None => {
+                self.seq += 1;
+                self.stats.flows += 1;
+                let mut e = create(&mut self.esp_pairs, self.seq, &key, p, ts, src_is_a);
+                count(&mut e, p, ts, src_is_a);
+                self.live.insert(key, e);
+            }
+        }
+    }
+
+    /// Counts an ICMP error on the flow whose packet it quotes; false when none is known.
+    fn relate(&mut self, p: &Packet<'_>) -> bool {
+        let Ok(q) = decode::ip_packet(p.payload) else {
+            return false;
+        };
+        let (sa, da) = (num(q.src), num(q.dst));
+        let (sp, dp, id) = match q.proto {
+            proto::TCP | proto::UDP | proto::SCTP => (q.sport, q.dport, 0),
+            proto::ESP => (0, 0, q.id),
+            proto::ICMP | proto::ICMPV6 => (0, 0, q.id),
+            _ => (0, 0, 0),
+        };
+        let src_is_a = q.proto == proto::ESP || (sa, sp) <= (da, dp);
+        let (a, b, pa, pb) = if src_is_a {
+            (sa, da, sp, dp)
+        } else {
+            (da, sa, dp, sp)
+        };
+        let key = Key {
+            a,
+            b,
+            pa,
+            pb,
+            id,
+            proto: q.proto,
+            v6: q.src.is_ipv6(),
+        };
+        match self.live.get_mut(&key) {
+            Some(e) => {
+                e.flow.related += 1;
+                self.stats.related += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The flows, in order of first appearance.
+    pub fn into_flows(self) -> Vec<Flow> {
+        let mut all = self.done;
+        all.extend(self.live.into_values().map(|e| (e.seq, e.flow)));
+        all.sort_unstable_by_key(|(s, _)| *s);
+        all.into_iter().map(|(_, f)| f).collect()
+    }
+}
+
+/// Counts a packet on its flow.
+#[inline]
+fn count(e: &mut Entry, p: &Packet<'_>, ts: Nanos, src_is_a: bool) {
+    let dir = usize::from(src_is_a != e.init_is_a);
+    e.flow.packets[dir] += 1;
+    e.flow.bytes[dir] += u64::from(p.ip_len);
+    if e.flow.last.is_none_or(|l| ts > l) {
+        e.flow.last = Some(ts);
+    }
+    if e.flow.first.is_none_or(|f| ts < f) {
+        e.flow.first = Some(ts);
+    }
+    if p.proto == proto::TCP {
+        if p.flags & tcp::RST != 0 {
+            e.state |= ST_RST;
+        }
+        if p.flags & tcp::FIN != 0 {
+            e.state |= if dir == 0 { ST_FIN_I } else { ST_FIN_R };
+        }
+    }
+}
+
+/// A new entry for the packet that opens a flow.
+fn create(
+    esp_pairs: &mut FxHashMap<(u128, u128), u128>,
+    seq: u64,
+    key: &Key,
+    p: &Packet<'_>,
+    ts: Nanos,
+    src_is_a: bool,
+) -> Entry {
+    let sender = (p.src, p.sport);
+    let receiver = (p.dst, p.dport);
+    let mut ev = Evidence::FirstPacket;
+    let mut sender_inits = true;
+    match p.proto {
+        proto::TCP => {
+            let f = p.flags & (tcp::SYN | tcp::ACK);
+            if f == tcp::SYN {
+                ev = Evidence::Syn;
+            } else if f == tcp::SYN | tcp::ACK {
+                ev = Evidence::SynAck;
+                sender_inits = false;
+            } else {
+                ev = Evidence::Midstream;
+            }
+        }
+        proto::ICMP | proto::ICMPV6 => match p.icmp {
+            Some((_, _, IcmpKind::EchoRequest)) => ev = Evidence::EchoRequest,
+            Some((_, _, IcmpKind::EchoReply)) => {
+                ev = Evidence::EchoReply;
+                sender_inits = false;
+            }
+            _ => {}
+        },
+        proto::ESP => {
+            let pair = (key.a.min(key.b), key.a.max(key.b));
+            let first = *esp_pairs.entry(pair).or_insert(key.a);
+            if first != key.a {
+                ev = Evidence::SaPair;
+                sender_inits = false;
+            }
+        }
+        _ => {}
+    }
+    let (i, r) = if sender_inits {
+        (sender, receiver)
+    } else {
+        (receiver, sender)
+    };
+    let mut flow = Flow::new(p.proto, i, r);
+    flow.evidence = ev;
+    flow.vlan = p.vlan;
+    flow.first = Some(ts);
+    flow.last = Some(ts);
+    match p.icmp {
+        Some((_, _, IcmpKind::EchoRequest | IcmpKind::EchoReply)) => {
+            flow.icmp_type = Some(if p.proto == proto::ICMP { 8 } else { 128 });
+        }
+        Some((t, _, _)) => flow.icmp_type = Some(t),
+        None => {}
+    }
+    if p.proto == proto::ESP {
+        flow.spi = Some(p.id);
+    }
+    Entry {
+        flow,
+        seq,
+        init_is_a: src_is_a == sender_inits,
+        state: 0,
+    }
+}
+
+/// Makes the other side the initiator.
+fn flip(e: &mut Entry) {
+    let f = &mut e.flow;
+    std::mem::swap(&mut f.initiator, &mut f.responder);
+    std::mem::swap(&mut f.iport, &mut f.rport);
+    f.packets.swap(0, 1);
+    f.bytes.swap(0, 1);
+    e.init_is_a = !e.init_is_a;
+    e.state = (e.state & ST_RST) | ((e.state & ST_FIN_I) << 1) | ((e.state & ST_FIN_R) >> 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(src: &str, sp: u16, dst: &str, dp: u16, flags: u8) -> Packet<'static> {
+        Packet {
+            src: src.parse().expect("address"),
+            dst: dst.parse().expect("address"),
+            proto: proto::TCP,
+            sport: sp,
+            dport: dp,
+            flags,
+            icmp: None,
+            id: 0,
+            ip_len: 60,
+            payload: &[],
+            vlan: None,
+        }
+    }
+
+    #[test]
+    fn syn_sender_initiates_and_reuse_makes_a_new_flow() {
+        let mut t = FlowTable::new();
+        t.observe(
+            &pkt("10.0.0.2", 80, "10.0.0.1", 5000, tcp::SYN | tcp::ACK),
+            1,
+        );
+        t.observe(&pkt("10.0.0.1", 5000, "10.0.0.2", 80, tcp::SYN), 0);
+        t.observe(&pkt("10.0.0.1", 5000, "10.0.0.2", 80, tcp::RST), 2);
+        t.observe(&pkt("10.0.0.1", 5000, "10.0.0.2", 80, tcp::SYN), 3);
+        let f = t.into_flows();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].initiator.to_string(), "10.0.0.1");
+        assert_eq!(f[0].rport, 80);
+        assert_eq!(f[0].evidence, Evidence::Syn);
+        assert_eq!(f[0].packets, [2, 1]);
+        assert_eq!(f[0].first, Some(0));
+        assert_eq!(f[1].packets, [1, 0]);
+    }
+}

@@ -1,0 +1,30 @@
+//! Portolan's audit: observed traffic against the policy IR, and draft profiles from traffic.
+//!
+//! The phases: [`input`] opens a capture or flow log (gzip or not, file or stdin) and tells
+//! its format; [`capture`] streams pcap and pcapng frames, [`decode`] reads each frame down to
+//! its transport header, [`flows`] folds packets into flows and [`dns`] keeps the names DNS
+//! answers gave addresses, within their TTLs; [`flowlog`] reads Zeek, conntrack and nftables
+//! log records into the same tables. [`collect`] drives one pass over every input;
+//! [`matcher`] judges each flow against the IR and [`report`] sums up per device group;
+//! [`learn`] drafts a profile from one device's flows. [`write`] is a small deterministic
+//! pcap/pcapng writer for tests and benchmarks.
+
+pub mod capture;
+pub mod collect;
+pub mod decode;
+pub mod dns;
+pub mod error;
+pub mod flowlog;
+pub mod flows;
+pub mod input;
+pub mod learn;
+pub mod matcher;
+pub mod report;
+pub mod time;
+pub mod write;
+
+pub use capture::{InputProblem, ProblemKind};
+pub use collect::{Collector, InputSummary, Observed};
+pub use error::AuditError;
+pub use matcher::{Mismatch, Options, Status};
+pub use report::{audit, FlowRecord, GroupSummary, Report};

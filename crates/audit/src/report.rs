@@ -1,0 +1,244 @@
+//! The audit report: one record per flow (for a SIEM, as JSON lines) and one summary per device
+//! group, with the required flows that no observed flow used.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use portolan_model::ir::{Initiator, Policy};
+use serde::Serialize;
+
+use crate::collect::{FrameStats, InputSummary, Observed};
+use crate::decode::{has_ports, proto, proto_name};
+use crate::flows::{Evidence, Flow};
+use crate::matcher::{judge_all, Mismatch, Options, Status, Verdict};
+use crate::time::rfc3339;
+
+/// One flow and its verdict: a JSON line.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowRecord {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `profile/flow` of the admitting rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violation: Vec<Mismatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peer_names: Vec<String>,
+    /// `device` or `peer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiated_by: Option<Initiator>,
+    pub protocol: String,
+    /// The initiator.
+    pub src: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sport: Option<u16>,
+    /// The responder.
+    pub dst: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dport: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spi: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// Packets and bytes from the initiator, then from the responder.
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+    pub evidence: Evidence,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub related: u64,
+    /// nftables log input: the group the firewall's log prefix named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logged_group: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl FlowRecord {
+    pub fn new(f: &Flow, v: Verdict) -> FlowRecord {
+        let ports = has_ports(f.proto);
+        let (src, sport, dst, dport, packets, bytes) = if v.flipped {
+            let [a, b] = f.packets;
+            let [c, d] = f.bytes;
+            (f.responder, f.rport, f.initiator, f.iport, [b, a], [d, c])
+        } else {
+            (
+                f.initiator,
+                f.iport,
+                f.responder,
+                f.rport,
+                f.packets,
+                f.bytes,
+            )
+        };
+        FlowRecord {
+            kind: "flow",
+            status: v.status,
+            group: v.group,
+            rule: v.rule,
+            violation: v.mismatch,
+            closest: v.closest,
+            reason: v.reason,
+            device: v.device,
+            peer: v.peer,
+            peer_names: v.peer_names,
+            initiated_by: v.initiated_by,
+            protocol: proto_name(f.proto),
+            src,
+            sport: ports.then_some(sport),
+            dst,
+            dport: ports.then_some(dport),
+            icmp_type: f.icmp_type_name().map(str::to_string).or_else(|| {
+                f.icmp_type
+                    .filter(|_| matches!(f.proto, proto::ICMP | proto::ICMPV6))
+                    .map(|t| t.to_string())
+            }),
+            spi: f.spi.map(|s| format!("0x{s:08x}")),
+            vlan: f.vlan,
+            packets,
+            bytes,
+            first: f.first.map(rfc3339),
+            last: f.last.map(rfc3339),
+            evidence: f.evidence,
+            related: f.related,
+            logged_group: f.logged_group.clone(),
+        }
+    }
+}
+
+/// One device group's summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupSummary {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub group: String,
+    pub profile: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    pub conforming: u64,
+    pub violations: u64,
+    /// Required flows (`profile/flow`) that no observed flow used.
+    pub unused: Vec<String>,
+    /// Optional flows not used.
+    pub unused_optional: Vec<String>,
+}
+
+/// The whole audit.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub site: String,
+    pub flows: Vec<FlowRecord>,
+    pub groups: Vec<GroupSummary>,
+    pub conforming: u64,
+    pub violations: u64,
+    pub unknown_device: u64,
+    pub inputs: Vec<InputSummary>,
+    pub frames: FrameStats,
+    /// DNS responses read, and the ones that could not be parsed.
+    pub dns_responses: u64,
+    pub dns_unparsed: u64,
+}
+
+impl Report {
+    pub fn has_violations(&self) -> bool {
+        self.violations > 0
+    }
+}
+
+/// Audits the observed flows against a compiled site.
+pub fn audit(policy: &Policy, obs: Observed, opts: &Options) -> Report {
+    let verdicts = judge_all(policy, &obs, opts);
+    let mut flows = Vec::with_capacity(verdicts.len());
+    let mut used: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut counts: Vec<(u64, u64)> = vec![(0, 0); policy.groups.len()];
+    let (mut ok, mut bad, mut unknown) = (0, 0, 0);
+    for (f, v) in obs.flows.iter().zip(verdicts) {
+        let gi = v
+            .group
+            .as_ref()
+            .and_then(|g| policy.groups.iter().position(|x| &x.id == g));
+        match v.status {
+            Status::Conforming => {
+                ok += 1;
+                if let Some(i) = gi {
+                    counts[i].0 += 1;
+                }
+                if let (Some(g), Some(r)) = (&v.group, &v.rule) {
+                    used.insert((g.clone(), r.clone()));
+                }
+            }
+            Status::Violation => {
+                bad += 1;
+                if let Some(i) = gi {
+                    counts[i].1 += 1;
+                }
+            }
+            Status::UnknownDevice => unknown += 1,
+        }
+        flows.push(FlowRecord::new(f, v));
+    }
+    let groups = policy
+        .groups
+        .iter()
+        .zip(counts)
+        .map(|(g, (c, v))| {
+            let mut unused = Vec::new();
+            let mut unused_optional = Vec::new();
+            for r in policy.rules_of(&g.id) {
+                let p = r.provenance();
+                if used.contains(&(g.id.clone(), p.clone())) {
+                    continue;
+                }
+                let list = if r.optional {
+                    &mut unused_optional
+                } else {
+                    &mut unused
+                };
+                if !list.contains(&p) {
+                    list.push(p);
+                }
+            }
+            GroupSummary {
+                kind: "group",
+                group: g.id.clone(),
+                profile: g.profile.clone(),
+                mode: g.mode.clone(),
+                conforming: c,
+                violations: v,
+                unused,
+                unused_optional,
+            }
+        })
+        .collect();
+    Report {
+        site: policy.site.clone(),
+        flows,
+        groups,
+        conforming: ok,
+        violations: bad,
+        unknown_device: unknown,
+        dns_responses: obs.names.responses,
+        dns_unparsed: obs.names.unparsed,
+        inputs: obs.inputs,
+        frames: obs.frames,
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of `portolan-audit`: every capture is written by the test itself with the
+//! crate's deterministic writer, then read back, folded into flows and judged against a
+//! compiled site.
+
+mod captures;
+mod lab;
+mod learn;
+mod logs;
+mod matching;
+mod scenario;
+mod explore;

@@ -1,0 +1,230 @@
+//! `portolan audit SITE INPUT...`: observed traffic (captures and flow logs) against the site's
+//! policy. Every flow of a site device is conforming (with the `profile/flow` that admits it),
+//! a violation (unexpected peer, port, protocol or initiation), or of an unknown device; per
+//! device group, the required flows never seen. A table for people, or JSON lines for a SIEM.
+//! Exit 1 on any violation, 2 on bad input (an unreadable input, or a corrupt one — what was
+//! read before the damage is still audited and reported).
+
+use std::io::{BufWriter, IsTerminal as _, Write as _};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use portolan_audit::{audit, Collector, Options, ProblemKind, Report, Status};
+
+use crate::cli::{Format, Global};
+use crate::output::Outcome;
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The site file.
+    pub site: PathBuf,
+    /// Captures (pcap, pcapng) and flow logs (Zeek conn.log and dns.log as TSV or JSON,
+    /// `conntrack -L`/`-E` output, log lines of the emitted nftables ruleset), gzip-compressed
+    /// or not; `-` reads standard input.
+    #[arg(required = true, value_name = "CAPTURE|FLOWLOG")]
+    pub inputs: Vec<PathBuf>,
+    /// This firewall's own addresses, for flows bound to `firewall` (local DNS, DHCP, NTP).
+    #[arg(long, value_name = "ADDR")]
+    pub firewall: Vec<IpAddr>,
+    /// List conforming flows in the table too (JSON always has every flow).
+    #[arg(long)]
+    pub all: bool,
+    /// `json`: JSON lines, one per flow, then one per device group and one summary.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Reads every input into one collector; `None` when one could not be opened.
+pub fn collect(inputs: &[PathBuf]) -> Option<Collector> {
+    let mut c = Collector::new();
+    let tty = std::io::stderr().is_terminal();
+    if tty {
+        c.progress = Some(Box::new(|n| eprint!("\rread {n} packets")));
+    }
+    for path in inputs {
+        match c.read(path) {
+            Ok(s) => {
+                if let Some(p) = &s.problem {
+                    let what = match p.kind {
+                        ProblemKind::Truncated => "warning",
+                        ProblemKind::Corrupt => "error",
+                    };
+                    eprintln!(
+                        "{what}: {}: {p}; the {} record(s) before it are audited",
+                        path.display(),
+                        s.records
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return None;
+            }
+        }
+    }
+    if tty && c.frames.frames >= 1 << 20 {
+        eprintln!("\rread {} packets", c.frames.frames);
+    }
+    Some(c)
+}
+
+pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
+    let json = a.format == Format::Json;
+    let Some(policy) = super::load_site(g, &a.site, json)? else {
+        return Ok(Outcome::BadInput);
+    };
+    let Some(c) = collect(&a.inputs) else {
+        return Ok(Outcome::BadInput);
+    };
+    let obs = c.finish();
+    let corrupt = obs.problems().any(|(_, p)| p.kind == ProblemKind::Corrupt);
+    let opts = Options {
+        firewall: a.firewall.clone(),
+    };
+    let report = audit(&policy, obs, &opts);
+    if json {
+        json_lines(&report)?;
+    } else {
+        print!("{}", tables(&report, a.all));
+    }
+    Ok(if corrupt {
+        Outcome::BadInput
+    } else if report.has_violations() {
+        Outcome::Findings
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn json_lines(r: &Report) -> anyhow::Result<()> {
+    let out = std::io::stdout();
+    let mut w = BufWriter::new(out.lock());
+    for f in &r.flows {
+        serde_json::to_writer(&mut w, f)?;
+        w.write_all(b"\n")?;
+    }
+    for g in &r.groups {
+        serde_json::to_writer(&mut w, g)?;
+        w.write_all(b"\n")?;
+    }
+    let summary = serde_json::json!({
+        "type": "summary",
+        "site": r.site,
+        "flows": r.flows.len(),
+        "conforming": r.conforming,
+        "violations": r.violations,
+        "unknown_device": r.unknown_device,
+        "inputs": r.inputs,
+        "frames": r.frames,
+        "dns_responses": r.dns_responses,
+        "dns_unparsed": r.dns_unparsed,
+    });
+    serde_json::to_writer(&mut w, &summary)?;
+    w.write_all(b"\n")?;
+    w.flush()?;
+    Ok(())
+}
+
+fn new_table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    t
+}
+
+fn endpoint(a: IpAddr, port: Option<u16>) -> String {
+    let a = match a {
+        IpAddr::V6(v) => format!("[{v}]"),
+        v => v.to_string(),
+    };
+    port.map_or(a.clone(), |p| format!("{a}:{p}"))
+}
+
+/// The summary per device group, then the violations (and with `all` every flow of a device).
+pub fn tables(r: &Report, all: bool) -> String {
+    let mut out = String::new();
+    let mut g = new_table(&["group", "profile", "conforming", "violations", "unused"]);
+    for s in &r.groups {
+        let mut unused = s.unused.join("\n");
+        if !s.unused_optional.is_empty() {
+            if !unused.is_empty() {
+                unused.push('\n');
+            }
+            unused.push_str(&format!("({} optional)", s.unused_optional.len()));
+        }
+        g.add_row(vec![
+            s.group.clone(),
+            s.profile.clone()
+                + &s.mode
+                    .as_ref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default(),
+            s.conforming.to_string(),
+            s.violations.to_string(),
+            unused,
+        ]);
+    }
+    out.push_str(&format!("{g}\n"));
+    let shown: Vec<_> = r
+        .flows
+        .iter()
+        .filter(|f| f.status == Status::Violation || (all && f.status == Status::Conforming))
+        .collect();
+    if !shown.is_empty() {
+        let mut t = new_table(&["group", "flow", "peer names", "verdict", "why"]);
+        for f in shown {
+            let mut flow = format!(
+                "{} {} → {}",
+                f.protocol,
+                endpoint(f.src, f.sport),
+                endpoint(f.dst, f.dport)
+            );
+            if let Some(i) = &f.icmp_type {
+                flow.push_str(&format!(" {i}"));
+            }
+            if let Some(s) = &f.spi {
+                flow.push_str(&format!(" spi {s}"));
+            }
+            let verdict = match f.status {
+                Status::Conforming => f.rule.clone().unwrap_or_else(|| "conforming".into()),
+                _ => {
+                    let kinds: Vec<&str> = f.violation.iter().map(|k| k.name()).collect();
+                    format!("unexpected {}", kinds.join(", "))
+                }
+            };
+            t.add_row(vec![
+                f.group.clone().unwrap_or_default(),
+                flow,
+                f.peer_names.join("\n"),
+                verdict,
+                f.reason.clone().unwrap_or_default(),
+            ]);
+        }
+        out.push_str(&format!("{t}\n"));
+    }
+    out.push_str(&format!(
+        "{} flow(s): {} conforming, {} violation(s), {} of unknown devices",
+        r.flows.len(),
+        r.conforming,
+        r.violations,
+        r.unknown_device
+    ));
+    out.push_str(&format!(
+        "; {} frame(s), {} DNS answer(s)\n",
+        r.frames.frames, r.dns_responses
+    ));
+    let f = &r.frames;
+    if f.not_ip + f.fragments + f.malformed > 0 || !f.link_types.is_empty() {
+        out.push_str(&format!(
+            "not counted in flows: {} non-IP, {} later fragments, {} malformed, {} of unknown link types\n",
+            f.not_ip,
+            f.fragments,
+            f.malformed,
+            f.link_types.values().sum::<u64>()
+        ));
+    }
+    out
+}

@@ -1,0 +1,112 @@
+//! `portolan lab SITE`: the site's policy proven on this machine's kernel, inside network
+//! namespaces the command creates and removes (see `portolan_lab::lab`). Prints the matrix
+//! (device, flow, kind, expected, observed) as a table or JSON; exit 0 when every probe
+//! behaved as the policy says, 1 on any mismatch, 2 on bad input or when the machine cannot
+//! run a lab (not root, a tool missing).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use portolan_lab::lab::{self, Options};
+use portolan_lab::report::Report;
+
+use crate::cli::{Format, Global};
+use crate::output::Outcome;
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The site file.
+    pub site: PathBuf,
+    /// Prove this nftables ruleset (table `inet portolan`) instead of the one Portolan emits
+    /// for the site: checks a ruleset written or edited by hand against the requirements.
+    #[arg(long, value_name = "FILE")]
+    pub ruleset: Option<PathBuf>,
+    /// Leave the namespaces in place, ruleset loaded, for inspection (`ip netns exec ...`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Time one attempt of a probe may take, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub timeout: u64,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
+    let json = a.format == Format::Json;
+    let Some(policy) = super::load_site(g, &a.site, json)? else {
+        return Ok(Outcome::BadInput);
+    };
+    let ruleset = match &a.ruleset {
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let opts = Options {
+        ruleset,
+        keep: a.keep,
+        timeout: Duration::from_millis(a.timeout.clamp(50, 10_000)),
+        ..Options::default()
+    };
+    let report = lab::run(&policy, &opts, &|m| eprintln!("lab: {m}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(if report.all_match() {
+        Outcome::Ok
+    } else {
+        Outcome::Findings
+    })
+}
+
+/// The matrix for people, then the summary and notes.
+pub fn table(r: &Report) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header([
+            "device", "from", "flow", "kind", "traffic", "to", "expected", "observed", "",
+        ]);
+    for row in &r.rows {
+        let observed = match &row.observed {
+            portolan_lab::send::Observed::WrongAnswer(d)
+            | portolan_lab::send::Observed::Error(d)
+            | portolan_lab::send::Observed::Skip(d) => format!("{}: {d}", row.observed.as_str()),
+            o => o.as_str().to_string(),
+        };
+        t.add_row([
+            row.device.clone(),
+            row.src.to_string(),
+            row.flow.clone(),
+            row.kind.as_str().to_string(),
+            row.traffic.clone(),
+            row.dst.clone(),
+            row.expected.as_str().to_string(),
+            observed,
+            if row.ok { "ok" } else { "MISMATCH" }.to_string(),
+        ]);
+    }
+    let s = &r.summary;
+    let mut out = format!("{t}\n");
+    out.push_str(&format!(
+        "lab {}: {} probes; {} expected to pass, {} expected to be dropped; {} as expected, {} mismatched, {} skipped; {:.1} s\n",
+        r.site, s.probes, s.expected_pass, s.expected_drop, s.matched, s.mismatched, s.skipped, s.seconds
+    ));
+    for row in r.rows.iter().filter(|x| !x.ok) {
+        if let Some(n) = &row.note {
+            out.push_str(&format!(
+                "mismatch {} {} {} {}: {n}\n",
+                row.device, row.flow, row.traffic, row.dst
+            ));
+        }
+    }
+    for n in &r.notes {
+        out.push_str(&format!("note: {n}\n"));
+    }
+    out
+}

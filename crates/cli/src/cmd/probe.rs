@@ -1,0 +1,297 @@
+//! `portolan probe SITE --device NAME` (or `--profile ID --mode M --bind … --param …`): the
+//! on-site diagnosis, stage by stage, with remedies. The stages run in `portolan_net::probe`;
+//! this module builds the plan, converts the arguments, runs it (inside `--netns` if asked),
+//! and prints the report like the gateway's LED: green, yellow, red per stage.
+
+use std::io::IsTerminal as _;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use owo_colors::{OwoColorize as _, Stream};
+use portolan_net::dns::parse_server;
+use portolan_net::keepalive;
+use portolan_net::plan::{plan, Plan};
+use portolan_net::probe::{self, Options};
+use portolan_net::report::{Kind, Report, Verdict};
+use portolan_net::runtime::{block_on, System};
+
+use crate::cli::{Format, Global, ProbeArgs};
+use crate::output::{print_diagnostics, Outcome};
+
+pub fn run(g: &Global, a: &ProbeArgs) -> anyhow::Result<Outcome> {
+    let json = a.format == Format::Json;
+    let Some(plan) = load_plan(g, a, json)? else {
+        return Ok(Outcome::BadInput);
+    };
+    let opts = options(a, &plan)?;
+    let report = match &a.netns {
+        Some(ns) => {
+            let (p, o) = (plan.clone(), opts.clone());
+            portolan_net::netns::run_in(ns, move || {
+                block_on(async move { probe::run(&System, &p, &o).await })
+            })??
+        }
+        None => block_on(probe::run(&System, &plan, &opts))?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Findings
+    })
+}
+
+fn load_plan(g: &Global, a: &ProbeArgs, json: bool) -> anyhow::Result<Option<Plan>> {
+    match (&a.site, &a.profile) {
+        (Some(site), None) => {
+            let Some(policy) = super::load_site(g, site, json)? else {
+                return Ok(None);
+            };
+            let device = match &a.device {
+                Some(d) => d.clone(),
+                None if policy.groups.len() == 1 => policy.groups[0].id.clone(),
+                None => {
+                    let ids: Vec<&str> = policy.groups.iter().map(|g| g.id.as_str()).collect();
+                    bail!("give --device (devices of the site: {})", ids.join(", "))
+                }
+            };
+            plan(&policy, &device).map(Some).map_err(anyhow::Error::msg)
+        }
+        (None, Some(profile)) => {
+            let text = synthetic_site(a, profile)?;
+            let profiles = super::SiteProfiles {
+                catalog: super::load_catalog(g)?,
+                base: PathBuf::new(),
+            };
+            match portolan_model::compile::site_text("<command line>", &text, &profiles) {
+                Ok(l) => {
+                    print_diagnostics(&l.warnings);
+                    plan(&l.value, "device")
+                        .map(Some)
+                        .map_err(anyhow::Error::msg)
+                }
+                Err(d) => {
+                    print_diagnostics(&d);
+                    Ok(None)
+                }
+            }
+        }
+        (Some(_), Some(_)) => bail!("give a site with --device, or --profile without a site"),
+        (None, None) => bail!("give a site and --device, or --profile ID --mode M"),
+    }
+}
+
+/// A one-device site from `--profile`, `--mode`, `--bind`, `--param`, `--feature`; the local
+/// services (DNS, DHCP, NTP) are the firewall, i.e. the default gateway and the resolver,
+/// unless `--bind dns=ADDR` says otherwise. Every value
+/// is written as a JSON string, which YAML reads verbatim, so nothing on the command line can
+/// change the site's structure.
+fn synthetic_site(a: &ProbeArgs, profile: &str) -> anyhow::Result<String> {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    let address = match &a.source {
+        Some(s) => s.parse::<IpAddr>().context("--source")?.to_string(),
+        None => "0.0.0.0/0".to_string(),
+    };
+    let mut t = format!(
+        "portolan: 1\nsite: probe\nzones:\n  - id: probe\nservices:\n  dns: firewall\n  dhcp: firewall\n  ntp: firewall\ndevices:\n  - id: device\n    profile: {}\n    zone: probe\n    addresses: [{}]\n",
+        q(profile),
+        q(&address)
+    );
+    if let Some(m) = &a.mode {
+        t += &format!("    mode: {}\n", q(m));
+    }
+    if !a.features.is_empty() {
+        let f: Vec<String> = a.features.iter().map(|x| q(x)).collect();
+        t += &format!("    features: [{}]\n", f.join(", "));
+    }
+    if !a.params.is_empty() {
+        t += "    params:\n";
+        for p in &a.params {
+            let Some((k, v)) = p.split_once('=') else {
+                bail!("--param {p}: write KEY=VALUE")
+            };
+            t += &format!("      {}: {}\n", q(k.trim()), q(v.trim()));
+        }
+    }
+    if !a.binds.is_empty() {
+        t += "    bind:\n";
+        for b in &a.binds {
+            let Some((k, v)) = b.split_once('=') else {
+                bail!("--bind {b}: write ENDPOINT=ADDR[,ADDR...]")
+            };
+            let peers: Vec<String> = v.split(',').map(|x| q(x.trim())).collect();
+            t += &format!("      {}: [{}]\n", q(k.trim()), peers.join(", "));
+        }
+    }
+    Ok(t)
+}
+
+fn options(a: &ProbeArgs, plan: &Plan) -> anyhow::Result<Options> {
+    let source = a
+        .source
+        .as_deref()
+        .map(str::parse::<IpAddr>)
+        .transpose()
+        .context("--source")?;
+    let resolver = a.resolver.as_deref().map(parse_server).transpose()?;
+    let compare_resolver = a
+        .compare_resolver
+        .as_deref()
+        .map(parse_server)
+        .transpose()?;
+    let resolv_conf = a
+        .netns
+        .as_deref()
+        .and_then(portolan_net::netns::resolv_conf);
+    let keepalive = match &a.nat_timeout {
+        None => None,
+        Some(addr) => {
+            let responder = addr
+                .parse()
+                .with_context(|| format!("--nat-timeout {addr}: write ADDR:PORT"))?;
+            let longest = plan.flows.iter().filter_map(|f| f.keepalive).max();
+            let max = a
+                .nat_max
+                .unwrap_or_else(|| longest.map_or(120, |k| u64::from(k) + 60).max(120));
+            Some(keepalive::Options {
+                responder,
+                token: a.token.clone().unwrap_or_default(),
+                source,
+                max: Duration::from_secs(max),
+                steps: a.nat_steps,
+                grace: Duration::from_secs(2),
+                progress: progress_bar(a.format),
+            })
+        }
+    };
+    Ok(Options {
+        source,
+        resolver,
+        resolv_conf,
+        compare_resolver,
+        timeout: Duration::from_millis(a.timeout.max(1)),
+        attempts: a.attempts.max(1),
+        concurrency: a.concurrency.max(1),
+        ttl_queries: a.ttl_queries.max(1),
+        ttl_gap: Duration::from_secs(1),
+        token: a.token.clone(),
+        max_ports: 8,
+        keepalive,
+        dhcp: a.dhcp.then(|| probe::DhcpOptions {
+            interface: a.interface.clone(),
+            timeout: Duration::from_millis(a.timeout).max(probe::DhcpOptions::default().timeout),
+            attempts: a.attempts.max(1),
+        }),
+    })
+}
+
+/// A progress bar on stderr for the keepalive measurement, when stderr is a terminal.
+fn progress_bar(format: Format) -> Option<keepalive::Progress> {
+    if format == Format::Json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(1);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("keepalive {bar:40} {pos}/{len} s idle measured")
+    {
+        bar.set_style(style);
+    }
+    Some(Arc::new(move |done: Duration, total: Duration| {
+        bar.set_length(total.as_secs().max(1));
+        bar.set_position(done.as_secs());
+        if done >= total {
+            bar.finish_and_clear();
+        }
+    }))
+}
+
+fn mark(v: Verdict) -> String {
+    match v {
+        Verdict::Pass => "✓"
+            .if_supports_color(Stream::Stdout, |t| t.green())
+            .to_string(),
+        Verdict::Warn => "!"
+            .if_supports_color(Stream::Stdout, |t| t.yellow())
+            .to_string(),
+        Verdict::Fail => "✗"
+            .if_supports_color(Stream::Stdout, |t| t.red())
+            .to_string(),
+        Verdict::Skip => "-".to_string(),
+    }
+}
+
+fn lamp(v: Verdict) -> String {
+    let word = v.name();
+    match v {
+        Verdict::Pass => word
+            .if_supports_color(Stream::Stdout, |t| t.green())
+            .to_string(),
+        Verdict::Warn => word
+            .if_supports_color(Stream::Stdout, |t| t.yellow())
+            .to_string(),
+        Verdict::Fail => word
+            .if_supports_color(Stream::Stdout, |t| t.red())
+            .to_string(),
+        Verdict::Skip => word.to_string(),
+    }
+}
+
+/// The staged report for people.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let site = r
+        .site
+        .as_deref()
+        .map(|s| format!("{s} / "))
+        .unwrap_or_default();
+    out += &format!(
+        "portolan probe — {site}{} ({}, profile {}{})\n",
+        r.device,
+        r.product,
+        r.profile,
+        r.mode
+            .as_deref()
+            .map(|m| format!(", mode {m}"))
+            .unwrap_or_default()
+    );
+    let from = r.source.map_or_else(|| "?".into(), |s| s.to_string());
+    let res = r.resolver.map_or_else(|| "none".into(), |s| s.to_string());
+    out += &format!("from {from}, resolver {res}\n\n");
+    for s in &r.stages {
+        out += &format!("{:<10} {}\n", s.stage.name(), lamp(s.verdict));
+        for c in &s.checks {
+            // Single probes are listed under their flow's line, and only when they fail.
+            if c.kind == Kind::Target {
+                continue;
+            }
+            out += &format!("  {} {}\n", mark(c.verdict), c.detail);
+            if c.kind == Kind::Flow {
+                for t in s.checks.iter().filter(|t| {
+                    t.kind == Kind::Target && t.flow == c.flow && t.verdict != Verdict::Pass
+                }) {
+                    out += &format!("      {} {}\n", mark(t.verdict), t.detail);
+                }
+            }
+        }
+    }
+    if !r.remedies.is_empty() {
+        out += "\nremedies:\n";
+        for (i, m) in r.remedies.iter().enumerate() {
+            out += &format!("  {}. {m}\n", i + 1);
+        }
+    }
+    let verdict = match r.verdict {
+        Verdict::Fail => "FAIL: a required flow does not work",
+        Verdict::Warn => "WARN: everything required works, with warnings",
+        _ => "PASS: everything required works",
+    };
+    out += &format!("\n{verdict}\n");
+    out
+}

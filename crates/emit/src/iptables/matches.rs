@@ -1,0 +1,205 @@
+//! The pieces of an iptables rule and an ipset element: address families, protocol and port
+//! matches (`-m tcp`, `multiport`), ICMP types, set elements, log prefixes. Every string that
+//! reaches a rule is checked here or came through validation.
+
+use std::fmt::Write as _;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use portolan_model::ir::{PortRange, Rule};
+
+use super::{LOG_PREFIX_MAX, T};
+use crate::names::safe_text;
+use crate::nftables::FamPub;
+use crate::EmitError;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(super) enum Fam {
+    V4,
+    V6,
+}
+
+impl Fam {
+    pub(super) fn n(self) -> &'static str {
+        match self {
+            Fam::V4 => "4",
+            Fam::V6 => "6",
+        }
+    }
+    pub(super) fn ipset(self) -> &'static str {
+        match self {
+            Fam::V4 => "inet",
+            Fam::V6 => "inet6",
+        }
+    }
+    pub(super) fn of(n: &IpNet) -> Fam {
+        match n {
+            IpNet::V4(_) => Fam::V4,
+            IpNet::V6(_) => Fam::V6,
+        }
+    }
+    pub(super) fn public(self) -> FamPub {
+        match self {
+            Fam::V4 => FamPub::V4,
+            Fam::V6 => FamPub::V6,
+        }
+    }
+}
+
+pub(super) fn proto(n: u8) -> String {
+    match n {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        132 => "sctp".into(),
+        1 => "icmp".into(),
+        58 => "ipv6-icmp".into(),
+        50 => "esp".into(),
+        51 => "ah".into(),
+        n => n.to_string(),
+    }
+}
+
+pub(super) fn has_ports(n: u8) -> bool {
+    matches!(n, 6 | 17 | 132)
+}
+
+pub(super) fn range(p: &PortRange, sep: char) -> String {
+    if p.lo == p.hi {
+        p.lo.to_string()
+    } else {
+        format!("{}{sep}{}", p.lo, p.hi)
+    }
+}
+
+/// One side's port matches: `--dport X` for a single range (in `-m tcp`), else `multiport`
+/// chunks of at most 15 slots (a range takes two).
+pub(super) fn port_side(
+    ports: &[PortRange],
+    single: &str,
+    multi: &str,
+) -> (Option<String>, Vec<String>) {
+    match ports {
+        [] => (None, vec![String::new()]),
+        [p] => (
+            Some(format!("--{single} {}", range(p, ':'))),
+            vec![String::new()],
+        ),
+        _ => {
+            let mut chunks = Vec::new();
+            let mut cur: Vec<String> = Vec::new();
+            let mut slots = 0;
+            for p in ports {
+                let w = if p.lo == p.hi { 1 } else { 2 };
+                if slots + w > 15 {
+                    chunks.push(std::mem::take(&mut cur));
+                    slots = 0;
+                }
+                cur.push(range(p, ':'));
+                slots += w;
+            }
+            chunks.push(cur);
+            let v = chunks
+                .into_iter()
+                .map(|c| format!(" -m multiport --{multi} {}", c.join(",")))
+                .collect();
+            (None, v)
+        }
+    }
+}
+
+/// The L4 matches of a rule for a family (several strings when a port list needs several
+/// rules); `None` when the rule does not apply to the family (ICMP of the other one).
+pub(super) fn l4(r: &Rule, fam: Fam, with_dport: bool) -> Result<Option<Vec<String>>, EmitError> {
+    let icmp = |kw: &str, m: &str, opt: &str| -> Result<String, EmitError> {
+        match &r.icmp_type {
+            Some(t) => {
+                if t.is_empty() || !t.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                    return Err(EmitError::Unsafe {
+                        target: T,
+                        what: "icmp type",
+                        value: t.clone(),
+                    });
+                }
+                Ok(format!("-p {kw} -m {m} --{opt} {t}"))
+            }
+            None => Ok(format!("-p {kw}")),
+        }
+    };
+    Ok(Some(match (r.protocol, fam) {
+        (1, Fam::V6) | (58, Fam::V4) => return Ok(None),
+        (1, _) => vec![icmp("icmp", "icmp", "icmp-type")?],
+        (58, _) => vec![icmp("ipv6-icmp", "icmp6", "icmpv6-type")?],
+        (p, _) if has_ports(p) => {
+            let kw = proto(p);
+            let (s1, sm) = port_side(&r.src_ports, "sport", "sports");
+            let dports: &[PortRange] = if with_dport { &r.ports } else { &[] };
+            let (d1, dm) = port_side(dports, "dport", "dports");
+            let mut base = format!("-p {kw}");
+            if s1.is_some() || d1.is_some() {
+                write!(base, " -m {kw}").ok();
+                for s in [s1, d1].into_iter().flatten() {
+                    write!(base, " {s}").ok();
+                }
+            }
+            let mut out = Vec::new();
+            for s in &sm {
+                for d in &dm {
+                    out.push(format!("{base}{s}{d}"));
+                }
+            }
+            out
+        }
+        (p, _) => vec![format!("-p {}", proto(p))],
+    }))
+}
+
+/// A prefix as set elements: ipset's `hash:net` cannot store a /0, so it is split in halves.
+pub(super) fn set_nets(n: &IpNet) -> Vec<IpNet> {
+    match n {
+        IpNet::V4(v) if v.prefix_len() == 0 => ["0.0.0.0/1", "128.0.0.0/1"]
+            .iter()
+            .filter_map(|s| s.parse::<Ipv4Net>().ok().map(IpNet::V4))
+            .collect(),
+        IpNet::V6(v) if v.prefix_len() == 0 => ["::/1", "8000::/1"]
+            .iter()
+            .filter_map(|s| s.parse::<Ipv6Net>().ok().map(IpNet::V6))
+            .collect(),
+        n => vec![*n],
+    }
+}
+
+pub(super) fn log_prefix(group: &str) -> Result<String, EmitError> {
+    let room = LOG_PREFIX_MAX - "portolan : ".len();
+    let id: String = group.chars().take(room).collect();
+    safe_text(T, "log prefix", &format!("portolan {id}: "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_lists_fit_multiport() {
+        let r = |lo, hi| PortRange { lo, hi };
+        assert_eq!(
+            port_side(&[r(53, 53)], "dport", "dports").0.as_deref(),
+            Some("--dport 53")
+        );
+        let many: Vec<PortRange> = (1..=20).map(|p| r(p, p)).collect();
+        let (one, chunks) = port_side(&many, "dport", "dports");
+        assert!(one.is_none());
+        assert_eq!(chunks.len(), 2);
+        assert!(chunks[0].ends_with("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15"));
+    }
+
+    #[test]
+    fn any_is_split_for_hash_net() {
+        let any: IpNet = "0.0.0.0/0".parse().expect("valid");
+        assert_eq!(set_nets(&any).len(), 2);
+        assert!(
+            log_prefix("a-very-long-group-identifier-indeed")
+                .expect("safe")
+                .len()
+                <= LOG_PREFIX_MAX
+        );
+    }
+}

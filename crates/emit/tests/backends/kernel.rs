@@ -1,0 +1,145 @@
+//! The emitted rulesets in a real kernel, each inside a network namespace created for the test
+//! and removed after it: `nft -c`, a load, a reload, and DNS-filled sets that keep their
+//! elements across the reload; the same for the iptables/ipset output.
+
+use portolan_emit::{emit, Options, Target};
+
+use crate::common::{compile_file, good_sites, Netns, KERNEL};
+
+fn nft_text(site: &std::path::Path) -> String {
+    emit(Target::Nftables, &compile_file(site), &Options::default()).expect("emits")
+}
+
+fn ipt_text(site: &std::path::Path) -> String {
+    emit(Target::Iptables, &compile_file(site), &Options::default()).expect("emits")
+}
+
+/// The first set of the output whose name starts with `prefix`.
+fn first_set(text: &str, prefix: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("set "))
+        .filter_map(|l| l.split_whitespace().next())
+        .find(|n| n.starts_with(prefix))
+        .map(str::to_string)
+}
+
+#[test]
+fn nftables_output_checks_loads_and_reloads() {
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    for site in good_sites() {
+        let text = nft_text(&site);
+        let ns = Netns::new();
+        let what = site.display().to_string();
+        ns.nft(&format!("{what}: nft -c"), &text, true);
+        ns.nft(&format!("{what}: load"), &text, false);
+        ns.nft(&format!("{what}: reload"), &text, false);
+        let listed = ns.must("list", &["nft", "list", "table", "inet", "portolan"], None);
+        assert!(listed.contains("chain forward"), "{what}: {listed}");
+    }
+}
+
+#[test]
+fn dns_filled_sets_survive_a_reload_and_static_sets_do_not_keep_strays() {
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let site = crate::common::root().join("examples/site.yaml");
+    let text = nft_text(&site);
+    let dns = first_set(&text, "n4_").expect("the example has a name set");
+    let fixed = first_set(&text, "p4_").expect("the example has a static set");
+    let ns = Netns::new();
+    ns.nft("load", &text, false);
+    ns.must(
+        "add a DNS answer",
+        &[
+            "nft",
+            "add",
+            "element",
+            "inet",
+            "portolan",
+            &dns,
+            "{ 192.0.2.77 timeout 1h }",
+        ],
+        None,
+    );
+    ns.must(
+        "add a stray static element",
+        &[
+            "nft",
+            "add",
+            "element",
+            "inet",
+            "portolan",
+            &fixed,
+            "{ 192.0.2.99 . 9999 }",
+        ],
+        None,
+    );
+    ns.nft("reload", &text, false);
+    let dns_now = ns.must(
+        "list",
+        &["nft", "list", "set", "inet", "portolan", &dns],
+        None,
+    );
+    assert!(
+        dns_now.contains("192.0.2.77"),
+        "the DNS-filled set {dns} lost its element on reload:\n{dns_now}"
+    );
+    let fixed_now = ns.must(
+        "list",
+        &["nft", "list", "set", "inet", "portolan", &fixed],
+        None,
+    );
+    assert!(
+        !fixed_now.contains("192.0.2.99"),
+        "the static set {fixed} kept a stray element:\n{fixed_now}"
+    );
+}
+
+#[test]
+fn one_site_policy_replaces_another() {
+    // Set names say their type, so loading another site's policy over a loaded one (a site
+    // edit) never meets an existing set of another type.
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = Netns::new();
+    for site in good_sites() {
+        ns.nft(&site.display().to_string(), &nft_text(&site), false);
+    }
+    for site in good_sites().iter().rev() {
+        ns.nft(&site.display().to_string(), &nft_text(site), false);
+    }
+}
+
+#[test]
+fn iptables_output_loads_and_reloads() {
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    for site in good_sites() {
+        let text = ipt_text(&site);
+        let what = site.display().to_string();
+        let ns = Netns::new();
+        ns.iptables(&format!("{what}: load"), &text);
+        ns.iptables(&format!("{what}: reload"), &text);
+        let saved = ns.must("save", &["iptables-save"], None);
+        assert!(saved.contains(":PORTOLAN-FORWARD"), "{what}: {saved}");
+        assert!(saved.contains(":FORWARD DROP"), "{what}: {saved}");
+    }
+}
+
+#[test]
+fn iptables_dns_sets_survive_a_reload_and_another_site_replaces_the_policy() {
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let site = crate::common::root().join("examples/site.yaml");
+    let text = ipt_text(&site);
+    let dns = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("create n4_"))
+        .map(|l| format!("n4_{}", l.split_whitespace().next().unwrap_or_default()))
+        .next()
+        .expect("the example has a name set");
+    let ns = Netns::new();
+    ns.iptables("load", &text);
+    ns.must("add", &["ipset", "add", &dns, "192.0.2.77"], None);
+    ns.iptables("reload", &text);
+    ns.must("kept", &["ipset", "test", &dns, "192.0.2.77"], None);
+    for other in good_sites() {
+        ns.iptables(&other.display().to_string(), &ipt_text(&other));
+    }
+}

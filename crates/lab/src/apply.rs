@@ -1,0 +1,500 @@
+//! `portolan apply`: load a ruleset atomically, keep what was there, and roll back unless
+//! confirmed (like Junos `commit confirmed`).
+//!
+//! State lives in `<state-dir>/<scope>/` (`scope` is `host` or `netns-NAME`):
+//! - `previous.nft`: the `inet portolan` table before the last apply, as `nft list table`
+//!   printed it (or a comment saying there was none);
+//! - `rollback.nft`: one transaction that restores it (`delete table`, then the listing);
+//! - `applied.nft`: the transaction that was loaded;
+//! - `pending.json`: an unconfirmed apply (token, deadline, timer pid); `confirmed.json`,
+//!   `last-rollback.json` and `rollback.log` record what became of it.
+//!
+//! The transaction is the emitted ruleset with two additions, all in one `nft -f`: sets and
+//! maps whose type or flags changed are deleted first (after `flush table`, so no rule still
+//! uses them; nft cannot redeclare a set with another type), and objects of the old table that
+//! the new one no longer declares are deleted last (maps before chains, as map elements may
+//! jump to chains), except the DNS-filled sets, which keep their elements. The file is checked
+//! with `nft -c` first; if loading still fails, nft's transaction leaves the old table as it
+//! was, and that is verified by listing it again.
+//!
+//! The rollback timer is a detached process (its own process group, no standard streams,
+//! SIGHUP ignored): the caller says which program to start ([`Launcher`]; the CLI re-executes
+//! itself with the hidden `apply-rollback` subcommand). After the delay it claims
+//! `pending.json` by renaming it; `apply --confirmed` claims it the same way first, so exactly
+//! one of them wins.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::Where;
+use crate::error::{Error, Result};
+use crate::nft::{self, Object};
+
+/// The program (and leading arguments) that runs [`rollback_after`] when started with
+/// [`rollback_args`] appended.
+#[derive(Clone, Debug)]
+pub struct Launcher {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub target: Where,
+    /// The state folder (default `/var/lib/portolan`); a sub-folder per scope is used.
+    pub state_dir: PathBuf,
+    /// Roll back after this long unless confirmed.
+    pub confirm: Option<Duration>,
+    /// Required with `confirm`.
+    pub launcher: Option<Launcher>,
+}
+
+/// An apply awaiting confirmation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pending {
+    pub token: String,
+    /// Seconds since the Unix epoch when the rollback happens.
+    pub deadline: u64,
+    pub seconds: u64,
+    /// The rollback timer's process id.
+    pub pid: Option<u32>,
+}
+
+/// What an apply did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Applied {
+    pub scope: String,
+    pub state_dir: PathBuf,
+    /// Whether a previous `inet portolan` table existed (saved in `previous.nft`).
+    pub had_previous: bool,
+    pub saved: PathBuf,
+    /// Objects of the old table that the new one does not declare, deleted.
+    pub stale_deleted: Vec<String>,
+    /// Sets and maps recreated because their type or flags changed.
+    pub recreated: Vec<String>,
+    pub pending: Option<Pending>,
+}
+
+/// What `apply --confirmed` found.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum Confirmation {
+    /// The pending apply is now permanent; its timer was stopped.
+    Confirmed { token: String },
+    /// Too late: the rollback already ran (or is running).
+    TooLate { detail: String },
+    /// Nothing was pending.
+    NothingPending,
+}
+
+/// What the rollback timer did.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum Rollback {
+    RolledBack,
+    /// Confirmed in time (or superseded): nothing to do.
+    NotNeeded,
+}
+
+fn scope_dir(target: &Where, state_dir: &Path) -> PathBuf {
+    state_dir.join(target.scope())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+}
+
+fn read_pending(path: &Path) -> Option<Pending> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The transaction restoring `previous` (or removing the table when there was none).
+pub fn rollback_text(previous: Option<&str>) -> String {
+    let mut s = String::from(
+        "# Portolan rollback: restores the inet portolan table saved before the last apply.\n\
+         table inet portolan\ndelete table inet portolan\n",
+    );
+    if let Some(p) = previous {
+        s.push_str(p);
+    }
+    s
+}
+
+/// The transaction loading `ruleset` over `previous`: recreated and stale objects handled.
+pub fn transaction(ruleset: &str, previous: Option<&str>) -> (String, Vec<String>, Vec<String>) {
+    let new = nft::objects(ruleset);
+    let old = previous.map(nft::objects).unwrap_or_default();
+    let mut recreated: Vec<&Object> = Vec::new();
+    let mut stale: Vec<&Object> = Vec::new();
+    for (k, o) in &old {
+        match new.get(k) {
+            Some(n) => {
+                let changed = matches!(o.kind.as_str(), "set" | "map")
+                    && !n.decl.is_empty()
+                    && !o.decl.is_empty()
+                    && n.decl != o.decl;
+                if changed {
+                    recreated.push(o);
+                }
+            }
+            None if o.dns_filled() => {}
+            None => stale.push(o),
+        }
+    }
+    let mut s = String::from("# Portolan apply: one transaction.\n");
+    if !recreated.is_empty() {
+        s.push_str("table inet portolan\nflush table inet portolan\n");
+        for o in &recreated {
+            s.push_str(&format!("delete {} inet portolan {}\n", o.kind, o.name));
+        }
+    }
+    s.push_str(ruleset);
+    if !ruleset.ends_with('\n') {
+        s.push('\n');
+    }
+    if !stale.is_empty() {
+        s.push_str("# objects of the previous table that this ruleset no longer declares\n");
+        let order = |o: &&Object| match o.kind.as_str() {
+            "map" => 0,
+            "chain" => 1,
+            "set" => 2,
+            _ => 3,
+        };
+        stale.sort_by_key(order);
+        for o in &stale {
+            s.push_str(&format!("delete {} inet portolan {}\n", o.kind, o.name));
+        }
+    }
+    (
+        s,
+        stale.iter().map(|o| o.label()).collect(),
+        recreated.iter().map(|o| o.label()).collect(),
+    )
+}
+
+/// Loads `ruleset` (an `nft -f` text for table `inet portolan`) as described in the module
+/// documentation.
+pub fn apply(ruleset: &str, opts: &Options) -> Result<Applied> {
+    opts.target.check()?;
+    if opts.confirm.is_some() && opts.launcher.is_none() {
+        return Err(Error::Apply("--confirm needs a rollback launcher".into()));
+    }
+    let dir = scope_dir(&opts.target, &opts.state_dir);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    let pending_path = dir.join("pending.json");
+    if let Some(p) = read_pending(&pending_path) {
+        return Err(Error::Apply(format!(
+            "an apply is awaiting confirmation (rollback in {} s): confirm it with \
+             `portolan apply --confirmed` or let it roll back first",
+            p.deadline.saturating_sub(now())
+        )));
+    }
+
+    let previous = nft::list_table(&opts.target)?;
+    let saved = dir.join("previous.nft");
+    write_atomic(
+        &saved,
+        previous
+            .as_deref()
+            .unwrap_or("# there was no table inet portolan before this apply\n"),
+    )?;
+    write_atomic(
+        &dir.join("rollback.nft"),
+        &rollback_text(previous.as_deref()),
+    )?;
+
+    let (text, stale, recreated) = transaction(ruleset, previous.as_deref());
+    let applied = dir.join("applied.nft");
+    write_atomic(&applied, &text)?;
+    if let Err(msg) = nft::run_file(&opts.target, &applied, true)? {
+        return Err(Error::Apply(format!(
+            "the ruleset does not load; nothing was changed:\n{msg}"
+        )));
+    }
+    if let Err(msg) = nft::run_file(&opts.target, &applied, false)? {
+        let after = nft::list_table(&opts.target)?;
+        let intact =
+            after.as_deref().map(nft::normalize) == previous.as_deref().map(nft::normalize);
+        return Err(Error::Apply(format!(
+            "loading failed:\n{msg}\n{}",
+            if intact {
+                "the previous ruleset is intact (verified: the table lists as before)"
+            } else {
+                "WARNING: the table no longer lists as before; restore it with `nft -f` of rollback.nft in the state folder"
+            }
+        )));
+    }
+
+    let mut pending = None;
+    if let (Some(delay), Some(launcher)) = (opts.confirm, &opts.launcher) {
+        let token = format!("{}-{}", now(), std::process::id());
+        let mut p = Pending {
+            token: token.clone(),
+            deadline: now() + delay.as_secs(),
+            seconds: delay.as_secs(),
+            pid: None,
+        };
+        write_atomic(
+            &pending_path,
+            &serde_json::to_string_pretty(&p).unwrap_or_default(),
+        )?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("rollback.log"))
+            .map_err(|e| Error::io("cannot open rollback.log", e))?;
+        let netns = match &opts.target {
+            Where::Host => None,
+            Where::Netns(n) => Some(n.as_str()),
+        };
+        let child = Command::new(&launcher.program)
+            .args(&launcher.args)
+            .args(rollback_args(
+                &opts.state_dir,
+                &token,
+                delay.as_secs(),
+                netns,
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn();
+        match child {
+            Ok(c) => {
+                p.pid = Some(c.id());
+                write_atomic(
+                    &pending_path,
+                    &serde_json::to_string_pretty(&p).unwrap_or_default(),
+                )?;
+            }
+            Err(e) => {
+                // No timer: undo now rather than leave an unconfirmable change.
+                let _ = std::fs::remove_file(&pending_path);
+                let undo = nft::run_file(&opts.target, &dir.join("rollback.nft"), false);
+                return Err(Error::Apply(format!(
+                    "cannot start the rollback timer ({e}); the previous ruleset was {}",
+                    if matches!(undo, Ok(Ok(()))) {
+                        "restored"
+                    } else {
+                        "NOT restored: load rollback.nft by hand"
+                    }
+                )));
+            }
+        }
+        pending = Some(p);
+    }
+    Ok(Applied {
+        scope: opts.target.scope(),
+        state_dir: dir,
+        had_previous: previous.is_some(),
+        saved,
+        stale_deleted: stale,
+        recreated,
+        pending,
+    })
+}
+
+/// The arguments the rollback timer is started with (after the launcher's own).
+pub fn rollback_args(
+    state_dir: &Path,
+    token: &str,
+    seconds: u64,
+    netns: Option<&str>,
+) -> Vec<String> {
+    let mut v = vec![
+        "--state-dir".to_string(),
+        state_dir.display().to_string(),
+        "--token".into(),
+        token.into(),
+        "--after".into(),
+        seconds.to_string(),
+    ];
+    if let Some(n) = netns {
+        v.push("--netns".into());
+        v.push(n.into());
+    }
+    v
+}
+
+/// Parsed [`rollback_args`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollbackArgs {
+    pub state_dir: PathBuf,
+    pub token: String,
+    pub after: Duration,
+    pub netns: Option<String>,
+}
+
+/// Parses [`rollback_args`] (for programs without clap).
+pub fn parse_rollback_args(args: &[String]) -> Result<RollbackArgs> {
+    let mut state_dir = None;
+    let mut token = None;
+    let mut after = None;
+    let mut netns = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it.next().cloned();
+        match (a.as_str(), v) {
+            ("--state-dir", Some(v)) => state_dir = Some(PathBuf::from(v)),
+            ("--token", Some(v)) => token = Some(v),
+            ("--after", Some(v)) => after = v.parse::<u64>().ok().map(Duration::from_secs),
+            ("--netns", Some(v)) => netns = Some(v),
+            (other, _) => return Err(Error::Apply(format!("unknown rollback argument {other}"))),
+        }
+    }
+    match (state_dir, token, after) {
+        (Some(state_dir), Some(token), Some(after)) => Ok(RollbackArgs {
+            state_dir,
+            token,
+            after,
+            netns,
+        }),
+        _ => Err(Error::Apply(
+            "rollback needs --state-dir, --token and --after".into(),
+        )),
+    }
+}
+
+/// The rollback timer: waits, then restores the saved table unless the apply with `token`
+/// was confirmed meanwhile.
+pub fn rollback_after(
+    target: &Where,
+    state_dir: &Path,
+    token: &str,
+    delay: Duration,
+) -> Result<Rollback> {
+    // nohup: a closing terminal must not cancel the rollback.
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGHUP,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
+    std::thread::sleep(delay);
+    let dir = scope_dir(target, state_dir);
+    let pending_path = dir.join("pending.json");
+    match read_pending(&pending_path) {
+        Some(p) if p.token == token => {}
+        _ => return Ok(Rollback::NotNeeded),
+    }
+    let claimed = dir.join("rolling-back.json");
+    if std::fs::rename(&pending_path, &claimed).is_err() {
+        return Ok(Rollback::NotNeeded); // `--confirmed` claimed it first
+    }
+    let result = nft::run_file(target, &dir.join("rollback.nft"), false);
+    let (ok, detail) = match &result {
+        Ok(Ok(())) => (
+            true,
+            "restored the table saved before the apply".to_string(),
+        ),
+        Ok(Err(msg)) => (false, msg.clone()),
+        Err(e) => (false, e.to_string()),
+    };
+    let record = serde_json::json!({"token": token, "at": now(), "ok": ok, "detail": detail});
+    write_atomic(&dir.join("last-rollback.json"), &record.to_string())?;
+    let _ = std::fs::remove_file(&claimed);
+    if ok {
+        Ok(Rollback::RolledBack)
+    } else {
+        Err(Error::Apply(format!("rollback failed: {detail}")))
+    }
+}
+
+/// `apply --confirmed`: makes the pending apply permanent and stops its timer.
+pub fn confirm(target: &Where, state_dir: &Path) -> Result<Confirmation> {
+    let dir = scope_dir(target, state_dir);
+    let pending_path = dir.join("pending.json");
+    let Some(p) = read_pending(&pending_path) else {
+        if dir.join("rolling-back.json").exists() {
+            return Ok(Confirmation::TooLate {
+                detail: "the rollback is running now".into(),
+            });
+        }
+        return Ok(
+            match std::fs::read_to_string(dir.join("last-rollback.json")) {
+                Ok(t) => Confirmation::TooLate {
+                    detail: format!("the last apply was rolled back: {t}"),
+                },
+                Err(_) => Confirmation::NothingPending,
+            },
+        );
+    };
+    let done = dir.join("confirmed.json");
+    if std::fs::rename(&pending_path, &done).is_err() {
+        return Ok(Confirmation::TooLate {
+            detail: "the rollback started just now".into(),
+        });
+    }
+    // The timer has nothing left to do; stop it if it is still the process we started.
+    if let Some(pid) = p.pid {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let ours = String::from_utf8_lossy(&cmdline).contains(&p.token);
+        if ours {
+            let _ = Command::new("kill")
+                .arg(pid.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+    Ok(Confirmation::Confirmed { token: p.token })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_arguments_round_trip() {
+        let a = rollback_args(Path::new("/tmp/s"), "t1", 5, Some("ns1"));
+        let p = parse_rollback_args(&a).expect("parse");
+        assert_eq!(p.state_dir, PathBuf::from("/tmp/s"));
+        assert_eq!(p.token, "t1");
+        assert_eq!(p.after, Duration::from_secs(5));
+        assert_eq!(p.netns.as_deref(), Some("ns1"));
+    }
+
+    #[test]
+    fn transaction_deletes_stale_and_recreates_changed() {
+        let old = "table inet portolan {\n\tset n4_old {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t}\n\tset s4_a {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n\tmap m_old {\n\t\ttype ipv4_addr : verdict\n\t}\n\tchain k_gone_out {\n\t}\n}\n";
+        let new = "table inet portolan {\n\tset s4_a {\n\t\ttype ipv4_addr . inet_service\n\t\tflags interval\n\t}\n}\n";
+        let (text, stale, recreated) = transaction(new, Some(old));
+        assert_eq!(stale, ["map m_old", "chain k_gone_out"]);
+        assert_eq!(recreated, ["set s4_a"]);
+        let del_set = text
+            .find("delete set inet portolan s4_a")
+            .expect("recreated first");
+        assert!(del_set < text.find("type ipv4_addr . inet_service").expect("new"));
+        assert!(
+            text.find("delete map inet portolan m_old")
+                < text.find("delete chain inet portolan k_gone_out")
+        );
+        assert!(!text.contains("n4_old"), "DNS-filled sets are kept");
+    }
+
+    #[test]
+    fn rollback_without_previous_removes_the_table() {
+        let t = rollback_text(None);
+        assert!(t.contains("delete table inet portolan"));
+    }
+}

@@ -1,0 +1,421 @@
+//! `portolan lab`: the policy proven on a real kernel.
+//!
+//! Builds the namespaces of [`crate::topology`], loads the emitted nftables ruleset into the
+//! firewall namespace (never anywhere else), starts the lab's DNS ([`crate::dns`]) and the
+//! receivers ([`crate::listen`]), sends every probe of [`crate::probes`] from its source
+//! address with bounded concurrency and a timeout per attempt, and returns the matrix. All it
+//! created is removed when it returns, fails, panics or is interrupted ([`crate::netns`]),
+//! unless `keep` asks to leave the namespaces for inspection.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portolan_model::ir::Policy;
+
+use crate::command::{self, Where};
+use crate::dns;
+use crate::error::{Error, Result};
+use crate::listen::{ListenKind, ListenSpec, Listeners, Seen};
+use crate::netns::{self, Handle, Lock, Resources};
+use crate::probes::{self, Probe, Traffic, Verdict};
+use crate::report::{Report, Row};
+use crate::send::{self, Observed};
+use crate::topology::{self, Topology, GENERIC_NAME, NS_IF};
+
+/// How a lab runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Load this ruleset instead of the one Portolan emits for the site (to prove a ruleset
+    /// written or edited by hand against the site's requirements).
+    pub ruleset: Option<String>,
+    /// Leave the namespaces (with the ruleset loaded) for inspection.
+    pub keep: bool,
+    /// Time one attempt may take.
+    pub timeout: Duration,
+    /// Probes in flight at once.
+    pub workers: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            ruleset: None,
+            keep: false,
+            timeout: Duration::from_millis(1000),
+            workers: 32,
+        }
+    }
+}
+
+/// Whether the firewall resolves names for the devices (`services: {dns: firewall}`).
+fn dns_on_firewall(policy: &Policy) -> bool {
+    policy.rules.iter().any(|r| {
+        r.peers.firewall && r.protocol == 17 && r.ports.iter().any(|p| p.lo <= 53 && 53 <= p.hi)
+    })
+}
+
+/// Checks the tools the lab needs before creating anything.
+fn preflight(need_dns: bool) -> Result<()> {
+    let mut tools = vec![("ip", "iproute2"), ("nft", "nftables")];
+    if need_dns {
+        tools.push(("dnsmasq", "dnsmasq-base"));
+    }
+    for (tool, package) in tools {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false)
+            || ["/usr/sbin", "/sbin", "/usr/bin"]
+                .iter()
+                .any(|d| std::path::Path::new(d).join(tool).is_file());
+        if !found {
+            return Err(Error::Unsupported(format!(
+                "`{tool}` is not installed (Debian package {package})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn ip_n(ns: &str, args: &[&str]) -> Result<()> {
+    let mut v = vec!["-n", ns];
+    v.extend_from_slice(args);
+    command::ip(&v).map(|_| ())
+}
+
+fn sh_in(ns: &str, script: &'static str) -> Result<()> {
+    command::run(Where::Netns(ns.to_string()).command("sh", &["-c", script])).map(|_| ())
+}
+
+/// Creates the namespaces, links, addresses and routes of `topo`.
+fn build(topo: &Topology, res: &mut Resources) -> Result<()> {
+    let has_v6 = topo.host_space.keys().any(IpAddr::is_ipv6);
+    for ns in topo.namespaces() {
+        res.add_netns(&ns)?;
+        if has_v6 {
+            sh_in(&ns, "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad")?;
+        }
+    }
+    sh_in(
+        &topo.fw,
+        "echo 1 > /proc/sys/net/ipv4/ip_forward && echo 1 > /proc/sys/net/ipv6/conf/all/forwarding",
+    )?;
+    for s in &topo.spaces {
+        ip_n(
+            &topo.fw,
+            &[
+                "link", "add", &s.fw_if, "type", "veth", "peer", "name", NS_IF, "netns", &s.netns,
+            ],
+        )?;
+        ip_n(&topo.fw, &["link", "set", &s.fw_if, "up"])?;
+        ip_n(&s.netns, &["link", "set", NS_IF, "up"])?;
+        for a in &s.fw_addrs {
+            let a = a.to_string();
+            let mut args = vec!["addr", "add", a.as_str(), "dev", s.fw_if.as_str()];
+            if a.contains(':') {
+                args.push("nodad");
+            }
+            ip_n(&topo.fw, &args)?;
+        }
+        for a in &s.ns_addrs {
+            let a = a.to_string();
+            let mut args = vec!["addr", "add", a.as_str(), "dev", NS_IF];
+            if a.contains(':') {
+                args.push("nodad");
+            }
+            ip_n(&s.netns, &args)?;
+        }
+        let fams: BTreeSet<bool> = s.ns_addrs.iter().map(|a| a.addr().is_ipv4()).collect();
+        for v4 in fams {
+            let like = s
+                .ns_addrs
+                .iter()
+                .map(|a| a.addr())
+                .find(|a| a.is_ipv4() == v4);
+            if let Some(gw) = like.and_then(|l| s.gateway(l)) {
+                let gw = gw.to_string();
+                let fam = if v4 { "-4" } else { "-6" };
+                command::ip(&[
+                    "-n", &s.netns, fam, "route", "add", "default", "via", &gw, "dev", NS_IF,
+                ])?;
+            }
+        }
+        for (host, via) in &s.fw_routes {
+            let host = host.to_string();
+            let via = via.to_string();
+            ip_n(
+                &topo.fw,
+                &["route", "add", &host, "via", &via, "dev", &s.fw_if],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The namespace a probe is sent from and the one it is received in.
+fn ends<'a>(topo: &'a Topology, p: &Probe) -> Option<(&'a str, &'a str)> {
+    let src = topo.space_of(p.src)?.netns.as_str();
+    let dst = if p.to_firewall {
+        topo.fw.as_str()
+    } else {
+        topo.space_of(p.dst)?.netns.as_str()
+    };
+    Some((src, dst))
+}
+
+fn listen_specs(topo: &Topology, probes: &[Probe]) -> Vec<ListenSpec> {
+    let mut set: BTreeSet<ListenSpec> = BTreeSet::new();
+    for p in probes.iter().filter(|p| p.skip.is_none()) {
+        let Some((_, dst)) = ends(topo, p) else {
+            continue;
+        };
+        let v4 = p.dst.is_ipv4();
+        let kind = match &p.traffic {
+            Traffic::Tcp { port: 53 } | Traffic::Udp { port: 53 } if p.to_firewall => continue,
+            Traffic::Tcp { port } => ListenKind::Tcp(*port),
+            Traffic::Udp { port } => ListenKind::Udp(*port),
+            Traffic::Ip { protocol } => ListenKind::Ip(*protocol),
+            Traffic::Echo | Traffic::Dns { .. } => continue,
+        };
+        let addr = match kind {
+            ListenKind::Udp(_) if !p.broadcast => Some(p.dst),
+            _ => None,
+        };
+        set.insert(ListenSpec {
+            netns: dst.to_string(),
+            v4,
+            addr,
+            kind,
+        });
+    }
+    set.into_iter().collect()
+}
+
+/// Sends `probes` with `workers` threads; returns the observations in order.
+fn send_all(
+    topo: &Topology,
+    probes: &[&Probe],
+    handles: &BTreeMap<String, Arc<Handle>>,
+    opts: &Options,
+    seen: &Seen,
+) -> Vec<Observed> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Observed>>> = Mutex::new(vec![None; probes.len()]);
+    let workers = opts.workers.clamp(1, 128).min(probes.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let mut here: Option<String> = None;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(p) = probes.get(i) else {
+                        break;
+                    };
+                    let obs = match ends(topo, p).and_then(|(src, _)| handles.get(src)) {
+                        None => Observed::Error("no namespace holds the source address".into()),
+                        Some(h) => {
+                            let entered = if here.as_deref() == Some(h.name()) {
+                                Ok(())
+                            } else {
+                                h.enter().map(|()| here = Some(h.name().to_string()))
+                            };
+                            match entered {
+                                Err(e) => Observed::Error(e.to_string()),
+                                Ok(()) => {
+                                    let mut o = send::attempt(p, opts.timeout, seen);
+                                    if p.expected == Verdict::Pass && o != Observed::Pass {
+                                        o = send::attempt(p, opts.timeout, seen);
+                                    }
+                                    o
+                                }
+                            }
+                        }
+                    };
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(obs);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Observed::Error("not sent".into())))
+        .collect()
+}
+
+/// Runs the lab for `policy`. `progress` receives one line per step.
+pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<Report> {
+    let started = Instant::now();
+    let names_provable = dns_on_firewall(policy);
+    let prefix = netns::unique_prefix();
+    let topo = topology::plan(policy, &prefix)?;
+    let probes = probes::generate(policy, &topo, names_provable);
+    let ruleset = match &opts.ruleset {
+        Some(r) => r.clone(),
+        None => portolan_emit::nftables::emit(policy, &portolan_emit::Options::default())?,
+    };
+    let dnsmasq_conf = portolan_emit::dnsmasq::emit(policy, &portolan_emit::Options::default())?;
+    preflight(topo.book.resolver.is_some())?;
+    netns::install_signal_cleanup()?;
+    let _lock = Lock::acquire(&|| progress("waiting for another lab run to finish"))?;
+
+    let mut res = Resources::new();
+    let dir = std::env::temp_dir().join(format!("portolan-lab-{prefix}"));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    res.add_dir(dir.clone());
+
+    progress(&format!(
+        "building {} network namespaces ({}-*): firewall + {}",
+        topo.spaces.len() + 1,
+        prefix,
+        topo.spaces
+            .iter()
+            .map(|s| format!("{} via {}", s.label(), s.fw_if))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    build(&topo, &mut res)?;
+
+    let rules_file = dir.join("ruleset.nft");
+    write(&rules_file, &ruleset)?;
+    progress("loading the nftables ruleset into the firewall namespace");
+    let path = rules_file.display().to_string();
+    command::run(Where::Netns(topo.fw.clone()).command("nft", &["-f", &path]))?;
+
+    let mut handles: BTreeMap<String, Arc<Handle>> = BTreeMap::new();
+    for ns in topo.namespaces() {
+        handles.insert(ns.clone(), Arc::new(Handle::open(&ns)?));
+    }
+
+    if let Some(resolver) = topo.book.resolver {
+        progress("starting dnsmasq: upstream server (outside) and the firewall's resolver");
+        let outside = &topo.spaces[topo.outside].netns;
+        let up_conf = dir.join("upstream.conf");
+        let up_log = dir.join("upstream.log");
+        write(&up_conf, &dns::upstream_conf(&topo, resolver))?;
+        let mut up = dns::start(outside, &up_conf, &up_log)?;
+        let ready = dns::wait_ready(
+            &handles[outside],
+            resolver,
+            GENERIC_NAME,
+            resolver,
+            &mut up,
+            &up_log,
+        );
+        res.add_child(up);
+        ready?;
+        let fw_conf = dir.join("firewall-dnsmasq.conf");
+        let fw_log = dir.join("firewall-dnsmasq.log");
+        write(
+            &fw_conf,
+            &dns::firewall_conf(&topo, resolver, &dnsmasq_conf),
+        )?;
+        let mut fw = dns::start(&topo.fw, &fw_conf, &fw_log)?;
+        let fw_addr = topo
+            .spaces
+            .iter()
+            .flat_map(|s| s.fw_addrs.iter().map(|a| a.addr()))
+            .find(|a| a.is_ipv4() == resolver.is_ipv4());
+        let ready = match fw_addr {
+            Some(a) => dns::wait_ready(
+                &handles[&topo.fw],
+                a,
+                GENERIC_NAME,
+                resolver,
+                &mut fw,
+                &fw_log,
+            ),
+            None => Ok(()),
+        };
+        res.add_child(fw);
+        ready?;
+    }
+
+    let specs = listen_specs(&topo, &probes);
+    progress(&format!("starting {} listeners", specs.len()));
+    let listeners = Listeners::start(&specs, &handles)?;
+
+    let mut observed: Vec<Option<Observed>> = vec![None; probes.len()];
+    for (i, p) in probes.iter().enumerate() {
+        if let Some(why) = &p.skip {
+            observed[i] = Some(Observed::Skip(why.clone()));
+        }
+    }
+    let phase_names = ["", "before DNS", "DNS through the firewall", "flows"];
+    for phase in 1..=3u8 {
+        let idx: Vec<usize> = (0..probes.len())
+            .filter(|i| probes[*i].phase == phase && probes[*i].skip.is_none())
+            .collect();
+        if idx.is_empty() {
+            continue;
+        }
+        let t = Instant::now();
+        let batch: Vec<&Probe> = idx.iter().map(|i| &probes[*i]).collect();
+        let obs = send_all(&topo, &batch, &handles, opts, &listeners.seen);
+        let bad = batch
+            .iter()
+            .zip(&obs)
+            .filter(|(p, o)| !Row::new(p, (*o).clone()).ok)
+            .count();
+        for (i, o) in idx.into_iter().zip(obs) {
+            observed[i] = Some(o);
+        }
+        progress(&format!(
+            "phase {phase}/3 ({}): {} probes, {} mismatched, {:.1} s",
+            phase_names[usize::from(phase)],
+            batch.len(),
+            bad,
+            t.elapsed().as_secs_f64()
+        ));
+    }
+    listeners.stop();
+
+    let mut rows: Vec<Row> = probes
+        .iter()
+        .zip(observed)
+        .map(|(p, o)| Row::new(p, o.unwrap_or(Observed::Error("not sent".into()))))
+        .collect();
+    let order = |g: &str| {
+        policy
+            .groups
+            .iter()
+            .position(|x| x.id == g)
+            .unwrap_or(usize::MAX)
+    };
+    rows.sort_by_key(|r| (order(&r.device), r.kind));
+    let mut report = Report::new(&policy.site, rows, 0.0);
+    report.namespaces = topo.namespaces();
+    if !names_provable
+        && policy
+            .rules
+            .iter()
+            .any(|r| !r.peers.names.is_empty() || !r.peers.wildcards.is_empty())
+    {
+        report.notes.push("name-based flows were not sent: the site's DNS is not on the firewall, so nothing fills the name sets at run time".into());
+    }
+    if opts.keep {
+        let kept = res.keep_namespaces();
+        report.kept = true;
+        report.notes.push(format!(
+            "namespaces kept (ruleset loaded, dnsmasq and listeners stopped); remove them with: {}",
+            kept.iter()
+                .map(|n| format!("ip netns del {n}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    } else {
+        let problems = res.release();
+        report.notes.extend(problems);
+    }
+    report.summary.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    Ok(report)
+}
+
+fn write(path: &PathBuf, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+}

@@ -1,0 +1,32 @@
+//! Portolan on real kernels.
+//!
+//! - [`lab`]: `portolan lab SITE`, the proof. Network namespaces stand for the site's zones,
+//!   the firewall and the outside; the emitted nftables ruleset is loaded into the firewall
+//!   namespace; every flow the profiles require is sent and must pass, flows they do not allow
+//!   are sent and must be dropped. Built from [`topology`] (address plan), [`probes`] (what
+//!   to send) and [`oracle`] (what the IR says about each packet), [`dns`], [`listen`],
+//!   [`send`], with [`netns`] guaranteeing clean-up.
+//! - [`apply`]: `portolan apply SITE`, the atomic load of a ruleset into the host or a named
+//!   namespace, with the previous table saved, stale objects removed in the same transaction,
+//!   and a `commit confirmed` style rollback timer.
+//!
+//! Nothing here loads a rule outside a namespace it was told to use: the lab only touches
+//! namespaces it created, `apply` only the one it is given (the host only when a person runs it
+//! without `--netns`).
+
+pub mod apply;
+pub mod command;
+pub mod dns;
+pub mod error;
+pub mod lab;
+pub mod listen;
+pub mod netns;
+pub mod nft;
+pub mod oracle;
+pub mod probes;
+pub mod report;
+pub mod send;
+pub mod topology;
+pub mod wire;
+
+pub use error::{Error, Result};

@@ -1,0 +1,141 @@
+//! What the policy IR says about one packet, independent of any back end: the expectation the
+//! kernel's observation is compared with.
+//!
+//! The meaning follows `ir.rs`: traffic through the firewall passes when a rule of the
+//! source's group admits the destination as a peer (device-initiated), or a rule of the
+//! destination's group admits the source (peer-initiated), with the protocol, destination
+//! port, source port and ICMP type of the rule. Traffic to the firewall itself passes when a
+//! device-initiated rule of the source's group has the firewall as peer, when a broadcast rule
+//! of any group of the arriving interface's zone matches (its source may be 0.0.0.0, so the
+//! interface is all that identifies it), or when the source is no device at all (the
+//! firewall's own services stay reachable from elsewhere). Names and wildcard domains admit
+//! the lab addresses the lab's DNS gives them, and only once resolved; a wildcard domain also
+//! admits every listed name under it.
+
+use std::net::IpAddr;
+
+use portolan_model::ir::{Initiator, Policy, PortRange, Rule};
+
+use crate::topology::Topology;
+
+/// One packet that opens a connection.
+#[derive(Clone, Debug)]
+pub struct Packet<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// Addressed to the firewall itself (a local service) rather than through it.
+    pub to_firewall: bool,
+    /// The firewall interface it arrives on (for broadcast rules).
+    pub iif: Option<&'a str>,
+    pub protocol: u8,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+}
+
+fn in_ranges(p: Option<u16>, ranges: &[PortRange]) -> bool {
+    match p {
+        Some(p) => ranges.iter().any(|r| r.lo <= p && p <= r.hi),
+        None => false,
+    }
+}
+
+fn has_ports(protocol: u8) -> bool {
+    matches!(protocol, 6 | 17 | 132)
+}
+
+/// Protocol, ports and ICMP type of a rule against a packet. The lab only sends ICMP echo
+/// requests.
+fn l4(r: &Rule, p: &Packet) -> bool {
+    if r.protocol != p.protocol {
+        return false;
+    }
+    let v4 = p.src.is_ipv4();
+    if (r.protocol == 1 && !v4) || (r.protocol == 58 && v4) {
+        return false;
+    }
+    if has_ports(r.protocol) {
+        if !r.ports.is_empty() && !in_ranges(p.dport, &r.ports) {
+            return false;
+        }
+        if !r.src_ports.is_empty() && !in_ranges(p.sport, &r.src_ports) {
+            return false;
+        }
+    }
+    if matches!(r.protocol, 1 | 58) {
+        return matches!(r.icmp_type.as_deref(), None | Some("echo-request"));
+    }
+    true
+}
+
+/// Whether the peers of `r` include the lab address `a`.
+pub fn peers_contain(r: &Rule, topo: &Topology, a: IpAddr, resolved: bool) -> bool {
+    if r.peers.prefixes.iter().any(|n| n.contains(&a)) {
+        return true;
+    }
+    if !resolved {
+        return false;
+    }
+    let book = &topo.book;
+    let named = r
+        .peers
+        .names
+        .iter()
+        .any(|n| book.names.get(n).is_some_and(|v| v.contains(&a)));
+    named
+        || r.peers.wildcards.iter().any(|w| {
+            book.wildcards.get(w).is_some_and(|(_, v)| v.contains(&a))
+                || book
+                    .names
+                    .iter()
+                    .any(|(n, v)| (n == w || n.ends_with(&format!(".{w}"))) && v.contains(&a))
+        })
+}
+
+fn group_of(policy: &Policy, a: IpAddr) -> Option<&str> {
+    policy
+        .groups
+        .iter()
+        .find(|g| g.addresses.iter().any(|n| n.contains(&a)))
+        .map(|g| g.id.as_str())
+}
+
+/// Whether the policy admits `p`; `resolved`: the DNS-filled sets hold the lab's answers.
+pub fn permits(policy: &Policy, topo: &Topology, p: &Packet, resolved: bool) -> bool {
+    let src_group = group_of(policy, p.src);
+    if p.to_firewall {
+        let bcast = p.src.is_ipv4()
+            && p.iif.is_some_and(|iif| {
+                policy.groups.iter().any(|g| {
+                    let on_iif =
+                        policy.zone(&g.zone).and_then(|z| z.interface.as_deref()) == Some(iif);
+                    on_iif
+                        && policy.rules_of(&g.id).any(|r| {
+                            r.broadcast
+                                && r.peers.firewall
+                                && r.initiator == Initiator::Device
+                                && l4(r, p)
+                        })
+                })
+            });
+        if bcast {
+            return true;
+        }
+        return match src_group {
+            None => true,
+            Some(g) => policy
+                .rules_of(g)
+                .any(|r| r.peers.firewall && r.initiator == Initiator::Device && l4(r, p)),
+        };
+    }
+    let out = src_group.is_some_and(|g| {
+        policy.rules_of(g).any(|r| {
+            r.initiator == Initiator::Device && l4(r, p) && peers_contain(r, topo, p.dst, resolved)
+        })
+    });
+    let inn = group_of(policy, p.dst).is_some_and(|g| {
+        policy.rules_of(g).any(|r| {
+            r.initiator == Initiator::Peer && l4(r, p) && peers_contain(r, topo, p.src, resolved)
+        })
+    });
+    out || inn
+}

@@ -1,0 +1,123 @@
+//! The lab's result: one row per probe (device, flow, kind, traffic, expected, observed) and
+//! a summary. Rendering (table, JSON) is the CLI's business.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::probes::{Kind, Probe, Verdict};
+use crate::send::Observed;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub device: String,
+    pub flow: String,
+    pub kind: Kind,
+    /// `tcp/443`, `udp/500`, `icmp echo`, `esp`, `dns NAME`.
+    pub traffic: String,
+    pub src: IpAddr,
+    /// The destination address; `firewall ADDR` for the firewall's own services.
+    pub dst: String,
+    pub expected: Verdict,
+    #[serde(flatten)]
+    pub observed: Observed,
+    /// Expected and observed agree (a skipped probe counts as agreeing).
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Row {
+    pub fn new(p: &Probe, observed: Observed) -> Self {
+        let ok = matches!(
+            (&p.expected, &observed),
+            (_, Observed::Skip(_))
+                | (Verdict::Pass, Observed::Pass)
+                | (Verdict::Drop, Observed::Drop)
+        );
+        let dst = if p.broadcast {
+            format!("broadcast {}", p.dst)
+        } else if p.to_firewall {
+            format!("firewall {}", p.dst)
+        } else {
+            p.dst.to_string()
+        };
+        let mut traffic = p.traffic.describe();
+        if let Some(s) = p.sport {
+            traffic.push_str(&format!(" from port {s}"));
+        }
+        Row {
+            device: p.device.clone(),
+            flow: p.flow.clone(),
+            kind: p.kind,
+            traffic,
+            src: p.src,
+            dst,
+            expected: p.expected,
+            observed,
+            ok,
+            note: p.note.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub probes: usize,
+    /// Probes whose expectation was pass / drop (sent ones only).
+    pub expected_pass: usize,
+    pub expected_drop: usize,
+    pub matched: usize,
+    pub mismatched: usize,
+    pub skipped: usize,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub site: String,
+    pub rows: Vec<Row>,
+    pub summary: Summary,
+    /// The namespaces the lab used (left in place with `--keep`).
+    pub namespaces: Vec<String>,
+    pub kept: bool,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(site: &str, rows: Vec<Row>, seconds: f64) -> Self {
+        let mut s = Summary {
+            probes: rows.len(),
+            seconds,
+            ..Summary::default()
+        };
+        for r in &rows {
+            if matches!(r.observed, Observed::Skip(_)) {
+                s.skipped += 1;
+                continue;
+            }
+            match r.expected {
+                Verdict::Pass => s.expected_pass += 1,
+                Verdict::Drop => s.expected_drop += 1,
+            }
+            if r.ok {
+                s.matched += 1;
+            } else {
+                s.mismatched += 1;
+            }
+        }
+        Report {
+            site: site.to_string(),
+            rows,
+            summary: s,
+            namespaces: Vec::new(),
+            kept: false,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Every sent probe behaved as the policy says.
+    pub fn all_match(&self) -> bool {
+        self.summary.mismatched == 0
+    }
+}

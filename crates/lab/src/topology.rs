@@ -1,0 +1,661 @@
+//! The lab's address plan, computed from the policy IR alone (no I/O): which network
+//! namespaces exist, which addresses live in each, how the firewall namespace routes between
+//! them, and the lab addresses that stand in for names, wildcard domains and strangers.
+//!
+//! - One *space* (namespace) per zone that holds something: the devices of the zone (a prefix
+//!   group is represented by its first and last usable host) and the peers whose addresses lie
+//!   inside the zone's networks (`zone:mgmt` bindings). Its link to the firewall namespace is a
+//!   veth pair whose firewall end carries the zone's `interface` name, as the emitted rules
+//!   match `iifname`.
+//! - One *outside* space: the first zone without networks (the "wan"), or an extra `peers`
+//!   namespace. Every other peer lives there, with the addresses the lab gives to hostnames,
+//!   to a test name under each wildcard domain, to one name the profiles do not list, to a
+//!   stranger (an address no rule names) and to the upstream DNS server.
+//! - The firewall takes the highest free host of each zone network that holds something;
+//!   hosts outside every zone network reach it over a transfer /30 (or /64) from 100.64.0.0/10
+//!   (or fd70:6f72:746f::/48) with a host route each.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use portolan_model::ir::Policy;
+
+use crate::error::{Error, Result};
+
+/// The interface name every space uses for its end of the link to the firewall.
+pub const NS_IF: &str = "eth0";
+
+/// A namespace of the lab other than the firewall.
+#[derive(Clone, Debug)]
+pub struct Space {
+    /// The zone it stands for; `None` for the extra `peers` space.
+    pub zone: Option<String>,
+    pub netns: String,
+    /// The firewall's end of the link (the zone's `interface`).
+    pub fw_if: String,
+    /// The firewall's addresses on this link.
+    pub fw_addrs: Vec<IpNet>,
+    /// The addresses inside the space (hosts and the transfer end).
+    pub ns_addrs: Vec<IpNet>,
+    /// Host routes the firewall needs towards this space: (host, via).
+    pub fw_routes: Vec<(IpAddr, IpAddr)>,
+}
+
+impl Space {
+    /// The firewall's address on this link in the family of `like`.
+    pub fn fw_addr(&self, like: IpAddr) -> Option<IpAddr> {
+        self.fw_addrs
+            .iter()
+            .map(IpNet::addr)
+            .find(|a| a.is_ipv4() == like.is_ipv4())
+    }
+
+    /// The default gateway of the space in the family of `like`.
+    pub fn gateway(&self, like: IpAddr) -> Option<IpAddr> {
+        self.fw_addr(like)
+    }
+
+    pub fn label(&self) -> &str {
+        self.zone.as_deref().unwrap_or("peers")
+    }
+}
+
+/// Lab addresses for DNS-driven peers and for negative tests.
+#[derive(Clone, Debug, Default)]
+pub struct Book {
+    /// Each listed hostname → its lab addresses (one per family needed).
+    pub names: BTreeMap<String, Vec<IpAddr>>,
+    /// Each wildcard domain → (test name under it, its lab addresses).
+    pub wildcards: BTreeMap<String, (String, Vec<IpAddr>)>,
+    /// A name no profile lists, resolvable through the firewall: must not open anything.
+    pub unlisted: Option<(String, Vec<IpAddr>)>,
+    /// Addresses no rule names, one per family.
+    pub strangers: Vec<IpAddr>,
+    /// The upstream DNS server the firewall's resolver forwards to.
+    pub resolver: Option<IpAddr>,
+}
+
+/// The name a lab uses under a wildcard domain.
+pub fn wildcard_test_name(domain: &str) -> String {
+    format!("portolan-lab.{domain}")
+}
+
+/// The name no profile lists.
+pub const UNLISTED_NAME: &str = "unlisted.portolan-lab.invalid";
+/// A name every resolver in the lab answers, for devices that use DNS but no listed name.
+pub const GENERIC_NAME: &str = "resolver-check.portolan-lab.invalid";
+
+#[derive(Clone, Debug)]
+pub struct Topology {
+    pub prefix: String,
+    pub fw: String,
+    pub spaces: Vec<Space>,
+    /// Index of the outside space in `spaces`.
+    pub outside: usize,
+    /// Where each lab host lives (index into `spaces`).
+    pub host_space: BTreeMap<IpAddr, usize>,
+    /// The lab hosts of each device group (first and last usable of a prefix).
+    pub group_hosts: BTreeMap<String, Vec<IpAddr>>,
+    /// The lab host standing for each static peer prefix; absent when none can stand for it
+    /// (multicast, loopback).
+    pub peer_hosts: BTreeMap<IpNet, IpAddr>,
+    pub book: Book,
+}
+
+impl Topology {
+    pub fn space_of(&self, a: IpAddr) -> Option<&Space> {
+        self.host_space.get(&a).map(|i| &self.spaces[*i])
+    }
+
+    /// Every namespace name, the firewall first.
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut v = vec![self.fw.clone()];
+        v.extend(self.spaces.iter().map(|s| s.netns.clone()));
+        v
+    }
+
+    /// Every name the lab's upstream DNS server answers, with its addresses.
+    pub fn dns_answers(&self) -> Vec<(String, Vec<IpAddr>)> {
+        let mut v: Vec<(String, Vec<IpAddr>)> = self
+            .book
+            .names
+            .iter()
+            .map(|(n, a)| (n.clone(), a.clone()))
+            .collect();
+        for (d, (_, a)) in &self.book.wildcards {
+            v.push((d.clone(), a.clone()));
+        }
+        if let Some((n, a)) = &self.book.unlisted {
+            v.push((n.clone(), a.clone()));
+        }
+        if let Some(r) = self.book.resolver {
+            v.push((GENERIC_NAME.to_string(), vec![r]));
+        }
+        v
+    }
+}
+
+fn v4(a: IpAddr) -> bool {
+    a.is_ipv4()
+}
+
+/// First usable host of a prefix (the address itself for /32, /128, /31).
+pub fn first_host(n: &IpNet) -> IpAddr {
+    match n {
+        IpNet::V4(n) if n.prefix_len() >= 31 => IpAddr::V4(n.network()),
+        IpNet::V4(n) => IpAddr::V4(Ipv4Addr::from(u32::from(n.network()).saturating_add(1))),
+        IpNet::V6(n) if n.prefix_len() == 128 => IpAddr::V6(n.network()),
+        IpNet::V6(n) => IpAddr::V6(Ipv6Addr::from(u128::from(n.network()).saturating_add(1))),
+    }
+}
+
+/// Last usable host of a prefix (below the broadcast address in IPv4).
+pub fn last_host(n: &IpNet) -> IpAddr {
+    match n {
+        IpNet::V4(n) if n.prefix_len() >= 31 => IpAddr::V4(n.broadcast()),
+        IpNet::V4(n) => IpAddr::V4(Ipv4Addr::from(u32::from(n.broadcast()).saturating_sub(1))),
+        IpNet::V6(n) => IpAddr::V6(n.broadcast()),
+    }
+}
+
+fn offset(a: IpAddr, by: i64) -> Option<IpAddr> {
+    match a {
+        IpAddr::V4(x) => {
+            let v = i64::from(u32::from(x)).checked_add(by)?;
+            u32::try_from(v).ok().map(|v| IpAddr::V4(Ipv4Addr::from(v)))
+        }
+        IpAddr::V6(x) => {
+            let base = u128::from(x);
+            let v = if by >= 0 {
+                base.checked_add(by.unsigned_abs().into())?
+            } else {
+                base.checked_sub(by.unsigned_abs().into())?
+            };
+            Some(IpAddr::V6(Ipv6Addr::from(v)))
+        }
+    }
+}
+
+/// Whether a host can stand in a lab: unicast, not loopback, link-local or unspecified.
+pub fn usable(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(x) => {
+            !(x.is_loopback()
+                || x.is_multicast()
+                || x.is_broadcast()
+                || x.is_unspecified()
+                || x.is_link_local()
+                || x.octets()[0] == 0)
+        }
+        IpAddr::V6(x) => {
+            !(x.is_loopback()
+                || x.is_multicast()
+                || x.is_unspecified()
+                || (x.segments()[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+fn host(n: IpNet) -> IpNet {
+    match n.addr() {
+        IpAddr::V4(a) => IpNet::V4(Ipv4Net::from(a)),
+        IpAddr::V6(a) => IpNet::V6(Ipv6Net::from(a)),
+    }
+}
+
+fn with_len(a: IpAddr, len: u8) -> Result<IpNet> {
+    IpNet::new(a, len).map_err(|e| Error::Plan(e.to_string()))
+}
+
+struct Alloc {
+    /// Prefixes the lab must not take pool addresses from (site addresses).
+    avoid: Vec<IpNet>,
+    taken: BTreeSet<IpAddr>,
+}
+
+impl Alloc {
+    fn free(&self, a: IpAddr) -> bool {
+        usable(a) && !self.taken.contains(&a) && !self.avoid.iter().any(|n| n.contains(&a))
+    }
+
+    /// A free host from the lab's pools, in the family of `like`.
+    fn pool(&mut self, v4: bool) -> Result<IpAddr> {
+        let pools: &[&str] = if v4 {
+            &["192.0.2.0/24", "198.18.0.0/16", "100.127.0.0/16"]
+        } else {
+            &["2001:db8:706c::/64", "fd70:6f72:746f:1::/64"]
+        };
+        for p in pools {
+            let net: IpNet = p
+                .parse()
+                .map_err(|_| Error::Plan(format!("bad pool {p}")))?;
+            let mut a = first_host(&net);
+            for _ in 0..4096 {
+                if !net.contains(&a) {
+                    break;
+                }
+                if self.free(a) {
+                    self.taken.insert(a);
+                    return Ok(a);
+                }
+                a = match offset(a, 1) {
+                    Some(x) => x,
+                    None => break,
+                };
+            }
+        }
+        Err(Error::Plan("no free lab address left in the pools".into()))
+    }
+
+    /// A transfer link: (firewall end, space end, prefix length).
+    fn transfer(&mut self, v4: bool) -> Result<(IpAddr, IpAddr, u8)> {
+        if v4 {
+            for k in 0u32..16384 {
+                let base = u32::from(Ipv4Addr::new(100, 64, 0, 0)) + k * 4;
+                let net = IpNet::V4(
+                    Ipv4Net::new(Ipv4Addr::from(base), 30)
+                        .map_err(|e| Error::Plan(e.to_string()))?,
+                );
+                let a = IpAddr::V4(Ipv4Addr::from(base + 1));
+                let b = IpAddr::V4(Ipv4Addr::from(base + 2));
+                let clash = self
+                    .avoid
+                    .iter()
+                    .any(|n| n.contains(&net.network()) || net.contains(&n.network()))
+                    || self.taken.iter().any(|t| net.contains(t));
+                if !clash {
+                    self.taken.insert(a);
+                    self.taken.insert(b);
+                    return Ok((a, b, 30));
+                }
+            }
+        } else {
+            for k in 0u128..4096 {
+                let base =
+                    u128::from(Ipv6Addr::new(0xfd70, 0x6f72, 0x746f, 0, 0, 0, 0, 0)) + (k << 64);
+                let net = IpNet::V6(
+                    Ipv6Net::new(Ipv6Addr::from(base), 64)
+                        .map_err(|e| Error::Plan(e.to_string()))?,
+                );
+                let a = IpAddr::V6(Ipv6Addr::from(base + 1));
+                let b = IpAddr::V6(Ipv6Addr::from(base + 2));
+                let clash = self
+                    .avoid
+                    .iter()
+                    .any(|n| n.contains(&net.network()) || net.contains(&n.network()))
+                    || self.taken.iter().any(|t| net.contains(t));
+                if !clash {
+                    self.taken.insert(a);
+                    self.taken.insert(b);
+                    return Ok((a, b, 64));
+                }
+            }
+        }
+        Err(Error::Plan("no free transfer network".into()))
+    }
+}
+
+/// The lab host standing for a peer prefix.
+fn peer_host(p: &IpNet, alloc: &Alloc) -> Option<IpAddr> {
+    let wide = match p {
+        IpNet::V4(n) => n.prefix_len() < 8,
+        IpNet::V6(n) => n.prefix_len() < 16,
+    };
+    if wide {
+        let preferred: &[&str] = if p.addr().is_ipv4() {
+            &["203.0.113.200", "198.51.100.200", "192.0.2.200"]
+        } else {
+            &["2001:db8:ffff::200"]
+        };
+        return preferred
+            .iter()
+            .filter_map(|s| s.parse::<IpAddr>().ok())
+            .find(|a| p.contains(a) && usable(*a) && !alloc.taken.contains(a));
+    }
+    let single = match p {
+        IpNet::V4(n) => n.prefix_len() == 32,
+        IpNet::V6(n) => n.prefix_len() == 128,
+    };
+    if single {
+        let a = p.addr();
+        return usable(a).then_some(a);
+    }
+    let mut a = first_host(p);
+    for _ in 0..256 {
+        if !p.contains(&a) {
+            return None;
+        }
+        if usable(a) && !alloc.taken.contains(&a) {
+            return Some(a);
+        }
+        a = offset(a, 1)?;
+    }
+    None
+}
+
+fn check_ifname(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(Error::Plan(format!(
+            "interface name `{name}` cannot be used in a lab"
+        )))
+    }
+}
+
+/// Plans the lab for `policy`; namespaces are named `<prefix>-<role>`.
+pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
+    let mut avoid: Vec<IpNet> = Vec::new();
+    for z in &policy.zones {
+        avoid.extend(z.networks.iter().copied());
+    }
+    for g in &policy.groups {
+        avoid.extend(g.addresses.iter().copied());
+    }
+    for r in &policy.rules {
+        for p in &r.peers.prefixes {
+            let narrow = match p {
+                IpNet::V4(n) => n.prefix_len() >= 8,
+                IpNet::V6(n) => n.prefix_len() >= 16,
+            };
+            if narrow {
+                avoid.push(*p);
+            }
+        }
+    }
+    let mut alloc = Alloc {
+        avoid,
+        taken: BTreeSet::new(),
+    };
+
+    // Spaces: zones first, in order; the outside one is the first zone without networks.
+    let mut spaces: Vec<Space> = Vec::new();
+    for (i, z) in policy.zones.iter().enumerate() {
+        let fw_if = match &z.interface {
+            Some(n) => check_ifname(n)?,
+            None => format!("lz{i}"),
+        };
+        spaces.push(Space {
+            zone: Some(z.id.clone()),
+            netns: format!("{prefix}-z{i}"),
+            fw_if,
+            fw_addrs: Vec::new(),
+            ns_addrs: Vec::new(),
+            fw_routes: Vec::new(),
+        });
+    }
+    let outside = match policy.zones.iter().position(|z| z.networks.is_empty()) {
+        Some(i) => i,
+        None => {
+            spaces.push(Space {
+                zone: None,
+                netns: format!("{prefix}-peers"),
+                fw_if: "lpeers".into(),
+                fw_addrs: Vec::new(),
+                ns_addrs: Vec::new(),
+                fw_routes: Vec::new(),
+            });
+            spaces.len() - 1
+        }
+    };
+    let zone_index = |id: &str| policy.zones.iter().position(|z| z.id == id);
+
+    // Devices.
+    let mut host_space: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    let mut group_hosts: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+    for g in &policy.groups {
+        let zi = zone_index(&g.zone)
+            .ok_or_else(|| Error::Plan(format!("group {} is in unknown zone {}", g.id, g.zone)))?;
+        let mut hosts: Vec<IpAddr> = Vec::new();
+        for (k, a) in g.addresses.iter().enumerate().take(3) {
+            let mut cand = vec![first_host(a)];
+            if k == 0 {
+                cand.push(last_host(a));
+            }
+            for h in cand {
+                if usable(h) && !hosts.contains(&h) && hosts.len() < 3 {
+                    hosts.push(h);
+                }
+            }
+        }
+        if hosts.is_empty() {
+            return Err(Error::Plan(format!(
+                "group {} has no usable unicast address",
+                g.id
+            )));
+        }
+        for h in &hosts {
+            if let Some(prev) = host_space.insert(*h, zi) {
+                if prev != zi {
+                    return Err(Error::Plan(format!("address {h} is in two zones")));
+                }
+            }
+            alloc.taken.insert(*h);
+        }
+        group_hosts.insert(g.id.clone(), hosts);
+    }
+
+    // Static peers.
+    let mut peer_hosts: BTreeMap<IpNet, IpAddr> = BTreeMap::new();
+    let prefixes: BTreeSet<IpNet> = policy
+        .rules
+        .iter()
+        .flat_map(|r| r.peers.prefixes.iter().copied())
+        .collect();
+    for p in prefixes {
+        let Some(h) = peer_host(&p, &alloc) else {
+            continue;
+        };
+        peer_hosts.insert(p, h);
+        if host_space.contains_key(&h) {
+            continue;
+        }
+        let zi = policy
+            .zones
+            .iter()
+            .position(|z| z.networks.iter().any(|n| n.contains(&h)))
+            .unwrap_or(outside);
+        host_space.insert(h, zi);
+        alloc.taken.insert(h);
+    }
+
+    // Names, wildcards, the unlisted name, strangers, the upstream resolver.
+    let mut fams_of_group: BTreeMap<&str, BTreeSet<bool>> = BTreeMap::new();
+    for (g, hs) in &group_hosts {
+        fams_of_group
+            .entry(g.as_str())
+            .or_default()
+            .extend(hs.iter().map(|h| v4(*h)));
+    }
+    let mut name_fams: BTreeMap<String, BTreeSet<bool>> = BTreeMap::new();
+    let mut wild_fams: BTreeMap<String, BTreeSet<bool>> = BTreeMap::new();
+    for r in &policy.rules {
+        let fams = fams_of_group
+            .get(r.group.as_str())
+            .cloned()
+            .unwrap_or_default();
+        for n in &r.peers.names {
+            name_fams.entry(n.clone()).or_default().extend(&fams);
+        }
+        for w in &r.peers.wildcards {
+            wild_fams.entry(w.clone()).or_default().extend(&fams);
+        }
+    }
+    let mut book = Book::default();
+    let mut name_fams_all: BTreeSet<bool> = BTreeSet::new();
+    for (n, fams) in &name_fams {
+        let mut addrs = Vec::new();
+        for f in fams.iter().rev() {
+            addrs.push(alloc.pool(*f)?);
+        }
+        name_fams_all.extend(fams);
+        book.names.insert(n.clone(), addrs);
+    }
+    for (w, fams) in &wild_fams {
+        let mut addrs = Vec::new();
+        for f in fams.iter().rev() {
+            addrs.push(alloc.pool(*f)?);
+        }
+        name_fams_all.extend(fams);
+        book.wildcards
+            .insert(w.clone(), (wildcard_test_name(w), addrs));
+    }
+    if !name_fams_all.is_empty() {
+        let mut addrs = Vec::new();
+        for f in name_fams_all.iter().rev() {
+            addrs.push(alloc.pool(*f)?);
+        }
+        book.unlisted = Some((UNLISTED_NAME.to_string(), addrs));
+    }
+    let all_fams: BTreeSet<bool> = host_space.keys().map(|a| v4(*a)).collect();
+    for f in all_fams.iter().rev() {
+        book.strangers.push(alloc.pool(*f)?);
+    }
+    let dns_on_firewall = policy
+        .rules
+        .iter()
+        .any(|r| r.peers.firewall && r.ports.iter().any(|p| p.lo <= 53 && 53 <= p.hi));
+    if dns_on_firewall || !name_fams_all.is_empty() {
+        let f = all_fams.contains(&true) || all_fams.is_empty();
+        book.resolver = Some(alloc.pool(f)?);
+    }
+    let mut pooled: Vec<IpAddr> = Vec::new();
+    pooled.extend(book.names.values().flatten());
+    pooled.extend(book.wildcards.values().flat_map(|(_, a)| a.iter()));
+    if let Some((_, a)) = &book.unlisted {
+        pooled.extend(a);
+    }
+    pooled.extend(&book.strangers);
+    pooled.extend(book.resolver);
+    for a in pooled {
+        host_space.insert(a, outside);
+    }
+
+    // Links: the firewall's addresses, the spaces' addresses, routes.
+    for (si, space) in spaces.iter_mut().enumerate() {
+        let hosts: Vec<IpAddr> = host_space
+            .iter()
+            .filter(|(_, s)| **s == si)
+            .map(|(a, _)| *a)
+            .collect();
+        let networks: Vec<IpNet> = space
+            .zone
+            .as_deref()
+            .and_then(|z| policy.zone(z))
+            .map(|z| z.networks.clone())
+            .unwrap_or_default();
+        let mut outside_nets: Vec<IpAddr> = Vec::new();
+        let mut by_net: BTreeMap<IpNet, Vec<IpAddr>> = BTreeMap::new();
+        for h in &hosts {
+            match networks.iter().find(|n| n.contains(h)) {
+                Some(n) => by_net.entry(*n).or_default().push(*h),
+                None => outside_nets.push(*h),
+            }
+        }
+        for (net, hs) in by_net {
+            // The firewall takes the highest free host of the network.
+            let lowest = first_host(&net);
+            let mut a = last_host(&net);
+            let mut found = None;
+            for _ in 0..1024 {
+                if usable(a) && !alloc.taken.contains(&a) {
+                    found = Some(a);
+                    break;
+                }
+                if a == lowest {
+                    break;
+                }
+                a = match offset(a, -1) {
+                    Some(x) => x,
+                    None => break,
+                };
+            }
+            match found {
+                Some(fw) => {
+                    alloc.taken.insert(fw);
+                    space.fw_addrs.push(with_len(fw, net.prefix_len())?);
+                    for h in hs {
+                        space.ns_addrs.push(with_len(h, net.prefix_len())?);
+                    }
+                }
+                None => outside_nets.extend(hs),
+            }
+        }
+        for fam in [true, false] {
+            let hs: Vec<IpAddr> = outside_nets
+                .iter()
+                .copied()
+                .filter(|h| v4(*h) == fam)
+                .collect();
+            if hs.is_empty() {
+                continue;
+            }
+            let (fw, ns, len) = alloc.transfer(fam)?;
+            space.fw_addrs.push(with_len(fw, len)?);
+            space.ns_addrs.push(with_len(ns, len)?);
+            for h in hs {
+                space
+                    .ns_addrs
+                    .push(host(with_len(h, if fam { 32 } else { 128 })?));
+                space.fw_routes.push((h, ns));
+            }
+        }
+    }
+
+    Ok(Topology {
+        prefix: prefix.to_string(),
+        fw: format!("{prefix}-fw"),
+        spaces,
+        outside,
+        host_space,
+        group_hosts,
+        peer_hosts,
+        book,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_of_prefixes() {
+        let n: IpNet = "10.20.0.64/28".parse().expect("address");
+        assert_eq!(
+            first_host(&n),
+            "10.20.0.65".parse::<IpAddr>().expect("address")
+        );
+        assert_eq!(
+            last_host(&n),
+            "10.20.0.78".parse::<IpAddr>().expect("address")
+        );
+        let n: IpNet = "10.20.0.5/32".parse().expect("address");
+        assert_eq!(first_host(&n), last_host(&n));
+        let n: IpNet = "2001:db8::/64".parse().expect("address");
+        assert_eq!(
+            first_host(&n),
+            "2001:db8::1".parse::<IpAddr>().expect("address")
+        );
+    }
+
+    #[test]
+    fn unusable_hosts() {
+        for a in [
+            "127.0.0.1",
+            "224.0.0.251",
+            "255.255.255.255",
+            "0.0.0.1",
+            "fe80::1",
+            "ff02::1",
+        ] {
+            assert!(!usable(a.parse().expect("address")), "{a}");
+        }
+        assert!(usable("198.51.100.10".parse().expect("address")));
+    }
+}

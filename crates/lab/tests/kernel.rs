@@ -1,0 +1,621 @@
+//! Kernel tests of `lab` and `apply`: real network namespaces, real nftables, real dnsmasq.
+//!
+//! One test binary (`harness = false`) runs the tests one after another, so no two of them
+//! compete for the kernel, and checks after each that no namespace named after this process
+//! (`pl<pid>…`) is left. Where the machine cannot run them (not root, no network namespaces,
+//! a tool missing) every test is skipped with a loud message naming what is missing; they are
+//! never skipped silently.
+//!
+//! The binary also stands in for `portolan apply-rollback`: `apply --confirm` re-executes the
+//! program it is told to, and here that is this binary with the argument `apply-rollback`.
+
+use std::net::IpAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use portolan_lab::apply::{self, Confirmation, Launcher};
+use portolan_lab::command::Where;
+use portolan_lab::lab::{self, Options};
+use portolan_lab::netns::{self, Resources};
+use portolan_lab::nft;
+use portolan_lab::probes::{Kind, Verdict};
+use portolan_lab::report::Report;
+use portolan_lab::send::Observed;
+use portolan_model::catalog::Catalog;
+use portolan_model::compile::ProfileSource;
+use portolan_model::ir::Policy;
+use portolan_model::Profile;
+
+struct Embedded(Catalog);
+
+impl ProfileSource for Embedded {
+    fn profile(&self, name: &str) -> Result<Profile, String> {
+        self.0
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("no profile {name}"))
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn compile(path: &Path) -> Policy {
+    let text = std::fs::read_to_string(path).expect("site file");
+    let cat = Embedded(Catalog::embedded().expect("catalog"));
+    match portolan_model::compile::site_text(&path.display().to_string(), &text, &cat) {
+        Ok(l) => l.value,
+        Err(d) => panic!("{} does not compile: {d:?}", path.display()),
+    }
+}
+
+fn example() -> Policy {
+    compile(&workspace().join("examples/site.yaml"))
+}
+
+fn emit(p: &Policy) -> String {
+    portolan_emit::nftables::emit(p, &portolan_emit::Options::default()).expect("emit")
+}
+
+fn progress(m: &str) {
+    eprintln!("    lab: {m}");
+}
+
+fn show_mismatches(r: &Report) {
+    for row in r.rows.iter().filter(|r| !r.ok) {
+        eprintln!(
+            "    MISMATCH {} {} {} {:?} {} -> {}: expected {}, observed {:?}",
+            row.device,
+            row.flow,
+            row.src,
+            row.kind,
+            row.traffic,
+            row.dst,
+            row.expected.as_str(),
+            row.observed
+        );
+    }
+}
+
+fn assert_gone(r: &Report) {
+    let now = netns::list().expect("ip netns list");
+    for ns in &r.namespaces {
+        assert!(!now.contains(ns), "namespace {ns} was left behind");
+    }
+}
+
+// ---- lab ------------------------------------------------------------------------------
+
+fn example_site_lab_passes() {
+    let policy = example();
+    let r = lab::run(&policy, &Options::default(), &progress).expect("lab runs");
+    show_mismatches(&r);
+    eprintln!(
+        "    {} probes: {} expected pass, {} expected drop, {} mismatched, {} skipped, {:.1} s",
+        r.summary.probes,
+        r.summary.expected_pass,
+        r.summary.expected_drop,
+        r.summary.mismatched,
+        r.summary.skipped,
+        r.summary.seconds
+    );
+    assert!(
+        r.all_match(),
+        "{} probes did not behave as the policy says",
+        r.summary.mismatched
+    );
+    assert!(r.summary.expected_pass >= 60 && r.summary.expected_drop >= 60);
+    for k in [
+        Kind::Required,
+        Kind::Dns,
+        Kind::OtherPort,
+        Kind::OtherPeer,
+        Kind::OtherDevice,
+        Kind::Reversed,
+        Kind::UnresolvedName,
+        Kind::UnlistedName,
+    ] {
+        assert!(r.rows.iter().any(|x| x.kind == k), "no {k:?} probe");
+    }
+    let sent = |t: &str, v: Verdict| {
+        r.rows.iter().any(|x| {
+            x.traffic.starts_with(t) && x.expected == v && !matches!(x.observed, Observed::Skip(_))
+        })
+    };
+    for t in ["tcp/", "udp/", "icmp echo", "esp", "dns "] {
+        assert!(sent(t, Verdict::Pass), "no passing {t} probe");
+        assert!(sent(t, Verdict::Drop), "no dropped {t} probe");
+    }
+    assert!(r
+        .rows
+        .iter()
+        .any(|x| x.dst.starts_with("broadcast") && x.observed == Observed::Pass));
+    assert!(r
+        .rows
+        .iter()
+        .any(|x| x.dst.starts_with("firewall") && x.expected == Verdict::Drop));
+    assert_gone(&r);
+}
+
+fn broken_ruleset_is_caught() {
+    let policy = example();
+    let mut broken = policy.clone();
+    broken
+        .rules
+        .retain(|r| !(r.group == "lrr-ipsec" && r.flow == "i7a"));
+    let opts = Options {
+        ruleset: Some(emit(&broken)),
+        ..Options::default()
+    };
+    let r = lab::run(&policy, &opts, &progress).expect("lab runs");
+    let bad: Vec<_> = r.rows.iter().filter(|x| !x.ok).collect();
+    assert!(
+        !r.all_match(),
+        "a ruleset without thingpark-lrr/i7a must fail the lab"
+    );
+    for x in &bad {
+        assert_eq!(
+            x.flow, "thingpark-lrr/i7a",
+            "only the removed flow fails: {x:?}"
+        );
+        assert_eq!((x.expected, &x.observed), (Verdict::Pass, &Observed::Drop));
+    }
+    assert_eq!(bad.len(), 2, "tcp/3001 and tcp/3003 from the LRR");
+    assert_gone(&r);
+}
+
+fn ipv6_and_wildcard_site_passes() {
+    let policy =
+        compile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v6-wildcard.yaml"));
+    let r = lab::run(&policy, &Options::default(), &progress).expect("lab runs");
+    show_mismatches(&r);
+    assert!(r.all_match(), "{} mismatched", r.summary.mismatched);
+    let v6 = |x: &&portolan_lab::report::Row| matches!(x.src, IpAddr::V6(_));
+    assert!(r
+        .rows
+        .iter()
+        .filter(v6)
+        .any(|x| x.observed == Observed::Pass && x.kind == Kind::Required));
+    assert!(r
+        .rows
+        .iter()
+        .filter(v6)
+        .any(|x| x.observed == Observed::Drop));
+    assert!(
+        r.rows
+            .iter()
+            .any(|x| x.traffic.contains("portolan-lab.mbedcloud.com")
+                && x.observed == Observed::Pass),
+        "the wildcard's test name resolves through the firewall"
+    );
+    assert!(
+        r.rows.iter().any(|x| x.flow.contains("wildcard")
+            && x.kind == Kind::Required
+            && x.observed == Observed::Pass),
+        "a wildcard flow passes after DNS"
+    );
+    assert_gone(&r);
+}
+
+// ---- apply ----------------------------------------------------------------------------
+
+struct Scratch {
+    res: Resources,
+    ns: String,
+    state: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new(role: &str) -> Scratch {
+        let mut res = Resources::new();
+        let ns = format!("{}-{role}", netns::unique_prefix());
+        res.add_netns(&ns).expect("namespace");
+        Scratch {
+            res,
+            ns,
+            state: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn at(&self) -> Where {
+        Where::Netns(self.ns.clone())
+    }
+
+    fn opts(&self, confirm: Option<u64>) -> apply::Options {
+        apply::Options {
+            target: self.at(),
+            state_dir: self.state.path().to_path_buf(),
+            confirm: confirm.map(Duration::from_secs),
+            launcher: Some(Launcher {
+                program: std::env::current_exe().expect("this test binary"),
+                args: vec!["apply-rollback".into()],
+            }),
+        }
+    }
+
+    fn table(&self) -> Option<String> {
+        nft::list_table(&self.at()).expect("nft list")
+    }
+
+    fn close(mut self) {
+        let problems = self.res.release();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(!netns::list().expect("list").contains(&self.ns));
+    }
+}
+
+fn without_wcc(p: &Policy) -> Policy {
+    let mut b = p.clone();
+    b.groups.retain(|g| g.id != "wcc-lite");
+    b.rules.retain(|r| r.group != "wcc-lite");
+    b
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn apply_rolls_back_unless_confirmed() {
+    let s = Scratch::new("apply");
+    let a = emit(&example());
+    let b = emit(&without_wcc(&example()));
+
+    let first = apply::apply(&a, &s.opts(None)).expect("first apply");
+    assert!(!first.had_previous);
+    let table_a = s.table().expect("table loaded");
+    assert!(
+        table_a.contains("wcc"),
+        "the first ruleset has the WCC Lite chains"
+    );
+
+    let second = apply::apply(&b, &s.opts(Some(2))).expect("apply with --confirm 2");
+    assert!(second.had_previous && second.pending.is_some());
+    let stale = |prefix: &str| {
+        second
+            .stale_deleted
+            .iter()
+            .any(|o| o.starts_with(prefix) && o.contains("wcc"))
+    };
+    assert!(
+        stale("chain k_") && stale("chain drop_"),
+        "{:?}",
+        second.stale_deleted
+    );
+    let table_b = s.table().expect("table");
+    assert!(
+        !table_b.contains("wcc"),
+        "stale objects deleted in the same transaction"
+    );
+    assert!(
+        apply::apply(&a, &s.opts(None)).is_err(),
+        "a second apply while one awaits confirmation is refused"
+    );
+
+    // Not confirmed: the timer restores table A.
+    wait_for("the rollback", Duration::from_secs(10), || {
+        s.table().map(|t| nft::normalize(&t)) == Some(nft::normalize(&table_a))
+    });
+    let record = std::fs::read_to_string(
+        s.state
+            .path()
+            .join(format!("netns-{}", s.ns))
+            .join("last-rollback.json"),
+    )
+    .expect("rollback record");
+    assert!(record.contains("\"ok\":true"), "{record}");
+    assert_eq!(
+        apply::confirm(&s.at(), s.state.path()).expect("confirm"),
+        Confirmation::TooLate {
+            detail: format!("the last apply was rolled back: {record}")
+        }
+    );
+
+    // Confirmed in time: table B stays.
+    std::fs::remove_file(
+        s.state
+            .path()
+            .join(format!("netns-{}", s.ns))
+            .join("last-rollback.json"),
+    )
+    .expect("rm");
+    apply::apply(&b, &s.opts(Some(2))).expect("apply with --confirm 2");
+    assert!(matches!(
+        apply::confirm(&s.at(), s.state.path()).expect("confirm"),
+        Confirmation::Confirmed { .. }
+    ));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        s.table().map(|t| nft::normalize(&t)),
+        Some(nft::normalize(&table_b)),
+        "confirmed: stays"
+    );
+    assert_eq!(
+        apply::confirm(&s.at(), s.state.path()).expect("confirm"),
+        Confirmation::NothingPending
+    );
+    s.close();
+}
+
+fn rollback_to_no_table() {
+    let s = Scratch::new("none");
+    let r = apply::apply(&emit(&example()), &s.opts(Some(1))).expect("apply");
+    assert!(!r.had_previous);
+    assert!(s.table().is_some());
+    wait_for("the table to go", Duration::from_secs(8), || {
+        s.table().is_none()
+    });
+    s.close();
+}
+
+fn failed_load_keeps_previous() {
+    let s = Scratch::new("fail");
+    apply::apply(&emit(&example()), &s.opts(None)).expect("apply");
+    let before = s.table().expect("table");
+    let bad = "table inet portolan {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n\t\tip saddr @no_such_set accept\n\t}\n}\n";
+    let e = apply::apply(bad, &s.opts(None)).expect_err("a bad ruleset must not load");
+    assert!(e.to_string().contains("nothing was changed"), "{e}");
+    assert_eq!(
+        s.table().map(|t| nft::normalize(&t)),
+        Some(nft::normalize(&before))
+    );
+
+    // The kernel's transaction itself: a file whose first half is valid and second half
+    // fails at commit leaves everything as it was.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("half.nft");
+    std::fs::write(
+        &f,
+        format!("flush table inet portolan\ndelete chain inet portolan forward\n{bad}"),
+    )
+    .expect("write");
+    let r = nft::run_file(&s.at(), &f, false).expect("nft runs");
+    assert!(r.is_err(), "the transaction fails");
+    assert_eq!(
+        s.table().map(|t| nft::normalize(&t)),
+        Some(nft::normalize(&before)),
+        "and nothing changed"
+    );
+    s.close();
+}
+
+fn reapply_keeps_dns_filled_sets() {
+    let s = Scratch::new("dns");
+    let ruleset = emit(&example());
+    apply::apply(&ruleset, &s.opts(None)).expect("apply");
+    let table = s.table().expect("table");
+    let set = table
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("set n4_")
+                .map(|r| format!("n4_{}", r.trim_end_matches(" {")))
+        })
+        .expect("a DNS-filled set");
+    let add = Where::Netns(s.ns.clone()).command(
+        "nft",
+        &[
+            "add",
+            "element",
+            "inet",
+            "portolan",
+            &set,
+            "{ 192.0.2.99 timeout 1h }",
+        ],
+    );
+    portolan_lab::command::run(add).expect("add element");
+    apply::apply(&ruleset, &s.opts(None)).expect("apply again");
+    let after = s.table().expect("table");
+    assert!(
+        after.contains("192.0.2.99"),
+        "the DNS-filled set kept its element across a reload"
+    );
+    s.close();
+}
+
+// ---- the runner -----------------------------------------------------------------------
+
+/// What the machine lacks for kernel tests, if anything.
+fn missing() -> Option<String> {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Uid:")
+                    .map(|r| r.split_whitespace().nth(1).unwrap_or("").to_string())
+            })
+        })
+        .unwrap_or_default();
+    if uid != "0" {
+        return Some(format!("root (effective uid is {uid}): network namespaces and nftables need CAP_SYS_ADMIN and CAP_NET_ADMIN"));
+    }
+    let mut res = Resources::new();
+    let probe = format!("{}-check", netns::unique_prefix());
+    if let Err(e) = res.add_netns(&probe) {
+        return Some(format!("network namespaces: {e}"));
+    }
+    let nft = Where::Netns(probe).command("nft", &["list", "ruleset"]);
+    if let Err(e) = portolan_lab::command::run(nft) {
+        return Some(format!("nftables inside a namespace: {e}"));
+    }
+    None
+}
+
+/// Tools are not the kernel: a missing one is a failed set-up, not a reason to skip.
+fn missing_tools() -> Vec<String> {
+    let mut v = Vec::new();
+    for (tool, pkg) in [
+        ("ip", "iproute2"),
+        ("nft", "nftables"),
+        ("dnsmasq", "dnsmasq-base"),
+    ] {
+        let ok = std::process::Command::new(tool)
+            .arg(if tool == "ip" { "-V" } else { "--version" })
+            .output()
+            .is_ok();
+        if !ok {
+            v.push(format!("`{tool}` (Debian package {pkg})"));
+        }
+    }
+    v
+}
+
+fn leftovers() -> Vec<String> {
+    let mine = format!("pl{}", std::process::id());
+    netns::list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| n.starts_with(&mine))
+        .collect()
+}
+
+fn rollback_main(args: &[String]) {
+    let a = match apply::parse_rollback_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("apply-rollback: {e}");
+            std::process::exit(2);
+        }
+    };
+    let w = match a.netns {
+        Some(n) => Where::Netns(n),
+        None => {
+            eprintln!("apply-rollback: the tests only ever use --netns");
+            std::process::exit(2);
+        }
+    };
+    match apply::rollback_after(&w, &a.state_dir, &a.token, a.after) {
+        Ok(o) => eprintln!("apply-rollback: {o:?}"),
+        Err(e) => {
+            eprintln!("apply-rollback: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("apply-rollback") {
+        rollback_main(&args[2..]);
+        return;
+    }
+    let tests: &[(&str, fn())] = &[
+        ("lab::example_site_lab_passes", example_site_lab_passes),
+        ("lab::broken_ruleset_is_caught", broken_ruleset_is_caught),
+        (
+            "lab::ipv6_and_wildcard_site_passes",
+            ipv6_and_wildcard_site_passes,
+        ),
+        (
+            "apply::apply_rolls_back_unless_confirmed",
+            apply_rolls_back_unless_confirmed,
+        ),
+        ("apply::rollback_to_no_table", rollback_to_no_table),
+        (
+            "apply::failed_load_keeps_previous",
+            failed_load_keeps_previous,
+        ),
+        (
+            "apply::reapply_keeps_dns_filled_sets",
+            reapply_keeps_dns_filled_sets,
+        ),
+    ];
+    // libtest-style arguments: names filter by substring; flags are accepted and ignored.
+    let filters: Vec<&String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') && !matches!(a.as_str(), "terse" | "pretty" | "json"))
+        .collect();
+    if args.iter().any(|a| a == "--list") {
+        if args.iter().any(|a| a == "--ignored") {
+            return; // none is ignored (nextest asks)
+        }
+        for (name, _) in tests {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let chosen: Vec<&(&str, fn())> = tests
+        .iter()
+        .filter(|(n, _)| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
+        .collect();
+    let filtered = tests.len() - chosen.len();
+    let started = Instant::now();
+    println!("\nrunning {} tests", chosen.len());
+    let tools = missing_tools();
+    if !tools.is_empty() {
+        eprintln!(
+            "kernel tests: missing {}; run ./scripts/setup.sh",
+            tools.join(", ")
+        );
+        for (name, _) in &chosen {
+            println!("test {name} ... FAILED");
+        }
+        println!(
+            "\ntest result: FAILED. 0 passed; {} failed; 0 ignored; 0 measured; {filtered} filtered out; finished in 0.00s\n",
+            chosen.len()
+        );
+        std::process::exit(101);
+    }
+    if let Some(why) = missing() {
+        eprintln!("\n==================================================================");
+        eprintln!("KERNEL TESTS SKIPPED: this machine lacks {why}.");
+        eprintln!("They need root, network namespaces, nftables and dnsmasq (CI runs as root).");
+        eprintln!("==================================================================\n");
+        for (name, _) in &chosen {
+            println!("test {name} ... ignored, kernel lacks {why}");
+        }
+        println!(
+            "\ntest result: ok. 0 passed; 0 failed; {} ignored; 0 measured; {filtered} filtered out; finished in {:.2}s\n",
+            chosen.len(),
+            started.elapsed().as_secs_f64()
+        );
+        return;
+    }
+    let (mut passed, mut failed) = (0, Vec::new());
+    for (name, f) in chosen {
+        let t = Instant::now();
+        let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+        let left = leftovers();
+        for ns in &left {
+            let _ = portolan_lab::command::ip(&["netns", "del", ns]);
+        }
+        let ok = outcome.is_ok() && left.is_empty();
+        if !left.is_empty() {
+            eprintln!("    namespaces left behind: {left:?}");
+        }
+        println!(
+            "test {name} ... {} ({:.1} s)",
+            if ok { "ok" } else { "FAILED" },
+            t.elapsed().as_secs_f64()
+        );
+        if ok {
+            passed += 1;
+        } else {
+            failed.push(*name);
+        }
+    }
+    if !failed.is_empty() {
+        println!("\nfailures:");
+        for n in &failed {
+            println!("    {n}");
+        }
+    }
+    println!(
+        "\ntest result: {}. {passed} passed; {} failed; 0 ignored; 0 measured; {filtered} filtered out; finished in {:.2}s\n",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        std::process::exit(101);
+    }
+}

@@ -1,0 +1,254 @@
+//! The site fixture folders `test-data/sites/{bad,good}`.
+//!
+//! Every `bad/*.yaml` must report exactly the diagnostics `bad/expected.txt` lists for it: the
+//! same codes at the same line:column with the same severity, all in one run, nothing more and
+//! nothing less. A fixture without an expectation (or an expectation without a fixture) fails
+//! the test, so the folder and the table cannot drift apart. Every `good/*.yaml` must compile.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use portolan_model::catalog::{load_file, Catalog};
+use portolan_model::compile::{site_text, ProfileSource};
+use portolan_model::{Diagnostic, Profile, Severity};
+
+fn fixtures(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test-data/sites")
+        .join(kind)
+}
+
+/// Every `*.yaml` of a fixture folder, sorted, as (file name, text).
+fn yaml_files(dir: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("fixture names are UTF-8")
+                .to_string();
+            let text = fs::read_to_string(&p).expect("fixture is readable");
+            (name, text)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The shipped catalog, and profile files relative to the site's folder.
+struct Profiles {
+    catalog: Catalog,
+    base: PathBuf,
+}
+
+impl ProfileSource for Profiles {
+    fn profile(&self, name: &str) -> Result<Profile, String> {
+        if let Some(p) = self.catalog.get(name) {
+            return Ok(p.clone());
+        }
+        if name.ends_with(".yaml") {
+            return load_file(&self.base.join(name))
+                .map(|l| l.value)
+                .map_err(|e| format!("{e:?}"));
+        }
+        Err("not in the catalog".into())
+    }
+}
+
+fn profiles(kind: &str) -> Profiles {
+    Profiles {
+        catalog: Catalog::embedded().expect("the shipped catalog is valid"),
+        base: fixtures(kind),
+    }
+}
+
+/// One expected or actual diagnostic: `code line:column severity`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Expect {
+    code: String,
+    line: u64,
+    column: u64,
+    severity: String,
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}:{} {}",
+            self.code, self.line, self.column, self.severity
+        )
+    }
+}
+
+impl From<&Diagnostic> for Expect {
+    fn from(d: &Diagnostic) -> Self {
+        Expect {
+            code: d.code.to_string(),
+            line: d.line,
+            column: d.column,
+            severity: match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            }
+            .to_string(),
+        }
+    }
+}
+
+/// Reads `expected.txt`: `FILE  CODE LINE:COLUMN SEVERITY` per line; `#` starts a comment.
+fn expectations(path: &Path) -> BTreeMap<String, Vec<Expect>> {
+    let text = fs::read_to_string(path).expect("expected.txt is readable");
+    let mut out: BTreeMap<String, Vec<Expect>> = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [file, code, at, severity] = fields.as_slice() else {
+            panic!(
+                "expected.txt:{}: want `FILE CODE LINE:COL SEVERITY`, got `{line}`",
+                n + 1
+            );
+        };
+        let (l, c) = at
+            .split_once(':')
+            .unwrap_or_else(|| panic!("expected.txt:{}: `{at}` is not LINE:COL", n + 1));
+        assert!(
+            matches!(*severity, "error" | "warning"),
+            "expected.txt:{}: severity `{severity}`",
+            n + 1
+        );
+        out.entry(file.to_string()).or_default().push(Expect {
+            code: code.to_string(),
+            line: l.parse().expect("line is a number"),
+            column: c.parse().expect("column is a number"),
+            severity: severity.to_string(),
+        });
+    }
+    out
+}
+
+/// Compiles one site fixture: whether it was accepted, and its diagnostics.
+fn diagnose(kind: &str, name: &str, text: &str) -> (bool, Vec<Diagnostic>) {
+    match site_text(name, text, &profiles(kind)) {
+        Ok(l) => (true, l.warnings),
+        Err(d) => (false, d),
+    }
+}
+
+#[test]
+fn every_bad_site_reports_exactly_its_expected_diagnostics() {
+    let dir = fixtures("bad");
+    let files = yaml_files(&dir);
+    assert!(
+        files.len() >= 14,
+        "the bad sites are there ({})",
+        files.len()
+    );
+    let mut expected = expectations(&dir.join("expected.txt"));
+    let mut failures = Vec::new();
+    for (name, text) in &files {
+        let (accepted, diags) = diagnose("bad", name, text);
+        let mut got: Vec<Expect> = diags.iter().map(Expect::from).collect();
+        got.sort();
+        let got_lines: Vec<String> = got.iter().map(|e| format!("{name}  {e}")).collect();
+        let Some(mut want) = expected.remove(name) else {
+            failures.push(format!(
+                "{name}: no line in expected.txt; it reports:\n{}",
+                got_lines.join("\n")
+            ));
+            continue;
+        };
+        want.sort();
+        if got != want {
+            failures.push(format!(
+                "{name}: diagnostics differ\n  want: {}\n  got:\n{}\n  messages:\n{}",
+                want.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                got_lines.join("\n"),
+                diags
+                    .iter()
+                    .map(|d| format!("    {d}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
+            continue;
+        }
+        let has_error = want.iter().any(|e| e.severity == "error");
+        if accepted == has_error {
+            failures.push(format!(
+                "{name}: accepted={accepted} but expected errors={has_error}"
+            ));
+        }
+        for d in &diags {
+            if d.file != *name || d.message.trim().is_empty() || d.help.trim().is_empty() {
+                failures.push(format!(
+                    "{name}: diagnostic without file, message or help: {d:?}"
+                ));
+            }
+        }
+    }
+    for orphan in expected.keys() {
+        failures.push(format!("expected.txt names {orphan}, which is not in bad/"));
+    }
+    assert!(failures.is_empty(), "\n{}\n", failures.join("\n\n"));
+}
+
+#[test]
+fn bad_sites_cover_the_required_codes() {
+    let dir = fixtures("bad");
+    let expected = expectations(&dir.join("expected.txt"));
+    for code in [
+        "unbound-role",
+        "missing-param",
+        "unspecified-port",
+        "unspecified-protocol",
+        "missing-mode",
+        "unknown-mode",
+        "address-outside-zone",
+        "address-conflict",
+        "unknown-profile",
+        "unknown-zone",
+        "unknown-feature",
+        "unknown-flow",
+        "invalid-binding",
+        "unknown-field",
+    ] {
+        // Each code has a fixture named after it, and that fixture reports it.
+        let file = format!("{code}.yaml");
+        let reports = expected
+            .get(&file)
+            .is_some_and(|v| v.iter().any(|e| e.code == code));
+        assert!(reports, "{file} is missing or does not report `{code}`");
+    }
+}
+
+#[test]
+fn every_good_site_compiles() {
+    let files = yaml_files(&fixtures("good"));
+    assert!(
+        files.len() >= 4,
+        "the good sites are there ({})",
+        files.len()
+    );
+    for (name, text) in &files {
+        let (accepted, diags) = diagnose("good", name, text);
+        assert!(
+            accepted,
+            "{name} is refused:\n{}",
+            diags.iter().map(|d| format!("  {d}\n")).collect::<String>()
+        );
+        for d in &diags {
+            // `any` bindings warn by design; nothing else may.
+            assert_eq!(d.code, "any-peer", "{name}: {d}");
+        }
+    }
+}

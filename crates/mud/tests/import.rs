@@ -1,0 +1,146 @@
+//! The importer on its own: the strict reader, errors that name the JSON path, hostile input,
+//! and an extension that does not match its ACLs.
+
+use portolan_model::{Initiation, Protocol};
+use portolan_mud::{export, import, ExportOptions, ImportOptions, MudError};
+
+fn corpus(rel: &str) -> Vec<u8> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/interop/mud")
+        .join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (shared/ must sit beside the repository)",
+            p.display()
+        )
+    })
+}
+
+fn strict() -> ImportOptions {
+    ImportOptions {
+        strict: true,
+        file: "t.json".into(),
+    }
+}
+
+#[test]
+fn the_rfc_example_passes_the_strict_reader() {
+    let i = import(&corpus("rfc8520/rfc8520-section9-example.json"), &strict()).expect("imports");
+    assert!(i.warnings.is_empty(), "{:?}", i.warnings);
+    assert_eq!(i.profile.flows.len(), 1);
+    let f = &i.profile.flows[0];
+    assert_eq!(f.protocol, Protocol::Tcp);
+    assert_eq!(f.initiation, Initiation::Device);
+    assert_eq!(f.ports.to_strings(), vec!["443"]);
+    let e = i.profile.endpoint(&f.to).expect("endpoint");
+    assert_eq!(e.hosts, vec!["test.example.com"]);
+}
+
+#[test]
+fn the_strict_reader_refuses_draft_files_naming_the_path() {
+    let err = import(
+        &corpus("iot-onboarding+mudfiles/unsw/HueBulbMud.json"),
+        &strict(),
+    )
+    .expect_err("draft-era container");
+    let MudError::Refused { problems } = err else {
+        panic!("expected a refusal: {err:?}");
+    };
+    assert!(problems.iter().any(|p| p.is_error()
+        && p.code == "draft-acl-container"
+        && p.path == "/ietf-access-control-list:access-lists"));
+    assert!(problems
+        .iter()
+        .any(|p| p.code == "hex-ethertype" && p.path.ends_with("/matches/eth/ethertype")));
+    // The same file imports leniently, each repair a warning.
+    let i = import(
+        &corpus("iot-onboarding+mudfiles/unsw/HueBulbMud.json"),
+        &ImportOptions::default(),
+    )
+    .expect("lenient");
+    assert!(i.warnings.iter().all(|w| !w.is_error()));
+    assert!(i.warnings.iter().any(|w| w.code == "draft-acl-container"));
+}
+
+#[test]
+fn shape_errors_name_the_json_path() {
+    let cases: [(&str, &str); 4] = [
+        ("{not json", ""),
+        (r#"{"hello": 1}"#, ""),
+        (
+            r#"{"ietf-mud:mud": {"mud-version": "one", "mud-url": "https://a.example/x", "last-update": "2020-01-01T00:00:00Z", "is-supported": true}}"#,
+            "/ietf-mud:mud/mud-version",
+        ),
+        (
+            r#"{"ietf-mud:mud": {"mud-version": 1, "mud-url": "https://a.example/x", "last-update": "2020-01-01T00:00:00Z", "is-supported": true},
+                "ietf-access-control-list:acls": {"acl": [{"name": "a", "aces": {"ace": [{"name": "e", "matches": {"tcp": {"source-port": {"port": 70000}}}, "actions": {"forwarding": "accept"}}]}}]}}"#,
+            "/ietf-access-control-list:acls/acl/0/aces/ace/0/matches/tcp/source-port/port",
+        ),
+    ];
+    for (text, path) in cases {
+        match import(text.as_bytes(), &ImportOptions::default()) {
+            Err(MudError::Json { path: p, reason }) => {
+                assert_eq!(p, path, "{text}: {reason}");
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{text}: expected a JSON error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn hostile_names_cannot_reach_the_profile() {
+    let text = r#"{"ietf-mud:mud": {"mud-version": 1, "mud-url": "https://a.example/x", "last-update": "2020-01-01T00:00:00Z", "is-supported": true,
+        "from-device-policy": {"access-lists": {"access-list": [{"name": "f"}]}}},
+      "ietf-access-control-list:acls": {"acl": [{"name": "f", "type": "ipv4-acl-type", "aces": {"ace": [
+        {"name": "bad", "matches": {"ipv4": {"protocol": 6, "ietf-acldns:dst-dnsname": "evil.example\"; flush ruleset; \""}, "tcp": {"destination-port": {"port": 443}}}, "actions": {"forwarding": "accept"}},
+        {"name": "good", "matches": {"ipv4": {"protocol": 6, "ietf-acldns:dst-dnsname": "good.example.com"}, "tcp": {"destination-port": {"port": 443}}}, "actions": {"forwarding": "accept"}}
+      ]}}]}}"#;
+    let i = import(text.as_bytes(), &ImportOptions::default()).expect("imports the good entry");
+    assert_eq!(i.profile.flows.len(), 1);
+    assert!(!i.yaml.contains("flush"));
+    let w = i
+        .warnings
+        .iter()
+        .find(|w| w.code == "invalid-dnsname")
+        .expect("warned");
+    assert_eq!(
+        w.path,
+        "/ietf-access-control-list:acls/acl/0/aces/ace/0/matches/ipv4/ietf-acldns:dst-dnsname"
+    );
+    assert!(matches!(
+        import(text.as_bytes(), &strict()),
+        Err(MudError::Refused { .. })
+    ));
+}
+
+#[test]
+fn an_extension_that_contradicts_its_acls_is_not_believed() {
+    let cat = portolan_model::catalog::Catalog::embedded().expect("catalog");
+    let p = cat.get("thingpark-lrr").expect("profile");
+    let mut o = ExportOptions::new("https://example.com/lrr.json");
+    o.mode = Some("ipsec".into());
+    let out = export(p, &o).expect("exports");
+    let mut v: serde_json::Value = serde_json::from_str(&out.json).expect("json");
+    // The extension claims i9 is on port 2222; its ACEs say 22.
+    let flows = v["ietf-mud:mud"]["portolan:profile"]["flows"]
+        .as_array_mut()
+        .expect("flows");
+    let i9 = flows
+        .iter_mut()
+        .find(|f| f["flow"]["id"] == "i9")
+        .expect("i9");
+    i9["flow"]["ports"] = serde_json::json!(2222);
+    let i = import(
+        &serde_json::to_vec(&v).expect("json"),
+        &ImportOptions::default(),
+    )
+    .expect("imports");
+    assert!(i.warnings.iter().any(|w| w.code == "extension-mismatch"));
+    assert!(i.profile.flows.iter().all(|f| !f.ports.contains(2222)));
+    assert!(i
+        .profile
+        .flows
+        .iter()
+        .any(|f| f.id == "i9-0" && f.ports.contains(22)));
+}

@@ -1,0 +1,146 @@
+//! The integrity stage: TLS handshakes and the issuer against the profile's expectation.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::report::{Check, Kind, Stage, StageReport, Verdict};
+use crate::runtime::{join_all, Transport};
+use crate::tls;
+
+use super::reach::Seen;
+use super::Ctx;
+
+pub(super) async fn integrity_stage<T: Transport>(
+    t: &T,
+    ctx: &Ctx<'_>,
+    seen: &[Seen],
+) -> StageReport {
+    let plan = ctx.plan;
+    let todo: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| {
+            let f = &plan.flows[s.flow];
+            f.protocol == 6 && f.tls.is_some() && s.state == "open"
+        })
+        .collect();
+    if todo.is_empty() {
+        return StageReport::skipped(Stage::Integrity, "no TLS flow is open to check");
+    }
+    let sem = Arc::new(Semaphore::new(ctx.opts.concurrency.max(1)));
+    let outcomes = join_all(todo.iter().map(|s| {
+        let sem = sem.clone();
+        async move {
+            let _permit = sem.acquire().await;
+            let f = &plan.flows[s.flow];
+            let sni = f
+                .tls
+                .as_ref()
+                .and_then(|x| x.sni.clone())
+                .filter(|_| s.peer.parse::<IpAddr>().is_ok() || s.peer == "the firewall")
+                .unwrap_or_else(|| {
+                    if s.peer == "the firewall" {
+                        s.address.to_string()
+                    } else {
+                        s.peer.clone()
+                    }
+                });
+            let port = s.port.unwrap_or(443);
+            t.tls_handshake(
+                ctx.opts.source,
+                SocketAddr::new(s.address, port),
+                sni,
+                ctx.opts.timeout,
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut checks = Vec::new();
+    for (s, o) in todo.iter().zip(outcomes) {
+        let f = &plan.flows[s.flow];
+        let port = s.port.unwrap_or(443);
+        let base = |v, state: &str, detail: String| {
+            Check::new(Kind::Tls, v, state, detail)
+                .flow(f.flow.clone())
+                .peer(s.peer.clone())
+                .address(s.address)
+                .proto("tcp", Some(port))
+        };
+        let exempt = format!(
+            "exempt TCP {port} from {} to {} from TLS inspection (untampered traffic) — {}, flow `{}`",
+            ctx.from, s.peer, ctx.product, f.flow
+        );
+        let Some(leaf) = o.chain.first() else {
+            checks.push(
+                base(
+                    Verdict::Warn,
+                    "tls-failed",
+                    format!(
+                        "{} → {}:{port}: no certificate ({})",
+                        f.flow,
+                        s.peer,
+                        o.error.unwrap_or_default()
+                    ),
+                )
+                .remedy(exempt),
+            );
+            continue;
+        };
+        let issuer = match tls::issuer(leaf) {
+            Ok(i) => i,
+            Err(e) => {
+                checks.push(base(
+                    Verdict::Warn,
+                    "tls-failed",
+                    format!(
+                        "{} → {}:{port}: unreadable certificate ({e})",
+                        f.flow, s.peer
+                    ),
+                ));
+                continue;
+            }
+        };
+        let shown = tls::show_name(&issuer);
+        match f.tls.as_ref().and_then(|x| x.expected_issuer.as_deref()) {
+            Some(expected) if tls::same_name(&issuer, &tls::parse_name(expected)) => {
+                checks.push(base(
+                    Verdict::Pass,
+                    "untampered",
+                    format!(
+                        "{} → {}:{port}: issuer {shown}, as expected",
+                        f.flow, s.peer
+                    ),
+                ));
+            }
+            Some(expected) => {
+                checks.push(
+                    base(
+                        Verdict::Fail,
+                        "intercepted",
+                        format!(
+                            "{} → {}:{port}: TLS interception — the certificate is issued by `{shown}`, not `{expected}`: a TLS-inspecting firewall or proxy sits in the path",
+                            f.flow, s.peer
+                        ),
+                    )
+                    .remedy(exempt),
+                );
+            }
+            None => {
+                checks.push(
+                    base(
+                        Verdict::Pass,
+                        "issuer",
+                        format!(
+                            "{} → {}:{port}: issuer {shown} (the profile states no expected issuer to compare)",
+                            f.flow, s.peer
+                        ),
+                    )
+                    .informative(),
+                );
+            }
+        }
+    }
+    StageReport::new(Stage::Integrity, checks)
+}

@@ -1,0 +1,223 @@
+//! The integrity check (Izuma's "is a firewall inspecting TLS?" test, done properly): a TLS
+//! handshake through rustls whose verifier accepts any chain but keeps it, then the end-entity
+//! certificate's issuer, printed the way `openssl x509 -issuer` does (`C = GB, O = ARM Ltd,
+//! CN = ARM Bootstrap CA`) and compared attribute by attribute with the profile's
+//! `tls.expected_issuer`. The handshake's signatures are still checked, so the captured chain
+//! is the one the server holds the key for.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use der::Decode;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::runtime::{connect, TcpState, TlsOutcome};
+
+/// Accepts every certificate and remembers the chain.
+#[derive(Debug)]
+struct Capture {
+    provider: Arc<CryptoProvider>,
+    chain: Mutex<Vec<Vec<u8>>>,
+}
+
+impl ServerCertVerifier for Capture {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let mut chain = vec![end_entity.to_vec()];
+        chain.extend(intermediates.iter().map(|c| c.to_vec()));
+        if let Ok(mut c) = self.chain.lock() {
+            *c = chain;
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Connects to `dst` and runs a TLS handshake with `sni`, keeping the server's chain.
+pub async fn handshake(
+    src: Option<IpAddr>,
+    dst: SocketAddr,
+    sni: &str,
+    timeout: Duration,
+) -> TlsOutcome {
+    let stream = match connect(src, dst, timeout).await {
+        Ok(s) => s,
+        Err(o) => {
+            return TlsOutcome {
+                tcp: o.state,
+                chain: Vec::new(),
+                error: o.detail,
+            }
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let capture = Arc::new(Capture {
+        provider: provider.clone(),
+        chain: Mutex::new(Vec::new()),
+    });
+    let fail = |error: String| TlsOutcome {
+        tcp: TcpState::Open,
+        chain: Vec::new(),
+        error: Some(error),
+    };
+    let config = match rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => b
+            .dangerous()
+            .with_custom_certificate_verifier(capture.clone())
+            .with_no_client_auth(),
+        Err(e) => return fail(e.to_string()),
+    };
+    let name = match ServerName::try_from(sni.to_string()) {
+        Ok(n) => n,
+        Err(e) => return fail(format!("`{sni}` is not a server name: {e}")),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let result = tokio::time::timeout(timeout, connector.connect(name, stream)).await;
+    let chain = capture.chain.lock().map(|c| c.clone()).unwrap_or_default();
+    let error = match result {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!(
+            "no TLS handshake within {} ms",
+            timeout.as_millis()
+        )),
+    };
+    TlsOutcome {
+        tcp: TcpState::Open,
+        chain,
+        error,
+    }
+}
+
+/// One attribute of a distinguished name: short name (`CN`, `O`, `ST`) and value.
+pub type Attr = (String, String);
+
+/// The issuer of a DER certificate, attribute by attribute in certificate order.
+pub fn issuer(der_cert: &[u8]) -> Result<Vec<Attr>, String> {
+    let cert = x509_cert::Certificate::from_der(der_cert).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for rdn in cert.tbs_certificate.issuer.0.iter() {
+        for atv in rdn.0.iter() {
+            let text = atv.to_string();
+            if let Some((k, v)) = text.split_once('=') {
+                out.push((k.to_ascii_uppercase(), unescape(v)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn unescape(v: &str) -> String {
+    let mut out = String::new();
+    let mut esc = false;
+    for c in v.chars() {
+        if esc || c != '\\' {
+            out.push(c);
+            esc = false;
+        } else {
+            esc = true;
+        }
+    }
+    out
+}
+
+/// Parses a name written like OpenSSL prints it (`C = GB, O = ARM Ltd, CN = X`), or in
+/// RFC 4514 / `openssl -nameopt compat` form (`/C=GB/O=ARM Ltd`).
+pub fn parse_name(s: &str) -> Vec<Attr> {
+    let s = s.trim().trim_start_matches("issuer=").trim();
+    let parts: Vec<&str> = if s.starts_with('/') {
+        s.split('/').collect()
+    } else {
+        s.split(',').collect()
+    };
+    parts
+        .into_iter()
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            Some((k.trim().to_ascii_uppercase(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// `C = GB, O = ARM Ltd, CN = X`.
+pub fn show_name(attrs: &[Attr]) -> String {
+    attrs
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether two names hold the same attributes (order-insensitive, keys case-insensitive).
+pub fn same_name(a: &[Attr], b: &[Attr]) -> bool {
+    let mut x: Vec<&Attr> = a.iter().collect();
+    let mut y: Vec<&Attr> = b.iter().collect();
+    x.sort();
+    y.sort();
+    x == y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssl_names_parse_and_compare() {
+        let a = parse_name(
+            "C = GB, ST = Cambridgeshire, L = Cambridge, O = ARM Ltd, CN = ARM Bootstrap CA",
+        );
+        assert_eq!(a.len(), 5);
+        let b = parse_name("/C=GB/ST=Cambridgeshire/L=Cambridge/O=ARM Ltd/CN=ARM Bootstrap CA");
+        assert!(same_name(&a, &b));
+        assert!(!same_name(&a, &parse_name("C = GB, CN = ARM Bootstrap CA")));
+        assert_eq!(
+            show_name(&a),
+            "C = GB, ST = Cambridgeshire, L = Cambridge, O = ARM Ltd, CN = ARM Bootstrap CA"
+        );
+    }
+}
