@@ -44,7 +44,10 @@ pub enum Command {
     ///
     /// Example: portolan doc thingpark-lrr --mode ipsec --format markdown
     Doc(DocArgs),
-    /// Check profile files; report every problem with file:line:column and a code.
+    /// Check profile and site files; report every problem with file:line:column and a code.
+    ///
+    /// A site (a file with a top-level `site:` key) is also compiled against its profiles, so
+    /// unbound roles, missing params and unspecified ports show up here.
     ///
     /// Exit 0 when every file is valid (warnings allowed), 2 when any has an error.
     Validate(ValidateArgs),
@@ -190,7 +193,7 @@ pub struct DocArgs {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Profile files.
+    /// Profile or site files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -280,14 +283,16 @@ pub struct ProbeArgs {
     /// A second resolver to compare answers and TTLs with (its TTLs are the reference).
     #[arg(long, value_name = "ADDR")]
     pub compare_resolver: Option<String>,
-    /// Per-attempt timeout, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    /// Per-attempt timeout, in milliseconds (at least 1).
+    #[arg(long, value_name = "MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// Attempts per UDP request.
     #[arg(long, default_value_t = 2)]
     pub attempts: u32,
-    /// Probes in flight at once.
-    #[arg(long, default_value_t = 16)]
+    /// Probes in flight at once (at least 1).
+    #[arg(long, default_value_t = 16,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub concurrency: usize,
     /// Queries per name for the TTL check, one second apart (1: no re-query).
     #[arg(long, default_value_t = 2)]

@@ -56,7 +56,8 @@
 //! - Dispatch costs one set lookup per class (nftables: one verdict-map lookup). Dropped
 //!   traffic of a class shared by several groups walks that class's addresses to find the log
 //!   prefix (one rule per address), and each address has its own log rate bucket.
-//! - `--log-prefix` holds 29 characters: group ids past 18 characters are cut in it.
+//! - `--log-prefix` holds 29 characters: a group id past 18 characters is written as its
+//!   first 9 characters, `~` and a hash of the whole id, so prefixes stay distinct.
 //! - ipset has no interval sets: a `hash:net,port` set stores each port of a range; flows
 //!   whose ranges would need more than 4096 entries match the ports in the rule instead, with
 //!   `multiport` (15 ports or ranges per rule). `hash:net` cannot hold a /0, so `any` is

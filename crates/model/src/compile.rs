@@ -51,8 +51,25 @@ pub fn site_text(
     text: &str,
     profiles: &dyn ProfileSource,
 ) -> Result<Loaded<Policy>, Vec<Diagnostic>> {
-    if let Some(d) = check_version_first(file, text) {
+    if let Some(d) =
+        crate::validate::check_tabs(file, text).or_else(|| check_version_first(file, text))
+    {
         return Err(vec![d]);
+    }
+    if !is_site_text(text) {
+        let mut sink = Sink::new(file);
+        let what = if text.lines().any(|l| l.starts_with("id:")) {
+            "a profile"
+        } else {
+            "no site"
+        };
+        sink.error(
+            Pos::new(1, 1),
+            "not-a-site",
+            format!("this file has no top-level `site:` key: it is {what}"),
+            "commands that take a SITE need a site file (see examples/site.yaml); `portolan validate` checks profiles",
+        );
+        return Err(sink.finish());
     }
     let raw: RawSite = serde_saphyr::from_str_with_options(text, yaml_options(text))
         .map_err(|e| vec![from_yaml_error(file, &e)])?;
@@ -435,6 +452,8 @@ fn version_ok(have: &[u32], req: &VersionReq) -> bool {
 struct Dev<'a> {
     d: &'a RawDevice,
     p: &'a Profile,
+    /// Roles already reported unbound: one error per role, not one per flow.
+    unbound: std::cell::RefCell<BTreeSet<String>>,
 }
 
 impl Dev<'_> {
@@ -592,11 +611,14 @@ impl Dev<'_> {
                 }
             }
             EndpointKind::Role => {
+                if !self.unbound.borrow_mut().insert(e.id.clone()) {
+                    return None;
+                }
                 sink.error(
                     self.here(),
                     "unbound-role",
                     format!(
-                        "device `{}`: flow `{}/{}` goes to role `{}`, which the site does not bind",
+                        "device `{}`: flow `{}/{}` (and any other flow to it) goes to role `{}`, which the site does not bind",
                         self.d.id.value, self.p.id, flow.id, e.id
                     ),
                     format!(
@@ -741,6 +763,39 @@ fn bindings(sink: &mut Sink, ctx: &SiteCtx, b: &Spanned<Vec<Spanned<String>>>) -
     Some(peers)
 }
 
+/// A site supplies only what the source leaves open: a protocol or ports written
+/// `unspecified`. Overriding a value the vendor gives would make a rule cite a row it does
+/// not enforce.
+fn check_override(
+    sink: &mut Sink,
+    d: &RawDevice,
+    p: &Profile,
+    f: &Flow,
+    st: &Spanned<RawFlowSetting>,
+) {
+    if let Some(sp) = &st.value.protocol {
+        if !matches!(f.protocol, Protocol::Unspecified) {
+            sink.error(
+                pos(sp),
+                "override-specified",
+                format!("device `{}`: the source gives protocol {} for flow `{}/{}`", d.id.value, f.protocol, p.id, f.id),
+                "a site may only supply values the source leaves `unspecified`; use a profile of your own for a different flow",
+            );
+        }
+    }
+    if let Some(sp) = &st.value.ports {
+        if !matches!(f.ports, PortSpec::Unspecified) {
+            let given = f.ports.to_strings().join(", ");
+            sink.error(
+                pos(sp),
+                "override-specified",
+                format!("device `{}`: the source gives the ports of flow `{}/{}` ({given})", d.id.value, p.id, f.id),
+                "a site may only supply ports the source leaves `unspecified` (ports from a param are set under `params`)",
+            );
+        }
+    }
+}
+
 fn device_rules(
     sink: &mut Sink,
     ctx: &SiteCtx,
@@ -749,7 +804,11 @@ fn device_rules(
     mode: Option<&str>,
     policy: &mut Policy,
 ) {
-    let dev = Dev { d, p };
+    let dev = Dev {
+        d,
+        p,
+        unbound: Default::default(),
+    };
     for f in &d.features {
         if !p.features.iter().any(|x| x.id == f.value) {
             let known: Vec<&str> = p.features.iter().map(|x| x.id.as_str()).collect();
@@ -776,20 +835,20 @@ fn device_rules(
             );
         }
     }
-    for id in d.params.keys() {
+    for (id, v) in &d.params {
         if p.param(id).is_none() {
             sink.error(
-                pos(&d.id),
+                pos(v),
                 "unknown-param",
                 format!("profile `{}` has no param `{id}`", p.id),
                 "see the profile's params with `portolan doc`",
             );
         }
     }
-    for id in d.bind.keys() {
+    for (id, b) in &d.bind {
         if p.endpoint(id).is_none() {
             sink.error(
-                pos(&d.id),
+                pos(b),
                 "unknown-endpoint",
                 format!("profile `{}` has no endpoint `{id}` to bind", p.id),
                 "bind one of the profile's endpoints",
@@ -810,7 +869,18 @@ fn device_rules(
     });
     for f in flows {
         let setting = d.flows.get(&f.id);
+        if let Some(st) = setting {
+            check_override(sink, d, p, f, st);
+        }
         if setting.and_then(|s| s.value.enabled) == Some(false) {
+            if !f.optional {
+                sink.warning(
+                    setting.map_or(pos(&d.id), pos),
+                    "required-flow-disabled",
+                    format!("device `{}`: flow `{}/{}` is switched off, but the source does not mark it optional", d.id.value, p.id, f.id),
+                    "the device may not work without it; keep it unless you know it is not needed here",
+                );
+            }
             continue;
         }
         let mut skip = false;
@@ -846,8 +916,13 @@ fn device_rules(
                 .push(documented("link-layer ARP; not filtered by an IP firewall"));
             continue;
         }
-        let Some(protocol) = dev.protocol(sink, f, setting.and_then(|s| s.value.protocol.as_ref()))
-        else {
+        let protocol = dev.protocol(sink, f, setting.and_then(|s| s.value.protocol.as_ref()));
+        // The peers are checked even when the protocol is missing, so that every problem of
+        // the device is reported at once.
+        let peers = p
+            .endpoint(f.peer())
+            .and_then(|e| dev.peers(sink, ctx, e, f));
+        let Some(protocol) = protocol else {
             continue;
         };
         let site_ports_given = setting.and_then(|s| s.value.ports.as_ref());
@@ -864,10 +939,7 @@ fn device_rules(
         } else {
             Vec::new()
         };
-        let Some(e) = p.endpoint(f.peer()) else {
-            continue;
-        };
-        let Some(peers) = dev.peers(sink, ctx, e, f) else {
+        let Some(peers) = peers else {
             continue;
         };
         let Some(number) = protocol.number() else {
@@ -897,6 +969,36 @@ fn device_rules(
                 optional: f.optional,
             });
         }
+    }
+    names_need_dns(sink, ctx, d, policy);
+}
+
+/// Hostname and wildcard peers are enforced through sets the firewall's DNS server fills as it
+/// answers. Warns when that cannot happen for a device: the site's DNS is not this firewall,
+/// or the device has no DNS flow of its own to ask it.
+fn names_need_dns(sink: &mut Sink, ctx: &SiteCtx, d: &RawDevice, policy: &Policy) {
+    let mine = || policy.rules.iter().filter(|r| r.group == d.id.value);
+    let Some(named) = mine().find(|r| !r.peers.names.is_empty() || !r.peers.wildcards.is_empty())
+    else {
+        return;
+    };
+    let flow = named.provenance();
+    if !matches!(ctx.dns, Some(Provider::Firewall)) {
+        sink.warning(
+            pos(&d.id),
+            "names-need-dns",
+            format!("device `{}`: `{flow}` names its peers by DNS name, and this firewall does not answer the site's DNS, so the name sets are not filled at run time", d.id.value),
+            "set `services: {dns: firewall}` and run dnsmasq with `compile --target dnsmasq`, or compile with `--resolve`",
+        );
+    } else if !mine().any(|r| {
+        r.peers.firewall && r.protocol == 17 && r.ports.iter().any(|p| p.lo <= 53 && 53 <= p.hi)
+    }) {
+        sink.warning(
+            pos(&d.id),
+            "names-need-dns",
+            format!("device `{}`: `{flow}` names its peers by DNS name, but the device has no DNS flow to this firewall, so its own lookups never fill the name sets", d.id.value),
+            "bind or enable the profile's DNS flow, or compile with `--resolve`",
+        );
     }
 }
 

@@ -34,9 +34,15 @@ pub fn is_label(l: &str) -> bool {
 }
 
 /// A fully qualified hostname (a trailing dot is allowed); at least two labels.
+/// The last label may not be all digits (RFC 1123 section 2.1, RFC 3696 section 2), so an
+/// IPv4 address, valid or not (`10.0.0.300`), is never taken for a name.
 pub fn is_hostname(s: &str) -> bool {
     let s = s.strip_suffix('.').unwrap_or(s);
-    s.len() <= 253 && s.split('.').count() >= 2 && s.split('.').all(is_label)
+    let tld_ok = s
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| !l.chars().all(|c| c.is_ascii_digit()));
+    s.len() <= 253 && s.split('.').count() >= 2 && s.split('.').all(is_label) && tld_ok
 }
 
 /// Why a wildcard domain was refused.
@@ -123,6 +129,9 @@ mod tests {
         assert!(!is_hostname("x\".com"));
         assert!(!is_hostname("-a.com"));
         assert!(!is_hostname("a b.com"));
+        assert!(!is_hostname("1.2.3.4"));
+        assert!(!is_hostname("10.0.0.300"));
+        assert!(is_hostname("1.2.3.example"));
     }
 
     #[test]

@@ -27,6 +27,29 @@ fn pos<T>(s: &Spanned<T>) -> Pos {
 }
 
 /// Checks that the first key of the document is `portolan:`.
+/// YAML forbids tabs in indentation; the parser reports them late and on the line before.
+/// This finds the first one with its exact position.
+pub fn check_tabs(file: &str, text: &str) -> Option<Diagnostic> {
+    for (i, line) in text.lines().enumerate() {
+        let rest = line.trim_start_matches([' ', '\t']);
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        let indent: &str = &line[..line.len() - rest.len()];
+        if let Some(col) = indent.find('\t') {
+            let mut sink = Sink::new(file);
+            sink.error(
+                Pos::new(i as u64 + 1, col as u64 + 1),
+                "tab-indent",
+                "a tab character in the indentation",
+                "YAML indents with spaces only: replace the tab with spaces",
+            );
+            return sink.finish().pop();
+        }
+    }
+    None
+}
+
 pub fn check_version_first(file: &str, text: &str) -> Option<Diagnostic> {
     for (i, line) in text.lines().enumerate() {
         let t = line.trim_end();
@@ -57,7 +80,7 @@ pub fn check_version_first(file: &str, text: &str) -> Option<Diagnostic> {
 
 /// Parses and validates a profile's text. `file` is only used in diagnostics.
 pub fn profile_text(file: &str, text: &str) -> Result<Loaded<Profile>, Vec<Diagnostic>> {
-    if let Some(d) = check_version_first(file, text) {
+    if let Some(d) = check_tabs(file, text).or_else(|| check_version_first(file, text)) {
         return Err(vec![d]);
     }
     let raw: RawProfile =
@@ -199,6 +222,14 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
     let listens = ctx.listens(sink, raw);
     let notes = raw.notes.iter().map(|n| ctx.note(sink, n)).collect();
 
+    if raw.flows.is_empty() {
+        sink.warning(
+            pos(&raw.id),
+            "no-flows",
+            format!("profile `{}` lists no flow", raw.id.value),
+            "add one flow per row of the vendor's tables",
+        );
+    }
     // Unused endpoints: a warning, since the profile may be a work in progress.
     for e in &raw.endpoints {
         if !raw

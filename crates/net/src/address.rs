@@ -58,6 +58,14 @@ pub fn default_routes() -> Vec<DefaultRoute> {
     v
 }
 
+/// Whether `addr` is an address of the calling thread's network namespace, i.e. whether the
+/// probe can send from it: binding a socket to it succeeds (the OS's words when not).
+pub fn check_local(addr: IpAddr) -> Result<(), String> {
+    UdpSocket::bind(SocketAddr::new(addr, 0))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// The address the kernel would send from towards `dst` (no packet is sent), or from `src`
 /// if that address can be bound here.
 pub fn source_towards(src: Option<IpAddr>, dst: IpAddr) -> Result<IpAddr, String> {
@@ -102,5 +110,7 @@ mod tests {
         let lo: IpAddr = "127.0.0.1".parse().expect("ok");
         assert_eq!(source_towards(None, lo), Ok(lo));
         assert!(source_towards(Some("192.0.2.250".parse().expect("ok")), lo).is_err());
+        assert_eq!(check_local(lo), Ok(()));
+        assert!(check_local("192.0.2.250".parse().expect("ok")).is_err());
     }
 }

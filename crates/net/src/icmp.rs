@@ -46,8 +46,53 @@ enum Seen {
     Other,
 }
 
-/// Reads one received packet (`raw` IPv4 packets start with the IP header).
-fn classify(v6: bool, raw: bool, id: u16, seq: u16, pkt: &[u8]) -> Seen {
+/// Whether `quoted` (the original datagram an ICMP error carries: its IP header and at least
+/// the first 8 bytes after it, RFC 792 and RFC 4443 §2.4) is our own echo request to `dst`.
+/// A raw ICMP socket receives every ICMP packet from `dst`, errors about other sockets' UDP or
+/// TCP packets included: only an error quoting our own echo says anything about it. Ping
+/// sockets rewrite the identifier, so there only the sequence number is compared.
+fn quotes_our_echo(dst: IpAddr, raw: bool, id: u16, seq: u16, quoted: &[u8]) -> bool {
+    let echo = match dst {
+        IpAddr::V4(d) => {
+            let ihl = usize::from(quoted.first().map_or(0, |b| b & 0x0f)) * 4;
+            let ok = quoted.first().map(|b| b >> 4) == Some(4)
+                && ihl >= 20
+                && quoted.get(9) == Some(&1)
+                && quoted.get(16..20) == Some(&d.octets()[..]);
+            if !ok {
+                return false;
+            }
+            match quoted.get(ihl..) {
+                Some(e) if e.first() == Some(&8) => e,
+                _ => return false,
+            }
+        }
+        IpAddr::V6(d) => {
+            // The fixed header, then (no extension headers on our echo) the ICMPv6 message.
+            let ok = quoted.first().map(|b| b >> 4) == Some(6)
+                && quoted.get(6) == Some(&58)
+                && quoted.get(24..40) == Some(&d.octets()[..]);
+            if !ok {
+                return false;
+            }
+            match quoted.get(40..) {
+                Some(e) if e.first() == Some(&128) => e,
+                _ => return false,
+            }
+        }
+    };
+    match echo {
+        [_, _, _, _, i0, i1, s0, s1, ..] => {
+            u16::from_be_bytes([*s0, *s1]) == seq && (!raw || u16::from_be_bytes([*i0, *i1]) == id)
+        }
+        _ => false,
+    }
+}
+
+/// Reads one received packet (`raw` IPv4 packets start with the IP header) for the echo
+/// `id`/`seq` sent to `dst`.
+fn classify(dst: IpAddr, raw: bool, id: u16, seq: u16, pkt: &[u8]) -> Seen {
+    let v6 = dst.is_ipv6();
     let icmp = if raw && !v6 {
         let ihl = usize::from(pkt.first().map_or(0, |b| b & 0x0f)) * 4;
         pkt.get(ihl..).unwrap_or_default()
@@ -66,7 +111,13 @@ fn classify(v6: bool, raw: bool, id: u16, seq: u16, pkt: &[u8]) -> Seen {
                 Seen::Other
             }
         }
-        [t, code, ..] if *t == unreach => Seen::Unreachable(*code),
+        // An error about our echo; one about another packet (a concurrent UDP probe's port
+        // unreachable) is not ours to report.
+        [t, code, _, _, _, _, _, _, quoted @ ..]
+            if *t == unreach && quotes_our_echo(dst, raw, id, seq, quoted) =>
+        {
+            Seen::Unreachable(*code)
+        }
         _ => Seen::Other,
     }
 }
@@ -118,7 +169,7 @@ pub async fn echo(src: Option<IpAddr>, dst: IpAddr, timeout: Duration) -> EchoRe
     loop {
         match tokio::time::timeout_at(deadline, s.recv(&mut buf)).await {
             Err(_) => return EchoReply::Silent,
-            Ok(Ok(n)) => match classify(v6, raw, id, seq, buf.get(..n).unwrap_or_default()) {
+            Ok(Ok(n)) => match classify(dst, raw, id, seq, buf.get(..n).unwrap_or_default()) {
                 Seen::Reply => return EchoReply::Reply,
                 Seen::Unreachable(code) => {
                     return EchoReply::Unreachable(format!(
@@ -141,6 +192,29 @@ pub async fn echo(src: Option<IpAddr>, dst: IpAddr, timeout: Duration) -> EchoRe
 mod tests {
     use super::*;
 
+    const DST: &str = "198.51.100.7";
+
+    fn dst() -> IpAddr {
+        DST.parse().expect("ip")
+    }
+
+    /// An IPv4 header (20 bytes) from `src` to `dst` carrying `proto`.
+    fn ip_header(proto: u8, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let mut h = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0];
+        h.extend_from_slice(&src);
+        h.extend_from_slice(&dst);
+        h
+    }
+
+    /// What a raw socket reads: the IP header of the error from `DST`, then a destination
+    /// unreachable with `code` quoting `quoted`.
+    fn unreachable(code: u8, quoted: &[u8]) -> Vec<u8> {
+        let mut p = ip_header(1, [198, 51, 100, 7], [10, 20, 0, 33]);
+        p.extend_from_slice(&[3, code, 0, 0, 0, 0, 0, 0]);
+        p.extend_from_slice(quoted);
+        p
+    }
+
     #[test]
     fn request_checksum_verifies() {
         let p = echo_request(false, 0x1234, 7);
@@ -151,15 +225,82 @@ mod tests {
     fn replies_are_told_from_others() {
         let mut reply = echo_request(false, 9, 3);
         reply[0] = 0;
-        assert!(matches!(classify(false, false, 1, 3, &reply), Seen::Reply));
-        assert!(matches!(classify(false, true, 1, 3, &reply), Seen::Other));
+        assert!(matches!(classify(dst(), false, 1, 3, &reply), Seen::Reply));
+        assert!(matches!(classify(dst(), true, 1, 3, &reply), Seen::Other));
         let mut ip = vec![0x45u8; 1];
         ip.extend_from_slice(&[0; 19]);
         ip.extend_from_slice(&reply);
-        assert!(matches!(classify(false, true, 9, 3, &ip), Seen::Reply));
+        assert!(matches!(classify(dst(), true, 9, 3, &ip), Seen::Reply));
+    }
+
+    #[test]
+    fn only_errors_quoting_our_echo_count() {
+        let ours = {
+            let mut q = ip_header(1, [10, 20, 0, 33], [198, 51, 100, 7]);
+            q.extend_from_slice(&echo_request(false, 9, 3));
+            q
+        };
         assert!(matches!(
-            classify(false, false, 9, 3, &[3, 13, 0, 0]),
+            classify(dst(), true, 9, 3, &unreachable(13, &ours)),
             Seen::Unreachable(13)
+        ));
+        // A port unreachable for a concurrent UDP probe to the same host.
+        let mut udp = ip_header(17, [10, 20, 0, 33], [198, 51, 100, 7]);
+        udp.extend_from_slice(&[0xc3, 0x50, 0x11, 0x94, 0, 16, 0, 0]);
+        assert!(matches!(
+            classify(dst(), true, 9, 3, &unreachable(3, &udp)),
+            Seen::Other
+        ));
+        // Another echo (another id, another sequence, another destination), or none at all.
+        let other = |id, seq, to: [u8; 4]| {
+            let mut q = ip_header(1, [10, 20, 0, 33], to);
+            q.extend_from_slice(&echo_request(false, id, seq));
+            unreachable(1, &q)
+        };
+        for pkt in [
+            other(8, 3, [198, 51, 100, 7]),
+            other(9, 4, [198, 51, 100, 7]),
+            other(9, 3, [198, 51, 100, 8]),
+            unreachable(1, &[]),
+        ] {
+            assert!(matches!(classify(dst(), true, 9, 3, &pkt), Seen::Other));
+        }
+        // A ping socket rewrote the identifier: the sequence decides.
+        let icmp_only = unreachable(13, &ours).split_off(20);
+        let mut q = ip_header(1, [10, 20, 0, 33], [198, 51, 100, 7]);
+        q.extend_from_slice(&echo_request(false, 4242, 3));
+        let mut rewritten = icmp_only[..8].to_vec();
+        rewritten.extend_from_slice(&q);
+        assert!(matches!(
+            classify(dst(), false, 9, 3, &rewritten),
+            Seen::Unreachable(13)
+        ));
+    }
+
+    #[test]
+    fn v6_errors_quote_the_echo_too() {
+        let d: IpAddr = "2001:db8::7".parse().expect("ip");
+        let IpAddr::V6(d6) = d else { return };
+        let quoted = |next: u8, to: [u8; 16], seq: u16| {
+            let mut q = vec![0x60, 0, 0, 0, 0, 24, next, 64];
+            q.extend_from_slice(&[0; 16]);
+            q.extend_from_slice(&to);
+            q.extend_from_slice(&echo_request(true, 9, seq));
+            let mut p = vec![1, 4, 0, 0, 0, 0, 0, 0];
+            p.extend_from_slice(&q);
+            p
+        };
+        assert!(matches!(
+            classify(d, true, 9, 3, &quoted(58, d6.octets(), 3)),
+            Seen::Unreachable(4)
+        ));
+        assert!(matches!(
+            classify(d, true, 9, 3, &quoted(17, d6.octets(), 3)),
+            Seen::Other
+        ));
+        assert!(matches!(
+            classify(d, true, 9, 3, &quoted(58, d6.octets(), 5)),
+            Seen::Other
         ));
     }
 }

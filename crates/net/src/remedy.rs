@@ -60,6 +60,39 @@ pub fn allow(
     )
 }
 
+/// For a peer that answered that nothing listens (a TCP reset, an ICMP port unreachable):
+/// the packet got through, so the firewall is not what to change. `check the service on TCP
+/// 3003 at 198.51.100.30: the peer answered with a TCP reset, …`.
+pub fn no_listener(
+    protocol: u8,
+    ports: &[PortRange],
+    to: &[String],
+    product: &str,
+    flow: &str,
+) -> String {
+    let ports = if ports.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", ports_text(ports))
+    };
+    let answer = match protocol {
+        6 => "a TCP reset",
+        _ => "ICMP port unreachable",
+    };
+    format!(
+        "check the service on {}{ports} at {}: the peer answered with {answer}, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — {product}, flow `{flow}`",
+        proto_name(protocol),
+        and_list(to)
+    )
+}
+
+/// For a probe the probing machine itself could not send (`detail`: the OS's words).
+pub fn not_sent(detail: &str, product: &str, flow: &str) -> String {
+    format!(
+        "the probe could not send ({detail}): fix the probing machine's own address, routes or firewall and probe again; this says nothing about the site's firewall — {product}, flow `{flow}`"
+    )
+}
+
 /// Merges ports into sorted, non-overlapping ranges.
 pub fn merge_ports(mut v: Vec<PortRange>) -> Vec<PortRange> {
     v.sort();
@@ -86,6 +119,10 @@ mod tests {
         assert_eq!(
             allow(6, &ports, "10.20.0.33", &["gk.sensorist.com".into()], "Oscar TempLog gateway", "cloud"),
             "allow TCP 443 and 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, flow `cloud`"
+        );
+        assert_eq!(
+            no_listener(17, &[PortRange { lo: 5140, hi: 5140 }], &["198.51.100.50".into()], "WCC Lite", "telemetry"),
+            "check the service on UDP 5140 at 198.51.100.50: the peer answered with ICMP port unreachable, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — WCC Lite, flow `telemetry`"
         );
         assert_eq!(
             and_list(&["a".into(), "b".into(), "c".into()]),

@@ -15,6 +15,7 @@ use portolan_audit::{audit, Collector, Options, Status};
 use portolan_lab::probes::Verdict;
 use portolan_model::catalog::Catalog;
 use portolan_model::compile::{site_text, ProfileSource};
+use portolan_model::ir::Policy;
 use portolan_model::Profile;
 
 pub(crate) struct Shipped(pub(crate) Catalog);
@@ -28,7 +29,7 @@ impl ProfileSource for Shipped {
     }
 }
 
-fn missing() -> Option<String> {
+pub(crate) fn missing() -> Option<String> {
     if !rustix_is_root() {
         return Some("not root".into());
     }
@@ -51,134 +52,48 @@ fn rustix_is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// tcpdump inside the lab's firewall namespace, started when the lab loads its ruleset and
-/// stopped (SIGTERM, by its process id) when the last phase of probes has ended.
-pub(crate) struct Recorder {
-    pub(crate) file: PathBuf,
-    pub(crate) prefix: Option<String>,
-    pub(crate) child: Option<Child>,
-    pub(crate) error: Option<String>,
-    pub(crate) extra: Vec<String>,
-}
-
-impl Recorder {
-    pub(crate) fn on(&mut self, line: &str) {
-        if let Some(rest) = line.strip_prefix("building ") {
-            // `building N network namespaces (PREFIX-*): ...`
-            self.prefix = rest
-                .split_once('(')
-                .and_then(|(_, r)| r.split_once("-*)"))
-                .map(|(p, _)| p.to_string());
-        } else if line.starts_with("loading the nftables ruleset") {
-            if let Err(e) = self.start() {
-                self.error = Some(e);
-            }
-        } else if line.starts_with("phase 3/3") {
-            self.stop();
-        }
-    }
-
-    fn start(&mut self) -> Result<(), String> {
-        let prefix = self.prefix.clone().ok_or("no namespace prefix seen")?;
-        let ns = format!("{prefix}-fw");
-        let mut child = Command::new("ip")
-            .args([
-                "netns", "exec", &ns, "tcpdump", "-i", "any", "-n", "-U", "-w",
-            ])
-            .arg(&self.file)
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start tcpdump: {e}"))?;
-        let err = child.stderr.take().ok_or("no stderr")?;
-        let mut lines = BufReader::new(err).lines();
-        // tcpdump says `listening on any` once the capture is active.
-        let ready = lines
-            .by_ref()
-            .take(5)
-            .map_while(Result::ok)
-            .any(|l| l.contains("listening on"));
-        std::thread::spawn(move || for _ in lines {});
-        self.child = Some(child);
-        if !ready {
-            self.stop();
-            return Err("tcpdump did not start".into());
-        }
-        Ok(())
-    }
-
-    pub(crate) fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Recorder {
-    /// Also when the lab fails or a check panics: no tcpdump outlives the test.
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-#[test]
-fn lab_capture_audits_as_the_lab_expects() {
-    if let Some(why) = missing() {
-        eprintln!("SKIPPED lab_capture_audits_as_the_lab_expects: {why}");
-        return;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let site = root.join("examples/site.yaml");
+/// examples/site.yaml, compiled with the shipped catalog.
+pub(crate) fn example_policy() -> Policy {
+    let site = example_site_path();
     let text = std::fs::read_to_string(&site).expect("examples/site.yaml");
     let catalog = Catalog::embedded().expect("catalog");
-    let policy = match site_text("examples/site.yaml", &text, &Shipped(catalog)) {
+    match site_text("examples/site.yaml", &text, &Shipped(catalog)) {
         Ok(l) => l.value,
         Err(d) => panic!("{d:?}"),
-    };
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("lab.pcap");
-    let rec = Mutex::new(Recorder {
-        file: file.clone(),
-        prefix: None,
-        child: None,
-        error: None,
-        extra: Vec::new(),
-    });
-    let progress = |m: &str| {
-        eprintln!("lab: {m}");
-        rec.lock().unwrap_or_else(|e| e.into_inner()).on(m);
-    };
-    let report = portolan_lab::lab::run(&policy, &portolan_lab::lab::Options::default(), &progress);
-    let mut rec = rec.into_inner().unwrap_or_else(|e| e.into_inner());
-    rec.stop();
-    let report = report.expect("the lab runs");
-    assert_eq!(rec.error, None);
-    assert!(report.all_match(), "the lab itself mismatched");
+    }
+}
 
-    // The firewall's own addresses, for the flows bound to `firewall` (DNS, DHCP).
-    let topo = portolan_lab::topology::plan(&policy, "x").expect("plan");
-    let firewall: Vec<IpAddr> = topo
-        .spaces
+pub(crate) fn example_site_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/site.yaml")
+}
+
+/// The firewall's own addresses as the lab assigns them (the plan depends on the policy
+/// alone), for the flows bound to `firewall` (DNS, DHCP).
+pub(crate) fn lab_firewall(policy: &Policy) -> Vec<IpAddr> {
+    let topo = portolan_lab::topology::plan(policy, "x").expect("plan");
+    topo.spaces
         .iter()
         .flat_map(|s| s.fw_addrs.iter().map(|a| a.addr()))
-        .collect();
-    let mut c = Collector::new();
-    let s = c.read(&file).expect("the capture").clone();
-    assert!(s.records > 0, "tcpdump captured nothing");
-    let r = audit(
-        &policy,
-        c.finish(),
-        &Options {
-            firewall: firewall.clone(),
-        },
-    );
+        .collect()
+}
 
-    // Each lab probe as (source, destination, protocol, port, expected status).
-    let mut probes: Vec<(IpAddr, IpAddr, &str, Option<u16>, Status)> = Vec::new();
+/// One probe the lab sent, as a capture shows it.
+#[derive(Clone, Debug)]
+pub(crate) struct LabProbe {
+    pub(crate) src: IpAddr,
+    pub(crate) dst: IpAddr,
+    pub(crate) proto: &'static str,
+    pub(crate) port: Option<u16>,
+    /// The status the lab's verdict stands for: pass → conforming, drop → violation.
+    pub(crate) want: Status,
+    /// The device group and the `profile/flow` the probe was sent for.
+    pub(crate) group: String,
+    pub(crate) flow: String,
+}
+
+/// Every probe of the lab's report that was sent (skipped ones are not).
+pub(crate) fn lab_probes(report: &portolan_lab::report::Report) -> Vec<LabProbe> {
+    let mut probes = Vec::new();
     for row in &report.rows {
         if matches!(row.observed, portolan_lab::send::Observed::Skip(_)) {
             continue;
@@ -206,22 +121,146 @@ fn lab_capture_audits_as_the_lab_expects() {
             Verdict::Pass => Status::Conforming,
             Verdict::Drop => Status::Violation,
         };
-        probes.push((row.src, dst, proto, port, want));
+        probes.push(LabProbe {
+            src: row.src,
+            dst,
+            proto,
+            port,
+            want,
+            group: row.device.clone(),
+            flow: row.flow.clone(),
+        });
     }
-    let same = |f: &portolan_audit::FlowRecord, p: &(IpAddr, IpAddr, &str, Option<u16>, Status)| {
-        let ends = (f.src == p.0 && f.dst == p.1)
-            // ESP SAs pair by address, as connection tracking pairs them: the peer's SA after
-            // the device's belongs to the device's conversation.
-            || (p.2 == "esp" && f.src == p.1 && f.dst == p.0);
-        ends && f.protocol == p.2 && (p.3.is_none() || f.dport == p.3)
+    probes
+}
+
+/// Whether an audited flow is the traffic of a lab probe.
+pub(crate) fn same(f: &portolan_audit::FlowRecord, p: &LabProbe) -> bool {
+    let ends = (f.src == p.src && f.dst == p.dst)
+        // ESP SAs pair by address, as connection tracking pairs them: the peer's SA after
+        // the device's belongs to the device's conversation.
+        || (p.proto == "esp" && f.src == p.dst && f.dst == p.src);
+    ends && f.protocol == p.proto && (p.port.is_none() || f.dport == p.port)
+}
+
+/// tcpdump inside the lab's firewall namespace, started when the lab loads its ruleset and
+/// stopped (SIGTERM, by its process id) when the last phase of probes has ended.
+struct Recorder {
+    file: PathBuf,
+    prefix: Option<String>,
+    child: Option<Child>,
+    error: Option<String>,
+}
+
+impl Recorder {
+    fn on(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix("building ") {
+            // `building N network namespaces (PREFIX-*): ...`
+            self.prefix = rest
+                .split_once('(')
+                .and_then(|(_, r)| r.split_once("-*)"))
+                .map(|(p, _)| p.to_string());
+        } else if line.starts_with("loading the nftables ruleset") {
+            if let Err(e) = self.start() {
+                self.error = Some(e);
+            }
+        } else if line.starts_with("phase 3/3") {
+            self.stop();
+        }
+    }
+
+    fn start(&mut self) -> Result<(), String> {
+        let prefix = self.prefix.clone().ok_or("no namespace prefix seen")?;
+        let ns = format!("{prefix}-fw");
+        let mut child = Command::new("ip")
+            .args([
+                "netns", "exec", &ns, "tcpdump", "-i", "any", "-n", "-U", "-w",
+            ])
+            .arg(&self.file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start tcpdump: {e}"))?;
+        let err = child.stderr.take().ok_or("no stderr")?;
+        let mut lines = BufReader::new(err).lines();
+        // tcpdump says `listening on any` once the capture is active.
+        let ready = lines
+            .by_ref()
+            .take(5)
+            .map_while(Result::ok)
+            .any(|l| l.contains("listening on"));
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+        if !ready {
+            self.stop();
+            return Err("tcpdump did not start".into());
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Recorder {
+    /// Also when the lab fails or a check panics: no tcpdump outlives the test.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn lab_capture_audits_as_the_lab_expects() {
+    if let Some(why) = missing() {
+        eprintln!("SKIPPED lab_capture_audits_as_the_lab_expects: {why}");
+        return;
+    }
+    let policy = example_policy();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("lab.pcap");
+    let rec = Mutex::new(Recorder {
+        file: file.clone(),
+        prefix: None,
+        child: None,
+        error: None,
+    });
+    let progress = |m: &str| {
+        eprintln!("lab: {m}");
+        rec.lock().unwrap_or_else(|e| e.into_inner()).on(m);
     };
+    let report = portolan_lab::lab::run(&policy, &portolan_lab::lab::Options::default(), &progress);
+    let mut rec = rec.into_inner().unwrap_or_else(|e| e.into_inner());
+    rec.stop();
+    let report = report.expect("the lab runs");
+    assert_eq!(rec.error, None);
+    assert!(report.all_match(), "the lab itself mismatched");
+
+    let firewall = lab_firewall(&policy);
+    let mut c = Collector::new();
+    let s = c.read(&file).expect("the capture").clone();
+    assert!(s.records > 0, "tcpdump captured nothing");
+    let r = audit(
+        &policy,
+        c.finish(),
+        &Options {
+            firewall: firewall.clone(),
+        },
+    );
+
+    let probes = lab_probes(&report);
     // 1. Every probe the lab sent shows in the capture with the lab's verdict (a probe to a
     //    named peer is sent before its name is resolved too, as a drop: both are there).
     for p in &probes {
         assert!(
-            r.flows.iter().any(|f| same(f, p) && f.status == p.4),
+            r.flows.iter().any(|f| same(f, p) && f.status == p.want),
             "no {:?} flow in the capture for lab probe {p:?}: {:#?}",
-            p.4,
+            p.want,
             r.flows.iter().filter(|f| same(f, p)).collect::<Vec<_>>()
         );
     }
@@ -231,11 +270,11 @@ fn lab_capture_audits_as_the_lab_expects() {
         let matching: Vec<_> = probes.iter().filter(|p| same(f, p)).collect();
         match f.status {
             Status::Violation => assert!(
-                matching.iter().any(|p| p.4 == Status::Violation),
+                matching.iter().any(|p| p.want == Status::Violation),
                 "a violation the lab did not send to be dropped: {f:#?}"
             ),
             Status::Conforming if !matching.is_empty() => assert!(
-                matching.iter().any(|p| p.4 == Status::Conforming),
+                matching.iter().any(|p| p.want == Status::Conforming),
                 "conforming, but the lab sent it to be dropped: {f:#?}"
             ),
             _ => {}

@@ -4,8 +4,8 @@
 
 mod captures;
 mod lab;
+mod lab_passed;
 mod learn;
 mod logs;
 mod matching;
 mod scenario;
-mod explore;

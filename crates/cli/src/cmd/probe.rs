@@ -20,6 +20,7 @@ use portolan_net::runtime::{block_on, System};
 
 use crate::cli::{Format, Global, ProbeArgs};
 use crate::output::{print_diagnostics, Outcome};
+use portolan_model::Diagnostic;
 
 pub fn run(g: &Global, a: &ProbeArgs) -> anyhow::Result<Outcome> {
     let json = a.format == Format::Json;
@@ -27,6 +28,9 @@ pub fn run(g: &Global, a: &ProbeArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::BadInput);
     };
     let opts = options(a, &plan)?;
+    if let Some(s) = opts.source {
+        check_source(s, a.netns.as_deref())?;
+    }
     let report = match &a.netns {
         Some(ns) => {
             let (p, o) = (plan.clone(), opts.clone());
@@ -48,6 +52,23 @@ pub fn run(g: &Global, a: &ProbeArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Fails (exit 2, before any packet) when `--source` is not an address of this machine, or of
+/// the namespace the probe runs in: every probe would fail to bind.
+fn check_source(s: IpAddr, netns: Option<&str>) -> anyhow::Result<()> {
+    let local = match netns {
+        Some(ns) => portolan_net::netns::run_in(ns, move || portolan_net::address::check_local(s))?,
+        None => portolan_net::address::check_local(s),
+    };
+    if let Err(e) = local {
+        let whose = netns.map_or_else(
+            || "this machine".to_string(),
+            |ns| format!("network namespace `{ns}`"),
+        );
+        bail!("--source {s} is not an address of {whose} ({e}); give one of its addresses, or leave --source out")
+    }
+    Ok(())
+}
+
 fn load_plan(g: &Global, a: &ProbeArgs, json: bool) -> anyhow::Result<Option<Plan>> {
     match (&a.site, &a.profile) {
         (Some(site), None) => {
@@ -65,20 +86,20 @@ fn load_plan(g: &Global, a: &ProbeArgs, json: bool) -> anyhow::Result<Option<Pla
             plan(&policy, &device).map(Some).map_err(anyhow::Error::msg)
         }
         (None, Some(profile)) => {
-            let text = synthetic_site(a, profile)?;
+            let site = synthetic_site(a, profile)?;
             let profiles = super::SiteProfiles {
                 catalog: super::load_catalog(g)?,
                 base: PathBuf::new(),
             };
-            match portolan_model::compile::site_text("<command line>", &text, &profiles) {
+            match portolan_model::compile::site_text("<command line>", &site.text, &profiles) {
                 Ok(l) => {
-                    print_diagnostics(&l.warnings);
+                    print_diagnostics(&site.on_flags(l.warnings));
                     plan(&l.value, "device")
                         .map(Some)
                         .map_err(anyhow::Error::msg)
                 }
                 Err(d) => {
-                    print_diagnostics(&d);
+                    print_diagnostics(&site.on_flags(d));
                     Ok(None)
                 }
             }
@@ -88,46 +109,150 @@ fn load_plan(g: &Global, a: &ProbeArgs, json: bool) -> anyhow::Result<Option<Pla
     }
 }
 
+/// The one-device site `--profile` and its flags make, and which flag each of its lines came
+/// from, so that a diagnostic names the flag instead of a line of a document nobody wrote.
+struct Synthetic {
+    text: String,
+    /// 1-based line number → the flag as given (`--mode tls`, `--bind cloud=…`).
+    lines: Vec<(u64, String)>,
+    profile: String,
+}
+
+impl Synthetic {
+    fn push(&mut self, line: String, flag: Option<String>) {
+        if let Some(f) = flag {
+            let n = u64::try_from(self.text.lines().count()).unwrap_or(u64::MAX) + 1;
+            self.lines.push((n, f));
+        }
+        self.text += &line;
+        self.text += "\n";
+    }
+
+    /// The flag a diagnostic is about: the flag whose line it points at, else the flag its
+    /// code asks for (`--mode` when none is given), else `--profile ID`. No line or column:
+    /// they would be positions in the generated document.
+    fn flag_of(&self, d: &Diagnostic) -> String {
+        if let Some((_, f)) = self.lines.iter().find(|(n, _)| *n == d.line) {
+            return f.clone();
+        }
+        let quoted = |after: &str| -> Option<String> {
+            let rest = &d.message[d.message.find(after)? + after.len()..];
+            Some(rest[..rest.find('`')?].to_string())
+        };
+        match d.code {
+            "missing-mode" | "unknown-mode" => "--mode".into(),
+            "missing-param" | "invalid-param" | "invalid-hostname" => match quoted("param `") {
+                Some(k) => format!("--param {k}=…"),
+                None => "--param".into(),
+            },
+            "unbound-role" => match quoted("role `") {
+                Some(r) => format!("--bind {r}=…"),
+                None => "--bind".into(),
+            },
+            "unbound-service" => "--bind".into(),
+            _ => format!("--profile {}", self.profile),
+        }
+    }
+
+    /// The diagnostics, each named by its flag, with help in the command line's terms where
+    /// the site's terms would mislead.
+    fn on_flags(&self, diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+        diags
+            .into_iter()
+            .map(|mut d| {
+                d.file = self.flag_of(&d);
+                d.line = 0;
+                d.column = 0;
+                let help = match d.code {
+                    "missing-mode" => d
+                        .help
+                        .strip_prefix("add `mode:` with")
+                        .map(|rest| format!("give --mode with{rest}")),
+                    "missing-param" => d
+                        .file
+                        .strip_prefix("--param ")
+                        .and_then(|kv| kv.strip_suffix('…'))
+                        .map(|k| format!("give --param {k}VALUE")),
+                    "unbound-role" => d
+                        .file
+                        .strip_prefix("--bind ")
+                        .and_then(|kv| kv.strip_suffix('…'))
+                        .map(|r| format!("give --bind {r}ADDR|PREFIX|HOST[,...]")),
+                    _ => None,
+                };
+                if let Some(h) = help {
+                    d.help = h;
+                }
+                d
+            })
+            .collect()
+    }
+}
+
 /// A one-device site from `--profile`, `--mode`, `--bind`, `--param`, `--feature`; the local
 /// services (DNS, DHCP, NTP) are the firewall, i.e. the default gateway and the resolver,
 /// unless `--bind dns=ADDR` says otherwise. Every value
 /// is written as a JSON string, which YAML reads verbatim, so nothing on the command line can
 /// change the site's structure.
-fn synthetic_site(a: &ProbeArgs, profile: &str) -> anyhow::Result<String> {
+fn synthetic_site(a: &ProbeArgs, profile: &str) -> anyhow::Result<Synthetic> {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
     let address = match &a.source {
         Some(s) => s.parse::<IpAddr>().context("--source")?.to_string(),
         None => "0.0.0.0/0".to_string(),
     };
-    let mut t = format!(
-        "portolan: 1\nsite: probe\nzones:\n  - id: probe\nservices:\n  dns: firewall\n  dhcp: firewall\n  ntp: firewall\ndevices:\n  - id: device\n    profile: {}\n    zone: probe\n    addresses: [{}]\n",
-        q(profile),
-        q(&address)
+    let mut t = Synthetic {
+        text: String::new(),
+        lines: Vec::new(),
+        profile: profile.to_string(),
+    };
+    t.push(
+        "portolan: 1\nsite: probe\nzones:\n  - id: probe\nservices:\n  dns: firewall\n  dhcp: firewall\n  ntp: firewall\ndevices:\n  - id: device".into(),
+        None,
+    );
+    t.push(format!("    profile: {}", q(profile)), None);
+    t.push("    zone: probe".into(), None);
+    t.push(
+        format!("    addresses: [{}]", q(&address)),
+        a.source.as_ref().map(|s| format!("--source {s}")),
     );
     if let Some(m) = &a.mode {
-        t += &format!("    mode: {}\n", q(m));
+        t.push(format!("    mode: {}", q(m)), Some(format!("--mode {m}")));
     }
     if !a.features.is_empty() {
         let f: Vec<String> = a.features.iter().map(|x| q(x)).collect();
-        t += &format!("    features: [{}]\n", f.join(", "));
+        let flags: Vec<String> = a
+            .features
+            .iter()
+            .map(|x| format!("--feature {x}"))
+            .collect();
+        t.push(
+            format!("    features: [{}]", f.join(", ")),
+            Some(flags.join(" ")),
+        );
     }
     if !a.params.is_empty() {
-        t += "    params:\n";
+        t.push("    params:".into(), None);
         for p in &a.params {
             let Some((k, v)) = p.split_once('=') else {
                 bail!("--param {p}: write KEY=VALUE")
             };
-            t += &format!("      {}: {}\n", q(k.trim()), q(v.trim()));
+            t.push(
+                format!("      {}: {}", q(k.trim()), q(v.trim())),
+                Some(format!("--param {p}")),
+            );
         }
     }
     if !a.binds.is_empty() {
-        t += "    bind:\n";
+        t.push("    bind:".into(), None);
         for b in &a.binds {
             let Some((k, v)) = b.split_once('=') else {
                 bail!("--bind {b}: write ENDPOINT=ADDR[,ADDR...]")
             };
             let peers: Vec<String> = v.split(',').map(|x| q(x.trim())).collect();
-            t += &format!("      {}: [{}]\n", q(k.trim()), peers.join(", "));
+            t.push(
+                format!("      {}: [{}]", q(k.trim()), peers.join(", ")),
+                Some(format!("--bind {b}")),
+            );
         }
     }
     Ok(t)
@@ -176,9 +301,9 @@ fn options(a: &ProbeArgs, plan: &Plan) -> anyhow::Result<Options> {
         resolver,
         resolv_conf,
         compare_resolver,
-        timeout: Duration::from_millis(a.timeout.max(1)),
+        timeout: Duration::from_millis(a.timeout),
         attempts: a.attempts.max(1),
-        concurrency: a.concurrency.max(1),
+        concurrency: a.concurrency,
         ttl_queries: a.ttl_queries.max(1),
         ttl_gap: Duration::from_secs(1),
         token: a.token.clone(),

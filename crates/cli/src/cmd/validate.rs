@@ -1,4 +1,6 @@
 //! `portolan validate FILE...`: every problem of every file, then exit 2 if any is an error.
+//! A file with a top-level `site:` key is a site: it is checked and compiled against its
+//! profiles (catalog ids or files), as `compile` would; anything else is a profile.
 
 use portolan_model::catalog::{load_file, LoadError};
 use portolan_model::{Diagnostic, Severity};
@@ -14,22 +16,64 @@ struct FileReport {
     diagnostics: Vec<Diagnostic>,
 }
 
-pub fn run(_g: &Global, a: &ValidateArgs) -> anyhow::Result<Outcome> {
+fn io_error(name: &str, e: &std::io::Error) -> Vec<Diagnostic> {
+    vec![Diagnostic {
+        severity: Severity::Error,
+        code: "io",
+        message: format!("cannot read the file: {e}"),
+        help: "check the path".into(),
+        file: name.to_string(),
+        line: 0,
+        column: 0,
+    }]
+}
+
+/// Checks and compiles a site; its diagnostics.
+fn site(g: &Global, f: &std::path::Path, text: &str) -> anyhow::Result<Vec<Diagnostic>> {
+    let profiles = super::SiteProfiles {
+        catalog: super::load_catalog(g)?,
+        base: f
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    Ok(
+        match portolan_model::compile::site_text(&f.display().to_string(), text, &profiles) {
+            Ok(l) => l.warnings,
+            Err(d) => d,
+        },
+    )
+}
+
+pub fn run(g: &Global, a: &ValidateArgs) -> anyhow::Result<Outcome> {
     let mut reports = Vec::new();
     for f in &a.files {
         let name = f.display().to_string();
+        let text = std::fs::read_to_string(f);
+        if let Ok(t) = &text {
+            if portolan_model::compile::is_site_text(t) {
+                let diagnostics = site(g, f, t)?;
+                let valid = !diagnostics.iter().any(Diagnostic::is_error);
+                reports.push(FileReport {
+                    file: name,
+                    valid,
+                    diagnostics,
+                });
+                continue;
+            }
+        }
+        if let Err(e) = &text {
+            reports.push(FileReport {
+                file: name.clone(),
+                valid: false,
+                diagnostics: io_error(&name, e),
+            });
+            continue;
+        }
         let diagnostics = match load_file(f) {
             Ok(l) => l.warnings,
             Err(LoadError::Invalid(d)) => d,
-            Err(LoadError::Io(e)) => vec![Diagnostic {
-                severity: Severity::Error,
-                code: "io",
-                message: format!("cannot read the file: {e}"),
-                help: "check the path".into(),
-                file: name.clone(),
-                line: 0,
-                column: 0,
-            }],
+            Err(LoadError::Io(e)) => io_error(&name, &e),
         };
         let valid = !diagnostics.iter().any(Diagnostic::is_error);
         reports.push(FileReport {

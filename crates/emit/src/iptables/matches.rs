@@ -169,13 +169,30 @@ pub(super) fn set_nets(n: &IpNet) -> Vec<IpNet> {
 
 pub(super) fn log_prefix(group: &str) -> Result<String, EmitError> {
     let room = LOG_PREFIX_MAX - "portolan : ".len();
-    let id: String = group.chars().take(room).collect();
+    let id: String = if group.chars().count() <= room {
+        group.to_string()
+    } else {
+        // Too long: a head of the id and a hash of the whole, so two long ids that share a
+        // head still log differently (`portolan oscar-gate~3f9a1c2b: `).
+        let hash = group.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        let head: String = group.chars().take(room - 9).collect();
+        format!("{head}~{hash:08x}")
+    };
     safe_text(T, "log prefix", &format!("portolan {id}: "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_group_ids_keep_distinct_log_prefixes() {
+        let a = log_prefix("oscar-gateways-in-building-seven-north-wing").expect("safe");
+        let b = log_prefix("oscar-gateways-in-building-seven-north-wing2").expect("safe");
+        assert_ne!(a, b);
+        assert!(a.len() <= LOG_PREFIX_MAX && b.len() <= LOG_PREFIX_MAX, "{a} {b}");
+        assert_eq!(log_prefix("lrr-1").expect("safe"), "portolan lrr-1: ");
+    }
 
     #[test]
     fn port_lists_fit_multiport() {

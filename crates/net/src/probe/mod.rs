@@ -140,14 +140,26 @@ pub async fn run<T: Transport>(t: &T, plan: &Plan, opts: &Options) -> Report {
         resolver,
         gateway,
     };
+    // A `--source` this machine does not hold: every probe would fail to bind.
+    let foreign = opts
+        .source
+        .filter(|s| t.source_towards(Some(*s), *s).is_err());
     let mut stages = vec![address::address_stage(t, &ctx, &routes, source, towards).await];
     let (names_stage, resolved) = names::names_stage(t, &ctx).await;
     stages.push(names_stage);
-    if source.is_none() && routes.is_empty() {
-        // Nothing to send from: every flow would fail locally, and an "allow" remedy would
-        // blame a firewall for what the address stage shows.
-        let why = "no address and no default route to send from (see address)";
-        stages.push(StageReport::skipped(Stage::Reach, why));
+    // Nothing to send from: every flow would fail locally, and an "allow" remedy would blame a
+    // firewall for what the address stage shows.
+    let unsendable = match foreign {
+        Some(s) => Some(format!(
+            "{s} is not an address of this machine: nothing can be sent from it (see address)"
+        )),
+        None if source.is_none() && routes.is_empty() => {
+            Some("no address and no default route to send from (see address)".to_string())
+        }
+        None => None,
+    };
+    if let Some(why) = unsendable {
+        stages.push(StageReport::skipped(Stage::Reach, why.clone()));
         stages.push(StageReport::skipped(Stage::Integrity, why));
     } else {
         let (reach, outcomes) = reach::reach_stage(t, &ctx, &resolved).await;

@@ -8,7 +8,7 @@ use portolan_model::ir::PortRange;
 use tokio::sync::Semaphore;
 
 use crate::plan::FlowPlan;
-use crate::remedy::{and_list, merge_ports, proto_key, proto_name};
+use crate::remedy::{and_list, merge_ports, no_listener, not_sent, proto_key, proto_name};
 use crate::report::{Check, Kind, Stage, StageReport, Verdict};
 use crate::runtime::{join_all, EchoReply, TcpState, Transport, UdpReply};
 use crate::udp_apps::UdpApp;
@@ -33,6 +33,51 @@ pub(super) struct Seen {
     pub(super) port: Option<u16>,
     pub(super) state: String,
     pub(super) verdict: Verdict,
+    /// The target's detail (the OS's words for a local error).
+    pub(super) why: String,
+}
+
+/// What a failing flow needs, by who can fix it.
+#[derive(Clone, Debug, Default)]
+struct Failing {
+    /// Ports and peers the path drops or rejects (filtered, unreachable, open|filtered): the
+    /// firewall should allow them.
+    blocked: Option<(Vec<PortRange>, Vec<String>)>,
+    /// Ports and peers that answered that nothing listens (refused, closed): the packet got
+    /// through; the service or the binding is wrong, not the firewall.
+    closed: Option<(Vec<PortRange>, Vec<String>)>,
+    /// The probing machine could not send at all: the OS's words.
+    local: Option<String>,
+}
+
+impl Failing {
+    fn of(bad: &[&Seen]) -> Failing {
+        let pick = |f: fn(&str) -> bool| -> Option<(Vec<PortRange>, Vec<String>)> {
+            let v: Vec<&&Seen> = bad.iter().filter(|s| f(&s.state)).collect();
+            if v.is_empty() {
+                return None;
+            }
+            let ports = merge_ports(
+                v.iter()
+                    .filter_map(|s| s.port.map(|p| PortRange { lo: p, hi: p }))
+                    .collect(),
+            );
+            let mut peers: Vec<String> = v.iter().map(|s| s.peer.clone()).collect();
+            peers.sort();
+            peers.dedup();
+            Some((ports, peers))
+        };
+        Failing {
+            blocked: pick(|s| !matches!(s, "refused" | "closed" | "local-error")),
+            closed: pick(|s| matches!(s, "refused" | "closed")),
+            local: bad.iter().find(|s| s.state == "local-error").map(|s| {
+                s.why
+                    .strip_prefix("not sent: ")
+                    .unwrap_or(&s.why)
+                    .to_string()
+            }),
+        }
+    }
 }
 
 fn expand(ports: &[PortRange], max: usize) -> (Vec<u16>, bool) {
@@ -71,7 +116,7 @@ async fn probe_target<T: Transport>(
             };
             let why = match o.state {
                 TcpState::Open => "connected".to_string(),
-                TcpState::Refused => "refused (TCP reset or ICMP port unreachable): nothing listens, or a firewall rejects".into(),
+                TcpState::Refused => "refused (TCP reset or ICMP port unreachable): the peer answered, nothing listens on that port".into(),
                 TcpState::Filtered => "filtered: no answer to the SYN, a firewall drops it".into(),
                 TcpState::Unreachable => format!(
                     "unreachable: a router or firewall answers with an ICMP error ({})",
@@ -104,7 +149,7 @@ async fn probe_target<T: Transport>(
                     "closed".into(),
                     Verdict::Fail,
                     format!(
-                        "ICMP port unreachable to a {}: nothing listens, or a firewall rejects",
+                        "ICMP port unreachable to a {}: the peer answered, nothing listens on that port",
                         app.name()
                     ),
                 ),
@@ -260,6 +305,7 @@ pub(super) async fn reach_stage<T: Transport>(
     .await;
     let mut seen = Vec::new();
     for (tg, (state, verdict, why)) in targets.iter().zip(results) {
+        let detail = why.clone();
         let f = &plan.flows[tg.flow];
         let port = tg.port.map(|p| format!("/{p}")).unwrap_or_default();
         let to = if tg.peer == tg.address.to_string() {
@@ -287,12 +333,13 @@ pub(super) async fn reach_stage<T: Transport>(
             port: tg.port,
             state,
             verdict,
+            why: detail,
         });
     }
     // Flow verdicts.
     let mut flow_verdict: Vec<Verdict> = vec![Verdict::Skip; plan.flows.len()];
-    let mut failing: Vec<(Vec<PortRange>, Vec<String>)> =
-        vec![(Vec::new(), Vec::new()); plan.flows.len()];
+    // None for a flow that did not fail at the targets (or was not probed: unresolved).
+    let mut failing: Vec<Option<Failing>> = vec![None; plan.flows.len()];
     for (i, f) in plan.flows.iter().enumerate() {
         let mine: Vec<&Seen> = seen.iter().filter(|s| s.flow == i).collect();
         if let Some(names) = unresolved.get(&i) {
@@ -333,18 +380,13 @@ pub(super) async fn reach_stage<T: Transport>(
                 v = v.max(Verdict::Warn);
             }
         }
-        let bad: Vec<&&Seen> = mine.iter().filter(|s| s.verdict >= Verdict::Warn).collect();
-        let mut bad_ports: Vec<PortRange> = bad
+        let bad: Vec<&Seen> = mine
             .iter()
-            .filter_map(|s| s.port.map(|p| PortRange { lo: p, hi: p }))
+            .copied()
+            .filter(|s| s.verdict >= Verdict::Warn)
             .collect();
-        bad_ports = merge_ports(bad_ports);
-        let mut bad_peers: Vec<String> = bad.iter().map(|s| s.peer.clone()).collect();
-        bad_peers.dedup();
-        bad_peers.sort();
-        bad_peers.dedup();
+        let fl = Failing::of(&bad);
         flow_verdict[i] = v;
-        failing[i] = (bad_ports.clone(), bad_peers.clone());
         let states: Vec<String> = {
             let mut s: Vec<String> = bad.iter().map(|s| s.state.clone()).collect();
             s.sort();
@@ -375,13 +417,20 @@ pub(super) async fn reach_stage<T: Transport>(
             .flow(f.flow.clone())
             .proto(proto_key(f.protocol), None);
         if v >= Verdict::Warn {
-            let ports = if bad_ports.is_empty() {
-                f.ports.clone()
-            } else {
-                bad_ports
-            };
-            c = c.remedy(ctx.remedy(f.protocol, &ports, &bad_peers, &f.flow));
+            let mut parts = Vec::new();
+            if let Some((ports, peers)) = &fl.blocked {
+                let ports = if ports.is_empty() { &f.ports } else { ports };
+                parts.push(ctx.remedy(f.protocol, ports, peers, &f.flow));
+            }
+            if let Some((ports, peers)) = &fl.closed {
+                parts.push(no_listener(f.protocol, ports, peers, &ctx.product, &f.flow));
+            }
+            if let Some(d) = &fl.local {
+                parts.push(not_sent(d, &ctx.product, &f.flow));
+            }
+            c = c.remedy(parts.join("; "));
         }
+        failing[i] = Some(fl);
         if f.alternative.is_some() {
             c = c.informative();
         } else if f.optional && c.verdict == Verdict::Fail {
@@ -412,34 +461,53 @@ pub(super) async fn reach_stage<T: Transport>(
             .collect();
         let optional = members.iter().all(|i| plan.flows[*i].optional);
         let remedy = {
-            // One "allow" per protocol over the failing members.
-            let mut by_proto: BTreeMap<u8, (Vec<PortRange>, Vec<String>)> = BTreeMap::new();
-            for i in &failing_members {
-                let f = &plan.flows[*i];
-                let e = by_proto.entry(f.protocol).or_default();
-                let (p, peers) = &failing[*i];
-                e.0.extend(if p.is_empty() {
-                    f.ports.clone()
-                } else {
-                    p.clone()
-                });
-                let peers = if peers.is_empty() {
-                    f.names.clone()
-                } else {
-                    peers.clone()
-                };
+            // One "allow" per protocol over what the path blocks for the failing members, one
+            // "check the service" per protocol over what answered that nothing listens.
+            type ByProto = BTreeMap<u8, (Vec<PortRange>, Vec<String>)>;
+            let mut allow: ByProto = BTreeMap::new();
+            let mut closed: ByProto = BTreeMap::new();
+            let mut local: Vec<String> = Vec::new();
+            let add = |m: &mut ByProto, proto: u8, ports: Vec<PortRange>, peers: Vec<String>| {
+                let e = m.entry(proto).or_default();
+                e.0.extend(ports);
                 for x in peers {
                     if !e.1.contains(&x) {
                         e.1.push(x);
                     }
                 }
+            };
+            for i in &failing_members {
+                let f = &plan.flows[*i];
+                match &failing[*i] {
+                    // Unresolved: no target was tried (the names stage says why).
+                    None => add(&mut allow, f.protocol, f.ports.clone(), f.names.clone()),
+                    Some(fl) => {
+                        if let Some((p, peers)) = &fl.blocked {
+                            let p = if p.is_empty() { &f.ports } else { p };
+                            add(&mut allow, f.protocol, p.clone(), peers.clone());
+                        }
+                        if let Some((p, peers)) = &fl.closed {
+                            add(&mut closed, f.protocol, p.clone(), peers.clone());
+                        }
+                        if let Some(d) = &fl.local {
+                            let m = not_sent(d, &ctx.product, &a.id);
+                            if !local.contains(&m) {
+                                local.push(m);
+                            }
+                        }
+                    }
+                }
             }
-            let parts: Vec<String> = by_proto
+            let mut parts: Vec<String> = allow
                 .into_iter()
                 .map(|(proto, (ports, peers))| {
                     ctx.remedy(proto, &merge_ports(ports), &peers, &a.id)
                 })
                 .collect();
+            parts.extend(closed.into_iter().map(|(proto, (ports, peers))| {
+                no_listener(proto, &merge_ports(ports), &peers, &ctx.product, &a.id)
+            }));
+            parts.extend(local);
             parts
         };
         let c = if failing_members.is_empty() {
