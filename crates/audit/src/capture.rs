@@ -67,15 +67,12 @@ where
         Err(e) => {
             return (
                 0,
+                // Without a file header nothing can be read: not a capture cut short but no
+                // capture at all, which must not pass as an audit of nothing.
                 Some(InputProblem {
                     offset: 0,
-                    kind: match e {
-                        PcapError::Eof | PcapError::Incomplete(_) | PcapError::UnexpectedEof => {
-                            ProblemKind::Truncated
-                        }
-                        _ => ProblemKind::Corrupt,
-                    },
-                    message: format!("file header: {e}"),
+                    kind: ProblemKind::Corrupt,
+                    message: format!("file header unreadable: {e}"),
                 }),
             )
         }

@@ -284,15 +284,13 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "ADDR")]
     pub compare_resolver: Option<String>,
     /// Per-attempt timeout, in milliseconds (at least 1).
-    #[arg(long, value_name = "MS", default_value_t = 2000,
-          value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// Attempts per UDP request.
     #[arg(long, default_value_t = 2)]
     pub attempts: u32,
     /// Probes in flight at once (at least 1).
-    #[arg(long, default_value_t = 16,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub concurrency: usize,
     /// Queries per name for the TTL check, one second apart (1: no re-query).
     #[arg(long, default_value_t = 2)]

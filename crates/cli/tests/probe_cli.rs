@@ -6,9 +6,12 @@
 //! the site's management hosts 10.99.0.40-50, where `portolan responder` accepts TCP and
 //! answers UDP echoes with the shared token). Exit codes (0 when every required flow works, 1
 //! when one does not, 2 on bad input), the JSON shape scripts read, and the human report:
-//! exactly the blocked flows, each with its remedy. Nothing touches the machine's own namespace; the
-//! "cloud" addresses exist only inside the lab. Dropping the lab stops its processes and
-//! removes its namespaces, also when an assertion fails.
+//! exactly the blocked flows, each with its remedy ("allow" for what the path drops, "check the
+//! service" for a peer that answers that nothing listens). Bad input exits 2 before a packet is
+//! sent: a `--source` the namespace does not hold, a zero timeout or concurrency, and a
+//! `--profile` that does not compile, whose diagnostics name the flag at fault. Nothing touches
+//! the machine's own namespace; the "cloud" addresses exist only inside the lab. Dropping the
+//! lab stops its processes and removes its namespaces, also when an assertion fails.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
@@ -296,10 +299,15 @@ struct Out {
 }
 
 fn probe(args: &[&str]) -> Out {
+    let mut v = args.to_vec();
+    v.extend(["--timeout", "600", "--attempts", "1", "--ttl-queries", "1"]);
+    probe_raw(&v)
+}
+
+/// `portolan probe` with exactly `args`.
+fn probe_raw(args: &[&str]) -> Out {
     let mut cmd = cargo_bin_cmd!("portolan");
-    cmd.arg("probe")
-        .args(args)
-        .args(["--timeout", "600", "--attempts", "1", "--ttl-queries", "1"]);
+    cmd.arg("probe").args(args);
     let out = cmd.output().expect("run portolan");
     Out {
         code: out.status.code().unwrap_or(-1),
@@ -398,14 +406,16 @@ fn example_site_passes_then_fails_when_the_cloud_is_blocked() {
         ]
     );
 
-    // 4321 dropped and 443 rejected on the way to the cloud: exit 1, one remedy for the
-    // group, in the JSON and in the report people read.
+    // 4321 dropped and 443 reset on the way to the cloud: exit 1, one remedy for the group,
+    // in the JSON and in the report people read: allow what is dropped; what answers with a
+    // reset got through, so there the service is what to check.
     lab.firewall(&[
         "ip daddr 54.229.0.0/16 tcp dport 4321 drop",
         "ip daddr 54.229.0.0/16 tcp dport 443 reject with tcp reset",
     ]);
+    let peers = format!("{CLOUD_COM}, {CLOUD_NET}, gk.sensorist.com and gk.sensorist.net");
     let remedy = format!(
-        "allow TCP 443 and 4321 from 10.20.0.32/28 to {CLOUD_COM}, {CLOUD_NET}, gk.sensorist.com and gk.sensorist.net — Oscar TempLog gateway, flow `cloud`"
+        "allow TCP 4321 from 10.20.0.32/28 to {peers} — Oscar TempLog gateway, flow `cloud` or check the service on TCP 443 at {peers}: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — Oscar TempLog gateway, flow `cloud`"
     );
     let out = probe(&oscar_args(&lab, &site, &["--format", "json"]));
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
@@ -491,7 +501,8 @@ fn example_site_seed_devices_name_exactly_the_blocked_flows() {
     let Some(lab) = Lab::new() else { return };
     let site = example_site().display().to_string();
     // The registration reset, status updates dropped, the event channel dropped, the WCC
-    // Lite's telemetry rejected; one ruleset, two devices, each report names its own.
+    // Lite's telemetry rejected; one ruleset, two devices, each report names its own. A reset
+    // or port unreachable reads as the peer's answer: check the service, not the firewall.
     lab.firewall(&[
         "ip daddr 10.99.0.40 tcp dport 5003 reject with tcp reset",
         "ip daddr 10.99.0.42 udp dport 5005 drop",
@@ -504,7 +515,7 @@ fn example_site_seed_devices_name_exactly_the_blocked_flows() {
             "10.20.0.130",
             &["event-channel", "location-registration", "status-location"],
             &[
-                "allow TCP 5003 from 10.20.0.128/26 to 10.99.0.40 — DIMENSION4 UWB sensor, flow `location-registration`",
+                "check the service on TCP 5003 at 10.99.0.40: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — DIMENSION4 UWB sensor, flow `location-registration`",
                 "allow UDP 5005 from 10.20.0.128/26 to 10.99.0.42 — DIMENSION4 UWB sensor, flow `status-location`",
                 "allow TCP 5008 from 10.20.0.128/26 to 10.99.0.40 — DIMENSION4 UWB sensor, flow `event-channel`",
             ],
@@ -513,7 +524,7 @@ fn example_site_seed_devices_name_exactly_the_blocked_flows() {
             "wcc-lite",
             "10.20.0.5",
             &["telemetry"],
-            &["allow UDP 5140 from 10.20.0.5 to 10.99.0.50 — WCC Lite, flow `telemetry`"],
+            &["check the service on UDP 5140 at 10.99.0.50: the peer answered with ICMP port unreachable, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — WCC Lite, flow `telemetry`"],
         ),
     ];
     for (device, source, flows, remedies) in cases {
@@ -570,10 +581,10 @@ fn profile_with_bindings_warns_on_a_partly_open_group() {
         "10.20.0.1",
     ]);
     // One port of the two works: the gateway connects, so exit 0, with a warning and the
-    // remedy for the other port.
+    // remedy for the other port (reset: the service there, not the firewall).
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let remedy =
-        "allow TCP 443 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, flow `cloud`";
+        "check the service on TCP 443 at gk.sensorist.com: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — Oscar TempLog gateway, flow `cloud`";
     assert!(
         out.stdout
             .contains(&format!("\nremedies:\n  1. {remedy}\n")),
@@ -607,4 +618,173 @@ fn bad_input_exits_2() {
         "{}",
         out.stderr
     );
+}
+
+/// An empty network namespace (loopback only, down): what runs in it cannot reach anything.
+struct Bare(String);
+
+impl Bare {
+    fn new() -> Option<Bare> {
+        let name = format!(
+            "ptc-{}-{:04x}-bare",
+            std::process::id(),
+            portolan_net::nonce::u16()
+        );
+        if let Err(e) = run(&["ip", "netns", "add", &name]) {
+            eprintln!("SKIPPED (LOUDLY): cannot create network namespaces here: {e}");
+            return None;
+        }
+        Some(Bare(name))
+    }
+}
+
+impl Drop for Bare {
+    fn drop(&mut self) {
+        let _ = run(&["ip", "netns", "del", &self.0]);
+    }
+}
+
+#[test]
+fn a_source_the_namespace_does_not_hold_exits_2_before_probing() {
+    let Some(lab) = Lab::new() else { return };
+    let site = example_site().display().to_string();
+    let out = probe(&oscar_args_from(&lab, &site, "192.0.2.99"));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.is_empty(), "probed anyway:\n{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!(
+            "--source 192.0.2.99 is not an address of network namespace `{}`",
+            lab.dev
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("10.20.0.33"), "{}", out.stderr);
+    assert!(!out.stderr.contains("allow"), "{}", out.stderr);
+    // A namespace that never had an address: there every bind succeeds, the check must not.
+    let Some(bare) = Bare::new() else { return };
+    let out = probe(&[
+        "--profile",
+        "oscar-templog-gateway",
+        "--bind",
+        "cloud=gk.sensorist.com",
+        "--netns",
+        &bare.0,
+        "--source",
+        "10.20.0.33",
+    ]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.is_empty(), "probed anyway:\n{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("--source 10.20.0.33 is not an address of network namespace"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The site's Oscar gateways from `source`, asking the firewall's resolver.
+fn oscar_args_from<'a>(lab: &'a Lab, site: &'a str, source: &'a str) -> Vec<&'a str> {
+    vec![
+        site,
+        "--device",
+        "oscar-gateways",
+        "--netns",
+        &lab.dev,
+        "--source",
+        source,
+        "--resolver",
+        "10.20.0.1",
+    ]
+}
+
+#[test]
+fn zero_timeout_or_concurrency_is_a_usage_error() {
+    // In an empty namespace, so that nothing could leave even if the probe ran.
+    let Some(bare) = Bare::new() else { return };
+    for (flag, value) in [("--timeout", "0"), ("--concurrency", "0")] {
+        let out = probe_raw(&[
+            "--profile",
+            "oscar-templog-gateway",
+            "--bind",
+            "cloud=gk.sensorist.com",
+            "--netns",
+            &bare.0,
+            flag,
+            value,
+        ]);
+        assert_eq!(out.code, 2, "{flag} 0\n{}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.is_empty(), "probed anyway:\n{}", out.stdout);
+        assert!(
+            out.stderr
+                .contains(&format!("invalid value '0' for '{flag}")),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn profile_diagnostics_name_the_flag_not_a_line() {
+    // A namespace that does not exist: should the profile ever compile, nothing is sent.
+    let ns = "ptc-no-such-namespace";
+    let cases: [(&[&str], &[&str]); 4] = [
+        (
+            &["--profile", "thingpark-lrr"],
+            &[
+                "--mode: error[missing-mode]: profile `thingpark-lrr` has several modes",
+                "help: give --mode with one of: ipsec, tls, plain, basics-station",
+            ],
+        ),
+        (
+            &["--profile", "thingpark-lrr", "--mode", "ipsec"],
+            &[
+                "--bind slrc=…: error[unbound-role]",
+                "help: give --bind slrc=ADDR|PREFIX|HOST[,...]",
+                "--bind support=…: error[unbound-role]",
+            ],
+        ),
+        (
+            &["--profile", "thingpark-lrr", "--mode", "nope"],
+            &["--mode nope: error[unknown-mode]: profile `thingpark-lrr` has no mode `nope`"],
+        ),
+        (
+            &[
+                "--profile",
+                "elseta-wcc-lite",
+                "--feature",
+                "telemetry",
+                "--param",
+                "nosuch=1",
+                "--bind",
+                "nosuch=192.0.2.1",
+            ],
+            &[
+                "--param telemetry_port=…: error[missing-param]",
+                "help: give --param telemetry_port=VALUE",
+                "--param nosuch=1: error[unknown-param]",
+                "--bind nosuch=192.0.2.1: error[unknown-endpoint]",
+                "--bind telemetry-server=…: error[unbound-role]",
+            ],
+        ),
+    ];
+    for (args, wants) in cases {
+        let mut v = args.to_vec();
+        v.extend(["--netns", ns]);
+        let out = probe(&v);
+        assert_eq!(out.code, 2, "{args:?}\n{}", out.stderr);
+        for want in wants {
+            assert!(out.stderr.contains(want), "{want}\n{}", out.stderr);
+        }
+        assert!(!out.stderr.contains("<command line>"), "{}", out.stderr);
+        // No line:column of the document made from the flags, and no source line under it.
+        for line in out.stderr.lines() {
+            let head = line.split(": ").next().unwrap_or("");
+            assert!(
+                !head.split(':').skip(1).any(|x| x.parse::<u64>().is_ok()),
+                "{line}"
+            );
+            assert!(!line.starts_with("   |"), "{line}");
+        }
+    }
 }

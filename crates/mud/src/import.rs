@@ -29,7 +29,7 @@ use crate::export::plan;
 use crate::ext::{Extension, MEMBER};
 use crate::icmp;
 use crate::peers::{endpoint_for, ident_from};
-use crate::problem::{join, Problem, Problems};
+use crate::problem::{join, PathMap, Problem, Problems};
 use crate::rules::{rule_of, Dir, Family, Peer, Rule};
 use crate::schema::{Ace, Actions, MudFile};
 
@@ -53,19 +53,35 @@ pub struct Imported {
     pub extension_used: bool,
 }
 
-/// Imports a MUD file as a profile.
+/// Imports a MUD file as a profile. Every path in a warning or an error is a JSON Pointer into
+/// the file as written (not into the repaired tree the later passes read; see
+/// [`crate::problem::PathMap`]).
 pub fn import(bytes: &[u8], o: &ImportOptions) -> Result<Imported, MudError> {
-    let mut doc: Value = serde_json::from_slice(bytes).map_err(|e| {
-        MudError::json(
-            "",
-            format!("not JSON (line {}, column {}): {e}", e.line(), e.column()),
-        )
-    })?;
+    let mut map = PathMap::default();
+    match import_repaired(bytes, o, &mut map) {
+        Ok(mut i) => {
+            map.restore(&mut i.warnings);
+            Ok(i)
+        }
+        Err(mut e) => {
+            e.restore_paths(&map);
+            Err(e)
+        }
+    }
+}
+
+/// [`import`], its paths naming the repaired tree; `map` learns how to name the file instead.
+fn import_repaired(
+    bytes: &[u8],
+    o: &ImportOptions,
+    map: &mut PathMap,
+) -> Result<Imported, MudError> {
+    let mut doc: Value = serde_json::from_slice(bytes).map_err(|e| MudError::not_json(&e))?;
     let mut p = Problems::new(o.strict);
-    crate::repair::repair(&mut doc, &mut p)?;
+    crate::repair::repair(&mut doc, &mut p, map)?;
     let file: MudFile = serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = pointer(e.path());
-        MudError::json(path, e.into_inner().to_string())
+        MudError::json(path, "invalid-value", e.into_inner().to_string())
     })?;
     let read = crate::rules::read(&file, &mut p);
     let ext = match (&file.mud.portolan, read.uses_portolan) {
@@ -158,7 +174,8 @@ fn first_error(d: &[Diagnostic]) -> String {
         .map_or_else(String::new, |d| format!("{}: {}", d.code, d.message))
 }
 
-/// A serde_path_to_error path as a JSON Pointer.
+/// A serde_path_to_error path as a JSON Pointer. An unknown segment ends it: the pointer names
+/// the deepest node known, which the file has.
 fn pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::new();
@@ -167,7 +184,7 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
             Segment::Seq { index } => join(&out, index),
             Segment::Map { key } => join(&out, key),
             Segment::Enum { variant } => join(&out, variant),
-            Segment::Unknown => join(&out, "?"),
+            Segment::Unknown => break,
         };
     }
     out

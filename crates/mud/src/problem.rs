@@ -45,6 +45,68 @@ pub fn join(path: &str, token: impl fmt::Display) -> String {
     format!("{path}/{t}")
 }
 
+/// Where the repaired tree's nodes were in the file as written. [`crate::repair`] renames and
+/// moves members (`…:access-lists` → `…:acls`, `rule-name` → `name`, draft port ranges into
+/// `tcp`/`udp`, …), replaces values (`"0x0800"` → `2048`, `[]` → `[null]`) and inserts what is
+/// missing; every later pass names paths in the repaired tree. [`PathMap::original`] turns such
+/// a path back into a JSON Pointer into the file as written, so that every path a user sees
+/// resolves in their file.
+#[derive(Clone, Debug, Default)]
+pub struct PathMap {
+    /// (path in the repaired tree, path in the file, whether what lies below is kept).
+    entries: Vec<(String, String, bool)>,
+}
+
+impl PathMap {
+    /// The node at `repaired` was at `original` in the file (renamed or moved); what lies
+    /// below it was moved with it.
+    pub fn moved(&mut self, repaired: &str, original: &str) {
+        self.entries
+            .push((repaired.to_string(), original.to_string(), true));
+    }
+
+    /// The node at `repaired` is not in the file as written: the repair inserted it (a missing
+    /// leaf, a container the repair created). Paths at or below it name its parent in the file.
+    pub fn created(&mut self, repaired: &str) {
+        let parent = repaired.rfind('/').map_or("", |i| &repaired[..i]);
+        let original = self.original(parent);
+        self.entries.push((repaired.to_string(), original, false));
+    }
+
+    /// The value at `repaired` was replaced (`[]` by `[null]`, a string by a number): paths
+    /// below it name the node itself.
+    pub fn replaced(&mut self, repaired: &str) {
+        let original = self.original(repaired);
+        self.entries.push((repaired.to_string(), original, false));
+    }
+
+    /// `path` (a JSON Pointer into the repaired tree, or one already naming a member only the
+    /// file has, such as `…/rule-name`) as a JSON Pointer into the file as written.
+    pub fn original(&self, path: &str) -> String {
+        let mut best: Option<&(String, String, bool)> = None;
+        for e in &self.entries {
+            let under = path == e.0
+                || (path.starts_with(e.0.as_str())
+                    && path.as_bytes().get(e.0.len()) == Some(&b'/'));
+            if under && best.is_none_or(|b| e.0.len() > b.0.len()) {
+                best = Some(e);
+            }
+        }
+        match best {
+            None => path.to_string(),
+            Some((from, to, true)) => format!("{to}{}", &path[from.len()..]),
+            Some((_, to, false)) => to.clone(),
+        }
+    }
+
+    /// Rewrites the path of each problem with [`PathMap::original`].
+    pub fn restore(&self, problems: &mut [Problem]) {
+        for p in problems {
+            p.path = self.original(&p.path);
+        }
+    }
+}
+
 /// Collects problems while a pass walks a file. `deviation` records an RFC deviation: an error
 /// in strict mode, a warning (the repair was made) otherwise.
 #[derive(Debug, Default)]
@@ -107,5 +169,36 @@ mod tests {
     fn pointer_tokens_are_escaped() {
         assert_eq!(join("/a", "b/c~d"), "/a/b~1c~0d");
         assert_eq!(join("", 3), "/3");
+    }
+
+    #[test]
+    fn repaired_paths_map_back_to_the_file() {
+        let mut m = PathMap::default();
+        m.moved("/acls", "/access-lists");
+        m.moved(
+            "/acls/acl/0/aces",
+            &format!("{}/access-list-entries", m.original("/acls/acl/0")),
+        );
+        m.created("/acls/acl/0/aces/ace/1/matches/tcp");
+        m.moved(
+            "/acls/acl/0/aces/ace/1/matches/tcp/source-port",
+            "/access-lists/acl/0/access-list-entries/ace/1/matches/ipv4-acl/source-port-range",
+        );
+        m.replaced("/acls/acl/0/aces/ace/2/matches/eth/ethertype");
+        assert_eq!(m.original("/acls/acl/3/name"), "/access-lists/acl/3/name");
+        assert_eq!(m.original("/aclsx"), "/aclsx");
+        assert_eq!(
+            m.original("/acls/acl/0/aces/ace/1/matches/tcp"),
+            "/access-lists/acl/0/access-list-entries/ace/1/matches"
+        );
+        assert_eq!(
+            m.original("/acls/acl/0/aces/ace/1/matches/tcp/source-port/operator"),
+            "/access-lists/acl/0/access-list-entries/ace/1/matches/ipv4-acl/source-port-range/operator"
+        );
+        assert_eq!(
+            m.original("/acls/acl/0/aces/ace/2/matches/eth/ethertype/x"),
+            "/access-lists/acl/0/access-list-entries/ace/2/matches/eth/ethertype"
+        );
+        assert_eq!(m.original(""), "");
     }
 }

@@ -1,6 +1,9 @@
 //! What real MUD files get wrong, repaired on the JSON tree before it is read into the typed
 //! [`crate::schema`] structs. Each repair is a deviation from RFC 8519/8520 (a warning, or an
-//! error in strict mode) named by the JSON path where the file has it:
+//! error in strict mode) named by the JSON path where the file has it. The repair records in a
+//! [`PathMap`] where each node it renamed, moved, replaced or inserted was in the file, so that
+//! the paths later passes name in the repaired tree are reported as paths into the file as
+//! written (a node the file does not have, such as a missing leaf, is named by its parent):
 //!
 //! | code | what the file has | read as |
 //! |---|---|---|
@@ -24,7 +27,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::MudError;
-use crate::problem::{join, Problems};
+use crate::problem::{join, PathMap, Problems};
 
 const ACLS: &str = "ietf-access-control-list:acls";
 const ACLS_DRAFT: &str = "ietf-access-control-list:access-lists";
@@ -40,38 +43,57 @@ const MUD_LEAVES: &[&str] = &[
 const EMPTY_LEAVES: &[&str] = &["same-manufacturer", "local-networks", "my-controller"];
 
 /// Repairs `doc` in place. Fails only when the file has no usable shape at all.
-pub fn repair(doc: &mut Value, p: &mut Problems) -> Result<(), MudError> {
+///
+/// Problems are named by paths into the repaired tree, or by the member only the file has
+/// (`…/rule-name`); `map` learns where each renamed, moved, replaced or inserted node was in
+/// the file, and [`PathMap::original`] turns any such path, and any path a later pass names in
+/// the repaired tree, into a JSON Pointer into the file as written.
+pub fn repair(doc: &mut Value, p: &mut Problems, map: &mut PathMap) -> Result<(), MudError> {
     let Value::Object(top) = doc else {
-        return Err(MudError::json("", "a MUD file is a JSON object"));
+        return Err(MudError::json(
+            "",
+            "not-an-object",
+            "a MUD file is a JSON object",
+        ));
     };
-    let mut acls_key = ACLS;
     if !top.contains_key(ACLS) {
         if let Some(v) = top.remove(ACLS_DRAFT) {
-            acls_key = ACLS_DRAFT;
             p.deviation(
                 &join("", ACLS_DRAFT),
                 "draft-acl-container",
                 format!("draft-era container name; RFC 8519 calls it `{ACLS}`"),
             );
             top.insert(ACLS.into(), v);
+            map.moved(&join("", ACLS), &join("", ACLS_DRAFT));
         }
     }
+    if !top.contains_key(ACLS) {
+        // Later passes read an empty container (and may warn about it): the file has none.
+        map.created(&join("", ACLS));
+    }
     match top.get_mut(MUD) {
-        Some(Value::Object(mud)) => repair_mud(mud, p)?,
-        Some(_) => return Err(MudError::json(join("", MUD), "must be a JSON object")),
+        Some(Value::Object(mud)) => repair_mud(mud, p, map)?,
+        Some(_) => {
+            return Err(MudError::json(
+                join("", MUD),
+                "wrong-type",
+                "must be a JSON object",
+            ))
+        }
         None => {
             return Err(MudError::json(
                 "",
+                "not-a-mud-file",
                 format!("no `{MUD}` container: this is not a MUD file (RFC 8520 section 2.1)"),
             ))
         }
     }
     if let Some(Value::Object(acls)) = top.get_mut(ACLS) {
         if let Some(Value::Array(list)) = acls.get_mut("acl") {
-            let base = join(&join("", acls_key), "acl");
+            let base = join(&join("", ACLS), "acl");
             for (i, acl) in list.iter_mut().enumerate() {
                 if let Value::Object(acl) = acl {
-                    repair_acl(acl, &join(&base, i), p);
+                    repair_acl(acl, &join(&base, i), p, map);
                 }
             }
         }
@@ -79,50 +101,63 @@ pub fn repair(doc: &mut Value, p: &mut Problems) -> Result<(), MudError> {
     Ok(())
 }
 
-fn rename(obj: &mut Map<String, Value>, from: &str, to: &str) -> bool {
+/// Renames member `from` of the object at `at` to `to` (unless `to` is there already), and
+/// records the move in `map`.
+fn rename(obj: &mut Map<String, Value>, at: &str, from: &str, to: &str, map: &mut PathMap) -> bool {
     if obj.contains_key(to) {
         return false;
     }
     match obj.remove(from) {
         Some(v) => {
             obj.insert(to.to_string(), v);
+            let original = join(&map.original(at), from);
+            map.moved(&join(at, to), &original);
             true
         }
         None => false,
     }
 }
 
-fn repair_mud(mud: &mut Map<String, Value>, p: &mut Problems) -> Result<(), MudError> {
+fn repair_mud(
+    mud: &mut Map<String, Value>,
+    p: &mut Problems,
+    map: &mut PathMap,
+) -> Result<(), MudError> {
     let base = join("", MUD);
     if !mud.contains_key("mud-url") {
         return Err(MudError::json(
-            join(&base, "mud-url"),
-            "missing: the MUD URL identifies the file (RFC 8520 section 3.2)",
+            base,
+            "missing-mud-url",
+            "no `mud-url`: the MUD URL identifies the file (RFC 8520 section 3.2)",
         ));
     }
-    if !mud.contains_key("mud-version") {
-        p.deviation(
-            &join(&base, "mud-version"),
+    // A missing leaf is named by the container that lacks it: the only path the file has.
+    let missing: [(&str, &str, &str, Value); 3] = [
+        (
+            "mud-version",
             "missing-mud-version",
-            "mandatory leaf missing; read as version 1",
-        );
-        mud.insert("mud-version".into(), Value::from(1));
-    }
-    if !mud.contains_key("is-supported") {
-        p.deviation(
-            &join(&base, "is-supported"),
+            "mandatory leaf `mud-version` missing; read as version 1",
+            Value::from(1),
+        ),
+        (
+            "is-supported",
             "missing-is-supported",
-            "mandatory leaf missing; read as true",
-        );
-        mud.insert("is-supported".into(), Value::Bool(true));
-    }
-    if !mud.contains_key("last-update") {
-        p.deviation(
-            &join(&base, "last-update"),
+            "mandatory leaf `is-supported` missing; read as true",
+            Value::Bool(true),
+        ),
+        (
+            "last-update",
             "missing-last-update",
-            "mandatory leaf missing",
-        );
-        mud.insert("last-update".into(), Value::from(""));
+            "mandatory leaf `last-update` missing",
+            Value::from(""),
+        ),
+    ];
+    for (leaf, code, message, value) in missing {
+        if !mud.contains_key(leaf) {
+            p.deviation(&base, code, message);
+            mud.insert(leaf.into(), value);
+            map.created(&join(&base, leaf));
+        }
     }
     for policy in ["from-device-policy", "to-device-policy"] {
         let ppath = join(&join(&join(&base, policy), "access-lists"), "access-list");
@@ -139,7 +174,7 @@ fn repair_mud(mud: &mut Map<String, Value>, p: &mut Problems) -> Result<(), MudE
                 continue;
             };
             let at = join(&ppath, i);
-            if rename(entry, "acl-name", "name") {
+            if rename(entry, &at, "acl-name", "name", map) {
                 p.deviation(
                     &join(&at, "acl-name"),
                     "draft-acl-name",
@@ -175,17 +210,15 @@ fn acl_type_name(t: &str) -> Option<(&'static str, bool)> {
     })
 }
 
-fn repair_acl(acl: &mut Map<String, Value>, at: &str, p: &mut Problems) {
-    if rename(acl, "acl-name", "name") {
+fn repair_acl(acl: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mut PathMap) {
+    if rename(acl, at, "acl-name", "name", map) {
         p.deviation(
             &join(at, "acl-name"),
             "draft-acl-name",
             "draft-era `acl-name`; RFC 8519 calls it `name`",
         );
     }
-    let mut type_key = "type";
-    if rename(acl, "acl-type", "type") {
-        type_key = "acl-type";
+    if rename(acl, at, "acl-type", "type", map) {
         p.deviation(
             &join(at, "acl-type"),
             "draft-acl-type",
@@ -196,7 +229,7 @@ fn repair_acl(acl: &mut Map<String, Value>, at: &str, p: &mut Problems) {
         if let Some((name, deviation)) = acl_type_name(t) {
             if deviation {
                 p.deviation(
-                    &join(at, type_key),
+                    &join(at, "type"),
                     "acl-type-name",
                     format!("`{t}` is not an RFC 8519 ACL type; read as `{name}`"),
                 );
@@ -204,9 +237,7 @@ fn repair_acl(acl: &mut Map<String, Value>, at: &str, p: &mut Problems) {
             *t = name.to_string();
         }
     }
-    let mut aces_key = "aces";
-    if rename(acl, "access-list-entries", "aces") {
-        aces_key = "access-list-entries";
+    if rename(acl, at, "access-list-entries", "aces", map) {
         p.deviation(
             &join(at, "access-list-entries"),
             "draft-aces",
@@ -220,16 +251,16 @@ fn repair_acl(acl: &mut Map<String, Value>, at: &str, p: &mut Problems) {
     else {
         return;
     };
-    let base = join(&join(at, aces_key), "ace");
+    let base = join(&join(at, "aces"), "ace");
     for (i, ace) in list.iter_mut().enumerate() {
         if let Value::Object(ace) = ace {
-            repair_ace(ace, &join(&base, i), p);
+            repair_ace(ace, &join(&base, i), p, map);
         }
     }
 }
 
-fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems) {
-    if rename(ace, "rule-name", "name") {
+fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mut PathMap) {
+    if rename(ace, at, "rule-name", "name", map) {
         p.deviation(
             &join(at, "rule-name"),
             "draft-rule-name",
@@ -240,13 +271,8 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems) {
         return;
     };
     let at = join(at, "matches");
-    let mut l3_names = [("ipv4", "ipv4"), ("ipv6", "ipv6")];
-    for (i, (draft, l3)) in [("ipv4-acl", "ipv4"), ("ipv6-acl", "ipv6")]
-        .into_iter()
-        .enumerate()
-    {
-        if rename(m, draft, l3) {
-            l3_names[i].1 = draft;
+    for (draft, l3) in [("ipv4-acl", "ipv4"), ("ipv6-acl", "ipv6")] {
+        if rename(m, &at, draft, l3, map) {
             p.deviation(
                 &join(&at, draft),
                 "draft-l3-name",
@@ -254,49 +280,70 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems) {
             );
         }
     }
-    // MUD abstractions outside `ietf-mud:mud`.
-    let mut moved = Map::new();
-    if let Some(v) = m.remove("ietf-mud:mud-acl") {
+    // MUD abstractions outside `ietf-mud:mud`: (leaf, value, repaired path it was at).
+    let mat = join(&at, "ietf-mud:mud");
+    let mut moved: Vec<(String, Value, String)> = Vec::new();
+    let mud_acl = m.remove("ietf-mud:mud-acl").map(|v| {
+        let from = join(&at, "ietf-mud:mud-acl");
         p.deviation(
-            &join(&at, "ietf-mud:mud-acl"),
+            &from,
             "draft-mud-acl",
             "draft-era `ietf-mud:mud-acl`; RFC 8520 calls it `ietf-mud:mud`",
         );
         if let Value::Object(o) = v {
-            moved.extend(o);
+            for (k, v) in o {
+                let was = join(&from, &k);
+                moved.push((k, v, was));
+            }
         }
-    }
+        from
+    });
     for leaf in MUD_LEAVES {
         let key = format!("ietf-mud:{leaf}");
         if let Some(v) = m.remove(&key) {
+            let was = join(&at, &key);
             p.deviation(
-                &join(&at, &key),
+                &was,
                 "draft-mud-acl",
                 format!("`{key}` directly in `matches`; RFC 8520 puts it in `ietf-mud:mud`"),
             );
-            moved.insert((*leaf).to_string(), v);
+            moved.retain(|(k, _, _)| k != leaf);
+            moved.push(((*leaf).to_string(), v, was));
         }
     }
     if !moved.is_empty() {
+        if !m.contains_key("ietf-mud:mud") {
+            match &mud_acl {
+                Some(from) => {
+                    let original = map.original(from);
+                    map.moved(&mat, &original);
+                }
+                None => map.created(&mat),
+            }
+        }
         let target = m
             .entry("ietf-mud:mud")
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(t) = target {
-            for (k, v) in moved {
-                t.entry(k).or_insert(v);
+            for (k, v, was) in moved {
+                if !t.contains_key(&k) {
+                    let original = map.original(&was);
+                    map.moved(&join(&mat, &k), &original);
+                    t.insert(k, v);
+                }
             }
         }
     }
     if let Some(Value::Object(mm)) = m.get_mut("ietf-mud:mud") {
-        let mat = join(&at, "ietf-mud:mud");
         for leaf in EMPTY_LEAVES {
             let Some(v) = mm.get(*leaf) else { continue };
             if is_empty_leaf(v) {
                 continue;
             }
+            let lat = join(&mat, leaf);
             if *v == Value::Bool(false) {
                 p.deviation(
-                    &join(&mat, leaf),
+                    &lat,
                     "empty-leaf-encoding",
                     format!("`{leaf}: false` is no YANG `empty` value; read as absent"),
                 );
@@ -304,18 +351,20 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems) {
                 continue;
             }
             p.deviation(
-                &join(&mat, leaf),
+                &lat,
                 "empty-leaf-encoding",
                 format!("`{leaf}` is an `empty` leaf, written [null] in JSON (RFC 7951 section 6.9); read `{v}` as present"),
             );
             mm.insert((*leaf).to_string(), empty_leaf());
+            map.replaced(&lat);
         }
     }
     // Port matches inside the L3 container (draft era).
-    for (l3, l3_orig) in l3_names {
+    for l3 in ["ipv4", "ipv6"] {
         let Some(Value::Object(ip)) = m.get_mut(l3) else {
             continue;
         };
+        let l3at = join(&at, l3);
         let l4 = match ip.get("protocol").and_then(Value::as_u64) {
             Some(6) => Some("tcp"),
             Some(17) => Some("udp"),
@@ -332,22 +381,31 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems) {
                 continue;
             }
             if let Some(v) = ip.remove(draft) {
+                let was = join(&l3at, draft);
                 p.deviation(
-                    &join(&join(&at, l3_orig), draft),
+                    &was,
                     "draft-port-in-l3",
                     format!(
                         "draft-era `{draft}` in the {l3} match; RFC 8519 puts `{key}` in the transport match"
                     ),
                 );
-                ports.push((key, v));
+                ports.push((key, v, was));
             }
         }
         if let Some(l4) = l4 {
             if !ports.is_empty() {
+                let tat = join(&at, l4);
+                if !m.contains_key(l4) {
+                    map.created(&tat);
+                }
                 let target = m.entry(l4).or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(t) = target {
-                    for (k, v) in ports {
-                        t.entry(k).or_insert(v);
+                    for (k, v, was) in ports {
+                        if !t.contains_key(k) {
+                            let original = map.original(&was);
+                            map.moved(&join(&tat, k), &original);
+                            t.insert(k.to_string(), v);
+                        }
                     }
                 }
             }
@@ -358,7 +416,15 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems) {
             continue;
         };
         let tat = join(&at, l4);
-        if l4 == "tcp" && rename(t, "direction-initiated", "ietf-mud:direction-initiated") {
+        if l4 == "tcp"
+            && rename(
+                t,
+                &tat,
+                "direction-initiated",
+                "ietf-mud:direction-initiated",
+                map,
+            )
+        {
             p.deviation(
                 &join(&tat, "direction-initiated"),
                 "draft-direction",
@@ -387,12 +453,14 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems) {
                 None => s.parse::<u16>().ok(),
             };
             if let Some(n) = parsed {
+                let eat = join(&join(&at, "eth"), "ethertype");
                 p.deviation(
-                    &join(&join(&at, "eth"), "ethertype"),
+                    &eat,
                     "hex-ethertype",
                     format!("ethertype `{s}` is a string; a uint16 is a JSON number ({n})"),
                 );
                 eth.insert("ethertype".into(), Value::from(n));
+                map.replaced(&eat);
             }
         }
     }
@@ -420,7 +488,8 @@ mod tests {
         )
         .expect("json");
         let mut p = Problems::new(false);
-        repair(&mut doc, &mut p).expect("repairs");
+        let mut map = PathMap::default();
+        repair(&mut doc, &mut p, &mut map).expect("repairs");
         let codes: Vec<&str> = p.list.iter().map(|x| x.code).collect();
         for c in [
             "draft-acl-container",
@@ -446,12 +515,43 @@ mod tests {
             .list
             .iter()
             .any(|x| x.path == "/ietf-access-control-list:access-lists"));
+        // Paths into the repaired tree name the file's nodes.
+        let ace_at = "/ietf-access-control-list:access-lists/acl/0/access-list-entries/ace/0";
+        for (repaired, original) in [
+            (
+                "/ietf-access-control-list:acls/acl/0/aces/ace/0/matches/ipv4/protocol".to_string(),
+                format!("{ace_at}/matches/ipv4-acl/protocol"),
+            ),
+            (
+                "/ietf-access-control-list:acls/acl/0/aces/ace/0/matches/tcp/destination-port/lower-port".into(),
+                format!("{ace_at}/matches/ipv4-acl/destination-port-range/lower-port"),
+            ),
+            (
+                "/ietf-access-control-list:acls/acl/0/aces/ace/0/matches/tcp".into(),
+                format!("{ace_at}/matches"),
+            ),
+            (
+                "/ietf-access-control-list:acls/acl/0/aces/ace/0/matches/ietf-mud:mud/same-manufacturer".into(),
+                format!("{ace_at}/matches/ietf-mud:same-manufacturer"),
+            ),
+            (
+                "/ietf-access-control-list:acls/acl/0/aces/ace/0/name".into(),
+                format!("{ace_at}/rule-name"),
+            ),
+            (
+                "/ietf-access-control-list:acls/acl/0/type".into(),
+                "/ietf-access-control-list:access-lists/acl/0/acl-type".into(),
+            ),
+            ("/ietf-mud:mud/mud-version".into(), "/ietf-mud:mud".into()),
+        ] {
+            assert_eq!(map.original(&repaired), original, "{repaired}");
+        }
         let mut strict = Problems::new(true);
         let mut again: Value = serde_json::from_str(
             r#"{"ietf-mud:mud":{"mud-url":"https://a.example/x","last-update":"x","is-supported":true}}"#,
         )
         .expect("json");
-        repair(&mut again, &mut strict).expect("repairs");
+        repair(&mut again, &mut strict, &mut PathMap::default()).expect("repairs");
         assert!(strict.has_errors());
     }
 }

@@ -294,8 +294,9 @@ fn is_https_url(u: &str) -> bool {
 fn read_acl(acl: &Acl, at: &str, dir: Dir, p: &mut Problems, out: &mut Vec<Rule>) {
     let kind = acl.kind.as_deref().unwrap_or("");
     if acl.kind.is_none() {
+        // Named by the ACL that lacks it: the only path the file has.
         p.deviation(
-            &join(at, "type"),
+            at,
             "missing-acl-type",
             "the ACL has no `type`; read from its matches",
         );

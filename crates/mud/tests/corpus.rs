@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use portolan_model::Profile;
-use portolan_mud::{export, import, ExportOptions, ImportOptions, MudError};
+use portolan_mud::{export, import, ExportOptions, ImportOptions, MudError, Problem};
 
 fn corpus_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mud");
@@ -272,4 +272,107 @@ fn imported_corpus_files_survive_export_and_import_again() {
         checked += 1;
     }
     assert!(checked >= 40, "only {checked} corpus files imported");
+}
+
+/// The paths of a file's problems that do not resolve in the file as written.
+fn unresolved<'a>(doc: &serde_json::Value, problems: &'a [Problem]) -> Vec<&'a Problem> {
+    problems
+        .iter()
+        .filter(|p| doc.pointer(&p.path).is_none())
+        .collect()
+}
+
+/// Every warning (lenient) and every error (strict) of a corpus file names a JSON Pointer that
+/// resolves in the file as the user wrote it — not in the tree the repair made of it, whose
+/// names (`…:acls`, `aces`, `tcp` built from draft port ranges, …) the file may not have.
+///
+/// Resolution is exact: where the repair inserted or removed a node (a missing mandatory leaf,
+/// a `tcp` container built from draft port ranges, an ACL container the file lacks), the
+/// importer names the parent the node is (or would be) in, so that path resolves too.
+#[test]
+fn every_reported_path_resolves_in_the_file_as_written() {
+    let dir = corpus_dir();
+    let mut checked = 0;
+    let mut bad = Vec::new();
+    for f in corpus_files(&dir) {
+        let bytes = fs::read(dir.join(&f)).expect("readable");
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        for strict in [false, true] {
+            let problems = match import(
+                &bytes,
+                &ImportOptions {
+                    strict,
+                    file: f.clone(),
+                },
+            ) {
+                Ok(i) => i.warnings,
+                Err(MudError::Refused { problems }) => problems,
+                Err(MudError::Json { path, code, reason }) => vec![Problem {
+                    severity: portolan_model::Severity::Error,
+                    code,
+                    path,
+                    message: reason,
+                }],
+                Err(_) => Vec::new(),
+            };
+            checked += problems.len();
+            for p in unresolved(&doc, &problems) {
+                bad.push(format!("{f} (strict: {strict}): {p}"));
+            }
+        }
+    }
+    assert!(checked >= 100, "only {checked} problems checked");
+    assert!(bad.is_empty(), "paths not in the file:\n{}", bad.join("\n"));
+}
+
+/// samsungsmartcamMud.json has the draft `ietf-access-control-list:access-lists` container;
+/// warnings from every pass (repair, ACE reading, flow building) name it, never `…:acls`.
+#[test]
+fn samsung_warnings_name_the_draft_container_throughout() {
+    let f = "iot-onboarding+mudfiles/unsw/samsungsmartcamMud.json";
+    let bytes = fs::read(corpus_dir().join(f)).expect("readable");
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    let i = import(
+        &bytes,
+        &ImportOptions {
+            strict: false,
+            file: f.into(),
+        },
+    )
+    .expect("imports");
+    let draft = "/ietf-access-control-list:access-lists";
+    for w in &i.warnings {
+        assert!(
+            w.path == draft || w.path.starts_with(&format!("{draft}/")),
+            "{w}: not in the container the file has"
+        );
+        assert!(!w.path.contains(":acls"), "{w}");
+    }
+    assert!(unresolved(&doc, &i.warnings).is_empty());
+    // One warning of each pass, at the node the file has.
+    for (code, path) in [
+        ("draft-acl-container", draft.to_string()),
+        (
+            "hex-ethertype",
+            format!("{draft}/acl/0/aces/ace/5/matches/eth/ethertype"),
+        ),
+        (
+            "eth-in-ip-acl",
+            format!("{draft}/acl/0/aces/ace/5/matches/eth"),
+        ),
+        (
+            "unregistered-controller",
+            format!("{draft}/acl/0/aces/ace/14/matches/ietf-mud:mud/controller"),
+        ),
+        ("any-port", format!("{draft}/acl/0/aces/ace/12")),
+    ] {
+        assert!(
+            i.warnings.iter().any(|w| w.code == code && w.path == path),
+            "no {code} at {path}: {:#?}",
+            i.warnings
+        );
+        assert!(doc.pointer(&path).is_some(), "{path}");
+    }
 }

@@ -59,16 +59,33 @@ pub fn default_routes() -> Vec<DefaultRoute> {
 }
 
 /// Whether `addr` is an address of the calling thread's network namespace, i.e. whether the
-/// probe can send from it: binding a socket to it succeeds (the OS's words when not).
+/// probe can send from it (read over rtnetlink: binding alone is not proof, since in a
+/// namespace that never had an address every bind succeeds).
 pub fn check_local(addr: IpAddr) -> Result<(), String> {
-    UdpSocket::bind(SocketAddr::new(addr, 0))
-        .map(drop)
-        .map_err(|e| e.to_string())
+    let mine = crate::link::addresses()?;
+    if mine.contains(&addr) {
+        Ok(())
+    } else {
+        let mut v: Vec<String> = mine
+            .iter()
+            .filter(|a| !a.is_loopback())
+            .map(ToString::to_string)
+            .collect();
+        v.sort();
+        Err(if v.is_empty() {
+            "it has no address other than loopback".to_string()
+        } else {
+            format!("its addresses: {}", v.join(", "))
+        })
+    }
 }
 
-/// The address the kernel would send from towards `dst` (no packet is sent), or from `src`
-/// if that address can be bound here.
+/// The address the kernel would send from towards `dst` (no packet is sent), or `src` if it
+/// is an address of this machine (of the calling thread's namespace).
 pub fn source_towards(src: Option<IpAddr>, dst: IpAddr) -> Result<IpAddr, String> {
+    if let Some(s) = src {
+        check_local(s).map_err(|e| format!("{s} is not an address of this machine ({e})"))?;
+    }
     let bind = src.unwrap_or(match dst {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),

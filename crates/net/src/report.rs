@@ -163,6 +163,15 @@ impl Check {
         self
     }
 
+    /// The remedy, unless there is none to give (empty).
+    pub fn remedy_if(self, r: String) -> Check {
+        if r.is_empty() {
+            self
+        } else {
+            self.remedy(r)
+        }
+    }
+
     pub fn offer(mut self, o: crate::dhcp::Offer) -> Check {
         self.offer = Some(o);
         self

@@ -2,7 +2,8 @@
 //! table, no sockets, no privileges. Checks the staged verdicts, the alternative group and the
 //! remedies for the Oscar gateway when its resolver answers and only port 443 is open, and
 //! what the address stage makes of DHCP offers (none, one without a router, two that
-//! disagree).
+//! disagree). Remedies blame the firewall only for what the path drops: not for a peer that
+//! answers that nothing listens, nor for a `--source` this machine does not hold.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -25,18 +26,31 @@ use portolan_net::udp_apps::Expect;
 
 struct Mock {
     dhcp: DhcpReply,
+    /// What TCP ports other than 443 observe.
+    tcp_else: TcpState,
+    /// The one address this machine holds.
+    local: &'static str,
 }
 
 const MOCK: Mock = Mock {
     dhcp: DhcpReply::Silent,
+    tcp_else: TcpState::Filtered,
+    local: "10.20.0.33",
 };
 
 impl Transport for Mock {
-    async fn tcp_connect(&self, _: Option<IpAddr>, dst: SocketAddr, _: Duration) -> TcpOutcome {
+    async fn tcp_connect(&self, src: Option<IpAddr>, dst: SocketAddr, _: Duration) -> TcpOutcome {
+        if src.is_some_and(|s| s.to_string() != self.local) {
+            return TcpOutcome {
+                state: TcpState::LocalError,
+                detail: Some("bind: Cannot assign requested address (os error 99)".into()),
+                local: None,
+            };
+        }
         let state = if dst.port() == 443 {
             TcpState::Open
         } else {
-            TcpState::Filtered
+            self.tcp_else
         };
         TcpOutcome {
             state,
@@ -104,8 +118,13 @@ impl Transport for Mock {
         }]
     }
 
-    fn source_towards(&self, _: Option<IpAddr>, _: IpAddr) -> Result<IpAddr, String> {
-        Ok("10.20.0.33".parse().expect("ip"))
+    fn source_towards(&self, src: Option<IpAddr>, _: IpAddr) -> Result<IpAddr, String> {
+        match src {
+            Some(s) if s.to_string() != self.local => {
+                Err(format!("{s} is not an address of this machine"))
+            }
+            _ => Ok(self.local.parse().expect("ip")),
+        }
     }
 
     fn links(&self) -> Result<Vec<Link>, String> {
@@ -132,6 +151,16 @@ impl portolan_model::compile::ProfileSource for Catalog {
 }
 
 fn oscar(mock: &Mock, dhcp: Option<DhcpOptions>) -> Report {
+    oscar_with(
+        mock,
+        Options {
+            dhcp,
+            ..Options::default()
+        },
+    )
+}
+
+fn oscar_with(mock: &Mock, o: Options) -> Report {
     let site = "portolan: 1\nsite: m\nzones:\n  - id: field\n    networks: [10.20.0.0/24]\nservices:\n  dns: firewall\n  dhcp: firewall\ndevices:\n  - id: oscar\n    profile: oscar-templog-gateway\n    zone: field\n    addresses: [10.20.0.33]\n    bind:\n      cloud: [gk.sensorist.com]\n";
     let policy = portolan_model::compile::site_text("m.yaml", site, &Catalog)
         .expect("compiles")
@@ -139,8 +168,7 @@ fn oscar(mock: &Mock, dhcp: Option<DhcpOptions>) -> Report {
     let p = plan(&policy, "oscar").expect("plan");
     let o = Options {
         resolver: Some("192.0.2.53:53".parse().expect("addr")),
-        dhcp,
-        ..Options::default()
+        ..o
     };
     block_on(run(mock, &p, &o)).expect("runtime")
 }
@@ -174,6 +202,76 @@ fn oscar_through_the_seam() {
         vec!["allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, flow `cloud`"]
     );
     assert!(r.ok());
+}
+
+#[test]
+fn a_peer_that_answers_nothing_listens_is_not_the_firewalls() {
+    // 4321 answered with a reset: the packet got through, the service is what to check.
+    let m = Mock {
+        tcp_else: TcpState::Refused,
+        ..MOCK
+    };
+    let r = oscar(&m, None);
+    let alt = r
+        .checks()
+        .find(|c| c.kind == Kind::Alternative)
+        .expect("alternative group");
+    assert_eq!(
+        (alt.state.as_str(), alt.verdict),
+        ("partial", Verdict::Warn)
+    );
+    assert_eq!(
+        r.remedies,
+        vec!["check the service on TCP 4321 at gk.sensorist.com: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — Oscar TempLog gateway, flow `cloud`"]
+    );
+    let flow = r
+        .checks()
+        .find(|c| c.kind == Kind::Flow && c.flow.as_deref() == Some("cloud-4321"))
+        .expect("flow check");
+    assert!(
+        flow.remedy
+            .as_deref()
+            .is_some_and(|m| m.starts_with("check the service on TCP 4321")),
+        "{flow:?}"
+    );
+
+    // The probing machine's own refusal (its firewall, say) is not the site's either.
+    let m = Mock {
+        tcp_else: TcpState::LocalError,
+        ..MOCK
+    };
+    let r = oscar(&m, None);
+    assert_eq!(r.remedies.len(), 1, "{:?}", r.remedies);
+    assert!(
+        r.remedies[0].starts_with("the probe could not send"),
+        "{:?}",
+        r.remedies
+    );
+}
+
+#[test]
+fn a_source_this_machine_does_not_hold_skips_reach() {
+    let r = oscar_with(
+        &MOCK,
+        Options {
+            source: Some("192.0.2.99".parse().expect("ip")),
+            ..Options::default()
+        },
+    );
+    for stage in [Stage::Reach, Stage::Integrity] {
+        assert_eq!(r.stage(stage).map(|s| s.verdict), Some(Verdict::Skip));
+    }
+    assert!(
+        r.checks()
+            .any(|c| c.kind == Kind::Source && c.state == "not-local"),
+        "{r:#?}"
+    );
+    assert!(
+        r.remedies.iter().all(|m| !m.starts_with("allow")),
+        "{:?}",
+        r.remedies
+    );
+    assert!(!r.ok());
 }
 
 fn offer(server: &str, routers: &[&str], dns: &[&str]) -> Offer {
@@ -215,6 +313,7 @@ fn dhcp_offers_through_the_seam() {
     // An offer without a router: the device would get an address and no way out.
     let m = Mock {
         dhcp: DhcpReply::Offers(vec![offer("10.20.0.1", &[], &["10.20.0.1"])]),
+        ..MOCK
     };
     let r = oscar(&m, o.clone());
     assert_eq!(
@@ -242,6 +341,7 @@ fn dhcp_offers_through_the_seam() {
             offer("10.20.0.1", &["10.20.0.1"], &["10.20.0.1"]),
             offer("10.20.0.250", &["10.20.0.250"], &["10.20.0.250"]),
         ]),
+        ..MOCK
     };
     let r = oscar(&m, o);
     assert_eq!(

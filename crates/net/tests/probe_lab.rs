@@ -8,11 +8,14 @@
 //! flows, and the report (and its JSON) must name exactly those flows, each with its remedy:
 //! Oscar, Izuma, ThingPark here, the Elseta WCC Lite (telemetry answered by the responder's
 //! echo, IKE, what the peer opens) and the Ubisense sensor (the site's own ports for the
-//! DIMENSION4 protocols, DNS). Traffic never leaves the lab's namespaces.
+//! DIMENSION4 protocols, DNS). A peer that answers that nothing listens (a reset, an ICMP
+//! port unreachable) gets "check the service", not "allow": the packet got through. The ICMP
+//! echo takes only errors about its own request, not the port unreachables of UDP probes
+//! running beside it. Traffic never leaves the lab's namespaces.
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::dns_server::Zone;
@@ -21,7 +24,8 @@ use common::servers::{arm_bootstrap_ca, inspection_ca, start, Service};
 use portolan_net::plan::{plan, Plan};
 use portolan_net::probe::{run, Options};
 use portolan_net::report::{Check, Kind, Report, Stage, Verdict};
-use portolan_net::runtime::{block_on, System};
+use portolan_net::runtime::{block_on, EchoReply, System, TcpState, Transport as _, UdpReply};
+use portolan_net::udp_apps::Expect;
 
 struct Catalog;
 
@@ -174,7 +178,9 @@ fn oscar_alternatives_partly_then_not_at_all() {
     );
     let alt = check(&r, Kind::Alternative, "cloud", None);
     assert_eq!((alt.state.as_str(), alt.verdict), ("none", Verdict::Fail));
-    let remedy = "allow TCP 443 and 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, flow `cloud`";
+    // 4321 is the firewall's to allow; 443 answered with a reset, which is the peer's (the
+    // probe cannot tell a firewall resetting in its name), so the packet got through.
+    let remedy = "allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, flow `cloud` or check the service on TCP 443 at gk.sensorist.com: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — Oscar TempLog gateway, flow `cloud`";
     assert_eq!(r.remedies, vec![remedy.to_string()]);
     assert_eq!(
         r.stage(Stage::Reach).map(|s| s.verdict),
@@ -369,14 +375,15 @@ fn thingpark_ipsec_ntp_ike_icmp_and_ranges() {
     assert_eq!(check(&r, Kind::Flow, "i6", None).verdict, Verdict::Warn);
     let remedies = r.remedies.join("\n");
     for want in [
-        "allow TCP 3003 from 10.20.0.35 to 198.51.100.30 — ThingPark LRR base station (and Semtech Basics Station), flow `i7a`",
-        "flow `i7a`",
+        // Nothing serves 3003: the peer resets, the firewall is not what to change.
+        "check the service on TCP 3003 at 198.51.100.30: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — ThingPark LRR base station (and Semtech Basics Station), flow `i7a`",
         "allow TCP 22 from 10.20.0.35 to 198.51.100.31",
         "flow `i9`",
         "allow UDP 4500 from 10.20.0.35 to 198.51.100.30",
     ] {
         assert!(remedies.contains(want), "missing {want} in\n{remedies}");
     }
+    assert!(!remedies.contains("allow TCP 3003"), "{remedies}");
     assert!(!r.ok());
 }
 
@@ -646,8 +653,9 @@ fn elseta_telemetry_echo_ike_and_what_the_peer_opens() {
         check(&r, Kind::Flow, "ipsec-ike", None).verdict,
         Verdict::Warn
     );
+    // The port unreachable reads as the peer's answer: nothing listens there.
     let want = vec![
-        "allow UDP 5140 from 10.20.0.33 to 198.51.100.50 — WCC Lite, flow `telemetry`".to_string(),
+        "check the service on UDP 5140 at 198.51.100.50: the peer answered with ICMP port unreachable, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — WCC Lite, flow `telemetry`".to_string(),
         "allow UDP 500 from 10.20.0.33 to 198.51.100.51 — WCC Lite, flow `ipsec-ike`".to_string(),
     ];
     assert_eq!(blamed(&r), vec!["ipsec-ike", "telemetry"], "{}", json(&r));
@@ -748,7 +756,12 @@ fn ubisense_site_supplied_ports_and_dns() {
     ]
     .iter()
     .map(|(what, to, flow)| {
-        format!("allow {what} from 10.20.0.34 to {to} — {product}, flow `{flow}`")
+        if *flow == "location-registration" {
+            // Reset: the peer's answer, so the service, not the firewall.
+            format!("check the service on {what} at {to}: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — {product}, flow `{flow}`")
+        } else {
+            format!("allow {what} from 10.20.0.34 to {to} — {product}, flow `{flow}`")
+        }
     })
     .collect();
     let mut flows_blamed = vec![
@@ -762,4 +775,77 @@ fn ubisense_site_supplied_ports_and_dns() {
     assert_eq!(r.remedies, want);
     assert_eq!(blamed_json(&r), (flows_blamed, want));
     assert!(!r.ok());
+}
+
+/// A raw ICMP socket (what the probe opens where ping sockets are not allowed, as in a fresh
+/// namespace) receives every ICMP packet from the host it pings, including the port
+/// unreachables answering other sockets' UDP probes. With the default concurrency those
+/// arrive while the echo waits: the echo must take only errors quoting its own request, and
+/// the UDP and TCP probes (connected sockets) only errors quoting theirs.
+#[test]
+fn the_echo_ignores_errors_about_other_probes() {
+    let Some(lab) = Lab::new() else { return };
+    let dst: IpAddr = "198.51.100.7".parse().expect("ip");
+    // Pings go unanswered, so the echo is still waiting when the port unreachables for the
+    // UDP datagrams to port 7 (nothing listens there) come back; 9999 is dropped.
+    lab.firewall(&[
+        "ip daddr 198.51.100.7 icmp type echo-request drop",
+        "ip daddr 198.51.100.7 udp dport 9999 drop",
+        "ip daddr 198.51.100.7 tcp dport 9999 drop",
+    ]);
+    let wait = Duration::from_millis(1200);
+    let run_all = move || {
+        block_on(async move {
+            let noise = async {
+                let s = tokio::net::UdpSocket::bind("0.0.0.0:0")
+                    .await
+                    .expect("bind");
+                for _ in 0..5 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let _ = s.send_to(b"closed", SocketAddr::new(dst, 7)).await;
+                }
+                // The host did answer them: nothing listens on 7.
+                System
+                    .udp_exchange(
+                        None,
+                        SocketAddr::new(dst, 7),
+                        b"closed".to_vec(),
+                        Expect::Any,
+                        Duration::from_millis(300),
+                        1,
+                    )
+                    .await
+            };
+            tokio::join!(
+                System.icmp_echo(None, dst, wait),
+                System.udp_exchange(
+                    None,
+                    SocketAddr::new(dst, 9999),
+                    b"dropped".to_vec(),
+                    Expect::Any,
+                    wait,
+                    1
+                ),
+                System.tcp_connect(None, SocketAddr::new(dst, 9999), wait),
+                noise,
+            )
+        })
+        .expect("runtime")
+    };
+    let (echo, udp, tcp, closed) =
+        portolan_net::netns::run_in(&lab.dev, run_all).expect("run in the device namespace");
+    assert_eq!(closed, UdpReply::Closed, "the port unreachables were sent");
+    assert_eq!(echo, EchoReply::Silent, "another probe's port unreachable");
+    assert_eq!(udp, UdpReply::Silent);
+    assert_eq!(tcp.state, TcpState::Filtered, "{tcp:?}");
+
+    // An error that does quote the echo still counts.
+    lab.firewall(&[
+        "ip daddr 198.51.100.7 icmp type echo-request reject with icmp type admin-prohibited",
+    ]);
+    let echo = portolan_net::netns::run_in(&lab.dev, move || {
+        block_on(async move { System.icmp_echo(None, dst, wait).await }).expect("runtime")
+    })
+    .expect("run in the device namespace");
+    assert!(matches!(echo, EchoReply::Unreachable(_)), "{echo:?}");
 }

@@ -185,9 +185,10 @@ fn truncated_file_reports_offset_and_keeps_what_came_before() {
     assert_eq!(p.kind, ProblemKind::Truncated);
     assert_eq!(p.offset, last as u64, "{p}");
     assert_eq!(obs.frames.frames, t.packets.len() as u64 - 1);
-    // Cut inside the file header.
+    // Cut inside the file header: nothing could be read, so it is no capture at all (exit 2),
+    // not a capture cut short.
     let (_, p) = observe(bytes[..10].to_vec());
-    assert_eq!(p.expect("problem").kind, ProblemKind::Truncated);
+    assert_eq!(p.expect("problem").kind, ProblemKind::Corrupt);
 }
 
 #[test]

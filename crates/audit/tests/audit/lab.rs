@@ -18,7 +18,7 @@ use portolan_model::compile::{site_text, ProfileSource};
 use portolan_model::ir::Policy;
 use portolan_model::Profile;
 
-pub(crate) struct Shipped(pub(crate) Catalog);
+struct Shipped(Catalog);
 
 impl ProfileSource for Shipped {
     fn profile(&self, name: &str) -> Result<Profile, String> {

@@ -31,6 +31,16 @@ pub(super) async fn address_stage<T: Transport>(
             let probe_dst = towards.unwrap_or(s);
             match t.source_towards(Some(s), probe_dst) {
                 Ok(_) => checks.push(source_check(s, &declared, &group.id)),
+                // The address is here, only the way out is missing (the route check says so
+                // when there is no default route at all).
+                Err(e) if t.source_towards(Some(s), s).is_ok() => {
+                    checks.push(source_check(s, &declared, &group.id));
+                    if !routes.is_empty() {
+                        checks.push(
+                            Check::new(Kind::Route, Verdict::Fail, "no-route", e).address(s),
+                        );
+                    }
+                }
                 Err(e) => checks.push(
                     Check::new(Kind::Source, Verdict::Fail, "not-local", e)
                         .address(s)

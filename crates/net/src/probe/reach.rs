@@ -479,8 +479,9 @@ pub(super) async fn reach_stage<T: Transport>(
             for i in &failing_members {
                 let f = &plan.flows[*i];
                 match &failing[*i] {
-                    // Unresolved: no target was tried (the names stage says why).
-                    None => add(&mut allow, f.protocol, f.ports.clone(), f.names.clone()),
+                    // Unresolved: nothing was tried, so nothing to allow yet; the names stage
+                    // has the remedy.
+                    None => {}
                     Some(fl) => {
                         if let Some((p, peers)) = &fl.blocked {
                             let p = if p.is_empty() { &f.ports } else { p };
@@ -533,7 +534,7 @@ pub(super) async fn reach_stage<T: Transport>(
                     bad.join(", ")
                 ),
             )
-            .remedy(remedy.join("; "))
+            .remedy_if(remedy.join("; "))
         } else {
             Check::new(
                 Kind::Alternative,
@@ -545,7 +546,7 @@ pub(super) async fn reach_stage<T: Transport>(
                 "none",
                 format!("{}: no alternative works ({})", a.id, a.flows.join(", ")),
             )
-            .remedy(remedy.join(" or "))
+            .remedy_if(remedy.join(" or "))
         };
         checks.push(c.flow(a.id.clone()));
     }
