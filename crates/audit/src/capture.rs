@@ -74,7 +74,7 @@ where
                     kind: ProblemKind::Corrupt,
                     message: format!("file header unreadable: {e}"),
                 }),
-            )
+            );
         }
     };
     let mut frames = 0u64;

@@ -263,7 +263,11 @@ fn name_sets_that_cannot_fill_are_warned_about() {
     let files = yaml_files(&fixtures("good"));
     let codes = |file: &str| -> Vec<&'static str> {
         let (_, text) = files.iter().find(|(n, _)| n == file).expect("fixture");
-        diagnose("good", file, text).1.iter().map(|d| d.code).collect()
+        diagnose("good", file, text)
+            .1
+            .iter()
+            .map(|d| d.code)
+            .collect()
     };
     // DNS served elsewhere: the firewall's name sets never fill at run time.
     assert!(codes("dual-stack.yaml").contains(&"names-need-dns"));

@@ -174,7 +174,9 @@ pub(super) fn log_prefix(group: &str) -> Result<String, EmitError> {
     } else {
         // Too long: a head of the id and a hash of the whole, so two long ids that share a
         // head still log differently (`portolan oscar-gate~3f9a1c2b: `).
-        let hash = group.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        let hash = group.bytes().fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
         let head: String = group.chars().take(room - 9).collect();
         format!("{head}~{hash:08x}")
     };
@@ -190,7 +192,10 @@ mod tests {
         let a = log_prefix("oscar-gateways-in-building-seven-north-wing").expect("safe");
         let b = log_prefix("oscar-gateways-in-building-seven-north-wing2").expect("safe");
         assert_ne!(a, b);
-        assert!(a.len() <= LOG_PREFIX_MAX && b.len() <= LOG_PREFIX_MAX, "{a} {b}");
+        assert!(
+            a.len() <= LOG_PREFIX_MAX && b.len() <= LOG_PREFIX_MAX,
+            "{a} {b}"
+        );
         assert_eq!(log_prefix("lrr-1").expect("safe"), "portolan lrr-1: ");
     }
 
