@@ -85,29 +85,9 @@ pub fn site_text(
     })
 }
 
+/// An address or prefix of a site, checked as a profile's are.
 fn net(sink: &mut Sink, s: &Spanned<String>) -> Option<IpNet> {
-    let t = s.value.trim();
-    if let Ok(n) = t.parse::<IpNet>() {
-        if n.trunc() != n {
-            sink.error(
-                pos(s),
-                "invalid-address",
-                format!("`{t}` has host bits set"),
-                format!("write the network as {}", n.trunc()),
-            );
-        }
-        return Some(n);
-    }
-    if let Ok(a) = t.parse::<IpAddr>() {
-        return Some(IpNet::from(a));
-    }
-    sink.error(
-        pos(s),
-        "invalid-address",
-        format!("`{t}` is not an IP address or prefix"),
-        "write 192.0.2.1, 192.0.2.0/24 or 2001:db8::/32",
-    );
-    None
+    crate::validate::address(sink, s)
 }
 
 enum Provider {

@@ -1131,7 +1131,8 @@ fn crypto(sink: &mut Sink, c: &RawCrypto) -> Crypto {
     }
 }
 
-fn address(sink: &mut Sink, a: &Spanned<String>) -> Option<IpNet> {
+/// An IP address or CIDR prefix (host bits clear), or a diagnostic at its position.
+pub(crate) fn address(sink: &mut Sink, a: &Spanned<String>) -> Option<IpNet> {
     let t = a.value.trim();
     if let Ok(net) = t.parse::<IpNet>() {
         if net.trunc() != net {
