@@ -81,6 +81,12 @@ fn normalize_decl(line: &str) -> Option<String> {
         v.sort_unstable();
         return Some(format!("flags {}", v.join(",")));
     }
+    // A default element timeout implies `flags timeout`, and `nft list` then prints only the
+    // timeout: both spellings must compare equal, or a reload would recreate (and empty) a
+    // DNS-filled set.
+    if l.starts_with("timeout ") {
+        return Some("flags timeout".to_string());
+    }
     if l.starts_with("type ") {
         // For base chains keep the hook, not the policy (which a reload may change).
         let core = l.split(';').next().unwrap_or(l).trim();
@@ -158,6 +164,7 @@ fn finish(
     mut decl: Vec<String>,
 ) {
     decl.sort();
+    decl.dedup();
     let decl = decl.join("; ");
     let e = out.entry((kind.clone(), name.clone())).or_insert(Object {
         kind,
@@ -189,6 +196,15 @@ mod tests {
     use super::*;
 
     const LISTING: &str = "table inet portolan {\n\tset n4_x {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\telements = { 9.9.9.9 timeout 1h expires 59m59s968ms, 9.9.9.8 }\n\t}\n\n\tset s {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 1.2.3.0/24 }\n\t}\n\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tip saddr @s accept\n\t}\n\tchain c {\n\t}\n}\n";
+
+    #[test]
+    fn a_default_timeout_reads_as_flags_timeout() {
+        // What the emitter writes, and what `nft list` prints back for the same set.
+        let emitted = "table inet portolan {\n\tset n4_x {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\ttimeout 3600s\n\t}\n}\n";
+        let listed = "table inet portolan {\n\tset n4_x {\n\t\ttype ipv4_addr\n\t\ttimeout 1h\n\t\telements = { 192.0.2.99 expires 59m59s964ms }\n\t}\n}\n";
+        let key = ("set".to_string(), "n4_x".to_string());
+        assert_eq!(objects(emitted)[&key].decl, objects(listed)[&key].decl);
+    }
 
     #[test]
     fn objects_of_a_listing() {
