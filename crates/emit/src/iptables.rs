@@ -71,8 +71,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use ipnet::IpNet;
-use portolan_model::ir::{Initiator, Policy, PortRange, Rule};
+use portolan_model::ir::{Initiator, Policy, Rule};
 
+use crate::classes::{signature, Signature};
 use crate::names::{object, safe_hostname, safe_interface, safe_text};
 use crate::nftables::{name_set, wildcard_set};
 use crate::{EmitError, Options};
@@ -105,44 +106,6 @@ pub fn section(text: &str, name: &str) -> String {
         }
     }
     out
-}
-
-/// The rule of a class, without the group: what makes two groups share chains.
-type Signature<'a> = Vec<(
-    &'a str,
-    &'a str,
-    Initiator,
-    u8,
-    &'a [PortRange],
-    &'a [PortRange],
-    Option<&'a str>,
-    &'a [IpNet],
-    &'a [String],
-    &'a [String],
-    bool,
-    bool,
-)>;
-
-fn signature<'a>(rules: &[&'a Rule]) -> Signature<'a> {
-    rules
-        .iter()
-        .map(|r| {
-            (
-                r.profile.as_str(),
-                r.flow.as_str(),
-                r.initiator,
-                r.protocol,
-                r.ports.as_slice(),
-                r.src_ports.as_slice(),
-                r.icmp_type.as_deref(),
-                r.peers.prefixes.as_slice(),
-                r.peers.names.as_slice(),
-                r.peers.wildcards.as_slice(),
-                r.peers.firewall,
-                r.broadcast,
-            )
-        })
-        .collect()
 }
 
 struct Class<'a> {

@@ -27,6 +27,7 @@ use std::fmt::Write as _;
 use ipnet::IpNet;
 use portolan_model::ir::{Initiator, Policy, PortRange, Rule};
 
+use crate::classes::{signature, Signature};
 use crate::names::{object, safe_hostname, safe_interface, safe_text};
 use crate::{EmitError, Options};
 
@@ -65,45 +66,6 @@ impl Fam {
             IpNet::V6(_) => Fam::V6,
         }
     }
-}
-
-/// The rule of a class, without the group: what makes two groups share chains. Borrowed, so
-/// that comparing a group with the classes costs no copies.
-type Signature<'a> = Vec<(
-    &'a str,
-    &'a str,
-    Initiator,
-    u8,
-    &'a [PortRange],
-    &'a [PortRange],
-    Option<&'a str>,
-    &'a [IpNet],
-    &'a [String],
-    &'a [String],
-    bool,
-    bool,
-)>;
-
-fn signature<'a>(rules: &[&'a Rule]) -> Signature<'a> {
-    rules
-        .iter()
-        .map(|r| {
-            (
-                r.profile.as_str(),
-                r.flow.as_str(),
-                r.initiator,
-                r.protocol,
-                r.ports.as_slice(),
-                r.src_ports.as_slice(),
-                r.icmp_type.as_deref(),
-                r.peers.prefixes.as_slice(),
-                r.peers.names.as_slice(),
-                r.peers.wildcards.as_slice(),
-                r.peers.firewall,
-                r.broadcast,
-            )
-        })
-        .collect()
 }
 
 struct Class<'a> {
