@@ -9,13 +9,13 @@ use ipnet::IpNet;
 
 use crate::diag::{from_yaml_error, Diagnostic, Pos, Sink};
 use crate::ir::*;
-use crate::names::{check_wildcard, expand_template, is_hostname, is_ident};
+use crate::names::{check_wildcard, expand_template, is_hostname};
 use crate::ports::{parse_item, port_number, PortItem, PortSpec};
 use crate::profile::*;
 use crate::protocol::Protocol;
 use crate::raw::{RawPorts, Scalar, Spanned};
 use crate::raw_site::*;
-use crate::validate::{check_version_first, Loaded};
+use crate::validate::{check_format_version, check_ident, check_version_first, Loaded};
 
 fn pos<T>(s: &Spanned<T>) -> Pos {
     Pos::from(s.referenced)
@@ -129,33 +129,12 @@ struct SiteCtx {
 
 /// Compiles a raw site; problems go to `sink`.
 pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> Policy {
-    if raw.portolan.value != 1 {
-        sink.error(
-            pos(&raw.portolan),
-            "unsupported-version",
-            format!("format version {} is not supported", raw.portolan.value),
-            "this Portolan reads `portolan: 1`",
-        );
-    }
-    if !is_ident(&raw.site.value) {
-        sink.error(
-            pos(&raw.site),
-            "invalid-id",
-            format!("site name `{}` is not a valid identifier", raw.site.value),
-            "use letters, digits, '-', '_' and '.'",
-        );
-    }
+    check_format_version(sink, &raw.portolan);
+    check_ident(sink, "site name", &raw.site);
     let mut zones = Vec::new();
     let mut seen = BTreeSet::new();
     for z in &raw.zones {
-        if !is_ident(&z.id.value) {
-            sink.error(
-                pos(&z.id),
-                "invalid-id",
-                format!("zone id `{}` is not a valid identifier", z.id.value),
-                "use letters, digits, '-', '_' and '.'",
-            );
-        }
+        check_ident(sink, "zone id", &z.id);
         if !seen.insert(z.id.value.clone()) {
             sink.error(
                 pos(&z.id),
@@ -205,14 +184,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
     let mut resolved: BTreeMap<String, Result<Profile, String>> = BTreeMap::new();
     let mut ids = BTreeSet::new();
     for d in &raw.devices {
-        if !is_ident(&d.id.value) {
-            sink.error(
-                pos(&d.id),
-                "invalid-id",
-                format!("device id `{}` is not a valid identifier", d.id.value),
-                "use letters, digits, '-', '_' and '.'",
-            );
-        }
+        check_ident(sink, "device id", &d.id);
         if !ids.insert(d.id.value.clone()) {
             sink.error(
                 pos(&d.id),

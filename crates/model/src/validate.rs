@@ -105,14 +105,7 @@ fn unique_ids<'a>(
 ) -> BTreeSet<String> {
     let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
     for id in ids {
-        if !is_ident(&id.value) {
-            sink.error(
-                pos(id),
-                "invalid-id",
-                format!("{what} id `{}` is not a valid identifier", id.value),
-                "use letters, digits, '-', '_' and '.', starting with a letter or digit",
-            );
-        }
+        check_ident(sink, &format!("{what} id"), id);
         if let Some(first) = seen.get(&id.value) {
             sink.error(
                 pos(id),
@@ -138,17 +131,34 @@ struct Ctx<'a> {
     endpoints: BTreeSet<String>,
 }
 
-/// Validates a raw profile; problems go to `sink`. The returned profile is meaningful only
-/// when `sink` holds no error.
-pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
-    if raw.portolan.value != 1 {
+/// `portolan:` must be 1, the only format this Portolan reads (profiles and sites alike).
+pub(crate) fn check_format_version(sink: &mut Sink, v: &Spanned<i64>) {
+    if v.value != 1 {
         sink.error(
-            pos(&raw.portolan),
+            pos(v),
             "unsupported-version",
-            format!("format version {} is not supported", raw.portolan.value),
+            format!("format version {} is not supported", v.value),
             "this Portolan reads `portolan: 1`",
         );
     }
+}
+
+/// An identifier (of a flow, endpoint, zone, device, site…), or `invalid-id` at its position.
+pub(crate) fn check_ident(sink: &mut Sink, what: &str, id: &Spanned<String>) {
+    if !is_ident(&id.value) {
+        sink.error(
+            pos(id),
+            "invalid-id",
+            format!("{what} `{}` is not a valid identifier", id.value),
+            "use letters, digits, '-', '_' and '.', starting with a letter or digit",
+        );
+    }
+}
+
+/// Validates a raw profile; problems go to `sink`. The returned profile is meaningful only
+/// when `sink` holds no error.
+pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
+    check_format_version(sink, &raw.portolan);
     if !is_profile_id(&raw.id.value) {
         sink.error(
             pos(&raw.id),
@@ -583,14 +593,7 @@ impl Ctx<'_> {
     }
 
     fn flow(&self, sink: &mut Sink, f: &RawFlow) -> Flow {
-        if !is_ident(&f.id.value) {
-            sink.error(
-                pos(&f.id),
-                "invalid-id",
-                format!("flow id `{}` is not a valid identifier", f.id.value),
-                "use letters, digits, '-', '_' and '.'",
-            );
-        }
+        check_ident(sink, "flow id", &f.id);
         for m in &f.modes {
             if !self.modes.contains(&m.value) {
                 sink.error(
