@@ -761,6 +761,9 @@ fn device_rules(
         p,
         unbound: Default::default(),
     };
+    // This device's rules are the ones pushed from here on; the DNS check reads only them,
+    // so a site's compile stays linear in its devices.
+    let first_rule = policy.rules.len();
     for f in &d.features {
         if !p.features.iter().any(|x| x.id == f.value) {
             let known: Vec<&str> = p.features.iter().map(|x| x.id.as_str()).collect();
@@ -922,14 +925,14 @@ fn device_rules(
             });
         }
     }
-    names_need_dns(sink, ctx, d, policy);
+    names_need_dns(sink, ctx, d, &policy.rules[first_rule..]);
 }
 
 /// Hostname and wildcard peers are enforced through sets the firewall's DNS server fills as it
 /// answers. Warns when that cannot happen for a device: the site's DNS is not this firewall,
-/// or the device has no DNS flow of its own to ask it.
-fn names_need_dns(sink: &mut Sink, ctx: &SiteCtx, d: &RawDevice, policy: &Policy) {
-    let mine = || policy.rules.iter().filter(|r| r.group == d.id.value);
+/// or the device has no DNS flow of its own to ask it. `rules` are this device's own.
+fn names_need_dns(sink: &mut Sink, ctx: &SiteCtx, d: &RawDevice, rules: &[Rule]) {
+    let mine = || rules.iter();
     let Some(named) = mine().find(|r| !r.peers.names.is_empty() || !r.peers.wildcards.is_empty())
     else {
         return;
