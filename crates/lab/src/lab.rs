@@ -16,15 +16,18 @@ use std::time::{Duration, Instant};
 
 use portolan_model::ir::Policy;
 
+use crate::attack;
 use crate::command::{self, Where};
 use crate::dns;
 use crate::error::{Error, Result};
+use crate::facts::{show_mac, Facts};
 use crate::listen::{ListenKind, ListenSpec, Listeners, Seen};
 use crate::netns::{self, Handle, Lock, Resources};
-use crate::probes::{self, Probe, Traffic, Verdict};
+use crate::probes::{self, Kind, Probe, Traffic, Verdict};
 use crate::report::{Report, Row};
 use crate::send::{self, Observed};
 use crate::topology::{self, Topology, GENERIC_NAME, NS_IF};
+use crate::trace::{self, Tracer};
 
 /// How a lab runs.
 #[derive(Clone, Debug)]
@@ -38,6 +41,9 @@ pub struct Options {
     pub timeout: Duration,
     /// Probes in flight at once.
     pub workers: usize,
+    /// Check that each passing required probe was admitted by a rule carrying its
+    /// `profile/flow` comment (off for a hand-written ruleset without such comments).
+    pub provenance: bool,
 }
 
 impl Default for Options {
@@ -47,6 +53,7 @@ impl Default for Options {
             keep: false,
             timeout: Duration::from_millis(1000),
             workers: 32,
+            provenance: true,
         }
     }
 }
@@ -90,11 +97,17 @@ fn sh_in(ns: &str, script: &'static str) -> Result<()> {
     command::run(Where::Netns(ns.to_string()).command("sh", &["-c", script])).map(|_| ())
 }
 
-/// Creates the namespaces, links, addresses and routes of `topo`.
+/// Creates the namespaces, links, addresses and routes of `topo`. Reverse-path filtering is
+/// off everywhere: a spoofed source must be dropped by the ruleset under test, not by a sysctl
+/// the site's firewall may not set.
 fn build(topo: &Topology, res: &mut Resources) -> Result<()> {
     let has_v6 = topo.host_space.keys().any(IpAddr::is_ipv6);
     for ns in topo.namespaces() {
         res.add_netns(&ns)?;
+        sh_in(
+            &ns,
+            "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter && echo 0 > /proc/sys/net/ipv4/conf/default/rp_filter",
+        )?;
         if has_v6 {
             sh_in(&ns, "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad")?;
         }
@@ -143,6 +156,21 @@ fn build(topo: &Topology, res: &mut Resources) -> Result<()> {
                 ])?;
             }
         }
+        for l in topo
+            .links
+            .iter()
+            .filter(|l| topo.spaces[l.space].netns == s.netns)
+        {
+            let mac = show_mac(&l.mac);
+            ip_n(
+                &s.netns,
+                &[
+                    "link", "add", "link", NS_IF, "name", &l.name, "address", &mac, "type",
+                    "macvlan", "mode", "bridge",
+                ],
+            )?;
+            ip_n(&s.netns, &["link", "set", &l.name, "up"])?;
+        }
         for (host, via) in &s.fw_routes {
             let host = host.to_string();
             let via = via.to_string();
@@ -157,8 +185,11 @@ fn build(topo: &Topology, res: &mut Resources) -> Result<()> {
 
 /// The namespace a probe is sent from and the one it is received in.
 fn ends<'a>(topo: &'a Topology, p: &Probe) -> Option<(&'a str, &'a str)> {
-    let src = topo.space_of(p.src)?.netns.as_str();
-    let dst = if p.to_firewall {
+    let src = match &p.forged {
+        Some(f) => topo.spaces.get(f.space)?.netns.as_str(),
+        None => topo.space_of(p.src)?.netns.as_str(),
+    };
+    let dst = if p.to_firewall || p.broadcast {
         topo.fw.as_str()
     } else {
         topo.space_of(p.dst)?.netns.as_str()
@@ -173,6 +204,16 @@ fn listen_specs(topo: &Topology, probes: &[Probe]) -> Vec<ListenSpec> {
             continue;
         };
         let v4 = p.dst.is_ipv4();
+        if p.forged.is_some() {
+            // Observed where it arrives: a raw socket of its protocol records its token.
+            set.insert(ListenSpec {
+                netns: dst.to_string(),
+                v4,
+                addr: None,
+                kind: ListenKind::Ip(p.traffic.protocol(v4)),
+            });
+            continue;
+        }
         let kind = match &p.traffic {
             Traffic::Tcp { port: 53 } | Traffic::Udp { port: 53 } if p.to_firewall => continue,
             Traffic::Tcp { port } => ListenKind::Tcp(*port),
@@ -247,13 +288,50 @@ fn send_all(
         .collect()
 }
 
-/// Runs the lab for `policy`. `progress` receives one line per step.
-pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<Report> {
+/// The packet a passing probe should show in the firewall's trace.
+fn trace_key(topo: &Topology, p: &Probe) -> Option<trace::Key> {
+    let space = match &p.forged {
+        Some(f) => topo.spaces.get(f.space)?,
+        None => topo.space_of(p.src)?,
+    };
+    Some(trace::Key {
+        iif: space.fw_if.clone(),
+        mac: p.forged.as_ref().and_then(|f| f.mac.clone()),
+        src: p.src,
+        dst: p.dst,
+        protocol: p.traffic.protocol(p.src.is_ipv4() && p.dst.is_ipv4()),
+        dport: p.traffic.dport(),
+    })
+}
+
+/// Every probe for `policy`: the required flows and negatives the IR gives, then the
+/// adversarial ones the site's facts give, in phase order.
+pub fn probes_for(
+    policy: &Policy,
+    topo: &Topology,
+    facts: &Facts,
+    names_provable: bool,
+) -> Vec<Probe> {
+    let mut probes = probes::generate(policy, topo, names_provable);
+    let adversarial = attack::generate(topo, facts, &mut probes);
+    probes.extend(adversarial);
+    probes.sort_by_key(|p| p.phase);
+    probes
+}
+
+/// Runs the lab for `policy`, whose site states `facts`. `progress` receives one line per
+/// step.
+pub fn run(
+    policy: &Policy,
+    facts: &Facts,
+    opts: &Options,
+    progress: &dyn Fn(&str),
+) -> Result<Report> {
     let started = Instant::now();
     let names_provable = dns_on_firewall(policy);
     let prefix = netns::unique_prefix();
-    let topo = topology::plan(policy, &prefix)?;
-    let probes = probes::generate(policy, &topo, names_provable);
+    let topo = topology::plan(policy, facts, &prefix)?;
+    let probes = probes_for(policy, &topo, facts, names_provable);
     let ruleset = match &opts.ruleset {
         Some(r) => r.clone(),
         None => portolan_emit::nftables::emit(policy, &portolan_emit::Options::default())?,
@@ -291,6 +369,21 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
     for ns in topo.namespaces() {
         handles.insert(ns.clone(), Arc::new(Handle::open(&ns)?));
     }
+    let mut notes: Vec<String> = Vec::new();
+    let tracer = if opts.provenance {
+        progress("tracing the firewall's rules (nft monitor trace) to see which rule admits each required probe");
+        match Tracer::start(&topo.fw, &handles[&topo.fw], &dir, &mut res)? {
+            Ok(t) => Some(t),
+            Err(why) => {
+                notes.push(format!(
+                    "which rule admitted each required probe was not checked: {why}"
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     if let Some(resolver) = topo.book.resolver {
         progress("starting dnsmasq: upstream server (outside) and the firewall's resolver");
@@ -380,6 +473,36 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
         .zip(observed)
         .map(|(p, o)| Row::new(p, o.unwrap_or(Observed::Error("not sent".into()))))
         .collect();
+    if let Some(t) = &tracer {
+        let events = t.events();
+        let mut unseen = 0;
+        for (p, row) in probes.iter().zip(rows.iter_mut()) {
+            let required = matches!(p.kind, Kind::Required | Kind::Dns);
+            if !required || row.observed != Observed::Pass {
+                continue;
+            }
+            let by = trace_key(&topo, p).and_then(|k| {
+                events
+                    .iter()
+                    .filter(|e| e.matches(&k))
+                    .filter_map(|e| e.accepted_by.clone())
+                    .find(|c| !trace::names(c, &p.flow))
+                    .or_else(|| {
+                        events
+                            .iter()
+                            .filter(|e| e.matches(&k))
+                            .find_map(|e| e.accepted_by.clone())
+                    })
+            });
+            match by {
+                Some(c) => row.admitted(&c),
+                None => unseen += 1,
+            }
+        }
+        if unseen > 0 {
+            notes.push(format!("{unseen} passing required probes left no trace of the rule that admitted them (not checked)"));
+        }
+    }
     let order = |g: &str| {
         policy
             .groups
@@ -390,6 +513,7 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
     rows.sort_by_key(|r| (order(&r.device), r.kind));
     let mut report = Report::new(&policy.site, rows, 0.0);
     report.namespaces = topo.namespaces();
+    report.notes.extend(notes);
     if !names_provable
         && policy
             .rules

@@ -4,8 +4,10 @@
 //!   the firewall and the outside; the emitted nftables ruleset is loaded into the firewall
 //!   namespace; every flow the profiles require is sent and must pass, flows they do not allow
 //!   are sent and must be dropped. Built from [`topology`] (address plan), [`probes`] (what
-//!   to send) and [`oracle`] (what the IR says about each packet), [`dns`], [`listen`],
-//!   [`send`], with [`netns`] guaranteeing clean-up.
+//!   to send) and [`oracle`] (what the IR says about each packet), [`attack`] (what an
+//!   adversary sends, expected dropped because of what the site states: [`facts`]), [`dns`],
+//!   [`listen`], [`send`], [`trace`] (which rule admitted each required probe), with [`netns`]
+//!   guaranteeing clean-up.
 //! - [`apply`]: `portolan apply SITE`, the atomic load of a ruleset into the host or a named
 //!   namespace, with the previous table saved, stale objects removed in the same transaction,
 //!   and a `commit confirmed` style rollback timer.
@@ -15,9 +17,11 @@
 //! without `--netns`).
 
 pub mod apply;
+pub mod attack;
 pub mod command;
 pub mod dns;
 pub mod error;
+pub mod facts;
 pub mod lab;
 pub mod listen;
 pub mod netns;
@@ -27,6 +31,7 @@ pub mod probes;
 pub mod report;
 pub mod send;
 pub mod topology;
+pub mod trace;
 pub mod wire;
 
 pub use error::{Error, Result};

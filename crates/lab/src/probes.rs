@@ -40,6 +40,19 @@ pub enum Kind {
     Reversed,
     UnresolvedName,
     UnlistedName,
+    /// A required packet forged whole and sent from its source's own zone: proves that forged
+    /// packets pass where the real ones do, so the spoofed ones below cannot drop by accident.
+    Forged,
+    /// A required packet with a device's or a zone peer's address sent from a wrong zone.
+    Spoofed,
+    /// A broadcast (DHCP discovery) from a MAC no device of the zone has.
+    ForeignMac,
+    /// A broadcast or multicast flow's port sent to a unicast address.
+    Unicast,
+    /// Another port of a documented range the site narrowed.
+    NarrowedPort,
+    /// A peer-initiated flow opened by an address no binding of the device names.
+    UnboundPeer,
 }
 
 impl Kind {
@@ -53,7 +66,26 @@ impl Kind {
             Kind::Reversed => "reversed",
             Kind::UnresolvedName => "unresolved-name",
             Kind::UnlistedName => "unlisted-name",
+            Kind::Forged => "forged",
+            Kind::Spoofed => "spoofed",
+            Kind::ForeignMac => "foreign-mac",
+            Kind::Unicast => "unicast",
+            Kind::NarrowedPort => "narrowed-port",
+            Kind::UnboundPeer => "unbound-peer",
         }
+    }
+
+    /// Whether the expectation comes from the site's and profiles' facts
+    /// ([`crate::attack`]) rather than from the policy IR.
+    pub fn adversarial(self) -> bool {
+        matches!(
+            self,
+            Kind::Spoofed
+                | Kind::ForeignMac
+                | Kind::Unicast
+                | Kind::NarrowedPort
+                | Kind::UnboundPeer
+        )
     }
 }
 
@@ -122,6 +154,24 @@ impl Traffic {
     }
 }
 
+/// How a forged probe leaves: a whole IP packet, any source address, from a space that need
+/// not be its source's. No answer can come back to it, so it is observed where it arrives
+/// (its token seen by a raw socket of the receiving namespace, after that namespace's input).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Forged {
+    /// The space it is sent from (index into the topology's spaces).
+    #[serde(skip)]
+    pub space: usize,
+    /// The zone (or `peers`) it is sent from, for the report.
+    pub zone: String,
+    /// The link it leaves through (a macvlan with a chosen MAC); `None`: the space's veth.
+    #[serde(skip)]
+    pub link: Option<String>,
+    /// The MAC it is sent with, when not the veth's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
 /// One probe of the matrix.
 #[derive(Clone, Debug, Serialize)]
 pub struct Probe {
@@ -144,10 +194,13 @@ pub struct Probe {
     pub skip: Option<String>,
     /// What a reader of a mismatch should know.
     pub note: Option<String>,
+    /// Sent as a forged packet (see [`Forged`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forged: Option<Forged>,
 }
 
 impl Probe {
-    fn key(&self) -> Key {
+    pub fn key(&self) -> Key {
         (
             self.phase,
             self.src,
@@ -155,12 +208,21 @@ impl Probe {
             self.sport,
             self.traffic.clone(),
             self.to_firewall,
+            self.forged.clone(),
         )
     }
 }
 
-/// What makes two probes the same: phase and packet.
-type Key = (u8, IpAddr, IpAddr, Option<u16>, Traffic, bool);
+/// What makes two probes the same: phase, packet and how it is sent.
+pub type Key = (
+    u8,
+    IpAddr,
+    IpAddr,
+    Option<u16>,
+    Traffic,
+    bool,
+    Option<Forged>,
+);
 
 fn sample_ports(ranges: &[PortRange]) -> Vec<u16> {
     let mut v: Vec<u16> = Vec::new();
@@ -397,6 +459,7 @@ impl Gen<'_> {
             expected: Verdict::Drop,
             skip: None,
             note: None,
+            forged: None,
         }
     }
 

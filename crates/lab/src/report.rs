@@ -25,6 +25,12 @@ pub struct Row {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For a forged probe: the zone it was sent from (and the MAC, when chosen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_from: Option<String>,
+    /// For a passing required probe: the comment of the rule that admitted it in the kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admitted_by: Option<String>,
 }
 
 impl Row {
@@ -46,7 +52,13 @@ impl Row {
         if let Some(s) = p.sport {
             traffic.push_str(&format!(" from port {s}"));
         }
+        let sent_from = p.forged.as_ref().map(|f| match &f.mac {
+            Some(m) => format!("zone {}, MAC {m}", f.zone),
+            None => format!("zone {}", f.zone),
+        });
         Row {
+            sent_from,
+            admitted_by: None,
             device: p.device.clone(),
             flow: p.flow.clone(),
             kind: p.kind,
@@ -61,6 +73,21 @@ impl Row {
     }
 }
 
+impl Row {
+    /// Records the rule that admitted the probe; a rule that does not carry the probe's
+    /// `profile/flow` makes the row a mismatch.
+    pub fn admitted(&mut self, by: &str) {
+        if !crate::trace::names(by, &self.flow) {
+            self.ok = false;
+            self.note = Some(format!(
+                "admitted by a rule for `{by}`, not by the rule of {}: a wider rule lets it through",
+                self.flow
+            ));
+        }
+        self.admitted_by = Some(by.to_string());
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
     pub probes: usize,
@@ -70,6 +97,10 @@ pub struct Summary {
     pub matched: usize,
     pub mismatched: usize,
     pub skipped: usize,
+    /// Sent probes whose expectation comes from the site's facts, not the IR.
+    pub adversarial: usize,
+    /// Passing required probes whose admitting rule was read from the kernel's trace.
+    pub attributed: usize,
     pub seconds: f64,
 }
 
@@ -99,6 +130,12 @@ impl Report {
             match r.expected {
                 Verdict::Pass => s.expected_pass += 1,
                 Verdict::Drop => s.expected_drop += 1,
+            }
+            if r.kind.adversarial() {
+                s.adversarial += 1;
+            }
+            if r.admitted_by.is_some() {
+                s.attributed += 1;
             }
             if r.ok {
                 s.matched += 1;

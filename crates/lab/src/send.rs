@@ -1,6 +1,7 @@
 //! The sending end of a probe: one attempt, from the calling thread's namespace, bounded by
-//! a timeout. The observation is what the sender (or, for port-less protocols, the receiver)
-//! saw: the answer came (pass), nothing came (drop), or something else happened.
+//! a timeout. The observation is what the sender (or, for port-less protocols and forged
+//! packets, the receiver) saw: the answer came (pass), nothing came (drop), or something else
+//! happened.
 
 use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -10,8 +11,9 @@ use serde::Serialize;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::listen::Seen;
-use crate::probes::{Probe, Traffic};
-use crate::wire;
+use crate::probes::{Forged, Probe, Traffic};
+use crate::topology::NS_IF;
+use crate::wire::{self, Segment};
 
 /// What the kernel did with a probe.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -73,6 +75,9 @@ macro_rules! tri {
 
 /// One attempt of `p`, from the current thread's namespace.
 pub fn attempt(p: &Probe, timeout: Duration, seen: &Seen) -> Observed {
+    if let Some(f) = &p.forged {
+        return forged(p, f, timeout, seen);
+    }
     match &p.traffic {
         Traffic::Tcp { port } => tcp(p, *port, timeout),
         Traffic::Udp { port } => udp(p, *port, timeout),
@@ -180,18 +185,65 @@ fn ip(p: &Probe, protocol: u8, timeout: Duration, seen: &Seen) -> Observed {
         &wire::ip_payload(&t),
         &SockAddr::from(SocketAddr::new(p.dst, 0))
     ));
+    arrived(&t, timeout, seen)
+}
+
+/// Waits until a receiver has seen token `t`.
+fn arrived(t: &wire::Token, timeout: Duration, seen: &Seen) -> Observed {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if seen.contains(&t) {
+        if seen.contains(t) {
             return Observed::Pass;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    if seen.contains(&t) {
+    if seen.contains(t) {
         Observed::Pass
     } else {
         Observed::Drop
     }
+}
+
+/// A forged packet: built whole (the source address is whatever the probe says), written to
+/// a raw socket bound to the link it must leave through, and observed where it arrives.
+fn forged(p: &Probe, f: &Forged, timeout: Duration, seen: &Seen) -> Observed {
+    let t = wire::token();
+    // An ephemeral port (RFC 6335 section 6: 49152-65535) from the token when the flow states
+    // no source port.
+    let sport = p
+        .sport
+        .unwrap_or(49152 + u16::from_be_bytes([t[14], t[15]]) % 16384);
+    let seg = match &p.traffic {
+        Traffic::Tcp { port } => Segment::TcpSyn {
+            sport,
+            dport: *port,
+        },
+        Traffic::Udp { port } => Segment::Udp {
+            sport,
+            dport: *port,
+        },
+        Traffic::Dns { .. } => Segment::Udp { sport, dport: 53 },
+        Traffic::Echo => Segment::Echo {
+            id: u16::from_be_bytes([t[12], t[13]]),
+        },
+        Traffic::Ip { protocol } => Segment::Raw {
+            protocol: *protocol,
+        },
+    };
+    let packet = wire::forged_packet(p.src, p.dst, seg, &t);
+    // IPPROTO_RAW: the header is the caller's (raw(7), ipv6(7)).
+    let s = tri!(Socket::new(
+        domain(p.dst),
+        Type::RAW,
+        Some(Protocol::from(255))
+    ));
+    if p.broadcast {
+        tri!(s.set_broadcast(true));
+    }
+    let link = f.link.as_deref().unwrap_or(NS_IF);
+    tri!(s.bind_device(Some(link.as_bytes())));
+    tri!(s.send_to(&packet, &SockAddr::from(SocketAddr::new(p.dst, 0))));
+    arrived(&t, timeout, seen)
 }
 
 fn dns(p: &Probe, name: &str, answer: IpAddr, timeout: Duration) -> Observed {

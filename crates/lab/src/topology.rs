@@ -14,6 +14,9 @@
 //! - The firewall takes the highest free host of each zone network that holds something;
 //!   hosts outside every zone network reach it over a transfer /30 (or /64) from 100.64.0.0/10
 //!   (or fd70:6f72:746f::/48) with a host route each.
+//! - For the adversarial probes: a *zone stranger* in each zone network (an address no device
+//!   has and no narrower peer names), and for each device the site gives a MAC a macvlan in
+//!   its zone's space with that MAC, plus one with a MAC no device has.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -22,6 +25,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use portolan_model::ir::Policy;
 
 use crate::error::{Error, Result};
+use crate::facts::{Facts, Mac};
 
 /// The interface name every space uses for its end of the link to the firewall.
 pub const NS_IF: &str = "eth0";
@@ -101,6 +105,20 @@ pub struct Topology {
     /// (multicast, loopback).
     pub peer_hosts: BTreeMap<IpNet, IpAddr>,
     pub book: Book,
+    /// A host inside each zone network that no device has and no narrower peer names.
+    pub zone_strangers: Vec<IpAddr>,
+    /// Links that send with a chosen MAC.
+    pub links: Vec<Link>,
+}
+
+/// A macvlan on a space's end of its veth, sending with `mac`.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub space: usize,
+    pub name: String,
+    pub mac: Mac,
+    /// The device whose MAC it is; `None`: a MAC no device of the site has.
+    pub device: Option<String>,
 }
 
 impl Topology {
@@ -349,8 +367,9 @@ fn check_ifname(name: &str) -> Result<String> {
     }
 }
 
-/// Plans the lab for `policy`; namespaces are named `<prefix>-<role>`.
-pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
+/// Prefixes the lab's pools must not hand out: zone networks, device addresses, and peers
+/// narrower than a /8 (or /16); wider ones (`any`) would leave nothing.
+fn avoid_list(policy: &Policy) -> Vec<IpNet> {
     let mut avoid: Vec<IpNet> = Vec::new();
     for z in &policy.zones {
         avoid.extend(z.networks.iter().copied());
@@ -369,12 +388,12 @@ pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
             }
         }
     }
-    let mut alloc = Alloc {
-        avoid,
-        taken: BTreeSet::new(),
-    };
+    avoid
+}
 
-    // Spaces: zones first, in order; the outside one is the first zone without networks.
+/// One space per zone, in order, and the index of the outside one: the first zone without
+/// networks, or an extra `peers` space.
+fn zone_spaces(policy: &Policy, prefix: &str) -> Result<(Vec<Space>, usize)> {
     let mut spaces: Vec<Space> = Vec::new();
     for (i, z) in policy.zones.iter().enumerate() {
         let fw_if = match &z.interface {
@@ -404,13 +423,22 @@ pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
             spaces.len() - 1
         }
     };
-    let zone_index = |id: &str| policy.zones.iter().position(|z| z.id == id);
+    Ok((spaces, outside))
+}
 
-    // Devices.
-    let mut host_space: BTreeMap<IpAddr, usize> = BTreeMap::new();
+/// The lab hosts of each device group (first and last usable host of its first prefix, the
+/// first of the next two), placed in the group's zone.
+fn place_devices(
+    policy: &Policy,
+    alloc: &mut Alloc,
+    host_space: &mut BTreeMap<IpAddr, usize>,
+) -> Result<BTreeMap<String, Vec<IpAddr>>> {
     let mut group_hosts: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
     for g in &policy.groups {
-        let zi = zone_index(&g.zone)
+        let zi = policy
+            .zones
+            .iter()
+            .position(|z| z.id == g.zone)
             .ok_or_else(|| Error::Plan(format!("group {} is in unknown zone {}", g.id, g.zone)))?;
         let mut hosts: Vec<IpAddr> = Vec::new();
         for (k, a) in g.addresses.iter().enumerate().take(3) {
@@ -440,8 +468,17 @@ pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
         }
         group_hosts.insert(g.id.clone(), hosts);
     }
+    Ok(group_hosts)
+}
 
-    // Static peers.
+/// The lab host standing for each static peer prefix, in the zone whose networks hold it or
+/// outside.
+fn place_peers(
+    policy: &Policy,
+    alloc: &mut Alloc,
+    host_space: &mut BTreeMap<IpAddr, usize>,
+    outside: usize,
+) -> BTreeMap<IpNet, IpAddr> {
     let mut peer_hosts: BTreeMap<IpNet, IpAddr> = BTreeMap::new();
     let prefixes: BTreeSet<IpNet> = policy
         .rules
@@ -449,7 +486,7 @@ pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
         .flat_map(|r| r.peers.prefixes.iter().copied())
         .collect();
     for p in prefixes {
-        let Some(h) = peer_host(&p, &alloc) else {
+        let Some(h) = peer_host(&p, alloc) else {
             continue;
         };
         peer_hosts.insert(p, h);
@@ -464,10 +501,28 @@ pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
         host_space.insert(h, zi);
         alloc.taken.insert(h);
     }
+    peer_hosts
+}
 
-    // Names, wildcards, the unlisted name, strangers, the upstream resolver.
+/// Pool addresses for one name per family in `fams` (IPv6 first, as `pool` is asked).
+fn pooled(alloc: &mut Alloc, fams: &BTreeSet<bool>) -> Result<Vec<IpAddr>> {
+    let mut addrs = Vec::new();
+    for f in fams.iter().rev() {
+        addrs.push(alloc.pool(*f)?);
+    }
+    Ok(addrs)
+}
+
+/// Lab addresses for names, wildcard domains, the unlisted name, strangers and the upstream
+/// resolver, each in the family of the groups that use it.
+fn address_book(
+    policy: &Policy,
+    alloc: &mut Alloc,
+    group_hosts: &BTreeMap<String, Vec<IpAddr>>,
+    all_fams: &BTreeSet<bool>,
+) -> Result<Book> {
     let mut fams_of_group: BTreeMap<&str, BTreeSet<bool>> = BTreeMap::new();
-    for (g, hs) in &group_hosts {
+    for (g, hs) in group_hosts {
         fams_of_group
             .entry(g.as_str())
             .or_default()
@@ -490,33 +545,18 @@ pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
     let mut book = Book::default();
     let mut name_fams_all: BTreeSet<bool> = BTreeSet::new();
     for (n, fams) in &name_fams {
-        let mut addrs = Vec::new();
-        for f in fams.iter().rev() {
-            addrs.push(alloc.pool(*f)?);
-        }
         name_fams_all.extend(fams);
-        book.names.insert(n.clone(), addrs);
+        book.names.insert(n.clone(), pooled(alloc, fams)?);
     }
     for (w, fams) in &wild_fams {
-        let mut addrs = Vec::new();
-        for f in fams.iter().rev() {
-            addrs.push(alloc.pool(*f)?);
-        }
         name_fams_all.extend(fams);
         book.wildcards
-            .insert(w.clone(), (wildcard_test_name(w), addrs));
+            .insert(w.clone(), (wildcard_test_name(w), pooled(alloc, fams)?));
     }
     if !name_fams_all.is_empty() {
-        let mut addrs = Vec::new();
-        for f in name_fams_all.iter().rev() {
-            addrs.push(alloc.pool(*f)?);
-        }
-        book.unlisted = Some((UNLISTED_NAME.to_string(), addrs));
+        book.unlisted = Some((UNLISTED_NAME.to_string(), pooled(alloc, &name_fams_all)?));
     }
-    let all_fams: BTreeSet<bool> = host_space.keys().map(|a| v4(*a)).collect();
-    for f in all_fams.iter().rev() {
-        book.strangers.push(alloc.pool(*f)?);
-    }
+    book.strangers = pooled(alloc, all_fams)?;
     let dns_on_firewall = policy
         .rules
         .iter()
@@ -525,19 +565,64 @@ pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
         let f = all_fams.contains(&true) || all_fams.is_empty();
         book.resolver = Some(alloc.pool(f)?);
     }
-    let mut pooled: Vec<IpAddr> = Vec::new();
-    pooled.extend(book.names.values().flatten());
-    pooled.extend(book.wildcards.values().flat_map(|(_, a)| a.iter()));
-    if let Some((_, a)) = &book.unlisted {
-        pooled.extend(a);
-    }
-    pooled.extend(&book.strangers);
-    pooled.extend(book.resolver);
-    for a in pooled {
-        host_space.insert(a, outside);
-    }
+    Ok(book)
+}
 
-    // Links: the firewall's addresses, the spaces' addresses, routes.
+/// For each zone network (the first of each family), a host no device has and no peer
+/// narrower than the network names: a stranger inside the zone, for unbound-peer and
+/// unicast probes. Taken from the top of the network, below what is already taken.
+fn zone_strangers(policy: &Policy, alloc: &mut Alloc) -> Vec<(usize, IpAddr)> {
+    let mut out = Vec::new();
+    for (zi, z) in policy.zones.iter().enumerate() {
+        for fam in [true, false] {
+            let Some(net) = z.networks.iter().find(|n| v4(n.addr()) == fam) else {
+                continue;
+            };
+            let named = |a: &IpAddr| {
+                policy
+                    .groups
+                    .iter()
+                    .any(|g| g.addresses.iter().any(|n| n.contains(a)))
+                    || policy.rules.iter().any(|r| {
+                        r.peers
+                            .prefixes
+                            .iter()
+                            .any(|p| p.prefix_len() > net.prefix_len() && p.contains(a))
+                    })
+            };
+            let lowest = first_host(net);
+            // One below the top: the firewall takes the highest free host of the network.
+            let mut a = offset(last_host(net), -1).unwrap_or(lowest);
+            for _ in 0..1024 {
+                if !net.contains(&a) {
+                    break;
+                }
+                if usable(a) && !alloc.taken.contains(&a) && !named(&a) {
+                    alloc.taken.insert(a);
+                    out.push((zi, a));
+                    break;
+                }
+                if a == lowest {
+                    break;
+                }
+                a = match offset(a, -1) {
+                    Some(x) => x,
+                    None => break,
+                };
+            }
+        }
+    }
+    out
+}
+
+/// The firewall's addresses on each link, the spaces' addresses and the firewall's routes:
+/// the highest free host of each zone network that holds something, else a transfer link.
+fn link_addresses(
+    policy: &Policy,
+    alloc: &mut Alloc,
+    spaces: &mut [Space],
+    host_space: &BTreeMap<IpAddr, usize>,
+) -> Result<()> {
     for (si, space) in spaces.iter_mut().enumerate() {
         let hosts: Vec<IpAddr> = host_space
             .iter()
@@ -559,24 +644,7 @@ pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
             }
         }
         for (net, hs) in by_net {
-            // The firewall takes the highest free host of the network.
-            let lowest = first_host(&net);
-            let mut a = last_host(&net);
-            let mut found = None;
-            for _ in 0..1024 {
-                if usable(a) && !alloc.taken.contains(&a) {
-                    found = Some(a);
-                    break;
-                }
-                if a == lowest {
-                    break;
-                }
-                a = match offset(a, -1) {
-                    Some(x) => x,
-                    None => break,
-                };
-            }
-            match found {
+            match highest_free(&net, alloc) {
                 Some(fw) => {
                     alloc.taken.insert(fw);
                     space.fw_addrs.push(with_len(fw, net.prefix_len())?);
@@ -607,7 +675,94 @@ pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
             }
         }
     }
+    Ok(())
+}
 
+fn highest_free(net: &IpNet, alloc: &Alloc) -> Option<IpAddr> {
+    let lowest = first_host(net);
+    let mut a = last_host(net);
+    for _ in 0..1024 {
+        if usable(a) && !alloc.taken.contains(&a) {
+            return Some(a);
+        }
+        if a == lowest {
+            return None;
+        }
+        a = offset(a, -1)?;
+    }
+    None
+}
+
+/// The MAC the lab sends from when it plays a host that is not a device: locally
+/// administered (02:…), "plab", and different from every MAC of the site.
+fn foreign_mac(facts: &Facts) -> Mac {
+    let mut m: Mac = [0x02, 0x70, 0x6c, 0x61, 0x62, 0x01];
+    while facts.devices.iter().any(|d| d.macs.contains(&m)) {
+        m[5] = m[5].wrapping_add(1);
+    }
+    m
+}
+
+/// The extra links (macvlan on the space's end of the veth) that send with a chosen MAC: one
+/// per device the site gives a MAC, in its zone, and one foreign MAC in each such zone.
+fn mac_links(policy: &Policy, facts: &Facts) -> Vec<Link> {
+    let mut links: Vec<Link> = Vec::new();
+    let foreign = foreign_mac(facts);
+    for d in &facts.devices {
+        let (Some(mac), Some(zi)) = (
+            d.macs.first(),
+            policy.zones.iter().position(|z| z.id == d.zone),
+        ) else {
+            continue;
+        };
+        let name = format!("pm{}", links.len());
+        links.push(Link {
+            space: zi,
+            name,
+            mac: *mac,
+            device: Some(d.id.clone()),
+        });
+        if !links.iter().any(|l| l.space == zi && l.device.is_none()) {
+            links.push(Link {
+                space: zi,
+                name: format!("pmx{zi}"),
+                mac: foreign,
+                device: None,
+            });
+        }
+    }
+    links
+}
+
+/// Plans the lab for `policy` (with `facts`, the site as written: MACs); namespaces are named
+/// `<prefix>-<role>`.
+pub fn plan(policy: &Policy, facts: &Facts, prefix: &str) -> Result<Topology> {
+    let mut alloc = Alloc {
+        avoid: avoid_list(policy),
+        taken: BTreeSet::new(),
+    };
+    let (mut spaces, outside) = zone_spaces(policy, prefix)?;
+    let mut host_space: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    let group_hosts = place_devices(policy, &mut alloc, &mut host_space)?;
+    let peer_hosts = place_peers(policy, &mut alloc, &mut host_space, outside);
+    let all_fams: BTreeSet<bool> = host_space.keys().map(|a| v4(*a)).collect();
+    let book = address_book(policy, &mut alloc, &group_hosts, &all_fams)?;
+    let mut pooled: Vec<IpAddr> = Vec::new();
+    pooled.extend(book.names.values().flatten());
+    pooled.extend(book.wildcards.values().flat_map(|(_, a)| a.iter()));
+    if let Some((_, a)) = &book.unlisted {
+        pooled.extend(a);
+    }
+    pooled.extend(&book.strangers);
+    pooled.extend(book.resolver);
+    for a in pooled {
+        host_space.insert(a, outside);
+    }
+    let strangers_in = zone_strangers(policy, &mut alloc);
+    for (zi, a) in &strangers_in {
+        host_space.insert(*a, *zi);
+    }
+    link_addresses(policy, &mut alloc, &mut spaces, &host_space)?;
     Ok(Topology {
         prefix: prefix.to_string(),
         fw: format!("{prefix}-fw"),
@@ -617,6 +772,8 @@ pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
         group_hosts,
         peer_hosts,
         book,
+        zone_strangers: strangers_in.into_iter().map(|(_, a)| a).collect(),
+        links: mac_links(policy, facts),
     })
 }
 

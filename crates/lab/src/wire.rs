@@ -1,8 +1,11 @@
 //! What the lab's probes put on the wire: a marked token in every payload (so a receiver
 //! recognises exactly the packet a probe sent), ICMP echo messages, ESP-like packets and DNS
-//! queries (hickory-proto builds and parses the messages).
+//! queries (hickory-proto builds and parses the messages), and whole forged IP packets (header
+//! included, any source address) for the adversarial probes: IPv4 (RFC 791), IPv6 (RFC 8200),
+//! TCP SYN (RFC 9293), UDP (RFC 768) and ICMP echo, with the transport checksum over the
+//! pseudo-header of each family.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
@@ -100,6 +103,161 @@ pub fn ip_payload(t: &Token) -> Vec<u8> {
     p
 }
 
+/// The transport checksum of `segment` (its checksum field zero) over the pseudo-header of
+/// `src`, `dst` and `protocol` (RFC 768, RFC 9293 section 3.1, RFC 8200 section 8.1).
+pub fn transport_checksum(src: IpAddr, dst: IpAddr, protocol: u8, segment: &[u8]) -> u16 {
+    let mut pseudo: Vec<u8> = Vec::with_capacity(40 + segment.len());
+    let len = segment.len();
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            pseudo.extend_from_slice(&s.octets());
+            pseudo.extend_from_slice(&d.octets());
+            pseudo.push(0);
+            pseudo.push(protocol);
+            pseudo.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            pseudo.extend_from_slice(&v6(src).octets());
+            pseudo.extend_from_slice(&v6(dst).octets());
+            pseudo.extend_from_slice(&(len as u32).to_be_bytes());
+            pseudo.extend_from_slice(&[0, 0, 0, protocol]);
+        }
+    }
+    pseudo.extend_from_slice(segment);
+    checksum(&pseudo)
+}
+
+fn v6(a: IpAddr) -> Ipv6Addr {
+    match a {
+        IpAddr::V6(x) => x,
+        IpAddr::V4(x) => x.to_ipv6_mapped(),
+    }
+}
+
+/// What a forged packet carries above IP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// A TCP SYN to `dport` (the token rides as SYN data, which a receiver's raw socket sees).
+    TcpSyn {
+        sport: u16,
+        dport: u16,
+    },
+    Udp {
+        sport: u16,
+        dport: u16,
+    },
+    /// An ICMP or ICMPv6 echo request.
+    Echo {
+        id: u16,
+    },
+    /// A port-less protocol (ESP, AH, GRE, ...): an ESP-like header then the token.
+    Raw {
+        protocol: u8,
+    },
+}
+
+impl Segment {
+    pub fn protocol(self, v4: bool) -> u8 {
+        match self {
+            Segment::TcpSyn { .. } => 6,
+            Segment::Udp { .. } => 17,
+            Segment::Echo { .. } if v4 => 1,
+            Segment::Echo { .. } => 58,
+            Segment::Raw { protocol } => protocol,
+        }
+    }
+}
+
+/// The transport segment of `seg` from `src` to `dst` carrying token `t`, checksum filled in.
+pub fn segment(src: IpAddr, dst: IpAddr, seg: Segment, t: &Token) -> Vec<u8> {
+    let v4 = src.is_ipv4();
+    let protocol = seg.protocol(v4);
+    let (mut out, at) = match seg {
+        Segment::TcpSyn { sport, dport } => {
+            let mut h = Vec::with_capacity(40);
+            h.extend_from_slice(&sport.to_be_bytes());
+            h.extend_from_slice(&dport.to_be_bytes());
+            h.extend_from_slice(&t[12..16]); // initial sequence number
+            h.extend_from_slice(&[0, 0, 0, 0]); // acknowledgment number
+            h.push(5 << 4); // data offset: 5 words, no options
+            h.push(0x02); // SYN
+            h.extend_from_slice(&64240u16.to_be_bytes()); // window
+            h.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
+            h.extend_from_slice(&payload(t));
+            (h, Some(16))
+        }
+        Segment::Udp { sport, dport } => {
+            let data = payload(t);
+            let mut h = Vec::with_capacity(8 + data.len());
+            h.extend_from_slice(&sport.to_be_bytes());
+            h.extend_from_slice(&dport.to_be_bytes());
+            h.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+            h.extend_from_slice(&[0, 0]);
+            h.extend_from_slice(&data);
+            (h, Some(6))
+        }
+        Segment::Echo { id } => {
+            let mut p = echo_request(v4, id, 1, t);
+            if v4 {
+                (p, None)
+            } else {
+                p[2] = 0;
+                p[3] = 0;
+                (p, Some(2))
+            }
+        }
+        Segment::Raw { .. } => (ip_payload(t), None),
+    };
+    if let Some(at) = at {
+        let mut c = transport_checksum(src, dst, protocol, &out);
+        if c == 0 && protocol == 17 {
+            c = 0xffff; // RFC 768: a computed zero is sent as all ones
+        }
+        out[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    }
+    out
+}
+
+/// A whole IP packet (header included) from `src` to `dst`, whatever `src` is: what a host on
+/// the wrong side of the firewall can put on the wire.
+pub fn forged_packet(src: IpAddr, dst: IpAddr, seg: Segment, t: &Token) -> Vec<u8> {
+    let v4 = src.is_ipv4();
+    let protocol = seg.protocol(v4);
+    let body = segment(src, dst, seg, t);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => ipv4_header(s, d, protocol, body, t),
+        _ => {
+            let mut p = Vec::with_capacity(40 + body.len());
+            p.extend_from_slice(&[0x60, 0, 0, 0]); // version 6, traffic class 0, flow label 0
+            p.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            p.push(protocol);
+            p.push(64); // hop limit
+            p.extend_from_slice(&v6(src).octets());
+            p.extend_from_slice(&v6(dst).octets());
+            p.extend_from_slice(&body);
+            p
+        }
+    }
+}
+
+fn ipv4_header(s: Ipv4Addr, d: Ipv4Addr, protocol: u8, body: Vec<u8>, t: &Token) -> Vec<u8> {
+    let mut p = Vec::with_capacity(20 + body.len());
+    p.push(0x45); // version 4, header length 5 words
+    p.push(0);
+    p.extend_from_slice(&((20 + body.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&t[10..12]); // identification
+    p.extend_from_slice(&[0, 0]); // flags, fragment offset
+    p.push(64); // time to live
+    p.push(protocol);
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&s.octets());
+    p.extend_from_slice(&d.octets());
+    let c = checksum(&p);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend_from_slice(&body);
+    p
+}
+
 /// A DNS query (recursion desired) for the A or AAAA record of `name`.
 pub fn dns_query(id: u16, name: &str, v4: bool) -> Result<Vec<u8>, String> {
     let n = Name::from_ascii(name).map_err(|e| format!("bad name {name}: {e}"))?;
@@ -146,6 +304,60 @@ mod tests {
         reply.extend(icmp);
         assert!(is_echo_reply(true, &reply, 7, &t));
         assert!(!is_echo_reply(true, &reply, 8, &t));
+    }
+
+    /// RFC 1071 section 3's example: the ones'-complement sum of 00 01 f2 03 f4 f5 f6 f7 is
+    /// ddf2, so the checksum is its complement, 220d.
+    #[test]
+    fn checksum_of_rfc1071_example() {
+        assert_eq!(
+            checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0x220d
+        );
+    }
+
+    /// A forged packet verifies as a receiver checks it: the IPv4 header sums to zero, and the
+    /// transport checksum over the pseudo-header and segment sums to zero.
+    #[test]
+    fn forged_packets_carry_valid_checksums() {
+        let t = token();
+        let s: IpAddr = "10.99.0.1".parse().expect("address");
+        let d: IpAddr = "10.20.0.5".parse().expect("address");
+        for seg in [
+            Segment::TcpSyn {
+                sport: 40001,
+                dport: 4001,
+            },
+            Segment::Udp {
+                sport: 40001,
+                dport: 161,
+            },
+        ] {
+            let p = forged_packet(s, d, seg, &t);
+            assert_eq!(p[0], 0x45);
+            assert_eq!(usize::from(u16::from_be_bytes([p[2], p[3]])), p.len());
+            assert_eq!(checksum(&p[..20]), 0, "IPv4 header checksum");
+            assert_eq!(&p[12..16], &[10, 99, 0, 1], "the forged source");
+            assert_eq!(transport_checksum(s, d, p[9], &p[20..]), 0, "{seg:?}");
+            assert_eq!(find_token(&p), Some(t));
+        }
+        let s6: IpAddr = "2001:db8:1::5".parse().expect("address");
+        let d6: IpAddr = "2001:db8:2::9".parse().expect("address");
+        for seg in [
+            Segment::Udp {
+                sport: 40001,
+                dport: 5684,
+            },
+            Segment::Echo { id: 7 },
+        ] {
+            let p = forged_packet(s6, d6, seg, &t);
+            assert_eq!(p[0] >> 4, 6);
+            assert_eq!(usize::from(u16::from_be_bytes([p[4], p[5]])), p.len() - 40);
+            assert_eq!(transport_checksum(s6, d6, p[6], &p[40..]), 0, "{seg:?}");
+        }
+        // TCP flags: SYN only, data offset 5.
+        let p = forged_packet(s, d, Segment::TcpSyn { sport: 1, dport: 2 }, &t);
+        assert_eq!((p[20 + 12], p[20 + 13]), (0x50, 0x02));
     }
 
     #[test]

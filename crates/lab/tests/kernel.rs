@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use portolan_lab::apply::{self, Confirmation, Launcher};
 use portolan_lab::command::Where;
+use portolan_lab::facts::Facts;
 use portolan_lab::lab::{self, Options};
 use portolan_lab::netns::{self, Resources};
 use portolan_lab::nft;
@@ -42,17 +43,25 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn compile(path: &Path) -> Policy {
+/// A site's policy and the facts it states.
+fn compile(path: &Path) -> (Policy, Facts) {
     let text = std::fs::read_to_string(path).expect("site file");
     let cat = Embedded(Catalog::embedded().expect("catalog"));
     match portolan_model::compile::site_text(&path.display().to_string(), &text, &cat) {
-        Ok(l) => l.value,
+        Ok(l) => {
+            let facts = Facts::from_site(&text, &l.value).expect("site facts");
+            (l.value, facts)
+        }
         Err(d) => panic!("{} does not compile: {d:?}", path.display()),
     }
 }
 
-fn example() -> Policy {
+fn example() -> (Policy, Facts) {
     compile(&workspace().join("examples/site.yaml"))
+}
+
+fn example_policy() -> Policy {
+    example().0
 }
 
 fn emit(p: &Policy) -> String {
@@ -89,8 +98,8 @@ fn assert_gone(r: &Report) {
 // ---- lab ------------------------------------------------------------------------------
 
 fn example_site_lab_passes() {
-    let policy = example();
-    let r = lab::run(&policy, &Options::default(), &progress).expect("lab runs");
+    let (policy, facts) = example();
+    let r = lab::run(&policy, &facts, &Options::default(), &progress).expect("lab runs");
     show_mismatches(&r);
     eprintln!(
         "    {} probes: {} expected pass, {} expected drop, {} mismatched, {} skipped, {:.1} s",
@@ -140,7 +149,7 @@ fn example_site_lab_passes() {
 }
 
 fn broken_ruleset_is_caught() {
-    let policy = example();
+    let (policy, facts) = example();
     let mut broken = policy.clone();
     broken
         .rules
@@ -149,7 +158,7 @@ fn broken_ruleset_is_caught() {
         ruleset: Some(emit(&broken)),
         ..Options::default()
     };
-    let r = lab::run(&policy, &opts, &progress).expect("lab runs");
+    let r = lab::run(&policy, &facts, &opts, &progress).expect("lab runs");
     let bad: Vec<_> = r.rows.iter().filter(|x| !x.ok).collect();
     assert!(
         !r.all_match(),
@@ -167,9 +176,9 @@ fn broken_ruleset_is_caught() {
 }
 
 fn ipv6_and_wildcard_site_passes() {
-    let policy =
+    let (policy, facts) =
         compile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v6-wildcard.yaml"));
-    let r = lab::run(&policy, &Options::default(), &progress).expect("lab runs");
+    let r = lab::run(&policy, &facts, &Options::default(), &progress).expect("lab runs");
     show_mismatches(&r);
     assert!(r.all_match(), "{} mismatched", r.summary.mismatched);
     let v6 = |x: &&portolan_lab::report::Row| matches!(x.src, IpAddr::V6(_));
@@ -266,8 +275,8 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 fn apply_rolls_back_unless_confirmed() {
     let s = Scratch::new("apply");
-    let a = emit(&example());
-    let b = emit(&without_wcc(&example()));
+    let a = emit(&example_policy());
+    let b = emit(&without_wcc(&example_policy()));
 
     let first = apply::apply(&a, &s.opts(None)).expect("first apply");
     assert!(!first.had_previous);
@@ -347,7 +356,7 @@ fn apply_rolls_back_unless_confirmed() {
 
 fn rollback_to_no_table() {
     let s = Scratch::new("none");
-    let r = apply::apply(&emit(&example()), &s.opts(Some(1))).expect("apply");
+    let r = apply::apply(&emit(&example_policy()), &s.opts(Some(1))).expect("apply");
     assert!(!r.had_previous);
     assert!(s.table().is_some());
     wait_for("the table to go", Duration::from_secs(8), || {
@@ -358,7 +367,7 @@ fn rollback_to_no_table() {
 
 fn failed_load_keeps_previous() {
     let s = Scratch::new("fail");
-    apply::apply(&emit(&example()), &s.opts(None)).expect("apply");
+    apply::apply(&emit(&example_policy()), &s.opts(None)).expect("apply");
     let before = s.table().expect("table");
     let bad = "table inet portolan {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n\t\tip saddr @no_such_set accept\n\t}\n}\n";
     let e = apply::apply(bad, &s.opts(None)).expect_err("a bad ruleset must not load");
@@ -389,7 +398,7 @@ fn failed_load_keeps_previous() {
 
 fn reapply_keeps_dns_filled_sets() {
     let s = Scratch::new("dns");
-    let ruleset = emit(&example());
+    let ruleset = emit(&example_policy());
     apply::apply(&ruleset, &s.opts(None)).expect("apply");
     let table = s.table().expect("table");
     let set = table

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use portolan_lab::facts::Facts;
 use portolan_lab::lab::{self, Options};
 use portolan_lab::report::Report;
 
@@ -27,6 +28,10 @@ pub struct LabArgs {
     /// Leave the namespaces in place, ruleset loaded, for inspection (`ip netns exec ...`).
     #[arg(long)]
     pub keep: bool,
+    /// Do not check which rule admitted each required probe (for a `--ruleset` written by
+    /// hand, whose rules do not carry Portolan's `profile/flow` comments).
+    #[arg(long)]
+    pub no_provenance: bool,
     /// Time one attempt of a probe may take, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub timeout: u64,
@@ -45,13 +50,17 @@ pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
         ),
         None => None,
     };
+    let text = std::fs::read_to_string(&a.site)
+        .with_context(|| format!("cannot read {}", a.site.display()))?;
+    let facts = Facts::from_site(&text, &policy)?;
     let opts = Options {
         ruleset,
         keep: a.keep,
+        provenance: !a.no_provenance,
         timeout: Duration::from_millis(a.timeout.clamp(50, 10_000)),
         ..Options::default()
     };
-    let report = lab::run(&policy, &opts, &|m| eprintln!("lab: {m}"))?;
+    let report = lab::run(&policy, &facts, &opts, &|m| eprintln!("lab: {m}"))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -79,9 +88,13 @@ pub fn table(r: &Report) -> String {
             | portolan_lab::send::Observed::Skip(d) => format!("{}: {d}", row.observed.as_str()),
             o => o.as_str().to_string(),
         };
+        let from = match &row.sent_from {
+            Some(f) => format!("{} (forged, {f})", row.src),
+            None => row.src.to_string(),
+        };
         t.add_row([
             row.device.clone(),
-            row.src.to_string(),
+            from,
             row.flow.clone(),
             row.kind.as_str().to_string(),
             row.traffic.clone(),
@@ -94,8 +107,8 @@ pub fn table(r: &Report) -> String {
     let s = &r.summary;
     let mut out = format!("{t}\n");
     out.push_str(&format!(
-        "lab {}: {} probes; {} expected to pass, {} expected to be dropped; {} as expected, {} mismatched, {} skipped; {:.1} s\n",
-        r.site, s.probes, s.expected_pass, s.expected_drop, s.matched, s.mismatched, s.skipped, s.seconds
+        "lab {}: {} probes; {} expected to pass, {} expected to be dropped ({} of them adversarial: spoofed, foreign MAC, unicast, narrowed port, unbound peer); {} as expected, {} mismatched, {} skipped; {} admitting rules read from the kernel's trace; {:.1} s\n",
+        r.site, s.probes, s.expected_pass, s.expected_drop, s.adversarial, s.matched, s.mismatched, s.skipped, s.attributed, s.seconds
     ));
     for row in r.rows.iter().filter(|x| !x.ok) {
         if let Some(n) = &row.note {

@@ -1,0 +1,374 @@
+//! The adversarial probes: packets an attacker on some segment of the site can send, each
+//! expected to be dropped because of what the site and the profiles *state*
+//! ([`crate::facts`]), never because of what the policy IR says. A policy that a mistake
+//! before the IR made too wide (an address matched without its interface, DHCP from anyone,
+//! a multicast flow compiled to a unicast rule, a narrowed range opened whole, a binding
+//! widened) admits one of them, and the lab reports the mismatch.
+//!
+//! The packets are the required probes' packets (the shape of a flow), changed the way an
+//! attacker would:
+//!
+//! - *spoofed*: a required packet whose source is a device's address, or a peer address inside
+//!   a zone (`zone:mgmt`, a management host), forged whole and sent from every other zone's
+//!   segment. An address belongs to one zone; seen on another zone's interface it is spoofed.
+//!   Each is paired with a *forged* control: the same forged packet sent from its own zone,
+//!   which must pass as the required one does (else the forging, not the firewall, would be
+//!   what drops the spoofed ones).
+//! - *foreign-mac*: a device's broadcast flow (DHCP discovery, source 0.0.0.0) from a MAC that
+//!   is not the device's, on the device's segment, when the site gives the device a `mac:`.
+//!   Only where every device of the zone with such a flow has a MAC; otherwise the probe is
+//!   listed as skipped with the device that has none (any host of the segment may then send
+//!   it, and the output says so).
+//! - *unicast*: a broadcast or multicast flow's port sent to unicast addresses through the
+//!   firewall (a stranger outside and one inside every other zone), unless a unicast flow of
+//!   the device's profile states that port.
+//! - *narrowed-port*: where a flow's ports come from a param whose profile default is a range
+//!   and the site sets a narrower value, the lowest and highest ports of the documented range
+//!   the site left out (unless another flow of the profile states them).
+//! - *unbound-peer*: a peer-initiated flow opened from addresses no binding of the device (nor
+//!   its profile) names and no device has: a stranger inside each zone, and one outside.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use portolan_model::ir::PortRange;
+
+use crate::facts::{in_ranges, show_mac, Facts};
+use crate::probes::{Forged, Key, Kind, Probe, Traffic, Verdict};
+use crate::topology::Topology;
+
+struct Gen<'a> {
+    topo: &'a Topology,
+    facts: &'a Facts,
+    out: Vec<Probe>,
+    seen: BTreeSet<Key>,
+}
+
+/// Port-less protocols share one connection-tracking entry per address pair, so their forged
+/// probes go first (phase 1), before any required one creates that entry.
+fn portless(t: &Traffic) -> bool {
+    matches!(t, Traffic::Ip { .. })
+}
+
+impl Gen<'_> {
+    fn push(&mut self, p: Probe) {
+        if self.seen.insert(p.key()) {
+            self.out.push(p);
+        }
+    }
+
+    fn space_index(&self, a: IpAddr) -> Option<usize> {
+        self.topo.host_space.get(&a).copied()
+    }
+
+    /// The space of a zone by id.
+    fn zone_space(&self, zone: &str) -> Option<usize> {
+        self.topo
+            .spaces
+            .iter()
+            .position(|s| s.zone.as_deref() == Some(zone))
+    }
+
+    fn forged_from(&self, space: usize, link: Option<(&str, String)>) -> Forged {
+        Forged {
+            space,
+            zone: self.topo.spaces[space].label().to_string(),
+            link: link.as_ref().map(|(l, _)| l.to_string()),
+            mac: link.map(|(_, m)| m),
+        }
+    }
+
+    /// Spoofed copies of `p` from every zone but the one its source belongs to, and one forged
+    /// control from that zone.
+    fn spoof(&mut self, p: &Probe) {
+        let Some(home_zone) = self.facts.zone_of(p.src) else {
+            return; // an outside peer: it belongs to no zone
+        };
+        let Some(home) = self.zone_space(home_zone) else {
+            return;
+        };
+        if self.space_index(p.src) != Some(home) {
+            return;
+        }
+        let dst_space = if p.to_firewall || p.broadcast {
+            None
+        } else {
+            self.space_index(p.dst)
+        };
+        // A broadcast of a device with a MAC leaves from that MAC, as the device's own would.
+        let own_link = self
+            .topo
+            .links
+            .iter()
+            .find(|l| p.broadcast && l.device.as_deref() == Some(p.device.as_str()))
+            .map(|l| (l.name.as_str(), show_mac(&l.mac)));
+        let mut control = p.clone();
+        control.kind = Kind::Forged;
+        control.forged = Some(self.forged_from(home, own_link));
+        control.phase = 3;
+        control.note = None;
+        self.push(control);
+        for (w, space) in self.topo.spaces.iter().enumerate() {
+            if w == home || dst_space == Some(w) || space.fw_addr(p.src).is_none() {
+                continue;
+            }
+            let mut s = p.clone();
+            s.kind = Kind::Spoofed;
+            s.expected = Verdict::Drop;
+            s.forged = Some(self.forged_from(w, None));
+            s.phase = if portless(&p.traffic) { 1 } else { 3 };
+            s.note = Some(format!(
+                "{} belongs to zone {home_zone}; sent from zone {} it is spoofed and must be dropped",
+                p.src,
+                space.label()
+            ));
+            self.push(s);
+        }
+    }
+
+    /// A device's broadcast flow sent with its MAC (the required probe, changed in place), and
+    /// from a MAC no device has.
+    fn mac_scoped(&mut self, p: &mut Probe) -> Option<Probe> {
+        let dev = self.facts.device(&p.device)?;
+        let home = self.zone_space(&dev.zone)?;
+        let link = self
+            .topo
+            .links
+            .iter()
+            .find(|l| l.device.as_deref() == Some(dev.id.as_str()))?;
+        let foreign = self
+            .topo
+            .links
+            .iter()
+            .find(|l| l.space == home && l.device.is_none())?;
+        p.src = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        p.forged = Some(self.forged_from(home, Some((&link.name, show_mac(&link.mac)))));
+        let mut n = p.clone();
+        n.kind = Kind::ForeignMac;
+        n.expected = Verdict::Drop;
+        n.forged = Some(self.forged_from(home, Some((&foreign.name, show_mac(&foreign.mac)))));
+        n.note = Some(format!(
+            "device {} has MAC {}; a discovery from {} on its segment is another host's",
+            dev.id,
+            show_mac(&link.mac),
+            show_mac(&foreign.mac)
+        ));
+        let (protocol, port) = (p.traffic.protocol(true), p.traffic.dport().unwrap_or(0));
+        let open: Vec<&str> = self
+            .facts
+            .devices
+            .iter()
+            .filter(|d| d.zone == dev.zone && d.macs.is_empty())
+            .filter(|d| {
+                d.group_flows().any(|f| {
+                    f.protocol.number() == Some(protocol) && in_ranges(port, &d.flow_ranges(f))
+                })
+            })
+            .map(|d| d.id.as_str())
+            .collect();
+        if !open.is_empty() {
+            n.skip = Some(format!(
+                "{} in zone {} send{} this broadcast without a `mac:`, so any host of the segment may send it",
+                open.join(", "),
+                dev.zone,
+                if open.len() == 1 { "s" } else { "" }
+            ));
+        }
+        Some(n)
+    }
+
+    /// Unicast packets to the ports of each broadcast or multicast flow of each device.
+    fn unicast(&mut self) {
+        for dev in &self.facts.devices {
+            let Some(src) = self
+                .topo
+                .group_hosts
+                .get(&dev.id)
+                .and_then(|h| h.first().copied())
+            else {
+                continue;
+            };
+            let home = self.space_index(src);
+            let mut targets: Vec<IpAddr> = self.topo.book.strangers.clone();
+            targets.extend(self.topo.zone_strangers.iter().copied());
+            targets.retain(|t| t.is_ipv4() == src.is_ipv4() && self.space_index(*t) != home);
+            for f in dev.group_flows() {
+                let Some(protocol) = f.protocol.number() else {
+                    continue;
+                };
+                let Some(port) = dev.flow_ranges(f).first().map(|r| r.lo) else {
+                    continue;
+                };
+                if in_ranges(port, &dev.stated_unicast(protocol)) {
+                    continue;
+                }
+                let traffic = match protocol {
+                    6 => Traffic::Tcp { port },
+                    17 => Traffic::Udp { port },
+                    _ => continue,
+                };
+                let sport = dev.flow_src_port(f);
+                for t in &targets {
+                    let p = Probe {
+                        device: dev.id.clone(),
+                        flow: format!("{}/{}", dev.profile_id(), f.id),
+                        kind: Kind::Unicast,
+                        phase: 3,
+                        src,
+                        dst: *t,
+                        to_firewall: false,
+                        broadcast: false,
+                        sport,
+                        traffic: traffic.clone(),
+                        expected: Verdict::Drop,
+                        skip: None,
+                        note: Some(format!(
+                            "the profile states port {port} only to a {} address",
+                            match f.cast {
+                                portolan_model::Cast::Multicast => "multicast",
+                                _ => "broadcast",
+                            }
+                        )),
+                        forged: None,
+                    };
+                    self.push(p);
+                }
+            }
+        }
+    }
+
+    /// Ports of documented ranges the site narrowed, for the first required probe of a flow.
+    fn narrowed(&mut self, p: &Probe) {
+        let Some(dev) = self.facts.device(&p.device) else {
+            return;
+        };
+        let Some(f) = dev.flow(&p.flow) else {
+            return;
+        };
+        let protocol = p.traffic.protocol(p.src.is_ipv4());
+        let stated = dev.stated_unicast(protocol);
+        for id in f.ports.params() {
+            if !dev.params.contains_key(id) {
+                continue;
+            }
+            let documented = dev.documented_ranges(id);
+            let left_out = |port: u16| in_ranges(port, &documented) && !in_ranges(port, &stated);
+            let mut ports: Vec<u16> = Vec::new();
+            if let Some(lo) = first_port(&documented, &left_out) {
+                ports.push(lo);
+            }
+            if let Some(hi) = last_port(&documented, &left_out) {
+                if !ports.contains(&hi) {
+                    ports.push(hi);
+                }
+            }
+            for port in ports {
+                let traffic = match p.traffic {
+                    Traffic::Tcp { .. } => Traffic::Tcp { port },
+                    Traffic::Udp { .. } => Traffic::Udp { port },
+                    _ => continue,
+                };
+                let mut n = p.clone();
+                n.kind = Kind::NarrowedPort;
+                n.expected = Verdict::Drop;
+                n.traffic = traffic;
+                n.note = Some(format!(
+                    "the profile documents `{id}` as {}; the site narrowed it to {}",
+                    show_ranges(&documented),
+                    show_ranges(&dev.param_ranges(id))
+                ));
+                self.push(n);
+            }
+        }
+    }
+
+    /// The required peer-initiated probe `p`, opened from addresses the device binds nowhere.
+    fn unbound(&mut self, p: &Probe) {
+        let Some(dev) = self.facts.device(&p.device) else {
+            return;
+        };
+        let is_host = |a: IpAddr| {
+            self.topo
+                .group_hosts
+                .get(&dev.id)
+                .is_some_and(|h| h.contains(&a))
+        };
+        if p.to_firewall || p.broadcast || !is_host(p.dst) || is_host(p.src) || dev.binds_any() {
+            return;
+        }
+        let dst_space = self.space_index(p.dst);
+        let mut cands: Vec<IpAddr> = self.topo.zone_strangers.clone();
+        cands.extend(self.topo.book.strangers.iter().copied());
+        for c in cands {
+            if c.is_ipv4() != p.src.is_ipv4()
+                || self.space_index(c) == dst_space
+                || dev.names_peer(c)
+                || self.facts.is_device(c)
+            {
+                continue;
+            }
+            let mut n = p.clone();
+            n.kind = Kind::UnboundPeer;
+            n.expected = Verdict::Drop;
+            n.src = c;
+            n.note = Some(format!(
+                "no binding of {} names {c}; only bound peers may open {}",
+                dev.id, p.flow
+            ));
+            self.push(n);
+        }
+    }
+}
+
+fn first_port(r: &[PortRange], ok: &dyn Fn(u16) -> bool) -> Option<u16> {
+    r.iter()
+        .filter_map(|x| (x.lo..=x.hi).take(4096).find(|p| ok(*p)))
+        .min()
+}
+
+fn last_port(r: &[PortRange], ok: &dyn Fn(u16) -> bool) -> Option<u16> {
+    r.iter()
+        .filter_map(|x| (x.lo..=x.hi).rev().take(4096).find(|p| ok(*p)))
+        .max()
+}
+
+fn show_ranges(r: &[PortRange]) -> String {
+    r.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The adversarial probes for `probes` (the required ones are read; a broadcast one of a
+/// device with a MAC is changed to be sent with that MAC).
+pub fn generate(topo: &Topology, facts: &Facts, probes: &mut [Probe]) -> Vec<Probe> {
+    let mut g = Gen {
+        topo,
+        facts,
+        out: Vec::new(),
+        seen: probes.iter().map(Probe::key).collect(),
+    };
+    let mut flows_seen: BTreeSet<(String, String, bool)> = BTreeSet::new();
+    for p in probes.iter_mut() {
+        let required = matches!(p.kind, Kind::Required | Kind::Dns);
+        if !required || p.skip.is_some() || p.expected != Verdict::Pass {
+            continue;
+        }
+        g.spoof(p);
+        if p.broadcast {
+            if let Some(n) = g.mac_scoped(p) {
+                g.push(n);
+            }
+        }
+        let inbound = topo
+            .group_hosts
+            .get(&p.device)
+            .is_some_and(|h| h.contains(&p.dst));
+        if flows_seen.insert((p.device.clone(), p.flow.clone(), inbound)) {
+            g.narrowed(p);
+            g.unbound(p);
+        }
+    }
+    g.unicast();
+    g.out
+}
