@@ -28,7 +28,7 @@
 //! - *unbound-peer*: a peer-initiated flow opened from addresses no binding of the device (nor
 //!   its profile) names and no device has: a stranger inside each zone, and one outside.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use portolan_model::ir::PortRange;
@@ -42,6 +42,10 @@ struct Gen<'a> {
     facts: &'a Facts,
     out: Vec<Probe>,
     seen: BTreeSet<Key>,
+    /// The IR's negatives by packet: an adversarial probe that is the same packet takes
+    /// their row (its expectation now rests on the site's facts too).
+    negatives: BTreeMap<Key, usize>,
+    upgrades: Vec<(usize, Probe)>,
 }
 
 /// Port-less protocols share one connection-tracking entry per address pair, so their forged
@@ -52,7 +56,9 @@ fn portless(t: &Traffic) -> bool {
 
 impl Gen<'_> {
     fn push(&mut self, p: Probe) {
-        if self.seen.insert(p.key()) {
+        if let Some(&i) = self.negatives.get(&p.key()) {
+            self.upgrades.push((i, p));
+        } else if self.seen.insert(p.key()) {
             self.out.push(p);
         }
     }
@@ -293,16 +299,18 @@ impl Gen<'_> {
                 .get(&dev.id)
                 .is_some_and(|h| h.contains(&a))
         };
-        if p.to_firewall || p.broadcast || !is_host(p.dst) || is_host(p.src) || dev.binds_any() {
+        if p.to_firewall || p.broadcast || !is_host(p.dst) || is_host(p.src) {
             return;
         }
+        let protocol = p.traffic.protocol(p.src.is_ipv4());
+        let port = p.traffic.dport();
         let dst_space = self.space_index(p.dst);
         let mut cands: Vec<IpAddr> = self.topo.zone_strangers.clone();
         cands.extend(self.topo.book.strangers.iter().copied());
         for c in cands {
             if c.is_ipv4() != p.src.is_ipv4()
                 || self.space_index(c) == dst_space
-                || dev.names_peer(c)
+                || dev.lets_open(c, protocol, port)
                 || self.facts.is_device(c)
             {
                 continue;
@@ -347,6 +355,13 @@ pub fn generate(topo: &Topology, facts: &Facts, probes: &mut [Probe]) -> Vec<Pro
         facts,
         out: Vec::new(),
         seen: probes.iter().map(Probe::key).collect(),
+        negatives: probes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.expected == Verdict::Drop && !p.kind.adversarial())
+            .map(|(i, p)| (p.key(), i))
+            .collect(),
+        upgrades: Vec::new(),
     };
     let mut flows_seen: BTreeSet<(String, String, bool)> = BTreeSet::new();
     for p in probes.iter_mut() {
@@ -370,5 +385,13 @@ pub fn generate(topo: &Topology, facts: &Facts, probes: &mut [Probe]) -> Vec<Pro
         }
     }
     g.unicast();
+    for (i, p) in std::mem::take(&mut g.upgrades) {
+        if let Some(base) = probes.get_mut(i) {
+            if !base.kind.adversarial() {
+                base.kind = p.kind;
+                base.note = p.note;
+            }
+        }
+    }
     g.out
 }

@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use portolan_model::ir::{Policy, PortRange};
 use portolan_model::ports::parse_item;
-use portolan_model::{Cast, Flow, ParamValue, PortItem, PortSpec, Profile};
+use portolan_model::{Cast, Flow, Initiation, ParamValue, PortItem, PortSpec, Profile};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -367,24 +367,32 @@ impl Device {
         p.flows.iter().find(|f| f.id == id)
     }
 
-    /// Whether `a` is a peer this device's site binding or profile names for any endpoint
-    /// (`any` names every address; names are not addresses and name none).
-    pub fn names_peer(&self, a: IpAddr) -> bool {
-        let bound = self
-            .bind
-            .values()
-            .any(|b| b.any || b.prefixes.iter().any(|n| n.contains(&a)));
-        let listed = self.profile.as_ref().is_some_and(|p| {
-            p.endpoints
-                .iter()
-                .any(|e| e.addresses.iter().any(|n| n.contains(&a)))
-        });
-        bound || listed
-    }
-
-    /// Whether any binding of the device is `any`.
-    pub fn binds_any(&self) -> bool {
-        self.bind.values().any(|b| b.any)
+    /// Whether a flow of the device lets peer `a` open `protocol` to `port` of the device: a
+    /// peer- or either-initiated flow of that protocol (or one the profile leaves to the site)
+    /// and port, whose endpoint the site binds to `a` (or `any`), or whose profile addresses
+    /// hold `a`. Conditions are ignored: a superset, what a negative must avoid.
+    pub fn lets_open(&self, a: IpAddr, protocol: u8, port: Option<u16>) -> bool {
+        let Some(p) = &self.profile else {
+            return true;
+        };
+        self.flows()
+            .filter(|f| f.initiation != Initiation::Device)
+            .filter(|f| f.protocol.number().is_none_or(|n| n == protocol))
+            .filter(|f| {
+                let r = self.flow_ranges(f);
+                r.is_empty() || port.is_none_or(|x| in_ranges(x, &r))
+            })
+            .any(|f| {
+                let e = f.peer();
+                let bound = self
+                    .bind
+                    .get(e)
+                    .is_some_and(|b| b.any || b.prefixes.iter().any(|n| n.contains(&a)));
+                let listed = p
+                    .endpoint(e)
+                    .is_some_and(|x| x.addresses.iter().any(|n| n.contains(&a)));
+                bound || listed
+            })
     }
 }
 

@@ -31,12 +31,26 @@ use portolan_model::Profile;
 struct Embedded(Catalog);
 
 impl ProfileSource for Embedded {
+    /// A catalog id, or a profile file under `tests/data`.
     fn profile(&self, name: &str) -> Result<Profile, String> {
+        if name.ends_with(".yaml") {
+            let path = data(name);
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            return portolan_model::validate::profile_text(&path.display().to_string(), &text)
+                .map(|l| l.value)
+                .map_err(|d| format!("{d:?}"));
+        }
         self.0
             .get(name)
             .cloned()
             .ok_or_else(|| format!("no profile {name}"))
     }
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn workspace() -> PathBuf {
@@ -253,6 +267,117 @@ impl Scratch {
         assert!(problems.is_empty(), "{problems:?}");
         assert!(!netns::list().expect("list").contains(&self.ns));
     }
+}
+
+// ---- the adversarial probes, against hand-written rulesets ------------------------------
+
+/// The fixture site for the adversarial probes, proven against a ruleset from `tests/data`.
+fn attack_lab(ruleset: &str) -> Report {
+    let (policy, facts) = compile(&data("attack-site.yaml"));
+    let opts = Options {
+        ruleset: Some(std::fs::read_to_string(data(ruleset)).expect("ruleset")),
+        ..Options::default()
+    };
+    let r = lab::run(&policy, &facts, &opts, &progress).expect("lab runs");
+    assert_gone(&r);
+    r
+}
+
+const ADVERSARIAL: [Kind; 4] = [
+    Kind::Spoofed,
+    Kind::UnboundPeer,
+    Kind::NarrowedPort,
+    Kind::Unicast,
+];
+
+/// A ruleset that admits exactly what the site states drops every adversarial probe; the
+/// forged controls pass, so the forged packets are well-formed.
+fn adversarial_probes_drop_on_an_exact_ruleset() {
+    let r = attack_lab("attack-exact.nft");
+    show_mismatches(&r);
+    assert!(r.all_match(), "{} mismatched", r.summary.mismatched);
+    for k in ADVERSARIAL {
+        assert!(
+            r.rows
+                .iter()
+                .any(|x| x.kind == k && x.observed == Observed::Drop && x.ok),
+            "no dropped {k:?} probe"
+        );
+    }
+    let control = |x: &&portolan_lab::report::Row| x.kind == Kind::Forged;
+    assert!(r.rows.iter().filter(control).count() >= 3);
+    assert!(r
+        .rows
+        .iter()
+        .filter(control)
+        .all(|x| x.observed == Observed::Pass));
+    // Each passing required probe was admitted by its own flow's rule.
+    for x in r.rows.iter().filter(|x| x.kind == Kind::Required) {
+        assert_eq!(x.admitted_by.as_deref(), Some(x.flow.as_str()), "{x:?}");
+    }
+}
+
+/// A ruleset with each mistake of issue 9 is caught by the probe meant for it.
+fn adversarial_probes_catch_a_wide_ruleset() {
+    let r = attack_lab("attack-wide.nft");
+    let caught = |k: Kind, src: &str, dst: &str, traffic: &str| {
+        r.rows.iter().any(|x| {
+            x.kind == k
+                && !x.ok
+                && x.observed == Observed::Pass
+                && x.src.to_string() == src
+                && x.dst == dst
+                && x.traffic.starts_with(traffic)
+        })
+    };
+    // The management host's address, sent from the WAN side, reaches the device.
+    assert!(caught(Kind::Spoofed, "10.99.0.40", "10.20.0.7", "tcp/22"));
+    assert!(caught(
+        Kind::Spoofed,
+        "10.99.0.40",
+        "10.20.0.7",
+        "udp/47808"
+    ));
+    // The device's address, sent from the WAN side, reaches the collector.
+    assert!(caught(Kind::Spoofed, "10.20.0.7", "10.99.0.50", "udp/5140"));
+    assert!(r
+        .rows
+        .iter()
+        .any(|x| x.kind == Kind::Spoofed && !x.ok && x.sent_from.as_deref() == Some("zone wan")));
+    // A management address the site does not bind opens the control port.
+    assert!(caught(
+        Kind::UnboundPeer,
+        "10.99.0.253",
+        "10.20.0.7",
+        "udp/47808"
+    ));
+    // The documented range's ends, which the site narrowed away.
+    assert!(caught(
+        Kind::NarrowedPort,
+        "10.99.0.40",
+        "10.20.0.7",
+        "udp/47809"
+    ));
+    assert!(caught(
+        Kind::NarrowedPort,
+        "10.99.0.40",
+        "10.20.0.7",
+        "udp/47823"
+    ));
+    // The multicast announcement's port, unicast into the management zone.
+    assert!(caught(
+        Kind::Unicast,
+        "10.20.0.7",
+        "10.99.0.253",
+        "udp/1900"
+    ));
+    // SSH passes, but through the control flow's rule.
+    assert!(r.rows.iter().any(|x| x.kind == Kind::Required
+        && x.flow == "lab-attack/admin"
+        && x.observed == Observed::Pass
+        && !x.ok
+        && x.admitted_by.as_deref() == Some("lab-attack/control")));
+    assert!(!r.all_match());
 }
 
 fn without_wcc(p: &Policy) -> Policy {
@@ -522,6 +647,14 @@ fn main() {
         (
             "lab::ipv6_and_wildcard_site_passes",
             ipv6_and_wildcard_site_passes,
+        ),
+        (
+            "lab::adversarial_probes_drop_on_an_exact_ruleset",
+            adversarial_probes_drop_on_an_exact_ruleset,
+        ),
+        (
+            "lab::adversarial_probes_catch_a_wide_ruleset",
+            adversarial_probes_catch_a_wide_ruleset,
         ),
         (
             "apply::apply_rolls_back_unless_confirmed",
