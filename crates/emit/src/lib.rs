@@ -11,6 +11,7 @@ pub mod error;
 pub mod iptables;
 pub mod names;
 pub mod nftables;
+mod zones;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
