@@ -13,9 +13,10 @@
 //!   segment. An address belongs to one zone; seen on another zone's interface it is spoofed.
 //!   Each is paired with a *forged* control: the same forged packet sent from its own zone,
 //!   which must pass as the required one does (else the forging, not the firewall, would be
-//!   what drops the spoofed ones).
-//! - *foreign-mac*: a device's broadcast flow (DHCP discovery, source 0.0.0.0) from a MAC that
-//!   is not the device's, on the device's segment, when the site gives the device a `mac:`.
+//!   what drops the spoofed ones). Spoofed probes are sent last, after the real flows.
+//! - *foreign-mac*: a device's broadcast flow (DHCP discovery) from another host of its
+//!   segment, with a MAC that is not the device's, when the site gives the device a `mac:`
+//!   (the device's own broadcast is then sent from its MAC).
 //!   Only where every device of the zone with such a flow has a MAC; otherwise the probe is
 //!   listed as skipped with the device that has none (any host of the segment may then send
 //!   it, and the output says so).
@@ -29,7 +30,7 @@
 //!   its profile) names and no device has: a stranger inside each zone, and one outside.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use portolan_model::ir::PortRange;
 
@@ -48,11 +49,12 @@ struct Gen<'a> {
     upgrades: Vec<(usize, Probe)>,
 }
 
-/// Port-less protocols share one connection-tracking entry per address pair, so their forged
-/// probes go first (phase 1), before any required one creates that entry.
-fn portless(t: &Traffic) -> bool {
-    matches!(t, Traffic::Ip { .. })
-}
+/// Spoofed probes go last, when the real flows they copy have their connection-tracking
+/// entries: a spoofed packet of a flow that states its source port (DHCP's 68), or of a
+/// port-less protocol (ESP), has the same tuple as the real one, and a ruleset that accepts
+/// established traffic before it checks interfaces lets it in. Sent last, that outcome does
+/// not depend on the order of sending.
+pub const SPOOF_PHASE: u8 = 4;
 
 impl Gen<'_> {
     fn push(&mut self, p: Probe) {
@@ -101,19 +103,21 @@ impl Gen<'_> {
         } else {
             self.space_index(p.dst)
         };
-        // A broadcast of a device with a MAC leaves from that MAC, as the device's own would.
-        let own_link = self
+        // A broadcast of a device with a MAC is itself sent forged from that MAC (see
+        // `mac_scoped`): it needs no control.
+        let own_mac = self
             .topo
             .links
             .iter()
-            .find(|l| p.broadcast && l.device.as_deref() == Some(p.device.as_str()))
-            .map(|l| (l.name.as_str(), show_mac(&l.mac)));
-        let mut control = p.clone();
-        control.kind = Kind::Forged;
-        control.forged = Some(self.forged_from(home, own_link));
-        control.phase = 3;
-        control.note = None;
-        self.push(control);
+            .any(|l| p.broadcast && l.device.as_deref() == Some(p.device.as_str()));
+        if !own_mac {
+            let mut control = p.clone();
+            control.kind = Kind::Forged;
+            control.forged = Some(self.forged_from(home, None));
+            control.phase = 3;
+            control.note = None;
+            self.push(control);
+        }
         for (w, space) in self.topo.spaces.iter().enumerate() {
             if w == home || dst_space == Some(w) || space.fw_addr(p.src).is_none() {
                 continue;
@@ -122,7 +126,7 @@ impl Gen<'_> {
             s.kind = Kind::Spoofed;
             s.expected = Verdict::Drop;
             s.forged = Some(self.forged_from(w, None));
-            s.phase = if portless(&p.traffic) { 1 } else { 3 };
+            s.phase = SPOOF_PHASE;
             s.note = Some(format!(
                 "{} belongs to zone {home_zone}; sent from zone {} it is spoofed and must be dropped",
                 p.src,
@@ -147,12 +151,24 @@ impl Gen<'_> {
             .links
             .iter()
             .find(|l| l.space == home && l.device.is_none())?;
-        p.src = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        // Sent with the device's address: a raw IP socket fills a zero source address in (raw(7)),
+        // so discovery's 0.0.0.0 cannot be forged; the rules under test match the MAC.
         p.forged = Some(self.forged_from(home, Some((&link.name, show_mac(&link.mac)))));
         let mut n = p.clone();
         n.kind = Kind::ForeignMac;
         n.expected = Verdict::Drop;
         n.forged = Some(self.forged_from(home, Some((&foreign.name, show_mac(&foreign.mac)))));
+        // Another host of the segment: the zone's stranger, else one claiming the device's
+        // address.
+        if let Some(h) = self
+            .topo
+            .zone_strangers
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == p.src.is_ipv4() && self.space_index(*a) == Some(home))
+        {
+            n.src = h;
+        }
         n.note = Some(format!(
             "device {} has MAC {}; a discovery from {} on its segment is another host's",
             dev.id,

@@ -44,6 +44,9 @@ pub struct Options {
     /// Check that each passing required probe was admitted by a rule carrying its
     /// `profile/flow` comment (off for a hand-written ruleset without such comments).
     pub provenance: bool,
+    /// What the site file states ([`Facts::from_site`]), for the adversarial probes; `None`:
+    /// only what the policy copies from it (zones and addresses: no bindings, params, MACs).
+    pub facts: Option<Facts>,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             timeout: Duration::from_millis(1000),
             workers: 32,
             provenance: true,
+            facts: None,
         }
     }
 }
@@ -255,9 +259,12 @@ fn send_all(
                     let Some(p) = probes.get(i) else {
                         break;
                     };
-                    let obs = match ends(topo, p).and_then(|(src, _)| handles.get(src)) {
+                    let sides =
+                        ends(topo, p).and_then(|(src, dst)| handles.get(src).map(|h| (h, dst)));
+                    let obs = match sides {
                         None => Observed::Error("no namespace holds the source address".into()),
-                        Some(h) => {
+                        Some((h, dst)) => {
+                            let at = send::Arrival { seen, netns: dst };
                             let entered = if here.as_deref() == Some(h.name()) {
                                 Ok(())
                             } else {
@@ -266,9 +273,9 @@ fn send_all(
                             match entered {
                                 Err(e) => Observed::Error(e.to_string()),
                                 Ok(()) => {
-                                    let mut o = send::attempt(p, opts.timeout, seen);
+                                    let mut o = send::attempt(p, opts.timeout, &at);
                                     if p.expected == Verdict::Pass && o != Observed::Pass {
-                                        o = send::attempt(p, opts.timeout, seen);
+                                        o = send::attempt(p, opts.timeout, &at);
                                     }
                                     o
                                 }
@@ -319,18 +326,20 @@ pub fn probes_for(
     probes
 }
 
-/// Runs the lab for `policy`, whose site states `facts`. `progress` receives one line per
-/// step.
-pub fn run(
-    policy: &Policy,
-    facts: &Facts,
-    opts: &Options,
-    progress: &dyn Fn(&str),
-) -> Result<Report> {
+/// Runs the lab for `policy`. `progress` receives one line per step.
+pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<Report> {
     let started = Instant::now();
     let names_provable = dns_on_firewall(policy);
     let prefix = netns::unique_prefix();
-    let topo = topology::plan(policy, facts, &prefix)?;
+    let own;
+    let facts = match &opts.facts {
+        Some(f) => f,
+        None => {
+            own = Facts::from_policy(policy);
+            &own
+        }
+    };
+    let topo = topology::plan_with(policy, facts, &prefix)?;
     let probes = probes_for(policy, &topo, facts, names_provable);
     let ruleset = match &opts.ruleset {
         Some(r) => r.clone(),
@@ -439,8 +448,14 @@ pub fn run(
             observed[i] = Some(Observed::Skip(why.clone()));
         }
     }
-    let phase_names = ["", "before DNS", "DNS through the firewall", "flows"];
-    for phase in 1..=3u8 {
+    let phase_names = [
+        "",
+        "before DNS",
+        "DNS through the firewall",
+        "flows",
+        "spoofed sources, after the flows they copy",
+    ];
+    for phase in 1..=4u8 {
         let idx: Vec<usize> = (0..probes.len())
             .filter(|i| probes[*i].phase == phase && probes[*i].skip.is_none())
             .collect();
@@ -459,7 +474,7 @@ pub fn run(
             observed[i] = Some(o);
         }
         progress(&format!(
-            "phase {phase}/3 ({}): {} probes, {} mismatched, {:.1} s",
+            "phase {phase}/4 ({}): {} probes, {} mismatched, {:.1} s",
             phase_names[usize::from(phase)],
             batch.len(),
             bad,
@@ -475,27 +490,42 @@ pub fn run(
         .collect();
     if let Some(t) = &tracer {
         let events = t.events();
+        let listing = crate::nft::list_table(&Where::Netns(topo.fw.clone()))?.unwrap_or_default();
+        let alike = trace::alike(&listing);
         let mut unseen = 0;
         for (p, row) in probes.iter().zip(rows.iter_mut()) {
             let required = matches!(p.kind, Kind::Required | Kind::Dns);
             if !required || row.observed != Observed::Pass {
                 continue;
             }
-            let by = trace_key(&topo, p).and_then(|k| {
-                events
-                    .iter()
-                    .filter(|e| e.matches(&k))
-                    .filter_map(|e| e.accepted_by.clone())
-                    .find(|c| !trace::names(c, &p.flow))
-                    .or_else(|| {
-                        events
-                            .iter()
-                            .filter(|e| e.matches(&k))
-                            .find_map(|e| e.accepted_by.clone())
-                    })
-            });
-            match by {
-                Some(c) => row.admitted(&c),
+            let Some(k) = trace_key(&topo, p) else {
+                continue;
+            };
+            // Every traced packet of the probe: what admitted each (its rule's comment and
+            // those of the rules written alike). The first that names another flow only is
+            // the finding; else the probe's own.
+            let admitted: Vec<Vec<String>> = events
+                .iter()
+                .filter(|e| e.matches(&k))
+                .filter_map(|e| {
+                    let by = e.accepted_by.clone()?;
+                    let mut v = vec![by];
+                    if let Some(r) = &e.rule {
+                        for c in alike.get(r).into_iter().flatten() {
+                            if !v.contains(c) {
+                                v.push(c.clone());
+                            }
+                        }
+                    }
+                    Some(v)
+                })
+                .collect();
+            let pick = admitted
+                .iter()
+                .find(|v| !v.iter().any(|c| trace::names(c, &p.flow)))
+                .or_else(|| admitted.first());
+            match pick {
+                Some(v) => row.admitted(v),
                 None => unseen += 1,
             }
         }

@@ -39,16 +39,24 @@ pub struct ListenSpec {
     pub kind: ListenKind,
 }
 
-/// Tokens the raw receivers have seen.
+/// Tokens the raw receivers have seen, with the namespace that saw each: a packet counts
+/// as arrived only where it was meant to (a broadcast is also looped back to its sender's
+/// own namespace).
 #[derive(Default)]
-pub struct Seen(Mutex<HashSet<Token>>);
+pub struct Seen(Mutex<HashSet<(String, Token)>>);
 
 impl Seen {
-    pub fn insert(&self, t: Token) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(t);
+    pub fn insert(&self, netns: &str, t: Token) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((netns.to_string(), t));
     }
-    pub fn contains(&self, t: &Token) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(t)
+    pub fn contains(&self, netns: &str, t: &Token) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(netns.to_string(), *t))
     }
 }
 
@@ -100,7 +108,8 @@ fn open(spec: &ListenSpec) -> std::io::Result<Socket> {
     Ok(s)
 }
 
-fn serve(s: Socket, kind: ListenKind, stop: &AtomicBool, seen: &Seen) {
+fn serve(s: Socket, spec: &ListenSpec, stop: &AtomicBool, seen: &Seen) {
+    let kind = spec.kind.clone();
     match kind {
         ListenKind::Tcp(_) => {
             let l: TcpListener = s.into();
@@ -124,7 +133,7 @@ fn serve(s: Socket, kind: ListenKind, stop: &AtomicBool, seen: &Seen) {
             while !stop.load(Ordering::Relaxed) {
                 if let Ok(n) = s.read(&mut buf) {
                     if let Some(t) = wire::find_token(&buf[..n]) {
-                        seen.insert(t);
+                        seen.insert(&spec.netns, t);
                     }
                 }
             }
@@ -162,7 +171,7 @@ impl Listeners {
                     match open(&spec2) {
                         Ok(s) => {
                             let _ = tx.send(Ok(()));
-                            serve(s, spec2.kind, &stop2, &seen2);
+                            serve(s, &spec2, &stop2, &seen2);
                         }
                         Err(e) => {
                             let _ = tx.send(Err(format!("{spec2:?}: {e}")));

@@ -16,7 +16,8 @@
 //!
 //! Phases keep the kernel's connection tracking out of the way: (1) unresolved names, and
 //! reversed probes of port-less protocols (ESP, whose conntrack entry has no ports, so an
-//! earlier outbound packet would make the inbound one "established"); (2) DNS; (3) the rest.
+//! earlier outbound packet would make the inbound one "established"); (2) DNS; (3) the rest;
+//! (4) the spoofed probes of [`crate::attack`], after the flows they copy.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};

@@ -74,17 +74,23 @@ impl Row {
 }
 
 impl Row {
-    /// Records the rule that admitted the probe; a rule that does not carry the probe's
-    /// `profile/flow` makes the row a mismatch.
-    pub fn admitted(&mut self, by: &str) {
-        if !crate::trace::names(by, &self.flow) {
+    /// Records the rule that admitted the probe (`by`: its comment, and those of the rules
+    /// written alike); a rule that does not carry the probe's `profile/flow` makes the row a
+    /// mismatch.
+    pub fn admitted(&mut self, by: &[String]) {
+        let ours = by.iter().find(|c| crate::trace::names(c, &self.flow));
+        let shown = match ours {
+            Some(c) => c.clone(),
+            None => by.join("; "),
+        };
+        if ours.is_none() {
             self.ok = false;
             self.note = Some(format!(
-                "admitted by a rule for `{by}`, not by the rule of {}: a wider rule lets it through",
+                "admitted by a rule for `{shown}`, not by the rule of {}: a wider rule lets it through",
                 self.flow
             ));
         }
-        self.admitted_by = Some(by.to_string());
+        self.admitted_by = Some(shown);
     }
 }
 

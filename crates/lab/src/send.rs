@@ -73,8 +73,15 @@ macro_rules! tri {
     };
 }
 
+/// Where a probe is observed when the receiver observes it: the raw receivers' record, and
+/// the namespace the packet must reach.
+pub struct Arrival<'a> {
+    pub seen: &'a Seen,
+    pub netns: &'a str,
+}
+
 /// One attempt of `p`, from the current thread's namespace.
-pub fn attempt(p: &Probe, timeout: Duration, seen: &Seen) -> Observed {
+pub fn attempt(p: &Probe, timeout: Duration, seen: &Arrival) -> Observed {
     if let Some(f) = &p.forged {
         return forged(p, f, timeout, seen);
     }
@@ -173,7 +180,7 @@ fn echo(p: &Probe, timeout: Duration) -> Observed {
     }
 }
 
-fn ip(p: &Probe, protocol: u8, timeout: Duration, seen: &Seen) -> Observed {
+fn ip(p: &Probe, protocol: u8, timeout: Duration, seen: &Arrival) -> Observed {
     let s = tri!(Socket::new(
         domain(p.dst),
         Type::RAW,
@@ -189,15 +196,15 @@ fn ip(p: &Probe, protocol: u8, timeout: Duration, seen: &Seen) -> Observed {
 }
 
 /// Waits until a receiver has seen token `t`.
-fn arrived(t: &wire::Token, timeout: Duration, seen: &Seen) -> Observed {
+fn arrived(t: &wire::Token, timeout: Duration, at: &Arrival) -> Observed {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if seen.contains(t) {
+        if at.seen.contains(at.netns, t) {
             return Observed::Pass;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    if seen.contains(t) {
+    if at.seen.contains(at.netns, t) {
         Observed::Pass
     } else {
         Observed::Drop
@@ -206,7 +213,7 @@ fn arrived(t: &wire::Token, timeout: Duration, seen: &Seen) -> Observed {
 
 /// A forged packet: built whole (the source address is whatever the probe says), written to
 /// a raw socket bound to the link it must leave through, and observed where it arrives.
-fn forged(p: &Probe, f: &Forged, timeout: Duration, seen: &Seen) -> Observed {
+fn forged(p: &Probe, f: &Forged, timeout: Duration, seen: &Arrival) -> Observed {
     let t = wire::token();
     // An ephemeral port (RFC 6335 section 6: 49152-65535) from the token when the flow states
     // no source port.

@@ -734,9 +734,13 @@ fn mac_links(policy: &Policy, facts: &Facts) -> Vec<Link> {
     links
 }
 
-/// Plans the lab for `policy` (with `facts`, the site as written: MACs); namespaces are named
-/// `<prefix>-<role>`.
-pub fn plan(policy: &Policy, facts: &Facts, prefix: &str) -> Result<Topology> {
+/// Plans the lab for `policy`; namespaces are named `<prefix>-<role>`.
+pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
+    plan_with(policy, &Facts::from_policy(policy), prefix)
+}
+
+/// Plans the lab for `policy` with `facts`, the site as written (MACs give links).
+pub fn plan_with(policy: &Policy, facts: &Facts, prefix: &str) -> Result<Topology> {
     let mut alloc = Alloc {
         avoid: avoid_list(policy),
         taken: BTreeSet::new(),

@@ -55,6 +55,8 @@ pub struct Event {
     /// The accepting rule's comment; `policy CHAIN` when a chain's policy accepted it, the
     /// rule's text when it has no comment.
     pub accepted_by: Option<String>,
+    /// The accepting rule: its chain and its text without the comment.
+    pub rule: Option<(String, String)>,
 }
 
 /// What a probe's packet looks like in a trace.
@@ -143,6 +145,7 @@ pub fn parse(text: &str) -> Vec<Event> {
                     protocol: proto,
                     dport,
                     accepted_by: None,
+                    rule: None,
                 };
                 if table == TABLE {
                     if let Some(&i) = open.get(id) {
@@ -167,8 +170,57 @@ pub fn parse(text: &str) -> Vec<Event> {
                 .map(|(_, r)| r.trim_end_matches("(verdict accept)").trim())
                 .unwrap_or_default();
             out[i].accepted_by = Some(comment(rule).unwrap_or_else(|| rule.to_string()));
+            out[i].rule = Some((chain.to_string(), bare(rule)));
         } else if what == "policy" && words.get(7) == Some(&"accept") {
             out[i].accepted_by = Some(format!("policy {chain}"));
+        }
+    }
+    out
+}
+
+/// A rule's text without its comment and with counters' values left out, as both the trace
+/// and the table listing print it.
+pub fn bare(rule: &str) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    let mut it = rule.split_whitespace().peekable();
+    while let Some(w) = it.next() {
+        if w == "comment" {
+            break;
+        }
+        words.push(w);
+        if w == "counter" && it.peek() == Some(&"packets") {
+            for _ in 0..4 {
+                it.next();
+            }
+        }
+    }
+    words.join(" ")
+}
+
+/// The comments of the rules of each chain, by their bare text (see [`bare`]), from
+/// `nft list table inet portolan`: rules written alike admit alike, so a packet the trace
+/// shows admitted by one is admitted by each of them.
+pub fn alike(listing: &str) -> BTreeMap<(String, String), Vec<String>> {
+    let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut chain: Option<String> = None;
+    for line in listing.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("chain ") {
+            chain = rest.split_whitespace().next().map(str::to_string);
+            continue;
+        }
+        let Some(c) = &chain else {
+            continue;
+        };
+        if t == "}" {
+            chain = None;
+            continue;
+        }
+        if t.is_empty() || t.starts_with("type ") || t.starts_with("policy ") {
+            continue;
+        }
+        if let Some(text) = comment(t) {
+            out.entry((c.clone(), bare(t))).or_default().push(text);
         }
     }
     out
@@ -321,6 +373,46 @@ trace id 6b93427b inet portolan k_wcc-lite_in rule ip saddr . tcp dport @p4_wcc-
         let text = "trace id 1 inet portolan input packet: iif \"lan0\" ip saddr 10.20.0.5 ip daddr 10.20.0.254 ip protocol udp udp sport 5 udp dport 53\ntrace id 1 inet portolan input policy accept \n";
         let ev = parse(text);
         assert_eq!(ev[0].accepted_by.as_deref(), Some("policy input"));
+    }
+
+    /// Two rules written alike but for their comments (nftables 1.0.6 listing of the example
+    /// site's input chain, emitted without MACs): the trace names the first, both admit.
+    #[test]
+    fn rules_written_alike() {
+        let listing = r#"table inet portolan {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iif != "lo" ip saddr vmap @zones4
+		iifname "lan0" ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment "oscar-templog-gateway/dhcp"
+		iifname "lan0" ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment "thingpark-lrr/i11"
+	}
+}
+"#;
+        let a = alike(listing);
+        let key = (
+            "input".to_string(),
+            "iifname \"lan0\" ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept"
+                .to_string(),
+        );
+        assert_eq!(
+            a.get(&key),
+            Some(&vec![
+                "oscar-templog-gateway/dhcp".to_string(),
+                "thingpark-lrr/i11".to_string()
+            ])
+        );
+        assert_eq!(
+            bare("ip saddr 10.0.0.1 counter packets 3 bytes 180 accept comment \"a/b\""),
+            "ip saddr 10.0.0.1 counter accept"
+        );
+        let ev = parse(SAMPLE);
+        assert_eq!(
+            ev[1].rule,
+            Some((
+                "k_wcc-lite_in".to_string(),
+                "ip saddr . tcp dport @p4_wcc-lite_1 accept".to_string()
+            ))
+        );
     }
 
     #[test]

@@ -74,6 +74,14 @@ fn example() -> (Policy, Facts) {
     compile(&workspace().join("examples/site.yaml"))
 }
 
+/// `opts` with the site's facts.
+fn with(facts: Facts, opts: Options) -> Options {
+    Options {
+        facts: Some(facts),
+        ..opts
+    }
+}
+
 fn example_policy() -> Policy {
     example().0
 }
@@ -113,7 +121,7 @@ fn assert_gone(r: &Report) {
 
 fn example_site_lab_passes() {
     let (policy, facts) = example();
-    let r = lab::run(&policy, &facts, &Options::default(), &progress).expect("lab runs");
+    let r = lab::run(&policy, &with(facts, Options::default()), &progress).expect("lab runs");
     show_mismatches(&r);
     eprintln!(
         "    {} probes: {} expected pass, {} expected drop, {} mismatched, {} skipped, {:.1} s",
@@ -172,7 +180,7 @@ fn broken_ruleset_is_caught() {
         ruleset: Some(emit(&broken)),
         ..Options::default()
     };
-    let r = lab::run(&policy, &facts, &opts, &progress).expect("lab runs");
+    let r = lab::run(&policy, &with(facts, opts), &progress).expect("lab runs");
     let bad: Vec<_> = r.rows.iter().filter(|x| !x.ok).collect();
     assert!(
         !r.all_match(),
@@ -185,14 +193,19 @@ fn broken_ruleset_is_caught() {
         );
         assert_eq!((x.expected, &x.observed), (Verdict::Pass, &Observed::Drop));
     }
-    assert_eq!(bad.len(), 2, "tcp/3001 and tcp/3003 from the LRR");
+    // tcp/3001 and tcp/3003 from the LRR, each sent as it is (required) and forged from the
+    // LRR's own zone (the control of the spoofed probes).
+    let kinds: Vec<Kind> = bad.iter().map(|x| x.kind).collect();
+    assert_eq!(bad.len(), 4, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == Kind::Required).count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == Kind::Forged).count(), 2);
     assert_gone(&r);
 }
 
 fn ipv6_and_wildcard_site_passes() {
     let (policy, facts) =
         compile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v6-wildcard.yaml"));
-    let r = lab::run(&policy, &facts, &Options::default(), &progress).expect("lab runs");
+    let r = lab::run(&policy, &with(facts, Options::default()), &progress).expect("lab runs");
     show_mismatches(&r);
     assert!(r.all_match(), "{} mismatched", r.summary.mismatched);
     let v6 = |x: &&portolan_lab::report::Row| matches!(x.src, IpAddr::V6(_));
@@ -278,13 +291,14 @@ fn attack_lab(ruleset: &str) -> Report {
         ruleset: Some(std::fs::read_to_string(data(ruleset)).expect("ruleset")),
         ..Options::default()
     };
-    let r = lab::run(&policy, &facts, &opts, &progress).expect("lab runs");
+    let r = lab::run(&policy, &with(facts, opts), &progress).expect("lab runs");
     assert_gone(&r);
     r
 }
 
-const ADVERSARIAL: [Kind; 4] = [
+const ADVERSARIAL: [Kind; 5] = [
     Kind::Spoofed,
+    Kind::ForeignMac,
     Kind::UnboundPeer,
     Kind::NarrowedPort,
     Kind::Unicast,
@@ -371,6 +385,13 @@ fn adversarial_probes_catch_a_wide_ruleset() {
         "10.99.0.253",
         "udp/1900"
     ));
+    // DHCP discovery from a MAC that is not the device's, on its segment.
+    assert!(caught(
+        Kind::ForeignMac,
+        "10.20.0.253",
+        "broadcast 255.255.255.255",
+        "udp/67"
+    ));
     // SSH passes, but through the control flow's rule.
     assert!(r.rows.iter().any(|x| x.kind == Kind::Required
         && x.flow == "lab-attack/admin"
@@ -378,6 +399,57 @@ fn adversarial_probes_catch_a_wide_ruleset() {
         && !x.ok
         && x.admitted_by.as_deref() == Some("lab-attack/control")));
     assert!(!r.all_match());
+}
+
+/// A ruleset that accepts established traffic before it checks interfaces lets a spoofed
+/// packet in when it has the tuple of a real flow: DHCP's fixed ports (68 to 67) make the
+/// spoofed renewal from the management zone part of the device's own conversation. The
+/// spoofed probes are sent after the real flows, so this is caught every time; flows with
+/// random source ports are not affected.
+fn spoofing_into_established_flows_is_caught() {
+    let exact = std::fs::read_to_string(data("attack-exact.nft")).expect("ruleset");
+    let ct_first = exact.replace(
+        "policy drop;\n\t\tiifname",
+        "policy drop;\n\t\tct state established,related accept\n\t\tiifname",
+    );
+    assert_ne!(ct_first, exact);
+    let (policy, facts) = compile(&data("attack-site.yaml"));
+    let opts = Options {
+        ruleset: Some(ct_first),
+        ..Options::default()
+    };
+    let r = lab::run(&policy, &with(facts, opts), &progress).expect("lab runs");
+    assert_gone(&r);
+    let bad: Vec<_> = r.rows.iter().filter(|x| !x.ok).collect();
+    assert!(!bad.is_empty());
+    for x in &bad {
+        assert_eq!(x.kind, Kind::Spoofed, "{x:?}");
+        assert_eq!(x.traffic, "udp/67 from port 68", "{x:?}");
+        assert_eq!(x.dst, "firewall 10.20.0.254", "{x:?}");
+    }
+}
+
+/// What Portolan emits for the adversarial fixture passes every probe: spoofed sources
+/// dropped by interface, DHCP only from the device's MAC, the multicast flow on its group
+/// only, the narrowed port alone, the bound operator alone.
+fn attack_site_emitted_ruleset_passes() {
+    let (policy, facts) = compile(&data("attack-site.yaml"));
+    let r = lab::run(&policy, &with(facts, Options::default()), &progress).expect("lab runs");
+    show_mismatches(&r);
+    assert!(r.all_match(), "{} mismatched", r.summary.mismatched);
+    for k in ADVERSARIAL {
+        assert!(
+            r.rows
+                .iter()
+                .any(|x| x.kind == k && x.observed == Observed::Drop),
+            "no dropped {k:?} probe"
+        );
+    }
+    assert!(r.rows.iter().any(|x| x.kind == Kind::Required
+        && x.sent_from.as_deref() == Some("zone field, MAC 02:00:5e:10:00:07")
+        && x.observed == Observed::Pass
+        && x.admitted_by.as_deref() == Some("lab-attack/dhcp")));
+    assert_gone(&r);
 }
 
 fn without_wcc(p: &Policy) -> Policy {
@@ -655,6 +727,14 @@ fn main() {
         (
             "lab::adversarial_probes_catch_a_wide_ruleset",
             adversarial_probes_catch_a_wide_ruleset,
+        ),
+        (
+            "lab::spoofing_into_established_flows_is_caught",
+            spoofing_into_established_flows_is_caught,
+        ),
+        (
+            "lab::attack_site_emitted_ruleset_passes",
+            attack_site_emitted_ruleset_passes,
         ),
         (
             "apply::apply_rolls_back_unless_confirmed",

@@ -57,10 +57,11 @@ pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
         ruleset,
         keep: a.keep,
         provenance: !a.no_provenance,
+        facts: Some(facts),
         timeout: Duration::from_millis(a.timeout.clamp(50, 10_000)),
         ..Options::default()
     };
-    let report = lab::run(&policy, &facts, &opts, &|m| eprintln!("lab: {m}"))?;
+    let report = lab::run(&policy, &opts, &|m| eprintln!("lab: {m}"))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
