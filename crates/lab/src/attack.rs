@@ -35,6 +35,7 @@ use std::net::IpAddr;
 use portolan_model::ir::PortRange;
 
 use crate::facts::{in_ranges, show_mac, Facts};
+use crate::probe::{BROADCAST_PHASE, SPOOF_PHASE};
 use crate::probes::{Forged, Key, Kind, Probe, Traffic, Verdict};
 use crate::topology::Topology;
 
@@ -49,12 +50,11 @@ struct Gen<'a> {
     upgrades: Vec<(usize, Probe)>,
 }
 
-/// Spoofed probes go last, when the real flows they copy have their connection-tracking
-/// entries: a spoofed packet of a flow that states its source port (DHCP's 68), or of a
-/// port-less protocol (ESP), has the same tuple as the real one, and a ruleset that accepts
-/// established traffic before it checks interfaces lets it in. Sent last, that outcome does
-/// not depend on the order of sending.
-pub const SPOOF_PHASE: u8 = 4;
+// Spoofed probes go last (`SPOOF_PHASE`), when the real flows they copy have their
+// connection-tracking entries: a spoofed packet of a flow that states its source port (DHCP's
+// 68), or of a port-less protocol (ESP), has the same tuple as the real one, and a ruleset that
+// accepts established traffic before it checks interfaces lets it in. Sent last, that outcome
+// does not depend on the order of sending.
 
 impl Gen<'_> {
     fn push(&mut self, p: Probe) {
@@ -114,7 +114,7 @@ impl Gen<'_> {
             let mut control = p.clone();
             control.kind = Kind::Forged;
             control.forged = Some(self.forged_from(home, None));
-            control.phase = 3;
+            control.phase = if p.broadcast { BROADCAST_PHASE } else { 3 };
             control.note = None;
             self.push(control);
         }
@@ -210,6 +210,9 @@ impl Gen<'_> {
             else {
                 continue;
             };
+            if !dev.ports_known() {
+                continue; // a unicast flow may state any port
+            }
             let home = self.space_index(src);
             let mut targets: Vec<IpAddr> = self.topo.book.strangers.clone();
             targets.extend(self.topo.zone_strangers.iter().copied());
@@ -306,6 +309,9 @@ impl Gen<'_> {
 
     /// The required peer-initiated probe `p`, opened from addresses the device binds nowhere.
     fn unbound(&mut self, p: &Probe) {
+        if !self.facts.from_site {
+            return; // the bindings are not known
+        }
         let Some(dev) = self.facts.device(&p.device) else {
             return;
         };

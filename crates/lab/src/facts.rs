@@ -149,6 +149,9 @@ pub struct Facts {
     /// Zones in site order: id and networks.
     pub zones: Vec<(String, Vec<IpNet>)>,
     pub devices: Vec<Device>,
+    /// The site file was read: bindings, params and MACs are known (else only what the
+    /// policy copies from it, and no probe may rest on a binding).
+    pub from_site: bool,
 }
 
 fn ranges(items: &[String]) -> Vec<PortRange> {
@@ -205,6 +208,7 @@ impl Facts {
                     flow_ports: BTreeMap::new(),
                 })
                 .collect(),
+            from_site: false,
         }
     }
 
@@ -213,6 +217,7 @@ impl Facts {
         let doc: SiteDoc = serde_saphyr::from_str(text)
             .map_err(|e| Error::Plan(format!("the site file cannot be read again: {e}")))?;
         let mut facts = Facts::from_policy(policy);
+        facts.from_site = true;
         for d in doc.devices {
             let zones = facts.zones.clone();
             let Some(dev) = facts.devices.iter_mut().find(|x| x.id == d.id) else {
@@ -353,6 +358,18 @@ impl Device {
                 v
             })
             .collect()
+    }
+
+    /// Whether every port the device's flows state is known: no `unspecified` ports the site
+    /// did not supply, no param without a site value or a default.
+    pub fn ports_known(&self) -> bool {
+        self.flows().all(|f| {
+            let spec_known = |spec: &PortSpec| match spec {
+                PortSpec::Unspecified => self.flow_ports.contains_key(&f.id),
+                _ => spec.params().all(|id| !self.param_ranges(id).is_empty()),
+            };
+            spec_known(&f.ports) && spec_known(&f.src_ports)
+        })
     }
 
     /// The device's flows sent to a broadcast or multicast address.

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::facts::{show_mac, Facts};
 use crate::listen::{ListenKind, ListenSpec, Listeners, Seen};
 use crate::netns::{self, Handle, Lock, Resources};
+use crate::probe::PHASES;
 use crate::probes::{self, Kind, Probe, Traffic, Verdict};
 use crate::report::{Report, Row};
 use crate::send::{self, Observed};
@@ -448,18 +449,16 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
             observed[i] = Some(Observed::Skip(why.clone()));
         }
     }
-    let phase_names = [
-        "",
-        "before DNS",
-        "DNS through the firewall",
-        "flows",
-        "spoofed sources, after the flows they copy",
-    ];
-    for phase in 1..=4u8 {
+    let last = PHASES.len() - 1;
+    for phase in 1..=last as u8 {
         let idx: Vec<usize> = (0..probes.len())
             .filter(|i| probes[*i].phase == phase && probes[*i].skip.is_none())
             .collect();
         if idx.is_empty() {
+            progress(&format!(
+                "phase {phase}/{last} ({}): no probes",
+                PHASES[usize::from(phase)]
+            ));
             continue;
         }
         let t = Instant::now();
@@ -474,8 +473,8 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
             observed[i] = Some(o);
         }
         progress(&format!(
-            "phase {phase}/4 ({}): {} probes, {} mismatched, {:.1} s",
-            phase_names[usize::from(phase)],
+            "phase {phase}/{last} ({}): {} probes, {} mismatched, {:.1} s",
+            PHASES[usize::from(phase)],
             batch.len(),
             bad,
             t.elapsed().as_secs_f64()

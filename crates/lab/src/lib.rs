@@ -16,6 +16,7 @@
 //! namespaces it created, `apply` only the one it is given (the host only when a person runs it
 //! without `--netns`).
 
+pub mod alloc;
 pub mod apply;
 pub mod attack;
 pub mod command;
@@ -27,6 +28,7 @@ pub mod listen;
 pub mod netns;
 pub mod nft;
 pub mod oracle;
+pub mod probe;
 pub mod probes;
 pub mod report;
 pub mod send;

@@ -14,216 +14,18 @@
 //! profile lists, resolved through the firewall). A mutation the IR happens to admit is not a
 //! negative and is left out. Every probe's expectation comes from [`crate::oracle`].
 //!
-//! Phases keep the kernel's connection tracking out of the way: (1) unresolved names, and
-//! reversed probes of port-less protocols (ESP, whose conntrack entry has no ports, so an
-//! earlier outbound packet would make the inbound one "established"); (2) DNS; (3) the rest;
-//! (4) the spoofed probes of [`crate::attack`], after the flows they copy.
+//! Phases keep the kernel's connection tracking out of the way (see
+//! [`crate::probe::PHASES`]).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use portolan_model::ir::{Initiator, Policy, PortRange, Rule};
-use serde::Serialize;
 
 use crate::oracle::{self, Packet};
+use crate::probe::BROADCAST_PHASE;
+pub use crate::probe::{Forged, Key, Kind, Probe, Traffic, Verdict};
 use crate::topology::{Topology, GENERIC_NAME};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// A flow a profile requires, sent as it is.
-    Required,
-    /// A name resolved through the firewall's DNS.
-    Dns,
-    OtherPort,
-    OtherPeer,
-    OtherDevice,
-    Reversed,
-    UnresolvedName,
-    UnlistedName,
-    /// A required packet forged whole and sent from its source's own zone: proves that forged
-    /// packets pass where the real ones do, so the spoofed ones below cannot drop by accident.
-    Forged,
-    /// A required packet with a device's or a zone peer's address sent from a wrong zone.
-    Spoofed,
-    /// A broadcast (DHCP discovery) from a MAC no device of the zone has.
-    ForeignMac,
-    /// A broadcast or multicast flow's port sent to a unicast address.
-    Unicast,
-    /// Another port of a documented range the site narrowed.
-    NarrowedPort,
-    /// A peer-initiated flow opened by an address no binding of the device names.
-    UnboundPeer,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Required => "required",
-            Kind::Dns => "dns",
-            Kind::OtherPort => "other-port",
-            Kind::OtherPeer => "other-peer",
-            Kind::OtherDevice => "other-device",
-            Kind::Reversed => "reversed",
-            Kind::UnresolvedName => "unresolved-name",
-            Kind::UnlistedName => "unlisted-name",
-            Kind::Forged => "forged",
-            Kind::Spoofed => "spoofed",
-            Kind::ForeignMac => "foreign-mac",
-            Kind::Unicast => "unicast",
-            Kind::NarrowedPort => "narrowed-port",
-            Kind::UnboundPeer => "unbound-peer",
-        }
-    }
-
-    /// Whether the expectation comes from the site's and profiles' facts
-    /// ([`crate::attack`]) rather than from the policy IR.
-    pub fn adversarial(self) -> bool {
-        matches!(
-            self,
-            Kind::Spoofed
-                | Kind::ForeignMac
-                | Kind::Unicast
-                | Kind::NarrowedPort
-                | Kind::UnboundPeer
-        )
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Pass,
-    Drop,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Drop => "drop",
-        }
-    }
-}
-
-/// What a probe sends.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum Traffic {
-    /// A TCP connection (handshake completes: pass).
-    Tcp { port: u16 },
-    /// A UDP datagram answered by an echo (the answer arrives: pass).
-    Udp { port: u16 },
-    /// An ICMP or ICMPv6 echo request (the reply arrives: pass).
-    Echo,
-    /// A raw IP packet of a protocol without ports, e.g. ESP (it arrives: pass).
-    Ip { protocol: u8 },
-    /// A DNS query to the firewall's resolver (the expected answer arrives: pass).
-    Dns { name: String, answer: IpAddr },
-}
-
-impl Traffic {
-    pub fn protocol(&self, v4: bool) -> u8 {
-        match self {
-            Traffic::Tcp { .. } => 6,
-            Traffic::Udp { .. } | Traffic::Dns { .. } => 17,
-            Traffic::Echo if v4 => 1,
-            Traffic::Echo => 58,
-            Traffic::Ip { protocol } => *protocol,
-        }
-    }
-
-    pub fn dport(&self) -> Option<u16> {
-        match self {
-            Traffic::Tcp { port } | Traffic::Udp { port } => Some(*port),
-            Traffic::Dns { .. } => Some(53),
-            _ => None,
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Traffic::Tcp { port } => format!("tcp/{port}"),
-            Traffic::Udp { port } => format!("udp/{port}"),
-            Traffic::Echo => "icmp echo".into(),
-            Traffic::Ip { protocol: 50 } => "esp".into(),
-            Traffic::Ip { protocol: 51 } => "ah".into(),
-            Traffic::Ip { protocol: 47 } => "gre".into(),
-            Traffic::Ip { protocol } => format!("ip proto {protocol}"),
-            Traffic::Dns { name, .. } => format!("dns {name}"),
-        }
-    }
-}
-
-/// How a forged probe leaves: a whole IP packet, any source address, from a space that need
-/// not be its source's. No answer can come back to it, so it is observed where it arrives
-/// (its token seen by a raw socket of the receiving namespace, after that namespace's input).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Forged {
-    /// The space it is sent from (index into the topology's spaces).
-    #[serde(skip)]
-    pub space: usize,
-    /// The zone (or `peers`) it is sent from, for the report.
-    pub zone: String,
-    /// The link it leaves through (a macvlan with a chosen MAC); `None`: the space's veth.
-    #[serde(skip)]
-    pub link: Option<String>,
-    /// The MAC it is sent with, when not the veth's own.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mac: Option<String>,
-}
-
-/// One probe of the matrix.
-#[derive(Clone, Debug, Serialize)]
-pub struct Probe {
-    /// The device group the row is about (the sender for other-device probes).
-    pub device: String,
-    /// `profile/flow` of the rule the probe comes from.
-    pub flow: String,
-    pub kind: Kind,
-    #[serde(skip)]
-    pub phase: u8,
-    pub src: IpAddr,
-    /// The destination; 255.255.255.255 for broadcast.
-    pub dst: IpAddr,
-    pub to_firewall: bool,
-    pub broadcast: bool,
-    pub sport: Option<u16>,
-    pub traffic: Traffic,
-    pub expected: Verdict,
-    /// Why the probe cannot be sent in a lab, when it cannot.
-    pub skip: Option<String>,
-    /// What a reader of a mismatch should know.
-    pub note: Option<String>,
-    /// Sent as a forged packet (see [`Forged`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub forged: Option<Forged>,
-}
-
-impl Probe {
-    pub fn key(&self) -> Key {
-        (
-            self.phase,
-            self.src,
-            self.dst,
-            self.sport,
-            self.traffic.clone(),
-            self.to_firewall,
-            self.forged.clone(),
-        )
-    }
-}
-
-/// What makes two probes the same: phase, packet and how it is sent.
-pub type Key = (
-    u8,
-    IpAddr,
-    IpAddr,
-    Option<u16>,
-    Traffic,
-    bool,
-    Option<Forged>,
-);
 
 fn sample_ports(ranges: &[PortRange]) -> Vec<u16> {
     let mut v: Vec<u16> = Vec::new();
@@ -654,6 +456,7 @@ impl Gen<'_> {
                     Traffic::Udp { port: ports[0] },
                 );
                 p.broadcast = true;
+                p.phase = BROADCAST_PHASE;
                 self.push(p);
             }
             return;

@@ -91,11 +91,23 @@ pub(crate) struct LabProbe {
     pub(crate) flow: String,
 }
 
-/// Every probe of the lab's report that was sent (skipped ones are not).
+/// Whether a lab progress line reports its last phase of probes (`phase N/N ...`).
+pub(crate) fn last_phase(line: &str) -> bool {
+    line.strip_prefix("phase ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.split_once('/'))
+        .is_some_and(|(n, m)| n == m)
+}
+
+/// Every probe of the lab's report that was sent (skipped ones are not), but the spoofed
+/// ones: a spoofed packet differs from the device's own only by the interface it arrives on,
+/// which a capture's flows do not keep, so an audit cannot tell them apart.
 pub(crate) fn lab_probes(report: &portolan_lab::report::Report) -> Vec<LabProbe> {
     let mut probes = Vec::new();
     for row in &report.rows {
-        if matches!(row.observed, portolan_lab::send::Observed::Skip(_)) {
+        if matches!(row.observed, portolan_lab::send::Observed::Skip(_))
+            || row.kind == portolan_lab::probes::Kind::Spoofed
+        {
             continue;
         }
         let Some(dst) = row
@@ -164,7 +176,7 @@ impl Recorder {
             if let Err(e) = self.start() {
                 self.error = Some(e);
             }
-        } else if line.starts_with("phase 3/3") {
+        } else if last_phase(line) {
             self.stop();
         }
     }
@@ -291,12 +303,21 @@ fn lab_capture_audits_as_the_lab_expects() {
         probes.len()
     );
 
-    learn_then_audit(&file, &firewall);
+    // The lab's unicast probes to a broadcast flow's port (DHCP's 67) go to local addresses
+    // that serve nothing; `learn` takes a local peer on that port for the site's DHCP service.
+    let unicast: Vec<(IpAddr, IpAddr)> = report
+        .rows
+        .iter()
+        .filter(|r| r.kind == portolan_lab::probes::Kind::Unicast)
+        .filter_map(|r| Some((r.src, r.dst.parse().ok()?)))
+        .collect();
+    learn_then_audit(&file, &firewall, &unicast);
 }
 
 /// `learn` on the lab capture, for the ThingPark base station: the draft, bound in a site with
-/// the lab's services, audits the same capture with no violation.
-fn learn_then_audit(file: &Path, firewall: &[IpAddr]) {
+/// the lab's services, audits the same capture with no violation but the lab's `unicast` probes
+/// to local addresses on DHCP's port, which the draft takes for its DHCP service.
+fn learn_then_audit(file: &Path, firewall: &[IpAddr], unicast: &[(IpAddr, IpAddr)]) {
     use portolan_audit::learn::{draft, parse_device, to_yaml, LearnOptions};
 
     let mut c = Collector::new();
@@ -349,7 +370,7 @@ devices:
     let bad: Vec<_> = r
         .flows
         .iter()
-        .filter(|f| f.status == Status::Violation)
+        .filter(|f| f.status == Status::Violation && !unicast.contains(&(f.src, f.dst)))
         .collect();
     assert!(bad.is_empty(), "{bad:#?}\n{yaml}");
     assert!(r.conforming > 10, "{} conforming", r.conforming);

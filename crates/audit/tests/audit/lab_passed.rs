@@ -122,7 +122,7 @@ impl Tap {
                 self.stop();
                 self.error = Some(e);
             }
-        } else if line.starts_with("phase 3/3") {
+        } else if crate::lab::last_phase(line) {
             self.stop();
         }
     }
