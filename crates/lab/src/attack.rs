@@ -57,6 +57,9 @@ struct Gen<'a> {
 // does not depend on the order of sending.
 
 impl Gen<'_> {
+    /// Adds a probe. One that is the packet of an IR negative takes that row; one that is the
+    /// packet of a required probe is added all the same: the policy requires what the site
+    /// forbids, and one of the two rows will say so.
     fn push(&mut self, p: Probe) {
         if let Some(&i) = self.negatives.get(&p.key()) {
             self.upgrades.push((i, p));
@@ -327,7 +330,9 @@ impl Gen<'_> {
         let protocol = p.traffic.protocol(p.src.is_ipv4());
         let port = p.traffic.dport();
         let dst_space = self.space_index(p.dst);
-        let mut cands: Vec<IpAddr> = self.topo.zone_strangers.clone();
+        // The required probe's own peer first: the policy may name a peer the site does not.
+        let mut cands: Vec<IpAddr> = vec![p.src];
+        cands.extend(self.topo.zone_strangers.iter().copied());
         cands.extend(self.topo.book.strangers.iter().copied());
         for c in cands {
             if c.is_ipv4() != p.src.is_ipv4()
@@ -376,7 +381,7 @@ pub fn generate(topo: &Topology, facts: &Facts, probes: &mut [Probe]) -> Vec<Pro
         topo,
         facts,
         out: Vec::new(),
-        seen: probes.iter().map(Probe::key).collect(),
+        seen: BTreeSet::new(),
         negatives: probes
             .iter()
             .enumerate()

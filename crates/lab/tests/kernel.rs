@@ -232,6 +232,18 @@ fn ipv6_and_wildcard_site_passes() {
             && x.observed == Observed::Pass),
         "a wildcard flow passes after DNS"
     );
+    // IPv6 packets forged whole reach their receiver from their own zone and are dropped
+    // from another.
+    assert!(r
+        .rows
+        .iter()
+        .filter(v6)
+        .any(|x| x.kind == Kind::Forged && x.observed == Observed::Pass));
+    assert!(r
+        .rows
+        .iter()
+        .filter(v6)
+        .any(|x| x.kind == Kind::Spoofed && x.observed == Observed::Drop));
     assert_gone(&r);
 }
 
@@ -427,6 +439,54 @@ fn spoofing_into_established_flows_is_caught() {
         assert_eq!(x.traffic, "udp/67 from port 68", "{x:?}");
         assert_eq!(x.dst, "firewall 10.20.0.254", "{x:?}");
     }
+}
+
+/// A mistake made before the IR: the compiled policy (and so the ruleset emitted from it, and
+/// every expectation the IR gives) widens the operator's binding to the whole management
+/// network and opens the control range the site narrowed. The IR's own negatives agree with
+/// it; the adversarial probes, judged by the site file, do not.
+fn too_wide_policy_is_caught() {
+    let (policy, facts) = compile(&data("attack-site.yaml"));
+    let mut wide = policy.clone();
+    let mgmt: ipnet::IpNet = "10.99.0.0/24".parse().expect("prefix");
+    for r in wide
+        .rules
+        .iter_mut()
+        .filter(|r| r.flow == "control" || r.flow == "admin")
+    {
+        r.peers.prefixes = vec![mgmt];
+        if r.flow == "control" {
+            r.ports = vec![portolan_model::ir::PortRange {
+                lo: 47808,
+                hi: 47823,
+            }];
+        }
+    }
+    let r = lab::run(&wide, &with(facts, Options::default()), &progress).expect("lab runs");
+    assert_gone(&r);
+    let bad: Vec<_> = r.rows.iter().filter(|x| !x.ok).collect();
+    for x in &bad {
+        assert!(
+            x.kind.adversarial(),
+            "only the site's facts disagree: {x:?}"
+        );
+        assert_eq!(x.observed, Observed::Pass, "{x:?}");
+    }
+    let caught = |k: Kind, src: Option<&str>, traffic: &str| {
+        bad.iter().any(|x| {
+            x.kind == k
+                && src.is_none_or(|s| x.src.to_string() == s)
+                && x.traffic == traffic
+                && x.dst == "10.20.0.7"
+        })
+    };
+    // The policy's stand-in for the widened peer (the network's first host) and the zone's
+    // stranger: neither is the bound operator.
+    assert!(caught(Kind::UnboundPeer, Some("10.99.0.1"), "udp/47808"));
+    assert!(caught(Kind::UnboundPeer, Some("10.99.0.253"), "udp/47808"));
+    assert!(caught(Kind::UnboundPeer, Some("10.99.0.253"), "tcp/22"));
+    assert!(caught(Kind::NarrowedPort, None, "udp/47809"));
+    assert!(caught(Kind::NarrowedPort, None, "udp/47823"));
 }
 
 /// What Portolan emits for the adversarial fixture passes every probe: spoofed sources
@@ -732,6 +792,7 @@ fn main() {
             "lab::spoofing_into_established_flows_is_caught",
             spoofing_into_established_flows_is_caught,
         ),
+        ("lab::too_wide_policy_is_caught", too_wide_policy_is_caught),
         (
             "lab::attack_site_emitted_ruleset_passes",
             attack_site_emitted_ruleset_passes,
