@@ -354,3 +354,36 @@ fn long_group_ids_get_iptables_chains_of_their_own() {
     let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
     Netns::new().iptables("long group ids", &ipt);
 }
+
+/// An Oscar gateway whose DHCP server is `server`.
+fn dhcp_site(server: &str) -> String {
+    format!(
+        "portolan: 1\nsite: relay\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.20.0.0/24]\n  - id: mgmt\n    interface: mgmt0\n    networks: [10.99.0.0/24]\nservices:\n  dns: firewall\n  dhcp: [{server}]\ndevices:\n  - id: gw\n    profile: oscar-templog-gateway\n    zone: field\n    addresses: [10.20.0.20]\n"
+    )
+}
+
+#[test]
+fn dhcp_reaches_a_server_elsewhere_through_the_firewall_only() {
+    // Server in another zone: discovery is for the firewall (its relay), on lan0; the lease is
+    // renewed by unicast to the server (RFC 2131 section 4.4.5).
+    let policy = site(
+        "relay.yaml",
+        &dhcp_site("10.99.0.5"),
+        Profiles::new(Path::new(".")),
+    );
+    let c = chains(&nft(&policy));
+    assert!(c["input"].contains(&"iifname \"lan0\" ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"oscar-templog-gateway/dhcp\"".to_string()));
+    assert!(c["k_gw_out"].contains(
+        &"ip daddr 10.99.0.5 udp sport 68 udp dport 67 accept comment \"oscar-templog-gateway/dhcp\""
+            .to_string()
+    ));
+    // Server on the device's own segment: the exchange never reaches the firewall.
+    let policy = site(
+        "local.yaml",
+        &dhcp_site("10.20.0.2"),
+        Profiles::new(Path::new(".")),
+    );
+    let text = nft(&policy);
+    assert!(!text.contains("dport 67"), "{text}");
+    assert!(text.contains("# not enforced here: oscar-templog-gateway/dhcp for gw: DHCP with its server on the device's own segment (zone `field`)"), "{text}");
+}
