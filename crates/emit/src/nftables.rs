@@ -386,7 +386,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
 
     // DHCP discovery, per interface and flow, from the groups' MACs.
     let mut dhcp: BTreeMap<(Option<String>, String, String), Dhcp> = BTreeMap::new();
-    let mut any_mac_notes: Vec<String> = Vec::new();
+    let mut any_mac = crate::AnyMac::default();
     for g in &policy.groups {
         let c = &classes[class_of[g.id.as_str()]];
         for r in c.rules.iter().filter(|r| {
@@ -400,12 +400,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                 .or_default();
             if g.macs.is_empty() {
                 e.any = true;
-                any_mac_notes.push(format!(
-                    "# DHCP broadcasts of {} ({}) are admitted from any MAC on {}: the site gives no `mac:` for it.",
-                    g.id,
-                    r.provenance(),
-                    c.interface.as_deref().unwrap_or("any interface")
-                ));
+                any_mac.add(c.interface.as_deref(), r.provenance(), &g.id);
             } else {
                 e.macs.extend(g.macs.iter().copied());
             }
@@ -574,7 +569,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
         sets: &sets,
         maps: &maps,
         chains: &chains,
-        notes: &any_mac_notes,
+        notes: &any_mac.lines(),
         forward_cast: &forward_cast,
         input_dhcp: &input_dhcp,
         input_unlisted: &input_unlisted,
