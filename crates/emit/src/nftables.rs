@@ -270,8 +270,11 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
 
     let mut sets = Sets::default();
     for c in &classes {
-        let matched =
-            |r: &&&Rule| !r.broadcast || (!r.peers.firewall && r.initiator == Initiator::Peer);
+        let matched = |r: &&&Rule| {
+            !r.broadcast
+                || r.is_dhcp_broadcast()
+                || (!r.peers.firewall && r.initiator == Initiator::Peer)
+        };
         for r in c.rules.iter().filter(matched) {
             for fam in &c.fams {
                 sets.count(r, *fam);
@@ -296,10 +299,11 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
         for r in &c.rules {
             let cm = comment(r)?;
             let device = r.initiator == Initiator::Device;
-            if r.broadcast {
-                // DHCP discovery is admitted per group (its MACs), in `input`; the firewall's
-                // own broadcasts leave through its open output hook.
-                if r.is_dhcp_broadcast() || (r.peers.firewall && !device) {
+            // DHCP discovery is admitted per group (its MACs), in `input`; its renewals are
+            // unicast to its peers, below.
+            if r.broadcast && !r.is_dhcp_broadcast() {
+                // The firewall's own broadcasts leave through its open output hook.
+                if r.peers.firewall && !device {
                     continue;
                 }
                 let peer_if = if r.peers.firewall {
@@ -389,9 +393,11 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
     let mut any_mac = crate::AnyMac::default();
     for g in &policy.groups {
         let c = &classes[class_of[g.id.as_str()]];
-        for r in c.rules.iter().filter(|r| {
-            r.is_dhcp_broadcast() && r.peers.firewall && r.initiator == Initiator::Device
-        }) {
+        for r in c
+            .rules
+            .iter()
+            .filter(|r| r.is_dhcp_broadcast() && r.initiator == Initiator::Device)
+        {
             let Some(m) = l4(r, Some(Family::V4))? else {
                 continue;
             };

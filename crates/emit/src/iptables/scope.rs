@@ -141,9 +141,11 @@ pub(super) fn dhcp(
     let mut dhcp: BTreeMap<DhcpKey, (BTreeSet<Mac>, bool)> = BTreeMap::new();
     let mut any_mac = crate::AnyMac::default();
     for c in classes {
-        for r in c.rules.iter().filter(|r| {
-            r.is_dhcp_broadcast() && r.peers.firewall && r.initiator == Initiator::Device
-        }) {
+        for r in c
+            .rules
+            .iter()
+            .filter(|r| r.is_dhcp_broadcast() && r.initiator == Initiator::Device)
+        {
             let cm = safe_text(T, "comment", &r.provenance())?;
             for m in l4(r, Fam::V4, true)?.unwrap_or_default() {
                 let e = dhcp
