@@ -299,8 +299,10 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
             for (i, r) in c.rules.iter().enumerate() {
                 let cm = safe_text(T, "comment", &r.provenance())?;
                 let device = r.initiator == Initiator::Device;
-                if r.broadcast {
-                    if r.is_dhcp_broadcast() || (r.peers.firewall && !device) {
+                // DHCP discovery is admitted in `PORTOLAN-INPUT` (`scope::dhcp`); its renewals
+                // are unicast to its peers, below.
+                if r.broadcast && !r.is_dhcp_broadcast() {
+                    if r.peers.firewall && !device {
                         continue;
                     }
                     let Some(ms) = l4(r, fam, true)? else {

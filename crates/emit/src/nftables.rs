@@ -270,8 +270,11 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
 
     let mut sets = Sets::default();
     for c in &classes {
-        let matched =
-            |r: &&&Rule| !r.broadcast || (!r.peers.firewall && r.initiator == Initiator::Peer);
+        let matched = |r: &&&Rule| {
+            !r.broadcast
+                || r.is_dhcp_broadcast()
+                || (!r.peers.firewall && r.initiator == Initiator::Peer)
+        };
         for r in c.rules.iter().filter(matched) {
             for fam in &c.fams {
                 sets.count(r, *fam);
@@ -296,10 +299,11 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
         for r in &c.rules {
             let cm = comment(r)?;
             let device = r.initiator == Initiator::Device;
-            if r.broadcast {
-                // DHCP discovery is admitted per group (its MACs), in `input`; the firewall's
-                // own broadcasts leave through its open output hook.
-                if r.is_dhcp_broadcast() || (r.peers.firewall && !device) {
+            // DHCP discovery is admitted per group (its MACs), in `input`; its renewals are
+            // unicast to its peers, below.
+            if r.broadcast && !r.is_dhcp_broadcast() {
+                // The firewall's own broadcasts leave through its open output hook.
+                if r.peers.firewall && !device {
                     continue;
                 }
                 let peer_if = if r.peers.firewall {
@@ -386,12 +390,14 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
 
     // DHCP discovery, per interface and flow, from the groups' MACs.
     let mut dhcp: BTreeMap<(Option<String>, String, String), Dhcp> = BTreeMap::new();
-    let mut any_mac_notes: Vec<String> = Vec::new();
+    let mut any_mac = crate::AnyMac::default();
     for g in &policy.groups {
         let c = &classes[class_of[g.id.as_str()]];
-        for r in c.rules.iter().filter(|r| {
-            r.is_dhcp_broadcast() && r.peers.firewall && r.initiator == Initiator::Device
-        }) {
+        for r in c
+            .rules
+            .iter()
+            .filter(|r| r.is_dhcp_broadcast() && r.initiator == Initiator::Device)
+        {
             let Some(m) = l4(r, Some(Family::V4))? else {
                 continue;
             };
@@ -400,12 +406,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                 .or_default();
             if g.macs.is_empty() {
                 e.any = true;
-                any_mac_notes.push(format!(
-                    "# DHCP broadcasts of {} ({}) are admitted from any MAC on {}: the site gives no `mac:` for it.",
-                    g.id,
-                    r.provenance(),
-                    c.interface.as_deref().unwrap_or("any interface")
-                ));
+                any_mac.add(c.interface.as_deref(), r.provenance(), &g.id);
             } else {
                 e.macs.extend(g.macs.iter().copied());
             }
@@ -574,7 +575,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
         sets: &sets,
         maps: &maps,
         chains: &chains,
-        notes: &any_mac_notes,
+        notes: &any_mac.lines(),
         forward_cast: &forward_cast,
         input_dhcp: &input_dhcp,
         input_unlisted: &input_unlisted,

@@ -17,6 +17,9 @@ use portolan_model::ir::Policy;
 use crate::names::{safe_interface, Family};
 use crate::EmitError;
 
+/// The owner of the addresses no interface owns (carved out of a zone's `0.0.0.0/0`).
+pub(crate) const EXEMPT: usize = usize::MAX;
+
 /// A zone that names an interface.
 pub(crate) struct OwnerZone {
     pub id: String,
@@ -26,7 +29,8 @@ pub(crate) struct OwnerZone {
 /// The site's addresses by the zone (index into `zones`) they belong to.
 pub(crate) struct Ownership {
     pub zones: Vec<OwnerZone>,
-    /// Aggregated per zone, sorted; no prefix is listed by two zones.
+    /// Aggregated per zone, sorted; no prefix is listed by two zones. [`EXEMPT`] marks what is
+    /// carved out of a zone as belonging to no interface.
     pub prefixes: Vec<(IpNet, usize)>,
 }
 
@@ -101,6 +105,19 @@ impl Ownership {
             nets = IpNet::aggregate(&nets);
             raw.extend(nets.into_iter().map(|n| (n, idx)));
         }
+        // Sources that belong to no interface: the unspecified address (a host without an
+        // address yet: DHCP discovery, duplicate address detection) and link-local ranges,
+        // which every link has. A zone declared as `0.0.0.0/0` or `::/0` keeps them out.
+        let exempt: Vec<IpNet> = ["0.0.0.0/32", "169.254.0.0/16", "::/128", "fe80::/10"]
+            .iter()
+            .filter_map(|e| e.parse().ok())
+            .collect();
+        let carved: Vec<(IpNet, usize)> = exempt
+            .into_iter()
+            .filter(|e| raw.iter().any(|(n, _)| n.contains(e) && n != e))
+            .map(|e| (e, EXEMPT))
+            .collect();
+        raw.extend(carved);
         raw.sort_by_key(|(n, z)| {
             (
                 Family::of(n),
@@ -167,11 +184,12 @@ impl Ownership {
         }
         merged
             .into_iter()
+            .filter(|(_, _, z)| *z != EXEMPT)
             .map(|(lo, hi, z)| (range_text(fam, lo, hi), z))
             .collect()
     }
 
-    /// The prefixes of zone `zone`, and those of other zones nested inside them.
+    /// The prefixes of zone `zone`, and those of other zones (or exempt) nested inside them.
     pub(crate) fn own_and_inner(&self, zone: usize) -> (Vec<IpNet>, Vec<IpNet>) {
         let own: Vec<IpNet> = self
             .prefixes
@@ -237,6 +255,24 @@ mod tests {
         let (mine, inner) = o.own_and_inner(0);
         assert_eq!(mine.len(), 1);
         assert_eq!(inner.len(), 2, "{inner:?}");
+    }
+
+    #[test]
+    fn unspecified_and_link_local_sources_belong_to_no_zone() {
+        let o = own(&[
+            ("0.0.0.0/0", 0),
+            ("169.254.0.0/16", EXEMPT),
+            ("0.0.0.0/32", EXEMPT),
+        ]);
+        assert_eq!(
+            o.ranges(Family::V4),
+            vec![
+                ("0.0.0.1-169.253.255.255".to_string(), 0),
+                ("169.255.0.0-255.255.255.255".to_string(), 0),
+            ]
+        );
+        let (_, inner) = o.own_and_inner(0);
+        assert_eq!(inner.len(), 2);
     }
 
     #[test]

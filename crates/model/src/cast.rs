@@ -14,7 +14,9 @@
 //!
 //! It never becomes a unicast rule to the peers' addresses, which the profile does not state,
 //! with one exception the protocol itself defines: a DHCP client renews its lease by unicast
-//! to the server (RFC 2131 section 4.4.5), so DHCP also keeps its unicast rule.
+//! to the server (RFC 2131 section 4.4.5), so a DHCP rule ([`crate::ir::Rule::is_dhcp`])
+//! keeps its peers, and the back ends admit both its broadcast discovery (to this firewall,
+//! the server or the relay) and the unicast renewal to those peers.
 
 use std::net::IpAddr;
 
@@ -108,17 +110,14 @@ pub(crate) fn lower(
                     )),
                 };
             }
-            // Discovery reaches the firewall, as the server or as the relay towards the
-            // site's server; renewals go by unicast to the server.
+            // One rule: discovery reaches the firewall (the server, or the relay towards the
+            // site's server) on the zone's interface; renewals go by unicast to the peers.
             Lowered {
-                rules: vec![
-                    Shape {
-                        peers: firewall_only,
-                        broadcast: true,
-                        multicast: Vec::new(),
-                    },
-                    unicast(peers),
-                ],
+                rules: vec![Shape {
+                    peers,
+                    broadcast: true,
+                    multicast: Vec::new(),
+                }],
                 documented: None,
             }
         }

@@ -134,12 +134,14 @@ pub struct Rule {
     /// only packets whose destination is a broadcast address (`multicast` empty: IPv4
     /// 255.255.255.255 and the directed broadcasts of the device zone's networks) or one of the
     /// `multicast` groups, arriving on the device zone's interface. The compiler keeps only
-    /// what a firewall can see (`cast.rs`): a broadcast rule always has this firewall as
-    /// its peer (the server, or a relay); a multicast rule has the firewall or peers beyond
-    /// the device's segment, whose prefixes then say where the group may be forwarded (their
-    /// zones' interfaces). What stays on the device's segment is in `Policy.documented`.
-    /// DHCP (`is_dhcp`) is the one broadcast flow that also has a unicast rule (broadcast
-    /// false): RFC 2131 section 4.4.5 renews a lease by unicast to the server.
+    /// what a firewall can see (`cast.rs`): a broadcast rule has this firewall as its peer;
+    /// a multicast rule has the firewall or peers beyond the device's segment, whose prefixes
+    /// then say where the group may be forwarded (their zones' interfaces). What stays on the
+    /// device's segment is in `Policy.documented`. DHCP (`is_dhcp`) is the one exception:
+    /// its discovery (source 0.0.0.0, to 255.255.255.255) reaches this firewall, the server
+    /// or the relay, on the zone's interface from the group's `macs`, and its peers (the
+    /// firewall or the site's DHCP server) are also admitted by unicast, for renewals
+    /// (RFC 2131 section 4.4.5).
     pub broadcast: bool,
     /// The multicast groups of a multicast rule (the profile's `group`, or 224.0.0.0/4 and
     /// ff00::/8 when it names none); empty for broadcast and unicast rules.

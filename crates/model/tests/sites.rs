@@ -221,6 +221,8 @@ fn bad_sites_cover_the_required_codes() {
         "unknown-flow",
         "invalid-binding",
         "unknown-field",
+        "invalid-mac",
+        "zone-without-interface",
     ] {
         // Each code has a fixture named after it, and that fixture reports it.
         let file = format!("{code}.yaml");

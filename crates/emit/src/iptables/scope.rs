@@ -139,10 +139,13 @@ pub(super) fn dhcp(
     limit: &str,
 ) -> Result<(), EmitError> {
     let mut dhcp: BTreeMap<DhcpKey, (BTreeSet<Mac>, bool)> = BTreeMap::new();
+    let mut any_mac = crate::AnyMac::default();
     for c in classes {
-        for r in c.rules.iter().filter(|r| {
-            r.is_dhcp_broadcast() && r.peers.firewall && r.initiator == Initiator::Device
-        }) {
+        for r in c
+            .rules
+            .iter()
+            .filter(|r| r.is_dhcp_broadcast() && r.initiator == Initiator::Device)
+        {
             let cm = safe_text(T, "comment", &r.provenance())?;
             for m in l4(r, Fam::V4, true)?.unwrap_or_default() {
                 let e = dhcp
@@ -151,11 +154,7 @@ pub(super) fn dhcp(
                 for g in &c.groups {
                     if g.macs.is_empty() {
                         e.1 = true;
-                        notes.push(format!(
-                            "# DHCP broadcasts of {} ({cm}) are admitted from any MAC on {}: the site gives no `mac:` for it.",
-                            plain(&g.id),
-                            c.interface.as_deref().unwrap_or("any interface")
-                        ));
+                        any_mac.add(c.interface.as_deref(), cm.clone(), &plain(&g.id));
                     } else {
                         e.0.extend(g.macs.iter().copied());
                     }
@@ -163,7 +162,7 @@ pub(super) fn dhcp(
             }
         }
     }
-    notes.dedup();
+    notes.extend(any_mac.lines());
     if let Some(d) = dispatch.get_mut(&Fam::V4) {
         let mut drops = Vec::new();
         for ((ifc, m, cm), (macs, any)) in &dhcp {
