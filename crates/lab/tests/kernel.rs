@@ -414,10 +414,10 @@ fn adversarial_probes_catch_a_wide_ruleset() {
 }
 
 /// A ruleset that accepts established traffic before it checks interfaces lets a spoofed
-/// packet in when it has the tuple of a real flow: DHCP's fixed ports (68 to 67) make the
-/// spoofed renewal from the management zone part of the device's own conversation. The
-/// spoofed probes are sent after the real flows, so this is caught every time; flows with
-/// random source ports are not affected.
+/// packet in when it has the tuple of a real flow: the report flow's fixed ports (5140 to
+/// 5140) make the device's address, spoofed from the WAN side, part of the device's own
+/// conversation with its collector. The spoofed probes are sent after the real flows, so this
+/// is caught every time; flows with random source ports are not affected.
 fn spoofing_into_established_flows_is_caught() {
     let exact = std::fs::read_to_string(data("attack-exact.nft")).expect("ruleset");
     let ct_first = exact.replace(
@@ -436,8 +436,9 @@ fn spoofing_into_established_flows_is_caught() {
     assert!(!bad.is_empty());
     for x in &bad {
         assert_eq!(x.kind, Kind::Spoofed, "{x:?}");
-        assert_eq!(x.traffic, "udp/67 from port 68", "{x:?}");
-        assert_eq!(x.dst, "firewall 10.20.0.254", "{x:?}");
+        assert_eq!(x.traffic, "udp/5140 from port 5140", "{x:?}");
+        assert_eq!(x.dst, "10.99.0.50", "{x:?}");
+        assert_eq!(x.sent_from.as_deref(), Some("zone wan"), "{x:?}");
     }
 }
 
