@@ -10,7 +10,8 @@
 //!
 //! - *spoofed*: a required packet whose source is a device's address, or a peer address inside
 //!   a zone (`zone:mgmt`, a management host), forged whole and sent from every other zone's
-//!   segment. An address belongs to one zone; seen on another zone's interface it is spoofed.
+//!   segment; and the peer-initiated flows of each device from the peers its site file binds
+//!   inside a zone, whatever the policy made of them. An address belongs to one zone; seen on another zone's interface it is spoofed.
 //!   Each is paired with a *forged* control: the same forged packet sent from its own zone,
 //!   which must pass as the required one does (else the forging, not the firewall, would be
 //!   what drops the spoofed ones). Spoofed probes are sent last, after the real flows.
@@ -37,7 +38,7 @@ use portolan_model::ir::PortRange;
 use crate::facts::{in_ranges, show_mac, Facts};
 use crate::probe::{BROADCAST_PHASE, SPOOF_PHASE};
 use crate::probes::{Forged, Key, Kind, Probe, Traffic, Verdict};
-use crate::topology::Topology;
+use crate::topology::{first_host, Topology};
 
 struct Gen<'a> {
     topo: &'a Topology,
@@ -49,12 +50,6 @@ struct Gen<'a> {
     negatives: BTreeMap<Key, usize>,
     upgrades: Vec<(usize, Probe)>,
 }
-
-// Spoofed probes go last (`SPOOF_PHASE`), when the real flows they copy have their
-// connection-tracking entries: a spoofed packet of a flow that states its source port (DHCP's
-// 68), or of a port-less protocol (ESP), has the same tuple as the real one, and a ruleset that
-// accepts established traffic before it checks interfaces lets it in. Sent last, that outcome
-// does not depend on the order of sending.
 
 impl Gen<'_> {
     /// Adds a probe. One that is the packet of an IR negative takes that row; one that is the
@@ -90,7 +85,11 @@ impl Gen<'_> {
     }
 
     /// Spoofed copies of `p` from every zone but the one its source belongs to, and one forged
-    /// control from that zone.
+    /// control from that zone. The spoofed ones go last (`SPOOF_PHASE`), when the real flows
+    /// they copy have their connection-tracking entries: a spoofed packet of a flow that
+    /// states its source port, or of a port-less protocol (ESP), has the same tuple as the
+    /// real one, and a ruleset that accepts established traffic before it checks interfaces
+    /// lets it in. Sent last, that outcome does not depend on the order of sending.
     fn spoof(&mut self, p: &Probe) {
         let Some(home_zone) = self.facts.zone_of(p.src) else {
             return; // an outside peer: it belongs to no zone
@@ -136,6 +135,86 @@ impl Gen<'_> {
                 space.label()
             ));
             self.push(s);
+        }
+    }
+
+    /// Spoofed packets of the peer-initiated flows of each device, from the peers the site
+    /// binds inside a zone (`zone:mgmt`, a management host's address), taken from the site
+    /// file rather than from the policy: sent from every other zone, each must be dropped,
+    /// whatever the policy made of the binding.
+    fn spoof_bound_peers(&mut self) {
+        if !self.facts.from_site {
+            return;
+        }
+        for dev in &self.facts.devices {
+            let Some(hosts) = self.topo.group_hosts.get(&dev.id) else {
+                continue;
+            };
+            for f in dev.flows_opened_by_peers() {
+                let Some(protocol) = f.protocol.number() else {
+                    continue;
+                };
+                let port = dev.flow_ranges(f).first().map(|r| r.lo);
+                let traffic = match (protocol, port) {
+                    (6, Some(port)) => Traffic::Tcp { port },
+                    (17, Some(port)) => Traffic::Udp { port },
+                    (6 | 17 | 132, None) | (132, _) => continue,
+                    (1 | 58, _) => Traffic::Echo,
+                    (p, _) => Traffic::Ip { protocol: p },
+                };
+                let Some(binding) = dev.bind.get(f.peer()) else {
+                    continue;
+                };
+                for prefix in &binding.prefixes {
+                    let src = self
+                        .topo
+                        .peer_hosts
+                        .get(prefix)
+                        .copied()
+                        .unwrap_or_else(|| first_host(prefix));
+                    let Some(zone) = self.facts.zone_of(src) else {
+                        continue;
+                    };
+                    let Some(home) = self.zone_space(zone) else {
+                        continue;
+                    };
+                    let Some(dst) = hosts.iter().copied().find(|h| h.is_ipv4() == src.is_ipv4())
+                    else {
+                        continue;
+                    };
+                    if matches!((protocol, src.is_ipv4()), (1, false) | (58, true)) {
+                        continue;
+                    }
+                    for (w, space) in self.topo.spaces.iter().enumerate() {
+                        if w == home
+                            || Some(w) == self.space_index(dst)
+                            || space.fw_addr(src).is_none()
+                        {
+                            continue;
+                        }
+                        let p = Probe {
+                            device: dev.id.clone(),
+                            flow: format!("{}/{}", dev.profile_id(), f.id),
+                            kind: Kind::Spoofed,
+                            phase: SPOOF_PHASE,
+                            src,
+                            dst,
+                            to_firewall: false,
+                            broadcast: false,
+                            sport: None,
+                            traffic: traffic.clone(),
+                            expected: Verdict::Drop,
+                            skip: None,
+                            note: Some(format!(
+                                "{src} is bound in zone {zone}; sent from zone {} it is spoofed and must be dropped",
+                                space.label()
+                            )),
+                            forged: Some(self.forged_from(w, None)),
+                        };
+                        self.push(p);
+                    }
+                }
+            }
         }
     }
 
@@ -412,6 +491,7 @@ pub fn generate(topo: &Topology, facts: &Facts, probes: &mut [Probe]) -> Vec<Pro
         }
     }
     g.unicast();
+    g.spoof_bound_peers();
     for (i, p) in std::mem::take(&mut g.upgrades) {
         if let Some(base) = probes.get_mut(i) {
             if !base.kind.adversarial() {
@@ -421,4 +501,120 @@ pub fn generate(topo: &Topology, facts: &Facts, probes: &mut [Probe]) -> Vec<Pro
         }
     }
     g.out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use portolan_model::catalog::Catalog;
+    use portolan_model::compile::{site_text, ProfileSource};
+    use portolan_model::ir::Policy;
+    use portolan_model::Profile;
+
+    use super::*;
+    use crate::topology::plan_with;
+
+    struct Shipped(Catalog);
+
+    impl ProfileSource for Shipped {
+        fn profile(&self, name: &str) -> Result<Profile, String> {
+            self.0
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("no {name}"))
+        }
+    }
+
+    fn example() -> (Policy, Facts) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/site.yaml");
+        let text = std::fs::read_to_string(&path).expect("examples/site.yaml");
+        let cat = Shipped(Catalog::embedded().expect("catalog"));
+        let policy = match site_text("site.yaml", &text, &cat) {
+            Ok(l) => l.value,
+            Err(d) => panic!("{d:?}"),
+        };
+        let facts = Facts::from_site(&text, &policy).expect("facts");
+        (policy, facts)
+    }
+
+    fn probes(policy: &Policy, facts: &Facts) -> Vec<Probe> {
+        let topo = plan_with(policy, facts, "t").expect("plan");
+        crate::lab::probes_for(policy, &topo, facts, true)
+    }
+
+    /// The case: the management zone's address sent from the WAN side to the WCC
+    /// Lite's SNMP port is a spoofed probe that must drop, whatever the IR says. Widening the
+    /// IR's SNMP peers to every address (a mistake before the IR) leaves it expected dropped,
+    /// and the probe from a stranger outside, which the IR now admits, stays expected dropped
+    /// because no binding names the stranger.
+    #[test]
+    fn adversarial_expectations_do_not_follow_the_ir() {
+        let (policy, facts) = example();
+        let spoofed_snmp = |ps: &[Probe]| {
+            ps.iter()
+                .filter(|p| {
+                    p.kind == Kind::Spoofed
+                        && p.src.to_string() == "10.99.0.1"
+                        && p.dst.to_string() == "10.20.0.5"
+                        && p.traffic == Traffic::Udp { port: 161 }
+                        && p.forged.as_ref().is_some_and(|f| f.zone == "wan")
+                })
+                .map(|p| p.expected)
+                .collect::<Vec<_>>()
+        };
+        let before = probes(&policy, &facts);
+        assert_eq!(spoofed_snmp(&before), vec![Verdict::Drop]);
+        let from_outside = |ps: &[Probe], k: Kind| {
+            ps.iter().any(|p| {
+                p.kind == k
+                    && p.dst.to_string() == "10.20.0.5"
+                    && p.traffic == Traffic::Udp { port: 161 }
+                    && p.expected == Verdict::Drop
+                    && !p.src.to_string().starts_with("10.")
+            })
+        };
+        assert!(from_outside(&before, Kind::UnboundPeer));
+
+        let mut wide = policy.clone();
+        for r in wide
+            .rules
+            .iter_mut()
+            .filter(|r| r.group == "wcc-lite" && r.flow == "snmp")
+        {
+            r.peers.prefixes = vec!["0.0.0.0/0".parse().expect("prefix")];
+        }
+        let after = probes(&wide, &facts);
+        assert_eq!(spoofed_snmp(&after), vec![Verdict::Drop]);
+        assert!(
+            !from_outside(&after, Kind::OtherPeer),
+            "the IR admits it now"
+        );
+        assert!(from_outside(&after, Kind::UnboundPeer), "the site does not");
+        for p in after.iter().filter(|p| p.kind.adversarial()) {
+            assert_eq!(p.expected, Verdict::Drop, "{p:?}");
+        }
+    }
+
+    /// Every spoofed probe is sent from another zone than the one its source belongs to, and
+    /// every one has a forged control from that zone.
+    #[test]
+    fn spoofed_probes_leave_from_a_wrong_zone() {
+        let (policy, facts) = example();
+        let ps = probes(&policy, &facts);
+        let spoofed: Vec<&Probe> = ps.iter().filter(|p| p.kind == Kind::Spoofed).collect();
+        assert!(spoofed.len() > 50, "{}", spoofed.len());
+        for s in &spoofed {
+            let home = facts.zone_of(s.src).expect("a zone's address");
+            let from = s.forged.as_ref().expect("forged");
+            assert_ne!(from.zone, home, "{s:?}");
+            assert_eq!(s.phase, SPOOF_PHASE);
+            assert!(
+                ps.iter().any(|c| c.kind == Kind::Forged
+                    && (c.src, c.dst, &c.traffic) == (s.src, s.dst, &s.traffic)
+                    && c.forged.as_ref().is_some_and(|f| f.zone == home)),
+                "no control for {s:?}"
+            );
+        }
+    }
 }

@@ -372,6 +372,12 @@ impl Device {
         })
     }
 
+    /// The device's flows a peer may open (initiation `peer` or `either`).
+    pub fn flows_opened_by_peers(&self) -> impl Iterator<Item = &Flow> {
+        self.flows()
+            .filter(|f| f.initiation != Initiation::Device && f.cast == Cast::Unicast)
+    }
+
     /// The device's flows sent to a broadcast or multicast address.
     pub fn group_flows(&self) -> impl Iterator<Item = &Flow> {
         self.flows().filter(|f| f.cast != Cast::Unicast)

@@ -488,6 +488,12 @@ fn too_wide_policy_is_caught() {
     assert!(caught(Kind::UnboundPeer, Some("10.99.0.253"), "tcp/22"));
     assert!(caught(Kind::NarrowedPort, None, "udp/47809"));
     assert!(caught(Kind::NarrowedPort, None, "udp/47823"));
+    // The operator the site binds is spoofed from the WAN side although the policy no longer
+    // names it (the spoofing check of the emitted ruleset covers the whole zone: dropped).
+    assert!(r.rows.iter().any(|x| x.kind == Kind::Spoofed
+        && x.src.to_string() == "10.99.0.40"
+        && x.sent_from.as_deref() == Some("zone wan")
+        && x.observed == Observed::Drop));
 }
 
 /// What Portolan emits for the adversarial fixture passes every probe: spoofed sources
