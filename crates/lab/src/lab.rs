@@ -491,7 +491,7 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
         let events = t.events();
         let listing = crate::nft::list_table(&Where::Netns(topo.fw.clone()))?.unwrap_or_default();
         let alike = trace::alike(&listing);
-        let mut unseen = 0;
+        let mut unseen: Vec<String> = Vec::new();
         for (p, row) in probes.iter().zip(rows.iter_mut()) {
             let required = matches!(p.kind, Kind::Required | Kind::Dns);
             if !required || row.observed != Observed::Pass {
@@ -525,11 +525,22 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
                 .or_else(|| admitted.first());
             match pick {
                 Some(v) => row.admitted(v),
-                None => unseen += 1,
+                None => unseen.push(format!(
+                    "{} {} {} {} -> {}",
+                    p.device,
+                    p.flow,
+                    p.traffic.describe(),
+                    p.src,
+                    p.dst
+                )),
             }
         }
-        if unseen > 0 {
-            notes.push(format!("{unseen} passing required probes left no trace of the rule that admitted them (not checked)"));
+        if !unseen.is_empty() {
+            notes.push(format!(
+                "which rule admitted {} passing required probe(s) is not known: only the first packet of a connection is traced, and these belonged to a connection an earlier probe had opened (connection tracking admitted them): {}",
+                unseen.len(),
+                unseen.join("; ")
+            ));
         }
     }
     let order = |g: &str| {
