@@ -538,6 +538,79 @@ mod tests {
         (policy, facts)
     }
 
+    /// The catalog, and the lab's fixture profile by its file name.
+    struct WithFixture(Catalog);
+
+    impl ProfileSource for WithFixture {
+        fn profile(&self, name: &str) -> Result<Profile, String> {
+            if name == "attack-device.yaml" {
+                let path =
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/attack-device.yaml");
+                let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+                return portolan_model::validate::profile_text(name, &text)
+                    .map(|l| l.value)
+                    .map_err(|d| format!("{d:?}"));
+            }
+            self.0
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("no {name}"))
+        }
+    }
+
+    /// A device that gives its MAC gets a foreign-MAC probe; while another device of its zone
+    /// sends the same broadcast without a MAC, that probe is listed as skipped, naming it.
+    #[test]
+    fn foreign_mac_needs_every_device_of_the_zone_to_give_its_mac() {
+        let site = |second_mac: &str| {
+            format!(
+                "portolan: 1
+site: macs
+zones:
+  - {{id: field, interface: lan0, networks: [10.20.0.0/24]}}
+  - {{id: mgmt, interface: mgmt0, networks: [10.99.0.0/24]}}
+services:
+  dhcp: firewall
+devices:
+  - id: first
+    profile: attack-device.yaml
+    zone: field
+    addresses: [10.20.0.7]
+    mac: \"02:00:5e:10:00:07\"
+    bind: {{collector: [10.99.0.50], operator: [10.99.0.40], neighbours: [zone:mgmt]}}
+  - id: second
+    profile: attack-device.yaml
+    zone: field
+    addresses: [10.20.0.8]{second_mac}
+    bind: {{collector: [10.99.0.50], operator: [10.99.0.40], neighbours: [zone:mgmt]}}
+"
+            )
+        };
+        let foreign = |text: &str| {
+            let cat = WithFixture(Catalog::embedded().expect("catalog"));
+            let policy = match site_text("macs.yaml", text, &cat) {
+                Ok(l) => l.value,
+                Err(d) => panic!("{d:?}"),
+            };
+            let facts = Facts::from_site(text, &policy).expect("facts");
+            probes(&policy, &facts)
+                .into_iter()
+                .filter(|p| p.kind == Kind::ForeignMac && p.device == "first")
+                .collect::<Vec<_>>()
+        };
+        let open = foreign(&site(""));
+        assert_eq!(open.len(), 1);
+        let why = open[0].skip.as_deref().expect("skipped");
+        assert!(why.contains("second") && why.contains("mac"), "{why}");
+        let closed = foreign(&site("\n    mac: \"02:00:5e:10:00:08\""));
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].skip, None);
+        assert_eq!(closed[0].expected, Verdict::Drop);
+        let f = closed[0].forged.as_ref().expect("forged");
+        assert_ne!(f.mac.as_deref(), Some("02:00:5e:10:00:07"));
+        assert_ne!(f.mac.as_deref(), Some("02:00:5e:10:00:08"));
+    }
+
     fn probes(policy: &Policy, facts: &Facts) -> Vec<Probe> {
         let topo = plan_with(policy, facts, "t").expect("plan");
         crate::lab::probes_for(policy, &topo, facts, true)
