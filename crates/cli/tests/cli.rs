@@ -555,3 +555,40 @@ fn snapshot_doc_every_profile() {
         }
     }
 }
+
+/// A file that is not UTF-8 is bad input with a position, the same for a profile and a site
+/// and for every command (found by fuzzing: it was an I/O error without line:column, and
+/// `compile` printed it in a shape of its own).
+#[test]
+fn not_utf8_is_a_diagnostic_with_a_position() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Line 2, column 6: `id: x` then 0xff (the column counts characters: `é` is one).
+    let profile = dir.path().join("p.yaml");
+    std::fs::write(&profile, b"portolan: 1\nid: x\xff\n").expect("write");
+    let site = dir.path().join("s.yaml");
+    std::fs::write(
+        &site,
+        "portolan: 1\nsite: x\n# caf\u{e9} "
+            .as_bytes()
+            .iter()
+            .chain(b"\xc3(\n")
+            .copied()
+            .collect::<Vec<u8>>(),
+    )
+    .expect("write");
+    let p = profile.to_str().expect("UTF-8 path");
+    let s = site.to_str().expect("UTF-8 path");
+    for (args, at) in [
+        (vec!["validate", p], format!("{p}:2:6: error[not-utf8]")),
+        (vec!["validate", s], format!("{s}:3:8: error[not-utf8]")),
+        (vec!["compile", s], format!("{s}:3:8: error[not-utf8]")),
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&at),
+            "{args:?}: want {at}, got {}",
+            r.stderr
+        );
+    }
+}

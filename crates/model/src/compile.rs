@@ -144,17 +144,12 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
             );
         }
         if let Some(i) = &z.interface {
-            let ok = !i.value.is_empty()
-                && i.value.len() <= 15
-                && i.value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*'));
-            if !ok {
+            if !crate::names::is_interface_name(&i.value) {
                 sink.error(
                     pos(i),
                     "invalid-interface",
                     format!("`{}` is not an interface name", i.value),
-                    "at most 15 letters, digits, '-', '_', '.', or a trailing '*'",
+                    "at most 15 letters, digits, '-', '_' or '.' (not `.` or `..`), optionally ending in '*' after at least one of them",
                 );
             }
         }

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod compile;
 pub mod diag;
+pub mod icmp;
 pub mod ir;
 pub mod names;
 pub mod ports;

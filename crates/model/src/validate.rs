@@ -764,15 +764,27 @@ impl Ctx<'_> {
                     "only icmp and icmpv6 flows have ICMP types",
                 );
             }
-            let named = !t.value.is_empty()
-                && t.value.len() <= 32
-                && t.value.chars().all(|c| c.is_ascii_lowercase() || c == '-');
-            if !named {
+            // The names nft knows for the flow's family (both, for a protocol that is not
+            // ICMP, which the error above already refuses).
+            let v6 = protocol == Protocol::Icmpv6;
+            let known = if protocol.is_icmp() {
+                crate::icmp::type_number(v6, &t.value).is_some()
+            } else {
+                crate::icmp::type_number(false, &t.value)
+                    .or(crate::icmp::type_number(true, &t.value))
+                    .is_some()
+            };
+            if !known {
+                let names: Vec<&str> = crate::icmp::type_names(v6).collect();
                 sink.error(
                     pos(t),
                     "invalid-icmp-type",
-                    format!("`{}` is not an ICMP type name", t.value),
-                    "use the nftables name, e.g. echo-request, destination-unreachable",
+                    format!(
+                        "`{}` is not an {} type name",
+                        t.value,
+                        if v6 { "ICMPv6" } else { "ICMP" }
+                    ),
+                    format!("use the nftables name: {}", names.join(", ")),
                 );
             }
         }
