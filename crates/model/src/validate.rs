@@ -256,6 +256,8 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
         }
     }
 
+    unused_declarations(sink, raw, &endpoints, &flows, &listens);
+
     Profile {
         portolan: 1,
         id: raw.id.value.clone(),
@@ -890,9 +892,52 @@ impl Ctx<'_> {
                 }
             };
         }
-        r.region
-            .as_ref()
-            .map(|g| Condition::Region(g.value.clone()))
+        r.region.as_ref().map(|g| {
+            self.region_condition(sink, g);
+            Condition::Region(g.value.clone())
+        })
+    }
+
+    /// A region condition compares the device's `region` param with a value: the param must
+    /// exist, and where it is an enum the value must be one of its values, or the flow would
+    /// silently never apply.
+    fn region_condition(&self, sink: &mut Sink, g: &Spanned<String>) {
+        let Some(rp) = self.params.get("region") else {
+            sink.error(
+                pos(g),
+                "unknown-param",
+                format!(
+                    "the condition `region: {}` needs a param `region`, which is not declared",
+                    g.value
+                ),
+                "declare `params: [{id: region, type: enum, values: [...]}]`",
+            );
+            return;
+        };
+        match rp.kind.value.as_str() {
+            "enum" => {
+                let values: Vec<String> = rp.values.iter().map(|v| v.value.to_string()).collect();
+                if !values.contains(&g.value) {
+                    sink.error(
+                        pos(g),
+                        "unknown-region",
+                        format!(
+                            "region `{}` is not one of the values of param `region` ({}), so the flow would never apply",
+                            g.value,
+                            values.join(", ")
+                        ),
+                        "name a declared region, or add it to the param's `values`",
+                    );
+                }
+            }
+            "string" => {}
+            other => sink.error(
+                pos(g),
+                "param-type-mismatch",
+                format!("param `region` is a {other}; a region condition needs an enum or string"),
+                "declare `region` as `type: enum` with its `values`",
+            ),
+        }
     }
 
     /// Flow ids must be unique within each mode.
@@ -1084,6 +1129,82 @@ impl Ctx<'_> {
             topic,
             text: n.text.clone(),
             source: self.cite(sink, &n.source),
+        }
+    }
+}
+
+/// Features no flow is conditioned on and params nothing refers to: warnings, like unused
+/// endpoints, since a site could enable or set them and change nothing.
+fn unused_declarations(
+    sink: &mut Sink,
+    raw: &RawProfile,
+    endpoints: &[Endpoint],
+    flows: &[Flow],
+    listens: &Listens,
+) {
+    for f in &raw.features {
+        let used = flows.iter().any(|fl| {
+            fl.conditions
+                .iter()
+                .any(|c| matches!(c, Condition::Feature(x) if *x == f.id.value))
+        });
+        if !used {
+            sink.warning(
+                pos(&f.id),
+                "unused-feature",
+                format!("feature `{}` is the condition of no flow", f.id.value),
+                "remove it, or add `conditions: [{feature: ...}]` to the flows it enables",
+            );
+        }
+    }
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for e in endpoints {
+        for h in &e.hosts {
+            used.extend(
+                template_params(h)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(String::from),
+            );
+        }
+    }
+    let mut refer = |p: &Protocol, specs: &[&PortSpec]| {
+        if let Protocol::Param(x) = p {
+            used.insert(x.clone());
+        }
+        for s in specs {
+            used.extend(s.params().map(String::from));
+        }
+    };
+    for fl in flows {
+        refer(&fl.protocol, &[&fl.ports, &fl.src_ports]);
+    }
+    if let Listens::Entries(entries) = listens {
+        for l in entries {
+            match &l.ports {
+                ListenPorts::Ports(p) => refer(&l.protocol, &[p]),
+                ListenPorts::Closed => refer(&l.protocol, &[]),
+            }
+        }
+    }
+    if flows.iter().any(|fl| {
+        fl.conditions
+            .iter()
+            .any(|c| matches!(c, Condition::Region(_)))
+    }) {
+        used.insert("region".to_string());
+    }
+    for p in &raw.params {
+        if !used.contains(&p.id.value) {
+            sink.warning(
+                pos(&p.id),
+                "unused-param",
+                format!(
+                    "param `{}` is referred to by no host, port, protocol or region condition",
+                    p.id.value
+                ),
+                "remove it, or refer to it as `{id}` where the value belongs",
+            );
         }
     }
 }
