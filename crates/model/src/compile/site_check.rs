@@ -365,13 +365,21 @@ fn nothing_allowed(sink: &mut Sink, dev: &Dev, mode: Option<&str>, t: &Tally) {
         ));
     }
     if why.is_empty() {
-        why.push("the profile has no flow in this mode".to_string());
+        why.push(if t.active.is_empty() {
+            "the profile has no flow here".to_string()
+        } else {
+            n(
+                t.active.len(),
+                "flow applies but yields no rule",
+                "flows apply but yield no rule",
+            )
+        });
     }
     let mode = mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default();
     let help = if t.by_feature > 0 {
         let list: Vec<&str> = t.missing_features.iter().map(String::as_str).collect();
         format!(
-            "enable what the device uses (`features: [{}]`), or remove the device if it must have no network access",
+            "enable the features this device really uses (of {}), or remove the device if it must have no network access",
             list.join(", ")
         )
     } else {
