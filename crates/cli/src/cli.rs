@@ -106,9 +106,13 @@ pub enum Command {
     ///
     /// One `nft -f` transaction; the previous `inet portolan` table is saved in the state
     /// folder first. With --confirm, the previous table comes back after that long unless
-    /// `portolan apply --confirmed` arrives in time (like `commit confirmed`).
+    /// `portolan apply --confirmed` arrives in time (like `commit confirmed`); the exact
+    /// confirm command, with --state-dir and --netns, is printed. --diff (or --dry-run) shows
+    /// what loading would change, rules by their profile/flow, and loads nothing. A site
+    /// without devices is not loaded.
     ///
-    /// Example: portolan apply examples/site.yaml --confirm 60   (then: portolan apply --confirmed)
+    /// Example: portolan apply examples/site.yaml --diff; portolan apply examples/site.yaml
+    /// --confirm 60 (then the printed `portolan apply --confirmed ...`)
     Apply(crate::cmd::apply::ApplyArgs),
     /// Audit observed traffic (captures, flow logs) against the site's policy.
     ///

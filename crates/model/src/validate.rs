@@ -22,6 +22,8 @@ pub struct Loaded<T> {
     pub warnings: Vec<Diagnostic>,
 }
 
+mod usage;
+
 fn pos<T>(s: &Spanned<T>) -> Pos {
     Pos::from(s.referenced)
 }
@@ -255,6 +257,8 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
             );
         }
     }
+
+    usage::unused_declarations(sink, raw, &endpoints, &flows, &listens);
 
     Profile {
         portolan: 1,
@@ -902,9 +906,52 @@ impl Ctx<'_> {
                 }
             };
         }
-        r.region
-            .as_ref()
-            .map(|g| Condition::Region(g.value.clone()))
+        r.region.as_ref().map(|g| {
+            self.region_condition(sink, g);
+            Condition::Region(g.value.clone())
+        })
+    }
+
+    /// A region condition compares the device's `region` param with a value: the param must
+    /// exist, and where it is an enum the value must be one of its values, or the flow would
+    /// silently never apply.
+    fn region_condition(&self, sink: &mut Sink, g: &Spanned<String>) {
+        let Some(rp) = self.params.get("region") else {
+            sink.error(
+                pos(g),
+                "unknown-param",
+                format!(
+                    "the condition `region: {}` needs a param `region`, which is not declared",
+                    g.value
+                ),
+                "declare `params: [{id: region, type: enum, values: [...]}]`",
+            );
+            return;
+        };
+        match rp.kind.value.as_str() {
+            "enum" => {
+                let values: Vec<String> = rp.values.iter().map(|v| v.value.to_string()).collect();
+                if !values.contains(&g.value) {
+                    sink.error(
+                        pos(g),
+                        "unknown-region",
+                        format!(
+                            "region `{}` is not one of the values of param `region` ({}), so the flow would never apply",
+                            g.value,
+                            values.join(", ")
+                        ),
+                        "name a declared region, or add it to the param's `values`",
+                    );
+                }
+            }
+            "string" => {}
+            other => sink.error(
+                pos(g),
+                "param-type-mismatch",
+                format!("param `region` is a {other}; a region condition needs an enum or string"),
+                "declare `region` as `type: enum` with its `values`",
+            ),
+        }
     }
 
     /// Flow ids must be unique within each mode.
