@@ -592,3 +592,55 @@ fn not_utf8_is_a_diagnostic_with_a_position() {
         );
     }
 }
+
+/// `-o` never replaces what is not a regular file: `compile -o /dev/null` once renamed a
+/// regular file over the device node (as root, every later `> /dev/null` on the machine then
+/// wrote into a file). A FIFO stands in for the device here; a symbolic link stays a link.
+#[test]
+fn output_to_a_fifo_or_a_link_keeps_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("out.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read the FIFO"))
+    };
+    let f = fifo.to_str().expect("UTF-8 path");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let r = run_in(
+        Some(&repo),
+        &["compile", "examples/site.yaml", "-o", f],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Checked before joining: a replaced FIFO leaves the reader blocked for good.
+    let kind = std::fs::symlink_metadata(&fifo)
+        .expect("still there")
+        .file_type();
+    assert!(kind.is_fifo(), "the FIFO was replaced: {kind:?}");
+    let got = reader.join().expect("reader thread");
+    assert!(got.contains("table inet portolan"), "{got}");
+
+    let file = dir.path().join("real.nft");
+    std::fs::write(&file, "old").expect("write");
+    let link = dir.path().join("link.nft");
+    std::os::unix::fs::symlink(&file, &link).expect("symlink");
+    let l = link.to_str().expect("UTF-8 path");
+    let r = run_in(
+        Some(&repo),
+        &["compile", "examples/site.yaml", "-o", l],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    let text = std::fs::read_to_string(&file).expect("target");
+    assert!(text.contains("table inet portolan"), "{text}");
+}
