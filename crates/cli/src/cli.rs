@@ -277,9 +277,14 @@ pub struct ProbeArgs {
     /// Run inside this network namespace (`ip netns` name).
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
-    /// The device's resolver (ADDR or ADDR:PORT); default: resolv.conf's first name server.
+    /// The device's resolver (ADDR or ADDR:PORT); default: the site's (`services: {dns:
+    /// [ADDR]}`), else resolv.conf's first name server (a warning says when the two differ).
     #[arg(long, value_name = "ADDR")]
     pub resolver: Option<String>,
+    /// Probe the addresses a profile marks `addresses_volatile` as required. By default they
+    /// are context: reported, answering or not, without failing a flow that works by name.
+    #[arg(long)]
+    pub strict_volatile: bool,
     /// A second resolver to compare answers and TTLs with (its TTLs are the reference).
     #[arg(long, value_name = "ADDR")]
     pub compare_resolver: Option<String>,

@@ -161,6 +161,9 @@ pub async fn exchange<T: Transport>(
             "ICMP port unreachable: no DNS server listens there".into(),
         )),
         UdpReply::Unreachable(d) => Err(Failure::Unreachable(d)),
+        UdpReply::Rejected { detail, .. } => Err(Failure::Unreachable(format!(
+            "{detail}: a device on the path rejected the query"
+        ))),
         UdpReply::LocalError(d) => Err(Failure::Other(d)),
     }
 }

@@ -22,5 +22,6 @@ pub mod responder;
 pub mod runtime;
 pub mod tls;
 pub mod udp_apps;
+pub mod watch;
 
 pub use error::NetError;

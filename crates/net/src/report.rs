@@ -112,6 +112,10 @@ pub struct Check {
     /// What a DHCP server offered (checks of kind `dhcp`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offer: Option<crate::dhcp::Offer>,
+    /// A target at an address the profile marks `addresses_volatile`, probed as context: it
+    /// does not decide its flow (`--strict-volatile` makes it required).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub volatile: bool,
 }
 
 impl Check {
@@ -134,6 +138,7 @@ impl Check {
             detail: detail.into(),
             remedy: None,
             offer: None,
+            volatile: false,
         }
     }
 

@@ -158,7 +158,7 @@ fn oscar_alternatives_partly_then_not_at_all() {
     );
     assert_eq!(
         r.remedies,
-        vec!["allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, flow `cloud`".to_string()]
+        vec!["allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, group `cloud`".to_string()]
     );
     assert!(r.ok(), "a partly open alternative group still works");
 
@@ -178,9 +178,17 @@ fn oscar_alternatives_partly_then_not_at_all() {
     );
     let alt = check(&r, Kind::Alternative, "cloud", None);
     assert_eq!((alt.state.as_str(), alt.verdict), ("none", Verdict::Fail));
-    // 4321 is the firewall's to allow; 443 answered with a reset, which is the peer's (the
-    // probe cannot tell a firewall resetting in its name), so the packet got through.
-    let remedy = "allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, flow `cloud` or check the service on TCP 443 at gk.sensorist.com: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — Oscar TempLog gateway, flow `cloud`";
+    // 4321 is the firewall's to allow; 443 answered with a reset, which is the peer's as far as
+    // the probe can tell: no handshake with the target gives a TTL to compare the reset's with,
+    // so the verdict says its confidence is low.
+    assert!(
+        check(&r, Kind::Target, "cloud-443", Some(443))
+            .detail
+            .contains("(confidence: low"),
+        "{}",
+        json(&r)
+    );
+    let remedy = "allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, group `cloud`; check the service on TCP 443 at gk.sensorist.com: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — Oscar TempLog gateway, group `cloud`";
     assert_eq!(r.remedies, vec![remedy.to_string()]);
     assert_eq!(
         r.stage(Stage::Reach).map(|s| s.verdict),
@@ -212,7 +220,6 @@ fn izuma_classifications_and_tls_interception() {
         &lab.srv,
         vec![
             Service::Dns(sa("198.51.100.53:53"), zone),
-            Service::Coap(sa("198.51.100.20:5684")),
             Service::Tls(
                 sa("198.51.100.20:5684"),
                 vec![bootstrap],
@@ -235,6 +242,9 @@ fn izuma_classifications_and_tls_interception() {
             ),
         ],
     );
+    // CoAPs on 5684/UDP is DTLS (RFC 7252 §6.2): a real DTLS 1.2 server answers there.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _dtls = common::procs::dtls_server(&lab.srv, "198.51.100.20:5684", "bootstrap", dir.path());
     lab.firewall(&[
         "ip daddr 198.51.100.53 tcp dport 53 reject with icmp type admin-prohibited",
         "ip daddr 198.51.100.22 tcp dport 5684 drop",
@@ -243,11 +253,23 @@ fn izuma_classifications_and_tls_interception() {
     let r = probe(&lab, &plan_of(devices, "izuma-a"), &opts());
     let t = |flow, port| check(&r, Kind::Target, flow, Some(port)).state.clone();
     assert_eq!(t("dns", 53), "open");
-    assert_eq!(t("dns-tcp", 53), "unreachable");
+    // The router's admin-prohibited comes from 10.20.0.1, not the resolver: the path rejects.
+    assert_eq!(t("dns-tcp", 53), "rejected");
+    assert!(
+        check(&r, Kind::Target, "dns-tcp", Some(53))
+            .detail
+            .contains("a device on the path (10.20.0.1) rejected the flow"),
+        "{}",
+        json(&r)
+    );
+    let dtls = check(&r, Kind::Target, "bootstrap-udp", Some(5684));
     assert_eq!(
-        t("bootstrap-udp", 5684),
-        "open",
-        "CoAP ping answered by a reset"
+        (
+            dtls.state.as_str(),
+            dtls.detail.contains("answered a DTLS 1.2 ClientHello")
+        ),
+        ("open", true),
+        "{dtls:?}"
     );
     assert_eq!(t("bootstrap-tcp", 5684), "open");
     assert_eq!(t("mds-legacy-udp", 5684), "closed");
@@ -275,7 +297,7 @@ fn izuma_classifications_and_tls_interception() {
         (mds.state.as_str(), mds.verdict),
         ("partial", Verdict::Warn)
     );
-    assert!(remedies.contains("flow `mds`"), "{remedies}");
+    assert!(remedies.contains("group `mds`"), "{remedies}");
     assert!(
         remedies.contains("allow TCP 53 from 10.20.0.33 to 198.51.100.53"),
         "{remedies}"
@@ -315,7 +337,7 @@ fn izuma_classifications_and_tls_interception() {
     );
     assert!(json(&r).contains("\"intercepted\""));
     // The interception is named on its own flow; the rest as for the first device, plus the
-    // bootstrap group (no CoAP answers on the intercepted host's UDP port).
+    // bootstrap group (no DTLS server on the intercepted host's UDP port).
     assert_eq!(
         blamed(&r),
         ["bootstrap", "bootstrap-tcp", "dns-tcp", "mds"],
@@ -644,7 +666,12 @@ fn elseta_telemetry_echo_ike_and_what_the_peer_opens() {
         "ip daddr 198.51.100.51 udp dport 500 drop",
     ]);
     let r = probe(&lab, &p, &o);
-    assert_eq!(t(&r, "telemetry", Some(5140)), "closed", "{}", json(&r));
+    // The router's port unreachable comes from 10.20.0.1, not the telemetry server: a device on
+    // the path rejected the datagram (issue 11), so the firewall is what to change.
+    assert_eq!(t(&r, "telemetry", Some(5140)), "rejected", "{}", json(&r));
+    assert!(check(&r, Kind::Target, "telemetry", Some(5140))
+        .detail
+        .contains("a device on the path (10.20.0.1) rejected the flow (ICMP port unreachable from 10.20.0.1, not from the target)"));
     assert_eq!(t(&r, "ipsec-ike", Some(500)), "open|filtered");
     assert_eq!(t(&r, "ipsec-nat-t", Some(4500)), "open");
     let telemetry = check(&r, Kind::Flow, "telemetry", None);
@@ -653,9 +680,8 @@ fn elseta_telemetry_echo_ike_and_what_the_peer_opens() {
         check(&r, Kind::Flow, "ipsec-ike", None).verdict,
         Verdict::Warn
     );
-    // The port unreachable reads as the peer's answer: nothing listens there.
     let want = vec![
-        "check the service on UDP 5140 at 198.51.100.50: the peer answered with ICMP port unreachable, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — WCC Lite, flow `telemetry`".to_string(),
+        "allow UDP 5140 from 10.20.0.33 to 198.51.100.50 — WCC Lite, flow `telemetry`".to_string(),
         "allow UDP 500 from 10.20.0.33 to 198.51.100.51 — WCC Lite, flow `ipsec-ike`".to_string(),
     ];
     assert_eq!(blamed(&r), vec!["ipsec-ike", "telemetry"], "{}", json(&r));
@@ -738,8 +764,21 @@ fn ubisense_site_supplied_ports_and_dns() {
     ]);
     let r = probe(&lab, &p, &o);
     let t = |flow, port| check(&r, Kind::Target, flow, Some(port)).state.clone();
-    assert_eq!(t("dns", 53), "unreachable", "{}", json(&r));
-    assert_eq!(t("location-registration", 5003), "refused");
+    // Both rejections come from the router: the ICMP error's source is 10.20.0.1, and the
+    // reset's TTL (64, sent by the router) differs from the SYN-ACKs of 198.51.100.40's open
+    // ports (63, one hop further).
+    assert_eq!(t("dns", 53), "rejected", "{}", json(&r));
+    assert_eq!(t("location-registration", 5003), "rejected");
+    let reset = check(&r, Kind::Target, "location-registration", Some(5003));
+    assert!(
+        reset
+            .detail
+            .contains("a TCP reset with TTL 64, but the target's SYN-ACK on port")
+            && reset.detail.contains("came with TTL 63")
+            && reset.detail.contains("(confidence: medium)"),
+        "{}",
+        reset.detail
+    );
     assert_eq!(t("status-location", 5005), "open|filtered");
     assert_eq!(t("event-channel", 5008), "filtered");
     for (flow, port) in flows {
@@ -756,12 +795,7 @@ fn ubisense_site_supplied_ports_and_dns() {
     ]
     .iter()
     .map(|(what, to, flow)| {
-        if *flow == "location-registration" {
-            // Reset: the peer's answer, so the service, not the firewall.
-            format!("check the service on {what} at {to}: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — {product}, flow `{flow}`")
-        } else {
-            format!("allow {what} from 10.20.0.34 to {to} — {product}, flow `{flow}`")
-        }
+        format!("allow {what} from 10.20.0.34 to {to} — {product}, flow `{flow}`")
     })
     .collect();
     let mut flows_blamed = vec![

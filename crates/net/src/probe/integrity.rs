@@ -1,4 +1,7 @@
-//! The integrity stage: TLS handshakes and the issuer against the profile's expectation.
+//! The integrity stage: TLS handshakes and the issuer against the profile's expectation. An
+//! issuer found intercepting one flow is flagged on every other flow to the same service (the
+//! same host or address), even where the profile states no expected issuer: the same inspecting
+//! proxy sits in front of all of them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -58,6 +61,10 @@ pub(super) async fn integrity_stage<T: Transport>(
     }))
     .await;
     let mut checks = Vec::new();
+    // (check index, issuer shown, exempt remedy) of the checks with no expectation to compare.
+    let mut unjudged: Vec<(usize, String, String)> = Vec::new();
+    // (peer, address, issuer shown) of interceptions.
+    let mut intercepting: Vec<(String, IpAddr, String)> = Vec::new();
     for (s, o) in todo.iter().zip(outcomes) {
         let f = &plan.flows[s.flow];
         let port = s.port.unwrap_or(443);
@@ -115,6 +122,7 @@ pub(super) async fn integrity_stage<T: Transport>(
                 ));
             }
             Some(expected) => {
+                intercepting.push((s.peer.clone(), s.address, shown.clone()));
                 checks.push(
                     base(
                         Verdict::Fail,
@@ -128,6 +136,7 @@ pub(super) async fn integrity_stage<T: Transport>(
                 );
             }
             None => {
+                unjudged.push((checks.len(), shown.clone(), exempt.clone()));
                 checks.push(
                     base(
                         Verdict::Pass,
@@ -140,6 +149,25 @@ pub(super) async fn integrity_stage<T: Transport>(
                     .informative(),
                 );
             }
+        }
+    }
+    for (i, shown, exempt) in unjudged {
+        let Some(c) = checks.get_mut(i) else {
+            continue;
+        };
+        let same_service = intercepting.iter().find(|(peer, addr, issuer)| {
+            *issuer == shown
+                && (c.peer.as_deref() == Some(peer.as_str()) || c.address == Some(*addr))
+        });
+        if let Some((peer, _, _)) = same_service {
+            c.verdict = Verdict::Fail;
+            c.decisive = true;
+            c.state = "intercepted".into();
+            c.detail = format!(
+                "{}: TLS interception — issuer `{shown}` is the one that intercepts another flow to {peer}, where the profile expects another issuer",
+                c.detail.split(": issuer").next().unwrap_or_default()
+            );
+            c.remedy = Some(exempt);
         }
     }
     StageReport::new(Stage::Integrity, checks)

@@ -5,4 +5,5 @@
 pub mod dhcp_lab;
 pub mod dns_server;
 pub mod lab;
+pub mod procs;
 pub mod servers;
