@@ -323,7 +323,7 @@ impl Transport for System {
                     if let Some(p) = port {
                         if let Some(e) = watch.icmp_error(6, p, dst, wait).await {
                             o.from = Some(e.from);
-                            if e.from != dst.ip() {
+                            if e.from != dst.ip() && e.is_reject(dst.is_ipv6()) {
                                 o.state = TcpState::Rejected;
                             }
                             o.detail = Some(e.text(dst.is_ipv6()));
@@ -369,10 +369,12 @@ impl Transport for System {
                     .icmp_error(17, port, dst, Duration::from_millis(20))
                     .await
                 {
-                    Some(e) if e.from != dst.ip() => UdpReply::Rejected {
-                        from: e.from,
-                        detail: e.text(dst.is_ipv6()),
-                    },
+                    Some(e) if e.from != dst.ip() && e.is_reject(dst.is_ipv6()) => {
+                        UdpReply::Rejected {
+                            from: e.from,
+                            detail: e.text(dst.is_ipv6()),
+                        }
+                    }
                     Some(e) if !matches!(r, UdpReply::Closed) => {
                         UdpReply::Unreachable(e.text(dst.is_ipv6()))
                     }

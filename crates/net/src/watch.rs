@@ -31,6 +31,17 @@ pub struct IcmpError {
 }
 
 impl IcmpError {
+    /// Whether the error is what a firewall's REJECT sends (port unreachable, administratively
+    /// prohibited: RFC 1812 §5.2.7.1, RFC 4443 §3.1), rather than a router without a route
+    /// (network or host unreachable).
+    pub fn is_reject(&self, v6: bool) -> bool {
+        match (v6, self.kind) {
+            (false, 3) => matches!(self.code, 3 | 9 | 10 | 13),
+            (true, 1) => matches!(self.code, 1 | 4 | 5 | 6),
+            _ => false,
+        }
+    }
+
     /// The error in words (RFC 792 and RFC 4443 codes).
     pub fn text(&self, v6: bool) -> String {
         let what = match (v6, self.kind, self.code) {
@@ -254,6 +265,11 @@ mod tests {
         let e = icmp_error_about(&pkt, from, 17, 40000, dst).expect("ours");
         assert_eq!((e.from, e.kind, e.code), (from, 3, 3));
         assert_eq!(e.text(false), "ICMP port unreachable from 10.20.0.1");
+        assert!(e.is_reject(false));
+        // A router without a route (type 3 code 0) does not reject: it cannot deliver.
+        let no_route = IcmpError { code: 0, ..e };
+        assert!(!no_route.is_reject(false));
+        assert!(IcmpError { code: 13, ..e }.is_reject(false));
         // Another source port, another protocol: not ours.
         assert!(icmp_error_about(&pkt, from, 17, 40001, dst).is_none());
         assert!(icmp_error_about(&pkt, from, 6, 40000, dst).is_none());

@@ -147,7 +147,7 @@ pub(super) fn groups(
                 format!(
                     "{}: every host answers on at least one alternative — {}; {} {} not fully (one is enough; the vendor may prefer all)",
                     a.id,
-                    and_list(&reached),
+                    reached.join(", "),
                     and_list(&not_all),
                     if not_all.len() == 1 { "does" } else { "do" },
                 ),
@@ -163,7 +163,7 @@ pub(super) fn groups(
             let others = if reached.is_empty() {
                 String::new()
             } else {
-                format!("; {}", and_list(&reached))
+                format!("; {}", reached.join(", "))
             };
             let state = if reached.is_empty() {
                 "none"

@@ -18,7 +18,8 @@ impl Drop for Proc {
     }
 }
 
-/// A DTLS 1.2 server on `addr` (`HOST:PORT`) in namespace `ns`, its key and self-signed
+/// A DTLS 1.2 server on `addr` (with `-listen`: a stateless HelloVerifyRequest to every
+/// ClientHello without a cookie, so each probe is answered) (`HOST:PORT`) in namespace `ns`, its key and self-signed
 /// certificate (subject and issuer `CN = cn`) written to `dir`; returns once it accepts.
 pub fn dtls_server(ns: &str, addr: &str, cn: &str, dir: &Path) -> Proc {
     let key = dir.join(format!("{cn}.key"));

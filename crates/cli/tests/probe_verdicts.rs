@@ -1,0 +1,790 @@
+//! `portolan probe` verdicts that match the network (issue 11), end to end: the binary, run
+//! with `--netns` in a lab this test builds — `dev` (the device, 10.20.0.33), `fw` (a router
+//! whose nftables forward chain each case writes; it has no route beyond the lab, so the Oscar
+//! profile's 2018 addresses do not exist), `srv` (198.51.100.0/24: dnsmasq as the site's
+//! resolver on .53, socat TCP listeners, `openssl s_server` for TLS and DTLS 1.2). Every case
+//! asserts the verdict, the exit code and the remedy text, in the human report and in JSON:
+//! alternatives judged per host, volatile addresses as context (and `--strict-volatile`), a
+//! router's REJECT attributed to the router, DTLS for CoAPs, the site's resolver, and remedies
+//! naming exactly the (host, port) pairs that failed. It also prints the probe's running time.
+//! Nothing touches the machine's own namespace; `/etc/netns/<dev>/resolv.conf` (what `ip
+//! netns exec` shows the device namespace) is created and removed with the lab.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use serde_json::Value;
+
+fn run(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn must(args: &[&str]) {
+    if let Err(e) = run(args) {
+        panic!("lab setup failed: {e}");
+    }
+}
+
+struct Lab {
+    dev: String,
+    fw: String,
+    srv: String,
+    dir: tempfile::TempDir,
+    children: Vec<Child>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in [&self.dev, &self.fw, &self.srv] {
+            let _ = run(&["ip", "netns", "del", ns]);
+        }
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.dev));
+    }
+}
+
+impl Lab {
+    fn new() -> Option<Lab> {
+        let tag = format!("{}-{:04x}", std::process::id(), portolan_net::nonce::u16());
+        let dev = format!("ptv-{tag}-dev");
+        if let Err(e) = run(&["ip", "netns", "add", &dev]) {
+            eprintln!("SKIPPED (LOUDLY): cannot create network namespaces here: {e}");
+            return None;
+        }
+        let lab = Lab {
+            dev,
+            fw: format!("ptv-{tag}-fw"),
+            srv: format!("ptv-{tag}-srv"),
+            dir: tempfile::tempdir().expect("temporary folder"),
+            children: Vec::new(),
+        };
+        let (d, f, s) = (lab.dev.as_str(), lab.fw.as_str(), lab.srv.as_str());
+        must(&["ip", "netns", "add", f]);
+        must(&["ip", "netns", "add", s]);
+        must(&[
+            "ip", "-n", d, "link", "add", "eth0", "type", "veth", "peer", "name", "lan0", "netns",
+            f,
+        ]);
+        must(&[
+            "ip", "-n", f, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns",
+            s,
+        ]);
+        let setup: [(&str, &[&[&str]]); 3] = [
+            (
+                d,
+                &[
+                    &["addr", "add", "10.20.0.33/24", "dev", "eth0"],
+                    &["link", "set", "lo", "up"],
+                    &["link", "set", "eth0", "up"],
+                    &["route", "add", "default", "via", "10.20.0.1"],
+                ],
+            ),
+            (
+                f,
+                &[
+                    &["addr", "add", "10.20.0.1/24", "dev", "lan0"],
+                    &["addr", "add", "198.51.100.1/24", "dev", "wan0"],
+                    &["link", "set", "lo", "up"],
+                    &["link", "set", "lan0", "up"],
+                    &["link", "set", "wan0", "up"],
+                ],
+            ),
+            (
+                s,
+                &[
+                    &["addr", "add", "198.51.100.7/24", "dev", "eth0"],
+                    &["link", "set", "lo", "up"],
+                    &["link", "set", "eth0", "up"],
+                    &["route", "add", "default", "via", "198.51.100.1"],
+                ],
+            ),
+        ];
+        for (ns, cmds) in setup {
+            for c in cmds {
+                let mut args = vec!["ip", "-n", ns];
+                args.extend_from_slice(c);
+                must(&args);
+            }
+        }
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            f,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ]);
+        // The router answers every probe's packet with its ICMP error: the kernel's default
+        // rate limit (one a second after a burst of six per destination) would turn the
+        // second run's rejections into silence.
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            f,
+            "sysctl",
+            "-qw",
+            "net.ipv4.icmp_ratelimit=0",
+        ]);
+        lab.machine_resolver("198.51.100.53");
+        Some(lab)
+    }
+
+    /// What `ip netns exec` shows the device namespace as its resolv.conf.
+    fn machine_resolver(&self, addr: &str) {
+        let d = Path::new("/etc/netns").join(&self.dev);
+        std::fs::create_dir_all(&d).expect("/etc/netns/<dev>");
+        std::fs::write(d.join("resolv.conf"), format!("nameserver {addr}\n")).expect("write");
+    }
+
+    fn srv_addresses(&self, addrs: &[&str]) {
+        for a in addrs {
+            must(&[
+                "ip",
+                "-n",
+                &self.srv,
+                "addr",
+                "add",
+                &format!("{a}/32"),
+                "dev",
+                "eth0",
+            ]);
+        }
+    }
+
+    /// A process in `srv`, stopped with the lab.
+    fn spawn(&mut self, args: &[&str]) -> &mut Child {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.srv])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a lab process");
+        self.children.push(child);
+        self.children.last_mut().expect("just pushed")
+    }
+
+    /// dnsmasq on 198.51.100.53, the site's resolver, answering `hosts` (name, address).
+    fn dns(&mut self, hosts: &[(&str, &str)]) {
+        let log = self.dir.path().join("dnsmasq.log");
+        let mut args = vec![
+            "dnsmasq".to_string(),
+            "--keep-in-foreground".into(),
+            format!("--conf-file={}", self.write("empty.conf", "")),
+            "--user=root".into(),
+            "--local-ttl=300".into(),
+            "--no-resolv".into(),
+            "--no-hosts".into(),
+            "--bind-interfaces".into(),
+            "--listen-address=198.51.100.53".into(),
+            "--except-interface=lo".into(),
+            format!(
+                "--pid-file={}",
+                self.dir.path().join("dnsmasq.pid").display()
+            ),
+            format!("--log-facility={}", log.display()),
+        ];
+        for (n, a) in hosts {
+            args.push(format!("--host-record={n},{a}"));
+        }
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.srv])
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dnsmasq");
+        let start = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("started") {
+                self.children.push(child);
+                return;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                panic!("dnsmasq exited ({status}): {err}\n{text}");
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                self.children.push(child);
+                panic!("dnsmasq did not start:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// socat accepting TCP on each `ADDR:PORT` (and closing at once).
+    fn tcp(&mut self, listen: &[&str]) {
+        for l in listen {
+            let (a, p) = l.split_once(':').expect("ADDR:PORT");
+            let spec = format!("TCP-LISTEN:{p},bind={a},reuseaddr,fork");
+            self.spawn(&["socat", &spec, "SYSTEM:true"]);
+        }
+        // Listening when a connect succeeds from srv itself.
+        for l in listen {
+            let start = Instant::now();
+            while run(&[
+                "ip",
+                "netns",
+                "exec",
+                &self.srv,
+                "socat",
+                "-u",
+                &format!("TCP:{l}"),
+                "OPEN:/dev/null",
+            ])
+            .is_err()
+            {
+                assert!(start.elapsed() < Duration::from_secs(10), "socat on {l}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// A CA (`CN = ca`) and a leaf for `host` signed by it; returns (cert, key) paths.
+    fn cert(&self, ca: &str, host: &str) -> (PathBuf, PathBuf) {
+        let d = self.dir.path();
+        let p = |n: &str| d.join(n).display().to_string();
+        let (ca_key, ca_pem) = (p(&format!("{ca}.key")), p(&format!("{ca}.pem")));
+        if !Path::new(&ca_pem).exists() {
+            must(&[
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                &format!("/CN={ca}"),
+                "-keyout",
+                &ca_key,
+                "-out",
+                &ca_pem,
+            ]);
+        }
+        let (key, csr, pem) = (
+            p(&format!("{host}.key")),
+            p(&format!("{host}.csr")),
+            p(&format!("{host}.pem")),
+        );
+        must(&[
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            &format!("/CN={host}"),
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ]);
+        must(&[
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            &pem,
+        ]);
+        (PathBuf::from(pem), PathBuf::from(key))
+    }
+
+    /// `openssl s_server` on `addr` (TLS, or DTLS 1.2 with `dtls`), ready when it says ACCEPT.
+    fn openssl(&mut self, addr: &str, cert: &Path, key: &Path, dtls: bool) {
+        let (c, k) = (cert.display().to_string(), key.display().to_string());
+        let mut args = vec![
+            "openssl", "s_server", "-accept", addr, "-cert", &c, "-key", &k,
+        ];
+        if dtls {
+            // -listen: every ClientHello gets a stateless HelloVerifyRequest (RFC 6347 §4.2.1)
+            // until one comes back with its cookie, so the server answers each probe.
+            args.extend(["-dtls1_2", "-listen"]);
+        }
+        let child = self.spawn(&args);
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("ACCEPT") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "openssl s_server did not start on {addr}"
+        );
+    }
+
+    /// `fw`'s forward chain: established traffic, `blocks`, then everything from the device.
+    fn firewall(&self, blocks: &[&str]) {
+        let _ = run(&[
+            "ip", "netns", "exec", &self.fw, "nft", "delete", "table", "inet", "lab",
+        ]);
+        let rules = format!(
+            "table inet lab {{\n  chain forward {{\n    type filter hook forward priority 0; policy drop;\n    ct state established,related accept\n{}    iifname \"lan0\" accept\n  }}\n}}\n",
+            blocks.iter().map(|b| format!("    {b}\n")).collect::<String>()
+        );
+        let path = self.dir.path().join("fw.nft");
+        std::fs::write(&path, rules).expect("write ruleset");
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.fw,
+            "nft",
+            "-f",
+            &path.display().to_string(),
+        ]);
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    took: Duration,
+}
+
+/// `portolan probe` in the device namespace, human and JSON; both must exit alike.
+fn probe(lab: &Lab, args: &[&str]) -> (Out, Value) {
+    let one = |json: bool| {
+        let mut cmd = cargo_bin_cmd!("portolan");
+        cmd.arg("probe").args(args).args([
+            "--netns",
+            &lab.dev,
+            "--timeout",
+            "600",
+            "--attempts",
+            "1",
+            "--ttl-queries",
+            "1",
+        ]);
+        if json {
+            cmd.args(["--format", "json"]);
+        }
+        let start = Instant::now();
+        let out = cmd.output().expect("run portolan");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            took: start.elapsed(),
+        }
+    };
+    let human = one(false);
+    let json = one(true);
+    assert_eq!(human.code, json.code, "{}\n{}", human.stdout, json.stdout);
+    let j: Value = serde_json::from_str(&json.stdout).expect("JSON on stdout");
+    (human, j)
+}
+
+fn checks(j: &Value) -> Vec<&Value> {
+    j["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .flat_map(|s| s["checks"].as_array().expect("checks"))
+        .collect()
+}
+
+fn one<'a>(j: &'a Value, kind: &str, flow: &str, port: Option<u16>) -> &'a Value {
+    let found: Vec<&Value> = checks(j)
+        .into_iter()
+        .filter(|c| c["kind"] == kind && c["flow"] == flow && port.is_none_or(|p| c["port"] == p))
+        .collect();
+    match found.as_slice() {
+        [c] => c,
+        _ => panic!("expected one {kind} check for {flow} {port:?}: {found:#?}"),
+    }
+}
+
+/// The remedies, as JSON gives them and as the human report lists them.
+fn remedies(human: &str, j: &Value) -> Vec<String> {
+    let from_json: Vec<String> = j["remedies"]
+        .as_array()
+        .expect("remedies")
+        .iter()
+        .map(|r| r.as_str().expect("text").to_string())
+        .collect();
+    let from_text: Vec<String> = human
+        .split("\nremedies:\n")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.trim().split_once(". ").map_or("", |x| x.1).to_string())
+        .collect();
+    assert_eq!(from_json, from_text, "{human}");
+    from_json
+}
+
+const OSCAR_SITE: &str = "portolan: 1\nsite: lab\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.20.0.0/24]\nservices:\n  dns: [198.51.100.53]\n  dhcp: firewall\ndevices:\n  - id: oscar\n    profile: oscar-templog-gateway\n    zone: field\n    addresses: [10.20.0.33]\n";
+
+/// gk.sensorist.com at .10 and gk.sensorist.net at .11, each answering on 443 and 4321; the
+/// profile's 2018 addresses (54.229.203.190, 54.229.68.147) exist nowhere in the lab.
+fn oscar_lab() -> Option<(Lab, String)> {
+    let mut lab = Lab::new()?;
+    lab.srv_addresses(&["198.51.100.10", "198.51.100.11", "198.51.100.53"]);
+    lab.dns(&[
+        ("gk.sensorist.com", "198.51.100.10"),
+        ("gk.sensorist.net", "198.51.100.11"),
+    ]);
+    lab.tcp(&[
+        "198.51.100.10:443",
+        "198.51.100.10:4321",
+        "198.51.100.11:443",
+        "198.51.100.11:4321",
+    ]);
+    let site = lab.write("site.yaml", OSCAR_SITE);
+    Some((lab, site))
+}
+
+#[test]
+fn shipped_oscar_passes_where_its_hosts_answer_and_its_2018_addresses_do_not_exist() {
+    let Some((lab, site)) = oscar_lab() else {
+        return;
+    };
+    lab.firewall(&[]);
+    let (h, j) = probe(&lab, &[&site, "--device", "oscar"]);
+    assert_eq!(h.code, 0, "{}", h.stdout);
+    assert_eq!(j["verdict"], "pass", "{j:#}");
+    assert_eq!(remedies(&h.stdout, &j), Vec::<String>::new());
+    assert!(
+        h.stdout.ends_with("\nPASS: everything required works\n"),
+        "{}",
+        h.stdout
+    );
+    // The volatile addresses were probed, as context: reported, not deciding.
+    for port in [443, 4321] {
+        let flow = format!("cloud-{port}");
+        let vol: Vec<&Value> = checks(&j)
+            .into_iter()
+            .filter(|c| {
+                c["kind"] == "target" && c["flow"] == flow.as_str() && c["volatile"] == true
+            })
+            .collect();
+        assert_eq!(vol.len(), 2, "{j:#}");
+        assert!(vol
+            .iter()
+            .all(|c| c["state"] != "open" && c["decisive"] == false));
+        assert_eq!(one(&j, "flow", &flow, None)["verdict"], "pass");
+    }
+    assert!(
+        h.stdout.contains("→ 54.229.203.190: ") && h.stdout.contains("[volatile address of the profile: context, not required; --strict-volatile requires it]"),
+        "{}",
+        h.stdout
+    );
+    eprintln!("probe running time, oscar (all open): {:?}", h.took);
+
+    // --strict-volatile: the 2018 addresses are required, and they do not exist.
+    let (h, j) = probe(&lab, &[&site, "--device", "oscar", "--strict-volatile"]);
+    assert_eq!(h.code, 1, "{}", h.stdout);
+    assert_eq!(j["verdict"], "fail");
+    let alt = one(&j, "alternative", "cloud", None);
+    assert_eq!(alt["state"], "host-unreachable", "{alt:#}");
+    assert_eq!(
+        remedies(&h.stdout, &j),
+        ["allow TCP 443 and 4321 from 10.20.0.33 to 54.229.203.190 and 54.229.68.147 — Oscar TempLog gateway, group `cloud`"]
+    );
+    let says = "cloud: no alternative reaches 54.229.203.190 and 54.229.68.147 (cloud-443 and cloud-4321); gk.sensorist.com by cloud-443 and cloud-4321, gk.sensorist.net by cloud-443 and cloud-4321";
+    assert_eq!(alt["detail"], says);
+    assert!(h.stdout.contains(says), "{}", h.stdout);
+    eprintln!(
+        "probe running time, oscar (--strict-volatile): {:?}",
+        h.took
+    );
+}
+
+#[test]
+fn alternatives_are_judged_per_host_and_remedies_name_exact_pairs() {
+    let Some((lab, site)) = oscar_lab() else {
+        return;
+    };
+    // 443 open to one host only, 4321 to the other only: each host answers on one
+    // alternative, so the gateway connects (issue 11, case 1).
+    lab.firewall(&[
+        "ip daddr 198.51.100.10 tcp dport 4321 drop",
+        "ip daddr 198.51.100.11 tcp dport 443 drop",
+    ]);
+    let (h, j) = probe(&lab, &[&site, "--device", "oscar"]);
+    assert_eq!(h.code, 0, "{}", h.stdout);
+    assert_eq!(j["verdict"], "warn");
+    let alt = one(&j, "alternative", "cloud", None);
+    assert_eq!(
+        (alt["state"].as_str(), alt["verdict"].as_str()),
+        (Some("partial"), Some("warn"))
+    );
+    let says = "cloud: every host answers on at least one alternative — gk.sensorist.com by cloud-443, gk.sensorist.net by cloud-4321";
+    assert!(
+        alt["detail"].as_str().is_some_and(|d| d.starts_with(says)),
+        "{alt:#}"
+    );
+    assert!(h.stdout.contains(says), "{}", h.stdout);
+    // Exactly the two blocked pairs, not both ports × both hosts; a group is a group.
+    assert_eq!(
+        remedies(&h.stdout, &j),
+        ["allow TCP 4321 from 10.20.0.33 to gk.sensorist.com and TCP 443 to gk.sensorist.net — Oscar TempLog gateway, group `cloud`"]
+    );
+    assert!(h
+        .stdout
+        .ends_with("\nWARN: everything required works, with warnings\n"));
+
+    // gk.sensorist.net answers on neither port: that host is unreachable, exit 1, and the
+    // remedy names only its pairs.
+    lab.firewall(&["ip daddr 198.51.100.11 tcp dport { 443, 4321 } drop"]);
+    let (h, j) = probe(&lab, &[&site, "--device", "oscar"]);
+    assert_eq!(h.code, 1, "{}", h.stdout);
+    assert_eq!(j["verdict"], "fail");
+    let alt = one(&j, "alternative", "cloud", None);
+    assert_eq!(alt["state"], "host-unreachable");
+    let says = "cloud: no alternative reaches gk.sensorist.net (cloud-443 and cloud-4321); gk.sensorist.com by cloud-443 and cloud-4321";
+    assert_eq!(alt["detail"], says);
+    assert!(h.stdout.contains(says), "{}", h.stdout);
+    assert_eq!(
+        remedies(&h.stdout, &j),
+        ["allow TCP 443 and 4321 from 10.20.0.33 to gk.sensorist.net — Oscar TempLog gateway, group `cloud`"]
+    );
+    assert!(h
+        .stdout
+        .ends_with("\nFAIL: a required flow does not work\n"));
+}
+
+#[test]
+fn a_routers_reject_is_the_path_not_the_peer() {
+    let Some((lab, site)) = oscar_lab() else {
+        return;
+    };
+    // The router rejects 4321 to .11 with an ICMP port unreachable (from 10.20.0.1) and to .10
+    // with a TCP reset (TTL 64: one hop nearer than the cloud's SYN-ACKs on 443, TTL 63).
+    lab.firewall(&[
+        "ip daddr 198.51.100.11 tcp dport 4321 reject",
+        "ip daddr 198.51.100.10 tcp dport 4321 reject with tcp reset",
+    ]);
+    let (h, j) = probe(&lab, &[&site, "--device", "oscar"]);
+    assert_eq!(h.code, 0, "{}", h.stdout);
+    let icmp = checks(&j)
+        .into_iter()
+        .find(|c| c["kind"] == "target" && c["address"] == "198.51.100.11" && c["port"] == 4321)
+        .expect("the .11 4321 target");
+    assert_eq!(icmp["state"], "rejected", "{icmp:#}");
+    let says = "a device on the path (10.20.0.1) rejected the flow (ICMP port unreachable from 10.20.0.1, not from the target): a firewall blocks it (confidence: high)";
+    assert!(
+        icmp["detail"].as_str().is_some_and(|d| d.contains(says)),
+        "{icmp:#}"
+    );
+    assert!(h.stdout.contains(says), "{}", h.stdout);
+    let rst = checks(&j)
+        .into_iter()
+        .find(|c| c["kind"] == "target" && c["address"] == "198.51.100.10" && c["port"] == 4321)
+        .expect("the .10 4321 target");
+    assert_eq!(rst["state"], "rejected", "{rst:#}");
+    let says = "a TCP reset with TTL 64, but the target's SYN-ACK on port 443 came with TTL 63: a device on the path likely sent it, so a firewall rejects the flow (confidence: medium)";
+    assert!(
+        rst["detail"].as_str().is_some_and(|d| d.contains(says)),
+        "{rst:#}"
+    );
+    assert!(h.stdout.contains(says), "{}", h.stdout);
+    // A firewall block, so "allow", never "is the service running there".
+    assert_eq!(
+        remedies(&h.stdout, &j),
+        ["allow TCP 4321 from 10.20.0.33 to gk.sensorist.com and gk.sensorist.net — Oscar TempLog gateway, group `cloud`"]
+    );
+    assert!(!h.stdout.contains("is the service running"));
+}
+
+const DTLS_PROFILE: &str = "portolan: 1
+id: coaps-lab
+vendor: Lab
+product: CoAPs lab device
+sources:
+  - id: rfc7252
+    title: \"RFC 7252: The Constrained Application Protocol (CoAP)\"
+    url: https://www.rfc-editor.org/rfc/rfc7252
+endpoints:
+  - id: dm
+    hosts: [dm.lab.test]
+  - id: api
+    hosts: [api.lab.test]
+flows:
+  - id: coaps
+    from: device
+    to: dm
+    initiation: device
+    protocol: udp
+    ports: 5684
+    app: CoAP/bootstrap
+    source: {doc: rfc7252, ref: \"section 6.2 (coaps: DTLS over UDP, port 5684)\"}
+  - id: api-pinned
+    from: device
+    to: api
+    initiation: device
+    protocol: tcp
+    ports: 443
+    tls:
+      expected_issuer: \"CN = Lab Vendor CA\"
+    source: {doc: rfc7252, ref: \"lab\"}
+  - id: api-other
+    from: device
+    to: api
+    initiation: device
+    protocol: tcp
+    ports: 8443
+    tls:
+      inspection: forbidden
+    source: {doc: rfc7252, ref: \"lab\"}
+listens: none
+";
+
+#[test]
+fn coaps_gets_a_dtls_hello_and_an_intercepting_issuer_is_flagged_on_every_flow_to_it() {
+    let Some(mut lab) = Lab::new() else { return };
+    lab.srv_addresses(&["198.51.100.20", "198.51.100.30", "198.51.100.53"]);
+    lab.dns(&[
+        ("dm.lab.test", "198.51.100.20"),
+        ("api.lab.test", "198.51.100.30"),
+    ]);
+    let (c, k) = lab.cert("Lab Device CA", "dm.lab.test");
+    lab.openssl("198.51.100.20:5684", &c, &k, true);
+    // A TLS-inspecting proxy answers for api.lab.test on both ports.
+    let (c, k) = lab.cert("Inspection CA", "api.lab.test");
+    lab.openssl("198.51.100.30:443", &c, &k, false);
+    lab.openssl("198.51.100.30:8443", &c, &k, false);
+    let profile = lab.write("coaps.yaml", DTLS_PROFILE);
+    let args = [
+        "--profile",
+        profile.as_str(),
+        "--source",
+        "10.20.0.33",
+        "--resolver",
+        "198.51.100.53",
+    ];
+
+    lab.firewall(&[]);
+    let (h, j) = probe(&lab, &args);
+    let dtls = one(&j, "target", "coaps", Some(5684));
+    assert_eq!(dtls["state"], "open", "{dtls:#}");
+    assert!(
+        dtls["detail"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("answered a DTLS 1.2 ClientHello")),
+        "{dtls:#}"
+    );
+    assert_eq!(one(&j, "flow", "coaps", None)["verdict"], "pass");
+    // The pinned flow sees the inspection CA; the other flow to the same host is flagged too,
+    // though the profile states no issuer for it.
+    let pinned = one(&j, "tls", "api-pinned", Some(443));
+    assert_eq!(pinned["state"], "intercepted");
+    let other = one(&j, "tls", "api-other", Some(8443));
+    assert_eq!(
+        (other["state"].as_str(), other["verdict"].as_str()),
+        (Some("intercepted"), Some("fail")),
+        "{other:#}"
+    );
+    assert!(h.stdout.contains("api-other → api.lab.test:8443: TLS interception — issuer `CN = Inspection CA` is the one that intercepts another flow to api.lab.test"), "{}", h.stdout);
+    assert_eq!(h.code, 1);
+    assert_eq!(
+        remedies(&h.stdout, &j),
+        [
+            "exempt TCP 443 from 10.20.0.33 to api.lab.test from TLS inspection (untampered traffic) — CoAPs lab device, flow `api-pinned`",
+            "exempt TCP 8443 from 10.20.0.33 to api.lab.test from TLS inspection (untampered traffic) — CoAPs lab device, flow `api-other`",
+        ]
+    );
+
+    // DTLS dropped on the way: no answer to the ClientHello, "allow UDP 5684".
+    lab.firewall(&["udp dport 5684 drop"]);
+    let (h, j) = probe(&lab, &args);
+    let dtls = one(&j, "target", "coaps", Some(5684));
+    assert_eq!(dtls["state"], "open|filtered", "{dtls:#}");
+    assert!(dtls["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("no answer to a DTLS 1.2 ClientHello")));
+    assert_eq!(h.code, 1);
+    assert!(remedies(&h.stdout, &j).contains(
+        &"allow UDP 5684 from 10.20.0.33 to dm.lab.test — CoAPs lab device, flow `coaps`"
+            .to_string()
+    ));
+}
+
+#[test]
+fn names_go_through_the_sites_resolver_with_a_warning_when_the_machines_differs() {
+    let Some((lab, site)) = oscar_lab() else {
+        return;
+    };
+    lab.firewall(&[]);
+    // This machine (the device namespace) asks 198.51.100.99, where nothing answers; the site
+    // says 198.51.100.53.
+    lab.machine_resolver("198.51.100.99");
+    let (h, j) = probe(&lab, &[&site, "--device", "oscar"]);
+    assert_eq!(h.code, 0, "{}", h.stdout);
+    assert_eq!(j["resolver"], "198.51.100.53:53");
+    assert_eq!(j["verdict"], "warn");
+    let names = j["stages"][1].clone();
+    assert_eq!(
+        (names["stage"].as_str(), names["verdict"].as_str()),
+        (Some("names"), Some("pass"))
+    );
+    let warn = checks(&j)
+        .into_iter()
+        .find(|c| c["kind"] == "resolver" && c["state"] == "machine-differs")
+        .expect("a warning about this machine's resolver");
+    assert_eq!(warn["verdict"], "warn");
+    let says = "this machine's resolver 198.51.100.99:53 (resolv.conf) is not the site's (198.51.100.53): names are resolved through the site's, as the device will";
+    assert_eq!(warn["detail"], says);
+    assert!(h.stdout.contains(says), "{}", h.stdout);
+    assert!(h
+        .stdout
+        .contains("name server 198.51.100.53:53 (the site's, from services.dns)"));
+    assert_eq!(
+        remedies(&h.stdout, &j),
+        ["point this machine at the site's resolver 198.51.100.53 (or probe from the device's network, whose DHCP hands it out) — to probe through another one, give --resolver"]
+    );
+    assert_eq!(one(&j, "alternative", "cloud", None)["state"], "all");
+}
