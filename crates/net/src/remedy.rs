@@ -44,15 +44,6 @@ pub fn article(word: &str) -> &'static str {
     }
 }
 
-/// `works` or `work` after a list of `n` subjects.
-pub fn verb_works(n: usize) -> &'static str {
-    if n == 1 {
-        "works"
-    } else {
-        "work"
-    }
-}
-
 /// (host, port) pairs grouped into clauses: each host with its ports, hosts with the same ports
 /// together, in host order.
 fn clauses(pairs: &[(String, Option<u16>)]) -> Vec<(Vec<PortRange>, Vec<String>)> {
@@ -284,7 +275,6 @@ mod tests {
         assert_eq!(article("CoAP ping"), "a");
         assert_eq!(article("empty datagram"), "an");
         assert_eq!(article("DTLS ClientHello"), "a");
-        assert_eq!(verb_works(2), "work");
         assert_eq!(
             and_list(&["a".into(), "b".into(), "c".into()]),
             "a, b and c"

@@ -1,8 +1,9 @@
 //! The on-site probe: from the device's network, everything the device will do, stage by
 //! stage — address (source, default route, name servers and, with `--dhcp`, a real DHCP
-//! discover/offer exchange), names (through the device's resolver, compared and re-asked for
-//! TTL inflation), reach (every flow, bounded concurrency, per-attempt timeouts, alternative
-//! groups), integrity (TLS issuer against the profile's expectation) and keepalive (idle
+//! discover/offer exchange), names (through the site's resolver, else the device's; compared
+//! and re-asked for TTL inflation), reach (every flow, bounded concurrency, per-attempt
+//! timeouts, who rejected, volatile addresses as context, alternative groups per host in
+//! `alt.rs`), integrity (TLS issuer against the profile's expectation) and keepalive (idle
 //! timeouts of the path against the flows' keepalives, measured with `portolan responder`).
 //! Every failing check carries its remedy in the profile's terms ([`crate::remedy`]).
 
