@@ -331,8 +331,15 @@ impl Lab {
         (PathBuf::from(pem), PathBuf::from(key))
     }
 
-    /// `openssl s_server` on `addr` (TLS, or DTLS 1.2 with `dtls`), ready when it says ACCEPT.
+    /// `openssl s_server` on `addr` (TLS, or DTLS 1.2 with `dtls`), ready when it says ACCEPT,
+    /// stopped with the lab.
     fn openssl(&mut self, addr: &str, cert: &Path, key: &Path, dtls: bool) {
+        let child = self.openssl_server(addr, cert, key, dtls);
+        self.children.push(child);
+    }
+
+    /// [`Lab::openssl`], stopped by the caller.
+    fn openssl_server(&self, addr: &str, cert: &Path, key: &Path, dtls: bool) -> Child {
         let (c, k) = (cert.display().to_string(), key.display().to_string());
         let mut args = vec![
             "openssl", "s_server", "-accept", addr, "-cert", &c, "-key", &k,
@@ -342,7 +349,14 @@ impl Lab {
             // until one comes back with its cookie, so the server answers each probe.
             args.extend(["-dtls1_2", "-listen"]);
         }
-        let child = self.spawn(&args);
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.srv])
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openssl s_server");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
@@ -357,6 +371,7 @@ impl Lab {
             rx.recv_timeout(Duration::from_secs(10)).is_ok(),
             "openssl s_server did not start on {addr}"
         );
+        child
     }
 
     /// `fw`'s forward chain: established traffic, `blocks`, then everything from the device.
@@ -396,7 +411,13 @@ struct Out {
 
 /// `portolan probe` in the device namespace, human and JSON; both must exit alike.
 fn probe(lab: &Lab, args: &[&str]) -> (Out, Value) {
-    let one = |json: bool| {
+    probe_with(lab, args, || {})
+}
+
+/// [`probe`], calling `before` before each of the two runs.
+fn probe_with(lab: &Lab, args: &[&str], mut before: impl FnMut()) -> (Out, Value) {
+    let mut one = |json: bool| {
+        before();
         let mut cmd = cargo_bin_cmd!("portolan");
         cmd.arg("probe").args(args).args([
             "--netns",
@@ -651,6 +672,8 @@ sources:
 endpoints:
   - id: dm
     hosts: [dm.lab.test]
+  - id: dm2
+    hosts: [dm2.lab.test]
   - id: api
     hosts: [api.lab.test]
 flows:
@@ -661,7 +684,19 @@ flows:
     protocol: udp
     ports: 5684
     app: CoAP/bootstrap
+    tls:
+      expected_issuer: \"CN = Lab Device CA\"
     source: {doc: rfc7252, ref: \"section 6.2 (coaps: DTLS over UDP, port 5684)\"}
+  - id: coaps-2
+    from: device
+    to: dm2
+    initiation: device
+    protocol: udp
+    ports: 5684
+    app: CoAPs
+    tls:
+      expected_issuer: \"CN = Lab Device CA\"
+    source: {doc: rfc7252, ref: \"section 6.2\"}
   - id: api-pinned
     from: device
     to: api
@@ -686,18 +721,37 @@ listens: none
 #[test]
 fn coaps_gets_a_dtls_hello_and_an_intercepting_issuer_is_flagged_on_every_flow_to_it() {
     let Some(mut lab) = Lab::new() else { return };
-    lab.srv_addresses(&["198.51.100.20", "198.51.100.30", "198.51.100.53"]);
+    lab.srv_addresses(&[
+        "198.51.100.20",
+        "198.51.100.21",
+        "198.51.100.30",
+        "198.51.100.53",
+    ]);
     lab.dns(&[
         ("dm.lab.test", "198.51.100.20"),
+        ("dm2.lab.test", "198.51.100.21"),
         ("api.lab.test", "198.51.100.30"),
     ]);
-    let (c, k) = lab.cert("Lab Device CA", "dm.lab.test");
-    lab.openssl("198.51.100.20:5684", &c, &k, true);
+    // openssl s_server serves one DTLS client after the cookie exchange, and the integrity
+    // stage gets that far: a fresh pair of servers for each run.
+    let dm = lab.cert("Lab Device CA", "dm.lab.test");
+    // dm2's DTLS is answered by an inspecting proxy's certificate.
+    let dm2 = lab.cert("Inspection CA", "dm2.lab.test");
+    let mut dtls: Vec<Child> = Vec::new();
     // A TLS-inspecting proxy answers for api.lab.test on both ports.
     let (c, k) = lab.cert("Inspection CA", "api.lab.test");
     lab.openssl("198.51.100.30:443", &c, &k, false);
     lab.openssl("198.51.100.30:8443", &c, &k, false);
     let profile = lab.write("coaps.yaml", DTLS_PROFILE);
+    let lab = lab;
+    let mut fresh = || {
+        for mut c in dtls.drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        dtls.push(lab.openssl_server("198.51.100.20:5684", &dm.0, &dm.1, true));
+        dtls.push(lab.openssl_server("198.51.100.21:5684", &dm2.0, &dm2.1, true));
+    };
     let args = [
         "--profile",
         profile.as_str(),
@@ -708,7 +762,7 @@ fn coaps_gets_a_dtls_hello_and_an_intercepting_issuer_is_flagged_on_every_flow_t
     ];
 
     lab.firewall(&[]);
-    let (h, j) = probe(&lab, &args);
+    let (h, j) = probe_with(&lab, &args, &mut fresh);
     let dtls = one(&j, "target", "coaps", Some(5684));
     assert_eq!(dtls["state"], "open", "{dtls:#}");
     assert!(
@@ -718,6 +772,16 @@ fn coaps_gets_a_dtls_hello_and_an_intercepting_issuer_is_flagged_on_every_flow_t
         "{dtls:#}"
     );
     assert_eq!(one(&j, "flow", "coaps", None)["verdict"], "pass");
+    // The DTLS handshake went as far as the server's certificate: its issuer is checked.
+    let ok = one(&j, "tls", "coaps", Some(5684));
+    assert_eq!(
+        (ok["state"].as_str(), ok["protocol"].as_str()),
+        (Some("untampered"), Some("udp")),
+        "{ok:#}"
+    );
+    let bad = one(&j, "tls", "coaps-2", Some(5684));
+    assert_eq!(bad["state"], "intercepted", "{bad:#}");
+    assert!(h.stdout.contains("coaps-2 → dm2.lab.test:5684: TLS interception — the certificate is issued by `CN = Inspection CA`, not `CN = Lab Device CA`"), "{}", h.stdout);
     // The pinned flow sees the inspection CA; the other flow to the same host is flagged too,
     // though the profile states no issuer for it.
     let pinned = one(&j, "tls", "api-pinned", Some(443));
@@ -733,6 +797,7 @@ fn coaps_gets_a_dtls_hello_and_an_intercepting_issuer_is_flagged_on_every_flow_t
     assert_eq!(
         remedies(&h.stdout, &j),
         [
+            "exempt UDP 5684 from 10.20.0.33 to dm2.lab.test from TLS inspection (untampered traffic) — CoAPs lab device, flow `coaps-2`",
             "exempt TCP 443 from 10.20.0.33 to api.lab.test from TLS inspection (untampered traffic) — CoAPs lab device, flow `api-pinned`",
             "exempt TCP 8443 from 10.20.0.33 to api.lab.test from TLS inspection (untampered traffic) — CoAPs lab device, flow `api-other`",
         ]
@@ -740,7 +805,7 @@ fn coaps_gets_a_dtls_hello_and_an_intercepting_issuer_is_flagged_on_every_flow_t
 
     // DTLS dropped on the way: no answer to the ClientHello, "allow UDP 5684".
     lab.firewall(&["udp dport 5684 drop"]);
-    let (h, j) = probe(&lab, &args);
+    let (h, j) = probe_with(&lab, &args, &mut fresh);
     let dtls = one(&j, "target", "coaps", Some(5684));
     assert_eq!(dtls["state"], "open|filtered", "{dtls:#}");
     assert!(dtls["detail"]

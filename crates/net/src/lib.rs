@@ -8,6 +8,7 @@
 pub mod address;
 pub mod dhcp;
 pub mod dns;
+pub mod dtls;
 pub mod error;
 pub mod icmp;
 pub mod keepalive;

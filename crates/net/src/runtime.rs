@@ -151,6 +151,15 @@ pub trait Transport: Send + Sync {
         timeout: Duration,
     ) -> impl Future<Output = TlsOutcome> + Send;
 
+    /// A DTLS 1.2 handshake up to the server's Certificate message, keeping the chain
+    /// ([`crate::dtls`]).
+    fn dtls_handshake(
+        &self,
+        src: Option<IpAddr>,
+        dst: SocketAddr,
+        timeout: Duration,
+    ) -> impl Future<Output = TlsOutcome> + Send;
+
     /// Broadcasts `discover` on `interface` (from 0.0.0.0:68 to 255.255.255.255:67) up to
     /// `attempts` times, waiting `timeout` after each, and collects the offers.
     fn dhcp_discover(
@@ -397,6 +406,15 @@ impl Transport for System {
         timeout: Duration,
     ) -> TlsOutcome {
         crate::tls::handshake(src, dst, &sni, timeout).await
+    }
+
+    async fn dtls_handshake(
+        &self,
+        src: Option<IpAddr>,
+        dst: SocketAddr,
+        timeout: Duration,
+    ) -> TlsOutcome {
+        crate::dtls::handshake(src, dst, timeout).await
     }
 
     async fn dhcp_discover(

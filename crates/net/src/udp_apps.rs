@@ -199,6 +199,13 @@ pub fn dtls_answer(answer: &[u8]) -> bool {
 /// pre-shared keys (CCM_8 ones as constrained CoAP devices use, RFC 7252 §9.1.3), the null
 /// compression, and the extensions a DTLS 1.2 server needs to pick an ECDHE suite.
 pub fn dtls_client_hello(random: [u8; 32]) -> Vec<u8> {
+    dtls_client_hello_with(random, &[], 0)
+}
+
+/// [`dtls_client_hello`] with a cookie (the second ClientHello, answering a
+/// HelloVerifyRequest: same parameters, the cookie, the next message and record sequence
+/// number; RFC 6347 §4.2.1 and §4.2.2).
+pub fn dtls_client_hello_with(random: [u8; 32], cookie: &[u8], seq: u16) -> Vec<u8> {
     const SUITES: [u16; 9] = [
         0xc0ae, // TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8
         0xc02b, // TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
@@ -229,7 +236,8 @@ pub fn dtls_client_hello(random: [u8; 32]) -> Vec<u8> {
     let mut body = DTLS12.to_vec();
     body.extend_from_slice(&random);
     body.push(0); // session_id: empty
-    body.push(0); // cookie: empty
+    body.push(cookie.len().min(255) as u8);
+    body.extend_from_slice(cookie.get(..cookie.len().min(255)).unwrap_or_default());
     body.extend_from_slice(&((SUITES.len() * 2) as u16).to_be_bytes());
     for s in SUITES {
         body.extend_from_slice(&s.to_be_bytes());
@@ -238,16 +246,17 @@ pub fn dtls_client_hello(random: [u8; 32]) -> Vec<u8> {
     body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
     body.extend(exts);
     let len = (body.len() as u32).to_be_bytes();
-    // Handshake header: client_hello (1), length, message_seq 0, fragment offset 0, fragment
+    // Handshake header: client_hello (1), length, message_seq, fragment offset 0, fragment
     // length = length.
+    let [s0, s1] = seq.to_be_bytes();
     let mut hs = vec![
-        1, len[1], len[2], len[3], 0, 0, 0, 0, 0, len[1], len[2], len[3],
+        1, len[1], len[2], len[3], s0, s1, 0, 0, 0, len[1], len[2], len[3],
     ];
     hs.extend(body);
     // Record header: handshake (22), DTLS 1.0 as the record version of a first flight (RFC 6347
     // §4.1 lets a client send {254, 255} before the version is agreed; servers accept either),
-    // epoch 0, sequence 0, length.
-    let mut rec = vec![22, 254, 255, 0, 0, 0, 0, 0, 0, 0, 0];
+    // epoch 0, sequence number (the message_seq: one record per message), length.
+    let mut rec = vec![22, 254, 255, 0, 0, 0, 0, 0, 0, s0, s1];
     rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
     rec.extend(hs);
     rec

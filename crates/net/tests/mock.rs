@@ -109,6 +109,14 @@ impl Transport for Mock {
         }
     }
 
+    async fn dtls_handshake(&self, _: Option<IpAddr>, _: SocketAddr, _: Duration) -> TlsOutcome {
+        TlsOutcome {
+            tcp: TcpState::Open,
+            chain: Vec::new(),
+            error: Some("mock".into()),
+        }
+    }
+
     async fn dhcp_discover(&self, _: String, _: Discover, _: Duration, _: u32) -> DhcpReply {
         self.dhcp.clone()
     }

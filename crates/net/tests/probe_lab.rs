@@ -244,7 +244,13 @@ fn izuma_classifications_and_tls_interception() {
     );
     // CoAPs on 5684/UDP is DTLS (RFC 7252 §6.2): a real DTLS 1.2 server answers there.
     let dir = tempfile::tempdir().expect("tempdir");
-    let _dtls = common::procs::dtls_server(&lab.srv, "198.51.100.20:5684", "bootstrap", dir.path());
+    let _dtls = common::procs::dtls_server(
+        &lab.srv,
+        "198.51.100.20:5684",
+        "bootstrap.us-east-1.mbedcloud.com",
+        "/C=GB/ST=Cambridgeshire/L=Cambridge/O=ARM Ltd/CN=ARM Bootstrap CA",
+        dir.path(),
+    );
     lab.firewall(&[
         "ip daddr 198.51.100.53 tcp dport 53 reject with icmp type admin-prohibited",
         "ip daddr 198.51.100.22 tcp dport 5684 drop",
@@ -278,6 +284,20 @@ fn izuma_classifications_and_tls_interception() {
     let nx = name_check(&r, Kind::Name, "udp-lwm2m.us-east-1.mbedcloud.com");
     assert_eq!((nx.state.as_str(), nx.verdict), ("nxdomain", Verdict::Fail));
     assert_eq!(check(&r, Kind::Flow, "mds-udp", None).state, "unresolved");
+    // The DTLS handshake reaches the server's certificate, issued by the ARM Bootstrap CA (the
+    // profile states no issuer for the UDP flow: shown, not judged).
+    let dtls = check(&r, Kind::Tls, "bootstrap-udp", Some(5684));
+    assert_eq!(
+        (dtls.state.as_str(), dtls.protocol.as_deref()),
+        ("issuer", Some("udp")),
+        "{dtls:?}"
+    );
+    assert!(
+        dtls.detail.contains(
+            "issuer C = GB, ST = Cambridgeshire, L = Cambridge, O = ARM Ltd, CN = ARM Bootstrap CA"
+        ),
+        "{dtls:?}"
+    );
     let ok = check(&r, Kind::Tls, "bootstrap-tcp", Some(5684));
     assert_eq!(
         (ok.state.as_str(), ok.verdict),

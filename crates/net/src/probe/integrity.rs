@@ -1,4 +1,6 @@
-//! The integrity stage: TLS handshakes and the issuer against the profile's expectation. An
+//! The integrity stage: TLS handshakes (and DTLS ones up to the server's certificate, for
+//! UDP flows whose application is DTLS or CoAPs) and the issuer against the profile's
+//! expectation. An
 //! issuer found intercepting one flow is flagged on every other flow to the same service (the
 //! same host or address), even where the profile states no expected issuer: the same inspecting
 //! proxy sits in front of all of them.
@@ -8,12 +10,21 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use crate::plan::FlowPlan;
+use crate::remedy::{proto_key, proto_name};
 use crate::report::{Check, Kind, Stage, StageReport, Verdict};
 use crate::runtime::{join_all, Transport};
 use crate::tls;
+use crate::udp_apps::UdpApp;
 
 use super::reach::Seen;
 use super::Ctx;
+
+/// A UDP flow probed with a DTLS ClientHello.
+fn dtls(f: &FlowPlan, port: Option<u16>) -> bool {
+    f.protocol == 17
+        && port.is_some_and(|p| UdpApp::for_flow(p, f.app.as_deref(), false) == UdpApp::Dtls)
+}
 
 pub(super) async fn integrity_stage<T: Transport>(
     t: &T,
@@ -25,7 +36,7 @@ pub(super) async fn integrity_stage<T: Transport>(
         .iter()
         .filter(|s| {
             let f = &plan.flows[s.flow];
-            f.protocol == 6 && f.tls.is_some() && s.state == "open"
+            f.tls.is_some() && s.state == "open" && (f.protocol == 6 || dtls(f, s.port))
         })
         .collect();
     if todo.is_empty() {
@@ -50,13 +61,14 @@ pub(super) async fn integrity_stage<T: Transport>(
                     }
                 });
             let port = s.port.unwrap_or(443);
-            t.tls_handshake(
-                ctx.opts.source,
-                SocketAddr::new(s.address, port),
-                sni,
-                ctx.opts.timeout,
-            )
-            .await
+            let dst = SocketAddr::new(s.address, port);
+            if f.protocol == 17 {
+                t.dtls_handshake(ctx.opts.source, dst, ctx.opts.timeout)
+                    .await
+            } else {
+                t.tls_handshake(ctx.opts.source, dst, sni, ctx.opts.timeout)
+                    .await
+            }
         }
     }))
     .await;
@@ -73,11 +85,11 @@ pub(super) async fn integrity_stage<T: Transport>(
                 .flow(f.flow.clone())
                 .peer(s.peer.clone())
                 .address(s.address)
-                .proto("tcp", Some(port))
+                .proto(proto_key(f.protocol), Some(port))
         };
         let exempt = format!(
-            "exempt TCP {port} from {} to {} from TLS inspection (untampered traffic) — {}, flow `{}`",
-            ctx.from, s.peer, ctx.product, f.flow
+            "exempt {} {port} from {} to {} from TLS inspection (untampered traffic) — {}, flow `{}`",
+            proto_name(f.protocol), ctx.from, s.peer, ctx.product, f.flow
         );
         let Some(leaf) = o.chain.first() else {
             checks.push(
