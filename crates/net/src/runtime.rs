@@ -66,8 +66,9 @@ pub struct TcpOutcome {
 pub enum UdpReply {
     /// An answer the request's [`Expect`] accepts.
     Answer(Vec<u8>),
-    /// ICMP port unreachable: nothing listens (or a firewall rejects that way).
-    Closed,
+    /// ICMP port unreachable: nothing listens (or a firewall rejects that way); the error's
+    /// source when it could be read (then it is the target: another source is `Rejected`).
+    Closed(Option<IpAddr>),
     /// ICMP host/network unreachable or administratively prohibited.
     Unreachable(String),
     /// An ICMP error from another address than the target: a router or firewall on the path
@@ -278,7 +279,7 @@ async fn udp_attempts(
     for _ in 0..attempts.max(1) {
         match sock.send(request).await {
             Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return UdpReply::Closed,
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return UdpReply::Closed(None),
             Err(e) if is_unreachable(e.kind()) => return UdpReply::Unreachable(e.to_string()),
             Err(e) => return UdpReply::LocalError(e.to_string()),
         }
@@ -293,7 +294,9 @@ async fn udp_attempts(
                         }
                     }
                 }
-                Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => return UdpReply::Closed,
+                Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => {
+                    return UdpReply::Closed(None)
+                }
                 Ok(Err(e)) if is_unreachable(e.kind()) => {
                     return UdpReply::Unreachable(e.to_string())
                 }
@@ -373,7 +376,7 @@ impl Transport for System {
         let port = sock.local_addr().map(|a| a.port()).unwrap_or(0);
         let r = udp_attempts(&sock, &request, &expect, timeout, attempts).await;
         match r {
-            UdpReply::Closed | UdpReply::Unreachable(_) => {
+            UdpReply::Closed(_) | UdpReply::Unreachable(_) => {
                 match watch
                     .icmp_error(17, port, dst, Duration::from_millis(20))
                     .await
@@ -384,9 +387,8 @@ impl Transport for System {
                             detail: e.text(dst.is_ipv6()),
                         }
                     }
-                    Some(e) if !matches!(r, UdpReply::Closed) => {
-                        UdpReply::Unreachable(e.text(dst.is_ipv6()))
-                    }
+                    Some(e) if matches!(r, UdpReply::Closed(_)) => UdpReply::Closed(Some(e.from)),
+                    Some(e) => UdpReply::Unreachable(e.text(dst.is_ipv6())),
                     _ => r,
                 }
             }

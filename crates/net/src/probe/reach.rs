@@ -207,24 +207,44 @@ async fn probe_target<T: Transport>(t: &T, ctx: &Ctx<'_>, f: &FlowPlan, tg: &Tar
                 )
                 .await;
             match r {
-                UdpReply::Answer(_) => Probed::new("open", Verdict::Pass, format!("answered {a} {name}")),
-                UdpReply::Closed => Probed::new(
-                    "closed",
-                    Verdict::Fail,
-                    format!("ICMP port unreachable to {a} {name}: the peer answered, nothing listens on that port"),
-                ),
-                UdpReply::Unreachable(d) => Probed::new("unreachable", Verdict::Fail, format!("unreachable: {d}")),
+                UdpReply::Answer(_) => {
+                    Probed::new("open", Verdict::Pass, format!("answered {a} {name}"))
+                }
+                UdpReply::Closed(from) => {
+                    let confidence = match from {
+                        Some(_) => "confidence: high: the error came from the target itself",
+                        None => "confidence: low: the error's source could not be read (no raw socket), a firewall may reject in the target's name",
+                    };
+                    let mut p = Probed::new(
+                        "closed",
+                        Verdict::Fail,
+                        format!("ICMP port unreachable to {a} {name}: the peer answered, nothing listens on that port ({confidence})"),
+                    );
+                    p.icmp_from = from;
+                    p
+                }
+                UdpReply::Unreachable(d) => {
+                    Probed::new("unreachable", Verdict::Fail, format!("unreachable: {d}"))
+                }
                 UdpReply::Rejected { from, detail } => {
-                    let mut p = Probed::new("rejected", Verdict::Fail, rejected_text(Some(from), &detail));
+                    let mut p = Probed::new(
+                        "rejected",
+                        Verdict::Fail,
+                        rejected_text(Some(from), &detail),
+                    );
                     p.icmp_from = Some(from);
                     p
                 }
                 UdpReply::Silent => Probed::new(
                     "open|filtered",
                     Verdict::Warn,
-                    format!("no answer to {a} {name}: a firewall drops it, or nothing answers there"),
+                    format!(
+                        "no answer to {a} {name}: a firewall drops it, or nothing answers there"
+                    ),
                 ),
-                UdpReply::LocalError(d) => Probed::new("local-error", Verdict::Fail, format!("not sent: {d}")),
+                UdpReply::LocalError(d) => {
+                    Probed::new("local-error", Verdict::Fail, format!("not sent: {d}"))
+                }
             }
         }
         (1 | 58, _) => match t.icmp_echo(src, tg.address, to).await {
