@@ -102,8 +102,10 @@ pub struct Check {
     pub protocol: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// The classification, stable for scripts: `open`, `refused`, `filtered`, `unreachable`,
-    /// `open|filtered`, `closed`, `nxdomain`, `servfail`, `timeout`, `intercepted`, …
+    /// The classification, stable for scripts: `open`, `refused`, `rejected` (a device on the
+    /// path rejected the flow), `filtered`, `unreachable`, `open|filtered`, `closed`,
+    /// `nxdomain`, `servfail`, `timeout`, `intercepted`, `machine-differs`; for alternative
+    /// groups `all`, `partial`, `host-unreachable`, `none`; …
     pub state: String,
     /// One line for people.
     pub detail: String,
