@@ -20,83 +20,12 @@ use std::time::Duration;
 
 use common::dns_server::Zone;
 use common::lab::Lab;
+use common::probe::{blamed, blamed_json, check, json, name_check, opts, plan_of, probe, sa};
 use common::servers::{arm_bootstrap_ca, inspection_ca, start, Service};
-use portolan_net::plan::{plan, Plan};
-use portolan_net::probe::{run, Options};
+use portolan_net::probe::Options;
 use portolan_net::report::{Check, Kind, Report, Stage, Verdict};
 use portolan_net::runtime::{block_on, EchoReply, System, TcpState, Transport as _, UdpReply};
 use portolan_net::udp_apps::Expect;
-
-struct Catalog;
-
-impl portolan_model::compile::ProfileSource for Catalog {
-    fn profile(&self, name: &str) -> Result<portolan_model::Profile, String> {
-        let c = portolan_model::catalog::Catalog::embedded().map_err(|e| e.to_string())?;
-        c.get(name)
-            .cloned()
-            .ok_or_else(|| format!("no profile {name}"))
-    }
-}
-
-const HEAD: &str = "portolan: 1\nsite: lab\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.20.0.0/24]\nservices:\n  dns: [198.51.100.53]\n  dhcp: firewall\n  ntp: [198.51.100.123]\ndevices:\n";
-
-fn plan_of(devices: &str, device: &str) -> Plan {
-    let site = format!("{HEAD}{devices}");
-    let policy = match portolan_model::compile::site_text("lab.yaml", &site, &Catalog) {
-        Ok(l) => l.value,
-        Err(d) => panic!("site does not compile: {d:?}"),
-    };
-    plan(&policy, device).expect("device in site")
-}
-
-fn opts() -> Options {
-    Options {
-        resolver: Some("198.51.100.53:53".parse().expect("addr")),
-        timeout: Duration::from_millis(600),
-        attempts: 1,
-        ttl_queries: 1,
-        ..Options::default()
-    }
-}
-
-fn probe(lab: &Lab, plan: &Plan, o: &Options) -> Report {
-    let (p, o) = (plan.clone(), o.clone());
-    portolan_net::netns::run_in(&lab.dev, move || {
-        block_on(async move { run(&System, &p, &o).await }).expect("runtime")
-    })
-    .expect("run in the device namespace")
-}
-
-fn sa(s: &str) -> SocketAddr {
-    s.parse().expect("socket address")
-}
-
-/// The one check of `kind` for `flow` (and port, for targets).
-fn check<'a>(r: &'a Report, kind: Kind, flow: &str, port: Option<u16>) -> &'a Check {
-    let found: Vec<&Check> = r
-        .checks()
-        .filter(|c| {
-            c.kind == kind && c.flow.as_deref() == Some(flow) && (port.is_none() || c.port == port)
-        })
-        .collect();
-    match found.as_slice() {
-        [c] => c,
-        _ => panic!(
-            "expected one {kind:?} check for {flow} {port:?}, found {found:#?}\n{}",
-            json(r)
-        ),
-    }
-}
-
-fn name_check<'a>(r: &'a Report, kind: Kind, name: &str) -> &'a Check {
-    r.checks()
-        .find(|c| c.kind == kind && c.peer.as_deref() == Some(name))
-        .unwrap_or_else(|| panic!("no {kind:?} check for {name}\n{}", json(r)))
-}
-
-fn json(r: &Report) -> String {
-    serde_json::to_string_pretty(r).expect("json")
-}
 
 fn oscar_servers(lab: &Lab) -> common::servers::Servers {
     lab.srv_addresses(&["198.51.100.10", "198.51.100.53"]);
@@ -591,41 +520,6 @@ fn nat_timeout_measured_against_a_short_conntrack_timeout() {
     })
     .expect("netns");
     assert!(m.udp.is_err() && m.tcp.is_err(), "{m:?}");
-}
-
-/// The flows a report blames (a decisive failing or warning check naming a flow) and its
-/// remedies, for "names exactly the flows that the test blocked".
-fn blamed(r: &Report) -> Vec<String> {
-    let mut v: Vec<String> = r
-        .checks()
-        .filter(|c| c.decisive && c.verdict >= Verdict::Warn)
-        .filter_map(|c| c.flow.clone())
-        .collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// The same from the JSON output, as a script would read it.
-fn blamed_json(r: &Report) -> (Vec<String>, Vec<String>) {
-    let j: serde_json::Value = serde_json::from_str(&json(r)).expect("json");
-    let mut flows: Vec<String> = j["stages"]
-        .as_array()
-        .expect("stages")
-        .iter()
-        .flat_map(|s| s["checks"].as_array().cloned().unwrap_or_default())
-        .filter(|c| c["decisive"] == true && (c["verdict"] == "fail" || c["verdict"] == "warn"))
-        .filter_map(|c| c["flow"].as_str().map(str::to_string))
-        .collect();
-    flows.sort();
-    flows.dedup();
-    let remedies = j["remedies"]
-        .as_array()
-        .expect("remedies")
-        .iter()
-        .filter_map(|m| m.as_str().map(str::to_string))
-        .collect();
-    (flows, remedies)
 }
 
 const WCC: &str = "  - id: wcc\n    profile: elseta-wcc-lite\n    zone: field\n    addresses: [10.20.0.33]\n    features: [telemetry, ser2net, snmp, ipsec]\n    params:\n      telemetry_port: 5140\n      ser2net_ports: \"4001-4004\"\n    bind:\n      telemetry-server: [198.51.100.50]\n      ipsec-peer: [198.51.100.51]\n      management: [198.51.100.60]\n      ser2net-client: [198.51.100.60]\n";

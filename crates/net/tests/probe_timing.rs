@@ -14,24 +14,12 @@ use std::time::{Duration, Instant};
 
 use common::dns_server::Zone;
 use common::lab::Lab;
+use common::probe::plan_of;
 use common::servers::{start, Service};
-use portolan_net::plan::{names, plan, Plan};
+use portolan_net::plan::{names, Plan};
 use portolan_net::probe::{run, Options};
 use portolan_net::report::{Kind, Report};
 use portolan_net::runtime::{block_on, System};
-
-struct Catalog;
-
-impl portolan_model::compile::ProfileSource for Catalog {
-    fn profile(&self, name: &str) -> Result<portolan_model::Profile, String> {
-        let c = portolan_model::catalog::Catalog::embedded().map_err(|e| e.to_string())?;
-        c.get(name)
-            .cloned()
-            .ok_or_else(|| format!("no profile {name}"))
-    }
-}
-
-const HEAD: &str = "portolan: 1\nsite: lab\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.20.0.0/24]\nservices:\n  dns: [198.51.100.53]\n  dhcp: firewall\n  ntp: [198.51.100.123]\ndevices:\n";
 
 /// The five seed profiles as the lab binds them (as in `probe_lab.rs`), Oscar unbound (its
 /// shipped hosts and volatile addresses).
@@ -42,15 +30,6 @@ const SEEDS: [(&str, &str); 5] = [
     ("elseta-wcc-lite", "  - id: d\n    profile: elseta-wcc-lite\n    zone: field\n    addresses: [10.20.0.33]\n    features: [telemetry, ser2net, snmp, ipsec]\n    params:\n      telemetry_port: 5140\n      ser2net_ports: \"4001-4004\"\n    bind:\n      telemetry-server: [198.51.100.50]\n      ipsec-peer: [198.51.100.51]\n      management: [198.51.100.60]\n      ser2net-client: [198.51.100.60]\n"),
     ("ubisense-dimension4-sensor", "  - id: d\n    profile: ubisense-dimension4-sensor\n    mode: static\n    zone: field\n    addresses: [10.20.0.33]\n    bind:\n      configuration-server: [198.51.100.40]\n      boot-configuration-server: [198.51.100.41]\n      boot-file-server: [198.51.100.41]\n      location-configuration-server: [198.51.100.40]\n      configuration-distribution-server: [198.51.100.40]\n      location-sink: [198.51.100.42]\n      dimension4-server: [198.51.100.40]\n      dimension4-peer: [198.51.100.40]\n    flows:\n      config-server-search: {protocol: udp, ports: 5000}\n      boot-config-request: {protocol: udp, ports: 5001}\n      boot-file-download: {protocol: tcp, ports: 5002}\n      location-registration: {protocol: tcp, ports: 5003}\n      location-config-distribution: {protocol: tcp, ports: 5004}\n      status-location: {protocol: udp, ports: 5005}\n      raw-udp: {ports: 5006}\n      remote-ops: {protocol: tcp, ports: 5007}\n      event-channel: {protocol: tcp, ports: 5008}\n"),
 ];
-
-fn plan_of(devices: &str) -> Plan {
-    let site = format!("{HEAD}{devices}");
-    let policy = match portolan_model::compile::site_text("lab.yaml", &site, &Catalog) {
-        Ok(l) => l.value,
-        Err(d) => panic!("site does not compile: {d:?}"),
-    };
-    plan(&policy, "d").expect("device in site")
-}
 
 fn timed(lab: &Lab, p: &Plan, o: &Options) -> (Report, Duration) {
     let (p, o) = (p.clone(), o.clone());
@@ -66,7 +45,7 @@ fn timed(lab: &Lab, p: &Plan, o: &Options) -> (Report, Duration) {
 fn seed_profiles_probe_within_the_concurrency_bound() {
     let Some(lab) = Lab::new() else { return };
     // Every name any seed profile needs, each at its own far-side address.
-    let plans: Vec<(&str, Plan)> = SEEDS.iter().map(|(id, d)| (*id, plan_of(d))).collect();
+    let plans: Vec<(&str, Plan)> = SEEDS.iter().map(|(id, d)| (*id, plan_of(d, "d"))).collect();
     let mut all: Vec<String> = plans.iter().flat_map(|(_, p)| names(p)).collect();
     all.sort();
     all.dedup();
