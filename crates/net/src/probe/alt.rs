@@ -145,8 +145,14 @@ pub(super) fn groups(
                 Verdict::Warn,
                 "partial",
                 format!(
-                    "{}: every host answers on at least one alternative — {}; {} {} not fully (one is enough; the vendor may prefer all)",
+                    "{}: every host of {} answers on at least one alternative — {}; {} {} not work everywhere (one alternative per host is enough; the vendor may prefer all)",
                     a.id,
+                    and_list(
+                        &covered
+                            .iter()
+                            .map(|i| plan.flows[*i].flow.clone())
+                            .collect::<Vec<_>>()
+                    ),
                     reached.join(", "),
                     and_list(&not_all),
                     if not_all.len() == 1 { "does" } else { "do" },
