@@ -15,7 +15,8 @@ use std::fmt::Write as _;
 use portolan_model::ir::Policy;
 
 use crate::names::safe_hostname;
-use crate::nftables::{name_set, wildcard_set, FamPub};
+use crate::names::Family;
+use crate::nftables::{name_set, wildcard_set};
 use crate::{EmitError, Options};
 
 const T: &str = "dnsmasq";
@@ -41,7 +42,7 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
         names.sort();
         names.dedup();
         for fam in &fams {
-            let f = if *fam == "4" { FamPub::V4 } else { FamPub::V6 };
+            let f = if *fam == "4" { Family::V4 } else { Family::V6 };
             if !names.is_empty() {
                 for n in &names {
                     safe_hostname(T, n)?;

@@ -22,13 +22,22 @@
 //!
 //! # Layout
 //!
-//! - Groups with identical rules share a *class*, as in nftables. Each class has a `hash:net`
-//!   set of its devices per family (`d4_<group>`), and chains `PORTOLAN-K<n>-OUT` (device
-//!   initiates), `-IN` (peer initiates), `-LOCAL` (services of the firewall), `-DROPS` and
-//!   `-DROPD` (log and drop, device as source or destination). `PORTOLAN-FORWARD` and
-//!   `PORTOLAN-INPUT`, jumped to from the built-in chains, dispatch with one
-//!   `-m set --match-set` rule per class: a packet costs a number of set lookups that grows
-//!   with the number of classes, never with the number of devices.
+//! - Spoofing first, as in nftables: each zone that names an interface has a `hash:net` set of
+//!   its addresses (`z4_<zone>`: its networks, or its devices where it lists none; another
+//!   zone's prefixes nested inside are `nomatch`), and `PORTOLAN-FORWARD` and `PORTOLAN-INPUT`
+//!   start with one rule per zone sending its addresses that arrive on another interface to
+//!   `Z-<zone>` (log `portolan spoofed <zone>: `, drop).
+//! - Groups of one zone with identical rules share a *class*, as in nftables. Each class has a
+//!   `hash:net` set of its devices per family (`d4_<group>`), and chains named after its first
+//!   group: `K-<group>-OUT` (device initiates), `-IN` (peer initiates), `-LOCAL` (services of
+//!   the firewall), `-DROPS` and `-DROPD` (log and drop, device as source or destination).
+//!   `PORTOLAN-FORWARD` and `PORTOLAN-INPUT`, jumped to from the built-in chains, dispatch with
+//!   one `-m set --match-set` rule per class: a packet costs a number of set lookups that
+//!   grows with the number of classes, never with the number of devices.
+//! - Broadcast and multicast rules match the broadcast or group address and the zone's
+//!   interface (`-i`, a site's trailing `*` written `+`); DHCP discovery is admitted in
+//!   `PORTOLAN-INPUT` from the devices' MACs where the site gives them (`-m mac`, one rule per
+//!   MAC), and other DHCP broadcasts on that interface go to `PORTOLAN-UNLISTED` (log, drop).
 //! - Static peers are `hash:net` sets, or `hash:net,port` when the flow has ports (matched
 //!   `dst,dst` or `src,dst`). Hostnames and wildcard domains are `hash:ip` sets with a default
 //!   timeout ([`Options::dns_timeout`], one hour), named as the nftables sets are, filled at
@@ -74,13 +83,17 @@ use ipnet::IpNet;
 use portolan_model::ir::{Initiator, Policy, Rule};
 
 use crate::classes::{signature, Signature};
-use crate::names::{object, safe_hostname, safe_interface, safe_text};
-use crate::nftables::{name_set, wildcard_set};
+use crate::names::{
+    dns_set, object, safe_hostname, safe_interface, safe_text, wildcard_dns_set, IPSET_NAME_MAX,
+};
 use crate::{EmitError, Options};
 
 mod matches;
+mod scope;
 
-use matches::{has_ports, l4, log_prefix, proto, range, set_nets, Fam};
+use scope::{cast_destinations, if_options, peer_interfaces};
+
+use matches::{chain_base, has_ports, interface, l4, log_prefix, proto, range, set_nets, Fam};
 
 const T: &str = "iptables";
 /// The section markers of the output, in order.
@@ -109,12 +122,14 @@ pub fn section(text: &str, name: &str) -> String {
 }
 
 struct Class<'a> {
-    /// `PORTOLAN-K<n>`.
+    /// `K-<first group>`.
     chain: String,
     first_group: &'a str,
     rules: Vec<&'a Rule>,
     groups: Vec<&'a portolan_model::ir::Group>,
-    interfaces: BTreeSet<String>,
+    /// The zone's interface, as iptables matches it.
+    interface: Option<String>,
+    networks: Vec<IpNet>,
 }
 
 /// A set of the output.
@@ -129,9 +144,12 @@ struct IpSet {
 /// The dispatch rules of one family, by the chain part they go to.
 #[derive(Default)]
 struct Dispatch {
+    spoof: Vec<String>,
+    cast: Vec<String>,
     out: Vec<String>,
     inn: Vec<String>,
     local: Vec<String>,
+    dhcp: Vec<String>,
     drop_src: Vec<String>,
     drop_dst: Vec<String>,
 }
@@ -143,22 +161,39 @@ struct Table {
     chains: Vec<(String, Vec<String>)>,
 }
 
+/// `-A CHAIN MATCHES -m comment --comment "C" -j TARGET`.
+fn line(chain: &str, matches: &str, comment: &str, target: &str) -> String {
+    let mut line = format!("-A {chain}");
+    if !matches.is_empty() {
+        line.push(' ');
+        line.push_str(matches);
+    }
+    write!(line, " -m comment --comment \"{comment}\" -j {target}").ok();
+    line
+}
+
+/// Pushes a rule unless the list has it already.
+fn push(list: &mut Vec<String>, rule: String) {
+    if !list.contains(&rule) {
+        list.push(rule);
+    }
+}
+
 impl Table {
     fn chain(&mut self, name: &str) {
         self.chains.push((name.to_string(), Vec::new()));
     }
-    /// Appends a rule to a chain (one of the last declared, so the search is short).
-    fn add(&mut self, chain: &str, matches: &str, comment: &str, target: &str) {
+    /// Appends a rule to a chain (one of the last declared, so the search is short), once.
+    fn add(&mut self, chain: &str, matches: &str, comment: &str, target: &str) -> bool {
         let Some((_, rules)) = self.chains.iter_mut().rev().find(|(c, _)| c == chain) else {
-            return;
+            return false;
         };
-        let mut line = format!("-A {chain}");
-        if !matches.is_empty() {
-            line.push(' ');
-            line.push_str(matches);
+        let l = line(chain, matches, comment, target);
+        if rules.contains(&l) {
+            return false;
         }
-        write!(line, " -m comment --comment \"{comment}\" -j {target}").ok();
-        rules.push(line);
+        rules.push(l);
+        true
     }
 }
 
@@ -186,35 +221,34 @@ fn plain(s: &str) -> String {
 
 /// Emits the ruleset.
 pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
-    // Classes of groups with identical rules.
+    // Classes: groups of one zone with identical rules.
     let mut by_group: BTreeMap<&str, Vec<&Rule>> = BTreeMap::new();
     for r in &policy.rules {
         by_group.entry(r.group.as_str()).or_default().push(r);
     }
-    let zones: BTreeMap<&str, &portolan_model::ir::Zone> =
-        policy.zones.iter().map(|z| (z.id.as_str(), z)).collect();
     let mut classes: Vec<Class> = Vec::new();
-    let mut by_sig: BTreeMap<Signature, usize> = BTreeMap::new();
+    let mut by_sig: BTreeMap<(Signature, &str), usize> = BTreeMap::new();
     for g in &policy.groups {
         let rules = by_group.remove(g.id.as_str()).unwrap_or_default();
-        let idx = *by_sig.entry(signature(&rules)).or_insert_with(|| {
-            classes.push(Class {
-                chain: format!("PORTOLAN-K{}", classes.len() + 1),
-                first_group: &g.id,
-                rules,
-                groups: Vec::new(),
-                interfaces: BTreeSet::new(),
+        let zone = policy.zone(&g.zone);
+        let ifc = match zone.and_then(|z| z.interface.as_ref()) {
+            Some(i) => Some(interface(&safe_interface(T, i)?)),
+            None => None,
+        };
+        let idx = *by_sig
+            .entry((signature(&rules), g.zone.as_str()))
+            .or_insert_with(|| {
+                classes.push(Class {
+                    chain: chain_base("K", &g.id),
+                    first_group: &g.id,
+                    rules,
+                    groups: Vec::new(),
+                    interface: ifc,
+                    networks: zone.map(|z| z.networks.clone()).unwrap_or_default(),
+                });
+                classes.len() - 1
             });
-            classes.len() - 1
-        });
-        let c = &mut classes[idx];
-        c.groups.push(g);
-        if let Some(i) = zones
-            .get(g.zone.as_str())
-            .and_then(|z| z.interface.as_ref())
-        {
-            c.interfaces.insert(safe_interface(T, i)?);
-        }
+        classes[idx].groups.push(g);
     }
 
     let mut statics: Vec<IpSet> = Vec::new();
@@ -222,8 +256,12 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
     let mut dns_lines: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
     let mut tables: BTreeMap<Fam, Table> = BTreeMap::new();
     let mut dispatch: BTreeMap<Fam, Dispatch> = BTreeMap::new();
-    let mut input_bcast: Vec<String> = Vec::new();
-    let mut bcast_seen: BTreeSet<String> = BTreeSet::new();
+    let mut notes: Vec<String> = Vec::new();
+    let rate = opts.log_rate.unwrap_or(5);
+    let limit = format!("-m limit --limit {rate}/sec --limit-burst {rate}");
+
+    // Spoofing: a set of each zone's addresses, a chain that logs and drops.
+    scope::spoofing(policy, &mut tables, &mut dispatch, &mut statics, &limit)?;
 
     for fam in [Fam::V4, Fam::V6] {
         let t = tables.entry(fam).or_default();
@@ -255,38 +293,89 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
             for ch in [&out, &inn, &loc, &drops, &dropd] {
                 t.chain(ch);
             }
+            let iif = c.interface.as_ref().map(|i| format!("-i {i} "));
+            let iif = iif.as_deref().unwrap_or("");
             let (mut n_out, mut n_in, mut n_loc) = (0, 0, 0);
             for (i, r) in c.rules.iter().enumerate() {
                 let cm = safe_text(T, "comment", &r.provenance())?;
                 let device = r.initiator == Initiator::Device;
-                if r.peers.firewall && device {
-                    for m in l4(r, fam, true)?.unwrap_or_default() {
-                        t.add(&loc, &m, &cm, "ACCEPT");
-                        n_loc += 1;
+                // DHCP discovery is admitted in `PORTOLAN-INPUT` (`scope::dhcp`); its renewals
+                // are unicast to its peers, below.
+                if r.broadcast && !r.is_dhcp_broadcast() {
+                    if r.peers.firewall && !device {
+                        continue;
                     }
-                    if r.broadcast && fam == Fam::V4 {
-                        for ifc in &c.interfaces {
-                            for m in l4(r, fam, true)?.unwrap_or_default() {
-                                let line = format!(
-                                    "-A PORTOLAN-INPUT -i {ifc} {m} -m comment --comment \"{cm}\" -j ACCEPT"
-                                );
-                                if bcast_seen.insert(line.clone()) {
-                                    input_bcast.push(line);
+                    let Some(ms) = l4(r, fam, true)? else {
+                        continue;
+                    };
+                    let peer_if = if r.peers.firewall {
+                        None
+                    } else {
+                        peer_interfaces(policy, r)?
+                    };
+                    for dst in cast_destinations(r, fam, &c.networks) {
+                        for m in &ms {
+                            if r.peers.firewall {
+                                n_loc += usize::from(t.add(
+                                    &loc,
+                                    &format!("{iif}-d {dst} {m}"),
+                                    &cm,
+                                    "ACCEPT",
+                                ));
+                            } else if device {
+                                for o in if_options("-o", peer_if.as_ref()) {
+                                    n_out += usize::from(t.add(
+                                        &out,
+                                        &format!("{iif}{o}-d {dst} {m}"),
+                                        &cm,
+                                        "ACCEPT",
+                                    ));
+                                }
+                            } else {
+                                // Addressed to the group, not to the device: matched before
+                                // the per-device dispatch, from the peers' prefixes.
+                                let oif = c
+                                    .interface
+                                    .as_ref()
+                                    .map(|i| format!("-o {i} "))
+                                    .unwrap_or_default();
+                                for p in r.peers.prefixes.iter().filter(|p| Fam::of(p) == fam) {
+                                    for i in if_options("-i", peer_if.as_ref()) {
+                                        push(
+                                            &mut d.cast,
+                                            line(
+                                                "PORTOLAN-FORWARD",
+                                                &format!("{i}{oif}-s {p} -d {dst} {m}"),
+                                                &cm,
+                                                "ACCEPT",
+                                            ),
+                                        );
+                                    }
                                 }
                             }
                         }
+                    }
+                    continue;
+                }
+                if r.peers.firewall && device {
+                    for m in l4(r, fam, true)?.unwrap_or_default() {
+                        n_loc += usize::from(t.add(&loc, &m, &cm, "ACCEPT"));
                     }
                 }
                 let (chain, dir) = if device { (&out, "dst") } else { (&inn, "src") };
                 let count = if device { &mut n_out } else { &mut n_in };
                 // Static prefixes.
-                let pre: Vec<IpNet> = r
-                    .peers
-                    .prefixes
-                    .iter()
-                    .filter(|p| Fam::of(p) == fam)
-                    .flat_map(set_nets)
-                    .collect();
+                let pre: Vec<IpNet> = IpNet::aggregate(
+                    &r.peers
+                        .prefixes
+                        .iter()
+                        .copied()
+                        .filter(|p| Fam::of(p) == fam)
+                        .collect::<Vec<_>>(),
+                )
+                .iter()
+                .flat_map(set_nets)
+                .collect();
                 if !pre.is_empty() {
                     let per_net: u64 = r.ports.iter().map(|p| u64::from(p.hi - p.lo) + 1).sum();
                     let with_port = has_ports(r.protocol)
@@ -313,13 +402,12 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                                 elements,
                             });
                             for m in ms {
-                                t.add(
+                                *count += usize::from(t.add(
                                     chain,
                                     &format!("{m} -m set --match-set {name} {dir},dst"),
                                     &cm,
                                     "ACCEPT",
-                                );
-                                *count += 1;
+                                ));
                             }
                         } else {
                             let name =
@@ -331,13 +419,12 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                                 elements: pre.iter().map(ToString::to_string).collect(),
                             });
                             for m in ms {
-                                t.add(
+                                *count += usize::from(t.add(
                                     chain,
                                     &format!("-m set --match-set {name} {dir} {m}"),
                                     &cm,
                                     "ACCEPT",
-                                );
-                                *count += 1;
+                                ));
                             }
                         }
                     }
@@ -351,11 +438,14 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                     for n in &names {
                         safe_hostname(T, n)?;
                     }
-                    dns.push((name_set(fam.public(), &names), names));
+                    dns.push((dns_set(fam.public(), &names, IPSET_NAME_MAX), names));
                 }
                 for w in &r.peers.wildcards {
                     safe_hostname(T, w)?;
-                    dns.push((wildcard_set(fam.public(), w), vec![w.clone()]));
+                    dns.push((
+                        wildcard_dns_set(fam.public(), w, IPSET_NAME_MAX),
+                        vec![w.clone()],
+                    ));
                 }
                 for (name, domains) in dns {
                     let Some(ms) = l4(r, fam, true)? else {
@@ -367,8 +457,8 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                         fam,
                         elements: Vec::new(),
                     });
-                    for d in &domains {
-                        if let Some(res) = opts.resolved.get(d) {
+                    for dn in &domains {
+                        if let Some(res) = opts.resolved.get(dn) {
                             let secs = res.ttl.as_secs().max(1);
                             for a in &res.addresses {
                                 if a.is_ipv4() == (fam == Fam::V4) {
@@ -382,23 +472,20 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                     }
                     dns_lines.entry(domains).or_default().insert(name.clone());
                     for m in ms {
-                        t.add(
+                        *count += usize::from(t.add(
                             chain,
                             &format!("-m set --match-set {name} {dir} {m}"),
                             &cm,
                             "ACCEPT",
-                        );
-                        *count += 1;
+                        ));
                     }
                 }
             }
             // Log and drop, naming the group.
-            let rate = opts.log_rate.unwrap_or(5);
             for (chain, flag) in [(&drops, "-s"), (&dropd, "-d")] {
                 for g in &c.groups {
                     let prefix = log_prefix(&g.id)?;
                     let log = format!("LOG --log-prefix \"{prefix}\" --log-level info");
-                    let limit = format!("-m limit --limit {rate}/sec --limit-burst {rate}");
                     if c.groups.len() == 1 {
                         t.add(chain, &limit, "portolan default drop", &log);
                     } else {
@@ -433,7 +520,12 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
             d.drop_src.push(rule("src", "g", &drops));
             d.drop_dst.push(rule("dst", "g", &dropd));
         }
+        // Empty class chains are not written.
+        t.chains.retain(|(_, rules)| !rules.is_empty());
     }
+
+    // DHCP discovery, per interface and flow, from the groups' MACs.
+    scope::dhcp(&classes, &mut tables, &mut dispatch, &mut notes, &limit)?;
 
     // No two sets share a name (they would merge).
     let mut seen = BTreeSet::new();
@@ -452,8 +544,19 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
             });
         }
     }
+    for t in tables.values() {
+        let mut seen = BTreeSet::new();
+        for (c, _) in &t.chains {
+            if !seen.insert(c.as_str()) {
+                return Err(EmitError::Unsafe {
+                    target: T,
+                    what: "duplicate chain name",
+                    value: c.clone(),
+                });
+            }
+        }
+    }
 
-    let rate = opts.log_rate.unwrap_or(5);
     let dns_timeout = opts.dns_timeout_secs();
     let site = safe_text(T, "site name", &policy.site)?;
     let mut o = String::new();
@@ -489,6 +592,9 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
             plain(&d.reason)
         )
         .ok();
+    }
+    for n in &notes {
+        writeln!(o, "{n}").ok();
     }
 
     writeln!(o, "#> ipset").ok();
@@ -555,8 +661,14 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
             "-A INPUT -m comment --comment \"portolan\" -j PORTOLAN-INPUT"
         )
         .ok();
+        for r in &d.spoof {
+            writeln!(o, "-A PORTOLAN-FORWARD {r}").ok();
+        }
         writeln!(o, "-A PORTOLAN-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"return traffic\" -j ACCEPT").ok();
         writeln!(o, "-A PORTOLAN-FORWARD -m conntrack --ctstate INVALID -m comment --comment \"invalid\" -j DROP").ok();
+        for r in &d.cast {
+            writeln!(o, "{r}").ok();
+        }
         for r in d
             .out
             .iter()
@@ -566,12 +678,21 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
         {
             writeln!(o, "-A PORTOLAN-FORWARD {r}").ok();
         }
-        writeln!(o, "-A PORTOLAN-FORWARD -m limit --limit {rate}/sec --limit-burst {rate} -m comment --comment \"portolan unmatched\" -j LOG --log-prefix \"portolan unmatched: \" --log-level info").ok();
+        writeln!(o, "-A PORTOLAN-FORWARD {limit} -m comment --comment \"portolan unmatched\" -j LOG --log-prefix \"portolan unmatched: \" --log-level info").ok();
+        // The firewall's own packets to its own addresses come in on `lo`.
+        if !d.spoof.is_empty() {
+            writeln!(
+                o,
+                "-A PORTOLAN-INPUT -i lo -m comment --comment \"the firewall itself\" -j RETURN"
+            )
+            .ok();
+        }
+        for r in &d.spoof {
+            writeln!(o, "-A PORTOLAN-INPUT {r}").ok();
+        }
         writeln!(o, "-A PORTOLAN-INPUT -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"return traffic\" -j ACCEPT").ok();
-        if fam == Fam::V4 {
-            for r in &input_bcast {
-                writeln!(o, "{r}").ok();
-            }
+        for r in &d.dhcp {
+            writeln!(o, "{r}").ok();
         }
         // As in nftables: IPv6 devices need neighbour discovery with the firewall (ARP's
         // role, which unlike ARP passes this table); on-link messages only (RFC 4861).

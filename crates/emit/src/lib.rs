@@ -11,6 +11,7 @@ pub mod error;
 pub mod iptables;
 pub mod names;
 pub mod nftables;
+mod zones;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -60,6 +61,36 @@ impl Options {
             .unwrap_or(DEFAULT_DNS_TIMEOUT)
             .as_secs()
             .max(1)
+    }
+}
+
+/// The device groups whose DHCP broadcasts a ruleset admits from any MAC (the site gives no
+/// `mac:`), by interface and `profile/flow`, for the output's header.
+#[derive(Default)]
+pub(crate) struct AnyMac(BTreeMap<(String, String), Vec<String>>);
+
+impl AnyMac {
+    pub(crate) fn add(&mut self, interface: Option<&str>, provenance: String, group: &str) {
+        let ifc = interface.unwrap_or("any interface").to_string();
+        let v = self.0.entry((ifc, provenance)).or_default();
+        if !v.iter().any(|g| g == group) {
+            v.push(group.to_string());
+        }
+    }
+
+    /// One comment line per interface and flow, naming at most ten groups.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|((ifc, flow), groups)| {
+                let mut named = groups.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+                if groups.len() > 10 {
+                    named.push_str(&format!(" and {} more", groups.len() - 10));
+                }
+                let them = if groups.len() == 1 { "it" } else { "them" };
+                format!("# DHCP broadcasts of {named} ({flow}) are admitted from any MAC on {ifc}: the site gives no `mac:` for {them}.")
+            })
+            .collect()
     }
 }
 

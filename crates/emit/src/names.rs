@@ -14,13 +14,124 @@ use crate::EmitError;
 /// parts is appended: `k_d4_sensors_3f0c…`. The emitters also refuse a name given twice, so
 /// even a hash collision cannot merge two objects.
 pub fn object(parts: &[&str]) -> String {
+    object_max(parts, IPSET_NAME_MAX)
+}
+
+/// An nftables set name holds up to this many characters here (the kernel allows more; 63
+/// keeps names printable in one line of `nft list` and within dnsmasq's `nftset=` limits).
+pub const NFT_NAME_MAX: usize = 63;
+/// ipset names hold 31 characters (`IPSET_MAXNAMELEN` 32 with the terminating zero).
+pub const IPSET_NAME_MAX: usize = 31;
+
+/// IPv4 or IPv6, as set names spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    /// `4` or `6`.
+    pub fn n(self) -> &'static str {
+        match self {
+            Family::V4 => "4",
+            Family::V6 => "6",
+        }
+    }
+    pub fn of(n: &ipnet::IpNet) -> Family {
+        match n {
+            ipnet::IpNet::V4(_) => Family::V4,
+            ipnet::IpNet::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// The DNS-filled set holding the addresses of a list of hostnames, named after them:
+/// `gk_sensorist_com_v4`, `a_example_com__b_example_com_v6` (dots become `_`, names are
+/// joined by `__`). A hostname without `_` maps to such a name one to one. Names with `_`
+/// (allowed in labels), or lists past `max` characters, keep a readable head and a hash of the
+/// exact list: `gk_sensorist_com__gk_sens.1c8aa0c47277f85f_v4`.
+pub fn dns_set(fam: Family, names: &[String], max: usize) -> String {
+    let readable: Vec<String> = names.iter().map(|n| n.replace('.', "_")).collect();
+    dns_name(fam, "", &readable.join("__"), names, max)
+}
+
+/// The DNS-filled set of a wildcard domain (`*.mbedcloud.com` → `any.mbedcloud_com_v4`); the
+/// `.` keeps it apart from any hostname's set.
+pub fn wildcard_dns_set(fam: Family, domain: &str, max: usize) -> String {
+    dns_name(
+        fam,
+        "any.",
+        &domain.replace('.', "_"),
+        &[format!("*.{domain}")],
+        max,
+    )
+}
+
+fn dns_name(fam: Family, lead: &str, body: &str, exact: &[String], max: usize) -> String {
+    let suffix = format!("_v{}", fam.n());
+    let plain = exact.iter().all(|n| {
+        n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '*'))
+    });
+    // nft names start with a letter, `_` or `.`: a hostname may start with a digit.
+    let start = if lead.is_empty() && !body.starts_with(|c: char| c.is_ascii_lowercase()) {
+        "_"
+    } else {
+        lead
+    };
+    let name = format!("{start}{body}{suffix}");
+    if plain && name.len() <= max {
+        return name;
+    }
+    let hash = format!(
+        ".{:016x}",
+        fnv(&format!("{}\0{}", fam.n(), exact.join("\0")))
+    );
+    let room = max.saturating_sub(hash.len() + suffix.len() + 1);
+    let head: String = format!("{lead}{body}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(room)
+        .collect();
+    let start = if head.starts_with(|c: char| c.is_ascii_lowercase()) {
+        ""
+    } else {
+        "_"
+    };
+    format!("{start}{head}{hash}{suffix}")
+}
+
+/// Whether a set of the `inet portolan` table is filled by DNS (hostnames, wildcard domains)
+/// rather than by the ruleset: a reload keeps its elements, and `apply` never deletes it as
+/// stale. Every DNS-filled set name ends in `_v4` or `_v6`, and no other set's does (static
+/// peer sets end in `_4`/`_6`, maps are named after what they dispatch).
+pub fn is_dns_filled_set(name: &str) -> bool {
+    name.ends_with("_v4") || name.ends_with("_v6")
+}
+
+/// The name of a static set of peer prefixes, after the first group and flow that use it:
+/// `peers_oscar-gateways_cloud-443_4`.
+pub fn peer_set(fam: Family, group: &str, flow: &str, max: usize) -> String {
+    let base = object_max(&["peers", group, flow], max.saturating_sub(2));
+    format!("{base}_{}", fam.n())
+}
+
+/// [`object`] with another length limit.
+pub fn object_max(parts: &[&str], max: usize) -> String {
     let plain = |p: &str| {
         !p.is_empty()
             && p.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
     };
     let joined = parts.join("_");
-    if parts.iter().all(|p| plain(p)) && joined.len() <= 31 {
+    if parts.iter().all(|p| plain(p)) && joined.len() <= max {
         return joined;
     }
     let mut s: String = joined
@@ -32,7 +143,7 @@ pub fn object(parts: &[&str]) -> String {
                 '_'
             }
         })
-        .take(14)
+        .take(max.saturating_sub(17).max(1))
         .collect();
     s.push_str(&format!("_{:016x}", fnv(&parts.join("\0"))));
     s

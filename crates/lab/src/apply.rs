@@ -577,7 +577,7 @@ mod tests {
 
     #[test]
     fn transaction_deletes_stale_and_recreates_changed() {
-        let old = "table inet portolan {\n\tset n4_old {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t}\n\tset s4_a {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n\tmap m_old {\n\t\ttype ipv4_addr : verdict\n\t}\n\tchain k_gone_out {\n\t}\n}\n";
+        let old = "table inet portolan {\n\tset old_example_com_v4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t}\n\tset s4_a {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n\tmap m_old {\n\t\ttype ipv4_addr : verdict\n\t}\n\tchain k_gone_out {\n\t}\n}\n";
         let new = "table inet portolan {\n\tset s4_a {\n\t\ttype ipv4_addr . inet_service\n\t\tflags interval\n\t}\n}\n";
         let (text, stale, recreated) = transaction(new, Some(old));
         assert_eq!(stale, ["map m_old", "chain k_gone_out"]);
@@ -590,7 +590,10 @@ mod tests {
             text.find("delete map inet portolan m_old")
                 < text.find("delete chain inet portolan k_gone_out")
         );
-        assert!(!text.contains("n4_old"), "DNS-filled sets are kept");
+        assert!(
+            !text.contains("old_example_com_v4"),
+            "DNS-filled sets are kept"
+        );
     }
 
     #[test]

@@ -61,12 +61,10 @@ pub struct Object {
 }
 
 impl Object {
-    /// Portolan's DNS-filled sets (`n4_…`, `n6_…`, `w4_…`, `w6_…`): kept across reloads.
+    /// Portolan's DNS-filled sets (named by the emitter, `gk_sensorist_com_v4`): kept across
+    /// reloads.
     pub fn dns_filled(&self) -> bool {
-        self.kind == "set"
-            && ["n4_", "n6_", "w4_", "w6_"]
-                .iter()
-                .any(|p| self.name.starts_with(p))
+        self.kind == "set" && portolan_emit::nftables::dns_filled(&self.name)
     }
 
     pub fn label(&self) -> String {
@@ -195,14 +193,14 @@ pub fn normalize(listing: &str) -> String {
 mod tests {
     use super::*;
 
-    const LISTING: &str = "table inet portolan {\n\tset n4_x {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\telements = { 9.9.9.9 timeout 1h expires 59m59s968ms, 9.9.9.8 }\n\t}\n\n\tset s {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 1.2.3.0/24 }\n\t}\n\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tip saddr @s accept\n\t}\n\tchain c {\n\t}\n}\n";
+    const LISTING: &str = "table inet portolan {\n\tset gk_example_com_v4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\telements = { 9.9.9.9 timeout 1h expires 59m59s968ms, 9.9.9.8 }\n\t}\n\n\tset s {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 1.2.3.0/24 }\n\t}\n\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tip saddr @s accept\n\t}\n\tchain c {\n\t}\n}\n";
 
     #[test]
     fn a_default_timeout_reads_as_flags_timeout() {
         // What the emitter writes, and what `nft list` prints back for the same set.
-        let emitted = "table inet portolan {\n\tset n4_x {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\ttimeout 3600s\n\t}\n}\n";
-        let listed = "table inet portolan {\n\tset n4_x {\n\t\ttype ipv4_addr\n\t\ttimeout 1h\n\t\telements = { 192.0.2.99 expires 59m59s964ms }\n\t}\n}\n";
-        let key = ("set".to_string(), "n4_x".to_string());
+        let emitted = "table inet portolan {\n\tset gk_example_com_v4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\ttimeout 3600s\n\t}\n}\n";
+        let listed = "table inet portolan {\n\tset gk_example_com_v4 {\n\t\ttype ipv4_addr\n\t\ttimeout 1h\n\t\telements = { 192.0.2.99 expires 59m59s964ms }\n\t}\n}\n";
+        let key = ("set".to_string(), "gk_example_com_v4".to_string());
         assert_eq!(objects(emitted)[&key].decl, objects(listed)[&key].decl);
     }
 
@@ -210,8 +208,11 @@ mod tests {
     fn objects_of_a_listing() {
         let o = objects(LISTING);
         let names: Vec<String> = o.values().map(Object::label).collect();
-        assert_eq!(names, ["chain c", "chain forward", "set n4_x", "set s"]);
-        assert!(o[&("set".into(), "n4_x".into())].dns_filled());
+        assert_eq!(
+            names,
+            ["chain c", "chain forward", "set gk_example_com_v4", "set s"]
+        );
+        assert!(o[&("set".into(), "gk_example_com_v4".into())].dns_filled());
         assert_eq!(
             o[&("set".into(), "s".into())].decl,
             "flags interval; type ipv4_addr"
@@ -232,9 +233,12 @@ mod tests {
 
     #[test]
     fn objects_of_emitted_text() {
-        let text = "table inet portolan {\n\tset n4_a {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t}\n}\nflush table inet portolan\ntable inet portolan {\n\tmap fwd_src4 {\n\t\ttype ipv4_addr : verdict\n\t\tflags interval\n\t}\n\tchain k_x_out {\n\t}\n}\n";
+        let text = "table inet portolan {\n\tset a_example_com_v4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t}\n}\nflush table inet portolan\ntable inet portolan {\n\tmap fwd_src4 {\n\t\ttype ipv4_addr : verdict\n\t\tflags interval\n\t}\n\tchain k_x_out {\n\t}\n}\n";
         let o = objects(text);
         let names: Vec<String> = o.values().map(Object::label).collect();
-        assert_eq!(names, ["chain k_x_out", "map fwd_src4", "set n4_a"]);
+        assert_eq!(
+            names,
+            ["chain k_x_out", "map fwd_src4", "set a_example_com_v4"]
+        );
     }
 }

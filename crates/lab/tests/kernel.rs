@@ -467,11 +467,9 @@ fn reapply_keeps_dns_filled_sets() {
     let table = s.table().expect("table");
     let set = table
         .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("set n4_")
-                .map(|r| format!("n4_{}", r.trim_end_matches(" {")))
-        })
+        .filter_map(|l| l.trim().strip_prefix("set "))
+        .map(|r| r.trim_end_matches(" {").to_string())
+        .find(|n| portolan_emit::nftables::dns_filled(n))
         .expect("a DNS-filled set");
     let add = Where::Netns(s.ns.clone()).command(
         "nft",

@@ -255,6 +255,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
             mode: mode.clone(),
             zone: d.zone.value.clone(),
             addresses,
+            macs: crate::mac::device_macs(sink, d.mac.as_ref()),
         });
         // Without a valid mode the flows are unknown: the mode error says it all, rather than
         // one error per flow of every mode.
@@ -265,7 +266,32 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
             policy.profiles.insert(profile.id.clone(), profile.clone());
         }
     }
+    zones_without_interface(sink, raw);
     policy
+}
+
+/// A zone that holds devices or bound peers but names no interface: its rules can match
+/// addresses only, and an address of the zone arriving on another interface (spoofed) is not
+/// caught. Allowed (a bridge, a firewall with one interface), but said once per zone.
+fn zones_without_interface(sink: &mut Sink, raw: &RawSite) {
+    for z in raw.zones.iter().filter(|z| z.interface.is_none()) {
+        let id = &z.id.value;
+        let bound = format!("zone:{id}");
+        let used = raw.devices.iter().any(|d| {
+            &d.zone.value == id
+                || d.bind
+                    .values()
+                    .any(|b| b.value.iter().any(|x| x.value.trim() == bound))
+        });
+        if used {
+            sink.warning(
+                pos(&z.id),
+                "zone-without-interface",
+                format!("zone `{id}` names no interface: rules for its devices and peers match addresses only, and its addresses arriving on another interface (spoofed) are not dropped"),
+                "add `interface:` with the firewall's interface towards the zone",
+            );
+        }
+    }
 }
 
 /// The addresses claimed so far, for `address-conflict`. Prefixes either nest or are disjoint,
@@ -914,24 +940,33 @@ fn device_rules(
             Initiation::Peer => &[Initiator::Peer],
             Initiation::Either => &[Initiator::Device, Initiator::Peer],
         };
-        for ini in initiators {
-            policy.rules.push(Rule {
-                group: d.id.value.clone(),
-                profile: p.id.clone(),
-                flow: f.id.clone(),
-                initiator: *ini,
-                protocol: number,
-                ports: ports.clone(),
-                src_ports: if *ini == Initiator::Device {
-                    src_ports.clone()
-                } else {
-                    Vec::new()
-                },
-                icmp_type: f.icmp_type.clone(),
-                peers: peers.clone(),
-                broadcast: f.cast != Cast::Unicast,
-                optional: f.optional,
-            });
+        // Broadcast and multicast: rules on what the firewall sees, the rest documented.
+        let zone = ctx.zones.iter().find(|z| z.id == d.zone.value);
+        let lowered = crate::cast::lower(f, peers, zone, number, &ports);
+        if let Some(why) = &lowered.documented {
+            policy.documented.push(documented(why));
+        }
+        for shape in lowered.rules {
+            for ini in initiators {
+                policy.rules.push(Rule {
+                    group: d.id.value.clone(),
+                    profile: p.id.clone(),
+                    flow: f.id.clone(),
+                    initiator: *ini,
+                    protocol: number,
+                    ports: ports.clone(),
+                    src_ports: if *ini == Initiator::Device {
+                        src_ports.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    icmp_type: f.icmp_type.clone(),
+                    peers: shape.peers.clone(),
+                    broadcast: shape.broadcast,
+                    multicast: shape.multicast.clone(),
+                    optional: f.optional,
+                });
+            }
         }
     }
     names_need_dns(sink, ctx, d, &policy.rules[first_rule..]);

@@ -41,6 +41,27 @@ pub struct Group {
     pub zone: String,
     /// Addresses or prefixes; never empty.
     pub addresses: Vec<IpNet>,
+    /// The link-layer addresses the site gives for the device (`mac:`); empty when it gives
+    /// none. DHCP discovery, whose IP source is 0.0.0.0, is admitted only from these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub macs: Vec<Mac>,
+}
+
+/// An Ethernet address (EUI-48), written `02:00:5e:10:00:01`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mac(pub [u8; 6]);
+
+impl std::fmt::Display for Mac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+impl Serialize for Mac {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
 }
 
 /// Who opens the connection a rule admits.
@@ -109,9 +130,23 @@ pub struct Rule {
     pub src_ports: Vec<PortRange>,
     pub icmp_type: Option<String>,
     pub peers: Peers,
-    /// Sent to a broadcast or multicast address (DHCP discovery, mDNS): matched by the zone's
-    /// interface, since the source may be 0.0.0.0.
+    /// Sent to a broadcast or multicast address, never to a peer's own address: the rule admits
+    /// only packets whose destination is a broadcast address (`multicast` empty: IPv4
+    /// 255.255.255.255 and the directed broadcasts of the device zone's networks) or one of the
+    /// `multicast` groups, arriving on the device zone's interface. The compiler keeps only
+    /// what a firewall can see (`cast.rs`): a broadcast rule has this firewall as its peer;
+    /// a multicast rule has the firewall or peers beyond the device's segment, whose prefixes
+    /// then say where the group may be forwarded (their zones' interfaces). What stays on the
+    /// device's segment is in `Policy.documented`. DHCP (`is_dhcp`) is the one exception:
+    /// its discovery (source 0.0.0.0, to 255.255.255.255) reaches this firewall, the server
+    /// or the relay, on the zone's interface from the group's `macs`, and its peers (the
+    /// firewall or the site's DHCP server) are also admitted by unicast, for renewals
+    /// (RFC 2131 section 4.4.5).
     pub broadcast: bool,
+    /// The multicast groups of a multicast rule (the profile's `group`, or 224.0.0.0/4 and
+    /// ff00::/8 when it names none); empty for broadcast and unicast rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub multicast: Vec<IpNet>,
     pub optional: bool,
 }
 
@@ -119,6 +154,17 @@ impl Rule {
     /// `profile/flow`, the comment every emitted rule carries.
     pub fn provenance(&self) -> String {
         format!("{}/{}", self.profile, self.flow)
+    }
+
+    /// DHCP client traffic: UDP to port 67 (RFC 2131 section 4.1).
+    pub fn is_dhcp(&self) -> bool {
+        self.protocol == 17 && self.ports == [PortRange { lo: 67, hi: 67 }]
+    }
+
+    /// A broadcast DHCP discovery or request: its IP source may be 0.0.0.0, so only the
+    /// interface and the device's MAC say who sent it.
+    pub fn is_dhcp_broadcast(&self) -> bool {
+        self.broadcast && self.multicast.is_empty() && self.is_dhcp()
     }
 }
 

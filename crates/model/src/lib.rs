@@ -1,11 +1,13 @@
 //! Portolan's data model: the profile format (what a device type needs), its validation with
 //! precise diagnostics, and the shipped catalog. No I/O beyond reading files, no async.
 
+mod cast;
 pub mod catalog;
 pub mod compile;
 pub mod diag;
 pub mod icmp;
 pub mod ir;
+pub mod mac;
 pub mod names;
 pub mod ports;
 pub mod profile;

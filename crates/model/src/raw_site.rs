@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::raw::{RawPorts, Scalar, Spanned};
@@ -61,6 +64,9 @@ pub struct RawDevice {
     pub mode: Option<Spanned<String>>,
     pub zone: Spanned<String>,
     pub addresses: Vec<Spanned<String>>,
+    /// The device's link-layer address, or the list of its group's.
+    #[serde(default)]
+    pub mac: Option<Spanned<RawMacs>>,
     #[serde(default)]
     pub version: Option<Spanned<String>>,
     #[serde(default)]
@@ -86,4 +92,46 @@ pub struct RawFlowSetting {
     pub protocol: Option<Spanned<Scalar>>,
     #[serde(default)]
     pub ports: Option<Spanned<RawPorts>>,
+}
+
+/// `mac:` — one MAC address, or a list of them each with its own position.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RawMacs {
+    One(String),
+    List(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for RawMacs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawMacs;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a MAC address such as \"02:00:5e:10:00:01\", or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMacs, E> {
+                Ok(RawMacs::One(v.to_string()))
+            }
+            // A YAML reader may take an unquoted all-digit MAC for a number; keep its text so
+            // that the check names it.
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawMacs, E> {
+                Ok(RawMacs::One(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawMacs, E> {
+                Ok(RawMacs::One(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawMacs, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<Scalar>>()? {
+                    items.push(Spanned::new(
+                        item.value.to_string(),
+                        item.referenced,
+                        item.defined,
+                    ));
+                }
+                Ok(RawMacs::List(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

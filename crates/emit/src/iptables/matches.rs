@@ -9,7 +9,7 @@ use portolan_model::ir::{PortRange, Rule};
 
 use super::{LOG_PREFIX_MAX, T};
 use crate::names::safe_text;
-use crate::nftables::FamPub;
+use crate::names::Family;
 use crate::EmitError;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -37,10 +37,10 @@ impl Fam {
             IpNet::V6(_) => Fam::V6,
         }
     }
-    pub(super) fn public(self) -> FamPub {
+    pub(super) fn public(self) -> Family {
         match self {
-            Fam::V4 => FamPub::V4,
-            Fam::V6 => FamPub::V6,
+            Fam::V4 => Family::V4,
+            Fam::V6 => Family::V6,
         }
     }
 }
@@ -168,7 +168,12 @@ pub(super) fn set_nets(n: &IpNet) -> Vec<IpNet> {
 }
 
 pub(super) fn log_prefix(group: &str) -> Result<String, EmitError> {
-    let room = LOG_PREFIX_MAX - "portolan : ".len();
+    labelled_log_prefix("", group)
+}
+
+/// `portolan <what><id>: ` within the LOG target's limit (`portolan spoofed mgmt: `).
+pub(super) fn labelled_log_prefix(what: &str, group: &str) -> Result<String, EmitError> {
+    let room = LOG_PREFIX_MAX - "portolan : ".len() - what.len();
     let id: String = if group.chars().count() <= room {
         group.to_string()
     } else {
@@ -180,7 +185,29 @@ pub(super) fn log_prefix(group: &str) -> Result<String, EmitError> {
         let head: String = group.chars().take(room - 9).collect();
         format!("{head}~{hash:08x}")
     };
-    safe_text(T, "log prefix", &format!("portolan {id}: "))
+    safe_text(T, "log prefix", &format!("portolan {what}{id}: "))
+}
+
+/// An iptables chain name after a group or zone id: `K-lrr-ipsec`. Ids past 19 characters
+/// keep their first 10, `~` and a hash of the whole id, so the longest suffix (`-LOCAL`) still
+/// fits the 28 characters of a chain name and two ids never share a chain.
+pub(super) fn chain_base(kind: &str, id: &str) -> String {
+    if id.len() <= 19 {
+        return format!("{kind}-{id}");
+    }
+    let hash = id.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let head: String = id.chars().take(10).collect();
+    format!("{kind}-{head}~{hash:08x}")
+}
+
+/// An interface as iptables matches it: a trailing `*` of the site is iptables' `+`.
+pub(super) fn interface(name: &str) -> String {
+    match name.strip_suffix('*') {
+        Some(stem) => format!("{stem}+"),
+        None => name.to_string(),
+    }
 }
 
 #[cfg(test)]

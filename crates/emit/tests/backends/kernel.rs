@@ -14,12 +14,12 @@ fn ipt_text(site: &std::path::Path) -> String {
     emit(Target::Iptables, &compile_file(site), &Options::default()).expect("emits")
 }
 
-/// The first set of the output whose name starts with `prefix`.
-fn first_set(text: &str, prefix: &str) -> Option<String> {
+/// The first set of the output that is DNS-filled (`dns`) or static.
+fn first_set(text: &str, dns: bool) -> Option<String> {
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("set "))
         .filter_map(|l| l.split_whitespace().next())
-        .find(|n| n.starts_with(prefix))
+        .find(|n| portolan_emit::nftables::dns_filled(n) == dns)
         .map(str::to_string)
 }
 
@@ -43,8 +43,8 @@ fn dns_filled_sets_survive_a_reload_and_static_sets_do_not_keep_strays() {
     let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
     let site = crate::common::root().join("examples/site.yaml");
     let text = nft_text(&site);
-    let dns = first_set(&text, "n4_").expect("the example has a name set");
-    let fixed = first_set(&text, "p4_").expect("the example has a static set");
+    let dns = first_set(&text, true).expect("the example has a name set");
+    let fixed = first_set(&text, false).expect("the example has a static set");
     let ns = Netns::new();
     ns.nft("load", &text, false);
     ns.must(
@@ -69,7 +69,7 @@ fn dns_filled_sets_survive_a_reload_and_static_sets_do_not_keep_strays() {
             "inet",
             "portolan",
             &fixed,
-            "{ 192.0.2.99 . 9999 }",
+            "{ 192.0.2.99 }",
         ],
         None,
     );
@@ -130,9 +130,10 @@ fn iptables_dns_sets_survive_a_reload_and_another_site_replaces_the_policy() {
     let text = ipt_text(&site);
     let dns = text
         .lines()
-        .filter_map(|l| l.strip_prefix("create n4_"))
-        .map(|l| format!("n4_{}", l.split_whitespace().next().unwrap_or_default()))
-        .next()
+        .filter_map(|l| l.strip_prefix("create "))
+        .filter_map(|l| l.split_whitespace().next())
+        .find(|n| portolan_emit::names::is_dns_filled_set(n))
+        .map(str::to_string)
         .expect("the example has a name set");
     let ns = Netns::new();
     ns.iptables("load", &text);

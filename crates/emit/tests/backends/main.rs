@@ -5,6 +5,7 @@
 mod common;
 mod hostile;
 mod kernel;
+mod minimal;
 mod names;
 mod provenance;
 mod snapshots;

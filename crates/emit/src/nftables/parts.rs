@@ -1,0 +1,152 @@
+//! The pieces of an nftables rule: values (a single one bare, several in an anonymous set),
+//! the L4 match of a rule (protocol, ports, ICMP type, with no `meta l4proto` where the port or
+//! type match implies it), and the destinations of broadcast and multicast rules.
+
+use std::fmt::Write as _;
+
+use ipnet::IpNet;
+use portolan_model::ir::{PortRange, Rule};
+
+use super::T;
+use crate::names::{safe_text, Family};
+use crate::EmitError;
+
+/// One value bare, several as an anonymous set: `53`, `{ 500, 4500 }`.
+pub(super) fn values<I: IntoIterator<Item = String>>(items: I) -> String {
+    let v: Vec<String> = items.into_iter().collect();
+    if v.len() == 1 {
+        v.into_iter().next().unwrap_or_default()
+    } else {
+        format!("{{ {} }}", v.join(", "))
+    }
+}
+
+/// A prefix as nft writes it: the address alone for a host.
+pub(super) fn net(n: &IpNet) -> String {
+    if n.prefix_len() == n.max_prefix_len() {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+pub(super) fn ip(fam: Family) -> &'static str {
+    match fam {
+        Family::V4 => "ip",
+        Family::V6 => "ip6",
+    }
+}
+
+pub(super) fn addr_type(fam: Family) -> &'static str {
+    match fam {
+        Family::V4 => "ipv4_addr",
+        Family::V6 => "ipv6_addr",
+    }
+}
+
+fn proto_name(n: u8) -> Option<&'static str> {
+    Some(match n {
+        6 => "tcp",
+        17 => "udp",
+        132 => "sctp",
+        1 => "icmp",
+        58 => "icmpv6",
+        50 => "esp",
+        51 => "ah",
+        47 => "gre",
+        2 => "igmp",
+        _ => return None,
+    })
+}
+
+pub(super) fn has_ports(n: u8) -> bool {
+    matches!(n, 6 | 17 | 132)
+}
+
+fn ports(p: &[PortRange]) -> String {
+    values(p.iter().map(ToString::to_string))
+}
+
+/// The L4 match of a rule: `udp sport 68 udp dport 67`, `tcp dport { 443, 4321 }`,
+/// `icmp type echo-request`, `meta l4proto esp`. `None` when the rule cannot apply to the
+/// family (ICMP of the other one); `fam` `None`: the rule is written once for both families.
+pub(super) fn l4(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> {
+    let mut s = String::new();
+    match (r.protocol, fam) {
+        (1, Some(Family::V6)) | (58, Some(Family::V4)) => return Ok(None),
+        (1 | 58, _) => {
+            let kw = if r.protocol == 1 { "icmp" } else { "icmpv6" };
+            match &r.icmp_type {
+                Some(t) => {
+                    let t = safe_text(T, "icmp type", t)?;
+                    if t.is_empty() || !t.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                        return Err(EmitError::Unsafe {
+                            target: T,
+                            what: "icmp type",
+                            value: t,
+                        });
+                    }
+                    write!(s, "{kw} type {t}").ok();
+                }
+                None => write!(s, "meta l4proto {kw}").ok().unwrap_or(()),
+            }
+        }
+        (p, _) if has_ports(p) => {
+            let kw = proto_name(p).unwrap_or("tcp");
+            let mut parts = Vec::new();
+            if !r.src_ports.is_empty() {
+                parts.push(format!("{kw} sport {}", ports(&r.src_ports)));
+            }
+            if !r.ports.is_empty() {
+                parts.push(format!("{kw} dport {}", ports(&r.ports)));
+            }
+            if parts.is_empty() {
+                parts.push(format!("meta l4proto {kw}"));
+            }
+            s = parts.join(" ");
+        }
+        (p, _) => match proto_name(p) {
+            Some(n) => write!(s, "meta l4proto {n}").ok().unwrap_or(()),
+            None => write!(s, "meta l4proto {p}").ok().unwrap_or(()),
+        },
+    }
+    Ok(Some(s))
+}
+
+/// The destinations of a broadcast or multicast rule in a family: its groups, or for a
+/// broadcast 255.255.255.255 and the directed broadcasts of `networks` (IPv4 only; IPv6 has no
+/// broadcast). `None` when the family has none.
+pub(super) fn cast_destinations(r: &Rule, fam: Family, networks: &[IpNet]) -> Option<String> {
+    let v: Vec<String> = if r.multicast.is_empty() {
+        if fam == Family::V6 {
+            return None;
+        }
+        let mut v = vec!["255.255.255.255".to_string()];
+        if !r.is_dhcp() {
+            for n in networks {
+                if let IpNet::V4(n) = n {
+                    if n.prefix_len() < 31 {
+                        v.push(n.broadcast().to_string());
+                    }
+                }
+            }
+        }
+        v
+    } else {
+        r.multicast
+            .iter()
+            .filter(|g| Family::of(g) == fam)
+            .map(net)
+            .collect()
+    };
+    if v.is_empty() {
+        None
+    } else {
+        Some(format!("{} daddr {}", ip(fam), values(v)))
+    }
+}
+
+/// `iifname "lan0"`, `oifname { "mgmt0", "wan0" }`.
+pub(super) fn ifnames(kw: &str, names: &[String]) -> String {
+    format!("{kw} {}", values(names.iter().map(|n| format!("\"{n}\""))))
+}

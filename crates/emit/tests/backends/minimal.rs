@@ -1,0 +1,389 @@
+//! Readable, minimal rulesets: identical rules and sets written once, one rule for both
+//! families where a rule means both, no `meta l4proto` a port match implies, single values
+//! inline, sets named after what they hold; and the scoping the rules must keep: the spoofing
+//! map of the zones, DHCP by MAC, broadcast and multicast on their own addresses. Expected
+//! values are worked out by hand from the sites and the catalog.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use portolan_emit::{emit, Options, Target};
+use portolan_model::compile::site_text;
+use portolan_model::ir::Policy;
+
+use crate::common::{compile_file, good_sites, root, Netns, Profiles, KERNEL};
+
+fn nft(policy: &Policy) -> String {
+    emit(Target::Nftables, policy, &Options::default()).expect("emits")
+}
+
+fn site(name: &str, text: &str, profiles: Profiles) -> Policy {
+    match site_text(name, text, &profiles) {
+        Ok(l) => l.value,
+        Err(d) => panic!("{name} is refused: {d:?}"),
+    }
+}
+
+/// The rules of every chain, from its filled declaration (the one with rules or a hook).
+fn chains(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current: Option<(String, Vec<String>)> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line
+            .strip_prefix("chain ")
+            .and_then(|r| r.strip_suffix(" {"))
+        {
+            current = Some((name.to_string(), Vec::new()));
+            continue;
+        }
+        if let Some((name, rules)) = current.as_mut() {
+            if line == "}" {
+                let (name, rules) = (std::mem::take(name), std::mem::take(rules));
+                current = None;
+                if !rules.is_empty() {
+                    out.insert(name, rules);
+                }
+            } else if !line.starts_with("type ") {
+                rules.push(line.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Named sets (not maps) with their elements.
+fn sets(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("set ").and_then(|r| r.strip_suffix(" {")) {
+            current = Some(name.to_string());
+        } else if let (Some(name), Some(els)) = (&current, line.strip_prefix("elements = { ")) {
+            let els = els.trim_end_matches(" }");
+            out.insert(
+                name.clone(),
+                els.split(", ").map(str::to_string).collect::<Vec<_>>(),
+            );
+        } else if line == "}" {
+            current = None;
+        }
+    }
+    out
+}
+
+#[test]
+fn identical_rules_are_written_once_and_ports_imply_their_protocol() {
+    for path in good_sites() {
+        let text = nft(&compile_file(&path));
+        for (chain, rules) in chains(&text) {
+            for (i, r) in rules.iter().enumerate() {
+                assert!(
+                    !rules[i + 1..].contains(r),
+                    "{}: {chain} has `{r}` twice",
+                    path.display()
+                );
+                for p in ["tcp", "udp", "sctp"] {
+                    for q in ["tcp", "udp", "sctp"] {
+                        assert!(
+                            !r.contains(&format!("meta l4proto {p} {q} ")),
+                            "{}: redundant protocol in `{r}`",
+                            path.display()
+                        );
+                    }
+                }
+                // A single value is written bare: `{ 53 }` is not.
+                let single = r.split("{ ").skip(1).any(|after| {
+                    after
+                        .split(" }")
+                        .next()
+                        .is_some_and(|inner| !inner.contains(", ") && !inner.is_empty())
+                });
+                assert!(!single, "{}: one-element set in `{r}`", path.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_dual_stack_group_gets_each_rule_once() {
+    // dual-stack.yaml: the LRR (IPv4 and IPv6) runs mode ipsec; of its flows only DHCP (i11)
+    // goes to this firewall (DNS and NTP are served elsewhere), so its local chain holds the
+    // DHCP renewal once, not once per family.
+    let text = nft(&compile_file(
+        &root().join("test-data/sites/good/dual-stack.yaml"),
+    ));
+    let c = chains(&text);
+    assert_eq!(
+        c["k_lrr_local"],
+        ["udp sport 68 udp dport 67 accept comment \"thingpark-lrr/i11\""]
+    );
+    // Its discovery comes from its MAC only, on lan0; other discoveries there are dropped.
+    assert!(c["input"].contains(&"iifname \"lan0\" ether saddr 02:00:5e:30:00:10 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"thingpark-lrr/i11\"".to_string()), "{text}");
+    assert!(c["input"].contains(
+        &"iifname \"lan0\" ip daddr 255.255.255.255 udp dport 67 goto unlisted_mac".to_string()
+    ));
+    // The SLRC 198.51.100.10 and 2001:db8:ff::10: one rule per family, peers inline.
+    let i6: Vec<&String> = c["k_lrr_out"]
+        .iter()
+        .filter(|r| r.ends_with("comment \"thingpark-lrr/i6\""))
+        .collect();
+    assert_eq!(
+        i6,
+        [
+            "ip daddr 198.51.100.10 udp dport { 500, 4500 } accept comment \"thingpark-lrr/i6\"",
+            "ip6 daddr 2001:db8:ff::10 udp dport { 500, 4500 } accept comment \"thingpark-lrr/i6\""
+        ]
+    );
+}
+
+#[test]
+fn sets_are_shared_and_named_after_what_they_hold() {
+    let text = nft(&compile_file(&root().join("examples/site.yaml")));
+    let s = sets(&text);
+    // The Oscar gateways' cloud: two addresses shared by flows cloud-443 and cloud-4321 (one
+    // named set), and the names gk.sensorist.com and gk.sensorist.net (one DNS-filled set).
+    assert_eq!(
+        s["peers_oscar-gateways_cloud-443_4"],
+        ["54.229.68.147", "54.229.203.190"]
+    );
+    assert_eq!(
+        s.len(),
+        1,
+        "the example's other peers are single addresses: {s:?}"
+    );
+    let c = chains(&text);
+    assert_eq!(
+        c["k_oscar-gateways_out"],
+        [
+            "ip daddr @peers_oscar-gateways_cloud-443_4 tcp dport 443 accept comment \"oscar-templog-gateway/cloud-443\"",
+            "ip daddr @gk_sensorist_com__gk_sensorist_net_v4 tcp dport 443 accept comment \"oscar-templog-gateway/cloud-443\"",
+            "ip daddr @peers_oscar-gateways_cloud-443_4 tcp dport 4321 accept comment \"oscar-templog-gateway/cloud-4321\"",
+            "ip daddr @gk_sensorist_com__gk_sensorist_net_v4 tcp dport 4321 accept comment \"oscar-templog-gateway/cloud-4321\"",
+        ]
+    );
+    for name in [
+        "gk_sensorist_com__gk_sensorist_net_v4",
+        "bootstrap_us-east-1_mbedcloud_com_v4",
+    ] {
+        assert!(
+            text.contains(&format!(
+                "\tset {name} {{\n\t\ttype ipv4_addr\n\t\tflags timeout\n"
+            )),
+            "{name}"
+        );
+        assert!(portolan_emit::nftables::dns_filled(name));
+    }
+    assert!(!portolan_emit::nftables::dns_filled(
+        "peers_oscar-gateways_cloud-443_4"
+    ));
+}
+
+#[test]
+fn the_example_ties_each_zone_to_its_interface() {
+    let text = nft(&compile_file(&root().join("examples/site.yaml")));
+    assert!(text.contains("\tmap zones4 {\n\t\ttype ipv4_addr : verdict\n\t\tflags interval\n\t\telements = { 10.20.0.0/24 : jump from_field,\n\t\t\t10.99.0.0/24 : jump from_mgmt }"), "{text}");
+    let c = chains(&text);
+    assert_eq!(c["forward"][0], "ip saddr vmap @zones4");
+    assert_eq!(c["input"][0], "iif != \"lo\" ip saddr vmap @zones4");
+    assert_eq!(
+        c["from_mgmt"],
+        [
+            "iifname \"mgmt0\" return",
+            "limit rate 5/second burst 5 packets log prefix \"portolan spoofed mgmt: \" level info",
+            "counter drop"
+        ]
+    );
+    // No device gives a MAC: the header says DHCP is admitted from any MAC, per group.
+    assert!(text.contains("# DHCP broadcasts of oscar-gateways (oscar-templog-gateway/dhcp) are admitted from any MAC on lan0: the site gives no `mac:` for it."));
+}
+
+const NESTED: &str = r#"portolan: 1
+site: nested
+zones:
+  - id: plant
+    interface: lan0
+    networks: [10.0.0.0/16]
+  - id: mgmt
+    interface: mgmt0
+    networks: [10.0.5.0/24]
+devices:
+  - id: gw
+    profile: oscar-templog-gateway
+    zone: plant
+    addresses: [10.0.1.20]
+    flows:
+      dhcp: {enabled: false}
+      dns: {enabled: false}
+"#;
+
+#[test]
+fn nested_zones_resolve_to_the_most_specific() {
+    // 10.0.0.0/16 minus 10.0.5.0/24: 10.0.0.0–10.0.4.255 and 10.0.6.0–10.0.255.255.
+    let policy = site("nested.yaml", NESTED, Profiles::new(Path::new(".")));
+    let text = nft(&policy);
+    assert!(text.contains("elements = { 10.0.0.0-10.0.4.255 : jump from_plant,\n\t\t\t10.0.5.0/24 : jump from_mgmt,\n\t\t\t10.0.6.0-10.0.255.255 : jump from_plant }"), "{text}");
+    let ipt = emit(Target::Iptables, &policy, &Options::default()).expect("emits");
+    assert!(ipt.contains("add t_z4_plant 10.0.5.0/24 nomatch"), "{ipt}");
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = Netns::new();
+    ns.nft("nested zones", &text, false);
+    ns.iptables("nested zones", &ipt);
+}
+
+const CASTS: &str = r#"portolan: 1
+site: casts
+zones:
+  - id: field
+    interface: lan0
+    networks: [10.20.0.0/24, "2001:db8:20::/64"]
+  - id: mgmt
+    interface: mgmt0
+    networks: [10.99.0.0/24]
+devices:
+  - id: on-segment
+    profile: multicast-group.yaml
+    zone: field
+    addresses: [10.20.0.40]
+    bind:
+      lan: [zone:field]
+  - id: to-firewall
+    profile: multicast-group.yaml
+    zone: field
+    addresses: [10.20.0.41, "2001:db8:20::41"]
+    bind:
+      lan: [firewall]
+  - id: to-mgmt
+    profile: multicast-group.yaml
+    zone: field
+    addresses: [10.20.0.42]
+    bind:
+      lan: [zone:mgmt]
+"#;
+
+#[test]
+fn broadcast_and_multicast_never_become_unicast() {
+    // test-data/profiles/good/multicast-group.yaml: mdns to 224.0.0.251 (src 5353), mdns6 to
+    // ff02::fb, both link-local groups, and a broadcast `discovery` to UDP 30303.
+    let profiles = Profiles::new(&root().join("test-data/profiles/good"));
+    let policy = site("casts.yaml", CASTS, profiles);
+    let text = nft(&policy);
+    // No rule admits the peers' own addresses on these ports.
+    for r in &policy.rules {
+        assert!(r.broadcast, "{r:?}");
+    }
+    for line in text.lines().filter(|l| l.contains("accept")) {
+        assert!(
+            !line.contains("10.20.0.0/24") && !line.contains("10.99.0.0/24"),
+            "{line}"
+        );
+    }
+    let c = chains(&text);
+    // Bound to the firewall: the groups and the broadcast addresses of the zone, on lan0.
+    assert_eq!(
+        c["k_to-firewall_local"],
+        [
+            "iifname \"lan0\" ip daddr 224.0.0.251 udp sport 5353 udp dport 5353 accept comment \"multicast-group/mdns\"",
+            "iifname \"lan0\" ip6 daddr ff02::fb udp dport 5353 accept comment \"multicast-group/mdns6\"",
+            "iifname \"lan0\" ip daddr { 255.255.255.255, 10.20.0.255 } udp dport 30303 accept comment \"multicast-group/discovery\"",
+        ]
+    );
+    // On the device's own segment, and link-local groups or a broadcast towards another
+    // zone: the firewall never sees them, and says so.
+    for (group, flow, why) in [
+        (
+            "on-segment",
+            "mdns",
+            "on the device's own segment (zone `field`)",
+        ),
+        (
+            "on-segment",
+            "discovery",
+            "on the device's own segment (zone `field`)",
+        ),
+        (
+            "to-mgmt",
+            "mdns",
+            "link-local group 224.0.0.251, which no router forwards",
+        ),
+        (
+            "to-mgmt",
+            "discovery",
+            "a router does not forward broadcasts",
+        ),
+    ] {
+        let head = format!("# not enforced here: multicast-group/{flow} for {group}: ");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&head))
+            .unwrap_or_else(|| panic!("no `{head}`:\n{text}"));
+        assert!(line.contains(why), "{line}");
+    }
+    assert!(!c.contains_key("k_on-segment_out") && !c.contains_key("k_to-mgmt_out"));
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    Netns::new().nft("casts", &text, true);
+}
+
+#[test]
+fn long_group_ids_get_iptables_chains_of_their_own() {
+    let text = std::fs::read_to_string(root().join("test-data/sites/good/minimal.yaml"))
+        .expect("minimal site")
+        .replace("id: gateway", "id: gateways-in-the-north-wing-hall-7")
+        .replace("192.168.1.20]", "192.168.1.20]\n  - id: gateways-in-the-north-wing-hall-8\n    profile: oscar-templog-gateway\n    zone: lan\n    addresses: [192.168.1.21]\n    flows: {dns: {enabled: false}}");
+    let policy = site("long.yaml", &text, Profiles::new(Path::new(".")));
+    let ipt = emit(Target::Iptables, &policy, &Options::default()).expect("emits");
+    let chains: Vec<&str> = ipt
+        .lines()
+        .filter_map(|l| l.strip_prefix(':'))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| c.starts_with("K-"))
+        .collect();
+    assert!(chains.iter().all(|c| c.len() <= 28), "{chains:?}");
+    assert!(
+        chains.iter().any(|c| c.starts_with("K-gateways-i~")),
+        "{chains:?}"
+    );
+    let mut unique = chains.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), chains.len(), "{chains:?}");
+    assert_eq!(
+        chains.len(),
+        8,
+        "two classes of OUT, LOCAL, DROPS, DROPD: {chains:?}"
+    );
+    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    Netns::new().iptables("long group ids", &ipt);
+}
+
+/// An Oscar gateway whose DHCP server is `server`.
+fn dhcp_site(server: &str) -> String {
+    format!(
+        "portolan: 1\nsite: relay\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.20.0.0/24]\n  - id: mgmt\n    interface: mgmt0\n    networks: [10.99.0.0/24]\nservices:\n  dns: firewall\n  dhcp: [{server}]\ndevices:\n  - id: gw\n    profile: oscar-templog-gateway\n    zone: field\n    addresses: [10.20.0.20]\n"
+    )
+}
+
+#[test]
+fn dhcp_reaches_a_server_elsewhere_through_the_firewall_only() {
+    // Server in another zone: discovery is for the firewall (its relay), on lan0; the lease is
+    // renewed by unicast to the server (RFC 2131 section 4.4.5).
+    let policy = site(
+        "relay.yaml",
+        &dhcp_site("10.99.0.5"),
+        Profiles::new(Path::new(".")),
+    );
+    let c = chains(&nft(&policy));
+    assert!(c["input"].contains(&"iifname \"lan0\" ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"oscar-templog-gateway/dhcp\"".to_string()));
+    assert!(c["k_gw_out"].contains(
+        &"ip daddr 10.99.0.5 udp sport 68 udp dport 67 accept comment \"oscar-templog-gateway/dhcp\""
+            .to_string()
+    ));
+    // Server on the device's own segment: the exchange never reaches the firewall.
+    let policy = site(
+        "local.yaml",
+        &dhcp_site("10.20.0.2"),
+        Profiles::new(Path::new(".")),
+    );
+    let text = nft(&policy);
+    assert!(!text.contains("dport 67"), "{text}");
+    assert!(text.contains("# not enforced here: oscar-templog-gateway/dhcp for gw: DHCP with its server on the device's own segment (zone `field`)"), "{text}");
+}
