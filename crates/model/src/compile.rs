@@ -277,7 +277,7 @@ fn zones_without_interface(sink: &mut Sink, raw: &RawSite) {
     for z in raw.zones.iter().filter(|z| z.interface.is_none()) {
         let id = &z.id.value;
         let bound = format!("zone:{id}");
-        let used = raw.devices.iter().any(|d| {
+        let used = raw.devices.value.iter().any(|d| {
             &d.zone.value == id
                 || d.bind
                     .values()
