@@ -26,6 +26,7 @@ use std::fmt::Write as _;
 
 use ipnet::IpNet;
 use portolan_model::ir::{Initiator, Policy, PortRange, Rule};
+use portolan_model::IpFamily;
 
 use crate::classes::{signature, Signature};
 use crate::names::{object, safe_hostname, safe_interface, safe_text};
@@ -113,7 +114,13 @@ fn has_ports(n: u8) -> bool {
 /// The L4 match of a rule (after the peer match): protocol, ports, ICMP type.
 fn l4(r: &Rule, fam: Fam, with_dport: bool) -> Result<Option<String>, EmitError> {
     let mut s = String::new();
+    // A rule of a one-family flow (`family:`) has no match in the other family.
+    let other_family = matches!(
+        (r.family, fam),
+        (Some(IpFamily::Ipv4), Fam::V6) | (Some(IpFamily::Ipv6), Fam::V4)
+    );
     match (r.protocol, fam) {
+        _ if other_family => return Ok(None),
         (1, Fam::V6) | (58, Fam::V4) => return Ok(None),
         (1 | 58, _) => {
             let kw = if r.protocol == 1 { "icmp" } else { "icmpv6" };

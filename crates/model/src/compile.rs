@@ -913,19 +913,29 @@ fn device_rules(
                 initiator: *ini,
                 protocol: number,
                 ports: ports.clone(),
-                src_ports: if *ini == Initiator::Device {
-                    src_ports.clone()
-                } else {
-                    Vec::new()
-                },
+                // The initiator's source ports, whichever side it is: dropping them for a
+                // peer-initiated flow would admit any source port the profile does not.
+                src_ports: src_ports.clone(),
                 icmp_type: f.icmp_type.clone(),
-                peers: peers.clone(),
+                peers: of_family(&peers, f.family),
                 broadcast: f.cast != Cast::Unicast,
                 optional: f.optional,
+                family: f.family,
             });
         }
     }
     names_need_dns(sink, ctx, d, &policy.rules[first_rule..]);
+}
+
+/// The peers of a flow limited to `family` (`family: ipv4|ipv6`): static prefixes of the other
+/// family are left out; names, wildcards and the firewall stay, and the rule's `family` keeps
+/// their other-family addresses out (back ends emit the rule for one family only).
+fn of_family(peers: &Peers, family: Option<IpFamily>) -> Peers {
+    let mut p = peers.clone();
+    if let Some(f) = family {
+        p.prefixes.retain(|n| f.holds(&n.addr()));
+    }
+    p
 }
 
 /// Hostname and wildcard peers are enforced through sets the firewall's DNS server fills as it
