@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 use portolan_model::{
-    Flow, Initiation, Listens, ParamValue, PortItem, PortSpec, Profile, Protocol,
+    Flow, Initiation, IpFamily, Listens, ParamValue, PortItem, PortSpec, Profile, Protocol,
 };
 use serde_json::{Map, Value};
 
@@ -640,6 +640,11 @@ pub(crate) fn plan(f: &Flow, profile: &Profile, mud_url: &str) -> Result<Plan, U
                 58 => *fam == Family::V6,
                 _ => true,
             })
+            .filter(|fam| match f.family {
+                Some(IpFamily::Ipv4) => *fam == Family::V4,
+                Some(IpFamily::Ipv6) => *fam == Family::V6,
+                None => true,
+            })
             .collect();
         if families.is_empty() {
             notes.push(format!(
@@ -672,6 +677,20 @@ pub(crate) fn plan(f: &Flow, profile: &Profile, mud_url: &str) -> Result<Plan, U
                         initiated,
                     };
                     unit.push((*fam, forward, spec.matches(forward, fwd_type)));
+                    // The reply ACE of a one-initiator flow whose ports read the same both ways
+                    // (none, or one port on both sides) would say that both sides may send
+                    // first ([`crate::direction`], rule 2); TCP says who in
+                    // direction-initiated, other protocols leave the replies to the manager's
+                    // state tracking.
+                    let symmetric = pp == dp
+                        && match proto {
+                            6 => false,
+                            1 | 58 => f.icmp_type.is_none(),
+                            _ => true,
+                        };
+                    if symmetric && f.initiation != Initiation::Either {
+                        continue;
+                    }
                     if let Some(rt) = rev_type {
                         unit.push((*fam, reverse, spec.matches(reverse, rt)));
                     }
