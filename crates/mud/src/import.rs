@@ -449,6 +449,11 @@ impl Builder<'_> {
                 s["file"] = Value::from(base);
             }
             sources.insert(0, s);
+            if let Some(sig) = &mud.mud_signature {
+                // RFC 8520 section 13: the detached signature of this file; `mud verify` finds
+                // it by this URL's last segment next to the file.
+                sources.push(json!({"id": "mud-signature", "title": "Signature of the MUD file (RFC 8520 section 13)", "url": sig}));
+            }
             if top.is_none() {
                 if let Some(d) = &mud.documentation {
                     sources.push(json!({"id": "documentation", "title": "Documentation the MUD file names", "url": d}));
