@@ -678,7 +678,7 @@ fn unique(hint: &str, taken: &mut BTreeSet<String>) -> String {
     id
 }
 
-fn host_of(url: &str) -> &str {
+pub(crate) fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split(['/', '?', '#']).next().unwrap_or(rest)
 }
@@ -699,7 +699,7 @@ fn product(mud: &crate::schema::Mud) -> String {
 }
 
 /// A profile id from the MUD URL's last path segment (or its host).
-fn profile_id(url: &str) -> String {
+pub(crate) fn profile_id(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let path = rest.split(['?', '#']).next().unwrap_or(rest);
     let seg = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path);

@@ -195,3 +195,41 @@ fn strict_refuses_a_controller_that_is_no_uri() {
     let i = import(&bytes, &lenient()).expect("lenient imports");
     assert!(codes(&i).contains(&"controller-not-uri"));
 }
+
+#[test]
+fn export_does_not_invent_what_the_mud_file_did_not_say() {
+    let out = ace("out", "tcp", json!({"destination-port": eq(443)}));
+    let back = ace("back", "tcp", json!({"source-port": eq(443)}));
+    // No mfg-name, model-name or documentation: the import makes a vendor and a product up
+    // (a profile needs them), and the export must not write them back as stated.
+    let i = import(&file(vec![out], vec![back], json!({})), &lenient()).expect("imports");
+    let e = portolan_mud::export(
+        &i.profile,
+        &portolan_mud::ExportOptions::new("https://example.com/t.json"),
+    )
+    .expect("exports");
+    assert_eq!(e.mud.mud.mfg_name, None);
+    assert_eq!(e.mud.mud.model_name, None);
+    assert_eq!(e.mud.mud.documentation, None);
+    assert_eq!(e.mud.mud.systeminfo.as_deref(), Some("test"));
+    let codes: Vec<&str> = e.warnings.iter().map(|w| w.code).collect();
+    assert_eq!(codes.iter().filter(|c| **c == "not-stated").count(), 2);
+    // Stated ones are written.
+    let named = file(
+        vec![ace("o", "tcp", json!({"destination-port": eq(443)}))],
+        vec![],
+        json!({"mfg-name": "Example Corp", "model-name": "Sensor 1", "documentation": "https://example.com/doc"}),
+    );
+    let i = import(&named, &lenient()).expect("imports");
+    let e = portolan_mud::export(
+        &i.profile,
+        &portolan_mud::ExportOptions::new("https://example.com/t.json"),
+    )
+    .expect("exports");
+    assert_eq!(e.mud.mud.mfg_name.as_deref(), Some("Example Corp"));
+    assert_eq!(e.mud.mud.model_name.as_deref(), Some("Sensor 1"));
+    assert_eq!(
+        e.mud.mud.documentation.as_deref(),
+        Some("https://example.com/doc")
+    );
+}
