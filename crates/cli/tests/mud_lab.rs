@@ -14,7 +14,9 @@
 //! runs `lab` on the site (every probe as the policy says), then builds its own three
 //! namespaces (devices, firewall with the emitted ruleset, outside) and sends, for every ACE,
 //! the packet it admits (must pass) and its mirror image or wrong-port twin (must be dropped).
-//! It needs root; without it, it says so loudly and returns.
+//! A corpus file (Cisco's luminaire) is a device of the same site, so the lab also runs its
+//! flows. It needs root; without it, it says so loudly and
+//! returns.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -41,7 +43,12 @@ struct MudFiles;
 
 impl ProfileSource for MudFiles {
     fn profile(&self, name: &str) -> Result<Profile, String> {
-        let path = classes().join(name);
+        let path = match name.strip_prefix("corpus/") {
+            Some(rel) => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/interop/mud")
+                .join(rel),
+            None => classes().join(name),
+        };
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let o = ImportOptions {
             strict: false,
@@ -61,6 +68,8 @@ zones:
     networks: [10.40.0.0/24, "fd00:40::/64"]
   - id: wan
     interface: wan0
+services:
+  dns: firewall
 devices:
   - id: tdo
     profile: to-device-only.json
@@ -86,6 +95,12 @@ devices:
     zone: field
     addresses: [10.40.0.41, "fd00:40::41"]
     bind: {my-controller: [198.51.100.50, "2001:db8:40::50"]}
+  # From the corpus: Cisco's luminaire.
+  - id: lum
+    profile: corpus/CiscoDevNet+MUD-Manager/examples/luminaire/fs/Luminaire_150.json
+    zone: field
+    addresses: [10.40.0.51]
+    bind: {my-controller: [198.51.100.60], local-networks: [10.40.0.0/24]}
 "#;
 
 fn compile() -> Policy {
@@ -563,6 +578,21 @@ fn each_class_admits_what_its_aces_admit_on_a_kernel() {
         r.summary.expected_pass >= 5,
         "the lab sent the admitted flows"
     );
+    for dev in ["tdo", "spb", "spo", "v4o", "ord", "lum"] {
+        let rows: Vec<_> = r.rows.iter().filter(|x| x.device == dev).collect();
+        eprintln!(
+            "    lab {dev}: {}",
+            rows.iter()
+                .map(|x| format!("{:?} {} {} {:?}", x.kind, x.traffic, x.dst, x.observed))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        assert!(
+            rows.iter()
+                .any(|x| x.kind == Kind::Required && x.observed == Observed::Pass),
+            "the lab proved no flow of {dev}"
+        );
+    }
 
     // The hand-written packets.
     let ruleset =
