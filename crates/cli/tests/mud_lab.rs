@@ -188,6 +188,32 @@ fn compiled_rules_are_the_rfc_reading_of_each_class() {
             assert_eq!(r.family, *fam, "{group}: address family");
         }
     }
+    // The back ends: the IPv4-only flow has no IPv6 rule, the dual one has both.
+    let nft =
+        portolan_emit::nftables::emit(&policy, &portolan_emit::Options::default()).expect("emit");
+    let lines = |flow: &str| -> Vec<&str> {
+        nft.lines()
+            .filter(|l| l.contains(&format!("\"{flow}\"")) && l.contains("accept"))
+            .collect()
+    };
+    let v4o = lines("ipv4-only/mqtt-out");
+    assert!(
+        !v4o.is_empty() && v4o.iter().all(|l| !l.contains("ip6 ")),
+        "{v4o:#?}"
+    );
+    let ord = lines("ordinary/https-out");
+    assert!(ord.iter().any(|l| l.contains("ip6 ")) && ord.iter().any(|l| l.contains("ip ")));
+    let ipt = portolan_emit::iptables::emit(&policy, &portolan_emit::Options::default())
+        .expect("emit iptables");
+    let v6_part = ipt
+        .split("#> ip6tables")
+        .nth(1)
+        .and_then(|r| r.split("#> ").next())
+        .unwrap_or("");
+    assert!(
+        !v6_part.contains("ipv4-only/mqtt-out") && v6_part.contains("ordinary/https-out"),
+        "the ip6tables part holds the dual flow only"
+    );
 }
 
 /// A packet of the hand-written table: from, to, TCP or UDP, destination and source port,
