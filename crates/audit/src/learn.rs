@@ -323,6 +323,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             conditions: Vec::new(),
             inside: None,
             cast: Default::default(),
+            family: None,
             group: None,
             icmp_type: icmp_name.map(str::to_string),
             keepalive: None,

@@ -955,16 +955,15 @@ fn device_rules(
                     initiator: *ini,
                     protocol: number,
                     ports: ports.clone(),
-                    src_ports: if *ini == Initiator::Device {
-                        src_ports.clone()
-                    } else {
-                        Vec::new()
-                    },
+                    // The initiator's source ports, whichever side it is: dropping them for
+                    // a peer-initiated flow would admit any source port the profile does not.
+                    src_ports: src_ports.clone(),
                     icmp_type: f.icmp_type.clone(),
-                    peers: shape.peers.clone(),
+                    peers: of_family(&shape.peers, f.family),
                     broadcast: shape.broadcast,
                     multicast: shape.multicast.clone(),
                     optional: f.optional,
+                    family: f.family,
                 });
             }
         }
@@ -973,6 +972,17 @@ fn device_rules(
     tally.documented = policy.documented.len() - first_documented;
     tally.rules = policy.rules.len() - first_rule;
     site_check::after_rules(sink, &dev, mode, version.is_some(), &tally, first_diag);
+}
+
+/// The peers of a flow limited to `family` (`family: ipv4|ipv6`): static prefixes of the other
+/// family are left out; names, wildcards and the firewall stay, and the rule's `family` keeps
+/// their other-family addresses out (back ends emit the rule for one family only).
+fn of_family(peers: &Peers, family: Option<IpFamily>) -> Peers {
+    let mut p = peers.clone();
+    if let Some(f) = family {
+        p.prefixes.retain(|n| f.holds(&n.addr()));
+    }
+    p
 }
 
 /// Hostname and wildcard peers are enforced through sets the firewall's DNS server fills as it

@@ -736,6 +736,33 @@ impl Ctx<'_> {
                 Cast::Unicast
             }
         };
+        let family = match f.family.as_ref().map(|c| c.value.as_str()) {
+            None => None,
+            Some("ipv4") => Some(IpFamily::Ipv4),
+            Some("ipv6") => Some(IpFamily::Ipv6),
+            Some(other) => {
+                sink.error(
+                    f.family.as_ref().map_or(Pos::UNKNOWN, pos),
+                    "unknown-value",
+                    format!("family `{other}` is not known"),
+                    "use ipv4 or ipv6, or leave `family` out for both",
+                );
+                None
+            }
+        };
+        let clash = match (family, &protocol) {
+            (Some(IpFamily::Ipv6), Protocol::Icmp) => Some("icmp"),
+            (Some(IpFamily::Ipv4), Protocol::Icmpv6) => Some("icmpv6"),
+            _ => None,
+        };
+        if let (Some(proto), Some(fam)) = (clash, &f.family) {
+            sink.error(
+                pos(fam),
+                "family-protocol-mismatch",
+                format!("an {proto} flow cannot be `family: {}`", fam.value),
+                "icmp is IPv4's, icmpv6 IPv6's",
+            );
+        }
         let group = f
             .group
             .as_ref()
@@ -857,6 +884,7 @@ impl Ctx<'_> {
                     .and_then(|p| port_number(p.value).ok()),
             }),
             cast,
+            family,
             group,
             icmp_type: f.icmp_type.as_ref().map(|t| t.value.clone()),
             keepalive,
