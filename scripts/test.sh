@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, every crate's tests (kernel tests included: they
-# need root and create their own network namespaces), and the lab proof of the example site.
+# need root and create their own network namespaces), the lab proof of the example site, and
+# a short run of every fuzz target (FUZZ_SMOKE=30s for longer; fuzz/run.sh 10m for real runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -14,6 +15,15 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
 echo "== portolan lab examples/site.yaml (the example site proven on a real kernel)" >&2
 cargo run -q -p portolan -- lab examples/site.yaml
+# Every parser fuzzed briefly (fuzz/README.md). The fuzz crate needs a nightly toolchain; a
+# machine without one skips this step and says so, loudly.
+echo "== fuzz smoke: every target for ${FUZZ_SMOKE:-20s}" >&2
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  fuzz/run.sh "${FUZZ_SMOKE:-20s}"
+else
+  echo "!! FUZZ SMOKE SKIPPED: no nightly toolchain on this machine (rustup toolchain list)" >&2
+fi
 # One closing line for the whole run, summing every test binary's result line.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "total: %d passed, %d failed\n", p, f }' "$log"

@@ -268,39 +268,7 @@ pub fn ip_packet(data: &[u8]) -> Result<Packet<'_>, Skip> {
 /// The nftables name of an ICMP (`v6 == false`) or ICMPv6 type, as profiles write
 /// `icmp_type`.
 pub fn icmp_type_name(v6: bool, t: u8) -> Option<&'static str> {
-    Some(match (v6, t) {
-        (false, 0) => "echo-reply",
-        (false, 3) => "destination-unreachable",
-        (false, 4) => "source-quench",
-        (false, 5) => "redirect",
-        (false, 8) => "echo-request",
-        (false, 9) => "router-advertisement",
-        (false, 10) => "router-solicitation",
-        (false, 11) => "time-exceeded",
-        (false, 12) => "parameter-problem",
-        (false, 13) => "timestamp-request",
-        (false, 14) => "timestamp-reply",
-        (false, 15) => "info-request",
-        (false, 16) => "info-reply",
-        (false, 17) => "address-mask-request",
-        (false, 18) => "address-mask-reply",
-        (true, 1) => "destination-unreachable",
-        (true, 2) => "packet-too-big",
-        (true, 3) => "time-exceeded",
-        (true, 4) => "parameter-problem",
-        (true, 128) => "echo-request",
-        (true, 129) => "echo-reply",
-        (true, 130) => "mld-listener-query",
-        (true, 131) => "mld-listener-report",
-        (true, 132) => "mld-listener-done",
-        (true, 133) => "nd-router-solicit",
-        (true, 134) => "nd-router-advert",
-        (true, 135) => "nd-neighbor-solicit",
-        (true, 136) => "nd-neighbor-advert",
-        (true, 137) => "nd-redirect",
-        (true, 143) => "mld2-listener-report",
-        _ => return None,
-    })
+    portolan_model::icmp::type_name(v6, t)
 }
 
 /// A protocol's name as profiles write it, or its number.

@@ -6,6 +6,11 @@
 //!
 //! Windows of one address and name that overlap are merged, so memory grows with distinct
 //! (address, name) pairs and re-resolutions after expiry, not with DNS packets.
+//!
+//! A CNAME chain is followed for at most [`MAX_CHAIN`] names: every name of a chain is paid
+//! for once per address of the answer (and per packet), so an answer crafted with hundreds of
+//! CNAMEs would otherwise cost seconds. Real answers are a few names long; a longer chain is
+//! cut, counted in `Names::chains_cut`, and reported.
 
 use std::net::IpAddr;
 
@@ -14,6 +19,10 @@ use hickory_proto::rr::RData;
 use rustc_hash::FxHashMap;
 
 use crate::time::{Nanos, NANOS};
+
+/// The most names of one CNAME chain (the address's owner and the names that led to it) that
+/// an answer's address is attributed to.
+pub const MAX_CHAIN: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Window {
@@ -31,6 +40,8 @@ pub struct Names {
     /// Responses read, and responses that could not be parsed.
     pub responses: u64,
     pub unparsed: u64,
+    /// Answers whose CNAME chain was longer than [`MAX_CHAIN`] and was cut.
+    pub chains_cut: u64,
 }
 
 /// Lowercase, without the trailing dot.
@@ -129,24 +140,37 @@ impl Names {
                 _ => {}
             }
         }
-        for (owner, addr, ttl) in addrs {
-            // Walk the chain back towards the question, at most once per CNAME; the question's
-            // name is added first, so that it is the first name the address has.
-            let mut chain = vec![(owner, ttl)];
-            for _ in 0..cnames.len() {
-                let (name, ttl) = chain.last().cloned().expect("chain starts non-empty");
-                let Some((from, _, cttl)) = cnames.iter().find(|(_, to, _)| *to == name) else {
-                    break;
-                };
-                if chain.iter().any(|(n, _)| n == from) {
+        // CNAME target → (owner, TTL): the first record for a target wins.
+        let mut led_by: FxHashMap<&str, (&str, u32)> = FxHashMap::default();
+        for (from, to, ttl) in &cnames {
+            led_by.entry(to.as_str()).or_insert((from.as_str(), *ttl));
+        }
+        let mut cut = false;
+        for (owner, addr, ttl) in &addrs {
+            // Walk the chain back towards the question, at most MAX_CHAIN names and never
+            // through a name twice; the question's name is added first, so that it is the
+            // first name the address has.
+            let mut chain: Vec<&str> = vec![owner.as_str()];
+            let mut shortest = *ttl;
+            let mut name = owner.as_str();
+            while let Some(&(from, cttl)) = led_by.get(name) {
+                if chain.contains(&from) {
                     break;
                 }
-                chain.push((from.clone(), ttl.min(*cttl)));
+                if chain.len() == MAX_CHAIN {
+                    cut = true;
+                    break;
+                }
+                chain.push(from);
+                shortest = shortest.min(cttl);
+                name = from;
             }
-            let shortest = chain.iter().map(|(_, t)| *t).min().unwrap_or(0);
-            for (name, _) in chain.iter().rev() {
-                self.add(addr, name, t, shortest);
+            for name in chain.iter().rev() {
+                self.add(*addr, name, t, shortest);
             }
+        }
+        if cut {
+            self.chains_cut += 1;
         }
         true
     }
@@ -155,6 +179,65 @@ impl Names {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A DNS response built by hand (RFC 1035 §4.1): the question `n0.test` A, then the
+    /// answers `n{i}.test CNAME n{i+1}.test` for i < `cnames`, and `n{cnames}.test A 192.0.2.7`,
+    /// all with TTL 60. No compression, so the layout is the RFC's plain one.
+    fn chain_response(cnames: usize) -> Vec<u8> {
+        fn name(i: usize) -> Vec<u8> {
+            let label = format!("n{i}");
+            let mut v = vec![u8::try_from(label.len()).expect("short label")];
+            v.extend(label.as_bytes());
+            v.extend([4, b't', b'e', b's', b't', 0]);
+            v
+        }
+        let ancount = u16::try_from(cnames + 1).expect("few answers");
+        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1];
+        m.extend(ancount.to_be_bytes());
+        m.extend([0, 0, 0, 0]);
+        m.extend(name(0));
+        m.extend([0, 1, 0, 1]);
+        for i in 0..=cnames {
+            m.extend(name(i));
+            let cname = i < cnames;
+            m.extend(if cname { [0, 5] } else { [0, 1] });
+            m.extend([0, 1, 0, 0, 0, 60]);
+            let rdata = if cname {
+                name(i + 1)
+            } else {
+                vec![192, 0, 2, 7]
+            };
+            m.extend(
+                u16::try_from(rdata.len())
+                    .expect("short rdata")
+                    .to_be_bytes(),
+            );
+            m.extend(rdata);
+        }
+        m
+    }
+
+    #[test]
+    fn cname_chains_attribute_every_name_up_to_the_bound() {
+        let addr: IpAddr = "192.0.2.7".parse().expect("address");
+        // Three CNAMEs: the address has the question's name first and all four names.
+        let mut n = Names::new();
+        assert!(n.message(&chain_response(3), 0));
+        assert_eq!(
+            n.at(addr, Some(0)),
+            ["n0.test", "n1.test", "n2.test", "n3.test"]
+        );
+        assert_eq!(n.chains_cut, 0);
+        // 850 CNAMEs (the fuzzer's case took ~28 s per packet): the address keeps the 16
+        // names nearest to it, n850 back to n835, and the cut is counted.
+        let mut n = Names::new();
+        assert!(n.message(&chain_response(850), 0));
+        let names = n.at(addr, Some(0));
+        assert_eq!(names.len(), MAX_CHAIN);
+        assert_eq!(names.first().map(String::as_str), Some("n835.test"));
+        assert_eq!(names.last().map(String::as_str), Some("n850.test"));
+        assert_eq!(n.chains_cut, 1);
+    }
 
     #[test]
     fn windows_merge_and_expire() {

@@ -97,11 +97,11 @@ impl Flow {
     }
 
     pub fn total_packets(&self) -> u64 {
-        self.packets[0] + self.packets[1]
+        self.packets[0].saturating_add(self.packets[1])
     }
 
     pub fn total_bytes(&self) -> u64 {
-        self.bytes[0] + self.bytes[1]
+        self.bytes[0].saturating_add(self.bytes[1])
     }
 
     /// The ICMP type's nftables name.
@@ -328,8 +328,8 @@ impl FlowTable {
 #[inline]
 fn count(e: &mut Entry, p: &Packet<'_>, ts: Nanos, src_is_a: bool) {
     let dir = usize::from(src_is_a != e.init_is_a);
-    e.flow.packets[dir] += 1;
-    e.flow.bytes[dir] += u64::from(p.ip_len);
+    e.flow.packets[dir] = e.flow.packets[dir].saturating_add(1);
+    e.flow.bytes[dir] = e.flow.bytes[dir].saturating_add(u64::from(p.ip_len));
     if e.flow.last.is_none_or(|l| ts > l) {
         e.flow.last = Some(ts);
     }
@@ -466,5 +466,19 @@ mod tests {
         assert_eq!(f[0].packets, [2, 1]);
         assert_eq!(f[0].first, Some(0));
         assert_eq!(f[1].packets, [1, 0]);
+    }
+
+    /// Found by fuzzing: conntrack's `packets=18446744073709551615` in both directions
+    /// overflowed the flow's total (and `learn`'s sum of totals).
+    #[test]
+    fn totals_saturate() {
+        let mut f = Flow::new(
+            proto::UDP,
+            ("10.0.0.1".parse().expect("address"), 1),
+            ("10.0.0.2".parse().expect("address"), 2),
+        );
+        f.packets = [u64::MAX, u64::MAX];
+        f.bytes = [u64::MAX, 1];
+        assert_eq!((f.total_packets(), f.total_bytes()), (u64::MAX, u64::MAX));
     }
 }

@@ -178,7 +178,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             seen.ports.insert(f.rport);
         }
         seen.flows += 1;
-        seen.packets += f.total_packets();
+        seen.packets = seen.packets.saturating_add(f.total_packets());
         if let Some(t) = f.first {
             seen.first = Some(seen.first.map_or(t, |x| x.min(t)));
             first = Some(first.map_or(t, |x: Nanos| x.min(t)));
@@ -323,6 +323,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             conditions: Vec::new(),
             inside: None,
             cast: Default::default(),
+            family: None,
             group: None,
             icmp_type: icmp_name.map(str::to_string),
             keepalive: None,

@@ -156,6 +156,8 @@ pub struct Report {
     /// DNS responses read, and the ones that could not be parsed.
     pub dns_responses: u64,
     pub dns_unparsed: u64,
+    /// DNS answers (packets or log lines) whose CNAME chain was cut at `dns::MAX_CHAIN`.
+    pub dns_chains_cut: u64,
 }
 
 impl Report {
@@ -238,6 +240,7 @@ pub fn audit(policy: &Policy, obs: Observed, opts: &Options) -> Report {
         unknown_device: unknown,
         dns_responses: obs.names.responses,
         dns_unparsed: obs.names.unparsed,
+        dns_chains_cut: obs.names.chains_cut,
         inputs: obs.inputs,
         frames: obs.frames,
     }

@@ -62,11 +62,15 @@ pub enum Command {
     /// Diagnose, from the device's network, whether everything the device needs works.
     ///
     /// Stages: address (source address, default route, name servers), names (every host,
-    /// through the device's resolver: answers, TTLs, NXDOMAIN / SERVFAIL / timeout), reach
-    /// (every flow: TCP open / refused / filtered / unreachable, UDP with a request the service
-    /// answers, ICMP echo; alternative groups), integrity (TLS issuer against the profile's
-    /// expectation) and, with --nat-timeout, keepalive (idle timeouts of the path, measured
-    /// against `portolan responder`). Each failure comes with its remedy.
+    /// through the site's resolver, else the device's: answers, TTLs, NXDOMAIN / SERVFAIL /
+    /// timeout), reach (every flow: TCP open / refused / rejected / filtered / unreachable, UDP
+    /// with a request the service answers — DTLS 1.2 ClientHello for DTLS and CoAPs —, ICMP
+    /// echo; an ICMP error from a device on the path, or a reset whose TTL differs from the
+    /// target's SYN-ACK, is that device rejecting the flow, with the confidence stated;
+    /// alternative groups judged per host; volatile addresses as context), integrity (TLS
+    /// issuer against the profile's expectation, and across flows to the same host) and, with
+    /// --nat-timeout, keepalive (idle timeouts of the path, measured against `portolan
+    /// responder`). Each failure comes with its remedy, naming exactly the (host, port) pairs.
     ///
     /// Exit 0 when every required flow works, 1 when one does not, 2 on bad input.
     ///
@@ -106,9 +110,13 @@ pub enum Command {
     ///
     /// One `nft -f` transaction; the previous `inet portolan` table is saved in the state
     /// folder first. With --confirm, the previous table comes back after that long unless
-    /// `portolan apply --confirmed` arrives in time (like `commit confirmed`).
+    /// `portolan apply --confirmed` arrives in time (like `commit confirmed`); the exact
+    /// confirm command, with --state-dir and --netns, is printed. --diff (or --dry-run) shows
+    /// what loading would change, rules by their profile/flow, and loads nothing. A site
+    /// without devices is not loaded.
     ///
-    /// Example: portolan apply examples/site.yaml --confirm 60   (then: portolan apply --confirmed)
+    /// Example: portolan apply examples/site.yaml --diff; portolan apply examples/site.yaml
+    /// --confirm 60 (then the printed `portolan apply --confirmed ...`)
     Apply(crate::cmd::apply::ApplyArgs),
     /// Audit observed traffic (captures, flow logs) against the site's policy.
     ///
@@ -277,9 +285,14 @@ pub struct ProbeArgs {
     /// Run inside this network namespace (`ip netns` name).
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
-    /// The device's resolver (ADDR or ADDR:PORT); default: resolv.conf's first name server.
+    /// The device's resolver (ADDR or ADDR:PORT); default: the site's (`services: {dns:
+    /// [ADDR]}`), else resolv.conf's first name server (a warning says when the two differ).
     #[arg(long, value_name = "ADDR")]
     pub resolver: Option<String>,
+    /// Probe the addresses a profile marks `addresses_volatile` as required. By default they
+    /// are context: reported, answering or not, without failing a flow that works by name.
+    #[arg(long)]
+    pub strict_volatile: bool,
     /// A second resolver to compare answers and TTLs with (its TTLs are the reference).
     #[arg(long, value_name = "ADDR")]
     pub compare_resolver: Option<String>,

@@ -555,3 +555,92 @@ fn snapshot_doc_every_profile() {
         }
     }
 }
+
+/// A file that is not UTF-8 is bad input with a position, the same for a profile and a site
+/// and for every command (found by fuzzing: it was an I/O error without line:column, and
+/// `compile` printed it in a shape of its own).
+#[test]
+fn not_utf8_is_a_diagnostic_with_a_position() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Line 2, column 6: `id: x` then 0xff (the column counts characters: `é` is one).
+    let profile = dir.path().join("p.yaml");
+    std::fs::write(&profile, b"portolan: 1\nid: x\xff\n").expect("write");
+    let site = dir.path().join("s.yaml");
+    std::fs::write(
+        &site,
+        "portolan: 1\nsite: x\n# caf\u{e9} "
+            .as_bytes()
+            .iter()
+            .chain(b"\xc3(\n")
+            .copied()
+            .collect::<Vec<u8>>(),
+    )
+    .expect("write");
+    let p = profile.to_str().expect("UTF-8 path");
+    let s = site.to_str().expect("UTF-8 path");
+    for (args, at) in [
+        (vec!["validate", p], format!("{p}:2:6: error[not-utf8]")),
+        (vec!["validate", s], format!("{s}:3:8: error[not-utf8]")),
+        (vec!["compile", s], format!("{s}:3:8: error[not-utf8]")),
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&at),
+            "{args:?}: want {at}, got {}",
+            r.stderr
+        );
+    }
+}
+
+/// `-o` never replaces what is not a regular file: `compile -o /dev/null` once renamed a
+/// regular file over the device node (as root, every later `> /dev/null` on the machine then
+/// wrote into a file). A FIFO stands in for the device here; a symbolic link stays a link.
+#[test]
+fn output_to_a_fifo_or_a_link_keeps_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("out.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read the FIFO"))
+    };
+    let f = fifo.to_str().expect("UTF-8 path");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let r = run_in(
+        Some(&repo),
+        &["compile", "examples/site.yaml", "-o", f],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Checked before joining: a replaced FIFO leaves the reader blocked for good.
+    let kind = std::fs::symlink_metadata(&fifo)
+        .expect("still there")
+        .file_type();
+    assert!(kind.is_fifo(), "the FIFO was replaced: {kind:?}");
+    let got = reader.join().expect("reader thread");
+    assert!(got.contains("table inet portolan"), "{got}");
+
+    let file = dir.path().join("real.nft");
+    std::fs::write(&file, "old").expect("write");
+    let link = dir.path().join("link.nft");
+    std::os::unix::fs::symlink(&file, &link).expect("symlink");
+    let l = link.to_str().expect("UTF-8 path");
+    let r = run_in(
+        Some(&repo),
+        &["compile", "examples/site.yaml", "-o", l],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    let text = std::fs::read_to_string(&file).expect("target");
+    assert!(text.contains("table inet portolan"), "{text}");
+}

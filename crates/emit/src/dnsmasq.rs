@@ -8,6 +8,11 @@
 //! apex `mbedcloud.com` as well as `*.mbedcloud.com`, and a line for `gk.sensorist.com` also
 //! admits `x.gk.sensorist.com`. That is slightly wider than the profile; the nftables sets are
 //! still limited to the ports and devices of the flows that use them.
+//!
+//! dnsmasq reads a configuration line into a buffer of about a kilobyte: a longer
+//! `nftset=` line (an endpoint with many long hostnames) fails `dnsmasq --test` with "bad
+//! option". Lines are cut at [`MAX_LINE`] characters, the domains spread over several lines
+//! that name the same sets.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -20,6 +25,43 @@ use crate::nftables::{name_set, wildcard_set};
 use crate::{EmitError, Options};
 
 const T: &str = "dnsmasq";
+
+/// The longest `nftset=` line written. dnsmasq 2.90 accepts lines of 1,017 characters and
+/// refuses some of 1,034 (its buffer is about a kilobyte); this stays below both.
+pub const MAX_LINE: usize = 1000;
+
+/// `nftset=/d1/d2/…/set1,set2` lines for `domains`, each at most [`MAX_LINE`] characters.
+fn nftset_lines(domains: &[String], sets: &[&str]) -> Result<Vec<String>, EmitError> {
+    let tail = format!("/{}", sets.join(","));
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for d in domains {
+        let single = "nftset=/".len() + d.len() + tail.len();
+        if single > MAX_LINE {
+            return Err(EmitError::Unsupported {
+                target: T,
+                what: format!(
+                    "a line of {single} characters for `{d}` (its {} sets): dnsmasq reads at most about {MAX_LINE}",
+                    sets.len()
+                ),
+            });
+        }
+        if !line.is_empty() && line.len() + 1 + d.len() + tail.len() > MAX_LINE {
+            lines.push(format!("{line}{tail}"));
+            line.clear();
+        }
+        if line.is_empty() {
+            line.push_str("nftset=/");
+        } else {
+            line.push('/');
+        }
+        line.push_str(d);
+    }
+    if !line.is_empty() {
+        lines.push(format!("{line}{tail}"));
+    }
+    Ok(lines)
+}
 
 pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
     // domain list → set names
@@ -105,7 +147,33 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
     .ok();
     for (domains, sets) in &lines {
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
-        writeln!(o, "nftset=/{}/{}", domains.join("/"), sets.join(",")).ok();
+        for line in nftset_lines(domains, &sets)? {
+            writeln!(o, "{line}").ok();
+        }
     }
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_domain_lists_are_cut_into_lines_under_the_limit() {
+        let domains: Vec<String> = (0..200)
+            .map(|i| format!("host-{i:03}.devices.vendor.example.com"))
+            .collect();
+        let lines =
+            nftset_lines(&domains, &["4#inet#portolan#a", "6#inet#portolan#a"]).expect("fits");
+        assert!(lines.len() > 1);
+        let mut seen = Vec::new();
+        for l in &lines {
+            assert!(l.len() <= MAX_LINE, "{} characters", l.len());
+            let body = l.strip_prefix("nftset=/").expect("prefix");
+            let (ds, sets) = body.rsplit_once('/').expect("sets");
+            assert_eq!(sets, "4#inet#portolan#a,6#inet#portolan#a");
+            seen.extend(ds.split('/').map(str::to_string));
+        }
+        assert_eq!(seen, domains);
+    }
 }

@@ -185,13 +185,9 @@ pub fn safe_hostname(target: &'static str, s: &str) -> Result<String, EmitError>
     }
 }
 
-/// Checks an interface name.
+/// Checks an interface name (the site's check, repeated at the gate to the output).
 pub fn safe_interface(target: &'static str, s: &str) -> Result<String, EmitError> {
-    if !s.is_empty()
-        && s.len() <= 15
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*'))
-    {
+    if portolan_model::names::is_interface_name(s) {
         Ok(s.to_string())
     } else {
         Err(EmitError::Unsafe {

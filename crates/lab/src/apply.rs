@@ -6,8 +6,10 @@
 //!   printed it (or a comment saying there was none);
 //! - `rollback.nft`: one transaction that restores it (`delete table`, then the listing);
 //! - `applied.nft`: the transaction that was loaded;
-//! - `pending.json`: an unconfirmed apply (token, deadline, timer pid); `confirmed.json`,
-//!   `last-rollback.json` and `rollback.log` record what became of it.
+//! - `pending.json`: an unconfirmed apply (token, deadline, timer pid); `confirmed.json` and
+//!   `last-rollback.json` record what became of it (each apply that loads removes the records
+//!   of the one before, so `--confirmed` never reports an older apply's fate), and
+//!   `rollback.log` keeps the timers' messages.
 //!
 //! The transaction is the emitted ruleset with two additions, all in one `nft -f`: sets and
 //! maps whose type or flags changed are deleted first (after `flush table`, so no rule still
@@ -86,10 +88,68 @@ pub struct Applied {
 pub enum Confirmation {
     /// The pending apply is now permanent; its timer was stopped.
     Confirmed { token: String },
-    /// Too late: the rollback already ran (or is running).
+    /// The last apply was confirmed before (this many seconds ago); nothing is pending.
+    AlreadyConfirmed { token: String, seconds_ago: u64 },
+    /// Too late: the rollback already ran (or is running). `detail` is a sentence.
     TooLate { detail: String },
     /// Nothing was pending.
     NothingPending,
+}
+
+/// What became of an apply awaiting confirmation: `confirmed.json`, `last-rollback.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Record {
+    token: String,
+    /// Seconds since the Unix epoch.
+    #[serde(default)]
+    at: u64,
+    /// For a rollback: whether it restored the saved table, and what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+fn read_record(path: &Path) -> Option<Record> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// `N s ago`, `N min ago`, `N h ago` for a time in seconds since the epoch.
+fn ago(at: u64) -> String {
+    let s = now().saturating_sub(at);
+    match s {
+        0..=119 => format!("{s} s ago"),
+        120..=7199 => format!("{} min ago", s / 60),
+        _ => format!("{} h ago", s / 3600),
+    }
+}
+
+/// A word as a POSIX shell reads it back unchanged.
+fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '-' | '_' | ':' | '+' | '=' | ',')
+        });
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that confirms an apply of `target` with state in `state_dir`, with every
+/// option it needs to find the same state: `portolan apply --confirmed --state-dir DIR
+/// [--netns NAME]`.
+pub fn confirm_command(target: &Where, state_dir: &Path) -> String {
+    let dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    let mut s = format!(
+        "portolan apply --confirmed --state-dir {}",
+        shell_word(&dir.display().to_string())
+    );
+    if let Where::Netns(n) = target {
+        s.push_str(&format!(" --netns {}", shell_word(n)));
+    }
+    s
 }
 
 /// What the rollback timer did.
@@ -101,7 +161,7 @@ pub enum Rollback {
     NotNeeded,
 }
 
-fn scope_dir(target: &Where, state_dir: &Path) -> PathBuf {
+pub(crate) fn scope_dir(target: &Where, state_dir: &Path) -> PathBuf {
     state_dir.join(target.scope())
 }
 
@@ -120,7 +180,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
-fn read_pending(path: &Path) -> Option<Pending> {
+pub(crate) fn read_pending(path: &Path) -> Option<Pending> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
 }
@@ -205,9 +265,10 @@ pub fn apply(ruleset: &str, opts: &Options) -> Result<Applied> {
     let pending_path = dir.join("pending.json");
     if let Some(p) = read_pending(&pending_path) {
         return Err(Error::Apply(format!(
-            "an apply is awaiting confirmation (rollback in {} s): confirm it with \
-             `portolan apply --confirmed` or let it roll back first",
-            p.deadline.saturating_sub(now())
+            "An apply is awaiting confirmation (rollback in {} s). Confirm it with `{}`, or let \
+             it roll back, before applying again.",
+            p.deadline.saturating_sub(now()),
+            confirm_command(&opts.target, &opts.state_dir)
         )));
     }
 
@@ -246,6 +307,10 @@ pub fn apply(ruleset: &str, opts: &Options) -> Result<Applied> {
         )));
     }
 
+    // The records of the previous apply's fate no longer describe the table.
+    for old in ["confirmed.json", "last-rollback.json"] {
+        let _ = std::fs::remove_file(dir.join(old));
+    }
     let mut pending = None;
     if let (Some(delay), Some(launcher)) = (opts.confirm, &opts.launcher) {
         let token = format!("{}-{}", now(), std::process::id());
@@ -410,8 +475,16 @@ pub fn rollback_after(
         Ok(Err(msg)) => (false, msg.clone()),
         Err(e) => (false, e.to_string()),
     };
-    let record = serde_json::json!({"token": token, "at": now(), "ok": ok, "detail": detail});
-    write_atomic(&dir.join("last-rollback.json"), &record.to_string())?;
+    let record = Record {
+        token: token.to_string(),
+        at: now(),
+        ok: Some(ok),
+        detail: Some(detail.clone()),
+    };
+    write_atomic(
+        &dir.join("last-rollback.json"),
+        &serde_json::to_string(&record).unwrap_or_default(),
+    )?;
     let _ = std::fs::remove_file(&claimed);
     if ok {
         Ok(Rollback::RolledBack)
@@ -425,26 +498,20 @@ pub fn confirm(target: &Where, state_dir: &Path) -> Result<Confirmation> {
     let dir = scope_dir(target, state_dir);
     let pending_path = dir.join("pending.json");
     let Some(p) = read_pending(&pending_path) else {
-        if dir.join("rolling-back.json").exists() {
-            return Ok(Confirmation::TooLate {
-                detail: "the rollback is running now".into(),
-            });
-        }
-        return Ok(
-            match std::fs::read_to_string(dir.join("last-rollback.json")) {
-                Ok(t) => Confirmation::TooLate {
-                    detail: format!("the last apply was rolled back: {t}"),
-                },
-                Err(_) => Confirmation::NothingPending,
-            },
-        );
+        return Ok(settled(&dir));
     };
     let done = dir.join("confirmed.json");
     if std::fs::rename(&pending_path, &done).is_err() {
         return Ok(Confirmation::TooLate {
-            detail: "the rollback started just now".into(),
+            detail: "the rollback started just now.".into(),
         });
     }
+    let record = Record {
+        token: p.token.clone(),
+        at: now(),
+        ..Record::default()
+    };
+    write_atomic(&done, &serde_json::to_string(&record).unwrap_or_default())?;
     // The timer has nothing left to do; stop it if it is still the process we started.
     if let Some(pid) = p.pid {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -458,6 +525,40 @@ pub fn confirm(target: &Where, state_dir: &Path) -> Result<Confirmation> {
         }
     }
     Ok(Confirmation::Confirmed { token: p.token })
+}
+
+/// What `--confirmed` finds when nothing is pending: a rollback running or done, a confirm
+/// done before, or nothing at all, each told as a sentence.
+fn settled(dir: &Path) -> Confirmation {
+    if dir.join("rolling-back.json").exists() {
+        return Confirmation::TooLate {
+            detail: "the rollback is running now.".into(),
+        };
+    }
+    let confirmed = read_record(&dir.join("confirmed.json"));
+    let rolled = read_record(&dir.join("last-rollback.json"));
+    match (confirmed, rolled) {
+        (Some(c), r) if r.as_ref().is_none_or(|r| r.at <= c.at) => Confirmation::AlreadyConfirmed {
+            seconds_ago: now().saturating_sub(c.at),
+            token: c.token,
+        },
+        (_, Some(r)) => Confirmation::TooLate {
+            detail: if r.ok == Some(false) {
+                format!(
+                    "the rollback ran {} and failed ({}); load rollback.nft in {} by hand.",
+                    ago(r.at),
+                    r.detail.unwrap_or_default(),
+                    dir.display()
+                )
+            } else {
+                format!(
+                    "the apply was rolled back {}; the table saved before it is loaded again.",
+                    ago(r.at)
+                )
+            },
+        },
+        _ => Confirmation::NothingPending,
+    }
 }
 
 #[cfg(test)]
@@ -492,6 +593,81 @@ mod tests {
         assert!(
             !text.contains("old_example_com_v4"),
             "DNS-filled sets are kept"
+        );
+    }
+
+    #[test]
+    fn the_confirm_command_repeats_the_options_it_needs() {
+        let ns = Where::Netns("fw1".into());
+        assert_eq!(
+            confirm_command(&ns, Path::new("/srv/portolan state")),
+            "portolan apply --confirmed --state-dir '/srv/portolan state' --netns fw1"
+        );
+        assert_eq!(
+            confirm_command(&Where::Host, Path::new("/var/lib/portolan")),
+            "portolan apply --confirmed --state-dir /var/lib/portolan"
+        );
+        // A relative folder is made absolute: the command works from any directory.
+        let rel = confirm_command(&Where::Host, Path::new("st"));
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            rel,
+            format!(
+                "portolan apply --confirmed --state-dir {}",
+                shell_word(&cwd.join("st").display().to_string())
+            )
+        );
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn a_settled_apply_is_told_as_it_was() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let d = dir.path();
+        assert_eq!(settled(d), Confirmation::NothingPending);
+        let write = |name: &str, r: &Record| {
+            std::fs::write(d.join(name), serde_json::to_string(r).expect("json")).expect("write")
+        };
+        let rolled = Record {
+            token: "t1".into(),
+            at: now() - 30,
+            ok: Some(true),
+            detail: Some("restored".into()),
+        };
+        write("last-rollback.json", &rolled);
+        let Confirmation::TooLate { detail } = settled(d) else {
+            panic!("rolled back")
+        };
+        assert!(
+            detail.starts_with("the apply was rolled back 30 s ago"),
+            "{detail}"
+        );
+        assert!(!detail.contains('{'), "a sentence, not JSON: {detail}");
+        // A later confirm (of a later apply) wins over an older rollback record.
+        let confirmed = Record {
+            token: "t2".into(),
+            at: now() - 5,
+            ..Record::default()
+        };
+        write("confirmed.json", &confirmed);
+        assert!(matches!(
+            settled(d),
+            Confirmation::AlreadyConfirmed { token, seconds_ago } if token == "t2" && seconds_ago >= 5
+        ));
+        write(
+            "last-rollback.json",
+            &Record {
+                at: now(),
+                ok: Some(false),
+                ..rolled
+            },
+        );
+        let Confirmation::TooLate { detail } = settled(d) else {
+            panic!("a failed rollback")
+        };
+        assert!(
+            detail.contains("failed") && detail.contains("by hand"),
+            "{detail}"
         );
     }
 

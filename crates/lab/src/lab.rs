@@ -265,7 +265,10 @@ fn send_all(
                     let obs = match sides {
                         None => Observed::Error("no namespace holds the source address".into()),
                         Some((h, dst)) => {
-                            let at = send::Arrival { seen, netns: dst };
+                            let at = send::Arrival {
+                                seen,
+                                netns: Some(dst),
+                            };
                             let entered = if here.as_deref() == Some(h.name()) {
                                 Ok(())
                             } else {
@@ -274,9 +277,9 @@ fn send_all(
                             match entered {
                                 Err(e) => Observed::Error(e.to_string()),
                                 Ok(()) => {
-                                    let mut o = send::attempt(p, opts.timeout, &at);
+                                    let mut o = send::attempt_at(p, opts.timeout, &at);
                                     if p.expected == Verdict::Pass && o != Observed::Pass {
-                                        o = send::attempt(p, opts.timeout, &at);
+                                        o = send::attempt_at(p, opts.timeout, &at);
                                     }
                                     o
                                 }

@@ -10,7 +10,8 @@
 //!   guaranteeing clean-up.
 //! - [`apply`]: `portolan apply SITE`, the atomic load of a ruleset into the host or a named
 //!   namespace, with the previous table saved, stale objects removed in the same transaction,
-//!   and a `commit confirmed` style rollback timer.
+//!   and a `commit confirmed` style rollback timer; [`diff`] shows what a load would change
+//!   without loading it.
 //!
 //! Nothing here loads a rule outside a namespace it was told to use: the lab only touches
 //! namespaces it created, `apply` only the one it is given (the host only when a person runs it
@@ -20,6 +21,7 @@ pub mod alloc;
 pub mod apply;
 pub mod attack;
 pub mod command;
+pub mod diff;
 pub mod dns;
 pub mod error;
 pub mod facts;

@@ -52,11 +52,13 @@ impl Seen {
             .unwrap_or_else(|e| e.into_inner())
             .insert((netns.to_string(), t));
     }
-    pub fn contains(&self, netns: &str, t: &Token) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&(netns.to_string(), *t))
+    /// Whether `netns` (`None`: any namespace) has seen token `t`.
+    pub fn contains(&self, netns: Option<&str>, t: &Token) -> bool {
+        let set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match netns {
+            Some(ns) => set.contains(&(ns.to_string(), *t)),
+            None => set.iter().any(|(_, x)| x == t),
+        }
     }
 }
 

@@ -50,7 +50,7 @@ fn l4(r: &Rule, p: &Packet) -> bool {
         return false;
     }
     let v4 = p.src.is_ipv4();
-    if (r.protocol == 1 && !v4) || (r.protocol == 58 && v4) {
+    if !r.admits_family(&p.src) || (r.protocol == 1 && !v4) || (r.protocol == 58 && v4) {
         return false;
     }
     if has_ports(r.protocol) {

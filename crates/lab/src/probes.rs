@@ -233,11 +233,10 @@ impl Gen<'_> {
         to_firewall: bool,
         traffic: Traffic,
     ) -> Probe {
-        let sport = if r.initiator == Initiator::Device
-            && matches!(
-                kind,
-                Kind::Required | Kind::OtherPort | Kind::OtherPeer | Kind::OtherDevice
-            ) {
+        let sport = if matches!(
+            kind,
+            Kind::Required | Kind::OtherPort | Kind::OtherPeer | Kind::OtherDevice
+        ) {
             r.src_ports.first().map(|p| p.lo)
         } else {
             None
@@ -314,8 +313,9 @@ impl Gen<'_> {
         if r.broadcast {
             return; // only broadcasts to the firewall are exercised
         }
-        let family_fits =
-            |h: &IpAddr| !matches!((r.protocol, h.is_ipv4()), (1, false) | (58, true));
+        let family_fits = |h: &IpAddr| {
+            r.admits_family(h) && !matches!((r.protocol, h.is_ipv4()), (1, false) | (58, true))
+        };
         for h in hosts.iter().filter(|h| family_fits(h)) {
             for (t, named) in self.targets(r, *h) {
                 for port in &ports {

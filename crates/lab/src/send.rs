@@ -74,14 +74,20 @@ macro_rules! tri {
 }
 
 /// Where a probe is observed when the receiver observes it: the raw receivers' record, and
-/// the namespace the packet must reach.
+/// the namespace the packet must reach (`None`: any).
 pub struct Arrival<'a> {
     pub seen: &'a Seen,
-    pub netns: &'a str,
+    pub netns: Option<&'a str>,
 }
 
-/// One attempt of `p`, from the current thread's namespace.
-pub fn attempt(p: &Probe, timeout: Duration, seen: &Arrival) -> Observed {
+/// One attempt of `p`, from the current thread's namespace; a receiver's record counts from
+/// any namespace.
+pub fn attempt(p: &Probe, timeout: Duration, seen: &Seen) -> Observed {
+    attempt_at(p, timeout, &Arrival { seen, netns: None })
+}
+
+/// One attempt of `p`, from the current thread's namespace, observed where `at` says.
+pub fn attempt_at(p: &Probe, timeout: Duration, seen: &Arrival) -> Observed {
     if let Some(f) = &p.forged {
         return forged(p, f, timeout, seen);
     }

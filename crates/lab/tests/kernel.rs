@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use portolan_lab::apply::{self, Confirmation, Launcher};
 use portolan_lab::command::Where;
+use portolan_lab::diff::{self, Change};
 use portolan_lab::facts::Facts;
 use portolan_lab::lab::{self, Options};
 use portolan_lab::netns::{self, Resources};
@@ -585,21 +586,19 @@ fn apply_rolls_back_unless_confirmed() {
     )
     .expect("rollback record");
     assert!(record.contains("\"ok\":true"), "{record}");
-    assert_eq!(
-        apply::confirm(&s.at(), s.state.path()).expect("confirm"),
-        Confirmation::TooLate {
-            detail: format!("the last apply was rolled back: {record}")
-        }
+    let Confirmation::TooLate { detail } =
+        apply::confirm(&s.at(), s.state.path()).expect("confirm")
+    else {
+        panic!("the rollback ran: too late to confirm");
+    };
+    // A sentence for a person, not the JSON record.
+    assert!(
+        detail.starts_with("the apply was rolled back ") && !detail.contains('{'),
+        "{detail}"
     );
 
-    // Confirmed in time: table B stays.
-    std::fs::remove_file(
-        s.state
-            .path()
-            .join(format!("netns-{}", s.ns))
-            .join("last-rollback.json"),
-    )
-    .expect("rm");
+    // Confirmed in time: table B stays. The earlier rollback's record stays in the folder
+    // until this apply loads; after it, nothing may report that rollback again.
     apply::apply(&b, &s.opts(Some(2))).expect("apply with --confirm 2");
     assert!(matches!(
         apply::confirm(&s.at(), s.state.path()).expect("confirm"),
@@ -611,10 +610,84 @@ fn apply_rolls_back_unless_confirmed() {
         Some(nft::normalize(&table_b)),
         "confirmed: stays"
     );
-    assert_eq!(
+    // Confirming again says it was confirmed, not that it was rolled back.
+    assert!(matches!(
         apply::confirm(&s.at(), s.state.path()).expect("confirm"),
-        Confirmation::NothingPending
+        Confirmation::AlreadyConfirmed { .. }
+    ));
+    s.close();
+}
+
+/// `apply --diff`: the current table against a new ruleset, by provenance, and nothing loaded.
+fn diff_shows_changes_without_loading() {
+    let s = Scratch::new("diff");
+    let a = emit(&example_policy());
+    let b = emit(&without_wcc(&example_policy()));
+
+    // No table yet: everything is added, and the namespace still has no table afterwards.
+    let first = diff::diff(&a, &s.at(), s.state.path()).expect("diff against nothing");
+    assert!(!first.had_previous && !first.is_empty());
+    assert!(first.rules.iter().all(|r| r.change == Change::Added));
+    assert!(s.table().is_none(), "--diff loaded nothing");
+
+    apply::apply(&a, &s.opts(None)).expect("apply");
+    let before = s.table().expect("table");
+    assert!(
+        diff::diff(&a, &s.at(), s.state.path())
+            .expect("diff")
+            .is_empty(),
+        "the same policy again changes nothing"
     );
+
+    let d = diff::diff(&b, &s.at(), s.state.path()).expect("diff");
+    // By hand from examples/site.yaml: wcc-lite enables telemetry, ser2net and snmp, and
+    // those three flows are all that goes; nothing is added.
+    let removed: std::collections::BTreeSet<&str> = d
+        .rules
+        .iter()
+        .filter(|r| r.change == Change::Removed)
+        .filter_map(|r| r.provenance.as_deref())
+        .collect();
+    assert_eq!(
+        removed.into_iter().collect::<Vec<_>>(),
+        [
+            "elseta-wcc-lite/ser2net",
+            "elseta-wcc-lite/snmp",
+            "elseta-wcc-lite/telemetry"
+        ]
+    );
+    assert!(
+        d.rules.iter().all(|r| r.change == Change::Removed),
+        "{:?}",
+        d.rules
+    );
+    assert!(d.objects_added.is_empty(), "{:?}", d.objects_added);
+    assert!(
+        d.objects_removed.iter().any(|o| o.contains("wcc")),
+        "{:?}",
+        d.objects_removed
+    );
+    // The WCC Lite's address (10.20.0.5) leaves the dispatch maps.
+    assert!(
+        d.elements
+            .iter()
+            .any(|e| e.removed.iter().any(|x| x.starts_with("10.20.0.5 "))),
+        "{:?}",
+        d.elements
+    );
+    assert_eq!(
+        s.table().map(|t| nft::normalize(&t)),
+        Some(nft::normalize(&before)),
+        "--diff left the table as it was"
+    );
+    // The state folder still holds what the last apply loaded (A, with the WCC Lite).
+    let applied = s
+        .state
+        .path()
+        .join(format!("netns-{}", s.ns))
+        .join("applied.nft");
+    let applied = std::fs::read_to_string(applied).expect("applied.nft");
+    assert!(applied.contains("wcc-lite"), "--diff wrote no state");
     s.close();
 }
 
@@ -814,6 +887,10 @@ fn main() {
         (
             "apply::reapply_keeps_dns_filled_sets",
             reapply_keeps_dns_filled_sets,
+        ),
+        (
+            "apply::diff_shows_changes_without_loading",
+            diff_shows_changes_without_loading,
         ),
     ];
     // libtest-style arguments: names filter by substring; flags are accepted and ignored.

@@ -134,6 +134,20 @@ pub enum LoadError {
 
 /// Reads and validates one profile file.
 pub fn load_file(path: &Path) -> Result<Loaded<Profile>, LoadError> {
-    let text = fs::read_to_string(path).map_err(LoadError::Io)?;
+    let text = crate::diag::read_text(path).map_err(|e| match e {
+        crate::diag::ReadError::Io(e) => LoadError::Io(e),
+        crate::diag::ReadError::NotUtf8(d) => LoadError::Invalid(vec![d]),
+    })?;
     profile_text(&path.display().to_string(), &text).map_err(LoadError::Invalid)
+}
+
+/// A catalog answers a site's `profile:` by id (file paths are the CLI's business, which
+/// reads them relative to the site).
+impl crate::compile::ProfileSource for Catalog {
+    fn profile(&self, name: &str) -> Result<Profile, String> {
+        self.get(name).cloned().ok_or_else(|| {
+            let ids: Vec<&str> = self.ids().collect();
+            format!("not in the catalog ({})", ids.join(", "))
+        })
+    }
 }

@@ -17,6 +17,8 @@ use crate::raw::{RawPorts, Scalar, Spanned};
 use crate::raw_site::*;
 use crate::validate::{check_format_version, check_ident, check_version_first, Loaded};
 
+mod site_check;
+
 fn pos<T>(s: &Spanned<T>) -> Pos {
     Pos::from(s.referenced)
 }
@@ -144,17 +146,12 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
             );
         }
         if let Some(i) = &z.interface {
-            let ok = !i.value.is_empty()
-                && i.value.len() <= 15
-                && i.value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*'));
-            if !ok {
+            if !crate::names::is_interface_name(&i.value) {
                 sink.error(
                     pos(i),
                     "invalid-interface",
                     format!("`{}` is not an interface name", i.value),
-                    "at most 15 letters, digits, '-', '_', '.', or a trailing '*'",
+                    "at most 15 letters, digits, '-', '_' or '.' (not `.` or `..`), optionally ending in '*' after at least one of them",
                 );
             }
         }
@@ -183,7 +180,8 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
     // Each profile is looked up (and cloned) once per site, not once per device.
     let mut resolved: BTreeMap<String, Result<Profile, String>> = BTreeMap::new();
     let mut ids = BTreeSet::new();
-    for d in &raw.devices {
+    site_check::no_devices(sink, raw);
+    for d in &raw.devices.value {
         check_ident(sink, "device id", &d.id);
         if !ids.insert(d.id.value.clone()) {
             sink.error(
@@ -279,7 +277,7 @@ fn zones_without_interface(sink: &mut Sink, raw: &RawSite) {
     for z in raw.zones.iter().filter(|z| z.interface.is_none()) {
         let id = &z.id.value;
         let bound = format!("zone:{id}");
-        let used = raw.devices.iter().any(|d| {
+        let used = raw.devices.value.iter().any(|d| {
             &d.zone.value == id
                 || d.bind
                     .values()
@@ -432,6 +430,10 @@ struct Dev<'a> {
     p: &'a Profile,
     /// Roles already reported unbound: one error per role, not one per flow.
     unbound: std::cell::RefCell<BTreeSet<String>>,
+    /// Params whose site value was refused (reported where it is written).
+    bad: BTreeSet<String>,
+    /// Each binding read once (its problems and `any` warning reported once, not per flow).
+    bound: BTreeMap<String, Option<Peers>>,
 }
 
 impl Dev<'_> {
@@ -440,6 +442,9 @@ impl Dev<'_> {
     }
 
     fn param(&self, sink: &mut Sink, id: &str, flow: &str) -> Option<String> {
+        if self.bad.contains(id) {
+            return None;
+        }
         let v = param_text(self.d, self.p, id);
         if v.is_none() {
             sink.error(self.here(), "missing-param", format!("device `{}`: flow `{flow}` needs param `{id}` of profile `{}`, which has no default", self.d.id.value, self.p.id), format!("add `params: {{{id}: ...}}` to the device"));
@@ -563,8 +568,8 @@ impl Dev<'_> {
 
     /// The peers of an endpoint for this device.
     fn peers(&self, sink: &mut Sink, ctx: &SiteCtx, e: &Endpoint, flow: &Flow) -> Option<Peers> {
-        if let Some(b) = self.d.bind.get(&e.id) {
-            return bindings(sink, ctx, b);
+        if let Some(b) = self.bound.get(&e.id) {
+            return b.clone();
         }
         match e.kind() {
             EndpointKind::Service(s) => {
@@ -619,13 +624,13 @@ impl Dev<'_> {
                 for h in &e.hosts {
                     let mut missing = false;
                     let name = expand_template(h, |id| {
-                        let v = param_text(self.d, self.p, id);
+                        let v = site_check::value(self, id);
                         missing |= v.is_none();
                         v
                     });
                     if missing {
                         for id in crate::names::template_params(h).unwrap_or_default() {
-                            if param_text(self.d, self.p, id).is_none() {
+                            if site_check::value(self, id).is_none() {
                                 self.param(sink, id, &flow.id);
                             }
                         }
@@ -695,7 +700,7 @@ fn bindings(sink: &mut Sink, ctx: &SiteCtx, b: &Spanned<Vec<Spanned<String>>>) -
             sink.warning(
                 pos(item),
                 "any-peer",
-                "binding to `any` admits every address for this flow",
+                "binding to `any` admits every address for each flow to this peer",
                 "bind the peer's addresses or names if you know them",
             );
         } else if let Some(z) = t.strip_prefix("zone:") {
@@ -782,14 +787,26 @@ fn device_rules(
     mode: Option<&str>,
     policy: &mut Policy,
 ) {
+    // This device's rules are the ones pushed from here on; the DNS check reads only them,
+    // so a site's compile stays linear in its devices. Likewise its diagnostics.
+    let first_rule = policy.rules.len();
+    let first_diag = sink.diagnostics.len();
+    let first_documented = policy.documented.len();
+    let bad = site_check::params(sink, d, p);
+    let bound = d
+        .bind
+        .iter()
+        .filter(|(id, _)| p.endpoint(id).is_some())
+        .map(|(id, b)| (id.clone(), bindings(sink, ctx, b)))
+        .collect();
     let dev = Dev {
         d,
         p,
         unbound: Default::default(),
+        bad,
+        bound,
     };
-    // This device's rules are the ones pushed from here on; the DNS check reads only them,
-    // so a site's compile stays linear in its devices.
-    let first_rule = policy.rules.len();
+    let mut tally = site_check::Tally::default();
     for f in &d.features {
         if !p.features.iter().any(|x| x.id == f.value) {
             let known: Vec<&str> = p.features.iter().map(|x| x.id.as_str()).collect();
@@ -848,7 +865,7 @@ fn device_rules(
         }
         parsed
     });
-    for f in flows {
+    for f in flows.iter().copied() {
         let setting = d.flows.get(&f.id);
         if let Some(st) = setting {
             check_override(sink, d, p, f, st);
@@ -862,22 +879,14 @@ fn device_rules(
                     "the device may not work without it; keep it unless you know it is not needed here",
                 );
             }
+            tally.switched_off += 1;
             continue;
         }
-        let mut skip = false;
-        for c in &f.conditions {
-            match c {
-                Condition::Feature(x) => skip |= !d.features.iter().any(|y| &y.value == x),
-                Condition::Region(r) => skip |= param_text(d, p, "region").is_some_and(|v| &v != r),
-                Condition::Version(req) => match &version {
-                    Some(v) => skip |= !version_ok(v, req),
-                    None => sink.warning(pos(&d.id), "version-unknown", format!("device `{}`: flow `{}/{}` applies only to version {req}; the site does not say the device's version, so it is included", d.id.value, p.id, f.id), "add `version:` to the device"),
-                },
-            }
-        }
-        if skip {
+        if let Some(why) = site_check::conditions(sink, &dev, f, version.as_deref()) {
+            tally.skipped(why);
             continue;
         }
+        tally.active.push(f);
         let documented = |reason: &str| Documented {
             group: d.id.value.clone(),
             profile: p.id.clone(),
@@ -946,21 +955,34 @@ fn device_rules(
                     initiator: *ini,
                     protocol: number,
                     ports: ports.clone(),
-                    src_ports: if *ini == Initiator::Device {
-                        src_ports.clone()
-                    } else {
-                        Vec::new()
-                    },
+                    // The initiator's source ports, whichever side it is: dropping them for
+                    // a peer-initiated flow would admit any source port the profile does not.
+                    src_ports: src_ports.clone(),
                     icmp_type: f.icmp_type.clone(),
-                    peers: shape.peers.clone(),
+                    peers: of_family(&shape.peers, f.family),
                     broadcast: shape.broadcast,
                     multicast: shape.multicast.clone(),
                     optional: f.optional,
+                    family: f.family,
                 });
             }
         }
     }
     names_need_dns(sink, ctx, d, &policy.rules[first_rule..]);
+    tally.documented = policy.documented.len() - first_documented;
+    tally.rules = policy.rules.len() - first_rule;
+    site_check::after_rules(sink, &dev, mode, version.is_some(), &tally, first_diag);
+}
+
+/// The peers of a flow limited to `family` (`family: ipv4|ipv6`): static prefixes of the other
+/// family are left out; names, wildcards and the firewall stay, and the rule's `family` keeps
+/// their other-family addresses out (back ends emit the rule for one family only).
+fn of_family(peers: &Peers, family: Option<IpFamily>) -> Peers {
+    let mut p = peers.clone();
+    if let Some(f) = family {
+        p.prefixes.retain(|n| f.holds(&n.addr()));
+    }
+    p
 }
 
 /// Hostname and wildcard peers are enforced through sets the firewall's DNS server fills as it

@@ -191,3 +191,33 @@ pub fn from_yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
         column: pos.column,
     }
 }
+
+/// Why a file's text could not be had.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    /// The file is not UTF-8: a `not-utf8` diagnostic at the first bad byte.
+    NotUtf8(Diagnostic),
+}
+
+/// Reads a YAML or JSON file as text. A byte sequence that is not UTF-8 is reported as a
+/// diagnostic with the line and column (in characters) where it starts, like any other
+/// problem of the file's content, rather than as an I/O error.
+pub fn read_text(path: &std::path::Path) -> Result<String, ReadError> {
+    let bytes = std::fs::read(path).map_err(ReadError::Io)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let good = std::str::from_utf8(good).unwrap_or_default();
+        let line = good.matches('\n').count() + 1;
+        let column = good.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        ReadError::NotUtf8(Diagnostic {
+            severity: Severity::Error,
+            code: "not-utf8",
+            message: "the file is not UTF-8 text: this byte starts no UTF-8 character".into(),
+            help: "save the file as UTF-8".into(),
+            file: path.display().to_string(),
+            line: u64::try_from(line).unwrap_or(u64::MAX),
+            column: u64::try_from(column).unwrap_or(u64::MAX),
+        })
+    })
+}

@@ -3,11 +3,12 @@
 //! group it serves and the `profile/flow` row it came from.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::profile::Profile;
+use crate::profile::{IpFamily, Profile};
 
 /// A compiled site.
 #[derive(Clone, Debug, Serialize)]
@@ -148,6 +149,17 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub multicast: Vec<IpNet>,
     pub optional: bool,
+    /// The only IP family the rule admits (the flow's `family`); `None`: both. Back ends emit
+    /// the rule for this family's device addresses and peers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<IpFamily>,
+}
+
+impl Rule {
+    /// Whether the rule may admit a packet of `a`'s family.
+    pub fn admits_family(&self, a: &IpAddr) -> bool {
+        self.family.is_none_or(|f| f.holds(a))
+    }
 }
 
 impl Rule {

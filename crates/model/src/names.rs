@@ -54,6 +54,22 @@ pub enum WildcardError {
     Invalid,
 }
 
+/// An interface name as a zone may give it: what the kernel accepts for a device name
+/// (`dev_valid_name`: 1 to 15 bytes, not `.` or `..`, no `/`, `:` or whitespace; here further
+/// limited to letters, digits, `-`, `_` and `.`), optionally ending in `*` after at least one
+/// such character, the wildcard nft accepts (`iifname "lan*"`) and the iptables back end
+/// turns into its `+`. An all-wildcard `*` is refused by nft.
+pub fn is_interface_name(s: &str) -> bool {
+    let stem = s.strip_suffix('*').unwrap_or(s);
+    !stem.is_empty()
+        && s.len() <= 15
+        && stem != "."
+        && stem != ".."
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Checks `*.example.com`: the `*` must be the whole leftmost label and appear once.
 pub fn check_wildcard(s: &str) -> Result<&str, WildcardError> {
     match s.strip_prefix("*.") {

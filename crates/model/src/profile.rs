@@ -244,6 +244,25 @@ pub enum Cast {
     Multicast,
 }
 
+/// The IP family a flow is limited to (`family:`); absent, a flow holds in both. A MUD file's
+/// `ipv4-acl-type` / `ipv6-acl-type` ACLs import as one (RFC 8519 section 4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    Ipv4,
+    Ipv6,
+}
+
+impl IpFamily {
+    /// Whether an address of this family is `a`'s.
+    pub fn holds(self, a: &IpAddr) -> bool {
+        match self {
+            IpFamily::Ipv4 => a.is_ipv4(),
+            IpFamily::Ipv6 => a.is_ipv6(),
+        }
+    }
+}
+
 fn is_unicast(c: &Cast) -> bool {
     *c == Cast::Unicast
 }
@@ -370,6 +389,9 @@ pub struct Flow {
     pub inside: Option<Inside>,
     #[serde(default, skip_serializing_if = "is_unicast")]
     pub cast: Cast,
+    /// `ipv4` or `ipv6`; absent: both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<IpFamily>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub group: Option<IpAddr>,

@@ -301,6 +301,8 @@ pub struct RawFlow {
     #[serde(default)]
     pub cast: Option<Spanned<String>>,
     #[serde(default)]
+    pub family: Option<Spanned<String>>,
+    #[serde(default)]
     pub group: Option<Spanned<String>>,
     #[serde(default)]
     pub icmp_type: Option<Spanned<String>>,

@@ -1,5 +1,5 @@
-//! The serde mirror of a site file, positions kept for diagnostics. `site_check` turns it into
-//! a typed [`crate::site::Site`].
+//! The serde mirror of a site file, positions kept for diagnostics. `compile` checks it against
+//! the devices' profiles and turns it into the policy IR.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +20,8 @@ pub struct RawSite {
     pub zones: Vec<RawZone>,
     #[serde(default)]
     pub services: RawServices,
-    pub devices: Vec<RawDevice>,
+    /// Spanned so that an empty list can be pointed at (`no-devices`).
+    pub devices: Spanned<Vec<RawDevice>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

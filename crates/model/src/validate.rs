@@ -22,6 +22,8 @@ pub struct Loaded<T> {
     pub warnings: Vec<Diagnostic>,
 }
 
+mod usage;
+
 fn pos<T>(s: &Spanned<T>) -> Pos {
     Pos::from(s.referenced)
 }
@@ -255,6 +257,8 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
             );
         }
     }
+
+    usage::unused_declarations(sink, raw, &endpoints, &flows, &listens);
 
     Profile {
         portolan: 1,
@@ -732,6 +736,33 @@ impl Ctx<'_> {
                 Cast::Unicast
             }
         };
+        let family = match f.family.as_ref().map(|c| c.value.as_str()) {
+            None => None,
+            Some("ipv4") => Some(IpFamily::Ipv4),
+            Some("ipv6") => Some(IpFamily::Ipv6),
+            Some(other) => {
+                sink.error(
+                    f.family.as_ref().map_or(Pos::UNKNOWN, pos),
+                    "unknown-value",
+                    format!("family `{other}` is not known"),
+                    "use ipv4 or ipv6, or leave `family` out for both",
+                );
+                None
+            }
+        };
+        let clash = match (family, &protocol) {
+            (Some(IpFamily::Ipv6), Protocol::Icmp) => Some("icmp"),
+            (Some(IpFamily::Ipv4), Protocol::Icmpv6) => Some("icmpv6"),
+            _ => None,
+        };
+        if let (Some(proto), Some(fam)) = (clash, &f.family) {
+            sink.error(
+                pos(fam),
+                "family-protocol-mismatch",
+                format!("an {proto} flow cannot be `family: {}`", fam.value),
+                "icmp is IPv4's, icmpv6 IPv6's",
+            );
+        }
         let group = f
             .group
             .as_ref()
@@ -764,15 +795,27 @@ impl Ctx<'_> {
                     "only icmp and icmpv6 flows have ICMP types",
                 );
             }
-            let named = !t.value.is_empty()
-                && t.value.len() <= 32
-                && t.value.chars().all(|c| c.is_ascii_lowercase() || c == '-');
-            if !named {
+            // The names nft knows for the flow's family (both, for a protocol that is not
+            // ICMP, which the error above already refuses).
+            let v6 = protocol == Protocol::Icmpv6;
+            let known = if protocol.is_icmp() {
+                crate::icmp::type_number(v6, &t.value).is_some()
+            } else {
+                crate::icmp::type_number(false, &t.value)
+                    .or(crate::icmp::type_number(true, &t.value))
+                    .is_some()
+            };
+            if !known {
+                let names: Vec<&str> = crate::icmp::type_names(v6).collect();
                 sink.error(
                     pos(t),
                     "invalid-icmp-type",
-                    format!("`{}` is not an ICMP type name", t.value),
-                    "use the nftables name, e.g. echo-request, destination-unreachable",
+                    format!(
+                        "`{}` is not an {} type name",
+                        t.value,
+                        if v6 { "ICMPv6" } else { "ICMP" }
+                    ),
+                    format!("use the nftables name: {}", names.join(", ")),
                 );
             }
         }
@@ -841,6 +884,7 @@ impl Ctx<'_> {
                     .and_then(|p| port_number(p.value).ok()),
             }),
             cast,
+            family,
             group,
             icmp_type: f.icmp_type.as_ref().map(|t| t.value.clone()),
             keepalive,
@@ -890,9 +934,52 @@ impl Ctx<'_> {
                 }
             };
         }
-        r.region
-            .as_ref()
-            .map(|g| Condition::Region(g.value.clone()))
+        r.region.as_ref().map(|g| {
+            self.region_condition(sink, g);
+            Condition::Region(g.value.clone())
+        })
+    }
+
+    /// A region condition compares the device's `region` param with a value: the param must
+    /// exist, and where it is an enum the value must be one of its values, or the flow would
+    /// silently never apply.
+    fn region_condition(&self, sink: &mut Sink, g: &Spanned<String>) {
+        let Some(rp) = self.params.get("region") else {
+            sink.error(
+                pos(g),
+                "unknown-param",
+                format!(
+                    "the condition `region: {}` needs a param `region`, which is not declared",
+                    g.value
+                ),
+                "declare `params: [{id: region, type: enum, values: [...]}]`",
+            );
+            return;
+        };
+        match rp.kind.value.as_str() {
+            "enum" => {
+                let values: Vec<String> = rp.values.iter().map(|v| v.value.to_string()).collect();
+                if !values.contains(&g.value) {
+                    sink.error(
+                        pos(g),
+                        "unknown-region",
+                        format!(
+                            "region `{}` is not one of the values of param `region` ({}), so the flow would never apply",
+                            g.value,
+                            values.join(", ")
+                        ),
+                        "name a declared region, or add it to the param's `values`",
+                    );
+                }
+            }
+            "string" => {}
+            other => sink.error(
+                pos(g),
+                "param-type-mismatch",
+                format!("param `region` is a {other}; a region condition needs an enum or string"),
+                "declare `region` as `type: enum` with its `values`",
+            ),
+        }
     }
 
     /// Flow ids must be unique within each mode.

@@ -213,6 +213,9 @@ fn bad_fixtures_cover_the_required_codes() {
         "unknown-flow",
         "invalid-endpoint",
         "yaml-syntax",
+        "unknown-region",
+        "unused-feature",
+        "unused-param",
     ] {
         assert!(codes.contains(&code), "no bad fixture expects `{code}`");
     }

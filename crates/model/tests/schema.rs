@@ -113,6 +113,7 @@ fn schema_rejects_shape_errors() {
         ("port-out-of-range.yaml", "/flows/0/ports"),
         ("unknown-protocol.yaml", "/flows/0/protocol"),
         ("unknown-value.yaml", "/flows/0/initiation"),
+        ("family.yaml", "/flows/0/family"),
     ] {
         let text = fs::read_to_string(fixtures("bad").join(file)).expect("fixture");
         let value = yaml_value(file, &text);

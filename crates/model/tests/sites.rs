@@ -221,6 +221,13 @@ fn bad_sites_cover_the_required_codes() {
         "unknown-flow",
         "invalid-binding",
         "unknown-field",
+        "invalid-param",
+        "no-devices",
+        "nothing-allowed",
+        "unused-feature",
+        "unused-param",
+        "unused-version",
+        "any-peer",
         "invalid-mac",
         "zone-without-interface",
     ] {
@@ -277,4 +284,75 @@ fn name_sets_that_cannot_fill_are_warned_about() {
     assert!(codes("bindings.yaml").contains(&"names-need-dns"));
     // DNS on the firewall and DNS flows present: no such warning.
     assert!(!codes("minimal.yaml").contains(&"names-need-dns"));
+}
+
+/// The site values of `good/typed-params.yaml` reach the rules exactly as written, read by hand
+/// from the fixture and `test-data/sites/profiles/typed-params.yaml`: one port written as a
+/// string, a port list written as one string, a host label before the profile's domain, a
+/// string in a hostname, and the region keeping one of two regional flows.
+#[test]
+fn site_values_reach_the_rules_as_written() {
+    let files = yaml_files(&fixtures("good"));
+    let (_, text) = files
+        .iter()
+        .find(|(n, _)| n == "typed-params.yaml")
+        .expect("fixture");
+    let policy = match site_text("typed-params.yaml", text, &profiles("good")) {
+        Ok(l) => l.value,
+        Err(d) => panic!("refused: {d:?}"),
+    };
+    // (flow, protocol, ports as lo-hi, peer names) of each rule of a group, in profile order.
+    type Seen = (String, u8, Vec<(u16, u16)>, Vec<String>);
+    let rules = |group: &str| -> Vec<Seen> {
+        policy
+            .rules
+            .iter()
+            .filter(|r| r.group == group)
+            .map(|r| {
+                (
+                    r.flow.clone(),
+                    r.protocol,
+                    r.ports.iter().map(|p| (p.lo, p.hi)).collect(),
+                    r.peers.names.clone(),
+                )
+            })
+            .collect()
+    };
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        rules("typed-eu"),
+        vec![
+            (s("dns"), 17, vec![(53, 53)], vec![]),
+            (
+                s("agent"),
+                17,
+                vec![(5140, 5140)],
+                vec![s("relay1.example.org")]
+            ),
+            (
+                s("extras"),
+                6,
+                vec![(443, 443), (2195, 2196), (5223, 5223)],
+                vec![s("relay1.example.org")]
+            ),
+            (
+                s("eu-telemetry"),
+                6,
+                vec![(443, 443)],
+                vec![s("plant7.cloud.example.com")]
+            ),
+            // version 1.5 satisfies `< 2`
+            (
+                s("legacy"),
+                17,
+                vec![(7000, 7000)],
+                vec![s("relay1.example.org")]
+            ),
+        ],
+        "us-telemetry is for the other region"
+    );
+    assert_eq!(
+        rules("wcc"),
+        vec![(s("ser2net"), 6, vec![(4001, 4001), (4003, 4004)], vec![])]
+    );
 }

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 use portolan_model::{
-    Flow, Initiation, Listens, ParamValue, PortItem, PortSpec, Profile, Protocol,
+    Flow, Initiation, IpFamily, Listens, ParamValue, PortItem, PortSpec, Profile, Protocol,
 };
 use serde_json::{Map, Value};
 
@@ -259,10 +259,31 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
         ..Policy::default()
     };
     let ext = extension(profile, mode.as_deref(), &flows, ext_flows)?;
+    // What an imported profile holds only because its MUD file did not say it (the vendor from
+    // the URL's host, the product from its last segment or the systeminfo) is not written back
+    // as if the file had said it.
+    let mud_source = profile
+        .sources
+        .iter()
+        .find(|s| s.title.starts_with("MUD file ") && s.url.is_some());
+    let mud_src_url = mud_source.and_then(|s| s.url.as_deref());
+    let derived_vendor = mud_src_url.is_some_and(|u| profile.vendor == crate::import::host_of(u));
+    let derived_product = mud_src_url.is_some_and(|u| {
+        profile.product == crate::import::profile_id(u)
+            || profile.description.as_deref() == Some(profile.product.as_str())
+    });
+    let top = "/ietf-mud:mud";
+    if derived_vendor {
+        p.warning(&join(top, "mfg-name"), "not-stated", format!("the vendor `{}` was made from the MUD URL when the file was imported, not stated by it; mfg-name is left out", profile.vendor));
+    }
+    if derived_product {
+        p.warning(&join(top, "model-name"), "not-stated", format!("the product `{}` was made from the MUD URL or systeminfo when the file was imported; model-name is left out", profile.product));
+    }
     let documentation = o.documentation.clone().or_else(|| {
         profile
             .source_doc("documentation")
             .or(profile.sources.first())
+            .filter(|s| !s.title.starts_with("MUD file "))
             .and_then(|s| s.url.clone())
     });
     let mud = MudFile {
@@ -273,14 +294,9 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
             mud_signature: None,
             cache_validity: Some(o.cache_validity),
             is_supported: o.is_supported,
-            systeminfo: Some(
-                profile
-                    .description
-                    .clone()
-                    .unwrap_or_else(|| format!("{} {}", profile.vendor, profile.product)),
-            ),
-            mfg_name: Some(profile.vendor.clone()),
-            model_name: Some(profile.product.clone()),
+            systeminfo: profile.description.clone(),
+            mfg_name: (!derived_vendor).then(|| profile.vendor.clone()),
+            model_name: (!derived_product).then(|| profile.product.clone()),
             documentation,
             extensions: vec![NAME.to_string()],
             portolan: Some(
@@ -640,6 +656,11 @@ pub(crate) fn plan(f: &Flow, profile: &Profile, mud_url: &str) -> Result<Plan, U
                 58 => *fam == Family::V6,
                 _ => true,
             })
+            .filter(|fam| match f.family {
+                Some(IpFamily::Ipv4) => *fam == Family::V4,
+                Some(IpFamily::Ipv6) => *fam == Family::V6,
+                None => true,
+            })
             .collect();
         if families.is_empty() {
             notes.push(format!(
@@ -672,6 +693,20 @@ pub(crate) fn plan(f: &Flow, profile: &Profile, mud_url: &str) -> Result<Plan, U
                         initiated,
                     };
                     unit.push((*fam, forward, spec.matches(forward, fwd_type)));
+                    // The reply ACE of a one-initiator flow whose ports read the same both ways
+                    // (none, or one port on both sides) would say that both sides may send
+                    // first ([`crate::direction`], rule 2); TCP says who in
+                    // direction-initiated, other protocols leave the replies to the manager's
+                    // state tracking.
+                    let symmetric = pp == dp
+                        && match proto {
+                            6 => false,
+                            1 | 58 => f.icmp_type.is_none(),
+                            _ => true,
+                        };
+                    if symmetric && f.initiation != Initiation::Either {
+                        continue;
+                    }
                     if let Some(rt) = rev_type {
                         unit.push((*fam, reverse, spec.matches(reverse, rt)));
                     }

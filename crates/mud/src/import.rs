@@ -3,12 +3,13 @@
 //!
 //! - flows of the `portolan` extension ([`crate::ext`]) are used where the ACEs they name are
 //!   exactly what the exporter writes for them (checked against the validated profile);
-//! - every other rule is paired with its mirror (the same peer, protocol and ports seen from the
-//!   device's side, in the other policy) into one flow. The flow runs from the device when the
-//!   peer's port is matched (the peer is the server), to the device when only the device's port
-//!   is; TCP initiation is `ietf-mud:direction-initiated` (absent: either side); for other
-//!   protocols the side whose port is matched is the server, and without ports a rule seen in
-//!   one policy only is initiated from that side, one seen in both by either;
+//! - every other rule is grouped with its mirror (the same peer, protocol, address family and
+//!   ports seen from the device's side, in the other policy), and each group is read as one flow
+//!   by the direction rule ([`crate::direction`]): which side initiates, from the policies that
+//!   hold the group, the side whose port is matched and `direction-initiated`; a group that is
+//!   only a return path, or whose direction the file contradicts, is skipped with a warning;
+//! - a flow of one ACL type gets `family: ipv4` or `family: ipv6`; the same flow in both
+//!   families is one flow without `family`;
 //! - each peer becomes an endpoint ([`crate::peers`]);
 //! - the profile is written in the profile format and validated with
 //!   [`portolan_model::validate::profile_text`]; a profile that does not validate is refused.
@@ -24,6 +25,7 @@ use portolan_model::{Diagnostic, PortItem, Profile, Protocol, Severity};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::direction::{Facts, Reading};
 use crate::error::MudError;
 use crate::export::plan;
 use crate::ext::{Extension, MEMBER};
@@ -447,6 +449,11 @@ impl Builder<'_> {
                 s["file"] = Value::from(base);
             }
             sources.insert(0, s);
+            if let Some(sig) = &mud.mud_signature {
+                // RFC 8520 section 13: the detached signature of this file; `mud verify` finds
+                // it by this URL's last segment next to the file.
+                sources.push(json!({"id": "mud-signature", "title": "Signature of the MUD file (RFC 8520 section 13)", "url": sig}));
+            }
             if top.is_none() {
                 if let Some(d) = &mud.documentation {
                     sources.push(json!({"id": "documentation", "title": "Documentation the MUD file names", "url": d}));
@@ -493,6 +500,9 @@ impl Builder<'_> {
         taken_ep.insert("device".into());
         let mut listens_derived = Vec::new();
         for g in group(&free) {
+            let Some(reading) = g.reading(&mut notes) else {
+                continue;
+            };
             let ep = match ep_ids.get(&g.peer) {
                 Some(id) => id.clone(),
                 None => {
@@ -509,7 +519,10 @@ impl Builder<'_> {
                     id
                 }
             };
-            let (flow, listen) = g.flow(&ep, doc_id, &mut flow_ids, &mut notes);
+            let (flow, listen) = g.flow(reading, &ep, doc_id, &mut flow_ids, &mut notes);
+            if merge_twin(&mut flows[ext_flows.len()..], &flow) {
+                continue;
+            }
             flows.push(flow);
             if let Some(l) = listen {
                 listens_derived.push(l);
@@ -618,6 +631,40 @@ impl Builder<'_> {
     }
 }
 
+/// Merges `flow` (of one family) into an earlier flow that is the same in the other family:
+/// the two become one flow without `family` (both), citing both ACLs. Returns whether it did.
+fn merge_twin(flows: &mut [Value], flow: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            for k in ["id", "source", "family"] {
+                m.remove(k);
+            }
+        }
+        v
+    };
+    let Some(fam) = flow.get("family").and_then(Value::as_str) else {
+        return false;
+    };
+    let bare = strip(flow);
+    let twin = flows.iter_mut().find(|f| {
+        f.get("family")
+            .and_then(Value::as_str)
+            .is_some_and(|x| x != fam)
+            && strip(f) == bare
+    });
+    let Some(Value::Object(t)) = twin else {
+        return false;
+    };
+    t.remove("family");
+    if let (Some(Value::Array(dst)), Some(Value::Array(src))) =
+        (t.get_mut("source"), flow.get("source"))
+    {
+        dst.extend(src.iter().cloned());
+    }
+    true
+}
+
 fn unique(hint: &str, taken: &mut BTreeSet<String>) -> String {
     let mut id = hint.to_string();
     let mut n = 2;
@@ -631,7 +678,7 @@ fn unique(hint: &str, taken: &mut BTreeSet<String>) -> String {
     id
 }
 
-fn host_of(url: &str) -> &str {
+pub(crate) fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split(['/', '?', '#']).next().unwrap_or(rest)
 }
@@ -652,7 +699,7 @@ fn product(mud: &crate::schema::Mud) -> String {
 }
 
 /// A profile id from the MUD URL's last path segment (or its host).
-fn profile_id(url: &str) -> String {
+pub(crate) fn profile_id(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let path = rest.split(['?', '#']).next().unwrap_or(rest);
     let seg = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path);
@@ -684,6 +731,8 @@ fn profile_id(url: &str) -> String {
 /// Rules that describe one flow: the same peer, protocol and ports from the device's side.
 struct Group<'r> {
     rules: Vec<&'r Rule>,
+    /// `None` for ARP.
+    family: Option<Family>,
     peer: Peer,
     protocol: Option<u8>,
     arp: bool,
@@ -694,6 +743,7 @@ struct Group<'r> {
 }
 
 type GroupKey = (
+    Option<Family>,
     Peer,
     Option<u8>,
     bool,
@@ -724,6 +774,7 @@ fn group<'r>(rules: &[&'r Rule]) -> Vec<Group<'r>> {
     let mut map: BTreeMap<GroupKey, Vec<&'r Rule>> = BTreeMap::new();
     for r in rules {
         let k: GroupKey = (
+            r.family,
             r.peer.clone(),
             r.protocol,
             r.arp,
@@ -742,12 +793,13 @@ fn group<'r>(rules: &[&'r Rule]) -> Vec<Group<'r>> {
             let rules = map.remove(&k)?;
             Some(Group {
                 rules,
-                peer: k.0,
-                protocol: k.1,
-                arp: k.2,
-                peer_port: k.3,
-                dev_port: k.4,
-                icmp: k.5,
+                family: k.0,
+                peer: k.1,
+                protocol: k.2,
+                arp: k.3,
+                peer_port: k.4,
+                dev_port: k.5,
+                icmp: k.6,
             })
         })
         .collect()
@@ -769,9 +821,27 @@ fn ports_json(items: &[PortItem]) -> Value {
 }
 
 impl Group<'_> {
+    /// The group read by the direction rule ([`crate::direction`]); `None`: skipped, with a
+    /// warning.
+    fn reading(&self, p: &mut Problems) -> Option<Reading> {
+        let id = ident_from(&self.rules[0].ace);
+        crate::direction::read(
+            &Facts {
+                rules: &self.rules,
+                protocol: self.protocol,
+                peer_port: &self.peer_port,
+                dev_port: &self.dev_port,
+                icmp: self.icmp,
+                id: &id,
+            },
+            p,
+        )
+    }
+
     /// The flow (profile format) and, for an inbound TCP/UDP flow, its listen entry.
     fn flow(
         &self,
+        r: Reading,
         endpoint: &str,
         doc: &str,
         ids: &mut BTreeSet<String>,
@@ -779,61 +849,8 @@ impl Group<'_> {
     ) -> (Value, Option<Value>) {
         let first = self.rules[0];
         let id = unique(&ident_from(&first.ace), ids);
-        let from_seen = self.rules.iter().any(|r| r.dir == Dir::FromDevice);
-        let to_seen = self.rules.iter().any(|r| r.dir == Dir::ToDevice);
-        let tcp = self.protocol == Some(6);
-        let inits: BTreeSet<Dir> = self.rules.iter().filter_map(|r| r.initiated).collect();
-        let tcp_init = match inits.len() {
-            0 => None,
-            1 => inits.iter().next().copied(),
-            _ => {
-                p.warning(
-                    &first.path,
-                    "direction-conflict",
-                    format!("ACEs of flow `{id}` say both from-device and to-device in direction-initiated; read as either side"),
-                );
-                None
-            }
-        };
-        // Who is the server: the side whose port is matched.
-        let outbound = if let Some((_, sender)) = self.icmp {
-            sender == Dir::FromDevice
-        } else if self.peer_port.is_some() {
-            true
-        } else if self.dev_port.is_some() {
-            false
-        } else if let Some(d) = tcp_init {
-            d == Dir::FromDevice
-        } else {
-            from_seen || !to_seen
-        };
-        let mut initiation = if tcp {
-            match tcp_init {
-                Some(Dir::FromDevice) => "device",
-                Some(Dir::ToDevice) => "peer",
-                None => "either",
-            }
-        } else if self.icmp.is_some() || self.peer_port.is_some() || self.dev_port.is_some() {
-            if outbound {
-                "device"
-            } else {
-                "peer"
-            }
-        } else if from_seen && to_seen {
-            "either"
-        } else if from_seen {
-            "device"
-        } else {
-            "peer"
-        };
-        if (outbound && initiation == "peer") || (!outbound && initiation == "device") {
-            p.warning(
-                &first.path,
-                "direction-conflict",
-                format!("flow `{id}`: direction-initiated names the side whose port is not matched; read as either side"),
-            );
-            initiation = "either";
-        }
+        let outbound = r.outbound;
+        let initiation = r.initiator.word();
         let (from, to) = if outbound {
             ("device", endpoint)
         } else {
@@ -929,6 +946,15 @@ impl Group<'_> {
                 f.insert("cast".into(), Value::from("broadcast"));
             }
             _ => {}
+        }
+        match self.family {
+            Some(Family::V4) => {
+                f.insert("family".into(), Value::from("ipv4"));
+            }
+            Some(Family::V6) => {
+                f.insert("family".into(), Value::from("ipv6"));
+            }
+            None => {}
         }
         let mut seen = BTreeSet::new();
         let cites: Vec<Value> = self

@@ -15,6 +15,7 @@
 //!
 //! The MUD and ACL JSON are typed serde structs ([`schema`]), one per YANG container.
 
+pub mod direction;
 pub mod error;
 pub mod export;
 pub mod ext;

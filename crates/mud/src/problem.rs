@@ -125,12 +125,13 @@ impl Problems {
 
     /// Something the RFCs do not allow, which lenient mode repairs.
     pub fn deviation(&mut self, path: &str, code: &'static str, message: impl Into<String>) {
-        let severity = if self.strict {
-            Severity::Error
+        let message = message.into();
+        if self.strict {
+            let m = strict_wording(&message);
+            self.push(Severity::Error, path, code, m);
         } else {
-            Severity::Warning
-        };
-        self.push(severity, path, code, message.into());
+            self.push(Severity::Warning, path, code, message);
+        }
     }
 
     /// Something allowed that Portolan cannot carry, or that changes what is enforced.
@@ -161,9 +162,49 @@ impl Problems {
     }
 }
 
+/// A deviation's message as a strict refusal: the lenient repair it names ("…; ignored",
+/// "…; read as X", "…; the ACE is skipped") did not happen, the file is refused.
+fn strict_wording(message: &str) -> String {
+    const REPAIRS: &[&str] = &[
+        "ignored", "skipped", "read as", "read by", "kept", "repaired",
+    ];
+    let head = match message.rsplit_once("; ") {
+        Some((head, tail)) if REPAIRS.iter().any(|r| tail.contains(r)) => head,
+        _ => message,
+    };
+    format!("{head}; refused (--strict)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strict_refusals_do_not_claim_a_repair() {
+        let mut p = Problems::new(true);
+        p.deviation("/a", "x", "`k` is not an RFC 8520 leaf; ignored");
+        p.deviation(
+            "/b",
+            "y",
+            "lower-port 9 is above upper-port 3; the ACE is skipped",
+        );
+        p.deviation("/c", "z", "no repair named here");
+        let got: Vec<&str> = p.list.iter().map(|x| x.message.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "`k` is not an RFC 8520 leaf; refused (--strict)",
+                "lower-port 9 is above upper-port 3; refused (--strict)",
+                "no repair named here; refused (--strict)",
+            ]
+        );
+        let mut lenient = Problems::new(false);
+        lenient.deviation("/a", "x", "`k` is not an RFC 8520 leaf; ignored");
+        assert_eq!(
+            lenient.list[0].message,
+            "`k` is not an RFC 8520 leaf; ignored"
+        );
+    }
 
     #[test]
     fn pointer_tokens_are_escaped() {

@@ -286,6 +286,18 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
     }
 }
 
+/// An absolute URI (RFC 3986 section 3: a scheme, `:`, something), as `inet:uri` wants.
+fn is_uri(u: &str) -> bool {
+    let Some((scheme, rest)) = u.split_once(':') else {
+        return false;
+    };
+    let mut cs = scheme.chars();
+    cs.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && cs.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 fn is_https_url(u: &str) -> bool {
     u.strip_prefix("https://")
         .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
@@ -1001,6 +1013,13 @@ fn mud_match(m: &MudMatch, at: &str, p: &mut Problems) -> Option<Option<Peer>> {
         found.push(Peer::LocalNetworks);
     }
     if let Some(c) = &m.controller {
+        if !is_uri(c) {
+            p.deviation(
+                &join(at, "controller"),
+                "controller-not-uri",
+                format!("`{c}` is not a URI (RFC 8520 section 4.5 types `controller` as inet:uri); read as a role the site binds"),
+            );
+        }
         if c != URN_DNS && c != URN_NTP {
             if let Some(rest) = c.strip_prefix("urn:ietf:params:mud:") {
                 p.deviation(

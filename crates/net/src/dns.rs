@@ -157,10 +157,13 @@ pub async fn exchange<T: Transport>(
             Message::from_vec(&bytes).map_err(|e| Failure::Other(format!("malformed answer: {e}")))
         }
         UdpReply::Silent => Err(Failure::Timeout),
-        UdpReply::Closed => Err(Failure::Unreachable(
+        UdpReply::Closed(_) => Err(Failure::Unreachable(
             "ICMP port unreachable: no DNS server listens there".into(),
         )),
         UdpReply::Unreachable(d) => Err(Failure::Unreachable(d)),
+        UdpReply::Rejected { detail, .. } => Err(Failure::Unreachable(format!(
+            "{detail}: a device on the path rejected the query"
+        ))),
         UdpReply::LocalError(d) => Err(Failure::Other(d)),
     }
 }

@@ -8,6 +8,7 @@
 pub mod address;
 pub mod dhcp;
 pub mod dns;
+pub mod dtls;
 pub mod error;
 pub mod icmp;
 pub mod keepalive;
@@ -22,5 +23,6 @@ pub mod responder;
 pub mod runtime;
 pub mod tls;
 pub mod udp_apps;
+pub mod watch;
 
 pub use error::NetError;

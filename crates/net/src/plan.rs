@@ -4,6 +4,7 @@
 
 use ipnet::IpNet;
 use portolan_model::ir::{Group, Initiator, Policy, PortRange};
+use portolan_model::profile::Service;
 use portolan_model::{Profile, Tls};
 
 /// One flow the device initiates, as the probe will try it.
@@ -24,6 +25,11 @@ pub struct FlowPlan {
     pub keepalive: Option<u32>,
     /// The alternative group the flow belongs to.
     pub alternative: Option<String>,
+    /// Those of `prefixes` the profile marks `addresses_volatile` (its source says they may
+    /// change): context for a flow that also names hosts, not required.
+    pub volatile: Vec<IpNet>,
+    /// The peer is the site's DNS service (`services: {dns: ...}`).
+    pub dns_service: bool,
 }
 
 /// An alternative group among the planned flows.
@@ -69,6 +75,22 @@ impl Plan {
         }
     }
 
+    /// The site's name servers for the device (`services: {dns: [ADDR]}`), as the rules of its
+    /// DNS flows carry them; `firewall` when the firewall itself serves DNS.
+    pub fn site_resolvers(&self) -> (Vec<std::net::IpAddr>, bool) {
+        let mut v = Vec::new();
+        let mut firewall = false;
+        for f in self.flows.iter().filter(|f| f.dns_service) {
+            firewall |= f.firewall;
+            for p in &f.prefixes {
+                if p.prefix_len() == p.max_prefix_len() && !v.contains(&p.addr()) {
+                    v.push(p.addr());
+                }
+            }
+        }
+        (v, firewall)
+    }
+
     pub fn product(&self) -> &str {
         &self.profile.product
     }
@@ -101,6 +123,24 @@ pub fn plan(policy: &Policy, device: &str) -> Result<Plan, String> {
             .iter()
             .find(|a| a.flows.contains(&r.flow))
             .map(|a| a.id.clone());
+        // The profile's endpoint at the other end of the flow.
+        let endpoint = pf.and_then(|f| {
+            profile
+                .endpoints
+                .iter()
+                .find(|e| e.id == f.to || (f.from != "device" && e.id == f.from))
+        });
+        let volatile: Vec<IpNet> = match endpoint {
+            Some(e) if e.addresses_volatile => r
+                .peers
+                .prefixes
+                .iter()
+                .filter(|p| e.addresses.contains(p))
+                .copied()
+                .collect(),
+            _ => Vec::new(),
+        };
+        let dns_service = endpoint.is_some_and(|e| e.service == Some(Service::Dns));
         flows.push(FlowPlan {
             flow: r.flow.clone(),
             protocol: r.protocol,
@@ -115,6 +155,8 @@ pub fn plan(policy: &Policy, device: &str) -> Result<Plan, String> {
             tls: pf.and_then(|f| f.tls.clone()),
             keepalive: pf.and_then(|f| f.keepalive),
             alternative,
+            volatile,
+            dns_service,
         });
     }
     let alternatives = profile

@@ -102,8 +102,10 @@ pub struct Check {
     pub protocol: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// The classification, stable for scripts: `open`, `refused`, `filtered`, `unreachable`,
-    /// `open|filtered`, `closed`, `nxdomain`, `servfail`, `timeout`, `intercepted`, …
+    /// The classification, stable for scripts: `open`, `refused`, `rejected` (a device on the
+    /// path rejected the flow), `filtered`, `unreachable`, `open|filtered`, `closed`,
+    /// `nxdomain`, `servfail`, `timeout`, `intercepted`, `machine-differs`; for alternative
+    /// groups `all`, `partial`, `host-unreachable`, `none`; …
     pub state: String,
     /// One line for people.
     pub detail: String,
@@ -112,6 +114,10 @@ pub struct Check {
     /// What a DHCP server offered (checks of kind `dhcp`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offer: Option<crate::dhcp::Offer>,
+    /// A target at an address the profile marks `addresses_volatile`, probed as context: it
+    /// does not decide its flow (`--strict-volatile` makes it required).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub volatile: bool,
 }
 
 impl Check {
@@ -134,6 +140,7 @@ impl Check {
             detail: detail.into(),
             remedy: None,
             offer: None,
+            volatile: false,
         }
     }
 

@@ -30,6 +30,9 @@ pub enum TcpState {
     Unreachable,
     /// The local system refused to send (no route, no such source address).
     LocalError,
+    /// An ICMP error came back from another address than the target: a router or firewall on
+    /// the path rejected the connection (`TcpOutcome::from` names it).
+    Rejected,
 }
 
 impl TcpState {
@@ -40,6 +43,7 @@ impl TcpState {
             TcpState::Filtered => "filtered",
             TcpState::Unreachable => "unreachable",
             TcpState::LocalError => "local-error",
+            TcpState::Rejected => "rejected",
         }
     }
 }
@@ -51,6 +55,10 @@ pub struct TcpOutcome {
     pub detail: Option<String>,
     /// The source address the kernel used.
     pub local: Option<SocketAddr>,
+    /// The source of the ICMP error that ended the attempt, when it could be read.
+    pub from: Option<IpAddr>,
+    /// The TTL of the target's answer (SYN-ACK or reset), IPv4, when it could be read.
+    pub ttl: Option<u8>,
 }
 
 /// What a UDP request observed.
@@ -58,10 +66,17 @@ pub struct TcpOutcome {
 pub enum UdpReply {
     /// An answer the request's [`Expect`] accepts.
     Answer(Vec<u8>),
-    /// ICMP port unreachable: nothing listens (or a firewall rejects that way).
-    Closed,
+    /// ICMP port unreachable: nothing listens (or a firewall rejects that way); the error's
+    /// source when it could be read (then it is the target: another source is `Rejected`).
+    Closed(Option<IpAddr>),
     /// ICMP host/network unreachable or administratively prohibited.
     Unreachable(String),
+    /// An ICMP error from another address than the target: a router or firewall on the path
+    /// rejected the datagram.
+    Rejected {
+        from: IpAddr,
+        detail: String,
+    },
     /// No answer to any attempt: `open|filtered`.
     Silent,
     LocalError(String),
@@ -137,6 +152,15 @@ pub trait Transport: Send + Sync {
         timeout: Duration,
     ) -> impl Future<Output = TlsOutcome> + Send;
 
+    /// A DTLS 1.2 handshake up to the server's Certificate message, keeping the chain
+    /// ([`crate::dtls`]).
+    fn dtls_handshake(
+        &self,
+        src: Option<IpAddr>,
+        dst: SocketAddr,
+        timeout: Duration,
+    ) -> impl Future<Output = TlsOutcome> + Send;
+
     /// Broadcasts `discover` on `interface` (from 0.0.0.0:68 to 255.255.255.255:67) up to
     /// `attempts` times, waiting `timeout` after each, and collects the offers.
     fn dhcp_discover(
@@ -183,20 +207,48 @@ pub(crate) async fn connect(
     dst: SocketAddr,
     timeout: Duration,
 ) -> Result<TcpStream, TcpOutcome> {
+    connect_port(src, dst, timeout).await.1
+}
+
+/// [`connect`], also returning the local port it was bound to.
+async fn connect_port(
+    src: Option<IpAddr>,
+    dst: SocketAddr,
+    timeout: Duration,
+) -> (Option<u16>, Result<TcpStream, TcpOutcome>) {
     let fail = |state, detail: String| TcpOutcome {
         state,
         detail: Some(detail),
         local: None,
+        from: None,
+        ttl: None,
     };
     let sock = match dst {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
+    };
+    let sock = match sock {
+        Ok(s) => s,
+        Err(e) => return (None, Err(fail(TcpState::LocalError, e.to_string()))),
+    };
+    // Bound before connecting, so that the local port is known to match answers against.
+    let bind = src.unwrap_or_else(|| unspecified_for(&dst));
+    if let Err(e) = sock.bind(SocketAddr::new(bind, 0)) {
+        return (
+            None,
+            Err(fail(TcpState::LocalError, format!("bind {bind}: {e}"))),
+        );
     }
-    .map_err(|e| fail(TcpState::LocalError, e.to_string()))?;
-    if let Some(s) = src {
-        sock.bind(SocketAddr::new(s, 0))
-            .map_err(|e| fail(TcpState::LocalError, format!("bind {s}: {e}")))?;
-    }
+    let port = sock.local_addr().ok().map(|a| a.port());
+    (port, connect_bound(sock, dst, timeout, fail).await)
+}
+
+async fn connect_bound(
+    sock: TcpSocket,
+    dst: SocketAddr,
+    timeout: Duration,
+    fail: impl Fn(TcpState, String) -> TcpOutcome,
+) -> Result<TcpStream, TcpOutcome> {
     match tokio::time::timeout(timeout, sock.connect(dst)).await {
         Err(_) => Err(fail(
             TcpState::Filtered,
@@ -214,6 +266,47 @@ pub(crate) async fn connect(
     }
 }
 
+/// Sends `request` up to `attempts` times on the connected `sock`, waiting for an answer
+/// `expect` accepts.
+async fn udp_attempts(
+    sock: &UdpSocket,
+    request: &[u8],
+    expect: &Expect,
+    timeout: Duration,
+    attempts: u32,
+) -> UdpReply {
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..attempts.max(1) {
+        match sock.send(request).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return UdpReply::Closed(None),
+            Err(e) if is_unreachable(e.kind()) => return UdpReply::Unreachable(e.to_string()),
+            Err(e) => return UdpReply::LocalError(e.to_string()),
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+                Err(_) => break,
+                Ok(Ok(n)) => {
+                    if let Some(answer) = buf.get(..n) {
+                        if expect.matches(request, answer) {
+                            return UdpReply::Answer(answer.to_vec());
+                        }
+                    }
+                }
+                Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => {
+                    return UdpReply::Closed(None)
+                }
+                Ok(Err(e)) if is_unreachable(e.kind()) => {
+                    return UdpReply::Unreachable(e.to_string())
+                }
+                Ok(Err(e)) => return UdpReply::LocalError(e.to_string()),
+            }
+        }
+    }
+    UdpReply::Silent
+}
+
 impl Transport for System {
     async fn tcp_connect(
         &self,
@@ -221,13 +314,40 @@ impl Transport for System {
         dst: SocketAddr,
         timeout: Duration,
     ) -> TcpOutcome {
-        match connect(src, dst, timeout).await {
+        let watch = crate::watch::Watch::open(dst.ip(), true);
+        let (port, r) = connect_port(src, dst, timeout).await;
+        // What arrived is already queued on the watchers: a short wait is enough.
+        let wait = Duration::from_millis(20);
+        let answer = match port {
+            Some(p) => watch.tcp_answer(p, dst, wait).await,
+            None => None,
+        };
+        match r {
             Ok(s) => TcpOutcome {
                 state: TcpState::Open,
                 detail: None,
                 local: s.local_addr().ok(),
+                from: None,
+                ttl: answer.map(|a| a.0),
             },
-            Err(o) => o,
+            Err(mut o) => {
+                if matches!(o.state, TcpState::Refused | TcpState::Unreachable) {
+                    if let Some(p) = port {
+                        if let Some(e) = watch.icmp_error(6, p, dst, wait).await {
+                            o.from = Some(e.from);
+                            if e.from != dst.ip() && e.is_reject(dst.is_ipv6()) {
+                                o.state = TcpState::Rejected;
+                            }
+                            o.detail = Some(e.text(dst.is_ipv6()));
+                        }
+                    }
+                    // A reset, not an ICMP error: its TTL.
+                    if o.from.is_none() {
+                        o.ttl = answer.filter(|a| a.1 & 0x04 != 0).map(|a| a.0);
+                    }
+                }
+                o
+            }
         }
     }
 
@@ -252,36 +372,28 @@ impl Transport for System {
                 UdpReply::LocalError(e.to_string())
             };
         }
-        let mut buf = vec![0u8; 65536];
-        for _ in 0..attempts.max(1) {
-            match sock.send(&request).await {
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => return UdpReply::Closed,
-                Err(e) if is_unreachable(e.kind()) => return UdpReply::Unreachable(e.to_string()),
-                Err(e) => return UdpReply::LocalError(e.to_string()),
-            }
-            let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
-                    Err(_) => break,
-                    Ok(Ok(n)) => {
-                        if let Some(answer) = buf.get(..n) {
-                            if expect.matches(&request, answer) {
-                                return UdpReply::Answer(answer.to_vec());
-                            }
+        let watch = crate::watch::Watch::open(dst.ip(), false);
+        let port = sock.local_addr().map(|a| a.port()).unwrap_or(0);
+        let r = udp_attempts(&sock, &request, &expect, timeout, attempts).await;
+        match r {
+            UdpReply::Closed(_) | UdpReply::Unreachable(_) => {
+                match watch
+                    .icmp_error(17, port, dst, Duration::from_millis(20))
+                    .await
+                {
+                    Some(e) if e.from != dst.ip() && e.is_reject(dst.is_ipv6()) => {
+                        UdpReply::Rejected {
+                            from: e.from,
+                            detail: e.text(dst.is_ipv6()),
                         }
                     }
-                    Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => {
-                        return UdpReply::Closed
-                    }
-                    Ok(Err(e)) if is_unreachable(e.kind()) => {
-                        return UdpReply::Unreachable(e.to_string())
-                    }
-                    Ok(Err(e)) => return UdpReply::LocalError(e.to_string()),
+                    Some(e) if matches!(r, UdpReply::Closed(_)) => UdpReply::Closed(Some(e.from)),
+                    Some(e) => UdpReply::Unreachable(e.text(dst.is_ipv6())),
+                    _ => r,
                 }
             }
+            r => r,
         }
-        UdpReply::Silent
     }
 
     async fn icmp_echo(&self, src: Option<IpAddr>, dst: IpAddr, timeout: Duration) -> EchoReply {
@@ -296,6 +408,15 @@ impl Transport for System {
         timeout: Duration,
     ) -> TlsOutcome {
         crate::tls::handshake(src, dst, &sni, timeout).await
+    }
+
+    async fn dtls_handshake(
+        &self,
+        src: Option<IpAddr>,
+        dst: SocketAddr,
+        timeout: Duration,
+    ) -> TlsOutcome {
+        crate::dtls::handshake(src, dst, timeout).await
     }
 
     async fn dhcp_discover(

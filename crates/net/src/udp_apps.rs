@@ -1,6 +1,8 @@
 //! UDP requests that a service answers, so that a UDP flow can be told `open` rather than
 //! `open|filtered`: a DNS query (RFC 1035), an NTP client request (RFC 5905), a CoAP ping
-//! (an empty confirmable message, answered by a reset; RFC 7252 §4.3), an IKE_SA_INIT
+//! (an empty confirmable message, answered by a reset; RFC 7252 §4.3) for plain CoAP, a DTLS 1.2
+//! ClientHello (RFC 6347 §4.2, RFC 5246 §7.4.1.2) for DTLS and CoAPs (RFC 7252 §6.2: coaps on
+//! 5684/UDP), answered by a HelloVerifyRequest or a ServerHello, an IKE_SA_INIT
 //! (RFC 7296 §1.2; on 4500 behind the non-ESP marker of RFC 3948 §2.2), and the responder's
 //! token-carrying echo. Each request comes with the [`Expect`] that recognises its answer.
 
@@ -18,6 +20,9 @@ pub enum Expect {
     Ntp,
     /// A CoAP reset or acknowledgement with this message id.
     Coap(u16),
+    /// A DTLS handshake record answering a ClientHello: HelloVerifyRequest or ServerHello (or
+    /// an alert: a DTLS server answered, refusing our offer).
+    Dtls,
     /// An IKE response for this initiator SPI; `natt`: behind the 4-byte non-ESP marker.
     Ike { spi: [u8; 8], natt: bool },
     /// The responder's `ACK` for this nonce.
@@ -32,6 +37,8 @@ pub enum UdpApp {
     Dns,
     Ntp,
     Coap,
+    /// DTLS, CoAPs included.
+    Dtls,
     Ike,
     IkeNatT,
     /// The Portolan responder's echo (needs the shared token).
@@ -48,7 +55,9 @@ impl UdpApp {
             UdpApp::Dns
         } else if port == 123 || app.contains("ntp") {
             UdpApp::Ntp
-        } else if port == 5683 || port == 5684 || app.contains("coap") {
+        } else if port == 5684 || app.contains("dtls") || app.contains("coaps") {
+            UdpApp::Dtls
+        } else if port == 5683 || app.contains("coap") {
             UdpApp::Coap
         } else if port == 4500 {
             UdpApp::IkeNatT
@@ -66,6 +75,7 @@ impl UdpApp {
             UdpApp::Dns => "DNS query",
             UdpApp::Ntp => "NTP client request",
             UdpApp::Coap => "CoAP ping",
+            UdpApp::Dtls => "DTLS 1.2 ClientHello",
             UdpApp::Ike => "IKE_SA_INIT",
             UdpApp::IkeNatT => "IKE_SA_INIT (NAT-T)",
             UdpApp::Responder => "responder echo",
@@ -88,6 +98,7 @@ impl UdpApp {
                 let id = nonce::u16();
                 (coap_ping(id), Expect::Coap(id))
             }
+            UdpApp::Dtls => (dtls_client_hello(nonce::bytes::<32>()), Expect::Dtls),
             UdpApp::Ike | UdpApp::IkeNatT => {
                 let spi = nonce::bytes::<8>();
                 let natt = self == UdpApp::IkeNatT;
@@ -122,6 +133,7 @@ impl Expect {
                     && matches!((answer[0] >> 4) & 0x03, 2 | 3)
                     && u16::from_be_bytes([answer[2], answer[3]]) == *id
             }
+            Expect::Dtls => dtls_answer(answer),
             Expect::Ike { spi, natt } => {
                 let body = if *natt {
                     match answer.strip_prefix(&[0, 0, 0, 0]) {
@@ -162,6 +174,92 @@ pub fn ntp_request() -> Vec<u8> {
 pub fn coap_ping(id: u16) -> Vec<u8> {
     let [hi, lo] = id.to_be_bytes();
     vec![0x40, 0x00, hi, lo]
+}
+
+/// DTLS 1.2 on the wire: `{254, 253}` (RFC 6347 §4.1). A server answering an older client
+/// may use DTLS 1.0, `{254, 255}`.
+const DTLS12: [u8; 2] = [254, 253];
+
+/// Whether `answer` starts with a DTLS record a server sends to a ClientHello: a handshake
+/// record (content type 22) holding a HelloVerifyRequest (3) or a ServerHello (2), or an alert
+/// (21). The record header is 13 bytes (type, version, epoch, 48-bit sequence, length;
+/// RFC 6347 §4.1), the handshake header 12 (type, length, message_seq, fragment offset and
+/// length; §4.2.2).
+pub fn dtls_answer(answer: &[u8]) -> bool {
+    let version_ok = matches!(answer.get(1..3), Some([254, 253 | 255]));
+    match answer.first() {
+        Some(22) => version_ok && answer.len() >= 25 && matches!(answer[13], 2 | 3),
+        Some(21) => version_ok && answer.len() >= 15,
+        _ => false,
+    }
+}
+
+/// A DTLS 1.2 ClientHello in one record (RFC 6347 §4.2.1 adds the cookie to RFC 5246's
+/// ClientHello): no session, an empty cookie, suites for ECDSA and RSA certificates and
+/// pre-shared keys (CCM_8 ones as constrained CoAP devices use, RFC 7252 §9.1.3), the null
+/// compression, and the extensions a DTLS 1.2 server needs to pick an ECDHE suite.
+pub fn dtls_client_hello(random: [u8; 32]) -> Vec<u8> {
+    dtls_client_hello_with(random, &[], 0)
+}
+
+/// [`dtls_client_hello`] with a cookie (the second ClientHello, answering a
+/// HelloVerifyRequest: same parameters, the cookie, the next message and record sequence
+/// number; RFC 6347 §4.2.1 and §4.2.2).
+pub fn dtls_client_hello_with(random: [u8; 32], cookie: &[u8], seq: u16) -> Vec<u8> {
+    const SUITES: [u16; 9] = [
+        0xc0ae, // TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8
+        0xc02b, // TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        0xc02f, // TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        0xc030, // TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+        0xc023, // TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256
+        0xc027, // TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256
+        0x009c, // TLS_RSA_WITH_AES_128_GCM_SHA256
+        0x002f, // TLS_RSA_WITH_AES_128_CBC_SHA
+        0xc0a8, // TLS_PSK_WITH_AES_128_CCM_8
+    ];
+    fn ext(kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut e = kind.to_be_bytes().to_vec();
+        e.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        e.extend_from_slice(body);
+        e
+    }
+    let mut exts = Vec::new();
+    // supported_groups (RFC 8422 §5.1.1): secp256r1, secp384r1, x25519.
+    exts.extend(ext(10, &[0, 6, 0, 23, 0, 24, 0, 29]));
+    // ec_point_formats: uncompressed.
+    exts.extend(ext(11, &[1, 0]));
+    // signature_algorithms (RFC 5246 §7.4.1.4.1): ecdsa/rsa with SHA-256 and SHA-384, rsa-pss.
+    exts.extend(ext(13, &[0, 10, 4, 3, 5, 3, 4, 1, 5, 1, 8, 4]));
+    // extended_master_secret (RFC 7627) and renegotiation_info (RFC 5746), both empty.
+    exts.extend(ext(23, &[]));
+    exts.extend(ext(0xff01, &[0]));
+    let mut body = DTLS12.to_vec();
+    body.extend_from_slice(&random);
+    body.push(0); // session_id: empty
+    body.push(cookie.len().min(255) as u8);
+    body.extend_from_slice(cookie.get(..cookie.len().min(255)).unwrap_or_default());
+    body.extend_from_slice(&((SUITES.len() * 2) as u16).to_be_bytes());
+    for s in SUITES {
+        body.extend_from_slice(&s.to_be_bytes());
+    }
+    body.extend_from_slice(&[1, 0]); // compression: null
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend(exts);
+    let len = (body.len() as u32).to_be_bytes();
+    // Handshake header: client_hello (1), length, message_seq, fragment offset 0, fragment
+    // length = length.
+    let [s0, s1] = seq.to_be_bytes();
+    let mut hs = vec![
+        1, len[1], len[2], len[3], s0, s1, 0, 0, 0, len[1], len[2], len[3],
+    ];
+    hs.extend(body);
+    // Record header: handshake (22), DTLS 1.0 as the record version of a first flight (RFC 6347
+    // §4.1 lets a client send {254, 255} before the version is agreed; servers accept either),
+    // epoch 0, sequence number (the message_seq: one record per message), length.
+    let mut rec = vec![22, 254, 255, 0, 0, 0, 0, 0, 0, s0, s1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend(hs);
+    rec
 }
 
 /// An IKEv2 IKE_SA_INIT request offering AES-CBC-128 / HMAC-SHA2-256 / MODP-2048.
@@ -224,7 +322,13 @@ mod tests {
         assert_eq!(UdpApp::for_flow(123, None, false), UdpApp::Ntp);
         assert_eq!(
             UdpApp::for_flow(5684, Some("CoAP/bootstrap"), false),
-            UdpApp::Coap
+            UdpApp::Dtls
+        );
+        assert_eq!(UdpApp::for_flow(5683, Some("CoAP"), false), UdpApp::Coap);
+        assert_eq!(UdpApp::for_flow(6000, Some("CoAPs"), false), UdpApp::Dtls);
+        assert_eq!(
+            UdpApp::for_flow(6000, Some("LwM2M over DTLS"), false),
+            UdpApp::Dtls
         );
         assert_eq!(UdpApp::for_flow(500, Some("IKEv2"), false), UdpApp::Ike);
         assert_eq!(UdpApp::for_flow(4500, None, false), UdpApp::IkeNatT);
@@ -238,6 +342,32 @@ mod tests {
         let rst = [0x70, 0x00, req[2], req[3]];
         assert!(exp.matches(&req, &rst));
         assert!(!exp.matches(&req, &[0x70, 0x00, req[2], req[3].wrapping_add(1)]));
+    }
+
+    #[test]
+    fn dtls_client_hello_lengths_add_up() {
+        let p = dtls_client_hello([7; 32]);
+        // Record: content type handshake, length field = the rest.
+        assert_eq!(p[0], 22);
+        assert_eq!(
+            usize::from(u16::from_be_bytes([p[11], p[12]])),
+            p.len() - 13
+        );
+        // Handshake: client_hello, length = fragment length = the body.
+        assert_eq!(p[13], 1);
+        assert_eq!(&p[14..17], &p[22..25]);
+        let body_len = u32::from_be_bytes([0, p[14], p[15], p[16]]) as usize;
+        assert_eq!(body_len, p.len() - 25);
+        // Body: DTLS 1.2, the random, empty session id and cookie.
+        assert_eq!(&p[25..27], &[254, 253]);
+        assert_eq!(&p[27..59], &[7; 32]);
+        assert_eq!((p[59], p[60]), (0, 0));
+        // A HelloVerifyRequest header matches, a ClientHello does not.
+        let mut hvr = vec![22, 254, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 3];
+        hvr.extend_from_slice(&[0; 11]);
+        assert!(dtls_answer(&hvr));
+        assert!(!dtls_answer(&p));
+        assert!(!dtls_answer(&[0x70, 0, 1, 2]));
     }
 
     #[test]

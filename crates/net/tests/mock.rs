@@ -45,6 +45,8 @@ impl Transport for Mock {
                 state: TcpState::LocalError,
                 detail: Some("bind: Cannot assign requested address (os error 99)".into()),
                 local: None,
+                from: None,
+                ttl: None,
             };
         }
         let state = if dst.port() == 443 {
@@ -56,6 +58,8 @@ impl Transport for Mock {
             state,
             detail: None,
             local: None,
+            from: None,
+            ttl: None,
         }
     }
 
@@ -98,6 +102,14 @@ impl Transport for Mock {
         _: String,
         _: Duration,
     ) -> TlsOutcome {
+        TlsOutcome {
+            tcp: TcpState::Open,
+            chain: Vec::new(),
+            error: Some("mock".into()),
+        }
+    }
+
+    async fn dtls_handshake(&self, _: Option<IpAddr>, _: SocketAddr, _: Duration) -> TlsOutcome {
         TlsOutcome {
             tcp: TcpState::Open,
             chain: Vec::new(),
@@ -199,7 +211,7 @@ fn oscar_through_the_seam() {
     assert_eq!(alt.state, "partial");
     assert_eq!(
         r.remedies,
-        vec!["allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, flow `cloud`"]
+        vec!["allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, group `cloud`"]
     );
     assert!(r.ok());
 }
@@ -222,7 +234,7 @@ fn a_peer_that_answers_nothing_listens_is_not_the_firewalls() {
     );
     assert_eq!(
         r.remedies,
-        vec!["check the service on TCP 4321 at gk.sensorist.com: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — Oscar TempLog gateway, flow `cloud`"]
+        vec!["check the service on TCP 4321 at gk.sensorist.com: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — Oscar TempLog gateway, group `cloud`"]
     );
     let flow = r
         .checks()

@@ -20,83 +20,12 @@ use std::time::Duration;
 
 use common::dns_server::Zone;
 use common::lab::Lab;
+use common::probe::{blamed, blamed_json, check, json, name_check, opts, plan_of, probe, sa};
 use common::servers::{arm_bootstrap_ca, inspection_ca, start, Service};
-use portolan_net::plan::{plan, Plan};
-use portolan_net::probe::{run, Options};
+use portolan_net::probe::Options;
 use portolan_net::report::{Check, Kind, Report, Stage, Verdict};
 use portolan_net::runtime::{block_on, EchoReply, System, TcpState, Transport as _, UdpReply};
 use portolan_net::udp_apps::Expect;
-
-struct Catalog;
-
-impl portolan_model::compile::ProfileSource for Catalog {
-    fn profile(&self, name: &str) -> Result<portolan_model::Profile, String> {
-        let c = portolan_model::catalog::Catalog::embedded().map_err(|e| e.to_string())?;
-        c.get(name)
-            .cloned()
-            .ok_or_else(|| format!("no profile {name}"))
-    }
-}
-
-const HEAD: &str = "portolan: 1\nsite: lab\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.20.0.0/24]\nservices:\n  dns: [198.51.100.53]\n  dhcp: firewall\n  ntp: [198.51.100.123]\ndevices:\n";
-
-fn plan_of(devices: &str, device: &str) -> Plan {
-    let site = format!("{HEAD}{devices}");
-    let policy = match portolan_model::compile::site_text("lab.yaml", &site, &Catalog) {
-        Ok(l) => l.value,
-        Err(d) => panic!("site does not compile: {d:?}"),
-    };
-    plan(&policy, device).expect("device in site")
-}
-
-fn opts() -> Options {
-    Options {
-        resolver: Some("198.51.100.53:53".parse().expect("addr")),
-        timeout: Duration::from_millis(600),
-        attempts: 1,
-        ttl_queries: 1,
-        ..Options::default()
-    }
-}
-
-fn probe(lab: &Lab, plan: &Plan, o: &Options) -> Report {
-    let (p, o) = (plan.clone(), o.clone());
-    portolan_net::netns::run_in(&lab.dev, move || {
-        block_on(async move { run(&System, &p, &o).await }).expect("runtime")
-    })
-    .expect("run in the device namespace")
-}
-
-fn sa(s: &str) -> SocketAddr {
-    s.parse().expect("socket address")
-}
-
-/// The one check of `kind` for `flow` (and port, for targets).
-fn check<'a>(r: &'a Report, kind: Kind, flow: &str, port: Option<u16>) -> &'a Check {
-    let found: Vec<&Check> = r
-        .checks()
-        .filter(|c| {
-            c.kind == kind && c.flow.as_deref() == Some(flow) && (port.is_none() || c.port == port)
-        })
-        .collect();
-    match found.as_slice() {
-        [c] => c,
-        _ => panic!(
-            "expected one {kind:?} check for {flow} {port:?}, found {found:#?}\n{}",
-            json(r)
-        ),
-    }
-}
-
-fn name_check<'a>(r: &'a Report, kind: Kind, name: &str) -> &'a Check {
-    r.checks()
-        .find(|c| c.kind == kind && c.peer.as_deref() == Some(name))
-        .unwrap_or_else(|| panic!("no {kind:?} check for {name}\n{}", json(r)))
-}
-
-fn json(r: &Report) -> String {
-    serde_json::to_string_pretty(r).expect("json")
-}
 
 fn oscar_servers(lab: &Lab) -> common::servers::Servers {
     lab.srv_addresses(&["198.51.100.10", "198.51.100.53"]);
@@ -158,7 +87,7 @@ fn oscar_alternatives_partly_then_not_at_all() {
     );
     assert_eq!(
         r.remedies,
-        vec!["allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, flow `cloud`".to_string()]
+        vec!["allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, group `cloud`".to_string()]
     );
     assert!(r.ok(), "a partly open alternative group still works");
 
@@ -178,9 +107,17 @@ fn oscar_alternatives_partly_then_not_at_all() {
     );
     let alt = check(&r, Kind::Alternative, "cloud", None);
     assert_eq!((alt.state.as_str(), alt.verdict), ("none", Verdict::Fail));
-    // 4321 is the firewall's to allow; 443 answered with a reset, which is the peer's (the
-    // probe cannot tell a firewall resetting in its name), so the packet got through.
-    let remedy = "allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, flow `cloud` or check the service on TCP 443 at gk.sensorist.com: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — Oscar TempLog gateway, flow `cloud`";
+    // 4321 is the firewall's to allow; 443 answered with a reset, which is the peer's as far as
+    // the probe can tell: no handshake with the target gives a TTL to compare the reset's with,
+    // so the verdict says its confidence is low.
+    assert!(
+        check(&r, Kind::Target, "cloud-443", Some(443))
+            .detail
+            .contains("(confidence: low"),
+        "{}",
+        json(&r)
+    );
+    let remedy = "allow TCP 4321 from 10.20.0.33 to gk.sensorist.com — Oscar TempLog gateway, group `cloud`; check the service on TCP 443 at gk.sensorist.com: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — Oscar TempLog gateway, group `cloud`";
     assert_eq!(r.remedies, vec![remedy.to_string()]);
     assert_eq!(
         r.stage(Stage::Reach).map(|s| s.verdict),
@@ -212,7 +149,6 @@ fn izuma_classifications_and_tls_interception() {
         &lab.srv,
         vec![
             Service::Dns(sa("198.51.100.53:53"), zone),
-            Service::Coap(sa("198.51.100.20:5684")),
             Service::Tls(
                 sa("198.51.100.20:5684"),
                 vec![bootstrap],
@@ -235,6 +171,15 @@ fn izuma_classifications_and_tls_interception() {
             ),
         ],
     );
+    // CoAPs on 5684/UDP is DTLS (RFC 7252 §6.2): a real DTLS 1.2 server answers there.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _dtls = common::procs::dtls_server(
+        &lab.srv,
+        "198.51.100.20:5684",
+        "bootstrap.us-east-1.mbedcloud.com",
+        "/C=GB/ST=Cambridgeshire/L=Cambridge/O=ARM Ltd/CN=ARM Bootstrap CA",
+        dir.path(),
+    );
     lab.firewall(&[
         "ip daddr 198.51.100.53 tcp dport 53 reject with icmp type admin-prohibited",
         "ip daddr 198.51.100.22 tcp dport 5684 drop",
@@ -243,19 +188,53 @@ fn izuma_classifications_and_tls_interception() {
     let r = probe(&lab, &plan_of(devices, "izuma-a"), &opts());
     let t = |flow, port| check(&r, Kind::Target, flow, Some(port)).state.clone();
     assert_eq!(t("dns", 53), "open");
-    assert_eq!(t("dns-tcp", 53), "unreachable");
+    // The router's admin-prohibited comes from 10.20.0.1, not the resolver: the path rejects.
+    assert_eq!(t("dns-tcp", 53), "rejected");
+    assert!(
+        check(&r, Kind::Target, "dns-tcp", Some(53))
+            .detail
+            .contains("a device on the path (10.20.0.1) rejected the flow"),
+        "{}",
+        json(&r)
+    );
+    let dtls = check(&r, Kind::Target, "bootstrap-udp", Some(5684));
     assert_eq!(
-        t("bootstrap-udp", 5684),
-        "open",
-        "CoAP ping answered by a reset"
+        (
+            dtls.state.as_str(),
+            dtls.detail.contains("answered a DTLS 1.2 ClientHello")
+        ),
+        ("open", true),
+        "{dtls:?}"
     );
     assert_eq!(t("bootstrap-tcp", 5684), "open");
     assert_eq!(t("mds-legacy-udp", 5684), "closed");
+    // No DTLS server on lwm2m's UDP port: the port unreachable comes from the target itself.
+    assert!(
+        check(&r, Kind::Target, "mds-legacy-udp", Some(5684))
+            .detail
+            .ends_with("(confidence: high: the error came from the target itself)"),
+        "{}",
+        json(&r)
+    );
     assert_eq!(t("mds-legacy-tcp", 5684), "open");
     assert_eq!(t("mds-tcp", 5684), "filtered");
     let nx = name_check(&r, Kind::Name, "udp-lwm2m.us-east-1.mbedcloud.com");
     assert_eq!((nx.state.as_str(), nx.verdict), ("nxdomain", Verdict::Fail));
     assert_eq!(check(&r, Kind::Flow, "mds-udp", None).state, "unresolved");
+    // The DTLS handshake reaches the server's certificate, issued by the ARM Bootstrap CA (the
+    // profile states no issuer for the UDP flow: shown, not judged).
+    let dtls = check(&r, Kind::Tls, "bootstrap-udp", Some(5684));
+    assert_eq!(
+        (dtls.state.as_str(), dtls.protocol.as_deref()),
+        ("issuer", Some("udp")),
+        "{dtls:?}"
+    );
+    assert!(
+        dtls.detail.contains(
+            "issuer C = GB, ST = Cambridgeshire, L = Cambridge, O = ARM Ltd, CN = ARM Bootstrap CA"
+        ),
+        "{dtls:?}"
+    );
     let ok = check(&r, Kind::Tls, "bootstrap-tcp", Some(5684));
     assert_eq!(
         (ok.state.as_str(), ok.verdict),
@@ -275,7 +254,7 @@ fn izuma_classifications_and_tls_interception() {
         (mds.state.as_str(), mds.verdict),
         ("partial", Verdict::Warn)
     );
-    assert!(remedies.contains("flow `mds`"), "{remedies}");
+    assert!(remedies.contains("group `mds`"), "{remedies}");
     assert!(
         remedies.contains("allow TCP 53 from 10.20.0.33 to 198.51.100.53"),
         "{remedies}"
@@ -315,7 +294,7 @@ fn izuma_classifications_and_tls_interception() {
     );
     assert!(json(&r).contains("\"intercepted\""));
     // The interception is named on its own flow; the rest as for the first device, plus the
-    // bootstrap group (no CoAP answers on the intercepted host's UDP port).
+    // bootstrap group (no DTLS server on the intercepted host's UDP port).
     assert_eq!(
         blamed(&r),
         ["bootstrap", "bootstrap-tcp", "dns-tcp", "mds"],
@@ -543,41 +522,6 @@ fn nat_timeout_measured_against_a_short_conntrack_timeout() {
     assert!(m.udp.is_err() && m.tcp.is_err(), "{m:?}");
 }
 
-/// The flows a report blames (a decisive failing or warning check naming a flow) and its
-/// remedies, for "names exactly the flows that the test blocked".
-fn blamed(r: &Report) -> Vec<String> {
-    let mut v: Vec<String> = r
-        .checks()
-        .filter(|c| c.decisive && c.verdict >= Verdict::Warn)
-        .filter_map(|c| c.flow.clone())
-        .collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// The same from the JSON output, as a script would read it.
-fn blamed_json(r: &Report) -> (Vec<String>, Vec<String>) {
-    let j: serde_json::Value = serde_json::from_str(&json(r)).expect("json");
-    let mut flows: Vec<String> = j["stages"]
-        .as_array()
-        .expect("stages")
-        .iter()
-        .flat_map(|s| s["checks"].as_array().cloned().unwrap_or_default())
-        .filter(|c| c["decisive"] == true && (c["verdict"] == "fail" || c["verdict"] == "warn"))
-        .filter_map(|c| c["flow"].as_str().map(str::to_string))
-        .collect();
-    flows.sort();
-    flows.dedup();
-    let remedies = j["remedies"]
-        .as_array()
-        .expect("remedies")
-        .iter()
-        .filter_map(|m| m.as_str().map(str::to_string))
-        .collect();
-    (flows, remedies)
-}
-
 const WCC: &str = "  - id: wcc\n    profile: elseta-wcc-lite\n    zone: field\n    addresses: [10.20.0.33]\n    features: [telemetry, ser2net, snmp, ipsec]\n    params:\n      telemetry_port: 5140\n      ser2net_ports: \"4001-4004\"\n    bind:\n      telemetry-server: [198.51.100.50]\n      ipsec-peer: [198.51.100.51]\n      management: [198.51.100.60]\n      ser2net-client: [198.51.100.60]\n";
 
 #[test]
@@ -644,7 +588,12 @@ fn elseta_telemetry_echo_ike_and_what_the_peer_opens() {
         "ip daddr 198.51.100.51 udp dport 500 drop",
     ]);
     let r = probe(&lab, &p, &o);
-    assert_eq!(t(&r, "telemetry", Some(5140)), "closed", "{}", json(&r));
+    // The router's port unreachable comes from 10.20.0.1, not the telemetry server: a device on
+    // the path rejected the datagram (issue 11), so the firewall is what to change.
+    assert_eq!(t(&r, "telemetry", Some(5140)), "rejected", "{}", json(&r));
+    assert!(check(&r, Kind::Target, "telemetry", Some(5140))
+        .detail
+        .contains("a device on the path (10.20.0.1) rejected the flow (ICMP port unreachable from 10.20.0.1, not from the target)"));
     assert_eq!(t(&r, "ipsec-ike", Some(500)), "open|filtered");
     assert_eq!(t(&r, "ipsec-nat-t", Some(4500)), "open");
     let telemetry = check(&r, Kind::Flow, "telemetry", None);
@@ -653,9 +602,8 @@ fn elseta_telemetry_echo_ike_and_what_the_peer_opens() {
         check(&r, Kind::Flow, "ipsec-ike", None).verdict,
         Verdict::Warn
     );
-    // The port unreachable reads as the peer's answer: nothing listens there.
     let want = vec![
-        "check the service on UDP 5140 at 198.51.100.50: the peer answered with ICMP port unreachable, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — WCC Lite, flow `telemetry`".to_string(),
+        "allow UDP 5140 from 10.20.0.33 to 198.51.100.50 — WCC Lite, flow `telemetry`".to_string(),
         "allow UDP 500 from 10.20.0.33 to 198.51.100.51 — WCC Lite, flow `ipsec-ike`".to_string(),
     ];
     assert_eq!(blamed(&r), vec!["ipsec-ike", "telemetry"], "{}", json(&r));
@@ -738,8 +686,21 @@ fn ubisense_site_supplied_ports_and_dns() {
     ]);
     let r = probe(&lab, &p, &o);
     let t = |flow, port| check(&r, Kind::Target, flow, Some(port)).state.clone();
-    assert_eq!(t("dns", 53), "unreachable", "{}", json(&r));
-    assert_eq!(t("location-registration", 5003), "refused");
+    // Both rejections come from the router: the ICMP error's source is 10.20.0.1, and the
+    // reset's TTL (64, sent by the router) differs from the SYN-ACKs of 198.51.100.40's open
+    // ports (63, one hop further).
+    assert_eq!(t("dns", 53), "rejected", "{}", json(&r));
+    assert_eq!(t("location-registration", 5003), "rejected");
+    let reset = check(&r, Kind::Target, "location-registration", Some(5003));
+    assert!(
+        reset
+            .detail
+            .contains("a TCP reset with TTL 64, but the target's SYN-ACK on port")
+            && reset.detail.contains("came with TTL 63")
+            && reset.detail.contains("(confidence: medium)"),
+        "{}",
+        reset.detail
+    );
     assert_eq!(t("status-location", 5005), "open|filtered");
     assert_eq!(t("event-channel", 5008), "filtered");
     for (flow, port) in flows {
@@ -756,12 +717,7 @@ fn ubisense_site_supplied_ports_and_dns() {
     ]
     .iter()
     .map(|(what, to, flow)| {
-        if *flow == "location-registration" {
-            // Reset: the peer's answer, so the service, not the firewall.
-            format!("check the service on {what} at {to}: the peer answered with a TCP reset, so the packet got through, but nothing listens on that port — is the service running there, and is the right host bound? — {product}, flow `{flow}`")
-        } else {
-            format!("allow {what} from 10.20.0.34 to {to} — {product}, flow `{flow}`")
-        }
+        format!("allow {what} from 10.20.0.34 to {to} — {product}, flow `{flow}`")
     })
     .collect();
     let mut flows_blamed = vec![
@@ -834,7 +790,10 @@ fn the_echo_ignores_errors_about_other_probes() {
     };
     let (echo, udp, tcp, closed) =
         portolan_net::netns::run_in(&lab.dev, run_all).expect("run in the device namespace");
-    assert_eq!(closed, UdpReply::Closed, "the port unreachables were sent");
+    assert!(
+        matches!(closed, UdpReply::Closed(_)),
+        "the port unreachables were sent: {closed:?}"
+    );
     assert_eq!(echo, EchoReply::Silent, "another probe's port unreachable");
     assert_eq!(udp, UdpReply::Silent);
     assert_eq!(tcp.state, TcpState::Filtered, "{tcp:?}");

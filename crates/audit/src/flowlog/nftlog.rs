@@ -41,7 +41,8 @@ fn leading_time(line: &str) -> Option<Nanos> {
         return Some(t);
     }
     // journalctl's `+0000` offset has no colon.
-    let (body, off) = first.split_at(first.len().checked_sub(5)?);
+    // A cut inside a multi-byte character is no offset (and must not panic).
+    let (body, off) = first.split_at_checked(first.len().checked_sub(5)?)?;
     if off.starts_with(['+', '-']) && off[1..].bytes().all(|b| b.is_ascii_digit()) {
         return time::parse(&format!("{body}{}:{}", &off[..3], &off[3..]));
     }
@@ -141,8 +142,8 @@ pub fn read<R: BufRead>(input: R, sink: &mut Sink<'_>) -> (u64, Option<InputProb
             }
         };
         let f = &mut flows[idx];
-        f.packets[dir] += 1;
-        f.bytes[dir] += l.len;
+        f.packets[dir] = f.packets[dir].saturating_add(1);
+        f.bytes[dir] = f.bytes[dir].saturating_add(l.len);
         if let Some(t) = l.ts {
             f.first = Some(f.first.map_or(t, |x| x.min(t)));
             f.last = Some(f.last.map_or(t, |x| x.max(t)));
@@ -170,5 +171,32 @@ mod tests {
             p.ts.map(time::rfc3339).as_deref(),
             Some("2026-11-05T10:00:00.25Z")
         );
+    }
+
+    /// Found by fuzzing: a first token whose last five bytes start inside a multi-byte
+    /// character (here `é`, two bytes) panicked in `split_at`.
+    #[test]
+    fn timestamp_cut_inside_a_character_is_no_time() {
+        assert_eq!(leading_time("abc\u{e9}1234 fw kernel:"), None);
+        assert_eq!(leading_time("\u{fffd}\u{fffd}"), None);
+    }
+
+    /// Found by fuzzing: `LEN=` at u64::MAX overflowed the flow's byte count.
+    #[test]
+    fn huge_lengths_saturate() {
+        let l =
+            "portolan g: SRC=10.0.0.1 DST=10.0.0.2 LEN=18446744073709551615 PROTO=UDP SPT=1 DPT=2";
+        let text = format!("{l}\n{l}\n");
+        let (mut flows, mut names) = (crate::flows::FlowTable::new(), crate::dns::Names::new());
+        let mut sink = Sink {
+            flows: &mut flows,
+            names: &mut names,
+        };
+        let (count, problem) = read(text.as_bytes(), &mut sink);
+        assert_eq!((count, problem), (2, None));
+        let flows = flows.into_flows();
+        assert_eq!(flows.len(), 1);
+        assert_eq!(flows[0].bytes, [u64::MAX, 0]);
+        assert_eq!(flows[0].packets, [2, 0]);
     }
 }

@@ -194,7 +194,7 @@ fn record(r: &dyn Record, set_sep: &str, sink: &mut Sink<'_>) -> Result<(), Stri
         .get("duration")
         .and_then(|d| time::parse_epoch(&d))
         .unwrap_or(0);
-    f.last = f.first.map(|t| t + dur);
+    f.last = f.first.map(|t| t.saturating_add(dur));
     f.vlan = r.get("vlan").and_then(|v| v.parse().ok());
     sink.flows.push(f);
     Ok(())
@@ -220,6 +220,8 @@ fn dns(r: &dyn Record, set_sep: &str, sink: &mut Sink<'_>) -> Result<(), String>
     // Answers hold CNAME targets as names and addresses; the chain shares the query's name.
     let mut chain: Vec<String> = vec![query];
     let mut min_ttl = u32::MAX;
+    // Bounded as in `dns::Names::message`: each name is paid for once per address.
+    let mut cut = false;
     for (i, a) in answers.split(set_sep).map(str::trim).enumerate() {
         if a.is_empty() {
             continue;
@@ -231,6 +233,7 @@ fn dns(r: &dyn Record, set_sep: &str, sink: &mut Sink<'_>) -> Result<(), String>
                     sink.names.add(addr, n, at, ttl.min(min_ttl));
                 }
             }
+            Err(_) if chain.len() == crate::dns::MAX_CHAIN => cut = true,
             Err(_) => {
                 min_ttl = min_ttl.min(ttl);
                 chain.push(a.to_string());
@@ -238,5 +241,57 @@ fn dns(r: &dyn Record, set_sep: &str, sink: &mut Sink<'_>) -> Result<(), String>
         }
     }
     sink.names.responses += 1;
+    if cut {
+        sink.names.chains_cut += 1;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::{Names, MAX_CHAIN};
+    use crate::flows::FlowTable;
+
+    fn read(text: &str) -> (FlowTable, Names, u64, Option<InputProblem>) {
+        let (mut flows, mut names) = (FlowTable::new(), Names::new());
+        let mut sink = Sink {
+            flows: &mut flows,
+            names: &mut names,
+        };
+        let (count, problem) = read_json(text.as_bytes(), &mut sink);
+        (flows, names, count, problem)
+    }
+
+    /// Found by fuzzing: a `ts` near the end of i64 nanoseconds plus a `duration` overflowed.
+    #[test]
+    fn huge_time_plus_duration_saturates() {
+        let line = r#"{"ts":9223372036.0,"id.orig_h":"10.0.0.1","id.orig_p":1,"id.resp_h":"10.0.0.2","id.resp_p":2,"proto":"udp","duration":1000.5}"#;
+        let (flows, _, count, problem) = read(line);
+        assert_eq!((count, problem), (1, None));
+        let f = flows.into_flows();
+        assert_eq!(f[0].first, Some(9_223_372_036_000_000_000));
+        assert_eq!(f[0].last, Some(i64::MAX));
+    }
+
+    /// Found by fuzzing: one dns.log line with 1,500 names and 1,500 addresses took ~21 s.
+    /// The chain is cut at MAX_CHAIN names: each address carries the query and the first
+    /// MAX_CHAIN - 1 CNAME targets.
+    #[test]
+    fn long_answer_lists_are_bounded() {
+        let mut answers: Vec<String> = (0..1500).map(|i| format!("\"c{i}.test\"")).collect();
+        answers.extend((0..1500).map(|i| format!("\"10.1.{}.{}\"", i / 250, i % 250)));
+        let line = format!(
+            r#"{{"ts":1700000000.0,"query":"q.test","answers":[{}],"TTLs":[]}}"#,
+            answers.join(",")
+        );
+        let (_, names, count, problem) = read(&line);
+        assert_eq!((count, problem), (1, None));
+        let addr: IpAddr = "10.1.5.249".parse().expect("address");
+        let got = names.at(addr, None);
+        assert_eq!(got.len(), MAX_CHAIN);
+        assert_eq!(got[0], "q.test");
+        assert_eq!(got[MAX_CHAIN - 1], format!("c{}.test", MAX_CHAIN - 2));
+        assert_eq!(names.chains_cut, 1);
+    }
 }

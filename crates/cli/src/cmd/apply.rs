@@ -1,15 +1,18 @@
 //! `portolan apply SITE [--confirm SECONDS]` and `portolan apply --confirmed`: the site's
 //! nftables policy loaded in one transaction, the previous table saved, and an automatic
-//! rollback unless confirmed in time (see `portolan_lab::apply`). The hidden `apply-rollback`
-//! subcommand is the detached timer that `--confirm` starts by re-executing this binary.
+//! rollback unless confirmed in time (see `portolan_lab::apply`). `apply --diff SITE` (or
+//! `--dry-run`) shows what a load would change and loads nothing (`portolan_lab::diff`). The
+//! hidden `apply-rollback` subcommand is the detached timer that `--confirm` starts by
+//! re-executing this binary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use portolan_lab::apply::{self, Applied, Confirmation, Launcher, Options, Rollback};
 use portolan_lab::command::Where;
+use portolan_lab::diff::{self, Change, Diff};
 
 use crate::cli::{Format, Global};
 use crate::output::Outcome;
@@ -26,6 +29,10 @@ pub struct ApplyArgs {
     /// Make the pending apply permanent and stop its rollback timer.
     #[arg(long, conflicts_with = "confirm")]
     pub confirmed: bool,
+    /// Show what loading the site's policy would change (objects added and removed, rules by
+    /// their profile/flow, set elements) and exit without loading it.
+    #[arg(long, visible_alias = "dry-run", conflicts_with_all = ["confirm", "confirmed"])]
+    pub diff: bool,
     /// Act inside this network namespace (`ip netns exec NAME`) instead of the host.
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
@@ -75,28 +82,59 @@ fn target(netns: Option<&str>) -> Where {
     }
 }
 
+fn place(w: &Where) -> String {
+    match w {
+        Where::Host => "this host".to_string(),
+        Where::Netns(n) => format!("network namespace {n}"),
+    }
+}
+
 pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     let json = a.format == Format::Json;
     let w = target(a.netns.as_deref());
+    // Absolute, so that the rollback timer and the printed confirm command find the same
+    // state from any directory.
+    let state_dir = std::path::absolute(&a.state_dir)
+        .with_context(|| format!("cannot resolve {}", a.state_dir.display()))?;
     if a.confirmed {
         w.check()?;
-        let c = apply::confirm(&w, &a.state_dir)?;
+        let c = apply::confirm(&w, &state_dir)?;
         if json {
             println!("{}", serde_json::to_string_pretty(&c)?);
         }
         return Ok(match c {
             Confirmation::Confirmed { .. } => {
                 if !json {
-                    println!("apply: confirmed; the rollback timer is stopped");
+                    println!(
+                        "apply: confirmed. The policy in {} stays, and its rollback timer is stopped.",
+                        place(&w)
+                    );
+                }
+                Outcome::Ok
+            }
+            Confirmation::AlreadyConfirmed { seconds_ago, .. } => {
+                if !json {
+                    println!(
+                        "apply: the last apply in {} was already confirmed {seconds_ago} s ago; nothing awaits confirmation.",
+                        place(&w)
+                    );
                 }
                 Outcome::Ok
             }
             Confirmation::TooLate { detail } => {
-                eprintln!("apply: too late to confirm: {detail}");
+                if !json {
+                    eprintln!("apply: too late to confirm: {detail}");
+                }
                 Outcome::Findings
             }
             Confirmation::NothingPending => {
-                eprintln!("apply: nothing awaits confirmation in {}", w.scope());
+                if !json {
+                    eprintln!(
+                        "apply: nothing awaits confirmation in {} (state in {}).",
+                        place(&w),
+                        state_dir.display()
+                    );
+                }
                 Outcome::BadInput
             }
         });
@@ -108,6 +146,22 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::BadInput);
     };
     let ruleset = portolan_emit::nftables::emit(&policy, &portolan_emit::Options::default())?;
+    if a.diff {
+        let d = diff::diff(&ruleset, &w, &state_dir)?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&d)?);
+        } else {
+            print!("{}", describe_diff(&policy.site, &w, &state_dir, &d));
+        }
+        return Ok(Outcome::Ok);
+    }
+    if policy.groups.is_empty() {
+        anyhow::bail!(
+            "site {} declares no devices; its policy would drop all forwarded traffic through {}. Nothing was loaded.",
+            policy.site,
+            place(&w)
+        );
+    }
     let launcher = match a.confirm {
         Some(_) => Some(Launcher {
             program: std::env::current_exe()
@@ -118,7 +172,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     };
     let opts = Options {
         target: w.clone(),
-        state_dir: a.state_dir.clone(),
+        state_dir: state_dir.clone(),
         confirm: a.confirm,
         launcher,
     };
@@ -126,46 +180,134 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     if json {
         println!("{}", serde_json::to_string_pretty(&done)?);
     } else {
-        print!("{}", describe(&policy.site, &w, a.netns.as_deref(), &done));
+        print!("{}", describe(&policy.site, &w, &state_dir, &done));
     }
     Ok(Outcome::Ok)
 }
 
-fn describe(site: &str, w: &Where, netns: Option<&str>, d: &Applied) -> String {
-    let place = match w {
-        Where::Host => "this host".to_string(),
-        Where::Netns(n) => format!("network namespace {n}"),
-    };
-    let mut s =
-        format!("apply: loaded the policy of site {site} into {place} (one nft transaction)\n");
+fn describe(site: &str, w: &Where, state_dir: &Path, d: &Applied) -> String {
+    let mut s = format!(
+        "apply: loaded the policy of site {site} into {} in one nft transaction.\n",
+        place(w)
+    );
     if d.had_previous {
         s.push_str(&format!(
-            "  previous table saved in {}\n",
+            "  The previous table is saved in {}.\n",
             d.saved.display()
         ));
     } else {
-        s.push_str("  there was no inet portolan table before; a rollback removes it\n");
+        s.push_str("  There was no inet portolan table before; a rollback removes it.\n");
     }
     if !d.stale_deleted.is_empty() {
         s.push_str(&format!(
-            "  deleted stale objects: {}\n",
+            "  Deleted objects the policy no longer declares: {}.\n",
             d.stale_deleted.join(", ")
         ));
     }
     if !d.recreated.is_empty() {
         s.push_str(&format!(
-            "  recreated (type changed): {}\n",
+            "  Declared again because their type or flags changed: {}.\n",
             d.recreated.join(", ")
         ));
     }
     if let Some(p) = &d.pending {
-        let ns = netns.map(|n| format!(" --netns {n}")).unwrap_or_default();
         s.push_str(&format!(
-            "  rolls back in {} s unless confirmed: portolan apply --confirmed{ns}\n",
-            p.seconds
+            "  It rolls back in {} s unless confirmed with:\n    {}\n",
+            p.seconds,
+            apply::confirm_command(w, state_dir)
         ));
     }
     s
+}
+
+fn list(label: &str, items: &[String]) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    format!("  {label} ({}): {}.\n", items.len(), items.join(", "))
+}
+
+/// `apply --diff` for a person: sentences and lists, rules grouped by their profile/flow.
+fn describe_diff(site: &str, w: &Where, state_dir: &Path, d: &Diff) -> String {
+    let mut s = format!(
+        "apply --diff: what loading the policy of site {site} into {} would change. Nothing was loaded.\n",
+        place(w)
+    );
+    if !d.had_previous {
+        s.push_str("  There is no inet portolan table yet: everything below would be added.\n");
+    }
+    if d.is_empty() {
+        s.push_str(&format!(
+            "  Nothing would change: the table already holds this policy ({} rules).\n",
+            d.rules_unchanged
+        ));
+    }
+    s.push_str(&list("Objects added", &d.objects_added));
+    s.push_str(&list("Objects removed", &d.objects_removed));
+    s.push_str(&list(
+        "Sets and maps declared again, and emptied, because their type or flags change",
+        &d.objects_recreated,
+    ));
+    s.push_str(&list(
+        "DNS-filled sets the policy no longer uses, kept with their elements",
+        &d.dns_sets_kept,
+    ));
+    if !d.rules.is_empty() {
+        let added = d.rules.iter().filter(|r| r.change == Change::Added).count();
+        s.push_str(&format!(
+            "  Rules added ({added}) and removed ({}), by the profile/flow they enforce:\n",
+            d.rules.len() - added
+        ));
+        let mut current: Option<&Option<String>> = None;
+        for r in &d.rules {
+            if current != Some(&r.provenance) {
+                s.push_str(&format!(
+                    "    {}\n",
+                    r.provenance
+                        .as_deref()
+                        .unwrap_or("Portolan's own rules (dispatch, logging, hooks and policies)")
+                ));
+                current = Some(&r.provenance);
+            }
+            let sign = match r.change {
+                Change::Added => '+',
+                Change::Removed => '-',
+            };
+            s.push_str(&format!("      {sign} chain {}: {}\n", r.chain, r.rule));
+        }
+    }
+    if !d.elements.is_empty() {
+        s.push_str("  Elements of sets and maps:\n");
+        for e in &d.elements {
+            for x in &e.added {
+                s.push_str(&format!("    + {}: {x}\n", e.object));
+            }
+            for x in &e.removed {
+                s.push_str(&format!("    - {}: {x}\n", e.object));
+            }
+        }
+    }
+    if !d.is_empty() {
+        s.push_str(&format!(
+            "  {} rules stay as they are.\n",
+            d.rules_unchanged
+        ));
+    }
+    if let Some(p) = &d.pending {
+        s.push_str(&format!(
+            "  An apply awaits confirmation (rollback in {} s); a new apply is refused until `{}` or the rollback.\n",
+            p.deadline.saturating_sub(now()),
+            apply::confirm_command(w, state_dir)
+        ));
+    }
+    s
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The detached rollback timer.

@@ -120,6 +120,7 @@ fn json_lines(r: &Report) -> anyhow::Result<()> {
         "frames": r.frames,
         "dns_responses": r.dns_responses,
         "dns_unparsed": r.dns_unparsed,
+        "dns_chains_cut": r.dns_chains_cut,
     });
     serde_json::to_writer(&mut w, &summary)?;
     w.write_all(b"\n")?;
@@ -216,6 +217,14 @@ pub fn tables(r: &Report, all: bool) -> String {
         "; {} frame(s), {} DNS answer(s)\n",
         r.frames.frames, r.dns_responses
     ));
+    if r.dns_chains_cut > 0 {
+        out.push_str(&format!(
+            "{} DNS answer(s) had a CNAME chain longer than {} names: their addresses carry only the {} names nearest to them\n",
+            r.dns_chains_cut,
+            portolan_audit::dns::MAX_CHAIN,
+            portolan_audit::dns::MAX_CHAIN
+        ));
+    }
     let f = &r.frames;
     if f.not_ip + f.fragments + f.malformed > 0 || !f.link_types.is_empty() {
         out.push_str(&format!(

@@ -75,26 +75,43 @@ fn resolve_names(
     Ok(out)
 }
 
-/// Writes the whole text to a file atomically (temporary file, then rename), or to stdout.
+/// Writes the whole text to stdout, or to a file atomically: a temporary file beside it, then a
+/// rename over it, so a reader never sees half a ruleset. A path that exists and is not a
+/// regular file (`/dev/null`, a FIFO, a terminal) is written to as it is: a rename would
+/// replace the device node itself. A symbolic link stays a link: its target is replaced.
 pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
-    match path {
-        None => {
-            std::io::stdout().write_all(text.as_bytes())?;
-            Ok(())
+    let Some(p) = path else {
+        std::io::stdout().write_all(text.as_bytes())?;
+        return Ok(());
+    };
+    let cannot = || format!("cannot write {}", p.display());
+    let target = match std::fs::metadata(p) {
+        Ok(m) if !m.is_file() => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .with_context(cannot)?;
+            f.write_all(text.as_bytes()).with_context(cannot)?;
+            return Ok(());
         }
-        Some(p) => {
-            let dir = p
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let tmp = dir.join(format!(
-                ".{}.portolan-tmp",
-                p.file_name().and_then(|n| n.to_str()).unwrap_or("out")
-            ));
-            std::fs::write(&tmp, text)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))?;
-            Ok(())
-        }
+        // Through a link to the file it names, so the link is kept.
+        Ok(_) => std::fs::canonicalize(p).with_context(cannot)?,
+        Err(_) => p.to_path_buf(),
+    };
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.portolan-tmp",
+        target.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    let written = std::fs::write(&tmp, text)
+        .with_context(|| format!("cannot write {}", tmp.display()))
+        .and_then(|()| std::fs::rename(&tmp, &target).with_context(cannot));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
+    written
 }

@@ -133,8 +133,20 @@ pub fn load_site(
     site: &Path,
     json: bool,
 ) -> anyhow::Result<Option<portolan_model::ir::Policy>> {
-    let text =
-        std::fs::read_to_string(site).with_context(|| format!("cannot read {}", site.display()))?;
+    let text = match portolan_model::diag::read_text(site) {
+        Ok(t) => t,
+        Err(portolan_model::diag::ReadError::Io(e)) => {
+            return Err(e).with_context(|| format!("cannot read {}", site.display()))
+        }
+        Err(portolan_model::diag::ReadError::NotUtf8(d)) => {
+            if json {
+                eprintln!("{}", serde_json::to_string_pretty(&[d])?);
+            } else {
+                print_diagnostics(&[d]);
+            }
+            return Ok(None);
+        }
+    };
     let profiles = SiteProfiles {
         catalog: load_catalog(g)?,
         base: site.parent().map(Path::to_path_buf).unwrap_or_default(),

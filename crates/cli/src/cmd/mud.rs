@@ -103,9 +103,10 @@ pub struct ImportArgs {
 pub struct VerifyArgs {
     /// The MUD file, exactly as published.
     pub file: PathBuf,
-    /// The detached signature (DER, or PEM).
+    /// The detached signature (DER, or PEM). Default: the file the MUD file's `mud-signature`
+    /// URL names (its last path segment), next to the MUD file; never fetched.
     #[arg(long, value_name = "FILE")]
-    pub signature: PathBuf,
+    pub signature: Option<PathBuf>,
     /// Trust anchor(s): a CA certificate, PEM (one or more) or DER.
     #[arg(long, value_name = "CERT")]
     pub ca: PathBuf,
@@ -304,11 +305,41 @@ struct VerifyReport<'a> {
     reason: Option<String>,
 }
 
+/// The signature file a MUD file names in `mud-signature` (a URI of its detached signature,
+/// RFC 8520 section 13), looked for next to the MUD file under the URL's last path segment.
+fn signature_beside(file: &std::path::Path, content: &[u8]) -> anyhow::Result<PathBuf> {
+    let doc: serde_json::Value = serde_json::from_slice(content)
+        .with_context(|| format!("{} is not JSON", file.display()))?;
+    let url = doc
+        .pointer("/ietf-mud:mud/mud-signature")
+        .and_then(serde_json::Value::as_str)
+        .with_context(|| {
+            format!(
+                "{} names no mud-signature: give the signature with --signature",
+                file.display()
+            )
+        })?;
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let last = path
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+        .with_context(|| format!("mud-signature `{url}` names no file"))?;
+    Ok(file
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join(last))
+}
+
 fn verify(a: &VerifyArgs) -> anyhow::Result<Outcome> {
     let read =
         |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
     let content = read(&a.file)?;
-    let signature = read(&a.signature)?;
+    let sig_path = match &a.signature {
+        Some(p) => p.clone(),
+        None => signature_beside(&a.file, &content)?,
+    };
+    let signature = read(&sig_path)?;
     let ca = read(&a.ca)?;
     let at = match &a.at {
         None => None,

@@ -308,6 +308,7 @@ fn options(a: &ProbeArgs, plan: &Plan) -> anyhow::Result<Options> {
         ttl_gap: Duration::from_secs(1),
         token: a.token.clone(),
         max_ports: 8,
+        strict_volatile: a.strict_volatile,
         keepalive,
         dhcp: a.dhcp.then(|| probe::DhcpOptions {
             interface: a.interface.clone(),
@@ -399,7 +400,9 @@ pub fn render(r: &Report) -> String {
             out += &format!("  {} {}\n", mark(c.verdict), c.detail);
             if c.kind == Kind::Flow {
                 for t in s.checks.iter().filter(|t| {
-                    t.kind == Kind::Target && t.flow == c.flow && t.verdict != Verdict::Pass
+                    t.kind == Kind::Target
+                        && t.flow == c.flow
+                        && (t.verdict != Verdict::Pass || t.volatile)
                 }) {
                     out += &format!("      {} {}\n", mark(t.verdict), t.detail);
                 }

@@ -49,7 +49,18 @@ pub fn run(g: &Global, a: &ValidateArgs) -> anyhow::Result<Outcome> {
     let mut reports = Vec::new();
     for f in &a.files {
         let name = f.display().to_string();
-        let text = std::fs::read_to_string(f);
+        let text = match portolan_model::diag::read_text(f) {
+            Ok(t) => Ok(t),
+            Err(portolan_model::diag::ReadError::Io(e)) => Err(e),
+            Err(portolan_model::diag::ReadError::NotUtf8(d)) => {
+                reports.push(FileReport {
+                    file: name,
+                    valid: false,
+                    diagnostics: vec![d],
+                });
+                continue;
+            }
+        };
         if let Ok(t) = &text {
             if portolan_model::compile::is_site_text(t) {
                 let diagnostics = site(g, f, t)?;

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use portolan_model::ir::{PortRange, Rule};
+use portolan_model::IpFamily;
 
 use super::{LOG_PREFIX_MAX, T};
 use crate::names::safe_text;
@@ -109,6 +110,13 @@ pub(super) fn port_side(
 /// The L4 matches of a rule for a family (several strings when a port list needs several
 /// rules); `None` when the rule does not apply to the family (ICMP of the other one).
 pub(super) fn l4(r: &Rule, fam: Fam, with_dport: bool) -> Result<Option<Vec<String>>, EmitError> {
+    // A rule of a one-family flow (`family:`) has no match in the other family.
+    if matches!(
+        (r.family, fam),
+        (Some(IpFamily::Ipv4), Fam::V6) | (Some(IpFamily::Ipv6), Fam::V4)
+    ) {
+        return Ok(None);
+    }
     let icmp = |kw: &str, m: &str, opt: &str| -> Result<String, EmitError> {
         match &r.icmp_type {
             Some(t) => {

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use ipnet::IpNet;
 use portolan_model::ir::{PortRange, Rule};
+use portolan_model::IpFamily;
 
 use super::T;
 use crate::names::{safe_text, Family};
@@ -71,6 +72,26 @@ fn ports(p: &[PortRange]) -> String {
 /// `icmp type echo-request`, `meta l4proto esp`. `None` when the rule cannot apply to the
 /// family (ICMP of the other one); `fam` `None`: the rule is written once for both families.
 pub(super) fn l4(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> {
+    // A rule of a one-family flow (`family:`) has no match in the other family, and written
+    // for both it says its own.
+    let only = r.family.map(|f| match f {
+        IpFamily::Ipv4 => Family::V4,
+        IpFamily::Ipv6 => Family::V6,
+    });
+    if only.is_some() && fam.is_some() && only != fam {
+        return Ok(None);
+    }
+    let Some(m) = l4_match(r, fam)? else {
+        return Ok(None);
+    };
+    Ok(Some(match (only, fam) {
+        (Some(Family::V4), None) => format!("meta nfproto ipv4 {m}"),
+        (Some(Family::V6), None) => format!("meta nfproto ipv6 {m}"),
+        _ => m,
+    }))
+}
+
+fn l4_match(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> {
     let mut s = String::new();
     match (r.protocol, fam) {
         (1, Some(Family::V6)) | (58, Some(Family::V4)) => return Ok(None),

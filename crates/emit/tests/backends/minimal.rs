@@ -387,3 +387,83 @@ fn dhcp_reaches_a_server_elsewhere_through_the_firewall_only() {
     assert!(!text.contains("dport 67"), "{text}");
     assert!(text.contains("# not enforced here: oscar-templog-gateway/dhcp for gw: DHCP with its server on the device's own segment (zone `field`)"), "{text}");
 }
+
+/// dnsmasq refuses configuration lines over about a kilobyte (found by fuzzing: an endpoint
+/// with many long hostnames made `dnsmasq --test` fail with "bad option"). The emitted lines
+/// are checked by dnsmasq itself.
+#[test]
+fn many_long_hostnames_give_lines_dnsmasq_accepts() {
+    let hosts: Vec<String> = (0..60)
+        .map(|i| format!("telemetry-ingest-{i:02}.eu-central.devices.vendor-cloud.example.com"))
+        .collect();
+    let profile = format!(
+        "portolan: 1
+id: many-hosts
+vendor: Example
+product: Device with many cloud hosts
+sources:
+  - id: doc
+    title: Example vendor page
+    file: example.txt
+endpoints:
+  - id: cloud
+    hosts: [{}]
+flows:
+  - id: https
+    from: device
+    to: cloud
+    initiation: device
+    protocol: tcp
+    ports: 443
+    source: {{doc: doc, ref: row 1}}
+listens: none
+",
+        hosts.join(", ")
+    );
+    let site = "portolan: 1
+site: many-hosts
+zones:
+  - id: field
+    interface: lan0
+    networks: [10.20.0.0/24, 2001:db8::/64]
+services:
+  dns: firewall
+devices:
+  - id: dev
+    profile: many-hosts
+    zone: field
+    addresses: [10.20.0.9, 2001:db8::9]
+";
+    let profiles = Profiles::new(&root())
+        .with_text("many-hosts", &profile)
+        .expect("the profile is valid");
+    let policy = portolan_model::compile::site_text("many-hosts.yaml", site, &profiles)
+        .expect("the site compiles")
+        .value;
+    let conf = portolan_emit::emit(
+        portolan_emit::Target::Dnsmasq,
+        &policy,
+        &portolan_emit::Options::default(),
+    )
+    .expect("emits");
+    let lines: Vec<&str> = conf.lines().filter(|l| l.starts_with("nftset=")).collect();
+    assert!(lines.len() > 1, "{conf}");
+    let listed: usize = lines
+        .iter()
+        .map(|l| l.trim_start_matches("nftset=/").split('/').count() - 1)
+        .sum();
+    assert_eq!(listed, hosts.len());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("dnsmasq.conf");
+    std::fs::write(&file, &conf).expect("write");
+    let out = std::process::Command::new("dnsmasq")
+        .arg("--test")
+        .arg(format!("--conf-file={}", file.display()))
+        .output()
+        .expect("dnsmasq runs (scripts/setup.sh installs dnsmasq-base)");
+    assert!(
+        out.status.success(),
+        "dnsmasq refuses the configuration: {}\n{conf}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -98,20 +98,36 @@ pub(super) async fn address_stage<T: Transport>(
     }
     match ctx.resolver {
         Some(r) => {
-            let how = if ctx.opts.resolver.is_some() {
-                "given with --resolver"
-            } else {
-                "from resolv.conf"
-            };
             checks.push(
                 Check::new(
                     Kind::Resolver,
                     Verdict::Pass,
                     "ok",
-                    format!("name server {r} ({how})"),
+                    format!("name server {r} ({})", ctx.resolver_how),
                 )
                 .address(r.ip()),
             );
+            // The site states the device's resolver; this machine asks another one.
+            let (site, _) = ctx.plan.site_resolvers();
+            match ctx.machine_resolver {
+                Some(m) if !site.contains(&m.ip()) => checks.push(
+                    Check::new(
+                        Kind::Resolver,
+                        Verdict::Warn,
+                        "machine-differs",
+                        format!(
+                            "this machine's resolver {m} (resolv.conf) is not the site's ({}): names are resolved through the site's, as the device will",
+                            site.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                    .address(m.ip())
+                    .remedy(format!(
+                        "point this machine at the site's resolver {} (or probe from the device's network, whose DHCP hands it out) — to probe through another one, give --resolver",
+                        r.ip()
+                    )),
+                ),
+                _ => {}
+            }
         }
         None if !resolves(ctx.plan) => checks.push(
             Check::new(

@@ -1,16 +1,30 @@
-//! The integrity stage: TLS handshakes and the issuer against the profile's expectation.
+//! The integrity stage: TLS handshakes (and DTLS ones up to the server's certificate, for
+//! UDP flows whose application is DTLS or CoAPs) and the issuer against the profile's
+//! expectation. An
+//! issuer found intercepting one flow is flagged on every other flow to the same service (the
+//! same host or address), even where the profile states no expected issuer: the same inspecting
+//! proxy sits in front of all of them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use crate::plan::FlowPlan;
+use crate::remedy::{proto_key, proto_name};
 use crate::report::{Check, Kind, Stage, StageReport, Verdict};
 use crate::runtime::{join_all, Transport};
 use crate::tls;
+use crate::udp_apps::UdpApp;
 
 use super::reach::Seen;
 use super::Ctx;
+
+/// A UDP flow probed with a DTLS ClientHello.
+fn dtls(f: &FlowPlan, port: Option<u16>) -> bool {
+    f.protocol == 17
+        && port.is_some_and(|p| UdpApp::for_flow(p, f.app.as_deref(), false) == UdpApp::Dtls)
+}
 
 pub(super) async fn integrity_stage<T: Transport>(
     t: &T,
@@ -22,7 +36,7 @@ pub(super) async fn integrity_stage<T: Transport>(
         .iter()
         .filter(|s| {
             let f = &plan.flows[s.flow];
-            f.protocol == 6 && f.tls.is_some() && s.state == "open"
+            f.tls.is_some() && s.state == "open" && (f.protocol == 6 || dtls(f, s.port))
         })
         .collect();
     if todo.is_empty() {
@@ -47,17 +61,22 @@ pub(super) async fn integrity_stage<T: Transport>(
                     }
                 });
             let port = s.port.unwrap_or(443);
-            t.tls_handshake(
-                ctx.opts.source,
-                SocketAddr::new(s.address, port),
-                sni,
-                ctx.opts.timeout,
-            )
-            .await
+            let dst = SocketAddr::new(s.address, port);
+            if f.protocol == 17 {
+                t.dtls_handshake(ctx.opts.source, dst, ctx.opts.timeout)
+                    .await
+            } else {
+                t.tls_handshake(ctx.opts.source, dst, sni, ctx.opts.timeout)
+                    .await
+            }
         }
     }))
     .await;
     let mut checks = Vec::new();
+    // (check index, issuer shown, exempt remedy) of the checks with no expectation to compare.
+    let mut unjudged: Vec<(usize, String, String)> = Vec::new();
+    // (peer, address, issuer shown) of interceptions.
+    let mut intercepting: Vec<(String, IpAddr, String)> = Vec::new();
     for (s, o) in todo.iter().zip(outcomes) {
         let f = &plan.flows[s.flow];
         let port = s.port.unwrap_or(443);
@@ -66,11 +85,11 @@ pub(super) async fn integrity_stage<T: Transport>(
                 .flow(f.flow.clone())
                 .peer(s.peer.clone())
                 .address(s.address)
-                .proto("tcp", Some(port))
+                .proto(proto_key(f.protocol), Some(port))
         };
         let exempt = format!(
-            "exempt TCP {port} from {} to {} from TLS inspection (untampered traffic) — {}, flow `{}`",
-            ctx.from, s.peer, ctx.product, f.flow
+            "exempt {} {port} from {} to {} from TLS inspection (untampered traffic) — {}, flow `{}`",
+            proto_name(f.protocol), ctx.from, s.peer, ctx.product, f.flow
         );
         let Some(leaf) = o.chain.first() else {
             checks.push(
@@ -115,6 +134,7 @@ pub(super) async fn integrity_stage<T: Transport>(
                 ));
             }
             Some(expected) => {
+                intercepting.push((s.peer.clone(), s.address, shown.clone()));
                 checks.push(
                     base(
                         Verdict::Fail,
@@ -128,6 +148,7 @@ pub(super) async fn integrity_stage<T: Transport>(
                 );
             }
             None => {
+                unjudged.push((checks.len(), shown.clone(), exempt.clone()));
                 checks.push(
                     base(
                         Verdict::Pass,
@@ -140,6 +161,25 @@ pub(super) async fn integrity_stage<T: Transport>(
                     .informative(),
                 );
             }
+        }
+    }
+    for (i, shown, exempt) in unjudged {
+        let Some(c) = checks.get_mut(i) else {
+            continue;
+        };
+        let same_service = intercepting.iter().find(|(peer, addr, issuer)| {
+            *issuer == shown
+                && (c.peer.as_deref() == Some(peer.as_str()) || c.address == Some(*addr))
+        });
+        if let Some((peer, _, _)) = same_service {
+            c.verdict = Verdict::Fail;
+            c.decisive = true;
+            c.state = "intercepted".into();
+            c.detail = format!(
+                "{}: TLS interception — issuer `{shown}` is the one that intercepts another flow to {peer}, where the profile expects another issuer",
+                c.detail.split(": issuer").next().unwrap_or_default()
+            );
+            c.remedy = Some(exempt);
         }
     }
     StageReport::new(Stage::Integrity, checks)

@@ -1,12 +1,14 @@
 //! The on-site probe: from the device's network, everything the device will do, stage by
 //! stage — address (source, default route, name servers and, with `--dhcp`, a real DHCP
-//! discover/offer exchange), names (through the device's resolver, compared and re-asked for
-//! TTL inflation), reach (every flow, bounded concurrency, per-attempt timeouts, alternative
-//! groups), integrity (TLS issuer against the profile's expectation) and keepalive (idle
+//! discover/offer exchange), names (through the site's resolver, else the device's; compared
+//! and re-asked for TTL inflation), reach (every flow, bounded concurrency, per-attempt
+//! timeouts, who rejected, volatile addresses as context, alternative groups per host in
+//! `alt.rs`), integrity (TLS issuer against the profile's expectation) and keepalive (idle
 //! timeouts of the path against the flows' keepalives, measured with `portolan responder`).
 //! Every failing check carries its remedy in the profile's terms ([`crate::remedy`]).
 
 mod address;
+mod alt;
 mod dhcp_check;
 mod integrity;
 mod keepalive_stage;
@@ -17,12 +19,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use portolan_model::ir::PortRange;
-
 use crate::dns::{self};
 use crate::keepalive;
 use crate::plan::Plan;
-use crate::remedy::allow;
 use crate::report::{Report, Stage, StageReport, Verdict};
 use crate::runtime::Transport;
 
@@ -31,7 +30,8 @@ use crate::runtime::Transport;
 pub struct Options {
     /// Send from this address (it must be local).
     pub source: Option<IpAddr>,
-    /// The device's resolver; else the first name server of `resolv_conf`.
+    /// The device's resolver; else the site's (`services: {dns: [ADDR]}`), else the first
+    /// name server of `resolv_conf`.
     pub resolver: Option<SocketAddr>,
     /// The resolv.conf to read (default `/etc/resolv.conf`).
     pub resolv_conf: Option<PathBuf>,
@@ -55,6 +55,8 @@ pub struct Options {
     pub keepalive: Option<keepalive::Options>,
     /// A DHCP discover/offer exchange in the address stage, when asked for.
     pub dhcp: Option<DhcpOptions>,
+    /// Probe the addresses a profile marks `addresses_volatile` as required, not as context.
+    pub strict_volatile: bool,
 }
 
 /// How to run the DHCP exchange.
@@ -95,6 +97,7 @@ impl Default for Options {
             max_ports: 8,
             keepalive: None,
             dhcp: None,
+            strict_volatile: false,
         }
     }
 }
@@ -106,22 +109,32 @@ struct Ctx<'a> {
     from: String,
     product: String,
     resolver: Option<SocketAddr>,
+    /// Where `resolver` comes from, for the address stage.
+    resolver_how: &'static str,
+    /// This machine's own resolver (resolv.conf), when the site's is used instead.
+    machine_resolver: Option<SocketAddr>,
     gateway: Option<IpAddr>,
-}
-
-impl Ctx<'_> {
-    fn remedy(&self, protocol: u8, ports: &[PortRange], to: &[String], flow: &str) -> String {
-        allow(protocol, ports, &self.from, to, &self.product, flow)
-    }
 }
 
 /// Runs every stage and returns the report.
 pub async fn run<T: Transport>(t: &T, plan: &Plan, opts: &Options) -> Report {
-    let resolver = match opts.resolver {
-        Some(r) => Some(r),
-        None => dns::system_servers(opts.resolv_conf.as_deref())
-            .ok()
-            .and_then(|v| v.into_iter().next()),
+    let machine = dns::system_servers(opts.resolv_conf.as_deref())
+        .ok()
+        .and_then(|v| v.into_iter().next());
+    let site = plan
+        .site_resolvers()
+        .0
+        .first()
+        .map(|a| SocketAddr::new(*a, 53));
+    let (resolver, resolver_how) = match (opts.resolver, site) {
+        (Some(r), _) => (Some(r), "given with --resolver"),
+        (None, Some(s)) => (Some(s), "the site's, from services.dns"),
+        (None, None) => (machine, "from resolv.conf"),
+    };
+    let machine_resolver = if opts.resolver.is_none() && site.is_some() {
+        machine
+    } else {
+        None
     };
     let routes = t.default_routes();
     let gateway = routes.iter().find_map(|r| r.gateway);
@@ -138,6 +151,8 @@ pub async fn run<T: Transport>(t: &T, plan: &Plan, opts: &Options) -> Report {
         from: plan.device_text(source),
         product: plan.product().to_string(),
         resolver,
+        resolver_how,
+        machine_resolver,
         gateway,
     };
     // A `--source` this machine does not hold: every probe would fail to bind.

@@ -1,4 +1,8 @@
-//! The reach stage: every flow the device opens, target by target, and alternative groups.
+//! The reach stage: every flow the device opens, target by target, and alternative groups
+//! (`alt.rs`). Who answered is part of the verdict: an ICMP error from another address than the
+//! target is a device on the path rejecting the flow, and a TCP reset's TTL is compared with
+//! the target's own SYN-ACK on another port; each such verdict states its confidence.
+//! Addresses a profile marks volatile are context for a flow that also names hosts.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -8,7 +12,9 @@ use portolan_model::ir::PortRange;
 use tokio::sync::Semaphore;
 
 use crate::plan::FlowPlan;
-use crate::remedy::{and_list, merge_ports, no_listener, not_sent, proto_key, proto_name};
+use crate::remedy::{
+    allow_pairs, and_list, article, flow_row, no_listener_pairs, not_sent, proto_key, proto_name,
+};
 use crate::report::{Check, Kind, Stage, StageReport, Verdict};
 use crate::runtime::{join_all, EchoReply, TcpState, Transport, UdpReply};
 use crate::udp_apps::UdpApp;
@@ -22,6 +28,8 @@ struct Target {
     peer: String,
     address: IpAddr,
     port: Option<u16>,
+    /// A volatile address of the profile probed as context.
+    volatile: bool,
 }
 
 /// What reach saw at one target (used by integrity).
@@ -35,37 +43,62 @@ pub(super) struct Seen {
     pub(super) verdict: Verdict,
     /// The target's detail (the OS's words for a local error).
     pub(super) why: String,
+    /// A volatile address probed as context: not part of the flow's verdict.
+    pub(super) volatile: bool,
+    /// The TTL of the target's answer (SYN-ACK or reset), when read.
+    pub(super) ttl: Option<u8>,
+    /// The ICMP error's source, when the attempt ended with one.
+    pub(super) icmp_from: Option<IpAddr>,
 }
+
+/// One probe's result.
+struct Probed {
+    state: String,
+    verdict: Verdict,
+    why: String,
+    ttl: Option<u8>,
+    icmp_from: Option<IpAddr>,
+}
+
+impl Probed {
+    fn new(state: &str, verdict: Verdict, why: impl Into<String>) -> Probed {
+        Probed {
+            state: state.to_string(),
+            verdict,
+            why: why.into(),
+            ttl: None,
+            icmp_from: None,
+        }
+    }
+}
+
+/// A (peer, port) pair.
+pub(super) type Pair = (String, Option<u16>);
 
 /// What a failing flow needs, by who can fix it.
 #[derive(Clone, Debug, Default)]
-struct Failing {
-    /// Ports and peers the path drops or rejects (filtered, unreachable, open|filtered): the
-    /// firewall should allow them.
-    blocked: Option<(Vec<PortRange>, Vec<String>)>,
-    /// Ports and peers that answered that nothing listens (refused, closed): the packet got
+pub(super) struct Failing {
+    /// (peer, port) pairs the path drops or rejects (filtered, unreachable, rejected,
+    /// open|filtered): the firewall should allow them.
+    pub(super) blocked: Vec<Pair>,
+    /// (peer, port) pairs that answered that nothing listens (refused, closed): the packet got
     /// through; the service or the binding is wrong, not the firewall.
-    closed: Option<(Vec<PortRange>, Vec<String>)>,
+    pub(super) closed: Vec<Pair>,
     /// The probing machine could not send at all: the OS's words.
-    local: Option<String>,
+    pub(super) local: Option<String>,
 }
 
 impl Failing {
-    fn of(bad: &[&Seen]) -> Failing {
-        let pick = |f: fn(&str) -> bool| -> Option<(Vec<PortRange>, Vec<String>)> {
-            let v: Vec<&&Seen> = bad.iter().filter(|s| f(&s.state)).collect();
-            if v.is_empty() {
-                return None;
-            }
-            let ports = merge_ports(
-                v.iter()
-                    .filter_map(|s| s.port.map(|p| PortRange { lo: p, hi: p }))
-                    .collect(),
-            );
-            let mut peers: Vec<String> = v.iter().map(|s| s.peer.clone()).collect();
-            peers.sort();
-            peers.dedup();
-            Some((ports, peers))
+    pub(super) fn of(bad: &[&Seen]) -> Failing {
+        let pick = |f: fn(&str) -> bool| -> Vec<Pair> {
+            let mut v: Vec<Pair> = bad
+                .iter()
+                .filter(|s| f(&s.state))
+                .map(|s| (s.peer.clone(), s.port))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
         };
         Failing {
             blocked: pick(|s| !matches!(s, "refused" | "closed" | "local-error")),
@@ -77,6 +110,27 @@ impl Failing {
                     .to_string()
             }),
         }
+    }
+
+    /// The remedies, for the profile row `row` (a flow or a group).
+    pub(super) fn remedies(&self, ctx: &Ctx<'_>, protocol: u8, row: &str) -> Vec<String> {
+        let mut parts = Vec::new();
+        if !self.blocked.is_empty() {
+            parts.push(allow_pairs(
+                protocol,
+                &self.blocked,
+                &ctx.from,
+                &ctx.product,
+                row,
+            ));
+        }
+        if !self.closed.is_empty() {
+            parts.push(no_listener_pairs(protocol, &self.closed, &ctx.product, row));
+        }
+        if let Some(d) = &self.local {
+            parts.push(not_sent(d, &ctx.product, row));
+        }
+        parts
     }
 }
 
@@ -96,12 +150,7 @@ fn expand(ports: &[PortRange], max: usize) -> (Vec<u16>, bool) {
     (out, cut)
 }
 
-async fn probe_target<T: Transport>(
-    t: &T,
-    ctx: &Ctx<'_>,
-    f: &FlowPlan,
-    tg: &Target,
-) -> (String, Verdict, String) {
+async fn probe_target<T: Transport>(t: &T, ctx: &Ctx<'_>, f: &FlowPlan, tg: &Target) -> Probed {
     let src = ctx.opts.source;
     let to = ctx.opts.timeout;
     match (f.protocol, tg.port) {
@@ -109,25 +158,43 @@ async fn probe_target<T: Transport>(
             let o = t
                 .tcp_connect(src, SocketAddr::new(tg.address, port), to)
                 .await;
-            let v = if o.state == TcpState::Open {
-                Verdict::Pass
-            } else {
-                Verdict::Fail
-            };
-            let why = match o.state {
-                TcpState::Open => "connected".to_string(),
-                TcpState::Refused => "refused (TCP reset or ICMP port unreachable): the peer answered, nothing listens on that port".into(),
-                TcpState::Filtered => "filtered: no answer to the SYN, a firewall drops it".into(),
-                TcpState::Unreachable => format!(
-                    "unreachable: a router or firewall answers with an ICMP error ({})",
-                    o.detail.clone().unwrap_or_default()
+            let detail = o.detail.clone().unwrap_or_default();
+            let (v, why) = match o.state {
+                TcpState::Open => (Verdict::Pass, "connected".to_string()),
+                TcpState::Refused if o.from.is_some() => (
+                    Verdict::Fail,
+                    format!("refused: the target itself answered ({detail}), nothing listens on that port (confidence: high)"),
                 ),
-                TcpState::LocalError => format!("not sent: {}", o.detail.clone().unwrap_or_default()),
+                TcpState::Refused => (
+                    Verdict::Fail,
+                    "refused (a TCP reset): the peer answered, nothing listens on that port".into(),
+                ),
+                TcpState::Rejected => (
+                    Verdict::Fail,
+                    rejected_text(o.from, &detail),
+                ),
+                TcpState::Filtered => (
+                    Verdict::Fail,
+                    "filtered: no answer to the SYN, a firewall drops it".into(),
+                ),
+                TcpState::Unreachable => (
+                    Verdict::Fail,
+                    format!("unreachable: a router or firewall answers with an ICMP error ({detail})"),
+                ),
+                TcpState::LocalError => (Verdict::Fail, format!("not sent: {detail}")),
             };
-            (o.state.name().to_string(), v, why)
+            Probed {
+                state: o.state.name().to_string(),
+                verdict: v,
+                why,
+                ttl: o.ttl,
+                icmp_from: o.from,
+            }
         }
         (17, Some(port)) => {
             let app = UdpApp::for_flow(port, f.app.as_deref(), ctx.opts.token.is_some());
+            let name = app.name();
+            let a = article(name);
             let (req, expect) = app.request(ctx.opts.token.as_deref());
             let r = t
                 .udp_exchange(
@@ -140,50 +207,80 @@ async fn probe_target<T: Transport>(
                 )
                 .await;
             match r {
-                UdpReply::Answer(_) => (
-                    "open".into(),
-                    Verdict::Pass,
-                    format!("answered a {}", app.name()),
-                ),
-                UdpReply::Closed => (
-                    "closed".into(),
-                    Verdict::Fail,
-                    format!(
-                        "ICMP port unreachable to a {}: the peer answered, nothing listens on that port",
-                        app.name()
-                    ),
-                ),
-                UdpReply::Unreachable(d) => (
-                    "unreachable".into(),
-                    Verdict::Fail,
-                    format!("unreachable: {d}"),
-                ),
-                UdpReply::Silent => (
-                    "open|filtered".into(),
+                UdpReply::Answer(_) => {
+                    Probed::new("open", Verdict::Pass, format!("answered {a} {name}"))
+                }
+                UdpReply::Closed(from) => {
+                    let confidence = match from {
+                        Some(_) => "confidence: high: the error came from the target itself",
+                        None => "confidence: low: the error's source could not be read (no raw socket), a firewall may reject in the target's name",
+                    };
+                    let mut p = Probed::new(
+                        "closed",
+                        Verdict::Fail,
+                        format!("ICMP port unreachable to {a} {name}: the peer answered, nothing listens on that port ({confidence})"),
+                    );
+                    p.icmp_from = from;
+                    p
+                }
+                UdpReply::Unreachable(d) => {
+                    Probed::new("unreachable", Verdict::Fail, format!("unreachable: {d}"))
+                }
+                UdpReply::Rejected { from, detail } => {
+                    let mut p = Probed::new(
+                        "rejected",
+                        Verdict::Fail,
+                        rejected_text(Some(from), &detail),
+                    );
+                    p.icmp_from = Some(from);
+                    p
+                }
+                UdpReply::Silent => Probed::new(
+                    "open|filtered",
                     Verdict::Warn,
                     format!(
-                        "no answer to a {}: a firewall drops it, or nothing answers there",
-                        app.name()
+                        "no answer to {a} {name}: a firewall drops it, or nothing answers there"
                     ),
                 ),
-                UdpReply::LocalError(d) => (
-                    "local-error".into(),
-                    Verdict::Fail,
-                    format!("not sent: {d}"),
-                ),
+                UdpReply::LocalError(d) => {
+                    Probed::new("local-error", Verdict::Fail, format!("not sent: {d}"))
+                }
             }
         }
         (1 | 58, _) => match t.icmp_echo(src, tg.address, to).await {
-            EchoReply::Reply => ("open".into(), Verdict::Pass, "echo reply".into()),
-            EchoReply::Unreachable(d) => ("unreachable".into(), Verdict::Fail, d),
-            EchoReply::Silent => ("filtered".into(), Verdict::Fail, "no echo reply".into()),
-            EchoReply::LocalError(d) => ("local-error".into(), Verdict::Fail, d),
+            EchoReply::Reply => Probed::new("open", Verdict::Pass, "echo reply"),
+            EchoReply::Unreachable(d) => Probed::new("unreachable", Verdict::Fail, d),
+            EchoReply::Silent => Probed::new("filtered", Verdict::Fail, "no echo reply"),
+            EchoReply::LocalError(d) => Probed::new("local-error", Verdict::Fail, d),
         },
-        _ => (
-            "not-probed".into(),
-            Verdict::Skip,
-            "no probe for this protocol".into(),
-        ),
+        _ => Probed::new("not-probed", Verdict::Skip, "no probe for this protocol"),
+    }
+}
+
+/// A device on the path rejected the flow: the ICMP error did not come from the target.
+fn rejected_text(from: Option<IpAddr>, detail: &str) -> String {
+    let who = from.map_or_else(|| "a device".to_string(), |a| a.to_string());
+    format!(
+        "rejected: a device on the path ({who}) rejected the flow ({detail}, not from the target): a firewall blocks it (confidence: high)"
+    )
+}
+
+/// A TCP reset with its TTL, against the target's SYN-ACK on another port (`reference`: port
+/// and TTL): the same TTL says the target reset it, another one says a device on the path did.
+fn judge_reset(s: &mut Seen, reference: Option<(u16, u8)>) {
+    let (Some(ttl), Some((port, syn_ack))) = (s.ttl, reference) else {
+        s.why = "refused (a TCP reset): the peer answered, nothing listens on that port — or a firewall resets in its name (confidence: low: no handshake with the target to compare the reset's TTL with)".into();
+        return;
+    };
+    if ttl == syn_ack {
+        s.why = format!(
+            "refused (a TCP reset with TTL {ttl}, as the target's SYN-ACK on port {port}): the target answered, nothing listens on that port (confidence: medium)"
+        );
+    } else {
+        s.state = "rejected".into();
+        s.why = format!(
+            "rejected: a TCP reset with TTL {ttl}, but the target's SYN-ACK on port {port} came with TTL {syn_ack}: a device on the path likely sent it, so a firewall rejects the flow (confidence: medium)"
+        );
     }
 }
 
@@ -252,8 +349,16 @@ pub(super) async fn reach_stage<T: Transport>(
                 None => unresolved.entry(i).or_default().push(n.clone()),
             }
         }
+        // Volatile addresses are context when the flow names hosts or other addresses too.
+        let others =
+            !f.names.is_empty() || f.firewall || f.prefixes.iter().any(|p| !f.volatile.contains(p));
+        let context = others && !ctx.opts.strict_volatile;
+        let mut volatile: Vec<IpAddr> = Vec::new();
         for p in &f.prefixes {
             if p.prefix_len() == p.max_prefix_len() {
+                if context && f.volatile.contains(p) {
+                    volatile.push(p.addr());
+                }
                 peers.push((p.addr().to_string(), p.addr()));
             } else {
                 checks.push(not(format!(
@@ -290,6 +395,7 @@ pub(super) async fn reach_stage<T: Transport>(
                     peer: peer.clone(),
                     address,
                     port: *port,
+                    volatile: volatile.contains(&address) && peer == address.to_string(),
                 });
             }
         }
@@ -303,45 +409,77 @@ pub(super) async fn reach_stage<T: Transport>(
         }
     }))
     .await;
-    let mut seen = Vec::new();
-    for (tg, (state, verdict, why)) in targets.iter().zip(results) {
-        let detail = why.clone();
-        let f = &plan.flows[tg.flow];
-        let port = tg.port.map(|p| format!("/{p}")).unwrap_or_default();
-        let to = if tg.peer == tg.address.to_string() {
-            tg.peer.clone()
-        } else {
-            format!("{} ({})", tg.peer, tg.address)
-        };
-        checks.push(
-            Check::new(
-                Kind::Target,
-                verdict,
-                state.clone(),
-                format!("{} {}{port} → {to}: {why}", f.flow, proto_key(f.protocol)),
-            )
-            .flow(f.flow.clone())
-            .peer(tg.peer.clone())
-            .address(tg.address)
-            .proto(proto_key(f.protocol), tg.port)
-            .informative(),
-        );
-        seen.push(Seen {
+    let mut seen: Vec<Seen> = targets
+        .iter()
+        .zip(results)
+        .map(|(tg, p)| Seen {
             flow: tg.flow,
             peer: tg.peer.clone(),
             address: tg.address,
             port: tg.port,
-            state,
-            verdict,
-            why: detail,
-        });
+            state: p.state,
+            verdict: p.verdict,
+            why: p.why,
+            volatile: tg.volatile,
+            ttl: p.ttl,
+            icmp_from: p.icmp_from,
+        })
+        .collect();
+    // TCP resets: the reset's TTL against the target's SYN-ACK on another port.
+    let syn_acks: Vec<(IpAddr, u16, u8)> = seen
+        .iter()
+        .filter(|s| plan.flows[s.flow].protocol == 6 && s.state == "open")
+        .filter_map(|s| Some((s.address, s.port?, s.ttl?)))
+        .collect();
+    for s in seen.iter_mut() {
+        if plan.flows[s.flow].protocol == 6 && s.state == "refused" && s.icmp_from.is_none() {
+            let reference = syn_acks
+                .iter()
+                .find(|(a, p, _)| *a == s.address && Some(*p) != s.port)
+                .map(|(_, p, ttl)| (*p, *ttl));
+            judge_reset(s, reference);
+        }
+    }
+    for s in &seen {
+        let f = &plan.flows[s.flow];
+        let port = s.port.map(|p| format!("/{p}")).unwrap_or_default();
+        let to = if s.peer == s.address.to_string() {
+            s.peer.clone()
+        } else {
+            format!("{} ({})", s.peer, s.address)
+        };
+        let context = if s.volatile {
+            " [volatile address of the profile: context, not required; --strict-volatile requires it]"
+        } else {
+            ""
+        };
+        let mut c = Check::new(
+            Kind::Target,
+            s.verdict,
+            s.state.clone(),
+            format!(
+                "{} {}{port} → {to}: {}{context}",
+                f.flow,
+                proto_key(f.protocol),
+                s.why
+            ),
+        )
+        .flow(f.flow.clone())
+        .peer(s.peer.clone())
+        .address(s.address)
+        .proto(proto_key(f.protocol), s.port)
+        .informative();
+        if s.volatile {
+            // Context: a failure is a warning at most, and no remedy.
+            c.volatile = true;
+            c.verdict = c.verdict.min(Verdict::Warn);
+        }
+        checks.push(c);
     }
     // Flow verdicts.
     let mut flow_verdict: Vec<Verdict> = vec![Verdict::Skip; plan.flows.len()];
-    // None for a flow that did not fail at the targets (or was not probed: unresolved).
-    let mut failing: Vec<Option<Failing>> = vec![None; plan.flows.len()];
     for (i, f) in plan.flows.iter().enumerate() {
-        let mine: Vec<&Seen> = seen.iter().filter(|s| s.flow == i).collect();
+        let mine: Vec<&Seen> = seen.iter().filter(|s| s.flow == i && !s.volatile).collect();
         if let Some(names) = unresolved.get(&i) {
             flow_verdict[i] = Verdict::Fail;
             let mut c = Check::new(
@@ -417,20 +555,8 @@ pub(super) async fn reach_stage<T: Transport>(
             .flow(f.flow.clone())
             .proto(proto_key(f.protocol), None);
         if v >= Verdict::Warn {
-            let mut parts = Vec::new();
-            if let Some((ports, peers)) = &fl.blocked {
-                let ports = if ports.is_empty() { &f.ports } else { ports };
-                parts.push(ctx.remedy(f.protocol, ports, peers, &f.flow));
-            }
-            if let Some((ports, peers)) = &fl.closed {
-                parts.push(no_listener(f.protocol, ports, peers, &ctx.product, &f.flow));
-            }
-            if let Some(d) = &fl.local {
-                parts.push(not_sent(d, &ctx.product, &f.flow));
-            }
-            c = c.remedy(parts.join("; "));
+            c = c.remedy(fl.remedies(ctx, f.protocol, &flow_row(&f.flow)).join("; "));
         }
-        failing[i] = Some(fl);
         if f.alternative.is_some() {
             c = c.informative();
         } else if f.optional && c.verdict == Verdict::Fail {
@@ -438,118 +564,7 @@ pub(super) async fn reach_stage<T: Transport>(
         }
         checks.push(c);
     }
-    // Alternative groups.
-    for a in &plan.alternatives {
-        let members: Vec<usize> = a
-            .flows
-            .iter()
-            .filter_map(|id| plan.flows.iter().position(|f| &f.flow == id))
-            .collect();
-        let verdicts: Vec<Verdict> = members.iter().map(|i| flow_verdict[*i]).collect();
-        if verdicts.iter().all(|v| *v == Verdict::Skip) {
-            continue;
-        }
-        let passing: Vec<&str> = members
-            .iter()
-            .filter(|i| flow_verdict[**i] == Verdict::Pass)
-            .map(|i| plan.flows[*i].flow.as_str())
-            .collect();
-        let failing_members: Vec<usize> = members
-            .iter()
-            .copied()
-            .filter(|i| flow_verdict[*i] >= Verdict::Warn)
-            .collect();
-        let optional = members.iter().all(|i| plan.flows[*i].optional);
-        let remedy = {
-            // One "allow" per protocol over what the path blocks for the failing members, one
-            // "check the service" per protocol over what answered that nothing listens.
-            type ByProto = BTreeMap<u8, (Vec<PortRange>, Vec<String>)>;
-            let mut allow: ByProto = BTreeMap::new();
-            let mut closed: ByProto = BTreeMap::new();
-            let mut local: Vec<String> = Vec::new();
-            let add = |m: &mut ByProto, proto: u8, ports: Vec<PortRange>, peers: Vec<String>| {
-                let e = m.entry(proto).or_default();
-                e.0.extend(ports);
-                for x in peers {
-                    if !e.1.contains(&x) {
-                        e.1.push(x);
-                    }
-                }
-            };
-            for i in &failing_members {
-                let f = &plan.flows[*i];
-                match &failing[*i] {
-                    // Unresolved: nothing was tried, so nothing to allow yet; the names stage
-                    // has the remedy.
-                    None => {}
-                    Some(fl) => {
-                        if let Some((p, peers)) = &fl.blocked {
-                            let p = if p.is_empty() { &f.ports } else { p };
-                            add(&mut allow, f.protocol, p.clone(), peers.clone());
-                        }
-                        if let Some((p, peers)) = &fl.closed {
-                            add(&mut closed, f.protocol, p.clone(), peers.clone());
-                        }
-                        if let Some(d) = &fl.local {
-                            let m = not_sent(d, &ctx.product, &a.id);
-                            if !local.contains(&m) {
-                                local.push(m);
-                            }
-                        }
-                    }
-                }
-            }
-            let mut parts: Vec<String> = allow
-                .into_iter()
-                .map(|(proto, (ports, peers))| {
-                    ctx.remedy(proto, &merge_ports(ports), &peers, &a.id)
-                })
-                .collect();
-            parts.extend(closed.into_iter().map(|(proto, (ports, peers))| {
-                no_listener(proto, &merge_ports(ports), &peers, &ctx.product, &a.id)
-            }));
-            parts.extend(local);
-            parts
-        };
-        let c = if failing_members.is_empty() {
-            Check::new(
-                Kind::Alternative,
-                Verdict::Pass,
-                "all",
-                format!("{}: every alternative works ({})", a.id, passing.join(", ")),
-            )
-        } else if !passing.is_empty() {
-            let bad: Vec<&str> = failing_members
-                .iter()
-                .map(|i| plan.flows[*i].flow.as_str())
-                .collect();
-            Check::new(
-                Kind::Alternative,
-                Verdict::Warn,
-                "partial",
-                format!(
-                    "{}: {} works, {} does not (one is enough; the vendor may prefer all)",
-                    a.id,
-                    passing.join(", "),
-                    bad.join(", ")
-                ),
-            )
-            .remedy_if(remedy.join("; "))
-        } else {
-            Check::new(
-                Kind::Alternative,
-                if optional {
-                    Verdict::Warn
-                } else {
-                    Verdict::Fail
-                },
-                "none",
-                format!("{}: no alternative works ({})", a.id, a.flows.join(", ")),
-            )
-            .remedy_if(remedy.join(" or "))
-        };
-        checks.push(c.flow(a.id.clone()));
-    }
+    checks.extend(super::alt::groups(ctx, &seen, &flow_verdict, &unresolved));
     // Flows the peer opens: one line each, so that a script finds them by flow id.
     for id in &plan.inbound {
         let both = plan.flows.iter().any(|f| &f.flow == id);

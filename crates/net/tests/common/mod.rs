@@ -5,4 +5,6 @@
 pub mod dhcp_lab;
 pub mod dns_server;
 pub mod lab;
+pub mod probe;
+pub mod procs;
 pub mod servers;

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Growth of site validation and compile with the number of one-device groups (the worst case
+# for the site path): a program, not a test; CI does not run it.
+#
+# For sites of 10,000 and 100,000 one-device groups (bench/gen_site.py N single) it prints the
+# release build's `portolan validate` and `portolan compile` times (best of 2) and the ratio
+# between the two sizes. Linear growth is 10x; a quadratic step in the site path shows as
+# ~100x (it once made 100,000 groups take 854 s instead of 5 s).
+#
+# usage: bench/growth.sh      SIZES="10000 100000"  PORTOLAN=path/to/portolan
+set -eu
+cd "$(dirname "$0")/.."
+BIN=${PORTOLAN:-target/release/portolan}
+SIZES=${SIZES:-"10000 100000"}
+[ -x "$BIN" ] || cargo build --release -p portolan
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+now() { date +%s.%N; }
+best_of_2() {
+  best=""
+  for _ in 1 2; do
+    t0=$(now)
+    "$@" >/dev/null 2>"$W/err" || { cat "$W/err" >&2; exit 1; }
+    t=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+    best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (a == "" || b < a) ? b : a }')
+  done
+  echo "$best"
+}
+printf '%-8s %11s %10s %14s\n' groups validate_s compile_s us_per_group
+first_n="" first_c="" first_v=""
+for n in $SIZES; do
+  site="$W/site-$n.yaml"
+  python3 bench/gen_site.py "$n" single >"$site"
+  v=$(best_of_2 "$BIN" validate "$site")
+  c=$(best_of_2 "$BIN" compile "$site" --target nftables -o "$W/p.nft")
+  printf '%-8s %11s %10s %14s\n' "$n" "$v" "$c" "$(awk -v c="$c" -v n="$n" 'BEGIN { printf "%.1f", c * 1e6 / n }')"
+  if [ -z "$first_n" ]; then first_n=$n first_c=$c first_v=$v; fi
+  last_n=$n last_c=$c last_v=$v
+done
+if [ "$first_n" != "$last_n" ]; then
+  awk -v n0="$first_n" -v n1="$last_n" -v c0="$first_c" -v c1="$last_c" -v v0="$first_v" -v v1="$last_v" \
+    'BEGIN { printf "growth %s -> %s groups (x%.0f devices): validate x%.1f, compile x%.1f (linear: x%.0f)\n", n0, n1, n1 / n0, v1 / v0, c1 / c0, n1 / n0 }'
+fi

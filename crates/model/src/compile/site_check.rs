@@ -1,0 +1,495 @@
+//! Site values checked against the device's profile as strictly as the profile's own values,
+//! and the silences a site can fall into, reported.
+//!
+//! - A param keeps its type at the site: `port` takes one port (a range or a list is refused,
+//!   as the same value is as a profile default), `ports` a list of ports and ranges
+//!   (`443, 2195-2196, 5223`), `host` a hostname or address, `enum` one of the profile's
+//!   `values`, `string` one scalar. A refused value is reported once, where it is written,
+//!   and flows that use it report nothing more about it.
+//! - Flow conditions: a feature the site does not enable, a region other than the device's,
+//!   a version outside the condition drop the flow; a region condition on a device without a
+//!   region value is an error (`missing-param`), never a silent drop or a silent inclusion.
+//! - Warnings: a site without devices (`no-devices`; its forward chain drops everything), a
+//!   device that ends up allowed nothing (`nothing-allowed`, with the reasons), a feature,
+//!   param or version the site sets that no flow of the device's mode uses (`unused-feature`,
+//!   `unused-param`, `unused-version`).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use super::{param_text, pos, version_ok, Dev};
+use crate::diag::{Pos, Sink};
+use crate::names::{is_label, template_params};
+use crate::ports::{parse_item, PortError, PortItem};
+use crate::profile::{Condition, Flow, Param, ParamType, Profile, VersionReq};
+use crate::protocol::Protocol;
+use crate::raw::{RawPorts, Spanned};
+use crate::raw_site::{RawDevice, RawSite};
+
+/// `no-devices`: a site that declares no device still loads a forward chain with
+/// `policy drop`.
+pub(super) fn no_devices(sink: &mut Sink, raw: &RawSite) {
+    if raw.devices.value.is_empty() {
+        sink.warning(
+            pos(&raw.devices),
+            "no-devices",
+            format!(
+                "site `{}` declares no devices: its policy admits nothing and drops all forwarded traffic",
+                raw.site.value
+            ),
+            "add the site's devices under `devices`, or do not load this policy",
+        );
+    }
+}
+
+/// One site param value as items with their positions, and whether it was written as a list.
+fn items(v: &Spanned<RawPorts>) -> (bool, Vec<(Pos, String)>) {
+    match &v.value {
+        RawPorts::One(s) => (false, vec![(pos(v), s.to_string())]),
+        RawPorts::List(l) => (
+            true,
+            l.iter().map(|s| (pos(s), s.value.to_string())).collect(),
+        ),
+    }
+}
+
+/// Why a site value does not fit its param: where, what, and how to fix it.
+struct Refusal {
+    at: Pos,
+    message: String,
+    help: String,
+}
+
+fn refuse(at: Pos, message: String, help: impl Into<String>) -> Result<(), Refusal> {
+    Err(Refusal {
+        at,
+        message,
+        help: help.into(),
+    })
+}
+
+/// A host param's name: dot-separated DNS labels (a profile may place it in front of a domain,
+/// `{relay}.example.org`), not all digits at the end so that a malformed address is not taken
+/// for a name.
+fn is_host_name(t: &str) -> bool {
+    let t = t.strip_suffix('.').unwrap_or(t);
+    t.len() <= 253
+        && t.split('.').all(is_label)
+        && t.rsplit('.')
+            .next()
+            .is_some_and(|l| !l.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Checks one site value against its param's type.
+fn check_value(param: &Param, v: &Spanned<RawPorts>) -> Result<(), Refusal> {
+    let id = &param.id;
+    let (list, items) = items(v);
+    if items.is_empty() {
+        return refuse(
+            pos(v),
+            format!("param `{id}` is given an empty list"),
+            "give a value, or remove the param to use the profile's default",
+        );
+    }
+    if list && param.kind != ParamType::Ports {
+        let what = match param.kind {
+            ParamType::Port => "a single port",
+            ParamType::Host => "one hostname or address",
+            ParamType::Enum => "one of its values",
+            _ => "one value",
+        };
+        return refuse(
+            pos(v),
+            format!("param `{id}` takes {what}, not a list"),
+            match param.kind {
+                ParamType::Port => "give one port such as 5140; the profile declares `type: port`, so a list would open ports it does not state",
+                _ => "give a single value",
+            },
+        );
+    }
+    match param.kind {
+        ParamType::Port => {
+            let (at, text) = &items[0];
+            match parse_item(text) {
+                Ok(PortItem::Single(_)) => Ok(()),
+                Ok(PortItem::Range(a, b)) => refuse(
+                    *at,
+                    format!("param `{id}` is a single port; `{a}-{b}` is a range of {} ports", u32::from(b) - u32::from(a) + 1),
+                    "give the one port the device uses; the profile declares `type: port`, so a range would open ports it does not state",
+                ),
+                _ => refuse(
+                    *at,
+                    format!("param `{id}`: `{}` is not a port 1..65535", text.trim()),
+                    "give one port such as 5140",
+                ),
+            }
+        }
+        ParamType::Ports => {
+            let parts: Vec<(Pos, &str)> = items
+                .iter()
+                .flat_map(|(at, t)| t.split(',').map(move |p| (*at, p)))
+                .collect();
+            for (at, part) in parts {
+                match parse_item(part) {
+                    Ok(PortItem::Single(_) | PortItem::Range(..)) => {}
+                    Ok(PortItem::Param(_)) => {
+                        return refuse(
+                            at,
+                            format!("param `{id}`: a site gives ports, not a `{}` reference", part.trim()),
+                            "write the ports, e.g. \"443, 2195-2196, 5223\"",
+                        )
+                    }
+                    Err(PortError::Reversed(a, b)) => {
+                        return refuse(
+                            at,
+                            format!("param `{id}`: `{a}-{b}` is a reversed range"),
+                            format!("write it low to high: \"{b}-{a}\""),
+                        )
+                    }
+                    Err(_) => {
+                        return refuse(
+                            at,
+                            format!("param `{id}`: `{}` is not a port or range 1..65535", part.trim()),
+                            "write ports and ranges, e.g. \"443, 2195-2196, 5223\" or [443, \"2195-2196\"]",
+                        )
+                    }
+                }
+            }
+            Ok(())
+        }
+        ParamType::Host => {
+            let (at, text) = &items[0];
+            let t = text.trim();
+            if t.parse::<IpAddr>().is_ok() || is_host_name(t) {
+                Ok(())
+            } else {
+                refuse(
+                    *at,
+                    format!("param `{id}`: `{t}` is not a hostname or address"),
+                    "give a name such as relay.example.org (letters, digits and '-' in dot-separated labels), or an address",
+                )
+            }
+        }
+        ParamType::Enum => {
+            let (at, text) = &items[0];
+            if param.values.iter().any(|x| x == text) {
+                Ok(())
+            } else {
+                refuse(
+                    *at,
+                    format!(
+                        "param `{id}`: `{text}` is not one of the values the profile documents ({})",
+                        param.values.join(", ")
+                    ),
+                    format!("use one of: {}", param.values.join(", ")),
+                )
+            }
+        }
+        ParamType::String => {
+            let (at, text) = &items[0];
+            if text.trim().is_empty() {
+                refuse(
+                    *at,
+                    format!("param `{id}` is given an empty string"),
+                    "give a value, or remove the param to use the profile's default",
+                )
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Checks every param a device sets against the profile's declaration; returns the ids whose
+/// value was refused (unknown ids are reported by the caller).
+pub(super) fn params(sink: &mut Sink, d: &RawDevice, p: &Profile) -> BTreeSet<String> {
+    let mut bad = BTreeSet::new();
+    for (id, v) in &d.params {
+        let Some(param) = p.param(id) else { continue };
+        if let Err(r) = check_value(param, v) {
+            sink.error(
+                r.at,
+                "invalid-param",
+                format!("device `{}`: {}", d.id.value, r.message),
+                r.help,
+            );
+            bad.insert(id.clone());
+        }
+    }
+    bad
+}
+
+/// Why a flow does not apply to a device.
+pub(super) enum Skip {
+    Feature(String),
+    Region,
+    Version,
+}
+
+/// Whether every condition of `f` holds for the device; the first that does not, if any.
+/// A region condition needs the device's region: without one it is `missing-param`.
+pub(super) fn conditions(
+    sink: &mut Sink,
+    dev: &Dev,
+    f: &Flow,
+    version: Option<&[u32]>,
+) -> Option<Skip> {
+    // Features first: a flow the site did not enable asks nothing of the region or version.
+    for c in &f.conditions {
+        if let Condition::Feature(x) = c {
+            if !dev.d.features.iter().any(|y| &y.value == x) {
+                return Some(Skip::Feature(x.clone()));
+            }
+        }
+    }
+    let mut skip = None;
+    for c in &f.conditions {
+        let this = match c {
+            Condition::Feature(_) => None,
+            Condition::Region(r) => match dev.param(sink, "region", &f.id) {
+                Some(v) if &v == r => None,
+                _ => Some(Skip::Region),
+            },
+            Condition::Version(req) => match version {
+                Some(v) => (!version_ok(v, req)).then_some(Skip::Version),
+                None => {
+                    version_unknown(sink, dev, f, req);
+                    None
+                }
+            },
+        };
+        skip = skip.or(this);
+    }
+    skip
+}
+
+fn version_unknown(sink: &mut Sink, dev: &Dev, f: &Flow, req: &VersionReq) {
+    sink.warning(
+        dev.here(),
+        "version-unknown",
+        format!(
+            "device `{}`: flow `{}/{}` applies only to version {req}; the site does not say the device's version, so it is included",
+            dev.d.id.value, dev.p.id, f.id
+        ),
+        "add `version:` to the device",
+    );
+}
+
+/// What became of a device's flows, for the warnings after its rules are made.
+#[derive(Default)]
+pub(super) struct Tally<'a> {
+    /// Flows that apply: enabled, every condition holding (documented ones included).
+    pub active: Vec<&'a Flow>,
+    pub switched_off: usize,
+    /// Features that flows of the mode wait for.
+    pub missing_features: BTreeSet<String>,
+    pub by_feature: usize,
+    pub by_region: usize,
+    pub by_version: usize,
+    /// Flows listed as documented but not enforced.
+    pub documented: usize,
+    /// Rules made.
+    pub rules: usize,
+}
+
+impl<'a> Tally<'a> {
+    pub fn skipped(&mut self, why: Skip) {
+        match why {
+            Skip::Feature(x) => {
+                self.by_feature += 1;
+                self.missing_features.insert(x);
+            }
+            Skip::Region => self.by_region += 1,
+            Skip::Version => self.by_version += 1,
+        }
+    }
+}
+
+/// The warnings once a device's rules are made: values it sets that nothing reads, and (when
+/// none of its diagnostics since `first_diag` is an error) a device allowed nothing.
+pub(super) fn after_rules(
+    sink: &mut Sink,
+    dev: &Dev,
+    mode: Option<&str>,
+    version_valid: bool,
+    t: &Tally,
+    first_diag: usize,
+) {
+    unused_values(sink, dev, mode, version_valid, t);
+    let clean = !sink.diagnostics[first_diag..]
+        .iter()
+        .any(crate::diag::Diagnostic::is_error);
+    if clean && t.rules == 0 {
+        nothing_allowed(sink, dev, mode, t);
+    }
+}
+
+/// `nothing-allowed`: a device for which no rule was made although nothing was wrong with it.
+fn nothing_allowed(sink: &mut Sink, dev: &Dev, mode: Option<&str>, t: &Tally) {
+    let n = |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
+    let mut why = Vec::new();
+    if t.by_feature > 0 {
+        let list: Vec<&str> = t.missing_features.iter().map(String::as_str).collect();
+        why.push(format!(
+            "{} a feature the site does not enable ({})",
+            n(t.by_feature, "flow needs", "flows need"),
+            list.join(", ")
+        ));
+    }
+    if t.switched_off > 0 {
+        why.push(n(
+            t.switched_off,
+            "flow is switched off",
+            "flows are switched off",
+        ));
+    }
+    if t.by_region > 0 {
+        why.push(n(
+            t.by_region,
+            "flow is for another region",
+            "flows are for another region",
+        ));
+    }
+    if t.by_version > 0 {
+        why.push(n(
+            t.by_version,
+            "flow is for other versions",
+            "flows are for other versions",
+        ));
+    }
+    if t.documented > 0 {
+        why.push(n(
+            t.documented,
+            "flow is documented but not enforced by a firewall",
+            "flows are documented but not enforced by a firewall",
+        ));
+    }
+    if why.is_empty() {
+        why.push(if t.active.is_empty() {
+            "the profile has no flow here".to_string()
+        } else {
+            n(
+                t.active.len(),
+                "flow applies but yields no rule",
+                "flows apply but yield no rule",
+            )
+        });
+    }
+    let mode = mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default();
+    let help = if t.by_feature > 0 {
+        let list: Vec<&str> = t.missing_features.iter().map(String::as_str).collect();
+        format!(
+            "enable the features this device really uses (of {}), or remove the device if it must have no network access",
+            list.join(", ")
+        )
+    } else {
+        "check the device's mode, flows and version, or remove the device if it must have no network access".to_string()
+    };
+    sink.warning(
+        dev.here(),
+        "nothing-allowed",
+        format!(
+            "device `{}` is allowed nothing: of profile `{}`{mode}, {}; all its traffic is dropped",
+            dev.d.id.value,
+            dev.p.id,
+            why.join(", ")
+        ),
+        help,
+    );
+}
+
+/// The params a flow reads when it applies to this device: its ports, source ports and
+/// protocol, and the hostname templates of its peer unless the site binds that peer.
+fn params_of<'f>(f: &'f Flow, p: &'f Profile, d: &RawDevice) -> Vec<&'f str> {
+    let mut out: Vec<&str> = f.ports.params().chain(f.src_ports.params()).collect();
+    if let Protocol::Param(x) = &f.protocol {
+        out.push(x);
+    }
+    if !d.bind.contains_key(f.peer()) {
+        if let Some(e) = p.endpoint(f.peer()) {
+            for h in &e.hosts {
+                out.extend(template_params(h).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+/// `unused-feature`, `unused-param`, `unused-version`: what the site sets for a device that
+/// no flow of its mode reads, so setting it changes nothing (often a typo for another value or
+/// a wrong mode).
+fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: bool, t: &Tally) {
+    let (d, p) = (dev.d, dev.p);
+    let in_mode = mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default();
+    let flows: Vec<&Flow> = p.flows_in(mode).collect();
+    for f in &d.features {
+        let known = p.features.iter().any(|x| x.id == f.value);
+        let used = flows.iter().any(|fl| {
+            fl.conditions
+                .iter()
+                .any(|c| matches!(c, Condition::Feature(x) if *x == f.value))
+        });
+        if known && !used {
+            sink.warning(
+                pos(f),
+                "unused-feature",
+                format!(
+                    "device `{}`: no flow of profile `{}`{in_mode} depends on feature `{}`, so enabling it changes nothing",
+                    d.id.value, p.id, f.value
+                ),
+                "remove it, or check the device's mode",
+            );
+        }
+    }
+    let regional = flows.iter().any(|fl| {
+        fl.conditions
+            .iter()
+            .any(|c| matches!(c, Condition::Region(_)))
+    });
+    for (id, v) in &d.params {
+        if p.param(id).is_none() || dev.bad.contains(id) {
+            continue;
+        }
+        let used = (id == "region" && regional)
+            || t.active
+                .iter()
+                .any(|f| params_of(f, p, d).contains(&id.as_str()));
+        if !used {
+            sink.warning(
+                pos(v),
+                "unused-param",
+                format!(
+                    "device `{}`: no flow of profile `{}`{in_mode} that applies here uses param `{id}`, so setting it changes nothing",
+                    d.id.value, p.id
+                ),
+                "remove it, or enable the feature or flow that uses it",
+            );
+        }
+    }
+    if let Some(v) = &d.version {
+        let conditional = flows.iter().any(|fl| {
+            fl.conditions
+                .iter()
+                .any(|c| matches!(c, Condition::Version(_)))
+        });
+        if version_valid && !conditional {
+            sink.warning(
+                pos(v),
+                "unused-version",
+                format!(
+                    "device `{}`: no flow of profile `{}`{in_mode} depends on the version, so `version: {}` changes nothing",
+                    d.id.value, p.id, v.value
+                ),
+                "remove it, or check the device's profile and mode",
+            );
+        }
+    }
+}
+
+/// The device's value of a param, `None` when it was refused (already reported).
+pub(super) fn value(dev: &Dev, id: &str) -> Option<String> {
+    if dev.bad.contains(id) {
+        return None;
+    }
+    param_text(dev.d, dev.p, id)
+}

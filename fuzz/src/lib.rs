@@ -1,0 +1,71 @@
+//! What the fuzz targets share: the shipped catalog (loaded once), the example site's policy
+//! (for audit targets to match against), and the invariants a compiled site must hold.
+
+use std::sync::OnceLock;
+
+use portolan_model::catalog::Catalog;
+use portolan_model::compile::site_text;
+use portolan_model::ir::Policy;
+use portolan_model::{PortItem, PortSpec};
+
+/// The embedded catalog; the test suite proves it loads.
+pub fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| Catalog::embedded().expect("the embedded catalog is valid"))
+}
+
+/// The shipped example site, compiled.
+pub fn example_policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        let text = include_str!("../../examples/site.yaml");
+        site_text("examples/site.yaml", text, catalog())
+            .expect("the example site compiles")
+            .value
+    })
+}
+
+/// Least privilege, checked on any compiled site: every rule comes from a flow its profile
+/// states, with the flow's protocol when the profile gives one, and ports inside the flow's
+/// literal ports when the profile lists them (ports from params and `unspecified` ones are
+/// the site's to give). Panics, which the fuzzer reports, when a rule is wider.
+pub fn assert_rules_within_profiles(policy: &Policy) {
+    for r in &policy.rules {
+        let p = policy
+            .profiles
+            .get(&r.profile)
+            .unwrap_or_else(|| panic!("rule {} names a profile the policy lacks", r.provenance()));
+        let f = p
+            .flows
+            .iter()
+            .find(|f| f.id == r.flow)
+            .unwrap_or_else(|| panic!("rule {} names no flow of its profile", r.provenance()));
+        if let Some(n) = f.protocol.number() {
+            assert_eq!(
+                n,
+                r.protocol,
+                "rule {} changes the protocol",
+                r.provenance()
+            );
+        }
+        if let PortSpec::List(items) = &f.ports {
+            let literal: Option<Vec<(u16, u16)>> = items
+                .iter()
+                .map(|i| match i {
+                    PortItem::Single(p) => Some((*p, *p)),
+                    PortItem::Range(a, b) => Some((*a, *b)),
+                    PortItem::Param(_) => None,
+                })
+                .collect();
+            if let Some(literal) = literal {
+                for pr in &r.ports {
+                    assert!(
+                        literal.iter().any(|(lo, hi)| *lo <= pr.lo && pr.hi <= *hi),
+                        "rule {} opens ports {pr} the profile does not state",
+                        r.provenance()
+                    );
+                }
+            }
+        }
+    }
+}
