@@ -1,15 +1,6 @@
 //! One flow-log format read line by line into flows and DNS names (`flowlog::nftlog::read`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use portolan_audit::dns::Names;
-use portolan_audit::flowlog::{self, Sink};
-use portolan_audit::flows::FlowTable;
+use portolan_audit::flowlog;
 
-fuzz_target!(|data: &[u8]| {
-    let (mut flows, mut names) = (FlowTable::new(), Names::new());
-    let mut sink = Sink {
-        flows: &mut flows,
-        names: &mut names,
-    };
-    let _ = flowlog::nftlog::read(data, &mut sink);
-});
+fuzz_target!(|data: &[u8]| portolan_fuzz::flow_log(data, |d, s| flowlog::nftlog::read(d, s)));

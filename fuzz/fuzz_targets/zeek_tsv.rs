@@ -1,15 +1,6 @@
 //! One flow-log format read line by line into flows and DNS names (`flowlog::zeek::read_tsv`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use portolan_audit::dns::Names;
-use portolan_audit::flowlog::{self, Sink};
-use portolan_audit::flows::FlowTable;
+use portolan_audit::flowlog;
 
-fuzz_target!(|data: &[u8]| {
-    let (mut flows, mut names) = (FlowTable::new(), Names::new());
-    let mut sink = Sink {
-        flows: &mut flows,
-        names: &mut names,
-    };
-    let _ = flowlog::zeek::read_tsv(data, &mut sink);
-});
+fuzz_target!(|data: &[u8]| portolan_fuzz::flow_log(data, |d, s| flowlog::zeek::read_tsv(d, s)));

@@ -69,3 +69,20 @@ pub fn assert_rules_within_profiles(policy: &Policy) {
         }
     }
 }
+
+/// Feeds `data` to one flow-log reader with a fresh flow table and name table.
+pub fn flow_log(
+    data: &[u8],
+    read: impl FnOnce(
+        &[u8],
+        &mut portolan_audit::flowlog::Sink<'_>,
+    ) -> (u64, Option<portolan_audit::InputProblem>),
+) {
+    let mut flows = portolan_audit::flows::FlowTable::new();
+    let mut names = portolan_audit::dns::Names::new();
+    let mut sink = portolan_audit::flowlog::Sink {
+        flows: &mut flows,
+        names: &mut names,
+    };
+    let _ = read(data, &mut sink);
+}
