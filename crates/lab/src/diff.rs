@@ -390,7 +390,7 @@ fn scratch_listing(ruleset: &str) -> Result<String> {
 mod tests {
     use super::*;
 
-    const BEFORE: &str = "table inet portolan {\n\tset n4_x {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\telements = { 192.0.2.9 timeout 1h expires 59m }\n\t}\n\tset s4_a {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 198.51.100.10, 198.51.100.20,\n\t\t\t     203.0.113.0/28 }\n\t}\n\tmap fwd_src4h {\n\t\ttype ipv4_addr : verdict\n\t\telements = { 10.20.0.10 : jump k_a_out }\n\t}\n\tchain k_a_out {\n\t\tip daddr @s4_a udp dport 500 accept comment \"p/i6\" # handle 7\n\t\tip daddr @s4_a tcp dport 22 accept comment \"p/i9\" # handle 8\n\t}\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tct state established,related accept\n\t\tcounter packets 12 bytes 3400 drop\n\t}\n}\n";
+    const BEFORE: &str = "table inet portolan {\n\tset x_v4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\telements = { 192.0.2.9 timeout 1h expires 59m }\n\t}\n\tset s4_a {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 198.51.100.10, 198.51.100.20,\n\t\t\t     203.0.113.0/28 }\n\t}\n\tmap fwd_src4h {\n\t\ttype ipv4_addr : verdict\n\t\telements = { 10.20.0.10 : jump k_a_out }\n\t}\n\tchain k_a_out {\n\t\tip daddr @s4_a udp dport 500 accept comment \"p/i6\" # handle 7\n\t\tip daddr @s4_a tcp dport 22 accept comment \"p/i9\" # handle 8\n\t}\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tct state established,related accept\n\t\tcounter packets 12 bytes 3400 drop\n\t}\n}\n";
 
     #[test]
     fn a_listing_reads_as_rules_and_elements() {
