@@ -70,10 +70,13 @@ impl Options {
 pub(crate) struct AnyMac(BTreeMap<(String, String), Vec<String>>);
 
 impl AnyMac {
+    /// Adds `group` (callers add a group's rules one after another, so a repeat is the last
+    /// one added: checking only it keeps this constant-time; a scan of the list made a site
+    /// of 100,000 one-device groups quadratic).
     pub(crate) fn add(&mut self, interface: Option<&str>, provenance: String, group: &str) {
         let ifc = interface.unwrap_or("any interface").to_string();
         let v = self.0.entry((ifc, provenance)).or_default();
-        if !v.iter().any(|g| g == group) {
+        if v.last().is_none_or(|g| g != group) {
             v.push(group.to_string());
         }
     }
