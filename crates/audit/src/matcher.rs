@@ -51,6 +51,8 @@ pub enum Mismatch {
     Port,
     /// The other side opened it.
     Initiation,
+    /// The rule's flow states one address family (`family:`) and the flow is of the other.
+    Family,
 }
 
 impl Mismatch {
@@ -60,6 +62,7 @@ impl Mismatch {
             Mismatch::Peer => "peer",
             Mismatch::Port => "port",
             Mismatch::Initiation => "initiation",
+            Mismatch::Family => "family",
         }
     }
 }
@@ -215,6 +218,9 @@ impl<'a> Matcher<'a> {
         if r.initiator != c.role {
             m.push(Mismatch::Initiation);
         }
+        if !r.admits_family(&c.peer) {
+            m.push(Mismatch::Family);
+        }
         m
     }
 
@@ -294,6 +300,7 @@ impl<'a> Matcher<'a> {
             let hit = self.rules[c.group].iter().find(|r| {
                 r.protocol == f.proto
                     && r.initiator == c.role
+                    && r.admits_family(&c.peer)
                     && Self::port_ok(r, f)
                     && self.peer_ok(r, c.peer, names)
             });
@@ -368,7 +375,8 @@ impl<'a> Matcher<'a> {
             // Fewest mismatches; among single ones prefer initiation, then port, then peer.
             let rank = |m: &[Mismatch]| {
                 let order = |k: &Mismatch| match k {
-                    Mismatch::Initiation => 0,
+                    // A rule matching in all but family explains the flow best.
+                    Mismatch::Initiation | Mismatch::Family => 0,
                     Mismatch::Port => 1,
                     _ => 2,
                 };
@@ -401,6 +409,10 @@ impl<'a> Matcher<'a> {
                         "opened by the {}, where the rule admits only connections the {} opens",
                         role_name(c.role),
                         role_name(r.initiator)
+                    ),
+                    Mismatch::Family => format!(
+                        "the rule's flow is {} only",
+                        if c.peer.is_ipv4() { "IPv6" } else { "IPv4" }
                     ),
                     Mismatch::Protocol => String::new(),
                 });
