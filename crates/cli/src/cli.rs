@@ -1,7 +1,10 @@
-//! The command line, as clap types. These stay in the binary; commands convert them into
-//! library types.
+//! The command line, as clap types, all of them here: the subcommands, their arguments, and the
+//! two argument groups every command shares (`--format`: [`OutputArgs`], `-o`: [`OutputFile`]).
+//! These stay in the binary; commands (`cmd/*.rs`) convert them into library types.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -88,7 +91,7 @@ pub enum Command {
     ///
     /// Example: portolan mud export thingpark-lrr --mode ipsec --mud-url https://example.com/lrr.json
     #[command(subcommand)]
-    Mud(crate::cmd::mud::MudCmd),
+    Mud(MudCmd),
     /// Print the JSON Schema of a file format, for editors.
     ///
     /// Example: portolan schema profile > profile.schema.json
@@ -105,7 +108,7 @@ pub enum Command {
     /// Exit 0 when every probe behaved as the policy says, 1 on any mismatch, 2 on bad input.
     ///
     /// Example: portolan lab examples/site.yaml
-    Lab(crate::cmd::lab::LabArgs),
+    Lab(LabArgs),
     /// Load the site's nftables policy atomically, with automatic rollback unless confirmed.
     ///
     /// One `nft -f` transaction; the previous `inet portolan` table is saved in the state
@@ -117,7 +120,7 @@ pub enum Command {
     ///
     /// Example: portolan apply examples/site.yaml --diff; portolan apply examples/site.yaml
     /// --confirm 60 (then the printed `portolan apply --confirmed ...`)
-    Apply(crate::cmd::apply::ApplyArgs),
+    Apply(ApplyArgs),
     /// Audit observed traffic (captures, flow logs) against the site's policy.
     ///
     /// Every flow of a site device is conforming (with the profile/flow that admits it), a
@@ -133,7 +136,7 @@ pub enum Command {
     /// auditing everything before it).
     ///
     /// Example: portolan audit examples/site.yaml capture.pcap.gz --firewall 10.20.0.1
-    Audit(crate::cmd::audit::AuditArgs),
+    Audit(AuditArgs),
     /// Draft a profile from one device's observed traffic.
     ///
     /// Peers by the DNS name the traffic resolved them by (else by address), the site's DNS,
@@ -142,10 +145,10 @@ pub enum Command {
     /// against the vendor's documentation before use.
     ///
     /// Example: portolan learn capture.pcap --device 10.20.0.10 -o device.yaml
-    Learn(crate::cmd::learn::LearnArgs),
+    Learn(LearnArgs),
     /// The rollback timer that `apply --confirm` starts (internal).
     #[command(hide = true)]
-    ApplyRollback(crate::cmd::apply::RollbackArgs),
+    ApplyRollback(RollbackArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +168,55 @@ pub enum Format {
     Json,
 }
 
+/// `--format`, flattened into every command that prints a report. A command whose JSON means
+/// something more specific says so with `mut_arg("format", ...)` on its own struct.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// How to print the result: a table for people, or JSON for scripts.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+impl OutputArgs {
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+}
+
+/// `-o FILE`, flattened into every command that writes a file; written by
+/// [`crate::write::to_output`].
+#[derive(Debug, Args)]
+pub struct OutputFile {
+    /// Write to FILE instead of standard output (written whole, or not at all).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl Command {
+    /// Whether the command line asked for JSON, so that even an error a command could not
+    /// turn into its report reaches a script as JSON on stdout.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Catalog(CatalogCmd::List(a)) => a.out.json(),
+            Command::Catalog(CatalogCmd::Show(a)) | Command::Show(a) => a.out.json(),
+            Command::Catalog(CatalogCmd::Doc(a)) | Command::Doc(a) => a.format == DocFormat::Json,
+            Command::Validate(a) => a.out.json(),
+            Command::Compile(a) => a.out.json(),
+            Command::Probe(a) => a.out.json(),
+            Command::Mud(MudCmd::Export(a)) => a.out.json(),
+            Command::Mud(MudCmd::Import(a)) => a.out.json(),
+            Command::Mud(MudCmd::Verify(a)) => a.out.json(),
+            Command::Lab(a) => a.out.json(),
+            Command::Apply(a) => a.out.json(),
+            Command::Audit(a) => a.out.json(),
+            Command::Schema(_)
+            | Command::Responder(_)
+            | Command::Learn(_)
+            | Command::ApplyRollback(_) => false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DocFormat {
     Markdown,
@@ -173,8 +225,8 @@ pub enum DocFormat {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -184,8 +236,8 @@ pub struct ShowArgs {
     /// Only the flows of this mode.
     #[arg(long)]
     pub mode: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -204,8 +256,8 @@ pub struct ValidateArgs {
     /// Profile or site files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -221,17 +273,16 @@ pub enum TargetArg {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("format", |a| a.help("Print diagnostics as JSON on standard error")))]
 pub struct CompileArgs {
     /// The site file.
     pub site: PathBuf,
     #[arg(long, short, value_enum, default_value_t = TargetArg::Nftables)]
     pub target: TargetArg,
-    /// Write to FILE instead of standard output (written whole, or not at all).
-    #[arg(long, short, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Print diagnostics as JSON on standard error.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[command(flatten)]
+    pub file: OutputFile,
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Resolve every hostname now and fill the name sets with the answers, each element
     /// timing out with its record's TTL; names that fail are left to DNS-driven filling.
     #[arg(long)]
@@ -330,8 +381,8 @@ pub struct ProbeArgs {
     /// The token shared with `portolan responder`.
     #[arg(long)]
     pub token: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -348,4 +399,271 @@ pub struct ResponderArgs {
     /// Run inside this network namespace (`ip netns` name).
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The site file.
+    pub site: PathBuf,
+    /// Prove this nftables ruleset (table `inet portolan`) instead of the one Portolan emits
+    /// for the site: checks a ruleset written or edited by hand against the requirements.
+    #[arg(long, value_name = "FILE")]
+    pub ruleset: Option<PathBuf>,
+    /// Leave the namespaces in place, ruleset loaded, for inspection (`ip netns exec ...`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Do not check which rule admitted each required probe (for a `--ruleset` written by
+    /// hand, whose rules do not carry Portolan's `profile/flow` comments).
+    #[arg(long)]
+    pub no_provenance: bool,
+    /// Time one attempt of a probe may take, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The site file (not with --confirmed).
+    #[arg(required_unless_present = "confirmed", conflicts_with = "confirmed")]
+    pub site: Option<PathBuf>,
+    /// Roll back to the previous ruleset after this long (`90`, `90s`, `2m`) unless
+    /// `portolan apply --confirmed` comes first.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub confirm: Option<Duration>,
+    /// Make the pending apply permanent and stop its rollback timer.
+    #[arg(long, conflicts_with = "confirm")]
+    pub confirmed: bool,
+    /// Show what loading the site's policy would change (objects added and removed, rules by
+    /// their profile/flow, set elements) and exit without loading it.
+    #[arg(long, visible_alias = "dry-run", conflicts_with_all = ["confirm", "confirmed"])]
+    pub diff: bool,
+    /// Act inside this network namespace (`ip netns exec NAME`) instead of the host.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Where the previous ruleset and the rollback state are kept (a folder per namespace).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/portolan")]
+    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// Arguments of the hidden rollback timer (see `portolan_lab::apply::rollback_args`).
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[arg(long)]
+    pub state_dir: PathBuf,
+    #[arg(long)]
+    pub token: String,
+    /// Seconds to wait.
+    #[arg(long)]
+    pub after: u64,
+    #[arg(long)]
+    pub netns: Option<String>,
+}
+
+/// `--confirm`: seconds (`60`, `60s`) or minutes (`2m`), between 1 second and 24 hours.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix('s') {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60)
+    } else {
+        (s, 1)
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}`: give seconds, e.g. 60, 60s or 2m"))?;
+    if n == 0 || n * mult > 24 * 3600 {
+        return Err(format!("`{s}`: between 1 second and 24 hours"));
+    }
+    Ok(Duration::from_secs(n * mult))
+}
+
+#[derive(Debug, Args)]
+#[command(mut_arg("format", |a| a.help(
+    "`json`: JSON lines, one per flow, then one per device group and one summary"
+)))]
+pub struct AuditArgs {
+    /// The site file.
+    pub site: PathBuf,
+    /// Captures (pcap, pcapng) and flow logs (Zeek conn.log and dns.log as TSV or JSON,
+    /// `conntrack -L`/`-E` output, log lines of the emitted nftables ruleset), gzip-compressed
+    /// or not; `-` reads standard input.
+    #[arg(required = true, value_name = "CAPTURE|FLOWLOG")]
+    pub inputs: Vec<PathBuf>,
+    /// This firewall's own addresses, for flows bound to `firewall` (local DNS, DHCP, NTP).
+    #[arg(long, value_name = "ADDR")]
+    pub firewall: Vec<IpAddr>,
+    /// List conforming flows in the table too (JSON always has every flow).
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LearnArgs {
+    /// Captures or flow logs, as `portolan audit` reads them; `-` reads standard input.
+    #[arg(required = true, value_name = "CAPTURE|FLOWLOG")]
+    pub inputs: Vec<PathBuf>,
+    /// The device's address (or prefix, for a group of identical devices).
+    #[arg(long, value_name = "ADDR")]
+    pub device: String,
+    /// The profile's id (default: `learned-<address>`).
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub file: OutputFile,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MudCmd {
+    /// Write a profile (one mode of it) as a MUD file.
+    ///
+    /// The file holds the `ietf-mud:mud` container and one ACL per direction and address
+    /// family. Host names become `ietf-acldns` names, addresses networks, the local services
+    /// DNS and NTP the `controller` URNs, DHCP `local-networks`, roles controller classes
+    /// named `<mud-url>#<role>`. What MUD cannot say (modes, alternatives, keepalives,
+    /// conditions, unspecified ports, wildcard domains, params) travels in the `portolan`
+    /// extension; what that leaves out of the ACLs is also printed as a warning. The ACLs
+    /// never allow more than the profile.
+    ///
+    /// `last-update` is --last-update, else SOURCE_DATE_EPOCH, else 1970-01-01T00:00:00Z:
+    /// the same profile and options always give the same bytes.
+    ///
+    /// Exit 0 when written (warnings on stderr), 2 on bad input.
+    ///
+    /// Example: portolan mud export thingpark-lrr --mode ipsec --mud-url https://example.com/lrr.json -o lrr.json
+    Export(ExportArgs),
+    /// Read a MUD file as a profile (YAML on stdout, or -o).
+    ///
+    /// Real MUD files are often draft-era or slightly off the RFCs; each repair is a warning
+    /// naming the JSON path (e.g. /ietf-access-control-list:access-lists). --strict turns
+    /// every deviation from RFC 8519/8520 into an error. The profile is validated before it
+    /// is written; a file that cannot make a valid profile is refused.
+    ///
+    /// Exit 0 when imported (warnings on stderr), 2 when refused.
+    ///
+    /// Example: portolan mud import HueBulbMud.json -o huebulb.yaml
+    Import(ImportArgs),
+    /// Check a MUD file's detached CMS signature (DER SignedData over the file's bytes).
+    ///
+    /// The signer's certificate must chain to --ca, be valid now (or at --at), carry the
+    /// digitalSignature key usage, and, with --signer-subject, have that subject.
+    ///
+    /// Exit 0 when the signature verifies, 1 when it is refused (bad signature, wrong signer,
+    /// expired certificate), 2 when a file cannot be read.
+    ///
+    /// Example: portolan mud verify lrr.json --signature lrr.p7s --ca vendor-ca.pem
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(mut_arg("format", |a| a.help(
+    "`json`: print a report (with the MUD file inside unless -o) instead of the file"
+)))]
+pub struct ExportArgs {
+    /// Profile id (see `portolan catalog list`) or a profile file.
+    pub id: String,
+    /// The mode to export (required when the profile has several).
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// Where the MUD file will be published (https).
+    #[arg(long, value_name = "URL")]
+    pub mud_url: String,
+    #[command(flatten)]
+    pub file: OutputFile,
+    /// `last-update`, RFC 3339 with a time zone (default: SOURCE_DATE_EPOCH, else the epoch).
+    #[arg(long, value_name = "TIME")]
+    pub last_update: Option<String>,
+    /// `cache-validity` in hours, 1 to 168.
+    #[arg(long, default_value_t = 48, value_name = "HOURS")]
+    pub cache_validity: u8,
+    /// Set `is-supported` to false: the manufacturer no longer supports the device.
+    #[arg(long)]
+    pub unsupported: bool,
+    /// `documentation` URL (default: the profile's `documentation` source, else its first
+    /// source's URL).
+    #[arg(long, value_name = "URL")]
+    pub documentation: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(mut_arg("format", |a| a.help(
+    "`json`: print a report (with the profile inside unless -o) instead of the profile"
+)))]
+pub struct ImportArgs {
+    /// The MUD file (JSON).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub to: OutputFile,
+    /// Refuse any deviation from RFC 8519/8520 instead of repairing it.
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The MUD file, exactly as published.
+    pub file: PathBuf,
+    /// The detached signature (DER, or PEM). Default: the file the MUD file's `mud-signature`
+    /// URL names (its last path segment), next to the MUD file; never fetched.
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+    /// Trust anchor(s): a CA certificate, PEM (one or more) or DER.
+    #[arg(long, value_name = "CERT")]
+    pub ca: PathBuf,
+    /// The subject the signer must have (RFC 4514, e.g. "CN=Example MUD signer,O=Example").
+    #[arg(long, value_name = "DN")]
+    pub signer_subject: Option<String>,
+    /// Check certificate validity at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    /// The derive attributes hold together (clap's own consistency check), and every
+    /// command with `--format` reports it through [`Command::json`].
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let json = |args: &[&str]| {
+            let mut argv = vec!["portolan"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).expect("parses").command.json()
+        };
+        assert!(json(&["catalog", "list", "--format", "json"]));
+        assert!(json(&["show", "x", "--format=json"]));
+        assert!(json(&["doc", "x", "--format", "json"]));
+        assert!(!json(&["doc", "x", "--format", "markdown"]));
+        assert!(json(&["compile", "s.yaml", "--format", "json"]));
+        assert!(!json(&["compile", "s.yaml", "-o", "x.nft"]));
+        assert!(json(&[
+            "mud", "import", "m.json", "--format", "json", "-o", "p.yaml"
+        ]));
+        assert!(json(&["apply", "--confirmed", "--format", "json"]));
+        assert!(!json(&["learn", "c.pcap", "--device", "10.0.0.1"]));
+    }
 }

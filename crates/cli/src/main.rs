@@ -5,6 +5,8 @@
 mod cli;
 mod cmd;
 mod output;
+mod report;
+mod write;
 
 use std::process::ExitCode;
 
@@ -36,7 +38,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Findings) => ExitCode::from(1),
         Ok(Outcome::BadInput) => ExitCode::from(EXIT_INPUT),
         Err(e) => {
-            if wants_json() {
+            if cli.command.json() {
                 let v = serde_json::json!({ "error": format!("{e:#}"), "exit": EXIT_INPUT });
                 println!("{v}");
             }
@@ -44,13 +46,4 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_INPUT)
         }
     }
-}
-
-/// Whether the command line asked for JSON (`--format json` or `--format=json`), so that even
-/// an error a command could not turn into its report reaches a script as JSON on stdout.
-fn wants_json() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2)
-        .any(|w| w[0] == "--format" && w[1] == "json")
-        || args.iter().any(|a| a == "--format=json")
 }

@@ -5,75 +5,17 @@
 //! hidden `apply-rollback` subcommand is the detached timer that `--confirm` starts by
 //! re-executing this binary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
 use portolan_lab::apply::{self, Applied, Confirmation, Launcher, Options, Rollback};
 use portolan_lab::command::Where;
 use portolan_lab::diff::{self, Change, Diff};
 
-use crate::cli::{Format, Global};
+use crate::cli::{ApplyArgs, Global, RollbackArgs};
 use crate::output::Outcome;
-
-#[derive(Debug, Args)]
-pub struct ApplyArgs {
-    /// The site file (not with --confirmed).
-    #[arg(required_unless_present = "confirmed", conflicts_with = "confirmed")]
-    pub site: Option<PathBuf>,
-    /// Roll back to the previous ruleset after this long (`90`, `90s`, `2m`) unless
-    /// `portolan apply --confirmed` comes first.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
-    pub confirm: Option<Duration>,
-    /// Make the pending apply permanent and stop its rollback timer.
-    #[arg(long, conflicts_with = "confirm")]
-    pub confirmed: bool,
-    /// Show what loading the site's policy would change (objects added and removed, rules by
-    /// their profile/flow, set elements) and exit without loading it.
-    #[arg(long, visible_alias = "dry-run", conflicts_with_all = ["confirm", "confirmed"])]
-    pub diff: bool,
-    /// Act inside this network namespace (`ip netns exec NAME`) instead of the host.
-    #[arg(long, value_name = "NAME")]
-    pub netns: Option<String>,
-    /// Where the previous ruleset and the rollback state are kept (a folder per namespace).
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/portolan")]
-    pub state_dir: PathBuf,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
-
-/// Arguments of the hidden rollback timer (see `portolan_lab::apply::rollback_args`).
-#[derive(Debug, Args)]
-pub struct RollbackArgs {
-    #[arg(long)]
-    pub state_dir: PathBuf,
-    #[arg(long)]
-    pub token: String,
-    /// Seconds to wait.
-    #[arg(long)]
-    pub after: u64,
-    #[arg(long)]
-    pub netns: Option<String>,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix('s') {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60)
-    } else {
-        (s, 1)
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}`: give seconds, e.g. 60, 60s or 2m"))?;
-    if n == 0 || n * mult > 24 * 3600 {
-        return Err(format!("`{s}`: between 1 second and 24 hours"));
-    }
-    Ok(Duration::from_secs(n * mult))
-}
+use crate::report;
 
 fn target(netns: Option<&str>) -> Where {
     match netns {
@@ -90,7 +32,7 @@ fn place(w: &Where) -> String {
 }
 
 pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
-    let json = a.format == Format::Json;
+    let json = a.out.json();
     let w = target(a.netns.as_deref());
     // Absolute, so that the rollback timer and the printed confirm command find the same
     // state from any directory.
@@ -148,11 +90,9 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     let ruleset = portolan_emit::nftables::emit(&policy, &portolan_emit::Options::default())?;
     if a.diff {
         let d = diff::diff(&ruleset, &w, &state_dir)?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&d)?);
-        } else {
-            print!("{}", describe_diff(&policy.site, &w, &state_dir, &d));
-        }
+        report::print(&a.out, &d, || {
+            describe_diff(&policy.site, &w, &state_dir, &d)
+        })?;
         return Ok(Outcome::Ok);
     }
     if policy.groups.is_empty() {
@@ -177,11 +117,9 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
         launcher,
     };
     let done = apply::apply(&ruleset, &opts)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&done)?);
-    } else {
-        print!("{}", describe(&policy.site, &w, &state_dir, &done));
-    }
+    report::print(&a.out, &done, || {
+        describe(&policy.site, &w, &state_dir, &done)
+    })?;
     Ok(Outcome::Ok)
 }
 
@@ -323,18 +261,4 @@ pub fn rollback(a: &RollbackArgs) -> anyhow::Result<Outcome> {
         ),
     }
     Ok(Outcome::Ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("soon").is_err());
-    }
 }

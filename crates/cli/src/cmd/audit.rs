@@ -9,32 +9,12 @@ use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::Args;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use comfy_table::{ContentArrangement, Table};
 use portolan_audit::{audit, Collector, Options, ProblemKind, Report, Status};
 
-use crate::cli::{Format, Global};
+use crate::cli::{AuditArgs, Global};
 use crate::output::Outcome;
-
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    /// The site file.
-    pub site: PathBuf,
-    /// Captures (pcap, pcapng) and flow logs (Zeek conn.log and dns.log as TSV or JSON,
-    /// `conntrack -L`/`-E` output, log lines of the emitted nftables ruleset), gzip-compressed
-    /// or not; `-` reads standard input.
-    #[arg(required = true, value_name = "CAPTURE|FLOWLOG")]
-    pub inputs: Vec<PathBuf>,
-    /// This firewall's own addresses, for flows bound to `firewall` (local DNS, DHCP, NTP).
-    #[arg(long, value_name = "ADDR")]
-    pub firewall: Vec<IpAddr>,
-    /// List conforming flows in the table too (JSON always has every flow).
-    #[arg(long)]
-    pub all: bool,
-    /// `json`: JSON lines, one per flow, then one per device group and one summary.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
+use crate::report;
 
 /// Reads every input into one collector; `None` when one could not be opened.
 pub fn collect(inputs: &[PathBuf]) -> Option<Collector> {
@@ -71,7 +51,7 @@ pub fn collect(inputs: &[PathBuf]) -> Option<Collector> {
 }
 
 pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
-    let json = a.format == Format::Json;
+    let json = a.out.json();
     let Some(policy) = super::load_site(g, &a.site, json)? else {
         return Ok(Outcome::BadInput);
     };
@@ -128,11 +108,10 @@ fn json_lines(r: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The house table, wrapped to the terminal's width: peer names and reasons can be long.
 fn new_table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.to_vec());
+    let mut t = report::table(header);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
     t
 }
 

@@ -1,10 +1,10 @@
 //! `portolan catalog list|show|doc`.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 
-use crate::cli::{CatalogCmd, Format, Global, ListArgs};
+use crate::cli::{CatalogCmd, Global, ListArgs};
 use crate::output::Outcome;
+use crate::report;
 
 pub fn run(g: &Global, c: &CatalogCmd) -> anyhow::Result<Outcome> {
     match c {
@@ -38,23 +38,18 @@ fn list(g: &Global, a: &ListArgs) -> anyhow::Result<Outcome> {
             origin: e.origin.to_string(),
         })
         .collect();
-    match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => {
-            let mut t = Table::new();
-            t.load_preset(UTF8_FULL_CONDENSED)
-                .set_header(["id", "vendor", "product", "modes", "flows"]);
-            for r in &rows {
-                t.add_row([
-                    r.id.to_string(),
-                    r.vendor.to_string(),
-                    r.product.to_string(),
-                    r.modes.join(", "),
-                    r.flows.to_string(),
-                ]);
-            }
-            println!("{t}");
+    report::print(&a.out, &rows, || {
+        let mut t = report::table(["id", "vendor", "product", "modes", "flows"]);
+        for r in &rows {
+            t.add_row([
+                r.id.to_string(),
+                r.vendor.to_string(),
+                r.product.to_string(),
+                r.modes.join(", "),
+                r.flows.to_string(),
+            ]);
         }
-    }
+        format!("{t}\n")
+    })?;
     Ok(Outcome::Ok)
 }

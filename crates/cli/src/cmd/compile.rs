@@ -1,15 +1,14 @@
 //! `portolan compile SITE --target T [-o FILE]`: site → policy for one target.
 
-use std::io::Write as _;
-
 use anyhow::Context;
 use portolan_emit::{emit, Options, Target};
 
 use crate::cli::{CompileArgs, Format, Global, TargetArg};
 use crate::output::Outcome;
+use crate::write;
 
 pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
-    let Some(policy) = super::load_site(g, &a.site, a.format == Format::Json)? else {
+    let Some(policy) = super::load_site(g, &a.site, a.out.json())? else {
         return Ok(Outcome::BadInput);
     };
     let text = match a.target {
@@ -25,12 +24,12 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
                 ..Options::default()
             };
             if a.resolve {
-                opts.resolved = resolve_names(&policy, a.resolver.as_deref(), a.format)?;
+                opts.resolved = resolve_names(&policy, a.resolver.as_deref(), a.out.format)?;
             }
             emit(target, &policy, &opts)?
         }
     };
-    write_output(a.output.as_deref(), &text)?;
+    write::to_output(a.file.output.as_deref(), text.as_bytes())?;
     Ok(Outcome::Ok)
 }
 
@@ -73,45 +72,4 @@ fn resolve_names(
         }
     }
     Ok(out)
-}
-
-/// Writes the whole text to stdout, or to a file atomically: a temporary file beside it, then a
-/// rename over it, so a reader never sees half a ruleset. A path that exists and is not a
-/// regular file (`/dev/null`, a FIFO, a terminal) is written to as it is: a rename would
-/// replace the device node itself. A symbolic link stays a link: its target is replaced.
-pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
-    let Some(p) = path else {
-        std::io::stdout().write_all(text.as_bytes())?;
-        return Ok(());
-    };
-    let cannot = || format!("cannot write {}", p.display());
-    let target = match std::fs::metadata(p) {
-        Ok(m) if !m.is_file() => {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(p)
-                .with_context(cannot)?;
-            f.write_all(text.as_bytes()).with_context(cannot)?;
-            return Ok(());
-        }
-        // Through a link to the file it names, so the link is kept.
-        Ok(_) => std::fs::canonicalize(p).with_context(cannot)?,
-        Err(_) => p.to_path_buf(),
-    };
-    let dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.{}.portolan-tmp",
-        target.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    let written = std::fs::write(&tmp, text)
-        .with_context(|| format!("cannot write {}", tmp.display()))
-        .and_then(|()| std::fs::rename(&tmp, &target).with_context(cannot));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }

@@ -4,44 +4,19 @@
 //! behaved as the policy says, 1 on any mismatch, 2 on bad input or when the machine cannot
 //! run a lab (not root, a tool missing).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use portolan_lab::facts::Facts;
 use portolan_lab::lab::{self, Options};
 use portolan_lab::report::Report;
 
-use crate::cli::{Format, Global};
+use crate::cli::{Global, LabArgs};
 use crate::output::Outcome;
-
-#[derive(Debug, Args)]
-pub struct LabArgs {
-    /// The site file.
-    pub site: PathBuf,
-    /// Prove this nftables ruleset (table `inet portolan`) instead of the one Portolan emits
-    /// for the site: checks a ruleset written or edited by hand against the requirements.
-    #[arg(long, value_name = "FILE")]
-    pub ruleset: Option<PathBuf>,
-    /// Leave the namespaces in place, ruleset loaded, for inspection (`ip netns exec ...`).
-    #[arg(long)]
-    pub keep: bool,
-    /// Do not check which rule admitted each required probe (for a `--ruleset` written by
-    /// hand, whose rules do not carry Portolan's `profile/flow` comments).
-    #[arg(long)]
-    pub no_provenance: bool,
-    /// Time one attempt of a probe may take, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub timeout: u64,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
+use crate::report;
 
 pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
-    let json = a.format == Format::Json;
-    let Some(policy) = super::load_site(g, &a.site, json)? else {
+    let Some(policy) = super::load_site(g, &a.site, a.out.json())? else {
         return Ok(Outcome::BadInput);
     };
     let ruleset = match &a.ruleset {
@@ -62,11 +37,7 @@ pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
         ..Options::default()
     };
     let report = lab::run(&policy, &opts, &|m| eprintln!("lab: {m}"))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", table(&report));
-    }
+    report::print(&a.out, &report, || table(&report))?;
     Ok(if report.all_match() {
         Outcome::Ok
     } else {
@@ -76,12 +47,9 @@ pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
 
 /// The matrix for people, then the summary and notes.
 pub fn table(r: &Report) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header([
-            "device", "from", "flow", "kind", "traffic", "to", "expected", "observed", "",
-        ]);
+    let mut t = report::table([
+        "device", "from", "flow", "kind", "traffic", "to", "expected", "observed", "",
+    ]);
     for row in &r.rows {
         let observed = match &row.observed {
             portolan_lab::send::Observed::WrongAnswer(d)

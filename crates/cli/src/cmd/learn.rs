@@ -2,30 +2,12 @@
 //! (peers by DNS name where the traffic resolved them, ports, protocols, who initiated, the
 //! services it used and the ports it served), validated before it is written.
 
-use std::path::PathBuf;
-
 use anyhow::bail;
-use clap::Args;
 use portolan_audit::learn::{draft, parse_device, to_yaml, LearnOptions};
 
-use crate::cli::Global;
+use crate::cli::{Global, LearnArgs};
 use crate::output::Outcome;
-
-#[derive(Debug, Args)]
-pub struct LearnArgs {
-    /// Captures or flow logs, as `portolan audit` reads them; `-` reads standard input.
-    #[arg(required = true, value_name = "CAPTURE|FLOWLOG")]
-    pub inputs: Vec<PathBuf>,
-    /// The device's address (or prefix, for a group of identical devices).
-    #[arg(long, value_name = "ADDR")]
-    pub device: String,
-    /// The profile's id (default: `learned-<address>`).
-    #[arg(long)]
-    pub id: Option<String>,
-    /// Write to FILE instead of standard output (written whole, or not at all).
-    #[arg(long, short, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-}
+use crate::write;
 
 pub fn run(_g: &Global, a: &LearnArgs) -> anyhow::Result<Outcome> {
     let Some(device) = parse_device(&a.device) else {
@@ -54,7 +36,7 @@ pub fn run(_g: &Global, a: &LearnArgs) -> anyhow::Result<Outcome> {
         Ok(t) => t,
         Err(d) => bail!("the draft does not validate (a bug, please report it):\n{d}"),
     };
-    super::compile::write_output(a.output.as_deref(), &text)?;
+    write::to_output(a.file.output.as_deref(), text.as_bytes())?;
     eprintln!(
         "learned {} flow(s) to {} peer(s); review it before use",
         profile.flows.len(),

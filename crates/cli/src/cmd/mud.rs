@@ -1,124 +1,15 @@
-//! `portolan mud export | import | verify`: MUD files (RFC 8520). The clap types of the
-//! subcommand live here, beside the one function each runs; the work is in `portolan-mud`.
+//! `portolan mud export | import | verify`: MUD files (RFC 8520), one function each; the work is
+//! in `portolan-mud`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
 use portolan_mud::{ExportOptions, ImportOptions, MudError, Problem, VerifyOptions};
 use serde::Serialize;
 
-use crate::cli::{Format, Global};
+use crate::cli::{ExportArgs, Format, Global, ImportArgs, MudCmd, VerifyArgs};
 use crate::output::{print_diagnostics, Outcome};
-
-#[derive(Debug, Subcommand)]
-pub enum MudCmd {
-    /// Write a profile (one mode of it) as a MUD file.
-    ///
-    /// The file holds the `ietf-mud:mud` container and one ACL per direction and address
-    /// family. Host names become `ietf-acldns` names, addresses networks, the local services
-    /// DNS and NTP the `controller` URNs, DHCP `local-networks`, roles controller classes
-    /// named `<mud-url>#<role>`. What MUD cannot say (modes, alternatives, keepalives,
-    /// conditions, unspecified ports, wildcard domains, params) travels in the `portolan`
-    /// extension; what that leaves out of the ACLs is also printed as a warning. The ACLs
-    /// never allow more than the profile.
-    ///
-    /// `last-update` is --last-update, else SOURCE_DATE_EPOCH, else 1970-01-01T00:00:00Z:
-    /// the same profile and options always give the same bytes.
-    ///
-    /// Exit 0 when written (warnings on stderr), 2 on bad input.
-    ///
-    /// Example: portolan mud export thingpark-lrr --mode ipsec --mud-url https://example.com/lrr.json -o lrr.json
-    Export(ExportArgs),
-    /// Read a MUD file as a profile (YAML on stdout, or -o).
-    ///
-    /// Real MUD files are often draft-era or slightly off the RFCs; each repair is a warning
-    /// naming the JSON path (e.g. /ietf-access-control-list:access-lists). --strict turns
-    /// every deviation from RFC 8519/8520 into an error. The profile is validated before it
-    /// is written; a file that cannot make a valid profile is refused.
-    ///
-    /// Exit 0 when imported (warnings on stderr), 2 when refused.
-    ///
-    /// Example: portolan mud import HueBulbMud.json -o huebulb.yaml
-    Import(ImportArgs),
-    /// Check a MUD file's detached CMS signature (DER SignedData over the file's bytes).
-    ///
-    /// The signer's certificate must chain to --ca, be valid now (or at --at), carry the
-    /// digitalSignature key usage, and, with --signer-subject, have that subject.
-    ///
-    /// Exit 0 when the signature verifies, 1 when it is refused (bad signature, wrong signer,
-    /// expired certificate), 2 when a file cannot be read.
-    ///
-    /// Example: portolan mud verify lrr.json --signature lrr.p7s --ca vendor-ca.pem
-    Verify(VerifyArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// Profile id (see `portolan catalog list`) or a profile file.
-    pub id: String,
-    /// The mode to export (required when the profile has several).
-    #[arg(long)]
-    pub mode: Option<String>,
-    /// Where the MUD file will be published (https).
-    #[arg(long, value_name = "URL")]
-    pub mud_url: String,
-    /// Write the MUD file here instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// `last-update`, RFC 3339 with a time zone (default: SOURCE_DATE_EPOCH, else the epoch).
-    #[arg(long, value_name = "TIME")]
-    pub last_update: Option<String>,
-    /// `cache-validity` in hours, 1 to 168.
-    #[arg(long, default_value_t = 48, value_name = "HOURS")]
-    pub cache_validity: u8,
-    /// Set `is-supported` to false: the manufacturer no longer supports the device.
-    #[arg(long)]
-    pub unsupported: bool,
-    /// `documentation` URL (default: the profile's `documentation` source, else its first
-    /// source's URL).
-    #[arg(long, value_name = "URL")]
-    pub documentation: Option<String>,
-    /// `json`: print a report (with the MUD file inside unless -o) instead of the file.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// The MUD file (JSON).
-    pub file: PathBuf,
-    /// Write the profile here instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Refuse any deviation from RFC 8519/8520 instead of repairing it.
-    #[arg(long)]
-    pub strict: bool,
-    /// `json`: print a report (with the profile inside unless -o) instead of the profile.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The MUD file, exactly as published.
-    pub file: PathBuf,
-    /// The detached signature (DER, or PEM). Default: the file the MUD file's `mud-signature`
-    /// URL names (its last path segment), next to the MUD file; never fetched.
-    #[arg(long, value_name = "FILE")]
-    pub signature: Option<PathBuf>,
-    /// Trust anchor(s): a CA certificate, PEM (one or more) or DER.
-    #[arg(long, value_name = "CERT")]
-    pub ca: PathBuf,
-    /// The subject the signer must have (RFC 4514, e.g. "CN=Example MUD signer,O=Example").
-    #[arg(long, value_name = "DN")]
-    pub signer_subject: Option<String>,
-    /// Check certificate validity at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
+use crate::write;
 
 pub fn run(g: &Global, c: &MudCmd) -> anyhow::Result<Outcome> {
     match c {
@@ -159,11 +50,10 @@ fn export(g: &Global, a: &ExportArgs) -> anyhow::Result<Outcome> {
         documentation: a.documentation.clone(),
     };
     let out = portolan_mud::export(&profile, &opts)?;
-    if let Some(path) = &a.output {
-        std::fs::write(path, &out.json)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(path) = &a.file.output {
+        write::atomically(path, out.json.as_bytes())?;
     }
-    match a.format {
+    match a.out.format {
         Format::Json => {
             let report = ExportReport {
                 profile: &profile.id,
@@ -172,19 +62,20 @@ fn export(g: &Global, a: &ExportArgs) -> anyhow::Result<Outcome> {
                 aces: out.aces,
                 unexpressed: &out.unexpressed,
                 warnings: &out.warnings,
-                output: a.output.as_ref().map(|p| p.display().to_string()),
-                mud: a.output.is_none().then_some(&out.mud),
+                output: a.file.output.as_ref().map(|p| p.display().to_string()),
+                mud: a.file.output.is_none().then_some(&out.mud),
             };
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Format::Table => {
             print_problems(&out.warnings, &a.id);
-            if a.output.is_none() {
+            if a.file.output.is_none() {
                 print!("{}", out.json);
             } else {
                 eprintln!(
                     "{}: {} ACE(s), {} flow(s) only in the portolan extension, {} warning(s)",
-                    a.output
+                    a.file
+                        .output
                         .as_ref()
                         .map_or(String::new(), |p| p.display().to_string()),
                     out.aces,
@@ -222,7 +113,7 @@ fn import(a: &ImportArgs) -> anyhow::Result<Outcome> {
             file: name.clone(),
         },
     );
-    let json = a.format == Format::Json;
+    let json = a.out.json();
     let (imported, errors, warnings): (
         Option<&portolan_mud::Imported>,
         Vec<String>,
@@ -250,9 +141,8 @@ fn import(a: &ImportArgs) -> anyhow::Result<Outcome> {
         }
         Err(e) => (None, vec![e.to_string()], Vec::new()),
     };
-    if let (Some(i), Some(path)) = (imported, &a.output) {
-        std::fs::write(path, &i.yaml)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    if let (Some(i), Some(path)) = (imported, &a.to.output) {
+        write::atomically(path, i.yaml.as_bytes())?;
     }
     if json {
         let report = ImportReport {
@@ -264,9 +154,9 @@ fn import(a: &ImportArgs) -> anyhow::Result<Outcome> {
             extension_used: imported.is_some_and(|i| i.extension_used),
             warnings,
             errors,
-            output: a.output.as_ref().map(|p| p.display().to_string()),
+            output: a.to.output.as_ref().map(|p| p.display().to_string()),
             profile: imported
-                .filter(|_| a.output.is_none())
+                .filter(|_| a.to.output.is_none())
                 .map(|i| i.yaml.as_str()),
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -278,7 +168,7 @@ fn import(a: &ImportArgs) -> anyhow::Result<Outcome> {
             eprintln!("{name}:{e}");
         }
         match imported {
-            Some(i) if a.output.is_none() => print!("{}", i.yaml),
+            Some(i) if a.to.output.is_none() => print!("{}", i.yaml),
             Some(i) => eprintln!(
                 "{name}: imported `{}`, {} flow(s), {} warning(s)",
                 i.profile.id,
@@ -359,7 +249,7 @@ fn verify(a: &VerifyArgs) -> anyhow::Result<Outcome> {
         Err(MudError::SignatureRefused(_)) => Outcome::Findings,
         Err(_) => Outcome::BadInput,
     };
-    match a.format {
+    match a.out.format {
         Format::Json => {
             let report = VerifyReport {
                 file: name,

@@ -23,7 +23,7 @@ use crate::output::{print_diagnostics, Outcome};
 use portolan_model::Diagnostic;
 
 pub fn run(g: &Global, a: &ProbeArgs) -> anyhow::Result<Outcome> {
-    let json = a.format == Format::Json;
+    let json = a.out.json();
     let Some(plan) = load_plan(g, a, json)? else {
         return Ok(Outcome::BadInput);
     };
@@ -292,7 +292,7 @@ fn options(a: &ProbeArgs, plan: &Plan) -> anyhow::Result<Options> {
                 max: Duration::from_secs(max),
                 steps: a.nat_steps,
                 grace: Duration::from_secs(2),
-                progress: progress_bar(a.format),
+                progress: progress_bar(a.out.format),
             })
         }
     };

@@ -1,11 +1,11 @@
 //! `portolan show ID [--mode M]`: a profile's flows as a readable table, or JSON.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use portolan_model::{Condition, Flow, Profile};
 use serde::Serialize;
 
-use crate::cli::{Format, Global, ShowArgs};
+use crate::cli::{Global, ShowArgs};
 use crate::output::Outcome;
+use crate::report;
 
 /// The JSON shape of `show --format json`: stable, documented in the README.
 #[derive(Serialize)]
@@ -75,19 +75,14 @@ pub fn flow_json(f: &Flow) -> FlowJson<'_> {
 pub fn run(g: &Global, a: &ShowArgs) -> anyhow::Result<Outcome> {
     let p = super::resolve_profile(g, &a.id)?;
     super::check_mode(&p, a.mode.as_deref())?;
-    match a.format {
-        Format::Json => {
-            let out = ShowJson {
-                id: &p.id,
-                vendor: &p.vendor,
-                product: &p.product,
-                mode: a.mode.as_deref(),
-                flows: p.flows_in(a.mode.as_deref()).map(flow_json).collect(),
-            };
-            println!("{}", serde_json::to_string_pretty(&out)?);
-        }
-        Format::Table => print!("{}", table(&p, a.mode.as_deref())),
-    }
+    let json = ShowJson {
+        id: &p.id,
+        vendor: &p.vendor,
+        product: &p.product,
+        mode: a.mode.as_deref(),
+        flows: p.flows_in(a.mode.as_deref()).map(flow_json).collect(),
+    };
+    report::print(&a.out, &json, || table(&p, a.mode.as_deref()))?;
     Ok(Outcome::Ok)
 }
 
@@ -103,21 +98,18 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
         p.id,
         mode.map_or("all modes".to_string(), |m| format!("mode {m}"))
     );
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header([
-            "id",
-            "modes",
-            "from",
-            "to",
-            "initiation",
-            "proto",
-            "ports",
-            "app",
-            "opt",
-            "notes",
-        ]);
+    let mut t = report::table([
+        "id",
+        "modes",
+        "from",
+        "to",
+        "initiation",
+        "proto",
+        "ports",
+        "app",
+        "opt",
+        "notes",
+    ]);
     for f in p.flows_in(mode) {
         let mut notes: Vec<String> = f.conditions.iter().map(condition_text).collect();
         if let Some(i) = &f.inside {

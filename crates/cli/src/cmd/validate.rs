@@ -6,7 +6,7 @@ use portolan_model::catalog::{load_file, LoadError};
 use portolan_model::{Diagnostic, Severity};
 use serde::Serialize;
 
-use crate::cli::{Format, Global, ValidateArgs};
+use crate::cli::{Global, ValidateArgs};
 use crate::output::{print_diagnostics, Outcome};
 
 #[derive(Serialize)]
@@ -94,17 +94,17 @@ pub fn run(g: &Global, a: &ValidateArgs) -> anyhow::Result<Outcome> {
         });
     }
     let ok = reports.iter().all(|r| r.valid);
-    match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
-        Format::Table => {
-            for r in &reports {
-                print_diagnostics(&r.diagnostics);
-                let (e, w) = count(&r.diagnostics);
-                if r.valid {
-                    println!("{}: ok ({w} warning(s))", r.file);
-                } else {
-                    println!("{}: {e} error(s), {w} warning(s)", r.file);
-                }
+    if a.out.json() {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        // Each file's diagnostics on stderr, then its summary line on stdout, file by file.
+        for r in &reports {
+            print_diagnostics(&r.diagnostics);
+            let (e, w) = count(&r.diagnostics);
+            if r.valid {
+                println!("{}: ok ({w} warning(s))", r.file);
+            } else {
+                println!("{}: {e} error(s), {w} warning(s)", r.file);
             }
         }
     }

@@ -1,0 +1,38 @@
+//! How a command prints its result: pretty JSON for scripts (`--format json`), else a text for
+//! people, most often built around a [`table`] in the house style.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::cli::OutputArgs;
+
+/// Prints `value` as pretty JSON when the command line asked for JSON, else the text `human`
+/// makes (printed as it is: it ends with its own newline).
+pub fn print<T: Serialize + ?Sized>(
+    out: &OutputArgs,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if out.json() {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", human());
+    }
+    Ok(())
+}
+
+/// A table with this header, in the style every command uses: condensed UTF-8 lines, cells
+/// never wrapped (a script cutting columns sees whole values). A command whose cells can be
+/// long may turn on wrapping to the terminal's width (`ContentArrangement::Dynamic`).
+pub fn table<T: ToString>(header: impl IntoIterator<Item = T>) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(
+            header
+                .into_iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>(),
+        );
+    t
+}
