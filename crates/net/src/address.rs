@@ -4,6 +4,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 
+use crate::LocalError;
+
 /// A default route.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DefaultRoute {
@@ -61,30 +63,25 @@ pub fn default_routes() -> Vec<DefaultRoute> {
 /// Whether `addr` is an address of the calling thread's network namespace, i.e. whether the
 /// probe can send from it (read over rtnetlink: binding alone is not proof, since in a
 /// namespace that never had an address every bind succeeds).
-pub fn check_local(addr: IpAddr) -> Result<(), String> {
+pub fn check_local(addr: IpAddr) -> Result<(), LocalError> {
     let mine = crate::link::addresses()?;
     if mine.contains(&addr) {
         Ok(())
     } else {
-        let mut v: Vec<String> = mine
-            .iter()
-            .filter(|a| !a.is_loopback())
-            .map(ToString::to_string)
-            .collect();
-        v.sort();
-        Err(if v.is_empty() {
-            "it has no address other than loopback".to_string()
-        } else {
-            format!("its addresses: {}", v.join(", "))
-        })
+        let mut others: Vec<IpAddr> = mine.into_iter().filter(|a| !a.is_loopback()).collect();
+        others.sort_by_key(ToString::to_string);
+        Err(LocalError::NotLocal { others })
     }
 }
 
 /// The address the kernel would send from towards `dst` (no packet is sent), or `src` if it
 /// is an address of this machine (of the calling thread's namespace).
-pub fn source_towards(src: Option<IpAddr>, dst: IpAddr) -> Result<IpAddr, String> {
+pub fn source_towards(src: Option<IpAddr>, dst: IpAddr) -> Result<IpAddr, LocalError> {
     if let Some(s) = src {
-        check_local(s).map_err(|e| format!("{s} is not an address of this machine ({e})"))?;
+        check_local(s).map_err(|e| LocalError::NotThisMachine {
+            addr: s,
+            reason: e.to_string(),
+        })?;
     }
     let bind = src.unwrap_or(match dst {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -92,14 +89,22 @@ pub fn source_towards(src: Option<IpAddr>, dst: IpAddr) -> Result<IpAddr, String
     });
     let s = UdpSocket::bind(SocketAddr::new(bind, 0)).map_err(|e| {
         if src.is_some() {
-            format!("{bind} is not an address of this machine ({e})")
+            LocalError::NotThisMachine {
+                addr: bind,
+                reason: e.to_string(),
+            }
         } else {
-            e.to_string()
+            LocalError::Socket(e.to_string())
         }
     })?;
     s.connect(SocketAddr::new(dst, 9))
-        .map_err(|e| format!("no route to {dst}: {e}"))?;
-    s.local_addr().map(|a| a.ip()).map_err(|e| e.to_string())
+        .map_err(|e| LocalError::NoRoute {
+            dst,
+            detail: e.to_string(),
+        })?;
+    s.local_addr()
+        .map(|a| a.ip())
+        .map_err(|e| LocalError::Socket(e.to_string()))
 }
 
 #[cfg(test)]

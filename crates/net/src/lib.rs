@@ -25,4 +25,4 @@ pub mod tls;
 pub mod udp_apps;
 pub mod watch;
 
-pub use error::NetError;
+pub use error::{LocalError, NetError};

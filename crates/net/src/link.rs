@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::LocalError;
+
 /// `AF_NETLINK` and `NETLINK_ROUTE` (linux/netlink.h).
 const AF_NETLINK: i32 = 16;
 const NETLINK_ROUTE: i32 = 0;
@@ -155,7 +157,7 @@ fn parse_addr(body: &[u8]) -> Option<IpAddr> {
 }
 
 /// Parses one datagram of the dump's answer into `out`; `Ok(true)` when the dump is done.
-pub fn parse_dump(bytes: &[u8], seq: u32, out: &mut Vec<Link>) -> Result<bool, String> {
+pub fn parse_dump(bytes: &[u8], seq: u32, out: &mut Vec<Link>) -> Result<bool, LocalError> {
     parse_any(bytes, seq, RTM_NEWLINK, parse_link, out)
 }
 
@@ -166,7 +168,7 @@ fn parse_any<T>(
     want: u16,
     parse: fn(&[u8]) -> Option<T>,
     out: &mut Vec<T>,
-) -> Result<bool, String> {
+) -> Result<bool, LocalError> {
     while bytes.len() >= NLMSG_HDR {
         let len = u32_at(bytes, 0)
             .and_then(|l| usize::try_from(l).ok())
@@ -174,7 +176,7 @@ fn parse_any<T>(
         let kind = u16_at(bytes, 4).unwrap_or(0);
         let their_seq = u32_at(bytes, 8).unwrap_or(0);
         if len < NLMSG_HDR || len > bytes.len() {
-            return Err("truncated netlink message".into());
+            return Err(LocalError::NetlinkTruncated);
         }
         let body = &bytes[NLMSG_HDR..len];
         if their_seq == seq {
@@ -183,10 +185,10 @@ fn parse_any<T>(
                 NLMSG_ERROR => {
                     let errno = u32_at(body, 0).map_or(0, |e| (e as i32).unsigned_abs());
                     if errno != 0 {
-                        return Err(format!(
-                            "netlink: {}",
-                            std::io::Error::from_raw_os_error(errno as i32)
-                        ));
+                        return Err(LocalError::Netlink {
+                            step: "netlink",
+                            detail: std::io::Error::from_raw_os_error(errno as i32).to_string(),
+                        });
                     }
                     return Ok(true);
                 }
@@ -204,12 +206,12 @@ fn parse_any<T>(
 }
 
 /// Every interface of the calling thread's network namespace.
-pub fn links() -> Result<Vec<Link>, String> {
+pub fn links() -> Result<Vec<Link>, LocalError> {
     dump(RTM_GETLINK, IFINFO, RTM_NEWLINK, parse_link)
 }
 
 /// Every address of the calling thread's network namespace (of every interface, up or not).
-pub fn addresses() -> Result<Vec<IpAddr>, String> {
+pub fn addresses() -> Result<Vec<IpAddr>, LocalError> {
     dump(RTM_GETADDR, IFADDR, RTM_NEWADDR, parse_addr)
 }
 
@@ -218,27 +220,31 @@ fn dump<T>(
     body: usize,
     want: u16,
     parse: fn(&[u8]) -> Option<T>,
-) -> Result<Vec<T>, String> {
+) -> Result<Vec<T>, LocalError> {
+    let failed = |step: &'static str| {
+        move |e: std::io::Error| LocalError::Netlink {
+            step,
+            detail: e.to_string(),
+        }
+    };
     let sock = Socket::new(
         Domain::from(AF_NETLINK),
         Type::RAW,
         Some(Protocol::from(NETLINK_ROUTE)),
     )
-    .map_err(|e| format!("netlink socket: {e}"))?;
+    .map_err(failed("netlink socket"))?;
     sock.set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| format!("netlink socket: {e}"))?;
+        .map_err(failed("netlink socket"))?;
     let seq = crate::nonce::u64() as u32;
     // Unconnected and unbound: the datagram goes to the kernel (port id 0).
     sock.send(&request(kind, body, seq))
-        .map_err(|e| format!("netlink request: {e}"))?;
+        .map_err(failed("netlink request"))?;
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = (&sock)
-            .read(&mut buf)
-            .map_err(|e| format!("netlink answer: {e}"))?;
+        let n = (&sock).read(&mut buf).map_err(failed("netlink answer"))?;
         if n == 0 {
-            return Err("netlink: the kernel closed the socket".into());
+            return Err(LocalError::NetlinkClosed);
         }
         if parse_any(&buf[..n], seq, want, parse, &mut out)? {
             return Ok(out);

@@ -7,6 +7,8 @@ use portolan_model::ir::{Group, Initiator, Policy, PortRange};
 use portolan_model::profile::Service;
 use portolan_model::{Profile, Tls};
 
+use crate::NetError;
+
 /// One flow the device initiates, as the probe will try it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowPlan {
@@ -97,16 +99,15 @@ impl Plan {
 }
 
 /// The plan for device (group) `device` of `policy`.
-pub fn plan(policy: &Policy, device: &str) -> Result<Plan, String> {
+pub fn plan(policy: &Policy, device: &str) -> Result<Plan, NetError> {
     let Some(group) = policy.group(device) else {
-        let known: Vec<&str> = policy.groups.iter().map(|g| g.id.as_str()).collect();
-        return Err(format!(
-            "the site has no device `{device}` (devices: {})",
-            known.join(", ")
-        ));
+        return Err(NetError::UnknownDevice {
+            device: device.to_string(),
+            known: policy.groups.iter().map(|g| g.id.clone()).collect(),
+        });
     };
     let Some(profile) = policy.profiles.get(&group.profile) else {
-        return Err(format!("profile `{}` is not loaded", group.profile));
+        return Err(NetError::ProfileNotLoaded(group.profile.clone()));
     };
     let mut flows = Vec::new();
     let mut inbound = Vec::new();

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
 use crate::udp_apps::Expect;
+use crate::LocalError;
 
 /// What a TCP connect observed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -177,10 +178,10 @@ pub trait Transport: Send + Sync {
     fn default_routes(&self) -> Vec<crate::address::DefaultRoute>;
 
     /// The source address towards `dst` (checking that `src`, if given, is local).
-    fn source_towards(&self, src: Option<IpAddr>, dst: IpAddr) -> Result<IpAddr, String>;
+    fn source_towards(&self, src: Option<IpAddr>, dst: IpAddr) -> Result<IpAddr, LocalError>;
 
     /// The network interfaces of the network the probe runs in.
-    fn links(&self) -> Result<Vec<crate::link::Link>, String>;
+    fn links(&self) -> Result<Vec<crate::link::Link>, LocalError>;
 }
 
 /// The real network, through tokio.
@@ -437,11 +438,11 @@ impl Transport for System {
         crate::address::default_routes()
     }
 
-    fn source_towards(&self, src: Option<IpAddr>, dst: IpAddr) -> Result<IpAddr, String> {
+    fn source_towards(&self, src: Option<IpAddr>, dst: IpAddr) -> Result<IpAddr, LocalError> {
         crate::address::source_towards(src, dst)
     }
 
-    fn links(&self) -> Result<Vec<crate::link::Link>, String> {
+    fn links(&self) -> Result<Vec<crate::link::Link>, LocalError> {
         crate::link::links()
     }
 }

@@ -23,6 +23,7 @@ use portolan_net::runtime::{
     block_on, DhcpReply, EchoReply, TcpOutcome, TcpState, TlsOutcome, Transport, UdpReply,
 };
 use portolan_net::udp_apps::Expect;
+use portolan_net::LocalError;
 
 struct Mock {
     dhcp: DhcpReply,
@@ -130,16 +131,17 @@ impl Transport for Mock {
         }]
     }
 
-    fn source_towards(&self, src: Option<IpAddr>, _: IpAddr) -> Result<IpAddr, String> {
+    fn source_towards(&self, src: Option<IpAddr>, _: IpAddr) -> Result<IpAddr, LocalError> {
         match src {
-            Some(s) if s.to_string() != self.local => {
-                Err(format!("{s} is not an address of this machine"))
-            }
+            Some(s) if s.to_string() != self.local => Err(LocalError::NotThisMachine {
+                addr: s,
+                reason: "the mock holds another".into(),
+            }),
             _ => Ok(self.local.parse().expect("ip")),
         }
     }
 
-    fn links(&self) -> Result<Vec<Link>, String> {
+    fn links(&self) -> Result<Vec<Link>, LocalError> {
         Ok(vec![Link {
             index: 2,
             name: "eth0".into(),

@@ -37,12 +37,12 @@ pub(super) async fn address_stage<T: Transport>(
                     checks.push(source_check(s, &declared, &group.id));
                     if !routes.is_empty() {
                         checks.push(
-                            Check::new(Kind::Route, Verdict::Fail, "no-route", e).address(s),
+                            Check::new(Kind::Route, Verdict::Fail, "no-route", e.to_string()).address(s),
                         );
                     }
                 }
                 Err(e) => checks.push(
-                    Check::new(Kind::Source, Verdict::Fail, "not-local", e)
+                    Check::new(Kind::Source, Verdict::Fail, "not-local", e.to_string())
                         .address(s)
                         .remedy(format!(
                             "run the probe on a machine that holds {s}, or give its own address with --source"

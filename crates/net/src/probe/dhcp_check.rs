@@ -110,7 +110,7 @@ pub(super) async fn dhcp_checks<T: Transport>(
     };
     let links = match t.links() {
         Ok(l) => l,
-        Err(e) => return (cannot("local-error", e), None),
+        Err(e) => return (cannot("local-error", e.to_string()), None),
     };
     let link = match choose(&links, routes, o.interface.as_deref()) {
         Ok(l) => l,
