@@ -13,7 +13,7 @@ use crate::decode::{self, proto, Skip};
 use crate::dns::Names;
 use crate::error::AuditError;
 use crate::flowlog::{self, Sink};
-use crate::flows::{Flow, FlowTable};
+use crate::flows::{FlowTable, ObservedFlow};
 use crate::input::{self, Format};
 use crate::time::Nanos;
 
@@ -55,7 +55,7 @@ pub struct Collector {
 
 /// The result of reading: flows, and the names their peers had.
 pub struct Observed {
-    pub flows: Vec<Flow>,
+    pub flows: Vec<ObservedFlow>,
     pub names: Names,
     pub frames: FrameStats,
     pub inputs: Vec<InputSummary>,

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use portolan_model::Diagnostic;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("cannot read {}: {source}", path.display())]
@@ -14,4 +16,26 @@ pub enum AuditError {
     UnknownFormat { path: PathBuf },
     #[error("{}: empty input", path.display())]
     Empty { path: PathBuf },
+    #[error(transparent)]
+    Draft(#[from] DraftError),
+}
+
+/// A profile `learn` drafted that cannot be written out: a bug of `learn`, never the user's.
+/// Comparable, so that a test can hold the whole outcome of [`crate::learn::to_yaml`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DraftError {
+    /// The YAML writer refused the profile.
+    #[error("{0}")]
+    Yaml(String),
+    /// The profile validator refused the draft; its diagnostics, one per line.
+    #[error("{}", lines(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+fn lines(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }

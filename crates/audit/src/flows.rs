@@ -47,7 +47,7 @@ impl Evidence {
 
 /// One observed flow.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Flow {
+pub struct ObservedFlow {
     pub proto: u8,
     pub initiator: IpAddr,
     /// The initiator's port (0 for portless protocols).
@@ -74,10 +74,10 @@ pub struct Flow {
     pub logged_group: Option<String>,
 }
 
-impl Flow {
+impl ObservedFlow {
     /// A flow with no packets counted yet.
-    pub fn new(proto: u8, initiator: (IpAddr, u16), responder: (IpAddr, u16)) -> Flow {
-        Flow {
+    pub fn new(proto: u8, initiator: (IpAddr, u16), responder: (IpAddr, u16)) -> ObservedFlow {
+        ObservedFlow {
             proto,
             initiator: initiator.0,
             iport: initiator.1,
@@ -152,7 +152,7 @@ const ST_FIN_R: u8 = 2;
 const ST_RST: u8 = 4;
 
 struct Entry {
-    flow: Flow,
+    flow: ObservedFlow,
     /// Order of creation, for the output.
     seq: u64,
     /// Whether the initiator is the key's `a` side.
@@ -176,7 +176,7 @@ pub struct FlowTable {
     live: FxHashMap<Key, Entry>,
     /// Flows out of the table: read from logs, or ended TCP connections whose 5-tuple a new
     /// connection reused; with their creation order.
-    done: Vec<(u64, Flow)>,
+    done: Vec<(u64, ObservedFlow)>,
     seq: u64,
     /// ESP: (lower, higher address) → initiator of the pair's first SA.
     esp_pairs: FxHashMap<(u128, u128), u128>,
@@ -197,7 +197,7 @@ impl FlowTable {
     }
 
     /// Adds a flow read from a log, as it is.
-    pub fn push(&mut self, flow: Flow) {
+    pub fn push(&mut self, flow: ObservedFlow) {
         self.stats.flows += 1;
         self.seq += 1;
         self.done.push((self.seq, flow));
@@ -316,7 +316,7 @@ impl FlowTable {
     }
 
     /// The flows, in order of first appearance.
-    pub fn into_flows(self) -> Vec<Flow> {
+    pub fn into_flows(self) -> Vec<ObservedFlow> {
         let mut all = self.done;
         all.extend(self.live.into_values().map(|e| (e.seq, e.flow)));
         all.sort_unstable_by_key(|(s, _)| *s);
@@ -394,7 +394,7 @@ fn create(
     } else {
         (receiver, sender)
     };
-    let mut flow = Flow::new(p.proto, i, r);
+    let mut flow = ObservedFlow::new(p.proto, i, r);
     flow.evidence = ev;
     flow.vlan = p.vlan;
     flow.first = Some(ts);
@@ -472,7 +472,7 @@ mod tests {
     /// overflowed the flow's total (and `learn`'s sum of totals).
     #[test]
     fn totals_saturate() {
-        let mut f = Flow::new(
+        let mut f = ObservedFlow::new(
             proto::UDP,
             ("10.0.0.1".parse().expect("address"), 1),
             ("10.0.0.2".parse().expect("address"), 2),

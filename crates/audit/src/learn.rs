@@ -14,13 +14,14 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use portolan_model::names::{is_hostname, is_ident};
 use portolan_model::{
-    Citation, Endpoint, Flow as PFlow, Initiation, Listen, ListenPorts, Listens, PortItem,
-    PortSpec, Profile, Protocol, Service, SourceDoc, DEVICE,
+    Citation, Endpoint, Flow, Initiation, Listen, ListenPorts, Listens, PortItem, PortSpec,
+    Profile, Protocol, Service, SourceDoc, DEVICE,
 };
 
 use crate::collect::Observed;
 use crate::decode::{has_ports, proto, proto_name};
-use crate::flows::Flow;
+use crate::error::DraftError;
+use crate::flows::ObservedFlow;
 use crate::time::{rfc3339, Nanos};
 
 /// What the draft is called and where its traffic came from.
@@ -73,7 +74,7 @@ fn is_local(a: IpAddr) -> bool {
     }
 }
 
-fn service_of(f: &Flow, peer: IpAddr, device_initiated: bool) -> Option<ServiceKind> {
+fn service_of(f: &ObservedFlow, peer: IpAddr, device_initiated: bool) -> Option<ServiceKind> {
     if !device_initiated || !is_local(peer) {
         return None;
     }
@@ -295,7 +296,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             .first
             .map(|t| format!(", first at {}", rfc3339(t)))
             .unwrap_or_default();
-        flows.push(PFlow {
+        flows.push(Flow {
             id: fid.clone(),
             modes: Vec::new(),
             from,
@@ -394,18 +395,14 @@ fn endpoint(id: &str, service: Option<Service>) -> Endpoint {
 
 /// The draft as YAML, checked by the profile validator; `Err` carries the validator's
 /// diagnostics (a bug here, never the user's).
-pub fn to_yaml(p: &Profile) -> Result<String, String> {
-    let mut text = serde_saphyr::to_string(p).map_err(|e| e.to_string())?;
+pub fn to_yaml(p: &Profile) -> Result<String, DraftError> {
+    let mut text = serde_saphyr::to_string(p).map_err(|e| DraftError::Yaml(e.to_string()))?;
     if !text.ends_with('\n') {
         text.push('\n');
     }
     match portolan_model::validate::profile_text("learned profile", &text) {
         Ok(_) => Ok(text),
-        Err(d) => Err(d
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")),
+        Err(d) => Err(DraftError::Invalid(d)),
     }
 }
 

@@ -25,6 +25,6 @@ pub mod write;
 
 pub use capture::{InputProblem, ProblemKind};
 pub use collect::{Collector, InputSummary, Observed};
-pub use error::AuditError;
+pub use error::{AuditError, DraftError};
 pub use matcher::{Mismatch, Options, Status};
 pub use report::{audit, FlowRecord, GroupSummary, Report};

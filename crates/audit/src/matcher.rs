@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::collect::Observed;
 use crate::decode::proto_name;
-use crate::flows::Flow;
+use crate::flows::ObservedFlow;
 
 /// Facts the IR does not hold.
 #[derive(Clone, Debug, Default)]
@@ -69,7 +69,7 @@ impl Mismatch {
 
 /// The verdict on one flow.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verdict {
+pub struct MatchVerdict {
     pub status: Status,
     /// The device group the flow was judged for.
     pub group: Option<String>,
@@ -198,7 +198,7 @@ impl<'a> Matcher<'a> {
             || (r.broadcast && self.is_broadcast(peer))
     }
 
-    fn port_ok(r: &Rule, f: &Flow) -> bool {
+    fn port_ok(r: &Rule, f: &ObservedFlow) -> bool {
         let icmp_ok = match (&r.icmp_type, f.icmp_type_name()) {
             (None, _) => true,
             (Some(want), Some(have)) => want == have,
@@ -207,7 +207,13 @@ impl<'a> Matcher<'a> {
         in_ranges(f.rport, &r.ports) && in_ranges(f.iport, &r.src_ports) && icmp_ok
     }
 
-    fn mismatches(&self, r: &Rule, c: &Candidate, f: &Flow, names: &[String]) -> Vec<Mismatch> {
+    fn mismatches(
+        &self,
+        r: &Rule,
+        c: &Candidate,
+        f: &ObservedFlow,
+        names: &[String],
+    ) -> Vec<Mismatch> {
         let mut m = Vec::new();
         if !self.peer_ok(r, c.peer, names) {
             m.push(Mismatch::Peer);
@@ -225,13 +231,13 @@ impl<'a> Matcher<'a> {
     }
 
     /// Judges one flow; `names` looks up a peer's names at the flow's start.
-    pub fn judge(&self, f: &Flow, names: &dyn Fn(IpAddr) -> Vec<String>) -> Verdict {
+    pub fn judge(&self, f: &ObservedFlow, names: &dyn Fn(IpAddr) -> Vec<String>) -> MatchVerdict {
         let v = self.judge_as_seen(f, names);
         if v.status != Status::Violation {
             return v;
         }
         if let Some(why) = housekeeping(f) {
-            return Verdict {
+            return MatchVerdict {
                 status: Status::Conforming,
                 mismatch: Vec::new(),
                 closest: None,
@@ -250,13 +256,17 @@ impl<'a> Matcher<'a> {
         flipped.bytes.swap(0, 1);
         let w = self.judge_as_seen(&flipped, names);
         if w.status == Status::Conforming {
-            Verdict { flipped: true, ..w }
+            MatchVerdict { flipped: true, ..w }
         } else {
             v
         }
     }
 
-    fn judge_as_seen(&self, f: &Flow, names: &dyn Fn(IpAddr) -> Vec<String>) -> Verdict {
+    fn judge_as_seen(
+        &self,
+        f: &ObservedFlow,
+        names: &dyn Fn(IpAddr) -> Vec<String>,
+    ) -> MatchVerdict {
         let gi = self.devices.find(f.initiator);
         let gr = self.devices.find(f.responder);
         let mut cands = Vec::new();
@@ -277,7 +287,7 @@ impl<'a> Matcher<'a> {
             });
         }
         let Some(primary) = cands.first() else {
-            return Verdict {
+            return MatchVerdict {
                 status: Status::UnknownDevice,
                 group: None,
                 device: None,
@@ -305,7 +315,7 @@ impl<'a> Matcher<'a> {
                     && self.peer_ok(r, c.peer, names)
             });
             if let Some(r) = hit {
-                return Verdict {
+                return MatchVerdict {
                     status: Status::Conforming,
                     group: Some(self.policy.groups[c.group].id.clone()),
                     device: Some(c.device),
@@ -326,7 +336,7 @@ impl<'a> Matcher<'a> {
             .iter()
             .find(|c| c.role == Initiator::Peer && self.opts.firewall.contains(&c.peer))
         {
-            return Verdict {
+            return MatchVerdict {
                 status: Status::Conforming,
                 group: Some(self.policy.groups[c.group].id.clone()),
                 device: Some(c.device),
@@ -344,7 +354,7 @@ impl<'a> Matcher<'a> {
         self.violation(primary, f, names)
     }
 
-    fn violation(&self, c: &Candidate, f: &Flow, names: Vec<String>) -> Verdict {
+    fn violation(&self, c: &Candidate, f: &ObservedFlow, names: Vec<String>) -> MatchVerdict {
         let group = &self.policy.groups[c.group];
         let same: Vec<&&Rule> = self.rules[c.group]
             .iter()
@@ -423,7 +433,7 @@ impl<'a> Matcher<'a> {
                 format!("closest rule {}: {}", r.provenance(), parts.join("; ")),
             )
         };
-        Verdict {
+        MatchVerdict {
             status: Status::Violation,
             group: Some(group.id.clone()),
             device: Some(c.device),
@@ -465,7 +475,7 @@ impl<'a> Matcher<'a> {
 /// IP's own housekeeping on a link, which profiles do not list (as they document ARP rather
 /// than enforce it) and a forwarding firewall never sees: IPv6 neighbour and router discovery,
 /// MLD, IGMP. Admitted when no rule does.
-fn housekeeping(f: &Flow) -> Option<&'static str> {
+fn housekeeping(f: &ObservedFlow) -> Option<&'static str> {
     match (f.proto, f.icmp_type) {
         (58, Some(133..=137)) => {
             Some("IPv6 neighbour or router discovery: link-layer housekeeping, like ARP")
@@ -483,7 +493,7 @@ fn role_name(r: Initiator) -> &'static str {
     }
 }
 
-fn port_reason(r: &Rule, f: &Flow) -> String {
+fn port_reason(r: &Rule, f: &ObservedFlow) -> String {
     let list = |p: &[PortRange]| {
         p.iter()
             .map(ToString::to_string)
@@ -508,7 +518,7 @@ fn port_reason(r: &Rule, f: &Flow) -> String {
 }
 
 /// Judges every observed flow.
-pub fn judge_all(policy: &Policy, obs: &Observed, opts: &Options) -> Vec<Verdict> {
+pub fn judge_all(policy: &Policy, obs: &Observed, opts: &Options) -> Vec<MatchVerdict> {
     let m = Matcher::new(policy, opts);
     obs.flows
         .iter()

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::collect::{FrameStats, InputSummary, Observed};
 use crate::decode::{has_ports, proto, proto_name};
-use crate::flows::{Evidence, Flow};
-use crate::matcher::{judge_all, Mismatch, Options, Status, Verdict};
+use crate::flows::{Evidence, ObservedFlow};
+use crate::matcher::{judge_all, MatchVerdict, Mismatch, Options, Status};
 use crate::time::rfc3339;
 
 /// One flow and its verdict: a JSON line.
@@ -74,7 +74,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl FlowRecord {
-    pub fn new(f: &Flow, v: Verdict) -> FlowRecord {
+    pub fn new(f: &ObservedFlow, v: MatchVerdict) -> FlowRecord {
         let ports = has_ports(f.proto);
         let (src, sport, dst, dport, packets, bytes) = if v.flipped {
             let [a, b] = f.packets;

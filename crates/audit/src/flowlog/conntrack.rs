@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use super::Sink;
 use crate::capture::InputProblem;
 use crate::decode::proto;
-use crate::flows::{Evidence, Flow};
+use crate::flows::{Evidence, ObservedFlow};
 use crate::time::{self, Nanos};
 
 const L4: [&str; 9] = [
@@ -102,7 +102,8 @@ fn parse_line(line: &str) -> Result<(Option<Nanos>, u8, Tuple, Tuple), String> {
 
 /// Reads conntrack output.
 pub fn read<R: BufRead>(input: R, sink: &mut Sink<'_>) -> (u64, Option<InputProblem>) {
-    let mut seen: FxHashMap<(u8, IpAddr, IpAddr, u16, u16, u16), Flow> = FxHashMap::default();
+    let mut seen: FxHashMap<(u8, IpAddr, IpAddr, u16, u16, u16), ObservedFlow> =
+        FxHashMap::default();
     let mut order: Vec<(u8, IpAddr, IpAddr, u16, u16, u16)> = Vec::new();
     let result = super::lines(input, |line| {
         let (ts, p, o, r) = parse_line(line)?;
@@ -112,7 +113,7 @@ pub fn read<R: BufRead>(input: R, sink: &mut Sink<'_>) -> (u64, Option<InputProb
         let key = (p, src, dst, o.sport, o.dport, o.id);
         let f = seen.entry(key).or_insert_with(|| {
             order.push(key);
-            let mut f = Flow::new(p, (src, o.sport), (dst, o.dport));
+            let mut f = ObservedFlow::new(p, (src, o.sport), (dst, o.dport));
             f.evidence = Evidence::Log;
             f.icmp_type = match (p, o.icmp_type) {
                 (proto::ICMP, Some(0)) => Some(8),

@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap;
 use super::Sink;
 use crate::capture::InputProblem;
 use crate::decode::proto;
-use crate::flows::{Evidence, Flow};
+use crate::flows::{Evidence, ObservedFlow};
 use crate::time::{self, Nanos};
 
 /// Whether a line carries a Portolan log prefix and a packet.
@@ -111,7 +111,7 @@ type Key = (u8, IpAddr, IpAddr, u16, u16, u32);
 /// Reads nftables log lines.
 pub fn read<R: BufRead>(input: R, sink: &mut Sink<'_>) -> (u64, Option<InputProblem>) {
     let mut seen: FxHashMap<Key, usize> = FxHashMap::default();
-    let mut flows: Vec<Flow> = Vec::new();
+    let mut flows: Vec<ObservedFlow> = Vec::new();
     let result = super::lines(input, |line| {
         if !line.contains("portolan ") {
             return Ok(());
@@ -125,7 +125,7 @@ pub fn read<R: BufRead>(input: R, sink: &mut Sink<'_>) -> (u64, Option<InputProb
             (Some(&i), _) => (i, 0),
             (None, Some(&i)) if l.p != proto::ESP => (i, 1),
             _ => {
-                let mut f = Flow::new(l.p, (l.src, l.sport), (l.dst, l.dport));
+                let mut f = ObservedFlow::new(l.p, (l.src, l.sport), (l.dst, l.dport));
                 f.evidence = Evidence::Log;
                 f.logged_group = Some(l.group.clone());
                 f.icmp_type = match (l.p, l.icmp_type) {

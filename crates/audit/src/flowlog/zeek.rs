@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::Sink;
 use crate::capture::InputProblem;
 use crate::decode::proto;
-use crate::flows::{Evidence, Flow};
+use crate::flows::{Evidence, ObservedFlow};
 use crate::time::{self, Nanos, NANOS};
 
 /// One record, whatever the encoding: field name → text value.
@@ -172,7 +172,7 @@ fn record(r: &dyn Record, set_sep: &str, sink: &mut Sink<'_>) -> Result<(), Stri
     let count = |f: &str| r.get(f).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     let mut f = if p == proto::ICMP || p == proto::ICMPV6 {
         // Zeek puts the ICMP type in orig_p and the code in resp_p.
-        let mut f = Flow::new(p, (oh, 0), (rh, 0));
+        let mut f = ObservedFlow::new(p, (oh, 0), (rh, 0));
         let t = u8::try_from(op).ok();
         f.icmp_type = match (p, t) {
             (proto::ICMP, Some(0)) => Some(8),
@@ -181,7 +181,7 @@ fn record(r: &dyn Record, set_sep: &str, sink: &mut Sink<'_>) -> Result<(), Stri
         };
         f
     } else {
-        Flow::new(p, (oh, op), (rh, rp))
+        ObservedFlow::new(p, (oh, op), (rh, rp))
     };
     f.evidence = match (p, r.get("conn_state").as_deref()) {
         (proto::TCP, Some("OTH")) => Evidence::Midstream,
