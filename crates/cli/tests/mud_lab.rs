@@ -27,7 +27,7 @@ use portolan_lab::command::{self, Where};
 use portolan_lab::lab::{self, Options};
 use portolan_lab::listen::Seen;
 use portolan_lab::netns::{self, Handle, Resources};
-use portolan_lab::probes::{Kind, Probe, Traffic, Verdict};
+use portolan_lab::probes::{Fate, Kind, Probe, Traffic};
 use portolan_lab::send::{self, Observed};
 use portolan_model::compile::ProfileSource;
 use portolan_model::ir::{Initiator, Policy, PortRange};
@@ -554,7 +554,7 @@ fn send(ns: &str, p: &Packet) -> Observed {
         } else {
             Traffic::Udp { port: p.dport }
         },
-        expected: if p.pass { Verdict::Pass } else { Verdict::Drop },
+        expected: if p.pass { Fate::Pass } else { Fate::Drop },
         skip: None,
         note: None,
         forged: None,

@@ -37,7 +37,7 @@ use portolan_model::ir::PortRange;
 
 use crate::facts::{in_ranges, show_mac, Facts};
 use crate::probe::{BROADCAST_PHASE, SPOOF_PHASE};
-use crate::probes::{Forged, Key, Kind, Probe, Traffic, Verdict};
+use crate::probes::{Fate, Forged, Key, Kind, Probe, Traffic};
 use crate::topology::{first_host, Topology};
 
 struct Gen<'a> {
@@ -126,7 +126,7 @@ impl Gen<'_> {
             }
             let mut s = p.clone();
             s.kind = Kind::Spoofed;
-            s.expected = Verdict::Drop;
+            s.expected = Fate::Drop;
             s.forged = Some(self.forged_from(w, None));
             s.phase = SPOOF_PHASE;
             s.note = Some(format!(
@@ -203,7 +203,7 @@ impl Gen<'_> {
                             broadcast: false,
                             sport: None,
                             traffic: traffic.clone(),
-                            expected: Verdict::Drop,
+                            expected: Fate::Drop,
                             skip: None,
                             note: Some(format!(
                                 "{src} is bound in zone {zone}; sent from zone {} it is spoofed and must be dropped",
@@ -238,7 +238,7 @@ impl Gen<'_> {
         p.forged = Some(self.forged_from(home, Some((&link.name, show_mac(&link.mac)))));
         let mut n = p.clone();
         n.kind = Kind::ForeignMac;
-        n.expected = Verdict::Drop;
+        n.expected = Fate::Drop;
         n.forged = Some(self.forged_from(home, Some((&foreign.name, show_mac(&foreign.mac)))));
         // Another host of the segment: the zone's stranger, else one claiming the device's
         // address.
@@ -327,7 +327,7 @@ impl Gen<'_> {
                         broadcast: false,
                         sport,
                         traffic: traffic.clone(),
-                        expected: Verdict::Drop,
+                        expected: Fate::Drop,
                         skip: None,
                         note: Some(format!(
                             "the profile states port {port} only to a {} address",
@@ -377,7 +377,7 @@ impl Gen<'_> {
                 };
                 let mut n = p.clone();
                 n.kind = Kind::NarrowedPort;
-                n.expected = Verdict::Drop;
+                n.expected = Fate::Drop;
                 n.traffic = traffic;
                 n.note = Some(format!(
                     "the profile documents `{id}` as {}; the site narrowed it to {}",
@@ -423,7 +423,7 @@ impl Gen<'_> {
             }
             let mut n = p.clone();
             n.kind = Kind::UnboundPeer;
-            n.expected = Verdict::Drop;
+            n.expected = Fate::Drop;
             n.src = c;
             n.note = Some(format!(
                 "no binding of {} names {c}; only bound peers may open {}",
@@ -464,7 +464,7 @@ pub fn generate(topo: &Topology, facts: &Facts, probes: &mut [Probe]) -> Vec<Pro
         negatives: probes
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.expected == Verdict::Drop && !p.kind.adversarial())
+            .filter(|(_, p)| p.expected == Fate::Drop && !p.kind.adversarial())
             .map(|(i, p)| (p.key(), i))
             .collect(),
         upgrades: Vec::new(),
@@ -472,7 +472,7 @@ pub fn generate(topo: &Topology, facts: &Facts, probes: &mut [Probe]) -> Vec<Pro
     let mut flows_seen: BTreeSet<(String, String, bool)> = BTreeSet::new();
     for p in probes.iter_mut() {
         let required = matches!(p.kind, Kind::Required | Kind::Dns);
-        if !required || p.skip.is_some() || p.expected != Verdict::Pass {
+        if !required || p.skip.is_some() || p.expected != Fate::Pass {
             continue;
         }
         g.spoof(p);
@@ -605,7 +605,7 @@ devices:
         let closed = foreign(&site("\n    mac: \"02:00:5e:10:00:08\""));
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].skip, None);
-        assert_eq!(closed[0].expected, Verdict::Drop);
+        assert_eq!(closed[0].expected, Fate::Drop);
         let f = closed[0].forged.as_ref().expect("forged");
         assert_ne!(f.mac.as_deref(), Some("02:00:5e:10:00:07"));
         assert_ne!(f.mac.as_deref(), Some("02:00:5e:10:00:08"));
@@ -637,13 +637,13 @@ devices:
                 .collect::<Vec<_>>()
         };
         let before = probes(&policy, &facts);
-        assert_eq!(spoofed_snmp(&before), vec![Verdict::Drop]);
+        assert_eq!(spoofed_snmp(&before), vec![Fate::Drop]);
         let from_outside = |ps: &[Probe], k: Kind| {
             ps.iter().any(|p| {
                 p.kind == k
                     && p.dst.to_string() == "10.20.0.5"
                     && p.traffic == Traffic::Udp { port: 161 }
-                    && p.expected == Verdict::Drop
+                    && p.expected == Fate::Drop
                     && !p.src.to_string().starts_with("10.")
             })
         };
@@ -658,14 +658,14 @@ devices:
             r.peers.prefixes = vec!["0.0.0.0/0".parse().expect("prefix")];
         }
         let after = probes(&wide, &facts);
-        assert_eq!(spoofed_snmp(&after), vec![Verdict::Drop]);
+        assert_eq!(spoofed_snmp(&after), vec![Fate::Drop]);
         assert!(
             !from_outside(&after, Kind::OtherPeer),
             "the IR admits it now"
         );
         assert!(from_outside(&after, Kind::UnboundPeer), "the site does not");
         for p in after.iter().filter(|p| p.kind.adversarial()) {
-            assert_eq!(p.expected, Verdict::Drop, "{p:?}");
+            assert_eq!(p.expected, Fate::Drop, "{p:?}");
         }
     }
 

@@ -24,7 +24,7 @@ use crate::facts::{show_mac, Facts};
 use crate::listen::{ListenKind, ListenSpec, Listeners, Seen};
 use crate::netns::{self, Handle, Lock, Resources};
 use crate::probe::PHASES;
-use crate::probes::{self, Kind, Probe, Traffic, Verdict};
+use crate::probes::{self, Fate, Kind, Probe, Traffic};
 use crate::report::{Report, Row};
 use crate::send::{self, Observed};
 use crate::topology::{self, Topology, GENERIC_NAME, NS_IF};
@@ -278,7 +278,7 @@ fn send_all(
                                 Err(e) => Observed::Error(e.to_string()),
                                 Ok(()) => {
                                     let mut o = send::attempt_at(p, opts.timeout, &at);
-                                    if p.expected == Verdict::Pass && o != Observed::Pass {
+                                    if p.expected == Fate::Pass && o != Observed::Pass {
                                         o = send::attempt_at(p, opts.timeout, &at);
                                     }
                                     o

@@ -90,18 +90,21 @@ impl Kind {
     }
 }
 
+/// What the firewall does with a probe's packet: lets it through or drops it (what the policy
+/// expects of a probe; `Observed` is what happened). Not called `Verdict`: that name is the
+/// probe stage's (`portolan_net::report::Verdict`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub enum Fate {
     Pass,
     Drop,
 }
 
-impl Verdict {
+impl Fate {
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Pass => "pass",
-            Verdict::Drop => "drop",
+            Fate::Pass => "pass",
+            Fate::Drop => "drop",
         }
     }
 }
@@ -190,7 +193,7 @@ pub struct Probe {
     pub broadcast: bool,
     pub sport: Option<u16>,
     pub traffic: Traffic,
-    pub expected: Verdict,
+    pub expected: Fate,
     /// Why the probe cannot be sent in a lab, when it cannot.
     pub skip: Option<String>,
     /// What a reader of a mismatch should know.

@@ -24,7 +24,7 @@ use portolan_model::ir::{Initiator, Policy, PortRange, Rule};
 
 use crate::oracle::{self, Packet};
 use crate::probe::BROADCAST_PHASE;
-pub use crate::probe::{Forged, Key, Kind, Probe, Traffic, Verdict};
+pub use crate::probe::{Fate, Forged, Key, Kind, Probe, Traffic};
 use crate::topology::{Topology, GENERIC_NAME};
 
 fn sample_ports(ranges: &[PortRange]) -> Vec<u16> {
@@ -69,7 +69,7 @@ impl Gen<'_> {
         self.topo.space_of(src).map(|s| s.fw_if.as_str())
     }
 
-    fn expect(&self, p: &Probe) -> Verdict {
+    fn expect(&self, p: &Probe) -> Fate {
         let pkt = Packet {
             src: p.src,
             dst: p.dst,
@@ -81,9 +81,9 @@ impl Gen<'_> {
         };
         let resolved = p.phase != 1;
         if oracle::permits(self.policy, self.topo, &pkt, resolved) {
-            Verdict::Pass
+            Fate::Pass
         } else {
-            Verdict::Drop
+            Fate::Drop
         }
     }
 
@@ -94,7 +94,7 @@ impl Gen<'_> {
         }
         p.expected = self.expect(&p);
         let positive = matches!(p.kind, Kind::Required | Kind::Dns);
-        if !positive && p.expected == Verdict::Pass {
+        if !positive && p.expected == Fate::Pass {
             self.seen.remove(&p.key());
             return false;
         }
@@ -258,7 +258,7 @@ impl Gen<'_> {
             broadcast: false,
             sport,
             traffic,
-            expected: Verdict::Drop,
+            expected: Fate::Drop,
             skip: None,
             note: None,
             forged: None,
@@ -282,7 +282,7 @@ impl Gen<'_> {
                 _ => return None,
             };
             p.phase = 3;
-            if self.expect(&p) == Verdict::Drop {
+            if self.expect(&p) == Fate::Drop {
                 return Some(p);
             }
         }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::probes::{Kind, Probe, Verdict};
+use crate::probes::{Fate, Kind, Probe};
 use crate::send::Observed;
 
 #[derive(Clone, Debug, Serialize)]
@@ -18,7 +18,7 @@ pub struct Row {
     pub src: IpAddr,
     /// The destination address; `firewall ADDR` for the firewall's own services.
     pub dst: String,
-    pub expected: Verdict,
+    pub expected: Fate,
     #[serde(flatten)]
     pub observed: Observed,
     /// Expected and observed agree (a skipped probe counts as agreeing).
@@ -37,9 +37,7 @@ impl Row {
     pub fn new(p: &Probe, observed: Observed) -> Self {
         let ok = matches!(
             (&p.expected, &observed),
-            (_, Observed::Skip(_))
-                | (Verdict::Pass, Observed::Pass)
-                | (Verdict::Drop, Observed::Drop)
+            (_, Observed::Skip(_)) | (Fate::Pass, Observed::Pass) | (Fate::Drop, Observed::Drop)
         );
         let dst = if p.broadcast {
             format!("broadcast {}", p.dst)
@@ -134,8 +132,8 @@ impl Report {
                 continue;
             }
             match r.expected {
-                Verdict::Pass => s.expected_pass += 1,
-                Verdict::Drop => s.expected_drop += 1,
+                Fate::Pass => s.expected_pass += 1,
+                Fate::Drop => s.expected_drop += 1,
             }
             if r.kind.adversarial() {
                 s.adversarial += 1;

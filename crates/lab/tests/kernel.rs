@@ -21,7 +21,7 @@ use portolan_lab::facts::Facts;
 use portolan_lab::lab::{self, Options};
 use portolan_lab::netns::{self, Resources};
 use portolan_lab::nft;
-use portolan_lab::probes::{Kind, Verdict};
+use portolan_lab::probes::{Fate, Kind};
 use portolan_lab::report::Report;
 use portolan_lab::send::Observed;
 use portolan_model::catalog::Catalog;
@@ -151,14 +151,14 @@ fn example_site_lab_passes() {
     ] {
         assert!(r.rows.iter().any(|x| x.kind == k), "no {k:?} probe");
     }
-    let sent = |t: &str, v: Verdict| {
+    let sent = |t: &str, v: Fate| {
         r.rows.iter().any(|x| {
             x.traffic.starts_with(t) && x.expected == v && !matches!(x.observed, Observed::Skip(_))
         })
     };
     for t in ["tcp/", "udp/", "icmp echo", "esp", "dns "] {
-        assert!(sent(t, Verdict::Pass), "no passing {t} probe");
-        assert!(sent(t, Verdict::Drop), "no dropped {t} probe");
+        assert!(sent(t, Fate::Pass), "no passing {t} probe");
+        assert!(sent(t, Fate::Drop), "no dropped {t} probe");
     }
     assert!(r
         .rows
@@ -167,7 +167,7 @@ fn example_site_lab_passes() {
     assert!(r
         .rows
         .iter()
-        .any(|x| x.dst.starts_with("firewall") && x.expected == Verdict::Drop));
+        .any(|x| x.dst.starts_with("firewall") && x.expected == Fate::Drop));
     assert_gone(&r);
 }
 
@@ -192,7 +192,7 @@ fn broken_ruleset_is_caught() {
             x.flow, "thingpark-lrr/i7a",
             "only the removed flow fails: {x:?}"
         );
-        assert_eq!((x.expected, &x.observed), (Verdict::Pass, &Observed::Drop));
+        assert_eq!((x.expected, &x.observed), (Fate::Pass, &Observed::Drop));
     }
     // tcp/3001 and tcp/3003 from the LRR, each sent as it is (required) and forged from the
     // LRR's own zone (the control of the spoofed probes).

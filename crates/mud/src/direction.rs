@@ -30,7 +30,7 @@
 use portolan_model::PortItem;
 
 use crate::problem::Problems;
-use crate::rules::{Dir, Rule};
+use crate::rules::{AceRule, Dir};
 
 /// Who opens the flow a group stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub struct Reading {
 
 /// The facts of a group the rule reads.
 pub struct Facts<'a> {
-    pub rules: &'a [&'a Rule],
+    pub rules: &'a [&'a AceRule],
     pub protocol: Option<u8>,
     pub peer_port: &'a Option<Vec<PortItem>>,
     pub dev_port: &'a Option<Vec<PortItem>>,

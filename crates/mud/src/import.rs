@@ -32,7 +32,7 @@ use crate::ext::{Extension, MEMBER};
 use crate::icmp;
 use crate::peers::{endpoint_for, ident_from};
 use crate::problem::{join, PathMap, Problem, Problems};
-use crate::rules::{rule_of, Dir, Family, Peer, Rule};
+use crate::rules::{rule_of, AceRule, Dir, Family, Peer};
 use crate::schema::{Ace, Actions, MudFile};
 
 /// How to import.
@@ -241,7 +241,7 @@ struct Doc {
 
 struct Builder<'a> {
     file: &'a MudFile,
-    rules: &'a [Rule],
+    rules: &'a [AceRule],
     ext: Option<Extension>,
     /// Per extension flow: used as written.
     accepted: Vec<bool>,
@@ -249,7 +249,7 @@ struct Builder<'a> {
 }
 
 /// The rules claimed by an extension flow.
-fn claimed<'r>(rules: &'r [Rule], aces: &[String]) -> Vec<&'r Rule> {
+fn claimed<'r>(rules: &'r [AceRule], aces: &[String]) -> Vec<&'r AceRule> {
     rules.iter().filter(|r| aces.contains(&r.ace)).collect()
 }
 
@@ -265,7 +265,7 @@ type Key = (
     Option<Dir>,
 );
 
-fn key(r: &Rule) -> Key {
+fn key(r: &AceRule) -> Key {
     (
         r.dir,
         r.family,
@@ -413,7 +413,7 @@ impl Builder<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let free: Vec<&Rule> = self
+        let free: Vec<&AceRule> = self
             .rules
             .iter()
             .filter(|r| !claimed_names.contains(r.ace.as_str()))
@@ -730,7 +730,7 @@ pub(crate) fn profile_id(url: &str) -> String {
 
 /// Rules that describe one flow: the same peer, protocol and ports from the device's side.
 struct Group<'r> {
-    rules: Vec<&'r Rule>,
+    rules: Vec<&'r AceRule>,
     /// `None` for ARP.
     family: Option<Family>,
     peer: Peer,
@@ -752,7 +752,7 @@ type GroupKey = (
     Option<(u8, Dir)>,
 );
 
-fn icmp_key(r: &Rule) -> Option<(u8, Dir)> {
+fn icmp_key(r: &AceRule) -> Option<(u8, Dir)> {
     let (Some(t), _) = r.icmp? else {
         return None;
     };
@@ -769,9 +769,9 @@ fn icmp_key(r: &Rule) -> Option<(u8, Dir)> {
     })
 }
 
-fn group<'r>(rules: &[&'r Rule]) -> Vec<Group<'r>> {
+fn group<'r>(rules: &[&'r AceRule]) -> Vec<Group<'r>> {
     let mut order: Vec<GroupKey> = Vec::new();
-    let mut map: BTreeMap<GroupKey, Vec<&'r Rule>> = BTreeMap::new();
+    let mut map: BTreeMap<GroupKey, Vec<&'r AceRule>> = BTreeMap::new();
     for r in rules {
         let k: GroupKey = (
             r.family,

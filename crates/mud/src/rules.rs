@@ -1,4 +1,4 @@
-//! From the typed MUD file to a flat list of [`Rule`]s: one per usable ACE, with the peer, the
+//! From the typed MUD file to a flat list of [`AceRule`]s: one per usable ACE, with the peer, the
 //! protocol and the ports seen from the device's side (the peer's port, the device's port), and
 //! checks of the `ietf-mud` container. ACEs that cannot be read as a permit between the device
 //! and one peer are skipped with a warning naming their path; nothing is dropped silently.
@@ -60,9 +60,10 @@ pub enum Peer {
     Any,
 }
 
-/// One ACE, read.
+/// One ACE, read: a permit between the device and one peer (named `AceRule` so that `Rule` is
+/// only the policy IR's, `portolan_model::ir::Rule`).
 #[derive(Clone, Debug)]
-pub struct Rule {
+pub struct AceRule {
     pub acl: String,
     pub ace: String,
     /// JSON path of the ACE.
@@ -90,7 +91,7 @@ pub struct Rule {
 /// What the importer needs from a MUD file besides its rules.
 #[derive(Debug)]
 pub struct Read {
-    pub rules: Vec<Rule>,
+    pub rules: Vec<AceRule>,
     pub uses_portolan: bool,
 }
 
@@ -303,7 +304,7 @@ fn is_https_url(u: &str) -> bool {
         .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
 }
 
-fn read_acl(acl: &Acl, at: &str, dir: Dir, p: &mut Problems, out: &mut Vec<Rule>) {
+fn read_acl(acl: &Acl, at: &str, dir: Dir, p: &mut Problems, out: &mut Vec<AceRule>) {
     let kind = acl.kind.as_deref().unwrap_or("");
     if acl.kind.is_none() {
         // Named by the ACL that lacks it: the only path the file has.
@@ -388,7 +389,7 @@ fn members_ok(other: &Other, at: &str, p: &mut Problems) -> bool {
 
 /// Reads one ACE as [`read`] would, for comparing what the exporter would write with what a
 /// file holds; problems are discarded.
-pub fn rule_of(ace: &Ace, acl: &str, acl_type: &str, dir: Dir) -> Option<Rule> {
+pub fn rule_of(ace: &Ace, acl: &str, acl_type: &str, dir: Dir) -> Option<AceRule> {
     let mut scratch = Problems::new(false);
     read_ace(ace, ace.name.clone(), acl, acl_type, "", dir, &mut scratch)
 }
@@ -401,7 +402,7 @@ fn read_ace(
     at: &str,
     dir: Dir,
     p: &mut Problems,
-) -> Option<Rule> {
+) -> Option<AceRule> {
     let fwd = ace
         .actions
         .forwarding
@@ -430,7 +431,7 @@ fn read_ace(
     if !ok {
         return None;
     }
-    let mut rule = Rule {
+    let mut rule = AceRule {
         acl: acl.to_string(),
         ace: name,
         path: at.to_string(),
@@ -845,7 +846,7 @@ fn ports_of(
     dst: &Option<PortMatch>,
     at: &str,
     dir: Dir,
-    rule: &mut Rule,
+    rule: &mut AceRule,
     p: &mut Problems,
 ) -> Option<()> {
     let s = match src {
@@ -869,7 +870,7 @@ fn ports_of(
     Some(())
 }
 
-fn tcp(t: &Tcp, at: &str, dir: Dir, rule: &mut Rule, p: &mut Problems) -> Option<()> {
+fn tcp(t: &Tcp, at: &str, dir: Dir, rule: &mut AceRule, p: &mut Problems) -> Option<()> {
     if !members_ok(&t.other, at, p) {
         return None;
     }
@@ -890,7 +891,7 @@ fn tcp(t: &Tcp, at: &str, dir: Dir, rule: &mut Rule, p: &mut Problems) -> Option
     ports_of(&t.source_port, &t.destination_port, at, dir, rule, p)
 }
 
-fn udp(u: &Udp, at: &str, dir: Dir, rule: &mut Rule, p: &mut Problems) -> Option<()> {
+fn udp(u: &Udp, at: &str, dir: Dir, rule: &mut AceRule, p: &mut Problems) -> Option<()> {
     if !members_ok(&u.other, at, p) {
         return None;
     }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use portolan_model::PortItem;
 use portolan_mud::problem::{PathMap, Problems};
-use portolan_mud::rules::{Dir, Family, Peer, Rule};
+use portolan_mud::rules::{AceRule, Dir, Family, Peer};
 use portolan_mud::schema::MudFile;
 use portolan_mud::{export, import, ExportOptions, ImportOptions};
 
@@ -51,7 +51,7 @@ type Key = (
     Option<(Option<u8>, Option<u8>)>,
 );
 
-fn key(r: &Rule) -> Key {
+fn key(r: &AceRule) -> Key {
     // Echo request and reply have only code 0 (RFC 792, RFC 4443): code 0 is no match.
     let icmp = r.icmp.map(|(t, c)| match (t, c) {
         (Some(0 | 8 | 128 | 129), Some(0)) => (t, None),
@@ -92,7 +92,7 @@ fn mirror(k: &Key) -> Key {
 
 /// The rules of a MUD file (repaired as the importer repairs it), each with its path in the
 /// file as written.
-fn rules(bytes: &[u8]) -> Vec<(Rule, String)> {
+fn rules(bytes: &[u8]) -> Vec<(AceRule, String)> {
     let mut doc: serde_json::Value = serde_json::from_slice(bytes).expect("JSON");
     let mut p = Problems::new(false);
     let mut map = PathMap::default();

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 use portolan_audit::{audit, Collector, Options, Status};
-use portolan_lab::probes::Verdict;
+use portolan_lab::probes::Fate;
 use portolan_model::catalog::Catalog;
 use portolan_model::compile::{site_text, ProfileSource};
 use portolan_model::ir::Policy;
@@ -130,8 +130,8 @@ pub(crate) fn lab_probes(report: &portolan_lab::report::Report) -> Vec<LabProbe>
             _ => continue,
         };
         let want = match row.expected {
-            Verdict::Pass => Status::Conforming,
-            Verdict::Drop => Status::Violation,
+            Fate::Pass => Status::Conforming,
+            Fate::Drop => Status::Violation,
         };
         probes.push(LabProbe {
             src: row.src,
