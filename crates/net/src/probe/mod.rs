@@ -12,7 +12,7 @@ mod alt;
 mod dhcp_check;
 mod integrity;
 mod keepalive_stage;
-mod names;
+mod names_stage;
 mod reach;
 
 use std::net::{IpAddr, SocketAddr};
@@ -160,8 +160,8 @@ pub async fn run<T: Transport>(t: &T, plan: &Plan, opts: &Options) -> Report {
         .source
         .filter(|s| t.source_towards(Some(*s), *s).is_err());
     let mut stages = vec![address::address_stage(t, &ctx, &routes, source, towards).await];
-    let (names_stage, resolved) = names::names_stage(t, &ctx).await;
-    stages.push(names_stage);
+    let (names, resolved) = names_stage::names_stage(t, &ctx).await;
+    stages.push(names);
     // Nothing to send from: every flow would fail locally, and an "allow" remedy would blame a
     // firewall for what the address stage shows.
     let unsendable = match foreign {

@@ -284,17 +284,54 @@ fn judge_reset(s: &mut Seen, reference: Option<(u16, u8)>) {
     }
 }
 
+/// The reach stage, step by step: which targets each flow has ([`plan_targets`]), probing them
+/// all at once within the concurrency limit ([`probe_all`]), judging TCP resets by their TTL
+/// ([`judge_resets`]), one line per target ([`target_checks`]), one verdict per flow
+/// ([`flow_checks`]), alternative groups (`alt.rs`), and the flows the peer opens
+/// ([`inbound_checks`]).
 pub(super) async fn reach_stage<T: Transport>(
     t: &T,
     ctx: &Ctx<'_>,
     resolved: &BTreeMap<String, Vec<IpAddr>>,
 ) -> (StageReport, Vec<Seen>) {
+    let planned = plan_targets(ctx, resolved);
+    let mut checks = planned.not_probed;
+    let mut seen = probe_all(t, ctx, &planned.targets).await;
+    judge_resets(ctx, &mut seen);
+    checks.extend(target_checks(ctx, &seen));
+    let (flow, flow_verdict) = flow_checks(ctx, &seen, &planned.unresolved, &planned.probed);
+    checks.extend(flow);
+    checks.extend(super::alt::groups(
+        ctx,
+        &seen,
+        &flow_verdict,
+        &planned.unresolved,
+    ));
+    checks.extend(inbound_checks(ctx));
+    (StageReport::new(Stage::Reach, checks), seen)
+}
+
+/// What the flows of the plan give to probe, and what they leave out.
+struct Planned {
+    targets: Vec<Target>,
+    /// Why a flow, or part of it, is not probed (informative checks).
+    not_probed: Vec<Check>,
+    /// Flows whose names did not resolve: (flow index) -> names.
+    unresolved: BTreeMap<usize, Vec<String>>,
+    /// Per flow: whether it has at least one target.
+    probed: Vec<bool>,
+}
+
+/// Every flow's targets: its ports (ranges cut at `--max-ports`) times its peers (resolved
+/// names, host addresses, the firewall), with a `not-probed` line for everything left out.
+fn plan_targets(ctx: &Ctx<'_>, resolved: &BTreeMap<String, Vec<IpAddr>>) -> Planned {
     let plan = ctx.plan;
-    let mut checks = Vec::new();
-    let mut targets = Vec::new();
-    // Flows whose names did not resolve: (flow index) -> names
-    let mut unresolved: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    let mut probed = vec![false; plan.flows.len()];
+    let mut out = Planned {
+        targets: Vec::new(),
+        not_probed: Vec::new(),
+        unresolved: BTreeMap::new(),
+        probed: vec![false; plan.flows.len()],
+    };
     for (i, f) in plan.flows.iter().enumerate() {
         let not = |why: String| {
             Check::new(
@@ -307,99 +344,140 @@ pub(super) async fn reach_stage<T: Transport>(
             .proto(proto_key(f.protocol), None)
             .informative()
         };
-        if f.broadcast {
-            let dhcp = f.protocol == 17 && f.ports.iter().any(|r| r.lo <= 67 && 67 <= r.hi);
-            checks.push(not(match (dhcp, ctx.opts.dhcp.is_some()) {
-                (true, true) => "broadcast: tried by the address stage's DHCP check".into(),
-                (true, false) => {
-                    "broadcast: not probed here (--dhcp tries a DHCP exchange in the address stage)"
-                        .into()
-                }
-                _ => "broadcast/multicast: not probed here".into(),
-            }));
+        let Some(ports) = flow_ports(ctx, f, &mut out.not_probed, &not) else {
             continue;
-        }
-        if !matches!(f.protocol, 1 | 6 | 17 | 58) {
-            checks.push(not(format!(
-                "{} has no probe without the peer's cooperation",
-                proto_name(f.protocol)
-            )));
-            continue;
-        }
-        let (ports, cut): (Vec<Option<u16>>, bool) = if matches!(f.protocol, 6 | 17) {
-            if f.ports.is_empty() {
-                checks.push(not("no destination port given: not probed".into()));
-                continue;
-            }
-            let (p, cut) = expand(&f.ports, ctx.opts.max_ports);
-            (p.into_iter().map(Some).collect(), cut)
-        } else {
-            (vec![None], false)
         };
-        if cut {
-            checks.push(not(format!(
-                "only the first {} ports of each range are tried",
-                ctx.opts.max_ports
-            )));
-        }
-        let mut peers: Vec<(String, IpAddr)> = Vec::new();
-        for n in &f.names {
-            match resolved.get(n) {
-                Some(addrs) => peers.extend(addrs.iter().map(|a| (n.clone(), *a))),
-                None => unresolved.entry(i).or_default().push(n.clone()),
-            }
-        }
-        // Volatile addresses are context when the flow names hosts or other addresses too.
-        let others =
-            !f.names.is_empty() || f.firewall || f.prefixes.iter().any(|p| !f.volatile.contains(p));
-        let context = others && !ctx.opts.strict_volatile;
-        let mut volatile: Vec<IpAddr> = Vec::new();
-        for p in &f.prefixes {
-            if p.prefix_len() == p.max_prefix_len() {
-                if context && f.volatile.contains(p) {
-                    volatile.push(p.addr());
-                }
-                peers.push((p.addr().to_string(), p.addr()));
-            } else {
-                checks.push(not(format!(
-                    "{p} is a network, not a host: give a host to probe"
-                )));
-            }
-        }
-        for w in &f.wildcards {
-            checks.push(not(format!(
-                "*.{w} is a wildcard: only its named hosts are probed"
-            )));
-        }
-        if f.firewall {
-            let is_dns = f.ports.iter().any(|r| r.lo <= 53 && 53 <= r.hi);
-            let host = if is_dns {
-                ctx.resolver.map(|r| r.ip())
-            } else {
-                None
-            }
-            .or(ctx.gateway);
-            match host {
-                Some(h) => peers.push(("the firewall".into(), h)),
-                None => checks.push(not(
-                    "the firewall's address is not known (no default route)".into(),
-                )),
-            }
-        }
-        peers.dedup();
-        for (peer, address) in peers {
-            probed[i] = true;
+        let peers = flow_peers(ctx, i, f, resolved, &mut out, &not);
+        for (peer, address, volatile) in peers {
+            out.probed[i] = true;
             for port in &ports {
-                targets.push(Target {
+                out.targets.push(Target {
                     flow: i,
                     peer: peer.clone(),
                     address,
                     port: *port,
-                    volatile: volatile.contains(&address) && peer == address.to_string(),
+                    volatile,
                 });
             }
         }
     }
+    out
+}
+
+/// The destination ports to try for flow `f` (`None` in the list: a portless protocol), or
+/// `None` when the flow is not probed at all (broadcast, a protocol without a probe, no port).
+fn flow_ports(
+    ctx: &Ctx<'_>,
+    f: &FlowPlan,
+    checks: &mut Vec<Check>,
+    not: &impl Fn(String) -> Check,
+) -> Option<Vec<Option<u16>>> {
+    if f.broadcast {
+        let dhcp = f.protocol == 17 && f.ports.iter().any(|r| r.lo <= 67 && 67 <= r.hi);
+        checks.push(not(match (dhcp, ctx.opts.dhcp.is_some()) {
+            (true, true) => "broadcast: tried by the address stage's DHCP check".into(),
+            (true, false) => {
+                "broadcast: not probed here (--dhcp tries a DHCP exchange in the address stage)"
+                    .into()
+            }
+            _ => "broadcast/multicast: not probed here".into(),
+        }));
+        return None;
+    }
+    if !matches!(f.protocol, 1 | 6 | 17 | 58) {
+        checks.push(not(format!(
+            "{} has no probe without the peer's cooperation",
+            proto_name(f.protocol)
+        )));
+        return None;
+    }
+    let (ports, cut): (Vec<Option<u16>>, bool) = if matches!(f.protocol, 6 | 17) {
+        if f.ports.is_empty() {
+            checks.push(not("no destination port given: not probed".into()));
+            return None;
+        }
+        let (p, cut) = expand(&f.ports, ctx.opts.max_ports);
+        (p.into_iter().map(Some).collect(), cut)
+    } else {
+        (vec![None], false)
+    };
+    if cut {
+        checks.push(not(format!(
+            "only the first {} ports of each range are tried",
+            ctx.opts.max_ports
+        )));
+    }
+    Some(ports)
+}
+
+/// The peers of flow `i`: (peer as the profile names it, address, probed as volatile context).
+/// Names that did not resolve go to `out.unresolved`; networks, wildcards and an unknown
+/// firewall address get a `not-probed` line.
+fn flow_peers(
+    ctx: &Ctx<'_>,
+    i: usize,
+    f: &FlowPlan,
+    resolved: &BTreeMap<String, Vec<IpAddr>>,
+    out: &mut Planned,
+    not: &impl Fn(String) -> Check,
+) -> Vec<(String, IpAddr, bool)> {
+    let mut peers: Vec<(String, IpAddr)> = Vec::new();
+    for n in &f.names {
+        match resolved.get(n) {
+            Some(addrs) => peers.extend(addrs.iter().map(|a| (n.clone(), *a))),
+            None => out.unresolved.entry(i).or_default().push(n.clone()),
+        }
+    }
+    // Volatile addresses are context when the flow names hosts or other addresses too.
+    let others =
+        !f.names.is_empty() || f.firewall || f.prefixes.iter().any(|p| !f.volatile.contains(p));
+    let context = others && !ctx.opts.strict_volatile;
+    let mut volatile: Vec<IpAddr> = Vec::new();
+    for p in &f.prefixes {
+        if p.prefix_len() == p.max_prefix_len() {
+            if context && f.volatile.contains(p) {
+                volatile.push(p.addr());
+            }
+            peers.push((p.addr().to_string(), p.addr()));
+        } else {
+            out.not_probed.push(not(format!(
+                "{p} is a network, not a host: give a host to probe"
+            )));
+        }
+    }
+    for w in &f.wildcards {
+        out.not_probed.push(not(format!(
+            "*.{w} is a wildcard: only its named hosts are probed"
+        )));
+    }
+    if f.firewall {
+        let is_dns = f.ports.iter().any(|r| r.lo <= 53 && 53 <= r.hi);
+        let host = if is_dns {
+            ctx.resolver.map(|r| r.ip())
+        } else {
+            None
+        }
+        .or(ctx.gateway);
+        match host {
+            Some(h) => peers.push(("the firewall".into(), h)),
+            None => out.not_probed.push(not(
+                "the firewall's address is not known (no default route)".into(),
+            )),
+        }
+    }
+    peers.dedup();
+    peers
+        .into_iter()
+        .map(|(peer, address)| {
+            let v = volatile.contains(&address) && peer == address.to_string();
+            (peer, address, v)
+        })
+        .collect()
+}
+
+/// Every target probed, at most `--concurrency` at once; what was seen, in target order.
+async fn probe_all<T: Transport>(t: &T, ctx: &Ctx<'_>, targets: &[Target]) -> Vec<Seen> {
+    let plan = ctx.plan;
     let sem = Arc::new(Semaphore::new(ctx.opts.concurrency.max(1)));
     let results = join_all(targets.iter().map(|tg| {
         let sem = sem.clone();
@@ -409,7 +487,7 @@ pub(super) async fn reach_stage<T: Transport>(
         }
     }))
     .await;
-    let mut seen: Vec<Seen> = targets
+    targets
         .iter()
         .zip(results)
         .map(|(tg, p)| Seen {
@@ -424,8 +502,12 @@ pub(super) async fn reach_stage<T: Transport>(
             ttl: p.ttl,
             icmp_from: p.icmp_from,
         })
-        .collect();
-    // TCP resets: the reset's TTL against the target's SYN-ACK on another port.
+        .collect()
+}
+
+/// TCP resets: the reset's TTL against the target's SYN-ACK on another port.
+fn judge_resets(ctx: &Ctx<'_>, seen: &mut [Seen]) {
+    let plan = ctx.plan;
     let syn_acks: Vec<(IpAddr, u16, u8)> = seen
         .iter()
         .filter(|s| plan.flows[s.flow].protocol == 6 && s.state == "open")
@@ -440,8 +522,13 @@ pub(super) async fn reach_stage<T: Transport>(
             judge_reset(s, reference);
         }
     }
-    for s in &seen {
-        let f = &plan.flows[s.flow];
+}
+
+/// One informative line per target; a volatile address fails as a warning at most.
+fn target_checks(ctx: &Ctx<'_>, seen: &[Seen]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for s in seen {
+        let f = &ctx.plan.flows[s.flow];
         let port = s.port.map(|p| format!("/{p}")).unwrap_or_default();
         let to = if s.peer == s.address.to_string() {
             s.peer.clone()
@@ -476,110 +563,140 @@ pub(super) async fn reach_stage<T: Transport>(
         }
         checks.push(c);
     }
-    // Flow verdicts.
+    checks
+}
+
+/// One line per flow with its verdict (a flow fails on a port when every address fails
+/// there), and the verdicts by flow index for the alternative groups.
+fn flow_checks(
+    ctx: &Ctx<'_>,
+    seen: &[Seen],
+    unresolved: &BTreeMap<usize, Vec<String>>,
+    probed: &[bool],
+) -> (Vec<Check>, Vec<Verdict>) {
+    let plan = ctx.plan;
+    let mut checks = Vec::new();
     let mut flow_verdict: Vec<Verdict> = vec![Verdict::Skip; plan.flows.len()];
     for (i, f) in plan.flows.iter().enumerate() {
         let mine: Vec<&Seen> = seen.iter().filter(|s| s.flow == i && !s.volatile).collect();
         if let Some(names) = unresolved.get(&i) {
             flow_verdict[i] = Verdict::Fail;
-            let mut c = Check::new(
-                Kind::Flow,
-                Verdict::Fail,
-                "unresolved",
-                format!(
-                    "{}: {} did not resolve (see names)",
-                    f.flow,
-                    and_list(names)
-                ),
-            )
-            .flow(f.flow.clone())
-            .proto(proto_key(f.protocol), None);
-            if f.alternative.is_some() {
-                c = c.informative();
-            } else if f.optional {
-                c.verdict = Verdict::Warn;
-            }
-            checks.push(c);
+            checks.push(unresolved_check(f, names));
             continue;
         }
         if !probed[i] || mine.is_empty() {
             continue;
         }
-        // Per port: failed when every address fails.
-        let mut ports: Vec<Option<u16>> = mine.iter().map(|s| s.port).collect();
-        ports.sort();
-        ports.dedup();
-        let mut v = Verdict::Pass;
-        for p in &ports {
-            let at: Vec<&&Seen> = mine.iter().filter(|s| s.port == *p).collect();
-            if at.iter().all(|s| s.verdict == Verdict::Fail) {
-                v = Verdict::Fail;
-            } else if at.iter().any(|s| s.verdict != Verdict::Pass) {
-                v = v.max(Verdict::Warn);
-            }
-        }
-        let bad: Vec<&Seen> = mine
-            .iter()
-            .copied()
-            .filter(|s| s.verdict >= Verdict::Warn)
-            .collect();
-        let fl = Failing::of(&bad);
+        let (c, v) = flow_check(ctx, f, &mine);
         flow_verdict[i] = v;
-        let states: Vec<String> = {
-            let mut s: Vec<String> = bad.iter().map(|s| s.state.clone()).collect();
-            s.sort();
-            s.dedup();
-            s
-        };
-        let state = match v {
-            Verdict::Pass => "open".to_string(),
-            _ if bad.len() < mine.len() => "partial".to_string(),
-            _ => states.join(","),
-        };
-        let detail = match v {
-            Verdict::Pass => format!(
-                "{}: works ({} probe{})",
-                f.flow,
-                mine.len(),
-                if mine.len() > 1 { "s" } else { "" }
-            ),
-            _ => format!(
-                "{}: {} of {} probes fail ({})",
-                f.flow,
-                bad.len(),
-                mine.len(),
-                states.join(", ")
-            ),
-        };
-        let mut c = Check::new(Kind::Flow, v, state, detail)
-            .flow(f.flow.clone())
-            .proto(proto_key(f.protocol), None);
-        if v >= Verdict::Warn {
-            c = c.remedy(fl.remedies(ctx, f.protocol, &flow_row(&f.flow)).join("; "));
-        }
-        if f.alternative.is_some() {
-            c = c.informative();
-        } else if f.optional && c.verdict == Verdict::Fail {
-            c.verdict = Verdict::Warn;
-        }
         checks.push(c);
     }
-    checks.extend(super::alt::groups(ctx, &seen, &flow_verdict, &unresolved));
-    // Flows the peer opens: one line each, so that a script finds them by flow id.
-    for id in &plan.inbound {
-        let both = plan.flows.iter().any(|f| &f.flow == id);
-        let detail = if both {
-            format!("{id}: the peer's direction (initiation either) is not probed from the device's side")
-        } else {
-            format!("{id}: opened by the peer, not probed from the device's side")
-        };
-        checks.push(
+    (checks, flow_verdict)
+}
+
+/// A flow whose names did not resolve: failed (a warning when optional, informative inside an
+/// alternative group).
+fn unresolved_check(f: &FlowPlan, names: &[String]) -> Check {
+    let mut c = Check::new(
+        Kind::Flow,
+        Verdict::Fail,
+        "unresolved",
+        format!(
+            "{}: {} did not resolve (see names)",
+            f.flow,
+            and_list(names)
+        ),
+    )
+    .flow(f.flow.clone())
+    .proto(proto_key(f.protocol), None);
+    if f.alternative.is_some() {
+        c = c.informative();
+    } else if f.optional {
+        c.verdict = Verdict::Warn;
+    }
+    c
+}
+
+/// The line of one probed flow from its targets (`mine`, volatile context left out), with
+/// the remedy when it does not work; and the flow's own verdict, before optional flows are
+/// softened, for the alternative groups.
+fn flow_check(ctx: &Ctx<'_>, f: &FlowPlan, mine: &[&Seen]) -> (Check, Verdict) {
+    // Per port: failed when every address fails.
+    let mut ports: Vec<Option<u16>> = mine.iter().map(|s| s.port).collect();
+    ports.sort();
+    ports.dedup();
+    let mut v = Verdict::Pass;
+    for p in &ports {
+        let at: Vec<&&Seen> = mine.iter().filter(|s| s.port == *p).collect();
+        if at.iter().all(|s| s.verdict == Verdict::Fail) {
+            v = Verdict::Fail;
+        } else if at.iter().any(|s| s.verdict != Verdict::Pass) {
+            v = v.max(Verdict::Warn);
+        }
+    }
+    let bad: Vec<&Seen> = mine
+        .iter()
+        .copied()
+        .filter(|s| s.verdict >= Verdict::Warn)
+        .collect();
+    let fl = Failing::of(&bad);
+    let states: Vec<String> = {
+        let mut s: Vec<String> = bad.iter().map(|s| s.state.clone()).collect();
+        s.sort();
+        s.dedup();
+        s
+    };
+    let state = match v {
+        Verdict::Pass => "open".to_string(),
+        _ if bad.len() < mine.len() => "partial".to_string(),
+        _ => states.join(","),
+    };
+    let detail = match v {
+        Verdict::Pass => format!(
+            "{}: works ({} probe{})",
+            f.flow,
+            mine.len(),
+            if mine.len() > 1 { "s" } else { "" }
+        ),
+        _ => format!(
+            "{}: {} of {} probes fail ({})",
+            f.flow,
+            bad.len(),
+            mine.len(),
+            states.join(", ")
+        ),
+    };
+    let mut c = Check::new(Kind::Flow, v, state, detail)
+        .flow(f.flow.clone())
+        .proto(proto_key(f.protocol), None);
+    if v >= Verdict::Warn {
+        c = c.remedy(fl.remedies(ctx, f.protocol, &flow_row(&f.flow)).join("; "));
+    }
+    if f.alternative.is_some() {
+        c = c.informative();
+    } else if f.optional && c.verdict == Verdict::Fail {
+        c.verdict = Verdict::Warn;
+    }
+    (c, v)
+}
+
+/// Flows the peer opens: one line each, so that a script finds them by flow id.
+fn inbound_checks(ctx: &Ctx<'_>) -> Vec<Check> {
+    let plan = ctx.plan;
+    plan.inbound
+        .iter()
+        .map(|id| {
+            let both = plan.flows.iter().any(|f| &f.flow == id);
+            let detail = if both {
+                format!("{id}: the peer's direction (initiation either) is not probed from the device's side")
+            } else {
+                format!("{id}: opened by the peer, not probed from the device's side")
+            };
             Check::new(Kind::NotProbed, Verdict::Skip, "not-probed", detail)
                 .flow(id.clone())
-                .informative(),
-        );
-    }
-    (StageReport::new(Stage::Reach, checks), seen)
+                .informative()
+        })
+        .collect()
 }
 
 #[cfg(test)]
