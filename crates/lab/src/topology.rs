@@ -523,23 +523,9 @@ fn mac_links(policy: &Policy, facts: &Facts) -> Vec<Link> {
     links
 }
 
-/// Plans the lab for `policy`; namespaces are named `<prefix>-<role>`.
-pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
-    plan_with(policy, &Facts::from_policy(policy), prefix)
-}
-
-/// Plans the lab for `policy` with `facts`, the site as written (MACs give links).
-pub fn plan_with(policy: &Policy, facts: &Facts, prefix: &str) -> Result<Topology> {
-    let mut alloc = Alloc {
-        avoid: avoid_list(policy),
-        taken: BTreeSet::new(),
-    };
-    let (mut spaces, outside) = zone_spaces(policy, prefix)?;
-    let mut host_space: BTreeMap<IpAddr, usize> = BTreeMap::new();
-    let group_hosts = place_devices(policy, &mut alloc, &mut host_space)?;
-    let peer_hosts = place_peers(policy, &mut alloc, &mut host_space, outside);
-    let all_fams: BTreeSet<bool> = host_space.keys().map(|a| v4(*a)).collect();
-    let book = address_book(policy, &mut alloc, &group_hosts, &all_fams)?;
+/// Every address of the book (names, wildcard names, the unlisted name, strangers, the
+/// resolver) sits in the outside namespace.
+fn place_book(book: &Book, host_space: &mut BTreeMap<IpAddr, usize>, outside: usize) {
     let mut pooled: Vec<IpAddr> = Vec::new();
     pooled.extend(book.names.values().flatten());
     pooled.extend(book.wildcards.values().flat_map(|(_, a)| a.iter()));
@@ -551,6 +537,28 @@ pub fn plan_with(policy: &Policy, facts: &Facts, prefix: &str) -> Result<Topolog
     for a in pooled {
         host_space.insert(a, outside);
     }
+}
+
+/// Plans the lab for `policy`; namespaces are named `<prefix>-<role>`.
+pub fn plan(policy: &Policy, prefix: &str) -> Result<Topology> {
+    plan_with(policy, &Facts::from_policy(policy), prefix)
+}
+
+/// Plans the lab for `policy` with `facts`, the site as written (MACs give links), step by
+/// step: the zones' address spaces, the devices, the peers, the address book of names (all
+/// outside), strangers inside zones, the link addresses, and the MAC-scoped links.
+pub fn plan_with(policy: &Policy, facts: &Facts, prefix: &str) -> Result<Topology> {
+    let mut alloc = Alloc {
+        avoid: avoid_list(policy),
+        taken: BTreeSet::new(),
+    };
+    let (mut spaces, outside) = zone_spaces(policy, prefix)?;
+    let mut host_space: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    let group_hosts = place_devices(policy, &mut alloc, &mut host_space)?;
+    let peer_hosts = place_peers(policy, &mut alloc, &mut host_space, outside);
+    let all_fams: BTreeSet<bool> = host_space.keys().map(|a| v4(*a)).collect();
+    let book = address_book(policy, &mut alloc, &group_hosts, &all_fams)?;
+    place_book(&book, &mut host_space, outside);
     let strangers_in = zone_strangers(policy, &mut alloc);
     for (zi, a) in &strangers_in {
         host_space.insert(*a, *zi);
