@@ -20,6 +20,7 @@ use portolan_net::runtime::{block_on, System};
 
 use crate::cli::{Format, Global, ProbeArgs};
 use crate::output::{print_diagnostics, Outcome};
+use crate::report;
 use portolan_model::Diagnostic;
 
 pub fn run(g: &Global, a: &ProbeArgs) -> anyhow::Result<Outcome> {
@@ -40,11 +41,7 @@ pub fn run(g: &Global, a: &ProbeArgs) -> anyhow::Result<Outcome> {
         }
         None => block_on(probe::run(&System, &plan, &opts))?,
     };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render(&report));
-    }
+    report::print(&a.out, &report, || render(&report))?;
     Ok(if report.ok() {
         Outcome::Ok
     } else {
