@@ -547,6 +547,54 @@ impl Expr {
     }
 }
 
+impl std::fmt::Display for Expr {
+    /// Close to how `nft list` writes a value: `10.0.0.0/24`, `1000-2000`, `a . b`,
+    /// `{ 22, 80 }`, `jump c`; what has no short form is written as its JSON.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let join = |f: &mut std::fmt::Formatter<'_>, v: &[Expr], sep: &str| {
+            for (i, x) in v.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(sep)?;
+                }
+                write!(f, "{x}")?;
+            }
+            Ok(())
+        };
+        match self {
+            Expr::String(s) => f.write_str(s),
+            Expr::Number(n) => write!(f, "{n}"),
+            Expr::Bool(b) => write!(f, "{b}"),
+            Expr::List(v) => join(f, v, ", "),
+            Expr::Object(n) => match n.as_ref() {
+                Named::Concat(v) => join(f, v, " . "),
+                Named::Set(v) => {
+                    f.write_str("{ ")?;
+                    for (i, x) in v.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        match x {
+                            Expr::List(pair) if pair.len() == 2 => {
+                                write!(f, "{} : {}", pair[0], pair[1])?
+                            }
+                            _ => write!(f, "{x}")?,
+                        }
+                    }
+                    f.write_str(" }")
+                }
+                Named::Prefix(p) => write!(f, "{}/{}", p.addr, p.len),
+                Named::Range(r) => write!(f, "{}-{}", r[0], r[1]),
+                Named::Verdict(v) => write!(f, "{v}"),
+                Named::Elem(e) => write!(f, "{}", e.val),
+                other => {
+                    let json = serde_json::to_string(other).unwrap_or_default();
+                    f.write_str(&json)
+                }
+            },
+        }
+    }
+}
+
 impl Statement {
     /// The verdict this statement ends the rule with, if it is a plain verdict.
     pub fn verdict(&self) -> Option<&Verdict> {

@@ -269,6 +269,16 @@ pub struct SetElement<'a> {
     pub comment: Option<&'a str>,
 }
 
+impl std::fmt::Display for SetElement<'_> {
+    /// `10.20.0.10`, `10.20.0.0/28 : jump k_a_out`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.value {
+            Some(v) => write!(f, "{} : {v}", self.key),
+            None => write!(f, "{}", self.key),
+        }
+    }
+}
+
 impl Set {
     pub fn is_map(&self) -> bool {
         self.map.is_some()
