@@ -73,6 +73,13 @@ fn tables_chains_and_counts() {
         (Some(Hook::Output), Some(-150))
     );
     assert!(!r.chain(Family::Inet, "t", "c1").expect("c1").is_base());
+    // Output: only `ip other out` (-150); input: `inet t inp` (0).
+    let names =
+        |h: Hook| -> Vec<String> { r.base_chains(&h).iter().map(|c| c.name.clone()).collect() };
+    assert_eq!(names(Hook::Output), ["out"]);
+    assert_eq!(names(Hook::Input), ["inp"]);
+    assert_eq!(names(Hook::Forward), ["fw"]);
+    assert_eq!(rule(&r, 13).location(), "inet t c1 handle 13");
 }
 
 #[test]
@@ -394,4 +401,19 @@ fn a_known_statement_of_an_unexpected_shape_is_unknown_not_misread() {
         .flat_map(|(_, st)| st.into_iter().map(|(i, _)| i))
         .collect();
     assert_eq!(bad, [0, 1, 2]);
+}
+
+#[test]
+fn base_chains_run_by_priority() {
+    let json = r#"{"nftables": [
+        {"chain": {"family": "inet", "table": "a", "name": "late", "type": "filter", "hook": "forward", "prio": 10, "policy": "accept"}},
+        {"chain": {"family": "ip", "table": "b", "name": "early", "type": "filter", "hook": "forward", "prio": -5, "policy": "drop"}},
+        {"chain": {"family": "ip", "table": "b", "name": "regular"}}]}"#;
+    let r = Ruleset::parse(json, "test").expect("parses");
+    let order: Vec<&str> = r
+        .base_chains(&Hook::Forward)
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(order, ["early", "late"]);
 }
