@@ -15,7 +15,10 @@
 //! maps whose type or flags changed are deleted first (after `flush table`, so no rule still
 //! uses them; nft cannot redeclare a set with another type), and objects of the old table that
 //! the new one no longer declares are deleted last (maps before chains, as map elements may
-//! jump to chains), except the DNS-filled sets, which keep their elements. The file is checked
+//! jump to chains), except the DNS-filled sets, which keep their elements. Both sides are
+//! read typed (`nft -j`, [`crate::table::objects`]): the old table from the target, the new
+//! ruleset as the kernel lists it once loaded alone into a scratch namespace (which also
+//! refuses a ruleset that does not load before anything is written). The file is checked
 //! with `nft -c` first; if loading still fails, nft's transaction leaves the old table as it
 //! was, and that is verified by listing it again.
 //!
