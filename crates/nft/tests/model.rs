@@ -417,3 +417,23 @@ fn base_chains_run_by_priority() {
         .collect();
     assert_eq!(order, ["early", "late"]);
 }
+
+/// The fuzz target's invariant (`fuzz/fuzz_targets/nft_json.rs`) over every real listing
+/// here: the JSON the model writes reads back as the same ruleset.
+#[test]
+fn every_fixture_reads_back_its_own_json() {
+    for (name, json) in [
+        ("rich.json", RICH),
+        ("diff/before.json", include_str!("data/diff/before.json")),
+        ("diff/after.json", include_str!("data/diff/after.json")),
+    ] {
+        let r = Ruleset::parse(json, name).expect("parses");
+        let again = Ruleset::parse(&r.to_json(), name).expect("its own JSON parses");
+        assert_eq!(again, r, "{name}");
+        for s in r.sets() {
+            for e in s.elements() {
+                assert!(!e.to_string().is_empty(), "{name} {}", s.name);
+            }
+        }
+    }
+}
