@@ -21,6 +21,9 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// Text a tool printed (`iptables-save`, `ipset save`) that does not read as expected.
+    #[error("{what}")]
+    Parse { what: String },
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -7,6 +7,8 @@
 //! - [`ruleset`]: a [`Ruleset`] read from a live namespace ([`read_live`]) or from a `.nft`
 //!   file loaded into a scratch namespace ([`read_file`], [`scratch`]).
 //! - [`exec`]: running `nft` in a namespace ([`Where`]).
+//! - [`iptables`]: iptables rulesets typed from `iptables-save`, `ip6tables-save` and
+//!   `ipset save`, for the readers that must also judge an iptables firewall.
 //! - [`apply`]: `portolan apply SITE`, the atomic load of a ruleset into the host or a named
 //!   namespace, with the previous table saved, stale objects removed in the same transaction
 //!   (decided on the typed objects of [`table`]), and a `commit confirmed` style rollback
@@ -21,6 +23,7 @@ pub mod diff;
 pub mod error;
 pub mod exec;
 pub mod expr;
+pub mod iptables;
 pub mod ruleset;
 pub mod schema;
 pub mod scratch;

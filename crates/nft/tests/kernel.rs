@@ -242,6 +242,69 @@ fn apply_recreates_only_what_changed() {
     s.remove().expect("remove");
 }
 
+/// The example site's emitted iptables policy, restored into a scratch namespace as its
+/// header says, reads live as the fixtures `data/iptables/site.*-save` (which the offline
+/// tests check by hand).
+fn iptables_read_live_as_the_fixtures() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/site.yaml");
+    let text = std::fs::read_to_string(&path).expect("site file");
+    let cat = portolan_model::catalog::Catalog::embedded().expect("catalog");
+    let policy = portolan_model::compile::site_text("examples/site.yaml", &text, &cat)
+        .expect("compiles")
+        .value;
+    let out = portolan_emit::iptables::emit(&policy, &portolan_emit::Options::default())
+        .expect("emit iptables");
+    // The sections `#> NAME` of the emitted file.
+    let section = |name: &str| -> String {
+        let mut on = false;
+        let mut s = String::new();
+        for l in out.lines() {
+            if let Some(n) = l.strip_prefix("#> ") {
+                on = n == name;
+            } else if on {
+                s.push_str(l);
+                s.push('\n');
+            }
+        }
+        s
+    };
+    let scratch = portolan_nft::scratch::Scratch::new("ipt").expect("scratch namespace");
+    let w = scratch.at();
+    for (name, cmd) in [
+        ("ipset", vec!["ipset", "restore", "-exist", "-file"]),
+        ("iptables", vec!["iptables-restore", "-w", "5"]),
+        ("ip6tables", vec!["ip6tables-restore", "-w", "5"]),
+    ] {
+        let f = scratch.write(name, &section(name)).expect("write");
+        let f = f.display().to_string();
+        let mut args: Vec<&str> = cmd[1..].to_vec();
+        args.push(&f);
+        portolan_nft::exec::run(w.command(cmd[0], &args)).expect(name);
+    }
+    let live = portolan_nft::iptables::read_live(&w).expect("read live");
+    let fixture = |f: &str| std::fs::read_to_string(data(&format!("iptables/{f}"))).expect(f);
+    let v4 = portolan_nft::iptables::Save::parse(&fixture("site.iptables-save")).expect("v4");
+    let v6 = portolan_nft::iptables::Save::parse(&fixture("site.ip6tables-save")).expect("v6");
+    assert_eq!(live.v4, v4);
+    assert_eq!(live.v6, v6);
+    // Sets: names, types and members (ipset save also prints a random `initval`).
+    let shape = |sets: &[portolan_nft::iptables::IpSet]| {
+        let mut v: Vec<(String, String, Vec<String>)> = sets
+            .iter()
+            .map(|s| {
+                let mut m: Vec<String> = s.members.iter().map(|m| m.value.clone()).collect();
+                m.sort();
+                (s.name.clone(), s.kind.clone(), m)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let sets = portolan_nft::iptables::parse_ipsets(&fixture("site.ipset-save")).expect("sets");
+    assert_eq!(shape(&live.sets), shape(&sets));
+    scratch.remove().expect("remove");
+}
+
 /// What the machine lacks to run these tests, if anything.
 fn missing() -> Option<String> {
     let uid = std::fs::read_to_string("/proc/self/status")
@@ -278,6 +341,10 @@ fn main() {
         (
             "apply_recreates_only_what_changed",
             apply_recreates_only_what_changed,
+        ),
+        (
+            "iptables_read_live_as_the_fixtures",
+            iptables_read_live_as_the_fixtures,
         ),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
