@@ -20,7 +20,7 @@ case "$duration" in
 esac
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(profile_yaml site_yaml mud_json capture audit_input zeek_tsv zeek_json conntrack nftlog dns_message)
+  targets=(profile_yaml site_yaml mud_json capture audit_input zeek_tsv zeek_json conntrack nftlog dns_message nft_json)
 fi
 repo=$(cd .. && pwd)
 mud_corpus="$repo/../shared/interop/mud"
@@ -33,6 +33,7 @@ seeds() {
     site_yaml) d=("$repo/examples" "$repo/test-data/sites/good" "$repo/test-data/sites/bad") ;;
     mud_json) d=("$mud_corpus" "$repo/test-data/mud") ;;
     audit_input) d=(seeds/capture seeds/zeek_tsv seeds/zeek_json seeds/conntrack seeds/nftlog) ;;
+    nft_json) d=("$repo/crates/nft/tests/data" "$repo/crates/nft/tests/data/diff") ;;
     *) d=("seeds/$1") ;;
   esac
   for x in "${d[@]}"; do

@@ -449,7 +449,7 @@ pub struct ApplyArgs {
     pub out: OutputArgs,
 }
 
-/// Arguments of the hidden rollback timer (see `portolan_lab::apply::rollback_args`).
+/// Arguments of the hidden rollback timer (see `portolan_nft::apply::rollback_args`).
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     #[arg(long)]

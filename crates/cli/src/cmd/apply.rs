@@ -1,7 +1,7 @@
 //! `portolan apply SITE [--confirm SECONDS]` and `portolan apply --confirmed`: the site's
 //! nftables policy loaded in one transaction, the previous table saved, and an automatic
-//! rollback unless confirmed in time (see `portolan_lab::apply`). `apply --diff SITE` (or
-//! `--dry-run`) shows what a load would change and loads nothing (`portolan_lab::diff`). The
+//! rollback unless confirmed in time (see `portolan_nft::apply`). `apply --diff SITE` (or
+//! `--dry-run`) shows what a load would change and loads nothing (`portolan_nft::diff`). The
 //! hidden `apply-rollback` subcommand is the detached timer that `--confirm` starts by
 //! re-executing this binary.
 
@@ -9,9 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use portolan_lab::apply::{self, Applied, Confirmation, Launcher, Options, Rollback};
-use portolan_lab::command::Where;
-use portolan_lab::diff::{self, Change, Diff};
+use portolan_nft::apply::{self, Applied, Confirmation, Launcher, Options, Rollback};
+use portolan_nft::diff::{self, Change, Diff};
+use portolan_nft::Where;
 
 use crate::cli::{ApplyArgs, Global, RollbackArgs};
 use crate::output::Outcome;
