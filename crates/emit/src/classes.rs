@@ -3,14 +3,14 @@
 //! with the classes costs no copies.
 
 use ipnet::IpNet;
-use portolan_model::ir::{Initiator, PortRange, Rule};
+use portolan_model::ir::{Initiator, IpProto, PortRange, Rule};
 
 /// The rules of a group, without the group: equal signatures share chains.
 pub(crate) type Signature<'a> = Vec<(
     &'a str,
     &'a str,
     Initiator,
-    u8,
+    IpProto,
     &'a [PortRange],
     &'a [PortRange],
     Option<&'a str>,

@@ -84,7 +84,8 @@ use portolan_model::ir::{Initiator, Policy, Rule};
 
 use crate::classes::{signature, Signature};
 use crate::names::{
-    dns_set, object, safe_hostname, safe_interface, safe_text, wildcard_dns_set, IPSET_NAME_MAX,
+    dns_set, object, safe_hostname, safe_interface, safe_text, wildcard_dns_set, Family,
+    IPSET_NAME_MAX,
 };
 use crate::{EmitError, Options};
 
@@ -93,7 +94,7 @@ mod scope;
 
 use scope::{cast_destinations, if_options, peer_interfaces};
 
-use matches::{chain_base, has_ports, interface, l4, log_prefix, proto, range, set_nets, Fam};
+use matches::{chain_base, interface, l4, log_prefix, proto, range, set_nets};
 
 const T: &str = "iptables";
 /// The section markers of the output, in order.
@@ -137,7 +138,7 @@ struct IpSet {
     name: String,
     /// `hash:net`, `hash:net,port` or `hash:ip`.
     ty: &'static str,
-    fam: Fam,
+    fam: Family,
     elements: Vec<String>,
 }
 
@@ -254,8 +255,8 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
     let mut statics: Vec<IpSet> = Vec::new();
     let mut dynamic: BTreeMap<String, IpSet> = BTreeMap::new();
     let mut dns_lines: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
-    let mut tables: BTreeMap<Fam, Table> = BTreeMap::new();
-    let mut dispatch: BTreeMap<Fam, Dispatch> = BTreeMap::new();
+    let mut tables: BTreeMap<Family, Table> = BTreeMap::new();
+    let mut dispatch: BTreeMap<Family, Dispatch> = BTreeMap::new();
     let mut notes: Vec<String> = Vec::new();
     let rate = opts.log_rate.unwrap_or(5);
     let limit = format!("-m limit --limit {rate}/sec --limit-burst {rate}");
@@ -263,7 +264,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
     // Spoofing: a set of each zone's addresses, a chain that logs and drops.
     scope::spoofing(policy, &mut tables, &mut dispatch, &mut statics, &limit)?;
 
-    for fam in [Fam::V4, Fam::V6] {
+    for fam in [Family::V4, Family::V6] {
         let t = tables.entry(fam).or_default();
         let d = dispatch.entry(fam).or_default();
         for c in &classes {
@@ -271,7 +272,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                 .groups
                 .iter()
                 .flat_map(|g| g.addresses.iter())
-                .filter(|a| Fam::of(a) == fam)
+                .filter(|a| Family::of(a) == fam)
                 .flat_map(set_nets)
                 .collect();
             if devices.is_empty() {
@@ -339,7 +340,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                                     .as_ref()
                                     .map(|i| format!("-o {i} "))
                                     .unwrap_or_default();
-                                for p in r.peers.prefixes.iter().filter(|p| Fam::of(p) == fam) {
+                                for p in r.peers.prefixes.iter().filter(|p| Family::of(p) == fam) {
                                     for i in if_options("-i", peer_if.as_ref()) {
                                         push(
                                             &mut d.cast,
@@ -370,7 +371,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                         .prefixes
                         .iter()
                         .copied()
-                        .filter(|p| Fam::of(p) == fam)
+                        .filter(|p| Family::of(p) == fam)
                         .collect::<Vec<_>>(),
                 )
                 .iter()
@@ -378,7 +379,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                 .collect();
                 if !pre.is_empty() {
                     let per_net: u64 = r.ports.iter().map(|p| u64::from(p.hi - p.lo) + 1).sum();
-                    let with_port = has_ports(r.protocol)
+                    let with_port = r.protocol.has_ports()
                         && !r.ports.is_empty()
                         && per_net * pre.len() as u64 <= PORT_SET_LIMIT;
                     if let Some(ms) = l4(r, fam, !with_port)? {
@@ -438,14 +439,11 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                     for n in &names {
                         safe_hostname(T, n)?;
                     }
-                    dns.push((dns_set(fam.public(), &names, IPSET_NAME_MAX), names));
+                    dns.push((dns_set(fam, &names, IPSET_NAME_MAX), names));
                 }
                 for w in &r.peers.wildcards {
                     safe_hostname(T, w)?;
-                    dns.push((
-                        wildcard_dns_set(fam.public(), w, IPSET_NAME_MAX),
-                        vec![w.clone()],
-                    ));
+                    dns.push((wildcard_dns_set(fam, w, IPSET_NAME_MAX), vec![w.clone()]));
                 }
                 for (name, domains) in dns {
                     let Some(ms) = l4(r, fam, true)? else {
@@ -461,7 +459,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                         if let Some(res) = opts.resolved.get(dn) {
                             let secs = res.ttl.as_secs().max(1);
                             for a in &res.addresses {
-                                if a.is_ipv4() == (fam == Fam::V4) {
+                                if a.is_ipv4() == (fam == Family::V4) {
                                     let e = format!("{a} timeout {secs}");
                                     if !set.elements.contains(&e) {
                                         set.elements.push(e);
@@ -489,7 +487,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
                     if c.groups.len() == 1 {
                         t.add(chain, &limit, "portolan default drop", &log);
                     } else {
-                        for a in g.addresses.iter().filter(|a| Fam::of(a) == fam) {
+                        for a in g.addresses.iter().filter(|a| Family::of(a) == fam) {
                             t.add(
                                 chain,
                                 &format!("{flag} {a} {limit}"),
@@ -632,8 +630,8 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
         writeln!(o, "destroy {twin}").ok();
     }
 
-    for fam in [Fam::V4, Fam::V6] {
-        let name = if fam == Fam::V4 {
+    for fam in [Family::V4, Family::V6] {
+        let name = if fam == Family::V4 {
             "iptables"
         } else {
             "ip6tables"
@@ -696,7 +694,7 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
         }
         // As in nftables: IPv6 devices need neighbour discovery with the firewall (ARP's
         // role, which unlike ARP passes this table); on-link messages only (RFC 4861).
-        if fam == Fam::V6 && !d.drop_src.is_empty() {
+        if fam == Family::V6 && !d.drop_src.is_empty() {
             for t in [
                 "neighbour-solicitation",
                 "neighbour-advertisement",

@@ -44,6 +44,23 @@ impl Family {
             ipnet::IpNet::V6(_) => Family::V6,
         }
     }
+
+    /// ipset's name of the family: `inet` or `inet6`.
+    pub fn ipset(self) -> &'static str {
+        match self {
+            Family::V4 => "inet",
+            Family::V6 => "inet6",
+        }
+    }
+}
+
+impl From<portolan_model::IpFamily> for Family {
+    fn from(f: portolan_model::IpFamily) -> Family {
+        match f {
+            portolan_model::IpFamily::Ipv4 => Family::V4,
+            portolan_model::IpFamily::Ipv6 => Family::V6,
+        }
+    }
 }
 
 /// The DNS-filled set holding the addresses of a list of hostnames, named after them:

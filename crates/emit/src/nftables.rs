@@ -359,11 +359,10 @@ pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
             // Connections the firewall itself opens towards a device pass its output hook,
             // which this table leaves open: only device-initiated local flows have rules.
             if r.peers.firewall && device {
-                let fits = match r.protocol {
-                    1 => c.fams.contains(&Family::V4),
-                    58 => c.fams.contains(&Family::V6),
-                    _ => true,
-                };
+                let fits = r
+                    .protocol
+                    .family()
+                    .is_none_or(|f| c.fams.contains(&Family::from(f)));
                 if let Some(m) = l4(r, None)?.filter(|_| fits) {
                     push(&mut local, format!("{m} accept {cm}"));
                 }

@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use crate::profile::{IpFamily, Profile};
 
+mod proto;
+pub use proto::IpProto;
+
 /// A compiled site.
 #[derive(Clone, Debug, Serialize)]
 pub struct Policy {
@@ -106,6 +109,29 @@ pub struct PortRange {
     pub hi: u16,
 }
 
+impl PortRange {
+    /// A single port.
+    pub const fn one(port: u16) -> PortRange {
+        PortRange { lo: port, hi: port }
+    }
+
+    /// Whether `port` lies in the range (both ends included).
+    pub fn contains(&self, port: u16) -> bool {
+        self.lo <= port && port <= self.hi
+    }
+}
+
+/// DNS: UDP or TCP with port 53 among `ports` (RFC 1035 section 4.2: DNS runs over both on
+/// port 53; RFC 7766 section 5: TCP is a full transport for DNS, not only a fallback).
+pub fn is_dns(protocol: IpProto, ports: &[PortRange]) -> bool {
+    matches!(protocol, IpProto::UDP | IpProto::TCP) && ports.iter().any(|p| p.contains(53))
+}
+
+/// DHCP client traffic: UDP to port 67, exactly (RFC 2131 section 4.1).
+pub fn is_dhcp(protocol: IpProto, ports: &[PortRange]) -> bool {
+    protocol == IpProto::UDP && ports == [PortRange::one(67)]
+}
+
 impl std::fmt::Display for PortRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.lo == self.hi {
@@ -123,8 +149,8 @@ pub struct Rule {
     pub profile: String,
     pub flow: String,
     pub initiator: Initiator,
-    /// IANA protocol number.
-    pub protocol: u8,
+    /// The IP protocol (serialised as its IANA number).
+    pub protocol: IpProto,
     /// Destination ports (on the side that does not initiate); empty: no ports, or any.
     pub ports: Vec<PortRange>,
     /// Source ports of the initiator; empty: any.
@@ -168,9 +194,22 @@ impl Rule {
         format!("{}/{}", self.profile, self.flow)
     }
 
-    /// DHCP client traffic: UDP to port 67 (RFC 2131 section 4.1).
+    /// DHCP client traffic: UDP to port 67 (RFC 2131 section 4.1); see [`is_dhcp`].
     pub fn is_dhcp(&self) -> bool {
-        self.protocol == 17 && self.ports == [PortRange { lo: 67, hi: 67 }]
+        is_dhcp(self.protocol, &self.ports)
+    }
+
+    /// DNS (UDP or TCP to port 53, see [`is_dns`]) answered by this firewall: the site's
+    /// `services: {dns: firewall}`, whose resolver fills the DNS-filled sets.
+    pub fn is_dns_to_firewall(&self) -> bool {
+        self.peers.firewall && is_dns(self.protocol, &self.ports)
+    }
+
+    /// Whether the rule may admit a packet of this family (`v4`: IPv4): its flow's `family`
+    /// and its protocol (ICMP is IPv4's, ICMPv6 IPv6's) both allow it.
+    pub fn admits_l4_family(&self, v4: bool) -> bool {
+        let fam = if v4 { IpFamily::Ipv4 } else { IpFamily::Ipv6 };
+        self.family.is_none_or(|f| f == fam) && self.protocol.in_family(v4)
     }
 
     /// A broadcast DHCP discovery or request: its IP source may be 0.0.0.0, so only the

@@ -7,16 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::IpNet;
 use portolan_model::ir::{Initiator, Mac, Policy, Rule};
 
-use super::matches::{chain_base, interface, l4, labelled_log_prefix, set_nets, Fam};
+use super::matches::{chain_base, interface, l4, labelled_log_prefix, set_nets};
 use super::{line, plain, push, Class, Dispatch, IpSet, Table, T};
-use crate::names::{object, safe_interface, safe_text};
+use crate::names::{object, safe_interface, safe_text, Family};
 use crate::zones::Ownership;
 use crate::EmitError;
 
 /// The destinations of a broadcast or multicast rule in a family (`-d X`, one rule each).
-pub(super) fn cast_destinations(r: &Rule, fam: Fam, networks: &[IpNet]) -> Vec<String> {
+pub(super) fn cast_destinations(r: &Rule, fam: Family, networks: &[IpNet]) -> Vec<String> {
     if r.multicast.is_empty() {
-        if fam == Fam::V6 {
+        if fam == Family::V6 {
             return Vec::new();
         }
         let mut v = vec!["255.255.255.255".to_string()];
@@ -33,7 +33,7 @@ pub(super) fn cast_destinations(r: &Rule, fam: Fam, networks: &[IpNet]) -> Vec<S
     } else {
         r.multicast
             .iter()
-            .filter(|g| Fam::of(g) == fam)
+            .filter(|g| Family::of(g) == fam)
             .map(ToString::to_string)
             .collect()
     }
@@ -72,18 +72,18 @@ pub(super) fn if_options(flag: &str, ifs: Option<&Vec<String>>) -> Vec<String> {
 /// `PORTOLAN-FORWARD` and `PORTOLAN-INPUT`.
 pub(super) fn spoofing(
     policy: &Policy,
-    tables: &mut BTreeMap<Fam, Table>,
-    dispatch: &mut BTreeMap<Fam, Dispatch>,
+    tables: &mut BTreeMap<Family, Table>,
+    dispatch: &mut BTreeMap<Family, Dispatch>,
     statics: &mut Vec<IpSet>,
     limit: &str,
 ) -> Result<(), EmitError> {
     let own = Ownership::of(policy, T)?;
-    for fam in [Fam::V4, Fam::V6] {
+    for fam in [Family::V4, Family::V6] {
         let t = tables.entry(fam).or_default();
         let d = dispatch.entry(fam).or_default();
         for (zi, zone) in own.zones.iter().enumerate() {
             let (mine, inner) = own.own_and_inner(zi);
-            let mine: Vec<IpNet> = mine.into_iter().filter(|n| Fam::of(n) == fam).collect();
+            let mine: Vec<IpNet> = mine.into_iter().filter(|n| Family::of(n) == fam).collect();
             if mine.is_empty() {
                 continue;
             }
@@ -96,7 +96,7 @@ pub(super) fn spoofing(
             elements.extend(
                 inner
                     .iter()
-                    .filter(|n| Fam::of(n) == fam)
+                    .filter(|n| Family::of(n) == fam)
                     .map(|n| format!("{n} nomatch")),
             );
             statics.push(IpSet {
@@ -133,8 +133,8 @@ type DhcpKey = (Option<String>, String, String);
 /// whose devices all have MACs go to `PORTOLAN-UNLISTED`.
 pub(super) fn dhcp(
     classes: &[Class],
-    tables: &mut BTreeMap<Fam, Table>,
-    dispatch: &mut BTreeMap<Fam, Dispatch>,
+    tables: &mut BTreeMap<Family, Table>,
+    dispatch: &mut BTreeMap<Family, Dispatch>,
     notes: &mut Vec<String>,
     limit: &str,
 ) -> Result<(), EmitError> {
@@ -147,7 +147,7 @@ pub(super) fn dhcp(
             .filter(|r| r.is_dhcp_broadcast() && r.initiator == Initiator::Device)
         {
             let cm = safe_text(T, "comment", &r.provenance())?;
-            for m in l4(r, Fam::V4, true)?.unwrap_or_default() {
+            for m in l4(r, Family::V4, true)?.unwrap_or_default() {
                 let e = dhcp
                     .entry((c.interface.clone(), m, cm.clone()))
                     .or_default();
@@ -163,7 +163,7 @@ pub(super) fn dhcp(
         }
     }
     notes.extend(any_mac.lines());
-    if let Some(d) = dispatch.get_mut(&Fam::V4) {
+    if let Some(d) = dispatch.get_mut(&Family::V4) {
         let mut drops = Vec::new();
         for ((ifc, m, cm), (macs, any)) in &dhcp {
             let iif = ifc.as_ref().map(|i| format!("-i {i} ")).unwrap_or_default();
@@ -200,7 +200,7 @@ pub(super) fn dhcp(
         let unlisted = !drops.is_empty();
         d.dhcp.extend(drops);
         if unlisted {
-            if let Some(t) = tables.get_mut(&Fam::V4) {
+            if let Some(t) = tables.get_mut(&Family::V4) {
                 t.chain("PORTOLAN-UNLISTED");
                 t.add(
                     "PORTOLAN-UNLISTED",

@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 
 use ipnet::IpNet;
 use portolan_model::ir::{PortRange, Rule};
-use portolan_model::IpFamily;
 
 use super::T;
 use crate::names::{safe_text, Family};
@@ -45,25 +44,6 @@ pub(super) fn addr_type(fam: Family) -> &'static str {
     }
 }
 
-fn proto_name(n: u8) -> Option<&'static str> {
-    Some(match n {
-        6 => "tcp",
-        17 => "udp",
-        132 => "sctp",
-        1 => "icmp",
-        58 => "icmpv6",
-        50 => "esp",
-        51 => "ah",
-        47 => "gre",
-        2 => "igmp",
-        _ => return None,
-    })
-}
-
-pub(super) fn has_ports(n: u8) -> bool {
-    matches!(n, 6 | 17 | 132)
-}
-
 fn ports(p: &[PortRange]) -> String {
     values(p.iter().map(ToString::to_string))
 }
@@ -74,10 +54,7 @@ fn ports(p: &[PortRange]) -> String {
 pub(super) fn l4(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> {
     // A rule of a one-family flow (`family:`) has no match in the other family, and written
     // for both it says its own.
-    let only = r.family.map(|f| match f {
-        IpFamily::Ipv4 => Family::V4,
-        IpFamily::Ipv6 => Family::V6,
-    });
+    let only = r.family.map(Family::from);
     if only.is_some() && fam.is_some() && only != fam {
         return Ok(None);
     }
@@ -93,27 +70,26 @@ pub(super) fn l4(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitEr
 
 fn l4_match(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> {
     let mut s = String::new();
-    match (r.protocol, fam) {
-        (1, Some(Family::V6)) | (58, Some(Family::V4)) => return Ok(None),
-        (1 | 58, _) => {
-            let kw = if r.protocol == 1 { "icmp" } else { "icmpv6" };
-            match &r.icmp_type {
-                Some(t) => {
-                    let t = safe_text(T, "icmp type", t)?;
-                    if t.is_empty() || !t.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
-                        return Err(EmitError::Unsafe {
-                            target: T,
-                            what: "icmp type",
-                            value: t,
-                        });
-                    }
-                    write!(s, "{kw} type {t}").ok();
+    let p = r.protocol;
+    if fam.is_some_and(|f| !p.in_family(f == Family::V4)) {
+        return Ok(None);
+    }
+    match p.name() {
+        Some(kw) if p.is_icmp() => match &r.icmp_type {
+            Some(t) => {
+                let t = safe_text(T, "icmp type", t)?;
+                if t.is_empty() || !t.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                    return Err(EmitError::Unsafe {
+                        target: T,
+                        what: "icmp type",
+                        value: t,
+                    });
                 }
-                None => write!(s, "meta l4proto {kw}").ok().unwrap_or(()),
+                write!(s, "{kw} type {t}").ok();
             }
-        }
-        (p, _) if has_ports(p) => {
-            let kw = proto_name(p).unwrap_or("tcp");
+            None => write!(s, "meta l4proto {kw}").ok().unwrap_or(()),
+        },
+        Some(kw) if p.has_ports() => {
             let mut parts = Vec::new();
             if !r.src_ports.is_empty() {
                 parts.push(format!("{kw} sport {}", ports(&r.src_ports)));
@@ -126,10 +102,7 @@ fn l4_match(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> 
             }
             s = parts.join(" ");
         }
-        (p, _) => match proto_name(p) {
-            Some(n) => write!(s, "meta l4proto {n}").ok().unwrap_or(()),
-            None => write!(s, "meta l4proto {p}").ok().unwrap_or(()),
-        },
+        _ => write!(s, "meta l4proto {p}").ok().unwrap_or(()),
     }
     Ok(Some(s))
 }
