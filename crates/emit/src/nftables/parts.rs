@@ -1,6 +1,6 @@
 //! The pieces of an nftables rule: values (a single one bare, several in an anonymous set),
 //! the L4 match of a rule (protocol, ports, ICMP type, with no `meta l4proto` where the port or
-//! type match implies it), and the destinations of broadcast and multicast rules.
+//! type match implies it), and the destination match of broadcast and multicast rules.
 
 use std::fmt::Write as _;
 
@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use portolan_model::ir::{PortRange, Rule};
 
 use super::T;
+use crate::cast::{destinations, Destination};
 use crate::names::{safe_text, Family};
 use crate::EmitError;
 
@@ -107,32 +108,16 @@ fn l4_match(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> 
     Ok(Some(s))
 }
 
-/// The destinations of a broadcast or multicast rule in a family: its groups, or for a
-/// broadcast 255.255.255.255 and the directed broadcasts of `networks` (IPv4 only; IPv6 has no
-/// broadcast). `None` when the family has none.
+/// The destination match of a broadcast or multicast rule in a family (`ip daddr
+/// 255.255.255.255`, `ip daddr { 239.255.255.250, … }`); `None` when the family has none.
 pub(super) fn cast_destinations(r: &Rule, fam: Family, networks: &[IpNet]) -> Option<String> {
-    let v: Vec<String> = if r.multicast.is_empty() {
-        if fam == Family::V6 {
-            return None;
-        }
-        let mut v = vec!["255.255.255.255".to_string()];
-        if !r.is_dhcp() {
-            for n in networks {
-                if let IpNet::V4(n) = n {
-                    if n.prefix_len() < 31 {
-                        v.push(n.broadcast().to_string());
-                    }
-                }
-            }
-        }
-        v
-    } else {
-        r.multicast
-            .iter()
-            .filter(|g| Family::of(g) == fam)
-            .map(net)
-            .collect()
-    };
+    let v: Vec<String> = destinations(r, fam, networks)
+        .iter()
+        .map(|d| match d {
+            Destination::Broadcast(a) => a.to_string(),
+            Destination::Group(g) => net(g),
+        })
+        .collect();
     if v.is_empty() {
         None
     } else {
