@@ -2,8 +2,6 @@
 //! matches (`-m tcp`, `multiport`), ICMP types, set elements, log prefixes. Every string that
 //! reaches a rule is checked here or came through validation.
 
-use std::fmt::Write as _;
-
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use portolan_model::ir::{IpProto, PortRange, Rule};
 
@@ -102,9 +100,10 @@ pub(super) fn l4(
             let (d1, dm) = port_side(dports, "dport", "dports");
             let mut base = format!("-p {kw}");
             if s1.is_some() || d1.is_some() {
-                write!(base, " -m {kw}").ok();
+                base.push_str(&format!(" -m {kw}"));
                 for s in [s1, d1].into_iter().flatten() {
-                    write!(base, " {s}").ok();
+                    base.push(' ');
+                    base.push_str(&s);
                 }
             }
             let mut out = Vec::new();

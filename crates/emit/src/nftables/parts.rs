@@ -2,8 +2,6 @@
 //! the L4 match of a rule (protocol, ports, ICMP type, with no `meta l4proto` where the port or
 //! type match implies it), and the destination match of broadcast and multicast rules.
 
-use std::fmt::Write as _;
-
 use ipnet::IpNet;
 use portolan_model::ir::{PortRange, Rule};
 
@@ -70,12 +68,11 @@ pub(super) fn l4(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitEr
 }
 
 fn l4_match(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> {
-    let mut s = String::new();
     let p = r.protocol;
     if fam.is_some_and(|f| !p.in_family(f == Family::V4)) {
         return Ok(None);
     }
-    match p.name() {
+    let s = match p.name() {
         Some(kw) if p.is_icmp() => match &r.icmp_type {
             Some(t) => {
                 let t = safe_text(T, "icmp type", t)?;
@@ -86,9 +83,9 @@ fn l4_match(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> 
                         value: t,
                     });
                 }
-                write!(s, "{kw} type {t}").ok();
+                format!("{kw} type {t}")
             }
-            None => write!(s, "meta l4proto {kw}").ok().unwrap_or(()),
+            None => format!("meta l4proto {kw}"),
         },
         Some(kw) if p.has_ports() => {
             let mut parts = Vec::new();
@@ -101,10 +98,10 @@ fn l4_match(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> 
             if parts.is_empty() {
                 parts.push(format!("meta l4proto {kw}"));
             }
-            s = parts.join(" ");
+            parts.join(" ")
         }
-        _ => write!(s, "meta l4proto {p}").ok().unwrap_or(()),
-    }
+        _ => format!("meta l4proto {p}"),
+    };
     Ok(Some(s))
 }
 
