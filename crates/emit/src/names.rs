@@ -189,6 +189,21 @@ pub fn safe_text(target: &'static str, what: &'static str, s: &str) -> Result<St
     }
 }
 
+/// A rule's hostnames, sorted, without repeats, each checked: the list a DNS-filled set is
+/// named after and filled for.
+pub(crate) fn checked_names(
+    target: &'static str,
+    names: &[String],
+) -> Result<Vec<String>, EmitError> {
+    let mut v = names.to_vec();
+    v.sort();
+    v.dedup();
+    for n in &v {
+        safe_hostname(target, n)?;
+    }
+    Ok(v)
+}
+
 /// Checks a DNS name before it reaches an output.
 pub fn safe_hostname(target: &'static str, s: &str) -> Result<String, EmitError> {
     if portolan_model::names::is_hostname(s) {

@@ -15,8 +15,8 @@ use super::{plain, PORT_SET_LIMIT, T};
 use crate::cast::{destinations, peer_interfaces, Destination};
 use crate::classes::{Class, Classes};
 use crate::names::{
-    dns_set, object, safe_hostname, safe_interface, safe_text, wildcard_dns_set, Family,
-    IPSET_NAME_MAX,
+    checked_names, dns_set, object, safe_hostname, safe_interface, safe_text, wildcard_dns_set,
+    Family, IPSET_NAME_MAX,
 };
 use crate::{EmitError, Options};
 
@@ -49,6 +49,17 @@ struct ClassChains {
     n_out: usize,
     n_in: usize,
     n_local: usize,
+}
+
+impl ClassChains {
+    /// The chain a unicast rule goes to, and the side its peers are on.
+    fn for_rule(&self, r: &Rule) -> (&str, &'static str) {
+        if r.initiator == Initiator::Device {
+            (&self.out, "dst")
+        } else {
+            (&self.inn, "src")
+        }
+    }
 }
 
 /// The sets the rules need, gathered across families.
@@ -318,11 +329,7 @@ fn static_peers(
     sets: &mut Sets,
     t: &mut Table,
 ) -> Result<usize, EmitError> {
-    let (chain, dir) = if r.initiator == Initiator::Device {
-        (&ch.out, "dst")
-    } else {
-        (&ch.inn, "src")
-    };
+    let (chain, dir) = ch.for_rule(r);
     let pre: Vec<IpNet> = IpNet::aggregate(
         &r.peers
             .prefixes
@@ -394,19 +401,10 @@ fn dns_peers(
     sets: &mut Sets,
     t: &mut Table,
 ) -> Result<usize, EmitError> {
-    let (chain, dir) = if r.initiator == Initiator::Device {
-        (&ch.out, "dst")
-    } else {
-        (&ch.inn, "src")
-    };
+    let (chain, dir) = ch.for_rule(r);
     let mut dns: Vec<(String, Vec<String>)> = Vec::new();
     if !r.peers.names.is_empty() {
-        let mut names = r.peers.names.clone();
-        names.sort();
-        names.dedup();
-        for n in &names {
-            safe_hostname(T, n)?;
-        }
+        let names = checked_names(T, &r.peers.names)?;
         dns.push((dns_set(fam, &names, IPSET_NAME_MAX), names));
     }
     for w in &r.peers.wildcards {

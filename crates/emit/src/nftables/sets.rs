@@ -10,7 +10,7 @@ use portolan_model::ir::{Peers, Rule};
 use super::parts::{ip, net, values};
 use super::ruleset::Set;
 use super::{name_set, wildcard_set, T};
-use crate::names::{peer_set, safe_hostname, Family, NFT_NAME_MAX};
+use crate::names::{checked_names, peer_set, safe_hostname, Family, NFT_NAME_MAX};
 use crate::{EmitError, Options};
 
 /// Above this many elements a peer list used once still gets a named set.
@@ -89,12 +89,7 @@ impl Sets {
             }
         }
         if !r.peers.names.is_empty() {
-            let mut names = r.peers.names.clone();
-            names.sort();
-            names.dedup();
-            for n in &names {
-                safe_hostname(T, n)?;
-            }
+            let names = checked_names(T, &r.peers.names)?;
             let name = name_set(fam, &names);
             let set = self
                 .dynamic
