@@ -240,3 +240,79 @@ impl Policy {
         self.rules.iter().filter(move |r| r.group == group)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_include_both_ends() {
+        let r = PortRange { lo: 3001, hi: 3003 };
+        assert!(r.contains(3001) && r.contains(3003) && !r.contains(3004));
+        assert!(PortRange::one(53).contains(53) && !PortRange::one(53).contains(54));
+    }
+
+    #[test]
+    fn dns_is_udp_and_tcp_to_53_and_dhcp_udp_to_67() {
+        // RFC 1035 section 4.2 and RFC 7766: DNS over UDP and TCP, port 53.
+        let p53 = [PortRange::one(53)];
+        assert!(is_dns(IpProto::UDP, &p53) && is_dns(IpProto::TCP, &p53));
+        assert!(!is_dns(IpProto::SCTP, &p53));
+        assert!(is_dns(IpProto::UDP, &[PortRange { lo: 1, hi: 1024 }]));
+        assert!(!is_dns(IpProto::UDP, &[PortRange::one(853)]));
+        // RFC 2131 section 4.1: the client sends to the server's port 67, over UDP.
+        assert!(is_dhcp(IpProto::UDP, &[PortRange::one(67)]));
+        assert!(!is_dhcp(IpProto::TCP, &[PortRange::one(67)]));
+        assert!(!is_dhcp(IpProto::UDP, &[PortRange { lo: 67, hi: 68 }]));
+    }
+
+    #[test]
+    fn dns_to_the_firewall_needs_the_firewall_as_peer() {
+        let mut r = Rule {
+            group: "g".into(),
+            profile: "p".into(),
+            flow: "dns".into(),
+            initiator: Initiator::Device,
+            protocol: IpProto::TCP,
+            ports: vec![PortRange::one(53)],
+            src_ports: Vec::new(),
+            icmp_type: None,
+            peers: Peers {
+                firewall: true,
+                ..Peers::default()
+            },
+            broadcast: false,
+            multicast: Vec::new(),
+            optional: false,
+            family: None,
+        };
+        assert!(r.is_dns_to_firewall());
+        r.peers.firewall = false;
+        r.peers.prefixes = vec!["198.51.100.53/32".parse().expect("prefix")];
+        assert!(!r.is_dns_to_firewall());
+    }
+
+    #[test]
+    fn icmp_rules_admit_their_own_family_only() {
+        let r = |protocol, family| Rule {
+            group: "g".into(),
+            profile: "p".into(),
+            flow: "f".into(),
+            initiator: Initiator::Device,
+            protocol,
+            ports: Vec::new(),
+            src_ports: Vec::new(),
+            icmp_type: None,
+            peers: Peers::default(),
+            broadcast: false,
+            multicast: Vec::new(),
+            optional: false,
+            family,
+        };
+        assert!(r(IpProto::ICMP, None).admits_l4_family(true));
+        assert!(!r(IpProto::ICMP, None).admits_l4_family(false));
+        assert!(!r(IpProto::ICMPV6, None).admits_l4_family(true));
+        assert!(r(IpProto::UDP, None).admits_l4_family(false));
+        assert!(!r(IpProto::UDP, Some(IpFamily::Ipv4)).admits_l4_family(false));
+    }
+}
