@@ -62,6 +62,27 @@ impl ClassChains {
     }
 }
 
+/// What every class's planning reads.
+struct Ctx<'a> {
+    policy: &'a Policy,
+    opts: &'a Options,
+    /// `-m limit …` of the log rules.
+    limit: &'a str,
+}
+
+/// One class in one family while its rules are planned.
+struct ClassPlan<'a> {
+    policy: &'a Policy,
+    opts: &'a Options,
+    class: &'a Class<'a>,
+    names: &'a ClassNames,
+    fam: Family,
+    ch: ClassChains,
+    sets: &'a mut Sets,
+    t: &'a mut Table,
+    d: &'a mut Dispatch,
+}
+
 /// The sets the rules need, gathered across families.
 #[derive(Default)]
 struct Sets {
@@ -93,11 +114,16 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
         &mut sets.statics,
         &limit,
     )?;
+    let ctx = Ctx {
+        policy,
+        opts,
+        limit: &limit,
+    };
     for fam in [Family::V4, Family::V6] {
         let t = tables.entry(fam).or_default();
         let d = dispatch.entry(fam).or_default();
         for (c, n) in classes.list.iter().zip(&names) {
-            class(policy, opts, c, n, fam, &limit, &mut sets, t, d)?;
+            class(&ctx, c, n, fam, &mut sets, t, d)?;
         }
         // Empty class chains are not written.
         t.chains.retain(|(_, rules)| !rules.is_empty());
@@ -151,14 +177,11 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
 }
 
 /// One class in one family: its device set, chains, rules and dispatch rules.
-#[allow(clippy::too_many_arguments)]
 fn class(
-    policy: &Policy,
-    opts: &Options,
+    ctx: &Ctx,
     c: &Class,
     n: &ClassNames,
     fam: Family,
-    limit: &str,
     sets: &mut Sets,
     t: &mut Table,
     d: &mut Dispatch,
@@ -181,7 +204,7 @@ fn class(
         fam,
         elements: devices.iter().map(ToString::to_string).collect(),
     });
-    let mut ch = ClassChains {
+    let ch = ClassChains {
         out: format!("{}-OUT", n.chain),
         inn: format!("{}-IN", n.chain),
         local: format!("{}-LOCAL", n.chain),
@@ -193,28 +216,22 @@ fn class(
     for name in [&ch.out, &ch.inn, &ch.local, &drops, &dropd] {
         t.chain(name);
     }
+    let mut plan = ClassPlan {
+        policy: ctx.policy,
+        opts: ctx.opts,
+        class: c,
+        names: n,
+        fam,
+        ch,
+        sets,
+        t,
+        d,
+    };
     for (i, r) in c.rules.iter().enumerate() {
-        let cm = safe_text(T, "comment", &r.provenance())?;
-        // DHCP discovery is admitted in `PORTOLAN-INPUT` (`scope::dhcp`); its renewals are
-        // unicast to its peers, below.
-        if r.broadcast && !r.is_dhcp_broadcast() {
-            cast_rule(policy, c, n, r, fam, &cm, &mut ch, t, d)?;
-            continue;
-        }
-        let device = r.initiator == Initiator::Device;
-        if r.peers.firewall && device {
-            for m in l4(r, fam, true)?.unwrap_or_default() {
-                ch.n_local += usize::from(t.add(&ch.local, &m, &cm, "ACCEPT"));
-            }
-        }
-        let n_static = static_peers(first, i, r, fam, &cm, &ch, sets, t)?;
-        let n_dns = dns_peers(opts, r, fam, &cm, &ch, sets, t)?;
-        if device {
-            ch.n_out += n_static + n_dns;
-        } else {
-            ch.n_in += n_static + n_dns;
-        }
+        plan.rule(i, r)?;
     }
+    let ClassPlan { ch, t, d, .. } = plan;
+    let limit = ctx.limit;
     // Log and drop, naming the group.
     for (chain, flag) in [(&drops, "-s"), (&dropd, "-d")] {
         for g in &c.groups {
@@ -249,205 +266,208 @@ fn class(
     Ok(())
 }
 
-/// A broadcast or multicast rule: on the group or broadcast address and the zone's interface.
-#[allow(clippy::too_many_arguments)]
-fn cast_rule(
-    policy: &Policy,
-    c: &Class,
-    n: &ClassNames,
-    r: &Rule,
-    fam: Family,
-    cm: &str,
-    ch: &mut ClassChains,
-    t: &mut Table,
-    d: &mut Dispatch,
-) -> Result<(), EmitError> {
-    let device = r.initiator == Initiator::Device;
-    if r.peers.firewall && !device {
-        return Ok(());
+impl ClassPlan<'_> {
+    /// The rules of one IR rule (`i`: its index in the class).
+    fn rule(&mut self, i: usize, r: &Rule) -> Result<(), EmitError> {
+        let cm = safe_text(T, "comment", &r.provenance())?;
+        // DHCP discovery is admitted in `PORTOLAN-INPUT` (`scope::dhcp`); its renewals are
+        // unicast to its peers, below.
+        if r.broadcast && !r.is_dhcp_broadcast() {
+            return self.cast_rule(r, &cm);
+        }
+        let device = r.initiator == Initiator::Device;
+        if r.peers.firewall && device {
+            for m in l4(r, self.fam, true)?.unwrap_or_default() {
+                self.ch.n_local += usize::from(self.t.add(&self.ch.local, &m, &cm, "ACCEPT"));
+            }
+        }
+        let n_static = self.static_peers(i, r, &cm)?;
+        let n_dns = self.dns_peers(r, &cm)?;
+        if device {
+            self.ch.n_out += n_static + n_dns;
+        } else {
+            self.ch.n_in += n_static + n_dns;
+        }
+        Ok(())
     }
-    let Some(ms) = l4(r, fam, true)? else {
-        return Ok(());
-    };
-    let peer_if = if r.peers.firewall {
-        None
-    } else {
-        peer_interfaces(policy, &r.peers, T)?.map(|v| {
-            let ifs: BTreeSet<String> = v.iter().map(|i| interface(i)).collect();
-            ifs.into_iter().collect::<Vec<_>>()
-        })
-    };
-    let iif = n.interface.as_ref().map(|i| format!("-i {i} "));
-    let iif = iif.as_deref().unwrap_or("");
-    for dst in destinations(r, fam, c.networks()) {
-        let dst = match dst {
-            Destination::Broadcast(a) => a.to_string(),
-            Destination::Group(g) => g.to_string(),
+
+    /// A broadcast or multicast rule: on the group or broadcast address and the zone's interface.
+    fn cast_rule(&mut self, r: &Rule, cm: &str) -> Result<(), EmitError> {
+        let (policy, c, n, fam) = (self.policy, self.class, self.names, self.fam);
+        let (ch, t, d) = (&mut self.ch, &mut *self.t, &mut *self.d);
+        let device = r.initiator == Initiator::Device;
+        if r.peers.firewall && !device {
+            return Ok(());
+        }
+        let Some(ms) = l4(r, fam, true)? else {
+            return Ok(());
         };
-        for m in &ms {
-            if r.peers.firewall {
-                let matches = format!("{iif}-d {dst} {m}");
-                ch.n_local += usize::from(t.add(&ch.local, &matches, cm, "ACCEPT"));
-            } else if device {
-                for o in if_options("-o", peer_if.as_ref()) {
-                    let matches = format!("{iif}{o}-d {dst} {m}");
-                    ch.n_out += usize::from(t.add(&ch.out, &matches, cm, "ACCEPT"));
-                }
-            } else {
-                // Addressed to the group, not to the device: matched before the per-device
-                // dispatch, from the peers' prefixes.
-                let oif = n
-                    .interface
-                    .as_ref()
-                    .map(|i| format!("-o {i} "))
-                    .unwrap_or_default();
-                for p in r.peers.prefixes.iter().filter(|p| Family::of(p) == fam) {
-                    for i in if_options("-i", peer_if.as_ref()) {
-                        let matches = format!("{i}{oif}-s {p} -d {dst} {m}");
-                        push(
-                            &mut d.cast,
-                            line("PORTOLAN-FORWARD", &matches, cm, "ACCEPT"),
-                        );
+        let peer_if = if r.peers.firewall {
+            None
+        } else {
+            peer_interfaces(policy, &r.peers, T)?.map(|v| {
+                let ifs: BTreeSet<String> = v.iter().map(|i| interface(i)).collect();
+                ifs.into_iter().collect::<Vec<_>>()
+            })
+        };
+        let iif = n.interface.as_ref().map(|i| format!("-i {i} "));
+        let iif = iif.as_deref().unwrap_or("");
+        for dst in destinations(r, fam, c.networks()) {
+            let dst = match dst {
+                Destination::Broadcast(a) => a.to_string(),
+                Destination::Group(g) => g.to_string(),
+            };
+            for m in &ms {
+                if r.peers.firewall {
+                    let matches = format!("{iif}-d {dst} {m}");
+                    ch.n_local += usize::from(t.add(&ch.local, &matches, cm, "ACCEPT"));
+                } else if device {
+                    for o in if_options("-o", peer_if.as_ref()) {
+                        let matches = format!("{iif}{o}-d {dst} {m}");
+                        ch.n_out += usize::from(t.add(&ch.out, &matches, cm, "ACCEPT"));
+                    }
+                } else {
+                    // Addressed to the group, not to the device: matched before the per-device
+                    // dispatch, from the peers' prefixes.
+                    let oif = n
+                        .interface
+                        .as_ref()
+                        .map(|i| format!("-o {i} "))
+                        .unwrap_or_default();
+                    for p in r.peers.prefixes.iter().filter(|p| Family::of(p) == fam) {
+                        for i in if_options("-i", peer_if.as_ref()) {
+                            let matches = format!("{i}{oif}-s {p} -d {dst} {m}");
+                            push(
+                                &mut d.cast,
+                                line("PORTOLAN-FORWARD", &matches, cm, "ACCEPT"),
+                            );
+                        }
                     }
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
-}
 
-/// The rules matching a rule's static peers (`hash:net,port` or `hash:net` sets); how many
-/// were written.
-#[allow(clippy::too_many_arguments)]
-fn static_peers(
-    first: &str,
-    i: usize,
-    r: &Rule,
-    fam: Family,
-    cm: &str,
-    ch: &ClassChains,
-    sets: &mut Sets,
-    t: &mut Table,
-) -> Result<usize, EmitError> {
-    let (chain, dir) = ch.for_rule(r);
-    let pre: Vec<IpNet> = IpNet::aggregate(
-        &r.peers
-            .prefixes
-            .iter()
-            .copied()
-            .filter(|p| Family::of(p) == fam)
-            .collect::<Vec<_>>(),
-    )
-    .iter()
-    .flat_map(set_nets)
-    .collect();
-    if pre.is_empty() {
-        return Ok(0);
-    }
-    let per_net: u64 = r.ports.iter().map(|p| u64::from(p.hi - p.lo) + 1).sum();
-    let with_port = r.protocol.has_ports()
-        && !r.ports.is_empty()
-        && per_net * pre.len() as u64 <= PORT_SET_LIMIT;
-    let Some(ms) = l4(r, fam, !with_port)? else {
-        return Ok(0);
-    };
-    let mut count = 0;
-    if with_port {
-        let name = object(&[&format!("p{}", fam.n()), first, &i.to_string()]);
-        let kw = proto(r.protocol);
-        let elements = pre
-            .iter()
-            .flat_map(|n| {
-                let kw = &kw;
-                r.ports
-                    .iter()
-                    .map(move |p| format!("{n},{kw}:{}", range(p, '-')))
-            })
-            .collect();
-        sets.statics.push(IpSet {
-            name: name.clone(),
-            ty: "hash:net,port",
-            fam,
-            elements,
-        });
-        for m in ms {
-            let matches = format!("{m} -m set --match-set {name} {dir},dst");
-            count += usize::from(t.add(chain, &matches, cm, "ACCEPT"));
-        }
-    } else {
-        let name = object(&[&format!("s{}", fam.n()), first, &i.to_string()]);
-        sets.statics.push(IpSet {
-            name: name.clone(),
-            ty: "hash:net",
-            fam,
-            elements: pre.iter().map(ToString::to_string).collect(),
-        });
-        for m in ms {
-            let matches = format!("-m set --match-set {name} {dir} {m}");
-            count += usize::from(t.add(chain, &matches, cm, "ACCEPT"));
-        }
-    }
-    Ok(count)
-}
-
-/// The rules matching a rule's hostnames and wildcard domains (DNS-filled `hash:ip` sets);
-/// how many were written.
-fn dns_peers(
-    opts: &Options,
-    r: &Rule,
-    fam: Family,
-    cm: &str,
-    ch: &ClassChains,
-    sets: &mut Sets,
-    t: &mut Table,
-) -> Result<usize, EmitError> {
-    let (chain, dir) = ch.for_rule(r);
-    let mut dns: Vec<(String, Vec<String>)> = Vec::new();
-    if !r.peers.names.is_empty() {
-        let names = checked_names(T, &r.peers.names)?;
-        dns.push((dns_set(fam, &names, IPSET_NAME_MAX), names));
-    }
-    for w in &r.peers.wildcards {
-        safe_hostname(T, w)?;
-        dns.push((wildcard_dns_set(fam, w, IPSET_NAME_MAX), vec![w.clone()]));
-    }
-    let mut count = 0;
-    for (name, domains) in dns {
-        let Some(ms) = l4(r, fam, true)? else {
-            continue;
-        };
-        let set = sets.dynamic.entry(name.clone()).or_insert(IpSet {
-            name: name.clone(),
-            ty: "hash:ip",
-            fam,
-            elements: Vec::new(),
-        });
-        for dn in &domains {
-            let Some(res) = opts.resolved.get(dn) else {
-                continue;
-            };
-            let secs = res.ttl.as_secs().max(1);
-            for a in res
-                .addresses
+    /// The rules matching a rule's static peers (`hash:net,port` or `hash:net` sets); how many
+    /// were written.
+    fn static_peers(&mut self, i: usize, r: &Rule, cm: &str) -> Result<usize, EmitError> {
+        let (first, fam) = (&self.class.first().id, self.fam);
+        let (sets, t) = (&mut *self.sets, &mut *self.t);
+        let (chain, dir) = self.ch.for_rule(r);
+        let pre: Vec<IpNet> = IpNet::aggregate(
+            &r.peers
+                .prefixes
                 .iter()
-                .filter(|a| a.is_ipv4() == (fam == Family::V4))
-            {
-                let e = format!("{a} timeout {secs}");
-                if !set.elements.contains(&e) {
-                    set.elements.push(e);
-                }
+                .copied()
+                .filter(|p| Family::of(p) == fam)
+                .collect::<Vec<_>>(),
+        )
+        .iter()
+        .flat_map(set_nets)
+        .collect();
+        if pre.is_empty() {
+            return Ok(0);
+        }
+        let per_net: u64 = r.ports.iter().map(|p| u64::from(p.hi - p.lo) + 1).sum();
+        let with_port = r.protocol.has_ports()
+            && !r.ports.is_empty()
+            && per_net * pre.len() as u64 <= PORT_SET_LIMIT;
+        let Some(ms) = l4(r, fam, !with_port)? else {
+            return Ok(0);
+        };
+        let mut count = 0;
+        if with_port {
+            let name = object(&[&format!("p{}", fam.n()), first, &i.to_string()]);
+            let kw = proto(r.protocol);
+            let elements = pre
+                .iter()
+                .flat_map(|n| {
+                    let kw = &kw;
+                    r.ports
+                        .iter()
+                        .map(move |p| format!("{n},{kw}:{}", range(p, '-')))
+                })
+                .collect();
+            sets.statics.push(IpSet {
+                name: name.clone(),
+                ty: "hash:net,port",
+                fam,
+                elements,
+            });
+            for m in ms {
+                let matches = format!("{m} -m set --match-set {name} {dir},dst");
+                count += usize::from(t.add(chain, &matches, cm, "ACCEPT"));
+            }
+        } else {
+            let name = object(&[&format!("s{}", fam.n()), first, &i.to_string()]);
+            sets.statics.push(IpSet {
+                name: name.clone(),
+                ty: "hash:net",
+                fam,
+                elements: pre.iter().map(ToString::to_string).collect(),
+            });
+            for m in ms {
+                let matches = format!("-m set --match-set {name} {dir} {m}");
+                count += usize::from(t.add(chain, &matches, cm, "ACCEPT"));
             }
         }
-        sets.dns_lines
-            .entry(domains)
-            .or_default()
-            .insert(name.clone());
-        for m in ms {
-            let matches = format!("-m set --match-set {name} {dir} {m}");
-            count += usize::from(t.add(chain, &matches, cm, "ACCEPT"));
-        }
+        Ok(count)
     }
-    Ok(count)
+
+    /// The rules matching a rule's hostnames and wildcard domains (DNS-filled `hash:ip` sets);
+    /// how many were written.
+    fn dns_peers(&mut self, r: &Rule, cm: &str) -> Result<usize, EmitError> {
+        let (opts, fam) = (self.opts, self.fam);
+        let (sets, t) = (&mut *self.sets, &mut *self.t);
+        let (chain, dir) = self.ch.for_rule(r);
+        let mut dns: Vec<(String, Vec<String>)> = Vec::new();
+        if !r.peers.names.is_empty() {
+            let names = checked_names(T, &r.peers.names)?;
+            dns.push((dns_set(fam, &names, IPSET_NAME_MAX), names));
+        }
+        for w in &r.peers.wildcards {
+            safe_hostname(T, w)?;
+            dns.push((wildcard_dns_set(fam, w, IPSET_NAME_MAX), vec![w.clone()]));
+        }
+        let mut count = 0;
+        for (name, domains) in dns {
+            let Some(ms) = l4(r, fam, true)? else {
+                continue;
+            };
+            let set = sets.dynamic.entry(name.clone()).or_insert(IpSet {
+                name: name.clone(),
+                ty: "hash:ip",
+                fam,
+                elements: Vec::new(),
+            });
+            for dn in &domains {
+                let Some(res) = opts.resolved.get(dn) else {
+                    continue;
+                };
+                let secs = res.ttl.as_secs().max(1);
+                for a in res
+                    .addresses
+                    .iter()
+                    .filter(|a| a.is_ipv4() == (fam == Family::V4))
+                {
+                    let e = format!("{a} timeout {secs}");
+                    if !set.elements.contains(&e) {
+                        set.elements.push(e);
+                    }
+                }
+            }
+            sets.dns_lines
+                .entry(domains)
+                .or_default()
+                .insert(name.clone());
+            for m in ms {
+                let matches = format!("-m set --match-set {name} {dir} {m}");
+                count += usize::from(t.add(chain, &matches, cm, "ACCEPT"));
+            }
+        }
+        Ok(count)
+    }
 }
 
 /// No two sets share a name (they would merge), nor two chains of a family.
