@@ -270,24 +270,3 @@ pub fn ip_packet(data: &[u8]) -> Result<Packet<'_>, Skip> {
 pub fn icmp_type_name(v6: bool, t: u8) -> Option<&'static str> {
     portolan_model::icmp::type_name(v6, t)
 }
-
-/// A protocol's name as profiles write it, or its number.
-pub fn proto_name(p: u8) -> String {
-    match p {
-        1 => "icmp".into(),
-        2 => "igmp".into(),
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        47 => "gre".into(),
-        50 => "esp".into(),
-        51 => "ah".into(),
-        58 => "icmpv6".into(),
-        132 => "sctp".into(),
-        n => n.to_string(),
-    }
-}
-
-/// Whether the protocol has ports.
-pub fn has_ports(p: u8) -> bool {
-    matches!(p, proto::TCP | proto::UDP | proto::SCTP)
-}

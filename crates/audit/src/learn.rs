@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use portolan_model::ir::IpProto;
 use portolan_model::names::{is_hostname, is_ident};
 use portolan_model::{
     Citation, Endpoint, Flow, Initiation, Listen, ListenPorts, Listens, PortItem, PortSpec,
@@ -19,7 +20,7 @@ use portolan_model::{
 };
 
 use crate::collect::Observed;
-use crate::decode::{has_ports, proto, proto_name};
+use crate::decode::proto;
 use crate::error::DraftError;
 use crate::flows::ObservedFlow;
 use crate::time::{rfc3339, Nanos};
@@ -175,7 +176,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
         let seen = rows
             .entry((peer, f.proto, device_initiated, icmp))
             .or_default();
-        if has_ports(f.proto) {
+        if IpProto::new(f.proto).has_ports() {
             seen.ports.insert(f.rport);
         }
         seen.flows += 1;
@@ -269,13 +270,13 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
     for ((peer, p, device_initiated, icmp), seen) in &rows {
         let ep = endpoint_ids[peer].clone();
         let protocol = Protocol::from_number(*p);
-        let ports = if has_ports(*p) {
+        let ports = if IpProto::new(*p).has_ports() {
             port_spec(&seen.ports)
         } else {
             PortSpec::None
         };
         let port_text = ports.to_strings().join(",");
-        let mut label = proto_name(*p);
+        let mut label = IpProto::new(*p).to_string();
         if !port_text.is_empty() {
             label.push('-');
             label.push_str(&port_text);
@@ -333,7 +334,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             ike: None,
             esp: None,
         });
-        if !*device_initiated && has_ports(*p) {
+        if !*device_initiated && IpProto::new(*p).has_ports() {
             listens.push(Listen {
                 protocol,
                 ports: ListenPorts::Ports(ports),

@@ -15,12 +15,11 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use portolan_model::ir::{Initiator, Peers, Policy, PortRange, Rule};
+use portolan_model::ir::{Initiator, IpProto, Peers, Policy, PortRange, Rule};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::collect::Observed;
-use crate::decode::proto_name;
 use crate::flows::ObservedFlow;
 
 /// Facts the IR does not hold.
@@ -308,7 +307,7 @@ impl<'a> Matcher<'a> {
         for c in &cands {
             let names = peer_names.entry(c.peer).or_insert_with(|| names(c.peer));
             let hit = self.rules[c.group].iter().find(|r| {
-                r.protocol == f.proto
+                r.protocol == IpProto::new(f.proto)
                     && r.initiator == c.role
                     && r.admits_family(&c.peer)
                     && Self::port_ok(r, f)
@@ -358,12 +357,12 @@ impl<'a> Matcher<'a> {
         let group = &self.policy.groups[c.group];
         let same: Vec<&&Rule> = self.rules[c.group]
             .iter()
-            .filter(|r| r.protocol == f.proto)
+            .filter(|r| r.protocol == IpProto::new(f.proto))
             .collect();
         let (mismatch, closest, reason) = if same.is_empty() {
             let have: BTreeSet<String> = self.rules[c.group]
                 .iter()
-                .map(|r| proto_name(r.protocol))
+                .map(|r| r.protocol.to_string())
                 .collect();
             let have: Vec<String> = have.into_iter().collect();
             (
@@ -373,7 +372,7 @@ impl<'a> Matcher<'a> {
                     "group {} ({}) has no {} rule (its rules are {})",
                     group.id,
                     group.profile,
-                    proto_name(f.proto),
+                    IpProto::new(f.proto),
                     if have.is_empty() {
                         "none".to_string()
                     } else {

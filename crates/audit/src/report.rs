@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use portolan_model::ir::{Initiator, Policy};
+use portolan_model::ir::{Initiator, IpProto, Policy};
 use serde::Serialize;
 
 use crate::collect::{FrameStats, InputSummary, Observed};
-use crate::decode::{has_ports, proto, proto_name};
+use crate::decode::proto;
 use crate::flows::{Evidence, ObservedFlow};
 use crate::matcher::{judge_all, MatchVerdict, Mismatch, Options, Status};
 use crate::time::rfc3339;
@@ -75,7 +75,7 @@ fn is_zero(n: &u64) -> bool {
 
 impl FlowRecord {
     pub fn new(f: &ObservedFlow, v: MatchVerdict) -> FlowRecord {
-        let ports = has_ports(f.proto);
+        let ports = IpProto::new(f.proto).has_ports();
         let (src, sport, dst, dport, packets, bytes) = if v.flipped {
             let [a, b] = f.packets;
             let [c, d] = f.bytes;
@@ -102,7 +102,7 @@ impl FlowRecord {
             peer: v.peer,
             peer_names: v.peer_names,
             initiated_by: v.initiated_by,
-            protocol: proto_name(f.proto),
+            protocol: IpProto::new(f.proto).to_string(),
             src,
             sport: ports.then_some(sport),
             dst,

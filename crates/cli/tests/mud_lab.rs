@@ -174,7 +174,7 @@ fn compiled_rules_are_the_rfc_reading_of_each_class() {
         let want: BTreeSet<Initiator> = inits.iter().copied().collect();
         assert_eq!(got, want, "{group}: who may open the flow");
         for r in &rules {
-            assert_eq!(r.protocol, *proto, "{group}: protocol");
+            assert_eq!(r.protocol.number(), *proto, "{group}: protocol");
             assert_eq!(
                 r.ports,
                 ports.iter().map(|p| range(*p)).collect::<Vec<_>>(),

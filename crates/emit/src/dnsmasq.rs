@@ -15,7 +15,6 @@
 //! that name the same sets.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use portolan_model::ir::Policy;
 
@@ -128,27 +127,17 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
         }
     }
     let lines = split;
-    let mut o = String::new();
-    writeln!(
-        o,
-        "# dnsmasq configuration for Portolan site {}: generated, do not edit.",
+    let mut o = format!(
+        "# dnsmasq configuration for Portolan site {}: generated, do not edit.\n",
         policy.site.replace(['\n', '\r'], " ")
-    )
-    .ok();
-    writeln!(
-        o,
-        "# Each resolved address is added to the nftables set; it expires after the set's default timeout."
-    )
-    .ok();
-    writeln!(
-        o,
-        "# Note: dnsmasq also matches the apex and every name below each domain listed."
-    )
-    .ok();
+    );
+    o.push_str("# Each resolved address is added to the nftables set; it expires after the set's default timeout.\n");
+    o.push_str("# Note: dnsmasq also matches the apex and every name below each domain listed.\n");
     for (domains, sets) in &lines {
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
         for line in nftset_lines(domains, &sets)? {
-            writeln!(o, "{line}").ok();
+            o.push_str(&line);
+            o.push('\n');
         }
     }
     Ok(o)

@@ -5,6 +5,7 @@
 //! addresses) and is quoted or checked again here, so nothing a profile or site says can change
 //! the emitted rules.
 
+mod cast;
 mod classes;
 pub mod dnsmasq;
 pub mod error;

@@ -44,6 +44,23 @@ impl Family {
             ipnet::IpNet::V6(_) => Family::V6,
         }
     }
+
+    /// ipset's name of the family: `inet` or `inet6`.
+    pub fn ipset(self) -> &'static str {
+        match self {
+            Family::V4 => "inet",
+            Family::V6 => "inet6",
+        }
+    }
+}
+
+impl From<portolan_model::IpFamily> for Family {
+    fn from(f: portolan_model::IpFamily) -> Family {
+        match f {
+            portolan_model::IpFamily::Ipv4 => Family::V4,
+            portolan_model::IpFamily::Ipv6 => Family::V6,
+        }
+    }
 }
 
 /// The DNS-filled set holding the addresses of a list of hostnames, named after them:
@@ -170,6 +187,21 @@ pub fn safe_text(target: &'static str, what: &'static str, s: &str) -> Result<St
             value: s.to_string(),
         })
     }
+}
+
+/// A rule's hostnames, sorted, without repeats, each checked: the list a DNS-filled set is
+/// named after and filled for.
+pub(crate) fn checked_names(
+    target: &'static str,
+    names: &[String],
+) -> Result<Vec<String>, EmitError> {
+    let mut v = names.to_vec();
+    v.sort();
+    v.dedup();
+    for n in &v {
+        safe_hostname(target, n)?;
+    }
+    Ok(v)
 }
 
 /// Checks a DNS name before it reaches an output.

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portolan_model::ir::Policy;
+use portolan_model::ir::{Policy, Rule};
 
 use crate::attack;
 use crate::command::{self, Where};
@@ -65,9 +65,7 @@ impl Default for Options {
 
 /// Whether the firewall resolves names for the devices (`services: {dns: firewall}`).
 fn dns_on_firewall(policy: &Policy) -> bool {
-    policy.rules.iter().any(|r| {
-        r.peers.firewall && r.protocol == 17 && r.ports.iter().any(|p| p.lo <= 53 && 53 <= p.hi)
-    })
+    policy.rules.iter().any(Rule::is_dns_to_firewall)
 }
 
 /// Checks the tools the lab needs before creating anything.

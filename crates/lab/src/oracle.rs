@@ -14,7 +14,7 @@
 
 use std::net::IpAddr;
 
-use portolan_model::ir::{Initiator, Policy, PortRange, Rule};
+use portolan_model::ir::{Initiator, IpProto, Policy, PortRange, Rule};
 
 use crate::topology::Topology;
 
@@ -33,27 +33,16 @@ pub struct Packet<'a> {
 }
 
 fn in_ranges(p: Option<u16>, ranges: &[PortRange]) -> bool {
-    match p {
-        Some(p) => ranges.iter().any(|r| r.lo <= p && p <= r.hi),
-        None => false,
-    }
-}
-
-fn has_ports(protocol: u8) -> bool {
-    matches!(protocol, 6 | 17 | 132)
+    p.is_some_and(|p| ranges.iter().any(|r| r.contains(p)))
 }
 
 /// Protocol, ports and ICMP type of a rule against a packet. The lab only sends ICMP echo
 /// requests.
 fn l4(r: &Rule, p: &Packet) -> bool {
-    if r.protocol != p.protocol {
+    if r.protocol != IpProto::new(p.protocol) || !r.admits_l4_family(p.src.is_ipv4()) {
         return false;
     }
-    let v4 = p.src.is_ipv4();
-    if !r.admits_family(&p.src) || (r.protocol == 1 && !v4) || (r.protocol == 58 && v4) {
-        return false;
-    }
-    if has_ports(r.protocol) {
+    if r.protocol.has_ports() {
         if !r.ports.is_empty() && !in_ranges(p.dport, &r.ports) {
             return false;
         }
@@ -61,7 +50,7 @@ fn l4(r: &Rule, p: &Packet) -> bool {
             return false;
         }
     }
-    if matches!(r.protocol, 1 | 58) {
+    if r.protocol.is_icmp() {
         return matches!(r.icmp_type.as_deref(), None | Some("echo-request"));
     }
     true

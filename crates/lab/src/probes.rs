@@ -20,7 +20,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-use portolan_model::ir::{Initiator, Policy, PortRange, Rule};
+use portolan_model::ir::{Initiator, IpProto, Policy, PortRange, Rule};
 
 use crate::oracle::{self, Packet};
 use crate::probe::BROADCAST_PHASE;
@@ -45,14 +45,16 @@ fn sample_ports(ranges: &[PortRange]) -> Vec<u16> {
 /// The traffic of rule `r` on `port` (`None` when the lab does not exercise it).
 fn traffic(r: &Rule, port: u16) -> Result<Traffic, String> {
     match r.protocol {
-        6 => Ok(Traffic::Tcp { port }),
-        17 => Ok(Traffic::Udp { port }),
-        1 | 58 => match r.icmp_type.as_deref() {
+        IpProto::TCP => Ok(Traffic::Tcp { port }),
+        IpProto::UDP => Ok(Traffic::Udp { port }),
+        p if p.is_icmp() => match r.icmp_type.as_deref() {
             None | Some("echo-request") => Ok(Traffic::Echo),
             Some(t) => Err(format!("icmp type {t}: the lab sends echo requests only")),
         },
-        132 => Err("sctp: not exercised by the lab".into()),
-        p => Ok(Traffic::Ip { protocol: p }),
+        IpProto::SCTP => Err("sctp: not exercised by the lab".into()),
+        p => Ok(Traffic::Ip {
+            protocol: p.number(),
+        }),
     }
 }
 
@@ -313,9 +315,7 @@ impl Gen<'_> {
         if r.broadcast {
             return; // only broadcasts to the firewall are exercised
         }
-        let family_fits = |h: &IpAddr| {
-            r.admits_family(h) && !matches!((r.protocol, h.is_ipv4()), (1, false) | (58, true))
-        };
+        let family_fits = |h: &IpAddr| r.admits_l4_family(h.is_ipv4());
         for h in hosts.iter().filter(|h| family_fits(h)) {
             for (t, named) in self.targets(r, *h) {
                 for port in &ports {
@@ -330,7 +330,7 @@ impl Gen<'_> {
                                 t,
                                 false,
                                 Traffic::Ip {
-                                    protocol: r.protocol,
+                                    protocol: r.protocol.number(),
                                 },
                             );
                             p.skip = Some(why);
@@ -442,7 +442,7 @@ impl Gen<'_> {
             return;
         };
         if r.broadcast {
-            if r.protocol != 17 {
+            if r.protocol != IpProto::UDP {
                 return;
             }
             for h in hosts.iter().filter(|h| h.is_ipv4()) {
@@ -461,7 +461,8 @@ impl Gen<'_> {
             }
             return;
         }
-        let is_dns = r.protocol == 17 && r.ports.iter().any(|p| p.lo <= 53 && 53 <= p.hi);
+        // DNS to the firewall, over UDP: the query the lab sends (`Traffic::Dns`).
+        let is_dns = r.is_dns_to_firewall() && r.protocol == IpProto::UDP;
         for h in hosts {
             let Some(fw) = self.fw_addr(*h) else {
                 continue;
@@ -513,7 +514,7 @@ impl Gen<'_> {
                             fw,
                             true,
                             Traffic::Ip {
-                                protocol: r.protocol,
+                                protocol: r.protocol.number(),
                             },
                         );
                         p.skip = Some(why);

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use portolan_model::ir::Policy;
+use portolan_model::ir::{Policy, Rule};
 
 pub use crate::alloc::{first_host, last_host, usable};
 use crate::alloc::{highest_free, host, offset, peer_host, v4, with_len, Alloc};
@@ -361,10 +361,7 @@ fn address_book(
         book.unlisted = Some((UNLISTED_NAME.to_string(), pooled(alloc, &name_fams_all)?));
     }
     book.strangers = pooled(alloc, all_fams)?;
-    let dns_on_firewall = policy
-        .rules
-        .iter()
-        .any(|r| r.peers.firewall && r.ports.iter().any(|p| p.lo <= 53 && 53 <= p.hi));
+    let dns_on_firewall = policy.rules.iter().any(Rule::is_dns_to_firewall);
     if dns_on_firewall || !name_fams_all.is_empty() {
         let f = all_fams.contains(&true) || all_fams.is_empty();
         book.resolver = Some(alloc.pool(f)?);

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::ir::{Peers, PortRange, Zone};
+use crate::ir::{is_dhcp, IpProto, Peers, PortRange, Zone};
 use crate::profile::{Cast, Flow};
 
 /// One rule to make for a flow: its peers, and where its packets are sent.
@@ -77,7 +77,7 @@ pub(crate) fn lower(
     f: &Flow,
     peers: Peers,
     zone: Option<&Zone>,
-    protocol: u8,
+    protocol: IpProto,
     ports: &[PortRange],
 ) -> Lowered {
     let unicast = |peers: Peers| Shape {
@@ -100,7 +100,7 @@ pub(crate) fn lower(
             rules: vec![unicast(peers)],
             documented: None,
         },
-        Cast::Broadcast if protocol == 17 && ports == [PortRange { lo: 67, hi: 67 }] => {
+        Cast::Broadcast if is_dhcp(protocol, ports) => {
             if segment {
                 return Lowered {
                     rules: Vec::new(),

@@ -942,7 +942,7 @@ fn device_rules(
         };
         // Broadcast and multicast: rules on what the firewall sees, the rest documented.
         let zone = ctx.zones.iter().find(|z| z.id == d.zone.value);
-        let lowered = crate::cast::lower(f, peers, zone, number, &ports);
+        let lowered = crate::cast::lower(f, peers, zone, IpProto::new(number), &ports);
         if let Some(why) = &lowered.documented {
             policy.documented.push(documented(why));
         }
@@ -953,7 +953,7 @@ fn device_rules(
                     profile: p.id.clone(),
                     flow: f.id.clone(),
                     initiator: *ini,
-                    protocol: number,
+                    protocol: IpProto::new(number),
                     ports: ports.clone(),
                     // The initiator's source ports, whichever side it is: dropping them for
                     // a peer-initiated flow would admit any source port the profile does not.
@@ -1002,9 +1002,7 @@ fn names_need_dns(sink: &mut Sink, ctx: &SiteCtx, d: &RawDevice, rules: &[Rule])
             format!("device `{}`: `{flow}` names its peers by DNS name, and this firewall does not answer the site's DNS, so the name sets are not filled at run time", d.id.value),
             "set `services: {dns: firewall}` and run dnsmasq with `compile --target dnsmasq`, or compile with `--resolve`",
         );
-    } else if !mine().any(|r| {
-        r.peers.firewall && r.protocol == 17 && r.ports.iter().any(|p| p.lo <= 53 && 53 <= p.hi)
-    }) {
+    } else if !mine().any(Rule::is_dns_to_firewall) {
         sink.warning(
             pos(&d.id),
             "names-need-dns",

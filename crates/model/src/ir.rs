@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use crate::profile::{IpFamily, Profile};
 
+mod proto;
+pub use proto::IpProto;
+
 /// A compiled site.
 #[derive(Clone, Debug, Serialize)]
 pub struct Policy {
@@ -106,6 +109,29 @@ pub struct PortRange {
     pub hi: u16,
 }
 
+impl PortRange {
+    /// A single port.
+    pub const fn one(port: u16) -> PortRange {
+        PortRange { lo: port, hi: port }
+    }
+
+    /// Whether `port` lies in the range (both ends included).
+    pub fn contains(&self, port: u16) -> bool {
+        self.lo <= port && port <= self.hi
+    }
+}
+
+/// DNS: UDP or TCP with port 53 among `ports` (RFC 1035 section 4.2: DNS runs over both on
+/// port 53; RFC 7766 section 5: TCP is a full transport for DNS, not only a fallback).
+pub fn is_dns(protocol: IpProto, ports: &[PortRange]) -> bool {
+    matches!(protocol, IpProto::UDP | IpProto::TCP) && ports.iter().any(|p| p.contains(53))
+}
+
+/// DHCP client traffic: UDP to port 67, exactly (RFC 2131 section 4.1).
+pub fn is_dhcp(protocol: IpProto, ports: &[PortRange]) -> bool {
+    protocol == IpProto::UDP && ports == [PortRange::one(67)]
+}
+
 impl std::fmt::Display for PortRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.lo == self.hi {
@@ -123,8 +149,8 @@ pub struct Rule {
     pub profile: String,
     pub flow: String,
     pub initiator: Initiator,
-    /// IANA protocol number.
-    pub protocol: u8,
+    /// The IP protocol (serialised as its IANA number).
+    pub protocol: IpProto,
     /// Destination ports (on the side that does not initiate); empty: no ports, or any.
     pub ports: Vec<PortRange>,
     /// Source ports of the initiator; empty: any.
@@ -168,9 +194,22 @@ impl Rule {
         format!("{}/{}", self.profile, self.flow)
     }
 
-    /// DHCP client traffic: UDP to port 67 (RFC 2131 section 4.1).
+    /// DHCP client traffic: UDP to port 67 (RFC 2131 section 4.1); see [`is_dhcp`].
     pub fn is_dhcp(&self) -> bool {
-        self.protocol == 17 && self.ports == [PortRange { lo: 67, hi: 67 }]
+        is_dhcp(self.protocol, &self.ports)
+    }
+
+    /// DNS (UDP or TCP to port 53, see [`is_dns`]) answered by this firewall: the site's
+    /// `services: {dns: firewall}`, whose resolver fills the DNS-filled sets.
+    pub fn is_dns_to_firewall(&self) -> bool {
+        self.peers.firewall && is_dns(self.protocol, &self.ports)
+    }
+
+    /// Whether the rule may admit a packet of this family (`v4`: IPv4): its flow's `family`
+    /// and its protocol (ICMP is IPv4's, ICMPv6 IPv6's) both allow it.
+    pub fn admits_l4_family(&self, v4: bool) -> bool {
+        let fam = if v4 { IpFamily::Ipv4 } else { IpFamily::Ipv6 };
+        self.family.is_none_or(|f| f == fam) && self.protocol.in_family(v4)
     }
 
     /// A broadcast DHCP discovery or request: its IP source may be 0.0.0.0, so only the
@@ -199,5 +238,81 @@ impl Policy {
 
     pub fn rules_of<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
         self.rules.iter().filter(move |r| r.group == group)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_include_both_ends() {
+        let r = PortRange { lo: 3001, hi: 3003 };
+        assert!(r.contains(3001) && r.contains(3003) && !r.contains(3004));
+        assert!(PortRange::one(53).contains(53) && !PortRange::one(53).contains(54));
+    }
+
+    #[test]
+    fn dns_is_udp_and_tcp_to_53_and_dhcp_udp_to_67() {
+        // RFC 1035 section 4.2 and RFC 7766: DNS over UDP and TCP, port 53.
+        let p53 = [PortRange::one(53)];
+        assert!(is_dns(IpProto::UDP, &p53) && is_dns(IpProto::TCP, &p53));
+        assert!(!is_dns(IpProto::SCTP, &p53));
+        assert!(is_dns(IpProto::UDP, &[PortRange { lo: 1, hi: 1024 }]));
+        assert!(!is_dns(IpProto::UDP, &[PortRange::one(853)]));
+        // RFC 2131 section 4.1: the client sends to the server's port 67, over UDP.
+        assert!(is_dhcp(IpProto::UDP, &[PortRange::one(67)]));
+        assert!(!is_dhcp(IpProto::TCP, &[PortRange::one(67)]));
+        assert!(!is_dhcp(IpProto::UDP, &[PortRange { lo: 67, hi: 68 }]));
+    }
+
+    #[test]
+    fn dns_to_the_firewall_needs_the_firewall_as_peer() {
+        let mut r = Rule {
+            group: "g".into(),
+            profile: "p".into(),
+            flow: "dns".into(),
+            initiator: Initiator::Device,
+            protocol: IpProto::TCP,
+            ports: vec![PortRange::one(53)],
+            src_ports: Vec::new(),
+            icmp_type: None,
+            peers: Peers {
+                firewall: true,
+                ..Peers::default()
+            },
+            broadcast: false,
+            multicast: Vec::new(),
+            optional: false,
+            family: None,
+        };
+        assert!(r.is_dns_to_firewall());
+        r.peers.firewall = false;
+        r.peers.prefixes = vec!["198.51.100.53/32".parse().expect("prefix")];
+        assert!(!r.is_dns_to_firewall());
+    }
+
+    #[test]
+    fn icmp_rules_admit_their_own_family_only() {
+        let r = |protocol, family| Rule {
+            group: "g".into(),
+            profile: "p".into(),
+            flow: "f".into(),
+            initiator: Initiator::Device,
+            protocol,
+            ports: Vec::new(),
+            src_ports: Vec::new(),
+            icmp_type: None,
+            peers: Peers::default(),
+            broadcast: false,
+            multicast: Vec::new(),
+            optional: false,
+            family,
+        };
+        assert!(r(IpProto::ICMP, None).admits_l4_family(true));
+        assert!(!r(IpProto::ICMP, None).admits_l4_family(false));
+        assert!(!r(IpProto::ICMPV6, None).admits_l4_family(true));
+        assert!(r(IpProto::UDP, None).admits_l4_family(false));
+        assert!(!r(IpProto::UDP, Some(IpFamily::Ipv4)).admits_l4_family(false));
     }
 }

@@ -311,7 +311,7 @@ fn site_values_reach_the_rules_as_written() {
             .map(|r| {
                 (
                     r.flow.clone(),
-                    r.protocol,
+                    r.protocol.number(),
                     r.ports.iter().map(|p| (p.lo, p.hi)).collect(),
                     r.peers.names.clone(),
                 )

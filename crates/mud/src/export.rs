@@ -594,7 +594,7 @@ pub(crate) fn plan(f: &Flow, profile: &Profile, mud_url: &str) -> Result<Plan, U
         });
     }
     let proto = protocol_number(f, profile)?;
-    let has_ports = matches!(proto, 6 | 17 | 132);
+    let has_ports = portolan_model::ir::IpProto::new(proto).has_ports();
     if proto == 132 && !f.ports.is_none() {
         return Err(unexpressed("RFC 8519 has no SCTP port match"));
     }

@@ -13,6 +13,7 @@ use crate::NetError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowPlan {
     pub flow: String,
+    /// The IANA protocol number ([`portolan_model::ir::IpProto`] names it).
     pub protocol: u8,
     pub ports: Vec<PortRange>,
     pub names: Vec<String>,
@@ -144,7 +145,7 @@ pub fn plan(policy: &Policy, device: &str) -> Result<Plan, NetError> {
         let dns_service = endpoint.is_some_and(|e| e.service == Some(Service::Dns));
         flows.push(FlowPlan {
             flow: r.flow.clone(),
-            protocol: r.protocol,
+            protocol: r.protocol.number(),
             ports: r.ports.clone(),
             names: r.peers.names.clone(),
             prefixes: r.peers.prefixes.clone(),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use portolan_model::ir::PortRange;
+use portolan_model::ir::{IpProto, PortRange};
 
 /// The profile row a remedy is for: `flow `cloud-443``.
 pub fn flow_row(id: &str) -> String {
@@ -130,18 +130,14 @@ pub fn no_listener_pairs(
     )
 }
 
-/// `TCP`, `UDP`, `ICMP`, `ESP`, or `protocol 132`.
+/// `TCP`, `UDP`, `ICMP`, `ICMPv6`, `ESP`, or `protocol 115` for one without a name.
 pub fn proto_name(n: u8) -> String {
-    match n {
-        1 => "ICMP".into(),
-        6 => "TCP".into(),
-        17 => "UDP".into(),
-        47 => "GRE".into(),
-        50 => "ESP".into(),
-        51 => "AH".into(),
-        58 => "ICMPv6".into(),
-        132 => "SCTP".into(),
-        n => format!("protocol {n}"),
+    match IpProto::new(n) {
+        IpProto::ICMPV6 => "ICMPv6".into(),
+        p => match p.name() {
+            Some(name) => name.to_ascii_uppercase(),
+            None => format!("protocol {n}"),
+        },
     }
 }
 

@@ -2,65 +2,20 @@
 //! matches (`-m tcp`, `multiport`), ICMP types, set elements, log prefixes. Every string that
 //! reaches a rule is checked here or came through validation.
 
-use std::fmt::Write as _;
-
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use portolan_model::ir::{PortRange, Rule};
-use portolan_model::IpFamily;
+use portolan_model::ir::{IpProto, PortRange, Rule};
 
 use super::{LOG_PREFIX_MAX, T};
 use crate::names::safe_text;
 use crate::names::Family;
 use crate::EmitError;
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-pub(super) enum Fam {
-    V4,
-    V6,
-}
-
-impl Fam {
-    pub(super) fn n(self) -> &'static str {
-        match self {
-            Fam::V4 => "4",
-            Fam::V6 => "6",
-        }
+/// The protocol as `-p` takes it: the name iptables knows by itself, else the number.
+pub(super) fn proto(p: IpProto) -> String {
+    match p.iptables_name() {
+        Some(n) => n.to_string(),
+        None => p.number().to_string(),
     }
-    pub(super) fn ipset(self) -> &'static str {
-        match self {
-            Fam::V4 => "inet",
-            Fam::V6 => "inet6",
-        }
-    }
-    pub(super) fn of(n: &IpNet) -> Fam {
-        match n {
-            IpNet::V4(_) => Fam::V4,
-            IpNet::V6(_) => Fam::V6,
-        }
-    }
-    pub(super) fn public(self) -> Family {
-        match self {
-            Fam::V4 => Family::V4,
-            Fam::V6 => Family::V6,
-        }
-    }
-}
-
-pub(super) fn proto(n: u8) -> String {
-    match n {
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        132 => "sctp".into(),
-        1 => "icmp".into(),
-        58 => "ipv6-icmp".into(),
-        50 => "esp".into(),
-        51 => "ah".into(),
-        n => n.to_string(),
-    }
-}
-
-pub(super) fn has_ports(n: u8) -> bool {
-    matches!(n, 6 | 17 | 132)
 }
 
 pub(super) fn range(p: &PortRange, sep: char) -> String {
@@ -109,12 +64,15 @@ pub(super) fn port_side(
 
 /// The L4 matches of a rule for a family (several strings when a port list needs several
 /// rules); `None` when the rule does not apply to the family (ICMP of the other one).
-pub(super) fn l4(r: &Rule, fam: Fam, with_dport: bool) -> Result<Option<Vec<String>>, EmitError> {
+pub(super) fn l4(
+    r: &Rule,
+    fam: Family,
+    with_dport: bool,
+) -> Result<Option<Vec<String>>, EmitError> {
     // A rule of a one-family flow (`family:`) has no match in the other family.
-    if matches!(
-        (r.family, fam),
-        (Some(IpFamily::Ipv4), Fam::V6) | (Some(IpFamily::Ipv6), Fam::V4)
-    ) {
+    // ICMP of the other family has none either.
+    let p = r.protocol;
+    if r.family.is_some_and(|f| Family::from(f) != fam) || !p.in_family(fam == Family::V4) {
         return Ok(None);
     }
     let icmp = |kw: &str, m: &str, opt: &str| -> Result<String, EmitError> {
@@ -132,20 +90,20 @@ pub(super) fn l4(r: &Rule, fam: Fam, with_dport: bool) -> Result<Option<Vec<Stri
             None => Ok(format!("-p {kw}")),
         }
     };
-    Ok(Some(match (r.protocol, fam) {
-        (1, Fam::V6) | (58, Fam::V4) => return Ok(None),
-        (1, _) => vec![icmp("icmp", "icmp", "icmp-type")?],
-        (58, _) => vec![icmp("ipv6-icmp", "icmp6", "icmpv6-type")?],
-        (p, _) if has_ports(p) => {
+    Ok(Some(match p {
+        IpProto::ICMP => vec![icmp("icmp", "icmp", "icmp-type")?],
+        IpProto::ICMPV6 => vec![icmp("ipv6-icmp", "icmp6", "icmpv6-type")?],
+        p if p.has_ports() => {
             let kw = proto(p);
             let (s1, sm) = port_side(&r.src_ports, "sport", "sports");
             let dports: &[PortRange] = if with_dport { &r.ports } else { &[] };
             let (d1, dm) = port_side(dports, "dport", "dports");
             let mut base = format!("-p {kw}");
             if s1.is_some() || d1.is_some() {
-                write!(base, " -m {kw}").ok();
+                base.push_str(&format!(" -m {kw}"));
                 for s in [s1, d1].into_iter().flatten() {
-                    write!(base, " {s}").ok();
+                    base.push(' ');
+                    base.push_str(&s);
                 }
             }
             let mut out = Vec::new();
@@ -156,7 +114,7 @@ pub(super) fn l4(r: &Rule, fam: Fam, with_dport: bool) -> Result<Option<Vec<Stri
             }
             out
         }
-        (p, _) => vec![format!("-p {}", proto(p))],
+        p => vec![format!("-p {}", proto(p))],
     }))
 }
 

@@ -1,64 +1,20 @@
 //! What the iptables output adds to the per-class chains to tie addresses to interfaces: the
 //! spoofing check of each zone (`z4_<zone>` sets, `Z-<zone>` chains), DHCP discovery admitted
-//! by interface and MAC, and the destinations and interfaces of broadcast and multicast rules.
+//! by interface and MAC, and the interface options of broadcast and multicast rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
-use portolan_model::ir::{Initiator, Mac, Policy, Rule};
+use portolan_model::ir::{Initiator, Mac, Policy};
 
-use super::matches::{chain_base, interface, l4, labelled_log_prefix, set_nets, Fam};
-use super::{line, plain, push, Class, Dispatch, IpSet, Table, T};
-use crate::names::{object, safe_interface, safe_text};
+use super::matches::{chain_base, interface, l4, labelled_log_prefix, set_nets};
+use super::plan::ClassNames;
+use super::ruleset::{line, push, Dispatch, IpSet, Table};
+use super::{plain, T};
+use crate::classes::Class;
+use crate::names::{object, safe_text, Family};
 use crate::zones::Ownership;
 use crate::EmitError;
-
-/// The destinations of a broadcast or multicast rule in a family (`-d X`, one rule each).
-pub(super) fn cast_destinations(r: &Rule, fam: Fam, networks: &[IpNet]) -> Vec<String> {
-    if r.multicast.is_empty() {
-        if fam == Fam::V6 {
-            return Vec::new();
-        }
-        let mut v = vec!["255.255.255.255".to_string()];
-        if !r.is_dhcp() {
-            for n in networks {
-                if let IpNet::V4(n) = n {
-                    if n.prefix_len() < 31 {
-                        v.push(n.broadcast().to_string());
-                    }
-                }
-            }
-        }
-        v
-    } else {
-        r.multicast
-            .iter()
-            .filter(|g| Fam::of(g) == fam)
-            .map(ToString::to_string)
-            .collect()
-    }
-}
-
-/// The interfaces of the zones the peers' prefixes lie in; `None` when some peer lies in no
-/// zone with an interface (or is a name).
-pub(super) fn peer_interfaces(policy: &Policy, r: &Rule) -> Result<Option<Vec<String>>, EmitError> {
-    let p = &r.peers;
-    if !p.names.is_empty() || !p.wildcards.is_empty() || p.prefixes.is_empty() {
-        return Ok(None);
-    }
-    let mut out = BTreeSet::new();
-    for n in &p.prefixes {
-        let zone = policy
-            .zones
-            .iter()
-            .find(|z| z.interface.is_some() && z.networks.iter().any(|x| x.contains(n)));
-        match zone.and_then(|z| z.interface.as_ref()) {
-            Some(i) => out.insert(interface(&safe_interface(T, i)?)),
-            None => return Ok(None),
-        };
-    }
-    Ok(Some(out.into_iter().collect()))
-}
 
 /// Options of `-i`/`-o` for a list of interfaces, one rule each; `[""]` when any.
 pub(super) fn if_options(flag: &str, ifs: Option<&Vec<String>>) -> Vec<String> {
@@ -72,18 +28,18 @@ pub(super) fn if_options(flag: &str, ifs: Option<&Vec<String>>) -> Vec<String> {
 /// `PORTOLAN-FORWARD` and `PORTOLAN-INPUT`.
 pub(super) fn spoofing(
     policy: &Policy,
-    tables: &mut BTreeMap<Fam, Table>,
-    dispatch: &mut BTreeMap<Fam, Dispatch>,
+    tables: &mut BTreeMap<Family, Table>,
+    dispatch: &mut BTreeMap<Family, Dispatch>,
     statics: &mut Vec<IpSet>,
     limit: &str,
 ) -> Result<(), EmitError> {
     let own = Ownership::of(policy, T)?;
-    for fam in [Fam::V4, Fam::V6] {
+    for fam in [Family::V4, Family::V6] {
         let t = tables.entry(fam).or_default();
         let d = dispatch.entry(fam).or_default();
         for (zi, zone) in own.zones.iter().enumerate() {
             let (mine, inner) = own.own_and_inner(zi);
-            let mine: Vec<IpNet> = mine.into_iter().filter(|n| Fam::of(n) == fam).collect();
+            let mine: Vec<IpNet> = mine.into_iter().filter(|n| Family::of(n) == fam).collect();
             if mine.is_empty() {
                 continue;
             }
@@ -96,7 +52,7 @@ pub(super) fn spoofing(
             elements.extend(
                 inner
                     .iter()
-                    .filter(|n| Fam::of(n) == fam)
+                    .filter(|n| Family::of(n) == fam)
                     .map(|n| format!("{n} nomatch")),
             );
             statics.push(IpSet {
@@ -133,28 +89,29 @@ type DhcpKey = (Option<String>, String, String);
 /// whose devices all have MACs go to `PORTOLAN-UNLISTED`.
 pub(super) fn dhcp(
     classes: &[Class],
-    tables: &mut BTreeMap<Fam, Table>,
-    dispatch: &mut BTreeMap<Fam, Dispatch>,
+    names: &[ClassNames],
+    tables: &mut BTreeMap<Family, Table>,
+    dispatch: &mut BTreeMap<Family, Dispatch>,
     notes: &mut Vec<String>,
     limit: &str,
 ) -> Result<(), EmitError> {
     let mut dhcp: BTreeMap<DhcpKey, (BTreeSet<Mac>, bool)> = BTreeMap::new();
     let mut any_mac = crate::AnyMac::default();
-    for c in classes {
+    for (c, n) in classes.iter().zip(names) {
         for r in c
             .rules
             .iter()
             .filter(|r| r.is_dhcp_broadcast() && r.initiator == Initiator::Device)
         {
             let cm = safe_text(T, "comment", &r.provenance())?;
-            for m in l4(r, Fam::V4, true)?.unwrap_or_default() {
+            for m in l4(r, Family::V4, true)?.unwrap_or_default() {
                 let e = dhcp
-                    .entry((c.interface.clone(), m, cm.clone()))
+                    .entry((n.interface.clone(), m, cm.clone()))
                     .or_default();
                 for g in &c.groups {
                     if g.macs.is_empty() {
                         e.1 = true;
-                        any_mac.add(c.interface.as_deref(), cm.clone(), &plain(&g.id));
+                        any_mac.add(n.interface.as_deref(), cm.clone(), &plain(&g.id));
                     } else {
                         e.0.extend(g.macs.iter().copied());
                     }
@@ -163,7 +120,7 @@ pub(super) fn dhcp(
         }
     }
     notes.extend(any_mac.lines());
-    if let Some(d) = dispatch.get_mut(&Fam::V4) {
+    if let Some(d) = dispatch.get_mut(&Family::V4) {
         let mut drops = Vec::new();
         for ((ifc, m, cm), (macs, any)) in &dhcp {
             let iif = ifc.as_ref().map(|i| format!("-i {i} ")).unwrap_or_default();
@@ -200,7 +157,7 @@ pub(super) fn dhcp(
         let unlisted = !drops.is_empty();
         d.dhcp.extend(drops);
         if unlisted {
-            if let Some(t) = tables.get_mut(&Fam::V4) {
+            if let Some(t) = tables.get_mut(&Family::V4) {
                 t.chain("PORTOLAN-UNLISTED");
                 t.add(
                     "PORTOLAN-UNLISTED",

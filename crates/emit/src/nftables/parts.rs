@@ -1,14 +1,12 @@
 //! The pieces of an nftables rule: values (a single one bare, several in an anonymous set),
 //! the L4 match of a rule (protocol, ports, ICMP type, with no `meta l4proto` where the port or
-//! type match implies it), and the destinations of broadcast and multicast rules.
-
-use std::fmt::Write as _;
+//! type match implies it), and the destination match of broadcast and multicast rules.
 
 use ipnet::IpNet;
 use portolan_model::ir::{PortRange, Rule};
-use portolan_model::IpFamily;
 
 use super::T;
+use crate::cast::{destinations, Destination};
 use crate::names::{safe_text, Family};
 use crate::EmitError;
 
@@ -45,25 +43,6 @@ pub(super) fn addr_type(fam: Family) -> &'static str {
     }
 }
 
-fn proto_name(n: u8) -> Option<&'static str> {
-    Some(match n {
-        6 => "tcp",
-        17 => "udp",
-        132 => "sctp",
-        1 => "icmp",
-        58 => "icmpv6",
-        50 => "esp",
-        51 => "ah",
-        47 => "gre",
-        2 => "igmp",
-        _ => return None,
-    })
-}
-
-pub(super) fn has_ports(n: u8) -> bool {
-    matches!(n, 6 | 17 | 132)
-}
-
 fn ports(p: &[PortRange]) -> String {
     values(p.iter().map(ToString::to_string))
 }
@@ -74,10 +53,7 @@ fn ports(p: &[PortRange]) -> String {
 pub(super) fn l4(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> {
     // A rule of a one-family flow (`family:`) has no match in the other family, and written
     // for both it says its own.
-    let only = r.family.map(|f| match f {
-        IpFamily::Ipv4 => Family::V4,
-        IpFamily::Ipv6 => Family::V6,
-    });
+    let only = r.family.map(Family::from);
     if only.is_some() && fam.is_some() && only != fam {
         return Ok(None);
     }
@@ -92,28 +68,26 @@ pub(super) fn l4(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitEr
 }
 
 fn l4_match(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> {
-    let mut s = String::new();
-    match (r.protocol, fam) {
-        (1, Some(Family::V6)) | (58, Some(Family::V4)) => return Ok(None),
-        (1 | 58, _) => {
-            let kw = if r.protocol == 1 { "icmp" } else { "icmpv6" };
-            match &r.icmp_type {
-                Some(t) => {
-                    let t = safe_text(T, "icmp type", t)?;
-                    if t.is_empty() || !t.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
-                        return Err(EmitError::Unsafe {
-                            target: T,
-                            what: "icmp type",
-                            value: t,
-                        });
-                    }
-                    write!(s, "{kw} type {t}").ok();
+    let p = r.protocol;
+    if fam.is_some_and(|f| !p.in_family(f == Family::V4)) {
+        return Ok(None);
+    }
+    let s = match p.name() {
+        Some(kw) if p.is_icmp() => match &r.icmp_type {
+            Some(t) => {
+                let t = safe_text(T, "icmp type", t)?;
+                if t.is_empty() || !t.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                    return Err(EmitError::Unsafe {
+                        target: T,
+                        what: "icmp type",
+                        value: t,
+                    });
                 }
-                None => write!(s, "meta l4proto {kw}").ok().unwrap_or(()),
+                format!("{kw} type {t}")
             }
-        }
-        (p, _) if has_ports(p) => {
-            let kw = proto_name(p).unwrap_or("tcp");
+            None => format!("meta l4proto {kw}"),
+        },
+        Some(kw) if p.has_ports() => {
             let mut parts = Vec::new();
             if !r.src_ports.is_empty() {
                 parts.push(format!("{kw} sport {}", ports(&r.src_ports)));
@@ -124,42 +98,23 @@ fn l4_match(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> 
             if parts.is_empty() {
                 parts.push(format!("meta l4proto {kw}"));
             }
-            s = parts.join(" ");
+            parts.join(" ")
         }
-        (p, _) => match proto_name(p) {
-            Some(n) => write!(s, "meta l4proto {n}").ok().unwrap_or(()),
-            None => write!(s, "meta l4proto {p}").ok().unwrap_or(()),
-        },
-    }
+        _ => format!("meta l4proto {p}"),
+    };
     Ok(Some(s))
 }
 
-/// The destinations of a broadcast or multicast rule in a family: its groups, or for a
-/// broadcast 255.255.255.255 and the directed broadcasts of `networks` (IPv4 only; IPv6 has no
-/// broadcast). `None` when the family has none.
+/// The destination match of a broadcast or multicast rule in a family (`ip daddr
+/// 255.255.255.255`, `ip daddr { 239.255.255.250, … }`); `None` when the family has none.
 pub(super) fn cast_destinations(r: &Rule, fam: Family, networks: &[IpNet]) -> Option<String> {
-    let v: Vec<String> = if r.multicast.is_empty() {
-        if fam == Family::V6 {
-            return None;
-        }
-        let mut v = vec!["255.255.255.255".to_string()];
-        if !r.is_dhcp() {
-            for n in networks {
-                if let IpNet::V4(n) = n {
-                    if n.prefix_len() < 31 {
-                        v.push(n.broadcast().to_string());
-                    }
-                }
-            }
-        }
-        v
-    } else {
-        r.multicast
-            .iter()
-            .filter(|g| Family::of(g) == fam)
-            .map(net)
-            .collect()
-    };
+    let v: Vec<String> = destinations(r, fam, networks)
+        .iter()
+        .map(|d| match d {
+            Destination::Broadcast(a) => a.to_string(),
+            Destination::Group(g) => net(g),
+        })
+        .collect();
     if v.is_empty() {
         None
     } else {

@@ -389,7 +389,7 @@ fn tampered_ir_strings_are_refused_or_inert() {
         }),
         ("icmp type", |p, s| {
             for r in &mut p.rules {
-                if r.protocol == 1 {
+                if r.protocol.number() == 1 {
                     r.icmp_type = Some(s.into());
                 }
             }

@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use portolan_model::ir::{is_dns, IpProto};
+
 use crate::report::{Check, Kind, Stage, StageReport, Verdict};
 use crate::runtime::Transport;
 
@@ -158,9 +160,10 @@ pub(super) async fn address_stage<T: Transport>(
 /// Whether the device asks a name server: a flow names a host, or is DNS itself.
 pub(super) fn resolves(plan: &crate::plan::Plan) -> bool {
     !crate::plan::names(plan).is_empty()
-        || plan.flows.iter().any(|f| {
-            matches!(f.protocol, 6 | 17) && f.ports.iter().any(|r| r.lo <= 53 && 53 <= r.hi)
-        })
+        || plan
+            .flows
+            .iter()
+            .any(|f| is_dns(IpProto::new(f.protocol), &f.ports))
 }
 
 fn source_check(s: IpAddr, declared: &[&ipnet::IpNet], device: &str) -> Check {

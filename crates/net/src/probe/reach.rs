@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use portolan_model::ir::PortRange;
+use portolan_model::ir::{is_dns, IpProto, PortRange};
 use tokio::sync::Semaphore;
 
 use crate::plan::FlowPlan;
@@ -451,7 +451,7 @@ fn flow_peers(
         )));
     }
     if f.firewall {
-        let is_dns = f.ports.iter().any(|r| r.lo <= 53 && 53 <= r.hi);
+        let is_dns = is_dns(IpProto::new(f.protocol), &f.ports);
         let host = if is_dns {
             ctx.resolver.map(|r| r.ip())
         } else {

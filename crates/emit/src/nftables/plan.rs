@@ -1,0 +1,531 @@
+//! Planning the nftables ruleset from the IR: the class chains and the peer sets their rules
+//! use, DHCP discovery by MAC, the per-device dispatch maps and drop chains, the spoofing
+//! check, and the base chains, gathered into a [`Ruleset`] that renders itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+use portolan_model::ir::{Initiator, Mac, Policy, Rule};
+
+use super::parts::{cast_destinations, ifnames, l4, net, values};
+use super::ruleset::{Chain, Map, Ruleset};
+use super::sets::Sets;
+use super::T;
+use crate::cast::peer_interfaces;
+use crate::classes::{Class, Classes};
+use crate::names::{is_dns_filled_set, object, safe_interface, safe_text, Family};
+use crate::zones::Ownership;
+use crate::{AnyMac, EmitError, Options};
+
+/// What nftables adds to a class: its chains' base name and where its devices are.
+struct Names<'p> {
+    /// `k_<first group>`.
+    name: String,
+    /// The families of the class's device addresses.
+    fams: BTreeSet<Family>,
+    /// The interface of the class's zone, checked.
+    interface: Option<String>,
+    /// The networks of the class's zone (directed broadcasts).
+    networks: &'p [IpNet],
+}
+
+impl<'p> Names<'p> {
+    fn of(c: &Class<'p>) -> Result<Names<'p>, EmitError> {
+        Ok(Names {
+            name: object(&["k", &c.first().id]),
+            fams: c
+                .groups
+                .iter()
+                .flat_map(|g| g.addresses.iter().map(Family::of))
+                .collect(),
+            interface: c.interface().map(|i| safe_interface(T, i)).transpose()?,
+            networks: c.networks(),
+        })
+    }
+}
+
+/// The three chains of a class: device-initiated, peer-initiated, services of the firewall.
+#[derive(Default)]
+struct ClassChains {
+    out: Vec<String>,
+    inn: Vec<String>,
+    local: Vec<String>,
+}
+
+/// Verdict maps by name.
+type Maps = BTreeMap<String, Map>;
+
+fn comment(r: &Rule) -> Result<String, EmitError> {
+    Ok(format!(
+        "comment \"{}\"",
+        safe_text(T, "comment", &r.provenance())?
+    ))
+}
+
+/// Pushes a rule unless the chain has it already.
+fn push(chain: &mut Vec<String>, line: String) {
+    if !chain.contains(&line) {
+        chain.push(line);
+    }
+}
+
+/// The words of a rule, joined.
+fn rule(parts: &[Option<&str>], verdict: &str) -> String {
+    let mut v: Vec<&str> = parts.iter().flatten().copied().collect();
+    v.push(verdict);
+    v.join(" ")
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Adds `element` to map `name`, declaring the map at its first element.
+fn add(maps: &mut Maps, name: String, fam: Family, interval: bool, element: String) {
+    maps.entry(name.clone())
+        .or_insert_with(|| Map {
+            name,
+            fam,
+            interval,
+            elements: Vec::new(),
+        })
+        .elements
+        .push(element);
+}
+
+/// Plans the ruleset of `policy`.
+pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError> {
+    let classes = Classes::of(policy);
+    let names = classes
+        .list
+        .iter()
+        .map(Names::of)
+        .collect::<Result<Vec<_>, _>>()?;
+    // Peer lists several rules share get a named set: count the uses first.
+    let mut sets = Sets::default();
+    for (c, n) in classes.list.iter().zip(&names) {
+        let matched = |r: &&&Rule| {
+            !r.broadcast
+                || r.is_dhcp_broadcast()
+                || (!r.peers.firewall && r.initiator == Initiator::Peer)
+        };
+        for r in c.rules.iter().filter(matched) {
+            for fam in &n.fams {
+                sets.count(r, *fam);
+            }
+        }
+    }
+    let rate = opts.log_rate.unwrap_or(5);
+    let limit = format!("limit rate {rate}/second burst {rate} packets");
+
+    let mut forward_cast = Vec::new();
+    let mut class_chains = Vec::new();
+    let mut has: Vec<[bool; 3]> = Vec::new();
+    for (c, n) in classes.list.iter().zip(&names) {
+        let cc = class_rules(policy, opts, c, n, &mut sets, &mut forward_cast)?;
+        has.push([!cc.out.is_empty(), !cc.inn.is_empty(), !cc.local.is_empty()]);
+        for (suffix, rules) in [("out", cc.out), ("in", cc.inn), ("local", cc.local)] {
+            if !rules.is_empty() {
+                class_chains.push(Chain::new(format!("{}_{suffix}", n.name), rules));
+            }
+        }
+    }
+    let (input_dhcp, input_unlisted, any_mac) = dhcp(policy, &classes, &names)?;
+    let mut maps = Maps::new();
+    let drops = dispatch(policy, &classes, &names, &has, &limit, &mut maps)?;
+    let zone_chains = spoofing(policy, &limit, &mut maps)?;
+    let mut chains: Vec<Chain> = zone_chains
+        .into_iter()
+        .chain(class_chains)
+        .chain(drops)
+        .collect();
+    if !input_unlisted.is_empty() {
+        chains.push(Chain::new(
+            "unlisted_mac",
+            vec![
+                format!("{limit} log prefix \"portolan unlisted mac: \" level info"),
+                "counter drop".to_string(),
+            ],
+        ));
+    }
+    check_names(&sets, &maps, &chains)?;
+    let has_v6 = names.iter().any(|n| n.fams.contains(&Family::V6));
+    let hooks = hooks(
+        &maps,
+        forward_cast,
+        input_dhcp.into_iter().chain(input_unlisted).collect(),
+        has_v6,
+        &limit,
+    );
+    let site = safe_text(T, "site name", &policy.site)?;
+    let mut notes: Vec<String> = policy
+        .documented
+        .iter()
+        .map(|d| {
+            format!(
+                "# not enforced here: {}/{} for {}: {}",
+                d.profile,
+                d.flow,
+                d.group,
+                d.reason.replace(['\n', '\r'], " ")
+            )
+        })
+        .collect();
+    notes.extend(any_mac.lines());
+    Ok(Ruleset {
+        site,
+        notes,
+        dns_timeout: opts.dns_timeout_secs(),
+        dns_sets: sets.dynamic.into_values().collect(),
+        static_sets: sets.statics.into_values().collect(),
+        chains,
+        maps: maps.into_values().collect(),
+        hooks,
+    })
+}
+
+/// The rules of a class's chains; a peer's multicast to the class's devices goes to
+/// `forward_cast`, matched before the per-device dispatch.
+fn class_rules(
+    policy: &Policy,
+    opts: &Options,
+    c: &Class,
+    n: &Names,
+    sets: &mut Sets,
+    forward_cast: &mut Vec<String>,
+) -> Result<ClassChains, EmitError> {
+    let mut cc = ClassChains::default();
+    let iif = n
+        .interface
+        .as_ref()
+        .map(|i| ifnames("iifname", std::slice::from_ref(i)));
+    let oif = n
+        .interface
+        .as_ref()
+        .map(|i| ifnames("oifname", std::slice::from_ref(i)));
+    for r in &c.rules {
+        let cm = comment(r)?;
+        let device = r.initiator == Initiator::Device;
+        // DHCP discovery is admitted per group (its MACs), in `input`; its renewals are
+        // unicast to its peers, below.
+        if r.broadcast && !r.is_dhcp_broadcast() {
+            // The firewall's own broadcasts leave through its open output hook.
+            if r.peers.firewall && !device {
+                continue;
+            }
+            let peer_if = if r.peers.firewall {
+                None
+            } else {
+                peer_interfaces(policy, &r.peers, T)?
+            };
+            for fam in n.fams.iter().copied() {
+                let Some(dst) = cast_destinations(r, fam, n.networks) else {
+                    continue;
+                };
+                let Some(m) = l4(r, Some(fam))? else { continue };
+                let accept = format!("accept {cm}");
+                if r.peers.firewall {
+                    let line = rule(&[iif.as_deref(), Some(&dst), Some(&m)], &accept);
+                    push(&mut cc.local, line);
+                } else if device {
+                    let o = peer_if.as_ref().map(|v| ifnames("oifname", v));
+                    let parts = [iif.as_deref(), o.as_deref(), Some(&dst), Some(&m)];
+                    push(&mut cc.out, rule(&parts, &accept));
+                } else {
+                    // A peer's multicast to the device is addressed to the group, not to the
+                    // device: it is matched before the per-device dispatch.
+                    let i = peer_if.as_ref().map(|v| ifnames("iifname", v));
+                    for pm in sets.peers(r, fam, "saddr", opts)? {
+                        let parts = [
+                            i.as_deref(),
+                            oif.as_deref(),
+                            Some(pm.as_str()),
+                            Some(&dst),
+                            Some(&m),
+                        ];
+                        push(forward_cast, rule(&parts, &accept));
+                    }
+                }
+            }
+            continue;
+        }
+        // Connections the firewall itself opens towards a device pass its output hook, which
+        // this table leaves open: only device-initiated local flows have rules.
+        if r.peers.firewall && device {
+            let fits = r
+                .protocol
+                .family()
+                .is_none_or(|f| n.fams.contains(&Family::from(f)));
+            if let Some(m) = l4(r, None)?.filter(|_| fits) {
+                push(&mut cc.local, format!("{m} accept {cm}"));
+            }
+        }
+        let (chain, dir) = if device {
+            (&mut cc.out, "daddr")
+        } else {
+            (&mut cc.inn, "saddr")
+        };
+        for fam in n.fams.iter().copied() {
+            let Some(m) = l4(r, Some(fam))? else { continue };
+            for pm in sets.peers(r, fam, dir, opts)? {
+                push(chain, format!("{pm} {m} accept {cm}"));
+            }
+        }
+    }
+    Ok(cc)
+}
+
+/// DHCP discovery admitted on one interface for one flow: the MACs, or any.
+#[derive(Default)]
+struct Dhcp {
+    macs: BTreeSet<Mac>,
+    any: bool,
+}
+
+/// DHCP discovery in `input`, per interface and flow, from the groups' MACs, and the rules
+/// sending other DHCP broadcasts of an interface whose devices all have MACs to
+/// `unlisted_mac`; the groups admitted from any MAC, for the header.
+fn dhcp(
+    policy: &Policy,
+    classes: &Classes,
+    names: &[Names],
+) -> Result<(Vec<String>, Vec<String>, AnyMac), EmitError> {
+    let mut dhcp: BTreeMap<(Option<String>, String, String), Dhcp> = BTreeMap::new();
+    let mut any_mac = AnyMac::default();
+    for g in &policy.groups {
+        let ci = classes.of_group[g.id.as_str()];
+        let (c, ifc) = (&classes.list[ci], &names[ci].interface);
+        for r in c
+            .rules
+            .iter()
+            .filter(|r| r.is_dhcp_broadcast() && r.initiator == Initiator::Device)
+        {
+            let Some(m) = l4(r, Some(Family::V4))? else {
+                continue;
+            };
+            let e = dhcp.entry((ifc.clone(), m, comment(r)?)).or_default();
+            if g.macs.is_empty() {
+                e.any = true;
+                any_mac.add(ifc.as_deref(), r.provenance(), &g.id);
+            } else {
+                e.macs.extend(g.macs.iter().copied());
+            }
+        }
+    }
+    let mut admitted = Vec::new();
+    let mut unlisted = Vec::new();
+    for ((ifc, m, cm), d) in &dhcp {
+        let iif = ifc
+            .as_ref()
+            .map(|i| ifnames("iifname", std::slice::from_ref(i)));
+        let mac = (!d.any).then(|| {
+            format!(
+                "ether saddr {}",
+                values(d.macs.iter().map(ToString::to_string))
+            )
+        });
+        let parts = [
+            iif.as_deref(),
+            mac.as_deref(),
+            Some("ip daddr 255.255.255.255"),
+            Some(m.as_str()),
+        ];
+        admitted.push(rule(&parts, &format!("accept {cm}")));
+        let any_here = dhcp.iter().any(|((i, _, _), x)| i == ifc && x.any);
+        if !any_here {
+            let parts = [
+                iif.as_deref(),
+                Some("ip daddr 255.255.255.255 udp dport 67"),
+            ];
+            push(&mut unlisted, rule(&parts, "goto unlisted_mac"));
+        }
+    }
+    Ok((admitted, unlisted, any_mac))
+}
+
+/// The dispatch maps' elements (each device address to its class's chains and its group's
+/// drop chain) and the groups' drop chains.
+fn dispatch(
+    policy: &Policy,
+    classes: &Classes,
+    names: &[Names],
+    has: &[[bool; 3]],
+    limit: &str,
+    maps: &mut Maps,
+) -> Result<Vec<Chain>, EmitError> {
+    let mut drops = Vec::new();
+    for g in &policy.groups {
+        let ci = classes.of_group[g.id.as_str()];
+        let class = &names[ci].name;
+        let [has_out, has_in, has_local] = has[ci];
+        let drop = object(&["drop", &g.id]);
+        let prefix = safe_text(
+            T,
+            "log prefix",
+            &format!("portolan {}: ", truncate(&g.id, 100)),
+        )?;
+        drops.push(Chain::new(
+            drop.clone(),
+            vec![
+                format!("{limit} log prefix \"{prefix}\" level info"),
+                "drop".into(),
+            ],
+        ));
+        for a in &g.addresses {
+            // Single addresses go to hash maps (`…h`), prefixes to interval maps: a hash map
+            // loads about three times faster, and sites list devices mostly one by one.
+            let host = a.prefix_len() == a.max_prefix_len();
+            let fam = Family::of(a);
+            let f = format!("{}{}", fam.n(), if host { "h" } else { "" });
+            let a = net(a);
+            let mut to = |map: &str, verdict: String| {
+                add(
+                    maps,
+                    format!("{map}{f}"),
+                    fam,
+                    !host,
+                    format!("{a} : {verdict}"),
+                );
+            };
+            if has_out {
+                to("fwd_src", format!("jump {class}_out"));
+            }
+            if has_in {
+                to("fwd_dst", format!("jump {class}_in"));
+            }
+            if has_local {
+                to("local_src", format!("jump {class}_local"));
+            }
+            to("drop_src", format!("goto {drop}"));
+            to("drop_dst", format!("goto {drop}"));
+        }
+    }
+    Ok(drops)
+}
+
+/// Spoofing: each owned address range jumps (`zones4`, `zones6`) to its zone's chain, which
+/// returns for the zone's interface and otherwise logs and drops.
+fn spoofing(policy: &Policy, limit: &str, maps: &mut Maps) -> Result<Vec<Chain>, EmitError> {
+    let own = Ownership::of(policy, T)?;
+    let mut used_zones = BTreeSet::new();
+    for fam in [Family::V4, Family::V6] {
+        for (range, z) in own.ranges(fam) {
+            let chain = object(&["from", &own.zones[z].id]);
+            let name = format!("zones{}", fam.n());
+            add(maps, name, fam, true, format!("{range} : jump {chain}"));
+            used_zones.insert(z);
+        }
+    }
+    let mut chains = Vec::new();
+    for z in used_zones {
+        let zone = &own.zones[z];
+        let prefix = safe_text(
+            T,
+            "log prefix",
+            &format!("portolan spoofed {}: ", truncate(&zone.id, 90)),
+        )?;
+        chains.push(Chain::new(
+            object(&["from", &zone.id]),
+            vec![
+                format!("iifname \"{}\" return", zone.interface),
+                format!("{limit} log prefix \"{prefix}\" level info"),
+                "counter drop".to_string(),
+            ],
+        ));
+    }
+    Ok(chains)
+}
+
+/// Names are injective by construction (`names`); refuses a collision anyway rather than let
+/// `nft -f` merge two sets or chains, and a static set named as a DNS-filled one.
+fn check_names(sets: &Sets, maps: &Maps, chains: &[Chain]) -> Result<(), EmitError> {
+    let mut seen = BTreeSet::new();
+    for n in sets
+        .statics
+        .keys()
+        .chain(sets.dynamic.keys())
+        .chain(maps.keys())
+    {
+        if !seen.insert(n.as_str()) || is_dns_filled_set(n) != sets.dynamic.contains_key(n) {
+            return Err(EmitError::Unsafe {
+                target: T,
+                what: "duplicate or misleading set name",
+                value: n.clone(),
+            });
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for c in chains {
+        if !seen.insert(c.name.as_str()) {
+            return Err(EmitError::Unsafe {
+                target: T,
+                what: "duplicate chain name",
+                value: c.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The base chains: `forward` (spoofing, return traffic, multicast from peers, dispatch, log)
+/// and `input` (spoofing, return traffic, DHCP discovery, neighbour discovery, dispatch).
+fn hooks(
+    maps: &Maps,
+    forward_cast: Vec<String>,
+    input_dhcp: Vec<String>,
+    has_v6: bool,
+    limit: &str,
+) -> Vec<Chain> {
+    let vmaps = |rules: &mut Vec<String>, prefix: &str, names: &[&str], dir: &str| {
+        for n in names {
+            for f in ["4h", "4", "6h", "6"] {
+                let m = format!("{n}{f}");
+                if maps.contains_key(&m) {
+                    let ipk = if f.starts_with('4') { "ip" } else { "ip6" };
+                    rules.push(format!("{prefix}{ipk} {dir} vmap @{m}"));
+                }
+            }
+        }
+    };
+    let mut forward = Vec::new();
+    vmaps(&mut forward, "", &["zones"], "saddr");
+    forward.push("ct state established,related accept comment \"return traffic\"".into());
+    forward.push("ct state invalid drop".into());
+    forward.extend(forward_cast);
+    vmaps(&mut forward, "", &["fwd_src"], "saddr");
+    vmaps(&mut forward, "", &["fwd_dst"], "daddr");
+    vmaps(&mut forward, "", &["drop_src"], "saddr");
+    vmaps(&mut forward, "", &["drop_dst"], "daddr");
+    forward.push(format!(
+        "{limit} log prefix \"portolan unmatched: \" level info"
+    ));
+    let mut input = Vec::new();
+    // The firewall's own packets to its own addresses come in on `lo`.
+    vmaps(&mut input, "iif != \"lo\" ", &["zones"], "saddr");
+    input.push("ct state established,related accept".into());
+    input.push("ct state invalid drop".into());
+    input.extend(input_dhcp);
+    // IPv6 devices resolve the firewall's link-layer address (and answer its own
+    // solicitations) with ICMPv6 neighbour discovery, which plays ARP's role and, unlike ARP,
+    // passes this chain: without it no IPv6 device reaches the firewall or through it. Only
+    // on-link messages (hop limit 255, RFC 4861).
+    if has_v6 {
+        input.push("icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } ip6 hoplimit 255 accept comment \"IPv6 neighbour discovery\"".into());
+    }
+    vmaps(&mut input, "", &["local_src", "drop_src"], "saddr");
+    vec![
+        Chain {
+            name: "forward".into(),
+            hook: Some("type filter hook forward priority filter; policy drop;"),
+            rules: forward,
+        },
+        Chain {
+            name: "input".into(),
+            hook: Some("type filter hook input priority filter; policy accept;"),
+            rules: input,
+        },
+    ]
+}

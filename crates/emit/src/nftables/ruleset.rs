@@ -1,0 +1,216 @@
+//! The nftables output as a value — its sets, maps, chains and the rules in them — and its
+//! rendering for `nft -f` ([`fmt::Display`]): the header, the DNS-filled sets, the flush, and
+//! the table in an order `nft -f` accepts in one transaction.
+
+use std::fmt;
+
+use super::parts::addr_type;
+use super::TABLE;
+use crate::names::Family;
+
+/// Everything one `nft -f` file holds.
+pub(super) struct Ruleset {
+    /// The site's name, checked.
+    pub(super) site: String,
+    /// Comment lines after the title: what is documented but not enforced, where DHCP is
+    /// admitted from any MAC.
+    pub(super) notes: Vec<String>,
+    /// The DNS-filled sets' default element timeout, in seconds.
+    pub(super) dns_timeout: u64,
+    /// Sets the DNS server fills: declared, never flushed.
+    pub(super) dns_sets: Vec<Set>,
+    /// Sets of static peer prefixes: declared, flushed and refilled.
+    pub(super) static_sets: Vec<Set>,
+    /// The regular chains (zones, classes, groups' drops), in order.
+    pub(super) chains: Vec<Chain>,
+    /// The verdict maps that jump to them, by name.
+    pub(super) maps: Vec<Map>,
+    /// The base chains (`forward`, `input`) that look the maps up.
+    pub(super) hooks: Vec<Chain>,
+}
+
+/// A named set of addresses.
+pub(super) struct Set {
+    pub(super) name: String,
+    pub(super) fam: Family,
+    /// `198.51.100.0/24`, or `192.0.2.1 timeout 300s` for a DNS-filled one.
+    pub(super) elements: Vec<String>,
+}
+
+/// A verdict map keyed by address.
+pub(super) struct Map {
+    pub(super) name: String,
+    pub(super) fam: Family,
+    /// Prefixes (an interval map), or single addresses (a hash map).
+    pub(super) interval: bool,
+    /// `10.20.0.33 : jump k_oscar_out`.
+    pub(super) elements: Vec<String>,
+}
+
+/// A chain and its rules, each one nft statement line.
+pub(super) struct Chain {
+    pub(super) name: String,
+    /// `type filter hook … policy …;` for a base chain.
+    pub(super) hook: Option<&'static str>,
+    pub(super) rules: Vec<String>,
+}
+
+impl Chain {
+    pub(super) fn new(name: impl Into<String>, rules: Vec<String>) -> Chain {
+        Chain {
+            name: name.into(),
+            hook: None,
+            rules,
+        }
+    }
+}
+
+impl fmt::Display for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\tchain {} {{", self.name)?;
+        if let Some(h) = self.hook {
+            writeln!(f, "\t\t{h}")?;
+        }
+        for r in &self.rules {
+            writeln!(f, "\t\t{r}")?;
+        }
+        writeln!(f, "\t}}")
+    }
+}
+
+impl fmt::Display for Ruleset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "#!/usr/sbin/nft -f")?;
+        writeln!(
+            f,
+            "# Portolan policy for site {}: generated, do not edit.",
+            self.site
+        )?;
+        writeln!(
+            f,
+            "# Every rule's comment names the profile/flow row it enforces."
+        )?;
+        for n in &self.notes {
+            writeln!(f, "{n}")?;
+        }
+        self.dns_part(f)?;
+        self.flush_part(f)?;
+        self.chains_part(f)?;
+        self.hooks_part(f)
+    }
+}
+
+impl Ruleset {
+    /// 1. The table and the DNS-filled sets.
+    fn dns_part(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\n# 1. The table and the DNS-filled sets: declared, never flushed, so their elements survive a reload.")?;
+        writeln!(f, "table {TABLE} {{")?;
+        for s in &self.dns_sets {
+            writeln!(
+                f,
+                "\tset {} {{\n\t\ttype {}\n\t\tflags timeout\n\t\ttimeout {}s\n\t}}",
+                s.name,
+                addr_type(s.fam),
+                self.dns_timeout
+            )?;
+        }
+        writeln!(f, "}}")?;
+        for s in self.dns_sets.iter().filter(|s| !s.elements.is_empty()) {
+            writeln!(
+                f,
+                "add element {TABLE} {} {{ {} }}",
+                s.name,
+                s.elements.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+
+    /// 2. The flush, then chains declared and static sets and maps emptied.
+    fn flush_part(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\n# 2. Every rule goes; chains are declared, static sets and maps emptied, all refilled below.")?;
+        writeln!(f, "flush table {TABLE}")?;
+        if self.static_sets.is_empty() && self.maps.is_empty() {
+            return Ok(());
+        }
+        writeln!(f, "table {TABLE} {{")?;
+        // A map's elements may only jump to chains that existed when the map was declared.
+        for c in &self.chains {
+            writeln!(f, "\tchain {} {{ }}", c.name)?;
+        }
+        for s in &self.static_sets {
+            writeln!(
+                f,
+                "\tset {} {{ type {}; flags interval; }}",
+                s.name,
+                addr_type(s.fam)
+            )?;
+        }
+        for m in &self.maps {
+            let flags = if m.interval { " flags interval;" } else { "" };
+            writeln!(
+                f,
+                "\tmap {} {{ type {} : verdict;{flags} }}",
+                m.name,
+                addr_type(m.fam)
+            )?;
+        }
+        writeln!(f, "}}")?;
+        for s in &self.static_sets {
+            writeln!(f, "flush set {TABLE} {}", s.name)?;
+        }
+        for m in &self.maps {
+            writeln!(f, "flush map {TABLE} {}", m.name)?;
+        }
+        Ok(())
+    }
+
+    /// 3. Static sets and the regular chains.
+    fn chains_part(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "\n# 3. Static sets, and the chains of zones, device classes and groups."
+        )?;
+        writeln!(f, "table {TABLE} {{")?;
+        for s in &self.static_sets {
+            writeln!(
+                f,
+                "\tset {} {{\n\t\ttype {}\n\t\tflags interval\n\t\telements = {{ {} }}\n\t}}",
+                s.name,
+                addr_type(s.fam),
+                s.elements.join(", ")
+            )?;
+        }
+        for c in &self.chains {
+            write!(f, "{c}")?;
+        }
+        writeln!(f, "}}")
+    }
+
+    /// 4. The maps and the base chains.
+    fn hooks_part(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "\n# 4. The maps that jump to those chains, and the hooks that look them up."
+        )?;
+        writeln!(f, "table {TABLE} {{")?;
+        for m in &self.maps {
+            let flags = if m.interval {
+                "\t\tflags interval\n"
+            } else {
+                ""
+            };
+            writeln!(
+                f,
+                "\tmap {} {{\n\t\ttype {} : verdict\n{flags}\t\telements = {{ {} }}\n\t}}",
+                m.name,
+                addr_type(m.fam),
+                m.elements.join(",\n\t\t\t")
+            )?;
+        }
+        for c in &self.hooks {
+            write!(f, "{c}")?;
+        }
+        writeln!(f, "}}")
+    }
+}
