@@ -136,7 +136,7 @@ pub enum LoadError {
 pub fn load_file(path: &Path) -> Result<Loaded<Profile>, LoadError> {
     let text = crate::diag::read_text(path).map_err(|e| match e {
         crate::diag::ReadError::Io(e) => LoadError::Io(e),
-        crate::diag::ReadError::NotUtf8(d) => LoadError::Invalid(vec![d]),
+        crate::diag::ReadError::NotUtf8(d) => LoadError::Invalid(vec![*d]),
     })?;
     profile_text(&path.display().to_string(), &text).map_err(LoadError::Invalid)
 }

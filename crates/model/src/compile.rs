@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::diag::{from_yaml_error, Diagnostic, Pos, Sink};
+use crate::diag::{from_yaml_error, Code, Diagnostic, Pos, Sink, Subject};
 use crate::ir::*;
 use crate::names::{check_wildcard, expand_template, is_hostname};
 use crate::ports::{parse_item, port_number, PortItem, PortSpec};
@@ -67,7 +67,7 @@ pub fn site_text(
         };
         sink.error(
             Pos::new(1, 1),
-            "not-a-site",
+            Code::NotASite,
             format!("this file has no top-level `site:` key: it is {what}"),
             "commands that take a SITE need a site file (see examples/site.yaml); `portolan validate` checks profiles",
         );
@@ -104,7 +104,7 @@ fn service(sink: &mut Sink, s: &Option<Spanned<RawService>>) -> Option<Provider>
         RawService::Word(w) => {
             sink.error(
                 pos(s),
-                "invalid-service",
+                Code::InvalidService,
                 format!("`{w}`: a service is `firewall` or a list of addresses"),
                 "write `firewall` or `[192.0.2.53]`",
             );
@@ -140,7 +140,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
         if !seen.insert(z.id.value.clone()) {
             sink.error(
                 pos(&z.id),
-                "duplicate-id",
+                Code::DuplicateId,
                 format!("zone `{}` is declared twice", z.id.value),
                 "give each zone its own id",
             );
@@ -149,7 +149,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
             if !crate::names::is_interface_name(&i.value) {
                 sink.error(
                     pos(i),
-                    "invalid-interface",
+                    Code::InvalidInterface,
                     format!("`{}` is not an interface name", i.value),
                     "at most 15 letters, digits, '-', '_' or '.' (not `.` or `..`), optionally ending in '*' after at least one of them",
                 );
@@ -186,7 +186,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
         if !ids.insert(d.id.value.clone()) {
             sink.error(
                 pos(&d.id),
-                "duplicate-id",
+                Code::DuplicateId,
                 format!("device `{}` is declared twice", d.id.value),
                 "give each device or group its own id",
             );
@@ -195,7 +195,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
         if zone.is_none() {
             sink.error(
                 pos(&d.zone),
-                "unknown-zone",
+                Code::UnknownZone,
                 format!("zone `{}` is not declared", d.zone.value),
                 "declare it under `zones`",
             );
@@ -203,7 +203,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
         if d.addresses.is_empty() {
             sink.error(
                 pos(&d.id),
-                "missing-address",
+                Code::MissingAddress,
                 format!("device `{}` lists no address", d.id.value),
                 "give its addresses or prefix under `addresses`",
             );
@@ -216,7 +216,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
                     let nets: Vec<String> = z.networks.iter().map(ToString::to_string).collect();
                     sink.error(
                         pos(a),
-                        "address-outside-zone",
+                        Code::AddressOutsideZone,
                         format!("{n} is not inside zone `{}` ({})", z.id, nets.join(", ")),
                         "fix the address, or the device's zone",
                     );
@@ -225,7 +225,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
             if let Some(other) = claimed.overlapping(&n) {
                 sink.error(
                     pos(a),
-                    "address-conflict",
+                    Code::AddressConflict,
                     format!("{n} is also claimed by device `{other}`"),
                     "each address belongs to one device or group",
                 );
@@ -241,7 +241,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
             Err(why) => {
                 sink.error(
                     pos(&d.profile),
-                    "unknown-profile",
+                    Code::UnknownProfile,
                     format!("profile `{}`: {why}", d.profile.value),
                     "use an id from `portolan catalog list`, or a path to a profile file",
                 );
@@ -286,7 +286,7 @@ fn zones_without_interface(sink: &mut Sink, raw: &RawSite) {
         if used {
             sink.warning(
                 pos(&z.id),
-                "zone-without-interface",
+                Code::ZoneWithoutInterface,
                 format!("zone `{id}` names no interface: rules for its devices and peers match addresses only, and its addresses arriving on another interface (spoofed) are not dropped"),
                 "add `interface:` with the firewall's interface towards the zone",
             );
@@ -358,9 +358,11 @@ fn check_mode(sink: &mut Sink, d: &RawDevice, p: &Profile) -> Option<String> {
     match &d.mode {
         None if !p.modes.is_empty() => {
             let modes: Vec<&str> = p.modes.iter().map(|m| m.id.as_str()).collect();
-            sink.error(
+            let choices = modes.iter().map(|m| m.to_string()).collect();
+            sink.error_about(
+                Subject::Mode { choices },
                 pos(&d.profile),
-                "missing-mode",
+                Code::MissingMode,
                 format!(
                     "profile `{}` has several modes; device `{}` chooses none",
                     p.id, d.id.value
@@ -377,9 +379,11 @@ fn check_mode(sink: &mut Sink, d: &RawDevice, p: &Profile) -> Option<String> {
             } else {
                 format!("use one of: {}", modes.join(", "))
             };
-            sink.error(
+            let choices = modes.iter().map(|m| m.to_string()).collect();
+            sink.error_about(
+                Subject::Mode { choices },
                 pos(m),
-                "unknown-mode",
+                Code::UnknownMode,
                 format!("profile `{}` has no mode `{}`", p.id, m.value),
                 help,
             );
@@ -447,7 +451,7 @@ impl Dev<'_> {
         }
         let v = param_text(self.d, self.p, id);
         if v.is_none() {
-            sink.error(self.here(), "missing-param", format!("device `{}`: flow `{flow}` needs param `{id}` of profile `{}`, which has no default", self.d.id.value, self.p.id), format!("add `params: {{{id}: ...}}` to the device"));
+            sink.error_about(Subject::Param(id.to_string()), self.here(), Code::MissingParam, format!("device `{}`: flow `{flow}` needs param `{id}` of profile `{}`, which has no default", self.d.id.value, self.p.id), format!("add `params: {{{id}: ...}}` to the device"));
         }
         v
     }
@@ -467,7 +471,7 @@ impl Dev<'_> {
             PortSpec::Unspecified => {
                 sink.error(
                     self.here(),
-                    "unspecified-port",
+                    Code::UnspecifiedPort,
                     format!(
                         "device `{}`: the source does not give the ports of flow `{}/{}`",
                         self.d.id.value, self.p.id, flow.id
@@ -493,9 +497,10 @@ impl Dev<'_> {
                                     _ => {
                                         let at =
                                             self.d.params.get(id.as_str()).map_or(self.here(), pos);
-                                        sink.error(
+                                        sink.error_about(
+                                            Subject::Param(id.clone()),
                                             at,
-                                            "invalid-param",
+                                            Code::InvalidParam,
                                             format!("param `{id}` = `{text}` is not a port list"),
                                             "give ports such as 2001 or \"2001-2004\"",
                                         );
@@ -525,7 +530,7 @@ impl Dev<'_> {
             if p.is_none() {
                 sink.error(
                     pos(s),
-                    "unknown-protocol",
+                    Code::UnknownProtocol,
                     format!("protocol `{}` is not known", s.value),
                     "use tcp, udp, sctp, icmp, esp… or an IANA number",
                 );
@@ -536,7 +541,7 @@ impl Dev<'_> {
             Protocol::Unspecified => {
                 sink.error(
                     self.here(),
-                    "unspecified-protocol",
+                    Code::UnspecifiedProtocol,
                     format!(
                         "device `{}`: the source does not give the transport of flow `{}/{}`",
                         self.d.id.value, self.p.id, flow.id
@@ -553,9 +558,10 @@ impl Dev<'_> {
                 let p = Protocol::from_name(&t)
                     .filter(|p| p.has_ports() && !matches!(p, Protocol::Unspecified));
                 if p.is_none() {
-                    sink.error(
+                    sink.error_about(
+                        Subject::Param(id.clone()),
                         self.here(),
-                        "invalid-param",
+                        Code::InvalidParam,
                         format!("param `{id}` = `{t}` is not a protocol"),
                         "use tcp or udp",
                     );
@@ -588,7 +594,7 @@ impl Dev<'_> {
                         ..Peers::default()
                     }),
                     None => {
-                        sink.error(self.here(), "unbound-service", format!("device `{}`: flow `{}/{}` needs a {} service and the site declares none", self.d.id.value, self.p.id, flow.id, s.name()), format!("add `services: {{{}: firewall}}` or its addresses, bind `{}` on the device, or switch the flow off", s.name(), e.id));
+                        sink.error_about(Subject::Service(s.name().to_string()), self.here(), Code::UnboundService, format!("device `{}`: flow `{}/{}` needs a {} service and the site declares none", self.d.id.value, self.p.id, flow.id, s.name()), format!("add `services: {{{}: firewall}}` or its addresses, bind `{}` on the device, or switch the flow off", s.name(), e.id));
                         None
                     }
                 }
@@ -597,9 +603,10 @@ impl Dev<'_> {
                 if !self.unbound.borrow_mut().insert(e.id.clone()) {
                     return None;
                 }
-                sink.error(
+                sink.error_about(
+                    Subject::Role(e.id.clone()),
                     self.here(),
-                    "unbound-role",
+                    Code::UnboundRole,
                     format!(
                         "device `{}`: flow `{}/{}` (and any other flow to it) goes to role `{}`, which the site does not bind",
                         self.d.id.value, self.p.id, flow.id, e.id
@@ -639,7 +646,7 @@ impl Dev<'_> {
                     if !is_hostname(&name) {
                         sink.error(
                             self.here(),
-                            "invalid-hostname",
+                            Code::InvalidHostname,
                             format!("`{h}` expands to `{name}`, which is not a hostname"),
                             "check the device's params",
                         );
@@ -668,7 +675,7 @@ fn site_ports(sink: &mut Sink, sp: &Spanned<RawPorts>) -> Option<Vec<PortRange>>
             _ => {
                 sink.error(
                     at,
-                    "invalid-port",
+                    Code::InvalidPort,
                     format!("`{t}` is not a port or range 1..65535"),
                     "write 443 or \"3001-3003\"",
                 );
@@ -684,7 +691,7 @@ fn bindings(sink: &mut Sink, ctx: &SiteCtx, b: &Spanned<Vec<Spanned<String>>>) -
     if b.value.is_empty() {
         sink.error(
             pos(b),
-            "empty-binding",
+            Code::EmptyBinding,
             "the binding lists nothing",
             "give addresses, prefixes, hostnames, `*.domain`, `zone:ID`, `firewall` or `any`",
         );
@@ -699,7 +706,7 @@ fn bindings(sink: &mut Sink, ctx: &SiteCtx, b: &Spanned<Vec<Spanned<String>>>) -
             peers.prefixes.push(IpNet::V6(ipnet::Ipv6Net::default()));
             sink.warning(
                 pos(item),
-                "any-peer",
+                Code::AnyPeer,
                 "binding to `any` admits every address for each flow to this peer",
                 "bind the peer's addresses or names if you know them",
             );
@@ -710,13 +717,13 @@ fn bindings(sink: &mut Sink, ctx: &SiteCtx, b: &Spanned<Vec<Spanned<String>>>) -
                 }
                 Some(_) => sink.error(
                     pos(item),
-                    "empty-zone",
+                    Code::EmptyZone,
                     format!("zone `{z}` has no networks"),
                     "list the zone's networks",
                 ),
                 None => sink.error(
                     pos(item),
-                    "unknown-zone",
+                    Code::UnknownZone,
                     format!("zone `{z}` is not declared"),
                     "declare it under `zones`",
                 ),
@@ -726,7 +733,7 @@ fn bindings(sink: &mut Sink, ctx: &SiteCtx, b: &Spanned<Vec<Spanned<String>>>) -
                 Ok(d) => peers.wildcards.push(d.to_ascii_lowercase()),
                 Err(_) => sink.error(
                     pos(item),
-                    "wildcard-not-leftmost",
+                    Code::WildcardNotLeftmost,
                     format!("`{t}` is not a wildcard domain"),
                     "write `*.example.com`",
                 ),
@@ -740,7 +747,7 @@ fn bindings(sink: &mut Sink, ctx: &SiteCtx, b: &Spanned<Vec<Spanned<String>>>) -
                 .names
                 .push(t.trim_end_matches('.').to_ascii_lowercase());
         } else {
-            sink.error(pos(item), "invalid-binding", format!("`{t}` is not an address, prefix, hostname or zone"), "give 192.0.2.1, 192.0.2.0/24, host.example.com, *.example.com, zone:ID, firewall or any");
+            sink.error(pos(item), Code::InvalidBinding, format!("`{t}` is not an address, prefix, hostname or zone"), "give 192.0.2.1, 192.0.2.0/24, host.example.com, *.example.com, zone:ID, firewall or any");
         }
     }
     Some(peers)
@@ -760,7 +767,7 @@ fn check_override(
         if !matches!(f.protocol, Protocol::Unspecified) {
             sink.error(
                 pos(sp),
-                "override-specified",
+                Code::OverrideSpecified,
                 format!("device `{}`: the source gives protocol {} for flow `{}/{}`", d.id.value, f.protocol, p.id, f.id),
                 "a site may only supply values the source leaves `unspecified`; use a profile of your own for a different flow",
             );
@@ -771,7 +778,7 @@ fn check_override(
             let given = f.ports.to_strings().join(", ");
             sink.error(
                 pos(sp),
-                "override-specified",
+                Code::OverrideSpecified,
                 format!("device `{}`: the source gives the ports of flow `{}/{}` ({given})", d.id.value, p.id, f.id),
                 "a site may only supply ports the source leaves `unspecified` (ports from a param are set under `params`)",
             );
@@ -812,7 +819,7 @@ fn device_rules(
             let known: Vec<&str> = p.features.iter().map(|x| x.id.as_str()).collect();
             sink.error(
                 pos(f),
-                "unknown-feature",
+                Code::UnknownFeature,
                 format!("profile `{}` has no feature `{}`", p.id, f.value),
                 format!("features: {}", known.join(", ")),
             );
@@ -823,7 +830,7 @@ fn device_rules(
         if !flows.iter().any(|f| &f.id == id) {
             sink.error(
                 pos(s),
-                "unknown-flow",
+                Code::UnknownFlow,
                 format!(
                     "profile `{}`{} has no flow `{id}`",
                     p.id,
@@ -837,7 +844,7 @@ fn device_rules(
         if p.param(id).is_none() {
             sink.error(
                 pos(v),
-                "unknown-param",
+                Code::UnknownParam,
                 format!("profile `{}` has no param `{id}`", p.id),
                 "see the profile's params with `portolan doc`",
             );
@@ -847,7 +854,7 @@ fn device_rules(
         if p.endpoint(id).is_none() {
             sink.error(
                 pos(b),
-                "unknown-endpoint",
+                Code::UnknownEndpoint,
                 format!("profile `{}` has no endpoint `{id}` to bind", p.id),
                 "bind one of the profile's endpoints",
             );
@@ -858,7 +865,7 @@ fn device_rules(
         if parsed.is_none() {
             sink.error(
                 pos(v),
-                "invalid-version",
+                Code::InvalidVersion,
                 format!("`{}` is not a dotted version", v.value),
                 "write e.g. 2.9 or 1.2.11",
             );
@@ -874,7 +881,7 @@ fn device_rules(
             if !f.optional {
                 sink.warning(
                     setting.map_or(pos(&d.id), pos),
-                    "required-flow-disabled",
+                    Code::RequiredFlowDisabled,
                     format!("device `{}`: flow `{}/{}` is switched off, but the source does not mark it optional", d.id.value, p.id, f.id),
                     "the device may not work without it; keep it unless you know it is not needed here",
                 );
@@ -998,7 +1005,7 @@ fn names_need_dns(sink: &mut Sink, ctx: &SiteCtx, d: &RawDevice, rules: &[Rule])
     if !matches!(ctx.dns, Some(Provider::Firewall)) {
         sink.warning(
             pos(&d.id),
-            "names-need-dns",
+            Code::NamesNeedDns,
             format!("device `{}`: `{flow}` names its peers by DNS name, and this firewall does not answer the site's DNS, so the name sets are not filled at run time", d.id.value),
             "set `services: {dns: firewall}` and run dnsmasq with `compile --target dnsmasq`, or compile with `--resolve`",
         );
@@ -1007,7 +1014,7 @@ fn names_need_dns(sink: &mut Sink, ctx: &SiteCtx, d: &RawDevice, rules: &[Rule])
     }) {
         sink.warning(
             pos(&d.id),
-            "names-need-dns",
+            Code::NamesNeedDns,
             format!("device `{}`: `{flow}` names its peers by DNS name, but the device has no DNS flow to this firewall, so its own lookups never fill the name sets", d.id.value),
             "bind or enable the profile's DNS flow, or compile with `--resolve`",
         );

@@ -16,7 +16,7 @@ pub mod raw;
 pub mod raw_site;
 pub mod validate;
 
-pub use diag::{Diagnostic, Pos, Severity};
+pub use diag::{Code, Diagnostic, Pos, Severity, Subject};
 pub use ports::{PortItem, PortSpec};
 pub use profile::*;
 pub use protocol::Protocol;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::diag::{from_yaml_error, Diagnostic, Pos, Sink};
+use crate::diag::{from_yaml_error, Code, Diagnostic, Pos, Sink, Subject};
 use crate::names::{
     check_wildcard, is_hostname, is_ident, is_profile_id, template_params, WildcardError,
 };
@@ -42,7 +42,7 @@ pub fn check_tabs(file: &str, text: &str) -> Option<Diagnostic> {
             let mut sink = Sink::new(file);
             sink.error(
                 Pos::new(i as u64 + 1, col as u64 + 1),
-                "tab-indent",
+                Code::TabIndent,
                 "a tab character in the indentation",
                 "YAML indents with spaces only: replace the tab with spaces",
             );
@@ -64,7 +64,7 @@ pub fn check_version_first(file: &str, text: &str) -> Option<Diagnostic> {
         let mut sink = Sink::new(file);
         sink.error(
             Pos::new(i as u64 + 1, 1),
-            "missing-version",
+            Code::MissingVersion,
             "the first key must be `portolan: 1`",
             "start the file with the line `portolan: 1`",
         );
@@ -73,7 +73,7 @@ pub fn check_version_first(file: &str, text: &str) -> Option<Diagnostic> {
     let mut sink = Sink::new(file);
     sink.error(
         Pos::new(1, 1),
-        "missing-version",
+        Code::MissingVersion,
         "the file is empty",
         "start the file with `portolan: 1`",
     );
@@ -111,7 +111,7 @@ fn unique_ids<'a>(
         if let Some(first) = seen.get(&id.value) {
             sink.error(
                 pos(id),
-                "duplicate-id",
+                Code::DuplicateId,
                 format!(
                     "{what} `{}` is declared twice (first at line {})",
                     id.value, first.line
@@ -138,7 +138,7 @@ pub(crate) fn check_format_version(sink: &mut Sink, v: &Spanned<i64>) {
     if v.value != 1 {
         sink.error(
             pos(v),
-            "unsupported-version",
+            Code::UnsupportedVersion,
             format!("format version {} is not supported", v.value),
             "this Portolan reads `portolan: 1`",
         );
@@ -150,7 +150,7 @@ pub(crate) fn check_ident(sink: &mut Sink, what: &str, id: &Spanned<String>) {
     if !is_ident(&id.value) {
         sink.error(
             pos(id),
-            "invalid-id",
+            Code::InvalidId,
             format!("{what} `{}` is not a valid identifier", id.value),
             "use letters, digits, '-', '_' and '.', starting with a letter or digit",
         );
@@ -164,7 +164,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
     if !is_profile_id(&raw.id.value) {
         sink.error(
             pos(&raw.id),
-            "invalid-id",
+            Code::InvalidId,
             format!("profile id `{}` is not valid", raw.id.value),
             "use lowercase letters, digits and '-'",
         );
@@ -186,7 +186,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
             if s.file.is_none() && s.url.is_none() {
                 sink.error(
                     pos(&s.id),
-                    "invalid-source",
+                    Code::InvalidSource,
                     format!("source `{}` has neither `file` nor `url`", s.id.value),
                     "say where the document is",
                 );
@@ -237,7 +237,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
     if raw.flows.is_empty() {
         sink.warning(
             pos(&raw.id),
-            "no-flows",
+            Code::NoFlows,
             format!("profile `{}` lists no flow", raw.id.value),
             "add one flow per row of the vendor's tables",
         );
@@ -251,7 +251,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
         {
             sink.warning(
                 pos(&e.id),
-                "unused-endpoint",
+                Code::UnusedEndpoint,
                 format!("endpoint `{}` is used by no flow", e.id.value),
                 "remove it, or add the flow that uses it",
             );
@@ -287,7 +287,7 @@ impl Ctx<'_> {
                 if !self.sources.contains(&c.doc.value) {
                     sink.error(
                         pos(&c.doc),
-                        "unknown-source",
+                        Code::UnknownSource,
                         format!("no source `{}` in `sources`", c.doc.value),
                         "add it to `sources` or fix the name",
                     );
@@ -295,7 +295,7 @@ impl Ctx<'_> {
                 if c.reference.trim().is_empty() {
                     sink.error(
                         pos(&c.doc),
-                        "missing-source",
+                        Code::MissingSource,
                         "the citation's `ref` is empty",
                         "say where in the document: table and row, or section",
                     );
@@ -318,7 +318,7 @@ impl Ctx<'_> {
             other => {
                 sink.error(
                     pos(&p.kind),
-                    "invalid-param",
+                    Code::InvalidParam,
                     format!("param type `{other}` is not known"),
                     "use port, ports, host, string or enum",
                 );
@@ -326,17 +326,19 @@ impl Ctx<'_> {
             }
         };
         if kind == ParamType::Enum && p.values.is_empty() {
-            sink.error(
+            sink.error_about(
+                Subject::Param(p.id.value.clone()),
                 pos(&p.id),
-                "invalid-param",
+                Code::InvalidParam,
                 format!("enum param `{}` lists no `values`", p.id.value),
                 "add `values: [...]`",
             );
         }
         if kind != ParamType::Enum && !p.values.is_empty() {
-            sink.error(
+            sink.error_about(
+                Subject::Param(p.id.value.clone()),
                 pos(&p.id),
-                "invalid-param",
+                Code::InvalidParam,
                 format!("param `{}` has `values` but is not an enum", p.id.value),
                 "use `type: enum`, or remove `values`",
             );
@@ -360,7 +362,7 @@ impl Ctx<'_> {
         if e.id.value == DEVICE {
             sink.error(
                 pos(&e.id),
-                "reserved-id",
+                Code::ReservedId,
                 "`device` is reserved for the device itself",
                 "rename the endpoint",
             );
@@ -371,7 +373,7 @@ impl Ctx<'_> {
         if kinds != 1 {
             sink.error(
                 pos(&e.id),
-                "invalid-endpoint",
+                Code::InvalidEndpoint,
                 format!("endpoint `{}` must be exactly one of: hosts/domains/addresses, `service`, `role: true`", e.id.value),
                 "a local service or a role stands alone; remote peers list hosts, domains or addresses",
             );
@@ -379,7 +381,7 @@ impl Ctx<'_> {
         if e.addresses_volatile && e.addresses.is_empty() {
             sink.error(
                 pos(&e.id),
-                "invalid-endpoint",
+                Code::InvalidEndpoint,
                 "`addresses_volatile` without `addresses`",
                 "remove it, or list the addresses",
             );
@@ -389,7 +391,7 @@ impl Ctx<'_> {
             if v.is_none() {
                 sink.error(
                     pos(s),
-                    "unknown-service",
+                    Code::UnknownService,
                     format!("service `{}` is not known", s.value),
                     "use dns, dhcp or ntp",
                 );
@@ -404,13 +406,13 @@ impl Ctx<'_> {
                 Ok(_) => {}
                 Err(WildcardError::NotLeftmost) => sink.error(
                     pos(d),
-                    "wildcard-not-leftmost",
+                    Code::WildcardNotLeftmost,
                     format!("`{}`: `*` may only be the whole leftmost label", d.value),
                     "write it as `*.example.com`",
                 ),
                 Err(WildcardError::Invalid) => sink.error(
                     pos(d),
-                    "invalid-domain",
+                    Code::InvalidDomain,
                     format!("`{}` is not a wildcard domain", d.value),
                     "write `*.` followed by a hostname; plain names go in `hosts`",
                 ),
@@ -438,7 +440,7 @@ impl Ctx<'_> {
         match template_params(&h.value) {
             Err(bad) => sink.error(
                 pos(h),
-                "invalid-hostname",
+                Code::InvalidHostname,
                 format!("`{}`: `{bad}` is not a `{{param}}` reference", h.value),
                 "write params as {name}",
             ),
@@ -447,7 +449,7 @@ impl Ctx<'_> {
                     match self.params.get(*p) {
                         None => sink.error(
                             pos(h),
-                            "unknown-param",
+                            Code::UnknownParam,
                             format!("`{}` refers to param `{p}`, which is not declared", h.value),
                             "declare it under `params`",
                         ),
@@ -456,7 +458,7 @@ impl Ctx<'_> {
                         {
                             sink.error(
                                 pos(h),
-                                "param-type-mismatch",
+                                Code::ParamTypeMismatch,
                                 format!(
                                     "param `{p}` is a {} and cannot be part of a hostname",
                                     rp.kind.value
@@ -472,14 +474,14 @@ impl Ctx<'_> {
                 if h.value.contains('*') {
                     sink.error(
                         pos(h),
-                        "invalid-hostname",
+                        Code::InvalidHostname,
                         format!("`{}` is a wildcard", h.value),
                         "wildcards go in `domains`",
                     );
                 } else if !is_hostname(&probe) {
                     sink.error(
                         pos(h),
-                        "invalid-hostname",
+                        Code::InvalidHostname,
                         format!("`{}` is not a fully qualified hostname", h.value),
                         "use letters, digits and '-' in dot-separated labels",
                     );
@@ -495,7 +497,7 @@ impl Ctx<'_> {
                 Err(_) => {
                     sink.error(
                         pos(p),
-                        "unknown-protocol",
+                        Code::UnknownProtocol,
                         format!("protocol number {n} is outside 0..255"),
                         "use a name (tcp, udp, esp…) or an IANA number",
                     );
@@ -507,7 +509,7 @@ impl Ctx<'_> {
                     match self.params.get(name) {
                         None => sink.error(
                             pos(p),
-                            "unknown-param",
+                            Code::UnknownParam,
                             format!("protocol refers to param `{name}`, which is not declared"),
                             "declare it under `params`",
                         ),
@@ -515,7 +517,7 @@ impl Ctx<'_> {
                             let ok = rp.kind.value == "enum"
                                 && rp.values.iter().all(|v| matches!(&v.value, Scalar::Str(s) if Protocol::from_name(s).is_some_and(|p| p.has_ports())));
                             if !ok {
-                                sink.error(pos(p), "param-type-mismatch", format!("param `{name}` must be an enum of protocol names with ports (tcp, udp, sctp)"), "declare `type: enum` with `values: [udp, tcp]`");
+                                sink.error(pos(p), Code::ParamTypeMismatch, format!("param `{name}` must be an enum of protocol names with ports (tcp, udp, sctp)"), "declare `type: enum` with `values: [udp, tcp]`");
                             }
                         }
                     }
@@ -524,7 +526,7 @@ impl Ctx<'_> {
                 match Protocol::from_name(s) {
                     Some(p) => p,
                     None => {
-                        sink.error(pos(p), "unknown-protocol", format!("protocol `{s}` is not known"), "use tcp, udp, sctp, icmp, icmpv6, esp, ah, gre, igmp, arp, an IANA number, a {param} or `unspecified`");
+                        sink.error(pos(p), Code::UnknownProtocol, format!("protocol `{s}` is not known"), "use tcp, udp, sctp, icmp, icmpv6, esp, ah, gre, igmp, arp, an IANA number, a {param} or `unspecified`");
                         Protocol::Unspecified
                     }
                 }
@@ -541,7 +543,7 @@ impl Ctx<'_> {
         if items.is_empty() {
             sink.error(
                 pos(raw),
-                "invalid-port",
+                Code::InvalidPort,
                 "the port list is empty",
                 "list at least one port, or write `unspecified`",
             );
@@ -557,14 +559,14 @@ impl Ctx<'_> {
                     match self.params.get(&p) {
                         None => sink.error(
                             at,
-                            "unknown-param",
+                            Code::UnknownParam,
                             format!("port refers to param `{p}`, which is not declared"),
                             "declare it under `params` with `type: port`",
                         ),
                         Some(rp) if !matches!(rp.kind.value.as_str(), "port" | "ports") => sink
                             .error(
                                 at,
-                                "param-type-mismatch",
+                                Code::ParamTypeMismatch,
                                 format!("param `{p}` is a {}, not a port", rp.kind.value),
                                 "use `type: port` or `type: ports`",
                             ),
@@ -575,19 +577,19 @@ impl Ctx<'_> {
                 Ok(item) => out.push(item),
                 Err(PortError::OutOfRange(n)) => sink.error(
                     at,
-                    "port-out-of-range",
+                    Code::PortOutOfRange,
                     format!("port {n} is outside 1..65535"),
                     "ports are 1 to 65535",
                 ),
                 Err(PortError::Reversed(a, b)) => sink.error(
                     at,
-                    "reversed-range",
+                    Code::ReversedRange,
                     format!("range {a}-{b} runs backwards"),
                     format!("write it as {b}-{a}"),
                 ),
                 Err(PortError::Syntax(t)) => sink.error(
                     at,
-                    "invalid-port",
+                    Code::InvalidPort,
                     format!("`{t}` is not a port, range or {{param}}"),
                     "write 443, \"3001-3003\", \"{param}\" or `unspecified`",
                 ),
@@ -602,7 +604,7 @@ impl Ctx<'_> {
             if !self.modes.contains(&m.value) {
                 sink.error(
                     pos(m),
-                    "unknown-mode",
+                    Code::UnknownMode,
                     format!(
                         "flow `{}` names mode `{}`, which is not declared",
                         f.id.value, m.value
@@ -615,7 +617,7 @@ impl Ctx<'_> {
             if side.value != DEVICE && !self.endpoints.contains(&side.value) {
                 sink.error(
                     pos(side),
-                    "unknown-endpoint",
+                    Code::UnknownEndpoint,
                     format!(
                         "flow `{}` names endpoint `{}`, which is not declared",
                         f.id.value, side.value
@@ -628,7 +630,7 @@ impl Ctx<'_> {
         if device_sides != 1 {
             sink.error(
                 pos(&f.from),
-                "no-device-side",
+                Code::NoDeviceSide,
                 format!(
                     "flow `{}` must have `device` on exactly one side",
                     f.id.value
@@ -643,7 +645,7 @@ impl Ctx<'_> {
             other => {
                 sink.error(
                     pos(&f.initiation),
-                    "unknown-value",
+                    Code::UnknownValue,
                     format!("initiation `{other}` is not known"),
                     "use device, peer or either",
                 );
@@ -657,7 +659,7 @@ impl Ctx<'_> {
             {
                 sink.error(
                     pos(&f.initiation),
-                    "initiation-mismatch",
+                    Code::InitiationMismatch,
                     format!(
                         "flow `{}`: the initiator must be the `from` side",
                         f.id.value
@@ -674,7 +676,7 @@ impl Ctx<'_> {
             Some(p) if !protocol.has_ports() => {
                 sink.error(
                     pos(p),
-                    "ports-not-allowed",
+                    Code::PortsNotAllowed,
                     format!("protocol {protocol} has no ports"),
                     "remove `ports`",
                 );
@@ -684,7 +686,7 @@ impl Ctx<'_> {
             None if protocol.has_ports() && protocol_read => {
                 sink.error(
                     pos(&f.protocol),
-                    "ports-required",
+                    Code::PortsRequired,
                     format!("flow `{}` is {protocol} but says no ports", f.id.value),
                     "give the ports, or `ports: unspecified` if the source does not say",
                 );
@@ -696,7 +698,7 @@ impl Ctx<'_> {
             Some(p) if !protocol.has_ports() => {
                 sink.error(
                     pos(p),
-                    "ports-not-allowed",
+                    Code::PortsNotAllowed,
                     format!("protocol {protocol} has no ports"),
                     "remove `src_ports`",
                 );
@@ -710,7 +712,7 @@ impl Ctx<'_> {
             _ => {
                 sink.error(
                     pos(&f.id),
-                    "missing-source",
+                    Code::MissingSource,
                     format!("flow `{}` cites no source", f.id.value),
                     "add `source: {doc: <source id>, ref: <table/row or section>}`",
                 );
@@ -729,7 +731,7 @@ impl Ctx<'_> {
             Some(other) => {
                 sink.error(
                     f.cast.as_ref().map_or(Pos::UNKNOWN, pos),
-                    "unknown-value",
+                    Code::UnknownValue,
                     format!("cast `{other}` is not known"),
                     "use unicast, broadcast or multicast",
                 );
@@ -743,7 +745,7 @@ impl Ctx<'_> {
             Some(other) => {
                 sink.error(
                     f.family.as_ref().map_or(Pos::UNKNOWN, pos),
-                    "unknown-value",
+                    Code::UnknownValue,
                     format!("family `{other}` is not known"),
                     "use ipv4 or ipv6, or leave `family` out for both",
                 );
@@ -758,7 +760,7 @@ impl Ctx<'_> {
         if let (Some(proto), Some(fam)) = (clash, &f.family) {
             sink.error(
                 pos(fam),
-                "family-protocol-mismatch",
+                Code::FamilyProtocolMismatch,
                 format!("an {proto} flow cannot be `family: {}`", fam.value),
                 "icmp is IPv4's, icmpv6 IPv6's",
             );
@@ -771,7 +773,7 @@ impl Ctx<'_> {
                 _ => {
                     sink.error(
                         pos(g),
-                        "invalid-address",
+                        Code::InvalidAddress,
                         format!("`{}` is not a multicast group address", g.value),
                         "use an address in 224.0.0.0/4 or ff00::/8",
                     );
@@ -781,7 +783,7 @@ impl Ctx<'_> {
         if group.is_some() && cast != Cast::Multicast {
             sink.error(
                 pos(&f.id),
-                "invalid-cast",
+                Code::InvalidCast,
                 "`group` is set but `cast` is not multicast",
                 "add `cast: multicast`",
             );
@@ -790,7 +792,7 @@ impl Ctx<'_> {
             if !protocol.is_icmp() {
                 sink.error(
                     pos(t),
-                    "icmp-type-not-allowed",
+                    Code::IcmpTypeNotAllowed,
                     format!("`icmp_type` on a {protocol} flow"),
                     "only icmp and icmpv6 flows have ICMP types",
                 );
@@ -809,7 +811,7 @@ impl Ctx<'_> {
                 let names: Vec<&str> = crate::icmp::type_names(v6).collect();
                 sink.error(
                     pos(t),
-                    "invalid-icmp-type",
+                    Code::InvalidIcmpType,
                     format!(
                         "`{}` is not an {} type name",
                         t.value,
@@ -827,7 +829,7 @@ impl Ctx<'_> {
                 _ => {
                     sink.error(
                         pos(k),
-                        "invalid-value",
+                        Code::InvalidValue,
                         format!("keepalive {} is not a positive number of seconds", k.value),
                         "give seconds, e.g. 540",
                     );
@@ -845,7 +847,7 @@ impl Ctx<'_> {
                     other => {
                         sink.error(
                             pos(i),
-                            "unknown-value",
+                            Code::UnknownValue,
                             format!("inspection `{other}` is not known"),
                             "use allowed or forbidden",
                         );
@@ -903,7 +905,7 @@ impl Ctx<'_> {
         if set != 1 {
             sink.error(
                 pos(c),
-                "invalid-condition",
+                Code::InvalidCondition,
                 "a condition names exactly one of feature, version, region",
                 "write one condition per list entry",
             );
@@ -913,7 +915,7 @@ impl Ctx<'_> {
             if !self.features.contains(&f.value) {
                 sink.error(
                     pos(f),
-                    "unknown-feature",
+                    Code::UnknownFeature,
                     format!("feature `{}` is not declared", f.value),
                     "declare it under `features`",
                 );
@@ -926,7 +928,7 @@ impl Ctx<'_> {
                 None => {
                     sink.error(
                         pos(v),
-                        "invalid-version",
+                        Code::InvalidVersion,
                         format!("`{}` is not a version condition", v.value),
                         "write e.g. \">= 2.8\" (operators >=, >, <=, <, =)",
                     );
@@ -947,7 +949,7 @@ impl Ctx<'_> {
         let Some(rp) = self.params.get("region") else {
             sink.error(
                 pos(g),
-                "unknown-param",
+                Code::UnknownParam,
                 format!(
                     "the condition `region: {}` needs a param `region`, which is not declared",
                     g.value
@@ -962,7 +964,7 @@ impl Ctx<'_> {
                 if !values.contains(&g.value) {
                     sink.error(
                         pos(g),
-                        "unknown-region",
+                        Code::UnknownRegion,
                         format!(
                             "region `{}` is not one of the values of param `region` ({}), so the flow would never apply",
                             g.value,
@@ -975,7 +977,7 @@ impl Ctx<'_> {
             "string" => {}
             other => sink.error(
                 pos(g),
-                "param-type-mismatch",
+                Code::ParamTypeMismatch,
                 format!("param `region` is a {other}; a region condition needs an enum or string"),
                 "declare `region` as `type: enum` with its `values`",
             ),
@@ -1007,7 +1009,7 @@ impl Ctx<'_> {
                         let m = mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default();
                         sink.error(
                             pos(&f.id),
-                            "duplicate-flow-id",
+                            Code::DuplicateFlowId,
                             format!(
                                 "flow id `{}` is used twice{m} (first at line {})",
                                 f.id.value, first.line
@@ -1034,7 +1036,7 @@ impl Ctx<'_> {
             match outer {
                 None => sink.error(
                     pos(&ri.value.flow),
-                    "unknown-flow",
+                    Code::UnknownFlow,
                     format!(
                         "flow `{}` is carried inside `{}`, which is no flow of the same mode",
                         f.id, inside.flow
@@ -1046,13 +1048,13 @@ impl Ctx<'_> {
                         match port_number(p.value) {
                             Err(_) => sink.error(
                                 pos(p),
-                                "port-out-of-range",
+                                Code::PortOutOfRange,
                                 format!("port {} is outside 1..65535", p.value),
                                 "ports are 1 to 65535",
                             ),
                             Ok(n) if !o.ports.contains(n) => sink.error(
                                 pos(p),
-                                "inside-port-mismatch",
+                                Code::InsidePortMismatch,
                                 format!("outer flow `{}` has no port {n}", o.id),
                                 format!("use one of {}", o.ports),
                             ),
@@ -1068,7 +1070,7 @@ impl Ctx<'_> {
         if a.flows.value.is_empty() {
             sink.error(
                 pos(&a.flows),
-                "empty-alternative",
+                Code::EmptyAlternative,
                 format!("alternative group `{}` lists no flow", a.id.value),
                 "list the flows of which at least one must work",
             );
@@ -1077,7 +1079,7 @@ impl Ctx<'_> {
             if !raw.flows.iter().any(|f| f.id.value == fl.value) {
                 sink.error(
                     pos(fl),
-                    "unknown-flow",
+                    Code::UnknownFlow,
                     format!(
                         "alternative group `{}` names flow `{}`, which does not exist",
                         a.id.value, fl.value
@@ -1101,7 +1103,7 @@ impl Ctx<'_> {
             RawListens::Word(w) => {
                 sink.error(
                     pos(&raw.listens),
-                    "unknown-value",
+                    Code::UnknownValue,
                     format!("listens `{w}` is not known"),
                     "write `none`, `unspecified` or a list of entries",
                 );
@@ -1116,7 +1118,7 @@ impl Ctx<'_> {
                             _ if !protocol.has_ports() => {
                                 sink.error(
                                     pos(&e.ports),
-                                    "ports-not-allowed",
+                                    Code::PortsNotAllowed,
                                     format!("protocol {protocol} has no ports"),
                                     "listen entries are for tcp, udp or sctp",
                                 );
@@ -1128,7 +1130,7 @@ impl Ctx<'_> {
                             if !raw.flows.iter().any(|f| f.id.value == fl.value) {
                                 sink.error(
                                     pos(fl),
-                                    "unknown-flow",
+                                    Code::UnknownFlow,
                                     format!(
                                         "listen entry names flow `{}`, which does not exist",
                                         fl.value
@@ -1160,7 +1162,7 @@ impl Ctx<'_> {
             other => {
                 sink.error(
                     pos(&n.topic),
-                    "unknown-value",
+                    Code::UnknownValue,
                     format!("note topic `{other}` is not known"),
                     "use dns-ttl, nat, tls-inspection, keepalive or other",
                 );
@@ -1188,7 +1190,7 @@ fn crypto(sink: &mut Sink, c: &RawCrypto) -> Crypto {
             n => {
                 sink.error(
                     pos(v),
-                    "invalid-value",
+                    Code::InvalidValue,
                     format!("IKE version {n} does not exist"),
                     "use 1 or 2",
                 );
@@ -1204,7 +1206,7 @@ fn crypto(sink: &mut Sink, c: &RawCrypto) -> Crypto {
             Err(_) => {
                 sink.error(
                     pos(g),
-                    "invalid-value",
+                    Code::InvalidValue,
                     format!("DH group {} is not a group number", g.value),
                     "use IANA transform type 4 numbers (14, 19, …)",
                 );
@@ -1228,7 +1230,7 @@ pub(crate) fn address(sink: &mut Sink, a: &Spanned<String>) -> Option<IpNet> {
         if net.trunc() != net {
             sink.error(
                 pos(a),
-                "invalid-address",
+                Code::InvalidAddress,
                 format!("`{t}` has host bits set"),
                 format!("write the network as {}", net.trunc()),
             );
@@ -1240,7 +1242,7 @@ pub(crate) fn address(sink: &mut Sink, a: &Spanned<String>) -> Option<IpNet> {
     }
     sink.error(
         pos(a),
-        "invalid-address",
+        Code::InvalidAddress,
         format!("`{t}` is not an IP address or CIDR prefix"),
         "write 192.0.2.1, 192.0.2.0/24 or 2001:db8::/32",
     );
@@ -1269,9 +1271,10 @@ fn param_value(
             for it in &items {
                 match parse_item(it) {
                     Ok(PortItem::Param(_)) | Err(_) => {
-                        sink.error(
+                        sink.error_about(
+                            Subject::Param(id.to_string()),
                             pos(d),
-                            "invalid-param",
+                            Code::InvalidParam,
                             format!("default `{text}` of param `{id}` is not a port"),
                             "give a port number (or ranges for type ports)",
                         );
@@ -1281,9 +1284,10 @@ fn param_value(
                 }
             }
             if kind == ParamType::Port && !matches!(out.as_slice(), [PortItem::Single(_)]) {
-                sink.error(
+                sink.error_about(
+                    Subject::Param(id.to_string()),
                     pos(d),
-                    "invalid-param",
+                    Code::InvalidParam,
                     format!("param `{id}` is a single port; `{text}` is not"),
                     "use `type: ports` for lists and ranges",
                 );
@@ -1292,9 +1296,10 @@ fn param_value(
             Some(ParamValue::Ports(PortSpec::List(out)))
         }
         ParamType::Enum if !values.contains(&text) => {
-            sink.error(
+            sink.error_about(
+                Subject::Param(id.to_string()),
                 pos(d),
-                "invalid-param",
+                Code::InvalidParam,
                 format!("default `{text}` of param `{id}` is not one of its values"),
                 format!("use one of: {}", values.join(", ")),
             );

@@ -275,7 +275,7 @@ fn name_sets_that_cannot_fill_are_warned_about() {
         diagnose("good", file, text)
             .1
             .iter()
-            .map(|d| d.code)
+            .map(|d| d.code.as_str())
             .collect()
     };
     // DNS served elsewhere: the firewall's name sets never fill at run time.

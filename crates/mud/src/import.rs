@@ -143,7 +143,7 @@ fn import_repaired(
                 }
                 p.list.extend(notes);
                 for d in loaded.warnings {
-                    p.warning("", d.code, format!("profile: {}", d.message));
+                    p.warning("", d.code.as_str(), format!("profile: {}", d.message));
                 }
                 if p.has_errors() {
                     return Err(MudError::Refused { problems: p.list });

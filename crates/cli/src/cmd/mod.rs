@@ -140,9 +140,9 @@ pub fn load_site(
         }
         Err(portolan_model::diag::ReadError::NotUtf8(d)) => {
             if json {
-                eprintln!("{}", serde_json::to_string_pretty(&[d])?);
+                eprintln!("{}", serde_json::to_string_pretty(&[&*d])?);
             } else {
-                print_diagnostics(&[d]);
+                print_diagnostics(std::slice::from_ref(&*d));
             }
             return Ok(None);
         }

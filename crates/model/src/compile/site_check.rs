@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::{param_text, pos, version_ok, Dev};
-use crate::diag::{Pos, Sink};
+use crate::diag::{Code, Pos, Sink, Subject};
 use crate::names::{is_label, template_params};
 use crate::ports::{parse_item, PortError, PortItem};
 use crate::profile::{Condition, Flow, Param, ParamType, Profile, VersionReq};
@@ -32,7 +32,7 @@ pub(super) fn no_devices(sink: &mut Sink, raw: &RawSite) {
     if raw.devices.value.is_empty() {
         sink.warning(
             pos(&raw.devices),
-            "no-devices",
+            Code::NoDevices,
             format!(
                 "site `{}` declares no devices: its policy admits nothing and drops all forwarded traffic",
                 raw.site.value
@@ -207,9 +207,10 @@ pub(super) fn params(sink: &mut Sink, d: &RawDevice, p: &Profile) -> BTreeSet<St
     for (id, v) in &d.params {
         let Some(param) = p.param(id) else { continue };
         if let Err(r) = check_value(param, v) {
-            sink.error(
+            sink.error_about(
+                Subject::Param(id.clone()),
                 r.at,
-                "invalid-param",
+                Code::InvalidParam,
                 format!("device `{}`: {}", d.id.value, r.message),
                 r.help,
             );
@@ -266,7 +267,7 @@ pub(super) fn conditions(
 fn version_unknown(sink: &mut Sink, dev: &Dev, f: &Flow, req: &VersionReq) {
     sink.warning(
         dev.here(),
-        "version-unknown",
+        Code::VersionUnknown,
         format!(
             "device `{}`: flow `{}/{}` applies only to version {req}; the site does not say the device's version, so it is included",
             dev.d.id.value, dev.p.id, f.id
@@ -387,7 +388,7 @@ fn nothing_allowed(sink: &mut Sink, dev: &Dev, mode: Option<&str>, t: &Tally) {
     };
     sink.warning(
         dev.here(),
-        "nothing-allowed",
+        Code::NothingAllowed,
         format!(
             "device `{}` is allowed nothing: of profile `{}`{mode}, {}; all its traffic is dropped",
             dev.d.id.value,
@@ -432,7 +433,7 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
         if known && !used {
             sink.warning(
                 pos(f),
-                "unused-feature",
+                Code::UnusedFeature,
                 format!(
                     "device `{}`: no flow of profile `{}`{in_mode} depends on feature `{}`, so enabling it changes nothing",
                     d.id.value, p.id, f.value
@@ -457,7 +458,7 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
         if !used {
             sink.warning(
                 pos(v),
-                "unused-param",
+                Code::UnusedParam,
                 format!(
                     "device `{}`: no flow of profile `{}`{in_mode} that applies here uses param `{id}`, so setting it changes nothing",
                     d.id.value, p.id
@@ -475,7 +476,7 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
         if version_valid && !conditional {
             sink.warning(
                 pos(v),
-                "unused-version",
+                Code::UnusedVersion,
                 format!(
                     "device `{}`: no flow of profile `{}`{in_mode} depends on the version, so `version: {}` changes nothing",
                     d.id.value, p.id, v.value
