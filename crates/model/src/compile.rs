@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::diag::{from_yaml_error, Code, Diagnostic, Pos, Sink, Subject};
+use crate::document::{check_format_version, check_ident};
 use crate::ir::*;
 use crate::names::{check_wildcard, expand_template, is_hostname};
 use crate::ports::{parse_item, port_number, PortItem, PortSpec};
@@ -15,7 +16,7 @@ use crate::profile::*;
 use crate::protocol::Protocol;
 use crate::raw::{RawPorts, Scalar, Spanned};
 use crate::raw_site::*;
-use crate::validate::{check_format_version, check_ident, check_version_first, Loaded};
+use crate::validate::{check_version_first, Loaded};
 
 mod site_check;
 
@@ -89,7 +90,7 @@ pub fn site_text(
 
 /// An address or prefix of a site, checked as a profile's are.
 fn net(sink: &mut Sink, s: &Spanned<String>) -> Option<IpNet> {
-    crate::validate::address(sink, s)
+    crate::document::address(sink, s)
 }
 
 enum Provider {

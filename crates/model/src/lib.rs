@@ -5,6 +5,7 @@ mod cast;
 pub mod catalog;
 pub mod compile;
 pub mod diag;
+mod document;
 pub mod icmp;
 pub mod ir;
 pub mod mac;
