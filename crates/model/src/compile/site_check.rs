@@ -9,6 +9,8 @@
 //! - Flow conditions: a feature the site does not enable, a region other than the device's,
 //!   a version outside the condition drop the flow; a region condition on a device without a
 //!   region value is an error (`missing-param`), never a silent drop or a silent inclusion.
+//! - `names-need-dns`: a device whose peers are DNS names while the firewall does not answer
+//!   the site's DNS, or the device has no DNS flow to it (read from its own rules only).
 //! - Warnings: a site without devices (`no-devices`; its forward chain drops everything), a
 //!   device that ends up allowed nothing (`nothing-allowed`, with the reasons), a feature,
 //!   param or version the site sets that no flow of the device's mode uses (`unused-feature`,
@@ -17,8 +19,11 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use super::{param_text, pos, version_ok, Dev};
+use super::site::{Provider, SiteCtx};
+use super::values::{param_text, version_ok, Dev};
 use crate::diag::{Code, Pos, Sink, Subject};
+use crate::document::pos;
+use crate::ir::Rule;
 use crate::names::{is_label, template_params};
 use crate::ports::{parse_item, PortError, PortItem};
 use crate::profile::{Condition, Flow, Param, ParamType, Profile, VersionReq};
@@ -484,6 +489,35 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
                 "remove it, or check the device's profile and mode",
             );
         }
+    }
+}
+
+/// Hostname and wildcard peers are enforced through sets the firewall's DNS server fills as it
+/// answers. Warns when that cannot happen for a device: the site's DNS is not this firewall,
+/// or the device has no DNS flow of its own to ask it. `rules` are this device's own.
+pub(super) fn names_need_dns(sink: &mut Sink, ctx: &SiteCtx, d: &RawDevice, rules: &[Rule]) {
+    let mine = || rules.iter();
+    let Some(named) = mine().find(|r| !r.peers.names.is_empty() || !r.peers.wildcards.is_empty())
+    else {
+        return;
+    };
+    let flow = named.provenance();
+    if !matches!(ctx.dns, Some(Provider::Firewall)) {
+        sink.warning(
+            pos(&d.id),
+            Code::NamesNeedDns,
+            format!("device `{}`: `{flow}` names its peers by DNS name, and this firewall does not answer the site's DNS, so the name sets are not filled at run time", d.id.value),
+            "set `services: {dns: firewall}` and run dnsmasq with `compile --target dnsmasq`, or compile with `--resolve`",
+        );
+    } else if !mine().any(|r| {
+        r.peers.firewall && r.protocol == 17 && r.ports.iter().any(|p| p.lo <= 53 && 53 <= p.hi)
+    }) {
+        sink.warning(
+            pos(&d.id),
+            Code::NamesNeedDns,
+            format!("device `{}`: `{flow}` names its peers by DNS name, but the device has no DNS flow to this firewall, so its own lookups never fill the name sets", d.id.value),
+            "bind or enable the profile's DNS flow, or compile with `--resolve`",
+        );
     }
 }
 
