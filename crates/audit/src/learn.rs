@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use portolan_model::names::{is_hostname, is_ident};
+use portolan_model::syntax::{is_hostname, is_ident};
 use portolan_model::{
     Citation, Endpoint, Flow as PFlow, Initiation, Listen, ListenPorts, Listens, PortItem,
     PortSpec, Profile, Protocol, Service, SourceDoc, DEVICE,

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::diag::{Code, Diagnostic, Pos, Sink};
-use crate::names::is_ident;
 use crate::raw::Spanned;
+use crate::syntax::is_ident;
 
 /// A validated profile and its warnings.
 #[derive(Debug)]

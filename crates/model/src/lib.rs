@@ -9,12 +9,12 @@ mod document;
 pub mod icmp;
 pub mod ir;
 pub mod mac;
-pub mod names;
 pub mod ports;
 pub mod profile;
 pub mod protocol;
 pub mod raw;
 pub mod raw_site;
+pub mod syntax;
 pub mod validate;
 
 pub use diag::{Code, Diagnostic, Pos, Severity, Subject};

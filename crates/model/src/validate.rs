@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::diag::{from_yaml_error, Code, Diagnostic, Pos, Sink};
 use crate::document::{check_format_version, check_ident, pos};
-use crate::names::is_profile_id;
 use crate::profile::*;
 use crate::raw::*;
+use crate::syntax::is_profile_id;
 
 pub use crate::document::{check_tabs, check_version_first, Loaded};
 pub use condition::parse_version_req;

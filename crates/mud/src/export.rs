@@ -494,7 +494,7 @@ fn param_notes(profile: &Profile, flows: &[&Flow]) -> Vec<String> {
         }
         if let Some(e) = profile.endpoint(f.peer()) {
             for h in &e.hosts {
-                if let Ok(ps) = portolan_model::names::template_params(h) {
+                if let Ok(ps) = portolan_model::syntax::template_params(h) {
                     names.extend(ps.into_iter().map(str::to_string));
                 }
             }

@@ -376,7 +376,7 @@ pub(crate) fn profile_id(url: &str) -> String {
         .join("-");
     let id: String = id.chars().take(64).collect();
     let id = id.trim_end_matches('-').to_string();
-    if portolan_model::names::is_profile_id(&id) {
+    if portolan_model::syntax::is_profile_id(&id) {
         id
     } else {
         "mud-device".into()

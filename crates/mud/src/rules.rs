@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use portolan_model::names::{check_wildcard, is_hostname};
+use portolan_model::syntax::{check_wildcard, is_hostname};
 use portolan_model::PortItem;
 
 use crate::problem::{join, Problems};

@@ -10,9 +10,9 @@ use ipnet::IpNet;
 use crate::diag::{Code, Sink, Subject};
 use crate::document::pos;
 use crate::ir::*;
-use crate::names::{check_wildcard, expand_template, is_hostname};
 use crate::profile::*;
 use crate::raw::Spanned;
+use crate::syntax::{check_wildcard, expand_template, is_hostname};
 
 use super::site::{net, Provider, SiteCtx};
 use super::site_check;
@@ -89,7 +89,7 @@ impl Dev<'_> {
                         v
                     });
                     if missing {
-                        for id in crate::names::template_params(h).unwrap_or_default() {
+                        for id in crate::syntax::template_params(h).unwrap_or_default() {
                             if site_check::value(self, id).is_none() {
                                 self.param(sink, id, &flow.id);
                             }

@@ -71,7 +71,7 @@ pub(super) fn zones(sink: &mut Sink, raw: &RawSite) -> Vec<Zone> {
             );
         }
         if let Some(i) = &z.interface {
-            if !crate::names::is_interface_name(&i.value) {
+            if !crate::syntax::is_interface_name(&i.value) {
                 sink.error(
                     pos(i),
                     Code::InvalidInterface,

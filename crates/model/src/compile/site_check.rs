@@ -24,12 +24,12 @@ use super::values::{param_text, version_ok, Dev};
 use crate::diag::{Code, Pos, Sink, Subject};
 use crate::document::pos;
 use crate::ir::Rule;
-use crate::names::{is_label, template_params};
 use crate::ports::{parse_item, PortError, PortItem};
 use crate::profile::{Condition, Flow, Param, ParamType, Profile, VersionReq};
 use crate::protocol::Protocol;
 use crate::raw::{RawPorts, Spanned};
 use crate::raw_site::{RawDevice, RawSite};
+use crate::syntax::{is_label, template_params};
 
 /// `no-devices`: a site that declares no device still loads a forward chain with
 /// `policy drop`.

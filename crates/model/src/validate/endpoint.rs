@@ -3,9 +3,9 @@
 
 use crate::diag::{Code, Sink};
 use crate::document::{address, pos};
-use crate::names::{check_wildcard, is_hostname, template_params, WildcardError};
 use crate::profile::*;
 use crate::raw::*;
+use crate::syntax::{check_wildcard, is_hostname, template_params, WildcardError};
 
 use super::Ctx;
 
@@ -122,7 +122,7 @@ impl Ctx<'_> {
                     }
                 }
                 // Check the shape with each param replaced by a plain label.
-                let probe = crate::names::expand_template(&h.value, |_| Some("x".to_string()));
+                let probe = crate::syntax::expand_template(&h.value, |_| Some("x".to_string()));
                 if h.value.contains('*') {
                     sink.error(
                         pos(h),

@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 
 use super::pos;
 use crate::diag::{Code, Sink};
-use crate::names::template_params;
 use crate::ports::PortSpec;
 use crate::profile::{Condition, Endpoint, Flow, ListenPorts, Listens};
 use crate::protocol::Protocol;
 use crate::raw::RawProfile;
+use crate::syntax::template_params;
 
 /// Features no flow is conditioned on and params nothing refers to: warnings, like unused
 /// endpoints, since a site could enable or set them and change nothing.
