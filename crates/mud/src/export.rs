@@ -26,6 +26,7 @@ use portolan_model::{
 };
 use serde_json::{Map, Value};
 
+use crate::code::Code;
 use crate::error::MudError;
 use crate::ext::{ExtFlow, Extension, FORMAT, MEMBER, NAME};
 use crate::icmp;
@@ -157,7 +158,7 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
                 if warn {
                     p.warning(
                         &at,
-                        "not-in-acls",
+                        Code::NotInAcls,
                         format!("flow `{}`: {why}; MUD cannot say it, so no ACE permits it (it is carried in the `portolan` extension)", f.id),
                     );
                 }
@@ -166,12 +167,12 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
             }
             Ok(plan) => {
                 for w in plan.notes {
-                    p.warning(&at, "partly-in-acls", format!("flow `{}`: {w}", f.id));
+                    p.warning(&at, Code::PartlyInAcls, format!("flow `{}`: {w}", f.id));
                 }
                 if !f.conditions.is_empty() {
                     p.warning(
                         &at,
-                        "condition-not-in-acls",
+                        Code::ConditionNotInAcls,
                         format!("flow `{}` exists only under conditions ({}); MUD cannot say so, and its ACEs permit it always", f.id, conditions_text(f)),
                     );
                 }
@@ -206,12 +207,12 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
     for (id, note) in dhcp_notes(profile, &flows, &o.mud_url) {
         p.warning(
             &join(&ext_base, "endpoints"),
-            "dhcp-as-local-networks",
+            Code::DhcpAsLocalNetworks,
             format!("{note} (flows using `{id}`)"),
         );
     }
     for w in param_notes(profile, &flows) {
-        p.warning(&join(&ext_base, "profile"), "param-default", w);
+        p.warning(&join(&ext_base, "profile"), Code::ParamDefault, w);
     }
 
     let base = acl_base(&profile.id, mode.as_deref());
@@ -280,10 +281,10 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
     });
     let top = "/ietf-mud:mud";
     if derived_vendor {
-        p.warning(&join(top, "mfg-name"), "not-stated", format!("the vendor `{}` was made from the MUD URL when the file was imported, not stated by it; mfg-name is left out", profile.vendor));
+        p.warning(&join(top, "mfg-name"), Code::NotStated, format!("the vendor `{}` was made from the MUD URL when the file was imported, not stated by it; mfg-name is left out", profile.vendor));
     }
     if derived_product {
-        p.warning(&join(top, "model-name"), "not-stated", format!("the product `{}` was made from the MUD URL or systeminfo when the file was imported; model-name is left out", profile.product));
+        p.warning(&join(top, "model-name"), Code::NotStated, format!("the product `{}` was made from the MUD URL or systeminfo when the file was imported; model-name is left out", profile.product));
     }
     let documentation = o.documentation.clone().or_else(|| {
         profile

@@ -33,7 +33,7 @@ use crate::export::plan;
 use crate::ext::{Extension, MEMBER};
 use crate::icmp;
 use crate::peers::{endpoint_for, ident_from};
-use crate::problem::{join, PathMap, Problem, Problems};
+use crate::problem::{join, Code, PathMap, Problem, Problems};
 use crate::rules::{rule_of, Dir, Family, Peer, Rule};
 use crate::schema::{Ace, Actions, MudFile};
 
@@ -90,7 +90,7 @@ fn import_repaired(
     crate::repair::repair(&mut doc, &mut p, map)?;
     let file: MudFile = serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = pointer(e.path());
-        MudError::json(path, "invalid-value", e.into_inner().to_string())
+        MudError::json(path, Code::InvalidValue, e.into_inner().to_string())
     })?;
     let read = crate::rules::read(&file, &mut p);
     let ext = match (&file.mud.portolan, read.uses_portolan) {
@@ -117,7 +117,7 @@ fn import_repaired(
                 if b.ext.is_some() && !o.strict {
                     p.warning(
                         &join("/ietf-mud:mud", MEMBER),
-                        "extension-invalid",
+                        Code::ExtensionInvalid,
                         format!(
                             "the extension does not make a valid profile ({}); the ACLs are imported on their own",
                             first_error(&diags)
@@ -139,7 +139,7 @@ fn import_repaired(
                         let id = b.ext_flow_id(i);
                         p.warning(
                             &join(&join(&join("/ietf-mud:mud", MEMBER), "flows"), i),
-                            "extension-mismatch",
+                            Code::ExtensionMismatch,
                             format!(
                                 "extension flow `{id}`: {why}; its ACEs are imported on their own"
                             ),
@@ -150,7 +150,7 @@ fn import_repaired(
                 }
                 p.list.extend(notes);
                 for d in loaded.warnings {
-                    p.warning("", d.code.as_str(), format!("profile: {}", d.message));
+                    p.warning("", Code::Profile(d.code), format!("profile: {}", d.message));
                 }
                 if p.has_errors() {
                     return Err(MudError::Refused { problems: p.list });
@@ -209,9 +209,9 @@ fn parse_ext(v: &Value, p: &mut Problems) -> Option<Extension> {
         Err((path, why)) => {
             let msg = format!("the portolan extension cannot be read: {why}; it is ignored");
             if p.strict {
-                p.error(&format!("{at}{path}"), "invalid-extension", msg);
+                p.error(&format!("{at}{path}"), Code::InvalidExtension, msg);
             } else {
-                p.warning(&format!("{at}{path}"), "invalid-extension", msg);
+                p.warning(&format!("{at}{path}"), Code::InvalidExtension, msg);
             }
             None
         }

@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use portolan_model::syntax::{check_wildcard, is_hostname};
 use portolan_model::PortItem;
 
+use crate::code::Code;
 use crate::problem::{join, Problems};
 use crate::schema::{
     Ace, Acl, Eth, Icmp, Ipv4, Ipv6, MudFile, MudMatch, Other, PortMatch, Tcp, Udp, URN_DNS,
@@ -138,7 +139,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
     if mud.mud_version != 1 {
         p.error(
             &join(MUD, "mud-version"),
-            "unsupported-version",
+            Code::UnsupportedVersion,
             format!(
                 "MUD version {} is not supported (RFC 8520 defines 1)",
                 mud.mud_version
@@ -148,7 +149,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
     if !is_https_url(&mud.mud_url) {
         p.deviation(
             &join(MUD, "mud-url"),
-            "mud-url-scheme",
+            Code::MudUrlScheme,
             format!(
                 "`{}` is not an https URL (RFC 8520 section 3.2)",
                 mud.mud_url
@@ -158,7 +159,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
     if !mud.last_update.is_empty() && !crate::timestamp::is_date_and_time(&mud.last_update) {
         p.deviation(
             &join(MUD, "last-update"),
-            "last-update-format",
+            Code::LastUpdateFormat,
             format!(
                 "`{}` is not a yang:date-and-time (RFC 6991: a time zone offset or Z is required)",
                 mud.last_update
@@ -169,7 +170,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
         if !(1..=168).contains(&c) {
             p.deviation(
                 &join(MUD, "cache-validity"),
-                "cache-validity-range",
+                Code::CacheValidityRange,
                 format!("{c} hours is outside 1..168 (RFC 8520 section 3.4)"),
             );
         }
@@ -180,7 +181,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
         if e.is_empty() || e.chars().count() > 40 {
             p.deviation(
                 &at,
-                "extension-name",
+                Code::ExtensionName,
                 "extension names are 1 to 40 characters",
             );
         }
@@ -189,7 +190,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
         } else {
             p.warning(
                 &at,
-                "unknown-extension",
+                Code::UnknownExtension,
                 format!("extension `{e}` is not known to Portolan; its data is ignored"),
             );
         }
@@ -197,7 +198,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
     if mud.portolan.is_some() && !uses_portolan {
         p.deviation(
             &join(MUD, "portolan:profile"),
-            "undeclared-extension",
+            Code::UndeclaredExtension,
             "extension data without `portolan` in `extensions` (RFC 8520 section 3.7); ignored",
         );
     }
@@ -206,13 +207,13 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
         if k.contains(':') && !mud.extensions.is_empty() {
             p.warning(
                 &at,
-                "ignored-member",
+                Code::IgnoredMember,
                 format!("`{k}` belongs to an extension Portolan does not know; ignored"),
             );
         } else {
             p.deviation(
                 &at,
-                "unknown-member",
+                Code::UnknownMember,
                 format!("`{k}` is not an RFC 8520 leaf; ignored"),
             );
         }
@@ -220,7 +221,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
     for (k, _) in &file.other {
         p.warning(
             &join("", k),
-            "ignored-member",
+            Code::IgnoredMember,
             format!("top-level `{k}` is not part of a MUD file; ignored"),
         );
     }
@@ -232,7 +233,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
         if by_name.contains_key(acl.name.as_str()) {
             p.deviation(
                 &join(&at, "name"),
-                "duplicate-acl-name",
+                Code::DuplicateAclName,
                 format!(
                     "a second ACL named `{}`; ACL names are keys (RFC 8519); ignored",
                     acl.name
@@ -259,7 +260,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
             match by_name.get(r.name.as_str()) {
                 None => p.deviation(
                     &join(&at, "name"),
-                    "missing-acl",
+                    Code::MissingAcl,
                     format!(
                         "the policy names ACL `{}`, which the file does not define; ignored",
                         r.name
@@ -277,7 +278,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
         if !used.contains(name) {
             p.warning(
                 &join(&join(ACLS, "acl"), i),
-                "unreferenced-acl",
+                Code::UnreferencedAcl,
                 format!("ACL `{name}` is named by neither policy; a MUD manager does not apply it, so it is ignored"),
             );
         }
@@ -285,7 +286,7 @@ pub fn read(file: &MudFile, p: &mut Problems) -> Read {
     if file.acls.acl.is_empty() {
         p.warning(
             ACLS,
-            "no-acls",
+            Code::NoAcls,
             "the file defines no ACL: the device is allowed nothing",
         );
     }
@@ -318,13 +319,13 @@ fn read_acl(acl: &Acl, at: &str, dir: Dir, p: &mut Problems, out: &mut Vec<Rule>
         // Named by the ACL that lacks it: the only path the file has.
         p.deviation(
             at,
-            "missing-acl-type",
+            Code::MissingAclType,
             "the ACL has no `type`; read from its matches",
         );
     } else if !crate::schema::ACL_TYPES.contains(&kind) {
         p.deviation(
             &join(at, "type"),
-            "unknown-acl-type",
+            Code::UnknownAclType,
             format!("`{kind}` is not an ACL type; the ACL is skipped"),
         );
         return;
@@ -332,7 +333,7 @@ fn read_acl(acl: &Acl, at: &str, dir: Dir, p: &mut Problems, out: &mut Vec<Rule>
     for (k, _) in &acl.other {
         p.deviation(
             &join(at, k),
-            "unknown-member",
+            Code::UnknownMember,
             format!("`{k}` is not an RFC 8519 ACL member; ignored"),
         );
     }
@@ -345,7 +346,7 @@ fn read_acl(acl: &Acl, at: &str, dir: Dir, p: &mut Problems, out: &mut Vec<Rule>
             if *first == ace {
                 p.deviation(
                     &join(&apath, "name"),
-                    "duplicate-ace-name",
+                    Code::DuplicateAceName,
                     format!(
                         "a second ACE named `{}`, identical to the first; skipped",
                         ace.name
@@ -356,7 +357,7 @@ fn read_acl(acl: &Acl, at: &str, dir: Dir, p: &mut Problems, out: &mut Vec<Rule>
             name = format!("{}-{i}", ace.name);
             p.deviation(
                 &join(&apath, "name"),
-                "duplicate-ace-name",
+                Code::DuplicateAceName,
                 format!(
                     "a second ACE named `{}` (ACE names are keys, RFC 8519); read as `{name}`",
                     ace.name
@@ -378,13 +379,13 @@ fn members_ok(other: &Other, at: &str, p: &mut Problems) -> bool {
         if LEGAL_UNMODELED.contains(&k.as_str()) {
             p.warning(
                 &join(at, k),
-                "unsupported-match",
+                Code::UnsupportedMatch,
                 format!("Portolan profiles cannot express a `{k}` match; the ACE is skipped rather than widened"),
             );
         } else {
             p.deviation(
                 &join(at, k),
-                "unknown-member",
+                Code::UnknownMember,
                 format!(
                     "`{k}` is not an RFC 8519/8520 match; the ACE is skipped rather than widened"
                 ),

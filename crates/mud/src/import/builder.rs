@@ -34,7 +34,7 @@ impl Builder<'_> {
             } else {
                 p.warning(
                     &join(&base, i),
-                    "extension-mismatch",
+                    Code::ExtensionMismatch,
                     format!(
                         "extension flow `{}` names ACEs the policies do not hold (or another flow claims): {}; its ACEs are imported on their own",
                         f.flow.get("id").and_then(Value::as_str).unwrap_or("?"),

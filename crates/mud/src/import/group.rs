@@ -149,7 +149,7 @@ impl Group<'_> {
             (false, None) => {
                 p.warning(
                     &first.path,
-                    "any-protocol",
+                    Code::AnyProtocol,
                     format!("flow `{id}`: the ACEs allow any IP protocol; a profile cannot say that, so it is `protocol: unspecified` and the site must choose"),
                 );
                 f.insert("protocol".into(), Value::from("unspecified"));
@@ -170,7 +170,7 @@ impl Group<'_> {
                         None => {
                             p.warning(
                                 &first.path,
-                                "any-port",
+                                Code::AnyPort,
                                 format!("flow `{id}`: no {} port on the {} side: any port, written 1-65535", proto, if outbound { "peer's" } else { "device's" }),
                             );
                             Value::from("1-65535")
@@ -202,7 +202,7 @@ impl Group<'_> {
             if codes.iter().any(|c| !(echo && *c == 0)) {
                 p.warning(
                     &first.path,
-                    "icmp-code",
+                    Code::IcmpCode,
                     format!("flow `{id}`: ICMP code(s) {codes:?} cannot be kept; the flow allows every code of its type"),
                 );
             }

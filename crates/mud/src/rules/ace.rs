@@ -29,13 +29,13 @@ pub(super) fn read_ace(
     match fwd {
         "accept" => {}
         "drop" | "reject" => {
-            p.warning(&fat, "not-accept", format!("a `{fwd}` entry: profiles list what is allowed and everything else is dropped, so it is skipped"));
+            p.warning(&fat, Code::NotAccept, format!("a `{fwd}` entry: profiles list what is allowed and everything else is dropped, so it is skipped"));
             return None;
         }
         other => {
             p.deviation(
                 &fat,
-                "unknown-action",
+                Code::UnknownAction,
                 format!("`{other}` is not a forwarding action; the ACE is skipped"),
             );
             return None;
@@ -68,7 +68,7 @@ pub(super) fn read_ace(
         (Some(_), Some(_)) => {
             p.deviation(
                 &mat,
-                "two-l3-matches",
+                Code::TwoL3Matches,
                 "both ipv4 and ipv6 in one ACE (they are a choice in RFC 8519); skipped",
             );
             return None;
@@ -92,7 +92,7 @@ pub(super) fn read_ace(
         if f != t {
             p.deviation(
                 &mat,
-                "match-type-mismatch",
+                Code::MatchTypeMismatch,
                 format!("an {f:?} match in an ACL of type {acl_type}; read by the match"),
             );
         }
@@ -117,7 +117,7 @@ pub(super) fn read_ace(
                 if !acl_type.starts_with("mixed-eth") {
                     p.deviation(
                         &eat,
-                        "eth-in-ip-acl",
+                        Code::EthInIpAcl,
                         format!("an eth match in an ACL of type `{acl_type}` (RFC 8519 needs a mixed-eth type); read as the IP match (a broadcast MAC makes the flow broadcast)"),
                     );
                 }
@@ -130,7 +130,7 @@ pub(super) fn read_ace(
                 };
                 p.warning(
                     &eat,
-                    "non-ip-match",
+                    Code::NonIpMatch,
                     format!(
                         "{what}: Portolan profiles hold IP flows and ARP only; the ACE is skipped"
                     ),
@@ -140,7 +140,7 @@ pub(super) fn read_ace(
             EthRole::Arp => {
                 p.deviation(
                     &eat,
-                    "arp-with-ip",
+                    Code::ArpWithIp,
                     "ethertype ARP combined with IP or transport matches; skipped",
                 );
                 return None;
@@ -149,7 +149,7 @@ pub(super) fn read_ace(
     } else if rule.family.is_none() && acl_type == "eth-acl-type" {
         p.warning(
             &mat,
-            "non-ip-match",
+            Code::NonIpMatch,
             "an Ethernet ACE without an ethertype; skipped",
         );
         return None;
@@ -166,7 +166,7 @@ pub(super) fn read_ace(
     if l4.len() > 1 {
         p.deviation(
             &mat,
-            "two-l4-matches",
+            Code::TwoL4Matches,
             format!(
                 "{} in one ACE (a choice in RFC 8519); skipped",
                 l4.join(" and ")
@@ -185,7 +185,7 @@ pub(super) fn read_ace(
             None => {
                 p.warning(
                     &mat,
-                    "protocol-inferred",
+                    Code::ProtocolInferred,
                     format!("a {kind} match without an IP `protocol`; read as protocol {want}"),
                 );
                 rule.protocol = Some(want);
@@ -193,7 +193,7 @@ pub(super) fn read_ace(
             Some(n) if n != want && !(*kind == "icmp" && (n == 1 || n == 58)) => {
                 p.deviation(
                     &mat,
-                    "protocol-mismatch",
+                    Code::ProtocolMismatch,
                     format!("protocol {n} with a {kind} match; skipped"),
                 );
                 return None;
@@ -226,7 +226,7 @@ pub(super) fn read_ace(
             if !(a == Peer::LocalNetworks && local_scope) {
                 p.warning(
                     &mat,
-                    "combined-peer",
+                    Code::CombinedPeer,
                     format!("both a MUD abstraction ({}) and an address match; Portolan keeps the address", peer_text(&a)),
                 );
             }
@@ -236,7 +236,7 @@ pub(super) fn read_ace(
     if rule.peer == Peer::Any && !rule.arp {
         p.warning(
             &mat,
-            "any-peer",
+            Code::AnyPeer,
             "no peer match: the ACE allows any address; imported as a role the site must bind",
         );
     }

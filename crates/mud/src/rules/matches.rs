@@ -52,7 +52,7 @@ pub(super) fn l3_peer(
     if dev_name.is_some() || dev_net.is_some() {
         p.warning(
             at,
-            "device-address-match",
+            Code::DeviceAddressMatch,
             format!("a {} ACE that matches the device's own name or address: profiles describe the device's peers only; skipped", dir.name()),
         );
         return None;
@@ -67,14 +67,14 @@ pub(super) fn l3_peer(
             } else if check_wildcard(&t).is_ok() {
                 p.deviation(
                     &hat,
-                    "wildcard-dnsname",
+                    Code::WildcardDnsname,
                     format!("`{h}` is a wildcard, which `inet:host` does not allow; read as the domain {t}"),
                 );
                 Some(Peer::Domain(t))
             } else {
                 p.deviation(
                     &hat,
-                    "invalid-dnsname",
+                    Code::InvalidDnsname,
                     format!("`{h}` is not a fully qualified host name; the ACE is skipped"),
                 );
                 return None;
@@ -89,7 +89,7 @@ pub(super) fn l3_peer(
                 let a = s.trim().parse::<IpAddr>().ok()?;
                 p.deviation(
                     &nat,
-                    "address-without-prefix",
+                    Code::AddressWithoutPrefix,
                     format!("`{s}` is an address, not a prefix (inet:ip-prefix needs a length); read as a single address"),
                 );
                 Some(IpNet::from(a))
@@ -99,7 +99,7 @@ pub(super) fn l3_peer(
                     if n.trunc() != n {
                         p.warning(
                             &nat,
-                            "host-bits-set",
+                            Code::HostBitsSet,
                             format!("`{s}` has host bits set; read as {}", n.trunc()),
                         );
                     }
@@ -108,7 +108,7 @@ pub(super) fn l3_peer(
                 None => {
                     p.deviation(
                         &nat,
-                        "invalid-network",
+                        Code::InvalidNetwork,
                         format!("`{s}` is not an IP prefix; the ACE is skipped"),
                     );
                     return None;
@@ -120,7 +120,7 @@ pub(super) fn l3_peer(
         (Some(n), Some(_)) => {
             p.deviation(
                 at,
-                "name-and-network",
+                Code::NameAndNetwork,
                 "both a DNS name and a network for the same side; the name is kept",
             );
             Some(Some(n))
@@ -152,7 +152,7 @@ pub(super) fn ipv4(
         if matches!(n, IpNet::V6(_)) {
             p.deviation(
                 at,
-                "invalid-network",
+                Code::InvalidNetwork,
                 "an IPv6 prefix in an ipv4 match; the ACE is skipped",
             );
             return None;
@@ -184,7 +184,7 @@ pub(super) fn ipv6(
         if matches!(n, IpNet::V4(_)) {
             p.deviation(
                 at,
-                "invalid-network",
+                Code::InvalidNetwork,
                 "an IPv4 prefix in an ipv6 match; the ACE is skipped",
             );
             return None;
@@ -233,7 +233,7 @@ pub(super) fn tcp(t: &Tcp, at: &str, dir: Dir, rule: &mut Rule, p: &mut Problems
             other => {
                 p.deviation(
                     &join(at, "ietf-mud:direction-initiated"),
-                    "unknown-direction",
+                    Code::UnknownDirection,
                     format!("`{other}` is neither from-device nor to-device; skipped"),
                 );
                 return None;
@@ -265,7 +265,7 @@ pub(super) fn port_match(m: &PortMatch, at: &str, p: &mut Problems) -> Option<Ve
     let zero = |p: &mut Problems, what: &str| {
         p.warning(
             at,
-            "port-zero",
+            Code::PortZero,
             format!("{what} 0 is no usable port; read as 1"),
         );
     };
@@ -281,13 +281,13 @@ pub(super) fn port_match(m: &PortMatch, at: &str, p: &mut Problems) -> Option<Ve
             if lo > hi {
                 p.deviation(
                     at,
-                    "reversed-range",
+                    Code::ReversedRange,
                     format!("lower-port {lo} is above upper-port {hi}; the ACE is skipped"),
                 );
                 return None;
             }
             if hi == 0 {
-                p.deviation(at, "port-zero", "the range holds only port 0; skipped");
+                p.deviation(at, Code::PortZero, "the range holds only port 0; skipped");
                 return None;
             }
             if lo == 0 {
@@ -313,13 +313,13 @@ pub(super) fn port_match(m: &PortMatch, at: &str, p: &mut Problems) -> Option<Ve
                     v
                 }
                 "eq" | "lte" => {
-                    p.deviation(at, "port-zero", "port 0 is no usable port; skipped");
+                    p.deviation(at, Code::PortZero, "port 0 is no usable port; skipped");
                     return None;
                 }
                 other => {
                     p.deviation(
                         &join(at, "operator"),
-                        "unknown-operator",
+                        Code::UnknownOperator,
                         format!(
                             "`{other}` is not an RFC 8519 operator (lte, gte, eq, neq); skipped"
                         ),
@@ -332,7 +332,7 @@ pub(super) fn port_match(m: &PortMatch, at: &str, p: &mut Problems) -> Option<Ve
         _ => {
             p.deviation(
                 at,
-                "invalid-port-match",
+                Code::InvalidPortMatch,
                 "a port match is either lower-port and upper-port, or [operator and] port (RFC 8519); skipped",
             );
             None
@@ -349,7 +349,7 @@ pub(super) fn mud_match(m: &MudMatch, at: &str, p: &mut Problems) -> Option<Opti
         if !is_hostname(h) {
             p.deviation(
                 &join(at, "manufacturer"),
-                "invalid-manufacturer",
+                Code::InvalidManufacturer,
                 format!("`{h}` is not a host name; skipped"),
             );
             return None;
@@ -369,7 +369,7 @@ pub(super) fn mud_match(m: &MudMatch, at: &str, p: &mut Problems) -> Option<Opti
         if !is_uri(c) {
             p.deviation(
                 &join(at, "controller"),
-                "controller-not-uri",
+                Code::ControllerNotUri,
                 format!("`{c}` is not a URI (RFC 8520 section 4.5 types `controller` as inet:uri); read as a role the site binds"),
             );
         }
@@ -377,7 +377,7 @@ pub(super) fn mud_match(m: &MudMatch, at: &str, p: &mut Problems) -> Option<Opti
             if let Some(rest) = c.strip_prefix("urn:ietf:params:mud:") {
                 p.deviation(
                     &join(at, "controller"),
-                    "unregistered-controller",
+                    Code::UnregisteredController,
                     format!("`{c}` is not a registered MUD URN (only :dns and :ntp are, RFC 8520 section 17.7); read as a role `{rest}` the site binds"),
                 );
             }
@@ -390,7 +390,7 @@ pub(super) fn mud_match(m: &MudMatch, at: &str, p: &mut Problems) -> Option<Opti
     if found.len() > 1 {
         p.warning(
             at,
-            "combined-peer",
+            Code::CombinedPeer,
             format!(
                 "several MUD abstractions in one ACE ({}); Portolan keeps the first",
                 found.iter().map(peer_text).collect::<Vec<_>>().join(", ")
