@@ -110,68 +110,8 @@ fn check<'a>(
         bound,
     };
     let mut tally = site_check::Tally::default();
-    for f in &d.features {
-        if !p.features.iter().any(|x| x.id == f.value) {
-            let known: Vec<&str> = p.features.iter().map(|x| x.id.as_str()).collect();
-            sink.error_about(
-                Subject::Feature(f.value.clone()),
-                pos(f),
-                Code::UnknownFeature,
-                format!("profile `{}` has no feature `{}`", p.id, f.value),
-                format!("features: {}", known.join(", ")),
-            );
-        }
-    }
     let flows: Vec<&Flow> = p.flows_in(mode).collect();
-    for (id, s) in &d.flows {
-        if !flows.iter().any(|f| &f.id == id) {
-            sink.error_about(
-                Subject::Flow(id.clone()),
-                pos(s),
-                Code::UnknownFlow,
-                format!(
-                    "profile `{}`{} has no flow `{id}`",
-                    p.id,
-                    mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default()
-                ),
-                "use a flow id from `portolan show`",
-            );
-        }
-    }
-    for (id, v) in &d.params {
-        if p.param(id).is_none() {
-            sink.error_about(
-                Subject::Param(id.clone()),
-                pos(v),
-                Code::UnknownParam,
-                format!("profile `{}` has no param `{id}`", p.id),
-                "see the profile's params with `portolan doc`",
-            );
-        }
-    }
-    for (id, b) in &d.bind {
-        if p.endpoint(id).is_none() {
-            sink.error_about(
-                Subject::Endpoint(id.clone()),
-                pos(b),
-                Code::UnknownEndpoint,
-                format!("profile `{}` has no endpoint `{id}` to bind", p.id),
-                "bind one of the profile's endpoints",
-            );
-        }
-    }
-    let version: Option<Vec<u32>> = d.version.as_ref().and_then(|v| {
-        let parsed: Option<Vec<u32>> = v.value.split('.').map(|x| x.trim().parse().ok()).collect();
-        if parsed.is_none() {
-            sink.error(
-                pos(v),
-                Code::InvalidVersion,
-                format!("`{}` is not a dotted version", v.value),
-                "write e.g. 2.9 or 1.2.11",
-            );
-        }
-        parsed
-    });
+    let version = settings(sink, d, p, mode, &flows);
     let mut out = Vec::new();
     for f in flows.iter().copied() {
         let setting = d.flows.get(&f.id);
@@ -213,42 +153,9 @@ fn check<'a>(
             });
             continue;
         }
-        let protocol = dev.protocol(sink, f, setting.and_then(|s| s.value.protocol.as_ref()));
-        // The peers are checked even when the protocol is missing, so that every problem of
-        // the device is reported at once.
-        let peers = p
-            .endpoint(f.peer())
-            .and_then(|e| dev.peers(sink, ctx, e, f));
-        let Some(protocol) = protocol else {
-            continue;
-        };
-        let site_ports_given = setting.and_then(|s| s.value.ports.as_ref());
-        let spec = if protocol.has_ports() {
-            &f.ports
-        } else {
-            &PortSpec::None
-        };
-        let Some(ports) = dev.ports(sink, spec, f, site_ports_given) else {
-            continue;
-        };
-        let src_ports = if protocol.has_ports() {
-            dev.ports(sink, &f.src_ports, f, None).unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let Some(peers) = peers else {
-            continue;
-        };
-        let Some(number) = protocol.number() else {
-            continue;
-        };
-        out.push(CheckedFlow::Enforced(Enforced {
-            flow: f,
-            protocol: number,
-            ports,
-            src_ports,
-            peers,
-        }));
+        if let Some(e) = enforced(sink, ctx, &dev, f, setting) {
+            out.push(CheckedFlow::Enforced(e));
+        }
     }
     let checked = Checked {
         group: &d.id.value,
@@ -262,6 +169,118 @@ fn check<'a>(
         tally,
     };
     (checked, findings)
+}
+
+/// A flow's values for the device (protocol, peers, ports, source ports), each checked; `None`
+/// when one of them has a problem (reported to `sink`). The peers are checked even when the
+/// protocol is missing, so that every problem of the device is reported at once.
+fn enforced<'a>(
+    sink: &mut Sink,
+    ctx: &SiteCtx,
+    dev: &Dev,
+    f: &'a Flow,
+    setting: Option<&Spanned<RawFlowSetting>>,
+) -> Option<Enforced<'a>> {
+    let p = dev.p;
+    let protocol = dev.protocol(sink, f, setting.and_then(|s| s.value.protocol.as_ref()));
+    let peers = p
+        .endpoint(f.peer())
+        .and_then(|e| dev.peers(sink, ctx, e, f));
+    let protocol = protocol?;
+    let site_ports_given = setting.and_then(|s| s.value.ports.as_ref());
+    let spec = if protocol.has_ports() {
+        &f.ports
+    } else {
+        &PortSpec::None
+    };
+    let ports = dev.ports(sink, spec, f, site_ports_given)?;
+    let src_ports = if protocol.has_ports() {
+        dev.ports(sink, &f.src_ports, f, None).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let peers = peers?;
+    let number = protocol.number()?;
+    Some(Enforced {
+        flow: f,
+        protocol: number,
+        ports,
+        src_ports,
+        peers,
+    })
+}
+
+/// The settings a device gives that its profile does not know (features, flows of its mode,
+/// params, endpoints to bind), each an error where it is written; and its version, parsed
+/// (`None`, and an error, when it is not a dotted version).
+fn settings(
+    sink: &mut Sink,
+    d: &RawDevice,
+    p: &Profile,
+    mode: Option<&str>,
+    flows: &[&Flow],
+) -> Option<Vec<u32>> {
+    for f in &d.features {
+        if !p.features.iter().any(|x| x.id == f.value) {
+            let known: Vec<&str> = p.features.iter().map(|x| x.id.as_str()).collect();
+            sink.error_about(
+                Subject::Feature(f.value.clone()),
+                pos(f),
+                Code::UnknownFeature,
+                format!("profile `{}` has no feature `{}`", p.id, f.value),
+                format!("features: {}", known.join(", ")),
+            );
+        }
+    }
+    for (id, s) in &d.flows {
+        if !flows.iter().any(|f| &f.id == id) {
+            sink.error_about(
+                Subject::Flow(id.clone()),
+                pos(s),
+                Code::UnknownFlow,
+                format!(
+                    "profile `{}`{} has no flow `{id}`",
+                    p.id,
+                    mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default()
+                ),
+                "use a flow id from `portolan show`",
+            );
+        }
+    }
+    for (id, v) in &d.params {
+        if p.param(id).is_none() {
+            sink.error_about(
+                Subject::Param(id.clone()),
+                pos(v),
+                Code::UnknownParam,
+                format!("profile `{}` has no param `{id}`", p.id),
+                "see the profile's params with `portolan doc`",
+            );
+        }
+    }
+    for (id, b) in &d.bind {
+        if p.endpoint(id).is_none() {
+            sink.error_about(
+                Subject::Endpoint(id.clone()),
+                pos(b),
+                Code::UnknownEndpoint,
+                format!("profile `{}` has no endpoint `{id}` to bind", p.id),
+                "bind one of the profile's endpoints",
+            );
+        }
+    }
+    d.version.as_ref().and_then(|v| {
+        let parsed: Option<Vec<u32>> = v.value.split('.').map(|x| x.trim().parse().ok()).collect();
+        if parsed.is_none() {
+            sink.error(
+                pos(v),
+                Code::InvalidVersion,
+                format!("`{}` is not a dotted version", v.value),
+                "write e.g. 2.9 or 1.2.11",
+            );
+        }
+        parsed
+    })
 }
 
 pub(super) fn check_mode(sink: &mut Sink, d: &RawDevice, p: &Profile) -> Option<String> {
