@@ -9,12 +9,12 @@ use serde::{Serialize, Serializer};
 /// Declares the codes and their kebab-case spelling side by side, so that the two cannot
 /// drift apart (a unit test checks each spelling against the variant's name).
 macro_rules! codes {
-    ($($variant:ident = $text:literal,)*) => {
+    ($($(#[$meta:meta])* $variant:ident = $text:literal,)*) => {
         /// A diagnostic's stable code. The kebab-case text is part of Portolan's interface:
         /// never change one, add a new code instead.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Code {
-            $($variant,)*
+            $($(#[$meta])* $variant,)*
         }
 
         impl Code {
@@ -99,6 +99,8 @@ codes! {
     UnknownSource = "unknown-source",
     UnknownValue = "unknown-value",
     UnknownZone = "unknown-zone",
+    /// `compile --resolve`: a name that did not resolve (the CLI reports it).
+    UnresolvedName = "unresolved-name",
     UnspecifiedPort = "unspecified-port",
     UnspecifiedProtocol = "unspecified-protocol",
     UnsupportedVersion = "unsupported-version",
