@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diag::{from_yaml_error, Code, Diagnostic, Pos, Sink, Subject};
 use crate::document::{check_format_version, check_ident, pos};
+use crate::error::ProfileError;
 use crate::ir::{Group, Policy};
 use crate::ports::port_number;
 use crate::profile::Profile;
@@ -26,9 +27,9 @@ mod site_check;
 mod values;
 
 /// Finds a profile named by a site's `profile:` (a catalog id, or a file path relative to the
-/// site). `Err` carries a one-line reason.
+/// site). `Err` says why not; compile reports it as `unknown-profile`.
 pub trait ProfileSource {
-    fn profile(&self, name: &str) -> Result<Profile, String>;
+    fn profile(&self, name: &str) -> Result<Profile, ProfileError>;
 }
 
 /// Whether a YAML text is a site (`site:` key) rather than a profile.
@@ -104,7 +105,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
     };
     let mut claimed = claims::Claims::default();
     // Each profile is looked up (and cloned) once per site, not once per device.
-    let mut resolved: BTreeMap<String, Result<Profile, String>> = BTreeMap::new();
+    let mut resolved: BTreeMap<String, Result<Profile, ProfileError>> = BTreeMap::new();
     let mut ids = BTreeSet::new();
     site_check::no_devices(sink, raw);
     for d in &raw.devices.value {

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod compile;
 pub mod diag;
 mod document;
+mod error;
 pub mod icmp;
 pub mod ir;
 pub mod mac;
@@ -18,6 +19,7 @@ pub mod syntax;
 pub mod validate;
 
 pub use diag::{Code, Diagnostic, Pos, Severity, Subject};
+pub use error::ProfileError;
 pub use ports::{PortItem, PortSpec};
 pub use profile::*;
 pub use protocol::Protocol;
