@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use portolan_model::ir::IpProto;
-use portolan_model::names::{is_hostname, is_ident};
+use portolan_model::syntax::{is_hostname, is_ident};
 use portolan_model::{
     Citation, Endpoint, Flow, Initiation, Listen, ListenPorts, Listens, PortItem, PortSpec,
     Profile, Protocol, Service, SourceDoc, DEVICE,

@@ -42,21 +42,28 @@ fn classes() -> PathBuf {
 struct MudFiles;
 
 impl ProfileSource for MudFiles {
-    fn profile(&self, name: &str) -> Result<Profile, String> {
+    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
         let path = match name.strip_prefix("corpus/") {
             Some(rel) => Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../../../shared/interop/mud")
                 .join(rel),
             None => classes().join(name),
         };
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).map_err(|source| portolan_model::ProfileError::Unreadable {
+                path: path.clone(),
+                source,
+            })?;
         let o = ImportOptions {
             strict: false,
             file: path.display().to_string(),
         };
         portolan_mud::import(&bytes, &o)
             .map(|i| i.profile)
-            .map_err(|e| format!("{}: {e}", path.display()))
+            .map_err(|e| portolan_model::ProfileError::NotMud {
+                path,
+                reason: e.to_string(),
+            })
     }
 }
 

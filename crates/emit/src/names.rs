@@ -206,7 +206,7 @@ pub(crate) fn checked_names(
 
 /// Checks a DNS name before it reaches an output.
 pub fn safe_hostname(target: &'static str, s: &str) -> Result<String, EmitError> {
-    if portolan_model::names::is_hostname(s) {
+    if portolan_model::syntax::is_hostname(s) {
         Ok(s.to_string())
     } else {
         Err(EmitError::Unsafe {
@@ -219,7 +219,7 @@ pub fn safe_hostname(target: &'static str, s: &str) -> Result<String, EmitError>
 
 /// Checks an interface name (the site's check, repeated at the gate to the output).
 pub fn safe_interface(target: &'static str, s: &str) -> Result<String, EmitError> {
-    if portolan_model::names::is_interface_name(s) {
+    if portolan_model::syntax::is_interface_name(s) {
         Ok(s.to_string())
     } else {
         Err(EmitError::Unsafe {

@@ -518,11 +518,11 @@ mod tests {
     struct Shipped(Catalog);
 
     impl ProfileSource for Shipped {
-        fn profile(&self, name: &str) -> Result<Profile, String> {
+        fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
             self.0
                 .get(name)
                 .cloned()
-                .ok_or_else(|| format!("no {name}"))
+                .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
         }
     }
 
@@ -542,19 +542,27 @@ mod tests {
     struct WithFixture(Catalog);
 
     impl ProfileSource for WithFixture {
-        fn profile(&self, name: &str) -> Result<Profile, String> {
+        fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
             if name == "attack-device.yaml" {
                 let path =
                     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/attack-device.yaml");
-                let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+                let text = std::fs::read_to_string(&path).map_err(|source| {
+                    portolan_model::ProfileError::Unreadable {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
                 return portolan_model::validate::profile_text(name, &text)
                     .map(|l| l.value)
-                    .map_err(|d| format!("{d:?}"));
+                    .map_err(|diagnostics| portolan_model::ProfileError::Invalid {
+                        path,
+                        diagnostics,
+                    });
             }
             self.0
                 .get(name)
                 .cloned()
-                .ok_or_else(|| format!("no {name}"))
+                .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
         }
     }
 

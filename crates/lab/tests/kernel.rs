@@ -33,18 +33,26 @@ struct Embedded(Catalog);
 
 impl ProfileSource for Embedded {
     /// A catalog id, or a profile file under `tests/data`.
-    fn profile(&self, name: &str) -> Result<Profile, String> {
+    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
         if name.ends_with(".yaml") {
             let path = data(name);
-            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(&path).map_err(|source| {
+                portolan_model::ProfileError::Unreadable {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
             return portolan_model::validate::profile_text(&path.display().to_string(), &text)
                 .map(|l| l.value)
-                .map_err(|d| format!("{d:?}"));
+                .map_err(|diagnostics| portolan_model::ProfileError::Invalid {
+                    path,
+                    diagnostics,
+                });
         }
         self.0
             .get(name)
             .cloned()
-            .ok_or_else(|| format!("no profile {name}"))
+            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
     }
 }
 

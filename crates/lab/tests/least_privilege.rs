@@ -40,14 +40,14 @@ static KERNEL: Mutex<()> = Mutex::new(());
 struct Profiles(Catalog, Vec<(String, Profile)>);
 
 impl ProfileSource for Profiles {
-    fn profile(&self, name: &str) -> Result<Profile, String> {
+    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
         if let Some((_, p)) = self.1.iter().find(|(n, _)| n == name) {
             return Ok(p.clone());
         }
         self.0
             .get(name)
             .cloned()
-            .ok_or_else(|| format!("no profile {name}"))
+            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
     }
 }
 

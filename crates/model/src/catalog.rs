@@ -136,7 +136,7 @@ pub enum LoadError {
 pub fn load_file(path: &Path) -> Result<Loaded<Profile>, LoadError> {
     let text = crate::diag::read_text(path).map_err(|e| match e {
         crate::diag::ReadError::Io(e) => LoadError::Io(e),
-        crate::diag::ReadError::NotUtf8(d) => LoadError::Invalid(vec![d]),
+        crate::diag::ReadError::NotUtf8(d) => LoadError::Invalid(vec![*d]),
     })?;
     profile_text(&path.display().to_string(), &text).map_err(LoadError::Invalid)
 }
@@ -144,10 +144,11 @@ pub fn load_file(path: &Path) -> Result<Loaded<Profile>, LoadError> {
 /// A catalog answers a site's `profile:` by id (file paths are the CLI's business, which
 /// reads them relative to the site).
 impl crate::compile::ProfileSource for Catalog {
-    fn profile(&self, name: &str) -> Result<Profile, String> {
-        self.get(name).cloned().ok_or_else(|| {
-            let ids: Vec<&str> = self.ids().collect();
-            format!("not in the catalog ({})", ids.join(", "))
-        })
+    fn profile(&self, name: &str) -> Result<Profile, crate::ProfileError> {
+        self.get(name)
+            .cloned()
+            .ok_or_else(|| crate::ProfileError::NotInCatalog {
+                known: self.ids().map(str::to_string).collect(),
+            })
     }
 }

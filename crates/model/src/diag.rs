@@ -1,9 +1,14 @@
 //! Diagnostics: every problem found in an input file, with where it is (file, line, column),
-//! a stable kebab-case code a script can match on, and a help line saying how to fix it.
+//! a stable kebab-case code a script can match on (`code.rs`), a help line saying how to fix
+//! it, and what it is about ([`Subject`]) for callers that act on it.
+
+mod code;
 
 use std::fmt;
 
 use serde::Serialize;
+
+pub use code::Code;
 
 /// How bad a problem is. Errors make a file unusable; warnings do not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -34,17 +39,49 @@ impl From<serde_saphyr::Location> for Pos {
     }
 }
 
+/// What a diagnostic is about, as data: the param, role, mode, … its message names in words.
+/// Callers that act on a diagnostic (probe names the command-line flag to fix) read this and
+/// the code, never the wording. Not part of the JSON or text output, which the message covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Subject {
+    /// Nothing a caller acts on, or the position says it all.
+    #[default]
+    None,
+    /// A profile param (`missing-param`, `invalid-param`, `invalid-hostname` of a param value).
+    Param(String),
+    /// A role endpoint the site must bind (`unbound-role`).
+    Role(String),
+    /// A local service the site must declare or bind (`unbound-service`): `dns`, `ntp`, …
+    Service(String),
+    /// A device's choice of mode (`missing-mode`, `unknown-mode`), with the modes the profile
+    /// offers.
+    Mode { choices: Vec<String> },
+    /// A flow of a profile (`unknown-flow`, `required-flow-disabled`).
+    Flow(String),
+    /// A feature of a profile (`unknown-feature`, `unused-feature`).
+    Feature(String),
+    /// An endpoint of a profile (`unknown-endpoint`, `unused-endpoint`).
+    Endpoint(String),
+    /// A device or device group of a site.
+    Device(String),
+    /// A zone of a site.
+    Zone(String),
+}
+
 /// One problem in one file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// Stable kebab-case identifier (`port-out-of-range`, `unknown-endpoint`, …).
-    pub code: &'static str,
+    /// Stable code, written in kebab-case (`port-out-of-range`, `unknown-endpoint`, …).
+    pub code: Code,
     pub message: String,
     pub help: String,
     pub file: String,
     pub line: u64,
     pub column: u64,
+    /// What the problem is about, for callers; not shown.
+    #[serde(skip)]
+    pub subject: Subject,
 }
 
 impl Diagnostic {
@@ -97,7 +134,7 @@ impl Sink {
     pub fn error(
         &mut self,
         at: Pos,
-        code: &'static str,
+        code: Code,
         message: impl Into<String>,
         help: impl Into<String>,
     ) {
@@ -107,21 +144,48 @@ impl Sink {
     pub fn warning(
         &mut self,
         at: Pos,
-        code: &'static str,
+        code: Code,
         message: impl Into<String>,
         help: impl Into<String>,
     ) {
         self.push(Severity::Warning, at, code, message.into(), help.into());
     }
 
+    /// An error about `subject` (see [`Subject`]).
+    pub fn error_about(
+        &mut self,
+        subject: Subject,
+        at: Pos,
+        code: Code,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.push(Severity::Error, at, code, message.into(), help.into())
+            .subject = subject;
+    }
+
+    /// A warning about `subject` (see [`Subject`]).
+    pub fn warning_about(
+        &mut self,
+        subject: Subject,
+        at: Pos,
+        code: Code,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.push(Severity::Warning, at, code, message.into(), help.into())
+            .subject = subject;
+    }
+
     fn push(
         &mut self,
         severity: Severity,
         at: Pos,
-        code: &'static str,
+        code: Code,
         message: String,
         help: String,
-    ) {
+    ) -> &mut Diagnostic {
+        let i = self.diagnostics.len();
         self.diagnostics.push(Diagnostic {
             severity,
             code,
@@ -130,7 +194,9 @@ impl Sink {
             file: self.file.clone(),
             line: at.line,
             column: at.column,
+            subject: Subject::None,
         });
+        &mut self.diagnostics[i]
     }
 
     pub fn has_errors(&self) -> bool {
@@ -140,7 +206,7 @@ impl Sink {
     /// The diagnostics sorted by position, errors and warnings interleaved.
     pub fn finish(mut self) -> Vec<Diagnostic> {
         self.diagnostics
-            .sort_by(|a, b| (a.line, a.column, a.code).cmp(&(b.line, b.column, b.code)));
+            .sort_by_key(|d| (d.line, d.column, d.code.as_str()));
         self.diagnostics
     }
 }
@@ -166,20 +232,20 @@ pub fn from_yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
     };
     let (code, help) = if message.contains("unknown field") {
         (
-            "unknown-field",
+            Code::UnknownField,
             "remove the field or fix its spelling; `portolan schema profile` lists every field",
         )
     } else if message.contains("missing field") {
-        ("missing-field", "add the required field")
+        (Code::MissingField, "add the required field")
     } else if message.contains("unknown variant") {
-        ("unknown-value", "use one of the values listed")
+        (Code::UnknownValue, "use one of the values listed")
     } else if message.contains("invalid type") || message.contains("invalid value") {
         (
-            "invalid-value",
+            Code::InvalidValue,
             "see docs/profile-format.md for the field's type",
         )
     } else {
-        ("yaml-syntax", "fix the YAML syntax at this position")
+        (Code::YamlSyntax, "fix the YAML syntax at this position")
     };
     Diagnostic {
         severity: Severity::Error,
@@ -189,6 +255,7 @@ pub fn from_yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
         file: file.to_string(),
         line: pos.line,
         column: pos.column,
+        subject: Subject::None,
     }
 }
 
@@ -197,7 +264,7 @@ pub fn from_yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
 pub enum ReadError {
     Io(std::io::Error),
     /// The file is not UTF-8: a `not-utf8` diagnostic at the first bad byte.
-    NotUtf8(Diagnostic),
+    NotUtf8(Box<Diagnostic>),
 }
 
 /// Reads a YAML or JSON file as text. A byte sequence that is not UTF-8 is reported as a
@@ -210,14 +277,15 @@ pub fn read_text(path: &std::path::Path) -> Result<String, ReadError> {
         let good = std::str::from_utf8(good).unwrap_or_default();
         let line = good.matches('\n').count() + 1;
         let column = good.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-        ReadError::NotUtf8(Diagnostic {
+        ReadError::NotUtf8(Box::new(Diagnostic {
             severity: Severity::Error,
-            code: "not-utf8",
+            code: Code::NotUtf8,
             message: "the file is not UTF-8 text: this byte starts no UTF-8 character".into(),
             help: "save the file as UTF-8".into(),
             file: path.display().to_string(),
             line: u64::try_from(line).unwrap_or(u64::MAX),
             column: u64::try_from(column).unwrap_or(u64::MAX),
-        })
+            subject: Subject::None,
+        }))
     })
 }

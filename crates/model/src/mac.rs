@@ -1,7 +1,7 @@
 //! Device MAC addresses of a site (`mac:` on a device): parsed, and refused with the item's
 //! line:column when they are not a unicast EUI-48 address a device could send from.
 
-use crate::diag::{Pos, Sink};
+use crate::diag::{Code, Pos, Sink};
 use crate::ir::Mac;
 use crate::raw::Spanned;
 use crate::raw_site::RawMacs;
@@ -71,7 +71,7 @@ pub(crate) fn device_macs(sink: &mut Sink, raw: Option<&Spanned<RawMacs>>) -> Ve
                 };
                 sink.error(
                     at,
-                    "invalid-mac",
+                    Code::InvalidMac,
                     format!("`{text}` {why}"),
                     "write the device's own address as six hex pairs, quoted: \"02:00:5e:10:00:01\"",
                 );

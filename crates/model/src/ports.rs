@@ -117,7 +117,7 @@ pub enum PortError {
 pub fn parse_item(text: &str) -> Result<PortItem, PortError> {
     let t = text.trim();
     if let Some(inner) = t.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
-        if crate::names::is_ident(inner) {
+        if crate::syntax::is_ident(inner) {
             return Ok(PortItem::Param(inner.to_string()));
         }
         return Err(PortError::Syntax(t.to_string()));

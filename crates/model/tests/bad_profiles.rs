@@ -227,7 +227,7 @@ fn several_problems_are_reported_in_one_run() {
     let text = fs::read_to_string(dir.join("several-problems.yaml")).expect("fixture");
     let (accepted, diags) = diagnose("several-problems.yaml", &text);
     assert!(!accepted);
-    let mut codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+    let mut codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
     codes.sort_unstable();
     codes.dedup();
     // Seven different families from one file, not just the first one met.

@@ -46,16 +46,17 @@ struct Profiles {
 }
 
 impl ProfileSource for Profiles {
-    fn profile(&self, name: &str) -> Result<Profile, String> {
+    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
         if let Some(p) = self.catalog.get(name) {
             return Ok(p.clone());
         }
         if name.ends_with(".yaml") {
-            return load_file(&self.base.join(name))
+            let path = self.base.join(name);
+            return load_file(&path)
                 .map(|l| l.value)
-                .map_err(|e| format!("{e:?}"));
+                .map_err(|e| portolan_model::ProfileError::file(path, e));
         }
-        Err("not in the catalog".into())
+        Err(portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
     }
 }
 
@@ -275,7 +276,7 @@ fn name_sets_that_cannot_fill_are_warned_about() {
         diagnose("good", file, text)
             .1
             .iter()
-            .map(|d| d.code)
+            .map(|d| d.code.as_str())
             .collect()
     };
     // DNS served elsewhere: the firewall's name sets never fill at run time.

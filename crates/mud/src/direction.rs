@@ -29,6 +29,7 @@
 
 use portolan_model::PortItem;
 
+use crate::code::Code;
 use crate::problem::Problems;
 use crate::rules::{AceRule, Dir};
 
@@ -92,7 +93,7 @@ pub fn read(g: &Facts<'_>, p: &mut Problems) -> Option<Reading> {
     let return_path = |p: &mut Problems, what: &str| {
         p.warning(
             &first.path,
-            "unpaired-return-path",
+            Code::UnpairedReturnPath,
             format!("flow `{id}`: {what}, and no ACE of the other policy admits the packets that would open it; reading it as a flow would admit more than the file, so it is skipped"),
         );
     };
@@ -120,7 +121,7 @@ pub fn read(g: &Facts<'_>, p: &mut Problems) -> Option<Reading> {
         _ => {
             p.warning(
                 &first.path,
-                "direction-conflict",
+                Code::DirectionConflict,
                 format!("flow `{id}`: its ACEs say both from-device and to-device in direction-initiated; the file does not say who opens the connection, so the flow is skipped"),
             );
             return None;
@@ -160,7 +161,7 @@ pub fn read(g: &Facts<'_>, p: &mut Problems) -> Option<Reading> {
             if said.is_none() && g.protocol != Some(6) {
                 p.warning(
                     &first.path,
-                    "ambiguous-direction",
+                    Code::AmbiguousDirection,
                     format!("flow `{id}`: ports on both sides, different, in both policies: either side could be the server; read as opened by the device (from its port to the peer's), not by both"),
                 );
             }
@@ -175,7 +176,7 @@ pub fn read(g: &Facts<'_>, p: &mut Problems) -> Option<Reading> {
         (_, Some(s)) => {
             p.warning(
                 &first.path,
-                "direction-conflict",
+                Code::DirectionConflict,
                 format!("flow `{id}`: direction-initiated says {} initiates, but the ports and policies say otherwise; the flow is skipped rather than read the wider way", s.word()),
             );
             return None;
@@ -189,7 +190,7 @@ pub fn read(g: &Facts<'_>, p: &mut Problems) -> Option<Reading> {
     if !can_open {
         p.warning(
             &first.path,
-            "direction-conflict",
+            Code::DirectionConflict,
             format!("flow `{id}`: direction-initiated names the {} as the initiator, but no ACE admits the packets it would send first; the flow is skipped", if initiator == Initiator::Device { "device" } else { "peer" }),
         );
         return None;

@@ -2,6 +2,8 @@
 
 use portolan_model::Diagnostic;
 
+use crate::code::Code;
+
 use crate::problem::{PathMap, Problem};
 
 fn location(line: &usize, column: &usize) -> String {
@@ -39,7 +41,7 @@ pub enum MudError {
     #[error("{}: error[{code}]: {reason}", shown(.path))]
     Json {
         path: String,
-        code: &'static str,
+        code: Code,
         reason: String,
     },
     /// The file is refused: every error found (and the warnings seen on the way).
@@ -65,11 +67,7 @@ pub enum MudError {
 }
 
 impl MudError {
-    pub(crate) fn json(
-        path: impl Into<String>,
-        code: &'static str,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub(crate) fn json(path: impl Into<String>, code: Code, reason: impl Into<String>) -> Self {
         MudError::Json {
             path: path.into(),
             code,
@@ -127,7 +125,7 @@ mod tests {
 
     #[test]
     fn json_errors_print_like_problems() {
-        let e = MudError::json("", "not-a-mud-file", "no container");
+        let e = MudError::json("", Code::NotAMudFile, "no container");
         assert_eq!(e.to_string(), "/: error[not-a-mud-file]: no container");
     }
 }

@@ -15,6 +15,7 @@
 //!
 //! The MUD and ACL JSON are typed serde structs ([`schema`]), one per YANG container.
 
+pub mod code;
 pub mod direction;
 pub mod error;
 pub mod export;
@@ -29,6 +30,7 @@ pub mod schema;
 pub mod timestamp;
 pub mod verify;
 
+pub use code::Code;
 pub use error::MudError;
 pub use export::{export, ExportOptions, Exported};
 pub use import::{import, ImportOptions, Imported};

@@ -15,7 +15,7 @@
 //! example.com"`, `"match any"`); the exporter reads that citation back, so importing and
 //! exporting again keeps the very controller URI, manufacturer or model.
 
-use portolan_model::names::{expand_template, is_ident};
+use portolan_model::syntax::{expand_template, is_ident};
 use portolan_model::{Endpoint, EndpointKind, Profile, Service};
 use serde_json::{json, Map, Value};
 

@@ -5,14 +5,16 @@
 use std::fmt;
 
 use portolan_model::Severity;
+
+pub use crate::code::Code;
 use serde::Serialize;
 
 /// One problem in a MUD file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub severity: Severity,
-    /// Stable kebab-case code (`draft-acl-container`, `hex-ethertype`, …).
-    pub code: &'static str,
+    /// Stable code, written in kebab-case (`draft-acl-container`, `hex-ethertype`, …).
+    pub code: Code,
     /// JSON Pointer (RFC 6901) into the file: `/ietf-mud:mud/mud-url`.
     pub path: String,
     pub message: String,
@@ -124,7 +126,7 @@ impl Problems {
     }
 
     /// Something the RFCs do not allow, which lenient mode repairs.
-    pub fn deviation(&mut self, path: &str, code: &'static str, message: impl Into<String>) {
+    pub fn deviation(&mut self, path: &str, code: Code, message: impl Into<String>) {
         let message = message.into();
         if self.strict {
             let m = strict_wording(&message);
@@ -135,16 +137,16 @@ impl Problems {
     }
 
     /// Something allowed that Portolan cannot carry, or that changes what is enforced.
-    pub fn warning(&mut self, path: &str, code: &'static str, message: impl Into<String>) {
+    pub fn warning(&mut self, path: &str, code: Code, message: impl Into<String>) {
         self.push(Severity::Warning, path, code, message.into());
     }
 
     /// Something that makes the file (or the part at `path`) unusable in either mode.
-    pub fn error(&mut self, path: &str, code: &'static str, message: impl Into<String>) {
+    pub fn error(&mut self, path: &str, code: Code, message: impl Into<String>) {
         self.push(Severity::Error, path, code, message.into());
     }
 
-    fn push(&mut self, severity: Severity, path: &str, code: &'static str, message: String) {
+    fn push(&mut self, severity: Severity, path: &str, code: Code, message: String) {
         self.list.push(Problem {
             severity,
             code,
@@ -182,13 +184,17 @@ mod tests {
     #[test]
     fn strict_refusals_do_not_claim_a_repair() {
         let mut p = Problems::new(true);
-        p.deviation("/a", "x", "`k` is not an RFC 8520 leaf; ignored");
+        p.deviation(
+            "/a",
+            Code::IgnoredMember,
+            "`k` is not an RFC 8520 leaf; ignored",
+        );
         p.deviation(
             "/b",
-            "y",
+            Code::ReversedRange,
             "lower-port 9 is above upper-port 3; the ACE is skipped",
         );
-        p.deviation("/c", "z", "no repair named here");
+        p.deviation("/c", Code::NotStated, "no repair named here");
         let got: Vec<&str> = p.list.iter().map(|x| x.message.as_str()).collect();
         assert_eq!(
             got,
@@ -199,7 +205,11 @@ mod tests {
             ]
         );
         let mut lenient = Problems::new(false);
-        lenient.deviation("/a", "x", "`k` is not an RFC 8520 leaf; ignored");
+        lenient.deviation(
+            "/a",
+            Code::IgnoredMember,
+            "`k` is not an RFC 8520 leaf; ignored",
+        );
         assert_eq!(
             lenient.list[0].message,
             "`k` is not an RFC 8520 leaf; ignored"

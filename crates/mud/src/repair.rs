@@ -26,6 +26,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::code::Code;
 use crate::error::MudError;
 use crate::problem::{join, PathMap, Problems};
 
@@ -52,7 +53,7 @@ pub fn repair(doc: &mut Value, p: &mut Problems, map: &mut PathMap) -> Result<()
     let Value::Object(top) = doc else {
         return Err(MudError::json(
             "",
-            "not-an-object",
+            Code::NotAnObject,
             "a MUD file is a JSON object",
         ));
     };
@@ -60,7 +61,7 @@ pub fn repair(doc: &mut Value, p: &mut Problems, map: &mut PathMap) -> Result<()
         if let Some(v) = top.remove(ACLS_DRAFT) {
             p.deviation(
                 &join("", ACLS_DRAFT),
-                "draft-acl-container",
+                Code::DraftAclContainer,
                 format!("draft-era container name; RFC 8519 calls it `{ACLS}`"),
             );
             top.insert(ACLS.into(), v);
@@ -76,14 +77,14 @@ pub fn repair(doc: &mut Value, p: &mut Problems, map: &mut PathMap) -> Result<()
         Some(_) => {
             return Err(MudError::json(
                 join("", MUD),
-                "wrong-type",
+                Code::WrongType,
                 "must be a JSON object",
             ))
         }
         None => {
             return Err(MudError::json(
                 "",
-                "not-a-mud-file",
+                Code::NotAMudFile,
                 format!("no `{MUD}` container: this is not a MUD file (RFC 8520 section 2.1)"),
             ))
         }
@@ -127,27 +128,27 @@ fn repair_mud(
     if !mud.contains_key("mud-url") {
         return Err(MudError::json(
             base,
-            "missing-mud-url",
+            Code::MissingMudUrl,
             "no `mud-url`: the MUD URL identifies the file (RFC 8520 section 3.2)",
         ));
     }
     // A missing leaf is named by the container that lacks it: the only path the file has.
-    let missing: [(&str, &str, &str, Value); 3] = [
+    let missing: [(&str, Code, &str, Value); 3] = [
         (
             "mud-version",
-            "missing-mud-version",
+            Code::MissingMudVersion,
             "mandatory leaf `mud-version` missing; read as version 1",
             Value::from(1),
         ),
         (
             "is-supported",
-            "missing-is-supported",
+            Code::MissingIsSupported,
             "mandatory leaf `is-supported` missing; read as true",
             Value::Bool(true),
         ),
         (
             "last-update",
-            "missing-last-update",
+            Code::MissingLastUpdate,
             "mandatory leaf `last-update` missing",
             Value::from(""),
         ),
@@ -177,14 +178,14 @@ fn repair_mud(
             if rename(entry, &at, "acl-name", "name", map) {
                 p.deviation(
                     &join(&at, "acl-name"),
-                    "draft-acl-name",
+                    Code::DraftAclName,
                     "draft-era `acl-name`; RFC 8520 names the ACL with `name`",
                 );
             }
             if entry.remove("acl-type").is_some() {
                 p.deviation(
                     &join(&at, "acl-type"),
-                    "draft-acl-type",
+                    Code::DraftAclType,
                     "draft-era `acl-type` in a policy entry; the ACL itself carries its type",
                 );
             }
@@ -214,14 +215,14 @@ fn repair_acl(acl: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
     if rename(acl, at, "acl-name", "name", map) {
         p.deviation(
             &join(at, "acl-name"),
-            "draft-acl-name",
+            Code::DraftAclName,
             "draft-era `acl-name`; RFC 8519 calls it `name`",
         );
     }
     if rename(acl, at, "acl-type", "type", map) {
         p.deviation(
             &join(at, "acl-type"),
-            "draft-acl-type",
+            Code::DraftAclType,
             "draft-era `acl-type`; RFC 8519 calls it `type`",
         );
     }
@@ -230,7 +231,7 @@ fn repair_acl(acl: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
             if deviation {
                 p.deviation(
                     &join(at, "type"),
-                    "acl-type-name",
+                    Code::AclTypeName,
                     format!("`{t}` is not an RFC 8519 ACL type; read as `{name}`"),
                 );
             }
@@ -240,7 +241,7 @@ fn repair_acl(acl: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
     if rename(acl, at, "access-list-entries", "aces", map) {
         p.deviation(
             &join(at, "access-list-entries"),
-            "draft-aces",
+            Code::DraftAces,
             "draft-era `access-list-entries`; RFC 8519 calls it `aces`",
         );
     }
@@ -263,7 +264,7 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
     if rename(ace, at, "rule-name", "name", map) {
         p.deviation(
             &join(at, "rule-name"),
-            "draft-rule-name",
+            Code::DraftRuleName,
             "draft-era `rule-name`; RFC 8519 calls it `name`",
         );
     }
@@ -275,7 +276,7 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
         if rename(m, &at, draft, l3, map) {
             p.deviation(
                 &join(&at, draft),
-                "draft-l3-name",
+                Code::DraftL3Name,
                 format!("draft-era `{draft}`; RFC 8519 calls it `{l3}`"),
             );
         }
@@ -287,7 +288,7 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
         let from = join(&at, "ietf-mud:mud-acl");
         p.deviation(
             &from,
-            "draft-mud-acl",
+            Code::DraftMudAcl,
             "draft-era `ietf-mud:mud-acl`; RFC 8520 calls it `ietf-mud:mud`",
         );
         if let Value::Object(o) = v {
@@ -304,7 +305,7 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
             let was = join(&at, &key);
             p.deviation(
                 &was,
-                "draft-mud-acl",
+                Code::DraftMudAcl,
                 format!("`{key}` directly in `matches`; RFC 8520 puts it in `ietf-mud:mud`"),
             );
             moved.retain(|(k, _, _)| k != leaf);
@@ -344,7 +345,7 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
             if *v == Value::Bool(false) {
                 p.deviation(
                     &lat,
-                    "empty-leaf-encoding",
+                    Code::EmptyLeafEncoding,
                     format!("`{leaf}: false` is no YANG `empty` value; read as absent"),
                 );
                 mm.remove(*leaf);
@@ -352,7 +353,7 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
             }
             p.deviation(
                 &lat,
-                "empty-leaf-encoding",
+                Code::EmptyLeafEncoding,
                 format!("`{leaf}` is an `empty` leaf, written [null] in JSON (RFC 7951 section 6.9); read `{v}` as present"),
             );
             mm.insert((*leaf).to_string(), empty_leaf());
@@ -384,7 +385,7 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
                 let was = join(&l3at, draft);
                 p.deviation(
                     &was,
-                    "draft-port-in-l3",
+                    Code::DraftPortInL3,
                     format!(
                         "draft-era `{draft}` in the {l3} match; RFC 8519 puts `{key}` in the transport match"
                     ),
@@ -427,7 +428,7 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
         {
             p.deviation(
                 &join(&tat, "direction-initiated"),
-                "draft-direction",
+                Code::DraftDirection,
                 "`direction-initiated` belongs to module ietf-mud: `ietf-mud:direction-initiated`",
             );
         }
@@ -439,7 +440,7 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
                 if let Some(op) = pm.remove("operator") {
                     p.deviation(
                         &join(&join(&tat, side), "operator"),
-                        "range-with-operator",
+                        Code::RangeWithOperator,
                         format!("a range has no operator in RFC 8519 (this one says {op}); read as the range lower-port..upper-port"),
                     );
                 }
@@ -456,7 +457,7 @@ fn repair_ace(ace: &mut Map<String, Value>, at: &str, p: &mut Problems, map: &mu
                 let eat = join(&join(&at, "eth"), "ethertype");
                 p.deviation(
                     &eat,
-                    "hex-ethertype",
+                    Code::HexEthertype,
                     format!("ethertype `{s}` is a string; a uint16 is a JSON number ({n})"),
                 );
                 eth.insert("ethertype".into(), Value::from(n));
@@ -490,7 +491,7 @@ mod tests {
         let mut p = Problems::new(false);
         let mut map = PathMap::default();
         repair(&mut doc, &mut p, &mut map).expect("repairs");
-        let codes: Vec<&str> = p.list.iter().map(|x| x.code).collect();
+        let codes: Vec<&str> = p.list.iter().map(|x| x.code.as_str()).collect();
         for c in [
             "draft-acl-container",
             "missing-mud-version",

@@ -72,7 +72,7 @@ fn outcome_of(
     let strict = if strict.is_ok() { "ok" } else { "refused" }.to_string();
     match result {
         Ok(i) => {
-            let codes: BTreeSet<&str> = i.warnings.iter().map(|w| w.code).collect();
+            let codes: BTreeSet<&str> = i.warnings.iter().map(|w| w.code.as_str()).collect();
             Outcome {
                 outcome: if codes.is_empty() {
                     "imported".into()

@@ -58,7 +58,7 @@ fn lenient() -> ImportOptions {
 }
 
 fn codes(i: &portolan_mud::Imported) -> Vec<&str> {
-    i.warnings.iter().map(|w| w.code).collect()
+    i.warnings.iter().map(|w| w.code.as_str()).collect()
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn export_does_not_invent_what_the_mud_file_did_not_say() {
     assert_eq!(e.mud.mud.model_name, None);
     assert_eq!(e.mud.mud.documentation, None);
     assert_eq!(e.mud.mud.systeminfo.as_deref(), Some("test"));
-    let codes: Vec<&str> = e.warnings.iter().map(|w| w.code).collect();
+    let codes: Vec<&str> = e.warnings.iter().map(|w| w.code.as_str()).collect();
     assert_eq!(codes.iter().filter(|c| **c == "not-stated").count(), 2);
     // Stated ones are written.
     let named = file(

@@ -48,7 +48,7 @@ fn every_catalog_profile_and_mode_survives_export_and_import() {
             assert!(
                 back.warnings
                     .iter()
-                    .all(|w| !w.code.starts_with("extension")),
+                    .all(|w| !w.code.as_str().starts_with("extension")),
                 "{} {mode:?}: {:?}",
                 p.id,
                 back.warnings
@@ -206,7 +206,7 @@ fn what_mud_cannot_say_is_warned_and_carried() {
     let mut o = ExportOptions::new("https://example.com/izuma.json");
     o.mode = p.modes.first().map(|m| m.id.clone());
     let out = export(p, &o).expect("exports");
-    let codes: Vec<&str> = out.warnings.iter().map(|w| w.code).collect();
+    let codes: Vec<&str> = out.warnings.iter().map(|w| w.code.as_str()).collect();
     assert!(codes.contains(&"not-in-acls"), "{codes:?}");
     assert!(codes.contains(&"param-default"), "{codes:?}");
     assert!(!out.unexpressed.is_empty());

@@ -66,10 +66,10 @@ fn names_resolve_with_ttl_and_fill_the_sets() {
 struct Catalog;
 
 impl portolan_model::compile::ProfileSource for Catalog {
-    fn profile(&self, name: &str) -> Result<portolan_model::Profile, String> {
-        let c = portolan_model::catalog::Catalog::embedded().map_err(|e| e.to_string())?;
+    fn profile(&self, name: &str) -> Result<portolan_model::Profile, portolan_model::ProfileError> {
+        let c = portolan_model::catalog::Catalog::embedded()?;
         c.get(name)
             .cloned()
-            .ok_or_else(|| format!("no profile {name}"))
+            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
     }
 }

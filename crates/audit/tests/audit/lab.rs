@@ -21,11 +21,11 @@ use portolan_model::Profile;
 struct Shipped(Catalog);
 
 impl ProfileSource for Shipped {
-    fn profile(&self, name: &str) -> Result<Profile, String> {
+    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
         self.0
             .get(name)
             .cloned()
-            .ok_or_else(|| format!("no {name}"))
+            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
     }
 }
 
@@ -358,7 +358,7 @@ devices:
     );
     struct One(Profile);
     impl ProfileSource for One {
-        fn profile(&self, _: &str) -> Result<Profile, String> {
+        fn profile(&self, _: &str) -> Result<Profile, portolan_model::ProfileError> {
             Ok(self.0.clone())
         }
     }

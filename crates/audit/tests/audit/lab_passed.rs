@@ -661,14 +661,14 @@ fn stray_flow_added_to_the_lab_capture_is_exactly_one_violation() {
 struct WithLearned(Catalog, Profile);
 
 impl ProfileSource for WithLearned {
-    fn profile(&self, name: &str) -> Result<Profile, String> {
+    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
         if name == self.1.id || name == format!("{}.yaml", self.1.id) {
             return Ok(self.1.clone());
         }
         self.0
             .get(name)
             .cloned()
-            .ok_or_else(|| format!("no {name}"))
+            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
     }
 }
 

@@ -62,12 +62,12 @@ devices:
 pub struct Profiles(pub Vec<Profile>);
 
 impl ProfileSource for Profiles {
-    fn profile(&self, name: &str) -> Result<Profile, String> {
+    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
         self.0
             .iter()
             .find(|p| p.id == name)
             .cloned()
-            .ok_or_else(|| format!("no profile {name}"))
+            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
     }
 }
 

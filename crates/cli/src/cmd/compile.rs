@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use portolan_emit::{emit, Options, Target};
+use portolan_model::Code;
 
 use crate::cli::{CompileArgs, Format, Global, TargetArg};
 use crate::output::Outcome;
@@ -64,10 +65,11 @@ fn resolve_names(
             }
             Err(e) if format == Format::Json => eprintln!(
                 "{}",
-                serde_json::json!({"severity": "warning", "code": "unresolved-name", "name": name, "message": format!("{name} did not resolve: {e}; its set is left to DNS-driven filling")})
+                serde_json::json!({"severity": "warning", "code": Code::UnresolvedName, "name": name, "message": format!("{name} did not resolve: {e}; its set is left to DNS-driven filling")})
             ),
             Err(e) => eprintln!(
-                "warning[unresolved-name]: {name} did not resolve: {e}; its set is left to DNS-driven filling"
+                "warning[{}]: {name} did not resolve: {e}; its set is left to DNS-driven filling",
+                Code::UnresolvedName
             ),
         }
     }

@@ -14,7 +14,7 @@ pub fn run(_g: &Global, a: &LearnArgs) -> anyhow::Result<Outcome> {
         bail!("`{}` is not an IP address or prefix", a.device);
     };
     if let Some(id) = &a.id {
-        if !portolan_model::names::is_profile_id(id) {
+        if !portolan_model::syntax::is_profile_id(id) {
             bail!("`{id}` is not a profile id: lowercase letters, digits and '-'");
         }
     }

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use portolan_model::catalog::{load_file, Catalog, CatalogError, LoadError};
-use portolan_model::Profile;
+use portolan_model::{Profile, ProfileError};
 
 use crate::cli::Global;
 use crate::output::print_diagnostics;
@@ -47,7 +47,7 @@ pub fn resolve_profile(g: &Global, id: &str) -> anyhow::Result<Profile> {
     }
     let path = Path::new(id);
     if path.is_file() {
-        return profile_file(path).map_err(|e| anyhow::anyhow!(e));
+        return profile_file(path).map_err(|e| anyhow::anyhow!(e.to_string()));
     }
     let known: Vec<&str> = cat.ids().collect();
     bail!(
@@ -59,10 +59,12 @@ pub fn resolve_profile(g: &Global, id: &str) -> anyhow::Result<Profile> {
 /// A profile from a file: YAML in the profile format, or a MUD file (`.json`, RFC 8520),
 /// imported leniently with its repairs printed as warnings. Diagnostics go to stderr;
 /// `Err` is a one-line reason.
-pub fn profile_file(path: &Path) -> Result<Profile, String> {
+pub fn profile_file(path: &Path) -> Result<Profile, ProfileError> {
     if path.extension().is_some_and(|e| e == "json") {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(|source| ProfileError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let opts = portolan_mud::ImportOptions {
             strict: false,
             file: path.display().to_string(),
@@ -74,16 +76,19 @@ pub fn profile_file(path: &Path) -> Result<Profile, String> {
                 }
                 Ok(imported.profile)
             }
-            Err(e) => Err(format!("{} is not a usable MUD file: {e}", path.display())),
+            Err(e) => Err(ProfileError::NotMud {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }),
         };
     }
     match load_file(path) {
         Ok(l) => Ok(l.value),
-        Err(LoadError::Io(e)) => Err(format!("cannot read {}: {e}", path.display())),
         Err(LoadError::Invalid(d)) => {
             print_diagnostics(&d);
-            Err(format!("{} is not a valid profile", path.display()))
+            Err(ProfileError::file(path, LoadError::Invalid(d)))
         }
+        Err(e) => Err(ProfileError::file(path, e)),
     }
 }
 
@@ -112,7 +117,7 @@ pub struct SiteProfiles {
 }
 
 impl portolan_model::compile::ProfileSource for SiteProfiles {
-    fn profile(&self, name: &str) -> Result<Profile, String> {
+    fn profile(&self, name: &str) -> Result<Profile, ProfileError> {
         if let Some(p) = self.catalog.get(name) {
             return Ok(p.clone());
         }
@@ -120,8 +125,8 @@ impl portolan_model::compile::ProfileSource for SiteProfiles {
         let is_file_name =
             name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json");
         if !is_file_name {
-            let known: Vec<&str> = self.catalog.ids().collect();
-            return Err(format!("not in the catalog (known: {})", known.join(", ")));
+            let known = self.catalog.ids().map(str::to_string).collect();
+            return Err(ProfileError::NotInCatalog { known });
         }
         profile_file(&path)
     }
@@ -140,9 +145,9 @@ pub fn load_site(
         }
         Err(portolan_model::diag::ReadError::NotUtf8(d)) => {
             if json {
-                eprintln!("{}", serde_json::to_string_pretty(&[d])?);
+                eprintln!("{}", serde_json::to_string_pretty(&[&*d])?);
             } else {
-                print_diagnostics(&[d]);
+                print_diagnostics(std::slice::from_ref(&*d));
             }
             return Ok(None);
         }

@@ -21,7 +21,7 @@ use portolan_net::runtime::{block_on, System};
 use crate::cli::{Format, Global, ProbeArgs};
 use crate::output::{print_diagnostics, Outcome};
 use crate::report;
-use portolan_model::Diagnostic;
+use portolan_model::{Code, Diagnostic, Subject};
 
 pub fn run(g: &Global, a: &ProbeArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
@@ -126,27 +126,24 @@ impl Synthetic {
     }
 
     /// The flag a diagnostic is about: the flag whose line it points at, else the flag its
-    /// code asks for (`--mode` when none is given), else `--profile ID`. No line or column:
-    /// they would be positions in the generated document.
+    /// code and subject ask for (`--mode` when none is given, `--param KEY=…` for a param),
+    /// else `--profile ID`. No line or column: they would be positions in the generated
+    /// document. Reads the diagnostic's code and subject, never its wording.
     fn flag_of(&self, d: &Diagnostic) -> String {
         if let Some((_, f)) = self.lines.iter().find(|(n, _)| *n == d.line) {
             return f.clone();
         }
-        let quoted = |after: &str| -> Option<String> {
-            let rest = &d.message[d.message.find(after)? + after.len()..];
-            Some(rest[..rest.find('`')?].to_string())
-        };
-        match d.code {
-            "missing-mode" | "unknown-mode" => "--mode".into(),
-            "missing-param" | "invalid-param" | "invalid-hostname" => match quoted("param `") {
-                Some(k) => format!("--param {k}=…"),
-                None => "--param".into(),
-            },
-            "unbound-role" => match quoted("role `") {
-                Some(r) => format!("--bind {r}=…"),
-                None => "--bind".into(),
-            },
-            "unbound-service" => "--bind".into(),
+        match (d.code, &d.subject) {
+            (Code::MissingMode | Code::UnknownMode, _) => "--mode".into(),
+            (
+                Code::MissingParam | Code::InvalidParam | Code::InvalidHostname,
+                Subject::Param(k),
+            ) => format!("--param {k}=…"),
+            (Code::MissingParam | Code::InvalidParam | Code::InvalidHostname, _) => {
+                "--param".into()
+            }
+            (Code::UnboundRole, Subject::Role(r)) => format!("--bind {r}=…"),
+            (Code::UnboundRole | Code::UnboundService, _) => "--bind".into(),
             _ => format!("--profile {}", self.profile),
         }
     }
@@ -157,32 +154,33 @@ impl Synthetic {
         diags
             .into_iter()
             .map(|mut d| {
+                let on_line = self.lines.iter().any(|(n, _)| *n == d.line);
                 d.file = self.flag_of(&d);
                 d.line = 0;
                 d.column = 0;
-                let help = match d.code {
-                    "missing-mode" => d
-                        .help
-                        .strip_prefix("add `mode:` with")
-                        .map(|rest| format!("give --mode with{rest}")),
-                    "missing-param" => d
-                        .file
-                        .strip_prefix("--param ")
-                        .and_then(|kv| kv.strip_suffix('…'))
-                        .map(|k| format!("give --param {k}VALUE")),
-                    "unbound-role" => d
-                        .file
-                        .strip_prefix("--bind ")
-                        .and_then(|kv| kv.strip_suffix('…'))
-                        .map(|r| format!("give --bind {r}ADDR|PREFIX|HOST[,...]")),
-                    _ => None,
-                };
-                if let Some(h) = help {
+                if let Some(h) = flag_help(&d, on_line) {
                     d.help = h;
                 }
                 d
             })
             .collect()
+    }
+}
+
+/// The help of a diagnostic about a missing flag, in the command line's terms; `None` keeps the
+/// model's help. `on_line`: the diagnostic points at a flag that was given, whose help stands.
+fn flag_help(d: &Diagnostic, on_line: bool) -> Option<String> {
+    match (d.code, &d.subject) {
+        (Code::MissingMode, Subject::Mode { choices }) => {
+            Some(format!("give --mode with one of: {}", choices.join(", ")))
+        }
+        (Code::MissingParam, Subject::Param(k)) if !on_line => {
+            Some(format!("give --param {k}=VALUE"))
+        }
+        (Code::UnboundRole, Subject::Role(r)) if !on_line => {
+            Some(format!("give --bind {r}=ADDR|PREFIX|HOST[,...]"))
+        }
+        _ => None,
     }
 }
 
@@ -419,4 +417,92 @@ pub fn render(r: &Report) -> String {
     };
     out += &format!("\n{verdict}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portolan_model::Severity;
+
+    fn synthetic() -> Synthetic {
+        Synthetic {
+            text: String::new(),
+            lines: vec![(12, "--param port=70000".into())],
+            profile: "gw".into(),
+        }
+    }
+
+    fn diag(code: Code, subject: Subject, line: u64, message: &str, help: &str) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            help: help.into(),
+            file: "<command line>".into(),
+            line,
+            column: 5,
+            subject,
+        }
+    }
+
+    /// Probe names the flag from the code and subject: the same diagnostics with their wording
+    /// replaced by text that names other params and roles give the same flags and help.
+    #[test]
+    fn flags_come_from_code_and_subject_not_wording() {
+        let s = synthetic();
+        for message in [
+            "device `device`: flow `gw/up` needs param `telemetry_port` of profile `gw`, which has no default",
+            "reworded: param `decoy` and role `decoy` are mentioned here instead",
+            "",
+        ] {
+            let out = s.on_flags(vec![
+                diag(
+                    Code::MissingParam,
+                    Subject::Param("telemetry_port".into()),
+                    3,
+                    message,
+                    "add `params: {telemetry_port: ...}` to the device",
+                ),
+                diag(
+                    Code::UnboundRole,
+                    Subject::Role("slrc".into()),
+                    3,
+                    message,
+                    "reworded help",
+                ),
+                diag(
+                    Code::MissingMode,
+                    Subject::Mode {
+                        choices: vec!["tls".into(), "plain".into()],
+                    },
+                    2,
+                    message,
+                    "pick a mode (reworded)",
+                ),
+                diag(Code::UnboundService, Subject::Service("ntp".into()), 3, message, "h"),
+                diag(Code::InvalidHostname, Subject::None, 3, message, "h"),
+                diag(Code::UnknownFlow, Subject::None, 3, message, "h"),
+                diag(Code::InvalidParam, Subject::Param("port".into()), 12, message, "h"),
+            ]);
+            let got: Vec<(&str, &str)> = out
+                .iter()
+                .map(|d| (d.file.as_str(), d.help.as_str()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    ("--param telemetry_port=…", "give --param telemetry_port=VALUE"),
+                    ("--bind slrc=…", "give --bind slrc=ADDR|PREFIX|HOST[,...]"),
+                    ("--mode", "give --mode with one of: tls, plain"),
+                    ("--bind", "h"),
+                    ("--param", "h"),
+                    ("--profile gw", "h"),
+                    // On the line of a flag that was given: that flag, and the model's help.
+                    ("--param port=70000", "h"),
+                ],
+                "message {message:?}"
+            );
+            assert!(out.iter().all(|d| d.line == 0 && d.column == 0));
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! profiles (catalog ids or files), as `compile` would; anything else is a profile.
 
 use portolan_model::catalog::{load_file, LoadError};
-use portolan_model::{Diagnostic, Severity};
+use portolan_model::{Code, Diagnostic, Severity, Subject};
 use serde::Serialize;
 
 use crate::cli::{Global, ValidateArgs};
@@ -19,12 +19,13 @@ struct FileReport {
 fn io_error(name: &str, e: &std::io::Error) -> Vec<Diagnostic> {
     vec![Diagnostic {
         severity: Severity::Error,
-        code: "io",
+        code: Code::Io,
         message: format!("cannot read the file: {e}"),
         help: "check the path".into(),
         file: name.to_string(),
         line: 0,
         column: 0,
+        subject: Subject::None,
     }]
 }
 
@@ -56,7 +57,7 @@ pub fn run(g: &Global, a: &ValidateArgs) -> anyhow::Result<Outcome> {
                 reports.push(FileReport {
                     file: name,
                     valid: false,
-                    diagnostics: vec![d],
+                    diagnostics: vec![*d],
                 });
                 continue;
             }

@@ -63,7 +63,7 @@ impl Profiles {
 }
 
 impl ProfileSource for Profiles {
-    fn profile(&self, name: &str) -> Result<Profile, String> {
+    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
         if let Some(p) = self.inline.get(name) {
             return Ok(p.clone());
         }
@@ -71,11 +71,12 @@ impl ProfileSource for Profiles {
             return Ok(p.clone());
         }
         if name.ends_with(".yaml") {
-            return load_file(&self.base.join(name))
+            let path = self.base.join(name);
+            return load_file(&path)
                 .map(|l| l.value)
-                .map_err(|e| format!("{e:?}"));
+                .map_err(|e| portolan_model::ProfileError::file(path, e));
         }
-        Err("not in the catalog".into())
+        Err(portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
     }
 }
 

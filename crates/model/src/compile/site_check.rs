@@ -9,6 +9,8 @@
 //! - Flow conditions: a feature the site does not enable, a region other than the device's,
 //!   a version outside the condition drop the flow; a region condition on a device without a
 //!   region value is an error (`missing-param`), never a silent drop or a silent inclusion.
+//! - `names-need-dns`: a device whose peers are DNS names while the firewall does not answer
+//!   the site's DNS, or the device has no DNS flow to it (read from its own rules only).
 //! - Warnings: a site without devices (`no-devices`; its forward chain drops everything), a
 //!   device that ends up allowed nothing (`nothing-allowed`, with the reasons), a feature,
 //!   param or version the site sets that no flow of the device's mode uses (`unused-feature`,
@@ -17,14 +19,17 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use super::{param_text, pos, version_ok, Dev};
-use crate::diag::{Pos, Sink};
-use crate::names::{is_label, template_params};
+use super::site::{Provider, SiteCtx};
+use super::values::{param_text, version_ok, Dev};
+use crate::diag::{Code, Pos, Sink, Subject};
+use crate::document::pos;
+use crate::ir::Rule;
 use crate::ports::{parse_item, PortError, PortItem};
 use crate::profile::{Condition, Flow, Param, ParamType, Profile, VersionReq};
 use crate::protocol::Protocol;
 use crate::raw::{RawPorts, Spanned};
 use crate::raw_site::{RawDevice, RawSite};
+use crate::syntax::{is_label, template_params};
 
 /// `no-devices`: a site that declares no device still loads a forward chain with
 /// `policy drop`.
@@ -32,7 +37,7 @@ pub(super) fn no_devices(sink: &mut Sink, raw: &RawSite) {
     if raw.devices.value.is_empty() {
         sink.warning(
             pos(&raw.devices),
-            "no-devices",
+            Code::NoDevices,
             format!(
                 "site `{}` declares no devices: its policy admits nothing and drops all forwarded traffic",
                 raw.site.value
@@ -207,9 +212,10 @@ pub(super) fn params(sink: &mut Sink, d: &RawDevice, p: &Profile) -> BTreeSet<St
     for (id, v) in &d.params {
         let Some(param) = p.param(id) else { continue };
         if let Err(r) = check_value(param, v) {
-            sink.error(
+            sink.error_about(
+                Subject::Param(id.clone()),
                 r.at,
-                "invalid-param",
+                Code::InvalidParam,
                 format!("device `{}`: {}", d.id.value, r.message),
                 r.help,
             );
@@ -266,7 +272,7 @@ pub(super) fn conditions(
 fn version_unknown(sink: &mut Sink, dev: &Dev, f: &Flow, req: &VersionReq) {
     sink.warning(
         dev.here(),
-        "version-unknown",
+        Code::VersionUnknown,
         format!(
             "device `{}`: flow `{}/{}` applies only to version {req}; the site does not say the device's version, so it is included",
             dev.d.id.value, dev.p.id, f.id
@@ -387,7 +393,7 @@ fn nothing_allowed(sink: &mut Sink, dev: &Dev, mode: Option<&str>, t: &Tally) {
     };
     sink.warning(
         dev.here(),
-        "nothing-allowed",
+        Code::NothingAllowed,
         format!(
             "device `{}` is allowed nothing: of profile `{}`{mode}, {}; all its traffic is dropped",
             dev.d.id.value,
@@ -432,7 +438,7 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
         if known && !used {
             sink.warning(
                 pos(f),
-                "unused-feature",
+                Code::UnusedFeature,
                 format!(
                     "device `{}`: no flow of profile `{}`{in_mode} depends on feature `{}`, so enabling it changes nothing",
                     d.id.value, p.id, f.value
@@ -457,7 +463,7 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
         if !used {
             sink.warning(
                 pos(v),
-                "unused-param",
+                Code::UnusedParam,
                 format!(
                     "device `{}`: no flow of profile `{}`{in_mode} that applies here uses param `{id}`, so setting it changes nothing",
                     d.id.value, p.id
@@ -475,7 +481,7 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
         if version_valid && !conditional {
             sink.warning(
                 pos(v),
-                "unused-version",
+                Code::UnusedVersion,
                 format!(
                     "device `{}`: no flow of profile `{}`{in_mode} depends on the version, so `version: {}` changes nothing",
                     d.id.value, p.id, v.value
@@ -483,6 +489,33 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
                 "remove it, or check the device's profile and mode",
             );
         }
+    }
+}
+
+/// Hostname and wildcard peers are enforced through sets the firewall's DNS server fills as it
+/// answers. Warns when that cannot happen for a device: the site's DNS is not this firewall,
+/// or the device has no DNS flow of its own to ask it. `rules` are this device's own.
+pub(super) fn names_need_dns(sink: &mut Sink, ctx: &SiteCtx, d: &RawDevice, rules: &[Rule]) {
+    let mine = || rules.iter();
+    let Some(named) = mine().find(|r| !r.peers.names.is_empty() || !r.peers.wildcards.is_empty())
+    else {
+        return;
+    };
+    let flow = named.provenance();
+    if !matches!(ctx.dns, Some(Provider::Firewall)) {
+        sink.warning(
+            pos(&d.id),
+            Code::NamesNeedDns,
+            format!("device `{}`: `{flow}` names its peers by DNS name, and this firewall does not answer the site's DNS, so the name sets are not filled at run time", d.id.value),
+            "set `services: {dns: firewall}` and run dnsmasq with `compile --target dnsmasq`, or compile with `--resolve`",
+        );
+    } else if !mine().any(Rule::is_dns_to_firewall) {
+        sink.warning(
+            pos(&d.id),
+            Code::NamesNeedDns,
+            format!("device `{}`: `{flow}` names its peers by DNS name, but the device has no DNS flow to this firewall, so its own lookups never fill the name sets", d.id.value),
+            "bind or enable the profile's DNS flow, or compile with `--resolve`",
+        );
     }
 }
 

@@ -5,12 +5,12 @@
 use std::collections::BTreeSet;
 
 use super::pos;
-use crate::diag::Sink;
-use crate::names::template_params;
+use crate::diag::{Code, Sink};
 use crate::ports::PortSpec;
 use crate::profile::{Condition, Endpoint, Flow, ListenPorts, Listens};
 use crate::protocol::Protocol;
 use crate::raw::RawProfile;
+use crate::syntax::template_params;
 
 /// Features no flow is conditioned on and params nothing refers to: warnings, like unused
 /// endpoints, since a site could enable or set them and change nothing.
@@ -30,7 +30,7 @@ pub(super) fn unused_declarations(
         if !used {
             sink.warning(
                 pos(&f.id),
-                "unused-feature",
+                Code::UnusedFeature,
                 format!("feature `{}` is the condition of no flow", f.id.value),
                 "remove it, or add `conditions: [{feature: ...}]` to the flows it enables",
             );
@@ -77,7 +77,7 @@ pub(super) fn unused_declarations(
         if !used.contains(&p.id.value) {
             sink.warning(
                 pos(&p.id),
-                "unused-param",
+                Code::UnusedParam,
                 format!(
                     "param `{}` is referred to by no host, port, protocol or region condition",
                     p.id.value

@@ -1,4 +1,5 @@
-//! Names: identifiers, DNS hostnames (RFC 1123), wildcard domains and host templates.
+//! The syntax of what profiles and sites name: identifiers, DNS hostnames (RFC 1123), wildcard
+//! domains, interface names and host templates.
 //! Everything a profile names passes through here, so that nothing a third party wrote can
 //! carry quotes, spaces or punctuation into an emitted ruleset.
 

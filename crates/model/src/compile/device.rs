@@ -1,0 +1,356 @@
+//! One device (group) of a site: checked against its profile and the site into a [`Checked`]
+//! device whose every value is resolved and typed, then lowered ([`super::lower`]) into rules,
+//! then the warnings that read what it became (`names-need-dns`, `unused-*`,
+//! `nothing-allowed`). Checking reports every problem; lowering reports none.
+
+use crate::diag::{Code, Sink, Subject};
+use crate::document::pos;
+use crate::ir::*;
+use crate::ports::PortSpec;
+use crate::profile::*;
+use crate::protocol::Protocol;
+use crate::raw::Spanned;
+use crate::raw_site::*;
+
+use super::peers::bindings;
+use super::site::SiteCtx;
+use super::site_check::{self, Tally};
+use super::values::Dev;
+
+/// A device checked against its profile and the site: every value its rules need, resolved
+/// and typed. Lowering ([`super::lower`]) reads only this, and reports nothing.
+pub(super) struct Checked<'a> {
+    pub group: &'a str,
+    pub profile: &'a Profile,
+    /// The device's zone, for broadcast and multicast lowering.
+    pub zone: Option<&'a Zone>,
+    /// The flows that apply, in the profile's order.
+    pub flows: Vec<CheckedFlow<'a>>,
+}
+
+/// One flow that applies to a checked device.
+pub(super) enum CheckedFlow<'a> {
+    /// Listed in `Policy.documented` with the reason, not enforced (tunnelled, link layer).
+    Documented { flow: &'a Flow, reason: String },
+    /// Enforced, with this device's values.
+    Enforced(Enforced<'a>),
+}
+
+/// A flow's values for one device, each checked.
+pub(super) struct Enforced<'a> {
+    pub flow: &'a Flow,
+    /// IANA protocol number.
+    pub protocol: u8,
+    pub ports: Vec<PortRange>,
+    /// The initiator's source ports.
+    pub src_ports: Vec<PortRange>,
+    pub peers: Peers,
+}
+
+/// What checking a device leaves for the warnings that follow its lowering.
+pub(super) struct Findings<'a> {
+    pub dev: Dev<'a>,
+    /// Whether the device's `version:` (if any) is a dotted version.
+    pub version_valid: bool,
+    pub tally: Tally<'a>,
+}
+
+/// Compiles one device (group): checks it, lowers it into `policy`, then the warnings that
+/// read its rules. Only this device's rules and diagnostics are read, so a site's compile
+/// stays linear in its devices.
+pub(super) fn device(
+    sink: &mut Sink,
+    ctx: &SiteCtx,
+    d: &RawDevice,
+    p: &Profile,
+    mode: Option<&str>,
+    policy: &mut Policy,
+) {
+    let first_diag = sink.diagnostics.len();
+    let (checked, mut findings) = check(sink, ctx, d, p, mode);
+    let first_rule = policy.rules.len();
+    let first_documented = policy.documented.len();
+    super::lower::device(checked, policy);
+    site_check::names_need_dns(sink, ctx, d, &policy.rules[first_rule..]);
+    findings.tally.documented = policy.documented.len() - first_documented;
+    findings.tally.rules = policy.rules.len() - first_rule;
+    site_check::after_rules(
+        sink,
+        &findings.dev,
+        mode,
+        findings.version_valid,
+        &findings.tally,
+        first_diag,
+    );
+}
+
+/// Checks a device against its profile (in mode `mode`) and the site: unknown features,
+/// flows, params and endpoints, its version, each site value against its declared type, the
+/// flows' conditions, and for each flow that applies its protocol, peers and ports. Every
+/// problem goes to `sink`; a flow with one is left out of [`Checked`].
+fn check<'a>(
+    sink: &mut Sink,
+    ctx: &'a SiteCtx,
+    d: &'a RawDevice,
+    p: &'a Profile,
+    mode: Option<&'a str>,
+) -> (Checked<'a>, Findings<'a>) {
+    let bad = site_check::params(sink, d, p);
+    let bound = d
+        .bind
+        .iter()
+        .filter(|(id, _)| p.endpoint(id).is_some())
+        .map(|(id, b)| (id.clone(), bindings(sink, ctx, b)))
+        .collect();
+    let dev = Dev {
+        d,
+        p,
+        unbound: Default::default(),
+        bad,
+        bound,
+    };
+    let mut tally = site_check::Tally::default();
+    let flows: Vec<&Flow> = p.flows_in(mode).collect();
+    let version = settings(sink, d, p, mode, &flows);
+    let mut out = Vec::new();
+    for f in flows.iter().copied() {
+        let setting = d.flows.get(&f.id);
+        if let Some(st) = setting {
+            check_override(sink, d, p, f, st);
+        }
+        if setting.and_then(|s| s.value.enabled) == Some(false) {
+            if !f.optional {
+                sink.warning_about(
+                    Subject::Flow(f.id.clone()),
+                    setting.map_or(pos(&d.id), pos),
+                    Code::RequiredFlowDisabled,
+                    format!("device `{}`: flow `{}/{}` is switched off, but the source does not mark it optional", d.id.value, p.id, f.id),
+                    "the device may not work without it; keep it unless you know it is not needed here",
+                );
+            }
+            tally.switched_off += 1;
+            continue;
+        }
+        if let Some(why) = site_check::conditions(sink, &dev, f, version.as_deref()) {
+            tally.skipped(why);
+            continue;
+        }
+        tally.active.push(f);
+        if let Some(i) = &f.inside {
+            out.push(CheckedFlow::Documented {
+                flow: f,
+                reason: format!(
+                    "carried inside flow `{}`; the outer flow is enforced",
+                    i.flow
+                ),
+            });
+            continue;
+        }
+        if f.protocol == Protocol::Arp {
+            out.push(CheckedFlow::Documented {
+                flow: f,
+                reason: "link-layer ARP; not filtered by an IP firewall".to_string(),
+            });
+            continue;
+        }
+        if let Some(e) = enforced(sink, ctx, &dev, f, setting) {
+            out.push(CheckedFlow::Enforced(e));
+        }
+    }
+    let checked = Checked {
+        group: &d.id.value,
+        profile: p,
+        zone: ctx.zones.iter().find(|z| z.id == d.zone.value),
+        flows: out,
+    };
+    let findings = Findings {
+        dev,
+        version_valid: version.is_some(),
+        tally,
+    };
+    (checked, findings)
+}
+
+/// A flow's values for the device (protocol, peers, ports, source ports), each checked; `None`
+/// when one of them has a problem (reported to `sink`). The peers are checked even when the
+/// protocol is missing, so that every problem of the device is reported at once.
+fn enforced<'a>(
+    sink: &mut Sink,
+    ctx: &SiteCtx,
+    dev: &Dev,
+    f: &'a Flow,
+    setting: Option<&Spanned<RawFlowSetting>>,
+) -> Option<Enforced<'a>> {
+    let p = dev.p;
+    let protocol = dev.protocol(sink, f, setting.and_then(|s| s.value.protocol.as_ref()));
+    let peers = p
+        .endpoint(f.peer())
+        .and_then(|e| dev.peers(sink, ctx, e, f));
+    let protocol = protocol?;
+    let site_ports_given = setting.and_then(|s| s.value.ports.as_ref());
+    let spec = if protocol.has_ports() {
+        &f.ports
+    } else {
+        &PortSpec::None
+    };
+    let ports = dev.ports(sink, spec, f, site_ports_given)?;
+    let src_ports = if protocol.has_ports() {
+        dev.ports(sink, &f.src_ports, f, None).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let peers = peers?;
+    let number = protocol.number()?;
+    Some(Enforced {
+        flow: f,
+        protocol: number,
+        ports,
+        src_ports,
+        peers,
+    })
+}
+
+/// The settings a device gives that its profile does not know (features, flows of its mode,
+/// params, endpoints to bind), each an error where it is written; and its version, parsed
+/// (`None`, and an error, when it is not a dotted version).
+fn settings(
+    sink: &mut Sink,
+    d: &RawDevice,
+    p: &Profile,
+    mode: Option<&str>,
+    flows: &[&Flow],
+) -> Option<Vec<u32>> {
+    for f in &d.features {
+        if !p.features.iter().any(|x| x.id == f.value) {
+            let known: Vec<&str> = p.features.iter().map(|x| x.id.as_str()).collect();
+            sink.error_about(
+                Subject::Feature(f.value.clone()),
+                pos(f),
+                Code::UnknownFeature,
+                format!("profile `{}` has no feature `{}`", p.id, f.value),
+                format!("features: {}", known.join(", ")),
+            );
+        }
+    }
+    for (id, s) in &d.flows {
+        if !flows.iter().any(|f| &f.id == id) {
+            sink.error_about(
+                Subject::Flow(id.clone()),
+                pos(s),
+                Code::UnknownFlow,
+                format!(
+                    "profile `{}`{} has no flow `{id}`",
+                    p.id,
+                    mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default()
+                ),
+                "use a flow id from `portolan show`",
+            );
+        }
+    }
+    for (id, v) in &d.params {
+        if p.param(id).is_none() {
+            sink.error_about(
+                Subject::Param(id.clone()),
+                pos(v),
+                Code::UnknownParam,
+                format!("profile `{}` has no param `{id}`", p.id),
+                "see the profile's params with `portolan doc`",
+            );
+        }
+    }
+    for (id, b) in &d.bind {
+        if p.endpoint(id).is_none() {
+            sink.error_about(
+                Subject::Endpoint(id.clone()),
+                pos(b),
+                Code::UnknownEndpoint,
+                format!("profile `{}` has no endpoint `{id}` to bind", p.id),
+                "bind one of the profile's endpoints",
+            );
+        }
+    }
+    d.version.as_ref().and_then(|v| {
+        let parsed: Option<Vec<u32>> = v.value.split('.').map(|x| x.trim().parse().ok()).collect();
+        if parsed.is_none() {
+            sink.error(
+                pos(v),
+                Code::InvalidVersion,
+                format!("`{}` is not a dotted version", v.value),
+                "write e.g. 2.9 or 1.2.11",
+            );
+        }
+        parsed
+    })
+}
+
+pub(super) fn check_mode(sink: &mut Sink, d: &RawDevice, p: &Profile) -> Option<String> {
+    match &d.mode {
+        None if !p.modes.is_empty() => {
+            let modes: Vec<&str> = p.modes.iter().map(|m| m.id.as_str()).collect();
+            let choices = modes.iter().map(|m| m.to_string()).collect();
+            sink.error_about(
+                Subject::Mode { choices },
+                pos(&d.profile),
+                Code::MissingMode,
+                format!(
+                    "profile `{}` has several modes; device `{}` chooses none",
+                    p.id, d.id.value
+                ),
+                format!("add `mode:` with one of: {}", modes.join(", ")),
+            );
+            None
+        }
+        None => None,
+        Some(m) if !p.has_mode(&m.value) => {
+            let modes: Vec<&str> = p.modes.iter().map(|m| m.id.as_str()).collect();
+            let help = if modes.is_empty() {
+                "remove `mode:`, the profile has none".to_string()
+            } else {
+                format!("use one of: {}", modes.join(", "))
+            };
+            let choices = modes.iter().map(|m| m.to_string()).collect();
+            sink.error_about(
+                Subject::Mode { choices },
+                pos(m),
+                Code::UnknownMode,
+                format!("profile `{}` has no mode `{}`", p.id, m.value),
+                help,
+            );
+            None
+        }
+        Some(m) => Some(m.value.clone()),
+    }
+}
+
+/// A site supplies only what the source leaves open: a protocol or ports written
+/// `unspecified`. Overriding a value the vendor gives would make a rule cite a row it does
+/// not enforce.
+fn check_override(
+    sink: &mut Sink,
+    d: &RawDevice,
+    p: &Profile,
+    f: &Flow,
+    st: &Spanned<RawFlowSetting>,
+) {
+    if let Some(sp) = &st.value.protocol {
+        if !matches!(f.protocol, Protocol::Unspecified) {
+            sink.error(
+                pos(sp),
+                Code::OverrideSpecified,
+                format!("device `{}`: the source gives protocol {} for flow `{}/{}`", d.id.value, f.protocol, p.id, f.id),
+                "a site may only supply values the source leaves `unspecified`; use a profile of your own for a different flow",
+            );
+        }
+    }
+    if let Some(sp) = &st.value.ports {
+        if !matches!(f.ports, PortSpec::Unspecified) {
+            let given = f.ports.to_strings().join(", ");
+            sink.error(
+                pos(sp),
+                Code::OverrideSpecified,
+                format!("device `{}`: the source gives the ports of flow `{}/{}` ({given})", d.id.value, p.id, f.id),
+                "a site may only supply ports the source leaves `unspecified` (ports from a param are set under `params`)",
+            );
+        }
+    }
+}

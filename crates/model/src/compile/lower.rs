@@ -1,0 +1,73 @@
+//! Lowering: a checked device ([`super::device::Checked`]) becomes IR rules and documented
+//! flows. Nothing here can fail or report: every value was checked before.
+//!
+//! "Either side initiates" becomes two rules, each with the flow's `src_ports` for its
+//! initiator; broadcast and multicast flows are lowered by `cast.rs` to what a firewall sees;
+//! a flow with `family` keeps only that family's static peers.
+
+use crate::ir::*;
+use crate::profile::{Flow, Initiation, IpFamily};
+
+use super::device::{Checked, CheckedFlow};
+
+/// Appends the device's rules and documented flows to `policy`, in the profile's flow order.
+pub(super) fn device(dev: Checked, policy: &mut Policy) {
+    let documented = |f: &Flow, reason: &str| Documented {
+        group: dev.group.to_string(),
+        profile: dev.profile.id.clone(),
+        flow: f.id.clone(),
+        reason: reason.to_string(),
+    };
+    for flow in dev.flows {
+        let e = match flow {
+            CheckedFlow::Documented { flow, reason } => {
+                policy.documented.push(documented(flow, &reason));
+                continue;
+            }
+            CheckedFlow::Enforced(e) => e,
+        };
+        let f = e.flow;
+        let initiators: &[Initiator] = match f.initiation {
+            Initiation::Device => &[Initiator::Device],
+            Initiation::Peer => &[Initiator::Peer],
+            Initiation::Either => &[Initiator::Device, Initiator::Peer],
+        };
+        // Broadcast and multicast: rules on what the firewall sees, the rest documented.
+        let lowered = crate::cast::lower(f, e.peers, dev.zone, IpProto::new(e.protocol), &e.ports);
+        if let Some(why) = &lowered.documented {
+            policy.documented.push(documented(f, why));
+        }
+        for shape in lowered.rules {
+            for ini in initiators {
+                policy.rules.push(Rule {
+                    group: dev.group.to_string(),
+                    profile: dev.profile.id.clone(),
+                    flow: f.id.clone(),
+                    initiator: *ini,
+                    protocol: IpProto::new(e.protocol),
+                    ports: e.ports.clone(),
+                    // The initiator's source ports, whichever side it is: dropping them for
+                    // a peer-initiated flow would admit any source port the profile does not.
+                    src_ports: e.src_ports.clone(),
+                    icmp_type: f.icmp_type.clone(),
+                    peers: of_family(&shape.peers, f.family),
+                    broadcast: shape.broadcast,
+                    multicast: shape.multicast.clone(),
+                    optional: f.optional,
+                    family: f.family,
+                });
+            }
+        }
+    }
+}
+
+/// The peers of a flow limited to `family` (`family: ipv4|ipv6`): static prefixes of the other
+/// family are left out; names, wildcards and the firewall stay, and the rule's `family` keeps
+/// their other-family addresses out (back ends emit the rule for one family only).
+fn of_family(peers: &Peers, family: Option<IpFamily>) -> Peers {
+    let mut p = peers.clone();
+    if let Some(f) = family {
+        p.prefixes.retain(|n| f.holds(&n.addr()));
+    }
+    p
+}

@@ -1,0 +1,187 @@
+//! Who a device's flow talks to: a local service (the firewall or the site's servers), a role
+//! the site binds, or the profile's remote endpoint (addresses, `{param}` hostnames, wildcard
+//! domains); and the site's bindings (addresses, prefixes, names, `zone:ID`, `firewall`,
+//! `any`), each read once per device.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::diag::{Code, Sink, Subject};
+use crate::document::pos;
+use crate::ir::*;
+use crate::profile::*;
+use crate::raw::Spanned;
+use crate::syntax::{check_wildcard, expand_template, is_hostname};
+
+use super::site::{net, Provider, SiteCtx};
+use super::site_check;
+use super::values::Dev;
+
+impl Dev<'_> {
+    /// The peers of an endpoint for this device.
+    pub(super) fn peers(
+        &self,
+        sink: &mut Sink,
+        ctx: &SiteCtx,
+        e: &Endpoint,
+        flow: &Flow,
+    ) -> Option<Peers> {
+        if let Some(b) = self.bound.get(&e.id) {
+            return b.clone();
+        }
+        match e.kind() {
+            EndpointKind::Service(s) => {
+                let prov = match s {
+                    Service::Dns => &ctx.dns,
+                    Service::Ntp => &ctx.ntp,
+                    Service::Dhcp => &ctx.dhcp,
+                };
+                match prov {
+                    Some(Provider::Firewall) => Some(Peers {
+                        firewall: true,
+                        ..Peers::default()
+                    }),
+                    Some(Provider::Prefixes(p)) => Some(Peers {
+                        prefixes: p.clone(),
+                        ..Peers::default()
+                    }),
+                    None => {
+                        sink.error_about(Subject::Service(s.name().to_string()), self.here(), Code::UnboundService, format!("device `{}`: flow `{}/{}` needs a {} service and the site declares none", self.d.id.value, self.p.id, flow.id, s.name()), format!("add `services: {{{}: firewall}}` or its addresses, bind `{}` on the device, or switch the flow off", s.name(), e.id));
+                        None
+                    }
+                }
+            }
+            EndpointKind::Role => {
+                if !self.unbound.borrow_mut().insert(e.id.clone()) {
+                    return None;
+                }
+                sink.error_about(
+                    Subject::Role(e.id.clone()),
+                    self.here(),
+                    Code::UnboundRole,
+                    format!(
+                        "device `{}`: flow `{}/{}` (and any other flow to it) goes to role `{}`, which the site does not bind",
+                        self.d.id.value, self.p.id, flow.id, e.id
+                    ),
+                    format!(
+                        "add `bind: {{{}: [address, prefix or hostname]}}` to the device",
+                        e.id
+                    ),
+                );
+                None
+            }
+            EndpointKind::Remote => {
+                let mut peers = Peers {
+                    prefixes: e.addresses.clone(),
+                    wildcards: e
+                        .domains
+                        .iter()
+                        .filter_map(|d| check_wildcard(d).ok().map(str::to_string))
+                        .collect(),
+                    ..Peers::default()
+                };
+                for h in &e.hosts {
+                    let mut missing = false;
+                    let name = expand_template(h, |id| {
+                        let v = site_check::value(self, id);
+                        missing |= v.is_none();
+                        v
+                    });
+                    if missing {
+                        for id in crate::syntax::template_params(h).unwrap_or_default() {
+                            if site_check::value(self, id).is_none() {
+                                self.param(sink, id, &flow.id);
+                            }
+                        }
+                        return None;
+                    }
+                    if !is_hostname(&name) {
+                        sink.error(
+                            self.here(),
+                            Code::InvalidHostname,
+                            format!("`{h}` expands to `{name}`, which is not a hostname"),
+                            "check the device's params",
+                        );
+                        return None;
+                    }
+                    peers
+                        .names
+                        .push(name.trim_end_matches('.').to_ascii_lowercase());
+                }
+                Some(peers)
+            }
+        }
+    }
+}
+
+pub(super) fn bindings(
+    sink: &mut Sink,
+    ctx: &SiteCtx,
+    b: &Spanned<Vec<Spanned<String>>>,
+) -> Option<Peers> {
+    let mut peers = Peers::default();
+    if b.value.is_empty() {
+        sink.error(
+            pos(b),
+            Code::EmptyBinding,
+            "the binding lists nothing",
+            "give addresses, prefixes, hostnames, `*.domain`, `zone:ID`, `firewall` or `any`",
+        );
+        return None;
+    }
+    for item in &b.value {
+        let t = item.value.trim();
+        if t == "firewall" {
+            peers.firewall = true;
+        } else if t == "any" {
+            peers.prefixes.push(IpNet::V4(ipnet::Ipv4Net::default()));
+            peers.prefixes.push(IpNet::V6(ipnet::Ipv6Net::default()));
+            sink.warning(
+                pos(item),
+                Code::AnyPeer,
+                "binding to `any` admits every address for each flow to this peer",
+                "bind the peer's addresses or names if you know them",
+            );
+        } else if let Some(z) = t.strip_prefix("zone:") {
+            match ctx.zones.iter().find(|x| x.id == z) {
+                Some(zone) if !zone.networks.is_empty() => {
+                    peers.prefixes.extend(zone.networks.iter().copied())
+                }
+                Some(_) => sink.error(
+                    pos(item),
+                    Code::EmptyZone,
+                    format!("zone `{z}` has no networks"),
+                    "list the zone's networks",
+                ),
+                None => sink.error(
+                    pos(item),
+                    Code::UnknownZone,
+                    format!("zone `{z}` is not declared"),
+                    "declare it under `zones`",
+                ),
+            }
+        } else if t.starts_with('*') {
+            match check_wildcard(t) {
+                Ok(d) => peers.wildcards.push(d.to_ascii_lowercase()),
+                Err(_) => sink.error(
+                    pos(item),
+                    Code::WildcardNotLeftmost,
+                    format!("`{t}` is not a wildcard domain"),
+                    "write `*.example.com`",
+                ),
+            }
+        } else if t.parse::<IpNet>().is_ok() || t.parse::<IpAddr>().is_ok() {
+            if let Some(n) = net(sink, item) {
+                peers.prefixes.push(n);
+            }
+        } else if is_hostname(t) {
+            peers
+                .names
+                .push(t.trim_end_matches('.').to_ascii_lowercase());
+        } else {
+            sink.error(pos(item), Code::InvalidBinding, format!("`{t}` is not an address, prefix, hostname or zone"), "give 192.0.2.1, 192.0.2.0/24, host.example.com, *.example.com, zone:ID, firewall or any");
+        }
+    }
+    Some(peers)
+}

@@ -1,0 +1,170 @@
+//! The site around its devices: zones (ids, interfaces, networks), the local services
+//! (`dns`, `ntp`, `dhcp`: the firewall or addresses), each device's addresses (inside its
+//! zone, claimed by one device only), and zones that hold devices but name no interface.
+
+use std::collections::BTreeSet;
+
+use ipnet::IpNet;
+
+use crate::diag::{Code, Sink, Subject};
+use crate::document::{address, check_ident, pos};
+use crate::ir::*;
+use crate::raw::Spanned;
+use crate::raw_site::*;
+
+use super::claims::Claims;
+
+/// An address or prefix of a site, checked as a profile's are.
+pub(super) fn net(sink: &mut Sink, s: &Spanned<String>) -> Option<IpNet> {
+    address(sink, s)
+}
+
+pub(super) enum Provider {
+    Firewall,
+    Prefixes(Vec<IpNet>),
+}
+
+pub(super) fn service(sink: &mut Sink, s: &Option<Spanned<RawService>>) -> Option<Provider> {
+    let s = s.as_ref()?;
+    match &s.value {
+        RawService::Word(w) if w == "firewall" => Some(Provider::Firewall),
+        RawService::Word(w) => {
+            sink.error(
+                pos(s),
+                Code::InvalidService,
+                format!("`{w}`: a service is `firewall` or a list of addresses"),
+                "write `firewall` or `[192.0.2.53]`",
+            );
+            None
+        }
+        RawService::Addresses(a) => {
+            let sp: Vec<Spanned<String>> = a
+                .iter()
+                .map(|x| Spanned::new(x.clone(), s.referenced, s.defined))
+                .collect();
+            Some(Provider::Prefixes(
+                sp.iter().filter_map(|x| net(sink, x)).collect(),
+            ))
+        }
+    }
+}
+
+pub(super) struct SiteCtx {
+    pub zones: Vec<Zone>,
+    pub dns: Option<Provider>,
+    pub ntp: Option<Provider>,
+    pub dhcp: Option<Provider>,
+}
+
+/// The site's zones, each id and interface name checked.
+pub(super) fn zones(sink: &mut Sink, raw: &RawSite) -> Vec<Zone> {
+    let mut zones = Vec::new();
+    let mut seen = BTreeSet::new();
+    for z in &raw.zones {
+        check_ident(sink, "zone id", &z.id);
+        if !seen.insert(z.id.value.clone()) {
+            sink.error(
+                pos(&z.id),
+                Code::DuplicateId,
+                format!("zone `{}` is declared twice", z.id.value),
+                "give each zone its own id",
+            );
+        }
+        if let Some(i) = &z.interface {
+            if !crate::syntax::is_interface_name(&i.value) {
+                sink.error(
+                    pos(i),
+                    Code::InvalidInterface,
+                    format!("`{}` is not an interface name", i.value),
+                    "at most 15 letters, digits, '-', '_' or '.' (not `.` or `..`), optionally ending in '*' after at least one of them",
+                );
+            }
+        }
+        zones.push(Zone {
+            id: z.id.value.clone(),
+            interface: z.interface.as_ref().map(|i| i.value.clone()),
+            networks: z.networks.iter().filter_map(|n| net(sink, n)).collect(),
+        });
+    }
+    zones
+}
+
+/// The site's zones and local services.
+pub(super) fn context(sink: &mut Sink, raw: &RawSite) -> SiteCtx {
+    let zones = zones(sink, raw);
+    SiteCtx {
+        dns: service(sink, &raw.services.dns),
+        ntp: service(sink, &raw.services.ntp),
+        dhcp: service(sink, &raw.services.dhcp),
+        zones,
+    }
+}
+
+/// A device's addresses: each inside its zone's networks (where the zone lists any) and
+/// claimed by no other device.
+pub(super) fn addresses(
+    sink: &mut Sink,
+    d: &RawDevice,
+    zone: Option<&Zone>,
+    claimed: &mut Claims,
+) -> Vec<IpNet> {
+    if d.addresses.is_empty() {
+        sink.error(
+            pos(&d.id),
+            Code::MissingAddress,
+            format!("device `{}` lists no address", d.id.value),
+            "give its addresses or prefix under `addresses`",
+        );
+    }
+    let mut addresses = Vec::new();
+    for a in &d.addresses {
+        let Some(n) = net(sink, a) else { continue };
+        if let Some(z) = zone {
+            if !z.networks.is_empty() && !z.networks.iter().any(|zn| zn.contains(&n)) {
+                let nets: Vec<String> = z.networks.iter().map(ToString::to_string).collect();
+                sink.error(
+                    pos(a),
+                    Code::AddressOutsideZone,
+                    format!("{n} is not inside zone `{}` ({})", z.id, nets.join(", ")),
+                    "fix the address, or the device's zone",
+                );
+            }
+        }
+        if let Some(other) = claimed.overlapping(&n) {
+            sink.error(
+                pos(a),
+                Code::AddressConflict,
+                format!("{n} is also claimed by device `{other}`"),
+                "each address belongs to one device or group",
+            );
+        }
+        claimed.insert(n, &d.id.value);
+        addresses.push(n);
+    }
+    addresses
+}
+
+/// A zone that holds devices or bound peers but names no interface: its rules can match
+/// addresses only, and an address of the zone arriving on another interface (spoofed) is not
+/// caught. Allowed (a bridge, a firewall with one interface), but said once per zone.
+pub(super) fn zones_without_interface(sink: &mut Sink, raw: &RawSite) {
+    for z in raw.zones.iter().filter(|z| z.interface.is_none()) {
+        let id = &z.id.value;
+        let bound = format!("zone:{id}");
+        let used = raw.devices.value.iter().any(|d| {
+            &d.zone.value == id
+                || d.bind
+                    .values()
+                    .any(|b| b.value.iter().any(|x| x.value.trim() == bound))
+        });
+        if used {
+            sink.warning_about(
+                Subject::Zone(id.clone()),
+                pos(&z.id),
+                Code::ZoneWithoutInterface,
+                format!("zone `{id}` names no interface: rules for its devices and peers match addresses only, and its addresses arriving on another interface (spoofed) are not dropped"),
+                "add `interface:` with the firewall's interface towards the zone",
+            );
+        }
+    }
+}

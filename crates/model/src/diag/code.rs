@@ -1,0 +1,195 @@
+//! The stable codes of diagnostics: one closed enum, written in kebab-case wherever a
+//! diagnostic is shown (`error[unknown-endpoint]`, `"code": "unknown-endpoint"` in JSON), so
+//! that scripts can match on them and callers in Rust match on variants, never on strings.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// Declares the codes and their kebab-case spelling side by side, so that the two cannot
+/// drift apart (a unit test checks each spelling against the variant's name).
+macro_rules! codes {
+    ($($(#[$meta:meta])* $variant:ident = $text:literal,)*) => {
+        /// A diagnostic's stable code. The kebab-case text is part of Portolan's interface:
+        /// never change one, add a new code instead.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$meta])* $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in the order declared (alphabetical).
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The kebab-case text shown to users and scripts.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    AddressConflict = "address-conflict",
+    AddressOutsideZone = "address-outside-zone",
+    AnyPeer = "any-peer",
+    DuplicateFlowId = "duplicate-flow-id",
+    DuplicateId = "duplicate-id",
+    EmptyAlternative = "empty-alternative",
+    EmptyBinding = "empty-binding",
+    EmptyZone = "empty-zone",
+    FamilyProtocolMismatch = "family-protocol-mismatch",
+    IcmpTypeNotAllowed = "icmp-type-not-allowed",
+    InitiationMismatch = "initiation-mismatch",
+    InsidePortMismatch = "inside-port-mismatch",
+    InvalidAddress = "invalid-address",
+    InvalidBinding = "invalid-binding",
+    InvalidCast = "invalid-cast",
+    InvalidCondition = "invalid-condition",
+    InvalidDomain = "invalid-domain",
+    InvalidEndpoint = "invalid-endpoint",
+    InvalidHostname = "invalid-hostname",
+    InvalidIcmpType = "invalid-icmp-type",
+    InvalidId = "invalid-id",
+    InvalidInterface = "invalid-interface",
+    InvalidMac = "invalid-mac",
+    InvalidParam = "invalid-param",
+    InvalidPort = "invalid-port",
+    InvalidService = "invalid-service",
+    InvalidSource = "invalid-source",
+    InvalidValue = "invalid-value",
+    InvalidVersion = "invalid-version",
+    Io = "io",
+    MissingAddress = "missing-address",
+    MissingField = "missing-field",
+    MissingMode = "missing-mode",
+    MissingParam = "missing-param",
+    MissingSource = "missing-source",
+    MissingVersion = "missing-version",
+    NamesNeedDns = "names-need-dns",
+    NoDeviceSide = "no-device-side",
+    NoDevices = "no-devices",
+    NoFlows = "no-flows",
+    NotASite = "not-a-site",
+    NotUtf8 = "not-utf8",
+    NothingAllowed = "nothing-allowed",
+    OverrideSpecified = "override-specified",
+    ParamTypeMismatch = "param-type-mismatch",
+    PortOutOfRange = "port-out-of-range",
+    PortsNotAllowed = "ports-not-allowed",
+    PortsRequired = "ports-required",
+    RequiredFlowDisabled = "required-flow-disabled",
+    ReservedId = "reserved-id",
+    ReversedRange = "reversed-range",
+    TabIndent = "tab-indent",
+    UnboundRole = "unbound-role",
+    UnboundService = "unbound-service",
+    UnknownEndpoint = "unknown-endpoint",
+    UnknownFeature = "unknown-feature",
+    UnknownField = "unknown-field",
+    UnknownFlow = "unknown-flow",
+    UnknownMode = "unknown-mode",
+    UnknownParam = "unknown-param",
+    UnknownProfile = "unknown-profile",
+    UnknownProtocol = "unknown-protocol",
+    UnknownRegion = "unknown-region",
+    UnknownService = "unknown-service",
+    UnknownSource = "unknown-source",
+    UnknownValue = "unknown-value",
+    UnknownZone = "unknown-zone",
+    /// `compile --resolve`: a name that did not resolve (the CLI reports it).
+    UnresolvedName = "unresolved-name",
+    UnspecifiedPort = "unspecified-port",
+    UnspecifiedProtocol = "unspecified-protocol",
+    UnsupportedVersion = "unsupported-version",
+    UnusedEndpoint = "unused-endpoint",
+    UnusedFeature = "unused-feature",
+    UnusedParam = "unused-param",
+    UnusedVersion = "unused-version",
+    VersionUnknown = "version-unknown",
+    WildcardNotLeftmost = "wildcard-not-leftmost",
+    YamlSyntax = "yaml-syntax",
+    ZoneWithoutInterface = "zone-without-interface",
+}
+
+impl Code {
+    /// The code whose text is `s`, if any.
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Code {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `NamesNeedDns` → `names-need-dns`: the spelling rule every code's text follows.
+    fn kebab(name: &str) -> String {
+        let mut out = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() {
+                if i > 0 {
+                    out.push('-');
+                }
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn each_text_is_the_variant_name_in_kebab_case() {
+        for c in Code::ALL {
+            assert_eq!(c.as_str(), kebab(&format!("{c:?}")));
+        }
+        assert_eq!(Code::NotUtf8.as_str(), "not-utf8");
+        assert_eq!(Code::NamesNeedDns.as_str(), "names-need-dns");
+    }
+
+    #[test]
+    fn texts_are_unique_sorted_and_parse_back() {
+        let texts: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        let mut sorted = texts.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(texts, sorted);
+        for c in Code::ALL {
+            assert_eq!(Code::parse(c.as_str()), Some(*c));
+        }
+        assert_eq!(Code::parse("no-such-code"), None);
+    }
+
+    #[test]
+    fn json_is_the_kebab_text() {
+        let j = serde_json::to_string(&Code::UnknownEndpoint).expect("a string serialises");
+        assert_eq!(j, "\"unknown-endpoint\"");
+    }
+}

@@ -1,0 +1,117 @@
+//! Flow conditions (`conditions:`): features, regions and versions, each naming something the
+//! profile declares.
+
+use crate::diag::{Code, Sink};
+use crate::document::pos;
+use crate::profile::*;
+use crate::raw::*;
+
+use super::Ctx;
+
+impl Ctx<'_> {
+    pub(super) fn condition(
+        &self,
+        sink: &mut Sink,
+        c: &Spanned<RawCondition>,
+    ) -> Option<Condition> {
+        let r = &c.value;
+        let set = usize::from(r.feature.is_some())
+            + usize::from(r.version.is_some())
+            + usize::from(r.region.is_some());
+        if set != 1 {
+            sink.error(
+                pos(c),
+                Code::InvalidCondition,
+                "a condition names exactly one of feature, version, region",
+                "write one condition per list entry",
+            );
+            return None;
+        }
+        if let Some(f) = &r.feature {
+            if !self.features.contains(&f.value) {
+                sink.error(
+                    pos(f),
+                    Code::UnknownFeature,
+                    format!("feature `{}` is not declared", f.value),
+                    "declare it under `features`",
+                );
+            }
+            return Some(Condition::Feature(f.value.clone()));
+        }
+        if let Some(v) = &r.version {
+            return match parse_version_req(&v.value) {
+                Some(req) => Some(Condition::Version(req)),
+                None => {
+                    sink.error(
+                        pos(v),
+                        Code::InvalidVersion,
+                        format!("`{}` is not a version condition", v.value),
+                        "write e.g. \">= 2.8\" (operators >=, >, <=, <, =)",
+                    );
+                    None
+                }
+            };
+        }
+        r.region.as_ref().map(|g| {
+            self.region_condition(sink, g);
+            Condition::Region(g.value.clone())
+        })
+    }
+
+    /// A region condition compares the device's `region` param with a value: the param must
+    /// exist, and where it is an enum the value must be one of its values, or the flow would
+    /// silently never apply.
+    pub(super) fn region_condition(&self, sink: &mut Sink, g: &Spanned<String>) {
+        let Some(rp) = self.params.get("region") else {
+            sink.error(
+                pos(g),
+                Code::UnknownParam,
+                format!(
+                    "the condition `region: {}` needs a param `region`, which is not declared",
+                    g.value
+                ),
+                "declare `params: [{id: region, type: enum, values: [...]}]`",
+            );
+            return;
+        };
+        match rp.kind.value.as_str() {
+            "enum" => {
+                let values: Vec<String> = rp.values.iter().map(|v| v.value.to_string()).collect();
+                if !values.contains(&g.value) {
+                    sink.error(
+                        pos(g),
+                        Code::UnknownRegion,
+                        format!(
+                            "region `{}` is not one of the values of param `region` ({}), so the flow would never apply",
+                            g.value,
+                            values.join(", ")
+                        ),
+                        "name a declared region, or add it to the param's `values`",
+                    );
+                }
+            }
+            "string" => {}
+            other => sink.error(
+                pos(g),
+                Code::ParamTypeMismatch,
+                format!("param `region` is a {other}; a region condition needs an enum or string"),
+                "declare `region` as `type: enum` with its `values`",
+            ),
+        }
+    }
+}
+
+/// Reads `>= 2.8`, `<3`, `= 1.2.11`.
+pub fn parse_version_req(s: &str) -> Option<VersionReq> {
+    let t = s.trim();
+    let op = [">=", "<=", ">", "<", "="]
+        .into_iter()
+        .find(|op| t.starts_with(op))?;
+    let rest = t[op.len()..].trim();
+    let version: Option<Vec<u32>> = rest.split('.').map(|p| p.parse().ok()).collect();
+    let version = version.filter(|v| !v.is_empty())?;
+    Some(VersionReq {
+        op: op.to_string(),
+        version,
+    })
+}

@@ -1,0 +1,144 @@
+//! A profile's endpoints: addresses, hostnames (with `{param}` templates), wildcard domains,
+//! services and roles.
+
+use crate::diag::{Code, Sink};
+use crate::document::{address, pos};
+use crate::profile::*;
+use crate::raw::*;
+use crate::syntax::{check_wildcard, is_hostname, template_params, WildcardError};
+
+use super::Ctx;
+
+impl Ctx<'_> {
+    pub(super) fn endpoint(&self, sink: &mut Sink, e: &RawEndpoint) -> Endpoint {
+        if e.id.value == DEVICE {
+            sink.error(
+                pos(&e.id),
+                Code::ReservedId,
+                "`device` is reserved for the device itself",
+                "rename the endpoint",
+            );
+        }
+        let remote = !e.hosts.is_empty() || !e.domains.is_empty() || !e.addresses.is_empty();
+        let role = e.role.as_ref().is_some_and(|r| r.value);
+        let kinds = usize::from(remote) + usize::from(role) + usize::from(e.service.is_some());
+        if kinds != 1 {
+            sink.error(
+                pos(&e.id),
+                Code::InvalidEndpoint,
+                format!("endpoint `{}` must be exactly one of: hosts/domains/addresses, `service`, `role: true`", e.id.value),
+                "a local service or a role stands alone; remote peers list hosts, domains or addresses",
+            );
+        }
+        if e.addresses_volatile && e.addresses.is_empty() {
+            sink.error(
+                pos(&e.id),
+                Code::InvalidEndpoint,
+                "`addresses_volatile` without `addresses`",
+                "remove it, or list the addresses",
+            );
+        }
+        let service = e.service.as_ref().and_then(|s| {
+            let v = Service::from_name(&s.value);
+            if v.is_none() {
+                sink.error(
+                    pos(s),
+                    Code::UnknownService,
+                    format!("service `{}` is not known", s.value),
+                    "use dns, dhcp or ntp",
+                );
+            }
+            v
+        });
+        for h in &e.hosts {
+            self.host(sink, h);
+        }
+        for d in &e.domains {
+            match check_wildcard(&d.value) {
+                Ok(_) => {}
+                Err(WildcardError::NotLeftmost) => sink.error(
+                    pos(d),
+                    Code::WildcardNotLeftmost,
+                    format!("`{}`: `*` may only be the whole leftmost label", d.value),
+                    "write it as `*.example.com`",
+                ),
+                Err(WildcardError::Invalid) => sink.error(
+                    pos(d),
+                    Code::InvalidDomain,
+                    format!("`{}` is not a wildcard domain", d.value),
+                    "write `*.` followed by a hostname; plain names go in `hosts`",
+                ),
+            }
+        }
+        let addresses = e
+            .addresses
+            .iter()
+            .filter_map(|a| address(sink, a))
+            .collect();
+        Endpoint {
+            id: e.id.value.clone(),
+            description: e.description.clone(),
+            hosts: e.hosts.iter().map(|h| h.value.clone()).collect(),
+            domains: e.domains.iter().map(|h| h.value.clone()).collect(),
+            addresses,
+            addresses_volatile: e.addresses_volatile,
+            service,
+            role,
+            source: self.cite(sink, &e.source),
+        }
+    }
+
+    pub(super) fn host(&self, sink: &mut Sink, h: &Spanned<String>) {
+        match template_params(&h.value) {
+            Err(bad) => sink.error(
+                pos(h),
+                Code::InvalidHostname,
+                format!("`{}`: `{bad}` is not a `{{param}}` reference", h.value),
+                "write params as {name}",
+            ),
+            Ok(params) => {
+                for p in &params {
+                    match self.params.get(*p) {
+                        None => sink.error(
+                            pos(h),
+                            Code::UnknownParam,
+                            format!("`{}` refers to param `{p}`, which is not declared", h.value),
+                            "declare it under `params`",
+                        ),
+                        Some(rp)
+                            if !matches!(rp.kind.value.as_str(), "enum" | "string" | "host") =>
+                        {
+                            sink.error(
+                                pos(h),
+                                Code::ParamTypeMismatch,
+                                format!(
+                                    "param `{p}` is a {} and cannot be part of a hostname",
+                                    rp.kind.value
+                                ),
+                                "use an enum, string or host param",
+                            )
+                        }
+                        Some(_) => {}
+                    }
+                }
+                // Check the shape with each param replaced by a plain label.
+                let probe = crate::syntax::expand_template(&h.value, |_| Some("x".to_string()));
+                if h.value.contains('*') {
+                    sink.error(
+                        pos(h),
+                        Code::InvalidHostname,
+                        format!("`{}` is a wildcard", h.value),
+                        "wildcards go in `domains`",
+                    );
+                } else if !is_hostname(&probe) {
+                    sink.error(
+                        pos(h),
+                        Code::InvalidHostname,
+                        format!("`{}` is not a fully qualified hostname", h.value),
+                        "use letters, digits and '-' in dot-separated labels",
+                    );
+                }
+            }
+        }
+    }
+}
