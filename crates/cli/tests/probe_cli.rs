@@ -134,10 +134,7 @@ impl Lab {
                 "--dhcp-leasefile={}",
                 dir.join("dnsmasq.leases").display()
             ))
-            .arg(format!("--log-facility={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .arg(format!("--log-facility={}", log.display()));
         start_logged(
             &mut self.children,
             cmd,

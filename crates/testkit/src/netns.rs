@@ -8,7 +8,7 @@
 //! namespace. [`Procs`] stops the processes a test started when it is dropped; declare it
 //! before the namespaces so that it drops first.
 
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -272,15 +272,19 @@ pub fn wait_for(what: &str, limit: Duration, every: Duration, mut ready: impl Fn
     }
 }
 
-/// Starts `cmd` (a daemon logging to `log`) and waits until the log holds `ready`; panics
-/// with the log when the process exits first or `limit` passes. The process is `procs`'.
+/// Starts `cmd` (a daemon logging to `log`; no input, standard output discarded, standard
+/// error kept for the failure message) and waits until the log holds `ready`; panics with
+/// the log when the process exits first or `limit` passes. The process is `procs`'.
 pub fn start_logged(
     procs: &mut Procs,
-    cmd: Command,
+    mut cmd: Command,
     log: &std::path::Path,
     ready: &str,
     limit: Duration,
 ) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let shown = cmd::show(&cmd);
     let child = procs.spawn(cmd);
     let start = Instant::now();

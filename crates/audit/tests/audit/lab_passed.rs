@@ -49,6 +49,7 @@ use portolan_audit::write::{self, PcapWriter};
 use portolan_audit::{audit, Collector, Options, Report, Status};
 use portolan_lab::report::Report as LabReport;
 use portolan_model::ir::Policy;
+use portolan_testkit::netns::run_in;
 use portolan_testkit::Profiles;
 use serde_json::Value;
 
@@ -129,9 +130,9 @@ impl Tap {
         // `ip -n` and `ip netns exec` fail when the namespace does not exist: nothing here
         // can fall back to the machine's own namespace.
         let ip = |args: &[&str]| {
-            let mut v = vec!["-n", ns.as_str()];
+            let mut v = vec!["ip", "-n", ns.as_str()];
             v.extend_from_slice(args);
-            run("ip", &v)
+            portolan_testkit::run(&v).map(drop)
         };
         ip(&["link", "add", TAP, "type", "veth", "peer", "name", SINK])?;
         ip(&["link", "set", TAP, "arp", "off", "addrgenmode", "none"])?;
@@ -141,15 +142,12 @@ impl Tap {
         let quiet = format!(
             "echo 0 > /proc/sys/net/ipv6/conf/{TAP}/forwarding && echo 1 > /proc/sys/net/ipv6/conf/{SINK}/disable_ipv6"
         );
-        run("ip", &["netns", "exec", &ns, "sh", "-c", &quiet])?;
+        run_in(&ns, &["sh", "-c", &quiet], None)?;
         ip(&["link", "set", SINK, "up"])?;
         ip(&["link", "set", TAP, "up"])?;
         // The IPv6 copies' next hop: on the tap's link, which has no address of its own.
         ip(&["-6", "route", "add", "fe80::77/128", "dev", TAP])?;
-        let rules = self.dir.join("tap.nft");
-        std::fs::write(&rules, TAP_RULES).map_err(|e| format!("{}: {e}", rules.display()))?;
-        let rules = rules.display().to_string();
-        run("ip", &["netns", "exec", &ns, "nft", "-f", &rules])?;
+        run_in(&ns, &["nft", "-f", "-"], Some(TAP_RULES))?;
 
         let all = self.dir.join("all.pcap");
         let devices = self.dir.join("devices.pcap");
@@ -204,22 +202,6 @@ impl Drop for Tap {
     /// Also when the lab fails or a check panics: no tcpdump outlives the test.
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
     }
 }
 

@@ -141,10 +141,7 @@ impl Lab {
             args.push(format!("--host-record={n},{a}"));
         }
         let mut cmd = command_in(&self.srv, &[]);
-        cmd.args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args(&args);
         start_logged(
             &mut self.children,
             cmd,

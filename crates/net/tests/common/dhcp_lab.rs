@@ -6,7 +6,6 @@
 //! (`portolan-testkit`). Nothing touches the machine's own namespace.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use portolan_testkit::netns::{command_in, ip_in, start_logged, Net, Procs};
@@ -69,10 +68,7 @@ impl DhcpLab {
                 dir.join("dnsmasq.leases").display()
             ))
             .arg(format!("--log-facility={}", self.log().display()))
-            .args(dhcp_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .args(dhcp_args);
         let log = self.log();
         start_logged(
             &mut self.dnsmasq,
