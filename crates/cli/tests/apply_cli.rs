@@ -4,14 +4,14 @@
 //! from another directory (it repeats `--state-dir`, made absolute, and `--netns`); a second
 //! `--confirmed` says the apply was already confirmed; a rollback is reported as a sentence;
 //! a site without devices is not loaded. Where namespaces cannot be created (not root), each
-//! test says so loudly and does nothing.
+//! test fails (`portolan-testkit`'s skip policy).
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use portolan_lab::netns::{self, Resources};
+use portolan_testkit::Netns;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -21,31 +21,12 @@ fn example() -> String {
     workspace().join("examples/site.yaml").display().to_string()
 }
 
-/// A namespace of this test's own, removed on drop.
-struct Ns {
-    name: String,
-    _res: Resources,
-}
-
-impl Ns {
-    fn new(role: &str) -> Option<Ns> {
-        let mut res = Resources::new();
-        let name = format!("{}-{role}", netns::unique_prefix());
-        if let Err(e) = res.add_netns(&name) {
-            eprintln!("SKIPPED (LOUDLY): cannot create network namespaces here: {e}");
-            return None;
-        }
-        Some(Ns { name, _res: res })
-    }
-
-    /// Whether `table inet portolan` exists in the namespace.
-    fn has_table(&self) -> bool {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &self.name, "nft", "list", "tables"])
-            .output()
-            .expect("nft runs");
-        String::from_utf8_lossy(&out.stdout).contains("table inet portolan")
-    }
+/// Whether `table inet portolan` exists in the namespace.
+fn has_table(ns: &Netns) -> bool {
+    ns.output(&["nft", "list", "tables"], None)
+        .expect("nft runs")
+        .stdout
+        .contains("table inet portolan")
 }
 
 fn portolan(cwd: &Path, args: &[&str]) -> Output {
@@ -63,7 +44,7 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn diff_and_dry_run_load_nothing_and_name_each_rule_by_its_flow() {
-    let Some(ns) = Ns::new("diff") else { return };
+    let ns = Netns::new("diff");
     let state = tempfile::tempdir().expect("tmp");
     let st = state.path().display().to_string();
     for flag in ["--diff", "--dry-run"] {
@@ -74,7 +55,7 @@ fn diff_and_dry_run_load_nothing_and_name_each_rule_by_its_flow() {
                 flag,
                 &example(),
                 "--netns",
-                &ns.name,
+                ns.name(),
                 "--state-dir",
                 &st,
             ],
@@ -88,7 +69,7 @@ fn diff_and_dry_run_load_nothing_and_name_each_rule_by_its_flow() {
             .find("\n    elseta-wcc-lite/snmp\n")
             .expect("grouped by flow");
         assert!(o[snmp..].contains("+ chain "), "{o}");
-        assert!(!ns.has_table(), "{flag} loaded the policy");
+        assert!(!has_table(&ns), "{flag} loaded the policy");
     }
     let out = portolan(
         &workspace(),
@@ -97,7 +78,7 @@ fn diff_and_dry_run_load_nothing_and_name_each_rule_by_its_flow() {
             "--diff",
             &example(),
             "--netns",
-            &ns.name,
+            ns.name(),
             "--state-dir",
             &st,
             "--format",
@@ -119,7 +100,7 @@ fn diff_and_dry_run_load_nothing_and_name_each_rule_by_its_flow() {
             .is_none(),
         "--diff wrote no state"
     );
-    assert!(!ns.has_table());
+    assert!(!has_table(&ns));
 }
 
 /// The indented command line after "unless confirmed with:".
@@ -139,7 +120,7 @@ fn printed_confirm_command(stdout: &str) -> Vec<String> {
 
 #[test]
 fn the_printed_confirm_command_works_as_printed_and_a_second_confirm_says_so() {
-    let Some(ns) = Ns::new("confirm") else { return };
+    let ns = Netns::new("confirm");
     let work = tempfile::tempdir().expect("tmp");
     // A relative state folder, from a working directory of its own.
     let out = portolan(
@@ -148,7 +129,7 @@ fn the_printed_confirm_command_works_as_printed_and_a_second_confirm_says_so() {
             "apply",
             &example(),
             "--netns",
-            &ns.name,
+            ns.name(),
             "--state-dir",
             "state",
             "--confirm",
@@ -157,7 +138,7 @@ fn the_printed_confirm_command_works_as_printed_and_a_second_confirm_says_so() {
     );
     let o = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{o}\n{}", text(&out.stderr));
-    assert!(ns.has_table());
+    assert!(has_table(&ns));
     let cmd = printed_confirm_command(&o);
     let state = work.path().join("state").display().to_string();
     assert_eq!(
@@ -169,7 +150,7 @@ fn the_printed_confirm_command_works_as_printed_and_a_second_confirm_says_so() {
             "--state-dir",
             &state,
             "--netns",
-            &ns.name
+            ns.name()
         ]
     );
     // Run it as printed, from elsewhere.
@@ -189,14 +170,12 @@ fn the_printed_confirm_command_works_as_printed_and_a_second_confirm_says_so() {
     );
     assert!(s.contains("already confirmed"), "{s}");
     assert!(!format!("{s}{}", text(&second.stderr)).contains("rolled back"));
-    assert!(ns.has_table(), "confirmed: the policy stays");
+    assert!(has_table(&ns), "confirmed: the policy stays");
 }
 
 #[test]
 fn a_rollback_is_told_in_a_sentence_and_an_empty_site_is_not_loaded() {
-    let Some(ns) = Ns::new("rollback") else {
-        return;
-    };
+    let ns = Netns::new("rollback");
     let state = tempfile::tempdir().expect("tmp");
     let st = state.path().display().to_string();
     let out = portolan(
@@ -205,7 +184,7 @@ fn a_rollback_is_told_in_a_sentence_and_an_empty_site_is_not_loaded() {
             "apply",
             &example(),
             "--netns",
-            &ns.name,
+            ns.name(),
             "--state-dir",
             &st,
             "--confirm",
@@ -214,7 +193,7 @@ fn a_rollback_is_told_in_a_sentence_and_an_empty_site_is_not_loaded() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let start = Instant::now();
-    while ns.has_table() {
+    while has_table(&ns) {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "the rollback did not run"
@@ -227,7 +206,7 @@ fn a_rollback_is_told_in_a_sentence_and_an_empty_site_is_not_loaded() {
             "apply",
             "--confirmed",
             "--netns",
-            &ns.name,
+            ns.name(),
             "--state-dir",
             &st,
         ],
@@ -247,11 +226,11 @@ fn a_rollback_is_told_in_a_sentence_and_an_empty_site_is_not_loaded() {
         .to_string();
     let out = portolan(
         &workspace(),
-        &["apply", &empty, "--netns", &ns.name, "--state-dir", &st],
+        &["apply", &empty, "--netns", ns.name(), "--state-dir", &st],
     );
     let e = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{e}");
     assert!(e.contains("warning[no-devices]"), "{e}");
     assert!(e.contains("Nothing was loaded."), "{e}");
-    assert!(!ns.has_table());
+    assert!(!has_table(&ns));
 }

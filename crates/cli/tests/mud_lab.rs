@@ -15,56 +15,51 @@
 //! namespaces (devices, firewall with the emitted ruleset, outside) and sends, for every ACE,
 //! the packet it admits (must pass) and its mirror image or wrong-port twin (must be dropped).
 //! A corpus file (Cisco's luminaire) is a device of the same site, so the lab also runs its
-//! flows. It needs root; without it, it says so loudly and
-//! returns.
+//! flows. It needs root; without it, it fails (`portolan-testkit`'s skip policy).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use portolan_lab::command::{self, Where};
 use portolan_lab::lab::{self, Options};
 use portolan_lab::listen::Seen;
-use portolan_lab::netns::{self, Handle, Resources};
+use portolan_lab::netns::Handle;
 use portolan_lab::probes::{Fate, Kind, Probe, Traffic};
 use portolan_lab::send::{self, Observed};
-use portolan_model::compile::ProfileSource;
 use portolan_model::ir::{Initiator, Policy, PortRange};
 use portolan_model::{IpFamily, Profile};
 use portolan_mud::ImportOptions;
+use portolan_testkit::netns::{ip_in, must_in, Net};
+use portolan_testkit::Profiles;
 
 fn classes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-data/mud/classes")
 }
 
 /// Profiles named by a site: the MUD files of `classes/`, imported.
-struct MudFiles;
-
-impl ProfileSource for MudFiles {
-    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
-        let path = match name.strip_prefix("corpus/") {
-            Some(rel) => Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/interop/mud")
-                .join(rel),
-            None => classes().join(name),
-        };
-        let bytes =
-            std::fs::read(&path).map_err(|source| portolan_model::ProfileError::Unreadable {
-                path: path.clone(),
-                source,
-            })?;
-        let o = ImportOptions {
-            strict: false,
-            file: path.display().to_string(),
-        };
-        portolan_mud::import(&bytes, &o)
-            .map(|i| i.profile)
-            .map_err(|e| portolan_model::ProfileError::NotMud {
-                path,
-                reason: e.to_string(),
-            })
-    }
+fn mud_file(name: &str) -> Result<Profile, portolan_model::ProfileError> {
+    let path = match name.strip_prefix("corpus/") {
+        Some(rel) => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/interop/mud")
+            .join(rel),
+        None => classes().join(name),
+    };
+    let bytes =
+        std::fs::read(&path).map_err(|source| portolan_model::ProfileError::Unreadable {
+            path: path.clone(),
+            source,
+        })?;
+    let o = ImportOptions {
+        strict: false,
+        file: path.display().to_string(),
+    };
+    portolan_mud::import(&bytes, &o)
+        .map(|i| i.profile)
+        .map_err(|e| portolan_model::ProfileError::NotMud {
+            path,
+            reason: e.to_string(),
+        })
 }
 
 const SITE: &str = r#"portolan: 1
@@ -111,10 +106,10 @@ devices:
 "#;
 
 fn compile() -> Policy {
-    match portolan_model::compile::site_text("mud-classes.yaml", SITE, &MudFiles) {
-        Ok(l) => l.value,
-        Err(d) => panic!("the MUD classes site does not compile: {d:?}"),
-    }
+    // Profiles named by the site: the MUD files of `classes/`, imported.
+    Profiles::none()
+        .or_else(mud_file)
+        .compile("mud-classes.yaml", SITE)
 }
 
 fn range(p: u16) -> PortRange {
@@ -446,59 +441,18 @@ const PACKETS: &[Packet] = &[
     ),
 ];
 
-fn missing() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Uid:")
-                    .map(|r| r.split_whitespace().nth(1).unwrap_or("").to_string())
-            })
-        })
-        .unwrap_or_default();
-    (uid != "0").then(|| format!("root (effective uid is {uid})"))
-}
-
-fn ip(ns: &str, args: &[&str]) {
-    let mut all = vec!["-n", ns];
-    all.extend_from_slice(args);
-    if let Err(e) = command::ip(&all) {
-        panic!("ip {}: {e}", all.join(" "));
-    }
-}
-
-fn in_ns(ns: &str, cmd: &str, args: &[&str]) {
-    if let Err(e) = command::run(Where::Netns(ns.to_string()).command(cmd, args)) {
-        panic!("{cmd} {} in {ns}: {e}", args.join(" "));
-    }
-}
-
 /// Devices, firewall, outside: the firewall routes between `lan0` and `wan0` (the zones'
 /// interfaces) and holds the emitted ruleset. Every address of the site is on its side.
-fn build(res: &mut Resources, ruleset: &str) -> (String, String) {
-    let prefix = netns::unique_prefix();
-    let (d, f, o) = (
-        format!("{prefix}d"),
-        format!("{prefix}f"),
-        format!("{prefix}o"),
-    );
-    for ns in [&d, &f, &o] {
-        res.add_netns(ns).expect("namespace");
-    }
+fn build(net: &mut Net, ruleset: &str) -> (String, String) {
+    let (d, f, o) = (net.ns("d"), net.ns("f"), net.ns("o"));
     for (ns, peer) in [(&d, "lan0"), (&o, "wan0")] {
-        ip(
-            &f,
-            &["link", "add", peer, "type", "veth", "peer", "name", "eth0"],
-        );
-        ip(&f, &["link", "set", "eth0", "netns", ns]);
-        ip(&f, &["link", "set", peer, "up"]);
-        ip(ns, &["link", "set", "eth0", "up"]);
+        net.veth(&f, peer, ns, "eth0");
     }
     for a in ["10.40.0.1/24", "fd00:40::1/64"] {
-        ip(&f, &["addr", "add", a, "dev", "lan0", "nodad"]);
+        ip_in(&f, &["addr", "add", a, "dev", "lan0", "nodad"]);
     }
     for a in ["198.51.100.1/24", "2001:db8:40::1/64"] {
-        ip(&f, &["addr", "add", a, "dev", "wan0", "nodad"]);
+        ip_in(&f, &["addr", "add", a, "dev", "wan0", "nodad"]);
     }
     for a in [
         "10.40.0.11/24",
@@ -510,7 +464,7 @@ fn build(res: &mut Resources, ruleset: &str) -> (String, String) {
         "fd00:40::31/64",
         "fd00:40::41/64",
     ] {
-        ip(&d, &["addr", "add", a, "dev", "eth0", "nodad"]);
+        ip_in(&d, &["addr", "add", a, "dev", "eth0", "nodad"]);
     }
     for a in [
         "198.51.100.20/24",
@@ -521,21 +475,26 @@ fn build(res: &mut Resources, ruleset: &str) -> (String, String) {
         "2001:db8:40::20/64",
         "2001:db8:40::50/64",
     ] {
-        ip(&o, &["addr", "add", a, "dev", "eth0", "nodad"]);
+        ip_in(&o, &["addr", "add", a, "dev", "eth0", "nodad"]);
     }
-    ip(&d, &["route", "add", "default", "via", "10.40.0.1"]);
-    ip(&d, &["-6", "route", "add", "default", "via", "fd00:40::1"]);
-    ip(&o, &["route", "add", "default", "via", "198.51.100.1"]);
-    ip(
+    ip_in(&d, &["route", "add", "default", "via", "10.40.0.1"]);
+    ip_in(&d, &["-6", "route", "add", "default", "via", "fd00:40::1"]);
+    ip_in(&o, &["route", "add", "default", "via", "198.51.100.1"]);
+    ip_in(
         &o,
         &["-6", "route", "add", "default", "via", "2001:db8:40::1"],
     );
-    in_ns(&f, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
-    in_ns(&f, "sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("mud-classes.nft");
-    std::fs::write(&file, ruleset).expect("ruleset written");
-    in_ns(&f, "nft", &["-f", &file.display().to_string()]);
+    must_in(
+        &f,
+        &[
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ],
+        None,
+    );
+    must_in(&f, &["nft", "-f", "-"], Some(ruleset));
     (d, o)
 }
 
@@ -579,10 +538,6 @@ fn send(ns: &str, p: &Packet) -> Observed {
 
 #[test]
 fn each_class_admits_what_its_aces_admit_on_a_kernel() {
-    if let Some(m) = missing() {
-        eprintln!("\n*** SKIPPED mud_lab kernel test: it needs {m} ***\n");
-        return;
-    }
     let policy = compile();
 
     // The lab: every probe it derives from the policy behaves as the policy says.
@@ -631,8 +586,8 @@ fn each_class_admits_what_its_aces_admit_on_a_kernel() {
     // The hand-written packets.
     let ruleset =
         portolan_emit::nftables::emit(&policy, &portolan_emit::Options::default()).expect("emit");
-    let mut res = Resources::new();
-    let (devices, outside) = build(&mut res, &ruleset);
+    let mut net = Net::new();
+    let (devices, outside) = build(&mut net, &ruleset);
     let mut wrong = Vec::new();
     for p in PACKETS {
         let ns = if p.src.starts_with("10.") || p.src.starts_with("fd00:") {
@@ -660,8 +615,7 @@ fn each_class_admits_what_its_aces_admit_on_a_kernel() {
             wrong.push(p.why);
         }
     }
-    let left = res.release();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    drop(net);
     assert!(
         wrong.is_empty(),
         "packets the MUD files do not admit passed, or admitted ones were dropped: {wrong:#?}"

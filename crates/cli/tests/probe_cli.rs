@@ -13,12 +13,14 @@
 //! the machine's own namespace; the "cloud" addresses exist only inside the lab. Dropping the
 //! lab stops its processes and removes its namespaces, also when an assertion fails.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use portolan_testkit::netns::{command_in, ip_in, must_in, run_in, start_logged, Net, Procs};
+use portolan_testkit::Netns;
 use serde_json::Value;
 
 /// Where the example site's Oscar cloud lives in the lab (the profile's own addresses).
@@ -34,78 +36,32 @@ const SITE_PEERS: [(&str, &[u16]); 4] = [
     ("10.99.0.50", &[5140]),
 ];
 
-fn run(args: &[&str]) -> Result<(), String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn must(args: &[&str]) {
-    if let Err(e) = run(args) {
-        panic!("lab setup failed: {e}");
-    }
-}
-
 struct Lab {
     dev: String,
     fw: String,
     srv: String,
     dir: tempfile::TempDir,
-    children: Vec<Child>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for ns in [&self.dev, &self.fw, &self.srv] {
-            let _ = run(&["ip", "netns", "del", ns]);
-        }
-    }
+    /// Stopped before the namespaces go.
+    children: Procs,
+    _net: Net,
 }
 
 impl Lab {
-    /// The lab with DNS, DHCP and the cloud's listeners running and no rule blocking; `None`
-    /// (said loudly) where this kernel cannot make namespaces.
-    fn new() -> Option<Lab> {
-        let tag = format!("{}-{:04x}", std::process::id(), portolan_net::nonce::u16());
-        let dev = format!("ptc-{tag}-dev");
-        let dir = tempfile::tempdir().expect("temporary folder");
-        if let Err(e) = run(&["ip", "netns", "add", &dev]) {
-            eprintln!("SKIPPED (LOUDLY): cannot create network namespaces here: {e}");
-            return None;
-        }
-        // From here on a panic drops the lab, which removes what exists of it.
+    /// The lab with DNS, DHCP and the cloud's listeners running and no rule blocking; the
+    /// test fails when this machine cannot build it (the kit's skip policy).
+    fn new() -> Lab {
+        let mut net = Net::new();
+        let (d, f, s) = (net.ns("dev"), net.ns("fw"), net.ns("srv"));
+        net.veth(&d, "eth0", &f, "lan0");
+        net.veth(&f, "wan0", &s, "eth0");
         let mut lab = Lab {
-            dev,
-            fw: format!("ptc-{tag}-fw"),
-            srv: format!("ptc-{tag}-srv"),
-            dir,
-            children: Vec::new(),
+            dev: d.clone(),
+            fw: f.clone(),
+            srv: s.clone(),
+            dir: tempfile::tempdir().expect("temporary folder"),
+            children: Procs::new(),
+            _net: net,
         };
-        let (d, f, s) = (lab.dev.clone(), lab.fw.clone(), lab.srv.clone());
-        must(&["ip", "netns", "add", &f]);
-        must(&["ip", "netns", "add", &s]);
-        must(&[
-            "ip", "-n", &d, "link", "add", "eth0", "type", "veth", "peer", "name", "lan0", "netns",
-            &f,
-        ]);
-        must(&[
-            "ip", "-n", &f, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns",
-            &s,
-        ]);
         let setup: [(&str, &[&[&str]]); 3] = [
             (
                 &d,
@@ -113,8 +69,6 @@ impl Lab {
                     &["addr", "add", "10.20.0.33/24", "dev", "eth0"],
                     &["addr", "add", "10.20.0.130/24", "dev", "eth0"],
                     &["addr", "add", "10.20.0.5/24", "dev", "eth0"],
-                    &["link", "set", "lo", "up"],
-                    &["link", "set", "eth0", "up"],
                     &["route", "add", "default", "via", "10.20.0.1"],
                 ],
             ),
@@ -123,9 +77,6 @@ impl Lab {
                 &[
                     &["addr", "add", "10.20.0.1/24", "dev", "lan0"],
                     &["addr", "add", "198.51.100.1/24", "dev", "wan0"],
-                    &["link", "set", "lo", "up"],
-                    &["link", "set", "lan0", "up"],
-                    &["link", "set", "wan0", "up"],
                     &["route", "add", "default", "via", "198.51.100.7"],
                 ],
             ),
@@ -135,53 +86,33 @@ impl Lab {
                     &["addr", "add", "198.51.100.7/24", "dev", "eth0"],
                     &["addr", "add", &format!("{CLOUD_COM}/32"), "dev", "eth0"],
                     &["addr", "add", &format!("{CLOUD_NET}/32"), "dev", "eth0"],
-                    &["link", "set", "lo", "up"],
-                    &["link", "set", "eth0", "up"],
                     &["route", "add", "default", "via", "198.51.100.1"],
                 ],
             ),
         ];
         for (ns, cmds) in setup {
             for c in cmds {
-                let mut args = vec!["ip", "-n", ns];
-                args.extend_from_slice(c);
-                must(&args);
+                ip_in(ns, c);
             }
         }
         for (a, _) in SITE_PEERS {
-            must(&[
-                "ip",
-                "-n",
-                &s,
-                "addr",
-                "add",
-                &format!("{a}/32"),
-                "dev",
-                "eth0",
-            ]);
+            ip_in(&s, &["addr", "add", &format!("{a}/32"), "dev", "eth0"]);
         }
-        must(&[
-            "ip",
-            "netns",
-            "exec",
-            &f,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ]);
+        must_in(&f, &["sysctl", "-qw", "net.ipv4.ip_forward=1"], None);
         lab.start_dnsmasq();
         lab.start_responder();
         lab.firewall(&[]);
-        Some(lab)
+        lab
     }
 
     /// dnsmasq in `fw` on lan0: DNS for the cloud's names, DHCP for the field network.
     fn start_dnsmasq(&mut self) {
         let dir = self.dir.path().to_path_buf();
         let log = dir.join("dnsmasq.log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.fw, "dnsmasq"])
-            .args([
+        let mut cmd = command_in(
+            &self.fw,
+            &[
+                "dnsmasq",
                 "--keep-in-foreground",
                 "--conf-file=/dev/null",
                 "--no-resolv",
@@ -194,33 +125,23 @@ impl Lab {
                 "--dhcp-range=10.20.0.100,10.20.0.150,255.255.255.0,10m",
                 "--dhcp-option=3,10.20.0.1",
                 "--dhcp-option=6,10.20.0.1",
-            ])
-            .arg(format!("--address=/gk.sensorist.com/{CLOUD_COM}"))
+            ],
+        );
+        cmd.arg(format!("--address=/gk.sensorist.com/{CLOUD_COM}"))
             .arg(format!("--address=/gk.sensorist.net/{CLOUD_NET}"))
             .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
             .arg(format!(
                 "--dhcp-leasefile={}",
                 dir.join("dnsmasq.leases").display()
             ))
-            .arg(format!("--log-facility={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dnsmasq");
-        self.children.push(child);
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("DHCP, sockets bound") {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "dnsmasq did not start within 5 s:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            .arg(format!("--log-facility={}", log.display()));
+        start_logged(
+            &mut self.children,
+            cmd,
+            &log,
+            "DHCP, sockets bound",
+            Duration::from_secs(5),
+        );
     }
 
     /// `portolan responder` in `srv`: TCP and UDP on 443 and 4321 of both cloud addresses and
@@ -238,14 +159,11 @@ impl Lab {
         for l in &listen {
             cmd.args(["--listen", l]);
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start portolan responder");
+            .stderr(Stdio::piped());
+        let child = self.children.spawn(cmd);
         let stderr = child.stderr.take().expect("piped stderr");
-        self.children.push(child);
         // It says where it answers once every socket is bound; EOF means it failed.
         let mut lines = BufReader::new(stderr).lines();
         let mut bound = 0;
@@ -261,30 +179,14 @@ impl Lab {
     /// Loads `fw`'s forward chain: established traffic, then `blocks`, then everything from
     /// the device side; the rest is dropped.
     fn firewall(&self, blocks: &[&str]) {
-        let _ = run(&[
-            "ip", "netns", "exec", &self.fw, "nft", "delete", "table", "inet", "lab",
-        ]);
+        let _ = run_in(&self.fw, &["nft", "delete", "table", "inet", "lab"], None);
         let rules = format!(
             "table inet lab {{\n  chain forward {{\n    type filter hook forward priority 0; policy drop;\n    ct state established,related accept\n{}    iifname \"lan0\" accept\n  }}\n}}\n",
             blocks.iter().map(|b| format!("    {b}\n")).collect::<String>()
         );
-        let mut nft = Command::new("ip")
-            .args(["netns", "exec", &self.fw, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nft");
-        nft.stdin
-            .take()
-            .expect("stdin")
-            .write_all(rules.as_bytes())
-            .expect("write ruleset");
-        let out = nft.wait_with_output().expect("nft");
-        assert!(
-            out.status.success(),
-            "loading the lab's rules failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = run_in(&self.fw, &["nft", "-f", "-"], Some(&rules)) {
+            panic!("loading the lab's rules failed: {e}");
+        }
     }
 }
 
@@ -344,7 +246,7 @@ fn checks(j: &Value) -> Vec<&Value> {
 
 #[test]
 fn example_site_passes_then_fails_when_the_cloud_is_blocked() {
-    let Some(lab) = Lab::new() else { return };
+    let lab = Lab::new();
     let site = example_site().display().to_string();
 
     // Nothing blocked, with a DHCP exchange too: exit 0, and the JSON scripts read.
@@ -503,7 +405,7 @@ fn blamed_in_text(human: &str) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn example_site_seed_devices_name_exactly_the_blocked_flows() {
-    let Some(lab) = Lab::new() else { return };
+    let lab = Lab::new();
     let site = example_site().display().to_string();
     // The registration reset, status updates dropped, the event channel dropped, the WCC
     // Lite's telemetry rejected; one ruleset, two devices, each report names its own. The
@@ -573,7 +475,7 @@ fn example_site_seed_devices_name_exactly_the_blocked_flows() {
 
 #[test]
 fn profile_with_bindings_warns_on_a_partly_open_group() {
-    let Some(lab) = Lab::new() else { return };
+    let lab = Lab::new();
     lab.firewall(&["ip daddr 54.229.0.0/16 tcp dport 443 reject with tcp reset"]);
     let out = probe(&[
         "--profile",
@@ -629,32 +531,15 @@ fn bad_input_exits_2() {
 }
 
 /// An empty network namespace (loopback only, down): what runs in it cannot reach anything.
-struct Bare(String);
-
-impl Bare {
-    fn new() -> Option<Bare> {
-        let name = format!(
-            "ptc-{}-{:04x}-bare",
-            std::process::id(),
-            portolan_net::nonce::u16()
-        );
-        if let Err(e) = run(&["ip", "netns", "add", &name]) {
-            eprintln!("SKIPPED (LOUDLY): cannot create network namespaces here: {e}");
-            return None;
-        }
-        Some(Bare(name))
-    }
-}
-
-impl Drop for Bare {
-    fn drop(&mut self) {
-        let _ = run(&["ip", "netns", "del", &self.0]);
-    }
+fn bare_netns() -> Netns {
+    let bare = Netns::new("bare");
+    bare.ip(&["link", "set", "lo", "down"]);
+    bare
 }
 
 #[test]
 fn a_source_the_namespace_does_not_hold_exits_2_before_probing() {
-    let Some(lab) = Lab::new() else { return };
+    let lab = Lab::new();
     let site = example_site().display().to_string();
     let out = probe(&oscar_args_from(&lab, &site, "192.0.2.99"));
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
@@ -670,14 +555,14 @@ fn a_source_the_namespace_does_not_hold_exits_2_before_probing() {
     assert!(out.stderr.contains("10.20.0.33"), "{}", out.stderr);
     assert!(!out.stderr.contains("allow"), "{}", out.stderr);
     // A namespace that never had an address: there every bind succeeds, the check must not.
-    let Some(bare) = Bare::new() else { return };
+    let bare = bare_netns();
     let out = probe(&[
         "--profile",
         "oscar-templog-gateway",
         "--bind",
         "cloud=gk.sensorist.com",
         "--netns",
-        &bare.0,
+        bare.name(),
         "--source",
         "10.20.0.33",
     ]);
@@ -709,7 +594,7 @@ fn oscar_args_from<'a>(lab: &'a Lab, site: &'a str, source: &'a str) -> Vec<&'a 
 #[test]
 fn zero_timeout_or_concurrency_is_a_usage_error() {
     // In an empty namespace, so that nothing could leave even if the probe ran.
-    let Some(bare) = Bare::new() else { return };
+    let bare = bare_netns();
     for (flag, value) in [("--timeout", "0"), ("--concurrency", "0")] {
         let out = probe_raw(&[
             "--profile",
@@ -717,7 +602,7 @@ fn zero_timeout_or_concurrency_is_a_usage_error() {
             "--bind",
             "cloud=gk.sensorist.com",
             "--netns",
-            &bare.0,
+            bare.name(),
             flag,
             value,
         ]);

@@ -1,60 +1,42 @@
 //! Kernel tests of `lab` and `apply`: real network namespaces, real nftables, real dnsmasq.
 //!
-//! One test binary (`harness = false`) runs the tests one after another, so no two of them
-//! compete for the kernel, and checks after each that no namespace named after this process
-//! (`pl<pid>…`) is left. Where the machine cannot run them (not root, no network namespaces,
-//! a tool missing) every test is skipped with a loud message naming what is missing; they are
-//! never skipped silently.
+//! One test binary (`harness = false`, libtest-mimic) runs its trials one after another, so no
+//! two of them compete for the kernel, and checks after each that no namespace named after this
+//! process (`pl<pid>…`) is left. The lab fixtures are data: [`FIXTURES`] gives one trial per
+//! site fixture (and ruleset), each checked against its hand-written flow table
+//! (`tests/data/flows/`, see `kernel/flows.rs`) besides the lab's own verdicts. Skips follow
+//! `portolan-testkit`'s one policy: where the kernel lacks namespaces or nf_tables each trial
+//! is reported as ignored under a loud banner; a machine that is not root or lacks a tool
+//! fails them.
 //!
 //! The binary also stands in for `portolan apply-rollback`: `apply --confirm` re-executes the
 //! program it is told to, and here that is this binary with the argument `apply-rollback`.
+//!
+//! Over 800 lines, for now: the `apply` trials (and the rollback stand-in) move with `apply`
+//! itself to the nftables crate (issue 22, point 5), which leaves the lab's.
+
+#[path = "kernel/flows.rs"]
+mod flows;
 
 use std::net::IpAddr;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use libtest_mimic::{Arguments, Failed, Trial};
+
 use portolan_lab::facts::Facts;
 use portolan_lab::lab::{self, Options};
-use portolan_lab::netns::{self, Resources};
+use portolan_lab::netns;
 use portolan_lab::probes::{Fate, Kind};
 use portolan_lab::report::Report;
 use portolan_lab::send::Observed;
-use portolan_model::catalog::Catalog;
-use portolan_model::compile::ProfileSource;
 use portolan_model::ir::Policy;
-use portolan_model::Profile;
 use portolan_nft::apply::{self, Confirmation, Launcher};
 use portolan_nft::diff::{self, Change};
 use portolan_nft::table as nft;
 use portolan_nft::Where;
-
-struct Embedded(Catalog);
-
-impl ProfileSource for Embedded {
-    /// A catalog id, or a profile file under `tests/data`.
-    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
-        if name.ends_with(".yaml") {
-            let path = data(name);
-            let text = std::fs::read_to_string(&path).map_err(|source| {
-                portolan_model::ProfileError::Unreadable {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-            return portolan_model::validate::profile_text(&path.display().to_string(), &text)
-                .map(|l| l.value)
-                .map_err(|diagnostics| portolan_model::ProfileError::Invalid {
-                    path,
-                    diagnostics,
-                });
-        }
-        self.0
-            .get(name)
-            .cloned()
-            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
-    }
-}
+use portolan_testkit::netns::wait_for;
+use portolan_testkit::{Netns, Profiles};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -69,14 +51,12 @@ fn workspace() -> PathBuf {
 /// A site's policy and the facts it states.
 fn compile(path: &Path) -> (Policy, Facts) {
     let text = std::fs::read_to_string(path).expect("site file");
-    let cat = Embedded(Catalog::embedded().expect("catalog"));
-    match portolan_model::compile::site_text(&path.display().to_string(), &text, &cat) {
-        Ok(l) => {
-            let facts = Facts::from_site(&text, &l.value).expect("site facts");
-            (l.value, facts)
-        }
-        Err(d) => panic!("{} does not compile: {d:?}", path.display()),
-    }
+    // The catalog, and profile files under `tests/data`.
+    let policy = Profiles::catalog()
+        .files(&data(""))
+        .compile(&path.display().to_string(), &text);
+    let facts = Facts::from_site(&text, &policy).expect("site facts");
+    (policy, facts)
 }
 
 fn example() -> (Policy, Facts) {
@@ -128,10 +108,7 @@ fn assert_gone(r: &Report) {
 
 // ---- lab ------------------------------------------------------------------------------
 
-fn example_site_lab_passes() {
-    let (policy, facts) = example();
-    let r = lab::run(&policy, &with(facts, Options::default()), &progress).expect("lab runs");
-    show_mismatches(&r);
+fn example_site_lab_passes(r: &Report) {
     eprintln!(
         "    {} probes: {} expected pass, {} expected drop, {} mismatched, {} skipped, {:.1} s",
         r.summary.probes,
@@ -176,7 +153,6 @@ fn example_site_lab_passes() {
         .rows
         .iter()
         .any(|x| x.dst.starts_with("firewall") && x.expected == Fate::Drop));
-    assert_gone(&r);
 }
 
 fn broken_ruleset_is_caught() {
@@ -211,11 +187,7 @@ fn broken_ruleset_is_caught() {
     assert_gone(&r);
 }
 
-fn ipv6_and_wildcard_site_passes() {
-    let (policy, facts) =
-        compile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v6-wildcard.yaml"));
-    let r = lab::run(&policy, &with(facts, Options::default()), &progress).expect("lab runs");
-    show_mismatches(&r);
+fn ipv6_and_wildcard_site_passes(r: &Report) {
     assert!(r.all_match(), "{} mismatched", r.summary.mismatched);
     let v6 = |x: &&portolan_lab::report::Row| matches!(x.src, IpAddr::V6(_));
     assert!(r
@@ -253,26 +225,24 @@ fn ipv6_and_wildcard_site_passes() {
         .iter()
         .filter(v6)
         .any(|x| x.kind == Kind::Spoofed && x.observed == Observed::Drop));
-    assert_gone(&r);
 }
 
 // ---- apply ----------------------------------------------------------------------------
 
 struct Scratch {
-    res: Resources,
     ns: String,
     state: tempfile::TempDir,
+    /// Removes the namespace when the scratch is dropped, also when the trial panics.
+    space: Netns,
 }
 
 impl Scratch {
     fn new(role: &str) -> Scratch {
-        let mut res = Resources::new();
-        let ns = format!("{}-{role}", netns::unique_prefix());
-        res.add_netns(&ns).expect("namespace");
+        let space = Netns::new(role);
         Scratch {
-            res,
-            ns,
+            ns: space.name().to_string(),
             state: tempfile::tempdir().expect("tempdir"),
+            space,
         }
     }
 
@@ -296,26 +266,14 @@ impl Scratch {
         nft::list_table(&self.at()).expect("nft list")
     }
 
-    fn close(mut self) {
-        let problems = self.res.release();
-        assert!(problems.is_empty(), "{problems:?}");
-        assert!(!netns::list().expect("list").contains(&self.ns));
+    fn close(self) {
+        let Scratch { ns, state, space } = self;
+        drop((state, space));
+        assert!(!netns::list().expect("list").contains(&ns));
     }
 }
 
 // ---- the adversarial probes, against hand-written rulesets ------------------------------
-
-/// The fixture site for the adversarial probes, proven against a ruleset from `tests/data`.
-fn attack_lab(ruleset: &str) -> Report {
-    let (policy, facts) = compile(&data("attack-site.yaml"));
-    let opts = Options {
-        ruleset: Some(std::fs::read_to_string(data(ruleset)).expect("ruleset")),
-        ..Options::default()
-    };
-    let r = lab::run(&policy, &with(facts, opts), &progress).expect("lab runs");
-    assert_gone(&r);
-    r
-}
 
 const ADVERSARIAL: [Kind; 5] = [
     Kind::Spoofed,
@@ -327,9 +285,7 @@ const ADVERSARIAL: [Kind; 5] = [
 
 /// A ruleset that admits exactly what the site states drops every adversarial probe; the
 /// forged controls pass, so the forged packets are well-formed.
-fn adversarial_probes_drop_on_an_exact_ruleset() {
-    let r = attack_lab("attack-exact.nft");
-    show_mismatches(&r);
+fn adversarial_probes_drop_on_an_exact_ruleset(r: &Report) {
     assert!(r.all_match(), "{} mismatched", r.summary.mismatched);
     for k in ADVERSARIAL {
         assert!(
@@ -353,8 +309,7 @@ fn adversarial_probes_drop_on_an_exact_ruleset() {
 }
 
 /// A ruleset with each mistake of issue 9 is caught by the probe meant for it.
-fn adversarial_probes_catch_a_wide_ruleset() {
-    let r = attack_lab("attack-wide.nft");
+fn adversarial_probes_catch_a_wide_ruleset(r: &Report) {
     let caught = |k: Kind, src: &str, dst: &str, traffic: &str| {
         r.rows.iter().any(|x| {
             x.kind == k
@@ -508,10 +463,7 @@ fn too_wide_policy_is_caught() {
 /// What Portolan emits for the adversarial fixture passes every probe: spoofed sources
 /// dropped by interface, DHCP only from the device's MAC, the multicast flow on its group
 /// only, the narrowed port alone, the bound operator alone.
-fn attack_site_emitted_ruleset_passes() {
-    let (policy, facts) = compile(&data("attack-site.yaml"));
-    let r = lab::run(&policy, &with(facts, Options::default()), &progress).expect("lab runs");
-    show_mismatches(&r);
+fn attack_site_emitted_ruleset_passes(r: &Report) {
     assert!(r.all_match(), "{} mismatched", r.summary.mismatched);
     for k in ADVERSARIAL {
         assert!(
@@ -525,7 +477,6 @@ fn attack_site_emitted_ruleset_passes() {
         && x.sent_from.as_deref() == Some("zone field, MAC 02:00:5e:10:00:07")
         && x.observed == Observed::Pass
         && x.admitted_by.as_deref() == Some("lab-attack/dhcp")));
-    assert_gone(&r);
 }
 
 fn without_wcc(p: &Policy) -> Policy {
@@ -533,17 +484,6 @@ fn without_wcc(p: &Policy) -> Policy {
     b.groups.retain(|g| g.id != "wcc-lite");
     b.rules.retain(|r| r.group != "wcc-lite");
     b
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn apply_rolls_back_unless_confirmed() {
@@ -583,9 +523,12 @@ fn apply_rolls_back_unless_confirmed() {
     );
 
     // Not confirmed: the timer restores table A.
-    wait_for("the rollback", Duration::from_secs(10), || {
-        s.table().map(|t| nft::normalize(&t)) == Some(nft::normalize(&table_a))
-    });
+    wait_for(
+        "the rollback",
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        || s.table().map(|t| nft::normalize(&t)) == Some(nft::normalize(&table_a)),
+    );
     let record = std::fs::read_to_string(
         s.state
             .path()
@@ -704,9 +647,12 @@ fn rollback_to_no_table() {
     let r = apply::apply(&emit(&example_policy()), &s.opts(Some(1))).expect("apply");
     assert!(!r.had_previous);
     assert!(s.table().is_some());
-    wait_for("the table to go", Duration::from_secs(8), || {
-        s.table().is_none()
-    });
+    wait_for(
+        "the table to go",
+        Duration::from_secs(8),
+        Duration::from_millis(200),
+        || s.table().is_none(),
+    );
     s.close();
 }
 
@@ -776,51 +722,108 @@ fn reapply_keeps_dns_filled_sets() {
     s.close();
 }
 
-// ---- the runner -----------------------------------------------------------------------
+// ---- the fixtures and the runner --------------------------------------------------------
 
-/// What the machine lacks for kernel tests, if anything.
-fn missing() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Uid:")
-                    .map(|r| r.split_whitespace().nth(1).unwrap_or("").to_string())
-            })
-        })
-        .unwrap_or_default();
-    if uid != "0" {
-        return Some(format!("root (effective uid is {uid}): network namespaces and nftables need CAP_SYS_ADMIN and CAP_NET_ADMIN"));
-    }
-    let mut res = Resources::new();
-    let probe = format!("{}-check", netns::unique_prefix());
-    if let Err(e) = res.add_netns(&probe) {
-        return Some(format!("network namespaces: {e}"));
-    }
-    let nft = Where::Netns(probe).command("nft", &["list", "ruleset"]);
-    if let Err(e) = portolan_lab::command::run(nft) {
-        return Some(format!("nftables inside a namespace: {e}"));
-    }
-    None
+/// One lab run: a site fixture, the ruleset loaded, the hand-written table the kernel must
+/// match, and what else this run must show.
+struct Fixture {
+    trial: &'static str,
+    /// Relative to this crate.
+    site: &'static str,
+    /// A ruleset under `tests/data`; `None`: the one Portolan emits for the site.
+    ruleset: Option<&'static str>,
+    /// The table under `tests/data/flows`; `None` only for a ruleset wrong on purpose.
+    flows: Option<&'static str>,
+    checks: fn(&Report),
 }
 
-/// Tools are not the kernel: a missing one is a failed set-up, not a reason to skip.
-fn missing_tools() -> Vec<String> {
-    let mut v = Vec::new();
-    for (tool, pkg) in [
-        ("ip", "iproute2"),
-        ("nft", "nftables"),
-        ("dnsmasq", "dnsmasq-base"),
-    ] {
-        let ok = std::process::Command::new(tool)
-            .arg(if tool == "ip" { "-V" } else { "--version" })
-            .output()
-            .is_ok();
-        if !ok {
-            v.push(format!("`{tool}` (Debian package {pkg})"));
+const FIXTURES: &[Fixture] = &[
+    Fixture {
+        trial: "lab::example_site_lab_passes",
+        site: "../../examples/site.yaml",
+        ruleset: None,
+        flows: Some("example-site.flows"),
+        checks: example_site_lab_passes,
+    },
+    Fixture {
+        trial: "lab::ipv6_and_wildcard_site_passes",
+        site: "tests/data/v6-wildcard.yaml",
+        ruleset: None,
+        flows: Some("v6-wildcard.flows"),
+        checks: ipv6_and_wildcard_site_passes,
+    },
+    Fixture {
+        trial: "lab::adversarial_probes_drop_on_an_exact_ruleset",
+        site: "tests/data/attack-site.yaml",
+        ruleset: Some("attack-exact.nft"),
+        flows: Some("attack-site.flows"),
+        checks: adversarial_probes_drop_on_an_exact_ruleset,
+    },
+    Fixture {
+        trial: "lab::adversarial_probes_catch_a_wide_ruleset",
+        site: "tests/data/attack-site.yaml",
+        ruleset: Some("attack-wide.nft"),
+        flows: None,
+        checks: adversarial_probes_catch_a_wide_ruleset,
+    },
+    Fixture {
+        trial: "lab::attack_site_emitted_ruleset_passes",
+        site: "tests/data/attack-site.yaml",
+        ruleset: None,
+        flows: Some("attack-site.flows"),
+        checks: attack_site_emitted_ruleset_passes,
+    },
+];
+
+fn run_fixture(f: &Fixture) {
+    let (policy, facts) = compile(&Path::new(env!("CARGO_MANIFEST_DIR")).join(f.site));
+    let opts = Options {
+        ruleset: f
+            .ruleset
+            .map(|r| std::fs::read_to_string(data(r)).expect("ruleset")),
+        ..Options::default()
+    };
+    let r = lab::run(&policy, &with(facts, opts), &progress).expect("lab runs");
+    assert_gone(&r);
+    if let Some(table) = f.flows {
+        show_mismatches(&r);
+        flows::check(table, &r);
+    }
+    (f.checks)(&r);
+}
+
+/// Fixtures and tables cannot drift apart: every table parses and is some fixture's, every
+/// fixture that loads Portolan's own ruleset has one, and every fixture's files exist.
+fn flow_tables_belong_to_fixtures() {
+    let named: Vec<&str> = FIXTURES.iter().filter_map(|f| f.flows).collect();
+    for file in flows::files() {
+        assert!(
+            named.contains(&file.as_str()),
+            "{file} is no fixture's table"
+        );
+        assert!(!flows::load(&file).is_empty());
+    }
+    for f in FIXTURES {
+        assert!(
+            f.flows.is_some() || f.ruleset.is_some(),
+            "{}: a fixture of the emitted ruleset needs a hand-written table",
+            f.trial
+        );
+        let site = Path::new(env!("CARGO_MANIFEST_DIR")).join(f.site);
+        assert!(site.is_file(), "{}: no {}", f.trial, site.display());
+        if let Some(r) = f.ruleset {
+            assert!(data(r).is_file(), "{}: no {r}", f.trial);
         }
     }
-    v
+    for bad in [
+        "required | 10.0.0.1 | 10.0.0.2 | tcp/1 | pass\n",
+        "required | 10.0.0.1 | 10.0.0.2 | tcp/1 | ok | why\n",
+        "required | 10.0.0.1 | 10.0.0.2 | tcp/1 | pass |\n",
+        "required | host | 10.0.0.2 | tcp/1 | pass | why\n",
+        "# nothing\n",
+    ] {
+        assert!(flows::parse(bad).is_err(), "{bad}");
+    }
 }
 
 fn leftovers() -> Vec<String> {
@@ -856,36 +859,76 @@ fn rollback_main(args: &[String]) {
     }
 }
 
+/// A kernel trial: `f`, then no namespace of this process may be left (any left is removed).
+/// `ready` is the machine's state: `Err` fails the trial (not root, a tool missing), a lack
+/// of the kernel's marks it ignored.
+fn kernel_trial(
+    name: &str,
+    ready: &Result<Option<String>, String>,
+    f: impl FnOnce() + Send + 'static,
+) -> Trial {
+    let setup = ready.clone();
+    let t = Trial::test(name, move || {
+        let lacking = setup.map_err(Failed::from)?;
+        if let Some(why) = lacking {
+            return Err(format!("the kernel lacks {why}").into());
+        }
+        let t = Instant::now();
+        f();
+        let left = leftovers();
+        for ns in &left {
+            let _ = portolan_lab::command::ip(&["netns", "del", ns]);
+        }
+        eprintln!("    ({:.1} s)", t.elapsed().as_secs_f64());
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("namespaces left behind: {left:?}").into())
+        }
+    });
+    match ready {
+        Ok(Some(why)) => t
+            .with_ignored_flag(true)
+            .with_kind(format!("skipped: kernel lacks {why}")),
+        _ => t,
+    }
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("apply-rollback") {
-        rollback_main(&args[2..]);
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("apply-rollback") {
+        rollback_main(&argv[2..]);
         return;
     }
-    let tests: &[(&str, fn())] = &[
-        ("lab::example_site_lab_passes", example_site_lab_passes),
+    let mut args = Arguments::from_args();
+    // Kernel trials take turns: they share two cores, conntrack and the lab's addresses.
+    args.test_threads = Some(1);
+    let listing = args.list;
+    let ready = if listing {
+        Ok(None)
+    } else {
+        portolan_testkit::kernel::lacks().and_then(|lacking| {
+            portolan_testkit::kernel::require_tools_checked(&["ip", "nft", "dnsmasq"])
+                .map(|()| lacking)
+        })
+    };
+    if let Ok(Some(why)) = &ready {
+        eprintln!("{}", portolan_testkit::kernel::skip_banner(why));
+    }
+    let mut trials = vec![Trial::test("lab::flow_tables_belong_to_fixtures", || {
+        flow_tables_belong_to_fixtures();
+        Ok(())
+    })];
+    for f in FIXTURES {
+        trials.push(kernel_trial(f.trial, &ready, move || run_fixture(f)));
+    }
+    let plain: [(&str, fn()); 8] = [
         ("lab::broken_ruleset_is_caught", broken_ruleset_is_caught),
-        (
-            "lab::ipv6_and_wildcard_site_passes",
-            ipv6_and_wildcard_site_passes,
-        ),
-        (
-            "lab::adversarial_probes_drop_on_an_exact_ruleset",
-            adversarial_probes_drop_on_an_exact_ruleset,
-        ),
-        (
-            "lab::adversarial_probes_catch_a_wide_ruleset",
-            adversarial_probes_catch_a_wide_ruleset,
-        ),
         (
             "lab::spoofing_into_established_flows_is_caught",
             spoofing_into_established_flows_is_caught,
         ),
         ("lab::too_wide_policy_is_caught", too_wide_policy_is_caught),
-        (
-            "lab::attack_site_emitted_ruleset_passes",
-            attack_site_emitted_ruleset_passes,
-        ),
         (
             "apply::apply_rolls_back_unless_confirmed",
             apply_rolls_back_unless_confirmed,
@@ -904,94 +947,8 @@ fn main() {
             diff_shows_changes_without_loading,
         ),
     ];
-    // libtest-style arguments: names filter by substring; flags are accepted and ignored.
-    let filters: Vec<&String> = args
-        .iter()
-        .skip(1)
-        .filter(|a| !a.starts_with('-') && !matches!(a.as_str(), "terse" | "pretty" | "json"))
-        .collect();
-    if args.iter().any(|a| a == "--list") {
-        if args.iter().any(|a| a == "--ignored") {
-            return; // none is ignored (nextest asks)
-        }
-        for (name, _) in tests {
-            println!("{name}: test");
-        }
-        return;
+    for (name, f) in plain {
+        trials.push(kernel_trial(name, &ready, f));
     }
-    let chosen: Vec<&(&str, fn())> = tests
-        .iter()
-        .filter(|(n, _)| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
-        .collect();
-    let filtered = tests.len() - chosen.len();
-    let started = Instant::now();
-    println!("\nrunning {} tests", chosen.len());
-    let tools = missing_tools();
-    if !tools.is_empty() {
-        eprintln!(
-            "kernel tests: missing {}; run ./scripts/setup.sh",
-            tools.join(", ")
-        );
-        for (name, _) in &chosen {
-            println!("test {name} ... FAILED");
-        }
-        println!(
-            "\ntest result: FAILED. 0 passed; {} failed; 0 ignored; 0 measured; {filtered} filtered out; finished in 0.00s\n",
-            chosen.len()
-        );
-        std::process::exit(101);
-    }
-    if let Some(why) = missing() {
-        eprintln!("\n==================================================================");
-        eprintln!("KERNEL TESTS SKIPPED: this machine lacks {why}.");
-        eprintln!("They need root, network namespaces, nftables and dnsmasq (CI runs as root).");
-        eprintln!("==================================================================\n");
-        for (name, _) in &chosen {
-            println!("test {name} ... ignored, kernel lacks {why}");
-        }
-        println!(
-            "\ntest result: ok. 0 passed; 0 failed; {} ignored; 0 measured; {filtered} filtered out; finished in {:.2}s\n",
-            chosen.len(),
-            started.elapsed().as_secs_f64()
-        );
-        return;
-    }
-    let (mut passed, mut failed) = (0, Vec::new());
-    for (name, f) in chosen {
-        let t = Instant::now();
-        let outcome = panic::catch_unwind(AssertUnwindSafe(f));
-        let left = leftovers();
-        for ns in &left {
-            let _ = portolan_lab::command::ip(&["netns", "del", ns]);
-        }
-        let ok = outcome.is_ok() && left.is_empty();
-        if !left.is_empty() {
-            eprintln!("    namespaces left behind: {left:?}");
-        }
-        println!(
-            "test {name} ... {} ({:.1} s)",
-            if ok { "ok" } else { "FAILED" },
-            t.elapsed().as_secs_f64()
-        );
-        if ok {
-            passed += 1;
-        } else {
-            failed.push(*name);
-        }
-    }
-    if !failed.is_empty() {
-        println!("\nfailures:");
-        for n in &failed {
-            println!("    {n}");
-        }
-    }
-    println!(
-        "\ntest result: {}. {passed} passed; {} failed; 0 ignored; 0 measured; {filtered} filtered out; finished in {:.2}s\n",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        failed.len(),
-        started.elapsed().as_secs_f64()
-    );
-    if !failed.is_empty() {
-        std::process::exit(101);
-    }
+    libtest_mimic::run(&args, trials).exit();
 }

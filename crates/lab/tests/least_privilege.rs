@@ -20,50 +20,22 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::sync::mpsc;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use portolan_emit::{emit, Options, Target};
-use portolan_lab::command::{self, Where};
-use portolan_lab::netns::{self, Handle, Resources};
-use portolan_model::catalog::Catalog;
-use portolan_model::compile::{site_text, ProfileSource};
+use portolan_lab::netns::Handle;
 use portolan_model::ir::Policy;
-use portolan_model::validate::profile_text;
-use portolan_model::Profile;
+use portolan_testkit::kernel;
+use portolan_testkit::netns::{ip_in, must_in, Net};
+use portolan_testkit::Profiles;
 use socket2::{Domain, Socket, Type};
 
-/// Kernel tests take turns: two shared cores.
-static KERNEL: Mutex<()> = Mutex::new(());
-
-/// The catalog, and profiles given inline by name.
-struct Profiles(Catalog, Vec<(String, Profile)>);
-
-impl ProfileSource for Profiles {
-    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
-        if let Some((_, p)) = self.1.iter().find(|(n, _)| n == name) {
-            return Ok(p.clone());
-        }
-        self.0
-            .get(name)
-            .cloned()
-            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
-    }
-}
-
 fn compile(file: &str, text: &str, inline: &[(&str, &str)]) -> Policy {
-    let mut extra = Vec::new();
+    let mut profiles = Profiles::catalog();
     for (name, yaml) in inline {
-        let p = profile_text(name, yaml)
-            .unwrap_or_else(|d| panic!("profile {name} is refused: {d:?}"))
-            .value;
-        extra.push((name.to_string(), p));
+        profiles = profiles.with_text(name, yaml);
     }
-    let profiles = Profiles(Catalog::embedded().expect("catalog"), extra);
-    match site_text(file, text, &profiles) {
-        Ok(l) => l.value,
-        Err(d) => panic!("{file} does not compile: {d:?}"),
-    }
+    profiles.compile(file, text)
 }
 
 fn example() -> Policy {
@@ -72,65 +44,11 @@ fn example() -> Policy {
     compile(&path.display().to_string(), &text, &[])
 }
 
-/// Namespaces of one test, removed on drop.
-struct Net {
-    res: Resources,
-    prefix: String,
-}
-
-impl Net {
-    fn new() -> Net {
-        Net {
-            res: Resources::new(),
-            prefix: netns::unique_prefix(),
-        }
-    }
-
-    fn ns(&mut self, role: &str) -> String {
-        let name = format!("{}-{role}", self.prefix);
-        self.res
-            .add_netns(&name)
-            .unwrap_or_else(|e| panic!("KERNEL TEST CANNOT RUN: {e}"));
-        name
-    }
-
-    /// A veth pair: `fw_if` in the firewall, `eth0` in `ns`.
-    fn link(&self, fw: &str, fw_if: &str, ns: &str) {
-        let tmp = format!("v{}", &self.prefix[self.prefix.len().saturating_sub(8)..]);
-        ip(&[
-            "link", "add", &tmp, "type", "veth", "peer", "name", "eth0", "netns", ns,
-        ]);
-        ip(&["link", "set", &tmp, "netns", fw]);
-        ip(&["-n", fw, "link", "set", &tmp, "name", fw_if]);
-        ip(&["-n", fw, "link", "set", fw_if, "up"]);
-        ip(&["-n", ns, "link", "set", "eth0", "up"]);
-    }
-}
-
-fn ip(args: &[&str]) {
-    command::ip(args).unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
-}
-
 /// Runs a program in a namespace, `stdin` as its input; panics when it fails.
 fn run(ns: &str, program: &str, args: &[&str], stdin: Option<&str>) -> String {
-    use std::io::Write as _;
-    let mut c = Where::Netns(ns.to_string()).command(program, args);
-    c.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(stdin.unwrap_or("").as_bytes()).expect("stdin");
-    }
-    let out = child.wait_with_output().expect("waits");
-    assert!(
-        out.status.success(),
-        "{program} {args:?} in {ns} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut all = vec![program];
+    all.extend_from_slice(args);
+    must_in(ns, &all, stdin)
 }
 
 /// A router that forwards and does not filter by reverse path itself (the kernel's own
@@ -249,9 +167,9 @@ fn example_topology() -> Example {
     let mut net = Net::new();
     let (fw, field, mgmt, wan) = (net.ns("fw"), net.ns("field"), net.ns("mgmt"), net.ns("wan"));
     router(&fw);
-    net.link(&fw, "lan0", &field);
-    net.link(&fw, "mgmt0", &mgmt);
-    net.link(&fw, "wan0", &wan);
+    net.veth(&fw, "lan0", &field, "eth0");
+    net.veth(&fw, "mgmt0", &mgmt, "eth0");
+    net.veth(&fw, "wan0", &wan, "eth0");
     no_rp_filter(&fw, &["lan0", "mgmt0", "wan0"]);
     for (ns, dev, a) in [
         (&fw, "lan0", "10.20.0.1/24"),
@@ -262,14 +180,14 @@ fn example_topology() -> Example {
         (&mgmt, "eth0", "10.99.0.50/24"),
         (&wan, "eth0", "192.0.2.2/24"),
     ] {
-        ip(&["-n", ns, "addr", "add", a, "dev", dev]);
+        ip_in(ns, &["addr", "add", a, "dev", dev]);
     }
     for (ns, gw) in [
         (&field, "10.20.0.1"),
         (&mgmt, "10.99.0.1"),
         (&wan, "192.0.2.1"),
     ] {
-        ip(&["-n", ns, "route", "add", "default", "via", gw]);
+        ip_in(ns, &["route", "add", "default", "via", gw]);
     }
     observer(
         &field,
@@ -310,14 +228,14 @@ fn seen(e: &Example) -> Seen {
 /// management address to the firewall itself.
 fn spoofed_probes(e: &Example) -> Seen {
     let before = seen(e);
-    ip(&["-n", &e.wan, "addr", "add", "10.99.0.7/32", "dev", "eth0"]);
+    ip_in(&e.wan, &["addr", "add", "10.99.0.7/32", "dev", "eth0"]);
     udp(&e.wan, sa("10.99.0.7", 40161), sa("10.20.0.5", 161), None);
     syn(&e.wan, sa("10.99.0.7", 44001), sa("10.20.0.5", 4001));
     udp(&e.wan, sa("10.99.0.7", 40007), sa("192.0.2.1", 7), None);
-    ip(&["-n", &e.wan, "addr", "del", "10.99.0.7/32", "dev", "eth0"]);
-    ip(&["-n", &e.wan, "addr", "add", "10.20.0.5/32", "dev", "eth0"]);
+    ip_in(&e.wan, &["addr", "del", "10.99.0.7/32", "dev", "eth0"]);
+    ip_in(&e.wan, &["addr", "add", "10.20.0.5/32", "dev", "eth0"]);
     udp(&e.wan, sa("10.20.0.5", 45140), sa("10.99.0.50", 5140), None);
-    ip(&["-n", &e.wan, "addr", "del", "10.20.0.5/32", "dev", "eth0"]);
+    ip_in(&e.wan, &["addr", "del", "10.20.0.5/32", "dev", "eth0"]);
     delta(before, seen(e))
 }
 
@@ -354,29 +272,17 @@ const NOTHING: Seen = Seen {
 
 fn load_iptables(fw: &str, text: &str) {
     use portolan_emit::iptables::section;
-    run(
+    portolan_testkit::netns::restore_iptables(
         fw,
-        "ipset",
-        &["restore", "-exist"],
-        Some(&section(text, "ipset")),
-    );
-    run(
-        fw,
-        "iptables-restore",
-        &["-w"],
-        Some(&section(text, "iptables")),
-    );
-    run(
-        fw,
-        "ip6tables-restore",
-        &["-w"],
-        Some(&section(text, "ip6tables")),
+        &section(text, "ipset"),
+        &section(text, "iptables"),
+        &section(text, "ip6tables"),
     );
 }
 
 #[test]
 fn spoofed_zone_sources_from_the_wan_side_are_dropped_nftables() {
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = kernel::turn();
     let e = example_topology();
     // Control: without a ruleset the spoofed packets arrive (the topology delivers them).
     let open = spoofed_probes(&e);
@@ -404,7 +310,7 @@ fn spoofed_zone_sources_from_the_wan_side_are_dropped_nftables() {
 
 #[test]
 fn spoofed_zone_sources_from_the_wan_side_are_dropped_iptables() {
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = kernel::turn();
     let e = example_topology();
     let open = spoofed_probes(&e);
     assert!(
@@ -449,7 +355,7 @@ devices:
 /// DHCP discovery as a client without an address sends it: 0.0.0.0:68 to
 /// 255.255.255.255:67, from the MAC `mac`. Returns the discoveries the firewall accepted.
 fn discover(fw: &str, client: &str, mac: &str) -> u64 {
-    ip(&["-n", client, "link", "set", "eth0", "address", mac]);
+    ip_in(client, &["link", "set", "eth0", "address", mac]);
     let before = counted(fw, "obs", "obs_input", "\"dhcp\"");
     udp(
         client,
@@ -464,15 +370,15 @@ fn dhcp_topology() -> (Net, String, String) {
     let mut net = Net::new();
     let (fw, client) = (net.ns("fw"), net.ns("client"));
     router(&fw);
-    net.link(&fw, "lan0", &client);
-    ip(&["-n", &fw, "addr", "add", "10.77.0.1/24", "dev", "lan0"]);
+    net.veth(&fw, "lan0", &client, "eth0");
+    ip_in(&fw, &["addr", "add", "10.77.0.1/24", "dev", "lan0"]);
     observer(&fw, "input", &[("udp dport 67", "dhcp")]);
     (net, fw, client)
 }
 
 #[test]
 fn dhcp_discovery_only_from_the_devices_mac() {
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = kernel::turn();
     let policy = compile("dhcp-mac.yaml", DHCP_SITE, &[]);
     for target in [Target::Nftables, Target::Iptables] {
         let (_net, fw, client) = dhcp_topology();
@@ -572,13 +478,13 @@ fn join(fw: &str, group: Ipv4Addr, local: Ipv4Addr) -> mpsc::Sender<()> {
 
 #[test]
 fn multicast_flows_admit_their_group_and_never_unicast() {
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = kernel::turn();
     let policy = compile("ssdp.yaml", SSDP_SITE, &[("ssdp-device", SSDP_PROFILE)]);
     let mut net = Net::new();
     let (fw, field, mgmt) = (net.ns("fw"), net.ns("field"), net.ns("mgmt"));
     router(&fw);
-    net.link(&fw, "lan0", &field);
-    net.link(&fw, "mgmt0", &mgmt);
+    net.veth(&fw, "lan0", &field, "eth0");
+    net.veth(&fw, "mgmt0", &mgmt, "eth0");
     for (ns, dev, a) in [
         (&fw, "lan0", "10.20.0.1/24"),
         (&fw, "mgmt0", "10.99.0.1/24"),
@@ -586,19 +492,14 @@ fn multicast_flows_admit_their_group_and_never_unicast() {
         (&field, "eth0", "10.20.0.31/24"),
         (&mgmt, "eth0", "10.99.0.7/24"),
     ] {
-        ip(&["-n", ns, "addr", "add", a, "dev", dev]);
+        ip_in(ns, &["addr", "add", a, "dev", dev]);
     }
-    ip(&["-n", &field, "route", "add", "default", "via", "10.20.0.1"]);
-    ip(&["-n", &mgmt, "route", "add", "default", "via", "10.99.0.1"]);
-    ip(&[
-        "-n",
+    ip_in(&field, &["route", "add", "default", "via", "10.20.0.1"]);
+    ip_in(&mgmt, &["route", "add", "default", "via", "10.99.0.1"]);
+    ip_in(
         &field,
-        "route",
-        "add",
-        "239.255.255.250/32",
-        "dev",
-        "eth0",
-    ]);
+        &["route", "add", "239.255.255.250/32", "dev", "eth0"],
+    );
     observer(&mgmt, "prerouting", &[("udp dport 1900", "ssdp")]);
     observer(
         &fw,

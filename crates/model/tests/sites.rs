@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use portolan_model::catalog::{load_file, Catalog};
-use portolan_model::compile::{site_text, ProfileSource};
-use portolan_model::{Diagnostic, Profile, Severity};
+use portolan_model::compile::site_text;
+use portolan_model::{Diagnostic, Severity};
+use portolan_testkit::Profiles;
 
 fn fixtures(kind: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,31 +40,8 @@ fn yaml_files(dir: &Path) -> Vec<(String, String)> {
 }
 
 /// The shipped catalog, and profile files relative to the site's folder.
-struct Profiles {
-    catalog: Catalog,
-    base: PathBuf,
-}
-
-impl ProfileSource for Profiles {
-    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
-        if let Some(p) = self.catalog.get(name) {
-            return Ok(p.clone());
-        }
-        if name.ends_with(".yaml") {
-            let path = self.base.join(name);
-            return load_file(&path)
-                .map(|l| l.value)
-                .map_err(|e| portolan_model::ProfileError::file(path, e));
-        }
-        Err(portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
-    }
-}
-
 fn profiles(kind: &str) -> Profiles {
-    Profiles {
-        catalog: Catalog::embedded().expect("the shipped catalog is valid"),
-        base: fixtures(kind),
-    }
+    Profiles::catalog().files(&fixtures(kind))
 }
 
 /// One expected or actual diagnostic: `code line:column severity`.

@@ -16,24 +16,10 @@ use portolan_net::probe::{run, DhcpOptions, Options};
 use portolan_net::report::{Check, Kind, Report, Stage, Verdict};
 use portolan_net::runtime::{block_on, System};
 
-struct Catalog;
-
-impl portolan_model::compile::ProfileSource for Catalog {
-    fn profile(&self, name: &str) -> Result<portolan_model::Profile, portolan_model::ProfileError> {
-        let c = portolan_model::catalog::Catalog::embedded()?;
-        c.get(name)
-            .cloned()
-            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
-    }
-}
-
 /// The Oscar gateways of a site whose field network is the lab's.
 fn oscar() -> Plan {
     let site = "portolan: 1\nsite: dhcp-lab\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.77.0.0/24]\nservices:\n  dns: firewall\n  dhcp: firewall\ndevices:\n  - id: oscar\n    profile: oscar-templog-gateway\n    zone: field\n    addresses: [10.77.0.96/27]\n";
-    let policy = match portolan_model::compile::site_text("dhcp-lab.yaml", site, &Catalog) {
-        Ok(l) => l.value,
-        Err(d) => panic!("site does not compile: {d:?}"),
-    };
+    let policy = portolan_testkit::Profiles::catalog().compile("dhcp-lab.yaml", site);
     plan(&policy, "oscar").expect("device in site")
 }
 
@@ -70,9 +56,7 @@ fn ip(s: &str) -> Ipv4Addr {
 
 #[test]
 fn the_offer_of_a_real_server_is_reported() {
-    let Some(mut lab) = DhcpLab::new() else {
-        return;
-    };
+    let mut lab = DhcpLab::new();
     lab.serve(&[
         "--no-ping",
         "--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,10m",
@@ -174,9 +158,7 @@ fn the_offer_of_a_real_server_is_reported() {
 
 #[test]
 fn no_server_no_offer_and_the_vendors_remedy() {
-    let Some(lab) = DhcpLab::new() else {
-        return;
-    };
+    let lab = DhcpLab::new();
     let dhcp = DhcpOptions {
         interface: Some("eth0".into()),
         timeout: Duration::from_millis(700),

@@ -153,17 +153,6 @@ impl Transport for Mock {
     }
 }
 
-struct Catalog;
-
-impl portolan_model::compile::ProfileSource for Catalog {
-    fn profile(&self, name: &str) -> Result<portolan_model::Profile, portolan_model::ProfileError> {
-        let c = portolan_model::catalog::Catalog::embedded()?;
-        c.get(name)
-            .cloned()
-            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
-    }
-}
-
 fn oscar(mock: &Mock, dhcp: Option<DhcpOptions>) -> Report {
     oscar_with(
         mock,
@@ -176,9 +165,7 @@ fn oscar(mock: &Mock, dhcp: Option<DhcpOptions>) -> Report {
 
 fn oscar_with(mock: &Mock, o: Options) -> Report {
     let site = "portolan: 1\nsite: m\nzones:\n  - id: field\n    networks: [10.20.0.0/24]\nservices:\n  dns: firewall\n  dhcp: firewall\ndevices:\n  - id: oscar\n    profile: oscar-templog-gateway\n    zone: field\n    addresses: [10.20.0.33]\n    bind:\n      cloud: [gk.sensorist.com]\n";
-    let policy = portolan_model::compile::site_text("m.yaml", site, &Catalog)
-        .expect("compiles")
-        .value;
+    let policy = portolan_testkit::Profiles::catalog().compile("m.yaml", site);
     let p = plan(&policy, "oscar").expect("plan");
     let o = Options {
         resolver: Some("192.0.2.53:53".parse().expect("addr")),

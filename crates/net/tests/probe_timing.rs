@@ -43,7 +43,7 @@ fn timed(lab: &Lab, p: &Plan, o: &Options) -> (Report, Duration) {
 
 #[test]
 fn seed_profiles_probe_within_the_concurrency_bound() {
-    let Some(lab) = Lab::new() else { return };
+    let lab = Lab::new();
     // Every name any seed profile needs, each at its own far-side address.
     let plans: Vec<(&str, Plan)> = SEEDS.iter().map(|(id, d)| (*id, plan_of(d, "d"))).collect();
     let mut all: Vec<String> = plans.iter().flat_map(|(_, p)| names(p)).collect();

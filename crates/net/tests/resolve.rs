@@ -43,9 +43,7 @@ fn names_resolve_with_ttl_and_fill_the_sets() {
 
     // The emitted ruleset carries the answers with their TTL as the element timeout.
     let site = "portolan: 1\nsite: t\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.20.0.0/24]\nservices:\n  dns: firewall\n  dhcp: firewall\ndevices:\n  - id: gw\n    profile: oscar-templog-gateway\n    zone: field\n    addresses: [10.20.0.33]\n    bind:\n      cloud: [gk.sensorist.com, gk.sensorist.net]\n";
-    let policy = portolan_model::compile::site_text("t.yaml", site, &Catalog)
-        .expect("site compiles")
-        .value;
+    let policy = portolan_testkit::Profiles::catalog().compile("t.yaml", site);
     let mut opts = portolan_emit::Options::default();
     for (n, r) in got {
         if let Ok(r) = r {
@@ -61,15 +59,4 @@ fn names_resolve_with_ttl_and_fill_the_sets() {
     let nft = portolan_emit::emit(portolan_emit::Target::Nftables, &policy, &opts).expect("emit");
     assert!(nft.contains("198.51.100.10 timeout 300s"), "{nft}");
     assert!(nft.contains("198.51.100.12 timeout 60s"), "{nft}");
-}
-
-struct Catalog;
-
-impl portolan_model::compile::ProfileSource for Catalog {
-    fn profile(&self, name: &str) -> Result<portolan_model::Profile, portolan_model::ProfileError> {
-        let c = portolan_model::catalog::Catalog::embedded()?;
-        c.get(name)
-            .cloned()
-            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
-    }
 }

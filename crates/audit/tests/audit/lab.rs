@@ -13,54 +13,25 @@ use std::sync::Mutex;
 
 use portolan_audit::{audit, Collector, Options, Status};
 use portolan_lab::probes::Fate;
-use portolan_model::catalog::Catalog;
-use portolan_model::compile::{site_text, ProfileSource};
 use portolan_model::ir::Policy;
-use portolan_model::Profile;
+use portolan_testkit::Profiles;
 
-struct Shipped(Catalog);
-
-impl ProfileSource for Shipped {
-    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
-        self.0
-            .get(name)
-            .cloned()
-            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
+/// Fails the test — never skips it — where the machine cannot run it: not root, or a tool
+/// missing (`portolan-testkit`'s skip policy).
+pub(crate) fn require_kernel() {
+    match portolan_testkit::kernel::lacks() {
+        Ok(None) => {}
+        Ok(Some(why)) => panic!("KERNEL TEST CANNOT RUN: this kernel lacks {why}"),
+        Err(e) => panic!("KERNEL TEST CANNOT RUN: {e}"),
     }
-}
-
-pub(crate) fn missing() -> Option<String> {
-    if !rustix_is_root() {
-        return Some("not root".into());
-    }
-    for tool in ["ip", "nft", "dnsmasq", "tcpdump"] {
-        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-            .iter()
-            .any(|d| Path::new(d).join(tool).is_file());
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    None
-}
-
-fn rustix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    portolan_testkit::kernel::require_tools(&["ip", "nft", "dnsmasq", "tcpdump"]);
 }
 
 /// examples/site.yaml, compiled with the shipped catalog.
 pub(crate) fn example_policy() -> Policy {
     let site = example_site_path();
     let text = std::fs::read_to_string(&site).expect("examples/site.yaml");
-    let catalog = Catalog::embedded().expect("catalog");
-    match site_text("examples/site.yaml", &text, &Shipped(catalog)) {
-        Ok(l) => l.value,
-        Err(d) => panic!("{d:?}"),
-    }
+    Profiles::catalog().compile("examples/site.yaml", &text)
 }
 
 pub(crate) fn example_site_path() -> PathBuf {
@@ -89,6 +60,15 @@ pub(crate) struct LabProbe {
     /// The device group and the `profile/flow` the probe was sent for.
     pub(crate) group: String,
     pub(crate) flow: String,
+}
+
+/// The namespace prefix a lab progress line announces: `building N network namespaces
+/// (PREFIX-*): ...`.
+pub(crate) fn lab_prefix(line: &str) -> Option<String> {
+    line.strip_prefix("building ")?
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once("-*)"))
+        .map(|(p, _)| p.to_string())
 }
 
 /// Whether a lab progress line reports its last phase of probes (`phase N/N ...`).
@@ -166,12 +146,8 @@ struct Recorder {
 
 impl Recorder {
     fn on(&mut self, line: &str) {
-        if let Some(rest) = line.strip_prefix("building ") {
-            // `building N network namespaces (PREFIX-*): ...`
-            self.prefix = rest
-                .split_once('(')
-                .and_then(|(_, r)| r.split_once("-*)"))
-                .map(|(p, _)| p.to_string());
+        if let Some(prefix) = lab_prefix(line) {
+            self.prefix = Some(prefix);
         } else if line.starts_with("loading the nftables ruleset") {
             if let Err(e) = self.start() {
                 self.error = Some(e);
@@ -229,10 +205,7 @@ impl Drop for Recorder {
 
 #[test]
 fn lab_capture_audits_as_the_lab_expects() {
-    if let Some(why) = missing() {
-        eprintln!("SKIPPED lab_capture_audits_as_the_lab_expects: {why}");
-        return;
-    }
+    require_kernel();
     let policy = example_policy();
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("lab.pcap");
@@ -356,16 +329,9 @@ devices:
         fw = list(firewall),
         ntp = list(&ntp)
     );
-    struct One(Profile);
-    impl ProfileSource for One {
-        fn profile(&self, _: &str) -> Result<Profile, portolan_model::ProfileError> {
-            Ok(self.0.clone())
-        }
-    }
-    let policy = match site_text("learned.yaml", &site, &One(learned)) {
-        Ok(l) => l.value,
-        Err(d) => panic!("{d:?}\n{site}"),
-    };
+    let policy = Profiles::none()
+        .named("lab-lrr", learned)
+        .compile("learned.yaml", &site);
     let r = audit(&policy, obs, &Options::default());
     let bad: Vec<_> = r
         .flows

@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use portolan_audit::time::NANOS;
 use portolan_audit::write::{self, dns_answer, L4};
 use portolan_audit::{Collector, Observed};
-use portolan_model::compile::{site_text, ProfileSource};
 use portolan_model::ir::Policy;
 use portolan_model::validate::profile_text;
 use portolan_model::Profile;
@@ -58,19 +57,6 @@ devices:
       mgmt: [zone:mgmt]
 "#;
 
-/// Profiles by id: the test profile, plus any given.
-pub struct Profiles(pub Vec<Profile>);
-
-impl ProfileSource for Profiles {
-    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
-        self.0
-            .iter()
-            .find(|p| p.id == name)
-            .cloned()
-            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
-    }
-}
-
 pub fn profile(text: &str) -> Profile {
     match profile_text("test.yaml", text) {
         Ok(l) => l.value,
@@ -79,10 +65,11 @@ pub fn profile(text: &str) -> Profile {
 }
 
 pub fn compile(site: &str, profiles: Vec<Profile>) -> Policy {
-    match site_text("site.yaml", site, &Profiles(profiles)) {
-        Ok(l) => l.value,
-        Err(d) => panic!("site does not compile: {d:?}"),
-    }
+    // Profiles by id: the test profile, plus any given.
+    profiles
+        .into_iter()
+        .fold(portolan_testkit::Profiles::none(), |all, p| all.with(p))
+        .compile("site.yaml", site)
 }
 
 pub fn policy() -> Policy {

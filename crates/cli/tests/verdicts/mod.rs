@@ -5,143 +5,91 @@
 //! run `portolan probe` in it and read its two outputs.
 #![allow(dead_code)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use portolan_testkit::netns::{
+    command_in, ip_in, must_in, run_in, start_logged, wait_for, Net, Procs,
+};
+use portolan_testkit::openssl;
 use serde_json::Value;
-
-pub fn run(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-pub fn must(args: &[&str]) {
-    if let Err(e) = run(args) {
-        panic!("lab setup failed: {e}");
-    }
-}
 
 pub struct Lab {
     pub dev: String,
     pub fw: String,
     pub srv: String,
     pub dir: tempfile::TempDir,
-    pub children: Vec<Child>,
+    /// Stopped before the namespaces go.
+    pub children: Procs,
+    _net: Net,
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for ns in [&self.dev, &self.fw, &self.srv] {
-            let _ = run(&["ip", "netns", "del", ns]);
-        }
         let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.dev));
     }
 }
 
 impl Lab {
-    pub fn new() -> Option<Lab> {
-        let tag = format!("{}-{:04x}", std::process::id(), portolan_net::nonce::u16());
-        let dev = format!("ptv-{tag}-dev");
-        if let Err(e) = run(&["ip", "netns", "add", &dev]) {
-            eprintln!("SKIPPED (LOUDLY): cannot create network namespaces here: {e}");
-            return None;
-        }
-        let lab = Lab {
-            dev,
-            fw: format!("ptv-{tag}-fw"),
-            srv: format!("ptv-{tag}-srv"),
-            dir: tempfile::tempdir().expect("temporary folder"),
-            children: Vec::new(),
-        };
-        let (d, f, s) = (lab.dev.as_str(), lab.fw.as_str(), lab.srv.as_str());
-        must(&["ip", "netns", "add", f]);
-        must(&["ip", "netns", "add", s]);
-        must(&[
-            "ip", "-n", d, "link", "add", "eth0", "type", "veth", "peer", "name", "lan0", "netns",
-            f,
-        ]);
-        must(&[
-            "ip", "-n", f, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns",
-            s,
-        ]);
+    /// The lab; the test fails when this machine cannot build it (the kit's skip policy).
+    pub fn new() -> Lab {
+        let mut net = Net::new();
+        let (d, f, s) = (net.ns("dev"), net.ns("fw"), net.ns("srv"));
+        net.veth(&d, "eth0", &f, "lan0");
+        net.veth(&f, "wan0", &s, "eth0");
         let setup: [(&str, &[&[&str]]); 3] = [
             (
-                d,
+                &d,
                 &[
                     &["addr", "add", "10.20.0.33/24", "dev", "eth0"],
-                    &["link", "set", "lo", "up"],
-                    &["link", "set", "eth0", "up"],
                     &["route", "add", "default", "via", "10.20.0.1"],
                 ],
             ),
             (
-                f,
+                &f,
                 &[
                     &["addr", "add", "10.20.0.1/24", "dev", "lan0"],
                     &["addr", "add", "198.51.100.1/24", "dev", "wan0"],
-                    &["link", "set", "lo", "up"],
-                    &["link", "set", "lan0", "up"],
-                    &["link", "set", "wan0", "up"],
                 ],
             ),
             (
-                s,
+                &s,
                 &[
                     &["addr", "add", "198.51.100.7/24", "dev", "eth0"],
-                    &["link", "set", "lo", "up"],
-                    &["link", "set", "eth0", "up"],
                     &["route", "add", "default", "via", "198.51.100.1"],
                 ],
             ),
         ];
         for (ns, cmds) in setup {
             for c in cmds {
-                let mut args = vec!["ip", "-n", ns];
-                args.extend_from_slice(c);
-                must(&args);
+                ip_in(ns, c);
             }
         }
-        must(&[
-            "ip",
-            "netns",
-            "exec",
-            f,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ]);
         // The router answers every probe's packet with its ICMP error: the kernel's default
         // rate limit (one a second after a burst of six per destination) would turn the
         // second run's rejections into silence.
-        must(&[
-            "ip",
-            "netns",
-            "exec",
-            f,
-            "sysctl",
-            "-qw",
-            "net.ipv4.icmp_ratelimit=0",
-        ]);
+        must_in(
+            &f,
+            &[
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+                "net.ipv4.icmp_ratelimit=0",
+            ],
+            None,
+        );
+        let lab = Lab {
+            dev: d,
+            fw: f,
+            srv: s,
+            dir: tempfile::tempdir().expect("temporary folder"),
+            children: Procs::new(),
+            _net: net,
+        };
         lab.machine_resolver("198.51.100.53");
-        Some(lab)
+        lab
     }
 
     /// What `ip netns exec` shows the device namespace as its resolv.conf.
@@ -153,31 +101,20 @@ impl Lab {
 
     pub fn srv_addresses(&self, addrs: &[&str]) {
         for a in addrs {
-            must(&[
-                "ip",
-                "-n",
+            ip_in(
                 &self.srv,
-                "addr",
-                "add",
-                &format!("{a}/32"),
-                "dev",
-                "eth0",
-            ]);
+                &["addr", "add", &format!("{a}/32"), "dev", "eth0"],
+            );
         }
     }
 
     /// A process in `srv`, stopped with the lab.
     pub fn spawn(&mut self, args: &[&str]) -> &mut Child {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.srv])
-            .args(args)
-            .stdin(Stdio::piped())
+        let mut cmd = command_in(&self.srv, args);
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start a lab process");
-        self.children.push(child);
-        self.children.last_mut().expect("just pushed")
+            .stderr(Stdio::null());
+        self.children.spawn(cmd)
     }
 
     /// dnsmasq on 198.51.100.53, the site's resolver, answering `hosts` (name, address).
@@ -203,34 +140,15 @@ impl Lab {
         for (n, a) in hosts {
             args.push(format!("--host-record={n},{a}"));
         }
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.srv])
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start dnsmasq");
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("started") {
-                self.children.push(child);
-                return;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                panic!("dnsmasq exited ({status}): {err}\n{text}");
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                self.children.push(child);
-                panic!("dnsmasq did not start:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut cmd = command_in(&self.srv, &[]);
+        cmd.args(&args);
+        start_logged(
+            &mut self.children,
+            cmd,
+            &log,
+            "started",
+            Duration::from_secs(10),
+        );
     }
 
     /// socat accepting TCP on each `ADDR:PORT` (and closing at once).
@@ -242,88 +160,21 @@ impl Lab {
         }
         // Listening when a connect succeeds from srv itself.
         for l in listen {
-            let start = Instant::now();
-            while run(&[
-                "ip",
-                "netns",
-                "exec",
-                &self.srv,
-                "socat",
-                "-u",
-                &format!("TCP:{l}"),
-                "OPEN:/dev/null",
-            ])
-            .is_err()
-            {
-                assert!(start.elapsed() < Duration::from_secs(10), "socat on {l}");
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            wait_for(
+                &format!("socat on {l}"),
+                Duration::from_secs(10),
+                Duration::from_millis(20),
+                || {
+                    let connect = ["socat", "-u", &format!("TCP:{l}"), "OPEN:/dev/null"];
+                    run_in(&self.srv, &connect, None).is_ok()
+                },
+            );
         }
     }
 
     /// A CA (`CN = ca`) and a leaf for `host` signed by it; returns (cert, key) paths.
     pub fn cert(&self, ca: &str, host: &str) -> (PathBuf, PathBuf) {
-        let d = self.dir.path();
-        let p = |n: &str| d.join(n).display().to_string();
-        let (ca_key, ca_pem) = (p(&format!("{ca}.key")), p(&format!("{ca}.pem")));
-        if !Path::new(&ca_pem).exists() {
-            must(&[
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                &format!("/CN={ca}"),
-                "-keyout",
-                &ca_key,
-                "-out",
-                &ca_pem,
-            ]);
-        }
-        let (key, csr, pem) = (
-            p(&format!("{host}.key")),
-            p(&format!("{host}.csr")),
-            p(&format!("{host}.pem")),
-        );
-        must(&[
-            "openssl",
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            &format!("/CN={host}"),
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ]);
-        must(&[
-            "openssl",
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-out",
-            &pem,
-        ]);
-        (PathBuf::from(pem), PathBuf::from(key))
+        openssl::leaf(self.dir.path(), ca, &format!("/CN={ca}"), host)
     }
 
     /// `openssl s_server` on `addr` (TLS, or DTLS 1.2 with `dtls`), ready when it says ACCEPT,
@@ -335,60 +186,17 @@ impl Lab {
 
     /// [`Lab::openssl`], stopped by the caller.
     pub fn openssl_server(&self, addr: &str, cert: &Path, key: &Path, dtls: bool) -> Child {
-        let (c, k) = (cert.display().to_string(), key.display().to_string());
-        let mut args = vec![
-            "openssl", "s_server", "-accept", addr, "-cert", &c, "-key", &k,
-        ];
-        if dtls {
-            // -listen: every ClientHello gets a stateless HelloVerifyRequest (RFC 6347 §4.2.1)
-            // until one comes back with its cookie, so the server answers each probe.
-            args.extend(["-dtls1_2", "-listen"]);
-        }
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.srv])
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start openssl s_server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with("ACCEPT") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        assert!(
-            rx.recv_timeout(Duration::from_secs(10)).is_ok(),
-            "openssl s_server did not start on {addr}"
-        );
-        child
+        openssl::s_server(&self.srv, addr, cert, key, dtls)
     }
 
     /// `fw`'s forward chain: established traffic, `blocks`, then everything from the device.
     pub fn firewall(&self, blocks: &[&str]) {
-        let _ = run(&[
-            "ip", "netns", "exec", &self.fw, "nft", "delete", "table", "inet", "lab",
-        ]);
+        let _ = run_in(&self.fw, &["nft", "delete", "table", "inet", "lab"], None);
         let rules = format!(
             "table inet lab {{\n  chain forward {{\n    type filter hook forward priority 0; policy drop;\n    ct state established,related accept\n{}    iifname \"lan0\" accept\n  }}\n}}\n",
             blocks.iter().map(|b| format!("    {b}\n")).collect::<String>()
         );
-        let path = self.dir.path().join("fw.nft");
-        std::fs::write(&path, rules).expect("write ruleset");
-        must(&[
-            "ip",
-            "netns",
-            "exec",
-            &self.fw,
-            "nft",
-            "-f",
-            &path.display().to_string(),
-        ]);
+        must_in(&self.fw, &["nft", "-f", "-"], Some(&rules));
     }
 
     pub fn write(&self, name: &str, text: &str) -> String {

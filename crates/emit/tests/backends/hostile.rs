@@ -9,7 +9,7 @@ use portolan_emit::{emit, EmitError, Options, Target};
 use portolan_model::compile::site_text;
 use portolan_model::ir::Policy;
 
-use crate::common::{Netns, Profiles, KERNEL};
+use crate::common::{kernel, Netns, Profiles, Steps};
 
 /// Everything a ruleset or a shell would take for syntax, and text that is not ASCII.
 const PAYLOADS: [&str; 8] = [
@@ -183,7 +183,10 @@ enum Outcome {
 /// Compiles the site with one placeholder of the profile or the site replaced.
 fn compile(profile_over: Option<(&str, &str)>, site_over: Option<(&str, &str)>) -> Outcome {
     let profile = fill(PROFILE, profile_over);
-    let profiles = match Profiles::new(Path::new(".")).with_text("acme-sensor", &profile) {
+    let profiles = match Profiles::catalog()
+        .files(Path::new("."))
+        .try_with_text("acme-sensor", &profile)
+    {
         Ok(p) => p,
         Err(d) => return Outcome::Refused(d.iter().map(|d| d.code.to_string()).collect()),
     };
@@ -426,13 +429,13 @@ fn tampered_ir_strings_are_refused_or_inert() {
 
 #[test]
 fn hostile_description_output_passes_nft_check() {
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = kernel::turn();
     let q = yq(&format!("{} {MARK}", PAYLOADS.join(" ")));
     let Outcome::Compiled(p) = compile(Some(("DESC", &q)), Some(("DESC", &q))) else {
         panic!("hostile descriptions are refused")
     };
     let text = emit(Target::Nftables, &p, &Options::default()).expect("emits");
-    let ns = Netns::new();
+    let ns = Netns::new("emit");
     ns.nft("hostile descriptions", &text, true);
     ns.nft("hostile descriptions", &text, false);
     ns.iptables(

@@ -4,7 +4,7 @@
 
 use portolan_emit::{emit, Options, Target};
 
-use crate::common::{compile_file, good_sites, Netns, KERNEL};
+use crate::common::{compile_file, good_sites, kernel, Netns, Steps};
 
 fn nft_text(site: &std::path::Path) -> String {
     emit(Target::Nftables, &compile_file(site), &Options::default()).expect("emits")
@@ -25,29 +25,29 @@ fn first_set(text: &str, dns: bool) -> Option<String> {
 
 #[test]
 fn nftables_output_checks_loads_and_reloads() {
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = kernel::turn();
     for site in good_sites() {
         let text = nft_text(&site);
-        let ns = Netns::new();
+        let ns = Netns::new("emit");
         let what = site.display().to_string();
         ns.nft(&format!("{what}: nft -c"), &text, true);
         ns.nft(&format!("{what}: load"), &text, false);
         ns.nft(&format!("{what}: reload"), &text, false);
-        let listed = ns.must("list", &["nft", "list", "table", "inet", "portolan"], None);
+        let listed = ns.step("list", &["nft", "list", "table", "inet", "portolan"], None);
         assert!(listed.contains("chain forward"), "{what}: {listed}");
     }
 }
 
 #[test]
 fn dns_filled_sets_survive_a_reload_and_static_sets_do_not_keep_strays() {
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = kernel::turn();
     let site = crate::common::root().join("examples/site.yaml");
     let text = nft_text(&site);
     let dns = first_set(&text, true).expect("the example has a name set");
     let fixed = first_set(&text, false).expect("the example has a static set");
-    let ns = Netns::new();
+    let ns = Netns::new("emit");
     ns.nft("load", &text, false);
-    ns.must(
+    ns.step(
         "add a DNS answer",
         &[
             "nft",
@@ -60,7 +60,7 @@ fn dns_filled_sets_survive_a_reload_and_static_sets_do_not_keep_strays() {
         ],
         None,
     );
-    ns.must(
+    ns.step(
         "add a stray static element",
         &[
             "nft",
@@ -74,7 +74,7 @@ fn dns_filled_sets_survive_a_reload_and_static_sets_do_not_keep_strays() {
         None,
     );
     ns.nft("reload", &text, false);
-    let dns_now = ns.must(
+    let dns_now = ns.step(
         "list",
         &["nft", "list", "set", "inet", "portolan", &dns],
         None,
@@ -83,7 +83,7 @@ fn dns_filled_sets_survive_a_reload_and_static_sets_do_not_keep_strays() {
         dns_now.contains("192.0.2.77"),
         "the DNS-filled set {dns} lost its element on reload:\n{dns_now}"
     );
-    let fixed_now = ns.must(
+    let fixed_now = ns.step(
         "list",
         &["nft", "list", "set", "inet", "portolan", &fixed],
         None,
@@ -98,8 +98,8 @@ fn dns_filled_sets_survive_a_reload_and_static_sets_do_not_keep_strays() {
 fn one_site_policy_replaces_another() {
     // Set names say their type, so loading another site's policy over a loaded one (a site
     // edit) never meets an existing set of another type.
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    let ns = Netns::new();
+    let _turn = kernel::turn();
+    let ns = Netns::new("emit");
     for site in good_sites() {
         ns.nft(&site.display().to_string(), &nft_text(&site), false);
     }
@@ -110,14 +110,14 @@ fn one_site_policy_replaces_another() {
 
 #[test]
 fn iptables_output_loads_and_reloads() {
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = kernel::turn();
     for site in good_sites() {
         let text = ipt_text(&site);
         let what = site.display().to_string();
-        let ns = Netns::new();
+        let ns = Netns::new("emit");
         ns.iptables(&format!("{what}: load"), &text);
         ns.iptables(&format!("{what}: reload"), &text);
-        let saved = ns.must("save", &["iptables-save"], None);
+        let saved = ns.step("save", &["iptables-save"], None);
         assert!(saved.contains(":PORTOLAN-FORWARD"), "{what}: {saved}");
         assert!(saved.contains(":FORWARD DROP"), "{what}: {saved}");
     }
@@ -125,7 +125,7 @@ fn iptables_output_loads_and_reloads() {
 
 #[test]
 fn iptables_dns_sets_survive_a_reload_and_another_site_replaces_the_policy() {
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = kernel::turn();
     let site = crate::common::root().join("examples/site.yaml");
     let text = ipt_text(&site);
     let dns = text
@@ -135,11 +135,11 @@ fn iptables_dns_sets_survive_a_reload_and_another_site_replaces_the_policy() {
         .find(|n| portolan_emit::names::is_dns_filled_set(n))
         .map(str::to_string)
         .expect("the example has a name set");
-    let ns = Netns::new();
+    let ns = Netns::new("emit");
     ns.iptables("load", &text);
-    ns.must("add", &["ipset", "add", &dns, "192.0.2.77"], None);
+    ns.step("add", &["ipset", "add", &dns, "192.0.2.77"], None);
     ns.iptables("reload", &text);
-    ns.must("kept", &["ipset", "test", &dns, "192.0.2.77"], None);
+    ns.step("kept", &["ipset", "test", &dns, "192.0.2.77"], None);
     for other in good_sites() {
         ns.iptables(&other.display().to_string(), &ipt_text(&other));
     }

@@ -11,7 +11,7 @@ use portolan_emit::{emit, Options, Target};
 use portolan_model::compile::site_text;
 use portolan_model::ir::Policy;
 
-use crate::common::{compile_file, good_sites, root, Netns, Profiles, KERNEL};
+use crate::common::{compile_file, good_sites, kernel, root, Netns, Profiles, Steps};
 
 fn nft(policy: &Policy) -> String {
     emit(Target::Nftables, policy, &Options::default()).expect("emits")
@@ -219,13 +219,17 @@ devices:
 #[test]
 fn nested_zones_resolve_to_the_most_specific() {
     // 10.0.0.0/16 minus 10.0.5.0/24: 10.0.0.0–10.0.4.255 and 10.0.6.0–10.0.255.255.
-    let policy = site("nested.yaml", NESTED, Profiles::new(Path::new(".")));
+    let policy = site(
+        "nested.yaml",
+        NESTED,
+        Profiles::catalog().files(Path::new(".")),
+    );
     let text = nft(&policy);
     assert!(text.contains("elements = { 10.0.0.0-10.0.4.255 : jump from_plant,\n\t\t\t10.0.5.0/24 : jump from_mgmt,\n\t\t\t10.0.6.0-10.0.255.255 : jump from_plant }"), "{text}");
     let ipt = emit(Target::Iptables, &policy, &Options::default()).expect("emits");
     assert!(ipt.contains("add t_z4_plant 10.0.5.0/24 nomatch"), "{ipt}");
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    let ns = Netns::new();
+    let _turn = kernel::turn();
+    let ns = Netns::new("emit");
     ns.nft("nested zones", &text, false);
     ns.iptables("nested zones", &ipt);
 }
@@ -264,7 +268,7 @@ devices:
 fn broadcast_and_multicast_never_become_unicast() {
     // test-data/profiles/good/multicast-group.yaml: mdns to 224.0.0.251 (src 5353), mdns6 to
     // ff02::fb, both link-local groups, and a broadcast `discovery` to UDP 30303.
-    let profiles = Profiles::new(&root().join("test-data/profiles/good"));
+    let profiles = Profiles::catalog().files(&root().join("test-data/profiles/good"));
     let policy = site("casts.yaml", CASTS, profiles);
     let text = nft(&policy);
     // No rule admits the peers' own addresses on these ports.
@@ -319,8 +323,8 @@ fn broadcast_and_multicast_never_become_unicast() {
         assert!(line.contains(why), "{line}");
     }
     assert!(!c.contains_key("k_on-segment_out") && !c.contains_key("k_to-mgmt_out"));
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    Netns::new().nft("casts", &text, true);
+    let _turn = kernel::turn();
+    Netns::new("emit").nft("casts", &text, true);
 }
 
 #[test]
@@ -329,7 +333,11 @@ fn long_group_ids_get_iptables_chains_of_their_own() {
         .expect("minimal site")
         .replace("id: gateway", "id: gateways-in-the-north-wing-hall-7")
         .replace("192.168.1.20]", "192.168.1.20]\n  - id: gateways-in-the-north-wing-hall-8\n    profile: oscar-templog-gateway\n    zone: lan\n    addresses: [192.168.1.21]\n    flows: {dns: {enabled: false}}");
-    let policy = site("long.yaml", &text, Profiles::new(Path::new(".")));
+    let policy = site(
+        "long.yaml",
+        &text,
+        Profiles::catalog().files(Path::new(".")),
+    );
     let ipt = emit(Target::Iptables, &policy, &Options::default()).expect("emits");
     let chains: Vec<&str> = ipt
         .lines()
@@ -351,8 +359,8 @@ fn long_group_ids_get_iptables_chains_of_their_own() {
         8,
         "two classes of OUT, LOCAL, DROPS, DROPD: {chains:?}"
     );
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    Netns::new().iptables("long group ids", &ipt);
+    let _turn = kernel::turn();
+    Netns::new("emit").iptables("long group ids", &ipt);
 }
 
 /// An Oscar gateway whose DHCP server is `server`.
@@ -369,7 +377,7 @@ fn dhcp_reaches_a_server_elsewhere_through_the_firewall_only() {
     let policy = site(
         "relay.yaml",
         &dhcp_site("10.99.0.5"),
-        Profiles::new(Path::new(".")),
+        Profiles::catalog().files(Path::new(".")),
     );
     let c = chains(&nft(&policy));
     assert!(c["input"].contains(&"iifname \"lan0\" ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"oscar-templog-gateway/dhcp\"".to_string()));
@@ -381,7 +389,7 @@ fn dhcp_reaches_a_server_elsewhere_through_the_firewall_only() {
     let policy = site(
         "local.yaml",
         &dhcp_site("10.20.0.2"),
-        Profiles::new(Path::new(".")),
+        Profiles::catalog().files(Path::new(".")),
     );
     let text = nft(&policy);
     assert!(!text.contains("dport 67"), "{text}");
@@ -434,8 +442,9 @@ devices:
     zone: field
     addresses: [10.20.0.9, 2001:db8::9]
 ";
-    let profiles = Profiles::new(&root())
-        .with_text("many-hosts", &profile)
+    let profiles = Profiles::catalog()
+        .files(&root())
+        .try_with_text("many-hosts", &profile)
         .expect("the profile is valid");
     let policy = portolan_model::compile::site_text("many-hosts.yaml", site, &profiles)
         .expect("the site compiles")

@@ -8,7 +8,7 @@ use std::path::Path;
 use portolan_emit::{emit, Options, Target};
 use portolan_model::compile::site_text;
 
-use crate::common::{Netns, Profiles, KERNEL};
+use crate::common::{kernel, Netns, Profiles, Steps};
 
 const SITE: &str = r#"portolan: 1
 site: folding
@@ -45,7 +45,7 @@ devices:
 "#;
 
 fn output(target: Target) -> String {
-    let profiles = Profiles::new(Path::new("."));
+    let profiles = Profiles::catalog().files(Path::new("."));
     let policy = site_text("folding.yaml", SITE, &profiles)
         .expect("the site compiles")
         .value;
@@ -80,8 +80,8 @@ fn folding_ids_get_their_own_nftables_objects() {
         .filter(|n| n.starts_with("chain k_") && n.ends_with("_out"))
         .count();
     assert_eq!((drops, classes), (3, 3), "{decls:?}");
-    let _turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    Netns::new().nft("folding ids", &text, true);
+    let _turn = kernel::turn();
+    Netns::new("emit").nft("folding ids", &text, true);
 }
 
 #[test]

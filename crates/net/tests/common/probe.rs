@@ -1,6 +1,6 @@
-//! What the probe tests share: the seed catalog as a profile source, a site head (the lab's
-//! zone and the far side's DNS and NTP services), a plan from device lines, fast options,
-//! running the probe in the lab's device namespace, and finding checks in a report.
+//! What the probe tests share: a site head (the lab's zone and the far side's DNS and NTP
+//! services), a plan from device lines (compiled with the kit's catalog source), fast
+//! options, running the probe in the lab's device namespace, and finding checks in a report.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,27 +10,15 @@ use portolan_net::probe::{run, Options};
 use portolan_net::report::{Check, Kind, Report, Verdict};
 use portolan_net::runtime::{block_on, System};
 
+use portolan_testkit::Profiles;
+
 use super::lab::Lab;
-
-pub struct Catalog;
-
-impl portolan_model::compile::ProfileSource for Catalog {
-    fn profile(&self, name: &str) -> Result<portolan_model::Profile, portolan_model::ProfileError> {
-        let c = portolan_model::catalog::Catalog::embedded()?;
-        c.get(name)
-            .cloned()
-            .ok_or_else(|| portolan_model::ProfileError::NotInCatalog { known: Vec::new() })
-    }
-}
 
 pub const HEAD: &str = "portolan: 1\nsite: lab\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.20.0.0/24]\nservices:\n  dns: [198.51.100.53]\n  dhcp: firewall\n  ntp: [198.51.100.123]\ndevices:\n";
 
 pub fn plan_of(devices: &str, device: &str) -> Plan {
     let site = format!("{HEAD}{devices}");
-    let policy = match portolan_model::compile::site_text("lab.yaml", &site, &Catalog) {
-        Ok(l) => l.value,
-        Err(d) => panic!("site does not compile: {d:?}"),
-    };
+    let policy = Profiles::catalog().compile("lab.yaml", &site);
     plan(&policy, device).expect("device in site")
 }
 
