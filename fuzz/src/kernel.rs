@@ -8,7 +8,7 @@
 //! libFuzzer ends a process with `exit()`, which runs no destructor, so the namespace is
 //! removed by a watchdog started with it (`tail --pid` waits for the fuzzer to end, however it
 //! ends, then `ip netns del`); and on the way in, namespaces and scratch folders left by
-//! processes that no longer exist are removed.
+//! processes that no longer exist are removed. Scratch files live in `/dev/shm`.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -33,7 +33,7 @@ fn ns() -> &'static Ns {
         remove_leftovers();
         let pid = std::process::id();
         let name = format!("{PREFIX}{pid}");
-        let dir = std::env::temp_dir().join(&name);
+        let dir = scratch_root().join(&name);
         let _ = std::fs::create_dir_all(&dir);
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
@@ -61,6 +61,17 @@ fn ns() -> &'static Ns {
     })
 }
 
+/// Where the scratch folders go: memory (`/dev/shm`) where there is one, so that the checks
+/// neither wear nor depend on a disk a shared machine may fill; else the temporary folder.
+fn scratch_root() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// Namespaces and scratch folders of fuzzing processes that no longer exist.
 fn remove_leftovers() {
     let listed = Command::new("ip")
@@ -78,7 +89,7 @@ fn remove_leftovers() {
             let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
     }
-    if let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) {
+    if let Ok(rd) = std::fs::read_dir(scratch_root()) {
         for e in rd.flatten() {
             if dead(&e.file_name().to_string_lossy()) {
                 let _ = std::fs::remove_dir_all(e.path());
