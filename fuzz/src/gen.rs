@@ -543,9 +543,9 @@ pub fn site(g: &mut G, profiles: &[&Profile]) -> Result<String> {
 
     let mut zones = Vec::new();
     y.push_str("zones:\n");
-    for i in 0..=g.upto(3) {
+    for (i, zid) in ZONE_IDS.iter().enumerate().take(g.upto(3) + 1) {
         let id = if !g.bad() {
-            ZONE_IDS[i].to_string()
+            zid.to_string()
         } else if g.chance(50) {
             g.pick(ZONE_IDS).to_string()
         } else {
@@ -926,7 +926,7 @@ pub fn profile(g: &mut G) -> String {
                 let n = g.upto(2) + 1;
                 let hosts: Vec<String> = (0..n)
                     .map(|_| match param_ref(g, &["host", "string", "enum"]) {
-                        Some(r) if g.chance(40) => format!("{}.example.com", &r),
+                        Some(r) if g.chance(40) => format!("{r}.example.com"),
                         _ => g.hostname(),
                     })
                     .collect();
