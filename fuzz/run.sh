@@ -81,7 +81,7 @@ flat_seeds() {
 # times faster; debug assertions make integer overflow a crash, as it is in a test.
 echo "fuzz: building the targets (nightly, release with debug assertions)" >&2
 cargo +nightly fuzz build --sanitizer none --debug-assertions >/dev/null
-bin=target/$(rustc +nightly -vV | awk '/^host:/ { print $2 }')/release
+bin=${CARGO_TARGET_DIR:-target}/$(rustc +nightly -vV | awk '/^host:/ { print $2 }')/release
 jobs=${FUZZ_JOBS:-1}
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
