@@ -6,7 +6,8 @@
 # leaves the input in fuzz/artifacts/TARGET/; minimise it with
 # `cargo +nightly fuzz tmin TARGET FILE` and add it as a regression test.
 #
-# usage: [FUZZ_JOBS=N] fuzz/run.sh [DURATION] [TARGET...]
+# usage: [FUZZ_JOBS=N] [FUZZ_OUT=DIR] fuzz/run.sh [DURATION] [TARGET...]
+# FUZZ_OUT: where corpus/ and artifacts/ go (default fuzz/), e.g. for a run beside another.
 # The table at the end gives per target: executions, corpus (files, kB), peak RSS, crashes.
 # site_nft_check and profile_compile check outputs with nft, ipset, iptables-restore and
 # dnsmasq inside a network namespace of their own: they need root and those tools.
@@ -29,6 +30,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 repo=$(cd .. && pwd)
 mud_corpus="$repo/../shared/interop/mud"
+work=${FUZZ_OUT:-.}
 
 # Seed directories of a target (existing ones only).
 seeds() {
@@ -67,7 +69,7 @@ max_len() {
 
 # The MUD corpus is nested by source: libFuzzer reads only a directory's own files.
 flat_seeds() {
-  local t=$1 out="corpus/.seeds-$1"
+  local t=$1 out="$work/corpus/.seeds-$1"
   rm -rf "$out"
   mkdir -p "$out"
   while read -r dir; do
@@ -89,26 +91,26 @@ trap 'rm -rf "$results"' EXIT
 # One target's run; its table row goes to $results/TARGET, a failure to $results/TARGET.failed.
 run_one() {
   local t=$1 s log
-  mkdir -p "corpus/$t" "artifacts/$t"
+  mkdir -p "$work/corpus/$t" "$work/artifacts/$t"
   s=$(flat_seeds "$t")
-  log="artifacts/$t/last-run.log"
+  log="$work/artifacts/$t/last-run.log"
   touch "$log.start"
   # The binary built above, run directly: no rebuild between targets.
   # shellcheck disable=SC2046
-  if ! "$bin/$t" "corpus/$t" "$s" -artifact_prefix="artifacts/$t/" \
+  if ! "$bin/$t" "$work/corpus/$t" "$s" -artifact_prefix="$work/artifacts/$t/" \
       -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
       -print_final_stats=1 $(dict "$t") >"$log" 2>&1; then
     {
-      echo "fuzz: $t FAILED; the input is in fuzz/artifacts/$t/ (log: fuzz/$log):"
+      echo "fuzz: $t FAILED; the input is in $work/artifacts/$t/ (log: $log):"
       grep -E 'panicked|ERROR|Test unit written|SUMMARY' "$log" | head -8 || true
     } >"$results/$t.failed"
   fi
   local runs rss files kb crashes
   runs=$(awk '/stat::number_of_executed_units:/ { print $2 }' "$log" | tail -1)
   rss=$(awk '/stat::peak_rss_mb:/ { print $2 }' "$log" | tail -1)
-  files=$(find "corpus/$t" -type f | wc -l)
-  kb=$(du -sk "corpus/$t" | awk '{ print $1 }')
-  crashes=$(find "artifacts/$t" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' \
+  files=$(find "$work/corpus/$t" -type f | wc -l)
+  kb=$(du -sk "$work/corpus/$t" | awk '{ print $1 }')
+  crashes=$(find "$work/artifacts/$t" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' \
     -o -name 'leak-*' \) -newer "$log.start" | wc -l)
   printf '%-16s %8s %12s %8s %8s %10s %9s %8s\n' "$t" "$secs" "${runs:-?}" \
     "$(awk -v r="${runs:-0}" -v s="$secs" 'BEGIN { printf "%.0f", r / s }')" \
