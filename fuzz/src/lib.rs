@@ -1,6 +1,9 @@
 //! What the fuzz targets share: the shipped catalog (loaded once), the example site's policy
 //! (for audit targets to match against), and the invariants a compiled site must hold.
 
+pub mod gen;
+pub mod kernel;
+
 use std::sync::OnceLock;
 
 use portolan_model::catalog::Catalog;
@@ -85,4 +88,17 @@ pub fn flow_log(
         names: &mut names,
     };
     let _ = read(data, &mut sink);
+}
+
+/// With `PORTOLAN_FUZZ_PRINT` set (for tuning a generator by hand: `PORTOLAN_FUZZ_PRINT=1
+/// TARGET -runs=N`), prints the codes of the errors that refused a generated input.
+pub fn explain(diags: &[portolan_model::Diagnostic]) {
+    if std::env::var_os("PORTOLAN_FUZZ_PRINT").is_some() {
+        let codes: Vec<String> = diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{} ({})", d.code, d.message))
+            .collect();
+        eprintln!("REFUSED: {}", codes.join(" "));
+    }
 }

@@ -62,6 +62,50 @@ pub(super) fn port_side(
     }
 }
 
+/// The ICMP type names `iptables -p icmp -h` and `ip6tables -p ipv6-icmp -h` list (iptables
+/// 1.8.9) that name the same type as in nftables. Profiles use nft's names
+/// (`portolan_model::icmp`); the others (`info-request`, `mld-listener-query`,
+/// `nd-neighbor-solicit`, …) are unknown to iptables or spelt differently there.
+const IPT_ICMP: &[&str] = &[
+    "echo-reply",
+    "destination-unreachable",
+    "source-quench",
+    "redirect",
+    "echo-request",
+    "router-advertisement",
+    "router-solicitation",
+    "time-exceeded",
+    "parameter-problem",
+    "timestamp-request",
+    "timestamp-reply",
+    "address-mask-request",
+    "address-mask-reply",
+];
+const IP6T_ICMP: &[&str] = &[
+    "destination-unreachable",
+    "packet-too-big",
+    "time-exceeded",
+    "parameter-problem",
+    "echo-request",
+    "echo-reply",
+];
+
+/// An ICMP type as `--icmp-type` / `--icmpv6-type` takes it: the name where iptables knows
+/// nft's name, else the type number (which both accept).
+fn icmp_type(v6: bool, name: &str) -> Result<String, EmitError> {
+    let known = if v6 { IP6T_ICMP } else { IPT_ICMP };
+    if known.contains(&name) {
+        return Ok(name.to_string());
+    }
+    portolan_model::icmp::type_number(v6, name)
+        .map(|n| n.to_string())
+        .ok_or_else(|| EmitError::Unsafe {
+            target: T,
+            what: "icmp type",
+            value: name.to_string(),
+        })
+}
+
 /// The L4 matches of a rule for a family (several strings when a port list needs several
 /// rules); `None` when the rule does not apply to the family (ICMP of the other one).
 pub(super) fn l4(
@@ -85,6 +129,7 @@ pub(super) fn l4(
                         value: t.clone(),
                     });
                 }
+                let t = icmp_type(kw == "ipv6-icmp", t)?;
                 Ok(format!("-p {kw} -m {m} --{opt} {t}"))
             }
             None => Ok(format!("-p {kw}")),
@@ -179,6 +224,63 @@ pub(super) fn interface(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn icmp_rule(protocol: u8, t: &str) -> Rule {
+        Rule {
+            group: "d0".into(),
+            profile: "fuzz-dev".into(),
+            flow: "w4".into(),
+            initiator: portolan_model::ir::Initiator::Device,
+            protocol,
+            ports: Vec::new(),
+            src_ports: Vec::new(),
+            icmp_type: Some(t.into()),
+            peers: Default::default(),
+            broadcast: false,
+            multicast: Vec::new(),
+            optional: false,
+            family: None,
+        }
+    }
+
+    /// Found by the `profile_compile` fuzz target (a flow `protocol: 58`,
+    /// `icmp_type: mld-listener-reduction`): ip6tables-restore refused the output with
+    /// "Unknown ICMPv6 type `mld-listener-reduction'", nft's name for MLD Listener Done,
+    /// type 132 (RFC 2710 section 3.1). Likewise `info-request` and `info-reply`, ICMP types
+    /// 15 and 16 (RFC 792), which iptables does not name. Names iptables shares with nft stay
+    /// names. The inputs are in fuzz/seeds/profile_compile/regress-icmp-*.
+    #[test]
+    fn icmp_types_iptables_does_not_name_are_numbers() {
+        let m = |p, t| {
+            l4(
+                &icmp_rule(p, t),
+                if p == 58 { Fam::V6 } else { Fam::V4 },
+                true,
+            )
+        };
+        assert_eq!(
+            m(58, "mld-listener-reduction").expect("emits"),
+            Some(vec!["-p ipv6-icmp -m icmp6 --icmpv6-type 132".to_string()])
+        );
+        assert_eq!(
+            m(58, "nd-neighbor-solicit").expect("emits"),
+            Some(vec!["-p ipv6-icmp -m icmp6 --icmpv6-type 135".to_string()])
+        );
+        assert_eq!(
+            m(1, "info-request").expect("emits"),
+            Some(vec!["-p icmp -m icmp --icmp-type 15".to_string()])
+        );
+        // The minimised input: a device flow `protocol: 1`, `icmp_type: info-reply` (type 16).
+        assert_eq!(
+            m(1, "info-reply").expect("emits"),
+            Some(vec!["-p icmp -m icmp --icmp-type 16".to_string()])
+        );
+        assert_eq!(
+            m(1, "echo-request").expect("emits"),
+            Some(vec!["-p icmp -m icmp --icmp-type echo-request".to_string()])
+        );
+        assert!(matches!(m(1, "accept"), Err(EmitError::Unsafe { .. })));
+    }
 
     #[test]
     fn long_group_ids_keep_distinct_log_prefixes() {
