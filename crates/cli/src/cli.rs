@@ -143,6 +143,20 @@ pub enum Command {
     ///
     /// Example: portolan learn capture.pcap --device 10.20.0.10 -o device.yaml
     Learn(crate::cmd::learn::LearnArgs),
+    /// What an existing nftables ruleset really permits, against the site's profiles.
+    ///
+    /// Static and exact: every device group's flows are evaluated as classes of packets
+    /// through the ruleset's hooks and chains; each is permitted, partly (which packets are
+    /// not), blocked or depends (on a DNS-filled set's elements or on an expression outside
+    /// the supported subset), with the rule that decides it and its line. Then the excess:
+    /// the widest classes the ruleset accepts to or from the devices beyond their profiles,
+    /// each with the rule that admits it.
+    ///
+    /// Exit 0 when every required flow is permitted and nothing else, 1 otherwise, 2 on bad
+    /// input.
+    ///
+    /// Example: portolan verify examples/site.yaml --ruleset /etc/nftables.conf
+    Verify(crate::cmd::verify::VerifyArgs),
     /// The rollback timer that `apply --confirm` starts (internal).
     #[command(hide = true)]
     ApplyRollback(crate::cmd::apply::RollbackArgs),
