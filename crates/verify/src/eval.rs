@@ -22,7 +22,7 @@
 
 use serde::Serialize;
 
-use crate::program::{Path, Program, RuleRef, Stmt, Test, Verdict};
+use crate::program::{Hook, Path, Program, RuleRef, Stmt, Test, Verdict};
 use crate::space::{split, Class, CtState, Cube, Dim, Iv};
 
 /// The nft limit on nested jumps.
@@ -86,7 +86,12 @@ impl Program {
                         text: format!("policy {}", if base.accept { "accept" } else { "drop" }),
                     };
                     let mut next = Vec::new();
-                    for (p, trail) in live {
+                    for (mut p, trail) in live {
+                        // Before routing there is no output interface (`oifname` is "").
+                        let oif = p.get(Dim::Oif);
+                        if hook == Hook::Prerouting {
+                            p.set(Dim::Oif, Iv::point(0));
+                        }
                         // nat chains see only a connection's first packet.
                         let (seen, skipped) = if base.kind == "nat" {
                             split(
@@ -97,11 +102,13 @@ impl Program {
                         } else {
                             (vec![p], Vec::new())
                         };
-                        for s in skipped {
+                        for mut s in skipped {
+                            s.set(Dim::Oif, oif);
                             next.push((s, trail.clone()));
                         }
                         for s in seen {
-                            for r in self.run_chain(ci, s, 0) {
+                            for mut r in self.run_chain(ci, s, 0) {
+                                r.class.set(Dim::Oif, oif);
                                 match r.end {
                                     End::Accept => {
                                         let mut t = trail.clone();

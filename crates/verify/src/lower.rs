@@ -554,6 +554,14 @@ impl Lowering<'_> {
             }
             return Err(format!("range {v}"));
         }
+        if let (ValKind::Ct, Some(Value::Array(parts))) = (kind, v.get("|")) {
+            // Flags joined by a bitwise or (`ct state != established,related`).
+            let mut out = Vec::new();
+            for x in parts {
+                out.extend(self.values(kind, x)?.0);
+            }
+            return Ok((out, false));
+        }
         if let Some(e) = v.get("elem") {
             // {"elem": {"val": ..., "timeout": ...}}
             return self.values(kind, e.get("val").unwrap_or(e));
