@@ -27,6 +27,17 @@ pub struct RuleRef {
     pub text: String,
 }
 
+impl RuleRef {
+    /// `line 111 k_lrr-ipsec_out: tcp dport 22 accept` (the handle when there is no line).
+    pub fn short(&self) -> String {
+        match (self.line, self.handle) {
+            (Some(l), _) => format!("line {l} {}: {}", self.chain, self.text),
+            (None, Some(h)) => format!("{} handle {h}: {}", self.chain, self.text),
+            (None, None) => format!("{}: {}", self.chain, self.text),
+        }
+    }
+}
+
 impl fmt::Display for RuleRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(l) = self.line {

@@ -85,7 +85,9 @@ pub fn run(g: &Global, a: &VerifyArgs) -> anyhow::Result<Outcome> {
 }
 
 fn rule_text(r: &Option<portolan_verify::program::RuleRef>) -> String {
-    r.as_ref().map(ToString::to_string).unwrap_or_default()
+    r.as_ref()
+        .map(portolan_verify::program::RuleRef::short)
+        .unwrap_or_default()
 }
 
 fn print_table(r: &Report) {
@@ -94,7 +96,12 @@ fn print_table(r: &Report) {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(["device", "flow", "status", "deciding rule", "not accepted"]);
     for f in &r.flows {
-        let rules: Vec<String> = f.rules.iter().take(3).map(ToString::to_string).collect();
+        let rules: Vec<String> = f
+            .rules
+            .iter()
+            .take(3)
+            .map(portolan_verify::program::RuleRef::short)
+            .collect();
         let mut detail: Vec<String> = f
             .findings
             .iter()
