@@ -1,75 +1,12 @@
 //! External tools (`ip`, `nft`, `dnsmasq`), run with an argument vector (never a shell) and
-//! their output captured. [`Where`] says which network namespace a command acts on: a named
-//! namespace (through `ip netns exec`) or, only when a person runs `portolan apply` without
-//! `--netns`, the host's own.
+//! their output captured. [`Where`] (from `portolan-nft`) says which network namespace a
+//! command acts on.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 
-/// The network namespace a firewall command acts on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Where {
-    /// The namespace `portolan` itself runs in. Never used by the lab or the tests.
-    Host,
-    /// A named namespace (`ip netns add NAME`), entered with `ip netns exec NAME`.
-    Netns(String),
-}
-
-impl Where {
-    /// A command running `program args` in this namespace.
-    pub fn command(&self, program: &str, args: &[&str]) -> Command {
-        match self {
-            Where::Host => {
-                let mut c = Command::new(program);
-                c.args(args);
-                c
-            }
-            Where::Netns(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns.as_str(), program]).args(args);
-                c
-            }
-        }
-    }
-
-    /// Checks that the namespace exists (a host always does).
-    pub fn check(&self) -> Result<()> {
-        if let Where::Netns(ns) = self {
-            if !valid_netns_name(ns) {
-                return Err(Error::Apply(format!(
-                    "`{ns}` is not a network namespace name"
-                )));
-            }
-            if !Path::new("/run/netns").join(ns).exists() {
-                return Err(Error::Apply(format!(
-                    "no network namespace `{ns}` (see `ip netns list`)"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// A short name for files and messages: `host` or `netns-NAME`.
-    pub fn scope(&self) -> String {
-        match self {
-            Where::Host => "host".into(),
-            Where::Netns(ns) => format!("netns-{ns}"),
-        }
-    }
-}
-
-/// Whether `name` is a plain namespace name (a file name under /run/netns).
-pub fn valid_netns_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
+pub use portolan_nft::exec::{first_lines, show, valid_netns_name, Where};
 
 /// What a finished command printed.
 #[derive(Debug)]
@@ -123,46 +60,5 @@ fn missing_tool(shown: &str, e: std::io::Error) -> Error {
         ))
     } else {
         Error::io(format!("cannot run `{shown}`"), e)
-    }
-}
-
-/// A command line as a person would type it, for messages.
-pub fn show(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-/// The first `n` lines of a text, trimmed.
-pub fn first_lines(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
-    let mut out = lines.iter().take(n).copied().collect::<Vec<_>>().join("\n");
-    if lines.len() > n {
-        out.push_str(&format!("\n… ({} more lines)", lines.len() - n));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn netns_names() {
-        assert!(valid_netns_name("pl123abcd-fw"));
-        assert!(!valid_netns_name("../etc"));
-        assert!(!valid_netns_name("a b"));
-        assert!(!valid_netns_name(""));
-    }
-
-    #[test]
-    fn commands_enter_the_namespace() {
-        let c = Where::Netns("x".into()).command("nft", &["-f", "f"]);
-        assert_eq!(show(&c), "ip netns exec x nft -f f");
-        let c = Where::Host.command("nft", &["list", "ruleset"]);
-        assert_eq!(show(&c), "nft list ruleset");
     }
 }

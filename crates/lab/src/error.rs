@@ -19,12 +19,12 @@ pub enum Error {
     },
     #[error(transparent)]
     Emit(#[from] portolan_emit::EmitError),
+    /// Reading or loading nftables failed.
+    #[error(transparent)]
+    Nft(#[from] portolan_nft::Error),
     /// The site cannot be laid out in a lab (an address plan that does not fit).
     #[error("cannot build a lab for this site: {0}")]
     Plan(String),
-    /// `apply` refused or failed; the message says what state the firewall is in.
-    #[error("{0}")]
-    Apply(String),
 }
 
 impl Error {

@@ -492,7 +492,8 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
         .collect();
     if let Some(t) = &tracer {
         let events = t.events();
-        let listing = crate::nft::list_table(&Where::Netns(topo.fw.clone()))?.unwrap_or_default();
+        let listing =
+            portolan_nft::table::list_table(&Where::Netns(topo.fw.clone()))?.unwrap_or_default();
         let alike = trace::alike(&listing);
         let mut unseen: Vec<String> = Vec::new();
         for (p, row) in probes.iter().zip(rows.iter_mut()) {

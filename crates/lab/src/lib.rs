@@ -8,27 +8,19 @@
 //!   adversary sends, expected dropped because of what the site states: [`facts`]), [`dns`],
 //!   [`listen`], [`send`], [`trace`] (which rule admitted each required probe), with [`netns`]
 //!   guaranteeing clean-up.
-//! - [`apply`]: `portolan apply SITE`, the atomic load of a ruleset into the host or a named
-//!   namespace, with the previous table saved, stale objects removed in the same transaction,
-//!   and a `commit confirmed` style rollback timer; [`diff`] shows what a load would change
-//!   without loading it.
 //!
-//! Nothing here loads a rule outside a namespace it was told to use: the lab only touches
-//! namespaces it created, `apply` only the one it is given (the host only when a person runs it
-//! without `--netns`).
+//! Reading, writing and applying nftables (and `apply`) live in `portolan-nft`, which the lab
+//! uses. Nothing here loads a rule outside a namespace it created.
 
 pub mod alloc;
-pub mod apply;
 pub mod attack;
 pub mod command;
-pub mod diff;
 pub mod dns;
 pub mod error;
 pub mod facts;
 pub mod lab;
 pub mod listen;
 pub mod netns;
-pub mod nft;
 pub mod oracle;
 pub mod probe;
 pub mod probes;

@@ -17,7 +17,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use crate::command;
 use crate::error::{Error, Result};
@@ -72,32 +72,14 @@ pub fn release_everything() -> Vec<String> {
     release_all(all)
 }
 
-/// Installs, once per process, the thread that cleans up on SIGINT, SIGTERM and SIGHUP and
-/// then exits with 128 + the signal number.
+/// Installs, once per process, the thread that cleans up on SIGINT, SIGTERM and SIGHUP (the
+/// lab's resources, and `portolan-nft`'s scratch namespaces) and then exits with 128 + the
+/// signal number. One thread for the whole process: `portolan-nft` owns it, this crate adds
+/// its own release to it.
 pub fn install_signal_cleanup() -> Result<()> {
-    static INSTALLED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    let r = INSTALLED.get_or_init(|| {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-            .map_err(|e| e.to_string())?;
-        std::thread::Builder::new()
-            .name("portolan-cleanup".into())
-            .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    eprintln!(
-                        "portolan: signal {sig}: removing the lab's namespaces and processes"
-                    );
-                    for problem in release_everything() {
-                        eprintln!("portolan: {problem}");
-                    }
-                    std::process::exit(128 + sig);
-                }
-            })
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    });
-    r.clone()
-        .map_err(|e| Error::Unsupported(format!("cannot install signal handlers: {e}")))
+    static HOOKED: std::sync::Once = std::sync::Once::new();
+    HOOKED.call_once(|| portolan_nft::scratch::add_signal_hook(release_everything));
+    Ok(portolan_nft::scratch::install_signal_cleanup()?)
 }
 
 /// The resources one run created. Dropping it removes them.
@@ -191,17 +173,7 @@ impl Drop for Resources {
     }
 }
 
-/// A prefix no other run shares: `pl<pid><4 hex>`.
-pub fn unique_prefix() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let mixed = (u64::from(nanos) ^ (n.wrapping_mul(0x9e37_79b9_7f4a_7c15))) & 0xffff;
-    format!("pl{}{mixed:04x}", std::process::id())
-}
+pub use portolan_nft::scratch::unique_prefix;
 
 /// The namespaces that exist now (`ip netns list`), by name.
 pub fn list() -> Result<Vec<String>> {

@@ -14,13 +14,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use portolan_lab::apply::{self, Confirmation, Launcher};
-use portolan_lab::command::Where;
-use portolan_lab::diff::{self, Change};
 use portolan_lab::facts::Facts;
 use portolan_lab::lab::{self, Options};
 use portolan_lab::netns::{self, Resources};
-use portolan_lab::nft;
 use portolan_lab::probes::{Kind, Verdict};
 use portolan_lab::report::Report;
 use portolan_lab::send::Observed;
@@ -28,6 +24,10 @@ use portolan_model::catalog::Catalog;
 use portolan_model::compile::ProfileSource;
 use portolan_model::ir::Policy;
 use portolan_model::Profile;
+use portolan_nft::apply::{self, Confirmation, Launcher};
+use portolan_nft::diff::{self, Change};
+use portolan_nft::table as nft;
+use portolan_nft::Where;
 
 struct Embedded(Catalog);
 
@@ -723,8 +723,11 @@ fn failed_load_keeps_previous() {
         format!("flush table inet portolan\ndelete chain inet portolan forward\n{bad}"),
     )
     .expect("write");
-    let r = nft::run_file(&s.at(), &f, false).expect("nft runs");
-    assert!(r.is_err(), "the transaction fails");
+    let r = portolan_nft::exec::run_file(&s.at(), &f, false);
+    assert!(
+        matches!(r, Err(portolan_nft::Error::Rejected { .. })),
+        "the transaction fails: {r:?}"
+    );
     assert_eq!(
         s.table().map(|t| nft::normalize(&t)),
         Some(nft::normalize(&before)),

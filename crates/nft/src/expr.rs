@@ -7,6 +7,9 @@
 //! known one whose fields have a shape it does not expect — still parses, as
 //! [`Expr::Unknown`] or [`Statement::Unknown`] holding the JSON value unchanged, so a reader
 //! can say "unsupported here" and name the rule instead of failing on the whole ruleset.
+//! Statement and expression objects deny fields they do not know for the same reason: a
+//! field a newer nft adds may change what the object means, so such an object is unknown
+//! rather than read wrongly.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -177,6 +180,7 @@ pub enum Op {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Match {
     pub op: Op,
     pub left: Expr,
@@ -197,6 +201,7 @@ pub enum Counter {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Mangle {
     pub key: Expr,
     pub value: Expr,
@@ -211,6 +216,7 @@ pub enum Limit {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateLimit {
     pub rate: u64,
     /// `packets` when absent.
@@ -228,6 +234,7 @@ pub struct RateLimit {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Log {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
@@ -249,6 +256,7 @@ pub struct Log {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Reject {
     /// `tcp reset`, `icmpx`, `icmp`, `icmpv6`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
@@ -259,12 +267,14 @@ pub struct Reject {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Vmap {
     pub key: Expr,
     pub data: Expr,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SetStatement {
     /// `add` or `update`.
     pub op: String,
@@ -274,6 +284,7 @@ pub struct SetStatement {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Nat {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<Expr>,
@@ -346,12 +357,14 @@ pub enum Named {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MapExpr {
     pub key: Expr,
     pub data: Expr,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Prefix {
     pub addr: Expr,
     pub len: u32,
@@ -377,6 +390,7 @@ pub enum Payload {
 /// An IPv6 extension header, TCP option or SCTP chunk field; without `field`, an existence
 /// check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HeaderField {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -386,6 +400,7 @@ pub struct HeaderField {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Meta {
     pub key: MetaKey,
 }
@@ -409,6 +424,7 @@ pub enum MetaKey {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rt {
     pub key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -416,6 +432,7 @@ pub struct Rt {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Ct {
     pub key: CtKey,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -446,6 +463,7 @@ pub enum CtKey {
 
 /// A routing lookup (`fib saddr . iif oif`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Fib {
     pub result: FibResult,
     #[serde(default, with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
@@ -472,6 +490,7 @@ pub enum FibFlag {
 
 /// A set element with properties (`ELEM`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Elem {
     pub val: Expr,
     /// Seconds.
@@ -542,6 +561,54 @@ impl Expr {
                 | Named::Ct(_)
                 | Named::Fib(_)
                 | Named::Verdict(_) => false,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Expr {
+    /// Close to how `nft list` writes a value: `10.0.0.0/24`, `1000-2000`, `a . b`,
+    /// `{ 22, 80 }`, `jump c`; what has no short form is written as its JSON.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let join = |f: &mut std::fmt::Formatter<'_>, v: &[Expr], sep: &str| {
+            for (i, x) in v.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(sep)?;
+                }
+                write!(f, "{x}")?;
+            }
+            Ok(())
+        };
+        match self {
+            Expr::String(s) => f.write_str(s),
+            Expr::Number(n) => write!(f, "{n}"),
+            Expr::Bool(b) => write!(f, "{b}"),
+            Expr::List(v) => join(f, v, ", "),
+            Expr::Object(n) => match n.as_ref() {
+                Named::Concat(v) => join(f, v, " . "),
+                Named::Set(v) => {
+                    f.write_str("{ ")?;
+                    for (i, x) in v.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        match x {
+                            Expr::List(pair) if pair.len() == 2 => {
+                                write!(f, "{} : {}", pair[0], pair[1])?
+                            }
+                            _ => write!(f, "{x}")?,
+                        }
+                    }
+                    f.write_str(" }")
+                }
+                Named::Prefix(p) => write!(f, "{}/{}", p.addr, p.len),
+                Named::Range(r) => write!(f, "{}-{}", r[0], r[1]),
+                Named::Verdict(v) => write!(f, "{v}"),
+                Named::Elem(e) => write!(f, "{}", e.val),
+                other => {
+                    let json = serde_json::to_string(other).unwrap_or_default();
+                    f.write_str(&json)
+                }
             },
         }
     }

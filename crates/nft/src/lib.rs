@@ -7,17 +7,24 @@
 //! - [`ruleset`]: a [`Ruleset`] read from a live namespace ([`read_live`]) or from a `.nft`
 //!   file loaded into a scratch namespace ([`read_file`], [`scratch`]).
 //! - [`exec`]: running `nft` in a namespace ([`Where`]).
+//! - [`apply`]: `portolan apply SITE`, the atomic load of a ruleset into the host or a named
+//!   namespace, with the previous table saved, stale objects removed in the same transaction
+//!   (decided on the typed objects of [`table`]), and a `commit confirmed` style rollback
+//!   timer; [`diff`] shows what a load would change without loading it.
 //!
 //! The table Portolan owns and the predicate saying which of its sets are DNS-filled come from
 //! the emitter, which names them ([`portolan_emit::names`]); they are re-exported here so that
 //! readers import them from the crate that reads tables.
 
+pub mod apply;
+pub mod diff;
 pub mod error;
 pub mod exec;
 pub mod expr;
 pub mod ruleset;
 pub mod schema;
 pub mod scratch;
+pub mod table;
 
 pub use error::{Error, Result};
 pub use exec::Where;

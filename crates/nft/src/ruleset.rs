@@ -13,7 +13,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::exec::{self, Where};
 use crate::expr::Statement;
-use crate::schema::{Chain, Family, Metainfo, Nftables, Object, Rule, Set, Table};
+use crate::schema::{Chain, Family, Hook, Metainfo, Nftables, Object, Rule, Set, Table};
 use crate::scratch::Scratch;
 
 /// Every object of a listing, in `nft`'s order (tables, then each table's sets, maps,
@@ -91,6 +91,17 @@ impl Ruleset {
     pub fn chain(&self, family: Family, table: &str, name: &str) -> Option<&Chain> {
         self.chains()
             .find(|c| c.family == family && c.table == table && c.name == name)
+    }
+
+    /// The base chains of `hook`, in the order the kernel runs them: lower priority first
+    /// (chains of equal priority run in an order the kernel does not promise).
+    pub fn base_chains(&self, hook: &Hook) -> Vec<&Chain> {
+        let mut v: Vec<&Chain> = self
+            .chains()
+            .filter(|c| c.hook.as_ref() == Some(hook))
+            .collect();
+        v.sort_by_key(|c| c.prio.unwrap_or(0));
+        v
     }
 
     /// The set or map `name` of a table.

@@ -158,6 +158,15 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Where the rule is, for a person: `inet portolan forward handle 12`.
+    pub fn location(&self) -> String {
+        let mut s = format!("{} {} {}", self.family, self.table, self.chain);
+        if let Some(h) = self.handle {
+            s.push_str(&format!(" handle {h}"));
+        }
+        s
+    }
+
     /// The statements this model does not know, by position, for "unsupported here".
     pub fn unknown_statements(&self) -> impl Iterator<Item = (usize, &Statement)> {
         self.expr.iter().enumerate().filter(|(_, s)| s.is_unknown())
@@ -267,6 +276,16 @@ pub struct SetElement<'a> {
     /// Seconds left.
     pub expires: Option<u64>,
     pub comment: Option<&'a str>,
+}
+
+impl std::fmt::Display for SetElement<'_> {
+    /// `10.20.0.10`, `10.20.0.0/28 : jump k_a_out`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.value {
+            Some(v) => write!(f, "{} : {v}", self.key),
+            None => write!(f, "{}", self.key),
+        }
+    }
 }
 
 impl Set {

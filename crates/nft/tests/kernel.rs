@@ -196,6 +196,52 @@ fn an_empty_namespace_lists_nothing() {
     assert!(!Path::new("/run/netns").join(name).exists());
 }
 
+/// `apply` decides on the typed objects: a set whose key type changes is recreated, a
+/// DNS-filled set declared with a default timeout is not (the kernel lists it with `flags
+/// timeout` and `timeout`), a chain the new ruleset drops is deleted.
+fn apply_recreates_only_what_changed() {
+    let s = portolan_nft::scratch::Scratch::new("apply").expect("scratch namespace");
+    let state = tempfile::tempdir().expect("tmp");
+    let opts = portolan_nft::apply::Options {
+        target: s.at(),
+        state_dir: state.path().to_path_buf(),
+        confirm: None,
+        launcher: None,
+    };
+    let a = "table inet portolan {\n\tset a_example_com_v4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\ttimeout 3600s\n\t}\n\tset s4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 10.0.0.0/24 }\n\t}\n\tchain old {\n\t}\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tip daddr @s4 accept\n\t\tip daddr @a_example_com_v4 accept\n\t}\n}\n";
+    let b = "table inet portolan {\n\tset a_example_com_v4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t\ttimeout 3600s\n\t}\n\tset s4 {\n\t\ttype ipv4_addr . inet_service\n\t\tflags interval\n\t\telements = { 10.0.0.0/24 . 443 }\n\t}\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tip daddr . tcp dport @s4 accept\n\t\tip daddr @a_example_com_v4 accept\n\t}\n}\n";
+    let first = portolan_nft::apply::apply(a, &opts).expect("first apply");
+    assert!(!first.had_previous);
+    // A DNS answer arrives between the two loads.
+    let add = s.at().command(
+        "nft",
+        &[
+            "add",
+            "element",
+            "inet",
+            "portolan",
+            "a_example_com_v4",
+            "{ 192.0.2.7 }",
+        ],
+    );
+    portolan_nft::exec::run(add).expect("add element");
+    let second = portolan_nft::apply::apply(b, &opts).expect("second apply");
+    assert_eq!(second.recreated, ["set s4"]);
+    assert_eq!(second.stale_deleted, ["chain old"]);
+    let t = portolan_nft::table::read(&s.at())
+        .expect("list")
+        .expect("a table");
+    let dns = t
+        .set(Family::Inet, "portolan", "a_example_com_v4")
+        .expect("kept");
+    let kept: Vec<String> = dns.elements().map(|e| e.key.to_string()).collect();
+    assert_eq!(kept, ["192.0.2.7"]);
+    let s4 = t.set(Family::Inet, "portolan", "s4").expect("s4");
+    assert_eq!(s4.key.to_string(), "ipv4_addr . inet_service");
+    assert!(t.chain(Family::Inet, "portolan", "old").is_none());
+    s.remove().expect("remove");
+}
+
 /// What the machine lacks to run these tests, if anything.
 fn missing() -> Option<String> {
     let uid = std::fs::read_to_string("/proc/self/status")
@@ -228,6 +274,10 @@ fn main() {
         (
             "an_empty_namespace_lists_nothing",
             an_empty_namespace_lists_nothing,
+        ),
+        (
+            "apply_recreates_only_what_changed",
+            apply_recreates_only_what_changed,
         ),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();

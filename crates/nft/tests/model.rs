@@ -73,6 +73,13 @@ fn tables_chains_and_counts() {
         (Some(Hook::Output), Some(-150))
     );
     assert!(!r.chain(Family::Inet, "t", "c1").expect("c1").is_base());
+    // Output: only `ip other out` (-150); input: `inet t inp` (0).
+    let names =
+        |h: Hook| -> Vec<String> { r.base_chains(&h).iter().map(|c| c.name.clone()).collect() };
+    assert_eq!(names(Hook::Output), ["out"]);
+    assert_eq!(names(Hook::Input), ["inp"]);
+    assert_eq!(names(Hook::Forward), ["fw"]);
+    assert_eq!(rule(&r, 13).location(), "inet t c1 handle 13");
 }
 
 #[test]
@@ -365,4 +372,48 @@ fn the_model_writes_back_what_it_read() {
     let original: serde_json::Value = serde_json::from_str(RICH).expect("json");
     assert_eq!(again, original);
     assert!(r.objects.iter().all(|o| !matches!(o, Object::Element(_))));
+}
+
+#[test]
+fn a_known_statement_of_an_unexpected_shape_is_unknown_not_misread() {
+    // A field this model does not know, and an operator the schema does not list: each
+    // statement is kept as it was, for the reader to report, and the rest still parses.
+    let json = r#"{"nftables": [{"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 1, "expr": [
+        {"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": 1, "negate": true}},
+        {"match": {"op": "~", "left": {"meta": {"key": "mark"}}, "right": 1}},
+        {"match": {"op": "==", "left": {"meta": {"key": "mark", "bits": 3}}, "right": 1}},
+        {"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": -1}},
+        {"accept": null}]}}]}"#;
+    let r = Ruleset::parse(json, "test").expect("parses");
+    let x = r.rules().next().expect("one rule");
+    assert!(matches!(&x.expr[0], Statement::Unknown(v) if v["match"]["negate"] == true));
+    assert!(matches!(&x.expr[1], Statement::Unknown(v) if v["match"]["op"] == "~"));
+    let m = x_match(&x.expr[2]);
+    assert!(
+        m.left.is_unknown(),
+        "meta with an unknown field: {:?}",
+        m.left
+    );
+    assert_eq!(x_match(&x.expr[3]).right, Expr::Number((-1).into()));
+    assert_eq!(x.expr[4].verdict(), Some(&Verdict::Accept));
+    let bad: Vec<usize> = r
+        .unsupported()
+        .flat_map(|(_, st)| st.into_iter().map(|(i, _)| i))
+        .collect();
+    assert_eq!(bad, [0, 1, 2]);
+}
+
+#[test]
+fn base_chains_run_by_priority() {
+    let json = r#"{"nftables": [
+        {"chain": {"family": "inet", "table": "a", "name": "late", "type": "filter", "hook": "forward", "prio": 10, "policy": "accept"}},
+        {"chain": {"family": "ip", "table": "b", "name": "early", "type": "filter", "hook": "forward", "prio": -5, "policy": "drop"}},
+        {"chain": {"family": "ip", "table": "b", "name": "regular"}}]}"#;
+    let r = Ruleset::parse(json, "test").expect("parses");
+    let order: Vec<&str> = r
+        .base_chains(&Hook::Forward)
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(order, ["early", "late"]);
 }

@@ -1,7 +1,7 @@
 //! `portolan apply SITE [--confirm SECONDS]` and `portolan apply --confirmed`: the site's
 //! nftables policy loaded in one transaction, the previous table saved, and an automatic
-//! rollback unless confirmed in time (see `portolan_lab::apply`). `apply --diff SITE` (or
-//! `--dry-run`) shows what a load would change and loads nothing (`portolan_lab::diff`). The
+//! rollback unless confirmed in time (see `portolan_nft::apply`). `apply --diff SITE` (or
+//! `--dry-run`) shows what a load would change and loads nothing (`portolan_nft::diff`). The
 //! hidden `apply-rollback` subcommand is the detached timer that `--confirm` starts by
 //! re-executing this binary.
 
@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use portolan_lab::apply::{self, Applied, Confirmation, Launcher, Options, Rollback};
-use portolan_lab::command::Where;
-use portolan_lab::diff::{self, Change, Diff};
+use portolan_nft::apply::{self, Applied, Confirmation, Launcher, Options, Rollback};
+use portolan_nft::diff::{self, Change, Diff};
+use portolan_nft::Where;
 
 use crate::cli::{Format, Global};
 use crate::output::Outcome;
@@ -43,7 +43,7 @@ pub struct ApplyArgs {
     pub format: Format,
 }
 
-/// Arguments of the hidden rollback timer (see `portolan_lab::apply::rollback_args`).
+/// Arguments of the hidden rollback timer (see `portolan_nft::apply::rollback_args`).
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     #[arg(long)]

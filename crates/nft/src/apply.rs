@@ -15,7 +15,10 @@
 //! maps whose type or flags changed are deleted first (after `flush table`, so no rule still
 //! uses them; nft cannot redeclare a set with another type), and objects of the old table that
 //! the new one no longer declares are deleted last (maps before chains, as map elements may
-//! jump to chains), except the DNS-filled sets, which keep their elements. The file is checked
+//! jump to chains), except the DNS-filled sets, which keep their elements. Both sides are
+//! read typed (`nft -j`, [`crate::table::objects`]): the old table from the target, the new
+//! ruleset as the kernel lists it once loaded alone into a scratch namespace (which also
+//! refuses a ruleset that does not load before anything is written). The file is checked
 //! with `nft -c` first; if loading still fails, nft's transaction leaves the old table as it
 //! was, and that is verified by listing it again.
 //!
@@ -33,9 +36,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::Where;
 use crate::error::{Error, Result};
-use crate::nft::{self, Object};
+use crate::exec::{self, Where};
+use crate::ruleset::read_text;
+use crate::table::{self, Kind, Object, Objects};
+use crate::TABLE;
 
 /// The program (and leading arguments) that runs [`rollback_after`] when started with
 /// [`rollback_args`] appended.
@@ -197,20 +202,20 @@ pub fn rollback_text(previous: Option<&str>) -> String {
     s
 }
 
-/// The transaction loading `ruleset` over `previous`: recreated and stale objects handled.
-pub fn transaction(ruleset: &str, previous: Option<&str>) -> (String, Vec<String>, Vec<String>) {
-    let new = nft::objects(ruleset);
-    let old = previous.map(nft::objects).unwrap_or_default();
+/// The transaction loading `ruleset` (declaring the objects `new`) over a table declaring
+/// `old`: recreated and stale objects handled. Returns the text, the stale objects deleted
+/// and the objects recreated, as labels.
+pub fn transaction(
+    ruleset: &str,
+    new: &Objects,
+    old: &Objects,
+) -> (String, Vec<String>, Vec<String>) {
     let mut recreated: Vec<&Object> = Vec::new();
     let mut stale: Vec<&Object> = Vec::new();
-    for (k, o) in &old {
+    for (k, o) in old {
         match new.get(k) {
             Some(n) => {
-                let changed = matches!(o.kind.as_str(), "set" | "map")
-                    && !n.decl.is_empty()
-                    && !o.decl.is_empty()
-                    && n.decl != o.decl;
-                if changed {
+                if matches!(o.kind, Kind::Set | Kind::Map) && n.decl != o.decl {
                     recreated.push(o);
                 }
             }
@@ -220,9 +225,9 @@ pub fn transaction(ruleset: &str, previous: Option<&str>) -> (String, Vec<String
     }
     let mut s = String::from("# Portolan apply: one transaction.\n");
     if !recreated.is_empty() {
-        s.push_str("table inet portolan\nflush table inet portolan\n");
+        s.push_str(&format!("table {TABLE}\nflush table {TABLE}\n"));
         for o in &recreated {
-            s.push_str(&format!("delete {} inet portolan {}\n", o.kind, o.name));
+            s.push_str(&format!("delete {} {TABLE} {}\n", o.kind, o.name));
         }
     }
     s.push_str(ruleset);
@@ -231,15 +236,15 @@ pub fn transaction(ruleset: &str, previous: Option<&str>) -> (String, Vec<String
     }
     if !stale.is_empty() {
         s.push_str("# objects of the previous table that this ruleset no longer declares\n");
-        let order = |o: &&Object| match o.kind.as_str() {
-            "map" => 0,
-            "chain" => 1,
-            "set" => 2,
-            _ => 3,
+        // Maps before chains, as map elements may jump to chains.
+        let order = |o: &&Object| match o.kind {
+            Kind::Map => 0,
+            Kind::Chain => 1,
+            Kind::Set => 2,
         };
         stale.sort_by_key(order);
         for o in &stale {
-            s.push_str(&format!("delete {} inet portolan {}\n", o.kind, o.name));
+            s.push_str(&format!("delete {} {TABLE} {}\n", o.kind, o.name));
         }
     }
     (
@@ -247,6 +252,18 @@ pub fn transaction(ruleset: &str, previous: Option<&str>) -> (String, Vec<String
         stale.iter().map(|o| o.label()).collect(),
         recreated.iter().map(|o| o.label()).collect(),
     )
+}
+
+/// The objects `ruleset` declares, as the kernel lists them once it is loaded alone into a
+/// scratch namespace. A ruleset that does not load there is refused: nothing was changed.
+pub(crate) fn declared(ruleset: &str) -> Result<Objects> {
+    match read_text(ruleset) {
+        Ok(r) => Ok(table::objects(&r)),
+        Err(Error::Rejected { detail }) => Err(Error::Apply(format!(
+            "the ruleset does not load (tried in a scratch network namespace; nothing was changed):\n{detail}"
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 /// Loads `ruleset` (an `nft -f` text for table `inet portolan`) as described in the module
@@ -272,7 +289,11 @@ pub fn apply(ruleset: &str, opts: &Options) -> Result<Applied> {
         )));
     }
 
-    let previous = nft::list_table(&opts.target)?;
+    let previous = table::list_table(&opts.target)?;
+    let old = table::read(&opts.target)?
+        .map(|r| table::objects(&r))
+        .unwrap_or_default();
+    let new = declared(ruleset)?;
     let saved = dir.join("previous.nft");
     write_atomic(
         &saved,
@@ -285,18 +306,25 @@ pub fn apply(ruleset: &str, opts: &Options) -> Result<Applied> {
         &rollback_text(previous.as_deref()),
     )?;
 
-    let (text, stale, recreated) = transaction(ruleset, previous.as_deref());
+    let (text, stale, recreated) = transaction(ruleset, &new, &old);
     let applied = dir.join("applied.nft");
     write_atomic(&applied, &text)?;
-    if let Err(msg) = nft::run_file(&opts.target, &applied, true)? {
-        return Err(Error::Apply(format!(
-            "the ruleset does not load; nothing was changed:\n{msg}"
-        )));
+    match exec::run_file(&opts.target, &applied, true) {
+        Ok(()) => {}
+        Err(Error::Rejected { detail }) => {
+            return Err(Error::Apply(format!(
+                "the ruleset does not load; nothing was changed:\n{detail}"
+            )))
+        }
+        Err(e) => return Err(e),
     }
-    if let Err(msg) = nft::run_file(&opts.target, &applied, false)? {
-        let after = nft::list_table(&opts.target)?;
+    if let Err(e) = exec::run_file(&opts.target, &applied, false) {
+        let Error::Rejected { detail: msg } = e else {
+            return Err(e);
+        };
+        let after = table::list_table(&opts.target)?;
         let intact =
-            after.as_deref().map(nft::normalize) == previous.as_deref().map(nft::normalize);
+            after.as_deref().map(table::normalize) == previous.as_deref().map(table::normalize);
         return Err(Error::Apply(format!(
             "loading failed:\n{msg}\n{}",
             if intact {
@@ -357,10 +385,10 @@ pub fn apply(ruleset: &str, opts: &Options) -> Result<Applied> {
             Err(e) => {
                 // No timer: undo now rather than leave an unconfirmable change.
                 let _ = std::fs::remove_file(&pending_path);
-                let undo = nft::run_file(&opts.target, &dir.join("rollback.nft"), false);
+                let undo = exec::run_file(&opts.target, &dir.join("rollback.nft"), false);
                 return Err(Error::Apply(format!(
                     "cannot start the rollback timer ({e}); the previous ruleset was {}",
-                    if matches!(undo, Ok(Ok(()))) {
+                    if undo.is_ok() {
                         "restored"
                     } else {
                         "NOT restored: load rollback.nft by hand"
@@ -466,13 +494,12 @@ pub fn rollback_after(
     if std::fs::rename(&pending_path, &claimed).is_err() {
         return Ok(Rollback::NotNeeded); // `--confirmed` claimed it first
     }
-    let result = nft::run_file(target, &dir.join("rollback.nft"), false);
+    let result = exec::run_file(target, &dir.join("rollback.nft"), false);
     let (ok, detail) = match &result {
-        Ok(Ok(())) => (
+        Ok(()) => (
             true,
             "restored the table saved before the apply".to_string(),
         ),
-        Ok(Err(msg)) => (false, msg.clone()),
         Err(e) => (false, e.to_string()),
     };
     let record = Record {
@@ -577,9 +604,15 @@ mod tests {
 
     #[test]
     fn transaction_deletes_stale_and_recreates_changed() {
-        let old = "table inet portolan {\n\tset old_example_com_v4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t}\n\tset s4_a {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n\tmap m_old {\n\t\ttype ipv4_addr : verdict\n\t}\n\tchain k_gone_out {\n\t}\n}\n";
+        // The old table as `nft -j list table` prints it: a DNS-filled set, an interval set, a
+        // verdict map and a chain.
+        let old = r#"{"nftables": [{"table": {"family": "inet", "name": "portolan"}}, {"set": {"family": "inet", "name": "old_example_com_v4", "table": "portolan", "type": "ipv4_addr", "flags": ["timeout"]}}, {"set": {"family": "inet", "name": "s4_a", "table": "portolan", "type": "ipv4_addr", "flags": ["interval"]}}, {"map": {"family": "inet", "name": "m_old", "table": "portolan", "type": "ipv4_addr", "map": "verdict"}}, {"chain": {"family": "inet", "table": "portolan", "name": "k_gone_out"}}]}"#;
         let new = "table inet portolan {\n\tset s4_a {\n\t\ttype ipv4_addr . inet_service\n\t\tflags interval\n\t}\n}\n";
-        let (text, stale, recreated) = transaction(new, Some(old));
+        // What the kernel lists for `new`.
+        let new_listed = r#"{"nftables": [{"table": {"family": "inet", "name": "portolan"}}, {"set": {"family": "inet", "name": "s4_a", "table": "portolan", "type": ["ipv4_addr", "inet_service"], "flags": ["interval"]}}]}"#;
+        let objects =
+            |json: &str| table::objects(&crate::Ruleset::parse(json, "test").expect("json"));
+        let (text, stale, recreated) = transaction(new, &objects(new_listed), &objects(old));
         assert_eq!(stale, ["map m_old", "chain k_gone_out"]);
         assert_eq!(recreated, ["set s4_a"]);
         let del_set = text
