@@ -103,12 +103,16 @@ impl Program {
                             (vec![p], Vec::new())
                         };
                         for mut s in skipped {
-                            s.set(Dim::Oif, oif);
+                            if hook == Hook::Prerouting {
+                                s.set(Dim::Oif, oif);
+                            }
                             next.push((s, trail.clone()));
                         }
                         for s in seen {
                             for mut r in self.run_chain(ci, s, 0) {
-                                r.class.set(Dim::Oif, oif);
+                                if hook == Hook::Prerouting {
+                                    r.class.set(Dim::Oif, oif);
+                                }
                                 match r.end {
                                     End::Accept => {
                                         let mut t = trail.clone();

@@ -619,7 +619,7 @@ impl Ctx<'_> {
     }
 
     /// What the group's rules allow, as boxes without interfaces or conntrack state.
-    fn allowed(&self, group: &str) -> Vec<Class> {
+    fn allowed(&self, group: &str) -> Vec<(Path, Class)> {
         let mut out = Vec::new();
         for r in self.policy.rules_of(group) {
             let Some(g) = self.policy.group(group) else {
@@ -630,7 +630,7 @@ impl Ctx<'_> {
                     continue;
                 }
                 for peer in self.peers(r, v4_of(dev)) {
-                    for (_, mut c, _) in self.classes(r, dev, &peer, false) {
+                    for (path, mut c, _) in self.classes(r, dev, &peer, false) {
                         if let Peer::Name { .. } = peer {
                             // Allowed: whatever the name's sets hold, wherever it is.
                             let key = if r.initiator == Initiator::Device {
@@ -643,7 +643,7 @@ impl Ctx<'_> {
                                 continue; // no set carries the name: nothing is allowed by it
                             }
                         }
-                        out.push(c);
+                        out.push((path, c));
                     }
                 }
             }
@@ -695,21 +695,36 @@ impl Ctx<'_> {
             let v4 = v4_of(dev);
             let mut base = family_class(self.prog, v4);
             base.set(Dim::Ct, Iv::point(CtState::New.value()));
-            let mut from = base.clone();
-            from.set(Dim::Saddr, net_iv(dev));
-            let mut to = base.clone();
-            to.set(Dim::Daddr, net_iv(dev));
-            for (path, c) in [
-                (Path::Forward, from.clone()),
-                (Path::Forward, to),
-                (Path::Input, from),
-            ] {
-                for p in self.prog.evaluate(path, &c) {
+            // The device's side of the firewall: its zone's interface where the site names
+            // one (routing sends its address there; forged sources on other interfaces are
+            // the lab's adversarial probes' concern), else any but the loopback.
+            let side: Vec<Iv> = match self.zone_iface(&g.zone) {
+                Some(i) => vec![self.prog.iface(i)],
+                None => match self.prog.ifaces.lookup("lo") {
+                    Some(lo) => self.prog.ifaces.full().minus(Iv::point(lo)),
+                    None => vec![self.prog.ifaces.full()],
+                },
+            };
+            let mut queries = Vec::new();
+            for iv in &side {
+                let mut from = base.clone();
+                from.set(Dim::Saddr, net_iv(dev));
+                from.set(Dim::Iif, *iv);
+                let mut to = base.clone();
+                to.set(Dim::Daddr, net_iv(dev));
+                to.set(Dim::Oif, *iv);
+                queries.push((Path::Forward, from.clone()));
+                queries.push((Path::Forward, to));
+                queries.push((Path::Input, from));
+            }
+            for (path, c) in queries {
+                let ev = self.prog.evaluate(path, &c);
+                for p in ev {
                     if p.outcome != Outcome::Accept {
                         continue;
                     }
                     let mut rest = vec![p.class.clone()];
-                    for a in &allowed {
+                    for (_, a) in allowed.iter().filter(|(ap, _)| *ap == path) {
                         rest = rest
                             .into_iter()
                             .flat_map(|x| subtract_ignoring_ifaces(&x, a))
@@ -724,6 +739,7 @@ impl Ctx<'_> {
             }
         }
         let found = coalesce(found);
+
         found
             .into_iter()
             .map(|(path, c, rule)| Excess {
@@ -907,11 +923,7 @@ pub fn describe(prog: &Program, c: &Class, query: Option<&Class>) -> String {
             }
         }
     } else {
-        s.push_str(&format!(
-            " protocols {}-{}",
-            proto_text(proto.lo),
-            proto_text(proto.hi)
-        ));
+        s.push_str(&format!(" protocols {}-{}", proto.lo, proto.hi));
     }
     let ifs = |iv: Iv| -> String {
         (iv.lo..=iv.hi.min(iv.lo + 8))

@@ -251,8 +251,10 @@ fn a_widened_rule_and_a_dropped_one_are_both_reported_with_their_lines() {
             widened,
         ));
     }
-    // ... and SSH into every other device of the site, which is excess of theirs.
+    // ... and SSH into every device of the site (routed out of their interface, lan0), which
+    // is excess of theirs; for lrr-ipsec itself, the hairpin to its own address.
     for (g, a) in [
+        ("lrr-ipsec", "10.20.0.10"),
         ("lrr-station", "10.20.0.11"),
         ("izuma-devices", "10.20.0.64/28"),
         ("oscar-gateways", "10.20.0.32/28"),
@@ -261,10 +263,113 @@ fn a_widened_rule_and_a_dropped_one_are_both_reported_with_their_lines() {
     ] {
         want.push((
             g.into(),
-            format!("10.20.0.10 → {a} tcp dport 22 iif lan0 (new)"),
+            format!("10.20.0.10 → {a} tcp dport 22 iif lan0 oif lan0 (new)"),
             widened,
         ));
     }
+    want.sort();
+    assert_eq!(excess_of(&r), want);
+}
+
+/// An administrator's firewall for an IoT VLAN (tests/data/iot-vlan.nft), the kind the issue
+/// names: 443 allowed to anywhere, a forgotten 4321, an allow list set with an `accept` above
+/// a narrower rule for the same host. Expectations worked out by hand from the file's lines.
+#[test]
+fn an_administrators_iot_vlan_ruleset() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let site = data.join("iot-vlan.yaml");
+    let text = std::fs::read_to_string(&site).expect("site");
+    let cat = Embedded(Catalog::embedded().expect("catalog"));
+    let policy = match portolan_model::compile::site_text(&site.display().to_string(), &text, &cat)
+    {
+        Ok(l) => l.value,
+        Err(d) => panic!("iot-vlan.yaml does not compile: {d:?}"),
+    };
+    let nft = std::fs::read_to_string(data.join("iot-vlan.nft")).expect("ruleset");
+    let r = run(&policy, &nft);
+    show(&r);
+    let flow = |id: &str| {
+        r.flows
+            .iter()
+            .find(|f| f.flow == id)
+            .unwrap_or_else(|| panic!("{id}"))
+    };
+    let lines =
+        |id: &str| -> Vec<Option<usize>> { flow(id).rules.iter().map(|x| x.line).collect() };
+
+    // DHCP and DNS to the firewall: line 11 (`iifname "iot0" udp dport { 53, 67 } accept`).
+    assert_eq!(flow("oscar-templog-gateway/dhcp").status, Status::Permitted);
+    assert!(lines("oscar-templog-gateway/dhcp").contains(&Some(11)));
+    assert_eq!(flow("oscar-templog-gateway/dns").status, Status::Permitted);
+    assert_eq!(lines("oscar-templog-gateway/dns"), vec![Some(11)]);
+    // 443 to anywhere (line 16) carries the cloud, names included.
+    assert_eq!(
+        flow("oscar-templog-gateway/cloud-443").status,
+        Status::Permitted
+    );
+    assert!(lines("oscar-templog-gateway/cloud-443").contains(&Some(16)));
+    // 4321: only 54.229.68.147 is in the allow list; 54.229.203.190 and the names' addresses
+    // fall to the forward chain's policy drop.
+    let f4321 = flow("oscar-templog-gateway/cloud-4321");
+    assert_eq!(f4321.status, Status::Partly);
+    let denied: Vec<&str> = f4321
+        .findings
+        .iter()
+        .filter(|x| x.outcome == "deny")
+        .map(|x| x.class.as_str())
+        .collect();
+    assert!(
+        denied.contains(&"192.168.30.20/30 → 54.229.203.190 tcp dport 4321 (new)"),
+        "{denied:?}"
+    );
+    assert!(!denied.iter().any(|c| c.contains("54.229.68.147")));
+    assert!(f4321
+        .rules
+        .iter()
+        .all(|x| x.text == "policy drop" && x.chain == "forward"));
+    // Line 18 (the narrower 4321 rule) is shadowed by line 17 and never decides anything.
+    assert!(r
+        .flows
+        .iter()
+        .flat_map(|f| &f.rules)
+        .all(|x| x.line != Some(18)));
+    assert!(r
+        .excess
+        .iter()
+        .all(|e| e.rule.as_ref().and_then(|x| x.line) != Some(18)));
+
+    let mut want: Vec<(String, String, usize)> = Vec::new();
+    let mut add = |class: &str, line: usize| {
+        want.push((
+            "loggers".into(),
+            format!("192.168.30.20/30 → {class}"),
+            line,
+        ))
+    };
+    // Line 16: tcp 443 to every address but the two the profile names.
+    for range in [
+        "0.0.0.0-54.229.68.146",
+        "54.229.68.148-54.229.203.189",
+        "54.229.203.191-255.255.255.255",
+    ] {
+        add(
+            &format!("{range} tcp dport 443 iif iot0 oif wan0 (new)"),
+            16,
+        );
+    }
+    // Line 17: everything else to the allow-listed host (protocol 6 only on other ports).
+    for rest in [
+        "protocols 0-5",
+        "protocols 7-255",
+        "tcp dport 0-442",
+        "tcp dport 444-4320",
+        "tcp dport 4322-65535",
+    ] {
+        add(&format!("54.229.68.147 {rest} iif iot0 (new)"), 17);
+    }
+    // Line 11: port 67 from a source port other than DHCP's 68, to the firewall.
+    add("any udp sport 0-67 dport 67 iif iot0 (new)", 11);
+    add("any udp sport 69-65535 dport 67 iif iot0 (new)", 11);
     want.sort();
     assert_eq!(excess_of(&r), want);
 }
