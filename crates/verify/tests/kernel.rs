@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use portolan_lab::netns::{Handle, Lock, Resources};
 use portolan_lab::wire::{forged_packet, Segment, Token};
-use portolan_verify::eval::Outcome;
+use portolan_verify::eval::{Outcome, Piece};
 use portolan_verify::lower::{lower, Options};
-use portolan_verify::program::Path;
-use portolan_verify::space::{CtState, Dim, Iv};
+use portolan_verify::program::{Path, Program};
+use portolan_verify::space::{Class, CtState, Dim, Iv};
 
 /// splitmix64: small, seeded, reproducible.
 struct Rng(u64);
@@ -701,9 +701,8 @@ fn load(lab: &Lab, ruleset: &str) -> Result<(), String> {
     nft_text(&lab.fw, &text)
 }
 
-/// The static verdict of each packet: `Some(true)` accept, `Some(false)` deny, `None`
-/// depends (never expected inside the subset).
-fn evaluate(lab: &Lab, packets: &[Packet]) -> Result<Vec<(Option<bool>, String)>, String> {
+/// The ruleset loaded in `fw`, lowered.
+fn program(lab: &Lab) -> Result<Program, String> {
     let doc: serde_json::Value =
         serde_json::from_str(&nft_in(&lab.fw, &["-j", "list", "ruleset"])?)
             .map_err(|e| e.to_string())?;
@@ -714,55 +713,127 @@ fn evaluate(lab: &Lab, packets: &[Packet]) -> Result<Vec<(Option<bool>, String)>
             .collect(),
         ..Options::default()
     };
-    let prog = lower(&doc, &opts).map_err(|e| e.to_string())?;
+    lower(&doc, &opts).map_err(|e| e.to_string())
+}
+
+/// A packet as a one-point class, and its path.
+fn point(prog: &Program, p: &Packet) -> (Path, Class) {
+    let mut c = prog.all();
+    let pt = |c: &mut Class, d: Dim, v: u128| c.set(d, Iv::point(v));
+    pt(&mut c, Dim::Family, 0);
+    pt(&mut c, Dim::Saddr, u128::from(u32::from(p.src)));
+    pt(&mut c, Dim::Daddr, u128::from(u32::from(p.dst)));
+    pt(&mut c, Dim::Proto, u128::from(p.proto));
+    if matches!(p.proto, 6 | 17) {
+        pt(&mut c, Dim::Sport, u128::from(p.sport));
+        pt(&mut c, Dim::Dport, u128::from(p.dport));
+    }
+    if p.proto == 1 {
+        pt(&mut c, Dim::IcmpType, 8);
+    }
+    pt(&mut c, Dim::Ct, CtState::New.value());
+    c.set(Dim::Iif, prog.iface(&format!("a{}", p.iif)));
+    c.set(Dim::Oif, prog.iface(p.oif()));
+    let path = if p.input() {
+        Path::Input
+    } else {
+        Path::Forward
+    };
+    (path, c)
+}
+
+fn verdict_of(pieces: &[Piece]) -> (Option<bool>, String) {
+    let why = pieces
+        .iter()
+        .map(|x| {
+            format!(
+                "{:?} by {:?}",
+                x.outcome,
+                x.rule.as_ref().map(|r| r.to_string())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let v = if pieces.iter().all(|x| x.outcome == Outcome::Accept) {
+        Some(true)
+    } else if pieces.iter().all(|x| x.outcome == Outcome::Deny) {
+        Some(false)
+    } else {
+        None
+    };
+    (v, why)
+}
+
+/// The static verdict of each packet: `Some(true)` accept, `Some(false)` deny, `None`
+/// depends (never expected inside the subset).
+fn evaluate(lab: &Lab, packets: &[Packet]) -> Result<Vec<(Option<bool>, String)>, String> {
+    let prog = program(lab)?;
     Ok(packets
         .iter()
         .map(|p| {
-            let mut c = prog.all();
-            let pt =
-                |c: &mut portolan_verify::space::Class, d: Dim, v: u128| c.set(d, Iv::point(v));
-            pt(&mut c, Dim::Family, 0);
-            pt(&mut c, Dim::Saddr, u128::from(u32::from(p.src)));
-            pt(&mut c, Dim::Daddr, u128::from(u32::from(p.dst)));
-            pt(&mut c, Dim::Proto, u128::from(p.proto));
-            if matches!(p.proto, 6 | 17) {
-                pt(&mut c, Dim::Sport, u128::from(p.sport));
-                pt(&mut c, Dim::Dport, u128::from(p.dport));
-            }
-            if p.proto == 1 {
-                pt(&mut c, Dim::IcmpType, 8);
-            }
-            pt(&mut c, Dim::Ct, CtState::New.value());
-            c.set(Dim::Iif, prog.iface(&format!("a{}", p.iif)));
-            c.set(Dim::Oif, prog.iface(p.oif()));
-            let path = if p.input() {
-                Path::Input
-            } else {
-                Path::Forward
-            };
-            let pieces = prog.evaluate(path, &c);
-            let outcomes: Vec<&Outcome> = pieces.iter().map(|x| &x.outcome).collect();
-            let why = pieces
-                .iter()
-                .map(|x| {
-                    format!(
-                        "{:?} by {:?}",
-                        x.outcome,
-                        x.rule.as_ref().map(|r| r.to_string())
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            let v = if outcomes.iter().all(|o| **o == Outcome::Accept) {
-                Some(true)
-            } else if outcomes.iter().all(|o| **o == Outcome::Deny) {
-                Some(false)
-            } else {
-                None
-            };
-            (v, why)
+            let (path, c) = point(&prog, p);
+            verdict_of(&prog.evaluate(path, &c))
         })
         .collect())
+}
+
+fn volume(c: &Class) -> u128 {
+    c.iv.iter()
+        .fold(1u128, |acc, iv| acc.saturating_mul(iv.hi - iv.lo + 1))
+}
+
+/// The whole IPv4 space of new packets on one path, evaluated at once: the pieces must be
+/// disjoint and cover it, and the piece holding each packet must give the kernel's verdict.
+/// Returns the (packet, verdict) pairs checked, or what went wrong.
+fn check_classes(prog: &Program, packets: &[Packet], kernel: &[bool]) -> Result<u64, String> {
+    let mut checked = 0;
+    for path in [Path::Forward, Path::Input] {
+        let mut c = prog.all();
+        c.set(Dim::Family, Iv::point(0));
+        c.set(Dim::Saddr, Iv::new(0, u128::from(u32::MAX)));
+        c.set(Dim::Daddr, Iv::new(0, u128::from(u32::MAX)));
+        c.set(Dim::Ct, Iv::point(CtState::New.value()));
+        if path == Path::Input {
+            c.set(Dim::Oif, Iv::point(0));
+        }
+        let pieces = prog.evaluate(path, &c);
+        let total: u128 = pieces.iter().map(|p| volume(&p.class)).sum();
+        if total != volume(&c) {
+            return Err(format!(
+                "{path:?}: {} pieces cover {total} of {} packets",
+                pieces.len(),
+                volume(&c)
+            ));
+        }
+        for i in 0..pieces.len() {
+            for j in i + 1..pieces.len() {
+                if pieces[i].class.intersect(&pieces[j].class).is_some() {
+                    return Err(format!("{path:?}: pieces {i} and {j} overlap"));
+                }
+            }
+        }
+        for (p, k) in packets.iter().zip(kernel) {
+            let (pp, pt) = point(prog, p);
+            if pp != path {
+                continue;
+            }
+            let holding: Vec<&Piece> = pieces
+                .iter()
+                .filter(|x| x.class.intersect(&pt).is_some())
+                .collect();
+            let want = if *k { Outcome::Accept } else { Outcome::Deny };
+            if holding.len() != 1 || holding[0].outcome != want {
+                return Err(format!(
+                    "{path:?}: packet {p:?} (kernel {}) lies in {} pieces of the whole class, outcomes {:?}",
+                    if *k { "accepted" } else { "dropped" },
+                    holding.len(),
+                    holding.iter().map(|x| &x.outcome).collect::<Vec<_>>()
+                ));
+            }
+            checked += 1;
+        }
+    }
+    Ok(checked)
 }
 
 /// Removes rule lines while the packet's disagreement persists.
@@ -838,6 +909,8 @@ fn main() {
     let mut cases = 0u64;
     let mut accepted = 0u64;
     let mut failures = 0u64;
+    let mut class_cases = 0u64;
+    let mut class_failures = 0u64;
     for k in 0..rulesets {
         let mut r = Rng(seed.wrapping_add(k.wrapping_mul(0x1000_0001)));
         let ruleset = random_ruleset(&mut r);
@@ -847,6 +920,14 @@ fn main() {
         let packets: Vec<Packet> = (0..per).map(|_| random_packet(&mut r)).collect();
         let stat = evaluate(&lab, &packets).expect("static evaluation");
         let kernel = send_batch(&lab, &packets).expect("send");
+        // The same packets against one evaluation of the whole space (what `verify` does).
+        match check_classes(&program(&lab).expect("program"), &packets, &kernel) {
+            Ok(n) => class_cases += n,
+            Err(e) => {
+                class_failures += 1;
+                eprintln!("CLASS DISAGREEMENT seed {seed} ruleset {k}: {e}\n{ruleset}");
+            }
+        }
         for (i, p) in packets.iter().enumerate() {
             cases += 1;
             accepted += u64::from(kernel[i]);
@@ -869,7 +950,10 @@ fn main() {
         cases - failures,
         start.elapsed().as_secs_f64()
     );
-    if failures > 0 {
+    println!(
+        "verify differential: the same packets inside one evaluation of the whole IPv4 space per ruleset and path: {class_cases} agree with the kernel, {class_failures} rulesets inconsistent"
+    );
+    if failures > 0 || class_failures > 0 {
         std::process::exit(1);
     }
 }
