@@ -23,7 +23,7 @@
 use serde::Serialize;
 
 use crate::program::{Hook, Path, Program, RuleRef, Stmt, Test, Verdict};
-use crate::space::{split, Class, CtState, Cube, Dim, Iv};
+use crate::space::{merge_axis, split, Class, CtState, Cube, Dim, Iv};
 
 /// The nft limit on nested jumps.
 const MAX_DEPTH: usize = 16;
@@ -213,6 +213,15 @@ impl Program {
         };
         match first {
             Stmt::Test(t) => {
+                // Fast path: a test whose values the class never takes (not negated, nothing
+                // undecidable) leaves the whole class for the next rule.
+                if !t.negate
+                    && t.unknown.is_empty()
+                    && (!piece.meets(&t.deps) || !t.region.meets(&piece))
+                {
+                    next.push(piece);
+                    return;
+                }
                 let (matched, unmatched, unknown) = apply_test(t, &piece);
                 next.extend(unmatched);
                 for u in unknown {
@@ -222,25 +231,27 @@ impl Program {
                     self.run_stmts(rest, at, m, depth, next, out);
                 }
             }
-            Stmt::Vmap { deps, arms } => {
+            Stmt::Vmap {
+                deps,
+                region,
+                verdicts,
+            } => {
                 let (inside, outside) = split(&piece, std::slice::from_ref(deps));
                 next.extend(outside);
-                let mut remaining = inside;
-                for (cubes, v) in arms {
-                    let mut left = Vec::new();
-                    for p in remaining {
-                        let (hit, miss) = split(&p, cubes);
-                        left.extend(miss);
-                        for h in hit {
-                            self.verdict(*v, at, h, depth, next, out);
-                        }
+                for p in inside {
+                    let (hit, miss) = region.split_tagged(&p);
+                    let mut on = miss;
+                    for (h, arm) in hit {
+                        self.verdict(verdicts[arm], at, h, depth, &mut on, out);
                     }
-                    remaining = left;
-                    if remaining.is_empty() {
-                        break;
+                    // What goes on is one set of packets whichever element split it: boxes
+                    // that touch along the key are joined again, so a long map's splits do
+                    // not multiply through the rest of the chain.
+                    match region.axis() {
+                        Some(a) if on.len() > 2 => next.extend(merge_axis(on, a)),
+                        _ => next.extend(on),
                     }
                 }
-                next.extend(remaining);
             }
             Stmt::Verdict(v) => self.verdict(*v, at, piece, depth, next, out),
             Stmt::Unknown(why) => out.push(Res {
@@ -301,7 +312,7 @@ fn apply_test(t: &Test, piece: &Class) -> (Vec<Class>, Vec<Class>, Vec<Class>) {
         let (unk, known) = split(&p, &t.unknown);
         unknown.extend(unk);
         for k in known {
-            let (inr, outr) = split(&k, &t.region);
+            let (inr, outr) = t.region.split(&k);
             if t.negate {
                 matched.extend(outr);
                 unmatched.extend(inr);

@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::icmp;
 use crate::program::{Base, Chain, DynamicKey, Hook, Program, Rule, RuleRef, Stmt, Test, Verdict};
-use crate::space::{CtState, Cube, Dim, Interfaces, Iv, FIXED};
+use crate::space::{CtState, Cube, Dim, Interfaces, Iv, Region, FIXED};
 
 /// How the caller wants sets read.
 #[derive(Clone, Debug, Default)]
@@ -836,7 +836,7 @@ impl Lowering<'_> {
                 unknown.extend(unknown_deps);
                 Stmt::Test(Test {
                     deps,
-                    region,
+                    region: Region::plain(region),
                     negate: op == "!=",
                     unknown,
                 })
@@ -878,6 +878,7 @@ impl Lowering<'_> {
                 .unwrap_or_default()
         };
         let mut arms = Vec::new();
+        let mut verdicts = Vec::new();
         for e in elems {
             let pair = e
                 .get("elem")
@@ -915,11 +916,14 @@ impl Lowering<'_> {
                 },
                 None => return Stmt::Unknown(format!("verdict {v}")),
             };
-            arms.push((cubes, verdict));
+            let tag = verdicts.len();
+            verdicts.push(verdict);
+            arms.extend(cubes.into_iter().map(|c| (c, tag)));
         }
         Stmt::Vmap {
             deps: deps.meet(&table_family(fam)),
-            arms,
+            region: Region::new(arms),
+            verdicts,
         }
     }
 }

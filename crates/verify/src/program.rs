@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::space::{Class, Cube, Dim, Interfaces, Iv};
+use crate::space::{Class, Cube, Dim, Interfaces, Iv, Region};
 
 /// Where a rule is, for reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -70,7 +70,7 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Test {
     pub deps: Cube,
-    pub region: Vec<Cube>,
+    pub region: Region,
     pub negate: bool,
     pub unknown: Vec<Cube>,
 }
@@ -82,7 +82,9 @@ pub enum Stmt {
     /// not match.
     Vmap {
         deps: Cube,
-        arms: Vec<(Vec<Cube>, Verdict)>,
+        /// Each cube tagged with its index in `verdicts`.
+        region: Region,
+        verdicts: Vec<Verdict>,
     },
     Verdict(Verdict),
     /// Outside the supported subset: every packet reaching it gets "depends", naming it.
