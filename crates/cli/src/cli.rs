@@ -146,6 +146,21 @@ pub enum Command {
     ///
     /// Example: portolan learn capture.pcap --device 10.20.0.10 -o device.yaml
     Learn(LearnArgs),
+
+    /// What an existing nftables ruleset really permits, against the site's profiles.
+    ///
+    /// Static and exact: every device group's flows are evaluated as classes of packets
+    /// through the ruleset's hooks and chains; each is permitted, partly (which packets are
+    /// not), blocked or depends (on a DNS-filled set's elements or on an expression outside
+    /// the supported subset), with the rule that decides it and its line. Then the excess:
+    /// the widest classes the ruleset accepts to or from the devices beyond their profiles,
+    /// each with the rule that admits it.
+    ///
+    /// Exit 0 when every required flow is permitted and nothing else, 1 otherwise, 2 on bad
+    /// input.
+    ///
+    /// Example: portolan verify examples/site.yaml --ruleset /etc/nftables.conf
+    Verify(RulesetVerifyArgs),
     /// The rollback timer that `apply --confirm` starts (internal).
     #[command(hide = true)]
     ApplyRollback(RollbackArgs),
@@ -209,6 +224,7 @@ impl Command {
             Command::Lab(a) => a.out.json(),
             Command::Apply(a) => a.out.json(),
             Command::Audit(a) => a.out.json(),
+            Command::Verify(a) => a.out.json(),
             Command::Schema(_)
             | Command::Responder(_)
             | Command::Learn(_)
@@ -626,6 +642,30 @@ pub struct VerifyArgs {
     /// Check certificate validity at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `portolan verify` (of a firewall; `mud verify` is [`VerifyArgs`]).
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["ruleset", "live"])))]
+pub struct RulesetVerifyArgs {
+    /// The site file.
+    pub site: PathBuf,
+    /// A `.nft` file: loaded by `nft` into a scratch network namespace (never this machine's),
+    /// listed as JSON, and the namespace removed. Needs root.
+    #[arg(long, value_name = "FILE")]
+    pub ruleset: Option<PathBuf>,
+    /// The ruleset loaded now (`nft -j list ruleset`), in this namespace or `--netns`.
+    #[arg(long)]
+    pub live: bool,
+    /// With --live: the network namespace to read.
+    #[arg(long, value_name = "NS", requires = "live")]
+    pub netns: Option<String>,
+    /// The DNS server's configuration (dnsmasq `nftset=` lines) saying which sets it fills
+    /// for which names. Default: what `portolan compile --target dnsmasq` writes for the site.
+    #[arg(long, value_name = "FILE")]
+    pub dns_config: Option<PathBuf>,
     #[command(flatten)]
     pub out: OutputArgs,
 }

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Mud(c) => cmd::mud::run(&cli.global, c),
         Command::Audit(a) => cmd::audit::run(&cli.global, a),
         Command::Learn(a) => cmd::learn::run(&cli.global, a),
+        Command::Verify(a) => cmd::verify::run(&cli.global, a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

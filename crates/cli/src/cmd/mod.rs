@@ -13,6 +13,7 @@ pub mod responder;
 pub mod schema;
 pub mod show;
 pub mod validate;
+pub mod verify;
 
 use std::path::Path;
 

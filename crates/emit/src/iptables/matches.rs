@@ -231,7 +231,7 @@ mod tests {
             profile: "fuzz-dev".into(),
             flow: "w4".into(),
             initiator: portolan_model::ir::Initiator::Device,
-            protocol,
+            protocol: IpProto::new(protocol),
             ports: Vec::new(),
             src_ports: Vec::new(),
             icmp_type: Some(t.into()),
@@ -254,7 +254,7 @@ mod tests {
         let m = |p, t| {
             l4(
                 &icmp_rule(p, t),
-                if p == 58 { Fam::V6 } else { Fam::V4 },
+                if p == 58 { Family::V6 } else { Family::V4 },
                 true,
             )
         };

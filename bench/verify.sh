@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `portolan verify` speed (as root: the rulesets are listed by nft in a scratch namespace).
+# For generated sites of SIZES devices (one device per group: the worst case for verify, every
+# group its own chains and map entries), two rulesets: Portolan's own compiled ruleset and the
+# naive one-rule-per-device-flow-address-port ruleset of the same site (bench/naive.py; about
+# 10,500 rules at 1,000 devices). Prints lowering, flow and excess times (release build).
+# Knobs: SIZES="100 1000", SHAPE=single.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZES=${SIZES:-"100 1000"}
+SHAPE=${SHAPE:-single}
+work=$(mktemp -d)
+ns="plvbench$$"
+cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+cargo build -q --release -p portolan -p portolan-verify --example bench
+bin=target/release/portolan
+bench=target/release/examples/bench
+ip netns add "$ns"
+list() { # FILE.nft -> FILE.json: loaded in the scratch namespace, listed, flushed
+  ip netns exec "$ns" nft -f "$1"
+  ip netns exec "$ns" nft -j list ruleset > "$2"
+  ip netns exec "$ns" nft flush ruleset
+}
+for n in $SIZES; do
+  python3 bench/gen_site.py "$n" "$SHAPE" > "$work/site.yaml"
+  "$bin" compile "$work/site.yaml" -o "$work/own.nft" 2>/dev/null
+  "$bin" compile "$work/site.yaml" --target dnsmasq -o "$work/dns.conf" 2>/dev/null
+  "$bin" compile "$work/site.yaml" --target ir 2>/dev/null | python3 bench/naive.py > "$work/naive.nft"
+  list "$work/own.nft" "$work/own.json"
+  list "$work/naive.nft" "$work/naive.json"
+  echo "== $n devices ($SHAPE), Portolan's ruleset"
+  "$bench" "$work/site.yaml" "$work/own.json" "$work/dns.conf"
+  echo "== $n devices ($SHAPE), naive ruleset"
+  "$bench" "$work/site.yaml" "$work/naive.json" "$work/dns.conf"
+done
