@@ -101,6 +101,7 @@ fn json_lines(r: &Report) -> anyhow::Result<()> {
         "dns_responses": r.dns_responses,
         "dns_unparsed": r.dns_unparsed,
         "dns_chains_cut": r.dns_chains_cut,
+        "records_note": r.records_note,
     });
     serde_json::to_writer(&mut w, &summary)?;
     w.write_all(b"\n")?;
@@ -196,6 +197,11 @@ pub fn tables(r: &Report, all: bool) -> String {
         "; {} frame(s), {} DNS answer(s)\n",
         r.frames.frames, r.dns_responses
     ));
+    if let Some(n) = &r.records_note {
+        out.push_str(&format!(
+            "note: {n}; unused flows are not proof of absence\n"
+        ));
+    }
     if r.dns_chains_cut > 0 {
         out.push_str(&format!(
             "{} DNS answer(s) had a CNAME chain longer than {} names: their addresses carry only the {} names nearest to them\n",
