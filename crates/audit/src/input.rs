@@ -34,6 +34,8 @@ pub enum Format {
     NfdumpCsv,
     /// Suricata `eve.json`: flow, dns and tls events.
     SuricataEve,
+    /// Export datagrams (IPFIX, NetFlow v9 or v5) received live on a UDP socket.
+    ExportUdp,
 }
 
 impl Format {
@@ -50,6 +52,7 @@ impl Format {
             Format::NetflowV5 => "netflow-v5",
             Format::NfdumpCsv => "nfdump-csv",
             Format::SuricataEve => "suricata-eve",
+            Format::ExportUdp => "export-udp",
         }
     }
 

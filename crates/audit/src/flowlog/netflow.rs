@@ -15,8 +15,10 @@
 //! timeout). Records of one conversation (protocol and both endpoints; for ICMP echo the
 //! request and the reply) merge into one flow. Records do not say who initiated: the sender of
 //! the record that started first is taken as the initiator ([`Evidence::RecordStart`]); when
-//! only one direction was exported or both started in the same millisecond, the sender of the
-//! first record stands in and matching accepts either direction ([`Evidence::Record`]).
+//! only one direction was exported or both started in the same millisecond (softflowd gives
+//! both directions one start), the side of an ephemeral port facing a port below 1024 stands
+//! in, else the sender of the first record, and matching accepts either direction
+//! ([`Evidence::Record`]).
 //!
 //! **Sampling.** Packet counts of a sampled export are of the sampled packets; a flow that
 //! was never sampled is absent. Sampling intervals (IPFIX `samplingInterval`,
@@ -684,7 +686,14 @@ impl Folder {
                         }
                         c.flow.evidence = Evidence::RecordStart;
                     }
-                    _ => {}
+                    _ => {
+                        // No order to go by: a service port (below 1024) facing an
+                        // ephemeral one names the responder. Still uncertain.
+                        let f = &c.flow;
+                        if f.icmp_type.is_none() && f.iport < 1024 && f.rport >= 1024 {
+                            flip(&mut c.flow);
+                        }
+                    }
                 }
                 if c.flow.icmp_type.is_some() && c.both {
                     // Request and answer seen: the requester asked.

@@ -329,3 +329,57 @@ fn suricata_flows_named_by_dns_and_by_tls_sni() {
     assert_eq!(r.dns_responses, 1);
     assert_eq!(r.records_note, None);
 }
+
+#[test]
+fn live_mode_audits_datagrams_period_by_period() {
+    use std::net::UdpSocket;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    // Loopback of the test's own process: a socket, no firewall rules.
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = socket.local_addr().expect("address");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let runner = std::thread::spawn(move || {
+        let p = policy();
+        let mut periods = Vec::new();
+        let totals = portolan_audit::live::run(
+            &socket,
+            &p,
+            &Options::default(),
+            Duration::from_millis(300),
+            &stop2,
+            |r| periods.push((r.flows.len(), r.violations)),
+        )
+        .expect("runs");
+        (totals, periods)
+    });
+    let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    // Template first, then the records in another datagram: templates outlive a datagram.
+    tx.send_to(&message(1, &[template_set()]), addr)
+        .expect("send");
+    tx.send_to(&message(1, &[data_set(&[dns_rec(1), stray_rec(1)])]), addr)
+        .expect("send");
+    std::thread::sleep(Duration::from_millis(800));
+    // A second period: the same stray flow again.
+    tx.send_to(&message(1, &[data_set(&[stray_rec(1)])]), addr)
+        .expect("send");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let (totals, periods) = runner.join().expect("live thread");
+    assert_eq!(totals.datagrams, 3);
+    assert_eq!(totals.records.records, 3);
+    assert_eq!(
+        (totals.flows, totals.conforming, totals.violations),
+        (3, 1, 2)
+    );
+    assert_eq!(periods.iter().map(|p| p.1).sum::<u64>(), 2);
+    assert!(periods.len() >= 2, "{periods:?}");
+    // dns was used in a period: not unused; https never was.
+    let (g, unused) = &totals.unused[0];
+    assert_eq!(g, "sensor");
+    assert!(unused.contains(&"test-sensor/https".to_string()));
+    assert!(!unused.contains(&"test-sensor/dns".to_string()));
+}
