@@ -7,7 +7,7 @@
 # namespace this script creates and removes: to a UDP socket that writes the datagrams to a
 # file (what `portolan audit` reads) and to nfcapd (Debian nfdump), whose file `nfdump -r`
 # reads. Then, in the same run, each timed best of 3 under GNU time:
-#   - nfdump -r FILE -o csv            decoding and printing every record;
+#   - nfdump -R DIR -o csv             decoding and printing every record;
 #   - portolan audit SITE FILE.ipfix   release build: decoding, folding, matching, JSON lines;
 # and the records each counted (they must agree), records per second, and the ratio.
 #
@@ -40,9 +40,11 @@ trap cleanup EXIT INT TERM
 profile=${PROFILE:-release}
 echo "== building ($profile)" >&2
 if [ "$profile" = release ]; then
-  cargo build --release -q -p portolan -p portolan-audit --example gencap
+  cargo build --release -q -p portolan
+  cargo build --release -q -p portolan-audit --example gencap
 else
-  cargo build -q -p portolan -p portolan-audit --example gencap
+  cargo build -q -p portolan
+  cargo build -q -p portolan-audit --example gencap
 fi
 target=${CARGO_TARGET_DIR:-target}/$profile
 portolan="$target/portolan"
@@ -73,12 +75,8 @@ export_to 9995
 sleep 1
 for p in $(ip netns pids "$ns"); do kill "$p" 2>/dev/null || true; done
 sleep 1
-nffiles=("$dir"/nfcapd/nfcapd.2*)
-if [ "${#nffiles[@]}" -ne 1 ]; then
-  echo "bench: nfcapd wrote ${#nffiles[@]} files; expected one" >&2
-  exit 1
-fi
-nffile=${nffiles[0]}
+# nfcapd may have rotated its file (every 5 minutes of the clock): nfdump reads the folder.
+nfdir="$dir/nfcapd"
 
 best() { # label cmd...  → "seconds maxrss_kb" of the fastest of 3
   shift
@@ -90,19 +88,19 @@ best() { # label cmd...  → "seconds maxrss_kb" of the fastest of 3
   done
   echo "$b $m"
 }
-cat "$dir/flows.ipfix" "$nffile" >/dev/null
-read -r t_nf m_nf < <(best nfdump env TZ=UTC nfdump -r "$nffile" -o csv)
-n_nf=$(env TZ=UTC nfdump -r "$nffile" -o csv | awk -F, '/^flows,bytes/ {getline; print $1}')
+cat "$dir/flows.ipfix" "$nfdir"/nfcapd.* >/dev/null
+read -r t_nf m_nf < <(best nfdump env TZ=UTC nfdump -R "$nfdir" -o csv)
+n_nf=$(env TZ=UTC nfdump -R "$nfdir" -o csv | awk -F, '/^flows,bytes/ {getline; print $1}')
 read -r t_pl m_pl < <(best portolan "$portolan" audit "$dir/gen/site.yaml" "$dir/flows.ipfix" --format json)
 "$portolan" audit "$dir/gen/site.yaml" "$dir/flows.ipfix" --format json >"$dir/audit.jsonl" 2>/dev/null || true
 n_pl=$(tail -1 "$dir/audit.jsonl" | sed -n 's/.*"flow_records":{"records":\([0-9]*\).*/\1/p')
 
-echo "ipfix file: $(stat -c %s "$dir/flows.ipfix") bytes; nfcapd file: $(stat -c %s "$nffile") bytes"
+echo "ipfix file: $(stat -c %s "$dir/flows.ipfix") bytes; nfcapd files: $(cat "$nfdir"/nfcapd.* | wc -c) bytes"
 echo "records: nfdump $n_nf, portolan ${n_pl:-?} (softflowd: two one-way records per flow of the capture)"
 if [ "$n_nf" != "${n_pl:-}" ]; then
   echo "bench: the record counts differ: a collector lost datagrams (nfcapd's socket buffer?)" >&2
 fi
 rate() { awk "BEGIN{ if ($2 > 0) printf \"%.0f\", $1 / $2; else print \"inf\" }"; }
-printf '%-34s %8s s %12s records/s %8s MiB\n' "nfdump -r FILE -o csv" "$t_nf" "$(rate "$n_nf" "$t_nf")" "$((m_nf / 1024))"
+printf '%-34s %8s s %12s records/s %8s MiB\n' "nfdump -R DIR -o csv" "$t_nf" "$(rate "$n_nf" "$t_nf")" "$((m_nf / 1024))"
 printf '%-34s %8s s %12s records/s %8s MiB\n' "portolan audit SITE FILE.ipfix" "$t_pl" "$(rate "${n_pl:-0}" "$t_pl")" "$((m_pl / 1024))"
 awk "BEGIN{ if ($t_pl > 0) printf \"ratio: portolan is %.2fx nfdump's speed\n\", $t_nf / $t_pl }"
