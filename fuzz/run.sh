@@ -26,7 +26,7 @@ esac
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(profile_yaml site_yaml mud_json capture audit_input zeek_tsv zeek_json conntrack nftlog dns_message
-    nft_json site_nft_check profile_compile)
+    nft_json site_nft_check profile_compile flow_records)
 fi
 repo=$(cd .. && pwd)
 mud_corpus="$repo/../shared/interop/mud"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps)
+PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,7 @@ use crate::capture::{self, Frame, InputProblem};
 use crate::decode::{self, proto, Skip};
 use crate::dns::Names;
 use crate::error::AuditError;
+use crate::flowlog::netflow::Notes;
 use crate::flowlog::{self, Sink};
 use crate::flows::{FlowTable, ObservedFlow};
 use crate::input::{self, Format};
@@ -27,6 +28,9 @@ pub struct InputSummary {
     pub records: u64,
     /// Where reading stopped early, if it did.
     pub problem: Option<InputProblem>,
+    /// Flow records (IPFIX, NetFlow, nfdump, Suricata): records read, sampling, aggregation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_records: Option<Notes>,
 }
 
 /// Frames that gave no flow, by reason.
@@ -98,6 +102,7 @@ impl Collector {
     }
 
     fn read_opened(&mut self, path: &Path, opened: input::Opened) -> &InputSummary {
+        let mut notes = None;
         let (records, problem) = match opened.format {
             Format::Pcap | Format::Pcapng => {
                 capture::read(opened.reader, |f: &Frame<'_>| self.frame(f))
@@ -111,6 +116,21 @@ impl Collector {
                     Format::ZeekTsv => flowlog::zeek::read_tsv(opened.reader, &mut sink),
                     Format::ZeekJson => flowlog::zeek::read_json(opened.reader, &mut sink),
                     Format::Conntrack => flowlog::conntrack::read(opened.reader, &mut sink),
+                    Format::Ipfix | Format::NetflowV9 | Format::NetflowV5 => {
+                        let (n, p, k) = flowlog::netflow::read(opened.reader, &mut sink);
+                        notes = Some(k);
+                        (n, p)
+                    }
+                    Format::NfdumpCsv => {
+                        let (n, p, k) = flowlog::nfdump::read(opened.reader, &mut sink);
+                        notes = Some(k);
+                        (n, p)
+                    }
+                    Format::SuricataEve => {
+                        let (n, p, k) = flowlog::suricata::read(opened.reader, &mut sink);
+                        notes = Some(k);
+                        (n, p)
+                    }
                     _ => flowlog::nftlog::read(opened.reader, &mut sink),
                 }
             }
@@ -121,6 +141,7 @@ impl Collector {
             gzip: opened.gzip,
             records,
             problem,
+            flow_records: notes,
         });
         self.inputs.last().expect("pushed just above")
     }

@@ -12,7 +12,7 @@ pub enum AuditError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: not a capture or flow log Portolan reads (pcap, pcapng, Zeek conn.log or dns.log, conntrack, nftables log lines), gzip-compressed or not", path.display())]
+    #[error("{}: not a capture or flow log Portolan reads (pcap, pcapng, Zeek conn.log or dns.log, conntrack, nftables log lines, IPFIX, NetFlow v9 or v5, nfdump CSV, Suricata eve.json), gzip-compressed or not", path.display())]
     UnknownFormat { path: PathBuf },
     #[error("{}: empty input", path.display())]
     Empty { path: PathBuf },

@@ -36,12 +36,18 @@ pub enum Evidence {
     SaPair,
     /// A flow log says so (conntrack's original direction, Zeek's originator).
     Log,
+    /// Flow records (IPFIX, NetFlow, nfdump, Suricata) of both directions: the sender of the
+    /// one that started first.
+    RecordStart,
+    /// Flow records that do not tell (one direction exported, or both started in the same
+    /// millisecond): the sender of the first record stands in, as for `Midstream`.
+    Record,
 }
 
 impl Evidence {
     /// Whether the initiator is a guess (matching then accepts either direction).
     pub fn uncertain(self) -> bool {
-        self == Evidence::Midstream
+        matches!(self, Evidence::Midstream | Evidence::Record)
     }
 }
 

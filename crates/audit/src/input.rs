@@ -24,6 +24,18 @@ pub enum Format {
     Conntrack,
     /// Kernel log lines of the nftables ruleset Portolan emits (`portolan <group>: IN=…`).
     NftLog,
+    /// IPFIX messages (RFC 7011) back to back, as a collector writes the datagrams.
+    Ipfix,
+    /// NetFlow v9 export packets (RFC 3954) back to back.
+    NetflowV9,
+    /// NetFlow v5 export packets back to back.
+    NetflowV5,
+    /// `nfdump -o csv` output.
+    NfdumpCsv,
+    /// Suricata `eve.json`: flow, dns and tls events.
+    SuricataEve,
+    /// Export datagrams (IPFIX, NetFlow v9 or v5) received live on a UDP socket.
+    ExportUdp,
 }
 
 impl Format {
@@ -35,11 +47,22 @@ impl Format {
             Format::ZeekJson => "zeek-json",
             Format::Conntrack => "conntrack",
             Format::NftLog => "nft-log",
+            Format::Ipfix => "ipfix",
+            Format::NetflowV9 => "netflow-v9",
+            Format::NetflowV5 => "netflow-v5",
+            Format::NfdumpCsv => "nfdump-csv",
+            Format::SuricataEve => "suricata-eve",
+            Format::ExportUdp => "export-udp",
         }
     }
 
     pub fn is_capture(self) -> bool {
         matches!(self, Format::Pcap | Format::Pcapng)
+    }
+
+    /// Binary flow export messages, read through their own framing.
+    pub fn is_export(self) -> bool {
+        matches!(self, Format::Ipfix | Format::NetflowV9 | Format::NetflowV5)
     }
 }
 
@@ -88,7 +111,7 @@ pub fn open_reader(path: &Path, raw: Box<dyn Read + Send>) -> Result<Opened, Aud
     })?;
     // Captures are read through the capture reader's own buffer; text through a BufReader.
     let whole = Cursor::new(head).chain(rest);
-    let reader: Box<dyn BufRead + Send> = if format.is_capture() {
+    let reader: Box<dyn BufRead + Send> = if format.is_capture() || format.is_export() {
         Box::new(BufReader::with_capacity(0, whole))
     } else {
         Box::new(BufReader::with_capacity(64 << 10, whole))
@@ -134,6 +157,13 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
         if m == [0x0a, 0x0d, 0x0d, 0x0a] {
             return Some(Format::Pcapng);
         }
+        if crate::flowlog::netflow::sniff(head) {
+            return match crate::flowlog::netflow::version(head) {
+                Some(10) => Some(Format::Ipfix),
+                Some(9) => Some(Format::NetflowV9),
+                _ => Some(Format::NetflowV5),
+            };
+        }
     }
     let text = String::from_utf8_lossy(&head[..head.len().min(8192)]);
     let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
@@ -142,6 +172,12 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     }
     if first.starts_with('{') && (first.contains("\"id.orig_h\"") || first.contains("\"query\"")) {
         return Some(Format::ZeekJson);
+    }
+    if first.starts_with('{') && first.contains("\"event_type\"") {
+        return Some(Format::SuricataEve);
+    }
+    if crate::flowlog::nfdump::is_header(first) {
+        return Some(Format::NfdumpCsv);
     }
     if crate::flowlog::nftlog::is_line(first) {
         return Some(Format::NftLog);

@@ -4,7 +4,8 @@
 //! its format; [`capture`] streams pcap and pcapng frames, [`decode`] reads each frame down to
 //! its transport header, [`flows`] folds packets into flows and [`dns`] keeps the names DNS
 //! answers gave addresses, within their TTLs; [`flowlog`] reads Zeek, conntrack and nftables
-//! log records into the same tables. [`collect`] drives one pass over every input;
+//! log records and flow records (IPFIX, NetFlow, nfdump, Suricata) into the same tables;
+//! [`live`] audits records received on a UDP socket period by period. [`collect`] drives one pass over every input;
 //! [`matcher`] judges each flow against the IR and [`report`] sums up per device group;
 //! [`learn`] drafts a profile from one device's flows. [`write`] is a small deterministic
 //! pcap/pcapng writer for tests and benchmarks.
@@ -18,6 +19,7 @@ pub mod flowlog;
 pub mod flows;
 pub mod input;
 pub mod learn;
+pub mod live;
 pub mod matcher;
 pub mod report;
 pub mod time;

@@ -140,6 +140,9 @@ pub struct GroupSummary {
     pub unused: Vec<String>,
     /// Optional flows not used.
     pub unused_optional: Vec<String>,
+    /// Why `unused` proves nothing: the flow records read are sampled or aggregated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unused_note: Option<String>,
 }
 
 /// The whole audit.
@@ -158,6 +161,9 @@ pub struct Report {
     pub dns_unparsed: u64,
     /// DNS answers (packets or log lines) whose CNAME chain was cut at `dns::MAX_CHAIN`.
     pub dns_chains_cut: u64,
+    /// Set when flow records were sampled or aggregated: "not seen" does not prove "did not
+    /// happen", for unused flows and for violations alike.
+    pub records_note: Option<String>,
 }
 
 impl Report {
@@ -168,6 +174,7 @@ impl Report {
 
 /// Audits the observed flows against a compiled site.
 pub fn audit(policy: &Policy, obs: Observed, opts: &Options) -> Report {
+    let note = records_note(&obs.inputs);
     let verdicts = judge_all(policy, &obs, opts);
     let mut flows = Vec::with_capacity(verdicts.len());
     let mut used: BTreeSet<(String, String)> = BTreeSet::new();
@@ -226,6 +233,9 @@ pub fn audit(policy: &Policy, obs: Observed, opts: &Options) -> Report {
                 mode: g.mode.clone(),
                 conforming: c,
                 violations: v,
+                unused_note: (!unused.is_empty() || !unused_optional.is_empty())
+                    .then(|| note.clone())
+                    .flatten(),
                 unused,
                 unused_optional,
             }
@@ -241,7 +251,34 @@ pub fn audit(policy: &Policy, obs: Observed, opts: &Options) -> Report {
         dns_responses: obs.names.responses,
         dns_unparsed: obs.names.unparsed,
         dns_chains_cut: obs.names.chains_cut,
+        records_note: note,
         inputs: obs.inputs,
         frames: obs.frames,
     }
+}
+
+/// What sampled or aggregated flow records leave unproven, if any input was such.
+pub fn records_note(inputs: &[InputSummary]) -> Option<String> {
+    let mut notes = crate::flowlog::netflow::Notes::default();
+    for i in inputs {
+        if let Some(n) = &i.flow_records {
+            notes.merge(n);
+        }
+    }
+    let mut why = Vec::new();
+    if let Some(n) = notes.sampling {
+        why.push(format!("sampled (1 in {n} packets)"));
+    }
+    if notes.aggregated > 0 {
+        why.push(format!(
+            "aggregated ({} record(s) stand for several flows)",
+            notes.aggregated
+        ));
+    }
+    (!why.is_empty()).then(|| {
+        format!(
+            "the flow records are {}: a flow not seen may still have happened",
+            why.join(" and ")
+        )
+    })
 }

@@ -505,11 +505,26 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub struct AuditArgs {
     /// The site file.
     pub site: PathBuf,
-    /// Captures (pcap, pcapng) and flow logs (Zeek conn.log and dns.log as TSV or JSON,
-    /// `conntrack -L`/`-E` output, log lines of the emitted nftables ruleset), gzip-compressed
-    /// or not; `-` reads standard input.
-    #[arg(required = true, value_name = "CAPTURE|FLOWLOG")]
+    /// Captures (pcap, pcapng), flow logs (Zeek conn.log and dns.log as TSV or JSON,
+    /// `conntrack -L`/`-E` output, log lines of the emitted nftables ruleset) and flow records
+    /// (files of IPFIX, NetFlow v9 or v5 messages as a collector writes the datagrams,
+    /// `nfdump -o csv` output run with TZ=UTC, Suricata eve.json), gzip-compressed or not; `-`
+    /// reads standard input. Told apart by their first bytes.
+    #[arg(required_unless_present = "listen", value_name = "CAPTURE|FLOWLOG")]
     pub inputs: Vec<PathBuf>,
+    /// Live mode: receive IPFIX / NetFlow v9 / v5 datagrams on this UDP address
+    /// (`udp://0.0.0.0:4739`) and print a report of each period as JSON lines (its violations,
+    /// then a `period` line); Ctrl-C ends with a `live-summary` line.
+    #[arg(long, value_name = "udp://ADDR:PORT", conflicts_with = "inputs")]
+    pub listen: Option<String>,
+    /// Live mode: the period, in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10,
+        requires = "listen"
+    )]
+    pub every: u64,
     /// This firewall's own addresses, for flows bound to `firewall` (local DNS, DHCP, NTP).
     #[arg(long, value_name = "ADDR")]
     pub firewall: Vec<IpAddr>,

@@ -9,7 +9,10 @@
 //! it is not counted as a record.
 
 pub mod conntrack;
+pub mod netflow;
+pub mod nfdump;
 pub mod nftlog;
+pub mod suricata;
 pub mod zeek;
 
 use std::io::BufRead;

@@ -3,9 +3,11 @@
 //! compiled site.
 
 mod captures;
+mod exporters;
 mod lab;
 mod lab_passed;
 mod learn;
 mod logs;
 mod matching;
+mod records;
 mod scenario;

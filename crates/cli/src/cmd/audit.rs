@@ -55,6 +55,9 @@ pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
     let Some(policy) = super::load_site(g, &a.site, json)? else {
         return Ok(Outcome::BadInput);
     };
+    if let Some(l) = &a.listen {
+        return live(&policy, a, l);
+    }
     let Some(c) = collect(&a.inputs) else {
         return Ok(Outcome::BadInput);
     };
@@ -76,6 +79,75 @@ pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// `--listen`: audits records as they arrive until SIGINT or SIGTERM.
+fn live(policy: &portolan_model::ir::Policy, a: &AuditArgs, url: &str) -> anyhow::Result<Outcome> {
+    let Some(addr) = url.strip_prefix("udp://") else {
+        eprintln!("error: --listen takes udp://ADDR:PORT, not `{url}`");
+        return Ok(Outcome::BadInput);
+    };
+    let socket = match std::net::UdpSocket::bind(addr) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen on udp://{addr}: {e}");
+            return Ok(Outcome::BadInput);
+        }
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))?;
+    }
+    eprintln!(
+        "listening on udp://{}; a report every {} s, Ctrl-C to end",
+        socket.local_addr()?,
+        a.every
+    );
+    let opts = Options {
+        firewall: a.firewall.clone(),
+    };
+    let every = std::time::Duration::from_secs(a.every.max(1));
+    let mut failed: Option<std::io::Error> = None;
+    let totals = portolan_audit::live::run(&socket, policy, &opts, every, &stop, |r| {
+        if let Err(e) = period_lines(r) {
+            failed.get_or_insert(e);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let out = std::io::stdout();
+    let mut w = out.lock();
+    serde_json::to_writer(&mut w, &totals)?;
+    w.write_all(b"\n")?;
+    w.flush()?;
+    Ok(if totals.violations > 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Ok
+    })
+}
+
+/// One period of live mode: its violations and flows of unknown devices, then a summary line.
+fn period_lines(r: &Report) -> std::io::Result<()> {
+    let out = std::io::stdout();
+    let mut w = out.lock();
+    for f in r.flows.iter().filter(|f| f.status != Status::Conforming) {
+        serde_json::to_writer(&mut w, f)?;
+        w.write_all(b"\n")?;
+    }
+    let line = serde_json::json!({
+        "type": "period",
+        "flows": r.flows.len(),
+        "conforming": r.conforming,
+        "violations": r.violations,
+        "unknown_device": r.unknown_device,
+        "records": r.inputs.first().and_then(|i| i.flow_records.as_ref()),
+        "records_note": r.records_note,
+    });
+    serde_json::to_writer(&mut w, &line)?;
+    w.write_all(b"\n")?;
+    w.flush()
 }
 
 fn json_lines(r: &Report) -> anyhow::Result<()> {
@@ -101,6 +173,7 @@ fn json_lines(r: &Report) -> anyhow::Result<()> {
         "dns_responses": r.dns_responses,
         "dns_unparsed": r.dns_unparsed,
         "dns_chains_cut": r.dns_chains_cut,
+        "records_note": r.records_note,
     });
     serde_json::to_writer(&mut w, &summary)?;
     w.write_all(b"\n")?;
@@ -196,6 +269,11 @@ pub fn tables(r: &Report, all: bool) -> String {
         "; {} frame(s), {} DNS answer(s)\n",
         r.frames.frames, r.dns_responses
     ));
+    if let Some(n) = &r.records_note {
+        out.push_str(&format!(
+            "note: {n}; unused flows are not proof of absence\n"
+        ));
+    }
     if r.dns_chains_cut > 0 {
         out.push_str(&format!(
             "{} DNS answer(s) had a CNAME chain longer than {} names: their addresses carry only the {} names nearest to them\n",
