@@ -268,17 +268,3 @@ impl Lock {
         Ok(Lock { _file: file })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes_are_distinct_and_valid() {
-        let a = unique_prefix();
-        let b = unique_prefix();
-        assert_ne!(a, b);
-        assert!(a.starts_with(&format!("pl{}", std::process::id())));
-        assert!(command::valid_netns_name(&format!("{a}-fw")));
-    }
-}

@@ -110,8 +110,17 @@ pub fn run(cmd: Command) -> Result<String> {
 fn missing_tool(shown: &str, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
         let tool = shown.split_whitespace().next().unwrap_or("?");
+        let package = match tool {
+            "ip" => "iproute2",
+            "nft" => "nftables",
+            "dnsmasq" => "dnsmasq-base",
+            "iptables-restore" | "ip6tables-restore" | "iptables-save" | "ip6tables-save" => {
+                "iptables"
+            }
+            _ => "iproute2, nftables, dnsmasq-base",
+        };
         Error::Unsupported(format!(
-            "`{tool}` is not installed (Debian packages: iproute2, nftables)"
+            "`{tool}` is not installed (Debian package {package})"
         ))
     } else {
         Error::io(format!("cannot run `{shown}`"), e)

@@ -15,6 +15,9 @@
 //!
 //! `VERIFY_DIFF_RULESETS` and `VERIFY_DIFF_PACKETS` change the size, `VERIFY_DIFF_SEED` the
 //! seed.
+//!
+//! Over 800 lines on purpose: the generator, the sender and the shrinker of one differential
+//! test, which share its topology; none of them serves another test.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;

@@ -6,11 +6,12 @@
 //! otherwise, 2 on bad input (an unreadable site or ruleset, a file nft refuses).
 
 use anyhow::Context;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use comfy_table::ContentArrangement;
 use portolan_verify::site::{DnsFills, Report, Status};
 
 use crate::cli::{Global, RulesetVerifyArgs};
 use crate::output::Outcome;
+use crate::report;
 
 pub fn run(g: &Global, a: &RulesetVerifyArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
@@ -46,11 +47,7 @@ pub fn run(g: &Global, a: &RulesetVerifyArgs) -> anyhow::Result<Outcome> {
     };
     let prog = portolan_verify::program_for_site(&doc, text.as_deref(), &policy, &dns)?;
     let report = portolan_verify::site::verify(&policy, &prog, &dns);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_table(&report);
-    }
+    report::print(&a.out, &report, || human(&report))?;
     Ok(if report.clean() {
         Outcome::Ok
     } else {
@@ -64,11 +61,11 @@ fn rule_text(r: &Option<portolan_verify::program::RuleRef>) -> String {
         .unwrap_or_default()
 }
 
-fn print_table(r: &Report) {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["device", "flow", "status", "deciding rule", "not accepted"]);
+/// The report for people: the flows, the excess, the notes and a closing count.
+fn human(r: &Report) -> String {
+    let mut out = String::new();
+    let mut t = report::table(["device", "flow", "status", "deciding rule", "not accepted"]);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
     for f in &r.flows {
         let rules: Vec<String> = f
             .rules
@@ -104,19 +101,17 @@ fn print_table(r: &Report) {
             detail.join("\n"),
         ]);
     }
-    println!("{t}");
+    out.push_str(&format!("{t}\n"));
     if r.excess.is_empty() {
-        println!("excess: none");
+        out.push_str("excess: none\n");
     } else {
-        let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_header([
-                "device",
-                "also accepted (beyond the profile)",
-                "path",
-                "admitting rule",
-            ]);
+        let mut t = report::table([
+            "device",
+            "also accepted (beyond the profile)",
+            "path",
+            "admitting rule",
+        ]);
+        t.set_content_arrangement(ContentArrangement::Dynamic);
         for e in &r.excess {
             t.add_row([
                 e.group.clone(),
@@ -125,20 +120,21 @@ fn print_table(r: &Report) {
                 rule_text(&e.rule),
             ]);
         }
-        println!("excess:\n{t}");
+        out.push_str(&format!("excess:\n{t}\n"));
     }
     for n in &r.notes {
-        println!("note: {n}");
+        out.push_str(&format!("note: {n}\n"));
     }
     let permitted = r
         .flows
         .iter()
         .filter(|f| f.status == Status::Permitted)
         .count();
-    println!(
-        "{} of {} flows permitted, {} excess classes",
+    out.push_str(&format!(
+        "{} of {} flows permitted, {} excess classes\n",
         permitted,
         r.flows.len(),
         r.excess.len()
-    );
+    ));
+    out
 }
