@@ -16,7 +16,7 @@ use portolan_model::profile::Profile;
 struct With<'a>(&'a Profile);
 
 impl ProfileSource for With<'_> {
-    fn profile(&self, name: &str) -> Result<Profile, String> {
+    fn profile(&self, name: &str) -> Result<Profile, portolan_model::ProfileError> {
         if name == self.0.id {
             Ok(self.0.clone())
         } else {

@@ -46,7 +46,7 @@ pub fn assert_rules_within_profiles(policy: &Policy) {
         if let Some(n) = f.protocol.number() {
             assert_eq!(
                 n,
-                r.protocol,
+                r.protocol.number(),
                 "rule {} changes the protocol",
                 r.provenance()
             );
