@@ -40,7 +40,7 @@ seeds() {
     site_yaml) d=("$repo/examples" "$repo/test-data/sites/good" "$repo/test-data/sites/bad") ;;
     mud_json) d=("$mud_corpus" "$repo/test-data/mud") ;;
     audit_input) d=(seeds/capture seeds/zeek_tsv seeds/zeek_json seeds/conntrack seeds/nftlog) ;;
-    nft_json) d=("$repo/crates/nft/tests/data" "$repo/crates/nft/tests/data/diff") ;;
+    nft_json) d=("$repo/crates/nft/tests/data" "$repo/crates/nft/tests/data/diff" seeds/nft_json) ;;
     # site_nft_check, profile_compile: generated inputs (the bytes are choices, not text)
     # start from their regression inputs.
     *) d=("seeds/$1") ;;

@@ -437,3 +437,20 @@ fn every_fixture_reads_back_its_own_json() {
         }
     }
 }
+
+/// Found by the `nft_json` fuzz target: an object that names a field twice. RFC 8259
+/// section 4 leaves duplicate names undefined and nft never writes them; the typed model
+/// refuses such an object (serde refuses a duplicate field), so it stays unknown and `verify`
+/// says "depends" on it rather than guessing which of the two values nft meant.
+#[test]
+fn an_object_with_a_duplicate_name_stays_unknown() {
+    let text = r#"{"nftables": [{"set": {"family": "inet", "table": "t", "name": "a_v4",
+        "type": "ipv4_addr", "name": "forward", "type": "filter"}}]}"#;
+    let r = Ruleset::parse(text, "dup").expect("parses");
+    assert_eq!(r.objects.len(), 1);
+    assert!(
+        matches!(r.objects[0], Object::Unknown(_)),
+        "{:?}",
+        r.objects[0]
+    );
+}
