@@ -85,4 +85,15 @@ mod tests {
         assert_eq!(type_name(true, 132), Some("mld-listener-done"));
         assert_eq!(type_name(false, 1), None);
     }
+
+    #[test]
+    fn numbers_from_the_rfcs() {
+        // RFC 792: echo 8, echo reply 0; RFC 4443: echo request 128; RFC 4861: NS 135.
+        // (Moved from portolan-verify's copy of this table.)
+        assert_eq!(type_number(false, "echo-request"), Some(8));
+        assert_eq!(type_number(false, "echo-reply"), Some(0));
+        assert_eq!(type_number(true, "echo-request"), Some(128));
+        assert_eq!(type_number(true, "nd-neighbor-solicit"), Some(135));
+        assert_eq!(type_name(false, 11), Some("time-exceeded"));
+    }
 }

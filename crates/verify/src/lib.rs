@@ -7,7 +7,6 @@
 
 pub mod error;
 pub mod eval;
-pub mod icmp;
 pub mod lower;
 pub mod program;
 pub mod site;

@@ -1,0 +1,232 @@
+//! The excess half of a site check: for each group, the widest classes the ruleset accepts
+//! for new connections from and to its addresses, minus what its rules allow, under the
+//! assumption that DNS-filled sets hold addresses outside the site's zones only; the boxes
+//! left are merged where they touch and reported with the rule that admits each.
+
+use portolan_model::ir::Initiator;
+
+use super::{any_addr, describe, fam_iv, v4_of, Ctx, Excess, Peer};
+use crate::eval::Outcome;
+use crate::lower::net_iv;
+use crate::program::{Path, Program, RuleRef};
+use crate::space::{Class, CtState, Dim, Iv, FIXED};
+
+impl Ctx<'_> {
+    /// What the group's rules allow, as boxes without interfaces or conntrack state.
+    pub(super) fn allowed(&self, group: &str) -> Vec<(Path, Class)> {
+        let mut out = Vec::new();
+        for r in self.policy.rules_of(group) {
+            let Some(g) = self.policy.group(group) else {
+                continue;
+            };
+            for dev in &g.addresses {
+                if !r.admits_family(&dev.addr()) {
+                    continue;
+                }
+                for peer in self.peers(r, v4_of(dev)) {
+                    for (path, mut c, _) in self.classes(r, dev, &peer, false) {
+                        if let Peer::Name { .. } = peer {
+                            // Allowed: whatever the name's sets hold, wherever it is.
+                            let key = if r.initiator == Initiator::Device {
+                                Dim::Daddr
+                            } else {
+                                Dim::Saddr
+                            };
+                            c.set(key, any_addr(v4_of(dev)));
+                            if (FIXED..c.iv.len()).all(|i| c.iv[i] != Iv::point(1)) {
+                                continue; // no set carries the name: nothing is allowed by it
+                            }
+                        }
+                        out.push((path, c));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Under the same assumption as [`Self::outside_for_names`]: a lookup of an address the
+    /// class keeps inside the site's zones in a run-time set is a miss.
+    pub(super) fn pin_inside_zones(&self, c: &mut Class) {
+        let v4 = c.is_ipv4();
+        for i in FIXED..c.iv.len() {
+            let key = &self.prog.dynamic[i - FIXED].key;
+            let dim = if key.ends_with("daddr") {
+                Dim::Daddr
+            } else if key.ends_with("saddr") {
+                Dim::Saddr
+            } else {
+                continue;
+            };
+            let a = c.get(dim);
+            let inside = self
+                .policy
+                .zones
+                .iter()
+                .flat_map(|z| &z.networks)
+                .filter(|n| v4_of(n) == v4)
+                .any(|n| net_iv(n).contains(a));
+            if inside {
+                c.iv[i] = Iv::point(0);
+            }
+        }
+    }
+
+    /// The parts of `x` consistent with the assumption that run-time (DNS-filled) sets hold
+    /// addresses outside the site's zones only: where `x` is accepted because an address
+    /// is in such a set, that address is not one of the site's.
+    pub(super) fn outside_for_names(&self, x: Class) -> Vec<Class> {
+        let v4 = x.is_ipv4();
+        let pinned: Vec<usize> = (FIXED..x.iv.len())
+            .filter(|&i| x.iv[i] == Iv::point(1))
+            .collect();
+        let mut out = vec![x];
+        for i in pinned {
+            let key = &self.prog.dynamic[i - FIXED].key;
+            let dim = if key.ends_with("daddr") {
+                Dim::Daddr
+            } else if key.ends_with("saddr") {
+                Dim::Saddr
+            } else {
+                continue;
+            };
+            let allowed = self.outside_zones(v4);
+            out = out
+                .into_iter()
+                .flat_map(|c| {
+                    allowed.iter().filter_map(move |iv| {
+                        let mut c = c.clone();
+                        let v = c.get(dim).intersect(*iv)?;
+                        c.set(dim, v);
+                        Some(c)
+                    })
+                })
+                .collect();
+        }
+        out
+    }
+
+    pub(super) fn excess(&self, group: &str) -> Vec<Excess> {
+        let Some(g) = self.policy.group(group) else {
+            return Vec::new();
+        };
+        let allowed = self.allowed(group);
+        let mut found: Vec<(Path, Class, Option<RuleRef>)> = Vec::new();
+        for dev in &g.addresses {
+            let v4 = v4_of(dev);
+            let mut base = family_class(self.prog, v4);
+            base.set(Dim::Ct, Iv::point(CtState::New.value()));
+            // The device's side of the firewall: its zone's interface where the site names
+            // one (routing sends its address there; forged sources on other interfaces are
+            // the lab's adversarial probes' concern), else any but the loopback.
+            let side: Vec<Iv> = match self.zone_iface(&g.zone) {
+                Some(i) => vec![self.prog.iface(i)],
+                None => match self.prog.ifaces.lookup("lo") {
+                    Some(lo) => self.prog.ifaces.full().minus(Iv::point(lo)),
+                    None => vec![self.prog.ifaces.full()],
+                },
+            };
+            let mut queries = Vec::new();
+            for iv in &side {
+                let mut from = base.clone();
+                from.set(Dim::Saddr, net_iv(dev));
+                from.set(Dim::Iif, *iv);
+                let mut to = base.clone();
+                to.set(Dim::Daddr, net_iv(dev));
+                to.set(Dim::Oif, *iv);
+                queries.push((Path::Forward, from.clone()));
+                queries.push((Path::Forward, to));
+                queries.push((Path::Input, from));
+            }
+            for (path, mut c) in queries {
+                self.pin_inside_zones(&mut c);
+                let ev = self.prog.evaluate(path, &c);
+                for p in ev {
+                    if p.outcome != Outcome::Accept {
+                        continue;
+                    }
+                    let mut rest = vec![p.class.clone()];
+                    for (_, a) in allowed.iter().filter(|(ap, _)| *ap == path) {
+                        rest = rest
+                            .into_iter()
+                            .flat_map(|x| subtract_ignoring_ifaces(&x, a))
+                            .collect();
+                        if rest.is_empty() {
+                            break;
+                        }
+                    }
+                    let rest = rest.into_iter().flat_map(|x| self.outside_for_names(x));
+                    found.extend(rest.map(|x| (path, x, p.rule.clone())));
+                }
+            }
+        }
+        let found = coalesce(found);
+
+        found
+            .into_iter()
+            .map(|(path, c, rule)| Excess {
+                group: group.to_string(),
+                conditional: (FIXED..c.iv.len()).any(|i| c.iv[i] == Iv::point(1)),
+                class: describe(self.prog, &c, None),
+                path,
+                rule,
+            })
+            .collect()
+    }
+}
+
+/// Every packet of one family.
+pub(super) fn family_class(prog: &Program, v4: bool) -> Class {
+    let mut c = prog.all();
+    c.set(Dim::Family, fam_iv(v4));
+    c.set(Dim::Saddr, any_addr(v4));
+    c.set(Dim::Daddr, any_addr(v4));
+    c
+}
+
+/// `x` minus `a`, where `a` says nothing of interfaces or conntrack state.
+fn subtract_ignoring_ifaces(x: &Class, a: &Class) -> Vec<Class> {
+    let mut a = a.clone();
+    for d in [Dim::Iif, Dim::Oif, Dim::Ct] {
+        a.set(d, x.get(d));
+    }
+    a.widen(x.iv.len() - FIXED);
+    x.minus(&a)
+}
+
+/// Merges boxes of one path and rule that differ on one axis with touching intervals.
+fn coalesce(mut v: Vec<(Path, Class, Option<RuleRef>)>) -> Vec<(Path, Class, Option<RuleRef>)> {
+    if v.len() > 4000 {
+        return v;
+    }
+    loop {
+        let mut merged = false;
+        'outer: for i in 0..v.len() {
+            for j in i + 1..v.len() {
+                if v[i].0 != v[j].0 || v[i].2 != v[j].2 {
+                    continue;
+                }
+                let a = &v[i].1;
+                let b = &v[j].1;
+                let diff: Vec<usize> = (0..a.iv.len()).filter(|&k| a.iv[k] != b.iv[k]).collect();
+                if diff.len() == 1 {
+                    let k = diff[0];
+                    let (x, y) = (a.iv[k], b.iv[k]);
+                    if x.hi.checked_add(1).is_some_and(|n| n >= y.lo)
+                        && y.hi.checked_add(1).is_some_and(|n| n >= x.lo)
+                        || x.intersect(y).is_some()
+                    {
+                        let m = Iv::new(x.lo.min(y.lo), x.hi.max(y.hi));
+                        v[i].1.iv[k] = m;
+                        v.swap_remove(j);
+                        merged = true;
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        if !merged {
+            return v;
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! A site against a ruleset: every flow of every device group, then the excess.
+//!
+//! **Flows.** Each IR rule becomes packet classes: its device addresses and its peers (a
+//! static prefix; a name: any address outside the site's zones that the site's DNS puts in
+//! the name's set; this firewall: the input hook) with its protocol, ports, source ports and
+//! ICMP type, entering on the interface of the sender's zone and leaving on the receiver's.
+//! The first packet (ct state new) and the later ones (established) go the initiator's way,
+//! replies (established) come back. A flow is **permitted** when every piece is accepted,
+//! **blocked** when none is, **depends** when the outcome hinges on a set filled at run time
+//! or on an expression outside the supported subset, and **partly** otherwise, with the
+//! pieces that are not accepted. A hostname peer counts as permitted only through the
+//! sets the site's DNS fills for that name (or a rule wider than the name).
+//!
+//! **Excess.** For each group, the widest classes the ruleset accepts for new connections
+//! from its addresses (forwarded, and to this firewall) and to them (forwarded), minus what
+//! its rules allow (interfaces and directions aside: the profile does not say which
+//! interface), each with the rule that admits it.
+//!
+//! The module is cut along those two halves: [`flows`] turns each IR rule into classes and
+//! judges them, [`excess`] looks for what the ruleset admits beyond the rules, and
+//! [`describe`] puts a class into words for both.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use portolan_model::ir::Policy;
+use serde::Serialize;
+
+use crate::program::{Path, Program, RuleRef};
+use crate::space::{Class, Iv};
+
+mod describe;
+mod excess;
+mod flows;
+
+pub use describe::{addr_value, describe};
+
+/// Which sets the site's DNS fills, and for which names (from `nftset=` lines).
+#[derive(Clone, Debug, Default)]
+pub struct DnsFills {
+    /// name or domain → (table, set, is IPv4)
+    pub fills: BTreeMap<String, Vec<(String, String, bool)>>,
+}
+
+impl DnsFills {
+    /// Reads dnsmasq `nftset=/a/b/4#inet#table#set` lines (dnsmasq(8) `--nftset`).
+    pub fn from_dnsmasq(text: &str) -> DnsFills {
+        let mut d = DnsFills::default();
+        for l in text.lines() {
+            let Some(rest) = l.trim().strip_prefix("nftset=/") else {
+                continue;
+            };
+            let Some((domains, targets)) = rest.rsplit_once('/') else {
+                continue;
+            };
+            for target in targets.split(',') {
+                let parts: Vec<&str> = target.split('#').collect();
+                let (v4, table, set) = match parts.as_slice() {
+                    [f, _fam, t, s] => (*f != "6", *t, *s),
+                    [_fam, t, s] => (true, *t, *s),
+                    _ => continue,
+                };
+                for name in domains.split('/').filter(|n| !n.is_empty()) {
+                    d.fills.entry(name.to_string()).or_default().push((
+                        table.to_string(),
+                        set.to_string(),
+                        v4,
+                    ));
+                }
+            }
+        }
+        d
+    }
+
+    /// The sets filled for `name`: its own entry, or a parent domain's (dnsmasq matches a
+    /// domain and its subdomains).
+    fn sets_for(&self, name: &str, v4: bool) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut n = name;
+        loop {
+            if let Some(v) = self.fills.get(n) {
+                out.extend(
+                    v.iter()
+                        .filter(|x| x.2 == v4)
+                        .map(|x| (x.0.clone(), x.1.clone())),
+                );
+            }
+            match n.split_once('.') {
+                Some((_, rest)) if !rest.is_empty() => n = rest,
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Every (table, set) the DNS fills.
+    pub fn sets(&self) -> Vec<(String, String)> {
+        let mut v: Vec<_> = self
+            .fills
+            .values()
+            .flatten()
+            .map(|x| (x.0.clone(), x.1.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Permitted,
+    Partly,
+    Blocked,
+    Depends,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Permitted => "permitted",
+            Status::Partly => "partly",
+            Status::Blocked => "blocked",
+            Status::Depends => "depends",
+        }
+    }
+}
+
+/// A piece of a class that is not simply accepted, described.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// The packets: `10.20.0.10 → 198.51.100.10 tcp dport 22 (new)`.
+    pub class: String,
+    pub direction: Direction,
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleRef>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// The initiator's packets.
+    Original,
+    /// The answers.
+    Reply,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowResult {
+    pub group: String,
+    pub flow: String,
+    pub optional: bool,
+    pub status: Status,
+    /// The rules that decide it (accepting rules when permitted, else the ones that do not).
+    pub rules: Vec<RuleRef>,
+    /// What is not accepted (empty when permitted).
+    pub findings: Vec<Finding>,
+    /// Names the site's DNS fills no set for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unfilled_names: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Excess {
+    pub group: String,
+    pub class: String,
+    pub path: Path,
+    pub rule: Option<RuleRef>,
+    /// Accepted only when a run-time set holds the address (named in `class`).
+    pub conditional: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub site: String,
+    pub flows: Vec<FlowResult>,
+    pub excess: Vec<Excess>,
+    /// Parts of the ruleset not evaluated (netdev or bridge tables).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// Every required flow permitted and nothing else.
+    pub fn clean(&self) -> bool {
+        self.excess.is_empty()
+            && self
+                .flows
+                .iter()
+                .all(|f| f.optional || f.status == Status::Permitted)
+    }
+}
+
+/// A class to check, with its path and direction.
+struct Query {
+    path: Path,
+    direction: Direction,
+    class: Class,
+}
+
+struct Ctx<'a> {
+    policy: &'a Policy,
+    prog: &'a Program,
+    dns: &'a DnsFills,
+}
+
+/// Verifies `policy` against `prog`.
+pub fn verify(policy: &Policy, prog: &Program, dns: &DnsFills) -> Report {
+    let cx = Ctx { policy, prog, dns };
+    let mut flows = Vec::new();
+    for rule in &policy.rules {
+        flows.push(cx.flow(rule));
+    }
+    let mut excess = Vec::new();
+    for g in &policy.groups {
+        excess.extend(cx.excess(&g.id));
+    }
+    Report {
+        site: policy.site.clone(),
+        flows,
+        excess,
+        notes: prog.ignored.clone(),
+    }
+}
+
+/// The flow half of [`verify`] (for the benchmark's split of the time).
+pub fn flows(policy: &Policy, prog: &Program, dns: &DnsFills) -> Vec<FlowResult> {
+    let cx = Ctx { policy, prog, dns };
+    policy.rules.iter().map(|r| cx.flow(r)).collect()
+}
+
+/// The excess half of [`verify`].
+pub fn excess(policy: &Policy, prog: &Program, dns: &DnsFills) -> Vec<Excess> {
+    let cx = Ctx { policy, prog, dns };
+    policy
+        .groups
+        .iter()
+        .flat_map(|g| cx.excess(&g.id))
+        .collect()
+}
+
+fn v4_of(n: &IpNet) -> bool {
+    matches!(n, IpNet::V4(_))
+}
+
+fn fam_iv(v4: bool) -> Iv {
+    Iv::point(if v4 { 0 } else { 1 })
+}
+
+fn any_addr(v4: bool) -> Iv {
+    if v4 {
+        Iv::new(0, u128::from(u32::MAX))
+    } else {
+        Iv::new(0, u128::MAX)
+    }
+}
+
+/// Port intervals of a list (empty: any).
+fn ports(list: &[portolan_model::ir::PortRange]) -> Vec<Iv> {
+    if list.is_empty() {
+        vec![Iv::new(0, 65535)]
+    } else {
+        list.iter()
+            .map(|p| Iv::new(u128::from(p.lo), u128::from(p.hi)))
+            .collect()
+    }
+}
+
+/// Protocols whose packets carry ports the kernel matches (`th dport`): wider than
+/// `IpProto::has_ports`, which says which protocols a profile may give ports.
+fn has_ports(proto: u8) -> bool {
+    matches!(proto, 6 | 17 | 33 | 132 | 136)
+}
+
+/// A peer of a rule, as the classes see it.
+#[derive(Clone, Debug)]
+enum Peer {
+    Net(IpNet),
+    /// A name or domain: addresses outside the site's zones, and the dynamic axes pinned.
+    Name {
+        name: String,
+        v4: bool,
+    },
+    Firewall {
+        v4: bool,
+    },
+    /// Broadcast / multicast destinations (the firewall or forwarded).
+    Cast {
+        dst: Vec<IpNet>,
+        local: bool,
+        oif: Option<String>,
+    },
+}
