@@ -4,6 +4,10 @@
 //! come mostly from what the profiles at hand declare (their modes, features, params and
 //! their types, endpoints, flows left `unspecified`), with a share of wrong and hostile
 //! values so that the refusals are exercised too.
+//!
+//! Over 800 lines on purpose: the site and the profile generators share the value makers
+//! (addresses, names, ports, params of each type), and a site generated for a generated
+//! profile must agree with it; one file keeps the choices of both in one place.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
