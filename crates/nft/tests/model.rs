@@ -454,3 +454,15 @@ fn an_object_with_a_duplicate_name_stays_unknown() {
         r.objects[0]
     );
 }
+
+/// Found by the `nft_json` fuzz target: a number that is no integer (a handle of `2.1e65` in an
+/// object the model keeps as raw JSON) must read back as itself after the model writes it,
+/// which serde_json guarantees only with `float_roundtrip`.
+#[test]
+fn a_raw_number_survives_the_round_trip() {
+    let text = r#"{"nftables": [{"counter": {"family": "inet", "table": "t", "name": "c",
+        "handle": 2.1111111111111113e+65}}]}"#;
+    let r = Ruleset::parse(text, "float").expect("parses");
+    let again = Ruleset::parse(&r.to_json(), "again").expect("parses again");
+    assert_eq!(again, r);
+}
