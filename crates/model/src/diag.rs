@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use code::Code;
+pub use code::{kebab, Code};
 
 /// How bad a problem is. Errors make a file unusable; warnings do not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]

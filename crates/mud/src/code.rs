@@ -3,10 +3,6 @@
 //! that scripts match on the text and Rust callers on variants. A problem of the profile built
 //! from the file carries the model's code ([`Code::Profile`]).
 
-use std::fmt;
-
-use serde::{Serialize, Serializer};
-
 /// Declares the codes and their kebab-case spelling side by side (a unit test checks each
 /// spelling against the variant's name).
 macro_rules! codes {
@@ -118,48 +114,13 @@ codes! {
     WrongType = "wrong-type",
 }
 
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Code {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl PartialEq<str> for Code {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for Code {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
+portolan_model::code_text_impls!(Code);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn kebab(name: &str) -> String {
-        let mut out = String::new();
-        for (i, c) in name.chars().enumerate() {
-            if c.is_ascii_uppercase() {
-                if i > 0 {
-                    out.push('-');
-                }
-                out.push(c.to_ascii_lowercase());
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
+    use portolan_model::diag::kebab;
 
     #[test]
     fn each_text_is_the_variant_name_in_kebab_case() {

@@ -2,10 +2,6 @@
 //! diagnostic is shown (`error[unknown-endpoint]`, `"code": "unknown-endpoint"` in JSON), so
 //! that scripts can match on them and callers in Rust match on variants, never on strings.
 
-use std::fmt;
-
-use serde::{Serialize, Serializer};
-
 /// Declares the codes and their kebab-case spelling side by side, so that the two cannot
 /// drift apart (a unit test checks each spelling against the variant's name).
 macro_rules! codes {
@@ -121,49 +117,60 @@ impl Code {
     }
 }
 
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The impls every closed code enum shares (model's [`Code`], mud's): written as its text
+/// (`Display`, `Serialize`) and compared with text, from the enum's own `as_str`.
+#[macro_export]
+macro_rules! code_text_impls {
+    ($code:ty) => {
+        impl ::std::fmt::Display for $code {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::serde::Serialize for $code {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $code {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $code {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
 }
 
-impl Serialize for Code {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+code_text_impls!(Code);
 
-impl PartialEq<str> for Code {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
+/// `NamesNeedDns` → `names-need-dns`: the spelling rule every code's text follows (model's
+/// and mud's tests check each variant against it).
+#[doc(hidden)]
+pub fn kebab(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
     }
-}
-
-impl PartialEq<&str> for Code {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `NamesNeedDns` → `names-need-dns`: the spelling rule every code's text follows.
-    fn kebab(name: &str) -> String {
-        let mut out = String::new();
-        for (i, c) in name.chars().enumerate() {
-            if c.is_ascii_uppercase() {
-                if i > 0 {
-                    out.push('-');
-                }
-                out.push(c.to_ascii_lowercase());
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
 
     #[test]
     fn each_text_is_the_variant_name_in_kebab_case() {
