@@ -8,6 +8,8 @@
 #
 # usage: [FUZZ_JOBS=N] [FUZZ_OUT=DIR] fuzz/run.sh [DURATION] [TARGET...]
 # FUZZ_OUT: where corpus/ and artifacts/ go (default fuzz/), e.g. for a run beside another.
+# FUZZ_SEED: libFuzzer's random seed (default: a new one each run). The CI smoke fixes it, so
+# that a commit's result does not depend on luck; long runs leave it unset to explore.
 # The table at the end gives per target: executions, corpus (files, kB), peak RSS, crashes.
 # site_nft_check and profile_compile check outputs with nft, ipset, iptables-restore and
 # dnsmasq inside a network namespace of their own: they need root and those tools.
@@ -100,10 +102,17 @@ run_one() {
   # shellcheck disable=SC2046
   if ! "$bin/$t" "$work/corpus/$t" "$s" -artifact_prefix="$work/artifacts/$t/" \
       -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
-      -print_final_stats=1 $(dict "$t") >"$log" 2>&1; then
+      -print_final_stats=1 $(dict "$t") ${FUZZ_SEED:+-seed="$FUZZ_SEED"} >"$log" 2>&1; then
     {
       echo "fuzz: $t FAILED; the input is in $work/artifacts/$t/ (log: $log):"
-      grep -E 'panicked|ERROR|Test unit written|SUMMARY' "$log" | head -8 || true
+      # The panic's message follows its `panicked at` line: print both (up to 20 lines).
+      grep -E -A12 'panicked at' "$log" | head -20 || true
+      grep -E 'ERROR|Test unit written|SUMMARY' "$log" | head -4 || true
+      # The input itself, so that a failure on a machine whose artifacts are gone (CI) can be
+      # replayed: `echo B64 | base64 -d > x; cargo +nightly fuzz run TARGET x`.
+      find "$work/artifacts/$t" -type f -newer "$log.start" \( -name 'crash-*' -o -name 'timeout-*' \
+        -o -name 'oom-*' \) -size -8k -print0 | head -zn 2 |
+        while IFS= read -r -d '' f; do echo "input $(basename "$f") (base64): $(base64 -w0 "$f")"; done
     } >"$results/$t.failed"
   fi
   local runs rss files kb crashes

@@ -107,14 +107,18 @@ impl Ownership {
         }
         // Sources that belong to no interface: the unspecified address (a host without an
         // address yet: DHCP discovery, duplicate address detection) and link-local ranges,
-        // which every link has. A zone declared as `0.0.0.0/0` or `::/0` keeps them out.
+        // which every link has. A zone declared as `0.0.0.0/0` or `::/0` keeps them out. A zone
+        // that names one of them exactly (`networks: [169.254.0.0/16]`) owns it: the site said
+        // so, and the inner prefix is cut out of any wider zone as for any nested prefix.
         let exempt: Vec<IpNet> = ["0.0.0.0/32", "169.254.0.0/16", "::/128", "fe80::/10"]
             .iter()
             .filter_map(|e| e.parse().ok())
             .collect();
         let carved: Vec<(IpNet, usize)> = exempt
             .into_iter()
-            .filter(|e| raw.iter().any(|(n, _)| n.contains(e) && n != e))
+            .filter(|e| {
+                raw.iter().any(|(n, _)| n.contains(e) && n != e) && !raw.iter().any(|(n, _)| n == e)
+            })
             .map(|e| (e, EXEMPT))
             .collect();
         raw.extend(carved);

@@ -234,6 +234,47 @@ fn nested_zones_resolve_to_the_most_specific() {
     ns.iptables("nested zones", &ipt);
 }
 
+/// Found by the `profile_compile` fuzz target: a zone that names the link-local range itself,
+/// inside another zone's wider prefix, made the emitters index past their zone list (a panic).
+const LINK_LOCAL_ZONE: &str = r#"portolan: 1
+site: linklocal
+zones:
+  - id: field
+    interface: lan0
+    networks: [10.20.0.0/16, 169.254.0.0/16]
+  - id: mgmt
+    interface: mgmt0
+    networks: [169.0.0.0/8]
+devices:
+  - id: gw
+    profile: oscar-templog-gateway
+    zone: field
+    addresses: [10.20.1.20]
+    flows:
+      dhcp: {enabled: false}
+      dns: {enabled: false}
+"#;
+
+#[test]
+fn a_zone_may_own_the_link_local_range() {
+    let policy = site(
+        "linklocal.yaml",
+        LINK_LOCAL_ZONE,
+        Profiles::catalog().files(Path::new(".")),
+    );
+    let text = nft(&policy);
+    // 169.0.0.0/8 minus 169.254.0.0/16 (field's, as the site says), by hand.
+    assert!(
+        text.contains("elements = { 10.20.0.0/16 : jump from_field,\n\t\t\t169.0.0.0-169.253.255.255 : jump from_mgmt,\n\t\t\t169.254.0.0/16 : jump from_field,\n\t\t\t169.255.0.0/16 : jump from_mgmt }"),
+        "{text}"
+    );
+    let ipt = emit(Target::Iptables, &policy, &Options::default()).expect("emits");
+    let _turn = kernel::turn();
+    let ns = Netns::new("emit");
+    ns.nft("link-local zone", &text, false);
+    ns.iptables("link-local zone", &ipt);
+}
+
 const CASTS: &str = r#"portolan: 1
 site: casts
 zones:
