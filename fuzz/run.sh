@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for DURATION each (`30s`, `10m`; default 10m), FUZZ_JOBS at a time
 # (default 1: one after another), with the seeds of the repository and a dictionary where
-# one helps. A crash, a hang (an
-# input taking over 10 s) or a memory blow-up (over 2 GiB) stops the run with exit 1 and
+# one helps. A crash, a hang (an input taking over 10 s; 60 s for the two targets that run
+# the kernel's tools) or a memory blow-up (over 2 GiB) stops the run with exit 1 and
 # leaves the input in fuzz/artifacts/TARGET/; minimise it with
 # `cargo +nightly fuzz tmin TARGET FILE` and add it as a regression test.
 #
@@ -70,6 +70,15 @@ max_len() {
   esac
 }
 
+# Seconds one input may take: the targets that run nft, iptables-restore and dnsmasq wait on
+# processes, which a loaded machine slows far more than pure parsing (0.3 s became 10 s).
+timeout_s() {
+  case "$1" in
+    site_nft_check | profile_compile) echo 60 ;;
+    *) echo 10 ;;
+  esac
+}
+
 # The MUD corpus is nested by source: libFuzzer reads only a directory's own files.
 flat_seeds() {
   local t=$1 out="$work/corpus/.seeds-$1"
@@ -101,7 +110,7 @@ run_one() {
   # The binary built above, run directly: no rebuild between targets.
   # shellcheck disable=SC2046
   if ! "$bin/$t" "$work/corpus/$t" "$s" -artifact_prefix="$work/artifacts/$t/" \
-      -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
+      -max_total_time="$secs" -timeout="$(timeout_s "$t")" -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
       -print_final_stats=1 $(dict "$t") ${FUZZ_SEED:+-seed="$FUZZ_SEED"} >"$log" 2>&1; then
     {
       echo "fuzz: $t FAILED; the input is in $work/artifacts/$t/ (log: $log):"
