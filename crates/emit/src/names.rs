@@ -172,6 +172,14 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+/// An ICMP type name as a rule may carry it: a lowercase letter, then lowercase letters,
+/// digits and `-` (`echo-request`, `mld2-listener-report`).
+pub(crate) fn is_icmp_type_token(t: &str) -> bool {
+    t.starts_with(|c: char| c.is_ascii_lowercase())
+        && t.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// Checks a comment or log text: printable ASCII without quotes or backslashes.
 pub fn safe_text(target: &'static str, what: &'static str, s: &str) -> Result<String, EmitError> {
     if s.chars().all(|c| {

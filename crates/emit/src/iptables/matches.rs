@@ -122,7 +122,7 @@ pub(super) fn l4(
     let icmp = |kw: &str, m: &str, opt: &str| -> Result<String, EmitError> {
         match &r.icmp_type {
             Some(t) => {
-                if t.is_empty() || !t.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                if !crate::names::is_icmp_type_token(t) {
                     return Err(EmitError::Unsafe {
                         target: T,
                         what: "icmp type",

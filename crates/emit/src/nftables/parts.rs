@@ -76,7 +76,7 @@ fn l4_match(r: &Rule, fam: Option<Family>) -> Result<Option<String>, EmitError> 
         Some(kw) if p.is_icmp() => match &r.icmp_type {
             Some(t) => {
                 let t = safe_text(T, "icmp type", t)?;
-                if t.is_empty() || !t.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                if !crate::names::is_icmp_type_token(&t) {
                     return Err(EmitError::Unsafe {
                         target: T,
                         what: "icmp type",

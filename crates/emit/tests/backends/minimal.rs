@@ -275,6 +275,49 @@ fn a_zone_may_own_the_link_local_range() {
     ns.iptables("link-local zone", &ipt);
 }
 
+/// A profile with one flow per ICMP and ICMPv6 type name the model accepts.
+fn every_icmp_type_profile() -> String {
+    let mut y = String::from(
+        "portolan: 1\nid: icmp-all\nvendor: Example\nproduct: Pinger\nsources:\n  - id: doc\n    title: t\n    file: t.txt\nendpoints:\n  - id: cloud\n    hosts: [cloud.example.com]\nflows:\n",
+    );
+    for (proto, v6) in [("icmp", false), ("icmpv6", true)] {
+        for (i, t) in portolan_model::icmp::type_names(v6).enumerate() {
+            y.push_str(&format!(
+                "  - id: {proto}-{i}\n    from: device\n    to: cloud\n    initiation: device\n    protocol: {proto}\n    icmp_type: {t}\n    source: {{doc: doc, ref: \"row {i}\"}}\n"
+            ));
+        }
+    }
+    y.push_str("listens: none\n");
+    y
+}
+
+/// Found by the `profile_compile` fuzz target in CI: `mld2-listener-report`, a name the model
+/// accepts (nft's name of ICMPv6 type 143), was refused by both back ends as unsafe because
+/// of its digit. Every name the model accepts must load, in nft and in ip(6)tables: the
+/// kernel's tools are the judges.
+#[test]
+fn every_icmp_type_name_the_model_accepts_loads() {
+    let text = every_icmp_type_profile();
+    let profiles = Profiles::none().with_text("icmp-all", &text);
+    let policy = site(
+        "icmp.yaml",
+        "portolan: 1\nsite: icmp\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.20.0.0/24, \"2001:db8:20::/64\"]\nservices:\n  dns: firewall\ndevices:\n  - id: pinger\n    profile: icmp-all\n    zone: field\n    addresses: [10.20.0.5, \"2001:db8:20::5\"]\n",
+        profiles,
+    );
+    let nft_text = nft(&policy);
+    assert!(
+        nft_text.contains("icmpv6 type mld2-listener-report"),
+        "{nft_text}"
+    );
+    let ipt = emit(Target::Iptables, &policy, &Options::default()).expect("emits");
+    // ip6tables has no name for type 143 (`ip6tables -p icmpv6 -h`): the number.
+    assert!(ipt.contains("--icmpv6-type 143"), "{ipt}");
+    let _turn = kernel::turn();
+    let ns = Netns::new("emit");
+    ns.nft("every ICMP type", &nft_text, false);
+    ns.iptables("every ICMP type", &ipt);
+}
+
 const CASTS: &str = r#"portolan: 1
 site: casts
 zones:
