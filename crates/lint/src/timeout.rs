@@ -131,7 +131,7 @@ pub fn ct_timeout_remedy(name: &str, protocol: Transport, seconds: u32) -> Strin
         Transport::Udp => "replied",
     };
     format!(
-        "ct timeout {name} {{ protocol {p}; l3proto ip; policy = {{ {state}: {seconds} }} }} and, in the flow's rule, `ct timeout set \"{name}\"`",
+        "ct timeout {name} {{ protocol {p}; l3proto ip; policy = {{ {state}: {seconds} }}; }} (an `l3proto ip6` twin for IPv6) and, in the flow's rule, `ct timeout set \"{name}\"`",
         p = protocol.name()
     )
 }

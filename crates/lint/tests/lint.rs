@@ -288,7 +288,7 @@ fn izuma_keepalive_against_conntrack_and_nat() {
         .remedy;
     // Twice the keepalive: 2 x 540 = 1080 s.
     assert!(
-        remedy.contains("policy = { established: 1080 }"),
+        remedy.contains("policy = { established: 1080 };"),
         "{remedy}"
     );
 }
