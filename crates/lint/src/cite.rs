@@ -17,44 +17,50 @@ impl std::fmt::Display for Citation {
     }
 }
 
-/// RFC 8247 section 2.1, the status of each IKEv2 encryption transform (ENCR_3DES MAY,
-/// ENCR_DES MUST NOT; ENCR_AES_CBC MUST, AES-GCM and ChaCha20-Poly1305 SHOULD).
+/// RFC 8247 section 2.1, the status of each IKEv2 encryption transform (ENCR_AES_CBC MUST;
+/// ENCR_CHACHA20_POLY1305, ENCR_AES_GCM_16, ENCR_AES_CCM_8 SHOULD; ENCR_3DES MAY; ENCR_DES
+/// and ENCR_NULL MUST NOT).
 pub const RFC8247_ENCR: Citation = Citation {
     standard: "RFC 8247",
     section: "section 2.1 (Type 1 - IKEv2 Encryption Algorithm Transforms)",
     url: "https://www.rfc-editor.org/rfc/rfc8247#section-2.1",
 };
 
-/// RFC 8247 section 2.2, IKEv2 pseudo-random functions (PRF_HMAC_MD5 MUST NOT).
+/// RFC 8247 section 2.2, IKEv2 pseudorandom functions (PRF_HMAC_SHA2_256 MUST,
+/// PRF_HMAC_SHA1 MUST-, PRF_HMAC_MD5 MUST NOT).
 pub const RFC8247_PRF: Citation = Citation {
     standard: "RFC 8247",
     section: "section 2.2 (Type 2 - IKEv2 Pseudorandom Function Transforms)",
     url: "https://www.rfc-editor.org/rfc/rfc8247#section-2.2",
 };
 
-/// RFC 8247 section 2.3, IKEv2 integrity transforms (AUTH_HMAC_MD5_96 MUST NOT).
+/// RFC 8247 section 2.3, IKEv2 integrity transforms (AUTH_HMAC_SHA2_256_128 MUST,
+/// AUTH_HMAC_SHA1_96 MUST-, AUTH_HMAC_MD5_96, AUTH_DES_MAC and AUTH_KPDK_MD5 MUST NOT).
 pub const RFC8247_INTEG: Citation = Citation {
     standard: "RFC 8247",
     section: "section 2.3 (Type 3 - IKEv2 Integrity Algorithm Transforms)",
     url: "https://www.rfc-editor.org/rfc/rfc8247#section-2.3",
 };
 
-/// RFC 8247 section 2.4, Diffie-Hellman groups (group 1 MUST NOT, groups 2 and 5 SHOULD NOT,
-/// 14 MUST, 19 SHOULD). It also governs the group of a child SA's key exchange (ESP PFS).
+/// RFC 8247 section 2.4, Diffie-Hellman groups (14 MUST, 19 SHOULD; 2, 5, 23, 24 SHOULD NOT;
+/// 1 and 22 MUST NOT). It also governs the group of a child SA's key exchange (ESP PFS).
 pub const RFC8247_DH: Citation = Citation {
     standard: "RFC 8247",
-    section: "section 2.4 (Type 4 - Diffie-Hellman Group Transforms)",
+    section: "section 2.4 (Type 4 - IKEv2 Diffie-Hellman Group Transforms)",
     url: "https://www.rfc-editor.org/rfc/rfc8247#section-2.4",
 };
 
-/// RFC 8221 section 5, ESP encryption algorithms (ENCR_3DES SHOULD NOT, ENCR_DES MUST NOT).
+/// RFC 8221 section 5, ESP encryption algorithms (ENCR_AES_CBC, ENCR_AES_GCM_16 and ENCR_NULL
+/// MUST; ENCR_3DES SHOULD NOT; ENCR_DES, ENCR_DES_IV64, ENCR_DES_IV32, ENCR_BLOWFISH and
+/// ENCR_3IDEA MUST NOT).
 pub const RFC8221_ENCR: Citation = Citation {
     standard: "RFC 8221",
     section: "section 5 (ESP Encryption Algorithms)",
     url: "https://www.rfc-editor.org/rfc/rfc8221#section-5",
 };
 
-/// RFC 8221 section 6, ESP and AH authentication algorithms (AUTH_HMAC_MD5_96 MUST NOT).
+/// RFC 8221 section 6, ESP and AH authentication algorithms (AUTH_HMAC_SHA2_256_128 MUST,
+/// AUTH_HMAC_SHA1_96 MUST-, AUTH_HMAC_MD5_96, AUTH_DES_MAC and AUTH_KPDK_MD5 MUST NOT).
 pub const RFC8221_AUTH: Citation = Citation {
     standard: "RFC 8221",
     section: "section 6 (ESP and AH Authentication Algorithms)",

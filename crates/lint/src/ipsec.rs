@@ -184,7 +184,7 @@ pub fn verdict(phase: Phase, t: Transform) -> Option<Verdict> {
     };
     match (phase, t) {
         // RFC 8247 section 2.1.
-        (Phase::Ike, Transform::Encryption("ENCR_DES")) => v(
+        (Phase::Ike, Transform::Encryption("ENCR_DES" | "ENCR_NULL")) => v(
             LintCode::IkeWeakEncryption,
             Level::Error,
             "MUST NOT",
@@ -237,8 +237,8 @@ pub fn verdict(phase: Phase, t: Transform) -> Option<Verdict> {
                 Phase::Esp => LintCode::EspWeakDhGroup,
             };
             match g {
-                1 => v(code, Level::Error, "MUST NOT", cite::RFC8247_DH),
-                2 | 5 | 22 | 23 | 24 => v(code, Level::Warning, "SHOULD NOT", cite::RFC8247_DH),
+                1 | 22 => v(code, Level::Error, "MUST NOT", cite::RFC8247_DH),
+                2 | 5 | 23 | 24 => v(code, Level::Warning, "SHOULD NOT", cite::RFC8247_DH),
                 _ => None,
             }
         }
@@ -280,6 +280,15 @@ mod tests {
         assert_eq!(l(Phase::Ike, Transform::DhGroup(2)), Some(Level::Warning));
         assert_eq!(l(Phase::Esp, Transform::DhGroup(5)), Some(Level::Warning));
         assert_eq!(l(Phase::Ike, Transform::DhGroup(14)), None);
+        // RFC 8247 section 2.4: group 22 (1024-bit MODP, 160-bit subgroup) MUST NOT, 23 and
+        // 24 SHOULD NOT; section 2.1: ENCR_NULL MUST NOT in IKEv2 (RFC 8221: MUST in ESP).
+        assert_eq!(l(Phase::Esp, Transform::DhGroup(22)), Some(Level::Error));
+        assert_eq!(l(Phase::Ike, Transform::DhGroup(24)), Some(Level::Warning));
+        assert_eq!(
+            l(Phase::Ike, Transform::Encryption("ENCR_NULL")),
+            Some(Level::Error)
+        );
+        assert_eq!(l(Phase::Esp, Transform::Encryption("ENCR_NULL")), None);
         assert_eq!(
             l(Phase::Ike, Transform::Encryption("ENCR_3DES")),
             Some(Level::Note)
