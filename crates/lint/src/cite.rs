@@ -75,6 +75,14 @@ pub const RFC9395: Citation = Citation {
     url: "https://www.rfc-editor.org/rfc/rfc9395",
 };
 
+/// RFC 8996 (BCP 195), abstract: TLS 1.0 and 1.1 (and DTLS 1.0) are formally deprecated
+/// and their RFCs moved to Historic.
+pub const RFC8996: Citation = Citation {
+    standard: "RFC 8996 (BCP 195)",
+    section: "abstract (TLS 1.0 and 1.1, DTLS 1.0 deprecated)",
+    url: "https://www.rfc-editor.org/rfc/rfc8996",
+};
+
 /// CWE-319, description: sensitive data in cleartext on a channel that can be sniffed.
 pub const CWE319: Citation = Citation {
     standard: "CWE-319 (Cleartext Transmission of Sensitive Information)",

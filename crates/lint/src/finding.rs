@@ -74,6 +74,7 @@ lint_codes! {
     EspWeakIntegrity = "esp-weak-integrity": "an ESP integrity algorithm the standards forbid",
     EspWeakDhGroup = "esp-weak-dh-group": "a Diffie-Hellman group for ESP (PFS) the standards discourage or forbid",
     UnknownAlgorithm = "unknown-algorithm": "an IPsec proposal option lint cannot classify",
+    TlsOldVersion = "tls-old-version": "a TLS or DTLS version that is deprecated",
     PlaintextService = "plaintext-service": "a protocol without encryption (telnet, FTP, HTTP, SNMPv1/v2c)",
     UnauthenticatedService = "unauthenticated-service": "a service the profile marks as having no access control of its own",
     KeepaliveOverConntrack = "keepalive-over-conntrack": "a keepalive longer than the firewall's conntrack timeout for the protocol",

@@ -194,6 +194,41 @@ fn ikev1(doc: &ProfileDoc, flow: &Flow, at: Location) -> Finding {
     )
 }
 
+/// TLS versions the flow states that are deprecated: TLS 1.0 and 1.1, DTLS 1.0, and SSL.
+pub(crate) fn tls_versions(doc: &ProfileDoc, index: usize, flow: &Flow) -> Vec<Finding> {
+    let Some(tls) = &flow.tls else {
+        return Vec::new();
+    };
+    let at = doc
+        .raw_flow(index)
+        .and_then(|f| f.tls.as_ref())
+        .map_or_else(|| doc.flow_at(index), |t| doc.at_span(t));
+    tls.versions
+        .iter()
+        .filter(|v| {
+            let v = v.to_ascii_lowercase().replace(['v', ' '], "");
+            matches!(
+                v.as_str(),
+                "1.0" | "1.1" | "tls1.0" | "tls1.1" | "dtls1.0" | "ssl3" | "ssl3.0" | "ssl2"
+            )
+        })
+        .map(|v| {
+            finding(
+                doc,
+                flow,
+                at.clone(),
+                What {
+                    code: LintCode::TlsOldVersion,
+                    level: Level::Warning,
+                    reason: format!("TLS version `{v}` is deprecated"),
+                    citations: vec![cite::RFC8996],
+                    remedy: "use TLS 1.2 or 1.3 (DTLS 1.2 or 1.3) only".to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
 /// A protocol without encryption: its name and what says so.
 pub(crate) fn plaintext(flow: &Flow) -> Option<(&'static str, Citation)> {
     if flow.tls.is_some() {
@@ -291,7 +326,7 @@ at,
 What {
 code: LintCode::CloudWildcard,
 level: Level::Warning,
-reason: format!("wildcard `*.{d}` of endpoint `{peer}` covers `{ns}`, where every customer of the provider has hosts"),
+reason: format!("wildcard `{}` of endpoint `{peer}` covers `{ns}`, where every customer of the provider has hosts", if d.starts_with("*.") { d.clone() } else { format!("*.{d}") }),
 citations: vec![cite::LEAST_PRIVILEGE],
 remedy: "list the device's own hostnames under `hosts`, or a wildcard under a domain the vendor owns".to_string(),
 },
@@ -342,6 +377,7 @@ pub fn is_any(n: &IpNet) -> bool {
 pub(crate) fn flow_findings(doc: &ProfileDoc, index: usize, exposure: bool) -> Vec<Finding> {
     let flow = &doc.profile.flows[index];
     let mut out = ipsec_options(doc, index, flow);
+    out.extend(tls_versions(doc, index, flow));
     out.extend(cloud_wildcards(doc, index, flow));
     out.extend(any_addresses(doc, index, flow));
     if exposure || flow.outbound() {

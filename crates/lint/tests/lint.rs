@@ -118,6 +118,30 @@ fn wcc_lite_weak_options_each_flagged_at_its_option() {
 }
 
 #[test]
+fn breadth_old_tls_telnet_and_unknown_options_in_a_profile() {
+    let name = "breadth-profile.yaml";
+    let doc = ProfileDoc::from_text(name, &read(&data(name))).expect("validates");
+    let r = portolan_lint::profile(&doc, &Config::default(), None);
+    use Level::*;
+    // breadth-profile.yaml: "*.amazonaws.com" (line 8, column 27), 0.0.0.0/0 (9:30), the
+    // `tls:` of `up` with TLS 1.1 (18:10, RFC 8996), flow `console` on TCP 23 (20:9), the
+    // proposal with `foo512` (33:38).
+    assert_eq!(
+        shape(&r),
+        vec![
+            ("cloud-wildcard", Warning, 8, 27),
+            ("any-peer", Warning, 9, 30),
+            ("tls-old-version", Warning, 18, 10),
+            ("plaintext-service", Warning, 20, 9),
+            ("unknown-algorithm", Note, 33, 38),
+        ],
+        "{:#?}",
+        r.findings
+    );
+    assert!(r.findings[0].reason.contains("`*.amazonaws.com`"));
+}
+
+#[test]
 fn thingpark_proposals_pass() {
     // i6 and i7: ike aes128-sha256-ecp256, aes128-sha384-ecp384, aes256-sha512-ecp521 and esp
     // aes128gcm128, aes256gcm128: AES (CBC MUST, GCM SHOULD), SHA-2, ECP groups 19-21 - none
