@@ -258,6 +258,31 @@ fn the_api_is_flagged_unless_reachable_only_from_management() {
 }
 
 #[test]
+fn a_binding_to_any_is_open_from_everywhere() {
+    let r = lint_site(
+        &data("any-peer.yaml"),
+        "any-peer.yaml",
+        &Config::default(),
+        None,
+    );
+    use Level::*;
+    // any-peer.yaml line 22, column 23: `ser2net-client: [any]`. `any` is 0.0.0.0/0 and ::/0:
+    // every zone with networks (field, mgmt) and outside them all.
+    let ser2net: Vec<_> = shape(&r)
+        .into_iter()
+        .filter(|s| (s.2, s.3) == (22, 23))
+        .collect();
+    assert_eq!(
+        ser2net,
+        vec![
+            ("any-peer", Warning, 22, 23),
+            ("inbound-from-internet", Warning, 22, 23),
+            ("open-to-every-zone", Warning, 22, 23),
+        ]
+    );
+}
+
+#[test]
 fn izuma_keepalive_against_conntrack_and_nat() {
     let site = root().join("examples/site.yaml");
     let keepalives = |r: &Report| -> Vec<(&'static str, String)> {
