@@ -111,7 +111,7 @@ pub const LINUX_CONNTRACK: Citation = Citation {
 /// expire in less than two minutes; five minutes or more is recommended.
 pub const RFC4787_REFRESH: Citation = Citation {
     standard: "RFC 4787 (BCP 127)",
-    section: "section 4.3 (Mapping Refresh, REQ-5)",
+    section: "section 4.3 (Mapping Refresh, REQ-5: not less than two minutes)",
     url: "https://www.rfc-editor.org/rfc/rfc4787#section-4.3",
 };
 
@@ -119,7 +119,8 @@ pub const RFC4787_REFRESH: Citation = Citation {
 /// must not be less than 2 hours 4 minutes.
 pub const RFC5382_IDLE: Citation = Citation {
     standard: "RFC 5382 (BCP 142)",
-    section: "section 5 (Established Connection Idle-Timeout, REQ-5)",
+    section:
+        "section 5 (REQ-5: established connection idle-timeout not less than 2 hours 4 minutes)",
     url: "https://www.rfc-editor.org/rfc/rfc5382#section-5",
 };
 
