@@ -21,3 +21,23 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   rustup component add rustfmt clippy
 fi
 cargo fetch --locked 2>/dev/null || cargo fetch
+
+# The SARIF 2.1.0 JSON schema (OASIS, rtm.5) that `portolan lint --format sarif` is validated
+# against in crates/lint/tests: the copy @microsoft/jest-sarif ships, from the npm registry,
+# cached outside the repository (the lint test reads the same path, or $PORTOLAN_SARIF_SCHEMA).
+SARIF_SCHEMA="${PORTOLAN_SARIF_SCHEMA:-${XDG_CACHE_HOME:-$HOME/.cache}/portolan/sarif-2.1.0-rtm.5.json}"
+if [ ! -s "$SARIF_SCHEMA" ]; then
+  if ! command -v npm >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  echo "setup: fetching the SARIF 2.1.0 schema (@microsoft/jest-sarif@1.0.0-beta.0)" >&2
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null \
+    && tar -xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json)
+  mkdir -p "$(dirname "$SARIF_SCHEMA")"
+  mv "$tmp/package/lib/schemas/sarif-2.1.0-rtm.5.json" "$SARIF_SCHEMA"
+  rm -rf "$tmp"
+fi

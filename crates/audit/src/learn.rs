@@ -330,6 +330,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             icmp_type: icmp_name.map(str::to_string),
             keepalive: None,
             persistent: false,
+            unauthenticated: false,
             tls: None,
             ike: None,
             esp: None,

@@ -161,6 +161,22 @@ pub enum Command {
     ///
     /// Example: portolan verify examples/site.yaml --ruleset /etc/nftables.conf
     Verify(RulesetVerifyArgs),
+    /// Weak crypto, plaintext and unauthenticated exposure, keepalives against timeouts,
+    /// breadth and site hygiene, each finding with the standard and section that says so.
+    ///
+    /// A profile (catalog id or file) is linted flow by flow: IPsec proposal options against
+    /// RFC 8247 and RFC 8221, IKEv1 (RFC 9395), protocols without encryption, services the
+    /// profile marks unauthenticated, wildcards over cloud namespaces, any-address peers. A
+    /// site (a file with `site:`) is linted for what applies to each device: the proposals it
+    /// configures, from which zones each peer-initiated flow is reachable, keepalives against
+    /// the firewall's conntrack timeouts (--conntrack-from-kernel, or `conntrack:` in the
+    /// configuration) and a NAT's (`nat:`), overlapping zone networks. The configuration
+    /// (--config) can accept a finding for a flow with a reason.
+    ///
+    /// Exit 0 when no finding reaches --deny, 1 when one does, 2 on bad input.
+    ///
+    /// Example: portolan lint examples/site.yaml --config lint.yaml --format sarif
+    Lint(LintArgs),
     /// The rollback timer that `apply --confirm` starts (internal).
     #[command(hide = true)]
     ApplyRollback(RollbackArgs),
@@ -225,6 +241,7 @@ impl Command {
             Command::Apply(a) => a.out.json(),
             Command::Audit(a) => a.out.json(),
             Command::Verify(a) => a.out.json(),
+            Command::Lint(a) => a.format != LintFormat::Table,
             Command::Schema(_)
             | Command::Responder(_)
             | Command::Learn(_)
@@ -265,6 +282,45 @@ pub struct DocArgs {
     pub mode: Option<String>,
     #[arg(long, value_enum, default_value_t = DocFormat::Markdown)]
     pub format: DocFormat,
+}
+
+/// How `lint` prints its findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    /// Findings for people, one block each.
+    Table,
+    Json,
+    /// SARIF 2.1.0, for code-review tools.
+    Sarif,
+}
+
+/// The least level of a finding that makes `lint` exit 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DenyLevel {
+    Note,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Profiles (catalog ids or files) and sites.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// The lint configuration: management zones, conntrack and NAT timeouts, the IPsec
+    /// proposals devices use, accepted findings (docs/lint.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Check keepalives against this machine's conntrack timeouts
+    /// (/proc/sys/net/netfilter, of the current network namespace): run it on the firewall.
+    #[arg(long)]
+    pub conntrack_from_kernel: bool,
+    /// Exit 1 when a finding is at this level or above.
+    #[arg(long, value_enum, default_value_t = DenyLevel::Warning)]
+    pub deny: DenyLevel,
+    /// How to print the findings.
+    #[arg(long, value_enum, default_value_t = LintFormat::Table)]
+    pub format: LintFormat,
 }
 
 #[derive(Debug, Args)]
@@ -720,5 +776,7 @@ mod tests {
         ]));
         assert!(json(&["apply", "--confirmed", "--format", "json"]));
         assert!(!json(&["learn", "c.pcap", "--device", "10.0.0.1"]));
+        assert!(json(&["lint", "p.yaml", "--format", "sarif"]));
+        assert!(!json(&["lint", "p.yaml"]));
     }
 }

@@ -402,6 +402,10 @@ pub struct Flow {
     pub keepalive: Option<u32>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub persistent: bool,
+    /// The service on the flow's listening side has no access control of its own (the
+    /// source says so): only the firewall restricts who reaches it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unauthenticated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -258,12 +258,13 @@ pub struct RawTls {
 pub struct RawCrypto {
     #[serde(default)]
     pub versions: Vec<Spanned<i64>>,
+    /// Each option with its position, so that a finding about one (`lint`) points at it.
     #[serde(default)]
-    pub proposals: Vec<String>,
+    pub proposals: Vec<Spanned<String>>,
     #[serde(default)]
-    pub encryption: Vec<String>,
+    pub encryption: Vec<Spanned<String>>,
     #[serde(default)]
-    pub integrity: Vec<String>,
+    pub integrity: Vec<Spanned<String>>,
     #[serde(default)]
     pub dh_groups: Vec<Spanned<i64>>,
 }
@@ -310,6 +311,9 @@ pub struct RawFlow {
     pub keepalive: Option<Spanned<i64>>,
     #[serde(default)]
     pub persistent: bool,
+    /// The service on the flow's listening side has no access control of its own.
+    #[serde(default)]
+    pub unauthenticated: bool,
     #[serde(default)]
     pub tls: Option<Spanned<RawTls>>,
     #[serde(default)]

@@ -7,6 +7,7 @@ pub mod compile;
 pub mod doc;
 pub mod lab;
 pub mod learn;
+pub mod lint;
 pub mod mud;
 pub mod probe;
 pub mod responder;

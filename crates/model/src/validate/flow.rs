@@ -415,6 +415,7 @@ impl Ctx<'_> {
             icmp_type: f.icmp_type.as_ref().map(|t| t.value.clone()),
             keepalive,
             persistent: f.persistent,
+            unauthenticated: f.unauthenticated,
             tls,
             ike: f.ike.as_ref().map(|c| crypto(sink, c)),
             esp: f.esp.as_ref().map(|c| crypto(sink, c)),
@@ -543,9 +544,9 @@ pub(super) fn crypto(sink: &mut Sink, c: &RawCrypto) -> Crypto {
         .collect();
     Crypto {
         versions,
-        proposals: c.proposals.clone(),
-        encryption: c.encryption.clone(),
-        integrity: c.integrity.clone(),
+        proposals: c.proposals.iter().map(|s| s.value.clone()).collect(),
+        encryption: c.encryption.iter().map(|s| s.value.clone()).collect(),
+        integrity: c.integrity.iter().map(|s| s.value.clone()).collect(),
         dh_groups,
     }
 }

@@ -1,0 +1,154 @@
+//! Keepalives against idle timeouts. A stateful firewall forgets an idle connection after its
+//! conntrack timeout for the protocol (Linux: `nf_conntrack_tcp_timeout_established` for an
+//! established TCP connection, `nf_conntrack_udp_timeout_stream` for UDP that has seen traffic
+//! both ways, which a keepalive with an answer is); a NAT forgets its mapping after its own
+//! idle timeout. A device whose keepalive is longer than either loses its connection while
+//! idle, and with a NAT or a peer-initiated path, cannot be reached until it sends again.
+//!
+//! The timeouts come from the kernel this runs on (`/proc/sys/net/netfilter`, read in the
+//! current network namespace), or from the lint configuration; a NAT's from the
+//! configuration, else the least the standards allow a NAT (RFC 4787 REQ-5: 120 s for UDP;
+//! RFC 5382 REQ-5: 7440 s for established TCP).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+/// Conntrack idle timeouts, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Conntrack {
+    pub tcp_established: u32,
+    pub udp: u32,
+    pub udp_stream: u32,
+    /// Where the values came from (`kernel`, or the configuration file).
+    #[serde(skip)]
+    pub from_kernel: bool,
+}
+
+/// Why the kernel's values could not be read.
+#[derive(Debug)]
+pub struct KernelError {
+    pub path: std::path::PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot read {}: {} (is nf_conntrack loaded? `modprobe nf_conntrack`, or give `conntrack:` in the lint configuration)",
+            self.path.display(),
+            self.reason
+        )
+    }
+}
+
+impl Conntrack {
+    /// Reads the three timeouts from `dir` (normally `/proc/sys/net/netfilter`), which belong to
+    /// the network namespace of the process reading them.
+    pub fn from_proc(dir: &Path) -> Result<Conntrack, KernelError> {
+        let read = |name: &str| -> Result<u32, KernelError> {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).map_err(|e| KernelError {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            text.trim().parse().map_err(|e| KernelError {
+                path,
+                reason: format!("not a number of seconds: {e}"),
+            })
+        };
+        Ok(Conntrack {
+            tcp_established: read("nf_conntrack_tcp_timeout_established")?,
+            udp: read("nf_conntrack_udp_timeout")?,
+            udp_stream: read("nf_conntrack_udp_timeout_stream")?,
+            from_kernel: true,
+        })
+    }
+
+    /// The timeout that applies to an idle connection of `protocol` kept alive by a
+    /// keepalive that is answered, and the sysctl's name.
+    pub fn for_protocol(&self, protocol: Transport) -> (u32, &'static str) {
+        match protocol {
+            Transport::Tcp => (self.tcp_established, "nf_conntrack_tcp_timeout_established"),
+            Transport::Udp => (self.udp_stream, "nf_conntrack_udp_timeout_stream"),
+        }
+    }
+}
+
+/// A NAT's idle timeouts, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Nat {
+    pub tcp: u32,
+    pub udp: u32,
+    /// Whether each value was given (else it is the standards' minimum).
+    #[serde(skip)]
+    pub tcp_given: bool,
+    #[serde(skip)]
+    pub udp_given: bool,
+}
+
+/// RFC 4787 section 4.3 REQ-5: a NAT UDP mapping timer must not expire in less than two
+/// minutes.
+pub const NAT_UDP_MINIMUM: u32 = 120;
+/// RFC 5382 section 5 REQ-5: the established connection idle-timeout must not be less than
+/// 2 hours 4 minutes.
+pub const NAT_TCP_MINIMUM: u32 = 2 * 3600 + 4 * 60;
+
+impl Nat {
+    pub fn new(tcp: Option<u32>, udp: Option<u32>) -> Nat {
+        Nat {
+            tcp: tcp.unwrap_or(NAT_TCP_MINIMUM),
+            udp: udp.unwrap_or(NAT_UDP_MINIMUM),
+            tcp_given: tcp.is_some(),
+            udp_given: udp.is_some(),
+        }
+    }
+}
+
+/// The transports a keepalive applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
+/// The nftables objects that raise the conntrack timeout of one flow's connections to
+/// `seconds`: a `ct timeout` object and the rule statement that assigns it (nft(8), CT
+/// TIMEOUT). `name` must be an nftables identifier.
+pub fn ct_timeout_remedy(name: &str, protocol: Transport, seconds: u32) -> String {
+    let state = match protocol {
+        Transport::Tcp => "established",
+        Transport::Udp => "replied",
+    };
+    format!(
+        "ct timeout {name} {{ protocol {p}; l3proto ip; policy = {{ {state}: {seconds} }}; }} (an `l3proto ip6` twin for IPv6) and, in the flow's rule, `ct timeout set \"{name}\"`",
+        p = protocol.name()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standards_minimums_in_seconds() {
+        // 2 h 4 min = 7440 s; 2 min = 120 s.
+        assert_eq!(NAT_TCP_MINIMUM, 7440);
+        assert_eq!(NAT_UDP_MINIMUM, 120);
+        let n = Nat::new(Some(300), None);
+        assert_eq!(
+            (n.tcp, n.udp, n.tcp_given, n.udp_given),
+            (300, 120, true, false)
+        );
+    }
+}
