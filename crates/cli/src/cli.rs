@@ -284,6 +284,10 @@ pub enum TargetArg {
     Iptables,
     /// dnsmasq `nftset=` lines that fill the nftables name sets from DNS answers.
     Dnsmasq,
+    /// An Aerleon policy set (definitions and one policy per platform; `-o DIR` writes the
+    /// files, standard output gets them one after another). Names need --resolve except on
+    /// srx.
+    Aerleon,
     /// The compiled policy IR as JSON (for scripts and other tools).
     Ir,
 }
@@ -310,6 +314,15 @@ pub struct CompileArgs {
     /// in seconds (the DNS server gives no per-record timeout). Default 3600.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub dns_timeout: Option<u64>,
+    /// --target aerleon: the Aerleon platforms to write policies for (comma-separated:
+    /// juniper, srx, cisco, ciscoasa, cisconx, ciscoxr, arista, paloalto, packetfilter,
+    /// nftables, iptables, speedway). Default: all of them.
+    #[arg(long, value_name = "PLATFORM", value_delimiter = ',', value_parser = parse_aerleon_platform)]
+    pub aerleon_platform: Vec<portolan_emit::aerleon::Platform>,
+}
+
+fn parse_aerleon_platform(s: &str) -> Result<portolan_emit::aerleon::Platform, String> {
+    s.parse()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

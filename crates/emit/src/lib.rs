@@ -5,6 +5,7 @@
 //! addresses) and is quoted or checked again here, so nothing a profile or site says can change
 //! the emitted rules.
 
+pub mod aerleon;
 mod cast;
 mod classes;
 pub mod dnsmasq;
@@ -27,6 +28,7 @@ pub enum Target {
     Nftables,
     Iptables,
     Dnsmasq,
+    Aerleon,
 }
 
 /// Addresses a hostname resolved to at compile time, with the TTL of the answer.
@@ -48,6 +50,9 @@ pub struct Options {
     /// server gives no timeout of its own (dnsmasq up to 2.90 adds elements without one).
     /// Default [`DEFAULT_DNS_TIMEOUT`].
     pub dns_timeout: Option<Duration>,
+    /// The Aerleon platforms `--target aerleon` writes a policy for; empty: every platform
+    /// [`aerleon::Platform`] knows.
+    pub aerleon_platforms: Vec<aerleon::Platform>,
 }
 
 /// Default lifetime of a run-time DNS-filled set element: one hour. Longer than the TTLs the
@@ -104,5 +109,6 @@ pub fn emit(target: Target, policy: &Policy, opts: &Options) -> Result<String, E
         Target::Nftables => nftables::emit(policy, opts),
         Target::Iptables => iptables::emit(policy, opts),
         Target::Dnsmasq => dnsmasq::emit(policy, opts),
+        Target::Aerleon => aerleon::emit(policy, opts),
     }
 }
