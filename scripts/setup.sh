@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump python3-venv squid)
+PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump python3-venv squid-openssl curl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,8 +25,6 @@ if [ "$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("ae
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q "aerleon==$AERLEON_VERSION"
 fi
-# squid's package starts a system proxy; the squid tests run their own in namespaces.
-if systemctl is-active --quiet squid 2>/dev/null; then systemctl disable --now squid >/dev/null 2>&1 || true; fi
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
   rustup component add rustfmt clippy
 fi

@@ -288,6 +288,9 @@ pub enum TargetArg {
     /// files, standard output gets them one after another). Names need --resolve except on
     /// srx.
     Aerleon,
+    /// A squid.conf fragment: the allow-list of the HTTP proxy the devices go through
+    /// (CONNECT per flow, names by dstdomain, TLS peeked at and spliced, 403 otherwise).
+    Squid,
     /// The compiled policy IR as JSON (for scripts and other tools).
     Ir,
 }

@@ -23,10 +23,14 @@
 //! - **The firewall's own services** (DNS, DHCP, NTP on the firewall) are a filter on the
 //!   box's input only for nftables and iptables; elsewhere they are the platform's
 //!   control-plane settings, named in the policy's header and not written.
-//! - **What Aerleon terms cannot say**: interfaces (Portolan's spoofing check and the
-//!   interface of broadcast, multicast and DHCP rules), MAC addresses (DHCP discovery is
-//!   admitted from 0.0.0.0 of any MAC), and the output interface of forwarded multicast.
-//!   Each is listed in the policy's header.
+//! - **Interfaces.** Aerleon writes a term's `source-interface` for nftables, iptables and
+//!   pf: there each term names the interface its sender sits behind (the device zone's, or
+//!   the peers' zone's when they all lie in one zone), which is Portolan's spoofing check per
+//!   term, and the firewall's own filter admits `lo`. The other platforms' terms match
+//!   addresses only (bind the filter to the right interface or zone by hand).
+//! - **What Aerleon terms cannot say**: MAC addresses (DHCP discovery is admitted from
+//!   0.0.0.0 of any MAC), the output interface of forwarded multicast. The policy's header
+//!   lists them.
 
 mod platform;
 mod yaml;
@@ -40,7 +44,7 @@ use portolan_model::ir::{Initiator, IpProto, Policy, PortRange, Rule};
 pub use platform::{Hook, Platform};
 use yaml::{Filter, Net, Networks, Services, Term};
 
-use crate::names::{safe_hostname, safe_text, Family};
+use crate::names::{safe_hostname, safe_interface, safe_text, Family};
 use crate::{EmitError, Options};
 
 const T: &str = "aerleon";
@@ -376,6 +380,9 @@ impl<'a> Builder<'a> {
                 t.icmp_type.push(name);
             }
         }
+        if p.interfaces() {
+            t.src_if = self.sender_interface(r)?;
+        }
         t.dport = self.service(&r.ports, r.protocol, "svc", r);
         t.sport = self.service(&r.src_ports, r.protocol, "src", r);
         match hook {
@@ -450,6 +457,41 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The interface the opening packet of `r` arrives on, where the site says it: the
+    /// device zone's for a device-initiated rule, the peers' zone's for a peer-initiated rule
+    /// whose peers all lie in one zone's networks.
+    fn sender_interface(&self, r: &Rule) -> Result<Option<String>, EmitError> {
+        let zone = match r.initiator {
+            Initiator::Device => self
+                .policy
+                .group(&r.group)
+                .and_then(|g| self.policy.zone(&g.zone)),
+            Initiator::Peer => {
+                let zones: BTreeSet<&str> = r
+                    .peers
+                    .prefixes
+                    .iter()
+                    .map(|p| {
+                        self.policy
+                            .zones
+                            .iter()
+                            .find(|z| z.networks.iter().any(|n| n.contains(p)))
+                            .map_or("", |z| z.id.as_str())
+                    })
+                    .collect();
+                match (zones.len(), zones.first()) {
+                    (1, Some(z)) if !z.is_empty() && r.peers.names.is_empty() => {
+                        self.policy.zone(z)
+                    }
+                    _ => None,
+                }
+            }
+        };
+        zone.and_then(|z| z.interface.as_deref())
+            .map(|i| safe_interface(T, i))
+            .transpose()
+    }
+
     /// A stateless filter's term for the replies of `t`, if the protocol has replies a filter
     /// can name.
     fn return_term(&self, n: usize, r: &Rule, t: &Term, prov: &str) -> Option<Term> {
@@ -496,6 +538,15 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let mut terms = Vec::new();
+            if hook == Hook::Local && p.interfaces() {
+                terms.push(Term {
+                    name: "loopback".into(),
+                    comment: "Portolan: the firewall's traffic to itself".into(),
+                    src_if: Some("lo".into()),
+                    action: "accept".into(),
+                    ..Term::default()
+                });
+            }
             if p.needs_replies_term() {
                 terms.push(Term {
                     name: "replies".into(),
@@ -554,9 +605,15 @@ impl<'a> Builder<'a> {
             yaml::comment_safe(&self.policy.site)
         );
         head.push_str("# Every term's comment is the profile/flow it enforces.\n");
-        head.push_str("# Aerleon terms cannot say: interfaces (Portolan's spoofing check; the interface of broadcast,\n");
-        head.push_str("# multicast and DHCP rules), MAC addresses (DHCP discovery from 0.0.0.0 is admitted from any MAC),\n");
-        head.push_str("# the output interface of forwarded multicast.\n");
+        if p.interfaces() {
+            head.push_str("# Terms carry the interface their sender sits behind where the site gives it (source-interface).\n");
+            head.push_str("# They cannot say: MAC addresses (DHCP discovery from 0.0.0.0 is admitted from any MAC), the\n");
+            head.push_str("# output interface of forwarded multicast.\n");
+        } else {
+            head.push_str("# Aerleon terms cannot say here: interfaces (Portolan's spoofing check; the interface of broadcast,\n");
+            head.push_str("# multicast and DHCP rules), MAC addresses (DHCP discovery from 0.0.0.0 is admitted from any MAC),\n");
+            head.push_str("# the output interface of forwarded multicast.\n");
+        }
         if !p.stateful() {
             head.push_str("# This platform keeps no state: each flow has a return term (TCP: established only).\n");
         }

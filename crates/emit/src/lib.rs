@@ -1,6 +1,8 @@
 //! Back ends: each reads only the policy IR ([`portolan_model::ir::Policy`]) and writes one
 //! target's configuration. Every module has the same entry point,
-//! `emit(&Policy, &Options) -> Result<String, EmitError>`, chosen by the closed [`Target`] enum.
+//! `emit(&Policy, &Options) -> Result<String, EmitError>`, chosen by the closed [`Target`] enum:
+//! nftables, iptables, dnsmasq (the name sets' filling), Aerleon (a policy set for Aerleon's
+//! thirty-odd generators), Squid (a proxy's allow-list).
 //! Every string that reaches an output came through validation (identifiers, hostnames,
 //! addresses) and is quoted or checked again here, so nothing a profile or site says can change
 //! the emitted rules.
@@ -13,6 +15,7 @@ pub mod error;
 pub mod iptables;
 pub mod names;
 pub mod nftables;
+pub mod squid;
 mod zones;
 
 use std::collections::BTreeMap;
@@ -29,6 +32,7 @@ pub enum Target {
     Iptables,
     Dnsmasq,
     Aerleon,
+    Squid,
 }
 
 /// Addresses a hostname resolved to at compile time, with the TTL of the answer.
@@ -110,5 +114,6 @@ pub fn emit(target: Target, policy: &Policy, opts: &Options) -> Result<String, E
         Target::Iptables => iptables::emit(policy, opts),
         Target::Dnsmasq => dnsmasq::emit(policy, opts),
         Target::Aerleon => aerleon::emit(policy, opts),
+        Target::Squid => squid::emit(policy, opts),
     }
 }

@@ -19,6 +19,7 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
                 TargetArg::Nftables => Target::Nftables,
                 TargetArg::Iptables => Target::Iptables,
                 TargetArg::Aerleon => Target::Aerleon,
+                TargetArg::Squid => Target::Squid,
                 _ => Target::Dnsmasq,
             };
             let mut opts = Options {

@@ -108,6 +108,16 @@ impl Platform {
         )
     }
 
+    /// Whether Aerleon writes a term's `source-interface` for this platform (its nftables,
+    /// iptables and pf generators): terms then say which interface the sender sits behind, as
+    /// Portolan's spoofing check does. The others' terms match addresses only.
+    pub fn interfaces(self) -> bool {
+        matches!(
+            self,
+            Platform::Nftables | Platform::Iptables | Platform::Speedway | Platform::PacketFilter
+        )
+    }
+
     /// Whether one filter holds both families (`mixed`); otherwise one filter per family.
     fn mixed(self) -> bool {
         matches!(

@@ -149,6 +149,7 @@ impl Services {
 pub struct Term {
     pub name: String,
     pub comment: String,
+    pub src_if: Option<String>,
     pub src: Vec<String>,
     pub dst: Vec<String>,
     pub src_fqdn: Vec<String>,
@@ -198,6 +199,7 @@ pub fn render_filters(filters: &[Filter]) -> String {
         for t in &f.terms {
             let _ = writeln!(o, "      - name: {}", q(&t.name));
             let _ = writeln!(o, "        comment: {}", q(&t.comment));
+            one(&mut o, "source-interface", &t.src_if);
             list(&mut o, "source-address", &t.src);
             list(&mut o, "source-fqdn", &t.src_fqdn);
             list(&mut o, "destination-address", &t.dst);

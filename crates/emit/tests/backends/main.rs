@@ -10,3 +10,4 @@ mod minimal;
 mod names;
 mod provenance;
 mod snapshots;
+mod squid;

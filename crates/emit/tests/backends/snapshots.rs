@@ -25,8 +25,18 @@ fn example_site_dnsmasq() {
 }
 
 #[test]
+fn example_site_squid() {
+    insta::assert_snapshot!("example_squid", example(Target::Squid));
+}
+
+#[test]
 fn outputs_are_deterministic() {
-    for t in [Target::Nftables, Target::Iptables, Target::Dnsmasq] {
+    for t in [
+        Target::Nftables,
+        Target::Iptables,
+        Target::Dnsmasq,
+        Target::Squid,
+    ] {
         assert_eq!(example(t), example(t), "{t:?}");
     }
 }
