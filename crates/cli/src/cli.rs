@@ -291,6 +291,10 @@ pub enum TargetArg {
     /// A squid.conf fragment: the allow-list of the HTTP proxy the devices go through
     /// (CONNECT per flow, names by dstdomain, TLS peeked at and spliced, 403 otherwise).
     Squid,
+    /// OpenWrt (fw4): an include for fw4's `inet fw4` table (etc/nftables.d/50-portolan.nft)
+    /// and the /etc/config/dhcp `ipset` sections that fill its name sets (`-o DIR` writes
+    /// both files; standard output gets them one after another).
+    Openwrt,
     /// The compiled policy IR as JSON (for scripts and other tools).
     Ir,
 }

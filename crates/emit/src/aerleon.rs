@@ -49,12 +49,7 @@ use crate::{EmitError, Options};
 
 const T: &str = "aerleon";
 
-/// One file of the policy set: its path under the output directory and its text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct File {
-    pub path: String,
-    pub text: String,
-}
+pub use crate::File;
 
 /// The platforms written when `Options::aerleon_platforms` is empty: every one this back end
 /// knows.

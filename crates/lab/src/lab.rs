@@ -39,6 +39,9 @@ pub struct Options {
     /// How `ruleset` is loaded: `nft -f` (default) or `iptables-restore` (an iptables
     /// ruleset of another generator, proven against the same probes).
     pub loader: Loader,
+    /// The firewall resolver's `nftset=` lines instead of `--target dnsmasq`'s (a ruleset
+    /// whose name sets live elsewhere, such as OpenWrt's fw4 table).
+    pub dnsmasq: Option<String>,
     /// Leave the namespaces (with the ruleset loaded) for inspection.
     pub keep: bool,
     /// Time one attempt may take.
@@ -68,6 +71,7 @@ impl Default for Options {
         Options {
             ruleset: None,
             loader: Loader::Nft,
+            dnsmasq: None,
             keep: false,
             timeout: Duration::from_millis(1000),
             workers: 32,
@@ -361,7 +365,10 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
         Some(r) => r.clone(),
         None => portolan_emit::nftables::emit(policy, &portolan_emit::Options::default())?,
     };
-    let dnsmasq_conf = portolan_emit::dnsmasq::emit(policy, &portolan_emit::Options::default())?;
+    let dnsmasq_conf = match &opts.dnsmasq {
+        Some(c) => c.clone(),
+        None => portolan_emit::dnsmasq::emit(policy, &portolan_emit::Options::default())?,
+    };
     preflight(topo.book.resolver.is_some())?;
     netns::install_signal_cleanup()?;
     let _lock = Lock::acquire(&|| progress("waiting for another lab run to finish"))?;

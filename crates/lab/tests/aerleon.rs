@@ -6,8 +6,13 @@
 //! The verdicts must be equal probe by probe, except where Aerleon's term language cannot say
 //! a fact of the site, each such difference named here with its cause:
 //!
-//! - `spoofed`: a device's or zone peer's address sent from the wrong zone. Aerleon terms
-//!   carry no interface, so Portolan's spoofing check (zones are interfaces) is absent.
+//! - `spoofed`: a device's address sent from the wrong zone, copying a connection that is
+//!   open (the lab sends the spoofed probes after the flows they copy). Aerleon's terms carry
+//!   the sender's interface (`source-interface`), but Aerleon accepts established and related
+//!   packets before any term, so a forged packet whose tuple matches an open connection
+//!   passes (seen for ESP and ICMP echo, whose tuples carry no port the forger must guess);
+//!   Portolan's spoofing check comes before connection tracking (ARCHITECTURE.md, "Zones are
+//!   interfaces").
 //! - `foreign-mac`: DHCP discovery from a MAC the site does not list: no MAC match.
 //! - `unresolved-name`: a named peer's address reached without the device resolving the
 //!   name first. Aerleon has no DNS-filled sets (except SRX `dns-name`): the names were
@@ -121,7 +126,7 @@ fn verdict(o: &Observed) -> Option<bool> {
 /// The probe kinds whose verdicts may differ, with the fact Aerleon cannot say.
 fn explained(kind: Kind) -> Option<&'static str> {
     match kind {
-        Kind::Spoofed => Some("no interface in Aerleon terms: no spoofing check"),
+        Kind::Spoofed => Some("established accepted before the interface check"),
         Kind::ForeignMac => Some("no MAC match in Aerleon terms"),
         Kind::UnresolvedName => Some("names became compile-time addresses"),
         _ => None,

@@ -20,6 +20,7 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
                 TargetArg::Iptables => Target::Iptables,
                 TargetArg::Aerleon => Target::Aerleon,
                 TargetArg::Squid => Target::Squid,
+                TargetArg::Openwrt => Target::Openwrt,
                 _ => Target::Dnsmasq,
             };
             let mut opts = Options {
@@ -30,8 +31,10 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
             if a.resolve {
                 opts.resolved = resolve_names(&policy, a.resolver.as_deref(), a.out.format)?;
             }
-            if let (Target::Aerleon, Some(dir)) = (target, a.file.output.as_deref()) {
-                return write_files(dir, &portolan_emit::aerleon::files(&policy, &opts)?);
+            if let (Target::Aerleon | Target::Openwrt, Some(dir)) =
+                (target, a.file.output.as_deref())
+            {
+                return write_files(dir, &portolan_emit::files(target, &policy, &opts)?);
             }
             emit(target, &policy, &opts)?
         }
@@ -41,10 +44,7 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
 }
 
 /// `-o DIR` of a target made of several files: each written whole under `dir`.
-fn write_files(
-    dir: &std::path::Path,
-    files: &[portolan_emit::aerleon::File],
-) -> anyhow::Result<Outcome> {
+fn write_files(dir: &std::path::Path, files: &[portolan_emit::File]) -> anyhow::Result<Outcome> {
     for f in files {
         let path = dir.join(&f.path);
         if let Some(parent) = path.parent() {
