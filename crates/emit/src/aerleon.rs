@@ -190,6 +190,7 @@ impl<'a> Builder<'a> {
         if families.is_empty() {
             families.push(Family::V4);
         }
+        safe_text(T, "site name", &policy.site)?;
         for r in &policy.rules {
             if let Some(w) = r.peers.wildcards.first() {
                 return Err(EmitError::Unsupported {
@@ -353,13 +354,16 @@ impl<'a> Builder<'a> {
             return Ok(Vec::new());
         };
         let prov = safe_text(T, "provenance", &r.provenance())?;
+        // Aerleon writes comments into every platform's output (Cisco `remark`, Junos
+        // `/* */`): only checked text reaches them.
+        let group = safe_text(T, "group id", &r.group)?;
         let initiated = match r.initiator {
             Initiator::Device => "device-initiated",
             Initiator::Peer => "peer-initiated",
         };
         let mut t = Term {
             name: term_name('t', n, &r.group, &r.flow),
-            comment: format!("{prov}: group {}, {initiated}", r.group),
+            comment: format!("{prov}: group {group}, {initiated}"),
             protocol: Some(proto_word(r.protocol)),
             action: "accept".into(),
             ..Term::default()

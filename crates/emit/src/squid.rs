@@ -140,7 +140,11 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
                 name
             }
         };
-        let _ = writeln!(acls, "# {prov} (group {})", g.id);
+        let _ = writeln!(
+            acls,
+            "# {prov} (group {})",
+            safe_text(T, "group id", &g.id)?
+        );
         let port = acl("port", n, &r.flow);
         let _ = writeln!(acls, "acl {port} port {}", ports_text(&r.ports));
         let mut names = r.peers.names.clone();
@@ -203,7 +207,7 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
     }
     let mut o = format!(
         "# Squid allow-list for Portolan site {}: generated, do not edit.\n",
-        policy.site.replace(['\n', '\r'], " ")
+        safe_text(T, "site name", &policy.site)?
     );
     o.push_str("# Include it from squid.conf; its http_port needs `ssl-bump` (and a certificate) for the ssl_bump\n");
     o.push_str("# rules, although nothing is decrypted: TLS is peeked at (SNI) and spliced, or terminated.\n");

@@ -227,3 +227,34 @@ fn names_without_resolve_are_refused_except_on_srx() {
     )
     .expect("srx keeps names");
 }
+
+#[test]
+fn text_that_aerleon_would_copy_into_configurations_is_checked() {
+    // Aerleon copies comments into every platform's output (a Cisco `remark` line, a Junos
+    // comment): a line break there would start a configuration line of its own.
+    let opts = Options {
+        resolved: example_resolved(),
+        ..Options::default()
+    };
+    let mut p = example();
+    p.site = "plant\npermit ip any any".into();
+    assert!(matches!(
+        aerleon::files(&p, &opts),
+        Err(portolan_emit::EmitError::Unsafe { .. })
+    ));
+    assert!(matches!(
+        portolan_emit::emit(portolan_emit::Target::Squid, &p, &opts),
+        Err(portolan_emit::EmitError::Unsafe { .. })
+    ));
+    let mut p = example();
+    let g = p.groups[0].id.clone();
+    let evil = format!("{g}\n remark x\npermit ip any any");
+    for r in p.rules.iter_mut().filter(|r| r.group == g) {
+        r.group = evil.clone();
+    }
+    p.groups[0].id = evil;
+    assert!(matches!(
+        aerleon::files(&p, &opts),
+        Err(portolan_emit::EmitError::Unsafe { .. })
+    ));
+}
