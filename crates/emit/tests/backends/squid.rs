@@ -22,6 +22,11 @@ const OSCAR: &str = "10.20.0.34";
 const IZUMA: &str = "10.20.0.66";
 const STRANGER: &str = "10.20.0.200";
 const PROXY: &str = "10.20.0.1";
+/// The proxy of the example site, and the one of the wildcard fixture
+/// (`crates/lab/tests/data/v6-wildcard.yaml`, devices 10.30.0.16/29).
+const P1: &str = "10.20.0.1:3128";
+const P2: &str = "10.20.0.1:3129";
+const WILD: &str = "10.30.0.17";
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -31,13 +36,13 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 
 /// `curl` through the proxy from `src` to `url`, trusting only `cacert`; (CONNECT status,
 /// curl's exit code).
-fn curl(client: &str, src: &str, url: &str, cacert: &str) -> (String, i32) {
+fn curl(client: &str, proxy: &str, src: &str, url: &str, cacert: &str) -> (String, i32) {
     let out = Command::new("ip")
         .args(["netns", "exec", client, "curl", "-s", "-o", "/dev/null"])
         .args(["--max-time", "8", "--interface", src, "--cacert", cacert])
         .args([
             "-x",
-            &format!("http://{PROXY}:3128"),
+            &format!("http://{proxy}"),
             "-w",
             "%{http_connect}",
             url,
@@ -54,7 +59,7 @@ fn curl(client: &str, src: &str, url: &str, cacert: &str) -> (String, i32) {
 /// port by accepting the tunnel and serving its error page inside TLS, under its own
 /// certificate (so the device, which trusts only its server, cannot even read it): curl is
 /// told to accept any certificate here to read the status squid sent.
-fn denied_status(client: &str, src: &str, url: &str) -> String {
+fn denied_status(client: &str, proxy: &str, src: &str, url: &str) -> String {
     let out = Command::new("ip")
         .args([
             "netns",
@@ -67,13 +72,7 @@ fn denied_status(client: &str, src: &str, url: &str) -> String {
             "/dev/null",
         ])
         .args(["--max-time", "8", "--interface", src])
-        .args([
-            "-x",
-            &format!("http://{PROXY}:3128"),
-            "-w",
-            "%{http_code}",
-            url,
-        ])
+        .args(["-x", &format!("http://{proxy}"), "-w", "%{http_code}", url])
         .output()
         .expect("curl runs");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -104,17 +103,25 @@ fn squid_allows_the_profiles_names_and_ports_and_splices_tls() {
     let server = net.ns("server");
     net.veth(&client, "lan", &proxy, "lan0");
     net.veth(&proxy, "wan0", &server, "eth0");
-    for a in [OSCAR, IZUMA, STRANGER] {
+    for a in [OSCAR, IZUMA, STRANGER, WILD] {
         ip_in(&client, &["addr", "add", &format!("{a}/24"), "dev", "lan"]);
     }
     ip_in(
         &proxy,
         &["addr", "add", &format!("{PROXY}/24"), "dev", "lan0"],
     );
+    ip_in(&proxy, &["addr", "add", "10.30.0.1/24", "dev", "lan0"]);
     ip_in(&proxy, &["addr", "add", "192.0.2.1/24", "dev", "wan0"]);
     ip_in(&proxy, &["addr", "add", "54.229.203.1/24", "dev", "wan0"]);
     // gk.sensorist.com, evil.example and the profile's static address 54.229.203.190.
-    for a in ["192.0.2.41/24", "192.0.2.99/24", "54.229.203.190/24"] {
+    // x.mbedcloud.com and the apex mbedcloud.com, for the wildcard fixture.
+    for a in [
+        "192.0.2.41/24",
+        "192.0.2.99/24",
+        "54.229.203.190/24",
+        "192.0.2.51/24",
+        "192.0.2.52/24",
+    ] {
         ip_in(&server, &["addr", "add", a, "dev", "eth0"]);
     }
     ip_in(&proxy, &["link", "set", "lo", "up"]);
@@ -137,7 +144,7 @@ fn squid_allows_the_profiles_names_and_ports_and_splices_tls() {
             "-subj",
             "/CN=gk.sensorist.com",
             "-addext",
-            "subjectAltName=DNS:gk.sensorist.com,DNS:evil.example,IP:54.229.203.190",
+            "subjectAltName=DNS:gk.sensorist.com,DNS:evil.example,IP:54.229.203.190,DNS:*.mbedcloud.com,DNS:mbedcloud.com,DNS:evilmbedcloud.com,DNS:x.mbedcloud.com.evil.example",
             "-keyout",
             &key,
             "-out",
@@ -168,7 +175,7 @@ fn squid_allows_the_profiles_names_and_ports_and_splices_tls() {
         None,
     );
     let mut procs = Procs::new();
-    for port in ["443", "4321", "8443"] {
+    for port in ["443", "4321", "8443", "5684"] {
         let mut c = Command::new("ip");
         c.args([
             "netns", "exec", &server, "openssl", "s_server", "-quiet", "-www",
@@ -182,7 +189,9 @@ fn squid_allows_the_profiles_names_and_ports_and_splices_tls() {
     let hosts = write(
         d,
         "hosts",
-        "192.0.2.41 gk.sensorist.com\n192.0.2.41 gk.sensorist.net\n192.0.2.99 evil.example\n",
+        "192.0.2.41 gk.sensorist.com\n192.0.2.41 gk.sensorist.net\n192.0.2.99 evil.example\n\
+         192.0.2.51 x.mbedcloud.com\n192.0.2.52 mbedcloud.com\n192.0.2.99 evilmbedcloud.com\n\
+         192.0.2.99 x.mbedcloud.com.evil.example\n",
     );
     let frag = write(d, "portolan.conf", &fragment);
     let log = d.join("cache.log");
@@ -210,6 +219,74 @@ fn squid_allows_the_profiles_names_and_ports_and_splices_tls() {
         Duration::from_secs(20),
     );
 
+    // The wildcard fixture's fragment, in a second squid on port 3129.
+    let wild_policy = compile_file(&root().join("crates/lab/tests/data/v6-wildcard.yaml"));
+    let wild = emit(Target::Squid, &wild_policy, &Options::default()).expect("squid fragment");
+    let frag2 = write(d, "portolan-wild.conf", &wild);
+    let log2 = d.join("cache2.log");
+    let conf2 = write(
+        d,
+        "squid2.conf",
+        &format!(
+            "http_port {P2} ssl-bump tls-cert={pkey} generate-host-certificates=off\n\
+             pid_filename {d}/squid2.pid\ncache_log {log}\naccess_log {d}/access2.log\n\
+             coredump_dir {d}\ncache deny all\nhosts_file {hosts}\ndns_nameservers 127.0.0.1\n\
+             shutdown_lifetime 0 seconds\ninclude {frag2}\n",
+            d = d.display(),
+            log = log2.display()
+        ),
+    );
+    let mut sq2 = Command::new("ip");
+    sq2.args([
+        "netns",
+        "exec",
+        &proxy,
+        "squid",
+        "-N",
+        "-n",
+        "portolan2",
+        "-f",
+        &conf2,
+    ]);
+    start_logged(
+        &mut procs,
+        sq2,
+        &log2,
+        "Accepting SSL bumped HTTP Socket connections",
+        Duration::from_secs(20),
+    );
+    let logs2 = || {
+        format!(
+            "\n--- cache2.log\n{}\n--- access2.log\n{}",
+            std::fs::read_to_string(&log2).unwrap_or_default(),
+            std::fs::read_to_string(d.join("access2.log")).unwrap_or_default()
+        )
+    };
+    // *.mbedcloud.com (izuma-device-management/wildcard-tcp, TCP 5684): a name below the
+    // domain passes, spliced; the apex, a name that only ends in the same letters, a name
+    // that merely contains it, and another port are denied.
+    assert_eq!(
+        curl(&client, P2, WILD, "https://x.mbedcloud.com:5684/", &crt),
+        ("200".into(), 0),
+        "{}",
+        logs2()
+    );
+    for url in [
+        "https://mbedcloud.com:5684/",
+        "https://evilmbedcloud.com:5684/",
+        "https://x.mbedcloud.com.evil.example:5684/",
+        "https://x.mbedcloud.com:443/",
+    ] {
+        let (_, code) = curl(&client, P2, WILD, url, &crt);
+        assert_ne!(code, 0, "{url} got through{}", logs2());
+        assert_eq!(
+            denied_status(&client, P2, WILD, url),
+            "403",
+            "{url}{}",
+            logs2()
+        );
+    }
+
     let logs = || {
         format!(
             "\n--- cache.log\n{}\n--- access.log\n{}",
@@ -224,7 +301,7 @@ fn squid_allows_the_profiles_names_and_ports_and_splices_tls() {
         "https://gk.sensorist.com:4321/",
     ] {
         assert_eq!(
-            curl(&client, OSCAR, url, &crt),
+            curl(&client, P1, OSCAR, url, &crt),
             ("200".into(), 0),
             "{url}{}",
             logs()
@@ -232,7 +309,7 @@ fn squid_allows_the_profiles_names_and_ports_and_splices_tls() {
     }
     // The profile's static address of cloud-443, by address.
     assert_eq!(
-        curl(&client, OSCAR, "https://54.229.203.190/", &crt),
+        curl(&client, P1, OSCAR, "https://54.229.203.190/", &crt),
         ("200".into(), 0),
         "{}",
         logs()
@@ -255,10 +332,10 @@ fn squid_allows_the_profiles_names_and_ports_and_splices_tls() {
         ),
     ];
     for (src, url, _) in denied {
-        let (_, code) = curl(&client, src, url, &crt);
+        let (_, code) = curl(&client, P1, src, url, &crt);
         assert_ne!(code, 0, "{src} {url} got through{}", logs());
         assert_eq!(
-            denied_status(&client, src, url),
+            denied_status(&client, P1, src, url),
             "403",
             "{src} {url}{}",
             logs()
