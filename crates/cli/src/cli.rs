@@ -340,6 +340,17 @@ pub enum TargetArg {
     Iptables,
     /// dnsmasq `nftset=` lines that fill the nftables name sets from DNS answers.
     Dnsmasq,
+    /// An Aerleon policy set (definitions and one policy per platform; `-o DIR` writes the
+    /// files, standard output gets them one after another). Names need --resolve except on
+    /// srx.
+    Aerleon,
+    /// A squid.conf fragment: the allow-list of the HTTP proxy the devices go through
+    /// (CONNECT per flow, names by dstdomain, TLS peeked at and spliced, 403 otherwise).
+    Squid,
+    /// OpenWrt (fw4): an include for fw4's `inet fw4` table (etc/nftables.d/50-portolan.nft)
+    /// and the /etc/config/dhcp `ipset` sections that fill its name sets (`-o DIR` writes
+    /// both files; standard output gets them one after another).
+    Openwrt,
     /// The compiled policy IR as JSON (for scripts and other tools).
     Ir,
 }
@@ -366,6 +377,15 @@ pub struct CompileArgs {
     /// in seconds (the DNS server gives no per-record timeout). Default 3600.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub dns_timeout: Option<u64>,
+    /// --target aerleon: the Aerleon platforms to write policies for (comma-separated:
+    /// juniper, srx, cisco, ciscoasa, cisconx, ciscoxr, arista, paloalto, packetfilter,
+    /// nftables, iptables, speedway). Default: all of them.
+    #[arg(long, value_name = "PLATFORM", value_delimiter = ',', value_parser = parse_aerleon_platform)]
+    pub aerleon_platform: Vec<portolan_emit::aerleon::Platform>,
+}
+
+fn parse_aerleon_platform(s: &str) -> Result<portolan_emit::aerleon::Platform, String> {
+    s.parse()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -44,6 +44,8 @@ fn compile_every_target() {
         ("iptables", "-m comment --comment \"thingpark-lrr/i6\""),
         ("dnsmasq", "nftset=/gk.sensorist.com/gk.sensorist.net/"),
         ("ir", "\"flow\": \"cloud-443\""),
+        ("squid", "http_access deny all"),
+        ("openwrt", "chain portolan_forward {"),
     ] {
         let out = portolan()
             .args(["compile", "examples/site.yaml", "--target", target])
@@ -134,4 +136,47 @@ fn compiling_a_profile_as_a_site_says_so() {
         err.contains("error[not-a-site]") && err.contains("a profile"),
         "{err}"
     );
+}
+
+#[test]
+fn aerleon_keeps_names_on_srx_and_asks_for_resolve_elsewhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = portolan()
+        .args(["compile", "examples/site.yaml", "--target", "aerleon"])
+        .args(["--aerleon-platform", "srx", "-o"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "def/networks.yaml",
+        "def/services.yaml",
+        "policies/pol/portolan-srx.yaml",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} written");
+    }
+    let nets = std::fs::read_to_string(dir.path().join("def/networks.yaml")).expect("read");
+    assert!(nets.contains("- fqdn: \"gk.sensorist.com\""), "{nets}");
+    // Cisco has no name objects: without --resolve the compile stops (exit 2) and says why,
+    // as JSON when asked.
+    let out = portolan()
+        .args(["compile", "examples/site.yaml", "--target", "aerleon"])
+        .args(["--aerleon-platform", "cisco", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let msg = v["error"].as_str().unwrap_or_default();
+    assert!(msg.contains("--resolve") && msg.contains("cisco"), "{msg}");
+    let bad = portolan()
+        .args(["compile", "examples/site.yaml", "--target", "aerleon"])
+        .args(["--aerleon-platform", "capirca"])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
 }

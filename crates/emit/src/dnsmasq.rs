@@ -62,7 +62,10 @@ fn nftset_lines(domains: &[String], sets: &[&str]) -> Result<Vec<String>, EmitEr
     Ok(lines)
 }
 
-pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
+/// The domain lists and the sets each fills (`4#inet#portolan#<set>`), as dnsmasq needs them
+/// (a name under a listed wildcard domain on a line of its own with both sets). OpenWrt's
+/// UCI `config ipset` sections (`--target openwrt`) are written from the same lists.
+pub(crate) fn fills(policy: &Policy) -> Result<BTreeMap<Vec<String>, BTreeSet<String>>, EmitError> {
     // domain list → set names
     let mut lines: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
     // wildcard domain → its sets
@@ -126,7 +129,11 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
             split.entry(vec![d]).or_default().extend(all);
         }
     }
-    let lines = split;
+    Ok(split)
+}
+
+pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
+    let lines = fills(policy)?;
     let mut o = format!(
         "# dnsmasq configuration for Portolan site {}: generated, do not edit.\n",
         policy.site.replace(['\n', '\r'], " ")

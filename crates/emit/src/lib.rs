@@ -1,10 +1,14 @@
 //! Back ends: each reads only the policy IR ([`portolan_model::ir::Policy`]) and writes one
 //! target's configuration. Every module has the same entry point,
-//! `emit(&Policy, &Options) -> Result<String, EmitError>`, chosen by the closed [`Target`] enum.
+//! `emit(&Policy, &Options) -> Result<String, EmitError>`, chosen by the closed [`Target`] enum:
+//! nftables, iptables, dnsmasq (the name sets' filling), Aerleon (a policy set for Aerleon's
+//! thirty-odd generators), Squid (a proxy's allow-list), OpenWrt (an include for fw4's table
+//! and the UCI entries that fill its name sets).
 //! Every string that reaches an output came through validation (identifiers, hostnames,
 //! addresses) and is quoted or checked again here, so nothing a profile or site says can change
 //! the emitted rules.
 
+pub mod aerleon;
 mod cast;
 mod classes;
 pub mod dnsmasq;
@@ -12,6 +16,8 @@ pub mod error;
 pub mod iptables;
 pub mod names;
 pub mod nftables;
+pub mod openwrt;
+pub mod squid;
 mod zones;
 
 use std::collections::BTreeMap;
@@ -27,6 +33,29 @@ pub enum Target {
     Nftables,
     Iptables,
     Dnsmasq,
+    Aerleon,
+    Squid,
+    Openwrt,
+}
+
+/// One file of a target made of several (Aerleon, OpenWrt): its path under the output
+/// directory and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    pub path: String,
+    pub text: String,
+}
+
+/// The files of `target` (one file, `out.<target>`, for the single-file targets).
+pub fn files(target: Target, policy: &Policy, opts: &Options) -> Result<Vec<File>, EmitError> {
+    match target {
+        Target::Aerleon => aerleon::files(policy, opts),
+        Target::Openwrt => openwrt::files(policy, opts),
+        t => Ok(vec![File {
+            path: format!("out.{}", format!("{t:?}").to_lowercase()),
+            text: emit(t, policy, opts)?,
+        }]),
+    }
 }
 
 /// Addresses a hostname resolved to at compile time, with the TTL of the answer.
@@ -48,6 +77,9 @@ pub struct Options {
     /// server gives no timeout of its own (dnsmasq up to 2.90 adds elements without one).
     /// Default [`DEFAULT_DNS_TIMEOUT`].
     pub dns_timeout: Option<Duration>,
+    /// The Aerleon platforms `--target aerleon` writes a policy for; empty: every platform
+    /// [`aerleon::Platform`] knows.
+    pub aerleon_platforms: Vec<aerleon::Platform>,
 }
 
 /// Default lifetime of a run-time DNS-filled set element: one hour. Longer than the TTLs the
@@ -104,5 +136,8 @@ pub fn emit(target: Target, policy: &Policy, opts: &Options) -> Result<String, E
         Target::Nftables => nftables::emit(policy, opts),
         Target::Iptables => iptables::emit(policy, opts),
         Target::Dnsmasq => dnsmasq::emit(policy, opts),
+        Target::Aerleon => aerleon::emit(policy, opts),
+        Target::Squid => squid::emit(policy, opts),
+        Target::Openwrt => openwrt::emit(policy, opts),
     }
 }

@@ -69,6 +69,13 @@ pub fn wildcard_set(fam: Family, domain: &str) -> String {
     wildcard_dns_set(fam, domain, NFT_NAME_MAX)
 }
 
+/// The ruleset as an include for OpenWrt's fw4 table (`--target openwrt`).
+pub(crate) fn fw4_include(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
+    Ok(plan::plan(policy, opts)?.fw4_include())
+}
+
+pub use ruleset::FW4_PREFIX;
+
 /// Emits the ruleset.
 pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
     Ok(plan::plan(policy, opts)?.to_string())

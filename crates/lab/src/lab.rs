@@ -36,6 +36,12 @@ pub struct Options {
     /// Load this ruleset instead of the one Portolan emits for the site (to prove a ruleset
     /// written or edited by hand against the site's requirements).
     pub ruleset: Option<String>,
+    /// How `ruleset` is loaded: `nft -f` (default) or `iptables-restore` (an iptables
+    /// ruleset of another generator, proven against the same probes).
+    pub loader: Loader,
+    /// The firewall resolver's `nftset=` lines instead of `--target dnsmasq`'s (a ruleset
+    /// whose name sets live elsewhere, such as OpenWrt's fw4 table).
+    pub dnsmasq: Option<String>,
     /// Leave the namespaces (with the ruleset loaded) for inspection.
     pub keep: bool,
     /// Time one attempt may take.
@@ -50,10 +56,22 @@ pub struct Options {
     pub facts: Option<Facts>,
 }
 
+/// The tool that loads a ruleset into the firewall namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Loader {
+    /// `nft -f`.
+    #[default]
+    Nft,
+    /// `iptables-restore` (iptables-nft: the rules land in nftables tables all the same).
+    IptablesRestore,
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
             ruleset: None,
+            loader: Loader::Nft,
+            dnsmasq: None,
             keep: false,
             timeout: Duration::from_millis(1000),
             workers: 32,
@@ -347,7 +365,10 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
         Some(r) => r.clone(),
         None => portolan_emit::nftables::emit(policy, &portolan_emit::Options::default())?,
     };
-    let dnsmasq_conf = portolan_emit::dnsmasq::emit(policy, &portolan_emit::Options::default())?;
+    let dnsmasq_conf = match &opts.dnsmasq {
+        Some(c) => c.clone(),
+        None => portolan_emit::dnsmasq::emit(policy, &portolan_emit::Options::default())?,
+    };
     preflight(topo.book.resolver.is_some())?;
     netns::install_signal_cleanup()?;
     let _lock = Lock::acquire(&|| progress("waiting for another lab run to finish"))?;
@@ -372,9 +393,21 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
 
     let rules_file = dir.join("ruleset.nft");
     write(&rules_file, &ruleset)?;
-    progress("loading the nftables ruleset into the firewall namespace");
     let path = rules_file.display().to_string();
-    command::run(Where::Netns(topo.fw.clone()).command("nft", &["-f", &path]))?;
+    match opts.loader {
+        Loader::Nft => {
+            progress("loading the nftables ruleset into the firewall namespace");
+            command::run(Where::Netns(topo.fw.clone()).command("nft", &["-f", &path]))?;
+        }
+        Loader::IptablesRestore => {
+            progress("loading the iptables ruleset into the firewall namespace");
+            command::run(
+                // `-w` takes an optional number: without one it would read the path as
+                // the wait and the rules from standard input (nothing, successfully).
+                Where::Netns(topo.fw.clone()).command("iptables-restore", &["-w", "10", &path]),
+            )?;
+        }
+    }
 
     let mut handles: BTreeMap<String, Arc<Handle>> = BTreeMap::new();
     for ns in topo.namespaces() {

@@ -18,19 +18,41 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
             let target = match t {
                 TargetArg::Nftables => Target::Nftables,
                 TargetArg::Iptables => Target::Iptables,
+                TargetArg::Aerleon => Target::Aerleon,
+                TargetArg::Squid => Target::Squid,
+                TargetArg::Openwrt => Target::Openwrt,
                 _ => Target::Dnsmasq,
             };
             let mut opts = Options {
                 dns_timeout: a.dns_timeout.map(std::time::Duration::from_secs),
+                aerleon_platforms: a.aerleon_platform.clone(),
                 ..Options::default()
             };
             if a.resolve {
                 opts.resolved = resolve_names(&policy, a.resolver.as_deref(), a.out.format)?;
             }
+            if let (Target::Aerleon | Target::Openwrt, Some(dir)) =
+                (target, a.file.output.as_deref())
+            {
+                return write_files(dir, &portolan_emit::files(target, &policy, &opts)?);
+            }
             emit(target, &policy, &opts)?
         }
     };
     write::to_output(a.file.output.as_deref(), text.as_bytes())?;
+    Ok(Outcome::Ok)
+}
+
+/// `-o DIR` of a target made of several files: each written whole under `dir`.
+fn write_files(dir: &std::path::Path, files: &[portolan_emit::File]) -> anyhow::Result<Outcome> {
+    for f in files {
+        let path = dir.join(&f.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        write::atomically(&path, f.text.as_bytes())?;
+    }
     Ok(Outcome::Ok)
 }
 

@@ -214,3 +214,133 @@ impl Ruleset {
         writeln!(f, "}}")
     }
 }
+
+/// Prefix of every object `--target openwrt` declares inside fw4's table, so none can meet
+/// one of fw4's own (`forward`, `input`, `drop_to_wan`, …).
+pub const FW4_PREFIX: &str = "portolan_";
+
+impl Ruleset {
+    /// The ruleset as an include for OpenWrt's `table inet fw4` (fw4 reads
+    /// `/etc/nftables.d/*.nft` inside that table): the same sets, maps and chains, every name
+    /// prefixed with [`FW4_PREFIX`], in one table block (each regular chain declared empty
+    /// first, so maps and jumps may name it). The base chains hook one priority before fw4's
+    /// (`filter - 1`) with policy accept: they drop what the profiles do not allow for the
+    /// devices and leave everything else, and what they accept, to fw4's own zones.
+    pub(super) fn fw4_include(&self) -> String {
+        use std::collections::BTreeSet;
+        use std::fmt::Write as _;
+        let names: BTreeSet<&str> = self
+            .dns_sets
+            .iter()
+            .chain(&self.static_sets)
+            .map(|s| s.name.as_str())
+            .chain(self.maps.iter().map(|m| m.name.as_str()))
+            .chain(
+                self.chains
+                    .iter()
+                    .chain(&self.hooks)
+                    .map(|c| c.name.as_str()),
+            )
+            .collect();
+        let rename = |line: &str| -> String {
+            let mut out = Vec::new();
+            let mut prev = "";
+            for tok in line.split(' ') {
+                let core = tok.trim_end_matches([',', '}', ';']);
+                let tail = &tok[core.len()..];
+                let renamed = if let Some(n) = core.strip_prefix('@').filter(|n| names.contains(n))
+                {
+                    format!("@{FW4_PREFIX}{n}{tail}")
+                } else if matches!(prev, "jump" | "goto") && names.contains(core) {
+                    format!("{FW4_PREFIX}{core}{tail}")
+                } else {
+                    tok.to_string()
+                };
+                out.push(renamed);
+                prev = tok;
+            }
+            out.join(" ")
+        };
+        let mut o = String::new();
+        let _ = writeln!(o, "# Portolan policy for site {} as an fw4 include (/etc/nftables.d/): generated, do not edit.", self.site);
+        let _ = writeln!(o, "# Every rule's comment names the profile/flow row it enforces. fw4 rebuilds its table on every");
+        let _ = writeln!(o, "# reload: the name sets start empty again and dnsmasq refills them at the next lookup.");
+        for n in &self.notes {
+            let _ = writeln!(o, "{n}");
+        }
+        for c in &self.chains {
+            let _ = writeln!(o, "chain {FW4_PREFIX}{} {{ }}", c.name);
+        }
+        for s in &self.dns_sets {
+            let elements = if s.elements.is_empty() {
+                String::new()
+            } else {
+                format!("\n\telements = {{ {} }}", s.elements.join(", "))
+            };
+            let _ = writeln!(
+                o,
+                "set {FW4_PREFIX}{} {{\n\ttype {}\n\tflags timeout\n\ttimeout {}s{elements}\n}}",
+                s.name,
+                addr_type(s.fam),
+                self.dns_timeout
+            );
+        }
+        for s in &self.static_sets {
+            let _ = writeln!(
+                o,
+                "set {FW4_PREFIX}{} {{\n\ttype {}\n\tflags interval\n\telements = {{ {} }}\n}}",
+                s.name,
+                addr_type(s.fam),
+                s.elements.join(", ")
+            );
+        }
+        let chain = |o: &mut String, c: &Chain, hook: Option<String>| {
+            let _ = writeln!(o, "chain {FW4_PREFIX}{} {{", c.name);
+            if let Some(h) = hook {
+                let _ = writeln!(o, "\t{h}");
+            }
+            for r in &c.rules {
+                let _ = writeln!(o, "\t{}", rename(r));
+            }
+            let _ = writeln!(o, "}}");
+        };
+        for c in &self.chains {
+            chain(&mut o, c, None);
+        }
+        for m in &self.maps {
+            let flags = if m.interval { "\tflags interval\n" } else { "" };
+            let elements: Vec<String> = m.elements.iter().map(|e| rename(e)).collect();
+            let _ = writeln!(
+                o,
+                "map {FW4_PREFIX}{} {{\n\ttype {} : verdict\n{flags}\telements = {{ {} }}\n}}",
+                m.name,
+                addr_type(m.fam),
+                elements.join(",\n\t\t")
+            );
+        }
+        for c in &self.hooks {
+            let hook = c.hook.map(|h| {
+                let h = h.replace("priority filter;", "priority filter - 1;");
+                h.replace("policy drop;", "policy accept;")
+            });
+            // The unmatched log line ends Portolan's own forward chain, whose policy drops; here
+            // the rest is fw4's, so it would log every other forwarded packet.
+            let rules: Vec<String> = c
+                .rules
+                .iter()
+                .filter(|r| !r.contains("log prefix \"portolan unmatched: \""))
+                .cloned()
+                .collect();
+            chain(
+                &mut o,
+                &Chain {
+                    name: c.name.clone(),
+                    hook: None,
+                    rules,
+                },
+                hook,
+            );
+        }
+        o
+    }
+}

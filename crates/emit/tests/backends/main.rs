@@ -2,6 +2,7 @@
 //! nftables and iptables outputs loaded into a real kernel inside throwaway network
 //! namespaces, hostile strings in sites and profiles, and provenance of every rule.
 
+mod aerleon;
 mod common;
 mod hostile;
 mod kernel;
@@ -9,3 +10,4 @@ mod minimal;
 mod names;
 mod provenance;
 mod snapshots;
+mod squid;

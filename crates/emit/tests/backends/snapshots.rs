@@ -25,8 +25,24 @@ fn example_site_dnsmasq() {
 }
 
 #[test]
+fn example_site_squid() {
+    insta::assert_snapshot!("example_squid", example(Target::Squid));
+}
+
+#[test]
+fn example_site_openwrt() {
+    insta::assert_snapshot!("example_openwrt", example(Target::Openwrt));
+}
+
+#[test]
 fn outputs_are_deterministic() {
-    for t in [Target::Nftables, Target::Iptables, Target::Dnsmasq] {
+    for t in [
+        Target::Nftables,
+        Target::Iptables,
+        Target::Dnsmasq,
+        Target::Squid,
+        Target::Openwrt,
+    ] {
         assert_eq!(example(t), example(t), "{t:?}");
     }
 }
