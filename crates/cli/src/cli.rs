@@ -310,6 +310,12 @@ pub struct CompileArgs {
     /// in seconds (the DNS server gives no per-record timeout). Default 3600.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub dns_timeout: Option<u64>,
+    /// Translation validation: read the emitted nftables back as the kernel lists it (loaded
+    /// in a scratch namespace; needs root) and verify it against the site with `portolan
+    /// verify`'s evaluator. A flow of the site not exactly permitted, or anything permitted
+    /// beyond the profiles, is a compile error (exit 1, nothing written). nftables only.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
