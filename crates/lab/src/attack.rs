@@ -238,8 +238,11 @@ impl Gen<'_> {
             .links
             .iter()
             .find(|l| l.space == home && l.device.is_none())?;
-        // Sent with the device's address: a raw IP socket fills a zero source address in (raw(7)),
-        // so discovery's 0.0.0.0 cannot be forged; the rules under test match the MAC.
+        // Sent with the device's address: a raw IP socket fills a zero source address in
+        // (raw(7)), so discovery's 0.0.0.0 cannot be forged here. The packet is the device's
+        // rebinding broadcast (RFC 2131 section 4.4.5), admitted from its MAC and address; a
+        // real 0.0.0.0 discovery (a UDP socket bound to a link without an address) is sent by
+        // `tests/least_privilege.rs`.
         p.forged = Some(self.forged_from(home, Some((&link.name, show_mac(&link.mac)))));
         let mut n = p.clone();
         n.kind = Kind::ForeignMac;
