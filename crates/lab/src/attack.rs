@@ -29,6 +29,11 @@
 //!   the site left out (unless another flow of the profile states them).
 //! - *unbound-peer*: a peer-initiated flow opened from addresses no binding of the device (nor
 //!   its profile) names and no device has: a stranger inside each zone, and one outside.
+//! - *unstated-broadcast*: a device's broadcast flow to the firewall (DHCP discovery, from
+//!   port 68 to 67) sent from the address of every other device of its zone whose profile
+//!   states no broadcast on that port: such a device may not send it (RFC 2131's clients
+//!   without an address send from 0.0.0.0; only a DHCP client rebinding broadcasts from its
+//!   own address).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -233,8 +238,11 @@ impl Gen<'_> {
             .links
             .iter()
             .find(|l| l.space == home && l.device.is_none())?;
-        // Sent with the device's address: a raw IP socket fills a zero source address in (raw(7)),
-        // so discovery's 0.0.0.0 cannot be forged; the rules under test match the MAC.
+        // Sent with the device's address: a raw IP socket fills a zero source address in
+        // (raw(7)), so discovery's 0.0.0.0 cannot be forged here. The packet is the device's
+        // rebinding broadcast (RFC 2131 section 4.4.5), admitted from its MAC and address; a
+        // real 0.0.0.0 discovery (a UDP socket bound to a link without an address) is sent by
+        // `tests/least_privilege.rs`.
         p.forged = Some(self.forged_from(home, Some((&link.name, show_mac(&link.mac)))));
         let mut n = p.clone();
         n.kind = Kind::ForeignMac;
@@ -279,6 +287,52 @@ impl Gen<'_> {
             ));
         }
         Some(n)
+    }
+
+    /// The required broadcast `p` sent from the first host of every other device of its zone
+    /// whose profile states no broadcast flow on that protocol and port.
+    fn unstated_broadcast(&mut self, p: &Probe) {
+        let Some(dev) = self.facts.device(&p.device) else {
+            return;
+        };
+        let Some(port) = p.traffic.dport() else {
+            return;
+        };
+        let protocol = p.traffic.protocol(p.src.is_ipv4());
+        for other in self.facts.devices.iter().filter(|d| d.zone == dev.zone) {
+            let states = other.group_flows().any(|f| {
+                f.cast == portolan_model::Cast::Broadcast
+                    && f.protocol.number() == Some(protocol)
+                    && in_ranges(port, &other.flow_ranges(f))
+            });
+            if states || other.profile.is_none() {
+                continue;
+            }
+            let Some(src) = self
+                .topo
+                .group_hosts
+                .get(&other.id)
+                .and_then(|h| h.iter().copied().find(|a| a.is_ipv4() == p.src.is_ipv4()))
+            else {
+                continue;
+            };
+            let mut n = p.clone();
+            n.kind = Kind::UnstatedBroadcast;
+            n.device = other.id.clone();
+            n.src = src;
+            n.expected = Fate::Drop;
+            n.forged = None;
+            n.skip = None;
+            n.note = Some(format!(
+                "{}'s profile ({}) states no broadcast to {} port {port}; {} of {} does",
+                other.id,
+                other.profile_id(),
+                if protocol == 17 { "UDP" } else { "this" },
+                p.flow,
+                dev.id
+            ));
+            self.push(n);
+        }
     }
 
     /// Unicast packets to the ports of each broadcast or multicast flow of each device.
@@ -477,6 +531,9 @@ pub fn generate(topo: &Topology, facts: &Facts, probes: &mut [Probe]) -> Vec<Pro
         }
         g.spoof(p);
         if p.broadcast {
+            if p.to_firewall {
+                g.unstated_broadcast(p);
+            }
             if let Some(n) = g.mac_scoped(p) {
                 g.push(n);
             }
@@ -675,6 +732,56 @@ devices:
         for p in after.iter().filter(|p| p.kind.adversarial()) {
             assert_eq!(p.expected, Fate::Drop, "{p:?}");
         }
+    }
+
+    /// The issue-12 case: the example site's devices whose profiles have no DHCP flow
+    /// (izuma-devices 10.20.0.64/28, d4-sensors 10.20.0.128/26, wcc-lite 10.20.0.5; the lab
+    /// sends from a prefix's first and last hosts) send the DHCP discovery of lrr-ipsec and
+    /// oscar-gateways from their own addresses: each must drop, also when the IR admits DHCP
+    /// broadcasts from every group (the mistake the emitter made), while lrr-station, whose
+    /// profile has DHCP (i11), sends none.
+    #[test]
+    fn dhcp_broadcasts_from_devices_without_dhcp_must_drop() {
+        let (policy, facts) = example();
+        let unstated = |ps: &[Probe]| {
+            let mut v: Vec<(String, String, Fate)> = ps
+                .iter()
+                .filter(|p| {
+                    p.kind == Kind::UnstatedBroadcast
+                        && p.broadcast
+                        && p.dst.to_string() == "255.255.255.255"
+                        && p.traffic == Traffic::Udp { port: 67 }
+                        && p.sport == Some(68)
+                })
+                .map(|p| (p.device.clone(), p.src.to_string(), p.expected))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let want: Vec<(String, String, Fate)> = [
+            ("d4-sensors", "10.20.0.129"),
+            ("izuma-devices", "10.20.0.65"),
+            ("wcc-lite", "10.20.0.5"),
+        ]
+        .iter()
+        .map(|(d, a)| (d.to_string(), a.to_string(), Fate::Drop))
+        .collect();
+        assert_eq!(unstated(&probes(&policy, &facts)), want);
+        // The IR widened: every group may broadcast DHCP to the firewall.
+        let mut wide = policy.clone();
+        let dhcp = policy
+            .rules
+            .iter()
+            .find(|r| r.is_dhcp_broadcast())
+            .expect("a DHCP broadcast rule")
+            .clone();
+        for g in &policy.groups {
+            let mut r = dhcp.clone();
+            r.group = g.id.clone();
+            wide.rules.push(r);
+        }
+        assert_eq!(unstated(&probes(&wide, &facts)), want);
     }
 
     /// Every spoofed probe is sent from another zone than the one its source belongs to, and

@@ -5,14 +5,18 @@
 //! source's group admits the destination as a peer (device-initiated), or a rule of the
 //! destination's group admits the source (peer-initiated), with the protocol, destination
 //! port, source port and ICMP type of the rule. Traffic to the firewall itself passes when a
-//! device-initiated rule of the source's group has the firewall as peer, when a broadcast rule
-//! of any group of the arriving interface's zone matches (its source may be 0.0.0.0, so the
-//! interface is all that identifies it), or when the source is no device at all (the
-//! firewall's own services stay reachable from elsewhere). Names and wildcard domains admit
+//! device-initiated rule of the source's group has the firewall as peer, or is a DHCP
+//! broadcast of that group (a DHCP server elsewhere: the firewall relays; REBINDING, RFC 2131
+//! section 4.4.5, broadcasts from the device's own address); when it comes from 0.0.0.0 (a
+//! client without an address: DHCPDISCOVER, sections 4.1 and 4.4.1) and a DHCP broadcast
+//! rule of some group of the arriving interface's zone matches, the interface being all that
+//! identifies such a sender; or when the source is no device at all (the firewall's own
+//! services stay reachable from elsewhere). A broadcast rule never admits another group's
+//! device. Names and wildcard domains admit
 //! the lab addresses the lab's DNS gives them, and only once resolved; a wildcard domain also
 //! admits every listed name under it.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use portolan_model::ir::{Initiator, IpProto, Policy, PortRange, Rule};
 
@@ -92,28 +96,26 @@ fn group_of(policy: &Policy, a: IpAddr) -> Option<&str> {
 pub fn permits(policy: &Policy, topo: &Topology, p: &Packet, resolved: bool) -> bool {
     let src_group = group_of(policy, p.src);
     if p.to_firewall {
-        let bcast = p.src.is_ipv4()
-            && p.iif.is_some_and(|iif| {
-                policy.groups.iter().any(|g| {
-                    let on_iif =
-                        policy.zone(&g.zone).and_then(|z| z.interface.as_deref()) == Some(iif);
-                    on_iif
-                        && policy.rules_of(&g.id).any(|r| {
-                            r.broadcast
-                                && r.peers.firewall
-                                && r.initiator == Initiator::Device
-                                && l4(r, p)
-                        })
-                })
-            });
-        if bcast {
-            return true;
+        let dhcp_bcast = |r: &Rule| {
+            r.is_dhcp_broadcast()
+                && r.initiator == Initiator::Device
+                && p.dst == IpAddr::V4(Ipv4Addr::BROADCAST)
+                && l4(r, p)
+        };
+        if p.src.is_unspecified() {
+            return p.src.is_ipv4()
+                && p.iif.is_some_and(|iif| {
+                    policy.groups.iter().any(|g| {
+                        policy.zone(&g.zone).and_then(|z| z.interface.as_deref()) == Some(iif)
+                            && policy.rules_of(&g.id).any(dhcp_bcast)
+                    })
+                });
         }
         return match src_group {
             None => true,
-            Some(g) => policy
-                .rules_of(g)
-                .any(|r| r.peers.firewall && r.initiator == Initiator::Device && l4(r, p)),
+            Some(g) => policy.rules_of(g).any(|r| {
+                (r.peers.firewall && r.initiator == Initiator::Device && l4(r, p)) || dhcp_bcast(r)
+            }),
         };
     }
     let out = src_group.is_some_and(|g| {

@@ -54,6 +54,9 @@ pub enum Kind {
     NarrowedPort,
     /// A peer-initiated flow opened by an address no binding of the device names.
     UnboundPeer,
+    /// Another device's broadcast flow (DHCP discovery) sent from the address of a device
+    /// whose profile states no broadcast on that port.
+    UnstatedBroadcast,
 }
 
 impl Kind {
@@ -73,6 +76,7 @@ impl Kind {
             Kind::Unicast => "unicast",
             Kind::NarrowedPort => "narrowed-port",
             Kind::UnboundPeer => "unbound-peer",
+            Kind::UnstatedBroadcast => "unstated-broadcast",
         }
     }
 
@@ -86,6 +90,7 @@ impl Kind {
                 | Kind::Unicast
                 | Kind::NarrowedPort
                 | Kind::UnboundPeer
+                | Kind::UnstatedBroadcast
         )
     }
 }

@@ -7,7 +7,9 @@
 //!   from the WAN side must not reach the device's telemetry server; the same packets from the
 //!   right interfaces pass. The spoofing check also guards the firewall's own input.
 //! - DHCP discovery (source 0.0.0.0, to 255.255.255.255) is admitted only from the device's
-//!   MAC.
+//!   MAC; its rebinding broadcast from its own address (RFC 2131 section 4.4.5) passes from
+//!   its MAC, and a device whose profile has no DHCP flow cannot send DHCP broadcasts from
+//!   its own address, even from its own MAC.
 //! - A multicast flow (SSDP, 239.255.255.250:1900) admits its group on the zone's interface,
 //!   and never unicast to the peer's port.
 //!
@@ -350,19 +352,39 @@ devices:
     zone: field
     addresses: [10.77.0.20]
     mac: "02:00:5e:77:00:20"
+  - id: izuma
+    profile: izuma-device-management
+    mode: device
+    zone: field
+    addresses: [10.77.0.30]
+    mac: "02:00:5e:77:00:30"
 "#;
 
 /// DHCP discovery as a client without an address sends it: 0.0.0.0:68 to
 /// 255.255.255.255:67, from the MAC `mac`. Returns the discoveries the firewall accepted.
 fn discover(fw: &str, client: &str, mac: &str) -> u64 {
+    dhcp_broadcast(fw, client, mac, "0.0.0.0")
+}
+
+/// A DHCP broadcast, 68 to 255.255.255.255:67, from `src` (0.0.0.0: no address on the
+/// client's link; else `src` is the link's address while it is sent) and the MAC `mac`.
+/// Returns how many the firewall accepted.
+fn dhcp_broadcast(fw: &str, client: &str, mac: &str, src: &str) -> u64 {
     ip_in(client, &["link", "set", "eth0", "address", mac]);
+    let with = format!("{src}/24");
+    if src != "0.0.0.0" {
+        ip_in(client, &["addr", "add", &with, "dev", "eth0"]);
+    }
     let before = counted(fw, "obs", "obs_input", "\"dhcp\"");
     udp(
         client,
-        sa("0.0.0.0", 68),
+        sa(src, 68),
         SocketAddr::new(IpAddr::V4(Ipv4Addr::BROADCAST), 67),
         Some("eth0"),
     );
+    if src != "0.0.0.0" {
+        ip_in(client, &["addr", "del", &with, "dev", "eth0"]);
+    }
     counted(fw, "obs", "obs_input", "\"dhcp\"") - before
 }
 
@@ -400,12 +422,70 @@ fn dhcp_discovery_only_from_the_devices_mac() {
             0,
             "{target:?}: another host on the segment is not"
         );
+        assert_eq!(
+            dhcp_broadcast(&fw, &client, "02:00:5e:77:00:20", "10.77.0.20"),
+            1,
+            "{target:?}: the device rebinding from its own address and MAC is admitted"
+        );
+        assert_eq!(
+            dhcp_broadcast(&fw, &client, "02:00:5e:77:00:30", "10.77.0.30"),
+            0,
+            "{target:?}: a device whose profile has no DHCP flow may not broadcast DHCP"
+        );
+        assert_eq!(
+            dhcp_broadcast(&fw, &client, "02:00:5e:77:00:30", "0.0.0.0"),
+            0,
+            "{target:?}: nor, from its MAC, without an address"
+        );
         let dropped = if target == Target::Nftables {
             counted(&fw, "portolan", "unlisted_mac", "drop")
         } else {
             ipt_counted(&fw, "PORTOLAN-UNLISTED", "DROP")
         };
-        assert_eq!(dropped, 1, "{target:?}: dropped as an unlisted MAC");
+        // The foreign MAC's discovery, and izuma's two broadcasts: every device of lan0 gives
+        // its MAC, so each DHCP broadcast not admitted above it meets that drop first.
+        assert_eq!(dropped, 3, "{target:?}: dropped as unlisted");
+    }
+}
+
+/// Issue 12: where the site gives no MACs, DHCP discovery is admitted from any MAC, but only
+/// from 0.0.0.0; from its own address only a device whose profile has DHCP (the Oscar
+/// gateway, rebinding) broadcasts DHCP to the firewall, and the Izuma device, whose profile
+/// has no DHCP flow, is dropped (the emitted rule once named no source and admitted it).
+#[test]
+fn dhcp_broadcast_from_an_address_only_for_a_dhcp_device() {
+    let _turn = kernel::turn();
+    let site = DHCP_SITE
+        .replace("    mac: \"02:00:5e:77:00:20\"\n", "")
+        .replace("    mac: \"02:00:5e:77:00:30\"\n", "");
+    assert!(!site.contains("mac:"));
+    let policy = compile("dhcp-any-mac.yaml", &site, &[]);
+    for target in [Target::Nftables, Target::Iptables] {
+        let (_net, fw, client) = dhcp_topology();
+        // Control: with no ruleset the Izuma device's broadcast reaches the firewall.
+        assert_eq!(
+            dhcp_broadcast(&fw, &client, "02:00:5e:77:00:30", "10.77.0.30"),
+            1,
+            "{target:?}"
+        );
+        let text = emit(target, &policy, &Options::default()).expect("emits");
+        if target == Target::Nftables {
+            run(&fw, "nft", &["-f", "-"], Some(&text));
+        } else {
+            load_iptables(&fw, &text);
+        }
+        let mac = "02:00:5e:77:00:99";
+        assert_eq!(discover(&fw, &client, mac), 1, "{target:?}: discovery");
+        assert_eq!(
+            dhcp_broadcast(&fw, &client, mac, "10.77.0.20"),
+            1,
+            "{target:?}: the gateway rebinding from its own address"
+        );
+        assert_eq!(
+            dhcp_broadcast(&fw, &client, mac, "10.77.0.30"),
+            0,
+            "{target:?}: the Izuma device has no DHCP flow"
+        );
     }
 }
 

@@ -1,4 +1,12 @@
-//! `portolan compile SITE --target T [-o FILE]`: site → policy for one target.
+//! `portolan compile SITE --target T [-o FILE] [--check]`: site → policy for one target.
+//!
+//! `--check` is translation validation: the emitted nftables is loaded into a scratch
+//! namespace, listed by the kernel (`portolan-nft`), and verified against the same site by
+//! `portolan-verify`'s evaluator, with the DNS-filled sets of the emitted dnsmasq lines. Every
+//! flow of the IR (optional ones included: the emitter writes them all) must be permitted
+//! exactly and nothing may be permitted beyond them; otherwise the findings go to stderr (a
+//! table, or the verify report as JSON) and the command exits 1 without writing the ruleset.
+//! iptables is not checked: `portolan-verify` reads nftables only on this build.
 
 use anyhow::Context;
 use portolan_emit::{emit, Options, Target};
@@ -12,6 +20,20 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
     let Some(policy) = super::load_site(g, &a.site, a.out.json())? else {
         return Ok(Outcome::BadInput);
     };
+    if a.check && a.target != TargetArg::Nftables {
+        let why = "--check verifies an nftables ruleset (portolan-verify reads nftables only): use --target nftables";
+        if a.out.json() {
+            eprintln!("{}", serde_json::json!({"error": why, "exit": 2}));
+        } else {
+            eprintln!("error: {why}");
+        }
+        return Ok(Outcome::BadInput);
+    }
+    let mut opts = Options {
+        dns_timeout: a.dns_timeout.map(std::time::Duration::from_secs),
+        aerleon_platforms: a.aerleon_platform.clone(),
+        ..Options::default()
+    };
     let text = match a.target {
         TargetArg::Ir => serde_json::to_string_pretty(&policy)? + "\n",
         t => {
@@ -22,11 +44,6 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
                 TargetArg::Squid => Target::Squid,
                 TargetArg::Openwrt => Target::Openwrt,
                 _ => Target::Dnsmasq,
-            };
-            let mut opts = Options {
-                dns_timeout: a.dns_timeout.map(std::time::Duration::from_secs),
-                aerleon_platforms: a.aerleon_platform.clone(),
-                ..Options::default()
             };
             if a.resolve {
                 opts.resolved = resolve_names(&policy, a.resolver.as_deref(), a.out.format)?;
@@ -39,6 +56,29 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
             emit(target, &policy, &opts)?
         }
     };
+    if a.check {
+        let report = check(&policy, &text, &opts)?;
+        let flows = report.flows.len();
+        if !exact(&report) {
+            if a.out.json() {
+                eprintln!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                eprint!(
+                    "error: the emitted nftables does not enforce the site exactly (compile --check):\n{}",
+                    super::verify::human(&report)
+                );
+            }
+            return Ok(Outcome::Findings);
+        }
+        if a.out.json() {
+            eprintln!(
+                "{}",
+                serde_json::json!({"check": "ok", "flows_permitted": flows, "excess": 0})
+            );
+        } else {
+            eprintln!("check: all {flows} flows permitted exactly, no excess");
+        }
+    }
     write::to_output(a.file.output.as_deref(), text.as_bytes())?;
     Ok(Outcome::Ok)
 }
@@ -54,6 +94,33 @@ fn write_files(dir: &std::path::Path, files: &[portolan_emit::File]) -> anyhow::
         write::atomically(&path, f.text.as_bytes())?;
     }
     Ok(Outcome::Ok)
+}
+
+/// Verifies the emitted nftables `nft` against `policy`: the kernel lists it from a scratch
+/// namespace, `portolan-verify` evaluates it, the sets the emitted dnsmasq lines fill being
+/// the DNS-filled ones.
+fn check(
+    policy: &portolan_model::ir::Policy,
+    nft: &str,
+    opts: &Options,
+) -> anyhow::Result<portolan_verify::site::Report> {
+    let dnsmasq = emit(Target::Dnsmasq, policy, opts)?;
+    let dns = portolan_verify::site::DnsFills::from_dnsmasq(&dnsmasq);
+    let listed = portolan_nft::read_text(nft)
+        .context("--check: the emitted ruleset could not be loaded in a scratch namespace")?;
+    let doc = portolan_verify::source::document(&listed).map_err(anyhow::Error::msg)?;
+    let prog = portolan_verify::program_for_site(&doc, Some(nft), policy, &dns)?;
+    Ok(portolan_verify::site::verify(policy, &prog, &dns))
+}
+
+/// Every flow of the IR permitted (optional ones too: the emitter writes every rule of the
+/// IR), nothing beyond them, and nothing of the ruleset left unevaluated.
+fn exact(r: &portolan_verify::site::Report) -> bool {
+    r.excess.is_empty()
+        && r.notes.is_empty()
+        && r.flows
+            .iter()
+            .all(|f| f.status == portolan_verify::site::Status::Permitted)
 }
 
 /// `--resolve`: every name of the policy's rules, resolved now with its TTL. A name that does

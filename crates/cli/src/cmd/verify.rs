@@ -61,8 +61,9 @@ fn rule_text(r: &Option<portolan_verify::program::RuleRef>) -> String {
         .unwrap_or_default()
 }
 
-/// The report for people: the flows, the excess, the notes and a closing count.
-fn human(r: &Report) -> String {
+/// The report for people: the flows, the excess, the notes and a closing count (also
+/// `compile --check`'s findings).
+pub(crate) fn human(r: &Report) -> String {
     let mut out = String::new();
     let mut t = report::table(["device", "flow", "status", "deciding rule", "not accepted"]);
     t.set_content_arrangement(ContentArrangement::Dynamic);

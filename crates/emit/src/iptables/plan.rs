@@ -270,12 +270,21 @@ impl ClassPlan<'_> {
     /// The rules of one IR rule (`i`: its index in the class).
     fn rule(&mut self, i: usize, r: &Rule) -> Result<(), EmitError> {
         let cm = safe_text(T, "comment", &r.provenance())?;
-        // DHCP discovery is admitted in `PORTOLAN-INPUT` (`scope::dhcp`); its renewals are
-        // unicast to its peers, below.
+        // DHCP discovery from 0.0.0.0 is admitted in `PORTOLAN-INPUT` (`scope::dhcp`); its
+        // renewals are unicast to its peers, below. Its broadcasts from the device's own
+        // address (REBINDING, RFC 2131 section 4.4.5) reach the firewall through the
+        // dispatch: the local rule of a server on the firewall covers them, and a relayed one
+        // (a server elsewhere) gets its own.
         if r.broadcast && !r.is_dhcp_broadcast() {
             return self.cast_rule(r, &cm);
         }
         let device = r.initiator == Initiator::Device;
+        if r.is_dhcp_broadcast() && device && !r.peers.firewall && self.fam == Family::V4 {
+            for m in l4(r, self.fam, true)?.unwrap_or_default() {
+                let matches = format!("-d 255.255.255.255 {m}");
+                self.ch.n_local += usize::from(self.t.add(&self.ch.local, &matches, &cm, "ACCEPT"));
+            }
+        }
         if r.peers.firewall && device {
             for m in l4(r, self.fam, true)?.unwrap_or_default() {
                 self.ch.n_local += usize::from(self.t.add(&self.ch.local, &m, &cm, "ACCEPT"));

@@ -81,12 +81,26 @@ pub(super) fn spoofing(
     Ok(())
 }
 
-/// A DHCP broadcast admitted on one interface for one flow: the MACs, and whether any MAC is.
+/// A DHCP broadcast admitted on one interface for one flow.
 type DhcpKey = (Option<String>, String, String);
 
-/// DHCP discovery in `PORTOLAN-INPUT`: on the zone's interface, from the groups' MACs where the
-/// site gives them (a note in `notes` where it does not); other DHCP broadcasts on an interface
-/// whose devices all have MACs go to `PORTOLAN-UNLISTED`.
+/// Who may send a [`DhcpKey`]'s broadcast: the MACs, each group with MACs (its MACs and
+/// IPv4 addresses, for its own-address broadcasts), and whether any MAC may.
+#[derive(Default)]
+struct DhcpFrom {
+    macs: BTreeSet<Mac>,
+    owners: Vec<(BTreeSet<Mac>, Vec<IpNet>)>,
+    any: bool,
+}
+
+/// DHCP broadcasts in `PORTOLAN-INPUT`, as the nftables output has them: from 0.0.0.0 (a
+/// client without an address, RFC 2131 sections 4.1 and 4.4.1) on the zone's interface,
+/// from the groups' MACs where the site gives them (a note in `notes` where it does not); a
+/// device's broadcast from its own address (REBINDING) goes through the dispatch to its
+/// class's `-LOCAL` chain, so a group whose profile has no DHCP flow is dropped. On an
+/// interface whose devices all have MACs, the own-address broadcasts of the groups with MACs
+/// are admitted from their MACs and addresses, and other DHCP broadcasts go to
+/// `PORTOLAN-UNLISTED`.
 pub(super) fn dhcp(
     classes: &[Class],
     names: &[ClassNames],
@@ -95,7 +109,7 @@ pub(super) fn dhcp(
     notes: &mut Vec<String>,
     limit: &str,
 ) -> Result<(), EmitError> {
-    let mut dhcp: BTreeMap<DhcpKey, (BTreeSet<Mac>, bool)> = BTreeMap::new();
+    let mut dhcp: BTreeMap<DhcpKey, DhcpFrom> = BTreeMap::new();
     let mut any_mac = crate::AnyMac::default();
     for (c, n) in classes.iter().zip(names) {
         for r in c
@@ -110,10 +124,19 @@ pub(super) fn dhcp(
                     .or_default();
                 for g in &c.groups {
                     if g.macs.is_empty() {
-                        e.1 = true;
+                        e.any = true;
                         any_mac.add(n.interface.as_deref(), cm.clone(), &plain(&g.id));
                     } else {
-                        e.0.extend(g.macs.iter().copied());
+                        e.macs.extend(g.macs.iter().copied());
+                        let v4: Vec<IpNet> = g
+                            .addresses
+                            .iter()
+                            .filter(|a| Family::of(a) == Family::V4)
+                            .copied()
+                            .collect();
+                        if !v4.is_empty() {
+                            e.owners.push((g.macs.iter().copied().collect(), v4));
+                        }
                     }
                 }
             }
@@ -122,12 +145,13 @@ pub(super) fn dhcp(
     notes.extend(any_mac.lines());
     if let Some(d) = dispatch.get_mut(&Family::V4) {
         let mut drops = Vec::new();
-        for ((ifc, m, cm), (macs, any)) in &dhcp {
+        for ((ifc, m, cm), from) in &dhcp {
             let iif = ifc.as_ref().map(|i| format!("-i {i} ")).unwrap_or_default();
-            let macs: Vec<String> = if *any {
+            let macs: Vec<String> = if from.any {
                 vec![String::new()]
             } else {
-                macs.iter()
+                from.macs
+                    .iter()
                     .map(|x| format!("-m mac --mac-source {x} "))
                     .collect()
             };
@@ -136,13 +160,30 @@ pub(super) fn dhcp(
                     &mut d.dhcp,
                     line(
                         "PORTOLAN-INPUT",
-                        &format!("{iif}{mac}-d 255.255.255.255 {m}"),
+                        &format!("{iif}{mac}-s 0.0.0.0/32 -d 255.255.255.255 {m}"),
                         cm,
                         "ACCEPT",
                     ),
                 );
             }
-            if !dhcp.iter().any(|((i, _, _), x)| i == ifc && x.1) {
+            if !dhcp.iter().any(|((i, _, _), x)| i == ifc && x.any) {
+                for (macs, addrs) in &from.owners {
+                    for x in macs {
+                        for a in addrs {
+                            push(
+                                &mut d.dhcp,
+                                line(
+                                    "PORTOLAN-INPUT",
+                                    &format!(
+                                        "{iif}-m mac --mac-source {x} -s {a} -d 255.255.255.255 {m}"
+                                    ),
+                                    cm,
+                                    "ACCEPT",
+                                ),
+                            );
+                        }
+                    }
+                }
                 push(
                     &mut drops,
                     line(

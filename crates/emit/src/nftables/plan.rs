@@ -209,8 +209,19 @@ fn class_rules(
     for r in &c.rules {
         let cm = comment(r)?;
         let device = r.initiator == Initiator::Device;
-        // DHCP discovery is admitted per group (its MACs), in `input`; its renewals are
-        // unicast to its peers, below.
+        // DHCP discovery from 0.0.0.0 is admitted per interface (and MACs) in `input`
+        // (`dhcp`); its renewals are unicast to its peers, below. Its broadcasts from the
+        // device's own address (REBINDING, RFC 2131 section 4.4.5) reach the firewall through
+        // the dispatch: the local rule of a server on the firewall covers them, and a relayed
+        // one (a server elsewhere) gets its own.
+        if r.is_dhcp_broadcast() && device && !r.peers.firewall && n.fams.contains(&Family::V4) {
+            if let Some(m) = l4(r, Some(Family::V4))? {
+                push(
+                    &mut cc.local,
+                    format!("ip daddr 255.255.255.255 {m} accept {cm}"),
+                );
+            }
+        }
         if r.broadcast && !r.is_dhcp_broadcast() {
             // The firewall's own broadcasts leave through its open output hook.
             if r.peers.firewall && !device {
@@ -278,16 +289,26 @@ fn class_rules(
     Ok(cc)
 }
 
-/// DHCP discovery admitted on one interface for one flow: the MACs, or any.
+/// DHCP broadcasts admitted on one interface for one flow: the MACs (with each group's
+/// addresses, for its own-address broadcasts), or any.
 #[derive(Default)]
 struct Dhcp {
     macs: BTreeSet<Mac>,
+    /// Each group with MACs: its MACs and its IPv4 addresses.
+    owners: Vec<(BTreeSet<Mac>, Vec<IpNet>)>,
     any: bool,
 }
 
-/// DHCP discovery in `input`, per interface and flow, from the groups' MACs, and the rules
-/// sending other DHCP broadcasts of an interface whose devices all have MACs to
-/// `unlisted_mac`; the groups admitted from any MAC, for the header.
+/// DHCP broadcasts in `input`, per interface and flow. A client without an address sends
+/// its DHCPDISCOVER and its INIT/INIT-REBOOT DHCPREQUEST from 0.0.0.0 (RFC 2131 sections 4.1
+/// and 4.4.1): admitted from the groups' MACs, or from any MAC where a group gives none;
+/// this is the only rule that names no device address, so only the source 0.0.0.0 passes
+/// it. A device broadcasting from its own address (REBINDING, section 4.4.5) is admitted
+/// by its class's `_local` chain through the dispatch, like its unicast renewal, so a group
+/// whose profile has no DHCP flow reaches its drop chain. On an interface whose devices all
+/// have MACs, every other DHCP broadcast goes to `unlisted_mac`; the own-address broadcasts
+/// of the groups with MACs are admitted just before it, from their MACs and addresses.
+/// Returns the groups admitted from any MAC, for the header.
 fn dhcp(
     policy: &Policy,
     classes: &Classes,
@@ -312,30 +333,53 @@ fn dhcp(
                 any_mac.add(ifc.as_deref(), r.provenance(), &g.id);
             } else {
                 e.macs.extend(g.macs.iter().copied());
+                let v4: Vec<IpNet> = g
+                    .addresses
+                    .iter()
+                    .filter(|a| Family::of(a) == Family::V4)
+                    .copied()
+                    .collect();
+                if !v4.is_empty() {
+                    e.owners.push((g.macs.iter().copied().collect(), v4));
+                }
             }
         }
     }
+    let ether = |macs: &BTreeSet<Mac>| {
+        format!(
+            "ether saddr {}",
+            values(macs.iter().map(ToString::to_string))
+        )
+    };
     let mut admitted = Vec::new();
     let mut unlisted = Vec::new();
     for ((ifc, m, cm), d) in &dhcp {
         let iif = ifc
             .as_ref()
             .map(|i| ifnames("iifname", std::slice::from_ref(i)));
-        let mac = (!d.any).then(|| {
-            format!(
-                "ether saddr {}",
-                values(d.macs.iter().map(ToString::to_string))
-            )
-        });
+        let mac = (!d.any).then(|| ether(&d.macs));
         let parts = [
             iif.as_deref(),
             mac.as_deref(),
-            Some("ip daddr 255.255.255.255"),
+            Some("ip saddr 0.0.0.0 ip daddr 255.255.255.255"),
             Some(m.as_str()),
         ];
-        admitted.push(rule(&parts, &format!("accept {cm}")));
+        let accept = format!("accept {cm}");
+        admitted.push(rule(&parts, &accept));
         let any_here = dhcp.iter().any(|((i, _, _), x)| i == ifc && x.any);
         if !any_here {
+            for (macs, addrs) in &d.owners {
+                let src = format!("ip saddr {}", values(addrs.iter().map(net)));
+                let mac = ether(macs);
+                let parts = [
+                    iif.as_deref(),
+                    Some(mac.as_str()),
+                    Some(src.as_str()),
+                    Some("ip daddr 255.255.255.255"),
+                    Some(m.as_str()),
+                ];
+                push(&mut admitted, rule(&parts, &accept));
+            }
             let parts = [
                 iif.as_deref(),
                 Some("ip daddr 255.255.255.255 udp dport 67"),

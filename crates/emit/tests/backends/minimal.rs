@@ -117,11 +117,24 @@ fn a_dual_stack_group_gets_each_rule_once() {
         c["k_lrr_local"],
         ["udp sport 68 udp dport 67 accept comment \"thingpark-lrr/i11\""]
     );
-    // Its discovery comes from its MAC only, on lan0; other discoveries there are dropped.
-    assert!(c["input"].contains(&"iifname \"lan0\" ether saddr 02:00:5e:30:00:10 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"thingpark-lrr/i11\"".to_string()), "{text}");
-    assert!(c["input"].contains(
-        &"iifname \"lan0\" ip daddr 255.255.255.255 udp dport 67 goto unlisted_mac".to_string()
-    ));
+    // Its discovery comes from 0.0.0.0 (RFC 2131 section 4.1) and its MAC only, on lan0; its
+    // rebinding broadcast from its own address 10.30.0.10 (section 4.4.5) from its MAC too;
+    // other DHCP broadcasts there are dropped, in that order.
+    let discover = "iifname \"lan0\" ether saddr 02:00:5e:30:00:10 ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"thingpark-lrr/i11\"";
+    let rebind = "iifname \"lan0\" ether saddr 02:00:5e:30:00:10 ip saddr 10.30.0.10 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"thingpark-lrr/i11\"";
+    let unlisted = "iifname \"lan0\" ip daddr 255.255.255.255 udp dport 67 goto unlisted_mac";
+    let at = |r: &str| {
+        c["input"]
+            .iter()
+            .position(|x| x == r)
+            .unwrap_or_else(|| panic!("no `{r}` in input:\n{text}"))
+    };
+    assert!(at(discover) < at(rebind) && at(rebind) < at(unlisted));
+    // No DHCP rule of `input` names no source address.
+    assert!(c["input"]
+        .iter()
+        .filter(|r| r.contains("dport 67") && r.contains("accept"))
+        .all(|r| r.contains("ip saddr ")));
     // The SLRC 198.51.100.10 and 2001:db8:ff::10: one rule per family, peers inline.
     let i6: Vec<&String> = c["k_lrr_out"]
         .iter()
@@ -464,7 +477,16 @@ fn dhcp_reaches_a_server_elsewhere_through_the_firewall_only() {
         Profiles::catalog().files(Path::new(".")),
     );
     let c = chains(&nft(&policy));
-    assert!(c["input"].contains(&"iifname \"lan0\" ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"oscar-templog-gateway/dhcp\"".to_string()));
+    assert!(c["input"].contains(&"iifname \"lan0\" ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"oscar-templog-gateway/dhcp\"".to_string()));
+    // Rebinding (section 4.4.5) broadcasts from the device's own address, to the relay; DNS
+    // (`dns: firewall`).
+    assert_eq!(
+        c["k_gw_local"],
+        [
+            "ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"oscar-templog-gateway/dhcp\"",
+            "udp dport 53 accept comment \"oscar-templog-gateway/dns\""
+        ]
+    );
     assert!(c["k_gw_out"].contains(
         &"ip daddr 10.99.0.5 udp sport 68 udp dport 67 accept comment \"oscar-templog-gateway/dhcp\""
             .to_string()
