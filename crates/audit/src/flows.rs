@@ -147,18 +147,28 @@ struct Key {
 }
 
 impl std::hash::Hash for Key {
-    /// Four words instead of nine writes: the hash is per packet.
+    /// One well-mixed word: the hash is per packet, and the table's hasher (Fx) only
+    /// multiplies, which leaves the bits hashbrown reads for its tags blind to the ports when
+    /// they are written as words of their own (every flow of an address pair then shares one
+    /// tag, and each probe compares whole keys).
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(29);
-        h.write_u64(fold(self.a));
-        h.write_u64(fold(self.b));
-        h.write_u64(
-            u64::from(self.pa) << 48
-                | u64::from(self.pb) << 32
-                | u64::from(self.id) ^ u64::from(self.proto) << 40 ^ u64::from(self.v6) << 56,
-        );
+        let ports = u64::from(self.pa) << 48
+            | u64::from(self.pb) << 32
+            | u64::from(self.id) ^ u64::from(self.proto) << 40 ^ u64::from(self.v6) << 56;
+        h.write_u64(finalize(
+            fold(self.a).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fold(self.b).rotate_left(32) ^ ports,
+        ));
     }
+}
+
+/// The splitmix64 finaliser: every input bit reaches every output bit.
+#[inline]
+fn finalize(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 const ST_FIN_I: u8 = 1;
@@ -309,13 +319,12 @@ fn mix(k: &Key) -> u64 {
     } else {
         u64::from(k.pa) << 48 | u64::from(k.pb) << 32 | u64::from(k.id)
     };
-    let mut z = a.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31)
-        ^ b
-        ^ ports.rotate_left(17)
-        ^ u64::from(k.proto) << 8;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    finalize(
+        a.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31)
+            ^ b
+            ^ ports.rotate_left(17)
+            ^ u64::from(k.proto) << 8,
+    )
 }
 
 /// The shard (of `n`) whose table counts packet `p`: every packet of one flow, both
