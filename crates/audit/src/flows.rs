@@ -146,20 +146,20 @@ struct Key {
     v6: bool,
 }
 
-impl std::hash::Hash for Key {
-    /// One well-mixed word: the hash is per packet, and the table's hasher (Fx) only
-    /// multiplies, which leaves the bits hashbrown reads for its tags blind to the ports when
-    /// they are written as words of their own (every flow of an address pair then shares one
-    /// tag, and each probe compares whole keys).
+impl Key {
+    /// One well-mixed word: the hash is per packet, and hashbrown reads its bucket from the
+    /// low bits and a tag from the top seven, so every input bit must reach both (with Fx
+    /// over separate words the tags were blind to the ports: every flow of an address pair
+    /// shared one, and each probe compared whole keys).
     #[inline]
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+    fn hash(&self) -> u64 {
         let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(29);
         let ports = u64::from(self.pa) << 48
             | u64::from(self.pb) << 32
             | u64::from(self.id) ^ u64::from(self.proto) << 40 ^ u64::from(self.v6) << 56;
-        h.write_u64(finalize(
+        finalize(
             fold(self.a).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fold(self.b).rotate_left(32) ^ ports,
-        ));
+        )
     }
 }
 
@@ -176,6 +176,7 @@ const ST_FIN_R: u8 = 2;
 const ST_RST: u8 = 4;
 
 struct Entry {
+    key: Key,
     flow: ObservedFlow,
     /// Order of creation, for the output.
     seq: u64,
@@ -193,12 +194,14 @@ pub struct TableStats {
     pub related: u64,
 }
 
-/// The flow table. The hash table maps a key to its entry's index in `entries`, which holds
-/// the entries in order of creation: buckets stay small (a resize moves keys, not flows), the
-/// flows of a busy moment sit together in memory, and the flows come out already in order.
+/// The flow table. The hash table holds entry indices into `entries`, hashed and compared
+/// through the entry's key, so its buckets are 4 bytes (100,000 flows: half a megabyte, in
+/// cache, where key-and-index buckets took 8 MB and missed on most packets); `entries` holds
+/// the entries in order of creation, so the flows of a busy moment sit together in memory and
+/// come out already in order.
 #[derive(Default)]
 pub struct FlowTable {
-    live: FxHashMap<Key, u32>,
+    live: hashbrown::HashTable<u32>,
     /// Entries by creation; a flow moved to `done` leaves `None`.
     entries: Vec<Option<Entry>>,
     /// Flows out of the table: read from logs, or ended TCP connections whose 5-tuple a new
@@ -413,7 +416,7 @@ impl FlowTable {
         };
         let (key, src_is_a) = key_of(p, id);
         let syn_only = p.proto == proto::TCP && p.flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
-        match self.live.get(&key).copied() {
+        match self.find(&key) {
             Some(i) => {
                 let Some(e) = self.entries.get_mut(i as usize).and_then(Option::as_mut) else {
                     return;
@@ -430,7 +433,11 @@ impl FlowTable {
                         if let Some(old) = self.entries[i as usize].take() {
                             self.done.push((old.seq, old.flow));
                         }
-                        self.insert(key, fresh);
+                        let n = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+                        self.entries.push(Some(fresh));
+                        if let Some(slot) = self.live.find_mut(key.hash(), |&j| j == i) {
+                            *slot = n;
+                        }
                         return;
                     }
                     if e.flow.evidence != Evidence::Syn && !from_init {
@@ -445,18 +452,38 @@ impl FlowTable {
                 self.stats.flows += 1;
                 let mut e = create(&mut self.esp_pairs, seq, &key, p, ts, src_is_a);
                 count(&mut e, p, ts, src_is_a);
-                self.insert(key, e);
+                self.insert(&key, e);
             }
         }
     }
 
+    /// The index of the entry of `key`.
+    #[inline]
+    fn find(&self, key: &Key) -> Option<u32> {
+        let entries = &self.entries;
+        self.live
+            .find(key.hash(), |&i| {
+                entries
+                    .get(i as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|e| e.key == *key)
+            })
+            .copied()
+    }
+
     /// Adds a new entry and points its key at it.
-    fn insert(&mut self, key: Key, e: Entry) {
+    fn insert(&mut self, key: &Key, e: Entry) {
         // More than 4 billion flows in one table: the index saturates, and the key is left
         // pointing at the last one (never reached with the memory of today's machines).
         let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         self.entries.push(Some(e));
-        self.live.insert(key, i);
+        let entries = &self.entries;
+        self.live.insert_unique(key.hash(), i, |&j| {
+            entries
+                .get(j as usize)
+                .and_then(Option::as_ref)
+                .map_or(0, |e| e.key.hash())
+        });
     }
 
     /// Counts an ICMP error on the flow whose packet it quotes; false when none is known.
@@ -465,9 +492,8 @@ impl FlowTable {
             return false;
         };
         match self
-            .live
-            .get(&key)
-            .and_then(|&i| self.entries.get_mut(i as usize))
+            .find(&key)
+            .and_then(|i| self.entries.get_mut(i as usize))
             .and_then(Option::as_mut)
         {
             Some(e) => {
@@ -594,6 +620,7 @@ fn create(
         flow.spi = Some(p.id);
     }
     Entry {
+        key: *key,
         flow,
         seq,
         init_is_a: src_is_a == sender_inits,
