@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::capture::{self, Frame, InputProblem};
-use crate::decode::{self, proto, Skip};
+use crate::decode::{self, proto, Packet, Skip};
 use crate::dns::Names;
 use crate::error::AuditError;
 use crate::flowlog::netflow::Notes;
@@ -102,43 +102,25 @@ impl Collector {
     }
 
     fn read_opened(&mut self, path: &Path, opened: input::Opened) -> &InputSummary {
-        let mut notes = None;
-        let (records, problem) = match opened.format {
+        let format = opened.format;
+        let gzip = opened.gzip;
+        let (records, problem, notes) = match format {
             Format::Pcap | Format::Pcapng => {
-                capture::read(opened.reader, |f: &Frame<'_>| self.frame(f))
+                let (n, p) = capture::read(opened.reader, |f: &Frame<'_>| self.frame(f));
+                (n, p, None)
             }
             fmt => {
                 let mut sink = Sink {
                     flows: &mut self.table,
                     names: &mut self.names,
                 };
-                match fmt {
-                    Format::ZeekTsv => flowlog::zeek::read_tsv(opened.reader, &mut sink),
-                    Format::ZeekJson => flowlog::zeek::read_json(opened.reader, &mut sink),
-                    Format::Conntrack => flowlog::conntrack::read(opened.reader, &mut sink),
-                    Format::Ipfix | Format::NetflowV9 | Format::NetflowV5 => {
-                        let (n, p, k) = flowlog::netflow::read(opened.reader, &mut sink);
-                        notes = Some(k);
-                        (n, p)
-                    }
-                    Format::NfdumpCsv => {
-                        let (n, p, k) = flowlog::nfdump::read(opened.reader, &mut sink);
-                        notes = Some(k);
-                        (n, p)
-                    }
-                    Format::SuricataEve => {
-                        let (n, p, k) = flowlog::suricata::read(opened.reader, &mut sink);
-                        notes = Some(k);
-                        (n, p)
-                    }
-                    _ => flowlog::nftlog::read(opened.reader, &mut sink),
-                }
+                read_log(fmt, opened.reader, &mut sink)
             }
         };
         self.inputs.push(InputSummary {
             path: path.display().to_string(),
-            format: opened.format,
-            gzip: opened.gzip,
+            format,
+            gzip,
             records,
             problem,
             flow_records: notes,
@@ -148,38 +130,9 @@ impl Collector {
 
     /// Counts one captured frame.
     pub fn frame(&mut self, f: &Frame<'_>) {
-        self.frames.frames += 1;
-        if self.frames.frames & 0xf_ffff == 0 {
-            if let Some(p) = &mut self.progress {
-                p(self.frames.frames);
-            }
-        }
-        if (f.data.len() as u64) < u64::from(f.orig_len) {
-            self.frames.truncated += 1;
-        }
-        match decode::frame(f.link, f.data) {
-            Ok(p) => {
-                if p.sport == 53 || p.sport == 5353 {
-                    match p.proto {
-                        proto::UDP => {
-                            self.names.message(p.payload, f.ts);
-                        }
-                        proto::TCP if p.payload.len() > 2 => {
-                            // One DNS message per segment, behind its 2-byte length.
-                            let n = usize::from(u16::from_be_bytes([p.payload[0], p.payload[1]]));
-                            if let Some(m) = p.payload.get(2..2 + n) {
-                                self.names.message(m, f.ts);
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                self.table.observe(&p, f.ts);
-            }
-            Err(Skip::NotIp) => self.frames.not_ip += 1,
-            Err(Skip::Fragment) => self.frames.fragments += 1,
-            Err(Skip::Malformed) => self.frames.malformed += 1,
-            Err(Skip::LinkType) => *self.frames.link_types.entry(f.link).or_default() += 1,
+        if let Some(p) = self.frames.decode(f, &mut self.progress) {
+            dns_answer(&mut self.names, &p, f.ts);
+            self.table.observe(&p, f.ts);
         }
     }
 
@@ -191,4 +144,105 @@ impl Collector {
             inputs: self.inputs,
         }
     }
+}
+
+impl FrameStats {
+    /// Counts one captured frame and decodes it; `None` (counted by reason) when it gives no
+    /// packet. Calls `progress` every 1,048,576 frames.
+    #[inline]
+    pub fn decode<'a>(
+        &mut self,
+        f: &Frame<'a>,
+        progress: &mut Option<Box<dyn FnMut(u64) + Send>>,
+    ) -> Option<Packet<'a>> {
+        self.frames += 1;
+        if self.frames & 0xf_ffff == 0 {
+            if let Some(p) = progress {
+                p(self.frames);
+            }
+        }
+        if (f.data.len() as u64) < u64::from(f.orig_len) {
+            self.truncated += 1;
+        }
+        match decode::frame(f.link, f.data) {
+            Ok(p) => return Some(p),
+            Err(Skip::NotIp) => self.not_ip += 1,
+            Err(Skip::Fragment) => self.fragments += 1,
+            Err(Skip::Malformed) => self.malformed += 1,
+            Err(Skip::LinkType) => *self.link_types.entry(f.link).or_default() += 1,
+        }
+        None
+    }
+
+    /// Adds another part's counts.
+    pub fn add(&mut self, o: &FrameStats) {
+        self.frames += o.frames;
+        self.truncated += o.truncated;
+        self.not_ip += o.not_ip;
+        self.fragments += o.fragments;
+        self.malformed += o.malformed;
+        for (k, v) in &o.link_types {
+            *self.link_types.entry(*k).or_default() += v;
+        }
+    }
+}
+
+/// Whether a packet may carry a DNS answer: from port 53 or 5353, over UDP or TCP.
+#[inline]
+pub fn may_be_dns(p: &Packet<'_>) -> bool {
+    (p.sport == 53 || p.sport == 5353) && (p.proto == proto::UDP || p.proto == proto::TCP)
+}
+
+/// Reads the DNS answer a packet from port 53 or 5353 carries, if it does.
+#[inline]
+pub fn dns_answer(names: &mut Names, p: &Packet<'_>, ts: Nanos) {
+    if !may_be_dns(p) {
+        return;
+    }
+    match p.proto {
+        proto::UDP => {
+            names.message(p.payload, ts);
+        }
+        proto::TCP if p.payload.len() > 2 => {
+            // One DNS message per segment, behind its 2-byte length.
+            let n = usize::from(u16::from_be_bytes([p.payload[0], p.payload[1]]));
+            if let Some(m) = p.payload.get(2..2 + n) {
+                names.message(m, ts);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Reads a flow log or flow records (any format but a capture) into `sink`: records read, the
+/// problem that stopped reading early, the flow records' notes.
+pub fn read_log(
+    fmt: Format,
+    reader: Box<dyn std::io::BufRead + Send>,
+    sink: &mut Sink<'_>,
+) -> (u64, Option<InputProblem>, Option<Notes>) {
+    match fmt {
+        Format::ZeekTsv => with_no_notes(flowlog::zeek::read_tsv(reader, sink)),
+        Format::ZeekJson => with_no_notes(flowlog::zeek::read_json(reader, sink)),
+        Format::Conntrack => with_no_notes(flowlog::conntrack::read(reader, sink)),
+        Format::Ipfix | Format::NetflowV9 | Format::NetflowV5 => {
+            let (n, p, k) = flowlog::netflow::read(reader, sink);
+            (n, p, Some(k))
+        }
+        Format::NfdumpCsv => {
+            let (n, p, k) = flowlog::nfdump::read(reader, sink);
+            (n, p, Some(k))
+        }
+        Format::SuricataEve => {
+            let (n, p, k) = flowlog::suricata::read(reader, sink);
+            (n, p, Some(k))
+        }
+        _ => with_no_notes(flowlog::nftlog::read(reader, sink)),
+    }
+}
+
+fn with_no_notes(
+    (n, p): (u64, Option<InputProblem>),
+) -> (u64, Option<InputProblem>, Option<Notes>) {
+    (n, p, None)
 }

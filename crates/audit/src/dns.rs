@@ -42,6 +42,22 @@ pub struct Names {
     pub unparsed: u64,
     /// Answers whose CNAME chain was longer than [`MAX_CHAIN`] and was cut.
     pub chains_cut: u64,
+    /// A recording table (one shard's, or one input's read apart): every [`Names::add`] is
+    /// kept in order, numbered with `place`, to be replayed into one table in input order
+    /// ([`Names::replay`]), since merging windows depends on the order names arrive in.
+    log: Option<Vec<Added>>,
+    /// The place in the inputs of what is being read, for the log.
+    pub place: u64,
+}
+
+/// One recorded [`Names::add`].
+#[derive(Clone, Debug)]
+pub struct Added {
+    place: u64,
+    addr: IpAddr,
+    name: Box<str>,
+    at: Nanos,
+    ttl: u32,
 }
 
 /// Lowercase, without the trailing dot.
@@ -52,6 +68,32 @@ pub fn normalize(name: &str) -> String {
 impl Names {
     pub fn new() -> Names {
         Names::default()
+    }
+
+    /// A table that records what it is told instead of keeping it (see `log`).
+    pub fn recording() -> Names {
+        Names {
+            log: Some(Vec::new()),
+            ..Names::default()
+        }
+    }
+
+    /// One table from recordings of parts read apart: their adds in order of place (a stable
+    /// sort: adds of one place keep the order they were made in), and their counters summed.
+    pub fn replay(parts: Vec<Names>) -> Names {
+        let mut out = Names::new();
+        let mut all: Vec<Added> = Vec::new();
+        for p in parts {
+            out.responses += p.responses;
+            out.unparsed += p.unparsed;
+            out.chains_cut += p.chains_cut;
+            all.extend(p.log.unwrap_or_default());
+        }
+        all.sort_by_key(|a| a.place);
+        for a in all {
+            out.add(a.addr, &a.name, a.at, a.ttl);
+        }
+        out
     }
 
     fn intern(&mut self, name: &str) -> u32 {
@@ -68,6 +110,16 @@ impl Names {
     pub fn add(&mut self, addr: IpAddr, name: &str, at: Nanos, ttl: u32) {
         let name = normalize(name);
         if name.is_empty() {
+            return;
+        }
+        if let Some(log) = &mut self.log {
+            log.push(Added {
+                place: self.place,
+                addr,
+                name: name.into(),
+                at,
+                ttl,
+            });
             return;
         }
         let id = self.intern(&name);

@@ -6,6 +6,14 @@
 //! flow are counted on that flow (`related`), as connection tracking would relate them.
 //!
 //! Memory grows with the number of flows, never with packets: one table entry per flow.
+//!
+//! Sharding (`audit --jobs`): [`shard_of`] names, for a packet, the one shard whose table sees
+//! every packet of its flow: the hash of the key both directions share (of the address pair for
+//! ESP, whose two SAs share an initiator; of the quoted flow's key for ICMP errors, which are
+//! counted on it). A shard's table is told the packet's place in the input
+//! ([`FlowTable::observe_seq`]), so flows of all shards sort back into one order; the ICMP
+//! errors that quote no flow of the shard are set aside ([`FlowTable::orphans`]) and counted
+//! afterwards in input order, as one table would have.
 
 use std::net::IpAddr;
 
@@ -138,19 +146,29 @@ struct Key {
     v6: bool,
 }
 
-impl std::hash::Hash for Key {
-    /// Four words instead of nine writes: the hash is per packet.
+impl Key {
+    /// One well-mixed word: the hash is per packet, and hashbrown reads its bucket from the
+    /// low bits and a tag from the top seven, so every input bit must reach both (with Fx
+    /// over separate words the tags were blind to the ports: every flow of an address pair
+    /// shared one, and each probe compared whole keys).
     #[inline]
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+    fn hash(&self) -> u64 {
         let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(29);
-        h.write_u64(fold(self.a));
-        h.write_u64(fold(self.b));
-        h.write_u64(
-            u64::from(self.pa) << 48
-                | u64::from(self.pb) << 32
-                | u64::from(self.id) ^ u64::from(self.proto) << 40 ^ u64::from(self.v6) << 56,
-        );
+        let ports = u64::from(self.pa) << 48
+            | u64::from(self.pb) << 32
+            | u64::from(self.id) ^ u64::from(self.proto) << 40 ^ u64::from(self.v6) << 56;
+        finalize(
+            fold(self.a).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fold(self.b).rotate_left(32) ^ ports,
+        )
     }
+}
+
+/// The splitmix64 finaliser: every input bit reaches every output bit.
+#[inline]
+fn finalize(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 const ST_FIN_I: u8 = 1;
@@ -158,6 +176,7 @@ const ST_FIN_R: u8 = 2;
 const ST_RST: u8 = 4;
 
 struct Entry {
+    key: Key,
     flow: ObservedFlow,
     /// Order of creation, for the output.
     seq: u64,
@@ -175,11 +194,16 @@ pub struct TableStats {
     pub related: u64,
 }
 
-/// The flow table. Each entry lives beside its key in the hash table, so a packet costs one
-/// probe of one bucket.
+/// The flow table. The hash table holds entry indices into `entries`, hashed and compared
+/// through the entry's key, so its buckets are 4 bytes (100,000 flows: half a megabyte, in
+/// cache, where key-and-index buckets took 8 MB and missed on most packets); `entries` holds
+/// the entries in order of creation, so the flows of a busy moment sit together in memory and
+/// come out already in order.
 #[derive(Default)]
 pub struct FlowTable {
-    live: FxHashMap<Key, Entry>,
+    live: hashbrown::HashTable<u32>,
+    /// Entries by creation; a flow moved to `done` leaves `None`.
+    entries: Vec<Option<Entry>>,
     /// Flows out of the table: read from logs, or ended TCP connections whose 5-tuple a new
     /// connection reused; with their creation order.
     done: Vec<(u64, ObservedFlow)>,
@@ -187,11 +211,158 @@ pub struct FlowTable {
     /// ESP: (lower, higher address) → initiator of the pair's first SA.
     esp_pairs: FxHashMap<(u128, u128), u128>,
     pub stats: TableStats,
+    /// A shard's table: ICMP errors quoting no flow of this table, with their place and time,
+    /// instead of flows of their own (see the module doc).
+    pub orphans: Option<Vec<Orphan>>,
+}
+
+/// An ICMP error set aside by a shard: what counting it needs (the quoted packet is not: it
+/// quoted no flow of the shard that holds its flow).
+#[derive(Clone, Debug)]
+pub struct Orphan {
+    pub seq: u64,
+    pub ts: Nanos,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: u8,
+    pub icmp: (u8, u8),
+    pub ip_len: u32,
+    pub vlan: Option<u16>,
+}
+
+impl Orphan {
+    /// The packet it stands for, without its quote.
+    pub fn packet(&self) -> Packet<'static> {
+        Packet {
+            src: self.src,
+            dst: self.dst,
+            proto: self.proto,
+            sport: 0,
+            dport: 0,
+            flags: 0,
+            icmp: Some((self.icmp.0, self.icmp.1, IcmpKind::Error)),
+            id: 0,
+            ip_len: self.ip_len,
+            payload: &[],
+            vlan: self.vlan,
+        }
+    }
+}
+
+/// The flow key of a packet, and whether its source is the key's `a` side.
+#[inline]
+fn key_of(p: &Packet<'_>, id: u32) -> (Key, bool) {
+    let (sa, da) = (num(p.src), num(p.dst));
+    let v6 = p.src.is_ipv6();
+    let (sp, dp) = match p.proto {
+        proto::TCP | proto::UDP | proto::SCTP => (p.sport, p.dport),
+        _ => (0, 0),
+    };
+    let src_is_a = p.proto == proto::ESP || (sa, sp) <= (da, dp);
+    let key = if src_is_a {
+        Key {
+            a: sa,
+            b: da,
+            pa: sp,
+            pb: dp,
+            id,
+            proto: p.proto,
+            v6,
+        }
+    } else {
+        Key {
+            a: da,
+            b: sa,
+            pa: dp,
+            pb: sp,
+            id,
+            proto: p.proto,
+            v6,
+        }
+    };
+    (key, src_is_a)
+}
+
+/// The key's id field for a packet that is not an ICMP error: echo identifier, ICMP type and
+/// code, ESP SPI, or 0.
+#[inline]
+fn id_of(p: &Packet<'_>) -> u32 {
+    match p.proto {
+        proto::ICMP | proto::ICMPV6 => match p.icmp {
+            Some((_, _, IcmpKind::EchoRequest | IcmpKind::EchoReply)) => p.id,
+            Some((t, c, _)) => 0x1_0000 | u32::from(t) << 8 | u32::from(c),
+            None => 0,
+        },
+        proto::ESP => p.id,
+        _ => 0,
+    }
+}
+
+/// The key of the flow an ICMP error's quoted packet belongs to, if the quote is readable.
+fn quoted_key(p: &Packet<'_>) -> Option<Key> {
+    let q = decode::ip_packet(p.payload).ok()?;
+    let id = match q.proto {
+        proto::ESP | proto::ICMP | proto::ICMPV6 => q.id,
+        _ => 0,
+    };
+    Some(key_of(&q, id).0)
+}
+
+/// A 64-bit mix of a key (the splitmix64 finaliser), so that shards get even shares.
+fn mix(k: &Key) -> u64 {
+    let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(29);
+    let (a, b) = if k.proto == proto::ESP {
+        // Both SAs of a pair in one shard: the pair's first SA names their initiator.
+        (fold(k.a.min(k.b)), fold(k.a.max(k.b)))
+    } else {
+        (fold(k.a), fold(k.b))
+    };
+    let ports = if k.proto == proto::ESP {
+        0
+    } else {
+        u64::from(k.pa) << 48 | u64::from(k.pb) << 32 | u64::from(k.id)
+    };
+    finalize(
+        a.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31)
+            ^ b
+            ^ ports.rotate_left(17)
+            ^ u64::from(k.proto) << 8,
+    )
+}
+
+/// The shard (of `n`) whose table counts packet `p`: every packet of one flow, both
+/// directions, the ICMP errors quoting it and, for ESP, the reverse SA, go to one shard.
+pub fn shard_of(p: &Packet<'_>, n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let key = match p.icmp {
+        Some((_, _, IcmpKind::Error)) => quoted_key(p).unwrap_or_else(|| key_of(p, id_of(p)).0),
+        _ => key_of(p, id_of(p)).0,
+    };
+    (mix(&key) % n as u64) as usize
 }
 
 impl FlowTable {
     pub fn new() -> FlowTable {
         FlowTable::default()
+    }
+
+    /// A table whose flows are numbered after `base` (the flows of one input, read apart from
+    /// the others, sort back into the order one table would have given them).
+    pub fn after(base: u64) -> FlowTable {
+        FlowTable {
+            seq: base,
+            ..FlowTable::default()
+        }
+    }
+
+    /// A shard's table: ICMP errors quoting none of its flows are set aside.
+    pub fn shard() -> FlowTable {
+        FlowTable {
+            orphans: Some(Vec::new()),
+            ..FlowTable::default()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -212,106 +383,119 @@ impl FlowTable {
     /// Counts one packet captured at `ts`.
     #[inline]
     pub fn observe(&mut self, p: &Packet<'_>, ts: Nanos) {
+        let seq = self.seq + 1;
+        self.observe_seq(p, ts, seq);
+    }
+
+    /// Counts one packet captured at `ts`; a flow it opens is numbered `seq` (increasing with
+    /// the packet's place in the inputs).
+    #[inline]
+    pub fn observe_seq(&mut self, p: &Packet<'_>, ts: Nanos, seq: u64) {
         self.stats.packets += 1;
-        let (sa, da) = (num(p.src), num(p.dst));
-        let v6 = p.src.is_ipv6();
-        let (sp, dp, id) = match p.proto {
-            proto::TCP | proto::UDP | proto::SCTP => (p.sport, p.dport, 0),
-            proto::ICMP | proto::ICMPV6 => match p.icmp {
-                Some((_, _, IcmpKind::EchoRequest | IcmpKind::EchoReply)) => (0, 0, p.id),
-                Some((t, c, kind)) => {
-                    if kind == IcmpKind::Error && self.relate(p) {
-                        return;
-                    }
-                    (0, 0, 0x1_0000 | u32::from(t) << 8 | u32::from(c))
+        let id = match p.icmp {
+            Some((t, c, IcmpKind::Error)) => {
+                if self.relate(p) {
+                    return;
                 }
-                None => (0, 0, 0),
-            },
-            proto::ESP => (0, 0, p.id),
-            _ => (0, 0, 0),
-        };
-        let src_is_a = p.proto == proto::ESP || (sa, sp) <= (da, dp);
-        let key = if src_is_a {
-            Key {
-                a: sa,
-                b: da,
-                pa: sp,
-                pb: dp,
-                id,
-                proto: p.proto,
-                v6,
+                if let Some(o) = &mut self.orphans {
+                    o.push(Orphan {
+                        seq,
+                        ts,
+                        src: p.src,
+                        dst: p.dst,
+                        proto: p.proto,
+                        icmp: (t, c),
+                        ip_len: p.ip_len,
+                        vlan: p.vlan,
+                    });
+                    return;
+                }
+                0x1_0000 | u32::from(t) << 8 | u32::from(c)
             }
-        } else {
-            Key {
-                a: da,
-                b: sa,
-                pa: dp,
-                pb: sp,
-                id,
-                proto: p.proto,
-                v6,
-            }
+            _ => id_of(p),
         };
+        let (key, src_is_a) = key_of(p, id);
         let syn_only = p.proto == proto::TCP && p.flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
-        match self.live.get_mut(&key) {
-            Some(e) => {
+        match self.find(&key) {
+            Some(i) => {
+                let Some(e) = self.entries.get_mut(i as usize).and_then(Option::as_mut) else {
+                    return;
+                };
                 if syn_only {
                     let from_init = src_is_a == e.init_is_a;
                     let closed = e.state & ST_RST != 0 || e.state & (ST_FIN_I | ST_FIN_R) == 3;
                     if closed && (from_init || e.flow.evidence != Evidence::Syn) {
                         // The 5-tuple is reused by a new connection.
-                        self.seq += 1;
+                        self.seq = seq;
                         self.stats.flows += 1;
-                        let fresh = create(&mut self.esp_pairs, self.seq, &key, p, ts, src_is_a);
-                        let old = std::mem::replace(e, fresh);
-                        self.done.push((old.seq, old.flow));
-                    } else {
-                        if e.flow.evidence != Evidence::Syn && !from_init {
-                            flip(e);
+                        let mut fresh = create(&mut self.esp_pairs, seq, &key, p, ts, src_is_a);
+                        count(&mut fresh, p, ts, src_is_a);
+                        if let Some(old) = self.entries[i as usize].take() {
+                            self.done.push((old.seq, old.flow));
                         }
-                        e.flow.evidence = Evidence::Syn;
+                        let n = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+                        self.entries.push(Some(fresh));
+                        if let Some(slot) = self.live.find_mut(key.hash(), |&j| j == i) {
+                            *slot = n;
+                        }
+                        return;
                     }
+                    if e.flow.evidence != Evidence::Syn && !from_init {
+                        flip(e);
+                    }
+                    e.flow.evidence = Evidence::Syn;
                 }
                 count(e, p, ts, src_is_a);
             }
             None => {
-                self.seq += 1;
+                self.seq = seq;
                 self.stats.flows += 1;
-                let mut e = create(&mut self.esp_pairs, self.seq, &key, p, ts, src_is_a);
+                let mut e = create(&mut self.esp_pairs, seq, &key, p, ts, src_is_a);
                 count(&mut e, p, ts, src_is_a);
-                self.live.insert(key, e);
+                self.insert(&key, e);
             }
         }
     }
 
+    /// The index of the entry of `key`.
+    #[inline]
+    fn find(&self, key: &Key) -> Option<u32> {
+        let entries = &self.entries;
+        self.live
+            .find(key.hash(), |&i| {
+                entries
+                    .get(i as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|e| e.key == *key)
+            })
+            .copied()
+    }
+
+    /// Adds a new entry and points its key at it.
+    fn insert(&mut self, key: &Key, e: Entry) {
+        // More than 4 billion flows in one table: the index saturates, and the key is left
+        // pointing at the last one (never reached with the memory of today's machines).
+        let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        self.entries.push(Some(e));
+        let entries = &self.entries;
+        self.live.insert_unique(key.hash(), i, |&j| {
+            entries
+                .get(j as usize)
+                .and_then(Option::as_ref)
+                .map_or(0, |e| e.key.hash())
+        });
+    }
+
     /// Counts an ICMP error on the flow whose packet it quotes; false when none is known.
     fn relate(&mut self, p: &Packet<'_>) -> bool {
-        let Ok(q) = decode::ip_packet(p.payload) else {
+        let Some(key) = quoted_key(p) else {
             return false;
         };
-        let (sa, da) = (num(q.src), num(q.dst));
-        let (sp, dp, id) = match q.proto {
-            proto::TCP | proto::UDP | proto::SCTP => (q.sport, q.dport, 0),
-            proto::ESP => (0, 0, q.id),
-            proto::ICMP | proto::ICMPV6 => (0, 0, q.id),
-            _ => (0, 0, 0),
-        };
-        let src_is_a = q.proto == proto::ESP || (sa, sp) <= (da, dp);
-        let (a, b, pa, pb) = if src_is_a {
-            (sa, da, sp, dp)
-        } else {
-            (da, sa, dp, sp)
-        };
-        let key = Key {
-            a,
-            b,
-            pa,
-            pb,
-            id,
-            proto: q.proto,
-            v6: q.src.is_ipv6(),
-        };
-        match self.live.get_mut(&key) {
+        match self
+            .find(&key)
+            .and_then(|i| self.entries.get_mut(i as usize))
+            .and_then(Option::as_mut)
+        {
             Some(e) => {
                 e.flow.related += 1;
                 self.stats.related += 1;
@@ -323,11 +507,31 @@ impl FlowTable {
 
     /// The flows, in order of first appearance.
     pub fn into_flows(self) -> Vec<ObservedFlow> {
-        let mut all = self.done;
-        all.extend(self.live.into_values().map(|e| (e.seq, e.flow)));
-        all.sort_unstable_by_key(|(s, _)| *s);
-        all.into_iter().map(|(_, f)| f).collect()
+        self.into_numbered().into_iter().map(|(_, f)| f).collect()
     }
+
+    /// The flows with their numbers, in order of first appearance.
+    pub fn into_numbered(self) -> Vec<(u64, ObservedFlow)> {
+        let mut all = self.done;
+        all.extend(self.entries.into_iter().flatten().map(|e| (e.seq, e.flow)));
+        sort_numbered(all)
+    }
+}
+
+/// Flows sorted by number, each moved once: flows are large, and a sort that swaps them moves
+/// each many times. Lists already in order (the common case: no reused 5-tuple, no logs)
+/// are returned as they are.
+pub fn sort_numbered(mut all: Vec<(u64, ObservedFlow)>) -> Vec<(u64, ObservedFlow)> {
+    if all.is_sorted_by_key(|(s, _)| *s) {
+        return all;
+    }
+    let mut order: Vec<(u64, usize)> = all.iter().enumerate().map(|(i, (s, _))| (*s, i)).collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<(u64, ObservedFlow)>> = all.drain(..).map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|(_, i)| slots[i].take())
+        .collect()
 }
 
 /// Counts a packet on its flow.
@@ -416,6 +620,7 @@ fn create(
         flow.spi = Some(p.id);
     }
     Entry {
+        key: *key,
         flow,
         seq,
         init_is_a: src_is_a == sender_inits,

@@ -5,7 +5,8 @@
 //! its transport header, [`flows`] folds packets into flows and [`dns`] keeps the names DNS
 //! answers gave addresses, within their TTLs; [`flowlog`] reads Zeek, conntrack and nftables
 //! log records and flow records (IPFIX, NetFlow, nfdump, Suricata) into the same tables;
-//! [`live`] audits records received on a UDP socket period by period. [`collect`] drives one pass over every input;
+//! [`live`] audits records received on a UDP socket period by period. [`collect`] drives one pass over every input,
+//! and [`parallel`] the same pass on several cores (shards of the flow table, one result);
 //! [`matcher`] judges each flow against the IR and [`report`] sums up per device group;
 //! [`learn`] drafts a profile from one device's flows. [`write`] is a small deterministic
 //! pcap/pcapng writer for tests and benchmarks.
@@ -21,6 +22,7 @@ pub mod input;
 pub mod learn;
 pub mod live;
 pub mod matcher;
+pub mod parallel;
 pub mod report;
 pub mod time;
 pub mod write;
@@ -29,4 +31,4 @@ pub use capture::{InputProblem, ProblemKind};
 pub use collect::{Collector, InputSummary, Observed};
 pub use error::{AuditError, DraftError};
 pub use matcher::{Mismatch, Options, Status};
-pub use report::{audit, FlowRecord, GroupSummary, Report};
+pub use report::{audit, audit_jobs, FlowRecord, GroupSummary, Report};

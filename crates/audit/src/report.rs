@@ -1,16 +1,16 @@
 //! The audit report: one record per flow (for a SIEM, as JSON lines) and one summary per device
 //! group, with the required flows that no observed flow used.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use portolan_model::ir::{Initiator, IpProto, Policy};
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::collect::{FrameStats, InputSummary, Observed};
 use crate::decode::proto;
 use crate::flows::{Evidence, ObservedFlow};
-use crate::matcher::{judge_all, MatchVerdict, Mismatch, Options, Status};
+use crate::matcher::{MatchVerdict, Matcher, Mismatch, Options, Status};
 use crate::time::rfc3339;
 
 /// One flow and its verdict: a JSON line.
@@ -174,25 +174,55 @@ impl Report {
 
 /// Audits the observed flows against a compiled site.
 pub fn audit(policy: &Policy, obs: Observed, opts: &Options) -> Report {
+    audit_jobs(policy, obs, opts, 1)
+}
+
+/// [`audit`] on `jobs` threads: the flows are judged in `jobs` consecutive runs, each on its
+/// own thread, and the records joined in order; the report is the same for any `jobs`.
+pub fn audit_jobs(policy: &Policy, obs: Observed, opts: &Options, jobs: usize) -> Report {
     let note = records_note(&obs.inputs);
-    let verdicts = judge_all(policy, &obs, opts);
-    let mut flows = Vec::with_capacity(verdicts.len());
-    let mut used: BTreeSet<(String, String)> = BTreeSet::new();
+    let m = Matcher::new(policy, opts);
+    let judge = |fs: &[ObservedFlow]| -> Vec<FlowRecord> {
+        fs.iter()
+            .map(|f| FlowRecord::new(f, m.judge(f, &|a| obs.names_at(a, f.first))))
+            .collect()
+    };
+    let jobs = jobs.clamp(1, obs.flows.len().max(1));
+    let flows: Vec<FlowRecord> = if jobs == 1 {
+        judge(&obs.flows)
+    } else {
+        let run = obs.flows.len().div_ceil(jobs);
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = obs
+                .flows
+                .chunks(run)
+                .map(|c| scope.spawn(|| judge(c)))
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|t| t.join().expect("a judging thread panicked"))
+                .collect()
+        })
+    };
+    let group_index: FxHashMap<&str, usize> = policy
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.id.as_str(), i))
+        .collect();
+    let mut used: FxHashSet<(usize, &str)> = FxHashSet::default();
     let mut counts: Vec<(u64, u64)> = vec![(0, 0); policy.groups.len()];
     let (mut ok, mut bad, mut unknown) = (0, 0, 0);
-    for (f, v) in obs.flows.iter().zip(verdicts) {
-        let gi = v
-            .group
-            .as_ref()
-            .and_then(|g| policy.groups.iter().position(|x| &x.id == g));
+    for v in &flows {
+        let gi = v.group.as_deref().and_then(|g| group_index.get(g).copied());
         match v.status {
             Status::Conforming => {
                 ok += 1;
                 if let Some(i) = gi {
                     counts[i].0 += 1;
-                }
-                if let (Some(g), Some(r)) = (&v.group, &v.rule) {
-                    used.insert((g.clone(), r.clone()));
+                    if let Some(r) = &v.rule {
+                        used.insert((i, r.as_str()));
+                    }
                 }
             }
             Status::Violation => {
@@ -203,18 +233,18 @@ pub fn audit(policy: &Policy, obs: Observed, opts: &Options) -> Report {
             }
             Status::UnknownDevice => unknown += 1,
         }
-        flows.push(FlowRecord::new(f, v));
     }
     let groups = policy
         .groups
         .iter()
         .zip(counts)
-        .map(|(g, (c, v))| {
+        .enumerate()
+        .map(|(i, (g, (c, v)))| {
             let mut unused = Vec::new();
             let mut unused_optional = Vec::new();
-            for r in policy.rules_of(&g.id) {
+            for r in m.rules_of(i) {
                 let p = r.provenance();
-                if used.contains(&(g.id.clone(), p.clone())) {
+                if used.contains(&(i, p.as_str())) {
                     continue;
                 }
                 let list = if r.optional {

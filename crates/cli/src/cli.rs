@@ -613,6 +613,11 @@ pub struct AuditArgs {
     /// List conforming flows in the table too (JSON always has every flow).
     #[arg(long)]
     pub all: bool,
+    /// Threads: the flow table is split in this many shards (by a hash of each flow's
+    /// addresses and ports) and the flows judged in as many runs; the report is the same
+    /// for any number. Default: the cores available.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
     #[command(flatten)]
     pub out: OutputArgs,
 }

@@ -4,6 +4,7 @@
 
 mod captures;
 mod exporters;
+mod jobs;
 mod lab;
 mod lab_passed;
 mod learn;

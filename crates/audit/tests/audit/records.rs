@@ -46,7 +46,7 @@ const FIELDS: [(u16, u16); 10] = [
     (34, 4),
 ];
 
-fn template_set() -> Vec<u8> {
+pub(crate) fn template_set() -> Vec<u8> {
     let mut s = Vec::new();
     be16(&mut s, 2); // template set
     be16(&mut s, 4 + 4 + 4 * FIELDS.len() as u16);
@@ -59,7 +59,7 @@ fn template_set() -> Vec<u8> {
     s
 }
 
-struct Rec {
+pub(crate) struct Rec {
     src: [u8; 4],
     dst: [u8; 4],
     sport: u16,
@@ -71,7 +71,7 @@ struct Rec {
     sampling: u32,
 }
 
-fn data_set(recs: &[Rec]) -> Vec<u8> {
+pub(crate) fn data_set(recs: &[Rec]) -> Vec<u8> {
     let mut body = Vec::new();
     for r in recs {
         body.extend_from_slice(&r.src);
@@ -93,7 +93,7 @@ fn data_set(recs: &[Rec]) -> Vec<u8> {
 }
 
 /// An IPFIX message (RFC 7011 section 3.1) of observation domain `domain` holding `sets`.
-fn message(domain: u32, sets: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn message(domain: u32, sets: &[Vec<u8>]) -> Vec<u8> {
     let body: Vec<u8> = sets.concat();
     let mut m = Vec::new();
     be16(&mut m, 10);
@@ -107,7 +107,7 @@ fn message(domain: u32, sets: &[Vec<u8>]) -> Vec<u8> {
 
 const T0_MS: u64 = 1_800_000_000_000;
 
-fn dns_rec(sampling: u32) -> Rec {
+pub(crate) fn dns_rec(sampling: u32) -> Rec {
     Rec {
         src: [10, 20, 0, 10],
         dst: [10, 20, 0, 1],
@@ -121,7 +121,7 @@ fn dns_rec(sampling: u32) -> Rec {
     }
 }
 
-fn stray_rec(sampling: u32) -> Rec {
+pub(crate) fn stray_rec(sampling: u32) -> Rec {
     Rec {
         src: [10, 20, 0, 10],
         dst: [203, 0, 113, 99],
@@ -294,7 +294,7 @@ fn a_truncated_export_file_keeps_what_came_before() {
     assert_eq!(r.flows.len(), 1);
 }
 
-const EVE: &str = r#"{"timestamp":"2027-01-15T08:00:00.000000+0000","event_type":"dns","src_ip":"10.20.0.1","src_port":53,"dest_ip":"10.20.0.10","dest_port":33000,"proto":"UDP","dns":{"version":2,"type":"answer","id":7,"rrname":"api.vendor.example","rrtype":"A","rcode":"NOERROR","answers":[{"rrname":"api.vendor.example","rrtype":"A","ttl":300,"rdata":"203.0.113.10"}]}}
+pub(crate) const EVE: &str = r#"{"timestamp":"2027-01-15T08:00:00.000000+0000","event_type":"dns","src_ip":"10.20.0.1","src_port":53,"dest_ip":"10.20.0.10","dest_port":33000,"proto":"UDP","dns":{"version":2,"type":"answer","id":7,"rrname":"api.vendor.example","rrtype":"A","rcode":"NOERROR","answers":[{"rrname":"api.vendor.example","rrtype":"A","ttl":300,"rdata":"203.0.113.10"}]}}
 {"timestamp":"2027-01-15T08:00:01.100000+0000","flow_id":2,"event_type":"tls","src_ip":"10.20.0.10","src_port":40002,"dest_ip":"203.0.113.20","dest_port":443,"proto":"TCP","tls":{"sni":"api.vendor.example","version":"TLS 1.3"}}
 {"timestamp":"2027-01-15T08:00:05.000000+0000","flow_id":1,"event_type":"flow","src_ip":"10.20.0.10","src_port":40001,"dest_ip":"203.0.113.10","dest_port":443,"proto":"TCP","app_proto":"tls","flow":{"pkts_toserver":8,"pkts_toclient":7,"bytes_toserver":900,"bytes_toclient":4400,"start":"2027-01-15T08:00:01.000000+0000","end":"2027-01-15T08:00:02.000000+0000","age":1,"state":"closed","reason":"timeout","alerted":false}}
 {"timestamp":"2027-01-15T08:00:05.000000+0000","flow_id":2,"event_type":"flow","src_ip":"10.20.0.10","src_port":40002,"dest_ip":"203.0.113.20","dest_port":443,"proto":"TCP","app_proto":"tls","flow":{"pkts_toserver":6,"pkts_toclient":5,"bytes_toserver":700,"bytes_toclient":3000,"start":"2027-01-15T08:00:01.000000+0000","end":"2027-01-15T08:00:02.000000+0000","age":1,"state":"closed","reason":"timeout","alerted":false}}

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use comfy_table::{ContentArrangement, Table};
-use portolan_audit::{audit, Collector, Options, ProblemKind, Report, Status};
+use portolan_audit::{audit_jobs, Collector, Observed, Options, ProblemKind, Report, Status};
 
 use crate::cli::{AuditArgs, Global};
 use crate::output::Outcome;
@@ -50,6 +50,40 @@ pub fn collect(inputs: &[PathBuf]) -> Option<Collector> {
     Some(c)
 }
 
+/// Reads every input on `jobs` threads (`portolan_audit::parallel`); `None` when one could
+/// not be opened. Problems are told per input, in the order given, once all are read.
+fn collect_parallel(inputs: &[PathBuf], jobs: usize) -> Option<Observed> {
+    let tty = std::io::stderr().is_terminal();
+    let progress: Option<Box<dyn FnMut(u64) + Send>> = if tty {
+        Some(Box::new(|n| eprint!("\rread {n} packets")))
+    } else {
+        None
+    };
+    let obs = match portolan_audit::parallel::read_all(inputs, jobs, progress) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return None;
+        }
+    };
+    if tty && obs.frames.frames >= 1 << 20 {
+        eprintln!("\rread {} packets", obs.frames.frames);
+    }
+    for s in &obs.inputs {
+        if let Some(p) = &s.problem {
+            let what = match p.kind {
+                ProblemKind::Truncated => "warning",
+                ProblemKind::Corrupt => "error",
+            };
+            eprintln!(
+                "{what}: {}: {p}; the {} record(s) before it are audited",
+                s.path, s.records
+            );
+        }
+    }
+    Some(obs)
+}
+
 pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
     let Some(policy) = super::load_site(g, &a.site, json)? else {
@@ -58,17 +92,27 @@ pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
     if let Some(l) = &a.listen {
         return live(&policy, a, l);
     }
-    let Some(c) = collect(&a.inputs) else {
-        return Ok(Outcome::BadInput);
+    let jobs = a
+        .jobs
+        .map_or_else(portolan_audit::parallel::available, usize::from);
+    let obs = if jobs == 1 {
+        let Some(c) = collect(&a.inputs) else {
+            return Ok(Outcome::BadInput);
+        };
+        c.finish()
+    } else {
+        let Some(obs) = collect_parallel(&a.inputs, jobs) else {
+            return Ok(Outcome::BadInput);
+        };
+        obs
     };
-    let obs = c.finish();
     let corrupt = obs.problems().any(|(_, p)| p.kind == ProblemKind::Corrupt);
     let opts = Options {
         firewall: a.firewall.clone(),
     };
-    let report = audit(&policy, obs, &opts);
+    let report = audit_jobs(&policy, obs, &opts, jobs);
     if json {
-        json_lines(&report)?;
+        json_lines(&report, jobs)?;
     } else {
         print!("{}", tables(&report, a.all));
     }
@@ -150,12 +194,43 @@ fn period_lines(r: &Report) -> std::io::Result<()> {
     w.flush()
 }
 
-fn json_lines(r: &Report) -> anyhow::Result<()> {
+/// Flows rendered per round on each thread of `json_lines`.
+const JSON_RUN: usize = 4096;
+
+fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
     let out = std::io::stdout();
     let mut w = BufWriter::new(out.lock());
-    for f in &r.flows {
-        serde_json::to_writer(&mut w, f)?;
-        w.write_all(b"\n")?;
+    if jobs <= 1 {
+        for f in &r.flows {
+            serde_json::to_writer(&mut w, f)?;
+            w.write_all(b"\n")?;
+        }
+    } else {
+        // Rounds of `jobs` runs, each rendered on its own thread and written in order.
+        for round in r.flows.chunks(JSON_RUN * jobs) {
+            let parts: Vec<serde_json::Result<Vec<u8>>> = std::thread::scope(|scope| {
+                let threads: Vec<_> = round
+                    .chunks(JSON_RUN)
+                    .map(|run| {
+                        scope.spawn(move || {
+                            let mut buf = Vec::with_capacity(run.len() * 512);
+                            for f in run {
+                                serde_json::to_writer(&mut buf, f)?;
+                                buf.push(b'\n');
+                            }
+                            Ok(buf)
+                        })
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .map(|t| t.join().expect("a JSON thread panicked"))
+                    .collect()
+            });
+            for p in parts {
+                w.write_all(&p?)?;
+            }
+        }
     }
     for g in &r.groups {
         serde_json::to_writer(&mut w, g)?;

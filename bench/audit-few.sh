@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Benchmark of `portolan audit` on a capture with few packets per flow, on one core and on
+# two (not a test; CI does not run it).
+#
+# gencap (crates/audit/examples/gencap.rs) writes FLOWS flows (default 100,000) whose TCP
+# connections have about PPF packets (default 24: with the short NTP and DNS flows, about 20
+# packets per flow in all; gencap draws each length around it), with DNS answers
+# whose TTLs expire during the capture. Then, in the same run, on the same page-cached file,
+# ROUNDS times in turn (default 3; the best run of each counts, the machine is shared):
+#   - tcpdump -r FILE -w /dev/null                the floor: reading the file;
+#   - portolan audit --jobs 1 --format json       one core;
+#   - portolan audit --jobs 2 --format json       two cores (shards of the flow table);
+# each under /usr/bin/time: wall seconds, CPU seconds (user + system), peak memory. The two
+# audits' JSON must be byte-identical (checked). Printed: audit on one core against tcpdump
+# (goal <= 1.5x), on two against tcpdump (goal < 1x), and the speed-up of two cores on one
+# (goal >= 1.7x), each in wall time and, since other work shares the machine, in CPU time
+# too (the speed-up then as wall(1) / wall(2) beside the CPU both used).
+#
+# Needs: cargo, tcpdump, GNU time. Usage: bench/audit-few.sh
+# Environment: FLOWS, PPF, ROUNDS, BENCH_DIR (default a new folder under /tmp), KEEP=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FLOWS=${FLOWS:-100000}
+PPF=${PPF:-24}
+ROUNDS=${ROUNDS:-3}
+for tool in tcpdump /usr/bin/time; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "bench: $tool is missing (Debian packages tcpdump, time)" >&2
+    exit 2
+  }
+done
+dir=${BENCH_DIR:-$(mktemp -d /tmp/portolan-audit-few.XXXXXX)}
+cleanup() { [ "${KEEP:-0}" = 1 ] || rm -rf "$dir"; }
+trap cleanup EXIT INT TERM
+
+echo "== building (release)" >&2
+cargo build --release -q -p portolan -p portolan-audit --example gencap
+target=${CARGO_TARGET_DIR:-target}
+portolan="$target/release/portolan"
+"$target/release/examples/gencap" "$dir/cap" --flows "$FLOWS" --packets-per-flow "$PPF" >"$dir/gen.txt"
+val() { sed -n "s/^$1=//p" "$dir/gen.txt"; }
+packets=$(val packets)
+flows=$(val flows)
+cap="$dir/cap/capture.pcap"
+echo "capture: $(stat -c %s "$cap") bytes, $packets packets, $flows flows ($(awk -v p="$packets" -v f="$flows" 'BEGIN { printf "%.1f", p / f }') packets per flow)"
+cat "$cap" >/dev/null
+
+# run NAME OUT COMMAND...: "wall cpu peak_kib" of one run.
+run() {
+  local name=$1 out=$2
+  shift 2
+  /usr/bin/time -f '%e %U %S %M' -o "$dir/$name.time" "$@" >"$out" 2>"$dir/$name.err" || true
+  # The last line: GNU time puts "Command exited with non-zero status 1" (findings) first.
+  tail -1 "$dir/$name.time" | awk '{ printf "%s %.2f %s\n", $1, $2 + $3, $4 }'
+}
+declare -A best
+keep() {
+  local key=$1 line=$2
+  if [ -z "${best[$key]:-}" ] || awk -v a="${line%% *}" -v b="${best[$key]%% *}" 'BEGIN { exit !(a < b) }'; then
+    best[$key]=$line
+  fi
+}
+for r in $(seq "$ROUNDS"); do
+  echo "== round $r of $ROUNDS (loadavg $(cut -d' ' -f1 /proc/loadavg))" >&2
+  keep tcpdump "$(run tcpdump /dev/null tcpdump -r "$cap" -w /dev/null)"
+  keep one "$(run one "$dir/one.jsonl" "$portolan" audit "$dir/cap/site.yaml" "$cap" --format json --jobs 1)"
+  keep two "$(run two "$dir/two.jsonl" "$portolan" audit "$dir/cap/site.yaml" "$cap" --format json --jobs 2)"
+  if ! cmp -s "$dir/one.jsonl" "$dir/two.jsonl"; then
+    echo "bench: the reports of --jobs 1 and --jobs 2 differ" >&2
+    exit 1
+  fi
+done
+read -r tw tc tm <<<"${best[tcpdump]}"
+read -r w1 c1 m1 <<<"${best[one]}"
+read -r w2 c2 m2 <<<"${best[two]}"
+awk -v p="$packets" -v tw="$tw" -v tc="$tc" -v tm="$tm" -v w1="$w1" -v c1="$c1" -v m1="$m1" \
+  -v w2="$w2" -v c2="$c2" -v m2="$m2" -v r="$ROUNDS" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+  printf "\nbest of %d, loadavg at the end %s\n", r, load
+  printf "%-36s %8s %8s %12s %9s\n", "tool", "wall s", "CPU s", "packets/s", "peak MiB"
+  printf "%-36s %8.2f %8.2f %12.0f %9.1f\n", "tcpdump -r FILE -w /dev/null", tw, tc, p / tw, tm / 1024
+  printf "%-36s %8.2f %8.2f %12.0f %9.1f\n", "portolan audit --jobs 1", w1, c1, p / w1, m1 / 1024
+  printf "%-36s %8.2f %8.2f %12.0f %9.1f\n", "portolan audit --jobs 2", w2, c2, p / w2, m2 / 1024
+  printf "\naudit, one core, vs tcpdump:  %.2fx wall, %.2fx CPU (goal <= 1.5x)\n", w1 / tw, c1 / tc
+  printf "audit, two cores, vs tcpdump: %.2fx wall (goal < 1x)\n", w2 / tw
+  printf "speed-up of two cores on one: %.2fx wall (goal >= 1.7x); CPU used %.2f s vs %.2f s\n", w1 / w2, c2, c1
+  printf "the reports of --jobs 1 and 2 are byte-identical\n"
+}'

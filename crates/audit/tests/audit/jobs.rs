@@ -1,0 +1,335 @@
+//! Reading and judging on several threads (`audit --jobs N`) gives the report one thread
+//! gives, byte for byte: the one-thread `Collector` is the reference, the captures and flow
+//! records are the tests' own (written with the crate's writer and laid out by hand in
+//! `records.rs`) and the fuzz seeds of every flow-log format in `fuzz/seeds/`.
+
+use std::path::{Path, PathBuf};
+
+use portolan_audit::decode;
+use portolan_audit::flows::shard_of;
+use portolan_audit::parallel::read_all;
+use portolan_audit::write::{self, L4};
+use portolan_audit::{audit, audit_jobs, Collector, Options, Report, Status};
+
+use crate::records::{data_set, dns_rec, message, stray_rec, template_set, EVE};
+use crate::scenario::*;
+
+/// The report as the CLI's JSON would carry it (every field of every flow and group).
+fn json(r: &Report) -> String {
+    serde_json::to_string_pretty(r).expect("a report serialises")
+}
+
+fn one_thread(paths: &[PathBuf]) -> String {
+    let mut c = Collector::new();
+    for p in paths {
+        c.read(p).expect("readable");
+    }
+    json(&audit(&policy(), c.finish(), &Options::default()))
+}
+
+fn threads(paths: &[PathBuf], jobs: usize) -> String {
+    let obs = read_all(paths, jobs, None).expect("readable");
+    json(&audit_jobs(&policy(), obs, &Options::default(), jobs))
+}
+
+fn seeds() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds")
+}
+
+/// A quoted packet for an ICMP error: the IP header and 8 bytes of the UDP header.
+fn quote(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+    let mut q = write::ip(
+        a(src),
+        a(dst),
+        &L4::Udp {
+            sport,
+            dport,
+            payload: b"",
+        },
+    );
+    q.truncate(28);
+    q
+}
+
+/// Everything one table's order decides, over many 5-tuples so that every shard gets some:
+/// DNS answers with TTLs that expire (flows inside and after the window), CNAME chains, TCP
+/// connections that reuse a 5-tuple, one open before the capture (no SYN), ESP SAs whose
+/// reverse is seen first, echo, ICMP errors quoting a flow of the capture and errors quoting
+/// nothing seen (one router, one type and code, quotes of many 5-tuples: in one table they
+/// are one flow), and hosts that are not devices.
+fn busy() -> Traffic {
+    let mut t = Traffic::default();
+    let dev = "10.20.0.10";
+    for round in 0..6i64 {
+        let t0 = round * 20_000;
+        t.dns(
+            ms(t0),
+            ("10.20.0.1", dev),
+            "api.vendor.example",
+            &[],
+            &["203.0.113.10", "203.0.113.11"],
+            5,
+        );
+        t.dns(
+            ms(t0 + 100),
+            ("10.20.0.1", dev),
+            "dl.updates.example",
+            &[("edge.cdn.example", 60)],
+            &["198.51.100.80"],
+            5,
+        );
+        for k in 0..40u16 {
+            let at = t0 + 200 + i64::from(k) * 150;
+            let port = 41000 + round as u16 * 100 + k;
+            // Inside the 5 s window for k < 32, after it for the rest: violations.
+            let peer = if k % 2 == 0 {
+                "203.0.113.10"
+            } else {
+                "203.0.113.11"
+            };
+            t.tcp(ms(at), (dev, port), (peer, 443));
+            if k % 5 == 0 {
+                t.tcp(ms(at + 30), (dev, port + 5000), ("198.51.100.80", 80));
+            }
+            if k % 7 == 0 {
+                // The same 5-tuple again after the close: a new connection.
+                t.tcp(ms(at + 60), (dev, port), (peer, 443));
+            }
+            if k % 9 == 0 {
+                t.udp(ms(at + 90), (dev, port), ("10.99.0.123", 123));
+                // The unknown host's traffic.
+                t.udp(ms(at + 95), ("10.20.0.77", port), ("192.0.2.9", 53));
+                // Unreachable quoting the NTP request just sent: related to its flow.
+                t.ip(
+                    ms(at + 92),
+                    "10.99.0.1",
+                    dev,
+                    L4::Icmp {
+                        ty: 3,
+                        code: 3,
+                        id: 0,
+                        seq: 0,
+                        payload: &quote(dev, port, "10.99.0.123", 123),
+                    },
+                );
+            }
+            // Errors quoting flows never seen, from one router: one flow in one table.
+            t.ip(
+                ms(at + 100),
+                "10.20.0.254",
+                dev,
+                L4::Icmp {
+                    ty: 3,
+                    code: 1,
+                    id: 0,
+                    seq: 0,
+                    payload: &quote(dev, port + 20000, "192.0.2.200", 9000 + k),
+                },
+            );
+        }
+        // A connection open before the capture: no SYN, the first packet's sender.
+        t.ip(
+            ms(t0 + 7000),
+            "203.0.113.10",
+            dev,
+            L4::Tcp {
+                sport: 443,
+                dport: 40500 + round as u16,
+                flags: ACK | PSH,
+                payload: b"data",
+            },
+        );
+        // ESP: the reverse SA first.
+        for (i, (src, dst, spi)) in [
+            ("198.51.100.10", dev, 0x1000 + round as u32),
+            (dev, "198.51.100.10", 0x2000 + round as u32),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            t.ip(
+                ms(t0 + 7100 + i as i64),
+                src,
+                dst,
+                L4::Esp {
+                    spi,
+                    seq: 1,
+                    payload: b"sealed",
+                },
+            );
+        }
+        t.ip(
+            ms(t0 + 7200),
+            dev,
+            "198.51.100.10",
+            L4::Icmp {
+                ty: 8,
+                code: 0,
+                id: 100 + round as u16,
+                seq: 1,
+                payload: b"ping",
+            },
+        );
+    }
+    t
+}
+
+/// Writes a file into `dir` and returns its path.
+fn put(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("temporary file");
+    p
+}
+
+#[test]
+fn every_core_gives_the_report_of_one() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let busy = busy().sorted();
+    let whole = {
+        let mut w = write::PcapWriter::new(Vec::new(), decode::linktype::ETHERNET, 65535, false)
+            .expect("in memory");
+        for (ts, ip) in &busy {
+            w.packet(*ts, &write::ethernet(ip, &[]), None)
+                .expect("in memory");
+        }
+        w.into_inner()
+    };
+    // The same traffic cut in two captures: flows continue from one into the other.
+    let (first, second) = busy.split_at(busy.len() / 2);
+    let half = |part: &[(i64, Vec<u8>)]| {
+        let mut w = write::PcapngWriter::new(Vec::new()).expect("in memory");
+        let raw = u16::try_from(decode::linktype::RAW).expect("a 16-bit link type");
+        let iface = w.interface(raw, 65535, 9).expect("in memory");
+        for (ts, ip) in part {
+            w.packet(iface, *ts, ip, None).expect("in memory");
+        }
+        w.into_inner()
+    };
+    let ipfix = message(1, &[template_set(), data_set(&[dns_rec(0), stray_rec(0)])]);
+    let inputs: Vec<(&str, Vec<PathBuf>)> = vec![
+        ("busy.pcap", vec![put(dir.path(), "busy.pcap", &whole)]),
+        (
+            "two captures",
+            vec![
+                put(dir.path(), "a.pcapng", &half(first)),
+                put(dir.path(), "b.pcapng", &half(second)),
+            ],
+        ),
+        (
+            "the conforming scenario",
+            vec![put(
+                dir.path(),
+                "conforming.pcap",
+                &pcap(&conforming(), decode::linktype::LINUX_SLL2, None),
+            )],
+        ),
+        (
+            "every format at once",
+            vec![
+                put(dir.path(), "x.pcapng", &half(first)),
+                seeds().join("zeek_tsv/conn.log"),
+                seeds().join("zeek_json/conn-dns.json"),
+                put(dir.path(), "y.pcapng", &half(second)),
+                seeds().join("conntrack/ct.txt"),
+                seeds().join("nftlog/kernel.log"),
+                seeds().join("capture/udp.pcap"),
+                put(dir.path(), "r.ipfix", &ipfix),
+                put(dir.path(), "eve.json", EVE.as_bytes()),
+            ],
+        ),
+    ];
+    for (what, paths) in &inputs {
+        let reference = one_thread(paths);
+        for jobs in [2, 3] {
+            assert!(
+                threads(paths, jobs) == reference,
+                "{what}: the report on {jobs} threads differs from the one on one thread"
+            );
+        }
+    }
+    // The busy capture exercises what the shards must agree on. Counted by hand from
+    // `busy()`: per round 40 HTTPS connections, 6 reused 5-tuples (k = 0, 7, …, 35), 8 to the
+    // CDN (k = 0, 5, …, 35), 5 NTP and 5 unknown-host flows (k = 0, 9, …, 36), 1 midstream, 2
+    // ESP SAs and 1 echo: 68, over 6 rounds 408; plus the one DNS flow (every answer goes to
+    // port 33000) and the one flow of the errors quoting nothing.
+    let obs = read_all(&inputs[0].1, 2, None).expect("readable");
+    let r = audit_jobs(&policy(), obs, &Options::default(), 2);
+    assert_eq!(r.flows.len(), 410);
+    let orphan: Vec<_> = r
+        .flows
+        .iter()
+        .filter(|f| f.src.to_string() == "10.20.0.254")
+        .collect();
+    assert_eq!(orphan.len(), 1);
+    assert_eq!(orphan[0].packets, [240, 0]);
+    // Every NTP request is quoted by an unreachable: 5 × 6.
+    let related: u64 = r.flows.iter().map(|f| f.related).sum();
+    assert_eq!(related, 30);
+    // The quotes of the orphaned errors fall in both shards: the merge above was needed.
+    let shards: std::collections::BTreeSet<usize> = busy
+        .iter()
+        .filter_map(|(_, ip)| decode::ip_packet(ip).ok())
+        .filter(|p| p.src.to_string() == "10.20.0.254")
+        .map(|p| shard_of(&p, 2))
+        .collect();
+    assert_eq!(shards.len(), 2);
+}
+
+/// A DNS answer counted by one shard names the peer of a flow another shard counted: names
+/// are all known before any flow is judged.
+#[test]
+fn a_dns_answer_names_flows_of_every_shard() {
+    let dev = "10.20.0.10";
+    let mut t = Traffic::default();
+    t.dns(
+        ms(0),
+        ("10.20.0.1", dev),
+        "api.vendor.example",
+        &[],
+        &["203.0.113.10"],
+        60,
+    );
+    let answer = t.sorted().last().map(|(_, ip)| ip.clone()).expect("answer");
+    let answer_shard = shard_of(&decode::ip_packet(&answer).expect("decodes"), 2);
+    // Two connections whose packets land in the other shard than the answer: one inside the
+    // answer's 60 s, one after it.
+    let mut other = (40000u16..)
+        .filter(|port| {
+            let syn = write::ip(
+                a(dev),
+                a("203.0.113.10"),
+                &L4::Tcp {
+                    sport: *port,
+                    dport: 443,
+                    flags: SYN,
+                    payload: b"",
+                },
+            );
+            shard_of(&decode::ip_packet(&syn).expect("decodes"), 2) != answer_shard
+        })
+        .take(2);
+    let (p1, p2) = (other.next().expect("a port"), other.next().expect("a port"));
+    t.tcp(ms(1_000), (dev, p1), ("203.0.113.10", 443));
+    t.tcp(ms(61_000), (dev, p2), ("203.0.113.10", 443));
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = put(
+        dir.path(),
+        "dns.pcap",
+        &pcap(&t, decode::linktype::ETHERNET, None),
+    );
+    let obs = read_all(std::slice::from_ref(&path), 2, None).expect("readable");
+    let r = audit_jobs(&policy(), obs, &Options::default(), 2);
+    let https: Vec<_> = r.flows.iter().filter(|f| f.dport == Some(443)).collect();
+    assert_eq!(https.len(), 2);
+    // Inside the TTL window: the profile's `https` flow to api.vendor.example.
+    assert_eq!(https[0].sport, Some(p1));
+    assert_eq!(https[0].status, Status::Conforming);
+    assert_eq!(https[0].rule.as_deref(), Some("test-sensor/https"));
+    assert_eq!(https[0].peer_names, vec!["api.vendor.example".to_string()]);
+    // 61 s after a 60 s answer: the name no longer holds the address.
+    assert_eq!(https[1].sport, Some(p2));
+    assert_eq!(https[1].status, Status::Violation);
+    assert!(https[1].peer_names.is_empty());
+    assert_eq!(r.dns_responses, 1);
+    assert_eq!(json(&r), one_thread(&[path]));
+}
