@@ -43,10 +43,30 @@ pub struct DnsFills {
 }
 
 impl DnsFills {
-    /// Reads dnsmasq `nftset=/a/b/4#inet#table#set` lines (dnsmasq(8) `--nftset`).
+    /// Reads dnsmasq `nftset=/a/b/4#inet#table#set` lines (dnsmasq(8) `--nftset`) and
+    /// `ipset=/a/b/set1,set2` lines (`--ipset`; an ipset's table is
+    /// [`crate::iptables::IPSET_TABLE`], and its family is the set's own, so it is listed
+    /// under both and only the lookups of its family find it).
     pub fn from_dnsmasq(text: &str) -> DnsFills {
         let mut d = DnsFills::default();
         for l in text.lines() {
+            if let Some(rest) = l.trim().strip_prefix("ipset=/") {
+                let Some((domains, sets)) = rest.rsplit_once('/') else {
+                    continue;
+                };
+                for set in sets.split(',').filter(|s| !s.is_empty()) {
+                    for name in domains.split('/').filter(|n| !n.is_empty()) {
+                        for v4 in [true, false] {
+                            d.fills.entry(name.to_string()).or_default().push((
+                                crate::iptables::IPSET_TABLE.to_string(),
+                                set.to_string(),
+                                v4,
+                            ));
+                        }
+                    }
+                }
+                continue;
+            }
             let Some(rest) = l.trim().strip_prefix("nftset=/") else {
                 continue;
             };
