@@ -81,7 +81,7 @@ fn paint(members: &mut [(Iv, bool)]) -> Vec<Iv> {
 }
 
 /// Members that share their parts after the first address (their text, their box), with
-/// each one's first address and whether it is a `nomatch` exception.
+/// each one's first address and whether it matches (false: a `nomatch` exception).
 type Group = (String, Cube, Vec<(Iv, bool)>);
 
 impl Lowering<'_> {
@@ -163,8 +163,8 @@ impl Lowering<'_> {
                 Some(a) => {
                     let key = vals[1..].join(",");
                     match groups.iter_mut().find(|g| g.0 == key) {
-                        Some(g) => g.2.push((a, m.nomatch)),
-                        None => groups.push((key, cube, vec![(a, m.nomatch)])),
+                        Some(g) => g.2.push((a, !m.nomatch)),
+                        None => groups.push((key, cube, vec![(a, !m.nomatch)])),
                     }
                 }
             }
@@ -180,7 +180,7 @@ impl Lowering<'_> {
             .map(|(p, f)| axis(*p, f))
             .unwrap_or(Dim::Daddr);
         for (_, rest, mut members) in groups {
-            let ivs = if members.iter().any(|m| m.1) {
+            let ivs = if members.iter().any(|m| !m.1) {
                 paint(&mut members)
             } else {
                 members.into_iter().map(|m| m.0).collect()

@@ -319,3 +319,59 @@ fn rule_text(line: &str) -> String {
         _ => line.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::Outcome;
+    use crate::program::Path;
+    use crate::space::{Dim, Iv};
+    use portolan_nft::iptables::parse_ipsets;
+
+    /// The outcome of one forwarded UDP packet `src → dst`.
+    fn udp(prog: &Program, v6: bool, src: &str, dst: &str) -> Outcome {
+        let n = |s: &str| crate::lower::addr_num(&s.parse().expect("address"));
+        let mut c = prog.all();
+        c.set(Dim::Family, Iv::point(u128::from(v6)));
+        c.set(Dim::Saddr, Iv::point(n(src)));
+        c.set(Dim::Daddr, Iv::point(n(dst)));
+        c.set(Dim::Proto, Iv::point(17));
+        c.set(Dim::Sport, Iv::point(1000));
+        c.set(Dim::Dport, Iv::point(53));
+        let pieces = prog.evaluate(Path::Forward, &c);
+        assert_eq!(pieces.len(), 1, "{pieces:?}");
+        pieces[0].outcome.clone()
+    }
+
+    #[test]
+    fn a_nomatch_member_inside_a_wider_one_is_outside_the_set() {
+        // ipset(8): the most specific matching prefix decides; `ipset test` on the kernel
+        // says 2001:db8:4:5::5 is in the set and 2001:db8:4::17 is not.
+        let sets = parse_ipsets(
+            "create a6 hash:net family inet6\nadd a6 2001:db8:4::/47\nadd a6 2001:db8:4::17 nomatch\n",
+        )
+        .expect("ipset text");
+        let v6 = Save::parse(
+            "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -p udp -m set --match-set a6 dst -j ACCEPT\nCOMMIT\n",
+        )
+        .expect("save text");
+        let fw = Iptables {
+            v4: Save::default(),
+            v6,
+            sets,
+        };
+        let prog = lower(&fw, &Options::default()).expect("lowers");
+        assert_eq!(
+            udp(&prog, true, "2001:db8:1::7", "2001:db8:4:5::5"),
+            Outcome::Accept
+        );
+        assert_eq!(
+            udp(&prog, true, "2001:db8:1::7", "2001:db8:4::17"),
+            Outcome::Deny
+        );
+        assert_eq!(
+            udp(&prog, true, "2001:db8:1::7", "2001:db8:6::1"),
+            Outcome::Deny
+        );
+    }
+}
