@@ -698,6 +698,14 @@ pub struct RulesetVerifyArgs {
     /// nftables, the `ipset=` lines of `--target iptables` for iptables).
     #[arg(long, value_name = "FILE")]
     pub dns_config: Option<PathBuf>,
+    /// Resolve the site's hostnames now (A and AAAA, 2 s per try): a hostname peer whose
+    /// packets no set the DNS fills admits counts as permitted when rules on static
+    /// addresses admit every address it resolves to now; the report says which way.
+    #[arg(long)]
+    pub resolve: bool,
+    /// The DNS server for --resolve (ADDR or ADDR:PORT); default: /etc/resolv.conf's first.
+    #[arg(long, value_name = "ADDR", requires = "resolve")]
+    pub dns_server: Option<String>,
     #[command(flatten)]
     pub out: OutputArgs,
 }

@@ -1,4 +1,5 @@
-//! `portolan verify SITE --ruleset FILE… | --live [--firewall iptables] [--netns NS]`: what
+//! `portolan verify SITE --ruleset FILE… | --live [--firewall iptables] [--netns NS]
+//! [--resolve [--dns-server ADDR]]`: what
 //! an existing nftables or iptables ruleset really permits, against the site's profiles (`portolan_verify`). Per device group
 //! and flow: permitted / partly / blocked / depends, with the deciding rule; then the excess
 //! (what the ruleset accepts to and from the devices beyond their profiles) with the
@@ -42,7 +43,10 @@ pub fn run(g: &Global, a: &RulesetVerifyArgs) -> anyhow::Result<Outcome> {
             &portolan_emit::Options::default(),
         )?,
     };
-    let dns = DnsFills::from_dnsmasq(&dns_text);
+    let mut dns = DnsFills::from_dnsmasq(&dns_text);
+    if a.resolve {
+        dns.current = resolve(&policy, a.dns_server.as_deref())?;
+    }
     let prog = match &source {
         Source::Nft { doc, text } => {
             portolan_verify::program_for_site(doc, text.as_deref(), &policy, &dns)
@@ -59,6 +63,30 @@ pub fn run(g: &Global, a: &RulesetVerifyArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Findings
     })
+}
+
+/// `--resolve`: every hostname peer of the site, resolved now.
+fn resolve(
+    policy: &portolan_model::ir::Policy,
+    server: Option<&str>,
+) -> anyhow::Result<std::collections::BTreeMap<String, Result<Vec<std::net::IpAddr>, String>>> {
+    let mut names: Vec<String> = policy
+        .rules
+        .iter()
+        .flat_map(|r| r.peers.names.iter().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    let server = server
+        .map(portolan_net::dns::parse_server)
+        .transpose()
+        .context("--dns-server")?;
+    let answers = portolan_net::dns::resolve_all(&names, server, std::time::Duration::from_secs(2))
+        .context("--resolve")?;
+    Ok(answers
+        .into_iter()
+        .map(|(n, r)| (n, r.map(|x| x.addresses).map_err(|e| e.to_string())))
+        .collect())
 }
 
 /// What the ruleset was read into.
@@ -172,6 +200,19 @@ fn human(r: &Report) -> String {
             .collect();
         if f.findings.len() > 4 {
             detail.push(format!("… {} more", f.findings.len() - 4));
+        }
+        for n in &f.names {
+            let addrs: Vec<String> = n.addresses.iter().map(|a| a.to_string()).collect();
+            detail.push(format!(
+                "{}: {}{}",
+                n.name,
+                n.via.describe(),
+                if addrs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", addrs.join(", "))
+                }
+            ));
         }
         if !f.unfilled_names.is_empty() {
             detail.push(format!(

@@ -7,6 +7,7 @@ use portolan_model::ir::Initiator;
 
 use super::{any_addr, describe, fam_iv, v4_of, Ctx, Excess, Peer};
 use crate::eval::Outcome;
+use crate::eval::Piece;
 use crate::lower::net_iv;
 use crate::program::{Path, Program, RuleRef};
 use crate::space::{Class, CtState, Dim, Iv, FIXED};
@@ -43,6 +44,36 @@ impl Ctx<'_> {
             }
         }
         out
+    }
+
+    /// Every new packet of one family forwarded out of `oif`, evaluated once per verify and
+    /// shared: a group's "to its addresses" is these pieces cut to its addresses (the
+    /// evaluation is exact for every packet, so cutting a piece gives what a query of the
+    /// cut class would). Asking per group instead walks every other group's dispatch and
+    /// chains once per group: devices × groups.
+    fn to_any(&self, v4: bool, oif: Iv) -> std::rc::Rc<Vec<crate::eval::Piece>> {
+        if let Some((_, v)) = self.to_any.borrow().iter().find(|(k, _)| *k == (v4, oif)) {
+            return v.clone();
+        }
+        let mut c = family_class(self.prog, v4);
+        c.set(Dim::Ct, Iv::point(CtState::New.value()));
+        c.set(Dim::Oif, oif);
+        let v = std::rc::Rc::new(self.prog.evaluate(Path::Forward, &c));
+        self.to_any.borrow_mut().push(((v4, oif), v.clone()));
+        v
+    }
+
+    /// [`Self::pin_inside_zones`] applied after the evaluation: the part of `c` where every
+    /// run-time set lookup of an address inside the site's zones misses, if any.
+    fn pinned_inside_zones(&self, mut c: Class) -> Option<Class> {
+        let mut pinned = c.clone();
+        self.pin_inside_zones(&mut pinned);
+        for i in FIXED..c.iv.len() {
+            if pinned.iv[i] != c.iv[i] {
+                c.iv[i] = c.iv[i].intersect(pinned.iv[i])?;
+            }
+        }
+        Some(c)
     }
 
     /// Under the same assumption as [`Self::outside_for_names`]: a lookup of an address the
@@ -131,17 +162,40 @@ impl Ctx<'_> {
                 let mut from = base.clone();
                 from.set(Dim::Saddr, net_iv(dev));
                 from.set(Dim::Iif, *iv);
-                let mut to = base.clone();
-                to.set(Dim::Daddr, net_iv(dev));
-                to.set(Dim::Oif, *iv);
                 queries.push((Path::Forward, from.clone()));
-                queries.push((Path::Forward, to));
                 queries.push((Path::Input, from));
             }
+            let mut pieces: Vec<(Path, Piece)> = Vec::new();
             for (path, mut c) in queries {
                 self.pin_inside_zones(&mut c);
-                let ev = self.prog.evaluate(path, &c);
-                for p in ev {
+                pieces.extend(self.prog.evaluate(path, &c).into_iter().map(|p| (path, p)));
+            }
+            // To the device: the pieces of one evaluation of "to any address" (shared by
+            // every group) that hold its address, as a query of its own would give them.
+            for iv in &side {
+                for p in self.to_any(v4, *iv).iter() {
+                    if p.outcome != Outcome::Accept {
+                        continue;
+                    }
+                    let Some(d) = p.class.get(Dim::Daddr).intersect(net_iv(dev)) else {
+                        continue;
+                    };
+                    let mut c = p.class.clone();
+                    c.set(Dim::Daddr, d);
+                    if let Some(c) = self.pinned_inside_zones(c) {
+                        pieces.push((
+                            Path::Forward,
+                            crate::eval::Piece {
+                                class: c,
+                                outcome: Outcome::Accept,
+                                rule: p.rule.clone(),
+                            },
+                        ));
+                    }
+                }
+            }
+            {
+                for (path, p) in pieces {
                     if p.outcome != Outcome::Accept {
                         continue;
                     }
