@@ -46,20 +46,36 @@ impl Ctx<'_> {
         out
     }
 
-    /// Every new packet of one family forwarded out of `oif`, evaluated once per verify and
-    /// shared: a group's "to its addresses" is these pieces cut to its addresses (the
-    /// evaluation is exact for every packet, so cutting a piece gives what a query of the
-    /// cut class would). Asking per group instead walks every other group's dispatch and
-    /// chains once per group: devices × groups.
-    fn to_any(&self, v4: bool, oif: Iv) -> std::rc::Rc<Vec<crate::eval::Piece>> {
-        if let Some((_, v)) = self.to_any.borrow().iter().find(|(k, _)| *k == (v4, oif)) {
+    /// The accepted pieces of every new packet of one family on `path` whose device-side
+    /// interface (`Iif` for a packet from the device, `Oif` for one to it; `dim` is the
+    /// device's address axis) is `side`, evaluated once per verify and shared: a group's
+    /// "from" and "to its addresses" are these pieces cut to its addresses (the evaluation
+    /// is exact for every packet, so cutting a piece gives what a query of the cut class
+    /// would). Asking per group instead walks every other group's dispatch and chains once
+    /// per group: devices x groups.
+    fn shared(&self, path: Path, dim: Dim, v4: bool, side: Iv) -> std::rc::Rc<Shared> {
+        let key = (path, dim, v4, side);
+        if let Some((_, v)) = self.shared.borrow().iter().find(|(k, _)| *k == key) {
             return v.clone();
         }
         let mut c = family_class(self.prog, v4);
         c.set(Dim::Ct, Iv::point(CtState::New.value()));
-        c.set(Dim::Oif, oif);
-        let v = std::rc::Rc::new(self.prog.evaluate(Path::Forward, &c));
-        self.to_any.borrow_mut().push(((v4, oif), v.clone()));
+        c.set(
+            if dim == Dim::Saddr {
+                Dim::Iif
+            } else {
+                Dim::Oif
+            },
+            side,
+        );
+        let accepted = self
+            .prog
+            .evaluate(path, &c)
+            .into_iter()
+            .filter(|p| p.outcome == Outcome::Accept)
+            .collect();
+        let v = std::rc::Rc::new(Shared::new(accepted, dim));
+        self.shared.borrow_mut().push((key, v.clone()));
         v
     }
 
@@ -157,40 +173,33 @@ impl Ctx<'_> {
                     None => vec![self.prog.ifaces.full()],
                 },
             };
-            let mut queries = Vec::new();
-            for iv in &side {
-                let mut from = base.clone();
-                from.set(Dim::Saddr, net_iv(dev));
-                from.set(Dim::Iif, *iv);
-                queries.push((Path::Forward, from.clone()));
-                queries.push((Path::Input, from));
-            }
+            // From and to the device: the accepted pieces of one evaluation of "from any
+            // address" and "to any address" (shared by every group) cut to its address, as a
+            // query of its own would give them.
             let mut pieces: Vec<(Path, Piece)> = Vec::new();
-            for (path, mut c) in queries {
-                self.pin_inside_zones(&mut c);
-                pieces.extend(self.prog.evaluate(path, &c).into_iter().map(|p| (path, p)));
-            }
-            // To the device: the pieces of one evaluation of "to any address" (shared by
-            // every group) that hold its address, as a query of its own would give them.
             for iv in &side {
-                for p in self.to_any(v4, *iv).iter() {
-                    if p.outcome != Outcome::Accept {
-                        continue;
-                    }
-                    let Some(d) = p.class.get(Dim::Daddr).intersect(net_iv(dev)) else {
-                        continue;
-                    };
-                    let mut c = p.class.clone();
-                    c.set(Dim::Daddr, d);
-                    if let Some(c) = self.pinned_inside_zones(c) {
-                        pieces.push((
-                            Path::Forward,
-                            crate::eval::Piece {
-                                class: c,
-                                outcome: Outcome::Accept,
-                                rule: p.rule.clone(),
-                            },
-                        ));
+                for (path, dim) in [
+                    (Path::Forward, Dim::Saddr),
+                    (Path::Input, Dim::Saddr),
+                    (Path::Forward, Dim::Daddr),
+                ] {
+                    let shared = self.shared(path, dim, v4, *iv);
+                    for p in shared.cut(net_iv(dev)) {
+                        let Some(d) = p.class.get(dim).intersect(net_iv(dev)) else {
+                            continue;
+                        };
+                        let mut c = p.class.clone();
+                        c.set(dim, d);
+                        if let Some(c) = self.pinned_inside_zones(c) {
+                            pieces.push((
+                                path,
+                                Piece {
+                                    class: c,
+                                    outcome: Outcome::Accept,
+                                    rule: p.rule.clone(),
+                                },
+                            ));
+                        }
                     }
                 }
             }
@@ -282,5 +291,47 @@ fn coalesce(mut v: Vec<(Path, Class, Option<RuleRef>)>) -> Vec<(Path, Class, Opt
         if !merged {
             return v;
         }
+    }
+}
+
+/// Accepted pieces indexed on one address axis: the narrow ones sorted by where they start
+/// (found by binary search), the wide ones (more than 2^16 addresses) tried every time.
+pub(super) struct Shared {
+    dim: Dim,
+    narrow: Vec<Piece>,
+    /// The widest narrow piece's width, less one.
+    span: u128,
+    wide: Vec<Piece>,
+}
+
+impl Shared {
+    fn new(pieces: Vec<Piece>, dim: Dim) -> Shared {
+        let (mut narrow, wide): (Vec<Piece>, Vec<Piece>) = pieces.into_iter().partition(|p| {
+            let iv = p.class.get(dim);
+            iv.hi - iv.lo < 1 << 16
+        });
+        narrow.sort_by_key(|p| p.class.get(dim).lo);
+        let span = narrow
+            .iter()
+            .map(|p| p.class.get(dim).hi - p.class.get(dim).lo)
+            .max()
+            .unwrap_or(0);
+        Shared {
+            dim,
+            narrow,
+            span,
+            wide,
+        }
+    }
+
+    /// The pieces that may meet `iv` on the axis (a superset; the caller intersects).
+    fn cut(&self, iv: Iv) -> impl Iterator<Item = &Piece> {
+        let from = self
+            .narrow
+            .partition_point(|p| p.class.get(self.dim).lo < iv.lo.saturating_sub(self.span));
+        let to = self
+            .narrow
+            .partition_point(|p| p.class.get(self.dim).lo <= iv.hi);
+        self.narrow[from..to.max(from)].iter().chain(&self.wide)
     }
 }

@@ -270,10 +270,10 @@ struct Ctx<'a> {
     policy: &'a Policy,
     prog: &'a Program,
     dns: &'a DnsFills,
-    /// What the ruleset accepts of new forwarded packets to any address, leaving by one
-    /// interval of the output interface axis, per family: evaluated once and shared by
-    /// every group's excess (see [`excess`]).
-    to_any: std::cell::RefCell<Vec<(ToAnyKey, std::rc::Rc<Vec<crate::eval::Piece>>)>>,
+    /// What the ruleset accepts of new packets from or to any address, per path, address
+    /// axis, family and device-side interface: evaluated once and shared by every group's
+    /// excess (see [`excess`]).
+    shared: std::cell::RefCell<Vec<(SharedKey, std::rc::Rc<excess::Shared>)>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -282,13 +282,14 @@ impl<'a> Ctx<'a> {
             policy,
             prog,
             dns,
-            to_any: Default::default(),
+            shared: Default::default(),
         }
     }
 }
 
-/// (IPv4, output interface interval) of a shared "to any address" evaluation.
-type ToAnyKey = (bool, Iv);
+/// (path, the device's address axis, IPv4, device-side interface interval) of a shared
+/// evaluation.
+type SharedKey = (Path, crate::space::Dim, bool, Iv);
 
 /// Verifies `policy` against `prog`.
 pub fn verify(policy: &Policy, prog: &Program, dns: &DnsFills) -> Report {
