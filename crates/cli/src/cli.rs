@@ -147,7 +147,8 @@ pub enum Command {
     /// Example: portolan learn capture.pcap --device 10.20.0.10 -o device.yaml
     Learn(LearnArgs),
 
-    /// What an existing nftables ruleset really permits, against the site's profiles.
+    /// What an existing nftables or iptables ruleset really permits, against the site's
+    /// profiles.
     ///
     /// Static and exact: every device group's flows are evaluated as classes of packets
     /// through the ruleset's hooks and chains; each is permitted, partly (which packets are
@@ -160,6 +161,7 @@ pub enum Command {
     /// input.
     ///
     /// Example: portolan verify examples/site.yaml --ruleset /etc/nftables.conf
+    ///          portolan verify examples/site.yaml --live --firewall iptables
     Verify(RulesetVerifyArgs),
     /// Weak crypto, plaintext and unauthenticated exposure, keepalives against timeouts,
     /// breadth and site hygiene, each finding with the standard and section that says so.
@@ -754,22 +756,61 @@ pub struct VerifyArgs {
 pub struct RulesetVerifyArgs {
     /// The site file.
     pub site: PathBuf,
-    /// A `.nft` file: loaded by `nft` into a scratch network namespace (never this machine's),
-    /// listed as JSON, and the namespace removed. Needs root.
+    /// The ruleset: a `.nft` file (loaded by `nft` into a scratch network namespace, never
+    /// this machine's, listed as JSON, and the namespace removed; needs root), or iptables
+    /// text read as it is: `iptables-save`, `ip6tables-save`, `ipset save` (or `ipset
+    /// restore` input), or Portolan's own `--target iptables` file. Give iptables text in one
+    /// file or several (`--ruleset v4.save --ruleset v6.save --ruleset sets.save`).
     #[arg(long, value_name = "FILE")]
-    pub ruleset: Option<PathBuf>,
-    /// The ruleset loaded now (`nft -j list ruleset`), in this namespace or `--netns`.
+    pub ruleset: Vec<PathBuf>,
+    /// What `--ruleset` holds. `auto`: iptables text when it has a table line (`*filter`),
+    /// an ipset `create` line or Portolan's section markers, else nftables; a table block is
+    /// IPv6 after an `ip6tables-save` header or a `#> ip6tables` marker, or when it names an
+    /// IPv6 address. `ip6tables`: every table block is IPv6.
+    #[arg(long, value_enum, default_value_t = RulesetFormat::Auto, value_name = "FORMAT")]
+    pub ruleset_format: RulesetFormat,
+    /// The ruleset loaded now, in this namespace or `--netns`: `nft -j list ruleset`, or with
+    /// `--firewall iptables`, `iptables-save`, `ip6tables-save` and `ipset save`.
     #[arg(long)]
     pub live: bool,
+    /// With --live: which firewall to read.
+    #[arg(long, value_enum, default_value_t = Firewall::Nftables, requires = "live")]
+    pub firewall: Firewall,
     /// With --live: the network namespace to read.
     #[arg(long, value_name = "NS", requires = "live")]
     pub netns: Option<String>,
-    /// The DNS server's configuration (dnsmasq `nftset=` lines) saying which sets it fills
-    /// for which names. Default: what `portolan compile --target dnsmasq` writes for the site.
+    /// The DNS server's configuration (dnsmasq `nftset=` or `ipset=` lines) saying which sets
+    /// it fills for which names. Default: the `#> dnsmasq` section of a Portolan iptables
+    /// file, else what `portolan compile` writes for the site (`--target dnsmasq` for
+    /// nftables, the `ipset=` lines of `--target iptables` for iptables).
     #[arg(long, value_name = "FILE")]
     pub dns_config: Option<PathBuf>,
+    /// Resolve the site's hostnames now (A and AAAA, 2 s per try): a hostname peer whose
+    /// packets no set the DNS fills admits counts as permitted when rules on static
+    /// addresses admit every address it resolves to now; the report says which way.
+    #[arg(long)]
+    pub resolve: bool,
+    /// The DNS server for --resolve (ADDR or ADDR:PORT); default: /etc/resolv.conf's first.
+    #[arg(long, value_name = "ADDR", requires = "resolve")]
+    pub dns_server: Option<String>,
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+/// What `verify --ruleset` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RulesetFormat {
+    Auto,
+    Nft,
+    Iptables,
+    Ip6tables,
+}
+
+/// Which firewall `verify --live` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Firewall {
+    Nftables,
+    Iptables,
 }
 
 #[cfg(test)]

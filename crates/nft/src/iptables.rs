@@ -390,8 +390,11 @@ impl IpSet {
     }
 }
 
-/// Reads `ipset save` text. A member of a set not created before, or another command, is an
-/// error naming the line.
+/// Reads `ipset save` text, or `ipset restore` input: `create` (a set declared again is kept
+/// as it is, as `-exist` does), `add`, `flush`, `swap` and `destroy`, applied in order, so
+/// a file that fills a twin and swaps it in (Portolan's iptables output) reads as the sets it
+/// leaves. `-exist` and `-!` are accepted anywhere. A member of a set not created before, or
+/// another command, is an error naming the line.
 pub fn parse_ipsets(text: &str) -> Result<Vec<IpSet>> {
     let mut out: Vec<IpSet> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -402,26 +405,52 @@ pub fn parse_ipsets(text: &str) -> Result<Vec<IpSet>> {
         let bad = |what: &str| Error::Parse {
             what: format!("ipset save line {}: {what}: {line}", i + 1),
         };
-        let w: Vec<&str> = line.split_whitespace().collect();
+        let w: Vec<&str> = line
+            .split_whitespace()
+            .filter(|t| *t != "-exist" && *t != "-!")
+            .collect();
+        let find = |out: &[IpSet], name: &str| out.iter().position(|s| s.name == name);
         match w.as_slice() {
-            ["create", name, kind, rest @ ..] => out.push(IpSet {
-                name: name.to_string(),
-                kind: kind.to_string(),
-                options: rest.iter().map(|s| s.to_string()).collect(),
-                members: Vec::new(),
-            }),
+            ["create", name, kind, rest @ ..] => {
+                if find(&out, name).is_none() {
+                    out.push(IpSet {
+                        name: name.to_string(),
+                        kind: kind.to_string(),
+                        options: rest.iter().map(|s| s.to_string()).collect(),
+                        members: Vec::new(),
+                    });
+                }
+            }
             ["add", name, value, rest @ ..] => {
-                let set = out
-                    .iter_mut()
-                    .find(|s| s.name == *name)
-                    .ok_or_else(|| bad("a member of a set not created before"))?;
-                set.members.push(Member {
+                let k =
+                    find(&out, name).ok_or_else(|| bad("a member of a set not created before"))?;
+                out[k].members.push(Member {
                     value: value.to_string(),
                     nomatch: rest.contains(&"nomatch"),
                     options: rest.iter().map(|s| s.to_string()).collect(),
                 });
             }
-            _ => return Err(bad("not a create or add line")),
+            ["flush", name] => {
+                let k = find(&out, name).ok_or_else(|| bad("flush of a set not created"))?;
+                out[k].members.clear();
+            }
+            ["flush"] => out.iter_mut().for_each(|s| s.members.clear()),
+            ["swap", a, b] => {
+                let (Some(x), Some(y)) = (find(&out, a), find(&out, b)) else {
+                    return Err(bad("swap of a set not created"));
+                };
+                // The names stay; what they hold (type, options, members) changes places.
+                let (na, nb) = (out[x].name.clone(), out[y].name.clone());
+                out.swap(x, y);
+                out[x].name = na;
+                out[y].name = nb;
+            }
+            ["destroy", name] => {
+                let k = find(&out, name).ok_or_else(|| bad("destroy of a set not created"))?;
+                out.remove(k);
+            }
+            ["destroy"] => out.clear(),
+            _ => return Err(bad("not a create, add, flush, swap or destroy line")),
         }
     }
     Ok(out)
@@ -443,4 +472,138 @@ pub fn read_live(w: &Where) -> Result<Iptables> {
         v6: Save::parse(&run("ip6tables-save", &[])?)?,
         sets: parse_ipsets(&run("ipset", &["save"])?)?,
     })
+}
+
+/// A file of iptables text as `portolan verify --ruleset` takes it: `iptables-save` and
+/// `ip6tables-save` output, `ipset save` output or `ipset restore` input, in one file or
+/// several, or Portolan's own iptables output (sections `#> ipset`, `#> iptables`,
+/// `#> ip6tables`, `#> dnsmasq`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dump {
+    pub firewall: Iptables,
+    /// The `#> dnsmasq` section (its `ipset=` lines say which sets dnsmasq fills), if any.
+    pub dnsmasq: Option<String>,
+}
+
+/// The family a table block is read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaveFamily {
+    /// Decide per block: a `#> ip6tables` marker or an `ip6tables-save` header before it, or
+    /// an IPv6 address or ICMPv6 in it, make it IPv6; otherwise IPv4.
+    Detect,
+    V4,
+    V6,
+}
+
+/// Whether `text` looks like iptables or ipset text rather than an nftables file: a table
+/// line (`*filter`), a Portolan section marker, or an ipset `create NAME TYPE` line.
+pub fn looks_like(text: &str) -> bool {
+    text.lines().map(str::trim).any(|l| {
+        (l.starts_with('*') && l.len() > 1 && l[1..].chars().all(|c| c.is_ascii_lowercase()))
+            || matches!(l, "#> ipset" | "#> iptables" | "#> ip6tables")
+            || (l.starts_with("create ")
+                && l.split_whitespace().nth(2).is_some_and(|t| {
+                    t.starts_with("hash:") || t.starts_with("bitmap:") || t.starts_with("list:")
+                }))
+    })
+}
+
+/// Reads a [`Dump`]. Line numbers in rules and errors are the file's: each part is read from
+/// a copy of the text with the other parts' lines left blank.
+pub fn read_dump(text: &str, family: SaveFamily) -> Result<Dump> {
+    let lines: Vec<&str> = text.lines().collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Part {
+        None,
+        V4,
+        V6,
+        Ipset,
+        Dnsmasq,
+    }
+    let mut part = vec![Part::None; lines.len()];
+    // The family the next table block is read as, from a marker or a header comment.
+    let mut hint: Option<Part> = None;
+    let mut section: Option<&str> = None;
+    let mut block: Option<usize> = None;
+    for (i, raw) in lines.iter().enumerate() {
+        let l = raw.trim();
+        if let Some(start) = block {
+            if l == "COMMIT" {
+                let fam = match (family, hint) {
+                    (SaveFamily::V4, _) => Part::V4,
+                    (SaveFamily::V6, _) => Part::V6,
+                    (SaveFamily::Detect, Some(h)) => h,
+                    (SaveFamily::Detect, None) if lines[start..=i].iter().any(|l| ipv6_line(l)) => {
+                        Part::V6
+                    }
+                    (SaveFamily::Detect, None) => Part::V4,
+                };
+                part[start..=i].iter_mut().for_each(|p| *p = fam);
+                block = None;
+                if section.is_none() {
+                    hint = None;
+                }
+            }
+            continue;
+        }
+        if let Some(name) = l.strip_prefix("#> ") {
+            section = Some(name.trim());
+            hint = match name.trim() {
+                "iptables" => Some(Part::V4),
+                "ip6tables" => Some(Part::V6),
+                _ => None,
+            };
+            continue;
+        }
+        if l.starts_with("# Generated by ip6tables-save") {
+            hint = Some(Part::V6);
+        } else if l.starts_with("# Generated by iptables-save") {
+            hint = Some(Part::V4);
+        }
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        if section == Some("dnsmasq") {
+            part[i] = Part::Dnsmasq;
+        } else if l.starts_with('*') {
+            block = Some(i);
+        } else {
+            part[i] = Part::Ipset;
+        }
+    }
+    if let Some(start) = block {
+        return Err(Error::Parse {
+            what: format!(
+                "iptables-save line {}: a table without COMMIT: {}",
+                start + 1,
+                lines[start].trim()
+            ),
+        });
+    }
+    let only = |p: Part| -> String {
+        lines
+            .iter()
+            .zip(&part)
+            .map(|(l, q)| if *q == p { *l } else { "" })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let dnsmasq = part.contains(&Part::Dnsmasq).then(|| only(Part::Dnsmasq));
+    Ok(Dump {
+        firewall: Iptables {
+            v4: Save::parse(&only(Part::V4))?,
+            v6: Save::parse(&only(Part::V6))?,
+            sets: parse_ipsets(&only(Part::Ipset))?,
+        },
+        dnsmasq,
+    })
+}
+
+/// Whether a rule line names an IPv6 address or ICMPv6 (an `ip6tables-save` block).
+fn ipv6_line(l: &str) -> bool {
+    let w: Vec<&str> = l.split_whitespace().collect();
+    w.windows(2)
+        .any(|p| matches!(p[0], "-s" | "-d" | "--source" | "--destination") && p[1].contains(':'))
+        || w.iter()
+            .any(|t| matches!(*t, "ipv6-icmp" | "icmpv6" | "icmp6" | "--icmpv6-type"))
 }

@@ -150,7 +150,7 @@ impl Program {
                 let rule = trail
                     .iter()
                     .rev()
-                    .find(|r| r.handle.is_some())
+                    .find(|r| r.handle.is_some() || r.line.is_some())
                     .or(trail.last())
                     .cloned();
                 out.push(Piece {

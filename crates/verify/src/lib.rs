@@ -2,11 +2,13 @@
 //! ruleset (libnftables JSON) is lowered to a [`program::Program`] over a packet space
 //! ([`space`]), and the [`eval`] evaluator decides classes of packets exactly: accept, deny,
 //! or depends (on a set filled at run time, or on an expression outside the supported
-//! subset, named with its rule). [`site`] uses it for a site: every flow of every device,
+//! subset, named with its rule). An iptables firewall (`iptables-save`, `ip6tables-save`,
+//! `ipset save`) is lowered to the same program by [`iptables`]. [`site`] uses it for a site: every flow of every device,
 //! then the excess the ruleset admits beyond the profiles.
 
 pub mod error;
 pub mod eval;
+pub mod iptables;
 pub mod lower;
 pub mod program;
 pub mod site;
@@ -35,4 +37,28 @@ pub fn program_for_site(
             .unwrap_or_default(),
     };
     lower::lower(doc, &opts)
+}
+
+/// Lowers an iptables firewall for a site: the site's interface names interned, the ipsets
+/// its DNS fills (`ipset=` lines) read as run-time sets. Rules keep the lines they were read
+/// from.
+pub fn program_for_site_iptables(
+    fw: &portolan_nft::iptables::Iptables,
+    policy: &portolan_model::ir::Policy,
+    dns: &site::DnsFills,
+) -> Result<program::Program> {
+    let opts = iptables::Options {
+        dynamic_sets: dns
+            .sets()
+            .into_iter()
+            .filter(|(t, _)| t == iptables::IPSET_TABLE)
+            .map(|(_, s)| s)
+            .collect(),
+        interfaces: policy
+            .zones
+            .iter()
+            .filter_map(|z| z.interface.clone())
+            .collect(),
+    };
+    iptables::lower(fw, &opts)
 }

@@ -211,12 +211,19 @@ impl Lowering<'_> {
             return Err(format!("range {v}"));
         }
         if let (ValKind::Ct, Some(Value::Array(parts))) = (kind, v.get("|")) {
-            // Flags joined by a bitwise or (`ct state != established,related`).
-            let mut out = Vec::new();
-            for x in parts {
-                out.extend(self.values(kind, x)?.0);
+            // Flags joined by a bitwise or, compared as one value: `ct state !=
+            // established,related` is `cmp neq 0x6` in the kernel (nft 1.0.6 `--debug
+            // netlink`), not a test of each flag as `ct state established,related` (op
+            // `in`) is. A connection is in exactly one state, so no packet's state equals
+            // two or more flags joined: `==` matches nothing and `!=` everything. Found by
+            // the differential test with replies (`tests/kernel_iptables.rs`).
+            if parts.len() == 1 {
+                return self.values(kind, &parts[0]);
             }
-            return Ok((out, false));
+            for x in parts {
+                self.values(kind, x)?; // each must still be a state
+            }
+            return Ok((Vec::new(), false));
         }
         if let Some(e) = v.get("elem") {
             // {"elem": {"val": ..., "timeout": ...}}

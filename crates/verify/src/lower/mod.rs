@@ -271,3 +271,47 @@ fn collect_updates(r: &Value, into: &mut BTreeSet<(String, String, String)>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::Outcome;
+    use crate::program::Path;
+    use crate::space::{CtState, Dim, Iv};
+
+    /// A forward chain (policy accept) with one rule: `ct state OP RIGHT drop`, as nft 1.0.6
+    /// lists it in JSON; the outcome of an established packet.
+    fn established_through(op: &str, right: serde_json::Value) -> Outcome {
+        let doc = serde_json::json!({"nftables": [
+            {"table": {"family": "ip", "name": "t"}},
+            {"chain": {"family": "ip", "table": "t", "name": "f", "type": "filter",
+                       "hook": "forward", "prio": 0, "policy": "accept"}},
+            {"rule": {"family": "ip", "table": "t", "chain": "f", "handle": 2, "expr": [
+                {"match": {"op": op, "left": {"ct": {"key": "state"}}, "right": right}},
+                {"drop": null}]}}
+        ]});
+        let prog = lower(&doc, &Options::default()).expect("lowers");
+        let mut c = prog.all();
+        c.set(Dim::Family, Iv::point(0));
+        c.set(Dim::Ct, Iv::point(CtState::Established.value()));
+        let p = prog.evaluate(Path::Forward, &c);
+        assert_eq!(p.len(), 1, "{p:?}");
+        p[0].outcome.clone()
+    }
+
+    #[test]
+    fn ct_state_flags_joined_compare_as_one_value() {
+        // `ct state != established,related drop` is `cmp neq reg 1 0x00000006` (nft 1.0.6,
+        // --debug=netlink): a packet's state is one flag, never 0x6, so it is dropped.
+        let joined = serde_json::json!({"|": ["established", "related"]});
+        assert_eq!(established_through("!=", joined.clone()), Outcome::Deny);
+        assert_eq!(established_through("==", joined), Outcome::Accept);
+        // `ct state established,related drop` (op `in`) tests each flag.
+        let list = serde_json::json!(["established", "related"]);
+        assert_eq!(established_through("in", list), Outcome::Deny);
+        assert_eq!(
+            established_through("!=", serde_json::json!("established")),
+            Outcome::Accept
+        );
+    }
+}

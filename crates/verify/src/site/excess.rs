@@ -7,6 +7,7 @@ use portolan_model::ir::Initiator;
 
 use super::{any_addr, describe, fam_iv, v4_of, Ctx, Excess, Peer};
 use crate::eval::Outcome;
+use crate::eval::Piece;
 use crate::lower::net_iv;
 use crate::program::{Path, Program, RuleRef};
 use crate::space::{Class, CtState, Dim, Iv, FIXED};
@@ -43,6 +44,52 @@ impl Ctx<'_> {
             }
         }
         out
+    }
+
+    /// The accepted pieces of every new packet of one family on `path` whose device-side
+    /// interface (`Iif` for a packet from the device, `Oif` for one to it; `dim` is the
+    /// device's address axis) is `side`, evaluated once per verify and shared: a group's
+    /// "from" and "to its addresses" are these pieces cut to its addresses (the evaluation
+    /// is exact for every packet, so cutting a piece gives what a query of the cut class
+    /// would). Asking per group instead walks every other group's dispatch and chains once
+    /// per group: devices x groups.
+    fn shared(&self, path: Path, dim: Dim, v4: bool, side: Iv) -> std::rc::Rc<Shared> {
+        let key = (path, dim, v4, side);
+        if let Some((_, v)) = self.shared.borrow().iter().find(|(k, _)| *k == key) {
+            return v.clone();
+        }
+        let mut c = family_class(self.prog, v4);
+        c.set(Dim::Ct, Iv::point(CtState::New.value()));
+        c.set(
+            if dim == Dim::Saddr {
+                Dim::Iif
+            } else {
+                Dim::Oif
+            },
+            side,
+        );
+        let accepted = self
+            .prog
+            .evaluate(path, &c)
+            .into_iter()
+            .filter(|p| p.outcome == Outcome::Accept)
+            .collect();
+        let v = std::rc::Rc::new(Shared::new(accepted, dim));
+        self.shared.borrow_mut().push((key, v.clone()));
+        v
+    }
+
+    /// [`Self::pin_inside_zones`] applied after the evaluation: the part of `c` where every
+    /// run-time set lookup of an address inside the site's zones misses, if any.
+    fn pinned_inside_zones(&self, mut c: Class) -> Option<Class> {
+        let mut pinned = c.clone();
+        self.pin_inside_zones(&mut pinned);
+        for i in FIXED..c.iv.len() {
+            if pinned.iv[i] != c.iv[i] {
+                c.iv[i] = c.iv[i].intersect(pinned.iv[i])?;
+            }
+        }
+        Some(c)
     }
 
     /// Under the same assumption as [`Self::outside_for_names`]: a lookup of an address the
@@ -126,22 +173,38 @@ impl Ctx<'_> {
                     None => vec![self.prog.ifaces.full()],
                 },
             };
-            let mut queries = Vec::new();
+            // From and to the device: the accepted pieces of one evaluation of "from any
+            // address" and "to any address" (shared by every group) cut to its address, as a
+            // query of its own would give them.
+            let mut pieces: Vec<(Path, Piece)> = Vec::new();
             for iv in &side {
-                let mut from = base.clone();
-                from.set(Dim::Saddr, net_iv(dev));
-                from.set(Dim::Iif, *iv);
-                let mut to = base.clone();
-                to.set(Dim::Daddr, net_iv(dev));
-                to.set(Dim::Oif, *iv);
-                queries.push((Path::Forward, from.clone()));
-                queries.push((Path::Forward, to));
-                queries.push((Path::Input, from));
+                for (path, dim) in [
+                    (Path::Forward, Dim::Saddr),
+                    (Path::Input, Dim::Saddr),
+                    (Path::Forward, Dim::Daddr),
+                ] {
+                    let shared = self.shared(path, dim, v4, *iv);
+                    for p in shared.cut(net_iv(dev)) {
+                        let Some(d) = p.class.get(dim).intersect(net_iv(dev)) else {
+                            continue;
+                        };
+                        let mut c = p.class.clone();
+                        c.set(dim, d);
+                        if let Some(c) = self.pinned_inside_zones(c) {
+                            pieces.push((
+                                path,
+                                Piece {
+                                    class: c,
+                                    outcome: Outcome::Accept,
+                                    rule: p.rule.clone(),
+                                },
+                            ));
+                        }
+                    }
+                }
             }
-            for (path, mut c) in queries {
-                self.pin_inside_zones(&mut c);
-                let ev = self.prog.evaluate(path, &c);
-                for p in ev {
+            {
+                for (path, p) in pieces {
                     if p.outcome != Outcome::Accept {
                         continue;
                     }
@@ -228,5 +291,47 @@ fn coalesce(mut v: Vec<(Path, Class, Option<RuleRef>)>) -> Vec<(Path, Class, Opt
         if !merged {
             return v;
         }
+    }
+}
+
+/// Accepted pieces indexed on one address axis: the narrow ones sorted by where they start
+/// (found by binary search), the wide ones (more than 2^16 addresses) tried every time.
+pub(super) struct Shared {
+    dim: Dim,
+    narrow: Vec<Piece>,
+    /// The widest narrow piece's width, less one.
+    span: u128,
+    wide: Vec<Piece>,
+}
+
+impl Shared {
+    fn new(pieces: Vec<Piece>, dim: Dim) -> Shared {
+        let (mut narrow, wide): (Vec<Piece>, Vec<Piece>) = pieces.into_iter().partition(|p| {
+            let iv = p.class.get(dim);
+            iv.hi - iv.lo < 1 << 16
+        });
+        narrow.sort_by_key(|p| p.class.get(dim).lo);
+        let span = narrow
+            .iter()
+            .map(|p| p.class.get(dim).hi - p.class.get(dim).lo)
+            .max()
+            .unwrap_or(0);
+        Shared {
+            dim,
+            narrow,
+            span,
+            wide,
+        }
+    }
+
+    /// The pieces that may meet `iv` on the axis (a superset; the caller intersects).
+    fn cut(&self, iv: Iv) -> impl Iterator<Item = &Piece> {
+        let from = self
+            .narrow
+            .partition_point(|p| p.class.get(self.dim).lo < iv.lo.saturating_sub(self.span));
+        let to = self
+            .narrow
+            .partition_point(|p| p.class.get(self.dim).lo <= iv.hi);
+        self.narrow[from..to.max(from)].iter().chain(&self.wide)
     }
 }

@@ -10,13 +10,17 @@ use portolan_model::ir::{Initiator, Rule};
 
 use super::excess::family_class;
 use super::{
-    any_addr, describe, has_ports, ports, v4_of, Ctx, Direction, Finding, FlowResult, Peer, Query,
-    Status,
+    any_addr, describe, has_ports, ports, v4_of, Ctx, Direction, Finding, FlowResult, NameCheck,
+    NameVia, Peer, Query, Status,
 };
 use crate::eval::{Outcome, Piece};
 use crate::lower::net_iv;
 use crate::program::{Path, RuleRef};
 use crate::space::{Class, CtState, Dim, Iv, FIXED};
+
+/// A piece of a query's evaluation: its direction, the query's class, the piece, and the
+/// hostname peer the query stands for.
+type Tagged = (Direction, Class, Piece, Option<String>);
 
 impl Ctx<'_> {
     pub(super) fn zone_iface(&self, zone: &str) -> Option<&str> {
@@ -258,8 +262,13 @@ impl Ctx<'_> {
                 continue;
             }
             for peer in self.peers(r, v4_of(dev)) {
+                let name = match &peer {
+                    Peer::Name { name, .. } => Some(name.clone()),
+                    _ => None,
+                };
                 for (path, c, un) in self.classes(r, dev, &peer, true) {
                     unfilled.extend(un);
+                    let name = name.clone();
                     let mut orig = c.clone();
                     orig.set(
                         Dim::Ct,
@@ -269,6 +278,7 @@ impl Ctx<'_> {
                         path,
                         direction: Direction::Original,
                         class: orig,
+                        name: name.clone(),
                     });
                     if r.broadcast && !matches!(peer, Peer::Firewall { .. }) {
                         continue; // a broadcast or group has no conntrack reply
@@ -278,6 +288,7 @@ impl Ctx<'_> {
                             path: rep.0,
                             direction: Direction::Reply,
                             class: rep.1,
+                            name,
                         });
                     }
                 }
@@ -288,14 +299,112 @@ impl Ctx<'_> {
         (qs, unfilled)
     }
 
-    pub(super) fn flow(&self, r: &Rule) -> FlowResult {
-        let (qs, unfilled) = self.queries(r);
-        let mut pieces: Vec<(Direction, Class, Piece)> = Vec::new();
-        for q in &qs {
-            for p in self.prog.evaluate(q.path, &q.class) {
-                pieces.push((q.direction, q.class.clone(), p));
+    /// The queries of `name` as a static peer at each address it resolves to now.
+    fn current_queries(&self, r: &Rule, name: &str, addrs: &[IpAddr]) -> Vec<Query> {
+        let mut out = Vec::new();
+        let Some(g) = self.policy.group(&r.group) else {
+            return out;
+        };
+        for dev in &g.addresses {
+            for a in addrs.iter().filter(|a| a.is_ipv4() == v4_of(dev)) {
+                let peer = Peer::Net(IpNet::from(*a));
+                for (path, c, _) in self.classes(r, dev, &peer, true) {
+                    let mut orig = c.clone();
+                    orig.set(
+                        Dim::Ct,
+                        Iv::new(CtState::New.value(), CtState::Established.value()),
+                    );
+                    out.push(Query {
+                        path,
+                        direction: Direction::Original,
+                        class: orig,
+                        name: Some(name.to_string()),
+                    });
+                    if let Some(rep) = reply_of(&c, path) {
+                        out.push(Query {
+                            path: rep.0,
+                            direction: Direction::Reply,
+                            class: rep.1,
+                            name: Some(name.to_string()),
+                        });
+                    }
+                }
             }
         }
+        out
+    }
+
+    /// With `--resolve`: each hostname peer whose own classes (its DNS sets) are not all
+    /// accepted is judged again at the addresses it resolves to now; when every one of
+    /// those is accepted, they stand for the name. Returns the pieces and the checks.
+    fn with_current(
+        &self,
+        r: &Rule,
+        qs: &[Query],
+        mut pieces: Vec<Tagged>,
+    ) -> (Vec<Tagged>, Vec<NameCheck>) {
+        let mut checks = Vec::new();
+        if self.dns.current.is_empty() {
+            return (pieces, checks);
+        }
+        let mut names: Vec<&String> = qs.iter().filter_map(|q| q.name.as_ref()).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let own_ok = pieces
+                .iter()
+                .filter(|p| p.3.as_ref() == Some(name))
+                .all(|p| p.2.outcome == Outcome::Accept);
+            let mut check = NameCheck {
+                name: name.clone(),
+                via: NameVia::DnsSet,
+                addresses: Vec::new(),
+                error: None,
+            };
+            match self.dns.current.get(name) {
+                _ if own_ok => {}
+                None => continue, // a wildcard: nothing to resolve
+                Some(Err(e)) => {
+                    check.via = NameVia::Unresolved;
+                    check.error = Some(e.clone());
+                }
+                Some(Ok(addrs)) => {
+                    check.addresses = addrs.clone();
+                    let now: Vec<Tagged> = self
+                        .current_queries(r, name, addrs)
+                        .into_iter()
+                        .flat_map(|q| {
+                            self.prog
+                                .evaluate(q.path, &q.class)
+                                .into_iter()
+                                .map(move |p| (q.direction, q.class.clone(), p, q.name.clone()))
+                        })
+                        .collect();
+                    if !now.is_empty() && now.iter().all(|p| p.2.outcome == Outcome::Accept) {
+                        check.via = NameVia::CurrentAddresses;
+                        pieces.retain(|p| p.3.as_ref() != Some(name));
+                        pieces.extend(now);
+                    } else {
+                        check.via = NameVia::Neither;
+                    }
+                }
+            }
+            checks.push(check);
+        }
+        (pieces, checks)
+    }
+
+    pub(super) fn flow(&self, r: &Rule) -> FlowResult {
+        let (qs, unfilled) = self.queries(r);
+        let mut tagged: Vec<Tagged> = Vec::new();
+        for q in &qs {
+            for p in self.prog.evaluate(q.path, &q.class) {
+                tagged.push((q.direction, q.class.clone(), p, q.name.clone()));
+            }
+        }
+        let (tagged, names) = self.with_current(r, &qs, tagged);
+        let pieces: Vec<(Direction, Class, Piece)> =
+            tagged.into_iter().map(|(d, c, p, _)| (d, c, p)).collect();
         let accepted = pieces
             .iter()
             .filter(|(_, _, p)| p.outcome == Outcome::Accept)
@@ -364,6 +473,7 @@ impl Ctx<'_> {
             rules,
             findings,
             unfilled_names: unfilled,
+            names,
         }
     }
 }

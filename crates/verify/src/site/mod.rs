@@ -9,7 +9,9 @@
 //! **blocked** when none is, **depends** when the outcome hinges on a set filled at run time
 //! or on an expression outside the supported subset, and **partly** otherwise, with the
 //! pieces that are not accepted. A hostname peer counts as permitted only through the
-//! sets the site's DNS fills for that name (or a rule wider than the name).
+//! sets the site's DNS fills for that name (or a rule wider than the name), or, with
+//! `--resolve` ([`DnsFills::current`]), when rules on static addresses admit every address
+//! the name resolves to now; [`NameCheck`] says which.
 //!
 //! **Excess.** For each group, the widest classes the ruleset accepts for new connections
 //! from its addresses (forwarded, and to this firewall) and to them (forwarded), minus what
@@ -40,13 +42,37 @@ pub use describe::{addr_value, describe};
 pub struct DnsFills {
     /// name or domain → (table, set, is IPv4)
     pub fills: BTreeMap<String, Vec<(String, String, bool)>>,
+    /// `verify --resolve`: what each hostname resolves to now (or why it did not). A name
+    /// whose rule matches static addresses rather than a set the DNS fills counts as
+    /// permitted only when every address it resolves to now is permitted.
+    pub current: BTreeMap<String, Result<Vec<std::net::IpAddr>, String>>,
 }
 
 impl DnsFills {
-    /// Reads dnsmasq `nftset=/a/b/4#inet#table#set` lines (dnsmasq(8) `--nftset`).
+    /// Reads dnsmasq `nftset=/a/b/4#inet#table#set` lines (dnsmasq(8) `--nftset`) and
+    /// `ipset=/a/b/set1,set2` lines (`--ipset`; an ipset's table is
+    /// [`crate::iptables::IPSET_TABLE`], and its family is the set's own, so it is listed
+    /// under both and only the lookups of its family find it).
     pub fn from_dnsmasq(text: &str) -> DnsFills {
         let mut d = DnsFills::default();
         for l in text.lines() {
+            if let Some(rest) = l.trim().strip_prefix("ipset=/") {
+                let Some((domains, sets)) = rest.rsplit_once('/') else {
+                    continue;
+                };
+                for set in sets.split(',').filter(|s| !s.is_empty()) {
+                    for name in domains.split('/').filter(|n| !n.is_empty()) {
+                        for v4 in [true, false] {
+                            d.fills.entry(name.to_string()).or_default().push((
+                                crate::iptables::IPSET_TABLE.to_string(),
+                                set.to_string(),
+                                v4,
+                            ));
+                        }
+                    }
+                }
+                continue;
+            }
             let Some(rest) = l.trim().strip_prefix("nftset=/") else {
                 continue;
             };
@@ -160,6 +186,9 @@ pub struct FlowResult {
     /// Names the site's DNS fills no set for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unfilled_names: Vec<String>,
+    /// With `--resolve`: how each hostname peer is permitted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<NameCheck>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -192,22 +221,79 @@ impl Report {
     }
 }
 
-/// A class to check, with its path and direction.
+/// A class to check, with its path and direction, and the hostname peer it stands for.
 struct Query {
     path: Path,
     direction: Direction,
     class: Class,
+    name: Option<String>,
+}
+
+/// How a hostname peer of a flow was found permitted (or not), with `--resolve`.
+#[derive(Clone, Debug, Serialize)]
+pub struct NameCheck {
+    pub name: String,
+    pub via: NameVia,
+    /// The addresses the name resolves to now (empty: it did not resolve).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<std::net::IpAddr>,
+    /// Why it did not resolve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NameVia {
+    /// A set the site's DNS fills for the name (or a rule wider than the name) admits it.
+    DnsSet,
+    /// Rules on static addresses admit every address the name resolves to now.
+    CurrentAddresses,
+    /// Neither: the name's addresses now are not all admitted.
+    Neither,
+    /// The name did not resolve, so its static addresses cannot be confirmed.
+    Unresolved,
+}
+
+impl NameVia {
+    pub fn describe(self) -> &'static str {
+        match self {
+            NameVia::DnsSet => "by the set its DNS fills",
+            NameVia::CurrentAddresses => "by static rules on the addresses it resolves to now",
+            NameVia::Neither => "not by its set, nor on every address it resolves to now",
+            NameVia::Unresolved => "it does not resolve now",
+        }
+    }
 }
 
 struct Ctx<'a> {
     policy: &'a Policy,
     prog: &'a Program,
     dns: &'a DnsFills,
+    /// What the ruleset accepts of new packets from or to any address, per path, address
+    /// axis, family and device-side interface: evaluated once and shared by every group's
+    /// excess (see [`excess`]).
+    shared: std::cell::RefCell<Vec<(SharedKey, std::rc::Rc<excess::Shared>)>>,
 }
+
+impl<'a> Ctx<'a> {
+    fn new(policy: &'a Policy, prog: &'a Program, dns: &'a DnsFills) -> Ctx<'a> {
+        Ctx {
+            policy,
+            prog,
+            dns,
+            shared: Default::default(),
+        }
+    }
+}
+
+/// (path, the device's address axis, IPv4, device-side interface interval) of a shared
+/// evaluation.
+type SharedKey = (Path, crate::space::Dim, bool, Iv);
 
 /// Verifies `policy` against `prog`.
 pub fn verify(policy: &Policy, prog: &Program, dns: &DnsFills) -> Report {
-    let cx = Ctx { policy, prog, dns };
+    let cx = Ctx::new(policy, prog, dns);
     let mut flows = Vec::new();
     for rule in &policy.rules {
         flows.push(cx.flow(rule));
@@ -226,13 +312,13 @@ pub fn verify(policy: &Policy, prog: &Program, dns: &DnsFills) -> Report {
 
 /// The flow half of [`verify`] (for the benchmark's split of the time).
 pub fn flows(policy: &Policy, prog: &Program, dns: &DnsFills) -> Vec<FlowResult> {
-    let cx = Ctx { policy, prog, dns };
+    let cx = Ctx::new(policy, prog, dns);
     policy.rules.iter().map(|r| cx.flow(r)).collect()
 }
 
 /// The excess half of [`verify`].
 pub fn excess(policy: &Policy, prog: &Program, dns: &DnsFills) -> Vec<Excess> {
-    let cx = Ctx { policy, prog, dns };
+    let cx = Ctx::new(policy, prog, dns);
     policy
         .groups
         .iter()
