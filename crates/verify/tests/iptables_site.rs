@@ -1,6 +1,5 @@
 //! The done-when checks of `portolan verify` for iptables: the example site against its own
-//! `--target iptables` file (every flow permitted; the only excess is the DHCP broadcast
-//! rule every compile of the example has today), a hand-edited copy that widens one rule
+//! `--target iptables` file (every flow permitted, no excess), a hand-edited copy that widens one rule
 //! and drops another (both reported, with their lines), and the same file loaded for real
 //! with `ipset restore`, `iptables-restore` and `ip6tables-restore` into a scratch network
 //! namespace and read back with `iptables-save`, `ip6tables-save` and `ipset save`
@@ -79,39 +78,6 @@ fn line_of(text: &str, needle: &str) -> usize {
         .unwrap_or_else(|| panic!("no line with {needle}"))
 }
 
-/// The excess of every compile of the example site today, by hand from the emitted text:
-/// `PORTOLAN-INPUT` admits DHCP discovery (`-i lan0 -d 255.255.255.255 -p udp --sport 68
-/// --dport 67`) from any address behind lan0, so the groups whose profiles have no DHCP flow
-/// (izuma-devices, d4-sensors, wcc-lite) may send it too. The first such rule decides. (The
-/// dhcp branch is narrowing the emitters' rule; this expectation changes with it.)
-fn dhcp_excess(text: &str) -> Vec<(String, String, usize)> {
-    // The file writes `-i lan0 -d 255.255.255.255`, iptables-save `-d 255.255.255.255/32
-    // -i lan0`: the first PORTOLAN-INPUT rule to the broadcast address and port 67.
-    let line = text
-        .lines()
-        .position(|l| {
-            l.starts_with("-A PORTOLAN-INPUT ")
-                && l.contains("-d 255.255.255.255")
-                && l.contains("--sport 68 --dport 67")
-        })
-        .expect("the DHCP discovery rule")
-        + 1;
-    [
-        ("izuma-devices", "10.20.0.64/28"),
-        ("d4-sensors", "10.20.0.128/26"),
-        ("wcc-lite", "10.20.0.5"),
-    ]
-    .iter()
-    .map(|(g, a)| {
-        (
-            g.to_string(),
-            format!("{a} → 255.255.255.255 udp sport 68 dport 67 iif lan0 (new)"),
-            line,
-        )
-    })
-    .collect()
-}
-
 fn excess_of(r: &Report) -> Vec<(String, String, usize)> {
     let mut v: Vec<_> = r
         .excess
@@ -152,9 +118,9 @@ fn the_example_site_against_its_own_iptables_file() {
             "line {line} is {at}"
         );
     }
-    let mut want = dhcp_excess(&text);
-    want.sort();
-    assert_eq!(excess_of(&r), want);
+    // No excess: DHCP discovery is admitted from 0.0.0.0 only (RFC 2131 section 4.1), and a
+    // device's own-address broadcast only through its group's chains.
+    assert_eq!(excess_of(&r), Vec::new());
 }
 
 #[test]
@@ -209,7 +175,7 @@ fn a_widened_iptables_rule_and_a_dropped_one_are_both_reported_with_their_lines(
 
     // Excess, worked out by hand as for nftables: SSH from 10.20.0.10 anywhere but the two
     // hosts its profile names (198.51.100.10 for i11b, 198.51.100.22 for i9) …
-    let mut want = dhcp_excess(&edited);
+    let mut want = Vec::new();
     for range in [
         "0.0.0.0-198.51.100.9",
         "198.51.100.11-198.51.100.21",
@@ -311,9 +277,6 @@ fn the_example_loaded_by_the_real_tools_and_read_back_live() {
     for f in &r.flows {
         assert_eq!(f.status, Status::Permitted, "{} {}", f.group, f.flow);
     }
-    // The same excess as the file gives, at the lines of iptables-save's listing.
-    let listing = sh(&["ip", "netns", "exec", &ns, "iptables-save"], None);
-    let mut want = dhcp_excess(&listing);
-    want.sort();
-    assert_eq!(excess_of(&r), want);
+    // No excess, as from the file.
+    assert_eq!(excess_of(&r), Vec::new());
 }
