@@ -384,10 +384,11 @@ pub struct CompileArgs {
     /// nftables, iptables, speedway). Default: all of them.
     #[arg(long, value_name = "PLATFORM", value_delimiter = ',', value_parser = parse_aerleon_platform)]
     pub aerleon_platform: Vec<portolan_emit::aerleon::Platform>,
-    /// Translation validation: read the emitted nftables back as the kernel lists it (loaded
-    /// in a scratch namespace; needs root) and verify it against the site with `portolan
-    /// verify`'s evaluator. A flow of the site not exactly permitted, or anything permitted
-    /// beyond the profiles, is a compile error (exit 1, nothing written). nftables only.
+    /// Translation validation: read the emitted ruleset back (nftables: as the kernel lists
+    /// it, loaded in a scratch namespace, needs root; iptables: as iptables-save text) and
+    /// verify it against the site with `portolan verify`'s evaluator. A flow of the site not
+    /// exactly permitted, or anything permitted beyond the profiles, is a compile error
+    /// (exit 1, nothing written). --target nftables or iptables.
     #[arg(long)]
     pub check: bool,
 }

@@ -69,6 +69,11 @@ fn check(site: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
 /// Checks `site` (address space limited to 3 GB, as CI runs it) and says how it went: `ok`,
 /// or `P/N permitted, E excess` (flows of the IR permitted, excess classes).
 fn outcome(site: &Path) -> String {
+    outcome_for(site, "nftables")
+}
+
+/// [`outcome`] for a target (`nftables` or `iptables`).
+fn outcome_for(site: &Path, target: &str) -> String {
     assert!(
         is_root(),
         "compile --check loads the ruleset in a scratch namespace: run as root"
@@ -76,16 +81,27 @@ fn outcome(site: &Path) -> String {
     let bin = assert_cmd::cargo::cargo_bin("portolan");
     let out = std::process::Command::new("sh")
         .arg("-c")
-        .arg("ulimit -v 3000000 && exec \"$0\" compile \"$1\" --check --format json")
+        .arg(
+            "ulimit -v 3000000 && exec \"$0\" compile \"$1\" --target \"$2\" --check --format json",
+        )
         .arg(&bin)
         .arg(site)
+        .arg(target)
         .output()
         .expect("runs");
     let err = String::from_utf8_lossy(&out.stderr);
     let last = last_object(&err);
     match (out.status.code(), last) {
         (Some(0), Some(v)) if v["check"] == "ok" => {
-            assert!(String::from_utf8_lossy(&out.stdout).starts_with("#!/usr/sbin/nft -f"));
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.starts_with(if target == "iptables" {
+                    "#"
+                } else {
+                    "#!/usr/sbin/nft -f"
+                }),
+                "{text}"
+            );
             "ok".into()
         }
         (Some(1), Some(v)) if v["flows"].is_array() => {
@@ -134,6 +150,16 @@ fn known() -> BTreeMap<String, String> {
 /// Checks every site of `sites` (name, file) and compares with the known outcomes under
 /// `prefix`; prints the timing and fails listing every difference.
 fn compare(prefix: &str, sites: &[(String, PathBuf)]) {
+    compare_for("nftables", prefix, sites)
+}
+
+/// [`compare`] for a target; the outcomes of `iptables` are listed as `iptables/PREFIX…`.
+fn compare_for(target: &str, prefix: &str, sites: &[(String, PathBuf)]) {
+    let prefix = &if target == "nftables" {
+        prefix.to_string()
+    } else {
+        format!("{target}/{prefix}")
+    };
     let known = known();
     let started = std::time::Instant::now();
     let mut diffs = Vec::new();
@@ -145,7 +171,7 @@ fn compare(prefix: &str, sites: &[(String, PathBuf)]) {
             continue;
         }
         let t = std::time::Instant::now();
-        let got = outcome(file);
+        let got = outcome_for(file, target);
         run += 1;
         eprintln!("{key}: {got} ({:.1} s)", t.elapsed().as_secs_f64());
         if got != want {
@@ -304,7 +330,17 @@ fn the_example_site_passes_its_own_check() {
     assert_eq!(outcome(&repo().join("examples/site.yaml")), "ok");
 }
 
-/// Every catalog profile in every mode, every feature on, one site each.
+/// The iptables output of the example, read as iptables-save text by verify's iptables
+/// reader: every flow permitted, nothing beyond.
+#[test]
+fn the_example_site_passes_its_own_iptables_check() {
+    assert_eq!(
+        outcome_for(&repo().join("examples/site.yaml"), "iptables"),
+        "ok"
+    );
+}
+
+/// Every catalog profile in every mode, every feature on, one site each; nftables and iptables.
 #[test]
 fn every_catalog_profile_in_every_mode() {
     let cat = Catalog::embedded().expect("catalog");
@@ -374,6 +410,7 @@ fn every_catalog_profile_in_every_mode() {
     }
     assert!(sites.len() >= cat.ids().count(), "{sites:?}");
     compare("catalog/", &sites);
+    compare_for("iptables", "catalog/", &sites);
 }
 
 /// Every file of the MUD corpus that imports: one site each, every role bound.
@@ -477,10 +514,11 @@ fn findings_fail_the_compile_and_write_nothing() {
     assert!(err.contains("excess"), "{err}");
 }
 
-/// Only nftables is checked; asking for another target with --check is bad input (exit 2).
+/// nftables and iptables are checked; asking for another target with --check is bad input
+/// (exit 2).
 #[test]
 fn check_of_another_target_is_bad_input() {
-    for target in ["iptables", "dnsmasq", "ir"] {
+    for target in ["dnsmasq", "ir", "squid"] {
         let out = Command::cargo_bin("portolan")
             .expect("binary")
             .args([

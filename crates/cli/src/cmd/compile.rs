@@ -1,12 +1,14 @@
 //! `portolan compile SITE --target T [-o FILE] [--check]`: site → policy for one target.
 //!
-//! `--check` is translation validation: the emitted nftables is loaded into a scratch
-//! namespace, listed by the kernel (`portolan-nft`), and verified against the same site by
-//! `portolan-verify`'s evaluator, with the DNS-filled sets of the emitted dnsmasq lines. Every
-//! flow of the IR (optional ones included: the emitter writes them all) must be permitted
-//! exactly and nothing may be permitted beyond them; otherwise the findings go to stderr (a
-//! table, or the verify report as JSON) and the command exits 1 without writing the ruleset.
-//! iptables is not checked: `portolan-verify` reads nftables only on this build.
+//! `--check` is translation validation: the emitted ruleset is read back and verified against
+//! the same site by `portolan-verify`'s evaluator, which never looks at the IR's rules. For
+//! nftables the ruleset is loaded into a scratch namespace and listed by the kernel
+//! (`portolan-nft`), the DNS-filled sets being those of the emitted dnsmasq lines; for
+//! iptables the emitted file is read as `iptables-save`/`ipset save` text, its own dnsmasq
+//! section naming the DNS-filled sets. Every flow of the IR (optional ones included: the
+//! emitter writes them all) must be permitted exactly and nothing may be permitted beyond
+//! them; otherwise the findings go to stderr (a table, or the verify report as JSON) and the
+//! command exits 1 without writing the ruleset.
 
 use anyhow::Context;
 use portolan_emit::{emit, Options, Target};
@@ -20,8 +22,8 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
     let Some(policy) = super::load_site(g, &a.site, a.out.json())? else {
         return Ok(Outcome::BadInput);
     };
-    if a.check && a.target != TargetArg::Nftables {
-        let why = "--check verifies an nftables ruleset (portolan-verify reads nftables only): use --target nftables";
+    if a.check && !matches!(a.target, TargetArg::Nftables | TargetArg::Iptables) {
+        let why = "--check verifies an nftables or iptables ruleset: use --target nftables or --target iptables";
         if a.out.json() {
             eprintln!("{}", serde_json::json!({"error": why, "exit": 2}));
         } else {
@@ -57,14 +59,18 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
         }
     };
     if a.check {
-        let report = check(&policy, &text, &opts)?;
+        let report = if a.target == TargetArg::Iptables {
+            check_iptables(&policy, &text)?
+        } else {
+            check(&policy, &text, &opts)?
+        };
         let flows = report.flows.len();
         if !exact(&report) {
             if a.out.json() {
                 eprintln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 eprint!(
-                    "error: the emitted nftables does not enforce the site exactly (compile --check):\n{}",
+                    "error: the emitted ruleset does not enforce the site exactly (compile --check):\n{}",
                     super::verify::human(&report)
                 );
             }
@@ -110,6 +116,20 @@ fn check(
         .context("--check: the emitted ruleset could not be loaded in a scratch namespace")?;
     let doc = portolan_verify::source::document(&listed).map_err(anyhow::Error::msg)?;
     let prog = portolan_verify::program_for_site(&doc, Some(nft), policy, &dns)?;
+    Ok(portolan_verify::site::verify(policy, &prog, &dns))
+}
+
+/// Verifies an emitted iptables file (ipset, iptables and ip6tables sections, read as
+/// `ipset save`/`iptables-save` text) against `policy`; its dnsmasq section names the
+/// DNS-filled ipsets.
+fn check_iptables(
+    policy: &portolan_model::ir::Policy,
+    text: &str,
+) -> anyhow::Result<portolan_verify::site::Report> {
+    let d = portolan_nft::iptables::read_dump(text, portolan_nft::iptables::SaveFamily::Detect)
+        .map_err(|e| anyhow::anyhow!("--check: the emitted iptables file does not read: {e}"))?;
+    let dns = portolan_verify::site::DnsFills::from_dnsmasq(d.dnsmasq.as_deref().unwrap_or(""));
+    let prog = portolan_verify::program_for_site_iptables(&d.firewall, policy, &dns)?;
     Ok(portolan_verify::site::verify(policy, &prog, &dns))
 }
 
