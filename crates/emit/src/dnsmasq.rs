@@ -116,18 +116,26 @@ pub(crate) fn fills(policy: &Policy) -> Result<BTreeMap<Vec<String>, BTreeSet<St
             .flat_map(|(_, sets)| sets.iter().cloned())
             .collect()
     };
-    let mut split: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
+    // Every domain's sets, whichever lines named it: dnsmasq uses one line per domain (of
+    // two lines naming the same domain, only the first one's sets are filled: tried with
+    // dnsmasq 2.90, `--nftset=/a.test/…#s1 --nftset=/a.test/b.test/…#s2` fills s1 alone for
+    // a.test), so a name two flows list must be written once, with the sets of both.
+    let mut per_domain: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (domains, sets) in lines {
-        let (under, plain): (Vec<String>, Vec<String>) =
-            domains.into_iter().partition(|d| !covering(d).is_empty());
-        if !plain.is_empty() {
-            split.entry(plain).or_default().extend(sets.iter().cloned());
+        for d in domains {
+            let e = per_domain.entry(d.clone()).or_default();
+            e.extend(sets.iter().cloned());
+            e.extend(covering(&d));
         }
-        for d in under {
-            let mut all = sets.clone();
-            all.extend(covering(&d));
-            split.entry(vec![d]).or_default().extend(all);
-        }
+    }
+    // Domains with the same sets share a line (as short as the lists allow).
+    let mut split: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
+    let mut by_sets: BTreeMap<BTreeSet<String>, Vec<String>> = BTreeMap::new();
+    for (d, sets) in per_domain {
+        by_sets.entry(sets).or_default().push(d);
+    }
+    for (sets, domains) in by_sets {
+        split.insert(domains, sets);
     }
     Ok(split)
 }

@@ -582,3 +582,141 @@ devices:
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Two flows whose peer lists share a name (`shared.example.com`): dnsmasq fills, for a
+/// queried name, the sets of one `nftset=` line only (the longest matching domain; of two
+/// lines naming the same domain, the first), so the emitter must write each domain once, with
+/// the sets of every flow that names it. Checked by a real dnsmasq forwarding to a second
+/// one that answers, inside a namespace holding the emitted ruleset's sets: every set the
+/// ruleset matches for a name must hold the name's address after one query.
+#[test]
+fn a_name_two_flows_list_fills_both_sets() {
+    let profile = "portolan: 1
+id: shared-name
+vendor: Example
+product: Device whose endpoints share a host
+sources:
+  - id: doc
+    title: Example vendor page
+    file: example.txt
+endpoints:
+  - id: api
+    hosts: [shared.example.com]
+  - id: telemetry
+    hosts: [shared.example.com, other.example.com]
+flows:
+  - id: https
+    from: device
+    to: api
+    initiation: device
+    protocol: tcp
+    ports: 443
+    source: {doc: doc, ref: row 1}
+  - id: mqtt
+    from: device
+    to: telemetry
+    initiation: device
+    protocol: tcp
+    ports: 8883
+    source: {doc: doc, ref: row 2}
+listens: none
+";
+    let site = "portolan: 1
+site: shared-name
+zones:
+  - id: field
+    interface: lan0
+    networks: [10.20.0.0/24]
+services:
+  dns: firewall
+devices:
+  - id: dev
+    profile: shared-name
+    zone: field
+    addresses: [10.20.0.9]
+";
+    let profiles = Profiles::none()
+        .try_with_text("shared-name", profile)
+        .expect("the profile is valid");
+    let policy = portolan_model::compile::site_text("shared-name.yaml", site, &profiles)
+        .expect("the site compiles")
+        .value;
+    let ruleset = nft(&policy);
+    let conf = emit(Target::Dnsmasq, &policy, &Options::default()).expect("emits");
+    // By hand: the api flow's set is named after [shared.example.com], the telemetry flow's
+    // after [other.example.com, shared.example.com]; shared.example.com must fill both.
+    let both = "shared_example_com_v4";
+    let list = "other_example_com__shared_example_com_v4";
+    assert!(ruleset.contains(&format!("ip daddr @{both}")), "{ruleset}");
+    assert!(ruleset.contains(&format!("ip daddr @{list}")), "{ruleset}");
+    let lines: Vec<&str> = conf.lines().filter(|l| l.starts_with("nftset=")).collect();
+    let naming = |d: &str| {
+        lines
+            .iter()
+            .filter(|l| l.split('/').any(|x| x == d))
+            .count()
+    };
+    assert_eq!(naming("shared.example.com"), 1, "{conf}");
+    assert_eq!(naming("other.example.com"), 1, "{conf}");
+
+    let _turn = kernel::turn();
+    let ns = Netns::new("dnsfill");
+    ns.nft("shared name", &ruleset, false);
+    ns.ip(&["link", "set", "lo", "up"]);
+    ns.ip(&["addr", "add", "127.0.0.2/8", "dev", "lo"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("dnsmasq.conf");
+    std::fs::write(&file, &conf).expect("write");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let daemon = |args: &[&str]| {
+        let mut a = vec![
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+        ];
+        a.extend_from_slice(args);
+        Kill(ns.command(&a).spawn().expect("dnsmasq starts"))
+    };
+    let _upstream = daemon(&[
+        "--port=5354",
+        "--listen-address=127.0.0.2",
+        "--bind-interfaces",
+        "--conf-file=/dev/null",
+        "--host-record=shared.example.com,192.0.2.7",
+        "--host-record=other.example.com,192.0.2.8",
+    ]);
+    let _forwarder = daemon(&[
+        "--port=53",
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--server=127.0.0.2#5354",
+        &format!("--conf-file={}", file.display()),
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for name in ["shared.example.com", "other.example.com"] {
+        // One A query over UDP (RFC 1035 section 4.1), from inside the namespace.
+        let script = format!(
+            "import socket,struct\nq=b''.join(bytes([len(p)])+p.encode() for p in '{name}'.split('.'))+b'\\0'\nm=struct.pack('>HHHHHH',7,0x100,1,0,0,0)+q+struct.pack('>HH',1,1)\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(3)\ns.sendto(m,('127.0.0.1',53))\nr=s.recv(512)\nassert struct.unpack('>H',r[6:8])[0]==1, r\n"
+        );
+        ns.step(&format!("query {name}"), &["python3", "-c", &script], None);
+    }
+    let listed = ns.step("list", &["nft", "list", "table", "inet", "portolan"], None);
+    let elements = |set: &str| -> String {
+        let from = listed
+            .find(&format!("set {set} {{"))
+            .unwrap_or_else(|| panic!("no set {set}:\n{listed}"));
+        let rest = &listed[from..];
+        rest[..rest.find('}').expect("set end")].to_string()
+    };
+    assert!(elements(both).contains("192.0.2.7"), "{listed}");
+    assert!(elements(list).contains("192.0.2.7"), "{listed}");
+    assert!(elements(list).contains("192.0.2.8"), "{listed}");
+    assert!(!elements(both).contains("192.0.2.8"), "{listed}");
+}
