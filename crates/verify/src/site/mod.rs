@@ -53,15 +53,27 @@ impl DnsFills {
     /// `ipset=/a/b/set1,set2` lines (`--ipset`; an ipset's table is
     /// [`crate::iptables::IPSET_TABLE`], and its family is the set's own, so it is listed
     /// under both and only the lookups of its family find it).
+    ///
+    /// Of two lines naming the same domain, dnsmasq fills the first one's sets only (tried
+    /// with dnsmasq 2.90: `--nftset=/a.test/…#s1 --nftset=/a.test/b.test/…#s2` leaves s2
+    /// empty for a.test); a later line's sets are not counted for that domain.
     pub fn from_dnsmasq(text: &str) -> DnsFills {
         let mut d = DnsFills::default();
-        for l in text.lines() {
+        // (is ipset, domain) → the line that names it first
+        let mut first: BTreeMap<(bool, String), usize> = BTreeMap::new();
+        let mut keep = |ipset: bool, name: &str, line: usize| {
+            *first.entry((ipset, name.to_string())).or_insert(line) == line
+        };
+        for (at, l) in text.lines().enumerate() {
             if let Some(rest) = l.trim().strip_prefix("ipset=/") {
                 let Some((domains, sets)) = rest.rsplit_once('/') else {
                     continue;
                 };
                 for set in sets.split(',').filter(|s| !s.is_empty()) {
                     for name in domains.split('/').filter(|n| !n.is_empty()) {
+                        if !keep(true, name, at) {
+                            continue;
+                        }
                         for v4 in [true, false] {
                             d.fills.entry(name.to_string()).or_default().push((
                                 crate::iptables::IPSET_TABLE.to_string(),
@@ -87,6 +99,9 @@ impl DnsFills {
                     _ => continue,
                 };
                 for name in domains.split('/').filter(|n| !n.is_empty()) {
+                    if !keep(false, name, at) {
+                        continue;
+                    }
                     d.fills.entry(name.to_string()).or_default().push((
                         table.to_string(),
                         set.to_string(),
@@ -98,18 +113,29 @@ impl DnsFills {
         d
     }
 
-    /// The sets filled for `name`: its own entry, or a parent domain's (dnsmasq matches a
-    /// domain and its subdomains).
+    /// The sets filled for `name`: those of the longest listed domain that is the name or a
+    /// parent of it (dnsmasq matches a domain and its subdomains, and fills the sets of the
+    /// longest match only, once among `ipset=` lines and once among `nftset=` lines), of the
+    /// family asked.
     fn sets_for(&self, name: &str, v4: bool) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut n = name;
+        // [ipset matched, nftset matched]
+        let mut matched = [false, false];
+        let is_ipset = |t: &str| t == crate::iptables::IPSET_TABLE;
         loop {
             if let Some(v) = self.fills.get(n) {
-                out.extend(
-                    v.iter()
-                        .filter(|x| x.2 == v4)
-                        .map(|x| (x.0.clone(), x.1.clone())),
-                );
+                for kind in [true, false] {
+                    if matched[usize::from(kind)] || !v.iter().any(|x| is_ipset(&x.0) == kind) {
+                        continue;
+                    }
+                    matched[usize::from(kind)] = true;
+                    out.extend(
+                        v.iter()
+                            .filter(|x| is_ipset(&x.0) == kind && x.2 == v4)
+                            .map(|x| (x.0.clone(), x.1.clone())),
+                    );
+                }
             }
             match n.split_once('.') {
                 Some((_, rest)) if !rest.is_empty() => n = rest,
@@ -377,4 +403,33 @@ enum Peer {
         local: bool,
         oif: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DnsFills;
+
+    fn sets(d: &DnsFills, name: &str) -> Vec<String> {
+        d.sets_for(name, true).into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// dnsmasq's choice of sets: the first of two lines naming one domain (tried with dnsmasq
+    /// 2.90 in a namespace), the longest matching domain's line, a parent domain's line for a
+    /// name below it (dnsmasq(8) `--nftset`: a domain and its subdomains).
+    #[test]
+    fn the_sets_dnsmasq_fills_for_a_name() {
+        let d = DnsFills::from_dnsmasq(
+            "nftset=/a.test/4#inet#t#s1\n\
+             nftset=/a.test/b.test/4#inet#t#s2\n\
+             nftset=/mbed.test/4#inet#t#wild\n\
+             nftset=/x.mbed.test/4#inet#t#x,4#inet#t#wild\n",
+        );
+        assert_eq!(sets(&d, "a.test"), ["s1"]);
+        assert_eq!(sets(&d, "b.test"), ["s2"]);
+        assert_eq!(sets(&d, "y.a.test"), ["s1"]);
+        assert_eq!(sets(&d, "x.mbed.test"), ["x", "wild"]);
+        assert_eq!(sets(&d, "z.x.mbed.test"), ["x", "wild"]);
+        assert_eq!(sets(&d, "y.mbed.test"), ["wild"]);
+        assert!(sets(&d, "test").is_empty());
+    }
 }
