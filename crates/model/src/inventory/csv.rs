@@ -300,3 +300,66 @@ fn params(sink: &mut Sink, lines: &Lines, cell: &Cell) -> BTreeMap<String, Spann
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (text, line, column) of every cell of every row.
+    fn cells(text: &str) -> (Vec<Vec<(String, u64, u64)>>, Vec<String>) {
+        let mut sink = Sink::new("t.csv");
+        let source = sink.add_file("t.csv");
+        let lines = Lines::new(source, text);
+        let rows = rows(&mut sink, &lines, text)
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|c| (c.text, c.at.line, c.at.column))
+                    .collect()
+            })
+            .collect();
+        let codes = sink
+            .finish()
+            .iter()
+            .map(|d| format!("{} {}:{}", d.code, d.line, d.column))
+            .collect();
+        (rows, codes)
+    }
+
+    fn s(x: &str, l: u64, c: u64) -> (String, u64, u64) {
+        (x.to_string(), l, c)
+    }
+
+    /// RFC 4180 section 2: CRLF line ends, a quoted field holding a comma, a doubled quote
+    /// and a line break; plus a byte order mark (Excel's UTF-8 export) and a blank line.
+    /// Positions counted by hand, in characters from 1.
+    #[test]
+    fn fields_and_their_positions() {
+        let text = "\u{feff}name,params\r\n\r\n\"a,b\",\"x \"\"y\"\"\r\nz\"\r\n c ,d";
+        let (rows, codes) = cells(text);
+        assert_eq!(
+            rows,
+            vec![
+                // The BOM is one character before `name`.
+                vec![s("name", 1, 2), s("params", 1, 7)],
+                vec![s("a,b", 3, 1), s("x \"y\"\r\nz", 3, 7)],
+                // Spaces around an unquoted value are trimmed; its position is its first
+                // character.
+                vec![s("c", 5, 2), s("d", 5, 5)],
+            ]
+        );
+        assert!(codes.is_empty(), "{codes:?}");
+    }
+
+    #[test]
+    fn a_quote_left_open_or_followed_by_text_is_reported() {
+        let (_, codes) = cells("a,b\n\"x\"y,2\n3,\"open\n");
+        assert_eq!(
+            codes,
+            vec![
+                "inventory-syntax 2:1".to_string(),
+                "inventory-syntax 3:3".to_string()
+            ]
+        );
+    }
+}
