@@ -305,8 +305,11 @@ fn params(sink: &mut Sink, lines: &Lines, cell: &Cell) -> BTreeMap<String, Spann
 mod tests {
     use super::*;
 
-    /// (text, line, column) of every cell of every row.
-    fn cells(text: &str) -> (Vec<Vec<(String, u64, u64)>>, Vec<String>) {
+    /// A cell as (text, line, column).
+    type Seen = (String, u64, u64);
+
+    /// Every cell of every row, and the diagnostics as `code line:column`.
+    fn cells(text: &str) -> (Vec<Vec<Seen>>, Vec<String>) {
         let mut sink = Sink::new("t.csv");
         let source = sink.add_file("t.csv");
         let lines = Lines::new(source, text);
@@ -326,7 +329,7 @@ mod tests {
         (rows, codes)
     }
 
-    fn s(x: &str, l: u64, c: u64) -> (String, u64, u64) {
+    fn s(x: &str, l: u64, c: u64) -> Seen {
         (x.to_string(), l, c)
     }
 
