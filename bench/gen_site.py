@@ -2,9 +2,13 @@
 """Generates a Portolan site with N devices for the benchmark.
 
 usage: gen_site.py DEVICES SHAPE > site.yaml
+       gen_site.py DEVICES inventory DIR    (writes DIR/site.yaml and DIR/devices.csv)
   SHAPE  grouped: groups of 100 devices (the last one smaller), each listing its devices'
                   addresses, spread over 10 regions whose servers the groups bind;
-         single:  one device per group (the worst case for per-group structures).
+         single:  one device per group (the worst case for per-group structures);
+         plain:   one device per group, of the profiles an inventory row can name without
+                  bindings (Izuma in mode device with its region, Oscar with a MAC), in YAML;
+         inventory: the `plain` devices as rows of a CSV inventory the site names.
 
 Devices are a mix of the catalog profiles (ThingPark LRR in two modes, Izuma, Oscar,
 DIMENSION4, WCC Lite), each group in a zone of its own /16 of 10.0.0.0/8.
@@ -55,9 +59,58 @@ def profile_block(kind, region):
             f"      ser2net-client: [zone:mgmt]\n")
 
 
+def plain_devices(n):
+    """(id, address, profile, mode, params, mac) of each one-device group of `plain`."""
+    for d in range(n):
+        addr = f"10.{(d >> 16) & 255}.{(d >> 8) & 255}.{d & 255}"
+        if d % 2 == 0:
+            yield (f"g{d}", addr, "izuma-device-management", "device", "region=us-east-1", "")
+        else:
+            mac = f"02:00:5e:{(d >> 16) & 255:02x}:{(d >> 8) & 255:02x}:{d & 255:02x}"
+            yield (f"g{d}", addr, "oscar-templog-gateway", "", "", mac)
+
+
+def head(out, name):
+    out.write("portolan: 1\n")
+    out.write(f"site: {name}\n")
+    out.write("zones:\n  - id: field\n    interface: lan0\n    networks: [10.0.0.0/8]\n")
+    out.write("  - id: mgmt\n    interface: mgmt0\n    networks: [172.16.0.0/12]\n")
+    out.write("  - id: wan\n    interface: wan0\n")
+    out.write("services:\n  dns: firewall\n  dhcp: firewall\n  ntp: [172.16.255.123]\n")
+
+
+def plain(n, out):
+    head(out, f"bench-plain-{n}")
+    out.write("devices:\n")
+    for (i, addr, profile, mode, params, mac) in plain_devices(n):
+        out.write(f"  - id: {i}\n    profile: {profile}\n    zone: field\n")
+        out.write(f"    addresses: [{addr}]\n")
+        if mode:
+            out.write(f"    mode: {mode}\n")
+        if params:
+            k, v = params.split("=")
+            out.write(f"    params: {{{k}: {v}}}\n")
+        if mac:
+            out.write(f"    mac: \"{mac}\"\n")
+
+
+def inventory(n, folder):
+    with open(f"{folder}/site.yaml", "w") as out:
+        head(out, f"bench-plain-{n}")
+        out.write("inventory:\n  - csv: devices.csv\n")
+    with open(f"{folder}/devices.csv", "w") as out:
+        out.write("name,address,profile,mode,zone,params,mac\n")
+        for (i, addr, profile, mode, params, mac) in plain_devices(n):
+            out.write(f"{i},{addr},{profile},{mode},field,{params},{mac}\n")
+
+
 def main():
     n = int(sys.argv[1])
     shape = sys.argv[2]
+    if shape == "plain":
+        return plain(n, sys.stdout)
+    if shape == "inventory":
+        return inventory(n, sys.argv[3])
     size = 100 if shape == "grouped" else 1
     out = sys.stdout
     out.write("portolan: 1\n")

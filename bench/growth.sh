@@ -2,16 +2,23 @@
 # Growth of site validation and compile with the number of one-device groups (the worst case
 # for the site path): a program, not a test; CI does not run it.
 #
-# For sites of 10,000 and 100,000 one-device groups (bench/gen_site.py N single) it prints the
-# release build's `portolan validate` and `portolan compile` times (best of 2) and the ratio
-# between the two sizes. Linear growth is 10x; a quadratic step in the site path shows as
-# ~100x (it once made 100,000 groups take 854 s instead of 5 s).
+# For sites of 10,000 and 100,000 one-device groups it prints the release build's
+# `portolan validate` and `portolan compile` times (best of 2) and the ratio between the two
+# sizes, for three inputs (bench/gen_site.py):
+#   yaml       the `single` shape: six profile kinds, with bindings, features and flows;
+#   plain      the devices an inventory row can state (Izuma with a mode and a param, Oscar
+#              with a MAC), written in YAML;
+#   inventory  the same devices as rows of a CSV inventory the site names.
+# Linear growth is 10x; a quadratic step in the site path shows as ~100x (it once made
+# 100,000 groups take 854 s instead of 5 s).
 #
-# usage: bench/growth.sh      SIZES="10000 100000"  PORTOLAN=path/to/portolan
+# usage: bench/growth.sh      SIZES="10000 100000"  INPUTS="yaml plain inventory"
+#                             PORTOLAN=path/to/portolan
 set -eu
 cd "$(dirname "$0")/.."
 BIN=${PORTOLAN:-target/release/portolan}
 SIZES=${SIZES:-"10000 100000"}
+INPUTS=${INPUTS:-"yaml plain inventory"}
 [ -x "$BIN" ] || cargo build --release -p portolan
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -26,18 +33,26 @@ best_of_2() {
   done
   echo "$best"
 }
-printf '%-8s %11s %10s %14s\n' groups validate_s compile_s us_per_group
-first_n="" first_c="" first_v=""
-for n in $SIZES; do
-  site="$W/site-$n.yaml"
-  python3 bench/gen_site.py "$n" single >"$site"
-  v=$(best_of_2 "$BIN" validate "$site")
-  c=$(best_of_2 "$BIN" compile "$site" --target nftables -o "$W/p.nft")
-  printf '%-8s %11s %10s %14s\n' "$n" "$v" "$c" "$(awk -v c="$c" -v n="$n" 'BEGIN { printf "%.1f", c * 1e6 / n }')"
-  if [ -z "$first_n" ]; then first_n=$n first_c=$c first_v=$v; fi
-  last_n=$n last_c=$c last_v=$v
+printf '%-10s %-8s %11s %10s %14s\n' input groups validate_s compile_s us_per_group
+for input in $INPUTS; do
+  first_n="" first_c="" first_v=""
+  for n in $SIZES; do
+    case $input in
+      yaml) site="$W/site-$n.yaml"; python3 bench/gen_site.py "$n" single >"$site" ;;
+      plain) site="$W/plain-$n.yaml"; python3 bench/gen_site.py "$n" plain >"$site" ;;
+      inventory) mkdir -p "$W/inv-$n"; site="$W/inv-$n/site.yaml"
+        python3 bench/gen_site.py "$n" inventory "$W/inv-$n" ;;
+      *) echo "unknown input $input" >&2; exit 2 ;;
+    esac
+    v=$(best_of_2 "$BIN" validate "$site")
+    c=$(best_of_2 "$BIN" compile "$site" --target nftables -o "$W/p.nft")
+    printf '%-10s %-8s %11s %10s %14s\n' "$input" "$n" "$v" "$c" \
+      "$(awk -v c="$c" -v n="$n" 'BEGIN { printf "%.1f", c * 1e6 / n }')"
+    if [ -z "$first_n" ]; then first_n=$n first_c=$c first_v=$v; fi
+    last_n=$n last_c=$c last_v=$v
+  done
+  if [ "$first_n" != "$last_n" ]; then
+    awk -v i="$input" -v n0="$first_n" -v n1="$last_n" -v c0="$first_c" -v c1="$last_c" -v v0="$first_v" -v v1="$last_v" \
+      'BEGIN { printf "growth %s %s -> %s groups (x%.0f devices): validate x%.1f, compile x%.1f (linear: x%.0f)\n", i, n0, n1, n1 / n0, v1 / v0, c1 / c0, n1 / n0 }'
+  fi
 done
-if [ "$first_n" != "$last_n" ]; then
-  awk -v n0="$first_n" -v n1="$last_n" -v c0="$first_c" -v c1="$last_c" -v v0="$first_v" -v v1="$last_v" \
-    'BEGIN { printf "growth %s -> %s groups (x%.0f devices): validate x%.1f, compile x%.1f (linear: x%.0f)\n", n0, n1, n1 / n0, v1 / v0, c1 / c0, n1 / n0 }'
-fi

@@ -28,7 +28,7 @@ esac
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(profile_yaml site_yaml mud_json capture audit_input zeek_tsv zeek_json conntrack nftlog dns_message
-    nft_json site_nft_check profile_compile flow_records)
+    nft_json site_nft_check profile_compile flow_records inventory)
 fi
 repo=$(cd .. && pwd)
 mud_corpus="$repo/../shared/interop/mud"
@@ -41,6 +41,9 @@ seeds() {
     profile_yaml) d=("$repo/catalog" "$repo/test-data/profiles/good" "$repo/test-data/profiles/bad") ;;
     site_yaml) d=("$repo/examples" "$repo/test-data/sites/good" "$repo/test-data/sites/bad") ;;
     mud_json) d=("$mud_corpus" "$repo/test-data/mud") ;;
+    # inventory: the first byte picks CSV (even) or NetBox JSON (odd); seeds/inventory holds
+    # the fixtures' inventories, each behind the byte that picks its kind.
+    inventory) d=(seeds/inventory) ;;
     audit_input) d=(seeds/capture seeds/zeek_tsv seeds/zeek_json seeds/conntrack seeds/nftlog) ;;
     nft_json) d=("$repo/crates/nft/tests/data" "$repo/crates/nft/tests/data/diff" seeds/nft_json) ;;
     # site_nft_check, profile_compile: generated inputs (the bytes are choices, not text)

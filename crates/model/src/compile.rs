@@ -76,9 +76,10 @@ pub fn site_text(
         );
         return Err(sink.finish());
     }
-    let raw: RawSite = serde_saphyr::from_str_with_options(text, yaml_options(text))
+    let mut raw: RawSite = serde_saphyr::from_str_with_options(text, yaml_options(text))
         .map_err(|e| vec![from_yaml_error(file, &e)])?;
     let mut sink = Sink::new(file);
+    crate::inventory::load(&mut raw, file, &mut sink);
     let policy = compile(&raw, profiles, &mut sink);
     let diags = sink.finish();
     if diags.iter().any(Diagnostic::is_error) {

@@ -18,24 +18,40 @@ pub enum Severity {
     Error,
 }
 
-/// A 1-based position in a file; `line == 0` means the position is unknown.
+/// A 1-based position in a file; `line == 0` means the position is unknown. `source` says
+/// which of the sink's files (0: the one it was made for; a site's inventories: see
+/// [`Sink::add_file`]); it travels in a YAML value's `Location` as its source id.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Pos {
+    #[serde(skip)]
+    pub source: u32,
     pub line: u64,
     pub column: u64,
 }
 
 impl Pos {
-    pub const UNKNOWN: Pos = Pos { line: 0, column: 0 };
+    pub const UNKNOWN: Pos = Pos {
+        source: 0,
+        line: 0,
+        column: 0,
+    };
 
     pub fn new(line: u64, column: u64) -> Self {
-        Pos { line, column }
+        Pos {
+            source: 0,
+            line,
+            column,
+        }
     }
 }
 
 impl From<serde_saphyr::Location> for Pos {
     fn from(l: serde_saphyr::Location) -> Self {
-        Pos::new(l.line(), l.column())
+        Pos {
+            source: l.source_id(),
+            line: l.line(),
+            column: l.column(),
+        }
     }
 }
 
@@ -112,23 +128,32 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Collects diagnostics for one file while a validator walks it.
+/// Collects diagnostics for one file while a validator walks it, and for the files that file
+/// names (a site's inventories), each found by its position's `source`.
 #[derive(Debug)]
 pub struct Sink {
-    file: String,
+    /// The file the sink was made for, then those added with [`Sink::add_file`].
+    files: Vec<String>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Sink {
     pub fn new(file: impl Into<String>) -> Self {
         Sink {
-            file: file.into(),
+            files: vec![file.into()],
             diagnostics: Vec::new(),
         }
     }
 
+    /// The file the sink was made for.
     pub fn file(&self) -> &str {
-        &self.file
+        &self.files[0]
+    }
+
+    /// Another file whose problems go here: the `source` its positions carry.
+    pub fn add_file(&mut self, file: impl Into<String>) -> u32 {
+        self.files.push(file.into());
+        u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX)
     }
 
     pub fn error(
@@ -191,7 +216,11 @@ impl Sink {
             code,
             message,
             help,
-            file: self.file.clone(),
+            file: self
+                .files
+                .get(at.source as usize)
+                .unwrap_or(&self.files[0])
+                .clone(),
             line: at.line,
             column: at.column,
             subject: Subject::None,
@@ -203,11 +232,16 @@ impl Sink {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
-    /// The diagnostics sorted by position, errors and warnings interleaved.
+    /// The diagnostics sorted by file (the sink's own first, then in the order added) and
+    /// position, errors and warnings interleaved.
     pub fn finish(mut self) -> Vec<Diagnostic> {
-        self.diagnostics
-            .sort_by_key(|d| (d.line, d.column, d.code.as_str()));
-        self.diagnostics
+        let order = |f: &str| self.files.iter().position(|x| x == f).unwrap_or(0);
+        let mut keyed: Vec<_> = std::mem::take(&mut self.diagnostics)
+            .into_iter()
+            .map(|d| ((order(&d.file), d.line, d.column, d.code.as_str()), d))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.into_iter().map(|(_, d)| d).collect()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod diag;
 mod document;
 mod error;
 pub mod icmp;
+pub mod inventory;
 pub mod ir;
 pub mod mac;
 pub mod ports;

@@ -20,8 +20,44 @@ pub struct RawSite {
     pub zones: Vec<RawZone>,
     #[serde(default)]
     pub services: RawServices,
-    /// Spanned so that an empty list can be pointed at (`no-devices`).
+    /// Files the site takes devices from besides `devices` (`inventory.rs`), relative to
+    /// the site file.
+    #[serde(default)]
+    pub inventory: Vec<Spanned<RawInventory>>,
+    /// Spanned so that an empty list can be pointed at (`no-devices`). May be left out when
+    /// `inventory` gives the devices; the inventories' rows are appended here when loaded.
+    #[serde(default = "no_devices")]
     pub devices: Spanned<Vec<RawDevice>>,
+}
+
+fn no_devices() -> Spanned<Vec<RawDevice>> {
+    Spanned::new(
+        Vec::new(),
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}
+
+/// One inventory file of a site: `{csv: FILE}` or `{netbox: {devices: FILE, ...}}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum RawInventory {
+    /// Columns name, address (or prefix), profile, zone, and optionally mode, params, mac.
+    Csv(Spanned<String>),
+    Netbox(RawNetbox),
+}
+
+/// A NetBox export: the JSON of `/api/dcim/devices/` and, optionally, of
+/// `/api/ipam/ip-addresses/` for the addresses assigned to the devices' interfaces.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetbox {
+    pub devices: Spanned<String>,
+    #[serde(default)]
+    pub ip_addresses: Option<Spanned<String>>,
+    /// The zone of devices whose custom field `portolan_zone` is empty.
+    #[serde(default)]
+    pub zone: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -86,6 +86,9 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
         }
     }
     write::to_output(a.file.output.as_deref(), text.as_bytes())?;
+    // The process ends next: freeing a large site's policy piece by piece (some 5 % of
+    // compiling 100,000 groups) would only delay the exit; the kernel takes it back whole.
+    std::mem::forget(policy);
     Ok(Outcome::Ok)
 }
 

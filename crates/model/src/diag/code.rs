@@ -57,6 +57,12 @@ codes! {
     InvalidSource = "invalid-source",
     InvalidValue = "invalid-value",
     InvalidVersion = "invalid-version",
+    /// An inventory's devices export leaves out devices whose status is not active.
+    InventoryInactive = "inventory-inactive",
+    /// An inventory export is missing pages (`next` set, fewer results than `count`).
+    InventoryIncomplete = "inventory-incomplete",
+    /// An inventory file that is not well-formed CSV or a NetBox export.
+    InventorySyntax = "inventory-syntax",
     Io = "io",
     MissingAddress = "missing-address",
     MissingField = "missing-field",
