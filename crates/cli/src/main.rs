@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Audit(a) => cmd::audit::run(&cli.global, a),
         Command::Learn(a) => cmd::learn::run(&cli.global, a),
         Command::Verify(a) => cmd::verify::run(&cli.global, a),
+        Command::Scan(a) => cmd::scan::run(&cli.global, a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
