@@ -351,7 +351,15 @@ pub fn scan(
         // silent ones tells a limiter (they answer now) from a filter (still silent).
         let limiter = answered_this_pass > 0
             && (limited_passes > 0
-                || limiter_sample(&mut run, &plan, &sockets.tcp, &pending, secret, sport));
+                || limiter_sample(
+                    &mut run,
+                    &plan,
+                    &sockets.tcp,
+                    &pending,
+                    secret,
+                    sport,
+                    &mut tries,
+                ));
         pending.retain(|p| !run.done.contains_key(p));
         if pending.is_empty() {
             break Ok(());
@@ -406,12 +414,14 @@ fn limiter_sample(
     pending: &[u16],
     secret: u32,
     sport: u16,
+    tries: &mut HashMap<u16, u8>,
 ) -> bool {
     let sample: Vec<u16> = pending.iter().copied().take(16).collect();
     let mut pacer = Pacer::new(100);
     for &port in &sample {
         pacer.wait();
         run.sent.insert(port, Instant::now());
+        *tries.entry(port).or_default() += 1;
         let _ = tcp.send(&wire::syn(
             plan.source,
             plan.target,
