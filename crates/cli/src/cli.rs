@@ -164,7 +164,7 @@ pub enum Command {
     /// Exit 0 when the device exposes only what its profile declares, 1 on a finding, 2 on
     /// bad input.
     ///
-    /// Example: portolan scan examples/site.yaml --device oscar-gateways --netns lan
+    /// Example: portolan scan examples/site.yaml --device wcc-lite --netns lan
     Scan(ScanArgs),
 
     /// What an existing nftables ruleset really permits, against the site's profiles.

@@ -174,6 +174,10 @@ pub struct Finding {
     pub code: FindingCode,
     pub transport: Transport,
     pub port: u16,
+    /// The last port of a run of neighbouring ports with the same finding (zone findings
+    /// through a wide ruleset come in thousands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_port: Option<u16>,
     pub message: String,
 }
 
@@ -241,6 +245,7 @@ pub fn findings(declared: &Declared, ports: &[PortResult]) -> Vec<Finding> {
                 code: FindingCode::UndeclaredOpen,
                 transport: r.transport,
                 port: r.port,
+                last_port: None,
                 message: format!(
                     "{} {} is open ({}), and the profile's listens does not declare it",
                     r.transport, r.port, r.reason
@@ -251,6 +256,7 @@ pub fn findings(declared: &Declared, ports: &[PortResult]) -> Vec<Finding> {
                 code: FindingCode::UndeclaredUnknown,
                 transport: r.transport,
                 port: r.port,
+                last_port: None,
                 message: format!(
                     "{} {} is open ({}); the profile does not say which {} ports the device \
                      exposes, so it cannot be judged",
@@ -262,6 +268,7 @@ pub fn findings(declared: &Declared, ports: &[PortResult]) -> Vec<Finding> {
                 code: FindingCode::DeclaredNotOpen,
                 transport: r.transport,
                 port: r.port,
+                last_port: None,
                 message: format!(
                     "{} {} is declared (listens entry `{}`) but {state} ({})",
                     r.transport,
@@ -340,19 +347,43 @@ pub fn zone_findings(
                 && r.peers.prefixes.iter().any(|n| n.contains(&scanner))
         })
     };
-    ports
+    // Runs of neighbouring ports of one transport and state, one finding each.
+    let mut runs: Vec<(Transport, PortState, u16, u16, String)> = Vec::new();
+    let mut reached: Vec<&PortResult> = ports
         .iter()
         .filter(|r| r.state.reached() && !admitted(r.transport, r.port))
-        .map(|r| Finding {
-            severity: Severity::Error,
-            code: FindingCode::ZoneNotAllowed,
-            transport: r.transport,
-            port: r.port,
-            message: format!(
-                "{} {} is reachable from zone `{zone}` ({}: {}), and no flow of the profile \
-                 admits it from there",
-                r.transport, r.port, r.state, r.reason
-            ),
+        .collect();
+    reached.sort_by_key(|r| (r.transport, r.port));
+    for r in reached {
+        match runs.last_mut() {
+            Some((t, st, _, last, _))
+                if *t == r.transport
+                    && *st == r.state
+                    && u32::from(*last) + 1 == u32::from(r.port) =>
+            {
+                *last = r.port
+            }
+            _ => runs.push((r.transport, r.state, r.port, r.port, r.reason.to_string())),
+        }
+    }
+    runs.into_iter()
+        .map(|(t, state, first, last, reason)| {
+            let ports = if first == last {
+                format!("{t} {first} is")
+            } else {
+                format!("{t} {first}-{last} are")
+            };
+            Finding {
+                severity: Severity::Error,
+                code: FindingCode::ZoneNotAllowed,
+                transport: t,
+                port: first,
+                last_port: (last != first).then_some(last),
+                message: format!(
+                    "{ports} reachable from zone `{zone}` ({state}: {reason}), and no flow of \
+                     the profile admits it from there"
+                ),
+            }
         })
         .collect()
 }
