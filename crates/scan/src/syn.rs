@@ -307,6 +307,7 @@ pub fn scan(
     let mut rate = plan.rate;
     let mut limited_passes = 0u32;
     let mut pass = 0u32;
+    let mut send_error: Option<std::io::Error> = None;
     let result = loop {
         let mut pacer = Pacer::new(rate);
         let started = Instant::now();
@@ -317,10 +318,10 @@ pub fn scan(
             // The time before the send: an answer can be read before the send returns.
             run.sent.insert(port, Instant::now());
             if let Err(e) = sockets.tcp.send(&seg) {
-                // A full send buffer: wait a little and go on (the port stays silent this
-                // pass and is tried again).
+                // A full send buffer (ENOBUFS, 105 on Linux): wait a little and go on (the
+                // port stays silent this pass and is tried again).
                 if e.kind() != std::io::ErrorKind::WouldBlock && e.raw_os_error() != Some(105) {
-                    stop.store(true, Ordering::Relaxed);
+                    send_error = Some(e);
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(1));
@@ -331,11 +332,11 @@ pub fn scan(
                 progress(run.done.len(), total);
             }
         }
-        if stop.load(Ordering::Relaxed) {
-            break Err(ScanError::Options(format!(
-                "cannot send to {}: the raw socket refused a SYN",
-                plan.target
-            )));
+        if let Some(e) = send_error.take() {
+            break Err(ScanError::socket(
+                format!("sending a SYN to {} from {}", plan.target, plan.source),
+                e,
+            ));
         }
         let timeout = run.rtt.timeout(WAIT_FLOOR, WAIT_CEILING);
         run.wait(Instant::now() + timeout);

@@ -99,12 +99,11 @@ impl Pacer {
                 self.tokens -= 1.0;
                 return;
             }
+            // Sleep rather than spin: at least a millisecond (or half the burst's worth), so
+            // a fast rate sends small bursts between sleeps instead of holding a core.
             let need = (1.0 - self.tokens) / self.rate;
-            if need > 0.000_2 {
-                std::thread::sleep(Duration::from_secs_f64(need));
-            } else {
-                std::hint::spin_loop();
-            }
+            let nap = need.max((0.001f64).min(self.burst / self.rate / 2.0));
+            std::thread::sleep(Duration::from_secs_f64(nap));
         }
     }
 }
