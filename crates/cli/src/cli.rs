@@ -146,6 +146,26 @@ pub enum Command {
     ///
     /// Example: portolan learn capture.pcap --device 10.20.0.10 -o device.yaml
     Learn(LearnArgs),
+    /// Scan what a device really exposes, against its profile's `listens`.
+    ///
+    /// Every TCP port by a SYN scan over a raw socket (a `connect()` scan where raw sockets
+    /// are not permitted), the UDP ports the profile and the common IoT services name with
+    /// their applications' requests (DNS, NTP, SNMP get, CoAP ping, DTLS ClientHello,
+    /// IKE_SA_INIT, SSDP, mDNS: the same as `probe` sends), and an ICMP echo. Each port is
+    /// open, closed, filtered or open|filtered (nmap's words) with how it was decided. Timing
+    /// follows the measured round trips with one retransmission, under a global rate cap, in
+    /// random port order; a target limiting its resets or ICMP errors is waited out, not
+    /// called filtered. Findings: a port open that `listens` does not declare (exit 1), a
+    /// declared port that is not open (warning), `listens: none` proven or refuted. With
+    /// --from, the scan runs through the site's firewall in the lab's namespaces (the policy
+    /// loaded in a real kernel, the device answering every port): a port reached from a zone
+    /// no flow admits is a finding. Needs root for raw sockets and namespaces.
+    ///
+    /// Exit 0 when the device exposes only what its profile declares, 1 on a finding, 2 on
+    /// bad input.
+    ///
+    /// Example: portolan scan examples/site.yaml --device wcc-lite --netns lan
+    Scan(ScanArgs),
 
     /// What an existing nftables or iptables ruleset really permits, against the site's
     /// profiles.
@@ -244,6 +264,7 @@ impl Command {
             Command::Audit(a) => a.out.json(),
             Command::Verify(a) => a.out.json(),
             Command::Lint(a) => a.format != LintFormat::Table,
+            Command::Scan(a) => a.out.json(),
             Command::Schema(_)
             | Command::Responder(_)
             | Command::Learn(_)
@@ -482,6 +503,52 @@ pub struct ProbeArgs {
     /// The token shared with `portolan responder`.
     #[arg(long)]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The site file (with --device); omit it to give --target and --profile instead.
+    pub site: Option<PathBuf>,
+    /// The device (or device group) of the site to scan.
+    #[arg(long, short)]
+    pub device: Option<String>,
+    /// The address to scan: without a site, with --profile; with a site, one address of the
+    /// device (default: its first).
+    #[arg(long, value_name = "ADDR")]
+    pub target: Option<IpAddr>,
+    /// Judge against this profile (catalog id or file), without a site.
+    #[arg(long, conflicts_with = "device")]
+    pub profile: Option<String>,
+    /// Scan through the site's firewall from this zone, in the lab's network namespaces.
+    #[arg(long, value_name = "ZONE", conflicts_with_all = ["netns", "interface"], requires = "site")]
+    pub from: Option<String>,
+    /// Run inside this network namespace (`ip netns` name).
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Send from this interface only.
+    #[arg(long, value_name = "IF")]
+    pub interface: Option<String>,
+    /// TCP ports: a list and ranges (`22,80,8000-8100`), or `none`.
+    #[arg(long, value_name = "PORTS", default_value = "1-65535")]
+    pub tcp: String,
+    /// More UDP ports to probe, besides the profile's and the common IoT services'.
+    #[arg(long, value_name = "PORTS")]
+    pub udp: Option<String>,
+    /// No UDP probes at all.
+    #[arg(long, conflicts_with = "udp")]
+    pub no_udp: bool,
+    /// No ICMP echo.
+    #[arg(long)]
+    pub no_icmp: bool,
+    /// The global cap on probes per second (at least 1). The default is what nmap -T4
+    /// reaches on a LAN; give 1000 or less for a fragile device.
+    #[arg(long, value_name = "PPS", default_value_t = portolan_scan::DEFAULT_RATE, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+    /// Use connect() even where raw sockets are permitted.
+    #[arg(long)]
+    pub connect: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }

@@ -87,7 +87,7 @@ fn dns_on_firewall(policy: &Policy) -> bool {
 }
 
 /// Checks the tools the lab needs before creating anything.
-fn preflight(need_dns: bool) -> Result<()> {
+pub(crate) fn preflight(need_dns: bool) -> Result<()> {
     let mut tools = vec![("ip", "iproute2"), ("nft", "nftables")];
     if need_dns {
         tools.push(("dnsmasq", "dnsmasq-base"));
@@ -121,7 +121,7 @@ fn sh_in(ns: &str, script: &'static str) -> Result<()> {
 /// Creates the namespaces, links, addresses and routes of `topo`. Reverse-path filtering is
 /// off everywhere: a spoofed source must be dropped by the ruleset under test, not by a sysctl
 /// the site's firewall may not set.
-fn build(topo: &Topology, res: &mut Resources) -> Result<()> {
+pub(crate) fn build(topo: &Topology, res: &mut Resources) -> Result<()> {
     let has_v6 = topo.host_space.keys().any(IpAddr::is_ipv6);
     for ns in topo.namespaces() {
         res.add_netns(&ns)?;
@@ -615,6 +615,6 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
     Ok(report)
 }
 
-fn write(path: &PathBuf, text: &str) -> Result<()> {
+pub(crate) fn write(path: &PathBuf, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }

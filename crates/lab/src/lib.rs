@@ -26,6 +26,7 @@ pub mod probe;
 pub mod probes;
 pub mod report;
 pub mod send;
+pub mod stand;
 pub mod topology;
 pub mod trace;
 pub mod wire;

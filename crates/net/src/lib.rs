@@ -14,7 +14,6 @@ pub mod icmp;
 pub mod keepalive;
 pub mod link;
 pub mod netns;
-pub mod nonce;
 pub mod plan;
 pub mod probe;
 pub mod remedy;
@@ -22,7 +21,9 @@ pub mod report;
 pub mod responder;
 pub mod runtime;
 pub mod tls;
-pub mod udp_apps;
 pub mod watch;
 
 pub use error::{LocalError, NetError};
+// The UDP requests and random identifiers live in `portolan-payloads`, shared with `scan`;
+// their old paths stay so that callers and tests read on.
+pub use portolan_payloads::{nonce, udp_apps};

@@ -92,6 +92,10 @@ fn package(tool: &str) -> &'static str {
         "ipset" => "ipset",
         "socat" => "socat",
         "openssl" => "openssl",
+        "nmap" => "nmap",
+        "snmpd" => "snmpd",
+        "chronyd" => "chrony",
+        "ss" => "iproute2",
         _ => "?",
     }
 }

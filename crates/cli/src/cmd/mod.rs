@@ -11,6 +11,8 @@ pub mod lint;
 pub mod mud;
 pub mod probe;
 pub mod responder;
+pub mod scan;
+mod scan_lab;
 pub mod schema;
 pub mod show;
 pub mod validate;

@@ -3,13 +3,15 @@
 //! (an empty confirmable message, answered by a reset; RFC 7252 §4.3) for plain CoAP, a DTLS 1.2
 //! ClientHello (RFC 6347 §4.2, RFC 5246 §7.4.1.2) for DTLS and CoAPs (RFC 7252 §6.2: coaps on
 //! 5684/UDP), answered by a HelloVerifyRequest or a ServerHello, an IKE_SA_INIT
-//! (RFC 7296 §1.2; on 4500 behind the non-ESP marker of RFC 3948 §2.2), and the responder's
-//! token-carrying echo. Each request comes with the [`Expect`] that recognises its answer.
+//! (RFC 7296 §1.2; on 4500 behind the non-ESP marker of RFC 3948 §2.2), an SNMPv2c get
+//! ([`crate::snmp`]), an SSDP M-SEARCH and an mDNS query ([`crate::discovery`]), and the
+//! responder's token-carrying echo. Each request comes with the [`Expect`] that recognises its
+//! answer.
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::nonce;
+use crate::{discovery, nonce, snmp};
 
 /// How to recognise the answer to a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +27,10 @@ pub enum Expect {
     Dtls,
     /// An IKE response for this initiator SPI; `natt`: behind the 4-byte non-ESP marker.
     Ike { spi: [u8; 8], natt: bool },
+    /// An SNMP Response-PDU with the request's id.
+    Snmp,
+    /// An SSDP search response.
+    Ssdp,
     /// The responder's `ACK` for this nonce.
     Token(String),
     /// Any datagram.
@@ -41,6 +47,12 @@ pub enum UdpApp {
     Dtls,
     Ike,
     IkeNatT,
+    /// SNMPv2c GetRequest for `sysDescr.0` (community `public`).
+    Snmp,
+    /// SSDP M-SEARCH (UPnP).
+    Ssdp,
+    /// mDNS legacy-unicast query for the DNS-SD service list.
+    Mdns,
     /// The Portolan responder's echo (needs the shared token).
     Responder,
     /// No application request known: an empty datagram, `open|filtered` at best.
@@ -51,7 +63,9 @@ impl UdpApp {
     /// Chooses the request for a port and the flow's application label.
     pub fn for_flow(port: u16, app: Option<&str>, have_token: bool) -> UdpApp {
         let app = app.unwrap_or("").to_ascii_lowercase();
-        if port == 53 || app.contains("dns") {
+        if port == 5353 || app.contains("mdns") {
+            UdpApp::Mdns
+        } else if port == 53 || app.contains("dns") {
             UdpApp::Dns
         } else if port == 123 || app.contains("ntp") {
             UdpApp::Ntp
@@ -63,6 +77,10 @@ impl UdpApp {
             UdpApp::IkeNatT
         } else if port == 500 || app.contains("ike") {
             UdpApp::Ike
+        } else if port == 161 || app.contains("snmp") {
+            UdpApp::Snmp
+        } else if port == 1900 || app.contains("ssdp") || app.contains("upnp") {
+            UdpApp::Ssdp
         } else if have_token {
             UdpApp::Responder
         } else {
@@ -78,6 +96,9 @@ impl UdpApp {
             UdpApp::Dtls => "DTLS 1.2 ClientHello",
             UdpApp::Ike => "IKE_SA_INIT",
             UdpApp::IkeNatT => "IKE_SA_INIT (NAT-T)",
+            UdpApp::Snmp => "SNMPv2c get",
+            UdpApp::Ssdp => "SSDP M-SEARCH",
+            UdpApp::Mdns => "mDNS query",
             UdpApp::Responder => "responder echo",
             UdpApp::None => "empty datagram",
         }
@@ -103,6 +124,12 @@ impl UdpApp {
                 let spi = nonce::bytes::<8>();
                 let natt = self == UdpApp::IkeNatT;
                 (ike_sa_init(spi, natt), Expect::Ike { spi, natt })
+            }
+            UdpApp::Snmp => (snmp::get_request(nonce::u64() as u32), Expect::Snmp),
+            UdpApp::Ssdp => (discovery::ssdp_msearch(), Expect::Ssdp),
+            UdpApp::Mdns => {
+                let id = nonce::u16() | 1;
+                (discovery::mdns_query(id), Expect::Dns(id))
             }
             UdpApp::Responder => {
                 let n = format!("{:016x}", nonce::u64());
@@ -145,6 +172,8 @@ impl Expect {
                 };
                 body.len() >= 28 && body[..8] == spi[..] && body[18] == 34 && body[19] & 0x20 != 0
             }
+            Expect::Snmp => snmp::is_response_to(request, answer),
+            Expect::Ssdp => discovery::is_ssdp_response(answer),
             Expect::Token(n) => std::str::from_utf8(answer)
                 .is_ok_and(|s| s.trim_end() == format!("PORTOLAN1 ACK {n}")),
             Expect::Any => true,
@@ -333,6 +362,10 @@ mod tests {
         assert_eq!(UdpApp::for_flow(500, Some("IKEv2"), false), UdpApp::Ike);
         assert_eq!(UdpApp::for_flow(4500, None, false), UdpApp::IkeNatT);
         assert_eq!(UdpApp::for_flow(5140, None, true), UdpApp::Responder);
+        assert_eq!(UdpApp::for_flow(161, None, false), UdpApp::Snmp);
+        assert_eq!(UdpApp::for_flow(1900, None, false), UdpApp::Ssdp);
+        assert_eq!(UdpApp::for_flow(5353, None, false), UdpApp::Mdns);
+        assert_eq!(UdpApp::for_flow(6000, Some("mDNS"), false), UdpApp::Mdns);
         assert_eq!(UdpApp::for_flow(5140, None, false), UdpApp::None);
     }
 
