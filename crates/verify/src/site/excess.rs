@@ -153,6 +153,33 @@ impl Ctx<'_> {
         out
     }
 
+    /// The part of `c` the DNS can produce: where one DNS-filled set holds only addresses of
+    /// another ([`DnsFills::subsets`]) and both are looked up for the same address, a hit in
+    /// the first with a miss in the second cannot happen. `None` when nothing is left.
+    pub(super) fn consistent_fills(&self, mut c: Class) -> Option<Class> {
+        let axes: Vec<(usize, &crate::program::DynamicKey)> = self
+            .prog
+            .dynamic
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (i + FIXED, k))
+            .collect();
+        for (a, b) in self.subsets.iter() {
+            for (i, ka) in axes.iter().filter(|(_, k)| k.table == a.0 && k.set == a.1) {
+                for (j, _) in axes
+                    .iter()
+                    .filter(|(_, k)| k.table == b.0 && k.set == b.1 && k.key == ka.key)
+                {
+                    if c.iv[*j] == Iv::point(0) {
+                        // A miss in the wider set: a miss in the narrower one too.
+                        c.iv[*i] = c.iv[*i].intersect(Iv::point(0))?;
+                    }
+                }
+            }
+        }
+        Some(c)
+    }
+
     pub(super) fn excess(&self, group: &str) -> Vec<Excess> {
         let Some(g) = self.policy.group(group) else {
             return Vec::new();
@@ -218,7 +245,10 @@ impl Ctx<'_> {
                             break;
                         }
                     }
-                    let rest = rest.into_iter().flat_map(|x| self.outside_for_names(x));
+                    let rest = rest
+                        .into_iter()
+                        .flat_map(|x| self.outside_for_names(x))
+                        .filter_map(|x| self.consistent_fills(x));
                     found.extend(rest.map(|x| (path, x, p.rule.clone())));
                 }
             }

@@ -145,6 +145,55 @@ impl DnsFills {
         out
     }
 
+    /// Pairs (A, B) of DNS-filled sets where every address in A is in B: every domain whose
+    /// line fills A fills B too (`bootstrap.us-east-1.mbedcloud.com` fills its own set and
+    /// `*.mbedcloud.com`'s, so an address in the first is in the second). Both filled by the
+    /// same answers with the same timeout; a class with an address in A but not in B cannot
+    /// occur. (Not so for a while after a reload that added B while A kept its elements:
+    /// A's older addresses are then in A alone until they time out.)
+    pub fn subsets(&self) -> Vec<((String, String), (String, String))> {
+        // (table, set, family) → the domains that fill it
+        let mut by_set: BTreeMap<(String, String, bool), Vec<&str>> = BTreeMap::new();
+        for (d, v) in &self.fills {
+            for x in v {
+                by_set
+                    .entry((x.0.clone(), x.1.clone(), x.2))
+                    .or_default()
+                    .push(d);
+            }
+        }
+        let fills_of = |d: &str, fam: bool| -> Vec<(String, String)> {
+            self.fills
+                .get(d)
+                .map(|v| {
+                    v.iter()
+                        .filter(|x| x.2 == fam)
+                        .map(|x| (x.0.clone(), x.1.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        for ((t, s, fam), domains) in &by_set {
+            let mut common: Option<Vec<(String, String)>> = None;
+            for d in domains {
+                let f = fills_of(d, *fam);
+                common = Some(match common {
+                    None => f,
+                    Some(c) => c.into_iter().filter(|x| f.contains(x)).collect(),
+                });
+            }
+            for b in common.unwrap_or_default() {
+                if b != (t.clone(), s.clone())
+                    && !out.contains(&((t.clone(), s.clone()), b.clone()))
+                {
+                    out.push(((t.clone(), s.clone()), b));
+                }
+            }
+        }
+        out
+    }
+
     /// Every (table, set) the DNS fills.
     pub fn sets(&self) -> Vec<(String, String)> {
         let mut v: Vec<_> = self
@@ -300,6 +349,8 @@ struct Ctx<'a> {
     /// axis, family and device-side interface: evaluated once and shared by every group's
     /// excess (see [`excess`]).
     shared: std::cell::RefCell<Vec<(SharedKey, std::rc::Rc<excess::Shared>)>>,
+    /// [`DnsFills::subsets`], once.
+    subsets: Vec<((String, String), (String, String))>,
 }
 
 impl<'a> Ctx<'a> {
@@ -309,6 +360,7 @@ impl<'a> Ctx<'a> {
             prog,
             dns,
             shared: Default::default(),
+            subsets: dns.subsets(),
         }
     }
 }
@@ -431,5 +483,26 @@ mod tests {
         assert_eq!(sets(&d, "z.x.mbed.test"), ["x", "wild"]);
         assert_eq!(sets(&d, "y.mbed.test"), ["wild"]);
         assert!(sets(&d, "test").is_empty());
+    }
+
+    /// By hand from the lines: x's set is filled only by the x line, which fills the
+    /// wildcard's too; the wildcard's is filled by lines that do not all fill x's.
+    #[test]
+    fn a_set_every_filler_of_which_fills_another_is_its_subset() {
+        let d = DnsFills::from_dnsmasq(
+            "nftset=/mbed.test/4#inet#t#wild\n\
+             nftset=/x.mbed.test/4#inet#t#x,4#inet#t#wild\n\
+             nftset=/y.mbed.test/z.test/4#inet#t#y,4#inet#t#wild\n",
+        );
+        let pair = |a: &str, b: &str| {
+            (
+                ("t".to_string(), a.to_string()),
+                ("t".to_string(), b.to_string()),
+            )
+        };
+        let mut got = d.subsets();
+        got.sort();
+        // y is also filled by z.test, whose line fills wild too: still a subset.
+        assert_eq!(got, vec![pair("x", "wild"), pair("y", "wild")]);
     }
 }
