@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Learn(a) => cmd::learn::run(&cli.global, a),
         Command::Verify(a) => cmd::verify::run(&cli.global, a),
         Command::Lint(a) => cmd::lint::run(&cli.global, a),
+        Command::Report(a) => cmd::report::run(&cli.global, a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
