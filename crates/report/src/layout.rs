@@ -211,6 +211,8 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
             href,
         });
     }
+    let groups: std::collections::HashMap<&str, &portolan_model::ir::Group> =
+        policy.groups.iter().map(|g| (g.id.as_str(), g)).collect();
     // Edges keyed by (device node, peer node); peer nodes keyed by (place, text).
     let mut edges: BTreeMap<(String, (String, String)), EdgeAcc> = BTreeMap::new();
     let mut peer_roles: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
@@ -219,7 +221,7 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
         let Some(dev) = node_of_group.get(r.group.as_str()) else {
             continue;
         };
-        let group = policy.group(&r.group);
+        let group = groups.get(r.group.as_str()).copied();
         let pflow = group.and_then(|g| {
             let p = policy.profiles.get(&g.profile)?;
             crate::view::flow_of(p, g.mode.as_deref(), &r.flow)

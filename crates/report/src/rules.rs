@@ -21,8 +21,10 @@ pub struct EmittedRule {
 /// The emitted ruleset, indexed.
 #[derive(Debug, Default)]
 pub struct Emitted {
-    /// `profile/flow` → chain → rules, in file order.
-    by_flow: BTreeMap<String, Vec<EmittedRule>>,
+    /// (class, `profile/flow`) → the rules of the class's chains, in file order.
+    by_class: BTreeMap<(String, String), Vec<EmittedRule>>,
+    /// `profile/flow` → the rules of the other chains (`input`, `forward`), in file order.
+    shared: BTreeMap<String, Vec<EmittedRule>>,
     /// A device address as the maps write it (`10.20.0.10`, `10.20.0.64/28`) → its class.
     class_of: BTreeMap<String, String>,
 }
@@ -68,15 +70,20 @@ impl Emitted {
             }
             let Some(ch) = &chain else { continue };
             if let Some((rule, comment)) = line.rsplit_once(" comment \"") {
-                let prov = comment.trim_end_matches('"');
-                e.by_flow
-                    .entry(prov.to_string())
-                    .or_default()
-                    .push(EmittedRule {
-                        chain: ch.clone(),
-                        line: i + 1,
-                        text: rule.to_string(),
-                    });
+                let prov = comment.trim_end_matches('"').to_string();
+                let rule = EmittedRule {
+                    chain: ch.clone(),
+                    line: i + 1,
+                    text: rule.to_string(),
+                };
+                match class_of_chain(ch) {
+                    Some(c) => e
+                        .by_class
+                        .entry((c.to_string(), prov))
+                        .or_default()
+                        .push(rule),
+                    None => e.shared.entry(prov).or_default().push(rule),
+                }
             }
         }
         e
@@ -90,16 +97,14 @@ impl Emitted {
     /// The rules enforcing `provenance` for a group of `class` (its chains, and the hook
     /// chains every group shares).
     pub fn rules(&self, class: Option<&str>, provenance: &str) -> Vec<EmittedRule> {
-        let Some(all) = self.by_flow.get(provenance) else {
-            return Vec::new();
-        };
-        all.iter()
-            .filter(|r| match class_of_chain(&r.chain) {
-                Some(c) => Some(c) == class,
-                None => true,
-            })
-            .cloned()
-            .collect()
+        let own = class
+            .and_then(|c| self.by_class.get(&(c.to_string(), provenance.to_string())))
+            .into_iter()
+            .flatten();
+        let shared = self.shared.get(provenance).into_iter().flatten();
+        let mut v: Vec<EmittedRule> = own.chain(shared).cloned().collect();
+        v.sort_by_key(|r| r.line);
+        v
     }
 }
 

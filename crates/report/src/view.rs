@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use ipnet::IpNet;
-use portolan_model::ir::{Group, Initiator, Policy, PortRange, Rule};
+use portolan_model::ir::{Documented, Group, Initiator, Policy, PortRange, Rule};
 use portolan_model::profile::{Condition, Flow, Profile};
 use serde::Serialize;
 
@@ -206,9 +206,28 @@ pub fn page(policy: &Policy, emitted: &Emitted, overlays: &Overlays) -> Page {
     for r in &policy.rules {
         rules_by_group.entry(r.group.as_str()).or_default().push(r);
     }
+    let mut documented_by_group: std::collections::HashMap<&str, Vec<&Documented>> =
+        std::collections::HashMap::new();
+    for d in &policy.documented {
+        documented_by_group
+            .entry(d.group.as_str())
+            .or_default()
+            .push(d);
+    }
     for g in &policy.groups {
         let rules = rules_by_group.remove(g.id.as_str()).unwrap_or_default();
-        let gv = group_view(policy, g, &rules, emitted, overlays, &mut totals);
+        let documented = documented_by_group
+            .remove(g.id.as_str())
+            .unwrap_or_default();
+        let gv = group_view(
+            policy,
+            g,
+            &rules,
+            &documented,
+            emitted,
+            overlays,
+            &mut totals,
+        );
         groups.push(gv);
     }
     totals.groups = groups.len();
@@ -225,6 +244,7 @@ fn group_view(
     policy: &Policy,
     g: &Group,
     rules: &[&Rule],
+    documented: &[&Documented],
     emitted: &Emitted,
     overlays: &Overlays,
     totals: &mut Totals,
@@ -235,11 +255,6 @@ fn group_view(
         .first()
         .and_then(|a| emitted.class(&net_text(a)))
         .map(str::to_string);
-    let documented: Vec<_> = policy
-        .documented
-        .iter()
-        .filter(|d| d.group == g.id)
-        .collect();
     // The flows that apply to the group, in the profile's order; a flow the IR has but the
     // profile lacks (none today) is kept after them.
     let mut ids: Vec<String> = Vec::new();
