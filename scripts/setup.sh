@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # scan's tests: nmap (the oracle), snmpd and chrony (real SNMP and NTP services to scan);
-# squid (the squid target's tests), python3-venv (Aerleon's).
-PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump python3-venv squid-openssl curl nmap snmpd chrony)
+# squid (the squid target's tests), python3-venv (Aerleon's); python3: crates/report/tests/
+# check_report.py parses `portolan report` pages (html.parser, xml.etree).
+PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump python3 python3-venv squid-openssl curl nmap snmpd chrony)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

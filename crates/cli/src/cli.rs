@@ -199,6 +199,18 @@ pub enum Command {
     ///
     /// Example: portolan lint examples/site.yaml --config lint.yaml --format sarif
     Lint(LintArgs),
+    /// One self-contained HTML page of a site: the site drawn (zones, firewall, device groups,
+    /// peers, an arrow per flow), per device group every flow with its provenance
+    /// (profile/flow), the vendor's citation, the nftables rules that enforce it as emitted,
+    /// alternatives and conditions; and, when given, the JSON results of lab, probe, audit,
+    /// verify and lint on each flow (green: shown to hold, red: shown not to, grey: neither).
+    /// Filter by device, peer or port; a stable anchor per flow (#flow-GROUP/FLOW); printable.
+    /// Nothing in the page is fetched from a network.
+    ///
+    /// Exit 0 when no result given shows a flow red, 1 when one does, 2 on bad input.
+    ///
+    /// Example: portolan report examples/site.yaml --lab lab.json --verify verify.json -o report.html
+    Report(ReportArgs),
     /// The rollback timer that `apply --confirm` starts (internal).
     #[command(hide = true)]
     ApplyRollback(RollbackArgs),
@@ -265,6 +277,7 @@ impl Command {
             Command::Verify(a) => a.out.json(),
             Command::Lint(a) => a.format != LintFormat::Table,
             Command::Scan(a) => a.out.json(),
+            Command::Report(a) => a.out.json(),
             Command::Schema(_)
             | Command::Responder(_)
             | Command::Learn(_)
@@ -919,4 +932,32 @@ mod tests {
         assert!(json(&["lint", "p.yaml", "--format", "sarif"]));
         assert!(!json(&["lint", "p.yaml"]));
     }
+}
+
+/// `portolan report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The site file.
+    pub site: PathBuf,
+    /// `portolan lab SITE --format json` output.
+    #[arg(long, value_name = "JSON")]
+    pub lab: Option<PathBuf>,
+    /// `portolan probe SITE --device NAME --format json` output.
+    #[arg(long, value_name = "JSON")]
+    pub probe: Option<PathBuf>,
+    /// `portolan audit SITE ... --format json` output (JSON lines).
+    #[arg(long, value_name = "JSON")]
+    pub audit: Option<PathBuf>,
+    /// `portolan verify SITE --ruleset FILE --format json` output.
+    #[arg(long, value_name = "JSON")]
+    pub verify: Option<PathBuf>,
+    /// `portolan lint SITE --format json` output.
+    #[arg(long, value_name = "JSON")]
+    pub lint: Option<PathBuf>,
+    #[command(flatten)]
+    pub file: OutputFile,
+    /// With -o, the summary printed (`json`: groups, flows, green/grey/red counts, the red
+    /// flows' anchors); without -o the page goes to standard output, so `json` needs -o.
+    #[command(flatten)]
+    pub out: OutputArgs,
 }

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(&cli.global, a),
         Command::Lint(a) => cmd::lint::run(&cli.global, a),
         Command::Scan(a) => cmd::scan::run(&cli.global, a),
+        Command::Report(a) => cmd::report::run(&cli.global, a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

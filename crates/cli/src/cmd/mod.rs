@@ -10,6 +10,7 @@ pub mod learn;
 pub mod lint;
 pub mod mud;
 pub mod probe;
+pub mod report;
 pub mod responder;
 pub mod scan;
 mod scan_lab;

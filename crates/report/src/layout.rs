@@ -1,0 +1,480 @@
+//! The site diagram, laid out in layers rather than placed by hand: device groups in their
+//! zones on the left, the firewall in the middle, peers on the right, grouped by where they
+//! are (a zone of the site, or outside it: the Internet and the vendors' clouds). Services the
+//! firewall itself answers (DNS, DHCP) end at the firewall.
+//!
+//! The order within the peer layer is the one crossing-reduction step of a layered
+//! (Sugiyama) layout: each peer is placed at the mean position of the groups it talks to (its
+//! barycenter), clusters by the mean of their peers, ties broken by name. The device layer
+//! keeps the site's order, which the reader knows. All coordinates are computed here; the
+//! template only writes them.
+//!
+//! Edges join one group (or collapsed profile) to one peer node and carry every flow between
+//! them: the labels (`udp/500,4500`), the initiator (arrowheads: towards the responder), the
+//! worst status colour, and a link to the first flow's anchor.
+//!
+//! A site with more than [`COLLAPSE_AT`] groups is drawn by profile: one node per zone and
+//! profile ("37 groups"), and the profile's endpoint roles as peers, so a thousand-device site
+//! stays a readable drawing (the tables below it list every group).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+use portolan_model::ir::{Initiator, Policy, Rule};
+use serde::Serialize;
+
+use crate::view::{peers_of, traffic_of, Page};
+
+/// Above this many groups the diagram shows one node per zone and profile.
+pub const COLLAPSE_AT: usize = 40;
+
+const ROW: f64 = 34.0;
+const NODE_H: f64 = 28.0;
+const ZONE_HEAD: f64 = 40.0;
+const ZONE_GAP: f64 = 16.0;
+const LEFT_X: f64 = 16.0;
+const LEFT_W: f64 = 250.0;
+const FW_X: f64 = 360.0;
+const FW_W: f64 = 70.0;
+const RIGHT_X: f64 = 560.0;
+const RIGHT_W: f64 = 300.0;
+const TOP: f64 = 40.0;
+const WIDTH: f64 = RIGHT_X + RIGHT_W + 16.0;
+/// Labels longer than this are cut (the `<title>` keeps the whole text).
+const LABEL_MAX: usize = 34;
+
+#[derive(Debug, Serialize)]
+pub struct Diagram {
+    pub width: f64,
+    pub height: f64,
+    pub collapsed: bool,
+    pub clusters: Vec<Cluster>,
+    pub nodes: Vec<Node>,
+    pub firewall: Rect,
+    pub edges: Vec<Edge>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rect {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+/// A zone (left) or a peer cluster (right): a box with a heading.
+#[derive(Debug, Serialize)]
+pub struct Cluster {
+    /// `zone` (device layer) or `peers`.
+    pub kind: &'static str,
+    pub rect: Rect,
+    pub title: String,
+    pub subtitle: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Node {
+    pub rect: Rect,
+    pub label: String,
+    pub subtitle: String,
+    /// `group` or `peer`.
+    pub kind: &'static str,
+    /// A link target on the page (`#group-…`), empty for peers.
+    pub href: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Edge {
+    /// An SVG path (`M x y C …`).
+    pub path: String,
+    pub label: String,
+    pub label_x: f64,
+    pub label_y: f64,
+    pub title: String,
+    pub status: &'static str,
+    pub href: String,
+    /// Arrowhead at the peer end (the device initiates) and at the device end (the peer does).
+    pub to_peer: bool,
+    pub to_device: bool,
+}
+
+/// A peer node: where it is (a zone id, empty for outside, `@firewall`), and its text.
+type PeerKey = (String, String);
+
+/// Where a peer is: the zone whose networks hold every prefix of it, else outside.
+fn place(policy: &Policy, r: &Rule) -> String {
+    let inside = |n: &IpNet| {
+        policy
+            .zones
+            .iter()
+            .find(|z| z.networks.iter().any(|zn| zn.contains(n)))
+            .map(|z| z.id.clone())
+    };
+    if !r.peers.names.is_empty() || !r.peers.wildcards.is_empty() || r.peers.prefixes.is_empty() {
+        return String::new();
+    }
+    let zones: BTreeSet<Option<String>> = r.peers.prefixes.iter().map(inside).collect();
+    match zones.into_iter().collect::<Vec<_>>().as_slice() {
+        [Some(z)] => z.clone(),
+        _ => String::new(),
+    }
+}
+
+#[derive(Default)]
+struct EdgeAcc {
+    labels: Vec<String>,
+    flows: Vec<String>,
+    status: &'static str,
+    to_peer: bool,
+    to_device: bool,
+    href: String,
+}
+
+fn worse(a: &'static str, b: &'static str) -> &'static str {
+    let rank = |s: &str| match s {
+        "red" => 3,
+        "grey" => 2,
+        "green" => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn cut(s: &str) -> String {
+    if s.chars().count() <= LABEL_MAX {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(LABEL_MAX - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Lays the diagram out for `policy`, with the flow statuses and anchors of `page`.
+pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
+    let collapsed = policy.groups.len() > COLLAPSE_AT;
+    // Status and anchor of each (group, flow), from the page.
+    let mut flow_info: BTreeMap<(&str, &str), (&'static str, &str)> = BTreeMap::new();
+    for g in &page.groups {
+        for f in &g.flows {
+            flow_info.insert(
+                (g.id.as_str(), f.id.as_str()),
+                (f.status, f.anchor.as_str()),
+            );
+        }
+    }
+    // Left layer: device nodes by zone, in the site's order.
+    let mut left: Vec<(String, Vec<LeftNode>)> = policy
+        .zones
+        .iter()
+        .map(|z| (z.id.clone(), Vec::new()))
+        .collect();
+    let mut node_of_group: BTreeMap<&str, String> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for g in &policy.groups {
+        let key = if collapsed {
+            format!("{}/{}", g.zone, g.profile)
+        } else {
+            g.id.clone()
+        };
+        node_of_group.insert(g.id.as_str(), key.clone());
+        let n = counts.entry(key.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            continue;
+        }
+        let zi = match left.iter().position(|(z, _)| *z == g.zone) {
+            Some(i) => i,
+            None => {
+                left.push((g.zone.clone(), Vec::new()));
+                left.len() - 1
+            }
+        };
+        let (label, sub, href) = if collapsed {
+            (g.profile.clone(), String::new(), String::new())
+        } else {
+            let addrs: Vec<String> = g.addresses.iter().map(crate::view::net_text).collect();
+            (
+                g.id.clone(),
+                format!("{} · {}", g.profile, addrs.join(", ")),
+                format!("#group-{}", g.id),
+            )
+        };
+        left[zi].1.push(LeftNode {
+            key,
+            label,
+            sub,
+            href,
+        });
+    }
+    let groups: std::collections::HashMap<&str, &portolan_model::ir::Group> =
+        policy.groups.iter().map(|g| (g.id.as_str(), g)).collect();
+    // Edges keyed by (device node, peer node); peer nodes keyed by (place, text).
+    let mut edges: BTreeMap<(String, (String, String)), EdgeAcc> = BTreeMap::new();
+    let mut peer_roles: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut edge_order: Vec<(String, (String, String))> = Vec::new();
+    for r in &policy.rules {
+        let Some(dev) = node_of_group.get(r.group.as_str()) else {
+            continue;
+        };
+        let group = groups.get(r.group.as_str()).copied();
+        let pflow = group.and_then(|g| {
+            let p = policy.profiles.get(&g.profile)?;
+            crate::view::flow_of(p, g.mode.as_deref(), &r.flow)
+        });
+        let role = pflow
+            .map(|f| {
+                if f.from == "device" {
+                    f.to.clone()
+                } else {
+                    f.from.clone()
+                }
+            })
+            .unwrap_or_default();
+        let peer = if r.peers.firewall && r.peers.prefixes.is_empty() {
+            ("@firewall".to_string(), String::new())
+        } else if collapsed {
+            (place(policy, r), role.clone())
+        } else {
+            (place(policy, r), peers_of(r))
+        };
+        if peer.0 != "@firewall" {
+            peer_roles.entry(peer.clone()).or_default().insert(role);
+        }
+        let key = (dev.clone(), peer);
+        let acc = edges.entry(key.clone()).or_insert_with(|| {
+            edge_order.push(key.clone());
+            EdgeAcc::default()
+        });
+        let (status, anchor) = flow_info
+            .get(&(r.group.as_str(), r.flow.as_str()))
+            .copied()
+            .unwrap_or(("none", ""));
+        let label = traffic_of(r);
+        if !acc.labels.contains(&label) {
+            acc.labels.push(label);
+        }
+        if !acc.flows.contains(&r.flow) {
+            acc.flows.push(r.flow.clone());
+        }
+        acc.status = worse(acc.status, status);
+        if acc.href.is_empty() {
+            acc.href = format!("#{anchor}");
+        }
+        match r.initiator {
+            Initiator::Device => acc.to_peer = true,
+            Initiator::Peer => acc.to_device = true,
+        }
+    }
+    // Place the left layer.
+    let mut clusters = Vec::new();
+    let mut nodes = Vec::new();
+    let mut y_of: BTreeMap<String, f64> = BTreeMap::new();
+    let mut y = TOP;
+    for (zone, members) in &left {
+        if members.is_empty() {
+            continue;
+        }
+        let z = policy.zone(zone);
+        let h = ZONE_HEAD + members.len() as f64 * ROW + 6.0;
+        clusters.push(Cluster {
+            kind: "zone",
+            rect: Rect {
+                x: LEFT_X,
+                y,
+                w: LEFT_W,
+                h,
+            },
+            title: match z.and_then(|z| z.interface.as_deref()) {
+                Some(i) => format!("zone {zone} ({i})"),
+                None => format!("zone {zone}"),
+            },
+            subtitle: z
+                .map(|z| {
+                    z.networks
+                        .iter()
+                        .map(crate::view::net_text)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
+        });
+        let mut ny = y + ZONE_HEAD;
+        for LeftNode {
+            key,
+            label,
+            sub,
+            href,
+        } in members
+        {
+            let label = if collapsed {
+                let n = counts.get(key).copied().unwrap_or(1);
+                format!("{label} ({n} group{})", if n == 1 { "" } else { "s" })
+            } else {
+                label.clone()
+            };
+            nodes.push(Node {
+                rect: Rect {
+                    x: LEFT_X + 8.0,
+                    y: ny,
+                    w: LEFT_W - 16.0,
+                    h: NODE_H,
+                },
+                label: cut(&label),
+                subtitle: cut(sub),
+                kind: "group",
+                href: href.clone(),
+            });
+            y_of.insert(key.clone(), ny + NODE_H / 2.0);
+            ny += ROW;
+        }
+        y += h + ZONE_GAP;
+    }
+    let left_bottom = y;
+    // Right layer: peers by place, ordered by barycenter.
+    let mut bary: BTreeMap<(String, String), (f64, usize)> = BTreeMap::new();
+    for (dev, peer) in edges.keys() {
+        if peer.0 == "@firewall" {
+            continue;
+        }
+        let e = bary.entry(peer.clone()).or_default();
+        e.0 += y_of.get(dev).copied().unwrap_or(0.0);
+        e.1 += 1;
+    }
+    let mean = |(s, n): (f64, usize)| if n == 0 { 0.0 } else { s / n as f64 };
+    let mut places: BTreeMap<String, Vec<(PeerKey, f64)>> = BTreeMap::new();
+    for (peer, b) in &bary {
+        places
+            .entry(peer.0.clone())
+            .or_default()
+            .push((peer.clone(), mean(*b)));
+    }
+    let mut place_order: Vec<(String, f64)> = places
+        .iter()
+        .map(|(p, v)| {
+            (
+                p.clone(),
+                v.iter().map(|x| x.1).sum::<f64>() / v.len() as f64,
+            )
+        })
+        .collect();
+    place_order.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    let mut peer_y: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut y = TOP;
+    for (place, _) in &place_order {
+        let mut members = places.get(place).cloned().unwrap_or_default();
+        members.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        let h = ZONE_HEAD + members.len() as f64 * ROW + 6.0;
+        let (title, subtitle) = if place.is_empty() {
+            (
+                "outside the site's zones".to_string(),
+                "Internet, vendors' clouds".to_string(),
+            )
+        } else {
+            (format!("peers in zone {place}"), String::new())
+        };
+        clusters.push(Cluster {
+            kind: "peers",
+            rect: Rect {
+                x: RIGHT_X,
+                y,
+                w: RIGHT_W,
+                h,
+            },
+            title,
+            subtitle,
+        });
+        let mut ny = y + ZONE_HEAD;
+        for (peer, _) in members {
+            let roles: Vec<String> = peer_roles
+                .get(&peer)
+                .map(|r| r.iter().filter(|x| !x.is_empty()).cloned().collect())
+                .unwrap_or_default();
+            let (label, subtitle) = if collapsed {
+                (peer.1.clone(), "bound per group".to_string())
+            } else {
+                (peer.1.clone(), roles.join(", "))
+            };
+            nodes.push(Node {
+                rect: Rect {
+                    x: RIGHT_X + 8.0,
+                    y: ny,
+                    w: RIGHT_W - 16.0,
+                    h: NODE_H,
+                },
+                label: cut(&label),
+                subtitle: cut(&subtitle),
+                kind: "peer",
+                href: String::new(),
+            });
+            peer_y.insert(peer, ny + NODE_H / 2.0);
+            ny += ROW;
+        }
+        y += h + ZONE_GAP;
+    }
+    let bottom = left_bottom.max(y).max(TOP + 120.0);
+    let firewall = Rect {
+        x: FW_X,
+        y: TOP,
+        w: FW_W,
+        h: bottom - TOP - ZONE_GAP,
+    };
+    // Edges, in the order the rules first produced them.
+    let mut out = Vec::with_capacity(edge_order.len());
+    for key in &edge_order {
+        let Some(acc) = edges.get(key) else { continue };
+        let y0 = y_of.get(&key.0).copied().unwrap_or(TOP);
+        let x0 = LEFT_X + LEFT_W - 8.0;
+        let full = format!("{}: {}", acc.flows.join(", "), acc.labels.join(", "));
+        let label = cut(&acc.labels.join(", "));
+        let (path, lx, ly) = if key.1 .0 == "@firewall" {
+            let x1 = FW_X;
+            (
+                format!("M {x0:.1} {y0:.1} L {x1:.1} {y0:.1}"),
+                x0 + 6.0,
+                y0 - 4.0,
+            )
+        } else {
+            let y1 = peer_y.get(&key.1).copied().unwrap_or(TOP);
+            let x1 = RIGHT_X + 8.0;
+            let cx = FW_X + FW_W / 2.0;
+            (
+                format!("M {x0:.1} {y0:.1} C {cx:.1} {y0:.1}, {cx:.1} {y1:.1}, {x1:.1} {y1:.1}"),
+                FW_X + FW_W + 6.0,
+                y1 + (y0 - y1) * 0.12 - 4.0,
+            )
+        };
+        out.push(Edge {
+            path,
+            label,
+            label_x: lx,
+            label_y: ly,
+            title: full,
+            status: acc.status,
+            href: acc.href.clone(),
+            to_peer: acc.to_peer,
+            to_device: acc.to_device,
+        });
+    }
+    Diagram {
+        width: WIDTH,
+        height: bottom,
+        collapsed,
+        clusters,
+        nodes,
+        firewall,
+        edges: out,
+    }
+}
+
+/// A node of the device layer before it is placed.
+struct LeftNode {
+    key: String,
+    label: String,
+    sub: String,
+    href: String,
+}
