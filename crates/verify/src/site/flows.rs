@@ -96,6 +96,28 @@ impl Ctx<'_> {
             if dst.is_empty() {
                 return out;
             }
+            if r.is_dhcp_broadcast() && v4 {
+                // A DHCP client broadcasts to 255.255.255.255 only (RFC 2131 section 4.1), and
+                // a limited broadcast is never forwarded (RFC 1812 section 5.3.5.1): whichever
+                // peer serves it, the packet reaches the firewall (its server, or its relay).
+                // Renewals are unicast to the server (section 4.4.5).
+                out.push(Peer::Cast {
+                    dst: vec![IpNet::from(IpAddr::from([255, 255, 255, 255]))],
+                    local: true,
+                    oif: None,
+                });
+                if r.peers.firewall {
+                    out.push(Peer::Firewall { v4 });
+                }
+                out.extend(
+                    r.peers
+                        .prefixes
+                        .iter()
+                        .filter(|p| v4_of(p))
+                        .map(|p| Peer::Net(*p)),
+                );
+                return out;
+            }
             if r.peers.firewall {
                 out.push(Peer::Cast {
                     dst: dst.clone(),
@@ -109,10 +131,6 @@ impl Ctx<'_> {
                     local: false,
                     oif: self.iface_of(p),
                 });
-            }
-            if r.is_dhcp() && v4 && r.peers.firewall {
-                // Renewals by unicast (RFC 2131 section 4.4.5) go to the firewall itself.
-                out.push(Peer::Firewall { v4 });
             }
             return out;
         }
