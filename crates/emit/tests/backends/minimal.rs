@@ -674,12 +674,15 @@ devices:
             let _ = self.0.wait();
         }
     }
+    // No pid file (`--pid-file=`): the default /var/run/dnsmasq.pid is shared with every
+    // other dnsmasq on the machine.
     let daemon = |args: &[&str]| {
         let mut a = vec![
             "dnsmasq",
             "--keep-in-foreground",
             "--no-resolv",
             "--no-hosts",
+            "--pid-file=",
         ];
         a.extend_from_slice(args);
         Kill(ns.command(&a).spawn().expect("dnsmasq starts"))
