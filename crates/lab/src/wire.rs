@@ -46,22 +46,7 @@ pub fn find_token(data: &[u8]) -> Option<Token> {
     Some(t)
 }
 
-/// The Internet checksum (RFC 1071).
-pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for chunk in data.chunks(2) {
-        let word = match chunk {
-            [a, b] => u16::from_be_bytes([*a, *b]),
-            [a] => u16::from_be_bytes([*a, 0]),
-            _ => 0,
-        };
-        sum = sum.wrapping_add(u32::from(word));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
+pub use portolan_payloads::checksum::internet as checksum;
 
 /// An ICMP (v4) or ICMPv6 echo request carrying the token. For ICMPv6 the kernel fills in
 /// the checksum.
@@ -103,29 +88,7 @@ pub fn ip_payload(t: &Token) -> Vec<u8> {
     p
 }
 
-/// The transport checksum of `segment` (its checksum field zero) over the pseudo-header of
-/// `src`, `dst` and `protocol` (RFC 768, RFC 9293 section 3.1, RFC 8200 section 8.1).
-pub fn transport_checksum(src: IpAddr, dst: IpAddr, protocol: u8, segment: &[u8]) -> u16 {
-    let mut pseudo: Vec<u8> = Vec::with_capacity(40 + segment.len());
-    let len = segment.len();
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            pseudo.extend_from_slice(&s.octets());
-            pseudo.extend_from_slice(&d.octets());
-            pseudo.push(0);
-            pseudo.push(protocol);
-            pseudo.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            pseudo.extend_from_slice(&v6(src).octets());
-            pseudo.extend_from_slice(&v6(dst).octets());
-            pseudo.extend_from_slice(&(len as u32).to_be_bytes());
-            pseudo.extend_from_slice(&[0, 0, 0, protocol]);
-        }
-    }
-    pseudo.extend_from_slice(segment);
-    checksum(&pseudo)
-}
+pub use portolan_payloads::checksum::transport as transport_checksum;
 
 fn v6(a: IpAddr) -> Ipv6Addr {
     match a {

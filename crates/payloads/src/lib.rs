@@ -9,10 +9,12 @@
 //!   SSDP M-SEARCH, mDNS, the responder's echo);
 //! - [`snmp`]: an SNMPv2c GetRequest and its response (BER, RFC 3416);
 //! - [`discovery`]: SSDP (UPnP Device Architecture) and mDNS (RFC 6762) queries;
-//! - [`nonce`]: random identifiers that tell our answers from stray packets.
+//! - [`nonce`]: random identifiers that tell our answers from stray packets;
+//! - [`checksum`]: the Internet and transport checksums (RFC 1071, RFC 9293) of forged packets.
 //!
 //! Pure: bytes in, bytes out, no sockets.
 
+pub mod checksum;
 pub mod discovery;
 pub mod nonce;
 pub mod snmp;

@@ -5,7 +5,7 @@
 //! RFC 4443 §3.1: the quoted IP header and at least the first 8 bytes of its payload — the
 //! ports and the sequence number).
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// IANA protocol numbers (RFC 790 / IANA "Assigned Internet Protocol Numbers").
 pub const TCP: u8 = 6;
@@ -15,50 +15,11 @@ pub const SYN: u8 = 0x02;
 pub const RST: u8 = 0x04;
 pub const ACK: u8 = 0x10;
 
-/// The Internet checksum (RFC 1071) of `data`.
-pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for chunk in data.chunks(2) {
-        let word = match chunk {
-            [a, b] => u16::from_be_bytes([*a, *b]),
-            [a] => u16::from_be_bytes([*a, 0]),
-            _ => 0,
-        };
-        sum = sum.wrapping_add(u32::from(word));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn v6(a: IpAddr) -> Ipv6Addr {
-    match a {
-        IpAddr::V4(v) => v.to_ipv6_mapped(),
-        IpAddr::V6(v) => v,
-    }
-}
+pub use portolan_payloads::checksum::internet as checksum;
 
 /// The checksum of a TCP `segment` (its checksum field zero) between `src` and `dst`.
 pub fn tcp_checksum(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
-    let mut pseudo = Vec::with_capacity(40 + segment.len());
-    let len = segment.len();
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            pseudo.extend_from_slice(&s.octets());
-            pseudo.extend_from_slice(&d.octets());
-            pseudo.extend_from_slice(&[0, TCP]);
-            pseudo.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            pseudo.extend_from_slice(&v6(src).octets());
-            pseudo.extend_from_slice(&v6(dst).octets());
-            pseudo.extend_from_slice(&(len as u32).to_be_bytes());
-            pseudo.extend_from_slice(&[0, 0, 0, TCP]);
-        }
-    }
-    pseudo.extend_from_slice(segment);
-    checksum(&pseudo)
+    portolan_payloads::checksum::transport(src, dst, TCP, segment)
 }
 
 /// A SYN from `src`:`sport` to `dst`:`dport` with sequence number `seq`: a 24-byte header
