@@ -72,6 +72,7 @@ codes! {
     InvalidNetwork = "invalid-network",
     InvalidPortMatch = "invalid-port-match",
     InvalidValue = "invalid-value",
+    Ipv6ExtensionHeader = "ipv6-extension-header",
     LastUpdateFormat = "last-update-format",
     MatchTypeMismatch = "match-type-mismatch",
     MissingAcl = "missing-acl",

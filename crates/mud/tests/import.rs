@@ -235,3 +235,64 @@ fn draft_shapes_are_reported_at_paths_the_file_has() {
         );
     }
 }
+
+/// RFC 8519's `protocol` leaf is the upper-layer protocol: "In IPv6, this field is known as
+/// 'next-header', and if extension headers are present, the protocol is present in the
+/// 'upper-layer' header". Hop-by-Hop Options (0), Routing (43), Fragment (44) and Destination
+/// Options (60) are extension headers (RFC 8200 section 4), never upper-layer, so an IPv6 ACE
+/// naming one matches no packet: it is skipped with a warning at its `protocol`, and no flow
+/// (no rule) comes of it. The UNSW MUD files hold such ACEs (0 and 44, to ff00::/8), written
+/// from captures of MLD reports, whose first next-header is Hop-by-Hop. The ACEs beside them
+/// (ICMPv6 and mDNS to ff00::/8) are kept as they are.
+#[test]
+fn an_ipv6_ace_naming_an_extension_header_matches_nothing_and_is_skipped() {
+    let ace = |name: &str, proto: u8, l4: &str| {
+        format!(
+            r#"{{"name": "{name}", "matches": {{"ietf-mud:mud": {{"local-networks": [null]}}, "ipv6": {{"protocol": {proto}, "destination-ipv6-network": "ff00::/8"}}{l4}}}, "actions": {{"forwarding": "accept"}}}}"#
+        )
+    };
+    let aces = [
+        ace("hbh", 0, ""),
+        ace("icmpv6", 58, ""),
+        ace("routing", 43, ""),
+        ace("frag", 44, ""),
+        ace("mdns", 17, r#", "udp": {"destination-port": {"operator": "eq", "port": 5353}}"#),
+        ace("dstopts", 60, ""),
+    ];
+    let text = format!(
+        r#"{{"ietf-mud:mud": {{"mud-version": 1, "mud-url": "https://a.example/x", "last-update": "2020-01-01T00:00:00Z", "is-supported": true, "systeminfo": "x",
+        "from-device-policy": {{"access-lists": {{"access-list": [{{"name": "f6"}}]}}}}}},
+      "ietf-access-control-list:acls": {{"acl": [{{"name": "f6", "type": "ipv6-acl-type", "aces": {{"ace": [{}]}}}}]}}}}"#,
+        aces.join(",\n")
+    );
+    for opts in [ImportOptions::default(), strict()] {
+        let i = import(text.as_bytes(), &opts).expect("an RFC-valid file imports, strict or not");
+        let kept: Vec<(String, Protocol)> = i
+            .profile
+            .flows
+            .iter()
+            .map(|f| (f.id.clone(), f.protocol.clone()))
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("icmpv6".to_string(), Protocol::Icmpv6),
+                ("mdns".to_string(), Protocol::Udp)
+            ],
+            "{}",
+            i.yaml
+        );
+        let skipped: Vec<&str> = i
+            .warnings
+            .iter()
+            .filter(|w| w.code == "ipv6-extension-header")
+            .map(|w| w.path.as_str())
+            .collect();
+        let at = |n: usize| {
+            format!("/ietf-access-control-list:acls/acl/0/aces/ace/{n}/matches/ipv6/protocol")
+        };
+        assert_eq!(skipped, vec![at(0), at(2), at(3), at(5)]);
+        assert!(i.warnings.iter().any(|w| w.code == "ipv6-extension-header"
+            && w.message.contains("protocol 44 is the IPv6 Fragment header")));
+    }
+}

@@ -99,6 +99,16 @@ pub(super) fn read_ace(
     }
     rule.family = family.or(fam_of_type);
     rule.protocol = protocol;
+    if let (Some(n), Some(_)) = (protocol, &m.ipv6) {
+        if let Some(header) = ipv6_extension_header(n) {
+            p.warning(
+                &join(&join(&mat, "ipv6"), "protocol"),
+                Code::Ipv6ExtensionHeader,
+                format!("protocol {n} is the IPv6 {header} header, an extension header (RFC 8200 section 4), never an upper-layer protocol; RFC 8519's `protocol` is the upper-layer header's, so the ACE matches no packet (nor would nftables' `meta l4proto`, which skips extension headers); skipped"),
+            );
+            return None;
+        }
+    }
     // L2.
     if let Some(eth) = &m.eth {
         let eat = join(&mat, "eth");
@@ -241,6 +251,25 @@ pub(super) fn read_ace(
         );
     }
     Some(rule)
+}
+
+/// The IPv6 extension headers that always come before the upper-layer header (RFC 8200
+/// section 4: Hop-by-Hop Options, Routing, Fragment, Destination Options), by next-header
+/// value, with their names. RFC 8519's `protocol` leaf is the upper-layer header's ("if
+/// extension headers are present, the protocol is present in the 'upper-layer' header"), so
+/// an IPv6 ACE naming one of these matches no packet; Linux agrees (`ipv6_find_hdr` skips them
+/// to set `meta l4proto`, as a kernel test shows for 0 and 44). AH (51) and ESP (50) are
+/// extension headers for RFC 8200 too, but a file that names them means IPsec, and ESP ends
+/// what can be read of a packet; they are kept (Linux also skips AH for `meta l4proto`: an
+/// open question for IPv6 AH flows, none in the corpus).
+pub(super) fn ipv6_extension_header(next_header: u8) -> Option<&'static str> {
+    match next_header {
+        0 => Some("Hop-by-Hop Options"),
+        43 => Some("Routing"),
+        44 => Some("Fragment"),
+        60 => Some("Destination Options"),
+        _ => None,
+    }
 }
 
 pub(super) enum EthRole {
