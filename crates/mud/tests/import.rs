@@ -256,7 +256,11 @@ fn an_ipv6_ace_naming_an_extension_header_matches_nothing_and_is_skipped() {
         ace("icmpv6", 58, ""),
         ace("routing", 43, ""),
         ace("frag", 44, ""),
-        ace("mdns", 17, r#", "udp": {"destination-port": {"operator": "eq", "port": 5353}}"#),
+        ace(
+            "mdns",
+            17,
+            r#", "udp": {"destination-port": {"operator": "eq", "port": 5353}}"#,
+        ),
         ace("dstopts", 60, ""),
     ];
     let text = format!(
@@ -293,6 +297,7 @@ fn an_ipv6_ace_naming_an_extension_header_matches_nothing_and_is_skipped() {
         };
         assert_eq!(skipped, vec![at(0), at(2), at(3), at(5)]);
         assert!(i.warnings.iter().any(|w| w.code == "ipv6-extension-header"
-            && w.message.contains("protocol 44 is the IPv6 Fragment header")));
+            && w.message
+                .contains("protocol 44 is the IPv6 Fragment header")));
     }
 }
