@@ -348,6 +348,9 @@ pub struct Region {
     cubes: Vec<(Cube, usize)>,
     /// (axis, (interval, index into `cubes`) sorted by interval)
     index: Option<(usize, Vec<(Iv, usize)>)>,
+    /// For a sorted verdict map: where each element's verdict can change a packet's fate
+    /// ([`Skip`]), set by [`crate::program::Program::prepared`].
+    skip: Option<Skip>,
 }
 
 impl Region {
@@ -372,7 +375,71 @@ impl Region {
                 }
             }
         }
-        Region { cubes, index }
+        Region {
+            cubes,
+            index,
+            skip: None,
+        }
+    }
+
+    /// The (interval, tag) of a sorted region's elements in key order.
+    pub fn sorted(&self) -> Option<impl Iterator<Item = (Iv, usize)> + '_> {
+        let (_, sorted) = self.index.as_ref()?;
+        Some(sorted.iter().map(|(iv, k)| (*iv, self.cubes[*k].1)))
+    }
+
+    /// Attaches the hulls of a sorted region's elements (in the order of [`Self::sorted`]).
+    pub fn set_skip(&mut self, leaves: Vec<Hull>) {
+        if self.index.as_ref().is_some_and(|(_, s)| s.len() == leaves.len()) {
+            self.skip = Some(Skip::new(leaves));
+        }
+    }
+
+    /// [`Self::split_tagged`] for a region with a [`Skip`] tree: only the elements whose
+    /// hull meets `class` come out as hits; the others join the misses, where they touch,
+    /// into the fewest boxes. `None` when the region has no tree.
+    ///
+    /// Exact when every element left out passes its packets on unchanged (its hull says it
+    /// cannot match them), which is what the tree's builder promises. Cost: the elements
+    /// that meet `class`, times the tree's depth, instead of every element on the key's
+    /// interval.
+    pub fn split_skipping(&self, class: &Class) -> Option<(Vec<(Class, usize)>, Vec<Class>)> {
+        let (axis, sorted) = self.index.as_ref()?;
+        let skip = self.skip.as_ref()?;
+        let iv = class.iv[*axis];
+        let start = sorted.partition_point(|(x, _)| x.hi < iv.lo);
+        let end = sorted.partition_point(|(x, _)| x.lo <= iv.hi);
+        let mut active = Vec::new();
+        if start < end {
+            skip.collect(1, 0, skip.size, (start, end), class, &mut active);
+        }
+        crate::eval::count_work(active.len() as u64);
+        let mut inside = Vec::new();
+        let mut outside = Vec::new();
+        let mut cur = Some(iv.lo);
+        for j in active {
+            let (x, k) = sorted[j];
+            let Some(i) = x.intersect(iv) else { continue };
+            if let Some(c) = cur {
+                if c < i.lo {
+                    let mut o = class.clone();
+                    o.iv[*axis] = Iv::new(c, i.lo - 1);
+                    outside.push(o);
+                }
+            }
+            let mut m = class.clone();
+            m.iv[*axis] = i;
+            inside.push((m, self.cubes[k].1));
+            cur = i.hi.checked_add(1);
+        }
+        if let Some(c) = cur {
+            if c <= iv.hi {
+                let mut o = class.clone();
+                o.iv[*axis] = Iv::new(c, iv.hi);
+                outside.push(o);
+            }
+        }
+        Some((inside, outside))
     }
 
     /// Untagged cubes (a set's elements).
@@ -462,6 +529,128 @@ impl Region {
     pub fn split(&self, class: &Class) -> (Vec<Class>, Vec<Class>) {
         let (i, o) = self.split_tagged(class);
         (i.into_iter().map(|x| x.0).collect(), o)
+    }
+}
+
+/// An over-approximation of a set of packets by one box: every packet a rule (or a chain,
+/// or a verdict) can act on lies inside its hull, so a class outside it passes unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hull {
+    Empty,
+    Full,
+    Box(Vec<Iv>),
+}
+
+impl Hull {
+    /// The smallest hull holding both.
+    pub fn join(&self, o: &Hull) -> Hull {
+        match (self, o) {
+            (Hull::Empty, x) | (x, Hull::Empty) => x.clone(),
+            (Hull::Full, _) | (_, Hull::Full) => Hull::Full,
+            (Hull::Box(a), Hull::Box(b)) => Hull::Box(
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| Iv::new(x.lo.min(y.lo), x.hi.max(y.hi)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The hull narrowed to a cube (`axes`: the class length, for a hull still full).
+    pub fn and_cube(self, c: &Cube, axes: usize) -> Hull {
+        let mut v = match self {
+            Hull::Empty => return Hull::Empty,
+            Hull::Full => Class::all(axes.saturating_sub(FIXED)).iv,
+            Hull::Box(v) => v,
+        };
+        for (a, iv) in &c.parts {
+            let Some(x) = v.get(*a).and_then(|x| x.intersect(*iv)) else {
+                return Hull::Empty;
+            };
+            v[*a] = x;
+        }
+        Hull::Box(v)
+    }
+
+    /// The hull of a union of cubes.
+    pub fn of_cubes<'a>(cubes: impl Iterator<Item = &'a Cube>, axes: usize) -> Hull {
+        cubes.fold(Hull::Empty, |h, c| h.join(&Hull::Full.and_cube(c, axes)))
+    }
+
+    /// Both hulls at once: a box holding their intersection.
+    pub fn meet(self, o: &Hull) -> Hull {
+        match (self, o) {
+            (Hull::Empty, _) | (_, Hull::Empty) => Hull::Empty,
+            (x, Hull::Full) => x,
+            (Hull::Full, x) => x.clone(),
+            (Hull::Box(a), Hull::Box(b)) => {
+                let mut v = Vec::with_capacity(a.len());
+                for (x, y) in a.iter().zip(b) {
+                    match x.intersect(*y) {
+                        Some(i) => v.push(i),
+                        None => return Hull::Empty,
+                    }
+                }
+                Hull::Box(v)
+            }
+        }
+    }
+
+    /// Whether some packet of `c` may lie inside.
+    pub fn meets(&self, c: &Class) -> bool {
+        match self {
+            Hull::Empty => false,
+            Hull::Full => true,
+            Hull::Box(v) => v.iter().zip(&c.iv).all(|(x, y)| x.intersect(*y).is_some()),
+        }
+    }
+}
+
+/// A segment tree over a sorted verdict map's elements: each node the [`Hull`] of what the
+/// verdicts of its elements can act on. A class walks down only where a hull meets it, so
+/// the elements whose chains ignore it are skipped in bulk: a class of one device's packets
+/// crossing the destination map of a thousand devices visits the few chains that name it,
+/// not a thousand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip {
+    size: usize,
+    hulls: Vec<Hull>,
+}
+
+impl Skip {
+    fn new(leaves: Vec<Hull>) -> Skip {
+        let size = leaves.len().next_power_of_two().max(1);
+        let mut hulls = vec![Hull::Empty; 2 * size];
+        for (i, h) in leaves.into_iter().enumerate() {
+            hulls[size + i] = h;
+        }
+        for i in (1..size).rev() {
+            hulls[i] = hulls[2 * i].join(&hulls[2 * i + 1]);
+        }
+        Skip { size, hulls }
+    }
+
+    /// Pushes, in order, the leaves in `range` (start, end) below `node` (covering `lo..hi`)
+    /// whose hull meets `c`.
+    fn collect(
+        &self,
+        node: usize,
+        lo: usize,
+        hi: usize,
+        range: (usize, usize),
+        c: &Class,
+        out: &mut Vec<usize>,
+    ) {
+        if hi <= range.0 || lo >= range.1 || !self.hulls[node].meets(c) {
+            return;
+        }
+        if hi - lo == 1 {
+            out.push(lo);
+            return;
+        }
+        let mid = (lo + hi) / 2;
+        self.collect(2 * node, lo, mid, range, c, out);
+        self.collect(2 * node + 1, mid, hi, range, c, out);
     }
 }
 
