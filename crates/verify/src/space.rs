@@ -390,7 +390,11 @@ impl Region {
 
     /// Attaches the hulls of a sorted region's elements (in the order of [`Self::sorted`]).
     pub fn set_skip(&mut self, leaves: Vec<Hull>) {
-        if self.index.as_ref().is_some_and(|(_, s)| s.len() == leaves.len()) {
+        if self
+            .index
+            .as_ref()
+            .is_some_and(|(_, s)| s.len() == leaves.len())
+        {
             self.skip = Some(Skip::new(leaves));
         }
     }

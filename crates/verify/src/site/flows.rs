@@ -78,10 +78,7 @@ impl Ctx<'_> {
                 let mut d = vec![];
                 if v4 {
                     d.push(IpNet::from(IpAddr::from([255, 255, 255, 255])));
-                    if let Some(z) = self
-                        .group(&r.group)
-                        .and_then(|g| self.policy.zone(&g.zone))
-                    {
+                    if let Some(z) = self.group(&r.group).and_then(|g| self.policy.zone(&g.zone)) {
                         d.extend(
                             z.networks
                                 .iter()

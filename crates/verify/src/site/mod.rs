@@ -368,15 +368,10 @@ impl<'a> Ctx<'a> {
             shared: Default::default(),
             subsets: dns.subsets(),
             groups: policy.groups.iter().map(|g| (g.id.as_str(), g)).collect(),
-            rules: policy
-                .rules
-                .iter()
-                .fold(Default::default(), |mut m, r| {
-                    m.entry(r.group.as_str())
-                        .or_insert_with(Vec::new)
-                        .push(r);
-                    m
-                }),
+            rules: policy.rules.iter().fold(Default::default(), |mut m, r| {
+                m.entry(r.group.as_str()).or_insert_with(Vec::new).push(r);
+                m
+            }),
             default_iface: Default::default(),
         }
     }
