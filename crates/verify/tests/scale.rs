@@ -50,7 +50,7 @@ fn site(n: usize) -> String {
             d >> 8,
             d & 255
         )
-        .unwrap();
+        .expect("a String takes any text");
         match d % 4 {
             0 => write!(
                 s,
@@ -58,7 +58,7 @@ fn site(n: usize) -> String {
                 srv(10),
                 srv(22)
             )
-            .unwrap(),
+            .expect("a String takes any text"),
             1 => s.push_str("    profile: izuma-device-management\n    mode: device\n"),
             2 => s.push_str("    profile: oscar-templog-gateway\n"),
             _ => {
@@ -76,7 +76,7 @@ fn site(n: usize) -> String {
                 .iter()
                 .enumerate()
                 {
-                    writeln!(s, "      {role}: [{}]", srv(40 + i % 3)).unwrap();
+                    writeln!(s, "      {role}: [{}]", srv(40 + i % 3)).expect("a String takes any text");
                 }
                 s.push_str("    flows:\n");
                 for (f, proto, port) in [
@@ -89,7 +89,7 @@ fn site(n: usize) -> String {
                     ("remote-ops", "tcp", 5007),
                     ("event-channel", "tcp", 5008),
                 ] {
-                    writeln!(s, "      {f}: {{protocol: {proto}, ports: {port}}}").unwrap();
+                    writeln!(s, "      {f}: {{protocol: {proto}, ports: {port}}}").expect("a String takes any text");
                 }
                 s.push_str("      raw-udp: {ports: 5006}\n");
             }
@@ -175,7 +175,7 @@ fn sets_work(k: usize) -> (u64, usize) {
             nft,
             "  set s{i} {{ type ipv4_addr; flags timeout; timeout 3600s; }}"
         )
-        .unwrap();
+        .expect("a String takes any text");
     }
     nft.push_str(
         "  chain forward_filter {\n    type filter hook forward priority filter; policy drop;\n",
@@ -187,7 +187,7 @@ fn sets_work(k: usize) -> (u64, usize) {
             "    ip saddr 10.0.0.1 ip daddr @s{i} {proto} dport {} accept",
             ports[i % 3]
         )
-        .unwrap();
+        .expect("a String takes any text");
     }
     nft.push_str("  }\n}\n");
     let dir = tempfile::tempdir().expect("tempdir");
