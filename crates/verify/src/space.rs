@@ -641,6 +641,41 @@ mod tests {
     }
 
     #[test]
+    fn the_skip_tree_leaves_out_the_elements_whose_hull_misses_the_class() {
+        // Elements 10i..10i+4 (i < 20) on the destination axis; the even ones act on any
+        // packet, the odd ones on none (a jump to a chain that cannot match).
+        let cubes: Vec<Cube> = (0..20u128)
+            .map(|i| Cube::new().with(Dim::Daddr.index(), Iv::new(i * 10, i * 10 + 4)))
+            .collect();
+        let mut r = Region::plain(cubes);
+        r.set_skip(
+            (0..20)
+                .map(|i| if i % 2 == 0 { Hull::Full } else { Hull::Empty })
+                .collect(),
+        );
+        let mut q = Class::all(0);
+        q.set(Dim::Daddr, Iv::new(33, 152));
+        let (inside, outside) = r.split_skipping(&q).expect("a tree");
+        // Elements 3 to 15 meet 33-152; the even ones are 40, 60, ..., 140: six hits.
+        let hits: Vec<Iv> = inside.iter().map(|(c, _)| c.get(Dim::Daddr)).collect();
+        let want: Vec<Iv> = (2..8u128).map(|i| Iv::new(i * 20, i * 20 + 4)).collect();
+        assert_eq!(hits, want);
+        // Everything else of 33-152 goes on as the gaps between those: 33-39, 45-59, ...,
+        // 125-139, 145-152.
+        let rest: Vec<Iv> = outside.iter().map(|c| c.get(Dim::Daddr)).collect();
+        let mut want = vec![Iv::new(33, 39)];
+        want.extend((2..7u128).map(|i| Iv::new(i * 20 + 5, i * 20 + 19)));
+        want.push(Iv::new(145, 152));
+        assert_eq!(rest, want);
+        // Only the daddr axis was cut.
+        for c in outside.iter().chain(inside.iter().map(|(c, _)| c)) {
+            let mut c = c.clone();
+            c.set(Dim::Daddr, q.get(Dim::Daddr));
+            assert_eq!(c, q);
+        }
+    }
+
+    #[test]
     fn merge_axis_joins_touching_boxes_and_keeps_the_rest() {
         let mut a = Class::all(0);
         a.set(Dim::Dport, Iv::new(0, 9));
