@@ -6,7 +6,9 @@
 # 1,050 rules at 100 devices, 10,500 at 1,000: the 1k/10k rules x 100/1,000 devices grid).
 # Prints lowering, flow and excess times and the cost per flow and per group (release
 # build of the evaluator only).
-# Knobs: SIZES="100 1000", SHAPE=single.
+# Knobs: SIZES="100 1000", SHAPE=single, NAIVE=0 (skip the naive ruleset),
+# BASELINE=path/to/an/older/bench (the same evaluator example built from another commit: run on
+# the same inputs right after, for before/after figures from one run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"100 1000"}
@@ -35,6 +37,15 @@ for n in $SIZES; do
   list "$work/naive.nft" "$work/naive.json"
   echo "== $n devices ($SHAPE), Portolan's ruleset"
   "$bench" "$work/site.yaml" "$work/own.json" "$work/dns.conf"
+  if [ -n "${BASELINE:-}" ]; then
+    echo "== $n devices ($SHAPE), Portolan's ruleset, baseline $BASELINE"
+    "$BASELINE" "$work/site.yaml" "$work/own.json" "$work/dns.conf"
+  fi
+  [ "${NAIVE:-1}" = 0 ] && continue
   echo "== $n devices ($SHAPE), naive ruleset"
   "$bench" "$work/site.yaml" "$work/naive.json" "$work/dns.conf"
+  if [ -n "${BASELINE:-}" ]; then
+    echo "== $n devices ($SHAPE), naive ruleset, baseline $BASELINE"
+    "$BASELINE" "$work/site.yaml" "$work/naive.json" "$work/dns.conf"
+  fi
 done

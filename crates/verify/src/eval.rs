@@ -26,7 +26,40 @@ use crate::program::{Hook, Path, Program, RuleRef, Stmt, Test, Verdict};
 use crate::space::{merge_axis, split, Class, CtState, Cube, Dim, Iv};
 
 /// The nft limit on nested jumps.
-const MAX_DEPTH: usize = 16;
+pub(crate) const MAX_DEPTH: usize = 16;
+
+thread_local! {
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Adds to this thread's work counter ([`work`]).
+pub(crate) fn count_work(n: u64) {
+    WORK.with(|w| w.set(w.get() + n));
+}
+
+/// The evaluator's work on this thread so far: every (box, rule) pair it looked at and every
+/// verdict-map element a box was split on. Machine-independent, so tests can bound how it
+/// grows with the ruleset (time would depend on the machine's load).
+pub fn work() -> u64 {
+    WORK.with(std::cell::Cell::get)
+}
+
+/// Whether some packet of `piece` may match `stmts`: false when one of its leading tests (a
+/// rule's matches, which only read the packet, so their order does not matter) cannot hold
+/// for any packet of it. The whole piece then goes to the next rule unsplit, where splitting
+/// test by test would cut it on the tests before the one that fails, and pass on every part.
+fn may_match(stmts: &[Stmt], piece: &Class) -> bool {
+    for s in stmts {
+        let Stmt::Test(t) = s else { break };
+        if !piece.meets(&t.deps) {
+            return false;
+        }
+        if !t.negate && t.unknown.is_empty() && !t.region.meets(piece) {
+            return false;
+        }
+    }
+    true
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "outcome", content = "why")]
@@ -180,8 +213,13 @@ impl Program {
         let mut pending = vec![class];
         for rule in &self.chains[ci].rules {
             let mut next = Vec::new();
+            count_work(pending.len() as u64);
             for p in pending {
-                self.run_stmts(&rule.stmts, &rule.at, p, depth, &mut next, &mut out);
+                if may_match(&rule.stmts, &p) {
+                    self.run_stmts(&rule.stmts, &rule.at, p, depth, &mut next, &mut out);
+                } else {
+                    next.push(p);
+                }
             }
             pending = next;
             if pending.is_empty() {
@@ -239,7 +277,15 @@ impl Program {
                 let (inside, outside) = split(&piece, std::slice::from_ref(deps));
                 next.extend(outside);
                 for p in inside {
-                    let (hit, miss) = region.split_tagged(&p);
+                    // Skipping the elements whose verdicts cannot act on the piece is exact
+                    // only while a jump returns what it does not match: not past the depth
+                    // limit, where a jump's every packet "depends".
+                    let skipped = if depth < MAX_DEPTH {
+                        region.split_skipping(&p)
+                    } else {
+                        None
+                    };
+                    let (hit, miss) = skipped.unwrap_or_else(|| region.split_tagged(&p));
                     let mut on = miss;
                     for (h, arm) in hit {
                         self.verdict(verdicts[arm], at, h, depth, &mut on, out);

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod hull;
 pub mod iptables;
 pub mod lower;
 pub mod program;

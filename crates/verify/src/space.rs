@@ -15,6 +15,8 @@
 
 use std::fmt;
 
+pub use crate::hull::{Hull, Skip};
+
 /// One axis of the packet space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Dim {
@@ -338,6 +340,10 @@ pub fn merge_axis(mut v: Vec<Class>, a: usize) -> Vec<Class> {
     out
 }
 
+/// A class split by a region: the parts inside with the tag of the cube holding each, and
+/// the parts outside.
+pub type Split = (Vec<(Class, usize)>, Vec<Class>);
+
 /// A union of cubes, each tagged (a verdict map's arm; 0 for a set), matched in order: a
 /// packet belongs to the first cube that holds it. When every cube constrains the same one
 /// axis and none overlap (an interval set, a verdict map keyed by one field: nft refuses
@@ -348,6 +354,9 @@ pub struct Region {
     cubes: Vec<(Cube, usize)>,
     /// (axis, (interval, index into `cubes`) sorted by interval)
     index: Option<(usize, Vec<(Iv, usize)>)>,
+    /// For a sorted verdict map: where each element's verdict can change a packet's fate
+    /// ([`Skip`]), set by [`crate::program::Program::prepared`].
+    skip: Option<Skip>,
 }
 
 impl Region {
@@ -372,7 +381,75 @@ impl Region {
                 }
             }
         }
-        Region { cubes, index }
+        Region {
+            cubes,
+            index,
+            skip: None,
+        }
+    }
+
+    /// The (interval, tag) of a sorted region's elements in key order.
+    pub fn sorted(&self) -> Option<impl Iterator<Item = (Iv, usize)> + '_> {
+        let (_, sorted) = self.index.as_ref()?;
+        Some(sorted.iter().map(|(iv, k)| (*iv, self.cubes[*k].1)))
+    }
+
+    /// Attaches the hulls of a sorted region's elements (in the order of [`Self::sorted`]).
+    pub fn set_skip(&mut self, leaves: Vec<Hull>) {
+        if self
+            .index
+            .as_ref()
+            .is_some_and(|(_, s)| s.len() == leaves.len())
+        {
+            self.skip = Some(Skip::new(leaves));
+        }
+    }
+
+    /// [`Self::split_tagged`] for a region with a [`Skip`] tree: only the elements whose
+    /// hull meets `class` come out as hits; the others join the misses, where they touch,
+    /// into the fewest boxes. `None` when the region has no tree.
+    ///
+    /// Exact when every element left out passes its packets on unchanged (its hull says it
+    /// cannot match them), which is what the tree's builder promises. Cost: the elements
+    /// that meet `class`, times the tree's depth, instead of every element on the key's
+    /// interval.
+    pub fn split_skipping(&self, class: &Class) -> Option<Split> {
+        let (axis, sorted) = self.index.as_ref()?;
+        let skip = self.skip.as_ref()?;
+        let iv = class.iv[*axis];
+        let start = sorted.partition_point(|(x, _)| x.hi < iv.lo);
+        let end = sorted.partition_point(|(x, _)| x.lo <= iv.hi);
+        let mut active = Vec::new();
+        if start < end {
+            skip.collect(1, 0, skip.size, (start, end), class, &mut active);
+        }
+        crate::eval::count_work(active.len() as u64);
+        let mut inside = Vec::new();
+        let mut outside = Vec::new();
+        let mut cur = Some(iv.lo);
+        for j in active {
+            let (x, k) = sorted[j];
+            let Some(i) = x.intersect(iv) else { continue };
+            if let Some(c) = cur {
+                if c < i.lo {
+                    let mut o = class.clone();
+                    o.iv[*axis] = Iv::new(c, i.lo - 1);
+                    outside.push(o);
+                }
+            }
+            let mut m = class.clone();
+            m.iv[*axis] = i;
+            inside.push((m, self.cubes[k].1));
+            cur = i.hi.checked_add(1);
+        }
+        if let Some(c) = cur {
+            if c <= iv.hi {
+                let mut o = class.clone();
+                o.iv[*axis] = Iv::new(c, iv.hi);
+                outside.push(o);
+            }
+        }
+        Some((inside, outside))
     }
 
     /// Untagged cubes (a set's elements).
@@ -561,6 +638,41 @@ mod tests {
         // 33-34 (of 30-34), then 40-44, 50-54, ..., 140-144, and 150-152 (of 150-154):
         // elements 3 to 15, 13 pieces inside.
         assert_eq!(i1.len(), 13);
+    }
+
+    #[test]
+    fn the_skip_tree_leaves_out_the_elements_whose_hull_misses_the_class() {
+        // Elements 10i..10i+4 (i < 20) on the destination axis; the even ones act on any
+        // packet, the odd ones on none (a jump to a chain that cannot match).
+        let cubes: Vec<Cube> = (0..20u128)
+            .map(|i| Cube::new().with(Dim::Daddr.index(), Iv::new(i * 10, i * 10 + 4)))
+            .collect();
+        let mut r = Region::plain(cubes);
+        r.set_skip(
+            (0..20)
+                .map(|i| if i % 2 == 0 { Hull::Full } else { Hull::Empty })
+                .collect(),
+        );
+        let mut q = Class::all(0);
+        q.set(Dim::Daddr, Iv::new(33, 152));
+        let (inside, outside) = r.split_skipping(&q).expect("a tree");
+        // Elements 3 to 15 meet 33-152; the even ones are 40, 60, ..., 140: six hits.
+        let hits: Vec<Iv> = inside.iter().map(|(c, _)| c.get(Dim::Daddr)).collect();
+        let want: Vec<Iv> = (2..8u128).map(|i| Iv::new(i * 20, i * 20 + 4)).collect();
+        assert_eq!(hits, want);
+        // Everything else of 33-152 goes on as the gaps between those: 33-39, 45-59, ...,
+        // 125-139, 145-152.
+        let rest: Vec<Iv> = outside.iter().map(|c| c.get(Dim::Daddr)).collect();
+        let mut want = vec![Iv::new(33, 39)];
+        want.extend((2..7u128).map(|i| Iv::new(i * 20 + 5, i * 20 + 19)));
+        want.push(Iv::new(145, 152));
+        assert_eq!(rest, want);
+        // Only the daddr axis was cut.
+        for c in outside.iter().chain(inside.iter().map(|(c, _)| c)) {
+            let mut c = c.clone();
+            c.set(Dim::Daddr, q.get(Dim::Daddr));
+            assert_eq!(c, q);
+        }
     }
 
     #[test]

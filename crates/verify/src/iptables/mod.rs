@@ -144,7 +144,9 @@ pub fn lower(fw: &Iptables, opts: &Options) -> Result<Program> {
         ifaces: lw.ifaces,
         dynamic: lw.dynamic,
         ignored: Vec::new(),
-    })
+        bases: Vec::new(),
+    }
+    .prepared())
 }
 
 fn family_tool(fam: &str) -> &'static str {

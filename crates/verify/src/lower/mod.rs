@@ -188,7 +188,9 @@ pub fn lower(doc: &Value, opts: &Options) -> Result<Program> {
         ifaces: lw.ifaces,
         dynamic: lw.dynamic,
         ignored,
-    })
+        bases: Vec::new(),
+    }
+    .prepared())
 }
 
 fn str_of(v: &Value, k: &str) -> String {

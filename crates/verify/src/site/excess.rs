@@ -16,8 +16,8 @@ impl Ctx<'_> {
     /// What the group's rules allow, as boxes without interfaces or conntrack state.
     pub(super) fn allowed(&self, group: &str) -> Vec<(Path, Class)> {
         let mut out = Vec::new();
-        for r in self.policy.rules_of(group) {
-            let Some(g) = self.policy.group(group) else {
+        for r in self.rules_of(group) {
+            let Some(g) = self.group(group) else {
                 continue;
             };
             for dev in &g.addresses {
@@ -68,15 +68,64 @@ impl Ctx<'_> {
             },
             side,
         );
+        // Each accepted piece cut on the device axis at the ends of the zones' networks,
+        // and the parts inside them pinned as a device's address is ([`Self::
+        // pin_inside_zones`]): a piece accepted only because an address in the zones is in a
+        // DNS-filled set (one device's rule to a name, for any destination) would be found
+        // by every group's cut and then dropped, devices x devices times.
+        let ends = self.zone_ends(v4);
         let accepted = self
             .prog
             .evaluate(path, &c)
             .into_iter()
             .filter(|p| p.outcome == Outcome::Accept)
+            .flat_map(|p| {
+                let iv = p.class.get(dim);
+                let mut parts = Vec::new();
+                let mut lo = iv.lo;
+                for &e in ends.iter().filter(|&&e| iv.lo < e && e <= iv.hi) {
+                    parts.push(Iv::new(lo, e - 1));
+                    lo = e;
+                }
+                parts.push(Iv::new(lo, iv.hi));
+                parts
+                    .into_iter()
+                    .filter_map(|part| {
+                        let mut c = p.class.clone();
+                        c.set(dim, part);
+                        let c = self.pinned_inside_zones(c)?;
+                        Some(Piece {
+                            class: c,
+                            outcome: Outcome::Accept,
+                            rule: p.rule.clone(),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let v = std::rc::Rc::new(Shared::new(accepted, dim));
         self.shared.borrow_mut().push((key, v.clone()));
         v
+    }
+
+    /// Where the zones' networks of one family start and end (the first address after),
+    /// sorted: between two of these, every network holds all addresses or none.
+    fn zone_ends(&self, v4: bool) -> Vec<u128> {
+        let mut ends: Vec<u128> = self
+            .policy
+            .zones
+            .iter()
+            .flat_map(|z| &z.networks)
+            .filter(|n| v4_of(n) == v4)
+            .flat_map(|n| {
+                let iv = net_iv(n);
+                [Some(iv.lo), iv.hi.checked_add(1)]
+            })
+            .flatten()
+            .collect();
+        ends.sort_unstable();
+        ends.dedup();
+        ends
     }
 
     /// [`Self::pin_inside_zones`] applied after the evaluation: the part of `c` where every
@@ -181,7 +230,7 @@ impl Ctx<'_> {
     }
 
     pub(super) fn excess(&self, group: &str) -> Vec<Excess> {
-        let Some(g) = self.policy.group(group) else {
+        let Some(g) = self.group(group) else {
             return Vec::new();
         };
         let allowed = self.allowed(group);

@@ -48,6 +48,12 @@ impl Ctx<'_> {
 
     /// The one zone with an interface and no networks and no devices (the default route).
     pub(super) fn default_iface(&self) -> Option<String> {
+        self.default_iface
+            .get_or_init(|| self.find_default_iface())
+            .clone()
+    }
+
+    fn find_default_iface(&self) -> Option<String> {
         let open: Vec<&str> = self
             .policy
             .zones
@@ -72,11 +78,7 @@ impl Ctx<'_> {
                 let mut d = vec![];
                 if v4 {
                     d.push(IpNet::from(IpAddr::from([255, 255, 255, 255])));
-                    if let Some(z) = self
-                        .policy
-                        .group(&r.group)
-                        .and_then(|g| self.policy.zone(&g.zone))
-                    {
+                    if let Some(z) = self.group(&r.group).and_then(|g| self.policy.zone(&g.zone)) {
                         d.extend(
                             z.networks
                                 .iter()
@@ -175,7 +177,7 @@ impl Ctx<'_> {
         ifaces: bool,
     ) -> Vec<(Path, Class, Vec<String>)> {
         let v4 = v4_of(dev);
-        let g = self.policy.group(&r.group);
+        let g = self.group(&r.group);
         let dev_if = g.and_then(|g| self.zone_iface(&g.zone)).map(str::to_string);
         let mut base = family_class(self.prog, v4);
         base.set(Dim::Proto, Iv::point(u128::from(r.protocol.number())));
@@ -272,7 +274,7 @@ impl Ctx<'_> {
     pub(super) fn queries(&self, r: &Rule) -> (Vec<Query>, Vec<String>) {
         let mut qs = Vec::new();
         let mut unfilled = Vec::new();
-        let Some(g) = self.policy.group(&r.group) else {
+        let Some(g) = self.group(&r.group) else {
             return (qs, unfilled);
         };
         for dev in &g.addresses {
@@ -320,7 +322,7 @@ impl Ctx<'_> {
     /// The queries of `name` as a static peer at each address it resolves to now.
     fn current_queries(&self, r: &Rule, name: &str, addrs: &[IpAddr]) -> Vec<Query> {
         let mut out = Vec::new();
-        let Some(g) = self.policy.group(&r.group) else {
+        let Some(g) = self.group(&r.group) else {
             return out;
         };
         for dev in &g.addresses {

@@ -351,6 +351,12 @@ struct Ctx<'a> {
     shared: std::cell::RefCell<Vec<(SharedKey, std::rc::Rc<excess::Shared>)>>,
     /// [`DnsFills::subsets`], once.
     subsets: Vec<((String, String), (String, String))>,
+    /// The groups by id, and each group's rules: looked up once per flow and per group, so a
+    /// scan of the policy's lists would make the check grow with groups squared.
+    groups: std::collections::HashMap<&'a str, &'a portolan_model::ir::Group>,
+    rules: std::collections::HashMap<&'a str, Vec<&'a portolan_model::ir::Rule>>,
+    /// [`Ctx::default_iface`], once.
+    default_iface: std::cell::OnceCell<Option<String>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -361,7 +367,21 @@ impl<'a> Ctx<'a> {
             dns,
             shared: Default::default(),
             subsets: dns.subsets(),
+            groups: policy.groups.iter().map(|g| (g.id.as_str(), g)).collect(),
+            rules: policy.rules.iter().fold(Default::default(), |mut m, r| {
+                m.entry(r.group.as_str()).or_insert_with(Vec::new).push(r);
+                m
+            }),
+            default_iface: Default::default(),
         }
+    }
+
+    fn group(&self, id: &str) -> Option<&'a portolan_model::ir::Group> {
+        self.groups.get(id).copied()
+    }
+
+    fn rules_of(&self, group: &str) -> impl Iterator<Item = &'a portolan_model::ir::Rule> + '_ {
+        self.rules.get(group).into_iter().flatten().copied()
     }
 }
 
