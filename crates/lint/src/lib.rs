@@ -35,7 +35,7 @@ pub use config::Config;
 pub use doc::ProfileDoc;
 pub use finding::{Accepted, Finding, Level, LintCode, Location};
 pub use profile::{cloud_namespace, CLOUD_NAMESPACES};
-pub use timeout::Conntrack;
+pub use timeout::{site_raises, Conntrack, FlowRaise, Raise};
 
 use portolan_model::ir::Policy;
 use portolan_model::raw_site::RawSite;

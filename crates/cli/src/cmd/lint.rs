@@ -14,7 +14,7 @@ use crate::cli::{DenyLevel, Global, LintArgs, LintFormat};
 use crate::output::{print_diagnostics, Outcome};
 
 /// Where the kernel keeps the conntrack timeouts of the current network namespace.
-const PROC_NETFILTER: &str = "/proc/sys/net/netfilter";
+pub(crate) const PROC_NETFILTER: &str = "/proc/sys/net/netfilter";
 
 pub fn run(g: &Global, a: &LintArgs) -> anyhow::Result<Outcome> {
     let catalog = super::load_catalog(g)?;
