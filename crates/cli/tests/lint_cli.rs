@@ -513,3 +513,46 @@ fn compile_ct_timeouts_give_real_connections_of_that_flow_the_longer_timeout() {
         .any(|(_, p, s, _)| *p == 5684 && s == "ESTABLISHED"));
     procs.stop();
 }
+
+#[test]
+fn a_sites_acceptances_are_checked_at_their_line_and_column() {
+    let site = "crates/lint/tests/data/bad-accept.yaml";
+    let out = portolan(&["validate", site, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let j = json(&out);
+    let got: Vec<(String, u64, u64)> = j[0]["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or_default().to_string(),
+                d["line"].as_u64().unwrap_or_default(),
+                d["column"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // bad-accept.yaml, written by hand: line 26 an unknown code (its value at column 12),
+    // 27 a flow the profile does not have (`flow:` value at 37), 28 a device the site does
+    // not declare (`device:` value at 51), 29 a profile no device uses (37), 30 a blank
+    // reason (51).
+    let want = |c: &str, l: u64, col: u64| (c.to_string(), l, col);
+    assert_eq!(
+        got,
+        vec![
+            want("unknown-flow", 27, 37),
+            want("unknown-device", 28, 51),
+            want("unknown-profile", 29, 37),
+            want("invalid-value", 30, 51),
+            want("invalid-value", 26, 12),
+        ]
+    );
+    // lint refuses the site (exit 2), naming the first problem's place.
+    let lint = portolan(&["lint", site]);
+    assert_eq!(lint.status.code(), Some(2));
+    assert!(
+        text(&lint.stderr).contains("bad-accept.yaml:27:37"),
+        "{}",
+        text(&lint.stderr)
+    );
+}

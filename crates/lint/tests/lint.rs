@@ -475,3 +475,74 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
     broken["runs"][0]["results"][0]["level"] = "fatal".into();
     assert!(!validator.is_valid(&broken));
 }
+
+#[test]
+fn a_site_accepts_a_finding_in_its_own_file() {
+    // wcc-accept.yaml line 26, column 5: `{code: plaintext-service, flow:
+    // elseta-wcc-lite/snmp, device: wcc-lite, ...}`; line 27: an `any-peer` acceptance for
+    // `api`, which the site binds to mgmt only (no any-peer finding).
+    let r = lint_site(
+        &data("wcc-accept.yaml"),
+        "wcc-accept.yaml",
+        &Config::default(),
+        None,
+    );
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.code != LintCode::PlaintextService));
+    let accepted: Vec<_> = r
+        .accepted
+        .iter()
+        .map(|a| {
+            (
+                a.finding.code.as_str(),
+                a.finding.provenance().unwrap_or_default(),
+                a.reason.as_str(),
+                a.accepted_at.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        accepted,
+        vec![(
+            "plaintext-service",
+            "elseta-wcc-lite/snmp".to_string(),
+            "SNMPv3 with authPriv only",
+            "wcc-accept.yaml:26:5".to_string()
+        )]
+    );
+    let unused: Vec<_> = shape(&r)
+        .into_iter()
+        .filter(|s| s.0 == "unused-accept")
+        .collect();
+    assert_eq!(unused, vec![("unused-accept", Level::Note, 27, 5)]);
+    // The same finding without the site's acceptance is reported, at the SNMP binding.
+    let raw_text = read(&data("wcc-accept.yaml"));
+    let bare = raw_text[..raw_text.find("accept:").expect("the list")].to_string();
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("wcc-bare.yaml");
+    std::fs::write(&path, bare).expect("write");
+    let r = lint_site(&path, "wcc-bare.yaml", &Config::default(), None);
+    assert!(r.accepted.is_empty());
+    assert_eq!(
+        r.findings
+            .iter()
+            .filter(|f| f.code == LintCode::PlaintextService)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_site_acceptance_with_an_unknown_code_is_named_at_its_column() {
+    let text = read(&data("bad-accept.yaml"));
+    let raw: RawSite = serde_saphyr::from_str(&text).expect("parses");
+    let d = config::site_accepts("bad-accept.yaml", &raw).expect_err("no-such-code");
+    // Line 26: `  - {code: no-such-code, ...`: the value starts at column 12.
+    let got: Vec<_> = d
+        .iter()
+        .map(|d| (d.code.as_str(), d.line, d.column))
+        .collect();
+    assert_eq!(got, vec![("invalid-value", 26, 12)]);
+}

@@ -179,6 +179,12 @@ fn site(
             docs.insert(doc.profile.id.clone(), doc);
         }
     }
+    // The site's own acceptances (which `portolan_lint::site` adds to the configuration's):
+    // a code lint does not know is bad input.
+    if let Err(d) = portolan_lint::config::site_accepts(&name, &raw) {
+        print_diagnostics(&d);
+        return Ok(None);
+    }
     Ok(Some(portolan_lint::site(
         &name, &raw, &policy, &docs, config, conntrack,
     )))
