@@ -257,7 +257,7 @@ fn exposure(
                     Level::Note
                 },
                 reason: format!("{what} on {device}, reachable from {where_from}"),
-                citations: vec![c],
+                citations: c.to_vec(),
                 remedy: profile::plaintext_remedy(what),
             },
         ));

@@ -248,6 +248,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_raise_is_twice_the_keepalive_and_only_over_the_timeout() {
+        let ct = Conntrack {
+            tcp_established: 300,
+            udp: 30,
+            udp_stream: 120,
+            from_kernel: false,
+        };
+        // 540 > 300: 2 x 540 = 1080 s, TCP state `established`.
+        let r = raise(540, Transport::Tcp, &ct).expect("over");
+        assert_eq!(
+            (r.timeout, r.seconds, r.state()),
+            (300, 1080, "established")
+        );
+        // 180 > 120 (the stream timeout, not the 30 s of an unreplied one): 360 s `replied`.
+        let r = raise(180, Transport::Udp, &ct).expect("over");
+        assert_eq!((r.timeout, r.seconds, r.state()), (120, 360, "replied"));
+        // Equal is not over; Linux's default 432000 s is far over 540.
+        assert_eq!(raise(300, Transport::Tcp, &ct), None);
+        let linux = Conntrack {
+            tcp_established: 432_000,
+            ..ct
+        };
+        assert_eq!(raise(540, Transport::Tcp, &linux), None);
+    }
+
+    #[test]
     fn the_standards_minimums_in_seconds() {
         // 2 h 4 min = 7440 s; 2 min = 120 s.
         assert_eq!(NAT_TCP_MINIMUM, 7440);
