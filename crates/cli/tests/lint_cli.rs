@@ -2,7 +2,12 @@
 //! SARIF shapes, and keepalives checked against the conntrack timeouts of a real kernel: the
 //! test reads them itself from `/proc/sys/net/netfilter` inside a network namespace it creates
 //! (the oracle), changes one there with sysctl, and runs lint inside the same namespace.
-//! The `ct timeout` object lint proposes as a remedy is loaded by the real `nft`.
+//! The `ct timeout` object lint proposes as a remedy is loaded by the real `nft`, and
+//! `compile --ct-timeouts` is checked on real connections: through a firewall namespace whose
+//! established timeout is 300 s, a connection of the flow with a 540 s keepalive counts down
+//! from 1080 s in `/proc/net/nf_conntrack` (the kernel is the oracle), another flow's from
+//! 300 s, and `compile --check` (the verifier) finds the same flows permitted, no excess. A
+//! site's own `accept:` entries are checked at hand-counted lines and columns.
 //! Where namespaces cannot be created (not root), the kernel test fails
 //! (`portolan-testkit`'s skip policy).
 
