@@ -425,6 +425,17 @@ pub struct CompileArgs {
     /// (exit 1, nothing written). --target nftables or iptables.
     #[arg(long)]
     pub check: bool,
+    /// Raise the conntrack timeout of each flow whose keepalive outlasts the firewall's
+    /// (what `portolan lint` reports as keepalive-over-conntrack), for that flow only: a `ct
+    /// timeout` object per such flow, set to twice the keepalive, assigned by `ct timeout set`
+    /// in the flow's rules. Accepts exactly the same packets as without it (try it with
+    /// --check). The firewall's timeouts come from this kernel (`kernel`, the default:
+    /// /proc/sys/net/netfilter of the current network namespace, so run it on the firewall)
+    /// or from the `conntrack:` of a lint configuration FILE. --target nftables only.
+    ///
+    /// Example: portolan compile examples/site.yaml --ct-timeouts lint.yaml -o portolan.nft
+    #[arg(long, value_name = "kernel|FILE", num_args = 0..=1, default_missing_value = "kernel")]
+    pub ct_timeouts: Option<String>,
 }
 
 fn parse_aerleon_platform(s: &str) -> Result<portolan_emit::aerleon::Platform, String> {

@@ -80,6 +80,39 @@ pub struct Options {
     /// The Aerleon platforms `--target aerleon` writes a policy for; empty: every platform
     /// [`aerleon::Platform`] knows.
     pub aerleon_platforms: Vec<aerleon::Platform>,
+    /// `compile --ct-timeouts` (nftables only): the flows whose connections get a conntrack
+    /// timeout of their own, by (device group, flow id). The back end declares one `ct
+    /// timeout` object per raise and assigns it (`ct timeout set`) in that flow's rules only;
+    /// the statement has no verdict, so the rules accept exactly what they accepted without
+    /// it. Empty: the kernel's timeouts for every flow.
+    pub ct_timeouts: BTreeMap<(String, String), CtTimeout>,
+}
+
+/// A conntrack timeout for one flow's connections (nft(8), CT TIMEOUT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CtTimeout {
+    pub protocol: CtProtocol,
+    /// Seconds an idle connection of the flow is kept: TCP in state `established`, UDP in
+    /// state `replied` (both ways seen).
+    pub seconds: u32,
+}
+
+/// The transports a `ct timeout` object of Portolan's applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CtProtocol {
+    Tcp,
+    Udp,
+}
+
+impl CtTimeout {
+    /// `protocol tcp; policy = { established: 1080 };`: the object's body.
+    pub fn body(&self) -> String {
+        let (p, state) = match self.protocol {
+            CtProtocol::Tcp => ("tcp", "established"),
+            CtProtocol::Udp => ("udp", "replied"),
+        };
+        format!("protocol {p}; policy = {{ {state}: {} }};", self.seconds)
+    }
 }
 
 /// Default lifetime of a run-time DNS-filled set element: one hour. Longer than the TTLs the

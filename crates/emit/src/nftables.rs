@@ -28,6 +28,11 @@
 //!   `input` on the zone's interface from the devices' MACs where the site gives them (the
 //!   header says where it does not); other DHCP broadcasts on that interface go to
 //!   `unlisted_mac` (log, drop).
+//! - With `--ct-timeouts` ([`crate::Options::ct_timeouts`]): a `ct timeout` object per raised
+//!   flow (`ct_<profile>_<flow>_<seconds>`, `l3proto` derived from the `inet` table, so one
+//!   object serves IPv4 and IPv6), assigned by `ct timeout set` in that flow's accepting rules
+//!   only. Those rules see a connection's first packet, whose conntrack entry is not yet
+//!   confirmed: the kernel applies the object's timeout to it from then on.
 //! - Unmatched traffic of a device goes to `drop_<group>`: a rate-limited log whose prefix names
 //!   the group, then drop. Established and related traffic is accepted; invalid is dropped.
 //!
@@ -71,7 +76,15 @@ pub fn wildcard_set(fam: Family, domain: &str) -> String {
 
 /// The ruleset as an include for OpenWrt's fw4 table (`--target openwrt`).
 pub(crate) fn fw4_include(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
-    Ok(plan::plan(policy, opts)?.fw4_include())
+    let ruleset = plan::plan(policy, opts)?;
+    if !ruleset.ct_timeouts.is_empty() {
+        return Err(EmitError::Unsupported {
+            target: "openwrt",
+            what: "per-flow conntrack timeouts (`ct timeout` objects live in fw4's own table)"
+                .to_string(),
+        });
+    }
+    Ok(ruleset.fw4_include())
 }
 
 pub use ruleset::FW4_PREFIX;

@@ -17,6 +17,9 @@
 //! ```
 //!
 //! Like the other formats: unknown fields are errors, every problem has file:line:column.
+//!
+//! A site carries its own acceptances (`accept:` in the site file, [`site_accepts`]); the two
+//! lists add up, and each acceptance points at the file and line it was written in.
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -238,6 +241,48 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Vec<Diagnostic>> {
         pins,
         accept,
     })
+}
+
+/// The site's own `accept:` entries (compile has checked their devices, flows and reasons),
+/// as acceptances located in the site file; a code lint does not know is an error at its
+/// line and column.
+pub fn site_accepts(
+    file: &str,
+    raw: &portolan_model::raw_site::RawSite,
+) -> Result<Vec<Accept>, Vec<Diagnostic>> {
+    let mut sink = Sink::new(file);
+    let mut out = Vec::new();
+    for a in &raw.accept {
+        let v = &a.value;
+        let Some(code) = LintCode::parse(&v.code.value) else {
+            sink.error(
+                Pos::from(v.code.referenced),
+                Code::InvalidValue,
+                format!("`{}` is not a lint code", v.code.value),
+                format!(
+                    "use a code lint prints: {}",
+                    LintCode::ALL
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            continue;
+        };
+        out.push(Accept {
+            code,
+            flow: v.flow.value.clone(),
+            device: v.device.as_ref().map(|d| d.value.clone()),
+            reason: v.reason.value.clone(),
+            at: loc(file, Pos::from(a.referenced)),
+        });
+    }
+    let diags = sink.finish();
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ lint_codes! {
     OpenToEveryZone = "open-to-every-zone": "a flow the peer opens from every zone of the site",
     NestedZoneNetworks = "nested-zone-networks": "zone networks that overlap",
     ZoneWithoutNetworks = "zone-without-networks": "a device in a zone that lists no networks",
-    UnusedAccept = "unused-accept": "an acceptance in the lint configuration that matches no finding",
+    UnusedAccept = "unused-accept": "an acceptance (in the site or the lint configuration) that matches no finding",
 }
 
 impl fmt::Display for LintCode {

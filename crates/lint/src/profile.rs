@@ -221,7 +221,14 @@ pub(crate) fn tls_versions(doc: &ProfileDoc, index: usize, flow: &Flow) -> Vec<F
                     code: LintCode::TlsOldVersion,
                     level: Level::Warning,
                     reason: format!("TLS version `{v}` is deprecated"),
-                    citations: vec![cite::RFC8996],
+                    citations: vec![
+                        cite::RFC8996,
+                        if v.to_ascii_lowercase().contains("dtls") {
+                            cite::RFC9325_DTLS
+                        } else {
+                            cite::RFC9325_TLS
+                        },
+                    ],
                     remedy: "use TLS 1.2 or 1.3 (DTLS 1.2 or 1.3) only".to_string(),
                 },
             )
@@ -230,7 +237,7 @@ pub(crate) fn tls_versions(doc: &ProfileDoc, index: usize, flow: &Flow) -> Vec<F
 }
 
 /// A protocol without encryption: its name and what says so.
-pub(crate) fn plaintext(flow: &Flow) -> Option<(&'static str, Citation)> {
+pub(crate) fn plaintext(flow: &Flow) -> Option<(&'static str, &'static [Citation])> {
     if flow.tls.is_some() {
         return None;
     }
@@ -239,18 +246,18 @@ pub(crate) fn plaintext(flow: &Flow) -> Option<(&'static str, Citation)> {
     let udp = flow.protocol.number() == Some(17);
     let port = |p: u16| flow.ports.contains(p);
     if tcp && (port(23) || app.contains("telnet")) {
-        return Some(("telnet", cite::CWE319));
+        return Some(("telnet", &[cite::CWE319]));
     }
     if tcp && (port(21) || (app.split_whitespace().any(|w| w == "ftp"))) {
-        return Some(("FTP", cite::CWE319));
+        return Some(("FTP", &[cite::CWE319, cite::RFC9325_STRICT]));
     }
     if tcp && (port(80) || port(8080)) && !app.contains("https") && !app.contains("tls") {
-        return Some(("HTTP without TLS", cite::CWE319));
+        return Some(("HTTP without TLS", &[cite::CWE319, cite::RFC9325_STRICT]));
     }
     if (udp || tcp) && (port(161) || port(162) || app.contains("snmp")) && !app.contains("snmpv3") {
         return Some((
             "SNMP (v1/v2c community strings travel in cleartext)",
-            cite::CISA_SNMP,
+            &[cite::CISA_SNMP],
         ));
     }
     None
@@ -393,7 +400,7 @@ pub(crate) fn flow_findings(doc: &ProfileDoc, index: usize, exposure: bool) -> V
                         "{what}: {} travels unencrypted",
                         flow.app.as_deref().unwrap_or("the flow")
                     ),
-                    citations: vec![c],
+                    citations: c.to_vec(),
                     remedy: plaintext_remedy(what),
                 },
             ));

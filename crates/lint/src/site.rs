@@ -22,7 +22,7 @@ use crate::doc::ProfileDoc;
 use crate::finding::{Finding, Level, LintCode, Location};
 use crate::ipsec::Phase;
 use crate::profile::{self, What};
-use crate::timeout::{ct_timeout_remedy, Conntrack, Transport};
+use crate::timeout::{ct_timeout_remedy, raise, transport_of, Conntrack, Transport};
 
 /// A compiled site with what lint needs beside it.
 pub struct SiteInput<'a> {
@@ -257,7 +257,7 @@ fn exposure(
                     Level::Note
                 },
                 reason: format!("{what} on {device}, reachable from {where_from}"),
-                citations: vec![c],
+                citations: c.to_vec(),
                 remedy: profile::plaintext_remedy(what),
             },
         ));
@@ -325,35 +325,31 @@ fn keepalive(s: &SiteInput<'_>, device: &str, doc: &ProfileDoc, flow: &Flow) -> 
     let Some(k) = flow.keepalive else {
         return out;
     };
-    let transport = match flow.protocol.number() {
-        Some(6) => Transport::Tcp,
-        Some(17) => Transport::Udp,
-        _ => return out,
+    let Some(transport) = flow.protocol.number().and_then(transport_of) else {
+        return out;
     };
     let at = s.device_at(device, None);
-    if let Some(ct) = s.conntrack {
-        let (t, sysctl) = ct.for_protocol(transport);
-        if k > t {
-            let source = if ct.from_kernel {
-                "this kernel's"
-            } else {
-                "the configured"
-            };
-            let name = format!("portolan_{}_{}", sanitize(device), sanitize(&flow.id));
-            out.push(device_finding(doc, flow, device, at.clone(), What {
-                code: LintCode::KeepaliveOverConntrack,
-                level: Level::Warning,
-                reason: format!(
-                    "{} sends a keepalive every {k} s, longer than {source} {sysctl} ({t} s): the firewall forgets the idle connection first",
-                    flow.id
-                ),
-                citations: vec![cite::LINUX_CONNTRACK],
-                remedy: format!(
-                    "lower the device's keepalive below {t} s, or raise the timeout for this flow only (to twice the keepalive, so one lost keepalive does not end the connection): {}",
-                    ct_timeout_remedy(&name, transport, k.saturating_mul(2))
-                ),
-            }));
-        }
+    if let Some(r) = s.conntrack.as_ref().and_then(|ct| raise(k, transport, ct)) {
+        let source = if s.conntrack.is_some_and(|c| c.from_kernel) {
+            "this kernel's"
+        } else {
+            "the configured"
+        };
+        let name = ct_name(&doc.profile.id, &flow.id, r.seconds);
+        out.push(device_finding(doc, flow, device, at.clone(), What {
+            code: LintCode::KeepaliveOverConntrack,
+            level: Level::Warning,
+            reason: format!(
+                "{} sends a keepalive every {k} s, longer than {source} {} ({} s): the firewall forgets the idle connection first",
+                flow.id, r.sysctl, r.timeout
+            ),
+            citations: vec![cite::LINUX_CONNTRACK],
+            remedy: format!(
+                "lower the device's keepalive below {} s, or raise the timeout for this flow only (to twice the keepalive, so one lost keepalive does not end the connection): {}",
+                r.timeout,
+                ct_timeout_remedy(&name, &r)
+            ),
+        }));
     }
     if let Some(entry) = s.config.nat_for(Some(device)) {
         let (t, given, c) = match transport {
@@ -385,10 +381,19 @@ fn keepalive(s: &SiteInput<'_>, device: &str, doc: &ProfileDoc, flow: &Flow) -> 
     out
 }
 
-/// An nftables identifier from an id: letters, digits and `_`.
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+/// The `ct timeout` object's name `compile --ct-timeouts` gives a flow's raise (the
+/// nftables back end's object names: lower-case letters, digits, `-`, `.`, parts joined by
+/// `_`; longer names are shortened there).
+fn ct_name(profile: &str, flow: &str, seconds: u32) -> String {
+    format!("ct_{profile}_{flow}_{seconds}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

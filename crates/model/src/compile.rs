@@ -165,6 +165,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
         }
     }
     site::zones_without_interface(sink, raw);
+    site_check::accepts(sink, raw, &policy);
     policy
 }
 

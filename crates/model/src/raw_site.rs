@@ -28,6 +28,22 @@ pub struct RawSite {
     /// `inventory` gives the devices; the inventories' rows are appended here when loaded.
     #[serde(default = "no_devices")]
     pub devices: Spanned<Vec<RawDevice>>,
+    /// `portolan lint` findings the site accepts, each for a flow with a reason: lint then
+    /// reports the acceptance instead of the finding (docs/site-format.md, docs/lint.md).
+    #[serde(default)]
+    pub accept: Vec<Spanned<RawAccept>>,
+}
+
+/// One accepted lint finding: `{code, flow, device?, reason}`. `flow` is `profile/flow` or a
+/// flow id alone; `device` narrows it to one device or group of the site.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccept {
+    pub code: Spanned<String>,
+    pub flow: Spanned<String>,
+    #[serde(default)]
+    pub device: Option<Spanned<String>>,
+    pub reason: Spanned<String>,
 }
 
 fn no_devices() -> Spanned<Vec<RawDevice>> {

@@ -31,7 +31,24 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
         }
         return Ok(Outcome::BadInput);
     }
+    if a.ct_timeouts.is_some() && a.target != TargetArg::Nftables {
+        let why = "--ct-timeouts writes nftables `ct timeout` objects: use --target nftables";
+        if a.out.json() {
+            eprintln!("{}", serde_json::json!({"error": why, "exit": 2}));
+        } else {
+            eprintln!("error: {why}");
+        }
+        return Ok(Outcome::BadInput);
+    }
+    let ct_timeouts = match &a.ct_timeouts {
+        Some(from) => match ct_timeouts(&policy, from, a.out.json())? {
+            Some(t) => t,
+            None => return Ok(Outcome::BadInput),
+        },
+        None => Default::default(),
+    };
     let mut opts = Options {
+        ct_timeouts,
         dns_timeout: a.dns_timeout.map(std::time::Duration::from_secs),
         aerleon_platforms: a.aerleon_platform.clone(),
         ..Options::default()
@@ -144,6 +161,87 @@ fn exact(r: &portolan_verify::site::Report) -> bool {
         && r.flows
             .iter()
             .all(|f| f.status == portolan_verify::site::Status::Permitted)
+}
+
+/// `--ct-timeouts FROM`: the flows of `policy` whose keepalive outlasts the firewall's
+/// conntrack timeout (lint's own analysis, [`portolan_lint::site_raises`]), the timeouts read
+/// from this kernel (`kernel`) or from a lint configuration file's `conntrack:`. Each raised
+/// flow is said on stderr. `None`: bad input, already reported.
+fn ct_timeouts(
+    policy: &portolan_model::ir::Policy,
+    from: &str,
+    json: bool,
+) -> anyhow::Result<Option<std::collections::BTreeMap<(String, String), portolan_emit::CtTimeout>>>
+{
+    let ct = if from == "kernel" {
+        portolan_lint::Conntrack::from_proc(std::path::Path::new(super::lint::PROC_NETFILTER))
+            .map_err(|e| anyhow::anyhow!("--ct-timeouts: {e}"))?
+    } else {
+        let text = std::fs::read_to_string(from)
+            .with_context(|| format!("--ct-timeouts: cannot read {from}"))?;
+        match portolan_lint::config::parse(from, &text) {
+            Ok(c) => match c.conntrack {
+                Some(ct) => ct,
+                None => {
+                    let why = format!("{from} gives no `conntrack:` timeouts for --ct-timeouts");
+                    if json {
+                        eprintln!("{}", serde_json::json!({"error": why, "exit": 2}));
+                    } else {
+                        eprintln!("error: {why} (add `conntrack: {{tcp_established: N, udp: N, udp_stream: N}}`, or use --ct-timeouts kernel on the firewall)");
+                    }
+                    return Ok(None);
+                }
+            },
+            Err(d) => {
+                crate::output::print_diagnostics(&d);
+                return Ok(None);
+            }
+        }
+    };
+    let raises = portolan_lint::site_raises(policy, &ct);
+    if json {
+        eprintln!(
+            "{}",
+            serde_json::json!({"ct_timeouts": raises, "conntrack": ct})
+        );
+    } else if raises.is_empty() {
+        eprintln!(
+            "ct-timeouts: no flow's keepalive outlasts the firewall's conntrack timeouts (tcp established {} s, udp stream {} s)",
+            ct.tcp_established, ct.udp_stream
+        );
+    } else {
+        for r in &raises {
+            eprintln!(
+                "ct-timeouts: {}/{} of {}: keepalive {} s > {} {} s: {} timeout {} s for this flow",
+                r.profile,
+                r.flow,
+                r.group,
+                r.raise.keepalive,
+                r.raise.sysctl,
+                r.raise.timeout,
+                r.raise.state(),
+                r.raise.seconds
+            );
+        }
+    }
+    Ok(Some(
+        raises
+            .into_iter()
+            .map(|r| {
+                let protocol = match r.raise.transport {
+                    portolan_lint::timeout::Transport::Tcp => portolan_emit::CtProtocol::Tcp,
+                    portolan_lint::timeout::Transport::Udp => portolan_emit::CtProtocol::Udp,
+                };
+                (
+                    (r.group, r.flow),
+                    portolan_emit::CtTimeout {
+                        protocol,
+                        seconds: r.raise.seconds,
+                    },
+                )
+            })
+            .collect(),
+    ))
 }
 
 /// `--resolve`: every name of the policy's rules, resolved now with its TTL. A name that does

@@ -14,7 +14,7 @@ use crate::cli::{DenyLevel, Global, LintArgs, LintFormat};
 use crate::output::{print_diagnostics, Outcome};
 
 /// Where the kernel keeps the conntrack timeouts of the current network namespace.
-const PROC_NETFILTER: &str = "/proc/sys/net/netfilter";
+pub(crate) const PROC_NETFILTER: &str = "/proc/sys/net/netfilter";
 
 pub fn run(g: &Global, a: &LintArgs) -> anyhow::Result<Outcome> {
     let catalog = super::load_catalog(g)?;
@@ -178,6 +178,12 @@ fn site(
         if let Some(doc) = doc {
             docs.insert(doc.profile.id.clone(), doc);
         }
+    }
+    // The site's own acceptances (which `portolan_lint::site` adds to the configuration's):
+    // a code lint does not know is bad input.
+    if let Err(d) = portolan_lint::config::site_accepts(&name, &raw) {
+        print_diagnostics(&d);
+        return Ok(None);
     }
     Ok(Some(portolan_lint::site(
         &name, &raw, &policy, &docs, config, conntrack,

@@ -38,12 +38,24 @@ fn site(g: &Global, f: &std::path::Path, text: &str) -> anyhow::Result<Vec<Diagn
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default(),
     };
-    Ok(
-        match portolan_model::compile::site_text(&f.display().to_string(), text, &profiles) {
-            Ok(l) => l.warnings,
-            Err(d) => d,
-        },
-    )
+    let name = f.display().to_string();
+    let mut diags = match portolan_model::compile::site_text(&name, text, &profiles) {
+        Ok(l) => l.warnings,
+        Err(d) => d,
+    };
+    // `accept:` codes are lint's: checked here too, so that validate catches a misspelt one.
+    // (Read again only when the site has a top-level `accept:`: a large site parses once.)
+    let raw = text
+        .lines()
+        .any(|l| l.starts_with("accept:"))
+        .then(|| serde_saphyr::from_str::<portolan_model::raw_site::RawSite>(text).ok())
+        .flatten();
+    if let Some(raw) = raw {
+        if let Err(d) = portolan_lint::config::site_accepts(&name, &raw) {
+            diags.extend(d);
+        }
+    }
+    Ok(diags)
 }
 
 pub fn run(g: &Global, a: &ValidateArgs) -> anyhow::Result<Outcome> {

@@ -13,7 +13,9 @@ use super::sets::Sets;
 use super::T;
 use crate::cast::peer_interfaces;
 use crate::classes::{Class, Classes};
-use crate::names::{is_dns_filled_set, object, safe_interface, safe_text, Family};
+use crate::names::{
+    is_dns_filled_set, object, object_max, safe_interface, safe_text, Family, NFT_NAME_MAX,
+};
 use crate::zones::Ownership;
 use crate::{AnyMac, EmitError, Options};
 
@@ -122,10 +124,19 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
     let limit = format!("limit rate {rate}/second burst {rate} packets");
 
     let mut forward_cast = Vec::new();
+    let mut ct_objects = BTreeMap::new();
     let mut class_chains = Vec::new();
     let mut has: Vec<[bool; 3]> = Vec::new();
     for (c, n) in classes.list.iter().zip(&names) {
-        let cc = class_rules(policy, opts, c, n, &mut sets, &mut forward_cast)?;
+        let cc = class_rules(
+            policy,
+            opts,
+            c,
+            n,
+            &mut sets,
+            &mut forward_cast,
+            &mut ct_objects,
+        )?;
         has.push([!cc.out.is_empty(), !cc.inn.is_empty(), !cc.local.is_empty()]);
         for (suffix, rules) in [("out", cc.out), ("in", cc.inn), ("local", cc.local)] {
             if !rules.is_empty() {
@@ -184,7 +195,45 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
         chains,
         maps: maps.into_values().collect(),
         hooks,
+        ct_timeouts: ct_objects.into_iter().collect(),
     })
+}
+
+/// `ct timeout set "<name>" ` for the rules of `r` in class `c` when `--ct-timeouts` raises
+/// its flow for the class's groups, the object declared in `objects`; empty otherwise. The
+/// groups of a class share the rule, so they must share the raise: a class whose groups
+/// differ (two modes of a profile with different keepalives but the same rules) is refused
+/// rather than given one group's timeout.
+fn ct_timeout(
+    c: &Class,
+    r: &Rule,
+    opts: &Options,
+    objects: &mut BTreeMap<String, String>,
+) -> Result<String, EmitError> {
+    if opts.ct_timeouts.is_empty() {
+        return Ok(String::new());
+    }
+    let of = |g: &str| opts.ct_timeouts.get(&(g.to_string(), r.flow.clone()));
+    let first = of(&c.first().id);
+    if c.groups.iter().any(|g| of(&g.id) != first) {
+        return Err(EmitError::Unsupported {
+            target: T,
+            what: format!(
+                "different conntrack timeouts for {} among device groups whose rules are identical ({}); give those groups rules of their own or the same keepalive",
+                r.provenance(),
+                c.groups.iter().map(|g| g.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    let Some(t) = first else {
+        return Ok(String::new());
+    };
+    let name = object_max(
+        &["ct", &r.profile, &r.flow, &t.seconds.to_string()],
+        NFT_NAME_MAX,
+    );
+    objects.insert(name.clone(), t.body());
+    Ok(format!("ct timeout set \"{name}\" "))
 }
 
 /// The rules of a class's chains; a peer's multicast to the class's devices goes to
@@ -196,6 +245,7 @@ fn class_rules(
     n: &Names,
     sets: &mut Sets,
     forward_cast: &mut Vec<String>,
+    ct_objects: &mut BTreeMap<String, String>,
 ) -> Result<ClassChains, EmitError> {
     let mut cc = ClassChains::default();
     let iif = n
@@ -271,7 +321,8 @@ fn class_rules(
                 .family()
                 .is_none_or(|f| n.fams.contains(&Family::from(f)));
             if let Some(m) = l4(r, None)?.filter(|_| fits) {
-                push(&mut cc.local, format!("{m} accept {cm}"));
+                let ct = ct_timeout(c, r, opts, ct_objects)?;
+                push(&mut cc.local, format!("{m} {ct}accept {cm}"));
             }
         }
         let (chain, dir) = if device {
@@ -279,10 +330,11 @@ fn class_rules(
         } else {
             (&mut cc.inn, "saddr")
         };
+        let ct = ct_timeout(c, r, opts, ct_objects)?;
         for fam in n.fams.iter().copied() {
             let Some(m) = l4(r, Some(fam))? else { continue };
             for pm in sets.peers(r, fam, dir, opts)? {
-                push(chain, format!("{pm} {m} accept {cm}"));
+                push(chain, format!("{pm} {m} {ct}accept {cm}"));
             }
         }
     }

@@ -27,6 +27,8 @@ pub(super) struct Ruleset {
     pub(super) maps: Vec<Map>,
     /// The base chains (`forward`, `input`) that look the maps up.
     pub(super) hooks: Vec<Chain>,
+    /// `ct timeout` objects (`--ct-timeouts`), by name: their bodies.
+    pub(super) ct_timeouts: Vec<(String, String)>,
 }
 
 /// A named set of addresses.
@@ -130,6 +132,7 @@ impl Ruleset {
     fn flush_part(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "\n# 2. Every rule goes; chains are declared, static sets and maps emptied, all refilled below.")?;
         writeln!(f, "flush table {TABLE}")?;
+        self.ct_timeouts_part(f)?;
         if self.static_sets.is_empty() && self.maps.is_empty() {
             return Ok(());
         }
@@ -161,6 +164,19 @@ impl Ruleset {
         }
         for m in &self.maps {
             writeln!(f, "flush map {TABLE} {}", m.name)?;
+        }
+        Ok(())
+    }
+
+    /// The `ct timeout` objects, once the flush has removed the rules that used them: each
+    /// declared (a no-op when it exists), deleted and declared again, so that a reload
+    /// replaces an object whose timeout changed (re-adding an existing object leaves it as
+    /// it was), in the same transaction.
+    fn ct_timeouts_part(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, body) in &self.ct_timeouts {
+            writeln!(f, "add ct timeout {TABLE} {name} {{ {body} }}")?;
+            writeln!(f, "delete ct timeout {TABLE} {name}")?;
+            writeln!(f, "add ct timeout {TABLE} {name} {{ {body} }}")?;
         }
         Ok(())
     }

@@ -15,6 +15,9 @@
 //!   device that ends up allowed nothing (`nothing-allowed`, with the reasons), a feature,
 //!   param or version the site sets that no flow of the device's mode uses (`unused-feature`,
 //!   `unused-param`, `unused-version`).
+//! - `accept:` (lint findings the site accepts): each names a device of the site (if any), a
+//!   flow of a profile the site uses (of that device's profile, when it names one), a code
+//!   spelled as lint's are (lint checks it is one of its codes) and a reason.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -525,4 +528,106 @@ pub(super) fn value(dev: &Dev, id: &str) -> Option<String> {
         return None;
     }
     param_text(dev.d, dev.p, id)
+}
+
+/// The site's `accept:` entries: a device of the site, a flow its profiles have, a code in
+/// lint's spelling (kebab-case; which codes exist is lint's to say), a reason.
+pub(super) fn accepts(sink: &mut Sink, raw: &RawSite, policy: &crate::ir::Policy) {
+    for a in &raw.accept {
+        let a = &a.value;
+        let code = &a.code.value;
+        let kebab = !code.is_empty()
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !kebab {
+            sink.error(
+                pos(&a.code),
+                Code::InvalidValue,
+                format!("`{code}` is not a lint code"),
+                "use a code `portolan lint` prints, such as plaintext-service",
+            );
+        }
+        if a.reason.value.trim().is_empty() {
+            sink.error(
+                pos(&a.reason),
+                Code::InvalidValue,
+                "an acceptance needs a reason",
+                "say why the finding is acceptable here",
+            );
+        }
+        let group = match &a.device {
+            Some(d) => match policy.groups.iter().find(|g| g.id == d.value) {
+                Some(g) => Some(g),
+                None => {
+                    if !raw.devices.value.iter().any(|x| x.id.value == d.value) {
+                        sink.error(
+                            pos(d),
+                            Code::UnknownDevice,
+                            format!("device `{}` is not declared", d.value),
+                            "use the id of a device or group under `devices`",
+                        );
+                    }
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let flow = &a.flow.value;
+        let (profile_id, flow_id) = match flow.split_once('/') {
+            Some((p, f)) => (Some(p), f),
+            None => (None, flow.as_str()),
+        };
+        let candidates: Vec<&Profile> = match group {
+            Some(g) => policy.profiles.get(&g.profile).into_iter().collect(),
+            None => policy.profiles.values().collect(),
+        };
+        let profiles: Vec<&Profile> = candidates
+            .iter()
+            .copied()
+            .filter(|p| profile_id.is_none_or(|id| p.id == id))
+            .collect();
+        let whose = match group {
+            Some(g) => format!("device `{}`'s profile `{}`", g.id, g.profile),
+            None => "the site's profiles".to_string(),
+        };
+        let user = match group {
+            Some(g) => format!("device `{}`", g.id),
+            None => "any device of the site".to_string(),
+        };
+        if profiles.is_empty() {
+            let id = profile_id.unwrap_or_default();
+            sink.error(
+                pos(&a.flow),
+                Code::UnknownProfile,
+                format!("`{flow}`: profile `{id}` is not used by {user}"),
+                "write `profile/flow` with a profile the site's devices use, or the flow id alone",
+            );
+            continue;
+        }
+        if !profiles
+            .iter()
+            .any(|p| p.flows.iter().any(|f| f.id == flow_id))
+        {
+            let mut known: Vec<String> = profiles
+                .iter()
+                .flat_map(|p| p.flows.iter().map(move |f| format!("{}/{}", p.id, f.id)))
+                .collect();
+            known.sort();
+            known.dedup();
+            let more = known.len().saturating_sub(8);
+            known.truncate(8);
+            let list = if more > 0 {
+                format!("{}, and {more} more", known.join(", "))
+            } else {
+                known.join(", ")
+            };
+            sink.error(
+                pos(&a.flow),
+                Code::UnknownFlow,
+                format!("`{flow}` is not a flow of {whose}"),
+                format!("known: {list}"),
+            );
+        }
+    }
 }

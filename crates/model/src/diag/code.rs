@@ -88,6 +88,7 @@ codes! {
     TabIndent = "tab-indent",
     UnboundRole = "unbound-role",
     UnboundService = "unbound-service",
+    UnknownDevice = "unknown-device",
     UnknownEndpoint = "unknown-endpoint",
     UnknownFeature = "unknown-feature",
     UnknownField = "unknown-field",

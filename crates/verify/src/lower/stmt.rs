@@ -82,7 +82,10 @@ impl Lowering<'_> {
                         None => Stmt::Unknown(format!("{k} to unknown chain {target}")),
                     }
                 }
-                "counter" | "log" | "comment" | "set" | "map" => continue,
+                // `ct timeout set "name"` (JSON key `ct timeout`, `compile --ct-timeouts`)
+                // gives the connection a conntrack timeout object: how long an idle entry
+                // lives, never whether this packet passes.
+                "counter" | "log" | "comment" | "set" | "map" | "ct timeout" => continue,
                 "mangle"
                     if body
                         .get("key")
@@ -290,6 +293,7 @@ pub fn render_stmt(s: &Value) -> String {
         ),
         "counter" => "counter".into(),
         "log" => "log".into(),
+        "ct timeout" => format!("ct timeout set {b}"),
         "limit" => format!(
             "limit rate {}/{}",
             b.get("rate").map(Value::to_string).unwrap_or_default(),
