@@ -56,6 +56,7 @@ pub struct GroupView {
 #[derive(Serialize)]
 pub struct NoteView {
     pub source: &'static str,
+    pub color: Color,
     pub text: String,
 }
 
@@ -295,7 +296,7 @@ fn group_view(
         }
         totals.flows += 1;
         flows.push(flow_view(
-            g,
+            &g.id,
             id,
             provenance,
             profile,
@@ -312,8 +313,9 @@ fn group_view(
         .get(&g.id)
         .map(|v| {
             v.iter()
-                .map(|(s, t)| NoteView {
+                .map(|(s, c, t)| NoteView {
                     source: s.name(),
+                    color: *c,
                     text: t.clone(),
                 })
                 .collect()
@@ -397,8 +399,8 @@ fn evidence_shown(mut ev: Vec<String>) -> Vec<String> {
 pub const EVIDENCE_SHOWN: usize = 8;
 
 #[allow(clippy::too_many_arguments)]
-fn flow_view(
-    g: &Group,
+pub(crate) fn flow_view(
+    g: &str,
     id: &str,
     provenance: String,
     profile: Option<&Profile>,
@@ -464,7 +466,7 @@ fn flow_view(
         (false, false) => pflow.map_or("", |f| f.initiation.name()),
     };
     FlowView {
-        anchor: format!("flow-{}/{id}", g.id),
+        anchor: format!("flow-{g}/{id}"),
         id: id.to_string(),
         provenance,
         enforced: !rules.is_empty(),
