@@ -476,6 +476,22 @@ fn in_chromium_every_flow_and_arrow_is_there_and_nothing_is_fetched() {
         }
         boxes.push((b, label));
     }
+    // Every node's text stays inside its box.
+    for n in dom["nodes"].as_array().expect("nodes") {
+        let b = box_of(&n["box"]);
+        for (t, tb) in n["texts"]
+            .as_array()
+            .expect("texts")
+            .iter()
+            .zip(n["text_boxes"].as_array().expect("boxes"))
+        {
+            let tb = box_of(tb);
+            assert!(
+                tb[0] >= b[0] && tb[0] + tb[2] <= b[0] + b[2] + 0.5,
+                "{t} at {tb:?} sticks out of its node {b:?}"
+            );
+        }
+    }
     assert!(
         dom["scroll_width"].as_f64() <= dom["client_width"].as_f64(),
         "the page scrolls sideways at 800 px: {} > {}: {}",

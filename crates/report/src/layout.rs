@@ -163,10 +163,17 @@ fn worse(a: &'static str, b: &'static str) -> &'static str {
 }
 
 fn cut(s: &str) -> String {
-    if s.chars().count() <= LABEL_MAX {
+    cut_to(s, LABEL_MAX)
+}
+
+/// A device node's name (12 px) in its box: fewer characters than a label of 10 px.
+const GROUP_LABEL_MAX: usize = 29;
+
+fn cut_to(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_string()
     } else {
-        let mut t: String = s.chars().take(LABEL_MAX - 1).collect();
+        let mut t: String = s.chars().take(max - 1).collect();
         t.push('…');
         t
     }
@@ -329,11 +336,13 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
             href,
         } in members
         {
-            let label = if collapsed {
+            // Collapsed: the profile, and its count below it (a long profile id and the
+            // count would not fit one line of the node).
+            let sub = if collapsed {
                 let n = counts.get(key).copied().unwrap_or(1);
-                format!("{label} ({n} group{})", if n == 1 { "" } else { "s" })
+                format!("{n} group{} of this profile", if n == 1 { "" } else { "s" })
             } else {
-                label.clone()
+                sub.clone()
             };
             nodes.push(Node {
                 rect: Rect {
@@ -342,8 +351,8 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
                     w: LEFT_W - 16.0,
                     h: NODE_H,
                 },
-                label: cut(&label),
-                subtitle: cut(sub),
+                label: cut_to(label, GROUP_LABEL_MAX),
+                subtitle: cut(&sub),
                 kind: "group",
                 href: href.clone(),
             });

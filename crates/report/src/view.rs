@@ -21,6 +21,10 @@ pub struct Page {
     /// The overlays given, by name.
     pub sources: Vec<&'static str>,
     pub totals: Totals,
+    /// Groups with a red note (what a source found that no flow explains): id and anchor,
+    /// named at the top of the page so that a reader does not take "0 red flows" for "all
+    /// well".
+    pub flagged: Vec<(String, String)>,
 }
 
 #[derive(Default, Serialize)]
@@ -30,6 +34,8 @@ pub struct Totals {
     pub green: usize,
     pub grey: usize,
     pub red: usize,
+    /// Flows no source spoke of (documented-only rows, flows no result names).
+    pub none: usize,
 }
 
 #[derive(Serialize)]
@@ -232,7 +238,14 @@ pub fn page(policy: &Policy, emitted: &Emitted, overlays: &Overlays) -> Page {
         groups.push(gv);
     }
     totals.groups = groups.len();
+    totals.none = totals.flows - totals.green - totals.grey - totals.red;
+    let flagged = groups
+        .iter()
+        .filter(|g| g.notes.iter().any(|n| n.color == Color::Red))
+        .map(|g| (g.id.clone(), g.anchor.clone()))
+        .collect();
     Page {
+        flagged,
         site: policy.site.clone(),
         zones,
         groups,

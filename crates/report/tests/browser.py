@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+T0 = time.monotonic()
+
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -111,6 +113,8 @@ class Pipe:
         return json.loads(msg)
 
     def send(self, method, params=None, session=None, timeout=30.0):
+        # What was asked when, on stderr: a timeout names its step.
+        print(f"browser.py: {time.monotonic() - T0:7.2f} s {method}", file=sys.stderr)
         self.next_id += 1
         mid = self.next_id
         m = {"id": mid, "method": method, "params": params or {}}
@@ -174,6 +178,8 @@ def main():
     ap.add_argument("--width", type=int, action="append", default=[])
     ap.add_argument("--no-dom", action="store_true", help="timings and screenshots only")
     ap.add_argument("--filter", action="append", default=[], help="text typed in the filter box")
+    ap.add_argument("--top-only", action="store_true", help="only the first screen's screenshot")
+    ap.add_argument("--at", action="append", default=[], help="also a screenshot from this element id down")
     ap.add_argument("--chromium", default=os.environ.get("CHROMIUM", "chromium"))
     a = ap.parse_args()
     widths = a.width or [1366, 800]
@@ -213,20 +219,22 @@ def main():
                     session=s,
                 )["result"]["value"]
             )
-            # Layout settled: the full page's height, then one screenshot of all of it.
+            # Layout settled: the full page's height, then one screenshot of all of it (up to
+            # 16,000 px; not with --top-only, for big pages).
             m = b.send("Page.getLayoutMetrics", session=s)
             h = int(min(m["cssContentSize"]["height"], 16000))
-            shot = b.send(
+            path = os.path.join(a.shots, f"{os.path.splitext(os.path.basename(page))[0]}-{w}.png")
+            shot = None if a.top_only else b.send(
                 "Page.captureScreenshot",
                 {"format": "png", "captureBeyondViewport": True,
                  "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}},
                 session=s,
                 timeout=120,
             )
-            path = os.path.join(a.shots, f"{os.path.splitext(os.path.basename(page))[0]}-{w}.png")
-            with open(path, "wb") as f:
-                f.write(base64.b64decode(shot["data"]))
-            out["screenshots"].append(path)
+            if shot:
+                with open(path, "wb") as f:
+                    f.write(base64.b64decode(shot["data"]))
+                out["screenshots"].append(path)
             # And the first screen alone, what a reader sees on opening the page.
             top = b.send(
                 "Page.captureScreenshot",
@@ -239,6 +247,14 @@ def main():
             out["screenshots"].append(first)
             out["loads"].append({"width": w, "wall_s": round(wall, 3), **timing,
                                  "content_width": m["cssContentSize"]["width"], "content_height": h})
+        # A screen's worth from an element down, by id (the last width): `--at group-wcc-lite`.
+        for anchor in a.at:
+            y = b.send("Runtime.evaluate", {"expression": f"document.getElementById({json.dumps(anchor)}).getBoundingClientRect().top + scrollY", "returnByValue": True}, session=s)["result"]["value"]
+            shot = b.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": y, "width": widths[-1], "height": 900, "scale": 1}}, session=s)
+            path = os.path.join(a.shots, f"{os.path.splitext(os.path.basename(page))[0]}-{anchor.replace('/', '_')}.png")
+            with open(path, "wb") as f:
+                f.write(base64.b64decode(shot["data"]))
+            out["screenshots"].append(path)
         if not a.no_dom:
             v = b.send("Runtime.evaluate", {"expression": DOM_SCRIPT, "returnByValue": True}, session=s)
             if "exceptionDetails" in v:
