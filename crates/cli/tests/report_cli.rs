@@ -5,6 +5,10 @@
 //! the overlays from the real commands (`verify` of a ruleset with one rule removed by hand,
 //! `lint`, `audit` of a two-line Zeek log, a lab run's rows), with colours stated by hand.
 //! The verify case loads rulesets into scratch namespaces (never this machine's): needs root.
+//! The page is also loaded in headless Chromium (crates/report/tests/browser.py, over the
+//! DevTools protocol: requests, console, DOM with its layout, the filter typed into,
+//! screenshots kept in target/report-browser/), and checked by the W3C Nu Html Checker
+//! (vnu.jar, from scripts/setup.sh), as is `doc --format html`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
