@@ -536,6 +536,33 @@ fn in_chromium_every_flow_and_arrow_is_there_and_nothing_is_fetched() {
     }
 }
 
+/// The browser test's own control: a page that does fetch something (from loopback's discard
+/// port, refused at once) and logs an error is seen doing both, so the report test's empty
+/// lists mean something.
+#[test]
+fn in_chromium_a_fetch_and_a_console_error_are_seen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("control.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>c</title></head><body><img src=\"http://127.0.0.1:9/x.png\" alt=\"\"><script>console.error(\"control\")</script></body></html>",
+    )
+    .expect("write");
+    let seen = in_chromium(&page, &["--width", "800", "--no-dom", "--top-only"]);
+    let requests = seen["requests"].as_array().expect("requests");
+    assert!(
+        requests.iter().any(|r| r == "http://127.0.0.1:9/x.png"),
+        "{requests:?}"
+    );
+    let console = seen["console"].as_array().expect("console");
+    assert!(
+        console
+            .iter()
+            .any(|c| c["kind"] == "console.error" && c["text"] == "control"),
+        "{console:?}"
+    );
+}
+
 /// The W3C's Nu Html Checker (vnu.jar, from npm's `vnu-jar`, fetched by scripts/setup.sh),
 /// on the report of the example site and on a profile's page.
 #[test]
