@@ -6,7 +6,10 @@
 # the time to render the page (best of 3), its size, and the same with the verify overlay of the
 # site's own ruleset (`portolan verify --ruleset`, loaded in a scratch namespace: needs root),
 # against the time of `portolan compile --target nftables` for the same site measured in the
-# same run (the report emits that ruleset too, so compile is its floor).
+# same run (the report emits that ruleset too, so compile is its floor), and the time the page
+# takes to open in headless Chromium (crates/report/tests/browser.py over the DevTools protocol:
+# the Navigation Timing API's loadEventEnd, the slower of two loads at 1366 and 800 px; `-` without
+# chromium). Issue 18's target: 1,000 groups open in under 2 s.
 #
 # usage: bench/report.sh    SIZES="10 1000"  PORTOLAN=path/to/portolan (default target/release)
 #   VERIFY_MAX=1000: the verify overlay only up to this size (verify's own cost is
@@ -28,7 +31,7 @@ best() {
   done
   printf "%.3f" "$b"
 }
-printf "%-8s %10s %10s %12s %12s %14s %8s\n" groups compile_s report_s page_MB verify_ovl_s report/compile collapsed
+printf "%-8s %10s %10s %12s %12s %14s %8s %10s\n" groups compile_s report_s page_MB verify_ovl_s report/compile collapsed open_s
 for n in $SIZES; do
   python3 bench/gen_site.py "$n" single > "$W/site.yaml"
   c=$(best "$BIN" compile "$W/site.yaml" --target nftables -o "$W/site.nft")
@@ -40,5 +43,11 @@ for n in $SIZES; do
   fi
   col=$("$BIN" report "$W/site.yaml" -o "$W/page.html" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["collapsed"])')
   ratio=$(awk -v a="$r" -v b="$c" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }')
-  printf "%-8s %10s %10s %12s %12s %14s %8s\n" "$n" "$c" "$r" "$mb" "$v" "$ratio" "$col"
+  o="-"
+  if command -v chromium >/dev/null; then
+    "$BIN" report "$W/site.yaml" -o "$W/page.html" >/dev/null 2>&1 || true
+    o=$(python3 crates/report/tests/browser.py "$W/page.html" --shots "$W/shots" --no-dom --top-only --width 1366 --width 800 \
+      | python3 -c 'import json,sys; print("%.3f" % (max(l["load_ms"] for l in json.load(sys.stdin)["loads"]) / 1000))')
+  fi
+  printf "%-8s %10s %10s %12s %12s %14s %8s %10s\n" "$n" "$c" "$r" "$mb" "$v" "$ratio" "$col" "$o"
 done

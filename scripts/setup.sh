@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 
 # scan's tests: nmap (the oracle), snmpd and chrony (real SNMP and NTP services to scan);
 # squid (the squid target's tests), python3-venv (Aerleon's); python3: crates/report/tests/
-# check_report.py parses `portolan report` pages (html.parser, xml.etree).
-PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump python3 python3-venv squid-openssl curl nmap snmpd chrony)
+# check_report.py parses `portolan report` pages (html.parser, xml.etree); chromium: the
+# report's browser test (crates/report/tests/browser.py drives it over the DevTools protocol);
+# default-jre-headless: the Nu Html Checker (vnu.jar, below) the report is validated with.
+PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump python3 python3-venv squid-openssl curl nmap snmpd chrony chromium default-jre-headless)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,5 +52,20 @@ if [ ! -s "$SARIF_SCHEMA" ]; then
     && tar -xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json)
   mkdir -p "$(dirname "$SARIF_SCHEMA")"
   mv "$tmp/package/lib/schemas/sarif-2.1.0-rtm.5.json" "$SARIF_SCHEMA"
+  rm -rf "$tmp"
+fi
+
+# The W3C Nu Html Checker (vnu.jar) the report's pages must pass (crates/cli/tests/report_cli.rs),
+# pinned: npm's `vnu-jar` package, cached outside the repository like the schema above (the
+# test reads the same path, or $PORTOLAN_VNU).
+VNU_VERSION=26.9.27
+VNU="${PORTOLAN_VNU:-${XDG_CACHE_HOME:-$HOME/.cache}/portolan/vnu-$VNU_VERSION.jar}"
+if [ ! -s "$VNU" ]; then
+  command -v npm >/dev/null || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; $SUDO apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null; }
+  echo "setup: fetching the Nu Html Checker (vnu-jar@$VNU_VERSION)" >&2
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "vnu-jar@$VNU_VERSION" >/dev/null && tar -xzf "vnu-jar-$VNU_VERSION.tgz" package/build/dist/vnu.jar)
+  mkdir -p "$(dirname "$VNU")"
+  mv "$tmp/package/build/dist/vnu.jar" "$VNU"
   rm -rf "$tmp"
 fi

@@ -1,6 +1,7 @@
 //! The command line, as clap types, all of them here: the subcommands, their arguments, and the
 //! two argument groups every command shares (`--format`: [`OutputArgs`], `-o`: [`OutputFile`]).
 //! These stay in the binary; commands (`cmd/*.rs`) convert them into library types.
+//! (Over 800 lines because the whole command line is kept in this one file, by design.)
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -290,6 +291,9 @@ impl Command {
 pub enum DocFormat {
     Markdown,
     Json,
+    /// One self-contained page with `portolan report`'s templates (style, flow table,
+    /// filter): the vendor's rows with their citations, per mode.
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -965,6 +969,11 @@ pub struct ReportArgs {
     /// `portolan lint SITE --format json` output.
     #[arg(long, value_name = "JSON")]
     pub lint: Option<PathBuf>,
+    /// `portolan scan SITE --device GROUP --format json` output; once per device scanned.
+    /// The profile's `listens` entries found open mark their flows; ports open beyond the
+    /// profile are red notes on the group.
+    #[arg(long, value_name = "JSON")]
+    pub scan: Vec<PathBuf>,
     #[command(flatten)]
     pub file: OutputFile,
     /// With -o, the summary printed (`json`: groups, flows, green/grey/red counts, the red

@@ -470,7 +470,56 @@ fn example_site_seed_devices_name_exactly_the_blocked_flows() {
         blamed.dedup();
         assert_eq!(blamed, flows, "{}", out.stdout);
         assert_eq!(j["remedies"], serde_json::json!(remedies));
+        // The same output laid over `portolan report` (issue 18's --probe overlay, fed by a
+        // real probe run): the flows this firewall blocks with an answer (a TCP reset, an
+        // ICMP unreachable) or drops on TCP are red; UDP 5005 dropped gets no answer, which
+        // could also be a silent service: grey, as the probe's `warn`.
+        let (red, page) = report_with_probe(&lab, &site, &out.stdout);
+        let silent = ["status-location"];
+        let want: Vec<String> = flows
+            .iter()
+            .filter(|f| !silent.contains(f))
+            .map(|f| format!("flow-{device}/{f}"))
+            .collect();
+        let mut got: Vec<String> = red
+            .iter()
+            .map(|v| v.as_str().expect("anchor").to_string())
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "red flows of {device}");
+        for f in flows.iter().filter(|f| silent.contains(f)) {
+            let row = format!("<tr class=\"flow st-grey\" id=\"flow-{device}&#x2f;{f}\"");
+            assert!(page.contains(&row), "{device}/{f} grey");
+        }
     }
+}
+
+/// `portolan report SITE --probe FILE --format json -o PAGE` on a probe's JSON output; the
+/// summary's red flows and the page.
+fn report_with_probe(lab: &Lab, site: &str, probe_json: &str) -> (Vec<Value>, String) {
+    let file = lab.dir.path().join("probe.json");
+    std::fs::write(&file, probe_json).expect("write probe.json");
+    let page = lab.dir.path().join("report.html");
+    let out = cargo_bin_cmd!("portolan")
+        .args(["report", site, "--probe"])
+        .arg(&file)
+        .arg("-o")
+        .arg(&page)
+        .args(["--format", "json"])
+        .output()
+        .expect("run portolan report");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "red flows: exit 1; {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("summary JSON");
+    assert_eq!(summary["sources"], serde_json::json!(["probe"]));
+    (
+        summary["red_flows"].as_array().expect("red_flows").clone(),
+        std::fs::read_to_string(&page).expect("page"),
+    )
 }
 
 #[test]

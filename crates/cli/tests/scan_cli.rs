@@ -215,3 +215,110 @@ fn bad_input_exits_2_naming_the_flag() {
         assert!(v["error"].as_str().expect("error").contains(says), "{v}");
     }
 }
+
+/// The row of flow `anchor` (`flow-GROUP/FLOW`) on a report page has status `status`.
+fn row_status(page: &str, anchor: &str, status: &str) -> bool {
+    let id = anchor.replace('/', "&#x2f;");
+    page.contains(&format!("<tr class=\"flow st-{status}\" id=\"{id}\" "))
+}
+
+#[test]
+fn a_scan_laid_over_the_report_marks_the_listening_flows() {
+    let _turn = portolan_testkit::kernel::turn();
+    let mut procs = Procs::new();
+    let mut net = Net::new();
+    let sc = net.ns("sc");
+    let dev = net.ns("dev");
+    net.veth(&sc, "s0", &dev, "d0");
+    // The example site's WCC Lite, 10.20.0.5, features ser2net (ports 4001-4004) and snmp
+    // (UDP 161): the test opens ser2net's four ports and an undeclared 8081, nothing else.
+    ip_in(&sc, &["addr", "add", "10.20.0.1/24", "dev", "s0"]);
+    ip_in(&dev, &["addr", "add", "10.20.0.5/24", "dev", "d0"]);
+    for port in [4001, 4002, 4003, 4004, 8081] {
+        let mut c = command_in(
+            &dev,
+            &[
+                "socat",
+                &format!("TCP-LISTEN:{port},reuseaddr,fork"),
+                "SYSTEM:true",
+            ],
+        );
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        procs.spawn(c);
+        wait_for(
+            "socat",
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || {
+                run_in(&dev, &["ss", "-Htln", &format!("sport = :{port}")], None)
+                    .is_ok_and(|o| !o.trim().is_empty())
+            },
+        );
+    }
+    let o = portolan(&[
+        "scan",
+        &example(),
+        "--device",
+        "wcc-lite",
+        "--target",
+        "10.20.0.5",
+        "--netns",
+        &sc,
+        "--tcp",
+        "1-9000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "8081 is undeclared: {}", json(&o));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scan = dir.path().join("scan.json");
+    std::fs::write(&scan, &o.stdout).expect("write");
+    let page = dir.path().join("report.html");
+    let r = portolan(&[
+        "report",
+        &example(),
+        "--scan",
+        scan.to_str().expect("path"),
+        "-o",
+        page.to_str().expect("path"),
+        "--format",
+        "json",
+    ]);
+    let summary = json(&r);
+    assert_eq!(r.status.code(), Some(1), "{summary:#}");
+    assert_eq!(summary["sources"], serde_json::json!(["scan"]));
+    assert_eq!(summary["red_notes"], 1, "{summary:#}");
+    let html = std::fs::read_to_string(&page).expect("page");
+    // ser2net's ports answered: green; SNMP's 161 did not: grey (declared, not running);
+    // telemetry is no listening flow: no scan result.
+    let rows: Vec<&str> = html
+        .lines()
+        .filter(|l| l.contains("id=\"flow-wcc-lite"))
+        .collect();
+    let scanned = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        row_status(&html, "flow-wcc-lite/ser2net", "green"),
+        "ser2net: {rows:#?}\n{scanned}"
+    );
+    assert!(row_status(&html, "flow-wcc-lite/snmp", "grey"), "snmp");
+    assert!(
+        row_status(&html, "flow-wcc-lite/telemetry", "none"),
+        "telemetry"
+    );
+    assert!(html.contains("4004&#x2f;tcp open"), "the evidence");
+    assert!(
+        html.contains("161&#x2f;udp declared but not open"),
+        "the evidence"
+    );
+    // 8081 is the group's red note.
+    assert!(
+        html.contains(
+            "<span class=\"mark c-red\"><b>scan</b> <span class=\"ev\">undeclared-open (error)"
+        ),
+        "the red note"
+    );
+    assert!(html.contains("8081"), "the port named");
+    drop(procs);
+}

@@ -1,7 +1,14 @@
 //! The site diagram, laid out in layers rather than placed by hand: device groups in their
 //! zones on the left, the firewall in the middle, peers on the right, grouped by where they
 //! are (a zone of the site, or outside it: the Internet and the vendors' clouds). Services the
-//! firewall itself answers (DNS, DHCP) end at the firewall.
+//! firewall itself answers (DNS, DHCP) end at a peer node "this firewall" at the top of the
+//! right layer, so that every arrow crosses the firewall bar and every label sits at the same
+//! place: just before the peer, right-aligned, one line per arrow arriving there.
+//!
+//! Labels never overlap by construction: a peer node is as tall as the arrows arriving at it
+//! need (one [`LANE`] each), each arrow ends at its own lane, and its label sits on that lane
+//! in the label column between the firewall and the peers. The browser test checks this on
+//! the boxes Chromium lays out.
 //!
 //! The order within the peer layer is the one crossing-reduction step of a layered
 //! (Sugiyama) layout: each peer is placed at the mean position of the groups it talks to (its
@@ -33,11 +40,18 @@ const NODE_H: f64 = 28.0;
 const ZONE_HEAD: f64 = 40.0;
 const ZONE_GAP: f64 = 16.0;
 const LEFT_X: f64 = 16.0;
-const LEFT_W: f64 = 250.0;
-const FW_X: f64 = 360.0;
-const FW_W: f64 = 70.0;
-const RIGHT_X: f64 = 560.0;
-const RIGHT_W: f64 = 300.0;
+const LEFT_W: f64 = 230.0;
+const FW_X: f64 = 320.0;
+const FW_W: f64 = 72.0;
+const RIGHT_X: f64 = 690.0;
+/// Width of the label column left of the peers (labels are at most [`LABEL_MAX`] characters
+/// of a 10 px font).
+const LABEL_COL: f64 = 210.0;
+/// Vertical room of one arrow arriving at a peer.
+pub const LANE: f64 = 14.0;
+/// The place of the peer node standing for the firewall's own services.
+const FIREWALL: &str = "@firewall";
+const RIGHT_W: f64 = 280.0;
 const TOP: f64 = 40.0;
 const WIDTH: f64 = RIGHT_X + RIGHT_W + 16.0;
 /// Labels longer than this are cut (the `<title>` keeps the whole text).
@@ -96,6 +110,10 @@ pub struct Edge {
     /// Arrowhead at the peer end (the device initiates) and at the device end (the peer does).
     pub to_peer: bool,
     pub to_device: bool,
+    /// The device node it leaves (a group id, or `zone/profile` when collapsed) and the peer
+    /// node's text (`this firewall` for the firewall's own services).
+    pub group: String,
+    pub peer: String,
 }
 
 /// A peer node: where it is (a zone id, empty for outside, `@firewall`), and its text.
@@ -145,10 +163,17 @@ fn worse(a: &'static str, b: &'static str) -> &'static str {
 }
 
 fn cut(s: &str) -> String {
-    if s.chars().count() <= LABEL_MAX {
+    cut_to(s, LABEL_MAX)
+}
+
+/// A device node's name (12 px) in its box: fewer characters than a label of 10 px.
+const GROUP_LABEL_MAX: usize = 29;
+
+fn cut_to(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_string()
     } else {
-        let mut t: String = s.chars().take(LABEL_MAX - 1).collect();
+        let mut t: String = s.chars().take(max - 1).collect();
         t.push('…');
         t
     }
@@ -236,13 +261,13 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
             })
             .unwrap_or_default();
         let peer = if r.peers.firewall && r.peers.prefixes.is_empty() {
-            ("@firewall".to_string(), String::new())
+            (FIREWALL.to_string(), "this firewall".to_string())
         } else if collapsed {
             (place(policy, r), role.clone())
         } else {
             (place(policy, r), peers_of(r))
         };
-        if peer.0 != "@firewall" {
+        {
             peer_roles.entry(peer.clone()).or_default().insert(role);
         }
         let key = (dev.clone(), peer);
@@ -311,11 +336,13 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
             href,
         } in members
         {
-            let label = if collapsed {
+            // Collapsed: the profile, and its count below it (a long profile id and the
+            // count would not fit one line of the node).
+            let sub = if collapsed {
                 let n = counts.get(key).copied().unwrap_or(1);
-                format!("{label} ({n} group{})", if n == 1 { "" } else { "s" })
+                format!("{n} group{} of this profile", if n == 1 { "" } else { "s" })
             } else {
-                label.clone()
+                sub.clone()
             };
             nodes.push(Node {
                 rect: Rect {
@@ -324,8 +351,8 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
                     w: LEFT_W - 16.0,
                     h: NODE_H,
                 },
-                label: cut(&label),
-                subtitle: cut(sub),
+                label: cut_to(label, GROUP_LABEL_MAX),
+                subtitle: cut(&sub),
                 kind: "group",
                 href: href.clone(),
             });
@@ -338,9 +365,6 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
     // Right layer: peers by place, ordered by barycenter.
     let mut bary: BTreeMap<(String, String), (f64, usize)> = BTreeMap::new();
     for (dev, peer) in edges.keys() {
-        if peer.0 == "@firewall" {
-            continue;
-        }
         let e = bary.entry(peer.clone()).or_default();
         e.0 += y_of.get(dev).copied().unwrap_or(0.0);
         e.1 += 1;
@@ -362,14 +386,48 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
             )
         })
         .collect();
-    place_order.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    let mut peer_y: BTreeMap<(String, String), f64> = BTreeMap::new();
+    // The firewall's own services first (they are nearest to it), then by barycenter.
+    place_order.sort_by(|a, b| {
+        (b.0 == FIREWALL)
+            .cmp(&(a.0 == FIREWALL))
+            .then(a.1.total_cmp(&b.1))
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    // The arrows arriving at each peer, by the height they leave their device at: each its
+    // own lane, so that they do not cross at the end.
+    let mut arriving: BTreeMap<PeerKey, Vec<usize>> = BTreeMap::new();
+    for (i, (dev, peer)) in edge_order.iter().enumerate() {
+        arriving.entry(peer.clone()).or_default().push(i);
+        let _ = dev;
+    }
+    for list in arriving.values_mut() {
+        list.sort_by(|a, b| {
+            let ya = y_of.get(&edge_order[*a].0).copied().unwrap_or(0.0);
+            let yb = y_of.get(&edge_order[*b].0).copied().unwrap_or(0.0);
+            ya.total_cmp(&yb).then(a.cmp(b))
+        });
+    }
+    let node_h = |peer: &PeerKey| {
+        let k = arriving.get(peer).map_or(1, Vec::len) as f64;
+        NODE_H.max(k * LANE + 6.0)
+    };
+    let mut lane_y: Vec<f64> = vec![TOP; edge_order.len()];
     let mut y = TOP;
     for (place, _) in &place_order {
         let mut members = places.get(place).cloned().unwrap_or_default();
         members.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-        let h = ZONE_HEAD + members.len() as f64 * ROW + 6.0;
-        let (title, subtitle) = if place.is_empty() {
+        let h = ZONE_HEAD
+            + members
+                .iter()
+                .map(|(p, _)| node_h(p) + ROW - NODE_H)
+                .sum::<f64>()
+            + 6.0;
+        let (title, subtitle) = if place == FIREWALL {
+            (
+                "the firewall itself".to_string(),
+                "services it answers".to_string(),
+            )
+        } else if place.is_empty() {
             (
                 "outside the site's zones".to_string(),
                 "Internet, vendors' clouds".to_string(),
@@ -394,25 +452,31 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
                 .get(&peer)
                 .map(|r| r.iter().filter(|x| !x.is_empty()).cloned().collect())
                 .unwrap_or_default();
-            let (label, subtitle) = if collapsed {
+            let (label, subtitle) = if collapsed && place != FIREWALL {
                 (peer.1.clone(), "bound per group".to_string())
             } else {
                 (peer.1.clone(), roles.join(", "))
             };
+            let nh = node_h(&peer);
             nodes.push(Node {
                 rect: Rect {
                     x: RIGHT_X + 8.0,
                     y: ny,
                     w: RIGHT_W - 16.0,
-                    h: NODE_H,
+                    h: nh,
                 },
                 label: cut(&label),
                 subtitle: cut(&subtitle),
                 kind: "peer",
                 href: String::new(),
             });
-            peer_y.insert(peer, ny + NODE_H / 2.0);
-            ny += ROW;
+            if let Some(list) = arriving.get(&peer) {
+                let first = ny + (nh - LANE * (list.len() as f64 - 1.0)) / 2.0;
+                for (lane, i) in list.iter().enumerate() {
+                    lane_y[*i] = first + LANE * lane as f64;
+                }
+            }
+            ny += nh + ROW - NODE_H;
         }
         y += h + ZONE_GAP;
     }
@@ -423,41 +487,35 @@ pub fn diagram(policy: &Policy, page: &Page) -> Diagram {
         w: FW_W,
         h: bottom - TOP - ZONE_GAP,
     };
-    // Edges, in the order the rules first produced them.
+    // Edges, in the order the rules first produced them: along the device's row through the
+    // firewall bar, a curve to the arrow's lane, then straight under its label to the peer.
     let mut out = Vec::with_capacity(edge_order.len());
-    for key in &edge_order {
+    for (i, key) in edge_order.iter().enumerate() {
         let Some(acc) = edges.get(key) else { continue };
         let y0 = y_of.get(&key.0).copied().unwrap_or(TOP);
+        let y1 = lane_y[i];
         let x0 = LEFT_X + LEFT_W - 8.0;
+        let fw_right = FW_X + FW_W;
+        let xs = RIGHT_X - LABEL_COL;
+        let x1 = RIGHT_X + 8.0;
+        let bend = (xs - fw_right) / 2.0;
         let full = format!("{}: {}", acc.flows.join(", "), acc.labels.join(", "));
-        let label = cut(&acc.labels.join(", "));
-        let (path, lx, ly) = if key.1 .0 == "@firewall" {
-            let x1 = FW_X;
-            (
-                format!("M {x0:.1} {y0:.1} L {x1:.1} {y0:.1}"),
-                x0 + 6.0,
-                y0 - 4.0,
-            )
-        } else {
-            let y1 = peer_y.get(&key.1).copied().unwrap_or(TOP);
-            let x1 = RIGHT_X + 8.0;
-            let cx = FW_X + FW_W / 2.0;
-            (
-                format!("M {x0:.1} {y0:.1} C {cx:.1} {y0:.1}, {cx:.1} {y1:.1}, {x1:.1} {y1:.1}"),
-                FW_X + FW_W + 6.0,
-                y1 + (y0 - y1) * 0.12 - 4.0,
-            )
-        };
         out.push(Edge {
-            path,
-            label,
-            label_x: lx,
-            label_y: ly,
+            path: format!(
+                "M {x0:.1} {y0:.1} L {fw_right:.1} {y0:.1} C {:.1} {y0:.1}, {:.1} {y1:.1}, {xs:.1} {y1:.1} L {x1:.1} {y1:.1}",
+                fw_right + bend,
+                xs - bend
+            ),
+            label: cut(&acc.labels.join(", ")),
+            label_x: RIGHT_X - 4.0,
+            label_y: y1 - 3.0,
             title: full,
-            status: acc.status,
+            status: if acc.status.is_empty() { "none" } else { acc.status },
             href: acc.href.clone(),
             to_peer: acc.to_peer,
             to_device: acc.to_device,
+            group: key.0.clone(),
+            peer: key.1 .1.clone(),
         });
     }
     Diagram {

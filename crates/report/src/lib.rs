@@ -4,8 +4,9 @@
 //! device group every flow with its provenance (`profile/flow`), the vendor's citation
 //! (document and row), the nftables rules that enforce it as emitted ([`rules`]), its
 //! alternatives and conditions, and — when given — the results of `lab`, `probe`, `audit`,
-//! `verify` and `lint` laid over each flow ([`overlay`]). A small inline script filters by
-//! device, peer or port; each flow has a stable anchor (`#flow-<group>/<flow>`) for links
+//! `verify`, `lint` and `scan` laid over each flow ([`overlay`]). [`render_profile`] makes the
+//! page of one profile (`portolan doc --format html`) from the same templates ([`doc`]).
+//! A small inline script filters by device, peer or port; each flow has a stable anchor (`#flow-<group>/<flow>`) for links
 //! from tickets; a print style sheet makes it a document.
 //!
 //! The page references nothing outside itself: CSS, script and SVG are inline, and citation
@@ -13,6 +14,7 @@
 //! page only through the template engine's HTML escaping (`minijinja`, auto-escape on for
 //! `.html` templates). The same inputs give the same bytes: nothing is timed or hashed.
 
+pub mod doc;
 mod error;
 pub mod layout;
 pub mod overlay;
@@ -25,8 +27,36 @@ pub use overlay::{Color, OverlayFiles, Overlays, Source};
 use portolan_model::ir::Policy;
 use serde::Serialize;
 
-/// The template, compiled into the binary.
-const TEMPLATE: &str = include_str!("../templates/report.html");
+/// The templates, compiled into the binary: the page around both documents (`base.html`:
+/// head, style sheet, filter script), the flow table they share (`flows.html`), the site's
+/// report and a profile's document.
+const TEMPLATES: [(&str, &str); 4] = [
+    ("base.html", include_str!("../templates/base.html")),
+    ("flows.html", include_str!("../templates/flows.html")),
+    ("report.html", include_str!("../templates/report.html")),
+    ("profile.html", include_str!("../templates/profile.html")),
+];
+
+fn environment() -> Result<minijinja::Environment<'static>, ReportError> {
+    let mut env = minijinja::Environment::new();
+    for (name, text) in TEMPLATES {
+        env.add_template(name, text)?;
+    }
+    Ok(env)
+}
+
+/// The page of one profile (`portolan doc ID --format html`), every mode or only `mode`.
+pub fn render_profile(
+    profile: &portolan_model::Profile,
+    mode: Option<&str>,
+) -> Result<String, ReportError> {
+    let page = doc::page(profile, mode);
+    Ok(environment()?
+        .get_template("profile.html")?
+        .render(minijinja::context! {
+            page => minijinja::Value::from(minijinja::value::Serde(&page)),
+        })?)
+}
 
 /// A rendered report and its summary (what `--format json` prints).
 pub struct Rendered {
@@ -47,6 +77,9 @@ pub struct Summary {
     pub red: usize,
     /// Anchors of the red flows (`flow-<group>/<flow>`).
     pub red_flows: Vec<String>,
+    /// Red notes on groups: what a source found that is no flow (audit violations, ports a
+    /// scan found open beyond the profile).
+    pub red_notes: usize,
     /// Whether the diagram shows one node per zone and profile.
     pub collapsed: bool,
     pub bytes: usize,
@@ -59,8 +92,7 @@ pub fn render(policy: &Policy, overlays: &Overlays) -> Result<Rendered, ReportEr
     let emitted = rules::Emitted::read(&nft);
     let page = view::page(policy, &emitted, overlays);
     let diagram = layout::diagram(policy, &page);
-    let mut env = minijinja::Environment::new();
-    env.add_template("report.html", TEMPLATE)?;
+    let env = environment()?;
     let html = env
         .get_template("report.html")?
         .render(minijinja::context! {
@@ -83,6 +115,12 @@ pub fn render(policy: &Policy, overlays: &Overlays) -> Result<Rendered, ReportEr
         grey: page.totals.grey,
         red: page.totals.red,
         red_flows,
+        red_notes: overlays
+            .group_notes
+            .values()
+            .flatten()
+            .filter(|(_, c, _)| *c == Color::Red)
+            .count(),
         collapsed: diagram.collapsed,
         bytes: html.len(),
     };

@@ -16,6 +16,13 @@
 //! - **verify**: `permitted` green; `blocked` and `partly` red; `depends` grey.
 //! - **lint**: a finding of level `error` or `warning` on the flow is red, a `note` grey; a
 //!   flow of a linted device without findings is green.
+//! - **scan** (`portolan scan --device GROUP --format json`): the profile's `listens` entries
+//!   that name a flow (`declared.entries[].entry`) mark it: green when the scan found one of
+//!   the entry's ports open, grey for a `declared-not-open` finding on it (the service may just
+//!   not run). What the device exposes beyond its profile (`undeclared-open`,
+//!   `undeclared-unknown`, `zone-not-allowed`) is no flow: it is a note on the group, red for
+//!   an error; a `listens: none` statement proven is a green note. Scanned through the
+//!   firewall (`from_zone`), only reachability is judged, as scan itself says.
 //!
 //! When one source gives several results for a flow (two directions, several probes), the
 //! worst wins: red over grey over green. Across sources the page says red if any source
@@ -47,6 +54,7 @@ pub enum Source {
     Audit,
     Verify,
     Lint,
+    Scan,
 }
 
 impl Source {
@@ -57,6 +65,7 @@ impl Source {
             Source::Audit => "audit",
             Source::Verify => "verify",
             Source::Lint => "lint",
+            Source::Scan => "scan",
         }
     }
 }
@@ -80,11 +89,12 @@ pub type FlowKey = (String, String);
 /// Every overlay given, read.
 #[derive(Clone, Debug, Default)]
 pub struct Overlays {
-    /// The sources given, in the fixed order lab, probe, audit, verify, lint.
+    /// The sources given, in the fixed order lab, probe, audit, verify, lint, scan.
     pub given: Vec<Source>,
     pub marks: BTreeMap<FlowKey, Vec<Mark>>,
-    /// Per group: what a source found that is no flow of it (audit violations).
-    pub group_notes: BTreeMap<String, Vec<(Source, String)>>,
+    /// Per group: what a source found that is no flow of it (audit violations, ports a scan
+    /// found open beyond the profile), with its colour.
+    pub group_notes: BTreeMap<String, Vec<(Source, Color, String)>>,
 }
 
 /// The overlay files a report was asked for.
@@ -95,6 +105,8 @@ pub struct OverlayFiles {
     pub audit: Option<PathBuf>,
     pub verify: Option<PathBuf>,
     pub lint: Option<PathBuf>,
+    /// One `portolan scan --format json` output per file (a scan is of one device).
+    pub scan: Vec<PathBuf>,
 }
 
 impl Overlays {
@@ -127,6 +139,10 @@ impl Overlays {
         if let Some(p) = &files.lint {
             let r: Vec<LintTarget> = parse(p, "lint")?;
             o.lint(&r);
+        }
+        for p in &files.scan {
+            let r: ScanReport = parse(p, "scan")?;
+            o.scan(p, &r)?;
         }
         Ok(o)
     }
@@ -234,6 +250,7 @@ impl Overlays {
                     let what = f.violation.join(", ");
                     self.group_notes.entry(g.clone()).or_default().push((
                         Source::Audit,
+                        Color::Red,
                         format!("violation ({what}): {}{closest}", f.describe()),
                     ));
                 }
@@ -282,6 +299,91 @@ impl Overlays {
             }
             self.add(&f.group, &f.flow, Source::Verify, color, ev);
         }
+    }
+
+    fn scan(&mut self, path: &Path, r: &ScanReport) -> Result<(), ReportError> {
+        self.mark_given(Source::Scan);
+        let Some(group) = &r.device else {
+            return Err(ReportError::Shape {
+                path: path.to_path_buf(),
+                command: "scan",
+                line: 1,
+                column: 1,
+                field: "device".into(),
+                reason: "the scan names no device group: run `portolan scan SITE --device GROUP`"
+                    .into(),
+            });
+        };
+        let how = match &r.from_zone {
+            Some(z) => format!("scan of {} from zone {z}", r.target),
+            None => format!("scan of {} from {}", r.target, r.source),
+        };
+        let entries = match &r.declared {
+            ScanDeclared::Entries(e) => e.as_slice(),
+            _ => &[],
+        };
+        // The entry of a flow that covers `port` of `transport`.
+        let entry_of = |transport: &str, port: u16| {
+            entries.iter().find(|e| {
+                e.transport.as_deref() == Some(transport)
+                    && matches!(&e.coverage, ScanCoverage::Ports(r) if r.iter().any(|(a, b)| (*a..=*b).contains(&port)))
+            })
+        };
+        let flow_key = |e: &ScanEntry| {
+            (!e.entry.starts_with("listens[")).then(|| format!("{}/{}", r.profile, e.entry))
+        };
+        if r.from_zone.is_none() {
+            for p in r.ports.iter().filter(|p| p.state == "open") {
+                if let Some(key) = entry_of(&p.transport, p.port).and_then(flow_key) {
+                    let ev = format!("{}/{} open ({how})", p.port, p.transport);
+                    self.add(group, &key, Source::Scan, Color::Green, ev);
+                }
+            }
+        }
+        for f in &r.findings {
+            let ports = match f.last_port {
+                Some(l) => format!("{}-{l}/{}", f.port, f.transport),
+                None => format!("{}/{}", f.port, f.transport),
+            };
+            match (
+                f.code.as_str(),
+                entry_of(&f.transport, f.port).and_then(flow_key),
+            ) {
+                ("declared-not-open", Some(key)) => {
+                    let ev = format!("{ports} declared but not open ({how})");
+                    self.add(group, &key, Source::Scan, Color::Grey, ev);
+                }
+                _ => {
+                    let color = if f.severity == "error" {
+                        Color::Red
+                    } else {
+                        Color::Grey
+                    };
+                    self.group_notes.entry(group.clone()).or_default().push((
+                        Source::Scan,
+                        color,
+                        format!("{} ({}): {}", f.code, f.severity, f.message),
+                    ));
+                }
+            }
+        }
+        for st in &r.statements {
+            let (color, text) = match &st.verdict {
+                ScanVerdict::Proven { scope } => {
+                    (Color::Green, format!("`{}` holds: {scope}", st.statement))
+                }
+                ScanVerdict::Refuted { open } => (
+                    Color::Red,
+                    format!("`{}` is refuted: open {}", st.statement, open.join(", ")),
+                ),
+            };
+            self.group_notes.entry(group.clone()).or_default().push((
+                Source::Scan,
+                color,
+                format!("{text} ({how})"),
+            ));
+        }
+        Ok(())
     }
 
     fn lint(&mut self, targets: &[LintTarget]) {
@@ -536,4 +638,79 @@ struct LintFinding {
     #[serde(default)]
     flow: Option<String>,
     reason: String,
+}
+
+/// `portolan scan --format json` (crates/cli/src/cmd/scan.rs `View`, crates/scan/src/compare.rs).
+#[derive(Deserialize)]
+struct ScanReport {
+    #[serde(default)]
+    device: Option<String>,
+    profile: String,
+    #[serde(default)]
+    from_zone: Option<String>,
+    target: String,
+    source: String,
+    #[serde(default)]
+    ports: Vec<ScanPort>,
+    declared: ScanDeclared,
+    #[serde(default)]
+    statements: Vec<ScanStatement>,
+    #[serde(default)]
+    findings: Vec<ScanFinding>,
+}
+
+#[derive(Deserialize)]
+struct ScanPort {
+    transport: String,
+    port: u16,
+    state: String,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "listens", content = "entries", rename_all = "kebab-case")]
+enum ScanDeclared {
+    None,
+    Unspecified,
+    Entries(Vec<ScanEntry>),
+}
+
+#[derive(Deserialize)]
+struct ScanEntry {
+    #[serde(default)]
+    transport: Option<String>,
+    coverage: ScanCoverage,
+    entry: String,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", content = "ports", rename_all = "kebab-case")]
+enum ScanCoverage {
+    Nothing,
+    Ports(Vec<(u16, u16)>),
+    Unknown,
+}
+
+#[derive(Deserialize)]
+struct ScanStatement {
+    statement: String,
+    #[serde(flatten)]
+    verdict: ScanVerdict,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+enum ScanVerdict {
+    Proven { scope: String },
+    Refuted { open: Vec<String> },
+}
+
+#[derive(Deserialize)]
+struct ScanFinding {
+    severity: String,
+    code: String,
+    transport: String,
+    port: u16,
+    #[serde(default)]
+    last_port: Option<u16>,
+    message: String,
 }

@@ -21,6 +21,10 @@ pub struct Page {
     /// The overlays given, by name.
     pub sources: Vec<&'static str>,
     pub totals: Totals,
+    /// Groups with a red note (what a source found that no flow explains): id and anchor,
+    /// named at the top of the page so that a reader does not take "0 red flows" for "all
+    /// well".
+    pub flagged: Vec<(String, String)>,
 }
 
 #[derive(Default, Serialize)]
@@ -30,6 +34,8 @@ pub struct Totals {
     pub green: usize,
     pub grey: usize,
     pub red: usize,
+    /// Flows no source spoke of (documented-only rows, flows no result names).
+    pub none: usize,
 }
 
 #[derive(Serialize)]
@@ -56,6 +62,7 @@ pub struct GroupView {
 #[derive(Serialize)]
 pub struct NoteView {
     pub source: &'static str,
+    pub color: Color,
     pub text: String,
 }
 
@@ -231,7 +238,14 @@ pub fn page(policy: &Policy, emitted: &Emitted, overlays: &Overlays) -> Page {
         groups.push(gv);
     }
     totals.groups = groups.len();
+    totals.none = totals.flows - totals.green - totals.grey - totals.red;
+    let flagged = groups
+        .iter()
+        .filter(|g| g.notes.iter().any(|n| n.color == Color::Red))
+        .map(|g| (g.id.clone(), g.anchor.clone()))
+        .collect();
     Page {
+        flagged,
         site: policy.site.clone(),
         zones,
         groups,
@@ -295,7 +309,7 @@ fn group_view(
         }
         totals.flows += 1;
         flows.push(flow_view(
-            g,
+            &g.id,
             id,
             provenance,
             profile,
@@ -312,8 +326,9 @@ fn group_view(
         .get(&g.id)
         .map(|v| {
             v.iter()
-                .map(|(s, t)| NoteView {
+                .map(|(s, c, t)| NoteView {
                     source: s.name(),
+                    color: *c,
                     text: t.clone(),
                 })
                 .collect()
@@ -397,8 +412,8 @@ fn evidence_shown(mut ev: Vec<String>) -> Vec<String> {
 pub const EVIDENCE_SHOWN: usize = 8;
 
 #[allow(clippy::too_many_arguments)]
-fn flow_view(
-    g: &Group,
+pub(crate) fn flow_view(
+    g: &str,
     id: &str,
     provenance: String,
     profile: Option<&Profile>,
@@ -464,7 +479,7 @@ fn flow_view(
         (false, false) => pflow.map_or("", |f| f.initiation.name()),
     };
     FlowView {
-        anchor: format!("flow-{}/{id}", g.id),
+        anchor: format!("flow-{g}/{id}"),
         id: id.to_string(),
         provenance,
         enforced: !rules.is_empty(),

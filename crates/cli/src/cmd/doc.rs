@@ -1,5 +1,7 @@
 //! `portolan doc ID --format markdown`: vendor-style documentation of a profile. One table per
 //! mode with the vendor's columns, so a reader can lay it beside the source document.
+//! `--format html` is the same profile as a page, made by `portolan-report` with the report's
+//! templates.
 
 use portolan_model::{Flow, Initiation, ListenPorts, Listens, Profile, Protocol};
 
@@ -11,6 +13,10 @@ pub fn run(g: &Global, a: &DocArgs) -> anyhow::Result<Outcome> {
     super::check_mode(&p, a.mode.as_deref())?;
     match a.format {
         DocFormat::Markdown => print!("{}", markdown(&p, a.mode.as_deref())),
+        DocFormat::Html => print!(
+            "{}",
+            portolan_report::render_profile(&p, a.mode.as_deref())?
+        ),
         DocFormat::Json => {
             let flows: Vec<_> = p
                 .flows_in(a.mode.as_deref())

@@ -1,7 +1,8 @@
 //! `portolan report SITE [-o report.html]`: the site's page, rendered by `portolan-report`
 //! with the overlays given. With `-o`, the page is written whole (or not at all) and the
 //! summary printed (a line, or JSON with `--format json`); without it the page goes to
-//! standard output. Exit 1 when an overlay shows a flow red.
+//! standard output. Exit 1 when an overlay shows a flow red, or finds on a group what no flow
+//! explains (an audit violation, a port a scan found open beyond the profile).
 
 use anyhow::bail;
 use portolan_report::{OverlayFiles, Overlays, Summary};
@@ -22,6 +23,7 @@ pub fn run(g: &Global, a: &ReportArgs) -> anyhow::Result<Outcome> {
         audit: a.audit.clone(),
         verify: a.verify.clone(),
         lint: a.lint.clone(),
+        scan: a.scan.clone(),
     };
     let overlays = Overlays::read(&files, &policy.site)?;
     let rendered = portolan_report::render(&policy, &overlays)?;
@@ -31,11 +33,13 @@ pub fn run(g: &Global, a: &ReportArgs) -> anyhow::Result<Outcome> {
             line(&rendered.summary, &path.display().to_string())
         })?;
     }
-    Ok(if rendered.summary.red > 0 {
-        Outcome::Findings
-    } else {
-        Outcome::Ok
-    })
+    Ok(
+        if rendered.summary.red > 0 || rendered.summary.red_notes > 0 {
+            Outcome::Findings
+        } else {
+            Outcome::Ok
+        },
+    )
 }
 
 fn line(s: &Summary, path: &str) -> String {
@@ -56,6 +60,12 @@ fn line(s: &Summary, path: &str) -> String {
     }
     for r in &s.red_flows {
         out.push_str(&format!("red: #{r}\n"));
+    }
+    if s.red_notes > 0 {
+        out.push_str(&format!(
+            "red: {} finding(s) on groups that no flow explains (see the groups' notes)\n",
+            s.red_notes
+        ));
     }
     out
 }
