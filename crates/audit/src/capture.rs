@@ -335,6 +335,11 @@ impl Windows {
     /// The file at `path` when it is a plain legacy pcap file (`None` for anything else:
     /// standard input, gzip, pcapng, a file that cannot be opened; [`read`] takes those).
     pub fn open(path: &Path) -> Option<Windows> {
+        Windows::open_with(path, WINDOW)
+    }
+
+    /// [`Windows::open`] with windows of `window` bytes (tests read with small ones).
+    pub fn open_with(path: &Path, window: usize) -> Option<Windows> {
         if path.as_os_str() == "-" {
             return None;
         }
@@ -370,7 +375,7 @@ impl Windows {
             nanos,
             big,
             limit: snaplen.max(MAX_SNAPLEN),
-            buf: vec![0; WINDOW],
+            buf: vec![0; window.max(16)],
             filled: 0,
             used: 0,
             base: 24,

@@ -456,7 +456,8 @@ mod tests {
             for proto in [proto::TCP, proto::UDP, proto::ICMP, proto::SCTP] {
                 for payload in [0usize, 1, 7, 30] {
                     let base = packet(v6, proto, payload);
-                    let simple = |d: &[u8]| if v6 { simple_v6(d) } else { simple_v4(d) };
+                    let simple: fn(&[u8]) -> Option<Packet<'_>> =
+                        if v6 { simple_v6 } else { simple_v4 };
                     let p = simple(&base);
                     if matches!(proto, proto::TCP | proto::UDP) {
                         let p = p.expect("a valid TCP or UDP packet is the simple case");

@@ -320,6 +320,17 @@ pub fn read_all(
     jobs: usize,
     progress: Option<Box<dyn FnMut(u64) + Send>>,
 ) -> Result<Observed, AuditError> {
+    read_all_with(paths, jobs, progress, capture::WINDOW)
+}
+
+/// [`read_all`] reading plain pcap files in windows of `window` bytes (tests use small ones,
+/// so that a capture spans many).
+pub fn read_all_with(
+    paths: &[PathBuf],
+    jobs: usize,
+    progress: Option<Box<dyn FnMut(u64) + Send>>,
+    window: usize,
+) -> Result<Observed, AuditError> {
     let jobs = jobs.max(1);
     let mut captures = Vec::new();
     let mut logs = Vec::new();
@@ -329,7 +340,7 @@ pub fn read_all(
         formats.push((opened.format, opened.gzip));
         if opened.format.is_capture() {
             let windows = (opened.format == input::Format::Pcap && !opened.gzip)
-                .then(|| Windows::open(path))
+                .then(|| Windows::open_with(path, window))
                 .flatten();
             captures.push((i, opened, windows));
         } else {
