@@ -468,9 +468,8 @@ mod tests {
                     } else {
                         assert!(p.is_none());
                     }
-                    let mut variants: Vec<Vec<u8>> = (0..=base.len())
-                        .map(|n| base[..n].to_vec())
-                        .collect();
+                    let mut variants: Vec<Vec<u8>> =
+                        (0..=base.len()).map(|n| base[..n].to_vec()).collect();
                     for _ in 0..400 {
                         let mut m = base.clone();
                         let at = [0usize, 2, 3, 4, 5, 6, 7, 9, 20 + 12, 40 + 12];

@@ -31,6 +31,9 @@ use crate::flows::{self, FlowTable, ObservedFlow, Orphan};
 use crate::input::{self, Opened};
 use crate::time::Nanos;
 
+/// Bytes of a plain pcap file per window decoded on every thread: larger than one thread's
+/// (`capture::WINDOW`), since each window costs a start of the decoding threads.
+pub const WINDOW: usize = 4 << 20;
 /// Packets per batch handed to a shard.
 pub const BATCH: usize = 4096;
 /// Batches queued per shard before the reader waits.
@@ -139,16 +142,16 @@ struct Read {
     inputs: Vec<(usize, u64, Option<InputProblem>)>,
 }
 
-/// Decodes records `from..from + len` of a window into one batch per shard (of `n`).
+/// Decodes records `from..from + len` of a window into `out`, one (empty) batch per shard.
 fn decode_run(
     win: &Window<'_>,
     from: usize,
     len: usize,
     index: usize,
-    n: usize,
+    mut out: Vec<Batch>,
 ) -> (FrameStats, Vec<Batch>) {
+    let n = out.len();
     let mut stats = FrameStats::default();
-    let mut out: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
     let mut no_progress: Option<Box<dyn FnMut(u64) + Send>> = None;
     for i in from..(from + len).min(win.starts.len()) {
         let f = win.frame(i);
@@ -203,10 +206,18 @@ impl Feed<'_> {
     fn window(&mut self, win: &Window<'_>, index: usize) {
         let n = self.txs.len();
         let run = win.starts.len().div_ceil(n);
+        // Batches the shards are done with, reused: fresh ones of this size would each be
+        // mapped and faulted in anew.
+        let mut spare: Vec<Batch> = std::iter::from_fn(|| self.back.try_recv().ok())
+            .take(n * n)
+            .collect();
         let parts: Vec<(FrameStats, Vec<Batch>)> = std::thread::scope(|scope| {
             let threads: Vec<_> = (0..win.starts.len())
                 .step_by(run.max(1))
-                .map(|from| scope.spawn(move || decode_run(win, from, run, index, n)))
+                .map(|from| {
+                    let out: Vec<Batch> = (0..n).map(|_| spare.pop().unwrap_or_default()).collect();
+                    scope.spawn(move || decode_run(win, from, run, index, out))
+                })
                 .collect();
             threads
                 .into_iter()
@@ -320,7 +331,7 @@ pub fn read_all(
     jobs: usize,
     progress: Option<Box<dyn FnMut(u64) + Send>>,
 ) -> Result<Observed, AuditError> {
-    read_all_with(paths, jobs, progress, capture::WINDOW)
+    read_all_with(paths, jobs, progress, WINDOW)
 }
 
 /// [`read_all`] reading plain pcap files in windows of `window` bytes (tests use small ones,

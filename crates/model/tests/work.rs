@@ -74,7 +74,11 @@ fn site(n: usize) -> String {
         "portolan: 1\nsite: work\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.0.0.0/8]\n  - id: wan\n    interface: wan0\nservices:\n  dns: firewall\n  ntp: [192.0.2.123]\ndevices:\n",
     );
     for d in 0..n {
-        let profile = if d % 2 == 0 { "work-named" } else { "work-plain" };
+        let profile = if d % 2 == 0 {
+            "work-named"
+        } else {
+            "work-plain"
+        };
         s.push_str(&format!(
             "  - id: g{d}\n    profile: {profile}\n    zone: field\n    addresses: [10.{}.{}.{}]\n",
             (d >> 16) & 255,
@@ -121,8 +125,16 @@ fn site_compile_reads_a_fixed_amount_per_device() {
     // The sites compiled as derived above: 3 rules per pair of devices, no diagnostic.
     assert_eq!((rules1, rules4), (3 * small / 2, 3 * large / 2));
     assert_eq!((warnings1, warnings4), (0, 0));
-    assert_eq!(v1, PER_DEVICE * small as u64, "items read for {small} devices");
-    assert_eq!(v4, PER_DEVICE * large as u64, "items read for {large} devices");
+    assert_eq!(
+        v1,
+        PER_DEVICE * small as u64,
+        "items read for {small} devices"
+    );
+    assert_eq!(
+        v4,
+        PER_DEVICE * large as u64,
+        "items read for {large} devices"
+    );
     // The growth itself, whatever the constant: four times the devices, four times the work.
     assert_eq!(v4, 4 * v1, "compile work grew faster than the devices");
 }

@@ -12,8 +12,20 @@ use portolan_audit::capture::{self, Frame, InputProblem, Windows};
 /// A legacy pcap file: header (magic by byte order and precision, version 2.4, snap length
 /// `snap`, Ethernet) and `records` as (seconds, fraction, captured bytes, length on the wire).
 fn file(big: bool, nanos: bool, snap: u32, records: &[(u32, u32, Vec<u8>, u32)]) -> Vec<u8> {
-    let w32 = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    let w16 = |v: u16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+    let w32 = |v: u32| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let w16 = |v: u16| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut f = Vec::new();
     f.extend(w32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
     f.extend(w16(2));
@@ -40,7 +52,12 @@ fn records(n: usize) -> Vec<(u32, u32, Vec<u8>, u32)> {
             let len = (i * 37) % 200;
             let data: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
             let orig = len as u32 + if i % 3 == 0 { 10 } else { 0 };
-            (1_700_000_000 + i as u32, (i as u32 * 7919) % 1_000_000, data, orig)
+            (
+                1_700_000_000 + i as u32,
+                (i as u32 * 7919) % 1_000_000,
+                data,
+                orig,
+            )
         })
         .collect()
 }
@@ -84,12 +101,26 @@ fn windows_read_what_the_stream_reader_reads() {
         std::fs::write(&path, bytes).expect("temporary file");
         let reference = streamed(bytes);
         for window in [16, 100, 250, 1_000, 4_096, 1 << 20] {
-            assert_eq!(windowed(&path, window), reference, "file {k}, window {window}");
+            assert_eq!(
+                windowed(&path, window),
+                reference,
+                "file {k}, window {window}"
+            );
             checked += 1;
         }
         if k < 4 {
             assert_eq!(reference.1, 60);
             assert!(reference.2.is_none());
+            // The windows took every record themselves, whatever their size (none was left to
+            // the stream reader, which would also give the right answer, only slower).
+            for window in [250, 1_000, 4_096] {
+                let mut w = Windows::open_with(&path, window).expect("a plain legacy pcap file");
+                let mut taken = 0;
+                while let Some(win) = w.next() {
+                    taken += win.starts.len();
+                }
+                assert_eq!(taken, 60, "file {k}, window {window}");
+            }
         } else {
             // The 12 records before the long one, and the problem at its offset.
             assert_eq!(reference.1, 12);
@@ -100,13 +131,18 @@ fn windows_read_what_the_stream_reader_reads() {
     }
     // Cut at many lengths (every 13th byte, and every byte of the last two records): the
     // records before the cut, and the cut one told as the stream reader tells it.
-    let last_two = whole.len() - 2 * 16 - records(60)[58..].iter().map(|r| r.2.len()).sum::<usize>();
+    let last_two =
+        whole.len() - 2 * 16 - records(60)[58..].iter().map(|r| r.2.len()).sum::<usize>();
     for cut in (24..whole.len()).filter(|c| c % 13 == 0 || *c >= last_two) {
         let bytes = &whole[..cut];
         std::fs::write(&path, bytes).expect("temporary file");
         let reference = streamed(bytes);
         for window in [40, 300] {
-            assert_eq!(windowed(&path, window), reference, "cut at {cut}, window {window}");
+            assert_eq!(
+                windowed(&path, window),
+                reference,
+                "cut at {cut}, window {window}"
+            );
             checked += 1;
         }
     }
