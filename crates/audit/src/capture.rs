@@ -388,7 +388,7 @@ impl Windows {
     }
 
     /// The next window of whole records; `None` at the end of what windows take.
-    pub fn next(&mut self) -> Option<Window<'_>> {
+    pub fn next_window(&mut self) -> Option<Window<'_>> {
         if self.tail.is_some() {
             return None;
         }
@@ -490,7 +490,7 @@ pub fn read_windows<F: FnMut(&Frame<'_>)>(
     mut w: Windows,
     mut each: F,
 ) -> (u64, Option<InputProblem>) {
-    while let Some(win) = w.next() {
+    while let Some(win) = w.next_window() {
         for i in 0..win.starts.len() {
             each(&win.frame(i));
         }

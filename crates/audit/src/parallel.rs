@@ -271,7 +271,7 @@ fn reader(
             Some(mut w) => {
                 // What earlier captures left in the batches goes first.
                 feed.flush();
-                while let Some(win) = w.next() {
+                while let Some(win) = w.next_window() {
                     feed.window(&win, index);
                 }
                 // The records the windows left (a record cut short or corrupt, and what

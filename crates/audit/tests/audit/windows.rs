@@ -116,7 +116,7 @@ fn windows_read_what_the_stream_reader_reads() {
             for window in [250, 1_000, 4_096] {
                 let mut w = Windows::open_with(&path, window).expect("a plain legacy pcap file");
                 let mut taken = 0;
-                while let Some(win) = w.next() {
+                while let Some(win) = w.next_window() {
                     taken += win.starts.len();
                 }
                 assert_eq!(taken, 60, "file {k}, window {window}");
