@@ -252,8 +252,8 @@ fn to_nanos(raw: u64, units: u64, offset: i64) -> Nanos {
         .saturating_add(i64::try_from(frac).unwrap_or(0))
 }
 
-/// Bytes read per window of [`Windows`]: 1 MiB, so that a window is still in the cache when
-/// its records are decoded (8 MiB windows were slower).
+/// Bytes read per window of [`Windows`]: 1 MiB, so that a window is still in the cache while
+/// its records are decoded.
 pub const WINDOW: usize = 1 << 20;
 
 /// A plain legacy pcap file, read in windows of whole records (see the module doc).
