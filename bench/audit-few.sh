@@ -16,8 +16,13 @@
 # (goal >= 1.7x), each in wall time and, since other work shares the machine, in CPU time
 # too (the speed-up then as wall(1) / wall(2) beside the CPU both used).
 #
+# With CALLGRIND=1 (needs valgrind), also the instructions each of tcpdump's read and
+# `audit --jobs 1` executes on a capture of CG_FLOWS flows (default 10,000), counted by
+# callgrind: reproducible on a loaded machine, where wall and CPU times are not.
+#
 # Needs: cargo, tcpdump, GNU time. Usage: bench/audit-few.sh
-# Environment: FLOWS, PPF, ROUNDS, BENCH_DIR (default a new folder under /tmp), KEEP=1.
+# Environment: FLOWS, PPF, ROUNDS, BENCH_DIR (default a new folder under /tmp), KEEP=1,
+# CALLGRIND=1, CG_FLOWS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +40,8 @@ cleanup() { [ "${KEEP:-0}" = 1 ] || rm -rf "$dir"; }
 trap cleanup EXIT INT TERM
 
 echo "== building (release)" >&2
-cargo build --release -q -p portolan -p portolan-audit --example gencap
+cargo build --release -q -p portolan --bin portolan
+cargo build --release -q -p portolan-audit --example gencap
 target=${CARGO_TARGET_DIR:-target}
 portolan="$target/release/portolan"
 "$target/release/examples/gencap" "$dir/cap" --flows "$FLOWS" --packets-per-flow "$PPF" >"$dir/gen.txt"
@@ -86,3 +92,22 @@ awk -v p="$packets" -v tw="$tw" -v tc="$tc" -v tm="$tm" -v w1="$w1" -v c1="$c1" 
   printf "speed-up of two cores on one: %.2fx wall (goal >= 1.7x); CPU used %.2f s vs %.2f s\n", w1 / w2, c2, c1
   printf "the reports of --jobs 1 and 2 are byte-identical\n"
 }'
+
+if [ "${CALLGRIND:-0}" = 1 ]; then
+  command -v valgrind >/dev/null 2>&1 || {
+    echo "bench: valgrind is missing (Debian package valgrind)" >&2
+    exit 2
+  }
+  "$target/release/examples/gencap" "$dir/cg" --flows "${CG_FLOWS:-10000}" --packets-per-flow "$PPF" >"$dir/cg.txt"
+  # tcpdump keeps root (-Z root) so that callgrind can write its counts.
+  # (audit exits 1: the capture has violations, on purpose.)
+  instr() {
+    { valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$@" 2>&1 >/dev/null || true; } |
+      sed -n 's/.*I *refs: *//p' | tr -d ,
+  }
+  ti=$(instr tcpdump -Z root -r "$dir/cg/capture.pcap" -w /dev/null)
+  pi=$(instr "$portolan" audit "$dir/cg/site.yaml" "$dir/cg/capture.pcap" --format json --jobs 1)
+  awk -v t="$ti" -v p="$pi" -v f="${CG_FLOWS:-10000}" 'BEGIN {
+    printf "\ninstructions (callgrind), %d flows: tcpdump %d, portolan audit --jobs 1 %d: %.2fx\n", f, t, p, p / t
+  }'
+fi

@@ -2,8 +2,18 @@
 //! for a record larger than it), each frame handed on with its time and link type. A corrupt
 //! record or a file cut short stops the reading with the byte offset of the record; every
 //! frame before it has been handed on.
+//!
+//! A plain legacy pcap file (not compressed, not standard input) is read by [`Windows`]
+//! instead: large reads, the record headers walked by hand (a record is a 16-byte header and
+//! its captured bytes, in the file's byte order: libpcap's `pcap-savefile(5)`), so that the
+//! records of a window can be handed to several threads at once. The first record it cannot
+//! take whole (cut short, longer than the snap length allows, or after a read error), and
+//! everything after it, goes through [`read`], so problems are found and told exactly as for
+//! any other capture.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
@@ -240,4 +250,250 @@ fn to_nanos(raw: u64, units: u64, offset: i64) -> Nanos {
     (secs.saturating_add(offset))
         .saturating_mul(NANOS)
         .saturating_add(i64::try_from(frac).unwrap_or(0))
+}
+
+/// Bytes read per window of [`Windows`]: 1 MiB, so that a window is still in the cache while
+/// its records are decoded.
+pub const WINDOW: usize = 1 << 20;
+
+/// A plain legacy pcap file, read in windows of whole records (see the module doc).
+pub struct Windows {
+    file: File,
+    header: [u8; 24],
+    link: u32,
+    nanos: bool,
+    big: bool,
+    /// The largest record length taken (as [`read`]: the snap length, at least libpcap's).
+    limit: u32,
+    buf: Vec<u8>,
+    /// `buf[..filled]` holds file data; `buf[..used]` the records of the current window.
+    filled: usize,
+    used: usize,
+    /// File offset of `buf[0]`.
+    base: u64,
+    /// Records in the windows before the current one.
+    before: u64,
+    /// Offsets in `buf` of the current window's records.
+    starts: Vec<u32>,
+    eof: bool,
+    failed: bool,
+    /// File offset of the first record the windows leave to [`read`].
+    tail: Option<u64>,
+}
+
+/// One window of records.
+pub struct Window<'a> {
+    data: &'a [u8],
+    /// Offsets of the records in `data`.
+    pub starts: &'a [u32],
+    /// Records of the file before this window's first.
+    pub before: u64,
+    link: u32,
+    nanos: bool,
+    big: bool,
+}
+
+impl Window<'_> {
+    fn word(&self, at: usize) -> u32 {
+        let b = [
+            self.data[at],
+            self.data[at + 1],
+            self.data[at + 2],
+            self.data[at + 3],
+        ];
+        if self.big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+
+    /// The `i`th record of the window, as [`read`] hands it on.
+    #[inline]
+    pub fn frame(&self, i: usize) -> Frame<'_> {
+        let at = self.starts[i] as usize;
+        let (sec, frac, caplen, orig) = (
+            self.word(at),
+            self.word(at + 4),
+            self.word(at + 8),
+            self.word(at + 12),
+        );
+        let frac = if self.nanos {
+            i64::from(frac)
+        } else {
+            i64::from(frac) * 1000
+        };
+        Frame {
+            ts: i64::from(sec) * NANOS + frac,
+            link: self.link,
+            data: &self.data[at + 16..at + 16 + caplen as usize],
+            orig_len: orig,
+        }
+    }
+}
+
+impl Windows {
+    /// The file at `path` when it is a plain legacy pcap file (`None` for anything else:
+    /// standard input, gzip, pcapng, a file that cannot be opened; [`read`] takes those).
+    pub fn open(path: &Path) -> Option<Windows> {
+        Windows::open_with(path, WINDOW)
+    }
+
+    /// [`Windows::open`] with windows of `window` bytes (tests read with small ones).
+    pub fn open_with(path: &Path, window: usize) -> Option<Windows> {
+        if path.as_os_str() == "-" {
+            return None;
+        }
+        let mut file = File::open(path).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut header = [0u8; 24];
+        file.read_exact(&mut header).ok()?;
+        // The magic as `pcap-parser` reads it (little-endian): microseconds or nanoseconds,
+        // in either byte order.
+        let (big, nanos) = match u32::from_le_bytes([header[0], header[1], header[2], header[3]]) {
+            0xa1b2_c3d4 => (false, false),
+            0xa1b2_3c4d => (false, true),
+            0xd4c3_b2a1 => (true, false),
+            0x4d3c_b2a1 => (true, true),
+            _ => return None,
+        };
+        let word = |at: usize| {
+            let b = [header[at], header[at + 1], header[at + 2], header[at + 3]];
+            if big {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let (snaplen, link) = (word(16), word(20));
+        Some(Windows {
+            file,
+            header,
+            link,
+            nanos,
+            big,
+            limit: snaplen.max(MAX_SNAPLEN),
+            buf: vec![0; window.max(16)],
+            filled: 0,
+            used: 0,
+            base: 24,
+            before: 0,
+            starts: Vec::new(),
+            eof: false,
+            failed: false,
+            tail: None,
+        })
+    }
+
+    /// The next window of whole records; `None` at the end of what windows take.
+    pub fn next_window(&mut self) -> Option<Window<'_>> {
+        if self.tail.is_some() {
+            return None;
+        }
+        self.buf.copy_within(self.used..self.filled, 0);
+        self.base += self.used as u64;
+        self.filled -= self.used;
+        self.used = 0;
+        self.before += self.starts.len() as u64;
+        self.starts.clear();
+        while !self.eof && self.filled < self.buf.len() {
+            match self.file.read(&mut self.buf[self.filled..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.eof = true;
+                    self.failed = true;
+                }
+            }
+        }
+        let big = self.big;
+        let word = |b: &[u8]| {
+            let b = [b[0], b[1], b[2], b[3]];
+            if big {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let mut p = 0usize;
+        let stop = loop {
+            if self.filled - p < 16 {
+                break self.eof && (self.filled > p || self.failed);
+            }
+            let caplen = word(&self.buf[p + 8..p + 12]);
+            // A record longer than the snap length allows, or than a whole window: for `read`.
+            if caplen > self.limit || 16 + caplen as usize > self.buf.len() {
+                break true;
+            }
+            let end = p + 16 + caplen as usize;
+            if end > self.filled {
+                break self.eof;
+            }
+            self.starts.push(p as u32);
+            p = end;
+        };
+        self.used = p;
+        if stop {
+            self.tail = Some(self.base + p as u64);
+        }
+        if self.starts.is_empty() {
+            return None;
+        }
+        Some(Window {
+            data: &self.buf[..p],
+            starts: &self.starts,
+            before: self.before,
+            link: self.link,
+            nanos: self.nanos,
+            big: self.big,
+        })
+    }
+
+    /// Records in the windows so far.
+    pub fn records(&self) -> u64 {
+        self.before + self.starts.len() as u64
+    }
+
+    /// After the last window: reads what the windows left with [`read`] (frames to `each`),
+    /// and returns the file's records and problem as [`read`] gives them for the whole file.
+    pub fn finish<F: FnMut(&Frame<'_>)>(mut self, each: F) -> (u64, Option<InputProblem>) {
+        let records = self.before + self.starts.len() as u64;
+        let Some(at) = self.tail else {
+            return (records, None);
+        };
+        if let Err(e) = self.file.seek(SeekFrom::Start(at)) {
+            let problem = InputProblem {
+                offset: at,
+                kind: ProblemKind::Corrupt,
+                message: format!("read error: {e}"),
+            };
+            return (records, Some(problem));
+        }
+        // The file's header, then the file from the record on: offsets in this stream are
+        // the file's, less `at - 24`.
+        let rest = std::io::Cursor::new(self.header).chain(self.file);
+        let (n, problem) = read(rest, each);
+        let problem = problem.map(|mut p| {
+            p.offset = p.offset + at - 24;
+            p
+        });
+        (records + n, problem)
+    }
+}
+
+/// Reads a plain legacy pcap file window by window, calling `each` per frame: what [`read`]
+/// gives for the same file.
+pub fn read_windows<F: FnMut(&Frame<'_>)>(
+    mut w: Windows,
+    mut each: F,
+) -> (u64, Option<InputProblem>) {
+    while let Some(win) = w.next_window() {
+        for i in 0..win.starts.len() {
+            each(&win.frame(i));
+        }
+    }
+    w.finish(each)
 }

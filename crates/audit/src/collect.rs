@@ -87,6 +87,20 @@ impl Collector {
     /// Reads one input to its end (or to its first problem, for captures).
     pub fn read(&mut self, path: &Path) -> Result<&InputSummary, AuditError> {
         let opened = input::open(path)?;
+        if opened.format == Format::Pcap && !opened.gzip {
+            if let Some(w) = capture::Windows::open(path) {
+                let (records, problem) = capture::read_windows(w, |f: &Frame<'_>| self.frame(f));
+                self.inputs.push(InputSummary {
+                    path: path.display().to_string(),
+                    format: opened.format,
+                    gzip: false,
+                    records,
+                    problem,
+                    flow_records: None,
+                });
+                return Ok(self.inputs.last().expect("pushed just above"));
+            }
+        }
         Ok(self.read_opened(path, opened))
     }
 

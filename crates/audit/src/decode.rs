@@ -95,7 +95,23 @@ pub enum Skip {
 }
 
 /// Decodes a frame of link type `link`.
+#[inline]
 pub fn frame(link: u32, data: &[u8]) -> Result<Packet<'_>, Skip> {
+    // The common case first: untagged Ethernet carrying IPv4 or IPv6 (see `simple`).
+    if link == linktype::ETHERNET && data.len() >= 14 {
+        if let Some(p) = match u16::from_be_bytes([data[12], data[13]]) {
+            0x0800 => simple_v4(&data[14..]),
+            0x86dd => simple_v6(&data[14..]),
+            _ => None,
+        } {
+            return Ok(p);
+        }
+    }
+    frame_parsed(link, data)
+}
+
+/// [`frame`] through `etherparse` for every link layer and IP header.
+fn frame_parsed(link: u32, data: &[u8]) -> Result<Packet<'_>, Skip> {
     let (ip, vlan) = match link {
         linktype::ETHERNET => ethernet(data)?,
         linktype::RAW | linktype::RAW_BSD | linktype::RAW_OPENBSD => (data, None),
@@ -173,8 +189,106 @@ fn be32(b: &[u8], at: usize) -> u32 {
     }
 }
 
+// The simple case, read without `etherparse`: most packets of a capture are IPv4 without
+// options (IHL 5, RFC 791 §3.1) or IPv6 without extension headers (RFC 8200 §3), not
+// fragments, carrying TCP or UDP, with a total or payload length that the captured bytes hold.
+// For those, the fields sit at fixed offsets, and the result is the one `etherparse`'s lax
+// reading gives (the IP payload is cut at the length the header states); anything else
+// (options, extension headers, fragments, lengths longer than the capture or shorter than the
+// header, other protocols) returns `None` and goes the parsed way. `tests::simple_matches_parsed`
+// holds the two to the same answer on every packet of a mutated corpus.
+
+/// The simple IPv4 case, or `None`.
+#[inline]
+fn simple_v4(d: &[u8]) -> Option<Packet<'_>> {
+    if d.len() < 20 || d[0] != 0x45 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([d[2], d[3]]));
+    // Fragment offset (the low 13 bits of bytes 6..8): a later fragment has no ports.
+    if total < 20 || total > d.len() || (u16::from_be_bytes([d[6], d[7]]) & 0x1fff) != 0 {
+        return None;
+    }
+    let src = IpAddr::V4(Ipv4Addr::new(d[12], d[13], d[14], d[15]));
+    let dst = IpAddr::V4(Ipv4Addr::new(d[16], d[17], d[18], d[19]));
+    simple_transport(src, dst, d[9], total as u32, &d[20..total])
+}
+
+/// The simple IPv6 case, or `None`.
+#[inline]
+fn simple_v6(d: &[u8]) -> Option<Packet<'_>> {
+    if d.len() < 40 || d[0] >> 4 != 6 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([d[4], d[5]]));
+    if len == 0 || 40 + len > d.len() {
+        return None;
+    }
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&d[8..24]);
+    let src = IpAddr::V6(Ipv6Addr::from(a));
+    a.copy_from_slice(&d[24..40]);
+    let dst = IpAddr::V6(Ipv6Addr::from(a));
+    simple_transport(src, dst, d[6], len as u32 + 40, &d[40..40 + len])
+}
+
+/// TCP or UDP of the simple case, read as [`ip_packet`] reads them; `None` for any other
+/// protocol or a transport header too short for it.
+#[inline]
+fn simple_transport<'a>(
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    ip_len: u32,
+    l4: &'a [u8],
+) -> Option<Packet<'a>> {
+    let mut p = Packet {
+        src,
+        dst,
+        proto,
+        sport: 0,
+        dport: 0,
+        flags: 0,
+        icmp: None,
+        id: 0,
+        ip_len,
+        payload: &[],
+        vlan: None,
+    };
+    match proto {
+        proto::TCP if l4.len() >= 20 => {
+            p.sport = be16(l4, 0);
+            p.dport = be16(l4, 2);
+            p.flags = l4[13];
+            let off = usize::from(l4[12] >> 4) * 4;
+            p.payload = l4.get(off.max(20)..).unwrap_or(&[]);
+        }
+        proto::UDP if l4.len() >= 8 => {
+            p.sport = be16(l4, 0);
+            p.dport = be16(l4, 2);
+            p.payload = &l4[8..];
+        }
+        _ => return None,
+    }
+    Some(p)
+}
+
 /// Decodes an IP packet (v4 or v6, told by its first nibble).
+#[inline]
 pub fn ip_packet(data: &[u8]) -> Result<Packet<'_>, Skip> {
+    let simple = match data.first().map(|b| b >> 4) {
+        Some(4) => simple_v4(data),
+        Some(6) => simple_v6(data),
+        _ => None,
+    };
+    match simple {
+        Some(p) => Ok(p),
+        None => ip_parsed(data),
+    }
+}
+
+/// [`ip_packet`] through `etherparse`.
+fn ip_parsed(data: &[u8]) -> Result<Packet<'_>, Skip> {
     let (ip, _) = LaxIpSlice::from_slice(data).map_err(|_| Skip::Malformed)?;
     let (src, dst, ip_len, mut proto) = match &ip {
         LaxIpSlice::Ipv4(v4) => {
@@ -269,4 +383,146 @@ pub fn ip_packet(data: &[u8]) -> Result<Packet<'_>, Skip> {
 /// `icmp_type`.
 pub fn icmp_type_name(v6: bool, t: u8) -> Option<&'static str> {
     portolan_model::icmp::type_name(v6, t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields of a decoded packet, for comparison.
+    fn facts(p: &Packet<'_>) -> String {
+        format!("{p:?}")
+    }
+
+    /// A valid IPv4 or IPv6 packet of protocol `proto` with `payload` bytes of payload.
+    fn packet(v6: bool, proto: u8, payload: usize) -> Vec<u8> {
+        let l4 = match proto {
+            proto::TCP => 20,
+            proto::UDP => 8,
+            _ => 8,
+        };
+        let mut t = vec![0u8; l4 + payload];
+        t[0..4].copy_from_slice(&[0x13, 0x88, 0x01, 0xbb]);
+        if proto == proto::TCP {
+            t[12] = 0x50;
+            t[13] = tcp::SYN;
+        }
+        for (i, b) in t.iter_mut().enumerate().skip(l4) {
+            *b = i as u8;
+        }
+        let mut ip = if v6 {
+            let mut h = vec![0u8; 40];
+            h[0] = 0x60;
+            h[4..6].copy_from_slice(&(t.len() as u16).to_be_bytes());
+            h[6] = proto;
+            h[7] = 64;
+            h[8] = 0x20;
+            h[9] = 0x01;
+            h[23] = 1;
+            h[24] = 0x20;
+            h[25] = 0x01;
+            h[39] = 2;
+            h
+        } else {
+            let mut h = vec![0u8; 20];
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&((20 + t.len()) as u16).to_be_bytes());
+            h[8] = 64;
+            h[9] = proto;
+            h[12..16].copy_from_slice(&[192, 0, 2, 1]);
+            h[16..20].copy_from_slice(&[198, 51, 100, 2]);
+            h
+        };
+        ip.extend(t);
+        ip
+    }
+
+    /// The fast reading of the simple case against `etherparse`'s (`ip_parsed`), on valid
+    /// packets and on a corpus of mutations of them: the version and header length byte, the
+    /// lengths, the fragment field, the protocol, the TCP data offset, and cuts at every
+    /// length. Wherever the fast reading answers, `etherparse` must give the same packet; and
+    /// the unmutated packets must all take the fast way (or the test would prove nothing).
+    #[test]
+    fn simple_matches_parsed() {
+        let mut fast = 0;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for v6 in [false, true] {
+            for proto in [proto::TCP, proto::UDP, proto::ICMP, proto::SCTP] {
+                for payload in [0usize, 1, 7, 30] {
+                    let base = packet(v6, proto, payload);
+                    let simple: fn(&[u8]) -> Option<Packet<'_>> =
+                        if v6 { simple_v6 } else { simple_v4 };
+                    let p = simple(&base);
+                    if matches!(proto, proto::TCP | proto::UDP) {
+                        let p = p.expect("a valid TCP or UDP packet is the simple case");
+                        let q = ip_parsed(&base).expect("etherparse reads it");
+                        assert_eq!(facts(&p), facts(&q));
+                        assert_eq!(p.payload.len(), payload);
+                        fast += 1;
+                    } else {
+                        assert!(p.is_none());
+                    }
+                    let mut variants: Vec<Vec<u8>> =
+                        (0..=base.len()).map(|n| base[..n].to_vec()).collect();
+                    for _ in 0..400 {
+                        let mut m = base.clone();
+                        let at = [0usize, 2, 3, 4, 5, 6, 7, 9, 20 + 12, 40 + 12];
+                        for _ in 0..1 + next() % 3 {
+                            let i = at[(next() % at.len() as u64) as usize];
+                            if i < m.len() {
+                                m[i] = next() as u8;
+                            }
+                        }
+                        if next() % 4 == 0 {
+                            m.truncate((next() % (m.len() as u64 + 1)) as usize);
+                        }
+                        if next() % 4 == 0 {
+                            // Link-layer padding after the packet.
+                            m.extend([0u8; 6]);
+                        }
+                        variants.push(m);
+                    }
+                    for m in &variants {
+                        if let Some(p) = simple(m) {
+                            let q = ip_parsed(m).unwrap_or_else(|e| {
+                                panic!("fast reading of {m:02x?} where etherparse gives {e:?}")
+                            });
+                            assert_eq!(facts(&p), facts(&q), "{m:02x?}");
+                            fast += 1;
+                        }
+                        // Through the public entry point, the answer is etherparse's whatever
+                        // way it takes.
+                        assert_eq!(
+                            format!("{:?}", ip_packet(m)),
+                            format!("{:?}", ip_parsed(m)),
+                            "{m:02x?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(fast > 1_000, "only {fast} packets took the fast way");
+    }
+
+    /// An untagged Ethernet frame takes the fast way to the answer `etherparse` gives for the
+    /// IP packet after its 14-byte header.
+    #[test]
+    fn ethernet_frames_match_parsed() {
+        for (v6, ethertype) in [(false, [0x08, 0x00]), (true, [0x86, 0xdd])] {
+            let mut f = vec![0u8; 12];
+            f.extend(ethertype);
+            f.extend(packet(v6, proto::TCP, 10));
+            f.extend([0u8; 4]);
+            let fast = frame(linktype::ETHERNET, &f).expect("decodes");
+            let parsed = ip_parsed(&f[14..]).expect("decodes");
+            assert_eq!(facts(&fast), facts(&parsed));
+            assert_eq!(fast.payload.len(), 10);
+        }
+    }
 }

@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use crate::capture::{self, Frame, InputProblem};
+use crate::capture::{self, Frame, InputProblem, Window, Windows};
 use crate::collect::{self, FrameStats, InputSummary, Observed};
 use crate::decode::{IcmpKind, Packet};
 use crate::dns::Names;
@@ -31,6 +31,9 @@ use crate::flows::{self, FlowTable, ObservedFlow, Orphan};
 use crate::input::{self, Opened};
 use crate::time::Nanos;
 
+/// Bytes of a plain pcap file per window decoded on every thread: larger than one thread's
+/// (`capture::WINDOW`), since each window costs a start of the decoding threads.
+pub const WINDOW: usize = 4 << 20;
 /// Packets per batch handed to a shard.
 pub const BATCH: usize = 4096;
 /// Batches queued per shard before the reader waits.
@@ -139,39 +142,152 @@ struct Read {
     inputs: Vec<(usize, u64, Option<InputProblem>)>,
 }
 
-/// Reads the captures in order, handing each packet to its shard.
+/// Decodes records `from..from + len` of a window into `out`, one (empty) batch per shard.
+fn decode_run(
+    win: &Window<'_>,
+    from: usize,
+    len: usize,
+    index: usize,
+    mut out: Vec<Batch>,
+) -> (FrameStats, Vec<Batch>) {
+    let n = out.len();
+    let mut stats = FrameStats::default();
+    let mut no_progress: Option<Box<dyn FnMut(u64) + Send>> = None;
+    for i in from..(from + len).min(win.starts.len()) {
+        let f = win.frame(i);
+        if let Some(p) = stats.decode(&f, &mut no_progress) {
+            let s = flows::shard_of(&p, n);
+            out[s].push(&p, place(index, win.before + i as u64 + 1), f.ts);
+        }
+    }
+    (stats, out)
+}
+
+/// The reader's side of the shards: a batch per shard being filled.
+struct Feed<'a> {
+    batches: Vec<Batch>,
+    frames: FrameStats,
+    progress: Option<Box<dyn FnMut(u64) + Send>>,
+    txs: &'a [mpsc::SyncSender<Batch>],
+    back: &'a mpsc::Receiver<Batch>,
+}
+
+impl Feed<'_> {
+    /// Decodes one frame, numbered `seq`, into its shard's batch.
+    fn frame(&mut self, f: &Frame<'_>, seq: u64) {
+        let Some(p) = self.frames.decode(f, &mut self.progress) else {
+            return;
+        };
+        let s = flows::shard_of(&p, self.txs.len());
+        let b = &mut self.batches[s];
+        b.push(&p, seq, f.ts);
+        if b.packets.len() >= BATCH {
+            let fresh = self.back.try_recv().unwrap_or_else(|_| Batch {
+                packets: Vec::with_capacity(BATCH),
+                bytes: Vec::new(),
+            });
+            let full = std::mem::replace(b, fresh);
+            // A shard only stops when its channel closes; a failed send cannot happen.
+            let _ = self.txs[s].send(full);
+        }
+    }
+
+    /// Sends every batch that holds packets.
+    fn flush(&mut self) {
+        for (s, b) in self.batches.iter_mut().enumerate() {
+            if !b.packets.is_empty() {
+                let _ = self.txs[s].send(std::mem::take(b));
+            }
+        }
+    }
+
+    /// Decodes a window's records on one thread per shard, each a consecutive run of them,
+    /// and sends their batches run by run: each shard still takes its packets in input order.
+    fn window(&mut self, win: &Window<'_>, index: usize) {
+        let n = self.txs.len();
+        let run = win.starts.len().div_ceil(n);
+        // Batches the shards are done with, reused: fresh ones of this size would each be
+        // mapped and faulted in anew.
+        let mut spare: Vec<Batch> = std::iter::from_fn(|| self.back.try_recv().ok())
+            .take(n * n)
+            .collect();
+        let parts: Vec<(FrameStats, Vec<Batch>)> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..win.starts.len())
+                .step_by(run.max(1))
+                .map(|from| {
+                    let out: Vec<Batch> = (0..n).map(|_| spare.pop().unwrap_or_default()).collect();
+                    scope.spawn(move || decode_run(win, from, run, index, out))
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().expect("a decoding thread panicked"))
+                .collect()
+        });
+        let before = self.frames.frames >> 20;
+        for (stats, out) in parts {
+            self.frames.add(&stats);
+            for (s, b) in out.into_iter().enumerate() {
+                if !b.packets.is_empty() {
+                    let _ = self.txs[s].send(b);
+                }
+            }
+        }
+        if self.frames.frames >> 20 != before {
+            if let Some(p) = &mut self.progress {
+                p(self.frames.frames);
+            }
+        }
+    }
+}
+
+/// Reads the captures in order, handing each packet to its shard. A plain legacy pcap file is
+/// read in windows whose records are decoded on as many threads as there are shards
+/// ([`Feed::window`]).
 fn reader(
-    captures: Vec<(usize, Opened)>,
+    captures: Vec<(usize, Opened, Option<Windows>)>,
     txs: Vec<mpsc::SyncSender<Batch>>,
     back: &mpsc::Receiver<Batch>,
-    mut progress: Option<Box<dyn FnMut(u64) + Send>>,
+    progress: Option<Box<dyn FnMut(u64) + Send>>,
 ) -> Read {
     let n = txs.len();
-    let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
-    let mut frames = FrameStats::default();
+    let mut feed = Feed {
+        batches: (0..n).map(|_| Batch::default()).collect(),
+        frames: FrameStats::default(),
+        progress,
+        txs: &txs,
+        back,
+    };
     let mut inputs = Vec::new();
-    for (index, opened) in captures {
-        let mut record = 0u64;
-        let (count, problem) = capture::read(opened.reader, |f: &Frame<'_>| {
-            record += 1;
-            let Some(p) = frames.decode(f, &mut progress) else {
-                return;
-            };
-            let s = flows::shard_of(&p, n);
-            let b = &mut batches[s];
-            b.push(&p, place(index, record), f.ts);
-            if b.packets.len() >= BATCH {
-                let fresh = back.try_recv().unwrap_or_else(|_| Batch {
-                    packets: Vec::with_capacity(BATCH),
-                    bytes: Vec::new(),
-                });
-                let full = std::mem::replace(b, fresh);
-                // A shard only stops when its channel closes; a failed send cannot happen.
-                let _ = txs[s].send(full);
+    for (index, opened, windows) in captures {
+        let (count, problem) = match windows {
+            None => {
+                let mut record = 0u64;
+                capture::read(opened.reader, |f: &Frame<'_>| {
+                    record += 1;
+                    feed.frame(f, place(index, record));
+                })
             }
-        });
+            Some(mut w) => {
+                // What earlier captures left in the batches goes first.
+                feed.flush();
+                while let Some(win) = w.next_window() {
+                    feed.window(&win, index);
+                }
+                // The records the windows left (a record cut short or corrupt, and what
+                // follows) are read as any capture's, numbered on.
+                let mut record = w.records();
+                w.finish(|f: &Frame<'_>| {
+                    record += 1;
+                    feed.frame(f, place(index, record));
+                })
+            }
+        };
         inputs.push((index, count, problem));
     }
+    let Feed {
+        batches, frames, ..
+    } = feed;
     for (s, b) in batches.into_iter().enumerate() {
         if !b.packets.is_empty() {
             let _ = txs[s].send(b);
@@ -215,6 +331,17 @@ pub fn read_all(
     jobs: usize,
     progress: Option<Box<dyn FnMut(u64) + Send>>,
 ) -> Result<Observed, AuditError> {
+    read_all_with(paths, jobs, progress, WINDOW)
+}
+
+/// [`read_all`] reading plain pcap files in windows of `window` bytes (tests use small ones,
+/// so that a capture spans many).
+pub fn read_all_with(
+    paths: &[PathBuf],
+    jobs: usize,
+    progress: Option<Box<dyn FnMut(u64) + Send>>,
+    window: usize,
+) -> Result<Observed, AuditError> {
     let jobs = jobs.max(1);
     let mut captures = Vec::new();
     let mut logs = Vec::new();
@@ -223,7 +350,10 @@ pub fn read_all(
         let opened = input::open(path)?;
         formats.push((opened.format, opened.gzip));
         if opened.format.is_capture() {
-            captures.push((i, opened));
+            let windows = (opened.format == input::Format::Pcap && !opened.gzip)
+                .then(|| Windows::open_with(path, window))
+                .flatten();
+            captures.push((i, opened, windows));
         } else {
             logs.push((i, path.as_path(), opened));
         }

@@ -120,6 +120,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
                 "give each device or group its own id",
             );
         }
+        crate::work::visit(ctx.zones.len());
         let zone = ctx.zones.iter().find(|z| z.id == d.zone.value);
         if zone.is_none() {
             sink.error_about(

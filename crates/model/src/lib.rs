@@ -18,6 +18,7 @@ pub mod raw;
 pub mod raw_site;
 pub mod syntax;
 pub mod validate;
+pub mod work;
 
 pub use diag::{Code, Diagnostic, Pos, Severity, Subject};
 pub use error::ProfileError;

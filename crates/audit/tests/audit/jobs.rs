@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use portolan_audit::decode;
 use portolan_audit::flows::shard_of;
-use portolan_audit::parallel::read_all;
+use portolan_audit::parallel::{read_all, read_all_with};
 use portolan_audit::write::{self, L4};
 use portolan_audit::{audit, audit_jobs, Collector, Options, Report, Status};
 
@@ -245,6 +245,31 @@ fn every_core_gives_the_report_of_one() {
                 threads(paths, jobs) == reference,
                 "{what}: the report on {jobs} threads differs from the one on one thread"
             );
+        }
+    }
+    // Plain pcap files are decoded window by window on every thread: with small windows the
+    // busy capture spans hundreds of them, and cut short in its last record it also has a tail
+    // read the stream reader's way; and a pcapng file before it leaves batches to go first.
+    let cut = put(dir.path(), "cut.pcap", &whole[..whole.len() - 5]);
+    let mixed = vec![
+        put(dir.path(), "m.pcapng", &half(first)),
+        inputs[0].1[0].clone(),
+    ];
+    for (what, paths) in [
+        ("busy.pcap", inputs[0].1.clone()),
+        ("busy.pcap cut short", vec![cut]),
+        ("a pcapng file, then busy.pcap", mixed),
+    ] {
+        let reference = one_thread(&paths);
+        for window in [64, 1_000, 20_000] {
+            for jobs in [2, 3] {
+                let obs = read_all_with(&paths, jobs, None, window).expect("readable");
+                let r = json(&audit_jobs(&policy(), obs, &Options::default(), jobs));
+                assert!(
+                    r == reference,
+                    "{what}: {jobs} threads and windows of {window} bytes differ from one thread"
+                );
+            }
         }
     }
     // The busy capture exercises what the shards must agree on. Counted by hand from

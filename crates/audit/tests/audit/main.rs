@@ -12,3 +12,4 @@ mod logs;
 mod matching;
 mod records;
 mod scenario;
+mod windows;

@@ -43,6 +43,8 @@ impl Claims {
     /// The device owning a claimed prefix that contains `n` or lies inside it.
     pub(super) fn overlapping(&self, n: &IpNet) -> Option<&str> {
         let (v6, start, len, max) = Self::key(n);
+        // One lookup per prefix length, and the range query.
+        crate::work::visit(usize::from(len) + 2);
         for l in 0..=len {
             if let Some(o) = self.by_net.get(&(v6, start & Self::mask(l, max), l)) {
                 return Some(o);

@@ -151,6 +151,7 @@ pub(super) fn zones_without_interface(sink: &mut Sink, raw: &RawSite) {
     for z in raw.zones.iter().filter(|z| z.interface.is_none()) {
         let id = &z.id.value;
         let bound = format!("zone:{id}");
+        crate::work::visit(raw.devices.value.len());
         let used = raw.devices.value.iter().any(|d| {
             &d.zone.value == id
                 || d.bind

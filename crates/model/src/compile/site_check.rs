@@ -325,6 +325,7 @@ pub(super) fn after_rules(
     first_diag: usize,
 ) {
     unused_values(sink, dev, mode, version_valid, t);
+    crate::work::visit(sink.diagnostics.len() - first_diag);
     let clean = !sink.diagnostics[first_diag..]
         .iter()
         .any(crate::diag::Diagnostic::is_error);
@@ -499,6 +500,8 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
 /// answers. Warns when that cannot happen for a device: the site's DNS is not this firewall,
 /// or the device has no DNS flow of its own to ask it. `rules` are this device's own.
 pub(super) fn names_need_dns(sink: &mut Sink, ctx: &SiteCtx, d: &RawDevice, rules: &[Rule]) {
+    // At most two passes over the rules given: counted as both.
+    crate::work::visit(2 * rules.len());
     let mine = || rules.iter();
     let Some(named) = mine().find(|r| !r.peers.names.is_empty() || !r.peers.wildcards.is_empty())
     else {
