@@ -80,6 +80,12 @@ pub struct Options {
     /// The Aerleon platforms `--target aerleon` writes a policy for; empty: every platform
     /// [`aerleon::Platform`] knows.
     pub aerleon_platforms: Vec<aerleon::Platform>,
+    /// The nftables policy for `portolan enforce`: hostnames and wildcard domains match
+    /// per-rule sets of `device . peer` pairs that the forwarder fills for the device that
+    /// asked (instead of the per-name sets dnsmasq fills for every device), and the devices'
+    /// DNS (TCP and UDP 53) and DNS over TLS or QUIC (853) to anything but the firewall is
+    /// dropped and logged.
+    pub enforce: bool,
 }
 
 /// Default lifetime of a run-time DNS-filled set element: one hour. Longer than the TTLs the

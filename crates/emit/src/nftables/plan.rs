@@ -17,6 +17,9 @@ use crate::names::{is_dns_filled_set, object, safe_interface, safe_text, Family}
 use crate::zones::Ownership;
 use crate::{AnyMac, EmitError, Options};
 
+/// The chain that logs and drops a device's DNS to anything but the firewall (`enforce`).
+const DNS_BYPASS: &str = "dns_bypass";
+
 /// What nftables adds to a class: its chains' base name and where its devices are.
 struct Names<'p> {
     /// `k_<first group>`.
@@ -126,6 +129,13 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
     let mut has: Vec<[bool; 3]> = Vec::new();
     for (c, n) in classes.list.iter().zip(&names) {
         let cc = class_rules(policy, opts, c, n, &mut sets, &mut forward_cast)?;
+        let mut cc = cc;
+        if opts.enforce && !cc.out.is_empty() {
+            // Under `enforce` the forwarder on the firewall is a device's only resolver: DNS
+            // (RFC 1035 section 4.2, RFC 7766: UDP and TCP 53) and DNS over TLS (RFC 7858) or
+            // QUIC (RFC 9250) on 853 to anyone else is dropped before any flow can admit it.
+            cc.out.insert(0, format!("meta l4proto {{ tcp, udp }} th dport {{ 53, 853 }} goto {DNS_BYPASS}"));
+        }
         has.push([!cc.out.is_empty(), !cc.inn.is_empty(), !cc.local.is_empty()]);
         for (suffix, rules) in [("out", cc.out), ("in", cc.inn), ("local", cc.local)] {
             if !rules.is_empty() {
@@ -147,6 +157,15 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
             "unlisted_mac",
             vec![
                 format!("{limit} log prefix \"portolan unlisted mac: \" level info"),
+                "counter drop".to_string(),
+            ],
+        ));
+    }
+    if opts.enforce && has.iter().any(|h| h[0]) {
+        chains.push(Chain::new(
+            DNS_BYPASS,
+            vec![
+                format!("{limit} log prefix \"portolan dns bypass: \" level info"),
                 "counter drop".to_string(),
             ],
         ));
@@ -175,6 +194,11 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
         })
         .collect();
     notes.extend(any_mac.lines());
+    if opts.enforce {
+        notes.push("# Enforce mode: hostnames and wildcard domains match per-rule sets of `device . peer` pairs".into());
+        notes.push("# that `portolan enforce` fills for the device that asked, each for its answer's TTL plus a grace;".into());
+        notes.push(format!("# devices' DNS and DNS over TLS/QUIC (TCP/UDP 53, 853) to anyone but the firewall go to `{DNS_BYPASS}` (log, drop)."));
+    }
     Ok(Ruleset {
         site,
         notes,
