@@ -31,7 +31,17 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
         }
         return Ok(Outcome::BadInput);
     }
+    if a.enforce && a.target != TargetArg::Nftables {
+        let why = "--enforce is a policy of the nftables target: use --target nftables";
+        if a.out.json() {
+            eprintln!("{}", serde_json::json!({"error": why, "exit": 2}));
+        } else {
+            eprintln!("error: {why}");
+        }
+        return Ok(Outcome::BadInput);
+    }
     let mut opts = Options {
+        enforce: a.enforce,
         dns_timeout: a.dns_timeout.map(std::time::Duration::from_secs),
         aerleon_platforms: a.aerleon_platform.clone(),
         ..Options::default()
