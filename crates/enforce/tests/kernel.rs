@@ -169,6 +169,9 @@ fn a_records(m: &Message) -> Vec<IpAddr> {
 
 struct Lab {
     running: Option<Running>,
+    /// How the forwarder was started, to start it again.
+    config: Config,
+    ruleset: String,
     events: Arc<Mutex<Vec<Value>>>,
     fw: String,
     dev_a: String,
@@ -288,21 +291,18 @@ fn lab(timing: Timing) -> Option<Lab> {
     }
 
     let events = Arc::new(Mutex::new(Vec::new()));
-    let ev = events.clone();
-    let running = start(
-        scopes(&policy).expect("layout"),
-        Config {
-            listen: format!("{FW_LAN}:53").parse().expect("addr"),
-            upstream: format!("{UPSTREAM}:53").parse().expect("addr"),
-            netns: Some(fw.clone()),
-            timing,
-            upstream_timeout: Duration::from_secs(2),
-        },
-        Arc::new(move |v| ev.lock().expect("events").push(v)),
-    )
-    .expect("the forwarder starts");
+    let config = Config {
+        listen: format!("{FW_LAN}:53").parse().expect("addr"),
+        upstream: format!("{UPSTREAM}:53").parse().expect("addr"),
+        netns: Some(fw.clone()),
+        timing,
+        upstream_timeout: Duration::from_secs(2),
+    };
+    let running = forwarder(&config, &events);
     Some(Lab {
         running: Some(running),
+        config,
+        ruleset,
         events,
         fw,
         dev_a,
@@ -312,6 +312,16 @@ fn lab(timing: Timing) -> Option<Lab> {
         _procs: procs,
         _net: net,
     })
+}
+
+fn forwarder(config: &Config, events: &Arc<Mutex<Vec<Value>>>) -> Running {
+    let ev = events.clone();
+    start(
+        scopes_of_site(),
+        config.clone(),
+        Arc::new(move |v| ev.lock().expect("events").push(v)),
+    )
+    .expect("the forwarder starts")
 }
 
 fn quick() -> Timing {
@@ -406,6 +416,56 @@ fn only_the_device_that_asked_reaches_a_permitted_name() {
         .expect("an event for sneaky.test");
     assert_eq!(sneaky["permitted"], false);
     assert_eq!(sneaky["opened"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn elements_survive_a_reload_and_a_restart_and_a_dead_forwarder_fails_closed() {
+    let _turn = kernel::turn();
+    let Some(mut lab) = lab(quick()) else { return };
+    let (a, b) = (lab.dev_a.clone(), lab.dev_b.clone());
+    let opened = in_ns(&a, || {
+        ask_udp(FW_LAN, "cloud.example.com", Duration::from_secs(3)).is_some()
+            && connects(CLOUD, 443)
+    });
+    assert!(opened);
+
+    // `apply` of the same policy (the admin's reload): the element stays.
+    let state = std::env::temp_dir().join(format!("pl-enforce-{}", std::process::id()));
+    let applied = portolan_nft::apply::apply(
+        &lab.ruleset,
+        &portolan_nft::apply::Options {
+            target: Where::Netns(lab.fw.clone()),
+            state_dir: state.clone(),
+            confirm: None,
+            launcher: None,
+        },
+    );
+    let _ = std::fs::remove_dir_all(&state);
+    applied.expect("apply reloads the enforce policy");
+    assert!(in_ns(&a, || connects(CLOUD, 443)), "a reload dropped an element");
+
+    // The forwarder stops: what the kernel holds still admits, nothing new opens, and the
+    // device's lookups fail.
+    if let Some(r) = lab.running.take() {
+        r.stop();
+    }
+    assert!(in_ns(&a, || connects(CLOUD, 443)), "elements died with the forwarder");
+    let dead = in_ns(&b, || {
+        (
+            ask_udp(FW_LAN, "a.b.fleet.example.net", Duration::from_secs(1)).is_some(),
+            connects(FLEET_DEEP, 8883),
+        )
+    });
+    assert_eq!(dead, (false, false), "a dead forwarder did not fail closed");
+
+    // A new forwarder (an upgrade, a restart) takes over with the kernel's elements intact.
+    lab.running = Some(forwarder(&lab.config, &lab.events));
+    assert!(in_ns(&a, || connects(CLOUD, 443)));
+    let again = in_ns(&b, || {
+        ask_udp(FW_LAN, "a.b.fleet.example.net", Duration::from_secs(3)).is_some()
+            && connects(FLEET_DEEP, 8883)
+    });
+    assert!(again, "the restarted forwarder did not open a name");
 }
 
 fn scopes_of_site() -> Vec<portolan_emit::nftables::NameScope> {
