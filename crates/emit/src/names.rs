@@ -138,7 +138,14 @@ pub fn is_dns_filled_set(name: &str) -> bool {
 /// named after the class's first group, the flow and the rule's names
 /// (`e_oscar_cloud-443_<hash>_v4`). It ends in `_v4`/`_v6` like every DNS-filled set, so a
 /// reload keeps its elements ([`is_dns_filled_set`]).
-pub fn enforce_set(fam: Family, group: &str, flow: &str, names: &[String], wildcards: &[String], max: usize) -> String {
+pub fn enforce_set(
+    fam: Family,
+    group: &str,
+    flow: &str,
+    names: &[String],
+    wildcards: &[String],
+    max: usize,
+) -> String {
     let mut key: Vec<String> = names.to_vec();
     key.extend(wildcards.iter().map(|w| format!("*.{w}")));
     let head = object_max(&["e", group, flow], max.saturating_sub(3 + 18));

@@ -137,7 +137,11 @@ pub fn decide(scopes: &[NameScope], device: IpAddr, answer: &Message, timing: &T
     }
     let (addrs, chain) = chain_addresses(answer, &name);
     d.chain = chain;
-    let fam = if device.is_ipv4() { Family::V4 } else { Family::V6 };
+    let fam = if device.is_ipv4() {
+        Family::V4
+    } else {
+        Family::V6
+    };
     for r in rules {
         let Some((_, set)) = r.sets.iter().find(|(f, _)| *f == fam) else {
             continue;
@@ -161,4 +165,164 @@ pub fn decide(scopes: &[NameScope], device: IpAddr, answer: &Message, timing: &T
         }
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+    use hickory_proto::rr::{Name, Record, RecordType};
+    use ipnet::IpNet;
+    use portolan_emit::nftables::NameRule;
+    use portolan_model::ir::{Initiator, Peers};
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).expect("name")
+    }
+
+    fn answer(q: &str, records: Vec<Record>) -> Message {
+        let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+        m.queries.push(Query::query(name(q), RecordType::A));
+        m.answers = records;
+        m
+    }
+
+    fn a(n: &str, ttl: u32, ip: &str) -> Record {
+        Record::from_rdata(name(n), ttl, RData::A(A(ip.parse().expect("ip"))))
+    }
+
+    fn cname(n: &str, ttl: u32, target: &str) -> Record {
+        Record::from_rdata(name(n), ttl, RData::CNAME(CNAME(name(target))))
+    }
+
+    /// Group `cam` (10.0.0.0/28 and 2001:db8::10/128) with one rule for `cloud.example.com`
+    /// and `*.fleet.example.net`.
+    fn scopes() -> Vec<NameScope> {
+        let net = |s: &str| s.parse::<IpNet>().expect("net");
+        vec![NameScope {
+            group: "cam".into(),
+            addresses: vec![net("10.0.0.0/28"), net("2001:db8::10/128")],
+            rules: vec![NameRule {
+                provenance: "p/cloud".into(),
+                initiator: Initiator::Device,
+                peers: Peers {
+                    names: vec!["cloud.example.com".into()],
+                    wildcards: vec!["fleet.example.net".into()],
+                    ..Peers::default()
+                },
+                sets: vec![(Family::V4, "s_v4".into()), (Family::V6, "s_v6".into())],
+            }],
+        }]
+    }
+
+    fn t(grace: u64, floor: u64, cap: u64) -> Timing {
+        Timing {
+            grace: Duration::from_secs(grace),
+            floor: Duration::from_secs(floor),
+            cap: Duration::from_secs(cap),
+        }
+    }
+
+    fn dev() -> IpAddr {
+        "10.0.0.2".parse().expect("ip")
+    }
+
+    #[test]
+    fn timeouts_are_ttl_plus_grace_within_floor_and_cap() {
+        let t = t(30, 60, 3600);
+        assert_eq!(t.timeout(300), 330);
+        assert_eq!(t.timeout(0), 60);
+        assert_eq!(t.timeout(u32::MAX), 3600);
+    }
+
+    #[test]
+    fn a_cname_chain_opens_its_last_addresses_for_its_shortest_ttl() {
+        // cloud.example.com -> edge.cdn.test (TTL 60) -> 192.0.2.7 (TTL 300); an unrelated A
+        // record in the same answer opens nothing.
+        let m = answer(
+            "cloud.example.com.",
+            vec![
+                cname("cloud.example.com.", 60, "edge.cdn.test."),
+                a("edge.cdn.test.", 300, "192.0.2.7"),
+                a("other.test.", 300, "192.0.2.99"),
+            ],
+        );
+        let d = decide(&scopes(), dev(), &m, &t(5, 1, 3600));
+        assert!(d.permitted);
+        assert_eq!(d.group.as_deref(), Some("cam"));
+        assert_eq!(d.chain, vec!["cloud.example.com", "edge.cdn.test"]);
+        let pairs: Vec<_> = d
+            .opened
+            .iter()
+            .map(|o| (o.pair.peer.to_string(), o.pair.timeout, o.pair.set.as_str()))
+            .collect();
+        assert_eq!(pairs, vec![("192.0.2.7".to_string(), 65, "s_v4")]);
+    }
+
+    #[test]
+    fn an_outside_name_opens_nothing_even_through_a_cname_to_a_permitted_one() {
+        let m = answer(
+            "sneaky.test.",
+            vec![
+                cname("sneaky.test.", 60, "cloud.example.com."),
+                a("cloud.example.com.", 300, "192.0.2.7"),
+            ],
+        );
+        let d = decide(&scopes(), dev(), &m, &Timing::default());
+        assert!(!d.permitted);
+        assert!(d.opened.is_empty());
+    }
+
+    #[test]
+    fn strangers_loops_errors_and_other_families_open_nothing() {
+        let ok = answer(
+            "cloud.example.com.",
+            vec![a("cloud.example.com.", 300, "192.0.2.7")],
+        );
+        // A source that is no device of the site.
+        let d = decide(
+            &scopes(),
+            "10.0.0.99".parse().expect("ip"),
+            &ok,
+            &Timing::default(),
+        );
+        assert_eq!((d.group, d.opened.len()), (None, 0));
+        // An error answer.
+        let mut nx = ok.clone();
+        nx.metadata.response_code = ResponseCode::NXDomain;
+        assert!(decide(&scopes(), dev(), &nx, &Timing::default())
+            .opened
+            .is_empty());
+        // A CNAME loop ends; nothing at its end.
+        let looped = answer(
+            "a.fleet.example.net.",
+            vec![
+                cname("a.fleet.example.net.", 60, "b.test."),
+                cname("b.test.", 60, "a.fleet.example.net."),
+            ],
+        );
+        let d = decide(&scopes(), dev(), &looped, &Timing::default());
+        assert!(d.permitted && d.opened.is_empty());
+        // An AAAA asked over IPv4 names no IPv6 address of the device.
+        let v6 = answer(
+            "cloud.example.com.",
+            vec![Record::from_rdata(
+                name("cloud.example.com."),
+                300,
+                RData::AAAA(AAAA("2001:db8::7".parse().expect("ip"))),
+            )],
+        );
+        assert!(decide(&scopes(), dev(), &v6, &Timing::default())
+            .opened
+            .is_empty());
+        let d = decide(
+            &scopes(),
+            "2001:db8::10".parse().expect("ip"),
+            &v6,
+            &Timing::default(),
+        );
+        assert_eq!(d.opened.len(), 1);
+        assert_eq!(d.opened[0].pair.set, "s_v6");
+    }
 }

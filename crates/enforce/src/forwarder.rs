@@ -107,7 +107,9 @@ fn now_secs() -> f64 {
 
 fn enter_netns(ns: &str) -> Result<(), Error> {
     if !portolan_nft::exec::valid_netns_name(ns) {
-        return Err(Error::Setup(format!("`{ns}` is not a network namespace name")));
+        return Err(Error::Setup(format!(
+            "`{ns}` is not a network namespace name"
+        )));
     }
     let path = format!("/run/netns/{ns}");
     let f = std::fs::File::open(&path)
@@ -144,10 +146,12 @@ pub fn start(scopes: Vec<NameScope>, cfg: Config, sink: Sink) -> Result<Running,
                 if let Some(ns) = &sh.cfg.netns {
                     enter_netns(ns)?;
                 }
-                let udp = UdpSocket::bind(sh.cfg.listen)
-                    .map_err(|e| Error::Setup(format!("cannot listen on udp {}: {e}", sh.cfg.listen)))?;
-                let tcp = TcpListener::bind(sh.cfg.listen)
-                    .map_err(|e| Error::Setup(format!("cannot listen on tcp {}: {e}", sh.cfg.listen)))?;
+                let udp = UdpSocket::bind(sh.cfg.listen).map_err(|e| {
+                    Error::Setup(format!("cannot listen on udp {}: {e}", sh.cfg.listen))
+                })?;
+                let tcp = TcpListener::bind(sh.cfg.listen).map_err(|e| {
+                    Error::Setup(format!("cannot listen on tcp {}: {e}", sh.cfg.listen))
+                })?;
                 Ok::<_, Error>((udp, tcp))
             })();
             let (udp, tcp) = match bound {
@@ -172,8 +176,10 @@ pub fn start(scopes: Vec<NameScope>, cfg: Config, sink: Sink) -> Result<Running,
         Ok(Err(e)) => return Err(e),
         _ => return Err(Error::Setup("the listening sockets have no address".into())),
     };
-    (shared.sink)(json!({"ts": now_secs(), "event": "listening", "udp": udp.to_string(), "tcp": tcp.to_string(),
-        "upstream": shared.cfg.upstream.to_string(), "netns": shared.cfg.netns}));
+    (shared.sink)(
+        json!({"ts": now_secs(), "event": "listening", "udp": udp.to_string(), "tcp": tcp.to_string(),
+        "upstream": shared.cfg.upstream.to_string(), "netns": shared.cfg.netns}),
+    );
     Ok(Running {
         shared,
         threads: vec![root],
@@ -306,7 +312,8 @@ fn ask_upstream(sh: &Shared, query: &[u8], t: Transport) -> std::io::Result<Vec<
             let mut c = TcpStream::connect_timeout(&up, timeout)?;
             c.set_read_timeout(Some(timeout))?;
             write_framed(&mut c, query)?;
-            read_framed(&mut c).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
+            read_framed(&mut c)
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
         }
     }
 }
@@ -329,8 +336,10 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
         Ok(r) => r,
         Err(e) => {
             sh.stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
-            (sh.sink)(json!({"ts": now_secs(), "event": "upstream-error", "device": device.to_string(),
-                "transport": t.name(), "error": e.to_string()}));
+            (sh.sink)(
+                json!({"ts": now_secs(), "event": "upstream-error", "device": device.to_string(),
+                "transport": t.name(), "error": e.to_string()}),
+            );
             return servfail(&q);
         }
     };
@@ -364,8 +373,10 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
     let opened: Vec<Value> = d
         .opened
         .iter()
-        .map(|o| json!({"flow": o.provenance, "set": o.pair.set, "peer": o.pair.peer.to_string(),
-            "ttl": o.ttl, "timeout": o.pair.timeout}))
+        .map(|o| {
+            json!({"flow": o.provenance, "set": o.pair.set, "peer": o.pair.peer.to_string(),
+            "ttl": o.ttl, "timeout": o.pair.timeout})
+        })
         .collect();
     let mut ev = json!({"ts": now_secs(), "event": "answer", "device": device.to_string(),
         "group": d.group, "name": d.name, "transport": t.name(),

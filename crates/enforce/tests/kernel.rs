@@ -204,7 +204,10 @@ fn lab(timing: Timing) -> Option<Lab> {
     let out = net.ns("out");
     ip_in(&fw, &["link", "add", "lan0", "type", "bridge"]);
     ip_in(&fw, &["link", "set", "lan0", "up"]);
-    ip_in(&fw, &["addr", "add", &format!("{FW_LAN}/24"), "dev", "lan0"]);
+    ip_in(
+        &fw,
+        &["addr", "add", &format!("{FW_LAN}/24"), "dev", "lan0"],
+    );
     for (ns, port, addr) in [(&dev_a, "a0", "10.70.0.10"), (&dev_b, "b0", "10.70.0.11")] {
         veth(&fw, port, ns, "eth0");
         ip_in(&fw, &["link", "set", port, "master", "lan0"]);
@@ -214,11 +217,17 @@ fn lab(timing: Timing) -> Option<Lab> {
     veth(&fw, "wan0", &out, "eth0");
     ip_in(&fw, &["addr", "add", "198.51.100.1/24", "dev", "wan0"]);
     ip_in(&fw, &["route", "add", "default", "via", UPSTREAM]);
-    ip_in(&out, &["addr", "add", &format!("{UPSTREAM}/24"), "dev", "eth0"]);
+    ip_in(
+        &out,
+        &["addr", "add", &format!("{UPSTREAM}/24"), "dev", "eth0"],
+    );
     for a in [PUBLIC, CLOUD, EDGE, BRIEF, FLEET_DEEP, FLEET_APEX] {
         ip_in(&out, &["addr", "add", &format!("{a}/32"), "dev", "eth0"]);
     }
-    ip_in(&out, &["route", "add", "10.70.0.0/24", "via", "198.51.100.1"]);
+    ip_in(
+        &out,
+        &["route", "add", "10.70.0.0/24", "via", "198.51.100.1"],
+    );
     must_in(&fw, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], None);
 
     // The enforce policy, loaded into the firewall only.
@@ -342,10 +351,15 @@ fn only_the_device_that_asked_reaches_a_permitted_name() {
     assert!(!in_ns(&a, || connects(CLOUD, 443)));
 
     // An outside name whose CNAME leads to a permitted name: answered, opens nothing.
-    let got = in_ns(&a, || ask_udp(FW_LAN, "sneaky.test", Duration::from_secs(3)));
+    let got = in_ns(&a, || {
+        ask_udp(FW_LAN, "sneaky.test", Duration::from_secs(3))
+    });
     let got = got.expect("the forwarder answers an outside name");
     assert_eq!(a_records(&got), vec![CLOUD.parse::<IpAddr>().expect("ip")]);
-    assert!(!in_ns(&a, || connects(CLOUD, 443)), "a CNAME into the profile opened");
+    assert!(
+        !in_ns(&a, || connects(CLOUD, 443)),
+        "a CNAME into the profile opened"
+    );
 
     // The permitted name: the first SYN right after the answer passes.
     let first = in_ns(&a, || {
@@ -356,11 +370,17 @@ fn only_the_device_that_asked_reaches_a_permitted_name() {
     assert!(first.1, "the first packet after the answer was dropped");
     // Only the flow's port, and only the device that asked.
     assert!(!in_ns(&a, || connects(CLOUD, 8443)));
-    assert!(!in_ns(&b, || connects(CLOUD, 443)), "another device used cam-a's answer");
+    assert!(
+        !in_ns(&b, || connects(CLOUD, 443)),
+        "another device used cam-a's answer"
+    );
 
     // The same device asking over TCP: the answer is there too.
     let tcp = in_ns(&a, || ask_tcp(FW_LAN, "cloud.example.com"));
-    assert_eq!(tcp.map(|m| a_records(&m)), Some(vec![CLOUD.parse().expect("ip")]));
+    assert_eq!(
+        tcp.map(|m| a_records(&m)),
+        Some(vec![CLOUD.parse().expect("ip")])
+    );
 
     // A permitted name whose CNAME leads outside the profile (a CDN): the final address opens,
     // for the smallest TTL on the chain (60 s) plus the grace.
@@ -442,14 +462,20 @@ fn elements_survive_a_reload_and_a_restart_and_a_dead_forwarder_fails_closed() {
     );
     let _ = std::fs::remove_dir_all(&state);
     applied.expect("apply reloads the enforce policy");
-    assert!(in_ns(&a, || connects(CLOUD, 443)), "a reload dropped an element");
+    assert!(
+        in_ns(&a, || connects(CLOUD, 443)),
+        "a reload dropped an element"
+    );
 
     // The forwarder stops: what the kernel holds still admits, nothing new opens, and the
     // device's lookups fail.
     if let Some(r) = lab.running.take() {
         r.stop();
     }
-    assert!(in_ns(&a, || connects(CLOUD, 443)), "elements died with the forwarder");
+    assert!(
+        in_ns(&a, || connects(CLOUD, 443)),
+        "elements died with the forwarder"
+    );
     let dead = in_ns(&b, || {
         (
             ask_udp(FW_LAN, "a.b.fleet.example.net", Duration::from_secs(1)).is_some(),
@@ -488,7 +514,10 @@ fn an_expired_answer_closes_and_other_resolvers_are_blocked() {
     });
     assert!(first, "the first packet after the answer was dropped");
     std::thread::sleep(Duration::from_millis(3500));
-    assert!(!in_ns(&a, || connects(BRIEF, 443)), "an expired answer still admits");
+    assert!(
+        !in_ns(&a, || connects(BRIEF, 443)),
+        "an expired answer still admits"
+    );
     let live = status(&scopes_of_site(), &Where::Netns(lab.fw.clone())).expect("status");
     assert!(
         !live.iter().any(|l| l.peer.to_string() == BRIEF),
@@ -511,8 +540,12 @@ fn an_expired_answer_closes_and_other_resolvers_are_blocked() {
         ask_udp(PUBLIC, "cloud.example.com", Duration::from_secs(2)).is_some()
     });
     assert!(fw_direct);
-    let counters = run_in(&lab.fw, &["nft", "list", "chain", "inet", "portolan", "dns_bypass"], None)
-        .expect("the bypass chain");
+    let counters = run_in(
+        &lab.fw,
+        &["nft", "list", "chain", "inet", "portolan", "dns_bypass"],
+        None,
+    )
+    .expect("the bypass chain");
     assert!(!counters.contains("packets 0 bytes 0"), "{counters}");
     let _ = &lab.out;
 }

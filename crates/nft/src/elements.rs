@@ -56,8 +56,9 @@ pub fn write_pairs(w: &Where, pairs: &[Pair]) -> Result<()> {
     if pairs.is_empty() {
         return Ok(());
     }
-    let script = pair_script(pairs)
-        .ok_or_else(|| Error::Apply("refusing an enforce element of mixed families or an unknown set".into()))?;
+    let script = pair_script(pairs).ok_or_else(|| {
+        Error::Apply("refusing an enforce element of mixed families or an unknown set".into())
+    })?;
     let mut cmd = w.command("nft", &["-f", "-"]);
     let shown = show(&cmd);
     let mut child = cmd

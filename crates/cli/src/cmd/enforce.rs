@@ -31,7 +31,8 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
             if live.is_empty() {
                 return "enforce: no live elements.\n".to_string();
             }
-            let mut t = report::table(["group", "device", "peer", "flow", "left (s)", "timeout (s)"]);
+            let mut t =
+                report::table(["group", "device", "peer", "flow", "left (s)", "timeout (s)"]);
             for l in &live {
                 let n = |x: Option<u64>| x.map_or("-".to_string(), |v| v.to_string());
                 t.add_row(vec![

@@ -5,7 +5,7 @@
 //! the sets the emitted ruleset declares.
 
 use ipnet::IpNet;
-use portolan_model::ir::{Initiator, Peers, Policy};
+use portolan_model::ir::{Initiator, Peers, Policy, Rule};
 
 use super::parts::l4;
 use super::sets::enforce_set_of;
@@ -34,6 +34,12 @@ pub struct NameRule {
     pub sets: Vec<(Family, String)>,
 }
 
+/// Whether a rule is matched against an enforce set: a unicast rule with names as peers.
+fn named(r: &Rule) -> bool {
+    let has_names = !r.peers.names.is_empty() || !r.peers.wildcards.is_empty();
+    has_names && !r.broadcast
+}
+
 /// The name-based rules of every group of `policy`, in the policy's order.
 pub fn layout(policy: &Policy) -> Result<Vec<NameScope>, EmitError> {
     let classes = Classes::of(policy);
@@ -42,12 +48,15 @@ pub fn layout(policy: &Policy) -> Result<Vec<NameScope>, EmitError> {
         let c = &classes.list[classes.of_group[g.id.as_str()]];
         let fams: Vec<Family> = [Family::V4, Family::V6]
             .into_iter()
-            .filter(|f| c.groups.iter().flat_map(|g| &g.addresses).any(|a| Family::of(a) == *f))
+            .filter(|f| {
+                c.groups
+                    .iter()
+                    .flat_map(|g| &g.addresses)
+                    .any(|a| Family::of(a) == *f)
+            })
             .collect();
         let mut rules = Vec::new();
-        for r in c.rules.iter().filter(|r| {
-            !r.broadcast && !(r.peers.names.is_empty() && r.peers.wildcards.is_empty())
-        }) {
+        for r in c.rules.iter().filter(|r| named(r)) {
             let mut sets = Vec::new();
             for f in &fams {
                 if l4(r, Some(*f))?.is_some() {

@@ -134,7 +134,10 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
             // Under `enforce` the forwarder on the firewall is a device's only resolver: DNS
             // (RFC 1035 section 4.2, RFC 7766: UDP and TCP 53) and DNS over TLS (RFC 7858) or
             // QUIC (RFC 9250) on 853 to anyone else is dropped before any flow can admit it.
-            cc.out.insert(0, format!("meta l4proto {{ tcp, udp }} th dport {{ 53, 853 }} goto {DNS_BYPASS}"));
+            cc.out.insert(
+                0,
+                format!("meta l4proto {{ tcp, udp }} th dport {{ 53, 853 }} goto {DNS_BYPASS}"),
+            );
         }
         has.push([!cc.out.is_empty(), !cc.inn.is_empty(), !cc.local.is_empty()]);
         for (suffix, rules) in [("out", cc.out), ("in", cc.inn), ("local", cc.local)] {
