@@ -204,7 +204,11 @@ fn udp_loop(sh: &Arc<Shared>, sock: &UdpSocket) {
         let Ok((n, src)) = sock.recv_from(&mut buf) else {
             continue;
         };
-        let (Ok(reply_sock), true) = (sock.try_clone(), slot(sh)) else {
+        if !slot(sh) {
+            continue;
+        }
+        let Ok(reply_sock) = sock.try_clone() else {
+            sh.inflight.fetch_sub(1, Ordering::SeqCst);
             continue;
         };
         let query = buf[..n].to_vec();

@@ -430,6 +430,13 @@ fn only_the_device_that_asked_reaches_a_permitted_name() {
 
     // The log says what each answer did.
     let events = lab.events.lock().expect("events").clone();
+    // For the note, not a timing assertion: how long the held answers waited for the kernel.
+    let waits: Vec<f64> = events
+        .iter()
+        .filter(|e| e["written"].as_u64().unwrap_or(0) > 0)
+        .filter_map(|e| e["commit_ms"].as_f64())
+        .collect();
+    eprintln!("commit waits (ms) of answers that opened something: {waits:.1?}");
     let sneaky = events
         .iter()
         .find(|e| e["name"] == "sneaky.test")
