@@ -201,6 +201,21 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
         notes.push("# Enforce mode: hostnames and wildcard domains match per-rule sets of `device . peer` pairs".into());
         notes.push("# that `portolan enforce` fills for the device that asked, each for its answer's TTL plus a grace;".into());
         notes.push(format!("# devices' DNS and DNS over TLS/QUIC (TCP/UDP 53, 853) to anyone but the firewall go to `{DNS_BYPASS}` (log, drop)."));
+        // A flow to a resolver elsewhere (the site's `services: dns` not the firewall) is
+        // overridden by that drop: say so, per flow.
+        let mut overridden = BTreeSet::new();
+        for r in &policy.rules {
+            let dns_or_dot = portolan_model::ir::is_dns(r.protocol, &r.ports)
+                || r.ports.iter().any(|p| p.contains(853));
+            if r.initiator == Initiator::Device && !r.peers.firewall && dns_or_dot {
+                overridden.insert(format!(
+                    "# Enforce mode drops {} of {}: DNS goes through the firewall's forwarder (give the site `services: {{dns: firewall}}`).",
+                    safe_text(T, "comment", &r.provenance())?,
+                    safe_text(T, "comment", &r.group)?
+                ));
+            }
+        }
+        notes.extend(overridden);
     }
     Ok(Ruleset {
         site,
