@@ -122,6 +122,23 @@ pub enum Command {
     /// Example: portolan apply examples/site.yaml --diff; portolan apply examples/site.yaml
     /// --confirm 60 (then the printed `portolan apply --confirmed ...`)
     Apply(ApplyArgs),
+    /// Run the DNS forwarder that opens each device's names for that device only.
+    ///
+    /// Devices send DNS to the firewall (--listen); every query is passed to the site's
+    /// resolver (--upstream). For an answer to a name a flow of the asking device's profile
+    /// states (a hostname exactly; `*.example.com`: every name below, not the apex), the
+    /// final A/AAAA records of its CNAME chain are added as `device . peer` to that flow's set
+    /// for the answer's smallest TTL plus --grace (between --floor and --cap), and the answer
+    /// is released only once the kernel has committed them: the device's first packet passes,
+    /// and no other device gains anything. Other names are answered and open nothing. Load
+    /// the policy first with `portolan apply SITE --enforce` (or `compile --enforce`), which
+    /// also drops devices' DNS to any other resolver and DNS over TLS (853). Runs in the
+    /// foreground, one JSON line per event on standard output, until SIGINT or SIGTERM.
+    /// --status lists the live elements instead.
+    ///
+    /// Example: portolan enforce examples/site.yaml --listen 10.20.0.1:53 --upstream 192.0.2.53;
+    /// portolan enforce examples/site.yaml --status
+    Enforce(EnforceArgs),
     /// Audit observed traffic (captures, flow logs) against the site's policy.
     ///
     /// Every flow of a site device is conforming (with the profile/flow that admits it), a
@@ -274,6 +291,7 @@ impl Command {
             Command::Mud(MudCmd::Verify(a)) => a.out.json(),
             Command::Lab(a) => a.out.json(),
             Command::Apply(a) => a.out.json(),
+            Command::Enforce(a) => a.out.json(),
             Command::Audit(a) => a.out.json(),
             Command::Verify(a) => a.out.json(),
             Command::Lint(a) => a.format != LintFormat::Table,
@@ -440,6 +458,11 @@ pub struct CompileArgs {
     /// Example: portolan compile examples/site.yaml --ct-timeouts lint.yaml -o portolan.nft
     #[arg(long, value_name = "kernel|FILE", num_args = 0..=1, default_missing_value = "kernel")]
     pub ct_timeouts: Option<String>,
+    /// --target nftables: the policy for `portolan enforce` (hostnames and wildcard domains
+    /// open per device, filled by its forwarder; device DNS to any other resolver, and 853,
+    /// dropped).
+    #[arg(long)]
+    pub enforce: bool,
 }
 
 fn parse_aerleon_platform(s: &str) -> Result<portolan_emit::aerleon::Platform, String> {
@@ -641,8 +664,52 @@ pub struct ApplyArgs {
     /// Where the previous ruleset and the rollback state are kept (a folder per namespace).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/portolan")]
     pub state_dir: PathBuf,
+    /// Load the policy for `portolan enforce` (per-device name sets, DNS only through the
+    /// forwarder) instead of the one dnsmasq fills.
+    #[arg(long)]
+    pub enforce: bool,
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EnforceArgs {
+    /// The site file.
+    pub site: PathBuf,
+    /// Where the site's devices send DNS (UDP and TCP), on the firewall.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:53")]
+    pub listen: std::net::SocketAddr,
+    /// The site's resolver, which every query is passed to (ADDR or ADDR:PORT).
+    #[arg(long, value_name = "ADDR", required_unless_present = "status", value_parser = parse_server)]
+    pub upstream: Option<std::net::SocketAddr>,
+    /// Run inside this network namespace (the firewall's), sockets and sets alike.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Seconds added to an answer's TTL before its elements expire.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub grace: u64,
+    /// The shortest element lifetime, in seconds, whatever the TTL.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub floor: u64,
+    /// The longest element lifetime, in seconds, whatever the TTL.
+    #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+    pub cap: u64,
+    /// List the live elements per device with the seconds they have left (read from the
+    /// kernel's sets), then exit.
+    #[arg(long)]
+    pub status: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `ADDR` (port 53) or `ADDR:PORT`, IPv6 as `[ADDR]:PORT`.
+fn parse_server(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(a) = s.parse::<std::net::SocketAddr>() {
+        return Ok(a);
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .map_err(|_| format!("`{s}`: give ADDR or ADDR:PORT (IPv6: [ADDR]:PORT)"))
 }
 
 /// Arguments of the hidden rollback timer (see `portolan_nft::apply::rollback_args`).

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Lab(a) => cmd::lab::run(&cli.global, a),
         Command::Apply(a) => cmd::apply::run(&cli.global, a),
         Command::ApplyRollback(a) => cmd::apply::rollback(a),
+        Command::Enforce(a) => cmd::enforce::run(&cli.global, a),
         Command::Probe(a) => cmd::probe::run(&cli.global, a),
         Command::Responder(a) => cmd::responder::run(a),
         Command::Mud(c) => cmd::mud::run(&cli.global, c),

@@ -86,6 +86,12 @@ pub struct Options {
     /// the statement has no verdict, so the rules accept exactly what they accepted without
     /// it. Empty: the kernel's timeouts for every flow.
     pub ct_timeouts: BTreeMap<(String, String), CtTimeout>,
+    /// The nftables policy for `portolan enforce`: hostnames and wildcard domains match
+    /// per-rule sets of `device . peer` pairs that the forwarder fills for the device that
+    /// asked (instead of the per-name sets dnsmasq fills for every device), and the devices'
+    /// DNS (TCP and UDP 53) and DNS over TLS or QUIC (853) to anything but the firewall is
+    /// dropped and logged.
+    pub enforce: bool,
 }
 
 /// A conntrack timeout for one flow's connections (nft(8), CT TIMEOUT).

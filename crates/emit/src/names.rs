@@ -133,6 +133,25 @@ pub fn is_dns_filled_set(name: &str) -> bool {
     name.ends_with("_v4") || name.ends_with("_v6")
 }
 
+/// The per-device name set of one rule under `portolan enforce`: `device . peer` pairs of
+/// type `ipv4_addr . ipv4_addr` (or the IPv6 twin) that the forwarder fills as it answers,
+/// named after the class's first group, the flow and the rule's names
+/// (`e_oscar_cloud-443_<hash>_v4`). It ends in `_v4`/`_v6` like every DNS-filled set, so a
+/// reload keeps its elements ([`is_dns_filled_set`]).
+pub fn enforce_set(
+    fam: Family,
+    group: &str,
+    flow: &str,
+    names: &[String],
+    wildcards: &[String],
+    max: usize,
+) -> String {
+    let mut key: Vec<String> = names.to_vec();
+    key.extend(wildcards.iter().map(|w| format!("*.{w}")));
+    let head = object_max(&["e", group, flow], max.saturating_sub(3 + 18));
+    format!("{head}_{:016x}_v{}", fnv(&key.join("\0")), fam.n())
+}
+
 /// The name of a static set of peer prefixes, after the first group and flow that use it:
 /// `peers_oscar-gateways_cloud-443_4`.
 pub fn peer_set(fam: Family, group: &str, flow: &str, max: usize) -> String {

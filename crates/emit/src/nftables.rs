@@ -45,6 +45,7 @@
 //! The module plans the output as a value first (`plan.rs`: a [`ruleset::Ruleset`] of sets,
 //! maps and chains), then renders it (`ruleset.rs`, `impl Display`).
 
+mod enforce;
 mod parts;
 mod plan;
 mod ruleset;
@@ -73,6 +74,8 @@ pub fn name_set(fam: Family, names: &[String]) -> String {
 pub fn wildcard_set(fam: Family, domain: &str) -> String {
     wildcard_dns_set(fam, domain, NFT_NAME_MAX)
 }
+
+pub use enforce::{layout as enforce_layout, NameRule, NameScope};
 
 /// The ruleset as an include for OpenWrt's fw4 table (`--target openwrt`).
 pub(crate) fn fw4_include(policy: &Policy, opts: &Options) -> Result<String, EmitError> {

@@ -100,6 +100,28 @@ impl Peers {
             && self.wildcards.is_empty()
             && !self.firewall
     }
+
+    /// Whether a DNS name (as asked in a query) is one of these peers' names, by the
+    /// profile's semantics: a hostname admits exactly that name; a wildcard `*.example.com`
+    /// admits every name below `example.com`, at any depth (`a.example.com`,
+    /// `a.b.example.com`), and never the apex `example.com` itself, nor a name that only ends
+    /// in the same letters (`badexample.com`). DNS names compare without regard to ASCII case
+    /// (RFC 4343) and a trailing root dot is ignored. (dnsmasq's `nftset=` also matches the
+    /// apex; the back ends that depend on it say so.)
+    pub fn admits_name(&self, name: &str) -> bool {
+        let n = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+        if n.is_empty() {
+            return false;
+        }
+        let norm = |s: &str| s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
+        self.names.iter().any(|h| norm(h) == n)
+            || self.wildcards.iter().any(|w| {
+                let d = norm(w);
+                n.len() > d.len() + 1
+                    && n.ends_with(d.as_str())
+                    && n.as_bytes()[n.len() - d.len() - 1] == b'.'
+            })
+    }
 }
 
 /// An inclusive port range; `lo == hi` for a single port.
@@ -290,6 +312,28 @@ mod tests {
         r.peers.firewall = false;
         r.peers.prefixes = vec!["198.51.100.53/32".parse().expect("prefix")];
         assert!(!r.is_dns_to_firewall());
+    }
+
+    #[test]
+    fn names_and_wildcards_admit_what_the_profile_states() {
+        let p = Peers {
+            names: vec!["gk.sensorist.com".into()],
+            wildcards: vec!["mbedcloud.com".into()],
+            ..Peers::default()
+        };
+        // Hostnames: exactly that name, any case (RFC 4343), with or without the root dot.
+        assert!(p.admits_name("gk.sensorist.com"));
+        assert!(p.admits_name("GK.Sensorist.COM."));
+        assert!(!p.admits_name("a.gk.sensorist.com"));
+        assert!(!p.admits_name("sensorist.com"));
+        // `*.mbedcloud.com`: every depth below, never the apex nor a look-alike.
+        assert!(p.admits_name("lwm2m.us-east-1.mbedcloud.com"));
+        assert!(p.admits_name("a.b.c.mbedcloud.com."));
+        assert!(!p.admits_name("mbedcloud.com"));
+        assert!(!p.admits_name("xmbedcloud.com"));
+        assert!(!p.admits_name(".mbedcloud.com"));
+        assert!(!p.admits_name(""));
+        assert!(!p.admits_name("."));
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 pub mod apply;
 pub mod diff;
+pub mod elements;
 pub mod error;
 pub mod exec;
 pub mod expr;

@@ -87,7 +87,11 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     let Some(policy) = super::load_site(g, site, json)? else {
         return Ok(Outcome::BadInput);
     };
-    let ruleset = portolan_emit::nftables::emit(&policy, &portolan_emit::Options::default())?;
+    let emit_opts = portolan_emit::Options {
+        enforce: a.enforce,
+        ..portolan_emit::Options::default()
+    };
+    let ruleset = portolan_emit::nftables::emit(&policy, &emit_opts)?;
     if a.diff {
         let d = diff::diff(&ruleset, &w, &state_dir)?;
         report::print(&a.out, &d, || {

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod catalog;
 pub mod compile;
 pub mod doc;
+pub mod enforce;
 pub mod lab;
 pub mod learn;
 pub mod lint;

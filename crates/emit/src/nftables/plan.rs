@@ -19,6 +19,9 @@ use crate::names::{
 use crate::zones::Ownership;
 use crate::{AnyMac, EmitError, Options};
 
+/// The chain that logs and drops a device's DNS to anything but the firewall (`enforce`).
+const DNS_BYPASS: &str = "dns_bypass";
+
 /// What nftables adds to a class: its chains' base name and where its devices are.
 struct Names<'p> {
     /// `k_<first group>`.
@@ -128,7 +131,7 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
     let mut class_chains = Vec::new();
     let mut has: Vec<[bool; 3]> = Vec::new();
     for (c, n) in classes.list.iter().zip(&names) {
-        let cc = class_rules(
+        let mut cc = class_rules(
             policy,
             opts,
             c,
@@ -137,6 +140,15 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
             &mut forward_cast,
             &mut ct_objects,
         )?;
+        if opts.enforce && !cc.out.is_empty() {
+            // Under `enforce` the forwarder on the firewall is a device's only resolver: DNS
+            // (RFC 1035 section 4.2, RFC 7766: UDP and TCP 53) and DNS over TLS (RFC 7858) or
+            // QUIC (RFC 9250) on 853 to anyone else is dropped before any flow can admit it.
+            cc.out.insert(
+                0,
+                format!("meta l4proto {{ tcp, udp }} th dport {{ 53, 853 }} goto {DNS_BYPASS}"),
+            );
+        }
         has.push([!cc.out.is_empty(), !cc.inn.is_empty(), !cc.local.is_empty()]);
         for (suffix, rules) in [("out", cc.out), ("in", cc.inn), ("local", cc.local)] {
             if !rules.is_empty() {
@@ -158,6 +170,15 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
             "unlisted_mac",
             vec![
                 format!("{limit} log prefix \"portolan unlisted mac: \" level info"),
+                "counter drop".to_string(),
+            ],
+        ));
+    }
+    if opts.enforce && has.iter().any(|h| h[0]) {
+        chains.push(Chain::new(
+            DNS_BYPASS,
+            vec![
+                format!("{limit} log prefix \"portolan dns bypass: \" level info"),
                 "counter drop".to_string(),
             ],
         ));
@@ -186,6 +207,26 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
         })
         .collect();
     notes.extend(any_mac.lines());
+    if opts.enforce {
+        notes.push("# Enforce mode: hostnames and wildcard domains match per-rule sets of `device . peer` pairs".into());
+        notes.push("# that `portolan enforce` fills for the device that asked, each for its answer's TTL plus a grace;".into());
+        notes.push(format!("# devices' DNS and DNS over TLS/QUIC (TCP/UDP 53, 853) to anyone but the firewall go to `{DNS_BYPASS}` (log, drop)."));
+        // A flow to a resolver elsewhere (the site's `services: dns` not the firewall) is
+        // overridden by that drop: say so, per flow.
+        let mut overridden = BTreeSet::new();
+        for r in &policy.rules {
+            let dns_or_dot = portolan_model::ir::is_dns(r.protocol, &r.ports)
+                || r.ports.iter().any(|p| p.contains(853));
+            if r.initiator == Initiator::Device && !r.peers.firewall && dns_or_dot {
+                overridden.insert(format!(
+                    "# Enforce mode drops {} of {}: DNS goes through the firewall's forwarder (give the site `services: {{dns: firewall}}`).",
+                    safe_text(T, "comment", &r.provenance())?,
+                    safe_text(T, "comment", &r.group)?
+                ));
+            }
+        }
+        notes.extend(overridden);
+    }
     Ok(Ruleset {
         site,
         notes,

@@ -35,8 +35,21 @@ pub(super) struct Ruleset {
 pub(super) struct Set {
     pub(super) name: String,
     pub(super) fam: Family,
+    /// `device . peer` pairs (`ipv4_addr . ipv4_addr`), for `enforce`; else addresses.
+    pub(super) pair: bool,
     /// `198.51.100.0/24`, or `192.0.2.1 timeout 300s` for a DNS-filled one.
     pub(super) elements: Vec<String>,
+}
+
+impl Set {
+    /// The set's key type: an address, or a `device . peer` pair.
+    pub(super) fn key_type(&self) -> String {
+        if self.pair {
+            format!("{0} . {0}", addr_type(self.fam))
+        } else {
+            addr_type(self.fam).to_string()
+        }
+    }
 }
 
 /// A verdict map keyed by address.
@@ -108,12 +121,11 @@ impl Ruleset {
         writeln!(f, "\n# 1. The table and the DNS-filled sets: declared, never flushed, so their elements survive a reload.")?;
         writeln!(f, "table {TABLE} {{")?;
         for s in &self.dns_sets {
+            let ty = s.key_type();
             writeln!(
                 f,
-                "\tset {} {{\n\t\ttype {}\n\t\tflags timeout\n\t\ttimeout {}s\n\t}}",
-                s.name,
-                addr_type(s.fam),
-                self.dns_timeout
+                "\tset {} {{\n\t\ttype {ty}\n\t\tflags timeout\n\t\ttimeout {}s\n\t}}",
+                s.name, self.dns_timeout
             )?;
         }
         writeln!(f, "}}")?;
@@ -297,7 +309,7 @@ impl Ruleset {
                 o,
                 "set {FW4_PREFIX}{} {{\n\ttype {}\n\tflags timeout\n\ttimeout {}s{elements}\n}}",
                 s.name,
-                addr_type(s.fam),
+                s.key_type(),
                 self.dns_timeout
             );
         }

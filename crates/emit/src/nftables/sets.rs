@@ -10,7 +10,7 @@ use portolan_model::ir::{Peers, Rule};
 use super::parts::{ip, net, values};
 use super::ruleset::Set;
 use super::{name_set, wildcard_set, T};
-use crate::names::{checked_names, peer_set, safe_hostname, Family, NFT_NAME_MAX};
+use crate::names::{checked_names, enforce_set, peer_set, safe_hostname, Family, NFT_NAME_MAX};
 use crate::{EmitError, Options};
 
 /// Above this many elements a peer list used once still gets a named set.
@@ -43,6 +43,7 @@ fn empty(name: &str, fam: Family) -> Set {
     Set {
         name: name.to_string(),
         fam,
+        pair: false,
         elements: Vec::new(),
     }
 }
@@ -81,12 +82,34 @@ impl Sets {
                 self.statics.entry(name.clone()).or_insert_with(|| Set {
                     name: name.clone(),
                     fam,
+                    pair: false,
                     elements: pre.iter().map(net).collect(),
                 });
                 out.push(format!("{ipk} {dir} @{name}"));
             } else {
                 out.push(format!("{ipk} {dir} {}", values(pre.iter().map(net))));
             }
+        }
+        if opts.enforce && !(r.peers.names.is_empty() && r.peers.wildcards.is_empty()) {
+            // One set of `device . peer` pairs per rule, which the forwarder fills for the
+            // device that asked: the device is the source of what it opens, the destination of
+            // what its peer opens.
+            checked_names(T, &r.peers.names)?;
+            for w in &r.peers.wildcards {
+                safe_hostname(T, w)?;
+            }
+            let name = enforce_set_of(r, fam);
+            self.dynamic.entry(name.clone()).or_insert_with(|| Set {
+                pair: true,
+                ..empty(&name, fam)
+            });
+            let key = if dir == "daddr" {
+                format!("{ipk} saddr . {ipk} daddr")
+            } else {
+                format!("{ipk} daddr . {ipk} saddr")
+            };
+            out.push(format!("{key} @{name}"));
+            return Ok(out);
         }
         if !r.peers.names.is_empty() {
             let names = checked_names(T, &r.peers.names)?;
@@ -112,6 +135,18 @@ impl Sets {
         }
         Ok(out)
     }
+}
+
+/// The `enforce` set of a class's rule in a family (the rule is the class's first group's).
+pub(super) fn enforce_set_of(r: &Rule, fam: Family) -> String {
+    enforce_set(
+        fam,
+        &r.group,
+        &r.flow,
+        &r.peers.names,
+        &r.peers.wildcards,
+        NFT_NAME_MAX,
+    )
 }
 
 /// The addresses `--resolve` found for `names` in a family, each with its record's TTL.

@@ -1,0 +1,82 @@
+//! The layout of the `enforce` policy as the forwarder needs it: for each device group, the
+//! rules whose peers are hostnames or wildcard domains, with the set of `device . peer` pairs
+//! each rule matches per family. The names come from the same function the plan uses
+//! ([`super::sets::enforce_set_of`]), over the same classes, so the forwarder writes exactly
+//! the sets the emitted ruleset declares.
+
+use ipnet::IpNet;
+use portolan_model::ir::{Initiator, Peers, Policy, Rule};
+
+use super::parts::l4;
+use super::sets::enforce_set_of;
+use crate::classes::Classes;
+use crate::names::Family;
+use crate::EmitError;
+
+/// One device group's name-based rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameScope {
+    pub group: String,
+    /// The group's addresses: a query's source must lie in one of them.
+    pub addresses: Vec<IpNet>,
+    pub rules: Vec<NameRule>,
+}
+
+/// One rule whose peers are names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameRule {
+    /// `profile/flow`.
+    pub provenance: String,
+    pub initiator: Initiator,
+    /// The rule's peers; [`Peers::admits_name`] says which names it admits.
+    pub peers: Peers,
+    /// The set the rule matches in each family the ruleset writes it for.
+    pub sets: Vec<(Family, String)>,
+}
+
+/// Whether a rule is matched against an enforce set: a unicast rule with names as peers.
+fn named(r: &Rule) -> bool {
+    let has_names = !r.peers.names.is_empty() || !r.peers.wildcards.is_empty();
+    has_names && !r.broadcast
+}
+
+/// The name-based rules of every group of `policy`, in the policy's order.
+pub fn layout(policy: &Policy) -> Result<Vec<NameScope>, EmitError> {
+    let classes = Classes::of(policy);
+    let mut out = Vec::new();
+    for g in &policy.groups {
+        let c = &classes.list[classes.of_group[g.id.as_str()]];
+        let fams: Vec<Family> = [Family::V4, Family::V6]
+            .into_iter()
+            .filter(|f| {
+                c.groups
+                    .iter()
+                    .flat_map(|g| &g.addresses)
+                    .any(|a| Family::of(a) == *f)
+            })
+            .collect();
+        let mut rules = Vec::new();
+        for r in c.rules.iter().filter(|r| named(r)) {
+            let mut sets = Vec::new();
+            for f in &fams {
+                if l4(r, Some(*f))?.is_some() {
+                    sets.push((*f, enforce_set_of(r, *f)));
+                }
+            }
+            if !sets.is_empty() {
+                rules.push(NameRule {
+                    provenance: r.provenance(),
+                    initiator: r.initiator,
+                    peers: r.peers.clone(),
+                    sets,
+                });
+            }
+        }
+        out.push(NameScope {
+            group: g.id.clone(),
+            addresses: g.addresses.clone(),
+            rules,
+        });
+    }
+    Ok(out)
+}

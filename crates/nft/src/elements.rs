@@ -1,0 +1,164 @@
+//! The elements `portolan enforce` writes: `device . peer` pairs with a timeout, added to the
+//! per-rule sets of the enforce policy in one `nft -f -` transaction, and read back from the
+//! kernel with their time left (`enforce --status`).
+//!
+//! An element already in a set keeps its old timeout when added again (`add element` of an
+//! existing element changes nothing), so a refresh is written as add, delete, add in one
+//! transaction: the first add makes the delete valid whether or not the element existed, and
+//! since the transaction commits atomically the element is never absent for a packet.
+
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::process::Stdio;
+
+use crate::error::{Error, Result};
+use crate::exec::{first_lines, show, Where};
+use crate::expr::{Expr, Named};
+use crate::schema::Family;
+use crate::{is_dns_filled_set, TABLE};
+
+/// One `device . peer` element to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pair {
+    pub set: String,
+    pub device: IpAddr,
+    pub peer: IpAddr,
+    /// Seconds, at least 1.
+    pub timeout: u64,
+}
+
+/// The `nft -f` script that adds or refreshes `pairs`. `None` when a pair mixes families or
+/// its set name is not one of the enforce policy's (nothing else may reach the script).
+pub fn pair_script(pairs: &[Pair]) -> Option<String> {
+    let mut s = String::new();
+    for p in pairs {
+        let safe = p
+            .set
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !safe || !is_dns_filled_set(&p.set) || p.device.is_ipv4() != p.peer.is_ipv4() {
+            return None;
+        }
+        let el = format!("{} . {}", p.device, p.peer);
+        let t = p.timeout.max(1);
+        s.push_str(&format!("add element {TABLE} {} {{ {el} }}\n", p.set));
+        s.push_str(&format!("delete element {TABLE} {} {{ {el} }}\n", p.set));
+        s.push_str(&format!(
+            "add element {TABLE} {} {{ {el} timeout {t}s }}\n",
+            p.set
+        ));
+    }
+    Some(s)
+}
+
+/// Adds or refreshes `pairs` in one transaction; returns when the kernel has committed it.
+pub fn write_pairs(w: &Where, pairs: &[Pair]) -> Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let script = pair_script(pairs).ok_or_else(|| {
+        Error::Apply("refusing an enforce element of mixed families or an unknown set".into())
+    })?;
+    let mut cmd = w.command("nft", &["-f", "-"]);
+    let shown = show(&cmd);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io(format!("cannot run `{shown}`"), e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| Error::io(format!("cannot write to `{shown}`"), e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::io(format!("cannot wait for `{shown}`"), e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Rejected {
+            detail: first_lines(&String::from_utf8_lossy(&out.stderr), 20),
+        })
+    }
+}
+
+/// One live `device . peer` element as the kernel lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LivePair {
+    pub set: String,
+    pub device: IpAddr,
+    pub peer: IpAddr,
+    /// The element's timeout, seconds.
+    pub timeout: Option<u64>,
+    /// Seconds left.
+    pub expires: Option<u64>,
+}
+
+/// The `device . peer` elements of every pair set of Portolan's table in `w`; empty when the
+/// table does not exist.
+pub fn live_pairs(w: &Where) -> Result<Vec<LivePair>> {
+    let Some(rs) = crate::ruleset::read_table(w, Family::Inet, crate::table_name())? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for s in rs.sets() {
+        if !is_dns_filled_set(&s.name) || s.is_map() {
+            continue;
+        }
+        for e in s.elements() {
+            let Some(Named::Concat(parts)) = e.key.named() else {
+                continue;
+            };
+            let addr = |x: &Expr| match x {
+                Expr::String(v) => v.parse::<IpAddr>().ok(),
+                _ => None,
+            };
+            if let [d, p] = parts.as_slice() {
+                if let (Some(device), Some(peer)) = (addr(d), addr(p)) {
+                    out.push(LivePair {
+                        set: s.name.clone(),
+                        device,
+                        peer,
+                        timeout: e.timeout,
+                        expires: e.expires,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refresh_is_add_delete_add() {
+        let p = Pair {
+            set: "e_cam_cloud_0123_v4".into(),
+            device: "10.0.0.2".parse().expect("addr"),
+            peer: "192.0.2.7".parse().expect("addr"),
+            timeout: 0,
+        };
+        let s = pair_script(std::slice::from_ref(&p)).expect("script");
+        assert_eq!(
+            s,
+            "add element inet portolan e_cam_cloud_0123_v4 { 10.0.0.2 . 192.0.2.7 }\n\
+             delete element inet portolan e_cam_cloud_0123_v4 { 10.0.0.2 . 192.0.2.7 }\n\
+             add element inet portolan e_cam_cloud_0123_v4 { 10.0.0.2 . 192.0.2.7 timeout 1s }\n"
+        );
+        let mixed = Pair {
+            peer: "2001:db8::1".parse().expect("addr"),
+            ..p.clone()
+        };
+        assert_eq!(pair_script(&[mixed]), None);
+        let hostile = Pair {
+            set: "x_v4 { 0.0.0.0/0 }; flush ruleset; #_v4".into(),
+            ..p
+        };
+        assert_eq!(pair_script(&[hostile]), None);
+    }
+}
