@@ -8,8 +8,8 @@
 //! [`live`] audits records received on a UDP socket period by period. [`collect`] drives one pass over every input,
 //! and [`parallel`] the same pass on several cores (shards of the flow table, one result);
 //! [`matcher`] judges each flow against the IR and [`report`] sums up per device group;
-//! [`learn`] drafts a profile from one device's flows. [`write`] is a small deterministic
-//! pcap/pcapng writer for tests and benchmarks.
+//! [`jsonl`] writes its flow records as JSON lines; [`learn`] drafts a profile from one device's
+//! flows. [`write`] is a small deterministic pcap/pcapng writer for tests and benchmarks.
 
 pub mod capture;
 pub mod collect;
@@ -19,6 +19,7 @@ pub mod error;
 pub mod flowlog;
 pub mod flows;
 pub mod input;
+pub mod jsonl;
 pub mod learn;
 pub mod live;
 pub mod matcher;

@@ -201,10 +201,16 @@ fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
     let out = std::io::stdout();
     let mut w = BufWriter::new(out.lock());
     if jobs <= 1 {
+        let mut buf = Vec::with_capacity(1 << 17);
         for f in &r.flows {
-            serde_json::to_writer(&mut w, f)?;
-            w.write_all(b"\n")?;
+            portolan_audit::jsonl::flow(&mut buf, f);
+            buf.push(b'\n');
+            if buf.len() >= 1 << 16 {
+                w.write_all(&buf)?;
+                buf.clear();
+            }
         }
+        w.write_all(&buf)?;
     } else {
         // Rounds of `jobs` runs, each rendered on its own thread and written in order.
         for round in r.flows.chunks(JSON_RUN * jobs) {
@@ -215,7 +221,7 @@ fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
                         scope.spawn(move || {
                             let mut buf = Vec::with_capacity(run.len() * 512);
                             for f in run {
-                                serde_json::to_writer(&mut buf, f)?;
+                                portolan_audit::jsonl::flow(&mut buf, f);
                                 buf.push(b'\n');
                             }
                             Ok(buf)
