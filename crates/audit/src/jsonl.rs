@@ -287,10 +287,12 @@ mod tests {
                 ]),
                 1 => IpAddr::from([0u8, 0, 0, 0]),
                 2 => IpAddr::from([255u8, 255, 255, 255]),
-                3 => IpAddr::from(u128::from(r) << 64 | u128::from(r.rotate_left(7))),
-                _ => IpAddr::from(
+                3 => IpAddr::from(std::net::Ipv6Addr::from(
+                    u128::from(r) << 64 | u128::from(r.rotate_left(7)),
+                )),
+                _ => IpAddr::from(std::net::Ipv6Addr::from(
                     0x2001_0db8_0000_0000_0000_0000_0000_0000u128 | u128::from(r & 0xffff),
-                ),
+                )),
             }
         };
         let statuses = [Status::Conforming, Status::Violation, Status::UnknownDevice];

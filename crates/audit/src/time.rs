@@ -121,7 +121,7 @@ mod tests {
     }
 
     /// The fast path prints what the `time` crate prints, at the edges of days, months,
-    /// leap years and centuries, of the fast range, and at pseudo-random instants.
+    /// leap years and centuries, of the range of `Nanos` (year 2262), and at pseudo-random instants.
     #[test]
     fn fast_path_is_time_crate() {
         let mut cases: Vec<Nanos> = vec![
@@ -134,8 +134,6 @@ mod tests {
             951_782_400 * NANOS,       // 2000-02-29
             4_107_542_400 * NANOS - 1, // 2100-02-28T23:59:59.999999999
             4_107_542_400 * NANOS,     // 2100-03-01 (not a leap year)
-            MAX_FAST * NANOS,
-            MAX_FAST * NANOS + NANOS - 1,
             i64::MAX,
             i64::MIN,
         ];
@@ -144,8 +142,8 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            // Seconds up to year ~2300, fractions of every length.
-            let secs = (x >> 20) as i64 % 10_500_000_000;
+            // Seconds up to year ~2261, fractions of every length.
+            let secs = (x >> 20) as i64 % 9_200_000_000;
             let frac = match x % 4 {
                 0 => 0,
                 1 => (x % 1000) as i64 * 1_000_000,
