@@ -130,6 +130,8 @@ pub struct Matcher<'a> {
     opts: &'a Options,
     devices: Devices,
     rules: Vec<Vec<&'a Rule>>,
+    /// `profile/flow` of each of `rules`, made once (not once per flow).
+    provenance: Vec<Vec<String>>,
     /// Directed broadcast addresses of the zones' IPv4 networks.
     broadcasts: Vec<IpAddr>,
 }
@@ -169,11 +171,16 @@ impl<'a> Matcher<'a> {
                 _ => None,
             })
             .collect();
+        let provenance = rules
+            .iter()
+            .map(|rs| rs.iter().map(|r| r.provenance()).collect())
+            .collect();
         Matcher {
             policy,
             opts,
             devices: Devices::new(policy),
             rules,
+            provenance,
             broadcasts,
         }
     }
@@ -316,25 +323,31 @@ impl<'a> Matcher<'a> {
                 )),
             };
         };
-        let mut peer_names: FxHashMap<IpAddr, Vec<String>> = FxHashMap::default();
-        for c in &cands {
-            let names = peer_names.entry(c.peer).or_insert_with(|| names(c.peer));
-            let hit = self.rules[c.group].iter().find(|r| {
+        // The names of each candidate's peer (at most two, looked up once each: the two
+        // peers are one address only for a flow from an address to itself).
+        let mut peer_names: [Option<Vec<String>>; 2] = [None, None];
+        for (k, c) in cands.iter().enumerate() {
+            let looked = match k {
+                1 if c.peer == cands[0].peer => peer_names[0].clone(),
+                _ => None,
+            };
+            let names = peer_names[k].insert(looked.unwrap_or_else(|| names(c.peer)));
+            let hit = self.rules[c.group].iter().position(|r| {
                 r.protocol == IpProto::new(f.proto)
                     && r.initiator == c.role
                     && r.admits_family(&c.peer)
                     && Self::port_ok(r, f)
                     && self.peer_ok(r, c.peer, names)
             });
-            if let Some(r) = hit {
+            if let Some(h) = hit {
                 return MatchVerdict {
                     status: Status::Conforming,
                     group: Some(self.policy.groups[c.group].id.clone()),
                     device: Some(c.device),
                     peer: Some(c.peer),
-                    peer_names: names.clone(),
+                    peer_names: std::mem::take(names),
                     initiated_by: Some(c.role),
-                    rule: Some(r.provenance()),
+                    rule: Some(self.provenance[c.group][h].clone()),
                     mismatch: Vec::new(),
                     closest: None,
                     reason: None,
@@ -362,7 +375,8 @@ impl<'a> Matcher<'a> {
                 reason: Some("opened by this firewall, whose output is not filtered".into()),
             };
         }
-        let names = peer_names.remove(&primary.peer).unwrap_or_default();
+        // The primary candidate is the first.
+        let names = peer_names[0].take().unwrap_or_default();
         self.violation(primary, f, names)
     }
 
