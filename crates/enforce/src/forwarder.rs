@@ -307,7 +307,8 @@ fn udp_loop(sh: &Arc<Shared>, sock: &UdpSocket) {
         let query = buf[..n].to_vec();
         let s = sh.clone();
         std::thread::spawn(move || {
-            if let Some(reply) = handle(&s, &query, src.ip(), Transport::Udp) {
+            // A dual-stack socket ([::]) sees IPv4 devices as ::ffff:a.b.c.d.
+            if let Some(reply) = handle(&s, &query, src.ip().to_canonical(), Transport::Udp) {
                 let _ = reply_sock.send_to(&reply, src);
             }
             s.inflight.fetch_sub(1, Ordering::SeqCst);
@@ -328,7 +329,7 @@ fn tcp_loop(sh: &Arc<Shared>, listener: &TcpListener) {
         let s = sh.clone();
         std::thread::spawn(move || {
             let _ = conn.set_nonblocking(false);
-            tcp_conn(&s, conn, src.ip());
+            tcp_conn(&s, conn, src.ip().to_canonical());
             s.inflight.fetch_sub(1, Ordering::SeqCst);
         });
     }
