@@ -132,9 +132,12 @@ pub enum Command {
     /// is released only once the kernel has committed them: the device's first packet passes,
     /// and no other device gains anything. Other names are answered and open nothing. Load
     /// the policy first with `portolan apply SITE --enforce` (or `compile --enforce`), which
-    /// also drops devices' DNS to any other resolver and DNS over TLS (853). Runs in the
-    /// foreground, one JSON line per event on standard output, until SIGINT or SIGTERM.
-    /// --status lists the live elements instead.
+    /// also drops (or, with --dns-bypass redirect, redirects here) devices' DNS to any other
+    /// resolver, and drops DNS over TLS (853) and the known DoH endpoints. An element whose
+    /// flow is still live in conntrack is kept past its TTL. Names outside the device's flows
+    /// are answered and open nothing, or refused (--unlisted). Runs in the foreground, one log
+    /// line per event on standard output (--log-format text|json), until SIGINT or SIGTERM;
+    /// --metrics serves Prometheus metrics. --status lists the live elements instead.
     ///
     /// Example: portolan enforce examples/site.yaml --listen 10.20.0.1:53 --upstream 192.0.2.53;
     /// portolan enforce examples/site.yaml --status

@@ -36,10 +36,17 @@ fn enforce_needs_its_policy_lists_live_elements_and_logs_json_lines() {
     let ns = Netns::new("enforce");
     let site = example();
     let args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = ["enforce", site.as_str(), "--netns", ns.name(), "--log-format", "json"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut v: Vec<String> = [
+            "enforce",
+            site.as_str(),
+            "--netns",
+            ns.name(),
+            "--log-format",
+            "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };

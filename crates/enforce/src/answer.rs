@@ -392,19 +392,39 @@ mod tests {
         let got: Vec<_> = d
             .opened
             .iter()
-            .map(|o| (o.pair.set.as_str(), o.pair.device.to_string(), o.pair.peer.to_string()))
+            .map(|o| {
+                (
+                    o.pair.set.as_str(),
+                    o.pair.device.to_string(),
+                    o.pair.peer.to_string(),
+                )
+            })
             .collect();
-        assert_eq!(got, vec![("s_v6", "2001:db8::5".into(), "2001:db8:1::7".into())]);
+        assert_eq!(
+            got,
+            vec![("s_v6", "2001:db8::5".into(), "2001:db8:1::7".into())]
+        );
         // A over IPv6: the device's IPv4 address . the peer, in the IPv4 set.
         let v4 = answer(
             "cloud.example.com.",
             vec![a("cloud.example.com.", 300, "192.0.2.7")],
         );
-        let d = decide(&one, "2001:db8::5".parse().expect("ip"), &v4, &t(0, 1, 3600));
+        let d = decide(
+            &one,
+            "2001:db8::5".parse().expect("ip"),
+            &v4,
+            &t(0, 1, 3600),
+        );
         let got: Vec<_> = d
             .opened
             .iter()
-            .map(|o| (o.pair.set.as_str(), o.pair.device.to_string(), o.pair.peer.to_string()))
+            .map(|o| {
+                (
+                    o.pair.set.as_str(),
+                    o.pair.device.to_string(),
+                    o.pair.peer.to_string(),
+                )
+            })
             .collect();
         assert_eq!(got, vec![("s_v4", "10.0.0.5".into(), "192.0.2.7".into())]);
     }

@@ -98,7 +98,9 @@ pub fn is_live_flow(e: &Entry, rule: &NameRule, device: IpAddr, peer: IpAddr) ->
     }
     if rule.protocol.has_ports()
         && !rule.ports.is_empty()
-        && !e.dport.is_some_and(|p| rule.ports.iter().any(|r| r.contains(p)))
+        && !e
+            .dport
+            .is_some_and(|p| rule.ports.iter().any(|r| r.contains(p)))
     {
         return false;
     }

@@ -83,9 +83,9 @@ impl Options {
         match self.sweep {
             Some(d) if d.is_zero() => None,
             Some(d) => Some(d),
-            None => Some(
-                (timing.floor / 3).clamp(Duration::from_millis(250), Duration::from_secs(10)),
-            ),
+            None => {
+                Some((timing.floor / 3).clamp(Duration::from_millis(250), Duration::from_secs(10)))
+            }
         }
     }
 }

@@ -278,13 +278,23 @@ fn lab(emit_opts: EmitOptions, timing: Timing, opts: Options) -> Option<Lab> {
         &out,
         &["addr", "add", &format!("{UPSTREAM}/24"), "dev", "eth0"],
     );
-    ip_in(&out, &["addr", "add", "fd51::53/64", "dev", "eth0", "nodad"]);
+    ip_in(
+        &out,
+        &["addr", "add", "fd51::53/64", "dev", "eth0", "nodad"],
+    );
     for a in [PUBLIC, CLOUD, LIVE, IDLE, DECOY, DOH_SHIPPED, DOH_SITE] {
         ip_in(&out, &["addr", "add", &format!("{a}/32"), "dev", "eth0"]);
     }
     ip_in(
         &out,
-        &["addr", "add", &format!("{CLOUD6}/128"), "dev", "eth0", "nodad"],
+        &[
+            "addr",
+            "add",
+            &format!("{CLOUD6}/128"),
+            "dev",
+            "eth0",
+            "nodad",
+        ],
     );
     ip_in(
         &out,
@@ -457,15 +467,23 @@ fn a_live_flow_keeps_its_element_past_the_ttl_and_an_idle_one_expires() {
     let (conn, (live_again, idle_again)) = rest.expect("the live connection was cut");
     assert!(rounds >= 15, "only {rounds} echoes");
     assert!(live_again, "an element with a live flow expired at its TTL");
-    assert!(!idle_again, "an element without a live flow outlived its TTL");
+    assert!(
+        !idle_again,
+        "an element without a live flow outlived its TTL"
+    );
 
-    let live_now = status(&scopes(&policy()).expect("layout"), &Where::Netns(lab.fw.clone()))
-        .expect("status");
+    let live_now = status(
+        &scopes(&policy()).expect("layout"),
+        &Where::Netns(lab.fw.clone()),
+    )
+    .expect("status");
     assert!(live_now.iter().any(|l| l.peer.to_string() == LIVE));
     assert!(!live_now.iter().any(|l| l.peer.to_string() == IDLE));
     let refreshed = events_of(&lab, "refresh");
     assert!(
-        refreshed.iter().any(|e| e["peer"] == LIVE && e["flow"] == "daemon-cam/cloud-443"),
+        refreshed
+            .iter()
+            .any(|e| e["peer"] == LIVE && e["flow"] == "daemon-cam/cloud-443"),
         "{refreshed:?}"
     );
     assert!(refreshed.iter().all(|e| e["peer"] != IDLE));
@@ -534,8 +552,14 @@ fn the_peers_family_decides_the_set_aaaa_over_ipv4_and_a_over_ipv6() {
         (m, connects(CLOUD6, 443))
     });
     assert_eq!(v6.0, Some(vec![CLOUD6.to_string()]));
-    assert!(v6.1, "an AAAA asked over IPv4 did not open the device's IPv6 address");
-    assert!(!in_ns(&b, || connects(CLOUD6, 443)), "cam-b used cam-a's answer");
+    assert!(
+        v6.1,
+        "an AAAA asked over IPv4 did not open the device's IPv6 address"
+    );
+    assert!(
+        !in_ns(&b, || connects(CLOUD6, 443)),
+        "cam-b used cam-a's answer"
+    );
     // IPv4 stays closed: only the AAAA was asked.
     assert!(!in_ns(&a, || connects(CLOUD, 443)));
     // A asked over IPv6 (to the firewall's IPv6 address): the IPv4 peer opens for cam-a's
@@ -545,10 +569,16 @@ fn the_peers_family_decides_the_set_aaaa_over_ipv4_and_a_over_ipv6() {
         (m, connects(CLOUD, 443))
     });
     assert_eq!(v4.0, Some(vec![CLOUD.to_string()]));
-    assert!(v4.1, "an A asked over IPv6 did not open the device's IPv4 address");
+    assert!(
+        v4.1,
+        "an A asked over IPv6 did not open the device's IPv4 address"
+    );
     assert!(!in_ns(&b, || connects(CLOUD, 443)));
-    let live = status(&scopes(&policy()).expect("layout"), &Where::Netns(lab.fw.clone()))
-        .expect("status");
+    let live = status(
+        &scopes(&policy()).expect("layout"),
+        &Where::Netns(lab.fw.clone()),
+    )
+    .expect("status");
     let mut pairs: Vec<(String, String)> = live
         .iter()
         .map(|l| (l.device.to_string(), l.peer.to_string()))
@@ -573,7 +603,10 @@ fn scrape(addr: SocketAddr) -> std::collections::BTreeMap<String, f64> {
     c.read_to_string(&mut resp).expect("response");
     let (head, body) = resp.split_once("\r\n\r\n").expect("http");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("Content-Type: text/plain; version=0.0.4"), "{head}");
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{head}"
+    );
     let script = r#"
 import json, sys
 from prometheus_client.parser import text_string_to_metric_families
@@ -639,8 +672,16 @@ fn bypassing_dns_is_redirected_doh_endpoints_blocked_and_all_of_it_counted() {
         let tcp = ask_tcp(PUBLIC, "cloud.example.com").map(|m| addrs(&m));
         (udp, tcp, connects(CLOUD, 443))
     });
-    assert_eq!(got.0, Some(vec![CLOUD.to_string()]), "UDP 53 not redirected");
-    assert_eq!(got.1, Some(vec![CLOUD.to_string()]), "TCP 53 not redirected");
+    assert_eq!(
+        got.0,
+        Some(vec![CLOUD.to_string()]),
+        "UDP 53 not redirected"
+    );
+    assert_eq!(
+        got.1,
+        Some(vec![CLOUD.to_string()]),
+        "TCP 53 not redirected"
+    );
     assert!(got.2, "the redirected answer did not open");
     // DNS over TLS is still dropped.
     assert!(!in_ns(&a, || connects(PUBLIC, 853)));
@@ -662,7 +703,11 @@ fn bypassing_dns_is_redirected_doh_endpoints_blocked_and_all_of_it_counted() {
     assert_eq!(lookups[0]["name"], "dns.google");
 
     let after = scrape(metrics);
-    let get = |k: &str| *after.get(k).unwrap_or_else(|| panic!("no {k} in {after:?}"));
+    let get = |k: &str| {
+        *after
+            .get(k)
+            .unwrap_or_else(|| panic!("no {k} in {after:?}"))
+    };
     // By hand: two redirected connections (one UDP flow, one TCP connection; a nat chain
     // sees each connection's first packet only); two DoH SYNs (one each, well within the
     // first retransmission); one SYN to 853; one DoH lookup.
@@ -670,18 +715,26 @@ fn bypassing_dns_is_redirected_doh_endpoints_blocked_and_all_of_it_counted() {
         get("counter:portolan_enforce_bypass_attempts_total{kind=redirect}"),
         2.0
     );
-    assert_eq!(get("counter:portolan_enforce_bypass_attempts_total{kind=doh}"), 2.0);
-    assert_eq!(get("counter:portolan_enforce_bypass_attempts_total{kind=dns}"), 1.0);
+    assert_eq!(
+        get("counter:portolan_enforce_bypass_attempts_total{kind=doh}"),
+        2.0
+    );
+    assert_eq!(
+        get("counter:portolan_enforce_bypass_attempts_total{kind=dns}"),
+        1.0
+    );
     assert_eq!(get("counter:portolan_enforce_doh_lookups_total{}"), 1.0);
     // Three answers: the two redirected and dns.google; the first opened one element and the
     // second found it already there (no transaction).
     assert_eq!(get("counter:portolan_enforce_answers_total{}"), 3.0);
     assert_eq!(get("counter:portolan_enforce_elements_added_total{}"), 1.0);
-    assert_eq!(get("histogram:portolan_enforce_commit_seconds_count{}"), 1.0);
+    assert_eq!(
+        get("histogram:portolan_enforce_commit_seconds_count{}"),
+        1.0
+    );
     assert_eq!(
         get("histogram:portolan_enforce_commit_seconds_bucket{le=+Inf}"),
         1.0
     );
     assert!(get("histogram:portolan_enforce_commit_seconds_sum{}") > 0.0);
 }
-
