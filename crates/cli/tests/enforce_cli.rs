@@ -166,3 +166,33 @@ fn enforce_needs_its_policy_lists_live_elements_and_logs_json_lines() {
     let status = child.wait().expect("exits");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn bypass_options_need_enforce_and_reach_the_ruleset() {
+    let site = example();
+    // Without --enforce they mean nothing: refused as bad input.
+    let out = portolan(&["compile", &site, "--dns-bypass", "redirect"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--enforce"));
+    let out = portolan(&[
+        "compile",
+        &site,
+        "--enforce",
+        "--dns-bypass",
+        "redirect",
+        "--doh",
+        "192.0.2.253",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("type nat hook prerouting priority dstnat;"),
+        "{text}"
+    );
+    assert!(text.contains("counter redirect to :53"), "{text}");
+    assert!(text.contains("192.0.2.253"), "{text}");
+}
