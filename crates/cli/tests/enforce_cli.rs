@@ -111,6 +111,8 @@ fn enforce_needs_its_policy_lists_live_elements_and_logs_json_lines() {
             "127.0.0.2:5354",
             "--listen",
             "127.0.0.1:5353",
+            "--metrics",
+            "127.0.0.1:0",
         ]))
         .stdout(Stdio::piped())
         .spawn()
@@ -156,6 +158,20 @@ fn enforce_needs_its_policy_lists_live_elements_and_logs_json_lines() {
     assert_eq!(ev["name"], "gk.sensorist.com");
     assert_eq!(ev["group"], serde_json::Value::Null);
     assert_eq!(ev["opened"], serde_json::json!([]));
+
+    // The metrics endpoint (on this namespace's loopback) counts that one answer.
+    let metrics = first["metrics"].as_str().expect("the metrics address");
+    let mut c = std::net::TcpStream::connect(metrics).expect("metrics");
+    use std::io::{Read, Write};
+    c.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+        .expect("request");
+    let mut body = String::new();
+    c.read_to_string(&mut body).expect("response");
+    assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
+    assert!(
+        body.contains("\nportolan_enforce_answers_total 1\n"),
+        "{body}"
+    );
 
     let pid = child.id().to_string();
     let killed = StdCommand::new("kill")
