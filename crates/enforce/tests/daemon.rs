@@ -670,8 +670,16 @@ fn bypassing_dns_is_redirected_doh_endpoints_blocked_and_all_of_it_counted() {
     let got = in_ns(&a, || {
         let udp = ask(PUBLIC, "cloud.example.com", RecordType::A).map(|m| addrs(&m));
         let tcp = ask_tcp(PUBLIC, "cloud.example.com").map(|m| addrs(&m));
-        (udp, tcp, connects(CLOUD, 443))
+        // Over IPv6 to Google's resolver address, where nothing listens in this lab: only
+        // the redirect can answer.
+        let v6 = ask("2001:4860:4860::8888", "cloud.example.com", RecordType::A).map(|m| addrs(&m));
+        (udp, tcp, connects(CLOUD, 443), v6)
     });
+    assert_eq!(
+        got.3,
+        Some(vec![CLOUD.to_string()]),
+        "IPv6 UDP 53 not redirected"
+    );
     assert_eq!(
         got.0,
         Some(vec![CLOUD.to_string()]),
@@ -708,12 +716,12 @@ fn bypassing_dns_is_redirected_doh_endpoints_blocked_and_all_of_it_counted() {
             .get(k)
             .unwrap_or_else(|| panic!("no {k} in {after:?}"))
     };
-    // By hand: two redirected connections (one UDP flow, one TCP connection; a nat chain
+    // By hand: three redirected connections (two UDP flows, one TCP connection; a nat chain
     // sees each connection's first packet only); two DoH SYNs (one each, well within the
     // first retransmission); one SYN to 853; one DoH lookup.
     assert_eq!(
         get("counter:portolan_enforce_bypass_attempts_total{kind=redirect}"),
-        2.0
+        3.0
     );
     assert_eq!(
         get("counter:portolan_enforce_bypass_attempts_total{kind=doh}"),
@@ -724,9 +732,9 @@ fn bypassing_dns_is_redirected_doh_endpoints_blocked_and_all_of_it_counted() {
         1.0
     );
     assert_eq!(get("counter:portolan_enforce_doh_lookups_total{}"), 1.0);
-    // Three answers: the two redirected and dns.google; the first opened one element and the
-    // second found it already there (no transaction).
-    assert_eq!(get("counter:portolan_enforce_answers_total{}"), 3.0);
+    // Four answers: the three redirected and dns.google; the first opened one element and
+    // the others found it already there (no transaction).
+    assert_eq!(get("counter:portolan_enforce_answers_total{}"), 4.0);
     assert_eq!(get("counter:portolan_enforce_elements_added_total{}"), 1.0);
     assert_eq!(
         get("histogram:portolan_enforce_commit_seconds_count{}"),
