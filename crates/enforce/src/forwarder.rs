@@ -13,7 +13,8 @@
 //! default), the elements this forwarder wrote that expire within two sweeps are checked
 //! against the kernel's connections, and those with a live connection of their own flow are
 //! refreshed (the same add-delete-add transaction) for six sweeps or the floor, whichever is
-//! longer; the others are left to expire.
+//! longer; the others are left to expire. Elements already in the kernel when it starts (a
+//! previous forwarder's) are swept too.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -197,13 +198,14 @@ pub fn start_with(
         .flat_map(|s| &s.rules)
         .flat_map(|r| r.sets.iter().map(move |(_, n)| (n.clone(), r.clone())))
         .collect();
+    let known = inherited(&at, &rules);
     let shared = Arc::new(Shared {
         scopes,
         rules,
         cfg,
         opts,
         at,
-        known: Mutex::new(HashMap::new()),
+        known: Mutex::new(known),
         stop: Arc::new(AtomicBool::new(false)),
         inflight: AtomicUsize::new(0),
         stats: Stats::default(),
@@ -279,6 +281,30 @@ pub fn start_with(
         tcp,
         metrics: metrics_addr,
     })
+}
+
+/// The elements already in the kernel (a previous forwarder's, before a restart or an
+/// upgrade), with the time they have left, so that the sweep keeps those whose flow is live
+/// as it keeps its own. Unreadable sets give none: they age out by their TTL as before.
+fn inherited(
+    at: &Where,
+    rules: &HashMap<String, NameRule>,
+) -> HashMap<(String, IpAddr, IpAddr), Known> {
+    let now = Instant::now();
+    portolan_nft::elements::live_pairs(at)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| rules.contains_key(&p.set))
+        .filter_map(|p| {
+            let left = p.expires?;
+            Some((
+                (p.set, p.device, p.peer),
+                Known {
+                    until: now + Duration::from_secs(left),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Takes a slot for a query or connection; `false` when all are taken.

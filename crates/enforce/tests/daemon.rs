@@ -213,6 +213,9 @@ fn echo_servers(stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
 
 struct Lab {
     running: Option<Running>,
+    /// How the forwarder was started, to start it again.
+    config: Config,
+    opts: Options,
     events: Arc<Mutex<Vec<Value>>>,
     fw: String,
     dev_a: String,
@@ -376,22 +379,18 @@ fn lab(emit_opts: EmitOptions, timing: Timing, opts: Options) -> Option<Lab> {
     }
 
     let events = Arc::new(Mutex::new(Vec::new()));
-    let ev = events.clone();
-    let running = start_with(
-        scopes(&policy()).expect("layout"),
-        Config {
-            listen: "[::]:53".parse().expect("addr"),
-            upstream: format!("{UPSTREAM}:53").parse().expect("addr"),
-            netns: Some(fw.clone()),
-            timing,
-            upstream_timeout: Duration::from_secs(2),
-        },
-        opts,
-        Arc::new(move |v| ev.lock().expect("events").push(v)),
-    )
-    .expect("the forwarder starts");
+    let config = Config {
+        listen: "[::]:53".parse().expect("addr"),
+        upstream: format!("{UPSTREAM}:53").parse().expect("addr"),
+        netns: Some(fw.clone()),
+        timing,
+        upstream_timeout: Duration::from_secs(2),
+    };
+    let running = forwarder(&config, &opts, &events);
     Some(Lab {
         running: Some(running),
+        config,
+        opts,
         events,
         fw,
         dev_a,
@@ -400,6 +399,17 @@ fn lab(emit_opts: EmitOptions, timing: Timing, opts: Options) -> Option<Lab> {
         _procs: procs,
         _net: net,
     })
+}
+
+fn forwarder(config: &Config, opts: &Options, events: &Arc<Mutex<Vec<Value>>>) -> Running {
+    let ev = events.clone();
+    start_with(
+        scopes(&policy()).expect("layout"),
+        config.clone(),
+        opts.clone(),
+        Arc::new(move |v| ev.lock().expect("events").push(v)),
+    )
+    .expect("the forwarder starts")
 }
 
 fn timing(grace: u64, floor: u64) -> Timing {
@@ -496,6 +506,50 @@ fn a_live_flow_keeps_its_element_past_the_ttl_and_an_idle_one_expires() {
         !in_ns(&a, || connects(LIVE, 443)),
         "the element outlived its flow"
     );
+}
+
+#[test]
+fn a_restarted_forwarder_keeps_the_live_flows_of_elements_it_did_not_write() {
+    let _turn = kernel::turn();
+    let Some(mut lab) = lab(EmitOptions::default(), timing(0, 1), Options::default()) else {
+        return;
+    };
+    let a = lab.dev_a.clone();
+    // The first forwarder answers (TTL 2 s) and the device opens a connection; then the
+    // forwarder is replaced by a new one (a restart, an upgrade) while the flow goes on.
+    let conn = in_ns(&a, || {
+        assert!(ask(FW4, "live.example.com", RecordType::A).is_some());
+        let c = TcpStream::connect_timeout(
+            &format!("{LIVE}:443").parse().expect("addr"),
+            Duration::from_millis(700),
+        )
+        .expect("the live connection");
+        c.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        c
+    });
+    if let Some(r) = lab.running.take() {
+        r.stop();
+    }
+    lab.running = Some(forwarder(&lab.config, &lab.opts, &lab.events));
+    let mut c = conn;
+    let again = in_ns(&a, move || {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(4) {
+            let mut buf = [0u8; 4];
+            if c.write_all(b"ping").is_err() || c.read_exact(&mut buf).is_err() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Some(connects(LIVE, 443))
+    });
+    assert_eq!(
+        again,
+        Some(true),
+        "the new forwarder let a live flow's element expire"
+    );
+    assert!(events_of(&lab, "refresh").iter().any(|e| e["peer"] == LIVE));
 }
 
 #[test]
