@@ -763,8 +763,9 @@ pub struct EnforceArgs {
     /// expire, which are then kept; 0: never. Default: a third of --floor (250 ms to 10 s).
     #[arg(long, value_name = "MS")]
     pub sweep_ms: Option<u64>,
-    /// Log lines as `text` (event key=value) or `json` (one object per line).
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    /// Log lines as `json` (one object per line, the default, as journald and log shippers
+    /// take them) or `text` (event key=value, for reading at a terminal).
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
     #[command(flatten)]
     pub out: OutputArgs,
