@@ -132,9 +132,12 @@ pub enum Command {
     /// is released only once the kernel has committed them: the device's first packet passes,
     /// and no other device gains anything. Other names are answered and open nothing. Load
     /// the policy first with `portolan apply SITE --enforce` (or `compile --enforce`), which
-    /// also drops devices' DNS to any other resolver and DNS over TLS (853). Runs in the
-    /// foreground, one JSON line per event on standard output, until SIGINT or SIGTERM.
-    /// --status lists the live elements instead.
+    /// also drops (or, with --dns-bypass redirect, redirects here) devices' DNS to any other
+    /// resolver, and drops DNS over TLS (853) and the known DoH endpoints. An element whose
+    /// flow is still live in conntrack is kept past its TTL. Names outside the device's flows
+    /// are answered and open nothing, or refused (--unlisted). Runs in the foreground, one log
+    /// line per event on standard output (--log-format text|json), until SIGINT or SIGTERM;
+    /// --metrics serves Prometheus metrics. --status lists the live elements instead.
     ///
     /// Example: portolan enforce examples/site.yaml --listen 10.20.0.1:53 --upstream 192.0.2.53;
     /// portolan enforce examples/site.yaml --status
@@ -463,6 +466,42 @@ pub struct CompileArgs {
     /// dropped).
     #[arg(long)]
     pub enforce: bool,
+    /// With --enforce: a device's plain DNS (TCP/UDP 53) to another resolver is `drop`ped
+    /// (logged; the default) or `redirect`ed to the firewall's port 53, where the forwarder
+    /// answers it. DNS over TLS/QUIC (853) and the known DoH endpoints are dropped either way.
+    #[arg(long, value_enum, value_name = "drop|redirect", default_value_t = DnsBypass::Drop, requires = "enforce")]
+    pub dns_bypass: DnsBypass,
+    /// With --enforce: a DNS-over-HTTPS server of the site's own to block on 443 (repeatable),
+    /// besides the shipped public resolvers' (Google, Cloudflare, Quad9, OpenDNS, AdGuard).
+    #[arg(long, value_name = "ADDR", requires = "enforce")]
+    pub doh: Vec<std::net::IpAddr>,
+}
+
+/// What the enforce policy does with a device's DNS to another resolver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DnsBypass {
+    Drop,
+    Redirect,
+}
+
+/// What `enforce` answers a device asking for a name no flow of its own states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UnlistedArg {
+    /// The upstream's answer (which opens nothing).
+    Answer,
+    /// REFUSED, without asking the upstream.
+    Refuse,
+    /// NXDOMAIN, without asking the upstream.
+    Nxdomain,
+}
+
+/// How `enforce` writes its log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `event key=value ...`, one line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 fn parse_aerleon_platform(s: &str) -> Result<portolan_emit::aerleon::Platform, String> {
@@ -668,6 +707,15 @@ pub struct ApplyArgs {
     /// forwarder) instead of the one dnsmasq fills.
     #[arg(long)]
     pub enforce: bool,
+    /// With --enforce: a device's plain DNS (TCP/UDP 53) to another resolver is `drop`ped
+    /// (logged; the default) or `redirect`ed to the firewall's port 53, where the forwarder
+    /// answers it. DNS over TLS/QUIC (853) and the known DoH endpoints are dropped either way.
+    #[arg(long, value_enum, value_name = "drop|redirect", default_value_t = DnsBypass::Drop, requires = "enforce")]
+    pub dns_bypass: DnsBypass,
+    /// With --enforce: a DNS-over-HTTPS server of the site's own to block on 443 (repeatable),
+    /// besides the shipped public resolvers' (Google, Cloudflare, Quad9, OpenDNS, AdGuard).
+    #[arg(long, value_name = "ADDR", requires = "enforce")]
+    pub doh: Vec<std::net::IpAddr>,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -698,6 +746,27 @@ pub struct EnforceArgs {
     /// kernel's sets), then exit.
     #[arg(long)]
     pub status: bool,
+    /// A name no flow of the asking device states: `answer` it (opens nothing; the default),
+    /// `refuse` it (REFUSED) or `nxdomain` it, without asking the upstream.
+    #[arg(long, value_enum, default_value_t = UnlistedArg::Answer)]
+    pub unlisted: UnlistedArg,
+    /// A DNS-over-HTTPS host of the site's own whose lookups are reported like the shipped
+    /// ones' (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub doh_name: Vec<String>,
+    /// Serve Prometheus metrics (text format, GET /metrics) on this address, in the
+    /// namespace portolan runs in: answers, elements added, refreshed and expired, refused
+    /// names, DoH lookups, bypass attempts (the policy's counters), commit latency.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// How often (milliseconds) to look in conntrack for live flows of elements about to
+    /// expire, which are then kept; 0: never. Default: a third of --floor (250 ms to 10 s).
+    #[arg(long, value_name = "MS")]
+    pub sweep_ms: Option<u64>,
+    /// Log lines as `json` (one object per line, the default, as journald and log shippers
+    /// take them) or `text` (event key=value, for reading at a terminal).
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
     #[command(flatten)]
     pub out: OutputArgs,
 }

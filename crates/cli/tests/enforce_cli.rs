@@ -36,10 +36,17 @@ fn enforce_needs_its_policy_lists_live_elements_and_logs_json_lines() {
     let ns = Netns::new("enforce");
     let site = example();
     let args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = ["enforce", site.as_str(), "--netns", ns.name()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut v: Vec<String> = [
+            "enforce",
+            site.as_str(),
+            "--netns",
+            ns.name(),
+            "--log-format",
+            "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
@@ -104,6 +111,8 @@ fn enforce_needs_its_policy_lists_live_elements_and_logs_json_lines() {
             "127.0.0.2:5354",
             "--listen",
             "127.0.0.1:5353",
+            "--metrics",
+            "127.0.0.1:0",
         ]))
         .stdout(Stdio::piped())
         .spawn()
@@ -150,6 +159,20 @@ fn enforce_needs_its_policy_lists_live_elements_and_logs_json_lines() {
     assert_eq!(ev["group"], serde_json::Value::Null);
     assert_eq!(ev["opened"], serde_json::json!([]));
 
+    // The metrics endpoint (on this namespace's loopback) counts that one answer.
+    let metrics = first["metrics"].as_str().expect("the metrics address");
+    let mut c = std::net::TcpStream::connect(metrics).expect("metrics");
+    use std::io::{Read, Write};
+    c.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+        .expect("request");
+    let mut body = String::new();
+    c.read_to_string(&mut body).expect("response");
+    assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
+    assert!(
+        body.contains("\nportolan_enforce_answers_total 1\n"),
+        "{body}"
+    );
+
     let pid = child.id().to_string();
     let killed = StdCommand::new("kill")
         .args(["-TERM", &pid])
@@ -158,4 +181,34 @@ fn enforce_needs_its_policy_lists_live_elements_and_logs_json_lines() {
     assert!(killed.success());
     let status = child.wait().expect("exits");
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn bypass_options_need_enforce_and_reach_the_ruleset() {
+    let site = example();
+    // Without --enforce they mean nothing: refused as bad input.
+    let out = portolan(&["compile", &site, "--dns-bypass", "redirect"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--enforce"));
+    let out = portolan(&[
+        "compile",
+        &site,
+        "--enforce",
+        "--dns-bypass",
+        "redirect",
+        "--doh",
+        "192.0.2.253",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("type nat hook prerouting priority dstnat;"),
+        "{text}"
+    );
+    assert!(text.contains("counter redirect to :53"), "{text}");
+    assert!(text.contains("192.0.2.253"), "{text}");
 }

@@ -12,6 +12,7 @@ pub mod aerleon;
 mod cast;
 mod classes;
 pub mod dnsmasq;
+pub mod doh;
 pub mod error;
 pub mod iptables;
 pub mod names;
@@ -92,6 +93,14 @@ pub struct Options {
     /// DNS (TCP and UDP 53) and DNS over TLS or QUIC (853) to anything but the firewall is
     /// dropped and logged.
     pub enforce: bool,
+    /// Under `enforce`: devices' plain DNS (TCP and UDP 53) to another resolver is redirected
+    /// to the firewall's own port 53 (nft `redirect`, in a `nat` prerouting chain), where the
+    /// forwarder answers it, instead of dropped. DNS over TLS or QUIC (853) and the known
+    /// DoH endpoints are dropped either way.
+    pub dns_redirect: bool,
+    /// Under `enforce`: DNS-over-HTTPS service addresses of the site's own to block on 443
+    /// besides the shipped list ([`doh::ADDRESSES`]).
+    pub doh: Vec<IpAddr>,
 }
 
 /// A conntrack timeout for one flow's connections (nft(8), CT TIMEOUT).

@@ -111,6 +111,48 @@ pub fn chain_addresses(msg: &Message, qname: &str) -> (Vec<(IpAddr, u32)>, Vec<S
     (addrs, chain)
 }
 
+/// The asking device's addresses in a family (`v4`): its own source address in its own
+/// family; in the other, the group's host addresses of that family, but only when the group
+/// is one device (its addresses in the asking family are that one host address). A group
+/// of a prefix (several devices) gives nothing in the other family: which of its addresses
+/// is the asker's cannot be told, and opening them all would open other devices.
+pub fn device_in_family(scope: &NameScope, device: IpAddr, v4: bool) -> Vec<IpAddr> {
+    if device.is_ipv4() == v4 {
+        return vec![device];
+    }
+    let host = |n: &ipnet::IpNet| n.prefix_len() == n.max_prefix_len();
+    let own: Vec<_> = scope
+        .addresses
+        .iter()
+        .filter(|a| a.addr().is_ipv4() == device.is_ipv4())
+        .collect();
+    if own.len() != 1 || !host(own[0]) || own[0].addr() != device {
+        return Vec::new();
+    }
+    scope
+        .addresses
+        .iter()
+        .filter(|a| a.addr().is_ipv4() == v4 && host(a))
+        .map(|a| a.addr())
+        .collect()
+}
+
+/// The asking device's group and whether a rule of it admits `name` (the question's name,
+/// any case, with or without the final dot).
+pub fn admits(scopes: &[NameScope], device: IpAddr, name: &str) -> (Option<String>, bool) {
+    let name = norm(name);
+    match scopes
+        .iter()
+        .find(|s| s.addresses.iter().any(|a| a.contains(&device)))
+    {
+        Some(s) => (
+            Some(s.group.clone()),
+            s.rules.iter().any(|r| r.peers.admits_name(&name)),
+        ),
+        None => (None, false),
+    }
+}
+
 /// What `answer`, sent to `device`, opens under `scopes`.
 pub fn decide(scopes: &[NameScope], device: IpAddr, answer: &Message, timing: &Timing) -> Decision {
     let Some(q) = answer.queries.first() else {
@@ -137,31 +179,31 @@ pub fn decide(scopes: &[NameScope], device: IpAddr, answer: &Message, timing: &T
     }
     let (addrs, chain) = chain_addresses(answer, &name);
     d.chain = chain;
-    let fam = if device.is_ipv4() {
-        Family::V4
-    } else {
-        Family::V6
-    };
     for r in rules {
-        let Some((_, set)) = r.sets.iter().find(|(f, _)| *f == fam) else {
-            continue;
-        };
         for (peer, ttl) in &addrs {
-            // The key is `device . peer` of one family: an AAAA asked over IPv4 names no IPv6
-            // address of the device, and opens nothing.
-            if peer.is_ipv4() != device.is_ipv4() {
+            // The peer's family decides the set; the key's device address is the asking
+            // device's own in that family (an AAAA asked over IPv4 opens the device's IPv6
+            // address, when the site says which one that is).
+            let fam = if peer.is_ipv4() {
+                Family::V4
+            } else {
+                Family::V6
+            };
+            let Some((_, set)) = r.sets.iter().find(|(f, _)| *f == fam) else {
                 continue;
+            };
+            for dev in device_in_family(scope, device, peer.is_ipv4()) {
+                d.opened.push(Opened {
+                    provenance: r.provenance.clone(),
+                    pair: Pair {
+                        set: set.clone(),
+                        device: dev,
+                        peer: *peer,
+                        timeout: timing.timeout(*ttl),
+                    },
+                    ttl: *ttl,
+                });
             }
-            d.opened.push(Opened {
-                provenance: r.provenance.clone(),
-                pair: Pair {
-                    set: set.clone(),
-                    device,
-                    peer: *peer,
-                    timeout: timing.timeout(*ttl),
-                },
-                ttl: *ttl,
-            });
         }
     }
     d
@@ -175,7 +217,7 @@ mod tests {
     use hickory_proto::rr::{Name, Record, RecordType};
     use ipnet::IpNet;
     use portolan_emit::nftables::NameRule;
-    use portolan_model::ir::{Initiator, Peers};
+    use portolan_model::ir::{Initiator, IpProto, Peers, PortRange};
 
     fn name(s: &str) -> Name {
         Name::from_ascii(s).expect("name")
@@ -206,6 +248,8 @@ mod tests {
             rules: vec![NameRule {
                 provenance: "p/cloud".into(),
                 initiator: Initiator::Device,
+                protocol: IpProto::TCP,
+                ports: vec![PortRange::one(443)],
                 peers: Peers {
                     names: vec!["cloud.example.com".into()],
                     wildcards: vec!["fleet.example.net".into()],
@@ -304,7 +348,8 @@ mod tests {
         );
         let d = decide(&scopes(), dev(), &looped, &Timing::default());
         assert!(d.permitted && d.opened.is_empty());
-        // An AAAA asked over IPv4 names no IPv6 address of the device.
+        // An AAAA asked over IPv4 from a group of a prefix (several devices): which IPv6
+        // address is the asker's cannot be told, so nothing opens.
         let v6 = answer(
             "cloud.example.com.",
             vec![Record::from_rdata(
@@ -324,5 +369,63 @@ mod tests {
         );
         assert_eq!(d.opened.len(), 1);
         assert_eq!(d.opened[0].pair.set, "s_v6");
+    }
+
+    #[test]
+    fn the_peers_family_decides_the_set_and_the_devices_address_in_it() {
+        // One device: 10.0.0.5 and 2001:db8::5 (host addresses).
+        let mut one = scopes();
+        one[0].addresses = vec![
+            "10.0.0.5/32".parse().expect("net"),
+            "2001:db8::5/128".parse().expect("net"),
+        ];
+        let v6 = answer(
+            "cloud.example.com.",
+            vec![Record::from_rdata(
+                name("cloud.example.com."),
+                300,
+                RData::AAAA(AAAA("2001:db8:1::7".parse().expect("ip"))),
+            )],
+        );
+        // AAAA over IPv4: the device's IPv6 address . the peer, in the IPv6 set.
+        let d = decide(&one, "10.0.0.5".parse().expect("ip"), &v6, &t(0, 1, 3600));
+        let got: Vec<_> = d
+            .opened
+            .iter()
+            .map(|o| {
+                (
+                    o.pair.set.as_str(),
+                    o.pair.device.to_string(),
+                    o.pair.peer.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![("s_v6", "2001:db8::5".into(), "2001:db8:1::7".into())]
+        );
+        // A over IPv6: the device's IPv4 address . the peer, in the IPv4 set.
+        let v4 = answer(
+            "cloud.example.com.",
+            vec![a("cloud.example.com.", 300, "192.0.2.7")],
+        );
+        let d = decide(
+            &one,
+            "2001:db8::5".parse().expect("ip"),
+            &v4,
+            &t(0, 1, 3600),
+        );
+        let got: Vec<_> = d
+            .opened
+            .iter()
+            .map(|o| {
+                (
+                    o.pair.set.as_str(),
+                    o.pair.device.to_string(),
+                    o.pair.peer.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got, vec![("s_v4", "10.0.0.5".into(), "192.0.2.7".into())]);
     }
 }

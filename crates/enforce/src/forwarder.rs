@@ -5,22 +5,33 @@
 //! would not let it use. Plain threads: one per socket loop and one per query or TCP
 //! connection (at most [`MAX_INFLIGHT`]); when a namespace is given, the thread that opens the
 //! sockets enters it first and the others are started from it, so they live there too.
+//!
+//! Also here: the unlisted-name policy ([`Unlisted`]: a name no flow of the asking device
+//! states is answered, or refused without asking the upstream), the report of lookups of
+//! known DoH hosts, and the sweep that keeps an element whose flow is live in conntrack
+//! ([`crate::conntrack`]) past its TTL: every [`Options::sweep`] (a third of the floor, by
+//! default), the elements this forwarder wrote that expire within two sweeps are checked
+//! against the kernel's connections, and those with a live connection of their own flow are
+//! refreshed (the same add-delete-add transaction) for six sweeps or the floor, whichever is
+//! longer; the others are left to expire. Elements already in the kernel when it starts (a
+//! previous forwarder's) are swept too.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use portolan_emit::nftables::NameScope;
+use portolan_emit::nftables::{NameRule, NameScope};
 use portolan_nft::elements::{write_pairs, Pair};
 use portolan_nft::Where;
 use serde_json::{json, Value};
 
-use crate::answer::{decide, Decision, Timing};
+use crate::answer::{admits, decide, Decision, Timing};
+pub use crate::metrics::Stats;
 use crate::Error;
 
 /// Queries and TCP connections handled at once; more are dropped (the device retries).
@@ -40,30 +51,69 @@ pub struct Config {
     pub upstream_timeout: Duration,
 }
 
-/// Counters, for logs and (later) metrics.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub queries: AtomicU64,
-    pub answers: AtomicU64,
-    pub permitted: AtomicU64,
-    pub elements: AtomicU64,
-    pub commit_errors: AtomicU64,
-    pub upstream_errors: AtomicU64,
+/// What a device asking for a name no flow of its own states gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Unlisted {
+    /// The upstream's answer, which opens nothing (the default).
+    #[default]
+    Answer,
+    /// REFUSED (RFC 1035 section 4.1.1, RCODE 5), without asking the upstream.
+    Refuse,
+    /// NXDOMAIN (RCODE 3), without asking the upstream.
+    Nxdomain,
+}
+
+/// What the forwarder does besides forwarding (see [`start_with`]).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub unlisted: Unlisted,
+    /// DNS-over-HTTPS hosts of the site's own, reported like the shipped ones
+    /// ([`portolan_emit::doh::NAMES`]).
+    pub doh_names: Vec<String>,
+    /// Where to serve Prometheus metrics (bound in the namespace `portolan` runs in).
+    pub metrics: Option<SocketAddr>,
+    /// How often to look for live flows of elements about to expire; `None`: a third of the
+    /// floor, between 250 ms and 10 s. `Some(Duration::ZERO)`: never (elements expire at
+    /// their TTL whatever conntrack holds).
+    pub sweep: Option<Duration>,
+}
+
+impl Options {
+    /// The sweep period under `timing`; `None`: no sweep.
+    pub fn sweep_period(&self, timing: &Timing) -> Option<Duration> {
+        match self.sweep {
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+            None => {
+                Some((timing.floor / 3).clamp(Duration::from_millis(250), Duration::from_secs(10)))
+            }
+        }
+    }
 }
 
 /// Where events go: one JSON object each.
 pub type Sink = Arc<dyn Fn(Value) + Send + Sync>;
 
-struct Shared {
+/// What an element this forwarder wrote is known to be.
+#[derive(Clone, Copy, Debug)]
+struct Known {
+    /// Until when it lives in the kernel.
+    until: Instant,
+}
+
+pub(crate) struct Shared {
     scopes: Vec<NameScope>,
+    /// Each enforce set's rule (for the flow a conntrack entry must belong to).
+    rules: HashMap<String, NameRule>,
     cfg: Config,
-    at: Where,
+    opts: Options,
+    pub(crate) at: Where,
     /// Until when each element written is known to live: a repeated answer that would not
-    /// extend it needs no transaction.
-    known: Mutex<HashMap<(String, IpAddr, IpAddr), Instant>>,
-    stop: AtomicBool,
+    /// extend it needs no transaction, and the sweep looks here for elements near expiry.
+    known: Mutex<HashMap<(String, IpAddr, IpAddr), Known>>,
+    stop: Arc<AtomicBool>,
     inflight: AtomicUsize,
-    stats: Stats,
+    pub(crate) stats: Stats,
     sink: Sink,
 }
 
@@ -74,6 +124,8 @@ pub struct Running {
     /// The addresses actually bound (port 0 in the configuration picks one).
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
+    /// Where metrics are served, if asked.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Running {
@@ -121,18 +173,40 @@ fn enter_netns(ns: &str) -> Result<(), Error> {
     .map_err(|e| Error::Setup(format!("cannot enter network namespace {ns} (setns): {e}")))
 }
 
-/// Binds the sockets (in the namespace, if any) and starts serving.
+/// Binds the sockets (in the namespace, if any) and starts serving, with default
+/// [`Options`].
 pub fn start(scopes: Vec<NameScope>, cfg: Config, sink: Sink) -> Result<Running, Error> {
+    start_with(scopes, cfg, Options::default(), sink)
+}
+
+/// Binds the sockets (in the namespace, if any) and starts serving.
+pub fn start_with(
+    scopes: Vec<NameScope>,
+    cfg: Config,
+    opts: Options,
+    sink: Sink,
+) -> Result<Running, Error> {
     let at = match &cfg.netns {
         Some(ns) => Where::Netns(ns.clone()),
         None => Where::Host,
     };
+    // Metrics are bound here, in the namespace `portolan` was started in, where a local
+    // Prometheus can reach them.
+    let metrics = opts.metrics.map(crate::metrics::bind).transpose()?;
+    let rules = scopes
+        .iter()
+        .flat_map(|s| &s.rules)
+        .flat_map(|r| r.sets.iter().map(move |(_, n)| (n.clone(), r.clone())))
+        .collect();
+    let known = inherited(&at, &rules);
     let shared = Arc::new(Shared {
         scopes,
+        rules,
         cfg,
+        opts,
         at,
-        known: Mutex::new(HashMap::new()),
-        stop: AtomicBool::new(false),
+        known: Mutex::new(known),
+        stop: Arc::new(AtomicBool::new(false)),
         inflight: AtomicUsize::new(0),
         stats: Stats::default(),
         sink,
@@ -166,9 +240,16 @@ pub fn start(scopes: Vec<NameScope>, cfg: Config, sink: Sink) -> Result<Running,
             let t1 = std::thread::spawn(move || udp_loop(&s1, &udp));
             let s2 = sh.clone();
             let t2 = std::thread::spawn(move || tcp_loop(&s2, &tcp));
+            let t3 = sh.opts.sweep_period(&sh.cfg.timing).map(|period| {
+                let s3 = sh.clone();
+                std::thread::spawn(move || sweep_loop(&s3, period))
+            });
             let _ = tx.send(Ok(addrs));
             let _ = t1.join();
             let _ = t2.join();
+            if let Some(t) = t3 {
+                let _ = t.join();
+            }
         })
         .map_err(|e| Error::Setup(format!("cannot start a thread: {e}")))?;
     let (udp, tcp) = match rx.recv() {
@@ -176,16 +257,54 @@ pub fn start(scopes: Vec<NameScope>, cfg: Config, sink: Sink) -> Result<Running,
         Ok(Err(e)) => return Err(e),
         _ => return Err(Error::Setup("the listening sockets have no address".into())),
     };
+    let mut threads = vec![root];
+    let mut metrics_addr = None;
+    if let Some(l) = metrics {
+        metrics_addr = l.local_addr().ok();
+        threads.push(crate::metrics::serve(
+            l,
+            shared.clone(),
+            shared.stop.clone(),
+        ));
+    }
     (shared.sink)(
         json!({"ts": now_secs(), "event": "listening", "udp": udp.to_string(), "tcp": tcp.to_string(),
-        "upstream": shared.cfg.upstream.to_string(), "netns": shared.cfg.netns}),
+        "upstream": shared.cfg.upstream.to_string(), "netns": shared.cfg.netns,
+        "metrics": metrics_addr.map(|a| a.to_string()),
+        "unlisted": format!("{:?}", shared.opts.unlisted).to_lowercase(),
+        "sweep_ms": shared.opts.sweep_period(&shared.cfg.timing).map(|d| d.as_millis() as u64)}),
     );
     Ok(Running {
         shared,
-        threads: vec![root],
+        threads,
         udp,
         tcp,
+        metrics: metrics_addr,
     })
+}
+
+/// The elements already in the kernel (a previous forwarder's, before a restart or an
+/// upgrade), with the time they have left, so that the sweep keeps those whose flow is live
+/// as it keeps its own. Unreadable sets give none: they age out by their TTL as before.
+fn inherited(
+    at: &Where,
+    rules: &HashMap<String, NameRule>,
+) -> HashMap<(String, IpAddr, IpAddr), Known> {
+    let now = Instant::now();
+    portolan_nft::elements::live_pairs(at)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| rules.contains_key(&p.set))
+        .filter_map(|p| {
+            let left = p.expires?;
+            Some((
+                (p.set, p.device, p.peer),
+                Known {
+                    until: now + Duration::from_secs(left),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Takes a slot for a query or connection; `false` when all are taken.
@@ -214,7 +333,8 @@ fn udp_loop(sh: &Arc<Shared>, sock: &UdpSocket) {
         let query = buf[..n].to_vec();
         let s = sh.clone();
         std::thread::spawn(move || {
-            if let Some(reply) = handle(&s, &query, src.ip(), Transport::Udp) {
+            // A dual-stack socket ([::]) sees IPv4 devices as ::ffff:a.b.c.d.
+            if let Some(reply) = handle(&s, &query, src.ip().to_canonical(), Transport::Udp) {
                 let _ = reply_sock.send_to(&reply, src);
             }
             s.inflight.fetch_sub(1, Ordering::SeqCst);
@@ -235,7 +355,7 @@ fn tcp_loop(sh: &Arc<Shared>, listener: &TcpListener) {
         let s = sh.clone();
         std::thread::spawn(move || {
             let _ = conn.set_nonblocking(false);
-            tcp_conn(&s, conn, src.ip());
+            tcp_conn(&s, conn, src.ip().to_canonical());
             s.inflight.fetch_sub(1, Ordering::SeqCst);
         });
     }
@@ -323,8 +443,14 @@ fn ask_upstream(sh: &Shared, query: &[u8], t: Transport) -> std::io::Result<Vec<
 }
 
 fn servfail(q: &Message) -> Option<Vec<u8>> {
-    let mut m = Message::error_msg(q.metadata.id, q.metadata.op_code, ResponseCode::ServFail);
+    error_reply(q, ResponseCode::ServFail)
+}
+
+/// An answer with no records and `rcode`, to `q` (its ID, question and RD bit).
+fn error_reply(q: &Message, rcode: ResponseCode) -> Option<Vec<u8>> {
+    let mut m = Message::error_msg(q.metadata.id, q.metadata.op_code, rcode);
     m.metadata.recursion_desired = q.metadata.recursion_desired;
+    m.metadata.recursion_available = true;
     m.queries = q.queries.clone();
     m.to_vec().ok()
 }
@@ -335,6 +461,34 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
     let q = Message::from_vec(query).ok()?;
     if q.metadata.message_type != MessageType::Query {
         return None;
+    }
+    let qname = q
+        .queries
+        .first()
+        .map(|x| x.name.to_ascii())
+        .unwrap_or_default();
+    let (group, permitted) = admits(&sh.scopes, device, &qname);
+    if portolan_emit::doh::is_doh_name(&qname, &sh.opts.doh_names) {
+        sh.stats.doh_lookups.fetch_add(1, Ordering::Relaxed);
+        (sh.sink)(
+            json!({"ts": now_secs(), "event": "doh-lookup", "device": device.to_string(),
+            "group": group, "name": qname.trim_end_matches('.').to_ascii_lowercase(),
+            "transport": t.name(), "permitted": permitted}),
+        );
+    }
+    if !permitted && sh.opts.unlisted != Unlisted::Answer {
+        let rcode = if sh.opts.unlisted == Unlisted::Refuse {
+            ResponseCode::Refused
+        } else {
+            ResponseCode::NXDomain
+        };
+        sh.stats.refused.fetch_add(1, Ordering::Relaxed);
+        (sh.sink)(
+            json!({"ts": now_secs(), "event": "refused", "device": device.to_string(),
+            "group": group, "name": qname.trim_end_matches('.').to_ascii_lowercase(),
+            "transport": t.name(), "rcode": rcode.to_string()}),
+        );
+        return error_reply(&q, rcode);
     }
     let reply = match ask_upstream(sh, query, t) {
         Ok(r) => r,
@@ -373,7 +527,11 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
     } else {
         write_pairs(&sh.at, &pairs)
     };
-    let commit_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let took = started.elapsed();
+    if !pairs.is_empty() && committed.is_ok() {
+        sh.stats.observe_commit(took);
+    }
+    let commit_ms = took.as_secs_f64() * 1000.0;
     let opened: Vec<Value> = d
         .opened
         .iter()
@@ -414,7 +572,7 @@ fn due<'a>(sh: &Shared, pairs: impl Iterator<Item = &'a Pair>) -> Vec<Pair> {
             let want = now + Duration::from_secs(p.timeout);
             known
                 .get(&(p.set.clone(), p.device, p.peer))
-                .is_none_or(|k| *k + Duration::from_secs(1) < want)
+                .is_none_or(|k| k.until + Duration::from_secs(1) < want)
         })
         .cloned()
         .collect()
@@ -423,11 +581,109 @@ fn due<'a>(sh: &Shared, pairs: impl Iterator<Item = &'a Pair>) -> Vec<Pair> {
 fn remember(sh: &Shared, pairs: &[Pair]) {
     let now = Instant::now();
     let mut known = sh.known.lock().unwrap_or_else(|e| e.into_inner());
-    known.retain(|_, k| *k > now);
+    // Long gone (the sweep, when it runs, has counted them already).
+    known.retain(|_, k| k.until + Duration::from_secs(60) > now);
     for p in pairs {
         known.insert(
             (p.set.clone(), p.device, p.peer),
-            now + Duration::from_secs(p.timeout),
+            Known {
+                until: now + Duration::from_secs(p.timeout),
+            },
         );
+    }
+}
+
+/// Every `period`: the elements near expiry, refreshed while their flow is live in
+/// conntrack, or counted as expired once their time is up.
+fn sweep_loop(sh: &Shared, period: Duration) {
+    let lead = period * 2;
+    let refresh = (period * 6)
+        .max(sh.cfg.timing.floor)
+        .as_secs_f64()
+        .ceil()
+        .max(1.0) as u64;
+    let mut next = Instant::now() + period;
+    while !sh.stop.load(Ordering::SeqCst) {
+        // Short naps, so that a stop is not kept waiting a whole period.
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep((next - now).min(Duration::from_millis(100)));
+            continue;
+        }
+        next = now + period;
+        let near: Vec<((String, IpAddr, IpAddr), Known)> = {
+            let known = sh.known.lock().unwrap_or_else(|e| e.into_inner());
+            known
+                .iter()
+                .filter(|(_, k)| k.until <= now + lead)
+                .map(|(key, k)| (key.clone(), *k))
+                .collect()
+        };
+        if near.is_empty() {
+            continue;
+        }
+        let flows = match crate::conntrack::read(&sh.at) {
+            Ok(f) => f,
+            Err(e) => {
+                sh.stats.conntrack_errors.fetch_add(1, Ordering::Relaxed);
+                (sh.sink)(json!({"ts": now_secs(), "event": "conntrack-error", "error": e}));
+                Vec::new()
+            }
+        };
+        let mut live = Vec::new();
+        let mut gone = Vec::new();
+        for ((set, device, peer), k) in near {
+            let alive = sh.rules.get(&set).is_some_and(|r| {
+                flows
+                    .iter()
+                    .any(|f| crate::conntrack::is_live_flow(f, r, device, peer))
+            });
+            if alive {
+                live.push(Pair {
+                    set,
+                    device,
+                    peer,
+                    timeout: refresh,
+                });
+            } else if k.until <= now {
+                gone.push((set, device, peer));
+            }
+        }
+        if !live.is_empty() {
+            let started = Instant::now();
+            match write_pairs(&sh.at, &live) {
+                Ok(()) => {
+                    sh.stats.observe_commit(started.elapsed());
+                    sh.stats
+                        .elements_refreshed
+                        .fetch_add(live.len() as u64, Ordering::Relaxed);
+                    remember(sh, &live);
+                    for p in &live {
+                        (sh.sink)(json!({"ts": now_secs(), "event": "refresh",
+                            "device": p.device.to_string(), "peer": p.peer.to_string(),
+                            "set": p.set, "flow": sh.rules.get(&p.set).map(|r| r.provenance.clone()),
+                            "timeout": p.timeout}));
+                    }
+                }
+                Err(e) => {
+                    sh.stats.commit_errors.fetch_add(1, Ordering::Relaxed);
+                    (sh.sink)(json!({"ts": now_secs(), "event": "refresh-error",
+                        "elements": live.len(), "error": e.to_string()}));
+                }
+            }
+        }
+        if !gone.is_empty() {
+            let mut known = sh.known.lock().unwrap_or_else(|e| e.into_inner());
+            for key in &gone {
+                // An answer may have extended it meanwhile.
+                if known.get(key).is_some_and(|k| k.until <= Instant::now()) {
+                    known.remove(key);
+                    sh.stats.elements_expired.fetch_add(1, Ordering::Relaxed);
+                    (sh.sink)(json!({"ts": now_secs(), "event": "expired",
+                        "device": key.1.to_string(), "peer": key.2.to_string(), "set": key.0,
+                        "flow": sh.rules.get(&key.0).map(|r| r.provenance.clone())}));
+                }
+            }
+        }
     }
 }

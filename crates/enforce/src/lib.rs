@@ -8,16 +8,22 @@
 //!
 //! The sets live in the kernel, not in this process: a restart loses no element, and while
 //! the forwarder is down devices' lookups fail (nothing new opens) and elements age out.
+//!
+//! While a device's connection of a flow is live in conntrack, the element it uses is kept
+//! past its TTL ([`conntrack`], the sweep in [`forwarder`]); the forwarder's counters are
+//! served to Prometheus ([`metrics`]).
 
 pub mod answer;
+pub mod conntrack;
 pub mod forwarder;
+pub mod metrics;
 pub mod status;
 
 use portolan_emit::nftables::{enforce_layout, NameScope};
 use portolan_model::ir::Policy;
 
 pub use answer::{decide, Decision, Timing};
-pub use forwarder::{start, Config, Running, Sink};
+pub use forwarder::{start, start_with, Config, Options, Running, Sink, Unlisted};
 pub use status::{status, Live};
 
 /// Why enforce could not run.

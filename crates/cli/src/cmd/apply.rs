@@ -89,6 +89,8 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     };
     let emit_opts = portolan_emit::Options {
         enforce: a.enforce,
+        dns_redirect: a.dns_bypass == crate::cli::DnsBypass::Redirect,
+        doh: a.doh.clone(),
         ..portolan_emit::Options::default()
     };
     let ruleset = portolan_emit::nftables::emit(&policy, &emit_opts)?;

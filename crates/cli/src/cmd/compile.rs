@@ -65,6 +65,8 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
     let mut opts = Options {
         ct_timeouts,
         enforce: a.enforce,
+        dns_redirect: a.dns_bypass == crate::cli::DnsBypass::Redirect,
+        doh: a.doh.clone(),
         dns_timeout: a.dns_timeout.map(std::time::Duration::from_secs),
         aerleon_platforms: a.aerleon_platform.clone(),
         ..Options::default()

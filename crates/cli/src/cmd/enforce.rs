@@ -1,16 +1,17 @@
 //! `portolan enforce SITE --upstream ADDR [--listen ADDR] [--netns NS]`: the DNS forwarder
-//! of `portolan_enforce`, in the foreground, one JSON line per event on standard output until
-//! SIGINT or SIGTERM; `--status` lists the live elements the kernel holds.
+//! of `portolan_enforce`, in the foreground, one log line per event on standard output
+//! (`--log-format text|json`) until SIGINT or SIGTERM; `--metrics ADDR:PORT` serves its
+//! counters to Prometheus; `--status` lists the live elements the kernel holds.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portolan_enforce::{scopes, start, status, Config, Timing};
+use portolan_enforce::{scopes, start_with, status, Config, Options, Timing, Unlisted};
 use portolan_nft::Where;
 
-use crate::cli::{EnforceArgs, Global};
+use crate::cli::{EnforceArgs, Global, LogFormat, UnlistedArg};
 use crate::output::Outcome;
 use crate::report;
 
@@ -83,7 +84,18 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
-    let running = start(
+    let opts = Options {
+        unlisted: match a.unlisted {
+            UnlistedArg::Answer => Unlisted::Answer,
+            UnlistedArg::Refuse => Unlisted::Refuse,
+            UnlistedArg::Nxdomain => Unlisted::Nxdomain,
+        },
+        doh_names: a.doh_name.clone(),
+        metrics: a.metrics,
+        sweep: a.sweep_ms.map(Duration::from_millis),
+    };
+    let text = a.log_format == LogFormat::Text;
+    let running = start_with(
         scopes,
         Config {
             listen: a.listen,
@@ -96,13 +108,56 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
             },
             upstream_timeout: Duration::from_secs(2),
         },
-        Arc::new(|v| {
+        opts,
+        Arc::new(move |v| {
             use std::io::Write as _;
+            let line = if text { text_line(&v) } else { v.to_string() };
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{v}");
+            let _ = writeln!(out, "{line}");
             let _ = out.flush();
         }),
     )?;
     running.wait_for(&stop);
     Ok(Outcome::Ok)
+}
+
+/// An event as one text line: `EVENT key=value ...` (strings bare unless they hold a space or
+/// a quote, other values as JSON), without the timestamp (a journal adds its own).
+fn text_line(v: &serde_json::Value) -> String {
+    let Some(o) = v.as_object() else {
+        return v.to_string();
+    };
+    let mut line = o
+        .get("event")
+        .and_then(|e| e.as_str())
+        .unwrap_or("event")
+        .to_string();
+    for (k, val) in o {
+        if k == "event" || k == "ts" || val.is_null() {
+            continue;
+        }
+        let shown = match val {
+            serde_json::Value::String(s) if !s.is_empty() && !s.contains([' ', '"', '=']) => {
+                s.clone()
+            }
+            other => other.to_string(),
+        };
+        line.push_str(&format!(" {k}={shown}"));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_lines_are_event_then_key_values() {
+        let v = serde_json::json!({"ts": 1.5, "event": "answer", "device": "10.0.0.2",
+            "name": "a b", "opened": [], "group": null, "written": 0});
+        assert_eq!(
+            text_line(&v),
+            "answer device=10.0.0.2 name=\"a b\" opened=[] written=0"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! the sets the emitted ruleset declares.
 
 use ipnet::IpNet;
-use portolan_model::ir::{Initiator, Peers, Policy, Rule};
+use portolan_model::ir::{Initiator, IpProto, Peers, Policy, PortRange, Rule};
 
 use super::parts::l4;
 use super::sets::enforce_set_of;
@@ -28,6 +28,10 @@ pub struct NameRule {
     /// `profile/flow`.
     pub provenance: String,
     pub initiator: Initiator,
+    /// The rule's protocol and ports (on the side that does not initiate; empty: any), so
+    /// the forwarder can tell a connection of this flow in conntrack from another one.
+    pub protocol: IpProto,
+    pub ports: Vec<PortRange>,
     /// The rule's peers; [`Peers::admits_name`] says which names it admits.
     pub peers: Peers,
     /// The set the rule matches in each family the ruleset writes it for.
@@ -67,6 +71,8 @@ pub fn layout(policy: &Policy) -> Result<Vec<NameScope>, EmitError> {
                 rules.push(NameRule {
                     provenance: r.provenance(),
                     initiator: r.initiator,
+                    protocol: r.protocol,
+                    ports: r.ports.clone(),
                     peers: r.peers.clone(),
                     sets,
                 });

@@ -21,6 +21,11 @@ use crate::{AnyMac, EmitError, Options};
 
 /// The chain that logs and drops a device's DNS to anything but the firewall (`enforce`).
 const DNS_BYPASS: &str = "dns_bypass";
+/// The chain that logs and drops a device's connection to a known DoH endpoint (`enforce`).
+const DOH_BYPASS: &str = "doh_bypass";
+/// The sets of known DoH service addresses (`enforce`); not `_v4`/`_v6`, which are
+/// DNS-filled: these are static, refilled at every load.
+const DOH_SETS: [(Family, &str); 2] = [(Family::V4, "doh4"), (Family::V6, "doh6")];
 
 /// What nftables adds to a class: its chains' base name and where its devices are.
 struct Names<'p> {
@@ -148,6 +153,15 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
                 0,
                 format!("meta l4proto {{ tcp, udp }} th dport {{ 53, 853 }} goto {DNS_BYPASS}"),
             );
+            // DNS over HTTPS (RFC 8484) to a known endpoint, over TCP or HTTP/3's UDP, before
+            // any flow can admit it either.
+            for (i, (fam, set)) in DOH_SETS.iter().enumerate() {
+                let ipk = if *fam == Family::V4 { "ip" } else { "ip6" };
+                cc.out.insert(
+                    1 + i,
+                    format!("{ipk} daddr @{set} meta l4proto {{ tcp, udp }} th dport 443 goto {DOH_BYPASS}"),
+                );
+            }
         }
         has.push([!cc.out.is_empty(), !cc.inn.is_empty(), !cc.local.is_empty()]);
         for (suffix, rules) in [("out", cc.out), ("in", cc.inn), ("local", cc.local)] {
@@ -182,16 +196,30 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
                 "counter drop".to_string(),
             ],
         ));
+        chains.push(Chain::new(
+            DOH_BYPASS,
+            vec![
+                format!("{limit} log prefix \"portolan doh bypass: \" level info"),
+                "counter drop".to_string(),
+            ],
+        ));
     }
     check_names(&sets, &maps, &chains)?;
     let has_v6 = names.iter().any(|n| n.fams.contains(&Family::V6));
-    let hooks = hooks(
+    let mut hooks = hooks(
         &maps,
         forward_cast,
         input_dhcp.into_iter().chain(input_unlisted).collect(),
         has_v6,
         &limit,
     );
+    let mut static_sets: Vec<_> = sets.statics.into_values().collect();
+    if opts.enforce && has.iter().any(|h| h[0]) {
+        static_sets.extend(doh_sets(opts));
+    }
+    if opts.enforce && opts.dns_redirect {
+        hooks.push(dns_redirect(policy, &limit));
+    }
     let site = safe_text(T, "site name", &policy.site)?;
     let mut notes: Vec<String> = policy
         .documented
@@ -210,7 +238,13 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
     if opts.enforce {
         notes.push("# Enforce mode: hostnames and wildcard domains match per-rule sets of `device . peer` pairs".into());
         notes.push("# that `portolan enforce` fills for the device that asked, each for its answer's TTL plus a grace;".into());
-        notes.push(format!("# devices' DNS and DNS over TLS/QUIC (TCP/UDP 53, 853) to anyone but the firewall go to `{DNS_BYPASS}` (log, drop)."));
+        if opts.dns_redirect {
+            notes.push("# devices' plain DNS (TCP/UDP 53) to another resolver is redirected to the firewall's port 53 (`dns_redirect`, logged);".into());
+            notes.push(format!("# DNS over TLS/QUIC (853) to anyone but the firewall goes to `{DNS_BYPASS}` (log, drop);"));
+        } else {
+            notes.push(format!("# devices' DNS and DNS over TLS/QUIC (TCP/UDP 53, 853) to anyone but the firewall go to `{DNS_BYPASS}` (log, drop);"));
+        }
+        notes.push(format!("# DNS over HTTPS to a known endpoint (sets doh4, doh6: TCP/UDP 443) goes to `{DOH_BYPASS}` (log, drop)."));
         // A flow to a resolver elsewhere (the site's `services: dns` not the firewall) is
         // overridden by that drop: say so, per flow.
         let mut overridden = BTreeSet::new();
@@ -232,7 +266,7 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
         notes,
         dns_timeout: opts.dns_timeout_secs(),
         dns_sets: sets.dynamic.into_values().collect(),
-        static_sets: sets.statics.into_values().collect(),
+        static_sets,
         chains,
         maps: maps.into_values().collect(),
         hooks,
@@ -665,4 +699,59 @@ fn hooks(
             rules: input,
         },
     ]
+}
+
+/// The `doh4`/`doh6` sets: the shipped DoH addresses and the site's own, by family.
+fn doh_sets(opts: &Options) -> Vec<super::ruleset::Set> {
+    let all: BTreeSet<std::net::IpAddr> = crate::doh::addresses()
+        .into_iter()
+        .chain(opts.doh.iter().copied())
+        .collect();
+    DOH_SETS
+        .iter()
+        .map(|(fam, name)| super::ruleset::Set {
+            name: (*name).to_string(),
+            fam: *fam,
+            pair: false,
+            elements: all
+                .iter()
+                .filter(|a| a.is_ipv4() == (*fam == Family::V4))
+                .map(ToString::to_string)
+                .collect(),
+        })
+        .collect()
+}
+
+/// The `nat` prerouting chain of `--dns-redirect`: plain DNS (TCP and UDP 53) from a site
+/// device to an address not the firewall's own is logged, counted and redirected to port 53
+/// of the address it arrived on (nft(8), REDIRECT: the incoming interface's primary address),
+/// where the forwarder listens. Conntrack rewrites the answers' source back, so the device
+/// sees the resolver it asked.
+fn dns_redirect(policy: &Policy, limit: &str) -> Chain {
+    let mut rules = Vec::new();
+    for (fam, ipk) in [(Family::V4, "ip"), (Family::V6, "ip6")] {
+        let addrs: BTreeSet<String> = policy
+            .groups
+            .iter()
+            .flat_map(|g| &g.addresses)
+            .filter(|a| Family::of(a) == fam)
+            .map(ToString::to_string)
+            .collect();
+        if addrs.is_empty() {
+            continue;
+        }
+        let m = format!(
+            "{ipk} saddr {{ {} }} fib daddr type != local meta l4proto {{ tcp, udp }} th dport 53",
+            addrs.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        rules.push(format!(
+            "{m} {limit} log prefix \"portolan dns redirect: \" level info"
+        ));
+        rules.push(format!("{m} counter redirect to :53"));
+    }
+    Chain {
+        name: "dns_redirect".into(),
+        hook: Some("type nat hook prerouting priority dstnat; policy accept;"),
+        rules,
+    }
 }
