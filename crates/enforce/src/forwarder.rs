@@ -16,7 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use portolan_emit::nftables::NameScope;
-use portolan_nft::elements::{write_pairs, Pair};
+use portolan_nft::commit::Committer;
+use portolan_nft::elements::Pair;
 use portolan_nft::Where;
 use serde_json::{json, Value};
 
@@ -57,7 +58,8 @@ pub type Sink = Arc<dyn Fn(Value) + Send + Sync>;
 struct Shared {
     scopes: Vec<NameScope>,
     cfg: Config,
-    at: Where,
+    /// Writes the elements (libnftables in-process, concurrent answers batched).
+    commit: Committer,
     /// Until when each element written is known to live: a repeated answer that would not
     /// extend it needs no transaction.
     known: Mutex<HashMap<(String, IpAddr, IpAddr), Instant>>,
@@ -127,10 +129,11 @@ pub fn start(scopes: Vec<NameScope>, cfg: Config, sink: Sink) -> Result<Running,
         Some(ns) => Where::Netns(ns.clone()),
         None => Where::Host,
     };
+    let commit = Committer::start(&at)?;
     let shared = Arc::new(Shared {
         scopes,
         cfg,
-        at,
+        commit,
         known: Mutex::new(HashMap::new()),
         stop: AtomicBool::new(false),
         inflight: AtomicUsize::new(0),
@@ -178,7 +181,8 @@ pub fn start(scopes: Vec<NameScope>, cfg: Config, sink: Sink) -> Result<Running,
     };
     (shared.sink)(
         json!({"ts": now_secs(), "event": "listening", "udp": udp.to_string(), "tcp": tcp.to_string(),
-        "upstream": shared.cfg.upstream.to_string(), "netns": shared.cfg.netns}),
+        "upstream": shared.cfg.upstream.to_string(), "netns": shared.cfg.netns,
+        "commit": shared.commit.backend().name()}),
     );
     Ok(Running {
         shared,
@@ -371,7 +375,7 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
     let committed = if pairs.is_empty() {
         Ok(())
     } else {
-        write_pairs(&sh.at, &pairs)
+        sh.commit.write(&pairs)
     };
     let commit_ms = started.elapsed().as_secs_f64() * 1000.0;
     let opened: Vec<Value> = d
