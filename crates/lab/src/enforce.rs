@@ -12,7 +12,8 @@
 //!   the group's resolving devices opened. The site says this address is a device of its own;
 //!   per-device scoping says it gains nothing from its neighbours' answers, so each is
 //!   expected dropped. (Under dnsmasq's shared name sets the same packets pass: these probes
-//!   are made in enforce mode only.)
+//!   are made in enforce mode only.) A required probe of the group to an address, not a
+//!   name, is sent from the same silent address as a control: it must pass.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -132,6 +133,27 @@ pub fn silent_probes(probes: &[Probe], silent: &[(String, IpAddr)]) -> Vec<Probe
             q.note = Some(format!(
                 "{s} is another device of {group} that never asked the firewall's DNS: under enforce, what {} resolved opens nothing for it",
                 p.src
+            ));
+            if seen.insert(q.key()) {
+                out.push(q);
+            }
+        }
+        // The control: a flow of the group to an address (not a name) passes from the silent
+        // device, so its drops above come from the per-device sets, not from its link.
+        if let Some(p) = probes.iter().find(|p| {
+            p.kind == Kind::Required
+                && p.device == *group
+                && p.skip.is_none()
+                && !p.to_firewall
+                && p.forged.is_none()
+                && p.expected == Fate::Pass
+                && matches!(p.traffic, Traffic::Tcp { .. } | Traffic::Udp { .. })
+                && !resolved.iter().any(|(_, a)| *a == p.dst)
+        }) {
+            let mut q = p.clone();
+            q.src = *s;
+            q.note = Some(format!(
+                "control: {s}, another device of {group}, reaches an address its rules name"
             ));
             if seen.insert(q.key()) {
                 out.push(q);
