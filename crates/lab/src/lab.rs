@@ -578,7 +578,11 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
     let commit_errors: u64 = forwarders
         .0
         .iter()
-        .map(|r| r.stats().commit_errors.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|r| {
+            r.stats()
+                .commit_errors
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
         .sum();
     drop(forwarders);
     if commit_errors > 0 {

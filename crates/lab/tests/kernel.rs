@@ -186,11 +186,7 @@ fn example_site_under_enforce() {
         groups.into_iter().collect::<Vec<_>>(),
         ["izuma-devices", "oscar-gateways"]
     );
-    let inside = |a: IpAddr, net: &str| {
-        net.parse::<ipnet::IpNet>()
-            .expect("prefix")
-            .contains(&a)
-    };
+    let inside = |a: IpAddr, net: &str| net.parse::<ipnet::IpNet>().expect("prefix").contains(&a);
     for x in &silent {
         assert_eq!(x.observed, Observed::Drop, "{x:?}");
         let net = if x.device == "izuma-devices" {
@@ -198,7 +194,12 @@ fn example_site_under_enforce() {
         } else {
             "10.20.0.32/28"
         };
-        assert!(inside(x.src, net), "{} is not a device of {}", x.src, x.device);
+        assert!(
+            inside(x.src, net),
+            "{} is not a device of {}",
+            x.src,
+            x.device
+        );
         // The same flow from the device that resolved the name passed.
         assert!(
             r.rows.iter().any(|y| y.kind == Kind::Required
@@ -994,7 +995,10 @@ fn main() {
         trials.push(kernel_trial(f.trial, &ready, move || run_fixture(f)));
     }
     let plain: [(&str, fn()); 9] = [
-        ("lab::example_site_under_enforce", example_site_under_enforce),
+        (
+            "lab::example_site_under_enforce",
+            example_site_under_enforce,
+        ),
         ("lab::broken_ruleset_is_caught", broken_ruleset_is_caught),
         (
             "lab::spoofing_into_established_flows_is_caught",

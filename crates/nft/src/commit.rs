@@ -282,7 +282,9 @@ impl Lib {
         // only set up their own state; the symbols are typed as libnftables(3) declares them.
         unsafe {
             let lib = libloading::Library::new("libnftables.so.1").map_err(|e| e.to_string())?;
-            let new: CtxNew = *lib.get::<CtxNew>(b"nft_ctx_new\0").map_err(|e| e.to_string())?;
+            let new: CtxNew = *lib
+                .get::<CtxNew>(b"nft_ctx_new\0")
+                .map_err(|e| e.to_string())?;
             let free: CtxFree = *lib
                 .get::<CtxFree>(b"nft_ctx_free\0")
                 .map_err(|e| e.to_string())?;
