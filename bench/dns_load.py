@@ -47,6 +47,7 @@ def main():
     pending = {}  # (sock index, qid) -> (sent at, name)
     lat = []
     errors = 0
+    rcodes = {}
     sent = 0
     qid = int.from_bytes(os.urandom(2), "big")
     start = time.monotonic()
@@ -77,6 +78,7 @@ def main():
                     continue
                 if flags & 0x000F != 0 or struct.unpack(">H", data[6:8])[0] == 0:
                     errors += 1
+                    rcodes[flags & 0x000F] = rcodes.get(flags & 0x000F, 0) + 1
                 else:
                     lat.append((got - p[0]) * 1e6)
         for key, (t, _) in list(pending.items()):
@@ -90,6 +92,7 @@ def main():
             {
                 "answers": len(lat),
                 "errors": errors,
+                "error_rcodes": rcodes,
                 "seconds": round(took, 3),
                 "answers_per_s": round(len(lat) / took, 1) if took > 0 else None,
                 "p50_us": pct(lat, 50),

@@ -52,6 +52,8 @@ PORTOLAN=$(realpath "$PORTOLAN")
 LOAD=$(realpath bench/dns_load.py)
 
 W=$(mktemp -d /tmp/portolan-enforce-bench.XXXXXX)
+# dnsmasq reads its hosts file after dropping to user nobody.
+chmod 755 "$W"
 TAG="ple$$"
 UP="$TAG-up" FWP="$TAG-fwp" FWD="$TAG-fwd" DEVP="$TAG-devp" DEVD="$TAG-devd"
 PIDS=()
@@ -64,56 +66,56 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-in() {
+nsx() {
   local ns=$1
   shift
   ip netns exec "$ns" "$@"
 }
 for ns in "$UP" "$FWP" "$FWD" "$DEVP" "$DEVD"; do
   ip netns add "$ns"
-  in "$ns" ip link set lo up
+  nsx "$ns" ip link set lo up
 done
 # link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
 link() {
   ip link add "$TAG-x" type veth peer name "$TAG-y"
   ip link set "$TAG-x" netns "$1"
   ip link set "$TAG-y" netns "$4"
-  in "$1" ip link set "$TAG-x" name "$2"
-  in "$4" ip link set "$TAG-y" name "$5"
-  in "$1" ip addr add "$3" dev "$2"
-  in "$4" ip addr add "$6" dev "$5"
-  in "$1" ip link set "$2" up
-  in "$4" ip link set "$5" up
+  nsx "$1" ip link set "$TAG-x" name "$2"
+  nsx "$4" ip link set "$TAG-y" name "$5"
+  nsx "$1" ip addr add "$3" dev "$2"
+  nsx "$4" ip addr add "$6" dev "$5"
+  nsx "$1" ip link set "$2" up
+  nsx "$4" ip link set "$5" up
 }
 link "$FWP" lan0 10.70.0.1/24 "$DEVP" eth0 10.70.0.10/24
 link "$FWD" lan0 10.71.0.1/24 "$DEVD" eth0 10.71.0.10/24
 link "$FWP" wan0 198.51.100.1/30 "$UP" eth0 198.51.100.2/30
 link "$FWD" wan0 198.51.100.5/30 "$UP" eth1 198.51.100.6/30
 for i in 11 12 13; do
-  in "$DEVP" ip addr add "10.70.0.$i/24" dev eth0
-  in "$DEVD" ip addr add "10.71.0.$i/24" dev eth0
+  nsx "$DEVP" ip addr add "10.70.0.$i/24" dev eth0
+  nsx "$DEVD" ip addr add "10.71.0.$i/24" dev eth0
 done
-in "$DEVP" ip route add default via 10.70.0.1
-in "$DEVD" ip route add default via 10.71.0.1
-in "$FWP" ip route add default via 198.51.100.2
-in "$FWD" ip route add default via 198.51.100.6
-in "$UP" ip route add 10.71.0.0/24 via 198.51.100.5
-in "$FWP" sysctl -q -w net.ipv4.ip_forward=1
-in "$FWD" sysctl -q -w net.ipv4.ip_forward=1
+nsx "$DEVP" ip route add default via 10.70.0.1
+nsx "$DEVD" ip route add default via 10.71.0.1
+nsx "$FWP" ip route add default via 198.51.100.2
+nsx "$FWD" ip route add default via 198.51.100.6
+nsx "$UP" ip route add 10.71.0.0/24 via 198.51.100.5
+nsx "$FWP" sysctl -q -w net.ipv4.ip_forward=1
+nsx "$FWD" sysctl -q -w net.ipv4.ip_forward=1
 
 # The upstream's names: enough for every phase of every round to use fresh ones.
-NAMES=$(((ROUNDS * (2 * COUNT + TCOUNT * 2)) + 10))
+NAMES=$((ROUNDS * (4 * COUNT + 2 * TCOUNT) + 20))
 python3 - "$NAMES" "$COUNT" >"$W/hosts" <<'EOF'
 import sys
 n, m = int(sys.argv[1]), int(sys.argv[2])
 for i in range(n):
     print("198.%d.%d.%d n%d.bench.example" % (18 + (i >> 16), (i >> 8) & 255, i & 255, i))
-for i in range(m):
+for i in range(n):
     print("198.%d.%d.%d m%d.other.example" % (18 + (i >> 16), (i >> 8) & 255, i & 255, i))
 EOF
 DNSMASQ=(dnsmasq --keep-in-foreground --no-resolv --no-hosts --pid-file= --conf-file=/dev/null
   --bind-interfaces --log-facility=/dev/null --dns-forward-max=1000)
-in "$UP" "${DNSMASQ[@]}" --listen-address=198.51.100.2 --listen-address=198.51.100.6 \
+nsx "$UP" "${DNSMASQ[@]}" --listen-address=198.51.100.2 --listen-address=198.51.100.6 \
   --addn-hosts="$W/hosts" --local-ttl=300 --cache-size=10000 &
 PIDS+=($!)
 
@@ -164,7 +166,7 @@ EOF
 PIDS+=($!)
 
 # dnsmasq with nftset= (and one without) in fw-d.
-in "$FWD" nft -f - <<'EOF'
+nsx "$FWD" nft -f - <<'EOF'
 table inet plbench {
 	set dn4 {
 		type ipv4_addr
@@ -173,31 +175,37 @@ table inet plbench {
 	}
 }
 EOF
-in "$FWD" "${DNSMASQ[@]}" --listen-address=10.71.0.1 --server=198.51.100.6 --cache-size=0 \
+nsx "$FWD" "${DNSMASQ[@]}" --listen-address=10.71.0.1 --server=198.51.100.6 --cache-size=0 \
   --nftset=/bench.example/4#inet#plbench#dn4 &
 PIDS+=($!)
-in "$FWD" "${DNSMASQ[@]}" --listen-address=10.71.0.1 --port=5300 --server=198.51.100.6 \
+nsx "$FWD" "${DNSMASQ[@]}" --listen-address=10.71.0.1 --port=5300 --server=198.51.100.6 \
   --cache-size=0 &
 PIDS+=($!)
 
 SRCP=10.70.0.10,10.70.0.11,10.70.0.12,10.70.0.13
 SRCD=10.71.0.10,10.71.0.11,10.71.0.12,10.71.0.13
 for _ in $(seq 50); do
-  if in "$DEVP" python3 "$LOAD" 10.70.0.1 0 1 1 10.70.0.10 2>/dev/null | grep -q '"answers": 1' &&
-    in "$DEVD" python3 "$LOAD" 10.71.0.1 1 1 1 10.71.0.10 2>/dev/null | grep -q '"answers": 1' &&
-    in "$DEVD" python3 "$LOAD" 10.71.0.1:5300 2 1 1 10.71.0.10 2>/dev/null | grep -q '"answers": 1'; then
+  if nsx "$DEVP" python3 "$LOAD" 10.70.0.1 0 1 1 10.70.0.10 2>/dev/null | grep -q '"answers": 1' &&
+    nsx "$DEVD" python3 "$LOAD" 10.71.0.1 1 1 1 10.71.0.10 2>/dev/null | grep -q '"answers": 1' &&
+    nsx "$DEVD" python3 "$LOAD" 10.71.0.1:5300 2 1 1 10.71.0.10 2>/dev/null | grep -q '"answers": 1'; then
     break
   fi
   sleep 0.2
 done
 grep -o '"commit":"[a-z-]*"' "$W/enforce.log" | head -1 >&2 || true
+if [ -n "${DEBUG_BENCH:-}" ]; then
+  nsx "$DEVD" python3 "$LOAD" 10.71.0.1 30 3 1 "10.71.0.10,10.71.0.11" >&2
+  nsx "$DEVD" python3 "$LOAD" 198.51.100.6 40 3 1 "10.71.0.10" >&2
+  nsx "$DEVP" python3 "$LOAD" 10.70.0.1 50 3 1 "10.70.0.10" >&2
+  exit 0
+fi
 
 NEXT=10
 # run NAME NS SERVER COUNT DEPTH SRCS [SUFFIX]: appends one JSON line to $W/NAME.
 run() {
   local first=$NEXT
   NEXT=$((NEXT + $4))
-  in "$2" python3 "$LOAD" "$3" "$first" "$4" "$5" "$6" "${7:-bench.example}" >>"$W/$1"
+  nsx "$2" python3 "$LOAD" "$3" "$first" "$4" "$5" "$6" "${7:-bench.example}" >>"$W/$1"
 }
 for r in $(seq "$ROUNDS"); do
   echo "== round $r" >&2
@@ -212,8 +220,16 @@ for r in $(seq "$ROUNDS"); do
   run portolan-load "$DEVP" 10.70.0.1 "$TCOUNT" "$DEPTH" "$SRCP"
 done
 
-ELEMS_P=$(in "$FWP" nft list table inet portolan | grep -c 'expires' || true)
-ELEMS_D=$(in "$FWD" nft list set inet plbench dn4 | grep -o 'expires' | wc -l || true)
+echo "portolan enforce events:" >&2
+grep -o '"event":"[a-z-]*"' "$W/enforce.log" | sort | uniq -c >&2 || true
+grep -m3 '"event":"\(upstream-error\|commit-error\)"' "$W/enforce.log" >&2 || true
+python3 -c '
+import json, sys
+ms = sorted(json.loads(l).get("commit_ms", 0) for l in open(sys.argv[1]) if "\"answer\"" in l)
+print("portolan commit_ms per answer: p50 %.3f p99 %.3f max %.3f" % (ms[len(ms) // 2], ms[int(len(ms) * 0.99)], ms[-1]))
+' "$W/enforce.log" >&2 || true
+ELEMS_P=$(nsx "$FWP" nft list table inet portolan | grep -c 'expires' || true)
+ELEMS_D=$(nsx "$FWD" nft list set inet plbench dn4 | grep -o 'expires' | wc -l || true)
 python3 - "$W" "$ROUNDS" "$COUNT" "$TCOUNT" "$DEPTH" "$ELEMS_P" "$ELEMS_D" <<'EOF'
 import json, statistics, sys
 w, rounds, count, tcount, depth, ep, ed = sys.argv[1:8]
@@ -224,6 +240,11 @@ def med(name, key):
     return statistics.median(v) if v else float("nan")
 def errs(name):
     return sum(r["errors"] for r in rows(name))
+for name in ["floor", "dnsmasq-fwd", "dnsmasq-nftset", "portolan", "portolan-nothing-opened",
+             "dnsmasq-nftset-load", "portolan-load"]:
+    codes = [r.get("error_rcodes") for r in rows(name) if r.get("error_rcodes")]
+    if codes:
+        print(f"{name}: error answers by rcode {codes} (the rest of its errors: no answer in 3 s)")
 print(f"enforce benchmark: {rounds} rounds (median shown), {count} queries at depth 1, "
       f"{tcount} at depth {depth}; a fresh name (one new element) per answer")
 print(f"elements in the kernel at the end: portolan {ep} (device . peer), dnsmasq {ed} (peer)")
