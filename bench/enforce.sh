@@ -215,7 +215,6 @@ for r in $(seq "$ROUNDS"); do
   run portolan "$DEVP" 10.70.0.1 "$COUNT" 1 "$SRCP"
   NEXT=$((NEXT - COUNT))
   run portolan-nothing-opened "$DEVP" 10.70.0.1 "$COUNT" 1 "$SRCP" other.example
-  NEXT=$((NEXT + COUNT))
   run dnsmasq-nftset-load "$DEVD" 10.71.0.1 "$TCOUNT" "$DEPTH" "$SRCD"
   run portolan-load "$DEVP" 10.70.0.1 "$TCOUNT" "$DEPTH" "$SRCP"
 done
@@ -228,7 +227,7 @@ import json, sys
 ms = sorted(json.loads(l).get("commit_ms", 0) for l in open(sys.argv[1]) if "\"answer\"" in l)
 print("portolan commit_ms per answer: p50 %.3f p99 %.3f max %.3f" % (ms[len(ms) // 2], ms[int(len(ms) * 0.99)], ms[-1]))
 ' "$W/enforce.log" >&2 || true
-ELEMS_P=$(nsx "$FWP" nft list table inet portolan | grep -c 'expires' || true)
+ELEMS_P=$(nsx "$FWP" nft list table inet portolan | grep -o 'expires' | wc -l || true)
 ELEMS_D=$(nsx "$FWD" nft list set inet plbench dn4 | grep -o 'expires' | wc -l || true)
 python3 - "$W" "$ROUNDS" "$COUNT" "$TCOUNT" "$DEPTH" "$ELEMS_P" "$ELEMS_D" <<'EOF'
 import json, statistics, sys
