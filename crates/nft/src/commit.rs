@@ -1,19 +1,14 @@
-//! The committer `portolan enforce` writes its elements through: one connection to the
-//! kernel per firewall namespace, and group commit: a caller queues its request and takes the
-//! connection's lock; whoever holds it turns every request queued at that moment into one
-//! nftables transaction and hands each its result, so concurrent answers share a commit and
-//! a lone answer is committed by its own thread with no hand-off. Each caller of
-//! [`Committer::write`] returns only when the kernel has committed (or refused) the
-//! transaction holding its elements.
+//! The committer `portolan enforce` writes its elements through: one thread per firewall
+//! namespace that owns the connection to the kernel and turns every request waiting when it
+//! is free into one nftables transaction (group commit), so concurrent answers share a
+//! commit. Each caller of [`Committer::write`] returns only when the kernel has committed
+//! (or refused) the transaction holding its elements.
 //!
 //! Two back ends say the same script ([`crate::elements::pair_script`]) to the kernel:
 //! - [`Backend::Library`]: libnftables (Debian `libnftables1`, the library `nft` itself and
 //!   dnsmasq's `nftset=` use), loaded at run time and called in-process: one netlink batch
-//!   per transaction, no process started. The context is created, and its netlink socket
-//!   opened (by a first command), on a thread that entered the namespace, so the socket lives
-//!   there. A caller runs a transaction on it itself only when its own thread is in that same
-//!   namespace (compared by the namespace file's device and inode); any other caller hands
-//!   its request to the committer's thread, which lives there.
+//!   per transaction, no process started. The context is created on the committer thread
+//!   after it entered the namespace, so its netlink socket lives there.
 //! - [`Backend::Process`]: one `nft -f -` per transaction, where the library cannot be loaded
 //!   (or `PORTOLAN_NFT_BACKEND=process` asks for it, to compare).
 //!
@@ -27,7 +22,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io::Write as _;
 use std::process::Stdio;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use crate::elements::{pair_script, Pair};
@@ -55,31 +50,14 @@ impl Backend {
     }
 }
 
-/// A request handed to the committer's thread by a caller outside the namespace.
 struct Job {
     script: String,
     reply: mpsc::SyncSender<Result<()>>,
 }
 
-/// A queued request and the place its result goes.
-struct Queued {
-    script: String,
-    slot: Arc<Mutex<Option<Result<()>>>>,
-}
-
-/// What every caller shares: the queue, and the engine behind its lock.
-struct Inner {
-    queue: Mutex<Vec<Queued>>,
-    engine: Mutex<Engine>,
-    /// (device, inode) of the target namespace; `None` for a process engine, which enters it
-    /// through `ip netns exec` from anywhere.
-    netns: Option<(u64, u64)>,
-}
-
 /// A running committer for one namespace. Dropping it ends its thread after the requests
 /// already sent.
 pub struct Committer {
-    inner: Arc<Inner>,
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     backend: Backend,
@@ -109,53 +87,39 @@ impl Committer {
     fn start_with(w: &Where, process_only: bool) -> Result<Committer> {
         w.check()?;
         let (tx, rx) = mpsc::channel::<Job>();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<Arc<Inner>>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Backend>>();
         let at = w.clone();
         let thread = std::thread::Builder::new()
             .name("nft-commit".into())
             .spawn(move || {
-                let inner = (|| {
+                let engine = (|| {
                     if let Where::Netns(ns) = &at {
                         enter_netns(ns)?;
                     }
                     if !process_only {
                         if let Ok(lib) = Lib::open() {
-                            // The first command opens the netlink socket, here.
-                            lib.run("list tables\n")?;
-                            return Ok(Arc::new(Inner {
-                                queue: Mutex::new(Vec::new()),
-                                engine: Mutex::new(Engine::Library(lib)),
-                                netns: Some(thread_netns()?),
-                            }));
+                            return Ok(Engine::Library(lib));
                         }
                     }
-                    Ok(Arc::new(Inner {
-                        queue: Mutex::new(Vec::new()),
-                        engine: Mutex::new(Engine::Process(at.clone())),
-                        netns: None,
-                    }))
+                    Ok(Engine::Process(at.clone()))
                 })();
-                let inner = match inner {
-                    Ok(i) => i,
+                let engine = match engine {
+                    Ok(e) => e,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok(inner.clone()));
-                while let Ok(job) = rx.recv() {
-                    let _ = job.reply.send(inner.commit(job.script));
-                }
+                let _ = ready_tx.send(Ok(engine.backend()));
+                serve(&engine, &rx);
             })
             .map_err(|e| Error::io("cannot start the commit thread", e))?;
-        let inner = match ready_rx.recv() {
-            Ok(Ok(i)) => i,
+        let backend = match ready_rx.recv() {
+            Ok(Ok(b)) => b,
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(Error::Apply("the commit thread ended at start".into())),
         };
-        let backend = lock(&inner.engine).backend();
         Ok(Committer {
-            inner,
             tx: Some(tx),
             thread: Some(thread),
             backend,
@@ -179,13 +143,6 @@ impl Committer {
     }
 
     fn run_script(&self, script: String) -> Result<()> {
-        let here = match self.inner.netns {
-            None => true,
-            Some(target) => thread_netns().is_ok_and(|n| n == target),
-        };
-        if here {
-            return self.inner.commit(script);
-        }
         let (reply, answer) = mpsc::sync_channel(1);
         let gone = || Error::Apply("the commit thread has ended".into());
         self.tx
@@ -197,70 +154,41 @@ impl Committer {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Inner {
-    /// Queues `script`, then takes the engine: if another holder already committed it, its
-    /// result; else this thread commits everything queued (group commit).
-    fn commit(&self, script: String) -> Result<()> {
-        let slot = Arc::new(Mutex::new(None));
-        lock(&self.queue).push(Queued {
-            script,
-            slot: slot.clone(),
-        });
-        let engine = lock(&self.engine);
-        if let Some(r) = lock(&slot).take() {
-            return r;
-        }
-        let mut batch = std::mem::take(&mut *lock(&self.queue));
-        while batch.len() > MAX_BATCH {
-            let rest = batch.split_off(MAX_BATCH);
-            run_batch(&engine, batch);
-            batch = rest;
-        }
-        run_batch(&engine, batch);
-        drop(engine);
-        let r = lock(&slot).take();
-        r.unwrap_or_else(|| Err(Error::Apply("a commit left a request unanswered".into())))
-    }
-}
-
-/// Runs `batch` as one transaction; a refused batch of several is retried one by one.
-fn run_batch(engine: &Engine, batch: Vec<Queued>) {
-    let script: String = batch.iter().map(|j| j.script.as_str()).collect();
-    match engine.run(&script) {
-        Ok(()) => {
-            for j in batch {
-                *lock(&j.slot) = Some(Ok(()));
-            }
-        }
-        Err(e) if batch.len() == 1 => {
-            if let Some(j) = batch.into_iter().next() {
-                *lock(&j.slot) = Some(Err(e));
-            }
-        }
-        Err(_) => {
-            for j in batch {
-                *lock(&j.slot) = Some(engine.run(&j.script));
-            }
-        }
-    }
-}
-
-/// (device, inode) of the calling thread's network namespace.
-fn thread_netns() -> Result<(u64, u64)> {
-    let st = rustix::fs::stat("/proc/thread-self/ns/net")
-        .map_err(|e| Error::Apply(format!("cannot read this thread's network namespace: {e}")))?;
-    Ok((st.st_dev, st.st_ino))
-}
-
 impl Drop for Committer {
     fn drop(&mut self) {
         self.tx.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+fn serve(engine: &Engine, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let script: String = batch.iter().map(|j| j.script.as_str()).collect();
+        match engine.run(&script) {
+            Ok(()) => {
+                for j in batch {
+                    let _ = j.reply.send(Ok(()));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                if let Some(j) = batch.pop() {
+                    let _ = j.reply.send(Err(e));
+                }
+            }
+            Err(_) => {
+                for j in batch {
+                    let _ = j.reply.send(engine.run(&j.script));
+                }
+            }
         }
     }
 }
@@ -347,10 +275,6 @@ struct Lib {
     free: CtxFree,
     _lib: libloading::Library,
 }
-
-// SAFETY: the context is only ever used behind `Inner::engine`'s lock, one thread at a time;
-// libnftables keeps no thread-local state for a context.
-unsafe impl Send for Lib {}
 
 impl Lib {
     fn open() -> std::result::Result<Lib, String> {

@@ -378,10 +378,8 @@ fn committer_process_commits_before_returning() {
     committer_commits_before_returning(true);
 }
 
-/// 40 writers at once, one of them refused, the even ones from threads inside the namespace
-/// (which commit themselves) and the odd ones from outside (handed to the committer's
-/// thread): the 39 others are committed (a refused batch is retried request by request) and
-/// the kernel lists exactly their elements.
+/// 40 writers at once, one of them refused: the 39 others are committed (a refused batch is
+/// retried request by request) and the kernel lists exactly their elements.
 fn committer_batches_concurrent_writers() {
     use portolan_nft::commit::Committer;
     let s = portolan_nft::scratch::Scratch::new("batch").expect("scratch namespace");
@@ -392,11 +390,7 @@ fn committer_batches_concurrent_writers() {
         let hs: Vec<_> = (1..=40u32)
             .map(|i| {
                 let c = &c;
-                let ns = s.name().to_string();
                 scope.spawn(move || {
-                    if i % 2 == 0 {
-                        portolan_nft::commit::enter_netns(&ns).expect("setns");
-                    }
                     let mut p = pair(&format!("198.51.100.{i}"), 100 + u64::from(i));
                     if i == 17 {
                         p.set = "e_nosuch_v4".into();
