@@ -193,12 +193,6 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 grep -o '"commit":"[a-z-]*"' "$W/enforce.log" | head -1 >&2 || true
-if [ -n "${DEBUG_BENCH:-}" ]; then
-  nsx "$DEVD" python3 "$LOAD" 10.71.0.1 30 3 1 "10.71.0.10,10.71.0.11" >&2
-  nsx "$DEVD" python3 "$LOAD" 198.51.100.6 40 3 1 "10.71.0.10" >&2
-  nsx "$DEVP" python3 "$LOAD" 10.70.0.1 50 3 1 "10.70.0.10" >&2
-  exit 0
-fi
 
 NEXT=10
 # run NAME NS SERVER COUNT DEPTH SRCS [SUFFIX]: appends one JSON line to $W/NAME.
