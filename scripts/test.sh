@@ -15,6 +15,8 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
 echo "== portolan lab examples/site.yaml (the example site proven on a real kernel)" >&2
 cargo run -q -p portolan -- lab examples/site.yaml
+echo "== portolan lab examples/site.yaml --dns enforce (names opened per device by portolan enforce)" >&2
+cargo run -q -p portolan -- lab examples/site.yaml --dns enforce
 # Every parser fuzzed briefly (fuzz/README.md), two targets at a time: 12 targets x 15 s / 2
 # plus the build stays well under six minutes on two cores. The fuzz crate needs a nightly
 # toolchain; a machine without one skips this step and says so, loudly.

@@ -108,7 +108,11 @@ pub enum Command {
     ///
     /// Exit 0 when every probe behaved as the policy says, 1 on any mismatch, 2 on bad input.
     ///
-    /// Example: portolan lab examples/site.yaml
+    /// With --dns enforce the firewall's resolver is `portolan enforce` and the ruleset its
+    /// policy: each name-based flow must pass from the devices that resolved the name, and is
+    /// sent again from a device of the same group that did not (expected dropped).
+    ///
+    /// Example: portolan lab examples/site.yaml; portolan lab examples/site.yaml --dns enforce
     Lab(LabArgs),
     /// Load the site's nftables policy atomically, with automatic rollback unless confirmed.
     ///
@@ -677,6 +681,12 @@ pub struct LabArgs {
     /// Time one attempt of a probe may take, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub timeout: u64,
+    /// The firewall's resolver: `dnsmasq` (the emitted `nftset=` lines; name sets shared by
+    /// all devices) or `enforce` (`portolan enforce` with the enforce policy: a name opens
+    /// only for the device that asked, and `unresolved-device` probes send each name-based
+    /// flow from a device of the group that never asked, expected dropped).
+    #[arg(long, value_name = "RESOLVER", default_value = "dnsmasq", value_parser = ["dnsmasq", "enforce"])]
+    pub dns: String,
     #[command(flatten)]
     pub out: OutputArgs,
 }

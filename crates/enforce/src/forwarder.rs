@@ -26,7 +26,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use portolan_emit::nftables::{NameRule, NameScope};
-use portolan_nft::elements::{write_pairs, Pair};
+use portolan_nft::commit::Committer;
+use portolan_nft::elements::Pair;
 use portolan_nft::Where;
 use serde_json::{json, Value};
 
@@ -108,6 +109,8 @@ pub(crate) struct Shared {
     cfg: Config,
     opts: Options,
     pub(crate) at: Where,
+    /// Writes the elements (libnftables in-process, concurrent answers batched).
+    commit: Committer,
     /// Until when each element written is known to live: a repeated answer that would not
     /// extend it needs no transaction, and the sweep looks here for elements near expiry.
     known: Mutex<HashMap<(String, IpAddr, IpAddr), Known>>,
@@ -199,12 +202,14 @@ pub fn start_with(
         .flat_map(|r| r.sets.iter().map(move |(_, n)| (n.clone(), r.clone())))
         .collect();
     let known = inherited(&at, &rules);
+    let commit = Committer::start(&at)?;
     let shared = Arc::new(Shared {
         scopes,
         rules,
         cfg,
         opts,
         at,
+        commit,
         known: Mutex::new(known),
         stop: Arc::new(AtomicBool::new(false)),
         inflight: AtomicUsize::new(0),
@@ -272,7 +277,8 @@ pub fn start_with(
         "upstream": shared.cfg.upstream.to_string(), "netns": shared.cfg.netns,
         "metrics": metrics_addr.map(|a| a.to_string()),
         "unlisted": format!("{:?}", shared.opts.unlisted).to_lowercase(),
-        "sweep_ms": shared.opts.sweep_period(&shared.cfg.timing).map(|d| d.as_millis() as u64)}),
+        "sweep_ms": shared.opts.sweep_period(&shared.cfg.timing).map(|d| d.as_millis() as u64),
+        "commit": shared.commit.backend().name()}),
     );
     Ok(Running {
         shared,
@@ -525,7 +531,7 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
     let committed = if pairs.is_empty() {
         Ok(())
     } else {
-        write_pairs(&sh.at, &pairs)
+        sh.commit.write(&pairs)
     };
     let took = started.elapsed();
     if !pairs.is_empty() && committed.is_ok() {
@@ -651,7 +657,7 @@ fn sweep_loop(sh: &Shared, period: Duration) {
         }
         if !live.is_empty() {
             let started = Instant::now();
-            match write_pairs(&sh.at, &live) {
+            match sh.commit.write(&live) {
                 Ok(()) => {
                     sh.stats.observe_commit(started.elapsed());
                     sh.stats

@@ -1,4 +1,5 @@
-//! DNS in the lab: two dnsmasq processes.
+//! DNS in the lab: two dnsmasq processes (under `--dns enforce` the firewall's resolver is
+//! `portolan enforce` instead: [`crate::lab`] starts it).
 //!
 //! - The *upstream* server, in the outside namespace, stands for the Internet's DNS: it
 //!   answers every name the site's rules use (and a test name under each wildcard domain, and
@@ -93,28 +94,7 @@ pub fn wait_ready(
                 ),
             });
         }
-        let h = handle.clone();
-        let name2 = name.to_string();
-        let got = std::thread::spawn(move || -> Option<Vec<IpAddr>> {
-            h.enter().ok()?;
-            let sock = std::net::UdpSocket::bind(if server.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            })
-            .ok()?;
-            sock.set_read_timeout(Some(Duration::from_millis(300)))
-                .ok()?;
-            sock.connect((server, 53)).ok()?;
-            let q = wire::dns_query(4242, &name2, expect.is_ipv4()).ok()?;
-            sock.send(&q).ok()?;
-            let mut buf = [0u8; 2048];
-            let n = sock.recv(&mut buf).ok()?;
-            wire::dns_answers(4242, &buf[..n])
-        })
-        .join()
-        .ok()
-        .flatten();
+        let got = ask(handle, server, name, expect.is_ipv4());
         if got.is_some_and(|a| a.contains(&expect)) {
             return Ok(());
         }
@@ -128,4 +108,49 @@ pub fn wait_ready(
             crate::command::first_lines(&text, 12)
         ),
     })
+}
+
+/// Asks `server` for `name` (A when `v4`, else AAAA) once from inside a namespace; its
+/// addresses, or `None` without an answer in 300 ms.
+pub fn ask(handle: &Arc<Handle>, server: IpAddr, name: &str, v4: bool) -> Option<Vec<IpAddr>> {
+    let h = handle.clone();
+    let name = name.to_string();
+    std::thread::spawn(move || -> Option<Vec<IpAddr>> {
+        h.enter().ok()?;
+        let sock = std::net::UdpSocket::bind(if server.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        })
+        .ok()?;
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .ok()?;
+        sock.connect((server, 53)).ok()?;
+        let q = wire::dns_query(4242, &name, v4).ok()?;
+        sock.send(&q).ok()?;
+        let mut buf = [0u8; 2048];
+        let n = sock.recv(&mut buf).ok()?;
+        wire::dns_answers(4242, &buf[..n])
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+/// Whether `server` answers `name` with `expect` within `wait` (asked every 100 ms).
+pub fn wait_ready_at(
+    handle: &Arc<Handle>,
+    server: IpAddr,
+    name: &str,
+    expect: IpAddr,
+    wait: Duration,
+) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < wait {
+        if ask(handle, server, name, expect.is_ipv4()).is_some_and(|a| a.contains(&expect)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }

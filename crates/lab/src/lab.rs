@@ -54,6 +54,30 @@ pub struct Options {
     /// What the site file states ([`Facts::from_site`]), for the adversarial probes; `None`:
     /// only what the policy copies from it (zones and addresses: no bindings, params, MACs).
     pub facts: Option<Facts>,
+    /// The firewall's resolver: dnsmasq filling shared name sets, or `portolan enforce`.
+    pub dns: DnsMode,
+}
+
+/// What answers the devices' DNS on the firewall.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DnsMode {
+    /// dnsmasq with the emitted `nftset=` lines (name sets shared by every device).
+    #[default]
+    Dnsmasq,
+    /// `portolan enforce`'s forwarder and the enforce policy (per-device sets; see
+    /// [`crate::enforce`]).
+    Enforce,
+}
+
+/// The enforce forwarders of a lab run, stopped when dropped (before the namespaces go).
+struct Forwarders(Vec<portolan_enforce::Running>);
+
+impl Drop for Forwarders {
+    fn drop(&mut self) {
+        for r in self.0.drain(..) {
+            r.stop();
+        }
+    }
 }
 
 /// The tool that loads a ruleset into the firewall namespace.
@@ -77,6 +101,7 @@ impl Default for Options {
             workers: 32,
             provenance: true,
             facts: None,
+            dns: DnsMode::Dnsmasq,
         }
     }
 }
@@ -359,11 +384,25 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
             &own
         }
     };
-    let topo = topology::plan_with(policy, facts, &prefix)?;
-    let probes = probes_for(policy, &topo, facts, names_provable);
+    let mut topo = topology::plan_with(policy, facts, &prefix)?;
+    let mut probes = probes_for(policy, &topo, facts, names_provable);
+    let enforce = opts.dns == DnsMode::Enforce;
+    if enforce && names_provable {
+        let silent = crate::enforce::add_silent_hosts(policy, &mut topo);
+        let extra = crate::enforce::silent_probes(&probes, &silent);
+        probes.extend(extra);
+        crate::enforce::per_device(policy, &topo, &mut probes);
+        probes.sort_by_key(|p| p.phase);
+    }
     let ruleset = match &opts.ruleset {
         Some(r) => r.clone(),
-        None => portolan_emit::nftables::emit(policy, &portolan_emit::Options::default())?,
+        None => portolan_emit::nftables::emit(
+            policy,
+            &portolan_emit::Options {
+                enforce,
+                ..portolan_emit::Options::default()
+            },
+        )?,
     };
     let dnsmasq_conf = match &opts.dnsmasq {
         Some(c) => c.clone(),
@@ -429,6 +468,7 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
         None
     };
 
+    let mut forwarders = Forwarders(Vec::new());
     if let Some(resolver) = topo.book.resolver {
         progress("starting dnsmasq: upstream server (outside) and the firewall's resolver");
         let outside = &topo.spaces[topo.outside].netns;
@@ -446,31 +486,51 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
         );
         res.add_child(up);
         ready?;
-        let fw_conf = dir.join("firewall-dnsmasq.conf");
-        let fw_log = dir.join("firewall-dnsmasq.log");
-        write(
-            &fw_conf,
-            &dns::firewall_conf(&topo, resolver, &dnsmasq_conf),
-        )?;
-        let mut fw = dns::start(&topo.fw, &fw_conf, &fw_log)?;
-        let fw_addr = topo
-            .spaces
-            .iter()
-            .flat_map(|s| s.fw_addrs.iter().map(|a| a.addr()))
-            .find(|a| a.is_ipv4() == resolver.is_ipv4());
-        let ready = match fw_addr {
-            Some(a) => dns::wait_ready(
-                &handles[&topo.fw],
-                a,
-                GENERIC_NAME,
-                resolver,
-                &mut fw,
-                &fw_log,
-            ),
-            None => Ok(()),
-        };
-        res.add_child(fw);
-        ready?;
+        if enforce {
+            progress("starting portolan enforce as the firewall's resolver");
+            forwarders = start_forwarders(policy, &topo, resolver, &dir)?;
+            for a in dns_listen_addrs(&topo) {
+                let ready = dns::wait_ready_at(
+                    &handles[&topo.fw],
+                    a,
+                    GENERIC_NAME,
+                    resolver,
+                    Duration::from_secs(8),
+                );
+                if !ready {
+                    return Err(Error::Command {
+                        command: "portolan enforce".into(),
+                        detail: format!("did not answer {GENERIC_NAME} on {a} within 8 s"),
+                    });
+                }
+            }
+        } else {
+            let fw_conf = dir.join("firewall-dnsmasq.conf");
+            let fw_log = dir.join("firewall-dnsmasq.log");
+            write(
+                &fw_conf,
+                &dns::firewall_conf(&topo, resolver, &dnsmasq_conf),
+            )?;
+            let mut fw = dns::start(&topo.fw, &fw_conf, &fw_log)?;
+            let fw_addr = topo
+                .spaces
+                .iter()
+                .flat_map(|s| s.fw_addrs.iter().map(|a| a.addr()))
+                .find(|a| a.is_ipv4() == resolver.is_ipv4());
+            let ready = match fw_addr {
+                Some(a) => dns::wait_ready(
+                    &handles[&topo.fw],
+                    a,
+                    GENERIC_NAME,
+                    resolver,
+                    &mut fw,
+                    &fw_log,
+                ),
+                None => Ok(()),
+            };
+            res.add_child(fw);
+            ready?;
+        }
     }
 
     let specs = listen_specs(&topo, &probes);
@@ -515,6 +575,24 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
         ));
     }
     listeners.stop();
+    let commit_errors: u64 = forwarders
+        .0
+        .iter()
+        .map(|r| {
+            r.stats()
+                .commit_errors
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    drop(forwarders);
+    if commit_errors > 0 {
+        notes.push(format!(
+            "portolan enforce failed {commit_errors} commit(s) (answered SERVFAIL): see its log"
+        ));
+    }
+    if enforce {
+        notes.push("DNS: portolan enforce (per-device name sets); unresolved-device probes send each name-based flow from another device of the group that never asked".into());
+    }
 
     let mut rows: Vec<Row> = probes
         .iter()
@@ -613,6 +691,58 @@ pub fn run(policy: &Policy, opts: &Options, progress: &dyn Fn(&str)) -> Result<R
     }
     report.summary.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     Ok(report)
+}
+
+/// The firewall's addresses the devices' DNS goes to: one per link and family.
+fn dns_listen_addrs(topo: &Topology) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = Vec::new();
+    for s in &topo.spaces {
+        for a in &s.fw_addrs {
+            if !v.contains(&a.addr()) {
+                v.push(a.addr());
+            }
+        }
+    }
+    v
+}
+
+/// One enforce forwarder per firewall address (as dnsmasq's `listen-address=` lines), each
+/// forwarding to the lab's upstream; events go to `enforce.log` in the lab's folder.
+fn start_forwarders(
+    policy: &Policy,
+    topo: &Topology,
+    resolver: IpAddr,
+    dir: &std::path::Path,
+) -> Result<Forwarders> {
+    let scopes = portolan_enforce::scopes(policy).map_err(|e| Error::Plan(e.to_string()))?;
+    let log = std::fs::File::create(dir.join("enforce.log"))
+        .map_err(|e| Error::io("cannot create enforce.log", e))?;
+    let log = Arc::new(Mutex::new(log));
+    let mut out = Forwarders(Vec::new());
+    for a in dns_listen_addrs(topo) {
+        let log = log.clone();
+        let running = portolan_enforce::start(
+            scopes.clone(),
+            portolan_enforce::Config {
+                listen: std::net::SocketAddr::new(a, 53),
+                upstream: std::net::SocketAddr::new(resolver, 53),
+                netns: Some(topo.fw.clone()),
+                timing: portolan_enforce::Timing::default(),
+                upstream_timeout: Duration::from_secs(2),
+            },
+            Arc::new(move |v| {
+                use std::io::Write as _;
+                let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = writeln!(f, "{v}");
+            }),
+        )
+        .map_err(|e| Error::Command {
+            command: format!("portolan enforce on {a}"),
+            detail: e.to_string(),
+        })?;
+        out.0.push(running);
+    }
+    Ok(out)
 }
 
 pub(crate) fn write(path: &PathBuf, text: &str) -> Result<()> {

@@ -7,7 +7,8 @@
 //!   to send) and [`oracle`] (what the IR says about each packet), [`attack`] (what an
 //!   adversary sends, expected dropped because of what the site states: [`facts`]), [`dns`],
 //!   [`listen`], [`send`], [`trace`] (which rule admitted each required probe), with [`netns`]
-//!   guaranteeing clean-up.
+//!   guaranteeing clean-up; [`enforce`]: the same lab with `portolan enforce` as the
+//!   firewall's resolver (per-device expectations and `unresolved-device` probes).
 //!
 //! Reading, writing and applying nftables (and `apply`) live in `portolan-nft`, which the lab
 //! uses. Nothing here loads a rule outside a namespace it created.
@@ -16,6 +17,7 @@ pub mod alloc;
 pub mod attack;
 pub mod command;
 pub mod dns;
+pub mod enforce;
 pub mod error;
 pub mod facts;
 pub mod lab;

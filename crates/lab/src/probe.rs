@@ -57,6 +57,9 @@ pub enum Kind {
     /// Another device's broadcast flow (DHCP discovery) sent from the address of a device
     /// whose profile states no broadcast on that port.
     UnstatedBroadcast,
+    /// Under `enforce`: a name-based flow sent from another device of the group that never
+    /// asked the firewall's DNS (see [`crate::enforce`]).
+    UnresolvedDevice,
 }
 
 impl Kind {
@@ -77,6 +80,7 @@ impl Kind {
             Kind::NarrowedPort => "narrowed-port",
             Kind::UnboundPeer => "unbound-peer",
             Kind::UnstatedBroadcast => "unstated-broadcast",
+            Kind::UnresolvedDevice => "unresolved-device",
         }
     }
 
@@ -91,6 +95,7 @@ impl Kind {
                 | Kind::NarrowedPort
                 | Kind::UnboundPeer
                 | Kind::UnstatedBroadcast
+                | Kind::UnresolvedDevice
         )
     }
 }

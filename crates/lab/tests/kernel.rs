@@ -155,6 +155,78 @@ fn example_site_lab_passes(r: &Report) {
         .any(|x| x.dst.starts_with("firewall") && x.expected == Fate::Drop));
 }
 
+/// `lab --dns enforce` on the example site: `portolan enforce` is the firewall's resolver and
+/// the enforce policy is loaded. Every probe behaves as expected; each name-based flow of the
+/// groups with room for a second device (izuma-devices 10.20.0.64/28 and oscar-gateways
+/// 10.20.0.32/28 in examples/site.yaml) passes from the device that resolved the name and is
+/// dropped from the group's other device, which never asked, while that device's flow to a
+/// fixed address (Oscar's 54.229.203.190, stated by the site's profile) passes.
+fn example_site_under_enforce() {
+    let (policy, facts) = example();
+    let opts = Options {
+        dns: lab::DnsMode::Enforce,
+        ..Options::default()
+    };
+    let r = lab::run(&policy, &with(facts, opts), &progress).expect("lab runs");
+    show_mismatches(&r);
+    assert_gone(&r);
+    assert!(
+        r.all_match(),
+        "{} probes did not behave as expected under enforce",
+        r.summary.mismatched
+    );
+    let silent: Vec<_> = r
+        .rows
+        .iter()
+        .filter(|x| x.kind == Kind::UnresolvedDevice)
+        .collect();
+    let groups: std::collections::BTreeSet<&str> =
+        silent.iter().map(|x| x.device.as_str()).collect();
+    assert_eq!(
+        groups.into_iter().collect::<Vec<_>>(),
+        ["izuma-devices", "oscar-gateways"]
+    );
+    let inside = |a: IpAddr, net: &str| net.parse::<ipnet::IpNet>().expect("prefix").contains(&a);
+    for x in &silent {
+        assert_eq!(x.observed, Observed::Drop, "{x:?}");
+        let net = if x.device == "izuma-devices" {
+            "10.20.0.64/28"
+        } else {
+            "10.20.0.32/28"
+        };
+        assert!(
+            inside(x.src, net),
+            "{} is not a device of {}",
+            x.src,
+            x.device
+        );
+        // The same flow from the device that resolved the name passed.
+        assert!(
+            r.rows.iter().any(|y| y.kind == Kind::Required
+                && y.flow == x.flow
+                && y.dst == x.dst
+                && y.traffic == x.traffic
+                && y.src != x.src
+                && inside(y.src, net)
+                && y.observed == Observed::Pass),
+            "no passing twin of {x:?}"
+        );
+    }
+    let oscar_silent = silent
+        .iter()
+        .find(|x| x.device == "oscar-gateways")
+        .map(|x| x.src)
+        .expect("an oscar probe");
+    assert!(r.rows.iter().any(|y| y.kind == Kind::Required
+        && y.src == oscar_silent
+        && y.dst == "54.229.203.190"
+        && y.observed == Observed::Pass));
+    assert!(r
+        .notes
+        .iter()
+        .any(|n| n.starts_with("DNS: portolan enforce")));
+}
+
 fn broken_ruleset_is_caught() {
     let (policy, facts) = example();
     let mut broken = policy.clone();
@@ -922,7 +994,11 @@ fn main() {
     for f in FIXTURES {
         trials.push(kernel_trial(f.trial, &ready, move || run_fixture(f)));
     }
-    let plain: [(&str, fn()); 8] = [
+    let plain: [(&str, fn()); 9] = [
+        (
+            "lab::example_site_under_enforce",
+            example_site_under_enforce,
+        ),
         ("lab::broken_ruleset_is_caught", broken_ruleset_is_caught),
         (
             "lab::spoofing_into_established_flows_is_caught",

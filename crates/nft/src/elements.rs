@@ -7,12 +7,10 @@
 //! transaction: the first add makes the delete valid whether or not the element existed, and
 //! since the transaction commits atomically the element is never absent for a packet.
 
-use std::io::Write as _;
 use std::net::IpAddr;
-use std::process::Stdio;
 
 use crate::error::{Error, Result};
-use crate::exec::{first_lines, show, Where};
+use crate::exec::Where;
 use crate::expr::{Expr, Named};
 use crate::schema::Family;
 use crate::{is_dns_filled_set, TABLE};
@@ -51,7 +49,8 @@ pub fn pair_script(pairs: &[Pair]) -> Option<String> {
     Some(s)
 }
 
-/// Adds or refreshes `pairs` in one transaction; returns when the kernel has committed it.
+/// Adds or refreshes `pairs` in one transaction of its own (one `nft` process); returns when
+/// the kernel has committed it. [`crate::commit::Committer`] is the fast way.
 pub fn write_pairs(w: &Where, pairs: &[Pair]) -> Result<()> {
     if pairs.is_empty() {
         return Ok(());
@@ -59,29 +58,7 @@ pub fn write_pairs(w: &Where, pairs: &[Pair]) -> Result<()> {
     let script = pair_script(pairs).ok_or_else(|| {
         Error::Apply("refusing an enforce element of mixed families or an unknown set".into())
     })?;
-    let mut cmd = w.command("nft", &["-f", "-"]);
-    let shown = show(&cmd);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io(format!("cannot run `{shown}`"), e))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(|e| Error::io(format!("cannot write to `{shown}`"), e))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::io(format!("cannot wait for `{shown}`"), e))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(Error::Rejected {
-            detail: first_lines(&String::from_utf8_lossy(&out.stderr), 20),
-        })
-    }
+    crate::commit::run_process(w, &script)
 }
 
 /// One live `device . peer` element as the kernel lists it.

@@ -7,6 +7,8 @@
 //! - [`ruleset`]: a [`Ruleset`] read from a live namespace ([`read_live`]) or from a `.nft`
 //!   file loaded into a scratch namespace ([`read_file`], [`scratch`]).
 //! - [`exec`]: running `nft` in a namespace ([`Where`]).
+//! - [`elements`] and [`commit`]: enforce's `device . peer` elements, written through one
+//!   committer thread per namespace (libnftables in-process, batching concurrent requests).
 //! - [`iptables`]: iptables rulesets typed from `iptables-save`, `ip6tables-save` and
 //!   `ipset save`, for the readers that must also judge an iptables firewall.
 //! - [`apply`]: `portolan apply SITE`, the atomic load of a ruleset into the host or a named
@@ -19,6 +21,7 @@
 //! readers import them from the crate that reads tables.
 
 pub mod apply;
+pub mod commit;
 pub mod diff;
 pub mod elements;
 pub mod error;

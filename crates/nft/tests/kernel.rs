@@ -305,6 +305,115 @@ fn iptables_read_live_as_the_fixtures() {
     scratch.remove().expect("remove");
 }
 
+const PAIR_TABLE: &str = "table inet portolan {\n\tset e_cam_cloud_0123_v4 {\n\t\ttype ipv4_addr . ipv4_addr\n\t\tflags timeout\n\t}\n}\n";
+
+fn pair(peer: &str, timeout: u64) -> portolan_nft::elements::Pair {
+    portolan_nft::elements::Pair {
+        set: "e_cam_cloud_0123_v4".into(),
+        device: "10.0.0.2".parse().expect("addr"),
+        peer: peer.parse().expect("addr"),
+        timeout,
+    }
+}
+
+/// The committed elements as `nft -j list table` shows them: (peer, timeout).
+fn listed(s: &portolan_nft::scratch::Scratch) -> Vec<(String, Option<u64>)> {
+    let mut v: Vec<(String, Option<u64>)> = portolan_nft::elements::live_pairs(&s.at())
+        .expect("list")
+        .into_iter()
+        .map(|p| {
+            assert_eq!(p.device.to_string(), "10.0.0.2");
+            (p.peer.to_string(), p.timeout)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Both committer back ends: an element is listed by the kernel, with its timeout, as soon as
+/// `write` returns; a second write with another timeout replaces it (add, delete, add); a
+/// write to a set the table lacks is refused and names nft's error.
+fn committer_commits_before_returning(process: bool) {
+    use portolan_nft::commit::{Backend, Committer};
+    let s = portolan_nft::scratch::Scratch::new("commit").expect("scratch namespace");
+    let f = s.write("pairs.nft", PAIR_TABLE).expect("write");
+    portolan_nft::exec::run_file(&s.at(), &f, false).expect("load");
+    let c = if process {
+        Committer::start_process(&s.at())
+    } else {
+        Committer::start(&s.at())
+    }
+    .expect("committer");
+    // nft itself is linked against libnftables, so where nft runs the library loads.
+    let want = if process {
+        Backend::Process
+    } else {
+        Backend::Library
+    };
+    assert_eq!(c.backend(), want);
+    c.write(&[pair("192.0.2.7", 300)]).expect("write");
+    assert_eq!(listed(&s), [("192.0.2.7".to_string(), Some(300))]);
+    c.write(&[pair("192.0.2.7", 60)]).expect("refresh");
+    assert_eq!(listed(&s), [("192.0.2.7".to_string(), Some(60))]);
+    let bad = portolan_nft::elements::Pair {
+        set: "e_nosuch_v4".into(),
+        ..pair("192.0.2.8", 60)
+    };
+    match c.write(&[bad]) {
+        Err(Error::Rejected { detail }) => {
+            assert!(detail.contains("No such file or directory"), "{detail}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(listed(&s), [("192.0.2.7".to_string(), Some(60))]);
+    drop(c);
+    s.remove().expect("remove");
+}
+
+fn committer_library_commits_before_returning() {
+    committer_commits_before_returning(false);
+}
+
+fn committer_process_commits_before_returning() {
+    committer_commits_before_returning(true);
+}
+
+/// 40 writers at once, one of them refused: the 39 others are committed (a refused batch is
+/// retried request by request) and the kernel lists exactly their elements.
+fn committer_batches_concurrent_writers() {
+    use portolan_nft::commit::Committer;
+    let s = portolan_nft::scratch::Scratch::new("batch").expect("scratch namespace");
+    let f = s.write("pairs.nft", PAIR_TABLE).expect("write");
+    portolan_nft::exec::run_file(&s.at(), &f, false).expect("load");
+    let c = Committer::start(&s.at()).expect("committer");
+    let results: Vec<(u32, bool)> = std::thread::scope(|scope| {
+        let hs: Vec<_> = (1..=40u32)
+            .map(|i| {
+                let c = &c;
+                scope.spawn(move || {
+                    let mut p = pair(&format!("198.51.100.{i}"), 100 + u64::from(i));
+                    if i == 17 {
+                        p.set = "e_nosuch_v4".into();
+                    }
+                    (i, c.write(&[p]).is_ok())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    for (i, ok) in &results {
+        assert_eq!(*ok, *i != 17, "writer {i}");
+    }
+    let mut want: Vec<(String, Option<u64>)> = (1..=40u64)
+        .filter(|i| *i != 17)
+        .map(|i| (format!("198.51.100.{i}"), Some(100 + i)))
+        .collect();
+    want.sort();
+    assert_eq!(listed(&s), want);
+    drop(c);
+    s.remove().expect("remove");
+}
+
 /// What the machine lacks to run these tests, if anything.
 fn missing() -> Option<String> {
     let uid = std::fs::read_to_string("/proc/self/status")
@@ -345,6 +454,18 @@ fn main() {
         (
             "iptables_read_live_as_the_fixtures",
             iptables_read_live_as_the_fixtures,
+        ),
+        (
+            "committer_library_commits_before_returning",
+            committer_library_commits_before_returning,
+        ),
+        (
+            "committer_process_commits_before_returning",
+            committer_process_commits_before_returning,
+        ),
+        (
+            "committer_batches_concurrent_writers",
+            committer_batches_concurrent_writers,
         ),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -34,6 +34,11 @@ pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
         provenance: !a.no_provenance,
         facts: Some(facts),
         timeout: Duration::from_millis(a.timeout.clamp(50, 10_000)),
+        dns: if a.dns == "enforce" {
+            lab::DnsMode::Enforce
+        } else {
+            lab::DnsMode::Dnsmasq
+        },
         ..Options::default()
     };
     let report = lab::run(&policy, &opts, &|m| eprintln!("lab: {m}"))?;
