@@ -1,6 +1,7 @@
 //! The validated, typed profile: what one device type needs from the network. Produced only
 //! by [`crate::validate::profile`], so every reference inside it resolves and every value is in
-//! range. It serializes back to the file format (`portolan: 1`).
+//! range. It serializes back to the file format (`portolan: 1`, or `portolan: 2` where the
+//! file was written in the second edition).
 
 use std::net::IpAddr;
 
@@ -19,7 +20,7 @@ fn is_false(b: &bool) -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
-    /// Format version; always 1.
+    /// Format edition: 1, or 2 (the second edition's constructs).
     pub portolan: u32,
     /// Lowercase letters, digits and `-`.
     pub id: String,
@@ -129,6 +130,10 @@ pub struct Param {
     pub values: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<ParamValue>,
+    /// Port params (edition 2): the documented range or set a site's value must lie in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<PortsSchema>")]
+    pub range: Option<PortSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -297,6 +302,42 @@ pub enum Condition {
     Version(#[schemars(with = "String")] VersionReq),
     /// A region (param value).
     Region(String),
+    /// Edition 2: holds when the inner condition does not.
+    Not(Box<Condition>),
+    /// Edition 2: holds when at least one does.
+    Any(Vec<Condition>),
+    /// Edition 2: holds when every one does.
+    All(Vec<Condition>),
+}
+
+impl Condition {
+    /// Every leaf condition (feature, version, region) inside this one, itself included.
+    pub fn leaves(&self) -> Vec<&Condition> {
+        match self {
+            Condition::Not(c) => c.leaves(),
+            Condition::Any(l) | Condition::All(l) => l.iter().flat_map(Condition::leaves).collect(),
+            leaf => vec![leaf],
+        }
+    }
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |l: &[Condition]| {
+            l.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Condition::Feature(x) => write!(f, "feature {x}"),
+            Condition::Version(v) => write!(f, "version {v}"),
+            Condition::Region(r) => write!(f, "region {r}"),
+            Condition::Not(c) => write!(f, "not ({c})"),
+            Condition::Any(l) => write!(f, "any of ({})", list(l)),
+            Condition::All(l) => write!(f, "all of ({})", list(l)),
+        }
+    }
 }
 
 /// The outer flow a tunnelled flow is carried inside.
@@ -399,7 +440,26 @@ pub struct Flow {
     pub icmp_type: Option<String>,
     /// Seconds between keepalives the device sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<KeepaliveSchema>")]
     pub keepalive: Option<u32>,
+    /// Edition 2: the source says the device sends keepalives but not how often
+    /// (`keepalive: unspecified`).
+    #[serde(
+        rename = "keepalive",
+        default,
+        skip_serializing_if = "is_false",
+        serialize_with = "unspecified_word"
+    )]
+    #[schemars(skip)]
+    pub keepalive_unspecified: bool,
+    /// Edition 2: seconds of silence the flow must survive in the firewall's connection
+    /// table (a UDP flow the device keeps open with sparse packets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<u32>,
+    /// Edition 2: flows this one takes the place of wherever it applies (its conditions hold,
+    /// the site keeps it): those then open nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub persistent: bool,
     /// The service on the flow's listening side has no access control of its own (the
@@ -438,10 +498,41 @@ impl Flow {
     }
 }
 
+/// How a choice group's flows relate (edition 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChoicePolicy {
+    /// At least one of the flows must work (the first edition's only meaning).
+    #[default]
+    Any,
+    /// Exactly one: the site picks it (`choose:`), and only it is opened.
+    One,
+    /// The first that works, in the order listed (fallbacks): every one is opened unless the
+    /// site picks one.
+    Ordered,
+}
+
+impl ChoicePolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChoicePolicy::Any => "any",
+            ChoicePolicy::One => "one",
+            ChoicePolicy::Ordered => "ordered",
+        }
+    }
+}
+
+fn is_any(p: &ChoicePolicy) -> bool {
+    *p == ChoicePolicy::Any
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Alternative {
     pub id: String,
+    /// `any` (default), `one` or `ordered`.
+    #[serde(default, skip_serializing_if = "is_any")]
+    pub policy: ChoicePolicy,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Never empty.
@@ -525,6 +616,17 @@ pub struct Note {
     pub source: Vec<Citation>,
 }
 
+impl Alternative {
+    /// The group's flows that exist in `mode` (all for `None`), in the order listed.
+    pub fn flows_in<'a>(&'a self, p: &'a Profile, mode: Option<&'a str>) -> Vec<&'a str> {
+        self.flows
+            .iter()
+            .filter(|id| p.flows_in(mode).any(|f| &&f.id == id))
+            .map(String::as_str)
+            .collect()
+    }
+}
+
 impl Profile {
     pub fn endpoint(&self, id: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|e| e.id == id)
@@ -579,6 +681,19 @@ enum ListensWord {
     Unspecified,
 }
 
+fn unspecified_word<S: serde::Serializer>(_: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("unspecified")
+}
+
+/// JSON Schema stand-in for `keepalive`: seconds, or `unspecified`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum KeepaliveSchema {
+    Seconds(#[schemars(range(min = 1))] u32),
+    Unspecified(#[schemars(regex(pattern = r"^unspecified$"))] String),
+}
+
 /// JSON Schema stand-in for [`PortSpec`] as written in files.
 #[derive(JsonSchema)]
 #[serde(untagged)]
@@ -586,10 +701,11 @@ enum ListensWord {
 enum PortsSchema {
     /// One port.
     Port(#[schemars(range(min = 1, max = 65535))] u16),
-    /// `"3001-3003"`, `"{param}"`, `unspecified`, or (in listens) `none`.
+    /// `"3001-3003"`, `"{param}"`, `unspecified`, (in listens) `none`, or (edition 2) a
+    /// comma list of those items, `"443, 2195-2196, 5223"`.
     Text(
         #[schemars(regex(
-            pattern = r"^(\d+(-\d+)?|\{[A-Za-z0-9][A-Za-z0-9_.-]*\}|unspecified|none)$"
+            pattern = r"^((\d+(-\d+)?|\{[A-Za-z0-9][A-Za-z0-9_.-]*\})(\s*,\s*(\d+(-\d+)?|\{[A-Za-z0-9][A-Za-z0-9_.-]*\}))*|unspecified|none)$"
         ))]
         String,
     ),

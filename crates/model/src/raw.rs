@@ -193,6 +193,9 @@ pub struct RawParam {
     pub values: Vec<Spanned<Scalar>>,
     #[serde(default)]
     pub default: Option<Spanned<RawPorts>>,
+    /// Edition 2, port params: the documented range or set a site's value must lie in.
+    #[serde(default)]
+    pub range: Option<Spanned<RawPorts>>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
@@ -230,6 +233,15 @@ pub struct RawCondition {
     pub version: Option<Spanned<String>>,
     #[serde(default)]
     pub region: Option<Spanned<String>>,
+    /// Edition 2: holds when the inner condition does not.
+    #[serde(default)]
+    pub not: Option<Box<Spanned<RawCondition>>>,
+    /// Edition 2: holds when at least one of the list does.
+    #[serde(default)]
+    pub any: Option<Spanned<Vec<Spanned<RawCondition>>>>,
+    /// Edition 2: holds when every one of the list does.
+    #[serde(default)]
+    pub all: Option<Spanned<Vec<Spanned<RawCondition>>>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -307,8 +319,15 @@ pub struct RawFlow {
     pub group: Option<Spanned<String>>,
     #[serde(default)]
     pub icmp_type: Option<Spanned<String>>,
+    /// Seconds, or `unspecified` (edition 2).
     #[serde(default)]
-    pub keepalive: Option<Spanned<i64>>,
+    pub keepalive: Option<Spanned<Scalar>>,
+    /// Edition 2: seconds of silence the flow must survive in the firewall's state table.
+    #[serde(default)]
+    pub idle_timeout: Option<Spanned<i64>>,
+    /// Edition 2: flows this one takes the place of where it applies.
+    #[serde(default)]
+    pub replaces: Vec<Spanned<String>>,
     #[serde(default)]
     pub persistent: bool,
     /// The service on the flow's listening side has no access control of its own.
@@ -326,6 +345,10 @@ pub struct RawFlow {
 #[serde(deny_unknown_fields)]
 pub struct RawAlternative {
     pub id: Spanned<String>,
+    /// Edition 2: `any` (at least one, the default), `one` (exactly one, the site picks) or
+    /// `ordered` (the first that works, in the order listed).
+    #[serde(default)]
+    pub policy: Option<Spanned<String>>,
     #[serde(default)]
     pub description: Option<String>,
     pub flows: Spanned<Vec<Spanned<String>>>,

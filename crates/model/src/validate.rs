@@ -65,6 +65,8 @@ fn unique_ids<'a>(
 }
 
 struct Ctx<'a> {
+    /// The file's edition (`portolan:`): the second edition's constructs need 2.
+    edition: i64,
     sources: BTreeSet<String>,
     params: HashMap<String, &'a RawParam>,
     features: BTreeSet<String>,
@@ -75,7 +77,7 @@ struct Ctx<'a> {
 /// Validates a raw profile; problems go to `sink`. The returned profile is meaningful only
 /// when `sink` holds no error.
 pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
-    check_format_version(sink, &raw.portolan);
+    check_format_version(sink, &raw.portolan, 2);
     if !is_profile_id(&raw.id.value) {
         sink.error(
             pos(&raw.id),
@@ -85,6 +87,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
         );
     }
     let ctx = Ctx {
+        edition: raw.portolan.value,
         sources: unique_ids(sink, "source", raw.sources.iter().map(|s| &s.id)),
         params: raw.params.iter().map(|p| (p.id.value.clone(), p)).collect(),
         features: unique_ids(sink, "feature", raw.features.iter().map(|f| &f.id)),
@@ -141,10 +144,11 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
     let flows: Vec<Flow> = raw.flows.iter().map(|f| ctx.flow(sink, f)).collect();
     ctx.flow_ids(sink, raw);
     ctx.tunnels(sink, raw, &flows);
+    ctx.replacements(sink, raw, &flows);
     let alternatives = raw
         .alternatives
         .iter()
-        .map(|a| ctx.alternative(sink, a, raw))
+        .map(|a| ctx.alternative(sink, a, raw, &flows))
         .collect();
     let listens = ctx.listens(sink, raw);
     let notes = raw.notes.iter().map(|n| ctx.note(sink, n)).collect();
@@ -176,7 +180,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
     usage::unused_declarations(sink, raw, &endpoints, &flows, &listens);
 
     Profile {
-        portolan: 1,
+        portolan: if raw.portolan.value == 2 { 2 } else { 1 },
         id: raw.id.value.clone(),
         vendor: raw.vendor.clone(),
         product: raw.product.clone(),
@@ -195,6 +199,18 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
 }
 
 impl Ctx<'_> {
+    /// A construct of the second edition, written at `at`: an error in a `portolan: 1` file.
+    fn needs_edition2(&self, sink: &mut Sink, at: Pos, what: &str) {
+        if self.edition < 2 {
+            sink.error(
+                at,
+                Code::EditionRequired,
+                format!("{what} belongs to the profile format's second edition"),
+                "write `portolan: 2` as the file's first line (docs/profile-format.md)",
+            );
+        }
+    }
+
     fn cite(&self, sink: &mut Sink, raw: &RawCitations) -> Vec<Citation> {
         raw.0
             .iter()

@@ -41,6 +41,7 @@ pub fn condition_text(c: &Condition) -> String {
         Condition::Feature(f) => format!("feature {f}"),
         Condition::Version(v) => format!("version {v}"),
         Condition::Region(r) => format!("region {r}"),
+        other => other.to_string(),
     }
 }
 

@@ -112,7 +112,8 @@ fn check<'a>(
     let mut tally = site_check::Tally::default();
     let flows: Vec<&Flow> = p.flows_in(mode).collect();
     let version = settings(sink, d, p, mode, &flows);
-    let mut out = Vec::new();
+    let unchosen = site_check::choices(sink, &dev, mode);
+    let mut applying: Vec<(&Flow, Option<&Spanned<RawFlowSetting>>)> = Vec::new();
     for f in flows.iter().copied() {
         let setting = d.flows.get(&f.id);
         if let Some(st) = setting {
@@ -131,8 +132,26 @@ fn check<'a>(
             tally.switched_off += 1;
             continue;
         }
+        if unchosen.contains(f.id.as_str()) {
+            tally.skipped(site_check::Skip::NotChosen);
+            continue;
+        }
         if let Some(why) = site_check::conditions(sink, &dev, f, version.as_deref()) {
             tally.skipped(why);
+            continue;
+        }
+        applying.push((f, setting));
+    }
+    // A flow that applies takes the place of those it `replaces` (edition 2): they open
+    // nothing. Validation forbids chains, so the order does not matter.
+    let replaced: Vec<&str> = applying
+        .iter()
+        .flat_map(|(f, _)| f.replaces.iter().map(String::as_str))
+        .collect();
+    let mut out = Vec::new();
+    for (f, setting) in applying {
+        if replaced.contains(&f.id.as_str()) {
+            tally.skipped(site_check::Skip::Replaced);
             continue;
         }
         tally.active.push(f);

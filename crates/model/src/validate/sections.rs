@@ -13,6 +13,7 @@ impl Ctx<'_> {
         sink: &mut Sink,
         a: &RawAlternative,
         raw: &RawProfile,
+        flows: &[Flow],
     ) -> Alternative {
         if a.flows.value.is_empty() {
             sink.error(
@@ -22,8 +23,30 @@ impl Ctx<'_> {
                 "list the flows of which at least one must work",
             );
         }
+        let policy = match a.policy.as_ref() {
+            None => ChoicePolicy::Any,
+            Some(w) => {
+                self.needs_edition2(sink, pos(w), "a choice group's `policy`");
+                match w.value.as_str() {
+                    "any" => ChoicePolicy::Any,
+                    "one" => ChoicePolicy::One,
+                    "ordered" => ChoicePolicy::Ordered,
+                    other => {
+                        sink.error(
+                            pos(w),
+                            Code::UnknownValue,
+                            format!("choice policy `{other}` is not known"),
+                            "use any (at least one), one (exactly one, the site picks) or ordered (fallbacks in the order listed)",
+                        );
+                        ChoicePolicy::Any
+                    }
+                }
+            }
+        };
+        let mut known = true;
         for fl in &a.flows.value {
             if !raw.flows.iter().any(|f| f.id.value == fl.value) {
+                known = false;
                 sink.error(
                     pos(fl),
                     Code::UnknownFlow,
@@ -35,11 +58,46 @@ impl Ctx<'_> {
                 );
             }
         }
+        if known && !a.flows.value.is_empty() {
+            self.alternative_modes(sink, a, flows);
+        }
         Alternative {
             id: a.id.value.clone(),
+            policy,
             description: a.description.clone(),
             flows: a.flows.value.iter().map(|f| f.value.clone()).collect(),
             source: self.cite(sink, &a.source),
+        }
+    }
+
+    /// A group is checked per mode: in each mode where any of its flows exists, it must hold
+    /// two or more (a one-flow group offers no choice: a warning naming the mode).
+    fn alternative_modes(&self, sink: &mut Sink, a: &RawAlternative, flows: &[Flow]) {
+        let modes: Vec<Option<&str>> = if self.modes.is_empty() {
+            vec![None]
+        } else {
+            self.modes.iter().map(|m| Some(m.as_str())).collect()
+        };
+        for mode in modes {
+            let here: Vec<&str> = a
+                .flows
+                .value
+                .iter()
+                .filter(|id| flows.iter().any(|f| f.id == id.value && f.in_mode(mode)))
+                .map(|id| id.value.as_str())
+                .collect();
+            if here.len() == 1 {
+                let m = mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default();
+                sink.warning(
+                    pos(&a.flows),
+                    Code::SingleFlowChoice,
+                    format!(
+                        "alternative group `{}` holds only flow `{}`{m}: there is nothing to choose from",
+                        a.id.value, here[0]
+                    ),
+                    "list two or more flows of that mode, or limit the flows' `modes` so the group is empty there",
+                );
+            }
         }
     }
 

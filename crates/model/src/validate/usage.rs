@@ -25,6 +25,7 @@ pub(super) fn unused_declarations(
         let used = flows.iter().any(|fl| {
             fl.conditions
                 .iter()
+                .flat_map(Condition::leaves)
                 .any(|c| matches!(c, Condition::Feature(x) if *x == f.id.value))
         });
         if !used {
@@ -69,6 +70,7 @@ pub(super) fn unused_declarations(
     if flows.iter().any(|fl| {
         fl.conditions
             .iter()
+            .flat_map(Condition::leaves)
             .any(|c| matches!(c, Condition::Region(_)))
     }) {
         used.insert("region".to_string());
