@@ -98,11 +98,11 @@ codes! {
     TabIndent = "tab-indent",
     UnboundRole = "unbound-role",
     UnboundService = "unbound-service",
+    /// A site's `choose:` names a choice group the profile lacks.
+    UnknownChoice = "unknown-choice",
     UnknownDevice = "unknown-device",
     UnknownEndpoint = "unknown-endpoint",
     UnknownFeature = "unknown-feature",
-    /// A site's `choose:` names a choice group the profile lacks.
-    UnknownChoice = "unknown-choice",
     UnknownField = "unknown-field",
     UnknownFlow = "unknown-flow",
     UnknownMode = "unknown-mode",
