@@ -334,10 +334,7 @@ fn truth(sink: &mut Sink, dev: &Dev, f: &Flow, version: Option<&[u32]>, c: &Cond
             Truth::Unknown => Truth::Unknown,
         },
         Condition::Any(l) | Condition::All(l) => {
-            let vals: Vec<Truth> = l
-                .iter()
-                .map(|x| truth(sink, dev, f, version, x))
-                .collect();
+            let vals: Vec<Truth> = l.iter().map(|x| truth(sink, dev, f, version, x)).collect();
             let (decides, otherwise) = if matches!(c, Condition::Any(_)) {
                 (Truth::Yes, Truth::No)
             } else {
@@ -366,7 +363,10 @@ pub(super) fn choices(sink: &mut Sink, dev: &Dev, mode: Option<&str>) -> BTreeSe
             sink.error(
                 pos(pick),
                 Code::UnknownChoice,
-                format!("device `{}`: profile `{}` has no choice group `{group}`", d.id.value, p.id),
+                format!(
+                    "device `{}`: profile `{}` has no choice group `{group}`",
+                    d.id.value, p.id
+                ),
                 if known.is_empty() {
                     "the profile has no `alternatives`; remove `choose:`".to_string()
                 } else {
@@ -523,9 +523,21 @@ fn nothing_allowed(sink: &mut Sink, dev: &Dev, mode: Option<&str>, t: &Tally) {
         ));
     }
     for (k, one, many) in [
-        (t.by_condition, "flow's condition does not hold", "flows' conditions do not hold"),
-        (t.not_chosen, "flow is not the one chosen", "flows are not the ones chosen"),
-        (t.replaced, "flow is replaced by another", "flows are replaced by others"),
+        (
+            t.by_condition,
+            "flow's condition does not hold",
+            "flows' conditions do not hold",
+        ),
+        (
+            t.not_chosen,
+            "flow is not the one chosen",
+            "flows are not the ones chosen",
+        ),
+        (
+            t.replaced,
+            "flow is replaced by another",
+            "flows are replaced by others",
+        ),
     ] {
         if k > 0 {
             why.push(n(k, one, many));

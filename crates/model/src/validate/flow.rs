@@ -395,7 +395,10 @@ impl Ctx<'_> {
                     sink.error(
                         pos(t),
                         Code::InvalidValue,
-                        format!("idle_timeout {} is not a positive number of seconds", t.value),
+                        format!(
+                            "idle_timeout {} is not a positive number of seconds",
+                            t.value
+                        ),
                         "give seconds, e.g. 300",
                     );
                     None

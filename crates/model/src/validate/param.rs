@@ -53,7 +53,10 @@ impl Ctx<'_> {
                     Subject::Param(p.id.value.clone()),
                     pos(r),
                     Code::InvalidParam,
-                    format!("param `{}` is a {}; only port params take a `range`", p.id.value, p.kind.value),
+                    format!(
+                        "param `{}` is a {}; only port params take a `range`",
+                        p.id.value, p.kind.value
+                    ),
                     "use `type: port` or `type: ports`, or remove `range`",
                 );
                 return None;
@@ -73,7 +76,10 @@ impl Ctx<'_> {
                     Subject::Param(p.id.value.clone()),
                     pos(at),
                     Code::InvalidParam,
-                    format!("default of param `{}` lies outside its range {r}", p.id.value),
+                    format!(
+                        "default of param `{}` lies outside its range {r}",
+                        p.id.value
+                    ),
                     "give a default inside the documented range",
                 );
             }

@@ -1,0 +1,164 @@
+//! The profile format's second edition compiled: choice groups, the condition language,
+//! replacements and port ranges open what the profile states for the site's picks and
+//! nothing else. The profile is the fixture `test-data/profiles/good/edition2.yaml`; every
+//! expected rule below is read off that file by hand (its rows and the site's picks), never
+//! from the compiler's output.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use portolan_model::compile::site_text;
+use portolan_model::ir::Policy;
+use portolan_testkit::Profiles;
+
+fn profiles() -> Profiles {
+    Profiles::none()
+        .files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-data/profiles/good"))
+}
+
+const HEAD: &str = "portolan: 1
+site: e2
+zones:
+  - id: field
+    interface: lan0
+    networks: [10.20.0.0/24]
+  - id: bms
+    interface: bms0
+    networks: [10.30.0.0/24]
+services:
+  dns: firewall
+  ntp: [10.30.0.123]
+devices:
+  - id: gw
+    profile: edition2.yaml
+    zone: field
+    addresses: [10.20.0.5]
+    bind: {bms: [10.30.0.9]}
+";
+
+fn site(extra: &str) -> String {
+    format!("{HEAD}{extra}")
+}
+
+/// (flow, protocol, ports as "lo-hi") of every rule of the policy.
+fn rules(p: &Policy) -> BTreeSet<(String, u8, String)> {
+    p.rules
+        .iter()
+        .map(|r| {
+            let ports: Vec<String> = r
+                .ports
+                .iter()
+                .map(|x| format!("{}-{}", x.lo, x.hi))
+                .collect();
+            (r.flow.clone(), r.protocol.number(), ports.join(","))
+        })
+        .collect()
+}
+
+fn compile(extra: &str) -> Result<Policy, Vec<String>> {
+    site_text("site.yaml", &site(extra), &profiles())
+        .map(|l| l.value)
+        .map_err(|d| {
+            d.iter()
+                .filter(|d| d.is_error())
+                .map(|d| format!("{} {}:{}", d.code, d.line, d.column))
+                .collect()
+        })
+}
+
+fn r(flow: &str, proto: u8, ports: &str) -> (String, u8, String) {
+    (flow.to_string(), proto, ports.to_string())
+}
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+
+#[test]
+fn a_site_without_features_gets_the_ordered_fallbacks_and_only_its_forwarder() {
+    let p =
+        compile("    version: \"2.1\"\n    choose: {forwarder: forward-tls}\n").expect("compiles");
+    let want: BTreeSet<_> = [
+        // mqtt: `ordered`, no pick: 8883 and its fallback 443 both open.
+        r("mqtt-8883", TCP, "8883-8883"),
+        r("mqtt-443", TCP, "443-443"),
+        // forwarder: `one`, the site picked TLS; the plain forwarder's UDP 5140, 6514-6515 stay shut.
+        r("forward-tls", TCP, "6514-6514"),
+        // not {feature: local-ntp} holds: the public pool.
+        r("ntp-pool", UDP, "123-123"),
+        // https-fallback: any [fallback (off), all [version < 2 (2.1: no), …]] does not hold.
+        r("udp-7351", UDP, "7351-7351"),
+        // the param's default, inside its range.
+        r("bacnet", UDP, "47808-47808"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(rules(&p), want);
+}
+
+#[test]
+fn picks_features_and_replacements_close_what_they_replace() {
+    let p = compile(
+        "    version: \"1.5\"
+    features: [local-ntp, fallback]
+    params: {bacnet_port: 47810}
+    choose: {forwarder: forward-plain, mqtt: mqtt-443}
+",
+    )
+    .expect("compiles");
+    let want: BTreeSet<_> = [
+        // the site picked 443 of the ordered pair: 8883 opens nothing.
+        r("mqtt-443", TCP, "443-443"),
+        // the text list "5140, 6514-6515".
+        r("forward-plain", UDP, "5140-5140,6514-6515"),
+        // local NTP: the site's server, and the public pool's rule is gone.
+        r("ntp-local", UDP, "123-123"),
+        // feature fallback: https-fallback holds, and https-only replaces udp-7351.
+        r("https-fallback", TCP, "443-443"),
+        r("https-only", TCP, "8443-8443"),
+        r("bacnet", UDP, "47810-47810"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(rules(&p), want);
+}
+
+#[test]
+fn an_unknown_version_keeps_a_combined_condition_open_as_in_the_first_edition() {
+    // all [version < 2 (unknown), not local-ntp (yes)] is unknown, so any [...] is unknown:
+    // included with `version-unknown`, as a plain version condition is.
+    let l = site_text(
+        "site.yaml",
+        &site("    choose: {forwarder: forward-tls}\n"),
+        &profiles(),
+    )
+    .expect("compiles");
+    assert!(rules(&l.value).contains(&r("https-fallback", TCP, "443-443")));
+    assert!(l.warnings.iter().any(|d| d.code == "version-unknown"));
+}
+
+#[test]
+fn exactly_one_needs_the_sites_pick_and_opens_nothing_without_it() {
+    let e = compile("    version: \"2.1\"\n").expect_err("a `one` group without a pick");
+    assert_eq!(e, ["choice-required 15:14"]);
+}
+
+#[test]
+fn picks_must_name_a_group_and_one_of_its_flows() {
+    let e = compile("    version: \"2.1\"\n    choose: {forwarder: mqtt-443, nope: a}\n")
+        .expect_err("bad picks");
+    // A pick outside the group closes the whole group (no `choice-required` on top).
+    assert_eq!(e, ["invalid-choice 20:25", "unknown-choice 20:41"]);
+}
+
+#[test]
+fn a_port_param_outside_its_documented_range_is_refused() {
+    let e = compile(
+        "    version: \"2.1\"\n    choose: {forwarder: forward-tls}\n    params: {bacnet_port: 47824}\n",
+    )
+    .expect_err("outside 47808-47823");
+    assert_eq!(e, ["invalid-param 21:27"]);
+    let e = compile(
+        "    version: \"2.1\"\n    choose: {forwarder: forward-tls}\n    params: {bacnet_port: 47823}\n",
+    );
+    assert!(e.is_ok(), "the range's last port is inside: {e:?}");
+}
