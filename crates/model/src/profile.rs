@@ -625,6 +625,42 @@ impl Alternative {
             .map(String::as_str)
             .collect()
     }
+
+    /// The group in words for `mode` (`None`: every mode), its flows in that mode only; `None`
+    /// when none of its flows is in the mode. Shared by `show` and `doc`.
+    pub fn sentence(&self, p: &Profile, mode: Option<&str>) -> Option<String> {
+        let flows = self.flows_in(p, mode);
+        if flows.is_empty() {
+            return None;
+        }
+        Some(match self.policy {
+            ChoicePolicy::Any => format!("at least one of {} must work", flows.join(", ")),
+            ChoicePolicy::One => format!(
+                "exactly one of {} is used; the site picks it (`choose: {{{}: …}}`)",
+                flows.join(", "),
+                self.id
+            ),
+            ChoicePolicy::Ordered => format!(
+                "{}, tried in this order; all open unless the site picks one",
+                flows.join(", else ")
+            ),
+        })
+    }
+
+    /// Notes on a flow for `show` and `doc`: what the second edition adds to a row.
+    pub fn flow_notes(f: &Flow) -> Vec<String> {
+        let mut notes = Vec::new();
+        if f.keepalive_unspecified {
+            notes.push("keepalive: interval unspecified".to_string());
+        }
+        if let Some(t) = f.idle_timeout {
+            notes.push(format!("idle timeout {t}s"));
+        }
+        if !f.replaces.is_empty() {
+            notes.push(format!("replaces {}", f.replaces.join(", ")));
+        }
+        notes
+    }
 }
 
 impl Profile {

@@ -162,3 +162,23 @@ fn a_port_param_outside_its_documented_range_is_refused() {
     );
     assert!(e.is_ok(), "the range's last port is inside: {e:?}");
 }
+
+#[test]
+fn a_catalog_folder_skips_the_sites_it_holds() {
+    let dir = std::env::temp_dir().join(format!("pl-cat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-data/profiles/good");
+    std::fs::copy(good.join("edition2.yaml"), dir.join("edition2.yaml")).expect("copy");
+    std::fs::write(
+        dir.join("site.yaml"),
+        site("    choose: {forwarder: forward-tls}\n"),
+    )
+    .expect("write site");
+    let mut cat = portolan_model::catalog::Catalog::default();
+    let added = cat.add_path(&dir);
+    let skipped = cat.skipped_sites.clone();
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    added.expect("the site is skipped, not read as a profile");
+    assert_eq!(cat.ids().collect::<Vec<_>>(), ["edition2"]);
+    assert_eq!(skipped, [dir.join("site.yaml")]);
+}

@@ -165,12 +165,17 @@ pub fn markdown(p: &Profile, mode: Option<&str>) -> String {
         }
     }
     for a in &p.alternatives {
-        out.push_str(&format!(
-            "\nAt least one of {} must work ({}): {}\n",
-            a.flows.join(", "),
-            a.id,
-            cell(a.description.as_deref().unwrap_or(""))
-        ));
+        if let Some(text) = a.sentence(p, mode) {
+            let mut chars = text.chars();
+            let first = chars.next().map(|c| c.to_ascii_uppercase());
+            out.push_str(&format!(
+                "\n{}{} ({}): {}\n",
+                first.unwrap_or_default(),
+                cell(chars.as_str()),
+                a.id,
+                cell(a.description.as_deref().unwrap_or(""))
+            ));
+        }
     }
     if !p.params.is_empty() {
         out.push_str("\n## Parameters the site sets\n\n| Param | Type | Default | Description |\n|---|---|---|---|\n");

@@ -123,6 +123,7 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
         if let Some(k) = f.keepalive {
             notes.push(format!("keepalive {k}s"));
         }
+        notes.extend(portolan_model::Alternative::flow_notes(f));
         if f.persistent {
             notes.push("persistent".into());
         }
@@ -150,11 +151,9 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
     out.push_str(&t.to_string());
     out.push('\n');
     for alt in &p.alternatives {
-        out.push_str(&format!(
-            "alternatives `{}`: at least one of {}\n",
-            alt.id,
-            alt.flows.join(", ")
-        ));
+        if let Some(text) = alt.sentence(p, mode) {
+            out.push_str(&format!("alternatives `{}`: {text}\n", alt.id));
+        }
     }
     out
 }
