@@ -182,3 +182,60 @@ fn a_catalog_folder_skips_the_sites_it_holds() {
     assert_eq!(cat.ids().collect::<Vec<_>>(), ["edition2"]);
     assert_eq!(skipped, [dir.join("site.yaml")]);
 }
+
+/// AWS IoT Core's page ("Device communication protocols", table "Protocols, authentication,
+/// and port mappings"): MQTT with a client certificate on 8883, or on 443 with ALPN
+/// x-amzn-mqtt-ca. A device configured for 443 gets TCP 443 to its data endpoint and nothing
+/// on 8883; HTTPS (8443 or 443) only with the feature.
+#[test]
+fn aws_iot_core_a_device_on_443_gets_443_only() {
+    let text = "portolan: 1
+site: aws
+zones:
+  - id: field
+    interface: lan0
+    networks: [10.20.0.0/24]
+services:
+  dns: firewall
+devices:
+  - id: sensor
+    profile: aws-iot-core-device.yaml
+    zone: field
+    addresses: [10.20.0.7]
+    params: {prefix: a1b2c3d4e5f6g7, aws_region: eu-west-1}
+";
+    let with = |extra: &str| site_text("aws.yaml", &format!("{text}{extra}"), &profiles());
+    let p = with("    choose: {mqtt: mqtt-443}\n")
+        .expect("compiles")
+        .value;
+    let got: Vec<(String, u8, String, Vec<String>)> = p
+        .rules
+        .iter()
+        .filter(|r| r.group == "sensor")
+        .map(|r| {
+            let ports: Vec<String> = r
+                .ports
+                .iter()
+                .map(|x| format!("{}-{}", x.lo, x.hi))
+                .collect();
+            (
+                r.flow.clone(),
+                r.protocol.number(),
+                ports.join(","),
+                r.peers.names.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            "mqtt-443".to_string(),
+            TCP,
+            "443-443".to_string(),
+            vec!["a1b2c3d4e5f6g7-ats.iot.eu-west-1.amazonaws.com".to_string()]
+        )]
+    );
+    // Without the pick, the `one` group is an error, and nothing compiles.
+    let e = with("").expect_err("the MQTT port must be picked");
+    assert!(e.iter().any(|d| d.code == "choice-required"), "{e:?}");
+}

@@ -112,7 +112,6 @@ fn check<'a>(
     let mut tally = site_check::Tally::default();
     let flows: Vec<&Flow> = p.flows_in(mode).collect();
     let version = settings(sink, d, p, mode, &flows);
-    let unchosen = site_check::choices(sink, &dev, mode);
     let mut applying: Vec<(&Flow, Option<&Spanned<RawFlowSetting>>)> = Vec::new();
     for f in flows.iter().copied() {
         let setting = d.flows.get(&f.id);
@@ -132,16 +131,22 @@ fn check<'a>(
             tally.switched_off += 1;
             continue;
         }
-        if unchosen.contains(f.id.as_str()) {
-            tally.skipped(site_check::Skip::NotChosen);
-            continue;
-        }
         if let Some(why) = site_check::conditions(sink, &dev, f, version.as_deref()) {
             tally.skipped(why);
             continue;
         }
         applying.push((f, setting));
     }
+    // The site's picks in choice groups (edition 2): the flows not picked open nothing.
+    let candidates: Vec<&str> = applying.iter().map(|(f, _)| f.id.as_str()).collect();
+    let unchosen = site_check::choices(sink, &dev, mode, &candidates);
+    applying.retain(|(f, _)| {
+        let keep = !unchosen.contains(f.id.as_str());
+        if !keep {
+            tally.skipped(site_check::Skip::NotChosen);
+        }
+        keep
+    });
     // A flow that applies takes the place of those it `replaces` (edition 2): they open
     // nothing. Validation forbids chains, so the order does not matter.
     let replaced: Vec<&str> = applying

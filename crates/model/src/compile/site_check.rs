@@ -353,8 +353,14 @@ fn truth(sink: &mut Sink, dev: &Dev, f: &Flow, version: Option<&[u32]>, c: &Cond
 
 /// The site's picks in the profile's choice groups (`choose:`, edition 2), checked; returns
 /// the flows of the device's mode that open nothing because another flow of their group was
-/// picked. A `policy: one` group of two or more flows without a pick is `choice-required`.
-pub(super) fn choices(sink: &mut Sink, dev: &Dev, mode: Option<&str>) -> BTreeSet<String> {
+/// picked. A `policy: one` group of which two or more flows would apply here (enabled, their
+/// conditions holding: `applying`) without a pick is `choice-required`.
+pub(super) fn choices(
+    sink: &mut Sink,
+    dev: &Dev,
+    mode: Option<&str>,
+    applying: &[&str],
+) -> BTreeSet<String> {
     let (d, p) = (dev.d, dev.p);
     let mut out = BTreeSet::new();
     for (group, pick) in &d.choose {
@@ -397,7 +403,9 @@ pub(super) fn choices(sink: &mut Sink, dev: &Dev, mode: Option<&str>) -> BTreeSe
                     .filter(|f| *f != pick.value)
                     .map(String::from),
             ),
-            None if a.policy == ChoicePolicy::One && here.len() > 1 => {
+            None if a.policy == ChoicePolicy::One
+                && here.iter().filter(|f| applying.contains(f)).count() > 1 =>
+            {
                 sink.error(
                     pos(&d.profile),
                     Code::ChoiceRequired,
