@@ -239,3 +239,26 @@ devices:
     let e = with("").expect_err("the MQTT port must be picked");
     assert!(e.iter().any(|d| d.code == "choice-required"), "{e:?}");
 }
+
+/// A second-edition profile serializes back to its own format: read again, it is the same
+/// profile (choice policies, combined conditions, `keepalive: unspecified`, ranges).
+#[test]
+fn second_edition_profiles_round_trip() {
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-data/profiles/good");
+    for name in [
+        "edition2.yaml",
+        "aws-iot-core-device.yaml",
+        "choice-lab.yaml",
+    ] {
+        let text = std::fs::read_to_string(good.join(name)).expect("fixture");
+        let p = portolan_model::validate::profile_text(name, &text)
+            .expect("valid")
+            .value;
+        assert_eq!(p.portolan, 2);
+        let json = serde_saphyr::to_string(&p).expect("serializes");
+        let again = portolan_model::validate::profile_text(name, &json)
+            .unwrap_or_else(|d| panic!("{name} as serialized: {d:?}\n{json}"))
+            .value;
+        assert_eq!(again, p, "{name}");
+    }
+}
