@@ -332,6 +332,8 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             keepalive_unspecified: false,
             idle_timeout: None,
             replaces: Vec::new(),
+            url_path: None,
+            auth: None,
             persistent: false,
             unauthenticated: false,
             tls: None,

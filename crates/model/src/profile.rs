@@ -367,8 +367,58 @@ pub struct Tls {
     pub inspection: Option<Inspection>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
+    /// The server name the device sends in its ClientHello.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
+    /// Edition 2: the server refuses a ClientHello without SNI.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sni_required: bool,
+    /// Edition 2: ALPN protocol names the device offers (RFC 7301), e.g. `x-amzn-mqtt-ca`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    /// Edition 2: the device authenticates with a client certificate (mutual TLS).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub client_cert: bool,
+    /// Edition 2: the lowest TLS version the server accepts: 1.0, 1.1, 1.2 or 1.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<String>,
+}
+
+/// How the device authenticates to the service (edition 2, `auth:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Auth {
+    None,
+    Password,
+    Token,
+    ApiKey,
+    ClientCert,
+    Sigv4,
+    Other,
+}
+
+impl Auth {
+    pub const ALL: [Auth; 7] = [
+        Auth::None,
+        Auth::Password,
+        Auth::Token,
+        Auth::ApiKey,
+        Auth::ClientCert,
+        Auth::Sigv4,
+        Auth::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Auth::None => "none",
+            Auth::Password => "password",
+            Auth::Token => "token",
+            Auth::ApiKey => "api-key",
+            Auth::ClientCert => "client-cert",
+            Auth::Sigv4 => "sigv4",
+            Auth::Other => "other",
+        }
+    }
 }
 
 /// IKE (phase 1) or ESP (phase 2) facts.
@@ -468,6 +518,12 @@ pub struct Flow {
     pub unauthenticated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
+    /// Edition 2: the URL path the device requests (HTTP, WebSocket), e.g. `/mqtt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_path: Option<String>,
+    /// Edition 2: how the device authenticates to the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ike: Option<Crypto>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -490,6 +546,42 @@ impl Flow {
         } else {
             &self.from
         }
+    }
+
+    /// Notes on a flow for `show` and `doc`: what the second edition adds to a row.
+    pub fn edition2_notes(&self) -> Vec<String> {
+        let f = self;
+        let mut notes = Vec::new();
+        if f.keepalive_unspecified {
+            notes.push("keepalive: interval unspecified".to_string());
+        }
+        if let Some(t) = f.idle_timeout {
+            notes.push(format!("idle timeout {t}s"));
+        }
+        if !f.replaces.is_empty() {
+            notes.push(format!("replaces {}", f.replaces.join(", ")));
+        }
+        if let Some(t) = &f.tls {
+            if !t.alpn.is_empty() {
+                notes.push(format!("ALPN {}", t.alpn.join(", ")));
+            }
+            if t.sni_required {
+                notes.push("SNI required".to_string());
+            }
+            if t.client_cert {
+                notes.push("client certificate (mutual TLS)".to_string());
+            }
+            if let Some(v) = &t.min_version {
+                notes.push(format!("TLS >= {v}"));
+            }
+        }
+        if let Some(p) = &f.url_path {
+            notes.push(format!("path {p}"));
+        }
+        if let Some(a) = f.auth {
+            notes.push(format!("auth {}", a.name()));
+        }
+        notes
     }
 
     /// Whether the device is the `from` side (ports are the peer's).
@@ -645,21 +737,6 @@ impl Alternative {
                 flows.join(", else ")
             ),
         })
-    }
-
-    /// Notes on a flow for `show` and `doc`: what the second edition adds to a row.
-    pub fn flow_notes(f: &Flow) -> Vec<String> {
-        let mut notes = Vec::new();
-        if f.keepalive_unspecified {
-            notes.push("keepalive: interval unspecified".to_string());
-        }
-        if let Some(t) = f.idle_timeout {
-            notes.push(format!("idle timeout {t}s"));
-        }
-        if !f.replaces.is_empty() {
-            notes.push(format!("replaces {}", f.replaces.join(", ")));
-        }
-        notes
     }
 }
 

@@ -263,6 +263,14 @@ pub struct RawTls {
     pub versions: Vec<String>,
     #[serde(default)]
     pub sni: Option<String>,
+    #[serde(default)]
+    pub sni_required: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub alpn: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub client_cert: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub min_version: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -335,6 +343,12 @@ pub struct RawFlow {
     pub unauthenticated: bool,
     #[serde(default)]
     pub tls: Option<Spanned<RawTls>>,
+    /// Edition 2: the URL path the device requests.
+    #[serde(default)]
+    pub url_path: Option<Spanned<String>>,
+    /// Edition 2: how the device authenticates.
+    #[serde(default)]
+    pub auth: Option<Spanned<String>>,
     #[serde(default)]
     pub ike: Option<RawCrypto>,
     #[serde(default)]

@@ -85,6 +85,9 @@ fn row(p: &Profile, f: &Flow) -> String {
     for c in &f.conditions {
         desc.push_str(&format!(" [{}]", super::show::condition_text(c)));
     }
+    for n in f.edition2_notes() {
+        desc.push_str(&format!(" [{n}]"));
+    }
     let app = f
         .app
         .clone()

@@ -123,7 +123,7 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
         if let Some(k) = f.keepalive {
             notes.push(format!("keepalive {k}s"));
         }
-        notes.extend(portolan_model::Alternative::flow_notes(f));
+        notes.extend(f.edition2_notes());
         if f.persistent {
             notes.push("persistent".into());
         }

@@ -426,12 +426,43 @@ impl Ctx<'_> {
                         None
                     }
                 });
+            self.tls_facts(sink, &t.value);
             Tls {
                 expected_issuer: t.value.expected_issuer.clone(),
                 inspection,
                 versions: t.value.versions.clone(),
                 sni: t.value.sni.clone(),
+                sni_required: t.value.sni_required.as_ref().is_some_and(|b| b.value),
+                alpn: t.value.alpn.iter().map(|a| a.value.clone()).collect(),
+                client_cert: t.value.client_cert.as_ref().is_some_and(|b| b.value),
+                min_version: t.value.min_version.as_ref().map(|v| v.value.clone()),
             }
+        });
+        let url_path = f.url_path.as_ref().map(|u| {
+            self.needs_edition2(sink, pos(u), "`url_path`");
+            if !u.value.starts_with('/') || u.value.chars().any(char::is_whitespace) {
+                sink.error(
+                    pos(u),
+                    Code::InvalidValue,
+                    format!("url_path `{}` is not a URL path", u.value),
+                    "write the path as the device requests it, starting with '/', e.g. /mqtt",
+                );
+            }
+            u.value.clone()
+        });
+        let auth = f.auth.as_ref().and_then(|a| {
+            self.needs_edition2(sink, pos(a), "`auth`");
+            let found = Auth::ALL.into_iter().find(|x| x.name() == a.value);
+            if found.is_none() {
+                let names: Vec<&str> = Auth::ALL.iter().map(|x| x.name()).collect();
+                sink.error(
+                    pos(a),
+                    Code::UnknownValue,
+                    format!("auth `{}` is not known", a.value),
+                    format!("use one of: {}", names.join(", ")),
+                );
+            }
+            found
         });
         Flow {
             id: f.id.value.clone(),
@@ -468,6 +499,8 @@ impl Ctx<'_> {
             persistent: f.persistent,
             unauthenticated: f.unauthenticated,
             tls,
+            url_path,
+            auth,
             ike: f.ike.as_ref().map(|c| crypto(sink, c)),
             esp: f.esp.as_ref().map(|c| crypto(sink, c)),
         }
@@ -575,6 +608,46 @@ impl Ctx<'_> {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The second edition's TLS facts: ALPN names as RFC 7301 section 3.1 bounds them (1 to
+    /// 255 bytes), a TLS version the IETF defined, and `versions` none below `min_version`.
+    fn tls_facts(&self, sink: &mut Sink, t: &RawTls) {
+        for b in [&t.sni_required, &t.client_cert].into_iter().flatten() {
+            self.needs_edition2(sink, pos(b), "this `tls` fact");
+        }
+        if let Some(a) = t.alpn.first() {
+            self.needs_edition2(sink, pos(a), "`tls.alpn`");
+        }
+        for a in &t.alpn {
+            if a.value.is_empty() || a.value.len() > 255 {
+                sink.error(
+                    pos(a),
+                    Code::InvalidValue,
+                    "an ALPN protocol name is 1 to 255 bytes (RFC 7301 section 3.1)",
+                    "write the name as the vendor gives it, e.g. x-amzn-mqtt-ca or h2",
+                );
+            }
+        }
+        let known = ["1.0", "1.1", "1.2", "1.3"];
+        if let Some(v) = &t.min_version {
+            self.needs_edition2(sink, pos(v), "`tls.min_version`");
+            if !known.contains(&v.value.as_str()) {
+                sink.error(
+                    pos(v),
+                    Code::InvalidValue,
+                    format!("TLS version `{}` is not one of 1.0, 1.1, 1.2, 1.3", v.value),
+                    "write the version as 1.2 or 1.3",
+                );
+            } else if let Some(low) = t.versions.iter().find(|x| x.as_str() < v.value.as_str()) {
+                sink.error(
+                    pos(v),
+                    Code::InvalidValue,
+                    format!("`versions` lists {low}, below min_version {}", v.value),
+                    "list only versions the server accepts",
+                );
             }
         }
     }
