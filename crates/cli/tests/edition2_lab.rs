@@ -119,3 +119,50 @@ fn what_a_site_did_not_pick_is_dropped_by_the_kernel() {
         "{rules}"
     );
 }
+
+/// `show` and `doc` of a second-edition profile: each choice group in words (the policy read
+/// off the fixture), the notes each construct adds to its row, and `schema site`.
+#[test]
+fn show_and_doc_say_what_the_second_edition_states() {
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-data/profiles/good");
+    let run = |args: &[&str]| {
+        let out = portolan().args(args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let catalog = good.join("edition2.yaml");
+    let show = run(&[
+        "--catalog",
+        catalog.to_str().expect("utf-8"),
+        "show",
+        "edition2",
+    ]);
+    for want in [
+        "alternatives `mqtt`: mqtt-8883, else mqtt-443, tried in this order",
+        "alternatives `forwarder`: exactly one of forward-plain, forward-tls is used",
+        "replaces udp-7351",
+        "idle timeout 300s",
+        "keepalive: interval unspecified",
+        "not (feature local-ntp)",
+    ] {
+        assert!(show.contains(want), "show lacks {want:?}:\n{show}");
+    }
+    let aws = good.join("aws-iot-core-device.yaml");
+    let doc = run(&[
+        "--catalog",
+        aws.to_str().expect("utf-8"),
+        "doc",
+        "aws-iot-core-device",
+    ]);
+    for want in [
+        "[ALPN x-amzn-mqtt-ca]",
+        "[ALPN x-amzn-http-ca]",
+        "[client certificate (mutual TLS)]",
+        "Exactly one of mqtt-8883, mqtt-443 is used",
+    ] {
+        assert!(doc.contains(want), "doc lacks {want:?}:\n{doc}");
+    }
+    let schema: serde_json::Value =
+        serde_json::from_str(&run(&["schema", "site"])).expect("schema site is JSON");
+    assert!(schema["properties"]["devices"].is_object(), "{schema}");
+}

@@ -302,10 +302,11 @@ pub(super) fn conditions(
         let this = match c {
             Condition::Feature(_) => None,
             Condition::Region(_) | Condition::Version(_) => {
-                (truth(sink, dev, f, version, c) == Truth::No).then(|| match c {
+                let skip = match c {
                     Condition::Region(_) => Skip::Region,
                     _ => Skip::Version,
-                })
+                };
+                (truth(sink, dev, f, version, c) == Truth::No).then_some(skip)
             }
             _ => (truth(sink, dev, f, version, c) == Truth::No).then_some(Skip::Combined),
         };
