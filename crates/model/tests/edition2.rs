@@ -262,3 +262,89 @@ fn second_edition_profiles_round_trip() {
         assert_eq!(again, p, "{name}");
     }
 }
+
+const TEMPLATES: &str = "portolan: 1
+site: t
+zones:
+  - id: field
+    interface: lan0
+    networks: [10.20.0.0/24]
+services:
+  dns: firewall
+devices:
+  - id: gw
+    profile: templates.yaml
+    zone: field
+    addresses: [10.20.0.5]
+";
+
+/// `templates.yaml`: `*.prod.{brand}.example.com`, `time{1,2,3,4}.example.com`, and a
+/// whole-host `{ntp_server}`. Expected peers written out by hand from those three lines.
+#[test]
+fn templates_expand_to_exactly_the_names_and_address_the_site_gives() {
+    let p = site_text(
+        "t.yaml",
+        &format!("{TEMPLATES}    params: {{brand: acme, ntp_server: 10.30.0.123}}\n"),
+        &profiles(),
+    )
+    .expect("compiles")
+    .value;
+    let peers = |flow: &str| {
+        let r = p.rules.iter().find(|r| r.flow == flow).expect("rule");
+        (
+            r.peers.names.clone(),
+            r.peers.wildcards.clone(),
+            r.peers
+                .prefixes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let s = |x: &[&str]| x.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        peers("cloud"),
+        (s(&[]), s(&["prod.acme.example.com"]), s(&[]))
+    );
+    assert_eq!(
+        peers("time-https"),
+        (
+            s(&[
+                "time1.example.com",
+                "time2.example.com",
+                "time3.example.com",
+                "time4.example.com"
+            ]),
+            s(&[]),
+            s(&[])
+        )
+    );
+    assert_eq!(peers("ntp"), (s(&[]), s(&[]), s(&["10.30.0.123/32"])));
+    // The same param as a name.
+    let p = site_text(
+        "t.yaml",
+        &format!("{TEMPLATES}    params: {{brand: acme, ntp_server: ntp.example.org}}\n"),
+        &profiles(),
+    )
+    .expect("compiles")
+    .value;
+    let r = p.rules.iter().find(|r| r.flow == "ntp").expect("rule");
+    assert_eq!(r.peers.names, ["ntp.example.org"]);
+    assert!(r.peers.prefixes.is_empty());
+}
+
+#[test]
+fn an_unbound_template_param_opens_nothing() {
+    let e = site_text(
+        "t.yaml",
+        &format!("{TEMPLATES}    params: {{ntp_server: ntp.example.org}}\n"),
+        &profiles(),
+    )
+    .expect_err("brand is not set");
+    let codes: Vec<&str> = e
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(codes, ["missing-param"]);
+}

@@ -602,7 +602,7 @@ fn params_of<'f>(f: &'f Flow, p: &'f Profile, d: &RawDevice) -> Vec<&'f str> {
     }
     if !d.bind.contains_key(f.peer()) {
         if let Some(e) = p.endpoint(f.peer()) {
-            for h in &e.hosts {
+            for h in e.hosts.iter().chain(&e.domains) {
                 out.extend(template_params(h).unwrap_or_default());
             }
         }

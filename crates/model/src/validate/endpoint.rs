@@ -5,7 +5,9 @@ use crate::diag::{Code, Sink};
 use crate::document::{address, pos};
 use crate::profile::*;
 use crate::raw::*;
-use crate::syntax::{check_wildcard, is_hostname, template_params, WildcardError};
+use crate::syntax::{
+    check_wildcard, expand_braces, is_hostname, template_params, whole_param, WildcardError,
+};
 
 use super::Ctx;
 
@@ -50,11 +52,26 @@ impl Ctx<'_> {
             }
             v
         });
-        for h in &e.hosts {
+        let hosts = self.brace_lists(sink, &e.hosts);
+        let domains = self.brace_lists(sink, &e.domains);
+        for h in &hosts {
             self.host(sink, h);
         }
-        for d in &e.domains {
-            match check_wildcard(&d.value) {
+        for d in &domains {
+            let params = template_params(&d.value).unwrap_or_default();
+            if !params.is_empty() {
+                if self.edition < 2 {
+                    sink.error(
+                        pos(d),
+                        Code::EditionRequired,
+                        format!("`{}`: params in wildcard domains belong to the profile format's second edition", d.value),
+                        "write `portolan: 2` as the file's first line, or spell the domain out",
+                    );
+                }
+                self.template_param_types(sink, d, &params);
+            }
+            let probe = crate::syntax::expand_template(&d.value, |_| Some("x".to_string()));
+            match check_wildcard(&probe) {
                 Ok(_) => {}
                 Err(WildcardError::NotLeftmost) => sink.error(
                     pos(d),
@@ -78,8 +95,8 @@ impl Ctx<'_> {
         Endpoint {
             id: e.id.value.clone(),
             description: e.description.clone(),
-            hosts: e.hosts.iter().map(|h| h.value.clone()).collect(),
-            domains: e.domains.iter().map(|h| h.value.clone()).collect(),
+            hosts: hosts.into_iter().map(|h| h.value).collect(),
+            domains: domains.into_iter().map(|h| h.value).collect(),
             addresses,
             addresses_volatile: e.addresses_volatile,
             service,
@@ -97,30 +114,7 @@ impl Ctx<'_> {
                 "write params as {name}",
             ),
             Ok(params) => {
-                for p in &params {
-                    match self.params.get(*p) {
-                        None => sink.error(
-                            pos(h),
-                            Code::UnknownParam,
-                            format!("`{}` refers to param `{p}`, which is not declared", h.value),
-                            "declare it under `params`",
-                        ),
-                        Some(rp)
-                            if !matches!(rp.kind.value.as_str(), "enum" | "string" | "host") =>
-                        {
-                            sink.error(
-                                pos(h),
-                                Code::ParamTypeMismatch,
-                                format!(
-                                    "param `{p}` is a {} and cannot be part of a hostname",
-                                    rp.kind.value
-                                ),
-                                "use an enum, string or host param",
-                            )
-                        }
-                        Some(_) => {}
-                    }
-                }
+                self.template_param_types(sink, h, &params);
                 // Check the shape with each param replaced by a plain label.
                 let probe = crate::syntax::expand_template(&h.value, |_| Some("x".to_string()));
                 if h.value.contains('*') {
@@ -130,7 +124,7 @@ impl Ctx<'_> {
                         format!("`{}` is a wildcard", h.value),
                         "wildcards go in `domains`",
                     );
-                } else if !is_hostname(&probe) {
+                } else if !is_hostname(&probe) && !self.whole_host_param(&h.value) {
                     sink.error(
                         pos(h),
                         Code::InvalidHostname,
@@ -140,5 +134,70 @@ impl Ctx<'_> {
                 }
             }
         }
+    }
+
+    /// Each param of a host or domain template must be declared as an enum, string or host.
+    fn template_param_types(&self, sink: &mut Sink, h: &Spanned<String>, params: &[&str]) {
+        for p in params {
+            match self.params.get(*p) {
+                None => sink.error(
+                    pos(h),
+                    Code::UnknownParam,
+                    format!("`{}` refers to param `{p}`, which is not declared", h.value),
+                    "declare it under `params`",
+                ),
+                Some(rp) if !matches!(rp.kind.value.as_str(), "enum" | "string" | "host") => sink
+                    .error(
+                        pos(h),
+                        Code::ParamTypeMismatch,
+                        format!(
+                            "param `{p}` is a {} and cannot be part of a hostname",
+                            rp.kind.value
+                        ),
+                        "use an enum, string or host param",
+                    ),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Hosts or domains with brace lists (`time{1,2,3}.example.com`, edition 2) expanded into
+    /// one name each, every one keeping the position of the entry written.
+    fn brace_lists(&self, sink: &mut Sink, names: &[Spanned<String>]) -> Vec<Spanned<String>> {
+        let mut out = Vec::new();
+        for n in names {
+            let has_list = n
+                .value
+                .split('{')
+                .skip(1)
+                .any(|x| x.split('}').next().is_some_and(|inner| inner.contains(',')));
+            if !has_list {
+                out.push(n.clone());
+                continue;
+            }
+            self.needs_edition2(sink, pos(n), "a brace list in a name");
+            match expand_braces(&n.value) {
+                Some(all) => out.extend(
+                    all.into_iter()
+                        .map(|v| Spanned::new(v, n.referenced, n.defined)),
+                ),
+                None => sink.error(
+                    pos(n),
+                    Code::InvalidHostname,
+                    format!("`{}`: a brace list holds an empty or nested item", n.value),
+                    "write each alternative in full: time{1,2,3}.example.com",
+                ),
+            }
+        }
+        out
+    }
+
+    /// A host written as one `{param}` of type host (edition 2): the site's value, a name or
+    /// an address, is the whole peer.
+    fn whole_host_param(&self, h: &str) -> bool {
+        self.edition >= 2
+            && whole_param(h)
+                .and_then(|p| self.params.get(p))
+                .is_some_and(|rp| rp.kind.value == "host")
     }
 }

@@ -39,7 +39,7 @@ pub(super) fn unused_declarations(
     }
     let mut used: BTreeSet<String> = BTreeSet::new();
     for e in endpoints {
-        for h in &e.hosts {
+        for h in e.hosts.iter().chain(&e.domains) {
             used.extend(
                 template_params(h)
                     .unwrap_or_default()
