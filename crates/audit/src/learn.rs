@@ -383,6 +383,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             Listens::Entries(listens)
         },
         notes: Vec::new(),
+        requirements: Vec::new(),
     }
 }
 

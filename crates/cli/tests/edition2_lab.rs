@@ -159,6 +159,8 @@ fn show_and_doc_say_what_the_second_edition_states() {
         "[ALPN x-amzn-http-ca]",
         "[client certificate (mutual TLS)]",
         "Exactly one of mqtt-8883, mqtt-443 is used",
+        "## Requirements that are not flows",
+        "- credentials: every connection in this profile authenticates with the device's X.509 client certificate",
     ] {
         assert!(doc.contains(want), "doc lacks {want:?}:\n{doc}");
     }

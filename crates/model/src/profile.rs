@@ -52,6 +52,82 @@ pub struct Profile {
     pub listens: Listens,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
+    /// Edition 2: what the device needs that is not a flow, each cited. Opens nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requirements: Vec<Requirement>,
+}
+
+/// The kind of a requirement that is not a flow (edition 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RequirementKind {
+    /// DHCP only, a static address required, DHCP options needed.
+    Addressing,
+    /// Wi-Fi band, WPA-Enterprise unsupported, captive portals, cellular variant.
+    Link,
+    /// Device authentication (X.509 certificates, keys).
+    Credentials,
+    /// Names that must resolve, hard-coded resolvers.
+    Dns,
+}
+
+impl RequirementKind {
+    pub const ALL: [RequirementKind; 4] = [
+        RequirementKind::Addressing,
+        RequirementKind::Link,
+        RequirementKind::Credentials,
+        RequirementKind::Dns,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RequirementKind::Addressing => "addressing",
+            RequirementKind::Link => "link",
+            RequirementKind::Credentials => "credentials",
+            RequirementKind::Dns => "dns",
+        }
+    }
+}
+
+impl Requirement {
+    /// The requirement in one line, for `show` and `doc`.
+    pub fn line(&self) -> String {
+        let mut out = format!("{}: {}", self.kind.name(), self.text.trim());
+        if !self.dhcp_options.is_empty() {
+            let o: Vec<String> = self.dhcp_options.iter().map(ToString::to_string).collect();
+            out.push_str(&format!(" (DHCP options {})", o.join(", ")));
+        }
+        if !self.names.is_empty() {
+            out.push_str(&format!(" (must resolve: {})", self.names.join(", ")));
+        }
+        if !self.resolvers.is_empty() {
+            let r: Vec<String> = self.resolvers.iter().map(ToString::to_string).collect();
+            out.push_str(&format!(" (resolvers: {})", r.join(", ")));
+        }
+        out
+    }
+}
+
+/// A requirement that is not a flow (edition 2): documented, shown, never a rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    pub kind: RequirementKind,
+    pub text: String,
+    /// addressing: DHCP options the device needs (RFC 2132 codes: 3 router, 6 DNS, 42 NTP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dhcp_options: Vec<u8>,
+    /// dns: names that must resolve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// dns: resolvers the device uses whatever DHCP says. Listed, not opened: a flow states
+    /// what may pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
+    pub resolvers: Vec<IpAddr>,
+    /// Required: at least one citation.
+    #[schemars(with = "CitationsSchema")]
+    pub source: Vec<Citation>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]

@@ -150,6 +150,28 @@ pub struct RawProfile {
     pub listens: Spanned<RawListens>,
     #[serde(default)]
     pub notes: Vec<RawNote>,
+    /// Edition 2: what the device needs that is not a flow (addressing, link, credentials,
+    /// DNS), each cited.
+    #[serde(default)]
+    pub requirements: Vec<RawRequirement>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequirement {
+    pub kind: Spanned<String>,
+    pub text: String,
+    /// addressing: DHCP options the device needs (3 router, 6 DNS, 42 NTP, …).
+    #[serde(default)]
+    pub dhcp_options: Vec<Spanned<i64>>,
+    /// dns: names that must resolve.
+    #[serde(default)]
+    pub names: Vec<Spanned<String>>,
+    /// dns: resolvers the device uses whatever DHCP says.
+    #[serde(default)]
+    pub resolvers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub source: RawCitations,
 }
 
 #[derive(Clone, Debug, Deserialize)]

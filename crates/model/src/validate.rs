@@ -152,6 +152,11 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
         .collect();
     let listens = ctx.listens(sink, raw);
     let notes = raw.notes.iter().map(|n| ctx.note(sink, n)).collect();
+    let requirements = raw
+        .requirements
+        .iter()
+        .map(|r| ctx.requirement(sink, r))
+        .collect();
 
     if raw.flows.is_empty() {
         sink.warning(
@@ -195,6 +200,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
         alternatives,
         listens,
         notes,
+        requirements,
     }
 }
 

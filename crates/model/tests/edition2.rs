@@ -320,6 +320,8 @@ fn templates_expand_to_exactly_the_names_and_address_the_site_gives() {
         )
     );
     assert_eq!(peers("ntp"), (s(&[]), s(&[]), s(&["10.30.0.123/32"])));
+    // Three flows, three rules: a requirement or a template opens nothing more.
+    assert_eq!(p.rules.len(), 3);
     // The same param as a name.
     let p = site_text(
         "t.yaml",

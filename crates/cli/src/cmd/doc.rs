@@ -180,6 +180,12 @@ pub fn markdown(p: &Profile, mode: Option<&str>) -> String {
             ));
         }
     }
+    if !p.requirements.is_empty() {
+        out.push_str("\n## Requirements that are not flows\n\n");
+        for r in &p.requirements {
+            out.push_str(&format!("- {}\n", cell(&r.line())));
+        }
+    }
     if !p.params.is_empty() {
         out.push_str("\n## Parameters the site sets\n\n| Param | Type | Default | Description |\n|---|---|---|---|\n");
         for prm in &p.params {

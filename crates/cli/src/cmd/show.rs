@@ -155,5 +155,8 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
             out.push_str(&format!("alternatives `{}`: {text}\n", alt.id));
         }
     }
+    for r in &p.requirements {
+        out.push_str(&format!("requirement {}\n", r.line()));
+    }
     out
 }

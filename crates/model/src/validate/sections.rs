@@ -157,6 +157,91 @@ impl Ctx<'_> {
         }
     }
 
+    /// A requirement that is not a flow (edition 2): a known kind, cited, each detail only
+    /// where its kind takes it.
+    pub(super) fn requirement(&self, sink: &mut Sink, r: &RawRequirement) -> Requirement {
+        self.needs_edition2(sink, pos(&r.kind), "`requirements`");
+        let kind = RequirementKind::ALL
+            .into_iter()
+            .find(|k| k.name() == r.kind.value);
+        if kind.is_none() {
+            sink.error(
+                pos(&r.kind),
+                Code::UnknownValue,
+                format!("requirement kind `{}` is not known", r.kind.value),
+                "use addressing, link, credentials or dns",
+            );
+        }
+        let kind = kind.unwrap_or(RequirementKind::Link);
+        if r.source.0.is_empty() {
+            sink.error(
+                pos(&r.kind),
+                Code::MissingSource,
+                "a requirement without `source`",
+                "cite where the vendor states it: {doc: ..., ref: ...}",
+            );
+        }
+        let misplaced = |sink: &mut Sink, at, what: &str, owner: &str| {
+            sink.error(
+                at,
+                Code::InvalidValue,
+                format!("`{what}` belongs to a requirement of kind {owner}"),
+                format!("move it to a `kind: {owner}` requirement"),
+            );
+        };
+        let mut dhcp_options = Vec::new();
+        for o in &r.dhcp_options {
+            if kind != RequirementKind::Addressing {
+                misplaced(sink, pos(o), "dhcp_options", "addressing");
+            }
+            match u8::try_from(o.value) {
+                Ok(v) if (1..=254).contains(&v) => dhcp_options.push(v),
+                _ => sink.error(
+                    pos(o),
+                    Code::InvalidValue,
+                    format!("DHCP option {} is outside 1..254 (RFC 2132)", o.value),
+                    "use the option's code: 3 router, 6 DNS, 42 NTP",
+                ),
+            }
+        }
+        for n in &r.names {
+            if kind != RequirementKind::Dns {
+                misplaced(sink, pos(n), "names", "dns");
+            }
+            if !crate::syntax::is_hostname(&n.value) {
+                sink.error(
+                    pos(n),
+                    Code::InvalidHostname,
+                    format!("`{}` is not a hostname", n.value),
+                    "write the name that must resolve",
+                );
+            }
+        }
+        let mut resolvers = Vec::new();
+        for a in &r.resolvers {
+            if kind != RequirementKind::Dns {
+                misplaced(sink, pos(a), "resolvers", "dns");
+            }
+            match a.value.parse() {
+                Ok(ip) => resolvers.push(ip),
+                Err(_) => sink.error(
+                    pos(a),
+                    Code::InvalidAddress,
+                    format!("resolver `{}` is not an address", a.value),
+                    "write the address the device queries, e.g. 8.8.8.8",
+                ),
+            }
+        }
+        Requirement {
+            kind,
+            text: r.text.clone(),
+            dhcp_options,
+            names: r.names.iter().map(|n| n.value.clone()).collect(),
+            resolvers,
+            source: self.cite(sink, &r.source),
+        }
+    }
+
     pub(super) fn note(&self, sink: &mut Sink, n: &RawNote) -> Note {
         let topic = match n.topic.value.as_str() {
             "dns-ttl" => NoteTopic::DnsTtl,
