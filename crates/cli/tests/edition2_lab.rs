@@ -147,6 +147,19 @@ fn show_and_doc_say_what_the_second_edition_states() {
     ] {
         assert!(show.contains(want), "show lacks {want:?}:\n{show}");
     }
+    let doc = run(&[
+        "--catalog",
+        catalog.to_str().expect("utf-8"),
+        "doc",
+        "edition2",
+    ]);
+    for want in [
+        "- `doc`: Example vendor page (example.txt, 2024-05, rev. C)",
+        "- `console-guide`: Example management console guide (console.txt, 2023-11-02, tables from the console's side)",
+        "- Sources contradict each other (doc, console-guide): The vendor page gives 8883",
+    ] {
+        assert!(doc.contains(want), "doc lacks {want:?}:\n{doc}");
+    }
     let aws = good.join("aws-iot-core-device.yaml");
     let doc = run(&[
         "--catalog",

@@ -139,6 +139,44 @@ pub struct SourceDoc {
     pub file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Edition 2: the document's date, `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Edition 2: the document's revision or version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Edition 2: from whose side the document's tables are written; the profile's flows are
+    /// always the device's (`from: device` is the device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perspective: Option<Perspective>,
+}
+
+/// Whose side a source's tables are written from (edition 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Perspective {
+    Device,
+    Controller,
+    Console,
+    Server,
+}
+
+impl Perspective {
+    pub const ALL: [Perspective; 4] = [
+        Perspective::Device,
+        Perspective::Controller,
+        Perspective::Console,
+        Perspective::Server,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Perspective::Device => "device",
+            Perspective::Controller => "controller",
+            Perspective::Console => "console",
+            Perspective::Server => "server",
+        }
+    }
 }
 
 /// Where a fact comes from: a source document and a place in it.
@@ -771,6 +809,8 @@ pub enum NoteTopic {
     Nat,
     TlsInspection,
     Keepalive,
+    /// Edition 2: sources that contradict each other, each cited.
+    Contradiction,
     Other,
 }
 

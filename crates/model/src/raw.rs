@@ -183,6 +183,15 @@ pub struct RawSource {
     pub file: Option<String>,
     #[serde(default)]
     pub url: Option<String>,
+    /// Edition 2: the document's date, `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    #[serde(default)]
+    pub date: Option<Spanned<String>>,
+    /// Edition 2: the document's revision or version, as it names itself.
+    #[serde(default)]
+    pub revision: Option<Spanned<String>>,
+    /// Edition 2: from whose side the document's tables are written.
+    #[serde(default)]
+    pub perspective: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

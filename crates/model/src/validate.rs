@@ -109,11 +109,18 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
                     "say where the document is",
                 );
             }
+            ctx.source_facts(sink, s);
             SourceDoc {
                 id: s.id.value.clone(),
                 title: s.title.clone(),
                 file: s.file.clone(),
                 url: s.url.clone(),
+                date: s.date.as_ref().map(|d| d.value.clone()),
+                revision: s.revision.as_ref().map(|r| r.value.clone()),
+                perspective: s
+                    .perspective
+                    .as_ref()
+                    .and_then(|w| Perspective::ALL.into_iter().find(|x| x.name() == w.value)),
             }
         })
         .collect();

@@ -240,17 +240,33 @@ pub fn markdown(p: &Profile, mode: Option<&str>) -> String {
     if !p.notes.is_empty() {
         out.push_str("\n## Notes\n\n");
         for n in &p.notes {
-            out.push_str(&format!("- {}\n", cell(&n.text)));
+            let head = if n.topic == portolan_model::NoteTopic::Contradiction {
+                let docs: Vec<&str> = n.source.iter().map(|c| c.doc.as_str()).collect();
+                format!("Sources contradict each other ({}): ", docs.join(", "))
+            } else {
+                String::new()
+            };
+            out.push_str(&format!("- {head}{}\n", cell(&n.text)));
         }
     }
     out.push_str("\n## Sources\n\n");
     for s in &p.sources {
         let loc = s.file.as_deref().or(s.url.as_deref()).unwrap_or("");
+        let mut when: Vec<String> = s.date.iter().chain(&s.revision).cloned().collect();
+        if let Some(w) = s.perspective {
+            when.push(format!("tables from the {}'s side", w.name()));
+        }
+        let when = if when.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", when.join(", "))
+        };
         out.push_str(&format!(
-            "- `{}`: {} ({})\n",
+            "- `{}`: {} ({}{})\n",
             s.id,
             cell(&s.title),
-            cell(loc)
+            cell(loc),
+            cell(&when)
         ));
     }
     out

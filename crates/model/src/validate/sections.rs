@@ -157,6 +157,35 @@ impl Ctx<'_> {
         }
     }
 
+    /// A source's date, revision and perspective (edition 2).
+    pub(super) fn source_facts(&self, sink: &mut Sink, s: &RawSource) {
+        if let Some(d) = &s.date {
+            self.needs_edition2(sink, pos(d), "a source's `date`");
+            if !is_date(&d.value) {
+                sink.error(
+                    pos(d),
+                    Code::InvalidValue,
+                    format!("`{}` is not a date YYYY, YYYY-MM or YYYY-MM-DD", d.value),
+                    "write the document's date as ISO 8601, e.g. 2024-05 or 2024-05-17",
+                );
+            }
+        }
+        if let Some(r) = &s.revision {
+            self.needs_edition2(sink, pos(r), "a source's `revision`");
+        }
+        if let Some(w) = &s.perspective {
+            self.needs_edition2(sink, pos(w), "a source's `perspective`");
+            if !Perspective::ALL.iter().any(|x| x.name() == w.value) {
+                sink.error(
+                    pos(w),
+                    Code::UnknownValue,
+                    format!("perspective `{}` is not known", w.value),
+                    "use device, controller, console or server",
+                );
+            }
+        }
+    }
+
     /// A requirement that is not a flow (edition 2): a known kind, cited, each detail only
     /// where its kind takes it.
     pub(super) fn requirement(&self, sink: &mut Sink, r: &RawRequirement) -> Requirement {
@@ -248,13 +277,27 @@ impl Ctx<'_> {
             "nat" => NoteTopic::Nat,
             "tls-inspection" => NoteTopic::TlsInspection,
             "keepalive" => NoteTopic::Keepalive,
+            "contradiction" => {
+                self.needs_edition2(sink, pos(&n.topic), "the note topic `contradiction`");
+                let docs: std::collections::BTreeSet<&str> =
+                    n.source.0.iter().map(|c| c.doc.value.as_str()).collect();
+                if docs.len() < 2 {
+                    sink.error(
+                        pos(&n.topic),
+                        Code::MissingSource,
+                        "a contradiction cites at least two different sources",
+                        "cite each side: source: [{doc: a, ref: ...}, {doc: b, ref: ...}]",
+                    );
+                }
+                NoteTopic::Contradiction
+            }
             "other" => NoteTopic::Other,
             other => {
                 sink.error(
                     pos(&n.topic),
                     Code::UnknownValue,
                     format!("note topic `{other}` is not known"),
-                    "use dns-ttl, nat, tls-inspection, keepalive or other",
+                    "use dns-ttl, nat, tls-inspection, keepalive, contradiction or other",
                 );
                 NoteTopic::Other
             }
@@ -264,5 +307,21 @@ impl Ctx<'_> {
             text: n.text.clone(),
             source: self.cite(sink, &n.source),
         }
+    }
+}
+
+/// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` with a month 1..12 and a day 1..31.
+fn is_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let num = |p: &str, len: usize, lo: u32, hi: u32| {
+        p.len() == len
+            && p.chars().all(|c| c.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|v| (lo..=hi).contains(&v))
+    };
+    match parts.as_slice() {
+        [y] => num(y, 4, 1, 9999),
+        [y, m] => num(y, 4, 1, 9999) && num(m, 2, 1, 12),
+        [y, m, d] => num(y, 4, 1, 9999) && num(m, 2, 1, 12) && num(d, 2, 1, 31),
+        _ => false,
     }
 }
