@@ -18,6 +18,12 @@
 //! - `accept:` (lint findings the site accepts): each names a device of the site (if any), a
 //!   flow of a profile the site uses (of that device's profile, when it names one), a code
 //!   spelled as lint's are (lint checks it is one of its codes) and a reason.
+//! - Choices (edition 2): the site's `choose:` picks, checked; the flows not picked open
+//!   nothing, and a `policy: one` group left unpicked is `choice-required`.
+//!
+//! Over 800 lines: the site-value checks, the condition and choice evaluation (edition 2) and
+//! the warnings after lowering all read one device view (`Dev`) and one tally; split, each
+//! part would re-derive them.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
