@@ -334,6 +334,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             replaces: Vec::new(),
             url_path: None,
             auth: None,
+            proxy: None,
             persistent: false,
             unauthenticated: false,
             tls: None,

@@ -144,6 +144,7 @@ fn show_and_doc_say_what_the_second_edition_states() {
         "idle timeout 300s",
         "keepalive: interval unspecified",
         "not (feature local-ntp)",
+        "HTTP proxy supported, CONNECT only, authenticated proxy unsupported",
     ] {
         assert!(show.contains(want), "show lacks {want:?}:\n{show}");
     }

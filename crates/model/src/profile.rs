@@ -501,6 +501,44 @@ pub struct Tls {
     pub min_version: Option<String>,
 }
 
+/// What a flow can do with an HTTP(S) proxy (edition 2, `proxy:`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Proxy {
+    /// `supported` or `unsupported`.
+    pub http: Support,
+    /// Only through `CONNECT` (the proxy tunnels TLS, never terminates it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub connect_only: bool,
+    /// Whether a proxy that asks for credentials works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated: Option<Support>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Support {
+    Supported,
+    Unsupported,
+}
+
+impl Support {
+    pub fn from_name(s: &str) -> Option<Support> {
+        match s {
+            "supported" => Some(Support::Supported),
+            "unsupported" => Some(Support::Unsupported),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Support::Supported => "supported",
+            Support::Unsupported => "unsupported",
+        }
+    }
+}
+
 /// How the device authenticates to the service (edition 2, `auth:`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -641,6 +679,10 @@ pub struct Flow {
     /// Edition 2: how the device authenticates to the service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Auth>,
+    /// Edition 2: whether the flow may go through an HTTP(S) proxy. Documented: the policy
+    /// still opens the flow to its own peers (a proxy leg is not compiled yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<Proxy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ike: Option<Crypto>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -697,6 +739,16 @@ impl Flow {
         }
         if let Some(a) = f.auth {
             notes.push(format!("auth {}", a.name()));
+        }
+        if let Some(p) = &f.proxy {
+            let mut t = format!("HTTP proxy {}", p.http.name());
+            if p.connect_only {
+                t.push_str(", CONNECT only");
+            }
+            if let Some(a) = p.authenticated {
+                t.push_str(&format!(", authenticated proxy {}", a.name()));
+            }
+            notes.push(t);
         }
         notes
     }

@@ -304,6 +304,17 @@ pub struct RawTls {
     pub min_version: Option<Spanned<String>>,
 }
 
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    /// `supported` | `unsupported`.
+    pub http: Spanned<String>,
+    #[serde(default)]
+    pub connect_only: bool,
+    #[serde(default)]
+    pub authenticated: Option<Spanned<String>>,
+}
+
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RawCrypto {
@@ -380,6 +391,9 @@ pub struct RawFlow {
     /// Edition 2: how the device authenticates.
     #[serde(default)]
     pub auth: Option<Spanned<String>>,
+    /// Edition 2: whether and how the flow may go through an HTTP(S) proxy.
+    #[serde(default)]
+    pub proxy: Option<Spanned<RawProxy>>,
     #[serde(default)]
     pub ike: Option<RawCrypto>,
     #[serde(default)]

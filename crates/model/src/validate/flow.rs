@@ -464,6 +464,36 @@ impl Ctx<'_> {
             }
             found
         });
+        let proxy = f.proxy.as_ref().map(|p| {
+            self.needs_edition2(sink, pos(p), "`proxy`");
+            let word = |sink: &mut Sink, w: &Spanned<String>| {
+                let v = Support::from_name(&w.value);
+                if v.is_none() {
+                    sink.error(
+                        pos(w),
+                        Code::UnknownValue,
+                        format!("`{}` is not known", w.value),
+                        "use supported or unsupported",
+                    );
+                }
+                v
+            };
+            let http = word(sink, &p.value.http).unwrap_or(Support::Unsupported);
+            let authenticated = p.value.authenticated.as_ref().and_then(|w| word(sink, w));
+            if http == Support::Unsupported && (p.value.connect_only || authenticated.is_some()) {
+                sink.error(
+                    pos(p),
+                    Code::InvalidValue,
+                    "`connect_only` and `authenticated` describe a proxy the flow can use; `http: unsupported` says it cannot",
+                    "remove them, or write `http: supported`",
+                );
+            }
+            Proxy {
+                http,
+                connect_only: p.value.connect_only,
+                authenticated,
+            }
+        });
         Flow {
             id: f.id.value.clone(),
             modes: f.modes.iter().map(|m| m.value.clone()).collect(),
@@ -501,6 +531,7 @@ impl Ctx<'_> {
             tls,
             url_path,
             auth,
+            proxy,
             ike: f.ike.as_ref().map(|c| crypto(sink, c)),
             esp: f.esp.as_ref().map(|c| crypto(sink, c)),
         }
