@@ -401,6 +401,7 @@ fn endpoint(id: &str, service: Option<Service>) -> Endpoint {
         addresses_volatile: false,
         service,
         role: false,
+        discovered: None,
         source: Vec::new(),
     }
 }

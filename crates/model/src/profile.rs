@@ -312,9 +312,35 @@ pub struct Endpoint {
     /// A role the site must bind to addresses or names.
     #[serde(default, skip_serializing_if = "is_false")]
     pub role: bool,
+    /// Edition 2: a peer the device learns at run time (a DNS SRV record, a provisioning
+    /// service, a DHCP option). Like a role, the site binds it; unbound, it opens nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovered: Option<Discovered>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
+}
+
+/// How a discovered endpoint is learnt (edition 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, tag = "via", rename_all = "kebab-case")]
+pub enum Discovered {
+    /// A DNS SRV record (RFC 2782): `name` is `_service._proto.domain`.
+    Srv { name: String },
+    /// A provisioning or configuration service hands the address over.
+    Provisioning,
+    /// A DHCP option (RFC 2132), e.g. 42 for NTP servers.
+    DhcpOption { option: u8 },
+}
+
+impl std::fmt::Display for Discovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Discovered::Srv { name } => write!(f, "learnt from DNS SRV {name}"),
+            Discovered::Provisioning => f.write_str("learnt from a provisioning service"),
+            Discovered::DhcpOption { option } => write!(f, "learnt from DHCP option {option}"),
+        }
+    }
 }
 
 /// What kind of peer an endpoint is.
@@ -327,7 +353,7 @@ pub enum EndpointKind {
 
 impl Endpoint {
     pub fn kind(&self) -> EndpointKind {
-        match (self.service, self.role) {
+        match (self.service, self.role || self.discovered.is_some()) {
             (Some(s), _) => EndpointKind::Service(s),
             (None, true) => EndpointKind::Role,
             (None, false) => EndpointKind::Remote,

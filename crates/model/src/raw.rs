@@ -251,8 +251,24 @@ pub struct RawEndpoint {
     pub service: Option<Spanned<String>>,
     #[serde(default)]
     pub role: Option<Spanned<bool>>,
+    /// Edition 2: a peer the device learns at run time; the site binds it, as a role.
+    #[serde(default)]
+    pub discovered: Option<Spanned<RawDiscovered>>,
     #[serde(default)]
     pub source: RawCitations,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscovered {
+    /// `srv` | `provisioning` | `dhcp-option`.
+    pub via: Spanned<String>,
+    /// srv: the record's owner name, `_service._proto.domain`.
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// dhcp-option: the option's code (42: NTP servers, RFC 2132 section 8.3).
+    #[serde(default)]
+    pub option: Option<Spanned<i64>>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -350,3 +350,58 @@ fn an_unbound_template_param_opens_nothing() {
         .collect();
     assert_eq!(codes, ["missing-param"]);
 }
+
+const DISCOVERED: &str = "portolan: 1
+site: d
+zones:
+  - id: field
+    interface: lan0
+    networks: [10.20.0.0/24]
+services:
+  dns: firewall
+devices:
+  - id: gw
+    profile: discovered.yaml
+    zone: field
+    addresses: [10.20.0.5]
+";
+
+/// `discovered.yaml`: a broker from an SRV record and NTP from DHCP option 42. Without a
+/// binding the site compiles to nothing (`unbound-role` per endpoint); bound, each flow goes
+/// to exactly the bound peers.
+#[test]
+fn a_discovered_endpoint_opens_only_what_the_site_binds() {
+    let e = site_text("d.yaml", DISCOVERED, &profiles()).expect_err("unbound");
+    let codes: Vec<&str> = e
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(codes, ["unbound-role", "unbound-role"]);
+    let p = site_text(
+        "d.yaml",
+        &format!("{DISCOVERED}    bind: {{broker: [mqtt.example.com], ntp-dhcp: [10.30.0.123]}}\n"),
+        &profiles(),
+    )
+    .expect("compiles")
+    .value;
+    let got: BTreeSet<(String, Vec<String>, Vec<String>)> = p
+        .rules
+        .iter()
+        .map(|r| {
+            (
+                r.flow.clone(),
+                r.peers.names.clone(),
+                r.peers.prefixes.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    let s = |x: &[&str]| x.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let want: BTreeSet<_> = [
+        ("mqtt".to_string(), s(&["mqtt.example.com"]), s(&[])),
+        ("ntp".to_string(), s(&[]), s(&["10.30.0.123/32"])),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want);
+}

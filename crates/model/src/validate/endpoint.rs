@@ -23,12 +23,16 @@ impl Ctx<'_> {
         }
         let remote = !e.hosts.is_empty() || !e.domains.is_empty() || !e.addresses.is_empty();
         let role = e.role.as_ref().is_some_and(|r| r.value);
-        let kinds = usize::from(remote) + usize::from(role) + usize::from(e.service.is_some());
+        let discovered = e.discovered.as_ref().and_then(|d| self.discovered(sink, d));
+        let kinds = usize::from(remote)
+            + usize::from(role)
+            + usize::from(e.service.is_some())
+            + usize::from(e.discovered.is_some());
         if kinds != 1 {
             sink.error(
                 pos(&e.id),
                 Code::InvalidEndpoint,
-                format!("endpoint `{}` must be exactly one of: hosts/domains/addresses, `service`, `role: true`", e.id.value),
+                format!("endpoint `{}` must be exactly one of: hosts/domains/addresses, `service`, `role: true`, `discovered`", e.id.value),
                 "a local service or a role stands alone; remote peers list hosts, domains or addresses",
             );
         }
@@ -101,6 +105,7 @@ impl Ctx<'_> {
             addresses_volatile: e.addresses_volatile,
             service,
             role,
+            discovered,
             source: self.cite(sink, &e.source),
         }
     }
@@ -200,4 +205,76 @@ impl Ctx<'_> {
                 .and_then(|p| self.params.get(p))
                 .is_some_and(|rp| rp.kind.value == "host")
     }
+
+    /// `discovered:` (edition 2): how the device learns the peer, each kind with its detail.
+    fn discovered(&self, sink: &mut Sink, d: &Spanned<RawDiscovered>) -> Option<Discovered> {
+        self.needs_edition2(sink, pos(d), "`discovered`");
+        let r = &d.value;
+        let bad = |sink: &mut Sink, at, message: String, help: &str| {
+            sink.error(at, Code::InvalidEndpoint, message, help);
+            None
+        };
+        match r.via.value.as_str() {
+            "srv" => match &r.name {
+                Some(n) if is_srv_name(&n.value) => Some(Discovered::Srv {
+                    name: n.value.clone(),
+                }),
+                Some(n) => bad(
+                    sink,
+                    pos(n),
+                    format!("`{}` is not an SRV owner name", n.value),
+                    "write _service._proto.domain, e.g. _mqtt._tcp.example.com (RFC 2782)",
+                ),
+                None => bad(
+                    sink,
+                    pos(&r.via),
+                    "an SRV endpoint names its record".to_string(),
+                    "add `name: _service._proto.domain`",
+                ),
+            },
+            "provisioning" => Some(Discovered::Provisioning),
+            "dhcp-option" => match r.option.as_ref().map(|o| (o, u8::try_from(o.value))) {
+                Some((_, Ok(v))) if (1..=254).contains(&v) => {
+                    Some(Discovered::DhcpOption { option: v })
+                }
+                Some((o, _)) => bad(
+                    sink,
+                    pos(o),
+                    format!("DHCP option {} is outside 1..254 (RFC 2132)", o.value),
+                    "use the option's code, e.g. 42 for NTP servers",
+                ),
+                None => bad(
+                    sink,
+                    pos(&r.via),
+                    "a DHCP-option endpoint names its option".to_string(),
+                    "add `option: 42` (or the option's code)",
+                ),
+            },
+            other => {
+                sink.error(
+                    pos(&r.via),
+                    Code::UnknownValue,
+                    format!("`discovered.via: {other}` is not known"),
+                    "use srv, provisioning or dhcp-option",
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `_service._proto.name`: two underscore labels before a hostname (RFC 2782).
+fn is_srv_name(s: &str) -> bool {
+    let mut parts = s.splitn(3, '.');
+    let (Some(svc), Some(proto), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let under = |l: &str| {
+        l.len() > 1
+            && l.starts_with('_')
+            && l[1..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    under(svc) && under(proto) && is_hostname(rest)
 }
