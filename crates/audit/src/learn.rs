@@ -329,6 +329,12 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             group: None,
             icmp_type: icmp_name.map(str::to_string),
             keepalive: None,
+            keepalive_unspecified: false,
+            idle_timeout: None,
+            replaces: Vec::new(),
+            url_path: None,
+            auth: None,
+            proxy: None,
             persistent: false,
             unauthenticated: false,
             tls: None,
@@ -365,6 +371,9 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             title: format!("Traffic of {addr_text} observed in {inputs}"),
             file: Some(file),
             url: None,
+            date: None,
+            revision: None,
+            perspective: None,
         }],
         modes: Vec::new(),
         features: Vec::new(),
@@ -378,6 +387,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             Listens::Entries(listens)
         },
         notes: Vec::new(),
+        requirements: Vec::new(),
     }
 }
 
@@ -391,6 +401,7 @@ fn endpoint(id: &str, service: Option<Service>) -> Endpoint {
         addresses_volatile: false,
         service,
         role: false,
+        discovered: None,
         source: Vec::new(),
     }
 }

@@ -514,8 +514,10 @@ fn parse_aerleon_platform(s: &str) -> Result<portolan_emit::aerleon::Platform, S
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SchemaKind {
-    /// The profile format (`portolan: 1`).
+    /// The profile format (`portolan: 1` and `portolan: 2`).
     Profile,
+    /// The site format (`portolan: 1`).
+    Site,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,9 @@ pub struct Entry {
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     pub entries: Vec<Entry>,
+    /// Site files found in a folder given to [`Catalog::add_path`]: skipped, not profiles
+    /// (a project folder often holds its site beside its profiles).
+    pub skipped_sites: Vec<PathBuf>,
 }
 
 /// Why a catalog could not be loaded.
@@ -88,6 +91,12 @@ impl Catalog {
         };
         let mut problems = Vec::new();
         for f in files {
+            let is_site = path.is_dir()
+                && fs::read_to_string(&f).is_ok_and(|t| crate::compile::is_site_text(&t));
+            if is_site {
+                self.skipped_sites.push(f);
+                continue;
+            }
             match load_file(&f) {
                 Ok(l) => self.add(Origin::File(f), l.value)?,
                 Err(LoadError::Io(source)) => return Err(CatalogError::Io { path: f, source }),

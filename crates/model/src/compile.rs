@@ -93,7 +93,7 @@ pub fn site_text(
 
 /// Compiles a raw site; problems go to `sink`.
 pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> Policy {
-    check_format_version(sink, &raw.portolan);
+    check_format_version(sink, &raw.portolan, 1);
     check_ident(sink, "site name", &raw.site);
     let ctx = site::context(sink, raw);
     let mut policy = Policy {

@@ -74,14 +74,20 @@ pub fn check_version_first(file: &str, text: &str) -> Option<Diagnostic> {
     sink.finish().pop()
 }
 
-/// `portolan:` must be 1, the only format this Portolan reads (profiles and sites alike).
-pub(crate) fn check_format_version(sink: &mut Sink, v: &Spanned<i64>) {
-    if v.value != 1 {
+/// `portolan:` must be an edition this Portolan reads: 1 for sites, 1 or 2 for profiles
+/// (`latest`).
+pub(crate) fn check_format_version(sink: &mut Sink, v: &Spanned<i64>, latest: i64) {
+    if !(1..=latest).contains(&v.value) {
+        let editions = if latest == 1 {
+            "`portolan: 1`".to_string()
+        } else {
+            format!("`portolan: 1` to `portolan: {latest}`")
+        };
         sink.error(
             pos(v),
             Code::UnsupportedVersion,
             format!("format version {} is not supported", v.value),
-            "this Portolan reads `portolan: 1`",
+            format!("this Portolan reads {editions} here"),
         );
     }
 }

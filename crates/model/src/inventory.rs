@@ -159,6 +159,7 @@ fn device(id: Spanned<String>, profile: Spanned<String>, zone: Spanned<String>) 
         bind: Default::default(),
         features: Vec::new(),
         flows: Default::default(),
+        choose: Default::default(),
         description: None,
     }
 }

@@ -16,6 +16,7 @@ pub mod profile;
 pub mod protocol;
 pub mod raw;
 pub mod raw_site;
+mod site_schema;
 pub mod syntax;
 pub mod validate;
 pub mod work;
@@ -29,4 +30,9 @@ pub use protocol::Protocol;
 /// JSON Schema of the profile file format, for editors.
 pub fn profile_schema() -> schemars::Schema {
     schemars::schema_for!(Profile)
+}
+
+/// JSON Schema of the site file format, for editors.
+pub fn site_schema() -> schemars::Schema {
+    schemars::schema_for!(site_schema::Site)
 }

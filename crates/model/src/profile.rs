@@ -1,6 +1,10 @@
 //! The validated, typed profile: what one device type needs from the network. Produced only
 //! by [`crate::validate::profile`], so every reference inside it resolves and every value is in
-//! range. It serializes back to the file format (`portolan: 1`).
+//! range. It serializes back to the file format (`portolan: 1`, or `portolan: 2` where the
+//! file was written in the second edition).
+//!
+//! Over 800 lines: the whole file format as types, with the JSON Schema stand-ins that
+//! describe how each is written, in one place so that the schema and the types cannot drift.
 
 use std::net::IpAddr;
 
@@ -19,7 +23,7 @@ fn is_false(b: &bool) -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
-    /// Format version; always 1.
+    /// Format edition: 1, or 2 (the second edition's constructs).
     pub portolan: u32,
     /// Lowercase letters, digits and `-`.
     pub id: String,
@@ -51,6 +55,82 @@ pub struct Profile {
     pub listens: Listens,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
+    /// Edition 2: what the device needs that is not a flow, each cited. Opens nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requirements: Vec<Requirement>,
+}
+
+/// The kind of a requirement that is not a flow (edition 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RequirementKind {
+    /// DHCP only, a static address required, DHCP options needed.
+    Addressing,
+    /// Wi-Fi band, WPA-Enterprise unsupported, captive portals, cellular variant.
+    Link,
+    /// Device authentication (X.509 certificates, keys).
+    Credentials,
+    /// Names that must resolve, hard-coded resolvers.
+    Dns,
+}
+
+impl RequirementKind {
+    pub const ALL: [RequirementKind; 4] = [
+        RequirementKind::Addressing,
+        RequirementKind::Link,
+        RequirementKind::Credentials,
+        RequirementKind::Dns,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RequirementKind::Addressing => "addressing",
+            RequirementKind::Link => "link",
+            RequirementKind::Credentials => "credentials",
+            RequirementKind::Dns => "dns",
+        }
+    }
+}
+
+impl Requirement {
+    /// The requirement in one line, for `show` and `doc`.
+    pub fn line(&self) -> String {
+        let mut out = format!("{}: {}", self.kind.name(), self.text.trim());
+        if !self.dhcp_options.is_empty() {
+            let o: Vec<String> = self.dhcp_options.iter().map(ToString::to_string).collect();
+            out.push_str(&format!(" (DHCP options {})", o.join(", ")));
+        }
+        if !self.names.is_empty() {
+            out.push_str(&format!(" (must resolve: {})", self.names.join(", ")));
+        }
+        if !self.resolvers.is_empty() {
+            let r: Vec<String> = self.resolvers.iter().map(ToString::to_string).collect();
+            out.push_str(&format!(" (resolvers: {})", r.join(", ")));
+        }
+        out
+    }
+}
+
+/// A requirement that is not a flow (edition 2): documented, shown, never a rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    pub kind: RequirementKind,
+    pub text: String,
+    /// addressing: DHCP options the device needs (RFC 2132 codes: 3 router, 6 DNS, 42 NTP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dhcp_options: Vec<u8>,
+    /// dns: names that must resolve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// dns: resolvers the device uses whatever DHCP says. Listed, not opened: a flow states
+    /// what may pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
+    pub resolvers: Vec<IpAddr>,
+    /// Required: at least one citation.
+    #[schemars(with = "CitationsSchema")]
+    pub source: Vec<Citation>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
@@ -62,6 +142,44 @@ pub struct SourceDoc {
     pub file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Edition 2: the document's date, `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Edition 2: the document's revision or version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Edition 2: from whose side the document's tables are written; the profile's flows are
+    /// always the device's (`from: device` is the device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perspective: Option<Perspective>,
+}
+
+/// Whose side a source's tables are written from (edition 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Perspective {
+    Device,
+    Controller,
+    Console,
+    Server,
+}
+
+impl Perspective {
+    pub const ALL: [Perspective; 4] = [
+        Perspective::Device,
+        Perspective::Controller,
+        Perspective::Console,
+        Perspective::Server,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Perspective::Device => "device",
+            Perspective::Controller => "controller",
+            Perspective::Console => "console",
+            Perspective::Server => "server",
+        }
+    }
 }
 
 /// Where a fact comes from: a source document and a place in it.
@@ -129,6 +247,10 @@ pub struct Param {
     pub values: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<ParamValue>,
+    /// Port params (edition 2): the documented range or set a site's value must lie in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<PortsSchema>")]
+    pub range: Option<PortSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -190,9 +312,35 @@ pub struct Endpoint {
     /// A role the site must bind to addresses or names.
     #[serde(default, skip_serializing_if = "is_false")]
     pub role: bool,
+    /// Edition 2: a peer the device learns at run time (a DNS SRV record, a provisioning
+    /// service, a DHCP option). Like a role, the site binds it; unbound, it opens nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovered: Option<Discovered>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
+}
+
+/// How a discovered endpoint is learnt (edition 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, tag = "via", rename_all = "kebab-case")]
+pub enum Discovered {
+    /// A DNS SRV record (RFC 2782): `name` is `_service._proto.domain`.
+    Srv { name: String },
+    /// A provisioning or configuration service hands the address over.
+    Provisioning,
+    /// A DHCP option (RFC 2132), e.g. 42 for NTP servers.
+    DhcpOption { option: u8 },
+}
+
+impl std::fmt::Display for Discovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Discovered::Srv { name } => write!(f, "learnt from DNS SRV {name}"),
+            Discovered::Provisioning => f.write_str("learnt from a provisioning service"),
+            Discovered::DhcpOption { option } => write!(f, "learnt from DHCP option {option}"),
+        }
+    }
 }
 
 /// What kind of peer an endpoint is.
@@ -205,7 +353,7 @@ pub enum EndpointKind {
 
 impl Endpoint {
     pub fn kind(&self) -> EndpointKind {
-        match (self.service, self.role) {
+        match (self.service, self.role || self.discovered.is_some()) {
             (Some(s), _) => EndpointKind::Service(s),
             (None, true) => EndpointKind::Role,
             (None, false) => EndpointKind::Remote,
@@ -297,6 +445,42 @@ pub enum Condition {
     Version(#[schemars(with = "String")] VersionReq),
     /// A region (param value).
     Region(String),
+    /// Edition 2: holds when the inner condition does not.
+    Not(Box<Condition>),
+    /// Edition 2: holds when at least one does.
+    Any(Vec<Condition>),
+    /// Edition 2: holds when every one does.
+    All(Vec<Condition>),
+}
+
+impl Condition {
+    /// Every leaf condition (feature, version, region) inside this one, itself included.
+    pub fn leaves(&self) -> Vec<&Condition> {
+        match self {
+            Condition::Not(c) => c.leaves(),
+            Condition::Any(l) | Condition::All(l) => l.iter().flat_map(Condition::leaves).collect(),
+            leaf => vec![leaf],
+        }
+    }
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |l: &[Condition]| {
+            l.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Condition::Feature(x) => write!(f, "feature {x}"),
+            Condition::Version(v) => write!(f, "version {v}"),
+            Condition::Region(r) => write!(f, "region {r}"),
+            Condition::Not(c) => write!(f, "not ({c})"),
+            Condition::Any(l) => write!(f, "any of ({})", list(l)),
+            Condition::All(l) => write!(f, "all of ({})", list(l)),
+        }
+    }
 }
 
 /// The outer flow a tunnelled flow is carried inside.
@@ -326,8 +510,96 @@ pub struct Tls {
     pub inspection: Option<Inspection>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
+    /// The server name the device sends in its ClientHello.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
+    /// Edition 2: the server refuses a ClientHello without SNI.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sni_required: bool,
+    /// Edition 2: ALPN protocol names the device offers (RFC 7301), e.g. `x-amzn-mqtt-ca`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    /// Edition 2: the device authenticates with a client certificate (mutual TLS).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub client_cert: bool,
+    /// Edition 2: the lowest TLS version the server accepts: 1.0, 1.1, 1.2 or 1.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<String>,
+}
+
+/// What a flow can do with an HTTP(S) proxy (edition 2, `proxy:`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Proxy {
+    /// `supported` or `unsupported`.
+    pub http: Support,
+    /// Only through `CONNECT` (the proxy tunnels TLS, never terminates it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub connect_only: bool,
+    /// Whether a proxy that asks for credentials works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated: Option<Support>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Support {
+    Supported,
+    Unsupported,
+}
+
+impl Support {
+    pub fn from_name(s: &str) -> Option<Support> {
+        match s {
+            "supported" => Some(Support::Supported),
+            "unsupported" => Some(Support::Unsupported),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Support::Supported => "supported",
+            Support::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// How the device authenticates to the service (edition 2, `auth:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Auth {
+    None,
+    Password,
+    Token,
+    ApiKey,
+    ClientCert,
+    Sigv4,
+    Other,
+}
+
+impl Auth {
+    pub const ALL: [Auth; 7] = [
+        Auth::None,
+        Auth::Password,
+        Auth::Token,
+        Auth::ApiKey,
+        Auth::ClientCert,
+        Auth::Sigv4,
+        Auth::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Auth::None => "none",
+            Auth::Password => "password",
+            Auth::Token => "token",
+            Auth::ApiKey => "api-key",
+            Auth::ClientCert => "client-cert",
+            Auth::Sigv4 => "sigv4",
+            Auth::Other => "other",
+        }
+    }
 }
 
 /// IKE (phase 1) or ESP (phase 2) facts.
@@ -399,7 +671,26 @@ pub struct Flow {
     pub icmp_type: Option<String>,
     /// Seconds between keepalives the device sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<KeepaliveSchema>")]
     pub keepalive: Option<u32>,
+    /// Edition 2: the source says the device sends keepalives but not how often
+    /// (`keepalive: unspecified`).
+    #[serde(
+        rename = "keepalive",
+        default,
+        skip_serializing_if = "is_false",
+        serialize_with = "unspecified_word"
+    )]
+    #[schemars(skip)]
+    pub keepalive_unspecified: bool,
+    /// Edition 2: seconds of silence the flow must survive in the firewall's connection
+    /// table (a UDP flow the device keeps open with sparse packets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<u32>,
+    /// Edition 2: flows this one takes the place of wherever it applies (its conditions hold,
+    /// the site keeps it): those then open nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub persistent: bool,
     /// The service on the flow's listening side has no access control of its own (the
@@ -408,6 +699,16 @@ pub struct Flow {
     pub unauthenticated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
+    /// Edition 2: the URL path the device requests (HTTP, WebSocket), e.g. `/mqtt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_path: Option<String>,
+    /// Edition 2: how the device authenticates to the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+    /// Edition 2: whether the flow may go through an HTTP(S) proxy. Documented: the policy
+    /// still opens the flow to its own peers (a proxy leg is not compiled yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<Proxy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ike: Option<Crypto>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -432,16 +733,93 @@ impl Flow {
         }
     }
 
+    /// Notes on a flow for `show` and `doc`: what the second edition adds to a row.
+    pub fn edition2_notes(&self) -> Vec<String> {
+        let f = self;
+        let mut notes = Vec::new();
+        if f.keepalive_unspecified {
+            notes.push("keepalive: interval unspecified".to_string());
+        }
+        if let Some(t) = f.idle_timeout {
+            notes.push(format!("idle timeout {t}s"));
+        }
+        if !f.replaces.is_empty() {
+            notes.push(format!("replaces {}", f.replaces.join(", ")));
+        }
+        if let Some(t) = &f.tls {
+            if !t.alpn.is_empty() {
+                notes.push(format!("ALPN {}", t.alpn.join(", ")));
+            }
+            if t.sni_required {
+                notes.push("SNI required".to_string());
+            }
+            if t.client_cert {
+                notes.push("client certificate (mutual TLS)".to_string());
+            }
+            if let Some(v) = &t.min_version {
+                notes.push(format!("TLS >= {v}"));
+            }
+        }
+        if let Some(p) = &f.url_path {
+            notes.push(format!("path {p}"));
+        }
+        if let Some(a) = f.auth {
+            notes.push(format!("auth {}", a.name()));
+        }
+        if let Some(p) = &f.proxy {
+            let mut t = format!("HTTP proxy {}", p.http.name());
+            if p.connect_only {
+                t.push_str(", CONNECT only");
+            }
+            if let Some(a) = p.authenticated {
+                t.push_str(&format!(", authenticated proxy {}", a.name()));
+            }
+            notes.push(t);
+        }
+        notes
+    }
+
     /// Whether the device is the `from` side (ports are the peer's).
     pub fn outbound(&self) -> bool {
         self.from == DEVICE
     }
 }
 
+/// How a choice group's flows relate (edition 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChoicePolicy {
+    /// At least one of the flows must work (the first edition's only meaning).
+    #[default]
+    Any,
+    /// Exactly one: the site picks it (`choose:`), and only it is opened.
+    One,
+    /// The first that works, in the order listed (fallbacks): every one is opened unless the
+    /// site picks one.
+    Ordered,
+}
+
+impl ChoicePolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChoicePolicy::Any => "any",
+            ChoicePolicy::One => "one",
+            ChoicePolicy::Ordered => "ordered",
+        }
+    }
+}
+
+fn is_any(p: &ChoicePolicy) -> bool {
+    *p == ChoicePolicy::Any
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Alternative {
     pub id: String,
+    /// `any` (default), `one` or `ordered`.
+    #[serde(default, skip_serializing_if = "is_any")]
+    pub policy: ChoicePolicy,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Never empty.
@@ -512,6 +890,8 @@ pub enum NoteTopic {
     Nat,
     TlsInspection,
     Keepalive,
+    /// Edition 2: sources that contradict each other, each cited.
+    Contradiction,
     Other,
 }
 
@@ -523,6 +903,38 @@ pub struct Note {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
+}
+
+impl Alternative {
+    /// The group's flows that exist in `mode` (all for `None`), in the order listed.
+    pub fn flows_in<'a>(&'a self, p: &'a Profile, mode: Option<&'a str>) -> Vec<&'a str> {
+        self.flows
+            .iter()
+            .filter(|id| p.flows_in(mode).any(|f| &&f.id == id))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// The group in words for `mode` (`None`: every mode), its flows in that mode only; `None`
+    /// when none of its flows is in the mode. Shared by `show` and `doc`.
+    pub fn sentence(&self, p: &Profile, mode: Option<&str>) -> Option<String> {
+        let flows = self.flows_in(p, mode);
+        if flows.is_empty() {
+            return None;
+        }
+        Some(match self.policy {
+            ChoicePolicy::Any => format!("at least one of {} must work", flows.join(", ")),
+            ChoicePolicy::One => format!(
+                "exactly one of {} is used; the site picks it (`choose: {{{}: …}}`)",
+                flows.join(", "),
+                self.id
+            ),
+            ChoicePolicy::Ordered => format!(
+                "{}, tried in this order; all open unless the site picks one",
+                flows.join(", else ")
+            ),
+        })
+    }
 }
 
 impl Profile {
@@ -579,6 +991,19 @@ enum ListensWord {
     Unspecified,
 }
 
+fn unspecified_word<S: serde::Serializer>(_: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("unspecified")
+}
+
+/// JSON Schema stand-in for `keepalive`: seconds, or `unspecified`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum KeepaliveSchema {
+    Seconds(#[schemars(range(min = 1))] u32),
+    Unspecified(#[schemars(regex(pattern = r"^unspecified$"))] String),
+}
+
 /// JSON Schema stand-in for [`PortSpec`] as written in files.
 #[derive(JsonSchema)]
 #[serde(untagged)]
@@ -586,10 +1011,11 @@ enum ListensWord {
 enum PortsSchema {
     /// One port.
     Port(#[schemars(range(min = 1, max = 65535))] u16),
-    /// `"3001-3003"`, `"{param}"`, `unspecified`, or (in listens) `none`.
+    /// `"3001-3003"`, `"{param}"`, `unspecified`, (in listens) `none`, or (edition 2) a
+    /// comma list of those items, `"443, 2195-2196, 5223"`.
     Text(
         #[schemars(regex(
-            pattern = r"^(\d+(-\d+)?|\{[A-Za-z0-9][A-Za-z0-9_.-]*\}|unspecified|none)$"
+            pattern = r"^((\d+(-\d+)?|\{[A-Za-z0-9][A-Za-z0-9_.-]*\})(\s*,\s*(\d+(-\d+)?|\{[A-Za-z0-9][A-Za-z0-9_.-]*\}))*|unspecified|none)$"
         ))]
         String,
     ),

@@ -150,6 +150,28 @@ pub struct RawProfile {
     pub listens: Spanned<RawListens>,
     #[serde(default)]
     pub notes: Vec<RawNote>,
+    /// Edition 2: what the device needs that is not a flow (addressing, link, credentials,
+    /// DNS), each cited.
+    #[serde(default)]
+    pub requirements: Vec<RawRequirement>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequirement {
+    pub kind: Spanned<String>,
+    pub text: String,
+    /// addressing: DHCP options the device needs (3 router, 6 DNS, 42 NTP, …).
+    #[serde(default)]
+    pub dhcp_options: Vec<Spanned<i64>>,
+    /// dns: names that must resolve.
+    #[serde(default)]
+    pub names: Vec<Spanned<String>>,
+    /// dns: resolvers the device uses whatever DHCP says.
+    #[serde(default)]
+    pub resolvers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub source: RawCitations,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -161,6 +183,15 @@ pub struct RawSource {
     pub file: Option<String>,
     #[serde(default)]
     pub url: Option<String>,
+    /// Edition 2: the document's date, `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    #[serde(default)]
+    pub date: Option<Spanned<String>>,
+    /// Edition 2: the document's revision or version, as it names itself.
+    #[serde(default)]
+    pub revision: Option<Spanned<String>>,
+    /// Edition 2: from whose side the document's tables are written.
+    #[serde(default)]
+    pub perspective: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -193,6 +224,9 @@ pub struct RawParam {
     pub values: Vec<Spanned<Scalar>>,
     #[serde(default)]
     pub default: Option<Spanned<RawPorts>>,
+    /// Edition 2, port params: the documented range or set a site's value must lie in.
+    #[serde(default)]
+    pub range: Option<Spanned<RawPorts>>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
@@ -217,8 +251,24 @@ pub struct RawEndpoint {
     pub service: Option<Spanned<String>>,
     #[serde(default)]
     pub role: Option<Spanned<bool>>,
+    /// Edition 2: a peer the device learns at run time; the site binds it, as a role.
+    #[serde(default)]
+    pub discovered: Option<Spanned<RawDiscovered>>,
     #[serde(default)]
     pub source: RawCitations,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscovered {
+    /// `srv` | `provisioning` | `dhcp-option`.
+    pub via: Spanned<String>,
+    /// srv: the record's owner name, `_service._proto.domain`.
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// dhcp-option: the option's code (42: NTP servers, RFC 2132 section 8.3).
+    #[serde(default)]
+    pub option: Option<Spanned<i64>>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -230,6 +280,15 @@ pub struct RawCondition {
     pub version: Option<Spanned<String>>,
     #[serde(default)]
     pub region: Option<Spanned<String>>,
+    /// Edition 2: holds when the inner condition does not.
+    #[serde(default)]
+    pub not: Option<Box<Spanned<RawCondition>>>,
+    /// Edition 2: holds when at least one of the list does.
+    #[serde(default)]
+    pub any: Option<Spanned<Vec<Spanned<RawCondition>>>>,
+    /// Edition 2: holds when every one of the list does.
+    #[serde(default)]
+    pub all: Option<Spanned<Vec<Spanned<RawCondition>>>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -251,6 +310,25 @@ pub struct RawTls {
     pub versions: Vec<String>,
     #[serde(default)]
     pub sni: Option<String>,
+    #[serde(default)]
+    pub sni_required: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub alpn: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub client_cert: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub min_version: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    /// `supported` | `unsupported`.
+    pub http: Spanned<String>,
+    #[serde(default)]
+    pub connect_only: bool,
+    #[serde(default)]
+    pub authenticated: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -307,8 +385,15 @@ pub struct RawFlow {
     pub group: Option<Spanned<String>>,
     #[serde(default)]
     pub icmp_type: Option<Spanned<String>>,
+    /// Seconds, or `unspecified` (edition 2).
     #[serde(default)]
-    pub keepalive: Option<Spanned<i64>>,
+    pub keepalive: Option<Spanned<Scalar>>,
+    /// Edition 2: seconds of silence the flow must survive in the firewall's state table.
+    #[serde(default)]
+    pub idle_timeout: Option<Spanned<i64>>,
+    /// Edition 2: flows this one takes the place of where it applies.
+    #[serde(default)]
+    pub replaces: Vec<Spanned<String>>,
     #[serde(default)]
     pub persistent: bool,
     /// The service on the flow's listening side has no access control of its own.
@@ -316,6 +401,15 @@ pub struct RawFlow {
     pub unauthenticated: bool,
     #[serde(default)]
     pub tls: Option<Spanned<RawTls>>,
+    /// Edition 2: the URL path the device requests.
+    #[serde(default)]
+    pub url_path: Option<Spanned<String>>,
+    /// Edition 2: how the device authenticates.
+    #[serde(default)]
+    pub auth: Option<Spanned<String>>,
+    /// Edition 2: whether and how the flow may go through an HTTP(S) proxy.
+    #[serde(default)]
+    pub proxy: Option<Spanned<RawProxy>>,
     #[serde(default)]
     pub ike: Option<RawCrypto>,
     #[serde(default)]
@@ -326,6 +420,10 @@ pub struct RawFlow {
 #[serde(deny_unknown_fields)]
 pub struct RawAlternative {
     pub id: Spanned<String>,
+    /// Edition 2: `any` (at least one, the default), `one` (exactly one, the site picks) or
+    /// `ordered` (the first that works, in the order listed).
+    #[serde(default)]
+    pub policy: Option<Spanned<String>>,
     #[serde(default)]
     pub description: Option<String>,
     pub flows: Spanned<Vec<Spanned<String>>>,

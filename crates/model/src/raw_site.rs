@@ -129,6 +129,10 @@ pub struct RawDevice {
     pub features: Vec<Spanned<String>>,
     #[serde(default)]
     pub flows: BTreeMap<String, Spanned<RawFlowSetting>>,
+    /// The flow picked in each of the profile's choice groups (`group: flow`): the group's
+    /// other flows open nothing. Required for groups of `policy: one`.
+    #[serde(default)]
+    pub choose: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub description: Option<String>,
 }

@@ -174,3 +174,64 @@ mod tests {
         );
     }
 }
+
+/// Expands brace lists in a hostname (`time{1,2,3}.example.com` → three names; several lists
+/// multiply). A brace without a comma is a `{param}` and stays as written. `None` when a list
+/// holds an empty item or braces do not pair up.
+pub fn expand_braces(s: &str) -> Option<Vec<String>> {
+    let mut out = vec![String::new()];
+    let mut rest = s;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after.find('}')?;
+        let inner = &after[..close];
+        let head = &rest[..open];
+        if inner.contains(',') {
+            let items: Vec<&str> = inner.split(',').map(str::trim).collect();
+            if items.iter().any(|i| i.is_empty() || i.contains('{')) {
+                return None;
+            }
+            out = out
+                .iter()
+                .flat_map(|o| items.iter().map(move |i| format!("{o}{head}{i}")))
+                .collect();
+        } else {
+            for o in &mut out {
+                o.push_str(&rest[..open + close + 2]);
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    for o in &mut out {
+        o.push_str(rest);
+    }
+    Some(out)
+}
+
+/// Whether `s` is one whole `{param}` (a host param standing for a name or an address).
+pub fn whole_param(s: &str) -> Option<&str> {
+    s.strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .filter(|n| is_ident(n))
+}
+
+#[cfg(test)]
+mod brace_tests {
+    use super::*;
+
+    #[test]
+    fn brace_lists_multiply_and_params_stay() {
+        assert_eq!(
+            expand_braces("time{1,2}.{region}.example{.com,.net}"),
+            Some(vec![
+                "time1.{region}.example.com".to_string(),
+                "time1.{region}.example.net".to_string(),
+                "time2.{region}.example.com".to_string(),
+                "time2.{region}.example.net".to_string(),
+            ])
+        );
+        assert_eq!(expand_braces("a{1,}.example.com"), None);
+        assert_eq!(whole_param("{ntp_server}"), Some("ntp_server"));
+        assert_eq!(whole_param("{ntp_server}.example.com"), None);
+    }
+}

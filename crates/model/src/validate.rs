@@ -65,6 +65,8 @@ fn unique_ids<'a>(
 }
 
 struct Ctx<'a> {
+    /// The file's edition (`portolan:`): the second edition's constructs need 2.
+    edition: i64,
     sources: BTreeSet<String>,
     params: HashMap<String, &'a RawParam>,
     features: BTreeSet<String>,
@@ -75,7 +77,7 @@ struct Ctx<'a> {
 /// Validates a raw profile; problems go to `sink`. The returned profile is meaningful only
 /// when `sink` holds no error.
 pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
-    check_format_version(sink, &raw.portolan);
+    check_format_version(sink, &raw.portolan, 2);
     if !is_profile_id(&raw.id.value) {
         sink.error(
             pos(&raw.id),
@@ -85,6 +87,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
         );
     }
     let ctx = Ctx {
+        edition: raw.portolan.value,
         sources: unique_ids(sink, "source", raw.sources.iter().map(|s| &s.id)),
         params: raw.params.iter().map(|p| (p.id.value.clone(), p)).collect(),
         features: unique_ids(sink, "feature", raw.features.iter().map(|f| &f.id)),
@@ -106,11 +109,18 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
                     "say where the document is",
                 );
             }
+            ctx.source_facts(sink, s);
             SourceDoc {
                 id: s.id.value.clone(),
                 title: s.title.clone(),
                 file: s.file.clone(),
                 url: s.url.clone(),
+                date: s.date.as_ref().map(|d| d.value.clone()),
+                revision: s.revision.as_ref().map(|r| r.value.clone()),
+                perspective: s
+                    .perspective
+                    .as_ref()
+                    .and_then(|w| Perspective::ALL.into_iter().find(|x| x.name() == w.value)),
             }
         })
         .collect();
@@ -141,13 +151,19 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
     let flows: Vec<Flow> = raw.flows.iter().map(|f| ctx.flow(sink, f)).collect();
     ctx.flow_ids(sink, raw);
     ctx.tunnels(sink, raw, &flows);
+    ctx.replacements(sink, raw, &flows);
     let alternatives = raw
         .alternatives
         .iter()
-        .map(|a| ctx.alternative(sink, a, raw))
+        .map(|a| ctx.alternative(sink, a, raw, &flows))
         .collect();
     let listens = ctx.listens(sink, raw);
     let notes = raw.notes.iter().map(|n| ctx.note(sink, n)).collect();
+    let requirements = raw
+        .requirements
+        .iter()
+        .map(|r| ctx.requirement(sink, r))
+        .collect();
 
     if raw.flows.is_empty() {
         sink.warning(
@@ -176,7 +192,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
     usage::unused_declarations(sink, raw, &endpoints, &flows, &listens);
 
     Profile {
-        portolan: 1,
+        portolan: if raw.portolan.value == 2 { 2 } else { 1 },
         id: raw.id.value.clone(),
         vendor: raw.vendor.clone(),
         product: raw.product.clone(),
@@ -191,10 +207,23 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
         alternatives,
         listens,
         notes,
+        requirements,
     }
 }
 
 impl Ctx<'_> {
+    /// A construct of the second edition, written at `at`: an error in a `portolan: 1` file.
+    fn needs_edition2(&self, sink: &mut Sink, at: Pos, what: &str) {
+        if self.edition < 2 {
+            sink.error(
+                at,
+                Code::EditionRequired,
+                format!("{what} belongs to the profile format's second edition"),
+                "write `portolan: 2` as the file's first line (docs/profile-format.md)",
+            );
+        }
+    }
+
     fn cite(&self, sink: &mut Sink, raw: &RawCitations) -> Vec<Citation> {
         raw.0
             .iter()

@@ -129,3 +129,36 @@ fn schema_rejects_shape_errors() {
         );
     }
 }
+
+/// `site_schema()` (`portolan schema site`) against every good site fixture and the examples;
+/// a site with an unknown key or a device without `zone` fails it.
+#[test]
+fn every_good_site_validates_against_the_site_schema() {
+    let schema = serde_json::to_value(portolan_model::site_schema()).expect("JSON");
+    let v = jsonschema::validator_for(&schema).expect("site_schema() is a valid JSON Schema");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files: Vec<PathBuf> = fs::read_dir(root.join("test-data/sites/good"))
+        .expect("good sites")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.push(root.join("examples/site.yaml"));
+    files.push(root.join("examples/inventory/site.yaml"));
+    assert!(files.len() >= 6);
+    let mut failures = Vec::new();
+    for f in &files {
+        let text = fs::read_to_string(f).expect("readable");
+        let errs = errors(&v, &yaml_value(&f.display().to_string(), &text));
+        if !errs.is_empty() {
+            failures.push(format!("{}: {errs:?}", f.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    let bad = yaml_value(
+        "bad",
+        "portolan: 1\nsite: s\nzones: []\ndevices:\n  - id: d\n    profile: p\n    addresses: [10.0.0.1]\n    chose: {a: b}\n",
+    );
+    let errs = errors(&v, &bad);
+    assert!(errs.iter().any(|e| e.contains("zone")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.contains("chose")), "{errs:?}");
+}

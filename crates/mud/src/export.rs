@@ -339,6 +339,7 @@ fn conditions_text(f: &Flow) -> String {
             portolan_model::Condition::Feature(x) => format!("feature {x}"),
             portolan_model::Condition::Version(v) => format!("version {v}"),
             portolan_model::Condition::Region(r) => format!("region {r}"),
+            other => other.to_string(),
         })
         .collect::<Vec<_>>()
         .join(", ")

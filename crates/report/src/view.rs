@@ -178,6 +178,7 @@ fn condition_text(c: &Condition) -> String {
         Condition::Feature(f) => format!("feature {f} enabled"),
         Condition::Version(v) => format!("version {v}"),
         Condition::Region(r) => format!("region {r}"),
+        other => other.to_string(),
     }
 }
 

@@ -85,6 +85,9 @@ fn row(p: &Profile, f: &Flow) -> String {
     for c in &f.conditions {
         desc.push_str(&format!(" [{}]", super::show::condition_text(c)));
     }
+    for n in f.edition2_notes() {
+        desc.push_str(&format!(" [{n}]"));
+    }
     let app = f
         .app
         .clone()
@@ -165,12 +168,23 @@ pub fn markdown(p: &Profile, mode: Option<&str>) -> String {
         }
     }
     for a in &p.alternatives {
-        out.push_str(&format!(
-            "\nAt least one of {} must work ({}): {}\n",
-            a.flows.join(", "),
-            a.id,
-            cell(a.description.as_deref().unwrap_or(""))
-        ));
+        if let Some(text) = a.sentence(p, mode) {
+            let mut chars = text.chars();
+            let first = chars.next().map(|c| c.to_ascii_uppercase());
+            out.push_str(&format!(
+                "\n{}{} ({}): {}\n",
+                first.unwrap_or_default(),
+                cell(chars.as_str()),
+                a.id,
+                cell(a.description.as_deref().unwrap_or(""))
+            ));
+        }
+    }
+    if !p.requirements.is_empty() {
+        out.push_str("\n## Requirements that are not flows\n\n");
+        for r in &p.requirements {
+            out.push_str(&format!("- {}\n", cell(&r.line())));
+        }
     }
     if !p.params.is_empty() {
         out.push_str("\n## Parameters the site sets\n\n| Param | Type | Default | Description |\n|---|---|---|---|\n");
@@ -226,17 +240,33 @@ pub fn markdown(p: &Profile, mode: Option<&str>) -> String {
     if !p.notes.is_empty() {
         out.push_str("\n## Notes\n\n");
         for n in &p.notes {
-            out.push_str(&format!("- {}\n", cell(&n.text)));
+            let head = if n.topic == portolan_model::NoteTopic::Contradiction {
+                let docs: Vec<&str> = n.source.iter().map(|c| c.doc.as_str()).collect();
+                format!("Sources contradict each other ({}): ", docs.join(", "))
+            } else {
+                String::new()
+            };
+            out.push_str(&format!("- {head}{}\n", cell(&n.text)));
         }
     }
     out.push_str("\n## Sources\n\n");
     for s in &p.sources {
         let loc = s.file.as_deref().or(s.url.as_deref()).unwrap_or("");
+        let mut when: Vec<String> = s.date.iter().chain(&s.revision).cloned().collect();
+        if let Some(w) = s.perspective {
+            when.push(format!("tables from the {}'s side", w.name()));
+        }
+        let when = if when.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", when.join(", "))
+        };
         out.push_str(&format!(
-            "- `{}`: {} ({})\n",
+            "- `{}`: {} ({}{})\n",
             s.id,
             cell(&s.title),
-            cell(loc)
+            cell(loc),
+            cell(&when)
         ));
     }
     out

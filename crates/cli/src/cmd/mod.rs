@@ -35,6 +35,12 @@ pub fn load_catalog(g: &Global) -> anyhow::Result<Catalog> {
     for dir in &g.catalog {
         cat.add_path(dir).map_err(report)?;
     }
+    for f in &cat.skipped_sites {
+        eprintln!(
+            "note: {} is a site, not a profile; the catalog skips it",
+            f.display()
+        );
+    }
     Ok(cat)
 }
 

@@ -41,6 +41,7 @@ pub fn condition_text(c: &Condition) -> String {
         Condition::Feature(f) => format!("feature {f}"),
         Condition::Version(v) => format!("version {v}"),
         Condition::Region(r) => format!("region {r}"),
+        other => other.to_string(),
     }
 }
 
@@ -122,6 +123,7 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
         if let Some(k) = f.keepalive {
             notes.push(format!("keepalive {k}s"));
         }
+        notes.extend(f.edition2_notes());
         if f.persistent {
             notes.push("persistent".into());
         }
@@ -149,11 +151,12 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
     out.push_str(&t.to_string());
     out.push('\n');
     for alt in &p.alternatives {
-        out.push_str(&format!(
-            "alternatives `{}`: at least one of {}\n",
-            alt.id,
-            alt.flows.join(", ")
-        ));
+        if let Some(text) = alt.sentence(p, mode) {
+            out.push_str(&format!("alternatives `{}`: {text}\n", alt.id));
+        }
+    }
+    for r in &p.requirements {
+        out.push_str(&format!("requirement {}\n", r.line()));
     }
     out
 }

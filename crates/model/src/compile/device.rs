@@ -112,7 +112,7 @@ fn check<'a>(
     let mut tally = site_check::Tally::default();
     let flows: Vec<&Flow> = p.flows_in(mode).collect();
     let version = settings(sink, d, p, mode, &flows);
-    let mut out = Vec::new();
+    let mut applying: Vec<(&Flow, Option<&Spanned<RawFlowSetting>>)> = Vec::new();
     for f in flows.iter().copied() {
         let setting = d.flows.get(&f.id);
         if let Some(st) = setting {
@@ -133,6 +133,30 @@ fn check<'a>(
         }
         if let Some(why) = site_check::conditions(sink, &dev, f, version.as_deref()) {
             tally.skipped(why);
+            continue;
+        }
+        applying.push((f, setting));
+    }
+    // The site's picks in choice groups (edition 2): the flows not picked open nothing.
+    let candidates: Vec<&str> = applying.iter().map(|(f, _)| f.id.as_str()).collect();
+    let unchosen = site_check::choices(sink, &dev, mode, &candidates);
+    applying.retain(|(f, _)| {
+        let keep = !unchosen.contains(f.id.as_str());
+        if !keep {
+            tally.skipped(site_check::Skip::NotChosen);
+        }
+        keep
+    });
+    // A flow that applies takes the place of those it `replaces` (edition 2): they open
+    // nothing. Validation forbids chains, so the order does not matter.
+    let replaced: Vec<&str> = applying
+        .iter()
+        .flat_map(|(f, _)| f.replaces.iter().map(String::as_str))
+        .collect();
+    let mut out = Vec::new();
+    for (f, setting) in applying {
+        if replaced.contains(&f.id.as_str()) {
+            tally.skipped(site_check::Skip::Replaced);
             continue;
         }
         tally.active.push(f);

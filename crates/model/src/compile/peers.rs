@@ -74,27 +74,35 @@ impl Dev<'_> {
             EndpointKind::Remote => {
                 let mut peers = Peers {
                     prefixes: e.addresses.clone(),
-                    wildcards: e
-                        .domains
-                        .iter()
-                        .filter_map(|d| check_wildcard(d).ok().map(str::to_string))
-                        .collect(),
                     ..Peers::default()
                 };
-                for h in &e.hosts {
-                    let mut missing = false;
-                    let name = expand_template(h, |id| {
-                        let v = site_check::value(self, id);
-                        missing |= v.is_none();
-                        v
-                    });
-                    if missing {
-                        for id in crate::syntax::template_params(h).unwrap_or_default() {
-                            if site_check::value(self, id).is_none() {
-                                self.param(sink, id, &flow.id);
-                            }
+                // Wildcard domains may hold params (edition 2): a param without a value
+                // opens nothing (`missing-param`).
+                for d in &e.domains {
+                    let domain = self.expand(sink, d, flow)?;
+                    match check_wildcard(&domain) {
+                        Ok(rest) => peers.wildcards.push(rest.to_string()),
+                        _ => {
+                            sink.error(
+                                self.here(),
+                                Code::InvalidDomain,
+                                format!(
+                                    "`{d}` expands to `{domain}`, which is not a wildcard domain"
+                                ),
+                                "check the device's params",
+                            );
+                            return None;
                         }
-                        return None;
+                    }
+                }
+                for h in &e.hosts {
+                    let name = self.expand(sink, h, flow)?;
+                    // A whole-host param (edition 2) may be given an address.
+                    if self.p.portolan >= 2 && crate::syntax::whole_param(h).is_some() {
+                        if let Ok(a) = name.parse::<IpAddr>() {
+                            peers.prefixes.push(IpNet::from(a));
+                            continue;
+                        }
                     }
                     if !is_hostname(&name) {
                         sink.error(
@@ -112,6 +120,28 @@ impl Dev<'_> {
                 Some(peers)
             }
         }
+    }
+}
+
+impl Dev<'_> {
+    /// A host or domain template with the device's values; `None` (and `missing-param` for
+    /// each param without a value) when one is missing.
+    fn expand(&self, sink: &mut Sink, t: &str, flow: &Flow) -> Option<String> {
+        let mut missing = false;
+        let out = expand_template(t, |id| {
+            let v = site_check::value(self, id);
+            missing |= v.is_none();
+            v
+        });
+        if missing {
+            for id in crate::syntax::template_params(t).unwrap_or_default() {
+                if site_check::value(self, id).is_none() {
+                    self.param(sink, id, &flow.id);
+                }
+            }
+            return None;
+        }
+        Some(out)
     }
 }
 

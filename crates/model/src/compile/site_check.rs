@@ -18,6 +18,12 @@
 //! - `accept:` (lint findings the site accepts): each names a device of the site (if any), a
 //!   flow of a profile the site uses (of that device's profile, when it names one), a code
 //!   spelled as lint's are (lint checks it is one of its codes) and a reason.
+//! - Choices (edition 2): the site's `choose:` picks, checked; the flows not picked open
+//!   nothing, and a `policy: one` group left unpicked is `choice-required`.
+//!
+//! Over 800 lines: the site-value checks, the condition and choice evaluation (edition 2) and
+//! the warnings after lowering all read one device view (`Dev`) and one tally; split, each
+//! part would re-derive them.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -28,7 +34,7 @@ use crate::diag::{Code, Pos, Sink, Subject};
 use crate::document::pos;
 use crate::ir::Rule;
 use crate::ports::{parse_item, PortError, PortItem};
-use crate::profile::{Condition, Flow, Param, ParamType, Profile, VersionReq};
+use crate::profile::{ChoicePolicy, Condition, Flow, Param, ParamType, Profile, VersionReq};
 use crate::protocol::Protocol;
 use crate::raw::{RawPorts, Spanned};
 use crate::raw_site::{RawDevice, RawSite};
@@ -208,13 +214,43 @@ fn check_value(param: &Param, v: &Spanned<RawPorts>) -> Result<(), Refusal> {
     }
 }
 
+/// A port param with a documented `range` (edition 2): the site's value must lie inside it,
+/// or the rule would open ports the vendor does not state.
+fn check_range(param: &Param, v: &Spanned<RawPorts>) -> Result<(), Refusal> {
+    let Some(range) = &param.range else {
+        return Ok(());
+    };
+    let (_, items) = items(v);
+    for (at, text) in &items {
+        for part in text.split(',') {
+            let outside = match parse_item(part) {
+                Ok(PortItem::Single(n)) => !range.contains(n),
+                Ok(PortItem::Range(a, b)) => (a..=b).any(|n| !range.contains(n)),
+                _ => false,
+            };
+            if outside {
+                return refuse(
+                    *at,
+                    format!(
+                        "param `{}`: `{}` lies outside the range the profile documents ({range})",
+                        param.id,
+                        part.trim()
+                    ),
+                    format!("give the port in use, within {range}"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks every param a device sets against the profile's declaration; returns the ids whose
 /// value was refused (unknown ids are reported by the caller).
 pub(super) fn params(sink: &mut Sink, d: &RawDevice, p: &Profile) -> BTreeSet<String> {
     let mut bad = BTreeSet::new();
     for (id, v) in &d.params {
         let Some(param) = p.param(id) else { continue };
-        if let Err(r) = check_value(param, v) {
+        if let Err(r) = check_value(param, v).and_then(|()| check_range(param, v)) {
             sink.error_about(
                 Subject::Param(id.clone()),
                 r.at,
@@ -233,6 +269,22 @@ pub(super) enum Skip {
     Feature(String),
     Region,
     Version,
+    /// A combined condition (`not`/`any`/`all`, edition 2) does not hold.
+    Combined,
+    /// Another flow of its choice group is the one the site picked.
+    NotChosen,
+    /// A flow that applies replaces it.
+    Replaced,
+}
+
+/// A condition's value for a device: a version condition on a device whose version the site
+/// does not give is unknown (and the flow is included, with `version-unknown`, as in the
+/// first edition).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Truth {
+    Yes,
+    No,
+    Unknown,
 }
 
 /// Whether every condition of `f` holds for the device; the first that does not, if any.
@@ -255,21 +307,130 @@ pub(super) fn conditions(
     for c in &f.conditions {
         let this = match c {
             Condition::Feature(_) => None,
-            Condition::Region(r) => match dev.param(sink, "region", &f.id) {
-                Some(v) if &v == r => None,
-                _ => Some(Skip::Region),
-            },
-            Condition::Version(req) => match version {
-                Some(v) => (!version_ok(v, req)).then_some(Skip::Version),
-                None => {
-                    version_unknown(sink, dev, f, req);
-                    None
-                }
-            },
+            Condition::Region(_) | Condition::Version(_) => {
+                let skip = match c {
+                    Condition::Region(_) => Skip::Region,
+                    _ => Skip::Version,
+                };
+                (truth(sink, dev, f, version, c) == Truth::No).then_some(skip)
+            }
+            _ => (truth(sink, dev, f, version, c) == Truth::No).then_some(Skip::Combined),
         };
         skip = skip.or(this);
     }
     skip
+}
+
+/// A condition's value, three-valued over an unknown version (Kleene's logic: `not` keeps
+/// unknown, `any` is yes when one is, `all` no when one is).
+fn truth(sink: &mut Sink, dev: &Dev, f: &Flow, version: Option<&[u32]>, c: &Condition) -> Truth {
+    let of = |b: bool| if b { Truth::Yes } else { Truth::No };
+    match c {
+        Condition::Feature(x) => of(dev.d.features.iter().any(|y| &y.value == x)),
+        Condition::Region(r) => of(dev.param(sink, "region", &f.id).is_some_and(|v| &v == r)),
+        Condition::Version(req) => match version {
+            Some(v) => of(version_ok(v, req)),
+            None => {
+                version_unknown(sink, dev, f, req);
+                Truth::Unknown
+            }
+        },
+        Condition::Not(inner) => match truth(sink, dev, f, version, inner) {
+            Truth::Yes => Truth::No,
+            Truth::No => Truth::Yes,
+            Truth::Unknown => Truth::Unknown,
+        },
+        Condition::Any(l) | Condition::All(l) => {
+            let vals: Vec<Truth> = l.iter().map(|x| truth(sink, dev, f, version, x)).collect();
+            let (decides, otherwise) = if matches!(c, Condition::Any(_)) {
+                (Truth::Yes, Truth::No)
+            } else {
+                (Truth::No, Truth::Yes)
+            };
+            if vals.contains(&decides) {
+                decides
+            } else if vals.contains(&Truth::Unknown) {
+                Truth::Unknown
+            } else {
+                otherwise
+            }
+        }
+    }
+}
+
+/// The site's picks in the profile's choice groups (`choose:`, edition 2), checked; returns
+/// the flows of the device's mode that open nothing because another flow of their group was
+/// picked. A `policy: one` group of which two or more flows would apply here (enabled, their
+/// conditions holding: `applying`) without a pick is `choice-required`.
+pub(super) fn choices(
+    sink: &mut Sink,
+    dev: &Dev,
+    mode: Option<&str>,
+    applying: &[&str],
+) -> BTreeSet<String> {
+    let (d, p) = (dev.d, dev.p);
+    let mut out = BTreeSet::new();
+    for (group, pick) in &d.choose {
+        let Some(a) = p.alternatives.iter().find(|a| &a.id == group) else {
+            let known: Vec<&str> = p.alternatives.iter().map(|a| a.id.as_str()).collect();
+            sink.error(
+                pos(pick),
+                Code::UnknownChoice,
+                format!(
+                    "device `{}`: profile `{}` has no choice group `{group}`",
+                    d.id.value, p.id
+                ),
+                if known.is_empty() {
+                    "the profile has no `alternatives`; remove `choose:`".to_string()
+                } else {
+                    format!("choice groups: {}", known.join(", "))
+                },
+            );
+            continue;
+        };
+        let here = a.flows_in(p, mode);
+        if !here.contains(&pick.value.as_str()) {
+            let in_mode = mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default();
+            sink.error(
+                pos(pick),
+                Code::InvalidChoice,
+                format!(
+                    "device `{}`: `{}` is no flow of choice group `{group}`{in_mode}",
+                    d.id.value, pick.value
+                ),
+                format!("pick one of: {}", here.join(", ")),
+            );
+        }
+    }
+    for a in &p.alternatives {
+        let here = a.flows_in(p, mode);
+        match d.choose.get(&a.id) {
+            Some(pick) => out.extend(
+                here.into_iter()
+                    .filter(|f| *f != pick.value)
+                    .map(String::from),
+            ),
+            None if a.policy == ChoicePolicy::One
+                && here.iter().filter(|f| applying.contains(f)).count() > 1 =>
+            {
+                sink.error(
+                    pos(&d.profile),
+                    Code::ChoiceRequired,
+                    format!(
+                        "device `{}`: profile `{}` says exactly one of {} is used (choice group `{}`); the site picks none",
+                        d.id.value,
+                        p.id,
+                        here.join(", "),
+                        a.id
+                    ),
+                    format!("add `choose: {{{}: {}}}` with the flow this device uses", a.id, here[0]),
+                );
+                out.extend(here.into_iter().map(String::from));
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 fn version_unknown(sink: &mut Sink, dev: &Dev, f: &Flow, req: &VersionReq) {
@@ -295,6 +456,12 @@ pub(super) struct Tally<'a> {
     pub by_feature: usize,
     pub by_region: usize,
     pub by_version: usize,
+    /// Flows whose combined condition (edition 2) does not hold.
+    pub by_condition: usize,
+    /// Flows of a choice group the site picked another flow of.
+    pub not_chosen: usize,
+    /// Flows another applying flow replaces.
+    pub replaced: usize,
     /// Flows listed as documented but not enforced.
     pub documented: usize,
     /// Rules made.
@@ -310,6 +477,9 @@ impl<'a> Tally<'a> {
             }
             Skip::Region => self.by_region += 1,
             Skip::Version => self.by_version += 1,
+            Skip::Combined => self.by_condition += 1,
+            Skip::NotChosen => self.not_chosen += 1,
+            Skip::Replaced => self.replaced += 1,
         }
     }
 }
@@ -367,6 +537,27 @@ fn nothing_allowed(sink: &mut Sink, dev: &Dev, mode: Option<&str>, t: &Tally) {
             "flows are for other versions",
         ));
     }
+    for (k, one, many) in [
+        (
+            t.by_condition,
+            "flow's condition does not hold",
+            "flows' conditions do not hold",
+        ),
+        (
+            t.not_chosen,
+            "flow is not the one chosen",
+            "flows are not the ones chosen",
+        ),
+        (
+            t.replaced,
+            "flow is replaced by another",
+            "flows are replaced by others",
+        ),
+    ] {
+        if k > 0 {
+            why.push(n(k, one, many));
+        }
+    }
     if t.documented > 0 {
         why.push(n(
             t.documented,
@@ -417,7 +608,7 @@ fn params_of<'f>(f: &'f Flow, p: &'f Profile, d: &RawDevice) -> Vec<&'f str> {
     }
     if !d.bind.contains_key(f.peer()) {
         if let Some(e) = p.endpoint(f.peer()) {
-            for h in &e.hosts {
+            for h in e.hosts.iter().chain(&e.domains) {
                 out.extend(template_params(h).unwrap_or_default());
             }
         }
@@ -437,6 +628,7 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
         let used = flows.iter().any(|fl| {
             fl.conditions
                 .iter()
+                .flat_map(Condition::leaves)
                 .any(|c| matches!(c, Condition::Feature(x) if *x == f.value))
         });
         if known && !used {
@@ -454,6 +646,7 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
     let regional = flows.iter().any(|fl| {
         fl.conditions
             .iter()
+            .flat_map(Condition::leaves)
             .any(|c| matches!(c, Condition::Region(_)))
     });
     for (id, v) in &d.params {
@@ -480,6 +673,7 @@ fn unused_values(sink: &mut Sink, dev: &Dev, mode: Option<&str>, version_valid: 
         let conditional = flows.iter().any(|fl| {
             fl.conditions
                 .iter()
+                .flat_map(Condition::leaves)
                 .any(|c| matches!(c, Condition::Version(_)))
         });
         if version_valid && !conditional {

@@ -31,8 +31,12 @@ codes! {
     AddressConflict = "address-conflict",
     AddressOutsideZone = "address-outside-zone",
     AnyPeer = "any-peer",
+    /// A site deploys a profile with a `policy: one` choice group and picks none.
+    ChoiceRequired = "choice-required",
     DuplicateFlowId = "duplicate-flow-id",
     DuplicateId = "duplicate-id",
+    /// A second-edition construct in a `portolan: 1` file.
+    EditionRequired = "edition-required",
     EmptyAlternative = "empty-alternative",
     EmptyBinding = "empty-binding",
     EmptyZone = "empty-zone",
@@ -43,6 +47,8 @@ codes! {
     InvalidAddress = "invalid-address",
     InvalidBinding = "invalid-binding",
     InvalidCast = "invalid-cast",
+    /// A site's `choose:` names a flow outside the group or the device's mode.
+    InvalidChoice = "invalid-choice",
     InvalidCondition = "invalid-condition",
     InvalidDomain = "invalid-domain",
     InvalidEndpoint = "invalid-endpoint",
@@ -53,6 +59,8 @@ codes! {
     InvalidMac = "invalid-mac",
     InvalidParam = "invalid-param",
     InvalidPort = "invalid-port",
+    /// `replaces:` names itself, a flow of no shared mode, or makes a chain.
+    InvalidReplace = "invalid-replace",
     InvalidService = "invalid-service",
     InvalidSource = "invalid-source",
     InvalidValue = "invalid-value",
@@ -85,9 +93,13 @@ codes! {
     RequiredFlowDisabled = "required-flow-disabled",
     ReservedId = "reserved-id",
     ReversedRange = "reversed-range",
+    /// A choice group that holds a single flow in some mode: nothing to choose from.
+    SingleFlowChoice = "single-flow-choice",
     TabIndent = "tab-indent",
     UnboundRole = "unbound-role",
     UnboundService = "unbound-service",
+    /// A site's `choose:` names a choice group the profile lacks.
+    UnknownChoice = "unknown-choice",
     UnknownDevice = "unknown-device",
     UnknownEndpoint = "unknown-endpoint",
     UnknownFeature = "unknown-feature",

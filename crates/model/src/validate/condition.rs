@@ -1,5 +1,5 @@
 //! Flow conditions (`conditions:`): features, regions and versions, each naming something the
-//! profile declares.
+//! profile declares, and (edition 2) `not`/`any`/`all` combining them.
 
 use crate::diag::{Code, Sink};
 use crate::document::pos;
@@ -17,15 +17,50 @@ impl Ctx<'_> {
         let r = &c.value;
         let set = usize::from(r.feature.is_some())
             + usize::from(r.version.is_some())
-            + usize::from(r.region.is_some());
+            + usize::from(r.region.is_some())
+            + usize::from(r.not.is_some())
+            + usize::from(r.any.is_some())
+            + usize::from(r.all.is_some());
         if set != 1 {
             sink.error(
                 pos(c),
                 Code::InvalidCondition,
-                "a condition names exactly one of feature, version, region",
-                "write one condition per list entry",
+                "a condition names exactly one of feature, version, region (or, in the second edition, not, any, all)",
+                "write one condition per list entry; combine them with `any:` or `all:`",
             );
             return None;
+        }
+        if let Some(inner) = &r.not {
+            self.needs_edition2(sink, pos(c), "a `not:` condition");
+            return self
+                .condition(sink, inner)
+                .map(|x| Condition::Not(Box::new(x)));
+        }
+        for (list, word) in [(&r.any, "any"), (&r.all, "all")] {
+            let Some(list) = list else { continue };
+            self.needs_edition2(sink, pos(c), &format!("an `{word}:` condition"));
+            if list.value.is_empty() {
+                sink.error(
+                    pos(list),
+                    Code::InvalidCondition,
+                    format!("`{word}:` lists no condition"),
+                    "list the conditions it combines",
+                );
+                return None;
+            }
+            let inner: Vec<Condition> = list
+                .value
+                .iter()
+                .filter_map(|x| self.condition(sink, x))
+                .collect();
+            if inner.len() != list.value.len() {
+                return None;
+            }
+            return Some(if word == "any" {
+                Condition::Any(inner)
+            } else {
+                Condition::All(inner)
+            });
         }
         if let Some(f) = &r.feature {
             if !self.features.contains(&f.value) {

@@ -72,8 +72,21 @@ impl Ctx<'_> {
                 "list at least one port, or write `unspecified`",
             );
         }
-        let mut out = Vec::new();
+        // A comma list written as one text, `"443, 2195-2196, 5223"` (edition 2).
+        let mut split: Vec<(Pos, Scalar)> = Vec::new();
         for (at, s) in items {
+            match s {
+                Scalar::Str(t) if t.contains(',') => {
+                    self.needs_edition2(sink, at, "a port list written as text");
+                    let parts = t.split(',').map(|x| Scalar::Str(x.trim().to_string()));
+                    split.extend(parts.map(|x| (at, x)));
+                }
+                other => split.push((at, other.clone())),
+            }
+        }
+        let mut out = Vec::new();
+        for (at, s) in &split {
+            let at = *at;
             let parsed = match s {
                 Scalar::Int(n) => port_number(*n).map(PortItem::Single),
                 Scalar::Str(t) => parse_item(t),
@@ -115,7 +128,7 @@ impl Ctx<'_> {
                     at,
                     Code::InvalidPort,
                     format!("`{t}` is not a port, range or {{param}}"),
-                    "write 443, \"3001-3003\", \"{param}\" or `unspecified`",
+                    "write 443, \"3001-3003\", \"{param}\" or `unspecified`; a list is written `[443, 5223]` (or, in the second edition, `\"443, 5223\"`)",
                 ),
             }
         }
@@ -345,21 +358,56 @@ impl Ctx<'_> {
                 );
             }
         }
-        let keepalive = f
+        let keepalive_unspecified = f
             .keepalive
             .as_ref()
-            .and_then(|k| match u32::try_from(k.value) {
-                Ok(v) if v > 0 => Some(v),
-                _ => {
+            .is_some_and(|k| matches!(&k.value, Scalar::Str(w) if w == "unspecified"));
+        if let Some(k) = f.keepalive.as_ref().filter(|_| keepalive_unspecified) {
+            self.needs_edition2(sink, pos(k), "`keepalive: unspecified`");
+        }
+        let keepalive = f.keepalive.as_ref().and_then(|k| match &k.value {
+            Scalar::Int(n) if *n > 0 && u32::try_from(*n).is_ok() => u32::try_from(*n).ok(),
+            Scalar::Str(w) if w == "unspecified" => None,
+            other => {
+                sink.error(
+                    pos(k),
+                    Code::InvalidValue,
+                    format!("keepalive {other} is not a positive number of seconds"),
+                    "give seconds, e.g. 540, or `unspecified` where the source gives none",
+                );
+                None
+            }
+        });
+        let idle_timeout = f.idle_timeout.as_ref().and_then(|t| {
+            self.needs_edition2(sink, pos(t), "`idle_timeout`");
+            match u32::try_from(t.value) {
+                Ok(v) if v > 0 && protocol.has_ports() => Some(v),
+                Ok(v) if v > 0 => {
                     sink.error(
-                        pos(k),
+                        pos(t),
                         Code::InvalidValue,
-                        format!("keepalive {} is not a positive number of seconds", k.value),
-                        "give seconds, e.g. 540",
+                        format!("protocol {protocol} keeps no connection state to time out"),
+                        "idle_timeout is for tcp, udp or sctp flows",
                     );
                     None
                 }
-            });
+                _ => {
+                    sink.error(
+                        pos(t),
+                        Code::InvalidValue,
+                        format!(
+                            "idle_timeout {} is not a positive number of seconds",
+                            t.value
+                        ),
+                        "give seconds, e.g. 300",
+                    );
+                    None
+                }
+            }
+        });
+        if let Some(r) = f.replaces.first() {
+            self.needs_edition2(sink, pos(r), "`replaces`");
+        }
         let tls = f.tls.as_ref().map(|t| {
             let inspection = t
                 .value
@@ -378,11 +426,72 @@ impl Ctx<'_> {
                         None
                     }
                 });
+            self.tls_facts(sink, &t.value);
             Tls {
                 expected_issuer: t.value.expected_issuer.clone(),
                 inspection,
                 versions: t.value.versions.clone(),
                 sni: t.value.sni.clone(),
+                sni_required: t.value.sni_required.as_ref().is_some_and(|b| b.value),
+                alpn: t.value.alpn.iter().map(|a| a.value.clone()).collect(),
+                client_cert: t.value.client_cert.as_ref().is_some_and(|b| b.value),
+                min_version: t.value.min_version.as_ref().map(|v| v.value.clone()),
+            }
+        });
+        let url_path = f.url_path.as_ref().map(|u| {
+            self.needs_edition2(sink, pos(u), "`url_path`");
+            if !u.value.starts_with('/') || u.value.chars().any(char::is_whitespace) {
+                sink.error(
+                    pos(u),
+                    Code::InvalidValue,
+                    format!("url_path `{}` is not a URL path", u.value),
+                    "write the path as the device requests it, starting with '/', e.g. /mqtt",
+                );
+            }
+            u.value.clone()
+        });
+        let auth = f.auth.as_ref().and_then(|a| {
+            self.needs_edition2(sink, pos(a), "`auth`");
+            let found = Auth::ALL.into_iter().find(|x| x.name() == a.value);
+            if found.is_none() {
+                let names: Vec<&str> = Auth::ALL.iter().map(|x| x.name()).collect();
+                sink.error(
+                    pos(a),
+                    Code::UnknownValue,
+                    format!("auth `{}` is not known", a.value),
+                    format!("use one of: {}", names.join(", ")),
+                );
+            }
+            found
+        });
+        let proxy = f.proxy.as_ref().map(|p| {
+            self.needs_edition2(sink, pos(p), "`proxy`");
+            let word = |sink: &mut Sink, w: &Spanned<String>| {
+                let v = Support::from_name(&w.value);
+                if v.is_none() {
+                    sink.error(
+                        pos(w),
+                        Code::UnknownValue,
+                        format!("`{}` is not known", w.value),
+                        "use supported or unsupported",
+                    );
+                }
+                v
+            };
+            let http = word(sink, &p.value.http).unwrap_or(Support::Unsupported);
+            let authenticated = p.value.authenticated.as_ref().and_then(|w| word(sink, w));
+            if http == Support::Unsupported && (p.value.connect_only || authenticated.is_some()) {
+                sink.error(
+                    pos(p),
+                    Code::InvalidValue,
+                    "`connect_only` and `authenticated` describe a proxy the flow can use; `http: unsupported` says it cannot",
+                    "remove them, or write `http: supported`",
+                );
+            }
+            Proxy {
+                http,
+                connect_only: p.value.connect_only,
+                authenticated,
             }
         });
         Flow {
@@ -414,9 +523,15 @@ impl Ctx<'_> {
             group,
             icmp_type: f.icmp_type.as_ref().map(|t| t.value.clone()),
             keepalive,
+            keepalive_unspecified,
+            idle_timeout,
+            replaces: f.replaces.iter().map(|r| r.value.clone()).collect(),
             persistent: f.persistent,
             unauthenticated: f.unauthenticated,
             tls,
+            url_path,
+            auth,
+            proxy,
             ike: f.ike.as_ref().map(|c| crypto(sink, c)),
             esp: f.esp.as_ref().map(|c| crypto(sink, c)),
         }
@@ -462,43 +577,143 @@ impl Ctx<'_> {
         }
     }
 
-    /// `inside:` must name a flow sharing a mode, and a port the outer flow has.
+    /// `inside:` must name a flow that exists in every mode of the inner flow, and a port the
+    /// outer flow has.
     pub(super) fn tunnels(&self, sink: &mut Sink, raw: &RawProfile, flows: &[Flow]) {
         for (rf, f) in raw.flows.iter().zip(flows) {
             let (Some(ri), Some(inside)) = (&rf.inside, &f.inside) else {
                 continue;
             };
-            let outer = flows
+            let outer_in = |mode: Option<&str>| {
+                flows
+                    .iter()
+                    .find(|o| o.id == inside.flow && !std::ptr::eq(*o, f) && o.in_mode(mode))
+            };
+            // The modes the inner flow exists in (every declared one when it lists none).
+            let modes: Vec<Option<&str>> = if !f.modes.is_empty() {
+                f.modes.iter().map(|m| Some(m.as_str())).collect()
+            } else if self.modes.is_empty() {
+                vec![None]
+            } else {
+                self.modes.iter().map(|m| Some(m.as_str())).collect()
+            };
+            let missing: Vec<&str> = modes
                 .iter()
-                .find(|o| o.id == inside.flow && !std::ptr::eq(*o, f) && shares_mode(o, f));
-            match outer {
-                None => sink.error(
+                .filter(|m| outer_in(**m).is_none())
+                .map(|m| m.unwrap_or("(all)"))
+                .collect();
+            if !missing.is_empty() {
+                let m = if modes == [None] {
+                    String::new()
+                } else {
+                    format!(" in mode {}", missing.join(", "))
+                };
+                sink.error(
                     pos(&ri.value.flow),
                     Code::UnknownFlow,
                     format!(
-                        "flow `{}` is carried inside `{}`, which is no flow of the same mode",
+                        "flow `{}` is carried inside `{}`, which is no flow{m}",
                         f.id, inside.flow
                     ),
-                    "name the outer flow's id",
-                ),
-                Some(o) => {
-                    if let Some(p) = &ri.value.port {
-                        match port_number(p.value) {
-                            Err(_) => sink.error(
-                                pos(p),
-                                Code::PortOutOfRange,
-                                format!("port {} is outside 1..65535", p.value),
-                                "ports are 1 to 65535",
-                            ),
-                            Ok(n) if !o.ports.contains(n) => sink.error(
+                    "name an outer flow that exists in every mode of the inner one, or limit the inner flow's `modes`",
+                );
+                continue;
+            }
+            let outers: Vec<&Flow> = modes.iter().filter_map(|m| outer_in(*m)).collect();
+            if let Some(p) = &ri.value.port {
+                match port_number(p.value) {
+                    Err(_) => sink.error(
+                        pos(p),
+                        Code::PortOutOfRange,
+                        format!("port {} is outside 1..65535", p.value),
+                        "ports are 1 to 65535",
+                    ),
+                    Ok(n) => {
+                        if let Some(o) = outers.iter().find(|o| !o.ports.contains(n)) {
+                            sink.error(
                                 pos(p),
                                 Code::InsidePortMismatch,
                                 format!("outer flow `{}` has no port {n}", o.id),
                                 format!("use one of {}", o.ports),
-                            ),
-                            Ok(_) => {}
+                            );
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The second edition's TLS facts: ALPN names as RFC 7301 section 3.1 bounds them (1 to
+    /// 255 bytes), a TLS version the IETF defined, and `versions` none below `min_version`.
+    fn tls_facts(&self, sink: &mut Sink, t: &RawTls) {
+        for b in [&t.sni_required, &t.client_cert].into_iter().flatten() {
+            self.needs_edition2(sink, pos(b), "this `tls` fact");
+        }
+        if let Some(a) = t.alpn.first() {
+            self.needs_edition2(sink, pos(a), "`tls.alpn`");
+        }
+        for a in &t.alpn {
+            if a.value.is_empty() || a.value.len() > 255 {
+                sink.error(
+                    pos(a),
+                    Code::InvalidValue,
+                    "an ALPN protocol name is 1 to 255 bytes (RFC 7301 section 3.1)",
+                    "write the name as the vendor gives it, e.g. x-amzn-mqtt-ca or h2",
+                );
+            }
+        }
+        let known = ["1.0", "1.1", "1.2", "1.3"];
+        if let Some(v) = &t.min_version {
+            self.needs_edition2(sink, pos(v), "`tls.min_version`");
+            if !known.contains(&v.value.as_str()) {
+                sink.error(
+                    pos(v),
+                    Code::InvalidValue,
+                    format!("TLS version `{}` is not one of 1.0, 1.1, 1.2, 1.3", v.value),
+                    "write the version as 1.2 or 1.3",
+                );
+            } else if let Some(low) = t.versions.iter().find(|x| x.as_str() < v.value.as_str()) {
+                sink.error(
+                    pos(v),
+                    Code::InvalidValue,
+                    format!("`versions` lists {low}, below min_version {}", v.value),
+                    "list only versions the server accepts",
+                );
+            }
+        }
+    }
+
+    /// `replaces:` (edition 2) names other flows sharing a mode, none of which replaces a
+    /// flow in turn (no chains: what a chain would leave open depends on order).
+    pub(super) fn replacements(&self, sink: &mut Sink, raw: &RawProfile, flows: &[Flow]) {
+        for (rf, f) in raw.flows.iter().zip(flows) {
+            for r in &rf.replaces {
+                let targets: Vec<&Flow> = flows
+                    .iter()
+                    .filter(|o| o.id == r.value && shares_mode(o, f))
+                    .collect();
+                let problem = if r.value == f.id {
+                    Some(format!("flow `{}` replaces itself", f.id))
+                } else if targets.is_empty() {
+                    Some(format!(
+                        "flow `{}` replaces `{}`, which is no flow of the same mode",
+                        f.id, r.value
+                    ))
+                } else if targets.iter().any(|t| !t.replaces.is_empty()) {
+                    Some(format!(
+                        "flow `{}` replaces `{}`, which replaces flows in turn",
+                        f.id, r.value
+                    ))
+                } else {
+                    None
+                };
+                if let Some(message) = problem {
+                    sink.error(
+                        pos(r),
+                        Code::InvalidReplace,
+                        message,
+                        "name flows of a shared mode that replace nothing themselves",
+                    );
                 }
             }
         }

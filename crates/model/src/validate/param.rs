@@ -46,15 +46,50 @@ impl Ctx<'_> {
             );
         }
         let values: Vec<String> = p.values.iter().map(|v| v.value.to_string()).collect();
+        let range = p.range.as_ref().and_then(|r| {
+            self.needs_edition2(sink, pos(r), "a param's `range`");
+            if !matches!(kind, ParamType::Port | ParamType::Ports) {
+                sink.error_about(
+                    Subject::Param(p.id.value.clone()),
+                    pos(r),
+                    Code::InvalidParam,
+                    format!(
+                        "param `{}` is a {}; only port params take a `range`",
+                        p.id.value, p.kind.value
+                    ),
+                    "use `type: port` or `type: ports`, or remove `range`",
+                );
+                return None;
+            }
+            match param_value(sink, &p.id.value, ParamType::Ports, &[], r) {
+                Some(ParamValue::Ports(spec)) => Some(spec),
+                _ => None,
+            }
+        });
         let default = p
             .default
             .as_ref()
             .and_then(|d| param_value(sink, &p.id.value, kind, &values, d));
+        if let (Some(ParamValue::Ports(d)), Some(r), Some(at)) = (&default, &range, &p.default) {
+            if !within(d, r) {
+                sink.error_about(
+                    Subject::Param(p.id.value.clone()),
+                    pos(at),
+                    Code::InvalidParam,
+                    format!(
+                        "default of param `{}` lies outside its range {r}",
+                        p.id.value
+                    ),
+                    "give a default inside the documented range",
+                );
+            }
+        }
         Param {
             id: p.id.value.clone(),
             kind,
             values,
             default,
+            range,
             description: p.description.clone(),
             source: self.cite(sink, &p.source),
         }
@@ -119,4 +154,16 @@ pub(super) fn param_value(
         }
         _ => Some(ParamValue::Text(text)),
     }
+}
+
+/// Whether every port of `value` lies in `range` (both concrete port lists).
+pub(crate) fn within(value: &PortSpec, range: &PortSpec) -> bool {
+    let PortSpec::List(items) = value else {
+        return false;
+    };
+    items.iter().all(|i| match i {
+        PortItem::Single(p) => range.contains(*p),
+        PortItem::Range(a, b) => (*a..=*b).all(|p| range.contains(p)),
+        PortItem::Param(_) => false,
+    })
 }

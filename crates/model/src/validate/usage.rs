@@ -25,6 +25,7 @@ pub(super) fn unused_declarations(
         let used = flows.iter().any(|fl| {
             fl.conditions
                 .iter()
+                .flat_map(Condition::leaves)
                 .any(|c| matches!(c, Condition::Feature(x) if *x == f.id.value))
         });
         if !used {
@@ -38,7 +39,7 @@ pub(super) fn unused_declarations(
     }
     let mut used: BTreeSet<String> = BTreeSet::new();
     for e in endpoints {
-        for h in &e.hosts {
+        for h in e.hosts.iter().chain(&e.domains) {
             used.extend(
                 template_params(h)
                     .unwrap_or_default()
@@ -69,6 +70,7 @@ pub(super) fn unused_declarations(
     if flows.iter().any(|fl| {
         fl.conditions
             .iter()
+            .flat_map(Condition::leaves)
             .any(|c| matches!(c, Condition::Region(_)))
     }) {
         used.insert("region".to_string());
