@@ -16,6 +16,7 @@ pub mod profile;
 pub mod protocol;
 pub mod raw;
 pub mod raw_site;
+pub mod suggest;
 pub mod syntax;
 pub mod validate;
 pub mod work;
