@@ -218,11 +218,16 @@ fn site(g: &Global, a: &InitSiteArgs) -> anyhow::Result<Outcome> {
     let mut services: Vec<String> = vec!["dns".into(), "dhcp".into()];
     let mut next_doc_address = 10u8;
     let mut left: Vec<Diagnostic> = Vec::new();
+    let shown = a
+        .file
+        .output
+        .as_ref()
+        .map_or("<new site>".to_string(), |p| p.display().to_string());
     // Each round answers what the compiler reported; a role bound may reveal no new ones, so
     // a few rounds settle every catalog profile.
     for _ in 0..4 {
         let text = site_text(&a.name, &devices, &services);
-        let diags = match portolan_model::compile::site_text("<new site>", &text, &profiles) {
+        let diags = match portolan_model::compile::site_text(&shown, &text, &profiles) {
             Ok(l) => l.warnings.into_iter().filter(|d| d.is_error()).collect(),
             Err(d) => d,
         };
