@@ -81,7 +81,8 @@ pub fn site_text(
     let mut sink = Sink::new(file);
     crate::inventory::load(&mut raw, file, &mut sink);
     let policy = compile(&raw, profiles, &mut sink);
-    let diags = sink.finish();
+    let mut diags = sink.finish();
+    crate::suggest::caret_on_keys(&mut diags, file, text);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
