@@ -662,6 +662,10 @@ pub struct LabArgs {
     /// Time one attempt of a probe may take, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub timeout: u64,
+    /// Print every probe's row; by default only the rows that did not behave as expected,
+    /// and a summary per device group (JSON always has every row).
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -799,7 +803,8 @@ pub struct AuditArgs {
     /// This firewall's own addresses, for flows bound to `firewall` (local DNS, DHCP, NTP).
     #[arg(long, value_name = "ADDR")]
     pub firewall: Vec<IpAddr>,
-    /// List conforming flows in the table too (JSON always has every flow).
+    /// List conforming flows and flows of unknown devices in the table too (JSON always has
+    /// every flow).
     #[arg(long)]
     pub all: bool,
     /// Threads: the flow table is split in this many shards (by a hash of each flow's

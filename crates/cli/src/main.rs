@@ -6,6 +6,7 @@ mod cli;
 mod cmd;
 mod output;
 mod report;
+mod table;
 mod write;
 
 use std::process::ExitCode;

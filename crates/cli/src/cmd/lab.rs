@@ -37,7 +37,7 @@ pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
         ..Options::default()
     };
     let report = lab::run(&policy, &opts, &|m| eprintln!("lab: {m}"))?;
-    report::print(&a.out, &report, || table(&report))?;
+    report::print(&a.out, &report, || table(&report, a.all))?;
     Ok(if report.all_match() {
         Outcome::Ok
     } else {
@@ -45,12 +45,47 @@ pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The matrix for people, then the summary and notes.
-pub fn table(r: &Report) -> String {
+/// For people: a summary per device group, the rows that did not behave as expected (every
+/// row with `all`), then the summary line and notes.
+pub fn table(r: &Report, all: bool) -> String {
+    let mut groups = report::table(["device", "probes", "as expected", "mismatched", "skipped"]);
+    crate::table::fit(&mut groups);
+    let mut per: Vec<(&str, [usize; 4])> = Vec::new();
+    for row in &r.rows {
+        let at = match per.iter().position(|(d, _)| *d == row.device) {
+            Some(i) => i,
+            None => {
+                per.push((&row.device, [0; 4]));
+                per.len() - 1
+            }
+        };
+        let c = &mut per[at].1;
+        c[0] += 1;
+        let skipped = matches!(row.observed, portolan_lab::send::Observed::Skip(_));
+        if skipped {
+            c[3] += 1;
+        } else if row.ok {
+            c[1] += 1;
+        } else {
+            c[2] += 1;
+        }
+    }
+    for (device, c) in &per {
+        groups.add_row([
+            device.to_string(),
+            c[0].to_string(),
+            c[1].to_string(),
+            c[2].to_string(),
+            c[3].to_string(),
+        ]);
+    }
     let mut t = report::table([
         "device", "from", "flow", "kind", "traffic", "to", "expected", "observed", "",
     ]);
-    for row in &r.rows {
+    crate::table::fit(&mut t);
+    let mut shown = 0;
+    for row in r.rows.iter().filter(|x| all || !x.ok) {
+        shown += 1;
         let observed = match &row.observed {
             portolan_lab::send::Observed::WrongAnswer(d)
             | portolan_lab::send::Observed::Error(d)
@@ -74,7 +109,16 @@ pub fn table(r: &Report) -> String {
         ]);
     }
     let s = &r.summary;
-    let mut out = format!("{t}\n");
+    let mut out = format!("{groups}\n");
+    if shown > 0 {
+        out.push_str(&format!("{t}\n"));
+    }
+    if !all && shown < r.rows.len() {
+        out.push_str(&format!(
+            "{} row(s) behaved as expected and are not listed: `--all` lists every probe\n",
+            r.rows.len() - shown
+        ));
+    }
     out.push_str(&format!(
         "lab {}: {} probes; {} expected to pass, {} expected to be dropped ({} of them adversarial: spoofed, foreign MAC, unicast, narrowed port, unbound peer); {} as expected, {} mismatched, {} skipped; {} admitting rules read from the kernel's trace; {:.1} s\n",
         r.site, s.probes, s.expected_pass, s.expected_drop, s.adversarial, s.matched, s.mismatched, s.skipped, s.attributed, s.seconds

@@ -93,10 +93,13 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
     } else {
         format!("{} {}", p.vendor, p.product)
     };
-    let mut out = format!(
-        "{} — {name} ({})\n",
-        p.id,
-        mode.map_or("all modes".to_string(), |m| format!("mode {m}"))
+    let mut out = crate::table::wrap(
+        &format!(
+            "{} — {name} ({})",
+            p.id,
+            mode.map_or("all modes".to_string(), |m| format!("mode {m}"))
+        ),
+        2,
     );
     let mut t = report::table([
         "id",
@@ -110,6 +113,7 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
         "opt",
         "notes",
     ]);
+    crate::table::fit(&mut t);
     for f in p.flows_in(mode) {
         let mut notes: Vec<String> = f.conditions.iter().map(condition_text).collect();
         if let Some(i) = &f.inside {
@@ -146,13 +150,18 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
             notes.join("; "),
         ]);
     }
+    // The flow id and protocol whole (a flow is found by its id); the other columns wrap.
+    crate::table::keep_whole(&mut t, &[0, 5]);
     out.push_str(&t.to_string());
     out.push('\n');
     for alt in &p.alternatives {
-        out.push_str(&format!(
-            "alternatives `{}`: at least one of {}\n",
-            alt.id,
-            alt.flows.join(", ")
+        out.push_str(&crate::table::wrap(
+            &format!(
+                "alternatives `{}`: at least one of {}",
+                alt.id,
+                alt.flows.join(", ")
+            ),
+            2,
         ));
     }
     out
