@@ -20,7 +20,15 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_portolan")
 }
 
-/// `explain`'s verdict and rule (`profile/flow`) for `packet`, from its JSON.
+fn schema() -> jsonschema::Validator {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/explain.v1.json");
+    let text = std::fs::read_to_string(&path).expect("schemas/explain.v1.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    jsonschema::draft202012::new(&v).expect("a draft 2020-12 schema")
+}
+
+/// `explain`'s verdict and rule (`profile/flow`) for `packet`, from its JSON, which must
+/// validate against the published schema.
 fn explain(packet: &str) -> (String, Option<String>) {
     let out = Command::new(bin())
         .args(["explain", &data("site.yaml").display().to_string(), packet])
@@ -30,6 +38,8 @@ fn explain(packet: &str) -> (String, Option<String>) {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{packet}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(v["format"], "portolan/explain/v1");
+    let errors: Vec<String> = schema().iter_errors(&v).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{packet}: {errors:?}");
     let verdict = v["verdict"].as_str().expect("verdict").to_string();
     let code = out.status.code();
     assert_eq!(
