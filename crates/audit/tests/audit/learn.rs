@@ -1,8 +1,8 @@
 //! `learn`: a draft profile from a capture validates, and audits the same capture clean.
 
 use portolan_audit::decode::linktype;
-use portolan_audit::write::L4;
 use portolan_audit::learn::{draft, to_yaml, LearnOptions};
+use portolan_audit::write::L4;
 use portolan_audit::{audit, Options, Status};
 use portolan_model::Listens;
 
