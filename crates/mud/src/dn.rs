@@ -109,13 +109,13 @@ fn is_oneline(t: &str) -> bool {
 }
 
 fn escaped(b: &[u8], i: usize) -> bool {
-    let mut n = 0;
+    let mut n = 0usize;
     let mut j = i;
     while j > 0 && b[j - 1] == b'\\' {
         n += 1;
         j -= 1;
     }
-    n % 2 == 1
+    !n.is_multiple_of(2)
 }
 
 /// Splits at `sep` where it is neither escaped nor inside double quotes (OpenSSL's oneline
@@ -282,7 +282,7 @@ fn compat_value(v: &str) -> Result<Value, String> {
 }
 
 fn unhex(h: &str) -> Result<Vec<u8>, String> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return Err(format!("`#{h}`: odd number of hex digits"));
     }
     (0..h.len())
