@@ -276,3 +276,47 @@ fn a_misspelt_catalog_id_gets_a_suggestion() {
         text(&out.stderr)
     );
 }
+
+/// `audit --all` lists the unknown-device flow it counts; without `--all` only violations.
+#[test]
+fn audit_all_shows_the_unknown_device_flows_it_counts() {
+    use portolan_audit::decode::linktype;
+    use portolan_audit::write::{self, PcapWriter, L4};
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("address");
+    let t0: i64 = 1_800_000_000_000_000_000;
+    let mut w = PcapWriter::new(Vec::new(), linktype::ETHERNET, 65535, false).expect("memory");
+    // A UDP datagram between two hosts that are no device of the site.
+    let pkt = write::ip(
+        ip("192.0.2.7"),
+        ip("192.0.2.8"),
+        &L4::Udp {
+            sport: 40000,
+            dport: 9999,
+            payload: b"x",
+        },
+    );
+    w.packet(t0, &write::ethernet(&pkt, &[]), None)
+        .expect("memory");
+    let dir = tempfile::tempdir().expect("tmp");
+    let cap = dir.path().join("unknown.pcap");
+    std::fs::write(&cap, w.into_inner()).expect("writes");
+    let site = repo("crates/cli/tests/data/explain/site.yaml");
+    let audit = |all: bool| {
+        let mut args = vec![
+            "audit".to_string(),
+            site.display().to_string(),
+            cap.display().to_string(),
+        ];
+        if all {
+            args.push("--all".into());
+        }
+        let out = Command::new(bin()).args(&args).output().expect("runs");
+        text(&out.stdout)
+    };
+    let plain = audit(false);
+    assert!(plain.contains("1 of unknown devices"), "{plain}");
+    assert!(!plain.contains("192.0.2.7"), "{plain}");
+    let all = audit(true);
+    assert!(all.contains("192.0.2.7:40000"), "{all}");
+    assert!(all.contains("unknown device"), "{all}");
+}
