@@ -108,6 +108,8 @@ pub fn table(r: &Report, all: bool) -> String {
             if row.ok { "ok" } else { "MISMATCH" }.to_string(),
         ]);
     }
+    // Device, flow and traffic whole: a probe is found by them.
+    crate::table::keep_whole(&mut t, &[0, 2, 4]);
     let s = &r.summary;
     let mut out = format!("{groups}\n");
     if shown > 0 {
@@ -135,4 +137,85 @@ pub fn table(r: &Report, all: bool) -> String {
         out.push_str(&format!("note: {n}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use portolan_lab::probe::{Fate, Kind};
+    use portolan_lab::report::{Report, Row};
+    use portolan_lab::send::Observed;
+
+    fn row(device: &str, flow: &str, expected: Fate, observed: Observed) -> Row {
+        let ok = matches!(
+            (&expected, &observed),
+            (Fate::Pass, Observed::Pass) | (Fate::Drop, Observed::Drop)
+        );
+        Row {
+            device: device.into(),
+            flow: flow.into(),
+            kind: Kind::Required,
+            traffic: format!("tcp {flow}"),
+            src: "10.20.0.10".parse().expect("address"),
+            dst: "198.51.100.10".into(),
+            expected,
+            observed,
+            ok,
+            note: None,
+            sent_from: None,
+            admitted_by: None,
+        }
+    }
+
+    /// By default the summary per device and only the rows that went wrong; `--all` every row.
+    #[test]
+    fn the_matrix_is_listed_only_with_all() {
+        let r = Report::new(
+            "plant",
+            vec![
+                row("lrr", "pass-ok", Fate::Pass, Observed::Pass),
+                row("lrr", "drop-ok", Fate::Drop, Observed::Drop),
+                row("lrr", "leaks", Fate::Drop, Observed::Pass),
+                row("oscar", "cloud", Fate::Pass, Observed::Pass),
+            ],
+            1.0,
+        );
+        let short = super::table(&r, false);
+        // Summary rows: device, probes, as expected, mismatched, skipped (counted by hand).
+        assert!(
+            short.lines().any(|l| {
+                let cells: Vec<&str> = l
+                    .split(['│', '┆'])
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                cells == ["lrr", "3", "2", "1", "0"]
+            }),
+            "{short}"
+        );
+        assert!(
+            short.lines().any(|l| {
+                let cells: Vec<&str> = l
+                    .split(['│', '┆'])
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                cells == ["oscar", "1", "1", "0", "0"]
+            }),
+            "{short}"
+        );
+        assert!(short.contains("tcp leaks"), "{short}");
+        assert!(
+            !short.contains("tcp pass-ok") && !short.contains("tcp cloud"),
+            "{short}"
+        );
+        assert!(
+            short.contains("3 row(s) behaved as expected and are not listed"),
+            "{short}"
+        );
+        let all = super::table(&r, true);
+        for f in ["pass-ok", "drop-ok", "leaks", "cloud"] {
+            assert!(all.contains(&format!("tcp {f}")), "{f}: {all}");
+        }
+        assert!(!all.contains("not listed"), "{all}");
+    }
 }
