@@ -121,10 +121,10 @@ pub fn table(r: &Report, all: bool) -> String {
             r.rows.len() - shown
         ));
     }
-    out.push_str(&format!(
-        "lab {}: {} probes; {} expected to pass, {} expected to be dropped ({} of them adversarial: spoofed, foreign MAC, unicast, narrowed port, unbound peer); {} as expected, {} mismatched, {} skipped; {} admitting rules read from the kernel's trace; {:.1} s\n",
+    out.push_str(&crate::table::wrap(&format!(
+        "lab {}: {} probes; {} expected to pass, {} expected to be dropped ({} of them adversarial: spoofed, foreign MAC, unicast, narrowed port, unbound peer); {} as expected, {} mismatched, {} skipped; {} admitting rules read from the kernel's trace; {:.1} s",
         r.site, s.probes, s.expected_pass, s.expected_drop, s.adversarial, s.matched, s.mismatched, s.skipped, s.attributed, s.seconds
-    ));
+    ), 2));
     for row in r.rows.iter().filter(|x| !x.ok) {
         if let Some(n) = &row.note {
             out.push_str(&format!(
@@ -134,7 +134,7 @@ pub fn table(r: &Report, all: bool) -> String {
         }
     }
     for n in &r.notes {
-        out.push_str(&format!("note: {n}\n"));
+        out.push_str(&crate::table::wrap(&format!("note: {n}"), 2));
     }
     out
 }
