@@ -21,6 +21,8 @@ fn misspelt_names_get_a_suggestion_and_the_caret_on_the_key() {
         ("bind-slcr.yaml", "did you mean `slrc`?"),
         ("field-zonee.yaml", "did you mean `zone`?"),
         ("flow-i7b.yaml", "did you mean `i7`?"),
+        ("site-profile.yaml", "did you mean `thingpark-lrr`?"),
+        ("profile-endpoint.yaml", "did you mean `cloud`?"),
     ] {
         let err = validate(file);
         assert!(err.contains(near), "{file}: {err}");

@@ -143,7 +143,19 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
                     pos(&d.profile),
                     Code::UnknownProfile,
                     format!("profile `{}`: {why}", d.profile.value),
-                    "use an id from `portolan catalog list`, or a path to a profile file",
+                    match &why {
+                        ProfileError::NotInCatalog { known } => format!(
+                            "{} use an id from `portolan catalog list`, or a path to a profile file",
+                            crate::suggest::did_you_mean(
+                                &d.profile.value,
+                                known.iter().map(String::as_str)
+                            )
+                        )
+                        .trim_start()
+                        .to_string(),
+                        _ => "use an id from `portolan catalog list`, or a path to a profile file"
+                            .to_string(),
+                    },
                 );
                 continue;
             }

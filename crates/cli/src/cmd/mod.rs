@@ -60,9 +60,15 @@ pub fn resolve_profile(g: &Global, id: &str) -> anyhow::Result<Profile> {
         return profile_file(path).map_err(|e| anyhow::anyhow!(e.to_string()));
     }
     let known: Vec<&str> = cat.ids().collect();
+    let near = portolan_model::suggest::did_you_mean(id, known.iter().copied());
     bail!(
-        "no profile `{id}` in the catalog (known: {}) and no such file",
-        known.join(", ")
+        "no profile `{id}` in the catalog (known: {}) and no such file{}",
+        known.join(", "),
+        if near.is_empty() {
+            String::new()
+        } else {
+            format!("; {near}")
+        }
     )
 }
 
