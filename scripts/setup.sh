@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 # check_report.py parses `portolan report` pages (html.parser, xml.etree); chromium: the
 # report's browser test (crates/report/tests/browser.py drives it over the DevTools protocol);
 # default-jre-headless: the Nu Html Checker (vnu.jar, below) the report is validated with.
-PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump python3 python3-venv squid-openssl curl nmap snmpd chrony chromium default-jre-headless)
+# man-db, groff-base: `portolan man` rendered by man -l and groff (crates/cli/tests/cliux.rs);
+# bsdutils: `script`, the pseudo-terminal of crates/cli/tests/tables.rs.
+PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump python3 python3-venv squid-openssl curl nmap snmpd chrony chromium default-jre-headless man-db groff-base bsdutils)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
