@@ -320,3 +320,45 @@ fn audit_all_shows_the_unknown_device_flows_it_counts() {
     assert!(all.contains("192.0.2.7:40000"), "{all}");
     assert!(all.contains("unknown device"), "{all}");
 }
+
+/// `explain` in words: the nearest rule and what differs (the ports of thingpark-lrr's i7a are
+/// 3001-3003 in the vendor's table); a packet that cannot be read is bad input.
+#[test]
+fn explain_names_the_nearest_rule_and_what_differs() {
+    let site = repo("examples/site.yaml").display().to_string();
+    let out = run(&[
+        "explain",
+        &site,
+        "tcp 10.20.0.10:40000 -> 198.51.100.10:8883",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    assert!(s.contains(": DROP"), "{s}");
+    assert!(
+        s.contains("thingpark-lrr/i7a (lrr-ipsec, device-initiated): destination port 8883 is not the flow's 3001-3003"),
+        "{s}"
+    );
+    let out = run(&[
+        "explain",
+        &site,
+        "--proto",
+        "tcp",
+        "--src",
+        "10.20.0.10",
+        "--sport",
+        "40000",
+        "--dst",
+        "198.51.100.10",
+        "--dport",
+        "3002",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("rule: thingpark-lrr/i7a"));
+    let bad = run(&["explain", &site, "tcp 10.20.0.10 => 198.51.100.10:1"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("no `->`"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

@@ -151,12 +151,29 @@ fn print_text(e: &Explanation) {
         );
     }
     println!("  why: {}", e.reason);
-    if !e.near_misses.is_empty() {
+    // The nearest first: rules of the packet's protocol; the others only when none is.
+    let same: Vec<&Miss> = e
+        .near_misses
+        .iter()
+        .filter(|m| !m.because.starts_with("protocol is "))
+        .collect();
+    let shown: Vec<&Miss> = if same.is_empty() {
+        e.near_misses.iter().collect()
+    } else {
+        same
+    };
+    if !shown.is_empty() {
         println!("  rules that do not admit it:");
-        for m in &e.near_misses {
+        for m in &shown {
             println!(
                 "    {}/{} ({}, {}-initiated): {}",
                 m.rule.profile, m.rule.flow, m.rule.group, m.rule.initiator, m.because
+            );
+        }
+        let hidden = e.near_misses.len() - shown.len();
+        if hidden > 0 {
+            println!(
+                "  ({hidden} rule(s) of other protocols not listed; --format json lists them)"
             );
         }
     }
