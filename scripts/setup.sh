@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 # enforce: conntrack (its live-flow refresh reads `conntrack -L`), python3-prometheus-client
 # (crates/enforce/tests/daemon.rs parses its metrics with the real parser), systemd
 # (`systemd-analyze verify` of contrib/portolan-enforce.service).
-PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump python3 python3-venv squid-openssl curl nmap snmpd chrony chromium default-jre-headless conntrack python3-prometheus-client systemd)
+# man-db, groff-base: `portolan man` rendered by man -l and groff (crates/cli/tests/cliux.rs);
+# bsdutils: `script`, the pseudo-terminal of crates/cli/tests/tables.rs.
+PKGS=(nftables iptables ipset iproute2 dnsmasq-base tcpdump socat openssl iputils-ping procps softflowd nfdump python3 python3-venv squid-openssl curl nmap snmpd chrony chromium default-jre-headless conntrack python3-prometheus-client systemd man-db groff-base bsdutils)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

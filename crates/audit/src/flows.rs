@@ -86,6 +86,8 @@ pub struct ObservedFlow {
     pub related: u64,
     /// For flows read from nftables log lines: the device group the log prefix names.
     pub logged_group: Option<String>,
+    /// TCP from a capture: the responder sent a SYN-ACK (the handshake was answered).
+    pub answered: bool,
 }
 
 impl ObservedFlow {
@@ -107,6 +109,7 @@ impl ObservedFlow {
             evidence: Evidence::FirstPacket,
             related: 0,
             logged_group: None,
+            answered: false,
         }
     }
 
@@ -552,6 +555,9 @@ fn count(e: &mut Entry, p: &Packet<'_>, ts: Nanos, src_is_a: bool) {
         }
         if p.flags & tcp::FIN != 0 {
             e.state |= if dir == 0 { ST_FIN_I } else { ST_FIN_R };
+        }
+        if dir == 1 && p.flags & (tcp::SYN | tcp::ACK) == tcp::SYN | tcp::ACK {
+            e.flow.answered = true;
         }
     }
 }

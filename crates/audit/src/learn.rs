@@ -4,6 +4,12 @@
 //! The draft cites the capture as its only source and says that it is a draft: a capture shows
 //! what a device did, not everything it needs.
 //!
+//! A TCP connection whose SYN was captured counts as needed only once a SYN-ACK answered it.
+//! SYNs that nobody answered, or that only a reset answered, show what was tried, not what is
+//! needed: they become a note ("attempted, never answered") and no flow (an `optional` flow
+//! would still be enforced, wider than what the device was seen to need), and a device that
+//! never answered a peer's SYN is not drafted as listening on that port.
+//!
 //! Bound in a site, the draft admits every flow it was learned from: each profile flow covers
 //! one (peer, protocol, initiator) with the union of the ports seen, and each peer is named the
 //! way the audit matches it (the name the peer's address had when the flow started).
@@ -15,14 +21,14 @@ use ipnet::IpNet;
 use portolan_model::ir::IpProto;
 use portolan_model::syntax::{is_hostname, is_ident};
 use portolan_model::{
-    Citation, Endpoint, Flow, Initiation, Listen, ListenPorts, Listens, PortItem, PortSpec,
-    Profile, Protocol, Service, SourceDoc, DEVICE,
+    Citation, Endpoint, Flow, Initiation, Listen, ListenPorts, Listens, Note, NoteTopic, PortItem,
+    PortSpec, Profile, Protocol, Service, SourceDoc, DEVICE,
 };
 
 use crate::collect::Observed;
 use crate::decode::proto;
 use crate::error::DraftError;
-use crate::flows::ObservedFlow;
+use crate::flows::{Evidence, ObservedFlow};
 use crate::time::{rfc3339, Nanos};
 
 /// What the draft is called and where its traffic came from.
@@ -88,6 +94,12 @@ fn service_of(f: &ObservedFlow, peer: IpAddr, device_initiated: bool) -> Option<
 }
 
 /// `port` list with consecutive runs as ranges.
+/// A TCP connection whose SYN was captured and that no SYN-ACK answered (silence, or only a
+/// reset: the port was closed).
+fn unanswered(f: &ObservedFlow) -> bool {
+    f.proto == proto::TCP && f.evidence == Evidence::Syn && !f.answered
+}
+
 fn port_spec(ports: &BTreeSet<u16>) -> PortSpec {
     let mut items = Vec::new();
     let mut it = ports.iter().copied().peekable();
@@ -145,6 +157,8 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
     let mut first: Option<Nanos> = None;
     let mut last: Option<Nanos> = None;
     let mut count = 0u64;
+    // (peer, initiated by the device, port) → TCP connections attempted and never answered.
+    let mut attempted: BTreeMap<(String, bool, u16), u64> = BTreeMap::new();
     for f in &obs.flows {
         let device_initiated = dev.contains(&f.initiator);
         if !device_initiated && !dev.contains(&f.responder) {
@@ -168,6 +182,17 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
                 None => Peer::Address(peer_addr),
             },
         };
+        if unanswered(f) {
+            let label = match &peer {
+                Peer::Service(k) => format!("the site's {k:?} server").to_lowercase(),
+                Peer::Name(n) => n.clone(),
+                Peer::Address(a) => a.to_string(),
+            };
+            *attempted
+                .entry((label, device_initiated, f.rport))
+                .or_insert(0u64) += 1;
+            continue;
+        }
         let icmp = if matches!(f.proto, proto::ICMP | proto::ICMPV6) {
             f.icmp_type
         } else {
@@ -386,7 +411,28 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
         } else {
             Listens::Entries(listens)
         },
-        notes: Vec::new(),
+        notes: attempted
+            .iter()
+            .map(|((peer, device_initiated, port), n)| {
+                let what = if *device_initiated {
+                    format!("the device tried TCP to {peer} port {port}")
+                } else {
+                    format!("{peer} tried TCP to the device's port {port}")
+                };
+                Note {
+                    topic: NoteTopic::Other,
+                    text: format!(
+                        "attempted, never answered: {what} ({n} connection(s) whose SYN no \
+                         SYN-ACK answered). Not drafted as a flow: an unanswered connection \
+                         shows what was tried, not what is needed."
+                    ),
+                    source: vec![Citation {
+                        doc: "capture".into(),
+                        reference: format!("{n} unanswered SYN(s)"),
+                    }],
+                }
+            })
+            .collect(),
         requirements: Vec::new(),
     }
 }

@@ -236,6 +236,26 @@ pub enum Command {
     ///
     /// Example: portolan report examples/site.yaml --lab lab.json --verify verify.json -o report.html
     Report(ReportArgs),
+    /// Start a profile or a site: a file that validates as written, with TODOs to fill in.
+    ///
+    /// Example: portolan init site --profile oscar-templog-gateway -o site.yaml
+    #[command(subcommand)]
+    Init(crate::cmd::init::InitCmd),
+    /// Which flow and rule of a site's policy admit or drop one packet, and why.
+    ///
+    /// The packet is `PROTO SRC[:PORT] -> DST[:PORT]` (or the flags). Exit 0 when the policy
+    /// admits it, 1 when it drops it, 2 on bad input.
+    ///
+    /// Example: portolan explain examples/site.yaml 'tcp 10.20.0.32:40000 -> 54.229.203.190:443'
+    Explain(crate::cmd::explain::ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// Example: source <(portolan completions bash)
+    Completions(crate::cmd::completions::CompletionsArgs),
+    /// Print the manual page (roff), or write one per subcommand with --dir.
+    ///
+    /// Example: portolan man | man -l -
+    Man(crate::cmd::completions::ManArgs),
     /// The rollback timer that `apply --confirm` starts (internal).
     #[command(hide = true)]
     ApplyRollback(RollbackArgs),
@@ -304,7 +324,11 @@ impl Command {
             Command::Lint(a) => a.format != LintFormat::Table,
             Command::Scan(a) => a.out.json(),
             Command::Report(a) => a.out.json(),
+            Command::Explain(a) => a.out.json(),
             Command::Schema(_)
+            | Command::Init(_)
+            | Command::Completions(_)
+            | Command::Man(_)
             | Command::Responder(_)
             | Command::Learn(_)
             | Command::ApplyRollback(_) => false,
@@ -689,6 +713,10 @@ pub struct LabArgs {
     /// flow from a device of the group that never asked, expected dropped).
     #[arg(long, value_name = "RESOLVER", default_value = "dnsmasq", value_parser = ["dnsmasq", "enforce"])]
     pub dns: String,
+    /// Print every probe's row; by default only the rows that did not behave as expected,
+    /// and a summary per device group (JSON always has every row).
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -856,7 +884,8 @@ pub struct AuditArgs {
     /// This firewall's own addresses, for flows bound to `firewall` (local DNS, DHCP, NTP).
     #[arg(long, value_name = "ADDR")]
     pub firewall: Vec<IpAddr>,
-    /// List conforming flows in the table too (JSON always has every flow).
+    /// List conforming flows and flows of unknown devices in the table too (JSON always has
+    /// every flow).
     #[arg(long)]
     pub all: bool,
     /// Threads: the flow table is split in this many shards (by a hash of each flow's
@@ -984,7 +1013,9 @@ pub struct VerifyArgs {
     /// Trust anchor(s): a CA certificate, PEM (one or more) or DER.
     #[arg(long, value_name = "CERT")]
     pub ca: PathBuf,
-    /// The subject the signer must have (RFC 4514, e.g. "CN=Example MUD signer,O=Example").
+    /// The subject the signer must have, compared as a distinguished name: RFC 4514
+    /// ("CN=Example MUD signer,O=Example") or as `openssl x509 -subject` prints it
+    /// ("O = Example, CN = Example MUD signer" or "/O=Example/CN=Example MUD signer").
     #[arg(long, value_name = "DN")]
     pub signer_subject: Option<String>,
     /// Check certificate validity at this time (RFC 3339) instead of now.

@@ -6,6 +6,7 @@ mod cli;
 mod cmd;
 mod output;
 mod report;
+mod table;
 mod write;
 
 use std::process::ExitCode;
@@ -37,6 +38,10 @@ fn main() -> ExitCode {
         Command::Lint(a) => cmd::lint::run(&cli.global, a),
         Command::Scan(a) => cmd::scan::run(&cli.global, a),
         Command::Report(a) => cmd::report::run(&cli.global, a),
+        Command::Init(c) => cmd::init::run(&cli.global, c),
+        Command::Explain(a) => cmd::explain::run(&cli.global, a),
+        Command::Completions(a) => cmd::completions::run_completions(a),
+        Command::Man(a) => cmd::completions::run_man(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

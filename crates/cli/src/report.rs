@@ -22,8 +22,8 @@ pub fn print<T: Serialize + ?Sized>(
 }
 
 /// A table with this header, in the style every command uses: condensed UTF-8 lines, cells
-/// never wrapped (a script cutting columns sees whole values). A command whose cells can be
-/// long may turn on wrapping to the terminal's width (`ContentArrangement::Dynamic`).
+/// not wrapped. A command whose table can be wide fits it with `crate::table::fit` (the
+/// terminal's width, 80 when it reports none or output is no terminal).
 pub fn table<T: ToString>(header: impl IntoIterator<Item = T>) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)

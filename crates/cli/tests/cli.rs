@@ -95,7 +95,8 @@ fn catalog_list_table_names_every_profile() {
             .find(|l| l.contains(&format!(" {id} ")))
             .unwrap_or_else(|| panic!("no row for {id}:\n{out}"));
         if id == "thingpark-lrr" {
-            assert!(line.contains("ipsec, tls, plain, basics-station"), "{line}");
+            // The modes cell wraps within 80 columns (issue 19); it starts on the id's line.
+            assert!(line.contains("ipsec, tls,"), "{line}");
             assert!(line.contains(" 34 "), "34 flows: {line}");
         }
     }
@@ -492,19 +493,11 @@ fn table_output_does_not_depend_on_terminal_width() {
             "{args:?}: no escape codes"
         );
     }
-    // Rows are not wrapped: each flow is one line, even a long one.
+    // Output that is no terminal is fitted to 80 columns (issue 19): long cells wrap within
+    // their column, nothing is cut.
     let out = ok(&["show", "izuma-device-management"]);
-    let line = out
-        .lines()
-        .find(|l| l.contains(" bootstrap-tcp "))
-        .expect("bootstrap-tcp row");
-    assert!(line.contains(
-        "issuer: C = GB, ST = Cambridgeshire, L = Cambridge, O = ARM Ltd, CN = ARM Bootstrap CA"
-    ));
-    assert!(
-        line.chars().count() > 200,
-        "not wrapped to a terminal width"
-    );
+    assert!(out.lines().any(|l| l.contains(" bootstrap-tcp ")));
+    assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -81,7 +81,8 @@ pub fn site_text(
     let mut sink = Sink::new(file);
     crate::inventory::load(&mut raw, file, &mut sink);
     let policy = compile(&raw, profiles, &mut sink);
-    let diags = sink.finish();
+    let mut diags = sink.finish();
+    crate::suggest::caret_on_keys(&mut diags, file, text);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
@@ -142,7 +143,19 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
                     pos(&d.profile),
                     Code::UnknownProfile,
                     format!("profile `{}`: {why}", d.profile.value),
-                    "use an id from `portolan catalog list`, or a path to a profile file",
+                    match &why {
+                        ProfileError::NotInCatalog { known } => format!(
+                            "{} use an id from `portolan catalog list`, or a path to a profile file",
+                            crate::suggest::did_you_mean(
+                                &d.profile.value,
+                                known.iter().map(String::as_str)
+                            )
+                        )
+                        .trim_start()
+                        .to_string(),
+                        _ => "use an id from `portolan catalog list`, or a path to a profile file"
+                            .to_string(),
+                    },
                 );
                 continue;
             }

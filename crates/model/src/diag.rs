@@ -281,11 +281,19 @@ pub fn from_yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
     } else {
         (Code::YamlSyntax, "fix the YAML syntax at this position")
     };
+    // Plain words for the parser's common messages, a suggestion for a misspelt name.
+    let (message, help) = match crate::suggest::plain_yaml(&message) {
+        Some((m, h)) if code == Code::YamlSyntax => (m, h),
+        _ => match crate::suggest::for_unknown_name(&message) {
+            Some(near) => (message, format!("did you mean `{near}`? {help}")),
+            None => (message, help.to_string()),
+        },
+    };
     Diagnostic {
         severity: Severity::Error,
         code,
         message,
-        help: help.to_string(),
+        help,
         file: file.to_string(),
         line: pos.line,
         column: pos.column,

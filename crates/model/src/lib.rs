@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod raw;
 pub mod raw_site;
 mod site_schema;
+pub mod suggest;
 pub mod syntax;
 pub mod validate;
 pub mod work;

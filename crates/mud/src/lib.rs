@@ -17,6 +17,7 @@
 
 pub mod code;
 pub mod direction;
+pub mod dn;
 pub mod error;
 pub mod export;
 pub mod ext;

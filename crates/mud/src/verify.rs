@@ -62,8 +62,9 @@ const MAX_PATH: usize = 8;
 pub struct VerifyOptions {
     /// The time at which certificates must be valid; default: now.
     pub at: Option<SystemTime>,
-    /// The signer's expected subject (RFC 4514 text, as `openssl x509 -subject
-    /// -nameopt RFC2253` prints it), e.g. from the device certificate's `id-pe-mudsigner`.
+    /// The signer's expected subject, e.g. from the device certificate's `id-pe-mudsigner`:
+    /// RFC 4514 text (`-nameopt RFC2253`), or OpenSSL's default or `/`-separated forms;
+    /// compared as a name ([`crate::dn`]).
     pub signer_subject: Option<String>,
 }
 
@@ -300,7 +301,13 @@ fn verify_signer(
         }
     }
     if let Some(want) = &o.signer_subject {
-        if normalize_dn(want) != normalize_dn(&subject) {
+        let same = crate::dn::matches(want, &signer.tbs_certificate.subject).map_err(|e| {
+            MudError::SignatureInput {
+                what: "--signer-subject",
+                reason: e.to_string(),
+            }
+        })?;
+        if !same {
             return Err(MudError::refused(format!(
                 "wrong signer: signed by `{subject}`, expected `{want}`"
             )));
@@ -315,13 +322,6 @@ fn verify_signer(
         digest: hash.name(),
         signed_attributes: si.signed_attrs.is_some(),
     })
-}
-
-fn normalize_dn(s: &str) -> String {
-    s.split(',')
-        .map(|p| p.trim().to_ascii_lowercase())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn find_signer<'a>(si: &SignerInfo, pool: &'a [Certificate]) -> Option<&'a Certificate> {

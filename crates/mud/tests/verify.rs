@@ -79,13 +79,19 @@ impl Pki {
 
     /// A certificate `name` issued by `issuer`, with the given extensions.
     fn cert(&self, name: &str, issuer: &str, ec: bool, ext: &str) {
-        let (key, csr, pem, subj) = (
+        self.cert_as(name, &format!("/CN={name}/O=Example"), issuer, ec, ext);
+    }
+
+    /// A certificate `name` with the subject `subj` (OpenSSL's `-subj` form, UTF-8, `+` for a
+    /// multi-valued RDN).
+    fn cert_as(&self, name: &str, subj: &str, issuer: &str, ec: bool, ext: &str) {
+        let (key, csr, pem) = (
             format!("{name}.key"),
             format!("{name}.csr"),
             format!("{name}.pem"),
-            format!("/CN={name}/O=Example"),
         );
-        let mut args = vec!["req", "-nodes"];
+        let subj = subj.to_string();
+        let mut args = vec!["req", "-nodes", "-utf8", "-multivalue-rdn"];
         args.extend(Self::key_args(ec));
         args.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
         self.run(&args);
@@ -152,6 +158,24 @@ impl Pki {
             "20210101000000Z",
             "-notext",
         ]);
+    }
+
+    /// The subject of `name`.pem as `openssl x509 -subject` prints it with `nameopt`
+    /// (`subject=` removed).
+    fn subject(&self, name: &str, nameopt: &str) -> String {
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-nameopt", nameopt, "-in"])
+            .arg(format!("{name}.pem"))
+            .current_dir(self.dir.path())
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).expect("UTF-8");
+        text.trim().trim_start_matches("subject=").to_string()
     }
 
     /// Signs `file` with `signer`; returns the DER signature's path.
@@ -343,4 +367,61 @@ fn unreadable_inputs_are_input_errors() {
         verify(&mud, &read(&attached), &ca, &VerifyOptions::default()),
         Err(MudError::SignatureInput { .. })
     ));
+}
+
+/// `--signer-subject` as any of OpenSSL's printed forms of the signer's subject is the signer;
+/// the same attributes in another order, or one value changed, are another name. The expected
+/// texts are what `openssl x509 -subject` prints, not what this crate writes.
+#[test]
+fn the_signer_subject_compares_as_a_name_in_every_form_openssl_prints() {
+    let (pki, mud) = setup();
+    let ca = read(&pki.path("root.pem"));
+    let subj = "/C=DE/O=Example, Inc./OU=MUD+CN=Signer M\u{fc}ller";
+    pki.cert_as("dn-signer", subj, "root", false, SIGNING);
+    // The same RDNs in reverse order: a different name from the same CA.
+    pki.cert_as(
+        "reversed",
+        "/OU=MUD+CN=Signer M\u{fc}ller/O=Example, Inc./C=DE",
+        "root",
+        false,
+        SIGNING,
+    );
+    let sig = pki.sign("mud.json", "dn-signer", &[]);
+    let mut forms = Vec::new();
+    for nameopt in ["oneline", "compat", "RFC2253"] {
+        forms.push((nameopt, pki.subject("dn-signer", nameopt)));
+    }
+    // openssl's own spellings differ: quotes, `\C3\BC` and `\xC3\xBC`, order.
+    assert!(forms[0].1.contains(" = "), "{forms:?}");
+    assert!(forms[1].1.starts_with('/'), "{forms:?}");
+    assert!(forms[2].1.starts_with("CN="), "{forms:?}");
+    let with = |want: &str| VerifyOptions {
+        signer_subject: Some(want.to_string()),
+        ..VerifyOptions::default()
+    };
+    for (nameopt, want) in &forms {
+        verify(&mud, &read(&sig), &ca, &with(want))
+            .unwrap_or_else(|e| panic!("-nameopt {nameopt}: `{want}`: {e}"));
+        // Case and spacing of values do not make another name (RFC 4518 caseIgnoreMatch).
+        let shouted = want
+            .replace("Signer", "SIGNER ")
+            .replace("Example", "example");
+        verify(&mud, &read(&sig), &ca, &with(&shouted))
+            .unwrap_or_else(|e| panic!("-nameopt {nameopt}: `{shouted}`: {e}"));
+    }
+    // The reversed certificate's subject in each form names another signer.
+    for nameopt in ["oneline", "compat", "RFC2253"] {
+        let other = pki.subject("reversed", nameopt);
+        let why = refused(verify(&mud, &read(&sig), &ca, &with(&other)));
+        assert!(why.contains("wrong signer"), "{nameopt}: {why}");
+    }
+    // One value changed.
+    let changed = forms[2].1.replace("C=DE", "C=FR");
+    let why = refused(verify(&mud, &read(&sig), &ca, &with(&changed)));
+    assert!(why.contains("wrong signer"), "{why}");
+    // Text that is no name is bad input, not a refusal.
+    match verify(&mud, &read(&sig), &ca, &with("Signer Mueller")) {
+        Err(MudError::SignatureInput { what, .. }) => assert_eq!(what, "--signer-subject"),
+        other => panic!("expected bad input, got {other:?}"),
+    }
 }

@@ -2,6 +2,7 @@
 
 use portolan_audit::decode::linktype;
 use portolan_audit::learn::{draft, to_yaml, LearnOptions};
+use portolan_audit::write::L4;
 use portolan_audit::{audit, Options, Status};
 use portolan_model::Listens;
 
@@ -80,4 +81,92 @@ devices:
     assert_eq!(of_device as u64, r.conforming);
     assert!(r.conforming >= 13);
     assert!(r.groups[0].unused.is_empty(), "{:?}", r.groups[0].unused);
+}
+
+/// A SYN nobody answers, or that a reset answers, is no flow of the draft: it becomes a note,
+/// and a device that never answered a peer's SYN is not drafted as listening.
+#[test]
+fn unanswered_syns_are_noted_as_attempted_not_drafted_as_flows() {
+    const RST: u8 = 0x04;
+    let syn = |t: &mut Traffic, at: i64, c: (&str, u16), s: (&str, u16), flags: u8| {
+        t.ip(
+            at,
+            c.0,
+            s.0,
+            L4::Tcp {
+                sport: c.1,
+                dport: s.1,
+                flags,
+                payload: b"",
+            },
+        );
+    };
+    let mut t = Traffic::default();
+    // Answered: a whole connection to port 443.
+    t.tcp(ms(10), ("10.20.0.10", 40000), ("203.0.113.10", 443));
+    // A SYN to 8883 and its two retransmissions, never answered.
+    for i in 0..3 {
+        syn(
+            &mut t,
+            ms(100 + i * 1000),
+            ("10.20.0.10", 40001),
+            ("203.0.113.50", 8883),
+            SYN,
+        );
+    }
+    // A SYN to 22 answered by a reset (the port is closed).
+    syn(
+        &mut t,
+        ms(200),
+        ("10.20.0.10", 40002),
+        ("203.0.113.51", 22),
+        SYN,
+    );
+    syn(
+        &mut t,
+        ms(201),
+        ("203.0.113.51", 22),
+        ("10.20.0.10", 40002),
+        RST | ACK,
+    );
+    // A peer's SYN to the device's port 23, never answered.
+    syn(
+        &mut t,
+        ms(300),
+        ("203.0.113.60", 50000),
+        ("10.20.0.10", 23),
+        SYN,
+    );
+    let (obs, _) = observe(pcap(&t, linktype::ETHERNET, None));
+    let opts = LearnOptions {
+        device: "10.20.0.10/32".parse().expect("net"),
+        id: None,
+        inputs: vec!["captures/attempts.pcap".into()],
+    };
+    let p = draft(&obs, &opts);
+    let yaml = to_yaml(&p).unwrap_or_else(|e| panic!("draft does not validate: {e}"));
+    let ports: Vec<Vec<String>> = p.flows.iter().map(|f| f.ports.to_strings()).collect();
+    assert_eq!(ports, vec![vec!["443".to_string()]], "{yaml}");
+    assert!(
+        matches!(p.listens, Listens::Unspecified),
+        "never answered port 23: {yaml}"
+    );
+    let notes: Vec<&str> = p.notes.iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(notes.len(), 3, "{yaml}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("203.0.113.50 port 8883") && n.contains("(1 connection")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("203.0.113.51 port 22")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("203.0.113.60 tried TCP to the device's port 23")),
+        "{notes:?}"
+    );
 }

@@ -9,7 +9,7 @@ use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use comfy_table::{ContentArrangement, Table};
+use comfy_table::Table;
 use portolan_audit::{audit_jobs, Collector, Observed, Options, ProblemKind, Report, Status};
 
 use crate::cli::{AuditArgs, Global};
@@ -265,7 +265,7 @@ fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
 /// The house table, wrapped to the terminal's width: peer names and reasons can be long.
 fn new_table(header: &[&str]) -> Table {
     let mut t = report::table(header);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
+    crate::table::fit(&mut t);
     t
 }
 
@@ -305,7 +305,7 @@ pub fn tables(r: &Report, all: bool) -> String {
     let shown: Vec<_> = r
         .flows
         .iter()
-        .filter(|f| f.status == Status::Violation || (all && f.status == Status::Conforming))
+        .filter(|f| f.status == Status::Violation || all)
         .collect();
     if !shown.is_empty() {
         let mut t = new_table(&["group", "flow", "peer names", "verdict", "why"]);
@@ -324,6 +324,7 @@ pub fn tables(r: &Report, all: bool) -> String {
             }
             let verdict = match f.status {
                 Status::Conforming => f.rule.clone().unwrap_or_else(|| "conforming".into()),
+                Status::UnknownDevice => "unknown device".into(),
                 _ => {
                     let kinds: Vec<&str> = f.violation.iter().map(|k| k.name()).collect();
                     format!("unexpected {}", kinds.join(", "))

@@ -40,6 +40,7 @@ fn list(g: &Global, a: &ListArgs) -> anyhow::Result<Outcome> {
         .collect();
     report::print(&a.out, &rows, || {
         let mut t = report::table(["id", "vendor", "product", "modes", "flows"]);
+        crate::table::fit(&mut t);
         for r in &rows {
             t.add_row([
                 r.id.to_string(),
@@ -49,6 +50,7 @@ fn list(g: &Global, a: &ListArgs) -> anyhow::Result<Outcome> {
                 r.flows.to_string(),
             ]);
         }
+        crate::table::keep_whole(&mut t, &[0, 4]);
         format!("{t}\n")
     })?;
     Ok(Outcome::Ok)

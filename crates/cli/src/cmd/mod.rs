@@ -4,8 +4,11 @@ pub mod apply;
 pub mod audit;
 pub mod catalog;
 pub mod compile;
+pub mod completions;
 pub mod doc;
 pub mod enforce;
+pub mod explain;
+pub mod init;
 pub mod lab;
 pub mod learn;
 pub mod lint;
@@ -18,6 +21,7 @@ mod scan_lab;
 pub mod schema;
 pub mod show;
 pub mod validate;
+mod validate_mud;
 pub mod verify;
 
 use std::path::Path;
@@ -62,9 +66,15 @@ pub fn resolve_profile(g: &Global, id: &str) -> anyhow::Result<Profile> {
         return profile_file(path).map_err(|e| anyhow::anyhow!(e.to_string()));
     }
     let known: Vec<&str> = cat.ids().collect();
+    let near = portolan_model::suggest::did_you_mean(id, known.iter().copied());
     bail!(
-        "no profile `{id}` in the catalog (known: {}) and no such file",
-        known.join(", ")
+        "no profile `{id}` in the catalog (known: {}) and no such file{}",
+        known.join(", "),
+        if near.is_empty() {
+            String::new()
+        } else {
+            format!("; {near}")
+        }
     )
 }
 

@@ -94,10 +94,13 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
     } else {
         format!("{} {}", p.vendor, p.product)
     };
-    let mut out = format!(
-        "{} — {name} ({})\n",
-        p.id,
-        mode.map_or("all modes".to_string(), |m| format!("mode {m}"))
+    let mut out = crate::table::wrap(
+        &format!(
+            "{} — {name} ({})",
+            p.id,
+            mode.map_or("all modes".to_string(), |m| format!("mode {m}"))
+        ),
+        2,
     );
     let mut t = report::table([
         "id",
@@ -111,6 +114,7 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
         "opt",
         "notes",
     ]);
+    crate::table::fit(&mut t);
     for f in p.flows_in(mode) {
         let mut notes: Vec<String> = f.conditions.iter().map(condition_text).collect();
         if let Some(i) = &f.inside {
@@ -148,15 +152,20 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
             notes.join("; "),
         ]);
     }
+    // The flow id and protocol whole (a flow is found by its id); the other columns wrap.
+    crate::table::keep_whole(&mut t, &[0, 5]);
     out.push_str(&t.to_string());
     out.push('\n');
     for alt in &p.alternatives {
         if let Some(text) = alt.sentence(p, mode) {
-            out.push_str(&format!("alternatives `{}`: {text}\n", alt.id));
+            out.push_str(&crate::table::wrap(
+                &format!("alternatives `{}`: {text}", alt.id),
+                2,
+            ));
         }
     }
     for r in &p.requirements {
-        out.push_str(&format!("requirement {}\n", r.line()));
+        out.push_str(&crate::table::wrap(&format!("requirement {}", r.line()), 2));
     }
     out
 }

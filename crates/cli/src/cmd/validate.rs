@@ -75,6 +75,16 @@ pub fn run(g: &Global, a: &ValidateArgs) -> anyhow::Result<Outcome> {
             }
         };
         if let Ok(t) = &text {
+            if super::validate_mud::is_mud(f, t) {
+                let diagnostics = super::validate_mud::diagnostics(&name, t);
+                let valid = !diagnostics.iter().any(Diagnostic::is_error);
+                reports.push(FileReport {
+                    file: name,
+                    valid,
+                    diagnostics,
+                });
+                continue;
+            }
             if portolan_model::compile::is_site_text(t) {
                 let diagnostics = site(g, f, t)?;
                 let valid = !diagnostics.iter().any(Diagnostic::is_error);

@@ -252,7 +252,13 @@ fn settings(
                 pos(f),
                 Code::UnknownFeature,
                 format!("profile `{}` has no feature `{}`", p.id, f.value),
-                format!("features: {}", known.join(", ")),
+                format!(
+                    "{} features: {}",
+                    crate::suggest::did_you_mean(&f.value, known.iter().copied()),
+                    known.join(", ")
+                )
+                .trim_start()
+                .to_string(),
             );
         }
     }
@@ -267,7 +273,11 @@ fn settings(
                     p.id,
                     mode.map(|m| format!(" in mode `{m}`")).unwrap_or_default()
                 ),
-                "use a flow id from `portolan show`",
+                hint(
+                    id,
+                    flows.iter().map(|f| f.id.as_str()),
+                    "use a flow id from `portolan show`",
+                ),
             );
         }
     }
@@ -278,7 +288,11 @@ fn settings(
                 pos(v),
                 Code::UnknownParam,
                 format!("profile `{}` has no param `{id}`", p.id),
-                "see the profile's params with `portolan doc`",
+                hint(
+                    id,
+                    p.params.iter().map(|x| x.id.as_str()),
+                    "see the profile's params with `portolan doc`",
+                ),
             );
         }
     }
@@ -289,7 +303,11 @@ fn settings(
                 pos(b),
                 Code::UnknownEndpoint,
                 format!("profile `{}` has no endpoint `{id}` to bind", p.id),
-                "bind one of the profile's endpoints",
+                hint(
+                    id,
+                    p.endpoints.iter().map(|x| x.id.as_str()),
+                    "bind one of the profile's endpoints",
+                ),
             );
         }
     }
@@ -376,5 +394,22 @@ fn check_override(
                 "a site may only supply ports the source leaves `unspecified` (ports from a param are set under `params`)",
             );
         }
+    }
+}
+
+/// `help`, led by "did you mean `x`?" when a known name is a typo away from `word`, and
+/// followed by the known names.
+fn hint<'a>(word: &str, known: impl Iterator<Item = &'a str> + Clone, help: &str) -> String {
+    let names: Vec<&str> = known.clone().collect();
+    let near = crate::suggest::did_you_mean(word, names.iter().copied());
+    let list = if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (known: {})", names.join(", "))
+    };
+    if near.is_empty() {
+        format!("{help}{list}")
+    } else {
+        format!("{near} {help}{list}")
     }
 }

@@ -78,6 +78,9 @@ codes! {
     MissingParam = "missing-param",
     MissingSource = "missing-source",
     MissingVersion = "missing-version",
+    /// `validate` of a MUD file (RFC 8520): a problem the MUD importer found, its own code and
+    /// JSON Pointer in the message.
+    MudFile = "mud-file",
     NamesNeedDns = "names-need-dns",
     NoDeviceSide = "no-device-side",
     NoDevices = "no-devices",

@@ -68,7 +68,15 @@ impl Ctx<'_> {
                     pos(f),
                     Code::UnknownFeature,
                     format!("feature `{}` is not declared", f.value),
-                    "declare it under `features`",
+                    format!(
+                        "{} declare it under `features`",
+                        crate::suggest::did_you_mean(
+                            &f.value,
+                            self.features.iter().map(String::as_str)
+                        )
+                    )
+                    .trim_start()
+                    .to_string(),
                 );
             }
             return Some(Condition::Feature(f.value.clone()));

@@ -159,7 +159,15 @@ impl Ctx<'_> {
                         "flow `{}` names endpoint `{}`, which is not declared",
                         f.id.value, side.value
                     ),
-                    "declare it under `endpoints`, or write `device`",
+                    format!(
+                        "{} declare it under `endpoints`, or write `device`",
+                        crate::suggest::did_you_mean(
+                            &side.value,
+                            self.endpoints.iter().map(String::as_str)
+                        )
+                    )
+                    .trim_start()
+                    .to_string(),
                 );
             }
         }
