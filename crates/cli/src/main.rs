@@ -1,9 +1,13 @@
 //! `portolan`: the command-line front end. Parses arguments, dispatches to one function per
 //! subcommand (`cmd/*.rs`) and maps the outcome to an exit code a script can trust:
-//! 0 ok, 1 findings, 2 bad input or usage.
+//! 0 ok, 1 findings, 2 bad input or usage. Under `--format json` a failure of any kind
+//! (usage, I/O, validation) is one `portolan/error/v1` document on standard output
+//! (`contract.rs`); otherwise its diagnostics go to standard error as text.
 
 mod cli;
 mod cmd;
+mod contract;
+mod duration;
 mod output;
 mod report;
 mod write;
@@ -13,10 +17,72 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
+use crate::contract::Diag;
 use crate::output::{Outcome, EXIT_INPUT};
 
+/// Whether the raw command line asks for a JSON answer (`--format json`, `--format=json`,
+/// lint's `sarif`), read before clap has parsed it so that a usage error can answer in JSON.
+fn asks_json(args: &[std::ffi::OsString]) -> bool {
+    let json = |v: &str| matches!(v, "json" | "sarif");
+    args.iter().enumerate().any(|(i, a)| {
+        let a = a.to_string_lossy();
+        if a == "--" {
+            return false;
+        }
+        if let Some(v) = a.strip_prefix("--format=") {
+            return json(v);
+        }
+        a == "--format" && args.get(i + 1).is_some_and(|v| json(&v.to_string_lossy()))
+    })
+}
+
+/// A clap error as one diagnostic: its first line the message, the rest (usage, tip) the help.
+fn usage_diag(e: &clap::Error) -> Diag {
+    let text = e.render().to_string();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("");
+    let message = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    let help: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    let d = Diag::error("usage", message);
+    if help.is_empty() {
+        d
+    } else {
+        d.help(help.join(" "))
+    }
+}
+
+fn print_error_document(mut diags: Vec<Diag>) -> ExitCode {
+    diags.extend(contract::take());
+    // Errors first, in the order met, then the warnings met on the way.
+    diags.sort_by_key(|d| !d.is_error());
+    let doc = contract::error_document(&diags);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
+    );
+    ExitCode::from(EXIT_INPUT)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let info = matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if asks_json(&args) && !info {
+                return print_error_document(vec![usage_diag(&e)]);
+            }
+            e.exit();
+        }
+    };
+    let json = cli.command.json();
+    contract::set_json(json);
     let result = match &cli.command {
         Command::Catalog(c) => cmd::catalog::run(&cli.global, c),
         Command::Show(a) => cmd::show::run(&cli.global, a),
@@ -38,17 +104,44 @@ fn main() -> ExitCode {
         Command::Scan(a) => cmd::scan::run(&cli.global, a),
         Command::Report(a) => cmd::report::run(&cli.global, a),
     };
-    match result {
-        Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::Findings) => ExitCode::from(1),
-        Ok(Outcome::BadInput) => ExitCode::from(EXIT_INPUT),
-        Err(e) => {
-            if cli.command.json() {
-                let v = serde_json::json!({ "error": format!("{e:#}"), "exit": EXIT_INPUT });
-                println!("{v}");
+    let bad = match &result {
+        Ok(Outcome::Ok) => return finish(json, ExitCode::SUCCESS),
+        Ok(Outcome::Findings) => return finish(json, ExitCode::from(1)),
+        Ok(Outcome::BadInput) => Vec::new(),
+        Err(e) => vec![contract::diag_of(e)],
+    };
+    if json {
+        if contract::printed() {
+            // A stream (audit's lines) already begun: its end says what went wrong.
+            for d in bad.into_iter().chain(contract::take()) {
+                eprintln!("{d}");
             }
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_INPUT)
+            return ExitCode::from(EXIT_INPUT);
+        }
+        let mut bad = bad;
+        if bad.is_empty() && !contract::has_error() {
+            bad.push(Diag::error(
+                "invalid-input",
+                "the input was refused (see the diagnostics)",
+            ));
+        }
+        return print_error_document(bad);
+    }
+    if let Err(e) = result {
+        match e.downcast_ref::<contract::Failure>() {
+            Some(f) => eprintln!("{}", f.0),
+            None => eprintln!("error: {e:#}"),
         }
     }
+    ExitCode::from(EXIT_INPUT)
+}
+
+/// A run that did not fail: in JSON, the warnings it met go to standard error as text.
+fn finish(json: bool, code: ExitCode) -> ExitCode {
+    if json {
+        for d in contract::take() {
+            eprintln!("{d}");
+        }
+    }
+    code
 }

@@ -94,7 +94,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     let ruleset = portolan_emit::nftables::emit(&policy, &emit_opts)?;
     if a.diff {
         let d = diff::diff(&ruleset, &w, &state_dir)?;
-        report::print(&a.out, &d, || {
+        report::print(&a.out, "apply-diff", &d, || {
             describe_diff(&policy.site, &w, &state_dir, &d)
         })?;
         return Ok(Outcome::Ok);
@@ -121,7 +121,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
         launcher,
     };
     let done = apply::apply(&ruleset, &opts)?;
-    report::print(&a.out, &done, || {
+    report::print(&a.out, "apply", &done, || {
         describe(&policy.site, &w, &state_dir, &done)
     })?;
     Ok(Outcome::Ok)

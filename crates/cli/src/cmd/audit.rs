@@ -143,14 +143,14 @@ fn live(policy: &portolan_model::ir::Policy, a: &AuditArgs, url: &str) -> anyhow
         signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))?;
     }
     eprintln!(
-        "listening on udp://{}; a report every {} s, Ctrl-C to end",
+        "listening on udp://{}; a report every {}, Ctrl-C to end",
         socket.local_addr()?,
-        a.every
+        crate::duration::show(a.every)
     );
     let opts = Options {
         firewall: a.firewall.clone(),
     };
-    let every = std::time::Duration::from_secs(a.every.max(1));
+    let every = a.every;
     let mut failed: Option<std::io::Error> = None;
     let totals = portolan_audit::live::run(&socket, policy, &opts, every, &stop, |r| {
         if let Err(e) = period_lines(r) {

@@ -38,7 +38,7 @@ fn list(g: &Global, a: &ListArgs) -> anyhow::Result<Outcome> {
             origin: e.origin.to_string(),
         })
         .collect();
-    report::print(&a.out, &rows, || {
+    report::print(&a.out, "catalog", &serde_json::json!({ "profiles": rows }), || {
         let mut t = report::table(["id", "vendor", "product", "modes", "flows"]);
         for r in &rows {
             t.add_row([

@@ -27,7 +27,8 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
     let scopes = scopes(&policy)?;
     if a.status {
         let live = status(&scopes, &w)?;
-        report::print(&a.out, &live, || {
+        let doc = serde_json::json!({ "site": policy.site, "elements": live });
+        report::print(&a.out, "enforce-status", &doc, || {
             if live.is_empty() {
                 return "enforce: no live elements.\n".to_string();
             }
@@ -52,7 +53,11 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
         anyhow::bail!("give --upstream ADDR, the site's resolver");
     };
     if a.floor > a.cap {
-        anyhow::bail!("--floor {} is above --cap {}", a.floor, a.cap);
+        anyhow::bail!(
+            "--floor {} is above --cap {}",
+            crate::duration::show(a.floor),
+            crate::duration::show(a.cap)
+        );
     }
     // Every set the forwarder may write must be in the kernel: else each answer it opens
     // would fail its commit and be answered SERVFAIL.
@@ -90,9 +95,9 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
             upstream,
             netns: a.netns.clone(),
             timing: Timing {
-                grace: Duration::from_secs(a.grace),
-                floor: Duration::from_secs(a.floor),
-                cap: Duration::from_secs(a.cap),
+                grace: a.grace,
+                floor: a.floor,
+                cap: a.cap,
             },
             upstream_timeout: Duration::from_secs(2),
         },

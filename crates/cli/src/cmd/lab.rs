@@ -33,11 +33,13 @@ pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
         keep: a.keep,
         provenance: !a.no_provenance,
         facts: Some(facts),
-        timeout: Duration::from_millis(a.timeout.clamp(50, 10_000)),
+        timeout: a
+            .timeout
+            .clamp(Duration::from_millis(50), Duration::from_secs(10)),
         ..Options::default()
     };
     let report = lab::run(&policy, &opts, &|m| eprintln!("lab: {m}"))?;
-    report::print(&a.out, &report, || table(&report))?;
+    report::print(&a.out, "lab", &report, || table(&report))?;
     Ok(if report.all_match() {
         Outcome::Ok
     } else {

@@ -22,7 +22,7 @@ pub mod verify;
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use portolan_model::catalog::{load_file, Catalog, CatalogError, LoadError};
 use portolan_model::{Profile, ProfileError};
 
@@ -56,10 +56,14 @@ pub fn resolve_profile(g: &Global, id: &str) -> anyhow::Result<Profile> {
         return profile_file(path).map_err(|e| anyhow::anyhow!(e.to_string()));
     }
     let known: Vec<&str> = cat.ids().collect();
-    bail!(
-        "no profile `{id}` in the catalog (known: {}) and no such file",
-        known.join(", ")
+    Err(crate::contract::Failure(
+        crate::contract::Diag::error(
+            "unknown-profile",
+            format!("no profile `{id}` in the catalog and no such file"),
+        )
+        .help(format!("known: {}", known.join(", "))),
     )
+    .into())
 }
 
 /// A profile from a file: YAML in the profile format, or a MUD file (`.json`, RFC 8520),
@@ -77,9 +81,12 @@ pub fn profile_file(path: &Path) -> Result<Profile, ProfileError> {
         };
         return match portolan_mud::import(&bytes, &opts) {
             Ok(imported) => {
-                for w in &imported.warnings {
-                    eprintln!("{}: {w}", path.display());
-                }
+                crate::contract::push(
+                    imported
+                        .warnings
+                        .iter()
+                        .map(|w| mud::problem_diag(w, &path.display().to_string())),
+                );
                 Ok(imported.profile)
             }
             Err(e) => Err(ProfileError::NotMud {
@@ -139,22 +146,19 @@ impl portolan_model::compile::ProfileSource for SiteProfiles {
 }
 
 /// Loads and compiles a site; diagnostics are printed, and `None` means bad input.
+/// (`_json`: diagnostics follow the run's `--format` through `crate::contract`.)
 pub fn load_site(
     g: &Global,
     site: &Path,
-    json: bool,
+    _json: bool,
 ) -> anyhow::Result<Option<portolan_model::ir::Policy>> {
     let text = match portolan_model::diag::read_text(site) {
         Ok(t) => t,
         Err(portolan_model::diag::ReadError::Io(e)) => {
-            return Err(e).with_context(|| format!("cannot read {}", site.display()))
+            return Err(crate::contract::unreadable(site, &e));
         }
         Err(portolan_model::diag::ReadError::NotUtf8(d)) => {
-            if json {
-                eprintln!("{}", serde_json::to_string_pretty(&[&*d])?);
-            } else {
-                print_diagnostics(std::slice::from_ref(&*d));
-            }
+            print_diagnostics(std::slice::from_ref(&*d));
             return Ok(None);
         }
     };
@@ -167,12 +171,6 @@ pub fn load_site(
         Ok(l) => (Some(l.value), l.warnings),
         Err(d) => (None, d),
     };
-    if json {
-        if !diags.is_empty() {
-            eprintln!("{}", serde_json::to_string_pretty(&diags)?);
-        }
-    } else {
-        print_diagnostics(&diags);
-    }
+    print_diagnostics(&diags);
     Ok(policy)
 }

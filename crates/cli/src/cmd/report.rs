@@ -29,7 +29,7 @@ pub fn run(g: &Global, a: &ReportArgs) -> anyhow::Result<Outcome> {
     let rendered = portolan_report::render(&policy, &overlays)?;
     crate::write::to_output(a.file.output.as_deref(), rendered.html.as_bytes())?;
     if let Some(path) = &a.file.output {
-        crate::report::print(&a.out, &rendered.summary, || {
+        crate::report::print(&a.out, "report", &rendered.summary, || {
             line(&rendered.summary, &path.display().to_string())
         })?;
     }
