@@ -258,22 +258,27 @@ pub fn document<T: Serialize + ?Sized>(kind: &str, value: &T) -> anyhow::Result<
 /// Prints `value` as a pretty document of `kind` on standard output.
 pub fn print<T: Serialize + ?Sized>(kind: &str, value: &T) -> anyhow::Result<()> {
     let doc = document(kind, value)?;
-    // `to_value` sorted the keys; `format` is put first by hand.
-    let mut text = serde_json::to_string_pretty(&doc)?;
-    if let Value::Object(m) = &doc {
-        let mut rest = m.clone();
-        rest.remove("format");
-        let inner = serde_json::to_string_pretty(&rest)?;
-        let fmt = serde_json::to_string(&format_of(kind))?;
-        text = if rest.is_empty() {
-            format!("{{\n  \"format\": {fmt}\n}}")
-        } else {
-            format!("{{\n  \"format\": {fmt},{}", &inner[1..])
-        };
-    }
-    println!("{text}");
+    println!("{}", pretty(&doc)?);
     PRINTED.store(true, Ordering::Relaxed);
     Ok(())
+}
+
+/// A document as pretty JSON, `format` first (`to_value` sorted the other keys).
+pub fn pretty(doc: &Value) -> serde_json::Result<String> {
+    let Value::Object(m) = doc else {
+        return serde_json::to_string_pretty(doc);
+    };
+    let Some(fmt) = m.get("format") else {
+        return serde_json::to_string_pretty(doc);
+    };
+    let mut rest = m.clone();
+    rest.remove("format");
+    let fmt = serde_json::to_string(fmt)?;
+    if rest.is_empty() {
+        return Ok(format!("{{\n  \"format\": {fmt}\n}}"));
+    }
+    let inner = serde_json::to_string_pretty(&rest)?;
+    Ok(format!("{{\n  \"format\": {fmt},{}", &inner[1..]))
 }
 
 /// The header line of a JSON lines output of `kind`.

@@ -58,7 +58,7 @@ fn print_error_document(mut diags: Vec<Diag>) -> ExitCode {
     let doc = contract::error_document(&diags);
     println!(
         "{}",
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
+        contract::pretty(&doc).unwrap_or_else(|_| doc.to_string())
     );
     ExitCode::from(EXIT_INPUT)
 }

@@ -137,8 +137,8 @@ impl Overlays {
             o.verify(&r);
         }
         if let Some(p) = &files.lint {
-            let r: Vec<LintTarget> = parse(p, "lint")?;
-            o.lint(&r);
+            let r: LintDoc = parse(p, "lint")?;
+            o.lint(&r.targets);
         }
         for p in &files.scan {
             let r: ScanReport = parse(p, "scan")?;
@@ -506,6 +506,8 @@ struct AuditReport {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum AuditLine {
+    /// The first line: `{"format": "portolan/audit/v1", "type": "header"}`.
+    Header,
     Flow(AuditFlow),
     Group(AuditGroup),
     Summary { site: String },
@@ -541,6 +543,7 @@ fn parse_audit(path: &Path) -> Result<AuditReport, ReportError> {
             }
         })?;
         match parsed {
+            AuditLine::Header => {}
             AuditLine::Flow(f) => r.flows.push(f),
             AuditLine::Group(g) => r.groups.push(g),
             AuditLine::Summary { site: s } => site = Some(s),
@@ -620,6 +623,12 @@ struct VerifyRule {
 struct VerifyFinding {
     class: String,
     outcome: String,
+}
+
+/// `portolan lint --format json`: `{"format": "portolan/lint/v1", "targets": [...]}`.
+#[derive(Deserialize)]
+struct LintDoc {
+    targets: Vec<LintTarget>,
 }
 
 #[derive(Deserialize)]

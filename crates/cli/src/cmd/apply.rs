@@ -41,8 +41,8 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     if a.confirmed {
         w.check()?;
         let c = apply::confirm(&w, &state_dir)?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&c)?);
+        if json && c != Confirmation::NothingPending {
+            crate::contract::print("apply-confirm", &c)?;
         }
         return Ok(match c {
             Confirmation::Confirmed { .. } => {
@@ -70,19 +70,19 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
                 Outcome::Findings
             }
             Confirmation::NothingPending => {
-                if !json {
-                    eprintln!(
+                return crate::contract::fail(
+                    "nothing-pending",
+                    format!(
                         "apply: nothing awaits confirmation in {} (state in {}).",
                         place(&w),
                         state_dir.display()
-                    );
-                }
-                Outcome::BadInput
+                    ),
+                );
             }
         });
     }
     let Some(site) = &a.site else {
-        anyhow::bail!("give a site file, or --confirmed");
+        return crate::contract::fail("usage", "give a site file, or --confirmed");
     };
     let Some(policy) = super::load_site(g, site, json)? else {
         return Ok(Outcome::BadInput);

@@ -27,19 +27,11 @@ pub fn collect(inputs: &[PathBuf]) -> Option<Collector> {
         match c.read(path) {
             Ok(s) => {
                 if let Some(p) = &s.problem {
-                    let what = match p.kind {
-                        ProblemKind::Truncated => "warning",
-                        ProblemKind::Corrupt => "error",
-                    };
-                    eprintln!(
-                        "{what}: {}: {p}; the {} record(s) before it are audited",
-                        path.display(),
-                        s.records
-                    );
+                    problem(&path.display().to_string(), p, s.records);
                 }
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                unreadable(&e.to_string(), Some(path));
                 return None;
             }
         }
@@ -62,7 +54,7 @@ fn collect_parallel(inputs: &[PathBuf], jobs: usize) -> Option<Observed> {
     let obs = match portolan_audit::parallel::read_all(inputs, jobs, progress) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: {e}");
+            unreadable(&e.to_string(), None);
             return None;
         }
     };
@@ -71,17 +63,49 @@ fn collect_parallel(inputs: &[PathBuf], jobs: usize) -> Option<Observed> {
     }
     for s in &obs.inputs {
         if let Some(p) = &s.problem {
-            let what = match p.kind {
-                ProblemKind::Truncated => "warning",
-                ProblemKind::Corrupt => "error",
-            };
-            eprintln!(
-                "{what}: {}: {p}; the {} record(s) before it are audited",
-                s.path, s.records
-            );
+            problem(&s.path, p, s.records);
         }
     }
     Some(obs)
+}
+
+/// An input that could not be opened or read: a diagnostic (code `io`), in the run's format.
+fn unreadable(message: &str, path: Option<&std::path::Path>) {
+    let mut d = crate::contract::Diag::error("io", message);
+    if let Some(p) = path {
+        d = d.file(p.display().to_string());
+    }
+    if crate::contract::json() {
+        crate::contract::push([d]);
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// A damaged input (`truncated`: a warning; `corrupt`: an error), what was read before it
+/// being audited.
+fn problem(path: &str, p: &portolan_audit::InputProblem, records: u64) {
+    let message = format!("{p}; the {records} record(s) before it are audited");
+    if crate::contract::json() {
+        let d = crate::contract::Diag::error(
+            match p.kind {
+                ProblemKind::Truncated => "truncated-input",
+                ProblemKind::Corrupt => "corrupt-input",
+            },
+            message,
+        )
+        .file(path);
+        crate::contract::push([match p.kind {
+            ProblemKind::Truncated => d.warning(),
+            ProblemKind::Corrupt => d,
+        }]);
+    } else {
+        let what = match p.kind {
+            ProblemKind::Truncated => "warning",
+            ProblemKind::Corrupt => "error",
+        };
+        eprintln!("{what}: {path}: {message}");
+    }
 }
 
 pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
@@ -111,6 +135,10 @@ pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
         firewall: a.firewall.clone(),
     };
     let report = audit_jobs(&policy, obs, &opts, jobs);
+    if json && corrupt {
+        // A failure: the error document alone (`crate::contract`), naming the damage.
+        return Ok(Outcome::BadInput);
+    }
     if json {
         json_lines(&report, jobs)?;
     } else {
@@ -200,6 +228,7 @@ const JSON_RUN: usize = 4096;
 fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
     let out = std::io::stdout();
     let mut w = BufWriter::new(out.lock());
+    writeln!(w, "{}", crate::contract::header_line("audit"))?;
     if jobs <= 1 {
         for f in &r.flows {
             serde_json::to_writer(&mut w, f)?;

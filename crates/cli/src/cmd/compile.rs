@@ -60,7 +60,7 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
         ..Options::default()
     };
     let text = match a.target {
-        TargetArg::Ir => serde_json::to_string_pretty(&ir_document(&policy)?)? + "\n",
+        TargetArg::Ir => crate::contract::pretty(&ir_document(&policy)?)? + "\n",
         t => {
             let target = match t {
                 TargetArg::Nftables => Target::Nftables,

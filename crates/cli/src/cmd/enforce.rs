@@ -88,6 +88,9 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
+    if json {
+        println!("{}", crate::contract::header_line("enforce"));
+    }
     let running = start(
         scopes,
         Config {
@@ -109,5 +112,7 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
         }),
     )?;
     running.wait_for(&stop);
+    // (`--format json`: the event lines follow a header line, printed before the forwarder
+    // starts.)
     Ok(Outcome::Ok)
 }
