@@ -476,14 +476,45 @@ fn parse_aerleon_platform(s: &str) -> Result<portolan_emit::aerleon::Platform, S
     s.parse()
 }
 
+/// What `portolan schema` prints: the profile file format, or the JSON Schema (draft
+/// 2020-12) of one kind of `--format json` document (`schemas/<kind>.v1.json`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SchemaKind {
     /// The profile format (`portolan: 1`).
     Profile,
+    /// Any command's failure: `portolan/error/v1`.
+    Error,
+    Catalog,
+    Show,
+    Doc,
+    Validate,
+    Compile,
+    /// `compile --target ir`.
+    Ir,
+    Lab,
+    Apply,
+    ApplyDiff,
+    ApplyConfirm,
+    /// `enforce --format json`: one line of its JSON lines.
+    Enforce,
+    EnforceStatus,
+    Probe,
+    Scan,
+    MudExport,
+    MudImport,
+    MudVerify,
+    /// `audit --format json`: one line of its JSON lines.
+    Audit,
+    Learn,
+    Verify,
+    Lint,
+    Report,
 }
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
+    /// The file format or the kind of JSON document (the `<kind>` of its
+    /// `"format": "portolan/<kind>/v1"`).
     #[arg(value_enum)]
     pub kind: SchemaKind,
 }

@@ -36,18 +36,24 @@ fn asks_json(args: &[std::ffi::OsString]) -> bool {
     })
 }
 
-/// A clap error as one diagnostic: its first line the message, the rest (usage, tip) the help.
+/// A clap error as one diagnostic: what is wrong as the message, clap's tip and the usage
+/// line as the help.
 fn usage_diag(e: &clap::Error) -> Diag {
     let text = e.render().to_string();
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or("");
-    let message = first.strip_prefix("error: ").unwrap_or(first).to_string();
-    let help: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let usage = lines
+        .iter()
+        .position(|l| l.starts_with("Usage:") || l.starts_with("tip:"))
+        .unwrap_or(lines.len());
+    let message = lines[..usage]
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_string();
     let d = Diag::error("usage", message);
-    if help.is_empty() {
+    if usage == lines.len() {
         d
     } else {
-        d.help(help.join(" "))
+        d.help(lines[usage..].join(" "))
     }
 }
 

@@ -571,7 +571,8 @@ struct AuditFlow {
     violation: Vec<String>,
     #[serde(default)]
     closest: Option<String>,
-    protocol: String,
+    /// `{"name": "udp", "number": 17}` (the JSON contract's protocol).
+    protocol: AuditProtocol,
     src: String,
     dst: String,
     #[serde(default)]
@@ -581,8 +582,21 @@ struct AuditFlow {
 impl AuditFlow {
     fn describe(&self) -> String {
         let port = self.dport.map(|p| format!("/{p}")).unwrap_or_default();
-        format!("{} → {} {}{port}", self.src, self.dst, self.protocol)
+        let proto = match (&self.protocol.name, self.protocol.number) {
+            (Some(n), _) => n.clone(),
+            (None, Some(n)) => n.to_string(),
+            (None, None) => String::new(),
+        };
+        format!("{} → {} {proto}{port}", self.src, self.dst)
     }
+}
+
+#[derive(Deserialize)]
+struct AuditProtocol {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    number: Option<u8>,
 }
 
 #[derive(Deserialize)]

@@ -208,7 +208,7 @@ fn period_lines(r: &Report) -> std::io::Result<()> {
         serde_json::to_writer(&mut w, f)?;
         w.write_all(b"\n")?;
     }
-    let line = serde_json::json!({
+    let mut line = serde_json::json!({
         "type": "period",
         "flows": r.flows.len(),
         "conforming": r.conforming,
@@ -217,6 +217,7 @@ fn period_lines(r: &Report) -> std::io::Result<()> {
         "records": r.inputs.first().and_then(|i| i.flow_records.as_ref()),
         "records_note": r.records_note,
     });
+    crate::contract::drop_nulls(&mut line);
     serde_json::to_writer(&mut w, &line)?;
     w.write_all(b"\n")?;
     w.flush()
@@ -265,7 +266,7 @@ fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
         serde_json::to_writer(&mut w, g)?;
         w.write_all(b"\n")?;
     }
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "type": "summary",
         "site": r.site,
         "flows": r.flows.len(),
@@ -279,6 +280,7 @@ fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
         "dns_chains_cut": r.dns_chains_cut,
         "records_note": r.records_note,
     });
+    crate::contract::drop_nulls(&mut summary);
     serde_json::to_writer(&mut w, &summary)?;
     w.write_all(b"\n")?;
     w.flush()?;
