@@ -51,13 +51,23 @@ pub fn show(d: Duration) -> String {
 
 /// A timeout of one attempt: 1 ms to 1 h.
 pub fn timeout(s: &str) -> Result<Duration, String> {
-    within(s, Duration::from_millis(1), Duration::from_secs(3600), false)
+    within(
+        s,
+        Duration::from_millis(1),
+        Duration::from_secs(3600),
+        false,
+    )
 }
 
 /// Whole seconds, 1 s to 7 days (`compile --dns-timeout`, `enforce --floor/--cap/--grace`,
 /// `audit --every`, `probe --nat-max`, `responder --max-hold`).
 pub fn seconds(s: &str) -> Result<Duration, String> {
-    within(s, Duration::from_secs(1), Duration::from_secs(7 * 86_400), true)
+    within(
+        s,
+        Duration::from_secs(1),
+        Duration::from_secs(7 * 86_400),
+        true,
+    )
 }
 
 /// Whole seconds, 0 s to 7 days (`enforce --grace`).

@@ -40,10 +40,18 @@ fn asks_json(args: &[std::ffi::OsString]) -> bool {
 /// line as the help.
 fn usage_diag(e: &clap::Error) -> Diag {
     let text = e.render().to_string();
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let usage = lines
         .iter()
-        .position(|l| l.starts_with("Usage:") || l.starts_with("tip:"))
+        .position(|l| {
+            ["Usage:", "tip:", "For more information"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
         .unwrap_or(lines.len());
     let message = lines[..usage]
         .join(" ")

@@ -510,7 +510,9 @@ enum AuditLine {
     Header,
     Flow(AuditFlow),
     Group(AuditGroup),
-    Summary { site: String },
+    Summary {
+        site: String,
+    },
 }
 
 fn parse_audit(path: &Path) -> Result<AuditReport, ReportError> {

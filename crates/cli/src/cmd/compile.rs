@@ -309,11 +309,13 @@ fn resolve_names(
                     },
                 );
             }
-            Err(e) if format == Format::Json => crate::contract::push([crate::contract::Diag::error(
-                &Code::UnresolvedName.to_string(),
-                format!("{name} did not resolve: {e}; its set is left to DNS-driven filling"),
-            )
-            .warning()]),
+            Err(e) if format == Format::Json => {
+                crate::contract::push([crate::contract::Diag::error(
+                    &Code::UnresolvedName.to_string(),
+                    format!("{name} did not resolve: {e}; its set is left to DNS-driven filling"),
+                )
+                .warning()])
+            }
             Err(e) => eprintln!(
                 "warning[{}]: {name} did not resolve: {e}; its set is left to DNS-driven filling",
                 Code::UnresolvedName
@@ -327,7 +329,10 @@ fn resolve_names(
 /// contract's form (`{"name": "udp", "number": 17}`), ports as `{lo, hi}` ranges.
 fn ir_document(policy: &portolan_model::ir::Policy) -> anyhow::Result<serde_json::Value> {
     let mut doc = crate::contract::document("ir", policy)?;
-    if let Some(rules) = doc.get_mut("rules").and_then(serde_json::Value::as_array_mut) {
+    if let Some(rules) = doc
+        .get_mut("rules")
+        .and_then(serde_json::Value::as_array_mut)
+    {
         for (rule, r) in rules.iter_mut().zip(&policy.rules) {
             let mut p = serde_json::Map::new();
             if let Some(n) = r.protocol.name() {

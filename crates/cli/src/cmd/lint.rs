@@ -146,9 +146,11 @@ fn file_doc(path: &Path, text: &str) -> Option<ProfileDoc> {
     if path.extension().is_some_and(|e| e == "json") {
         return super::profile_file(path)
             .map_err(|e| {
-                crate::contract::push([
-                    crate::contract::Diag::error("invalid-input", e.to_string()).file(&name)
-                ]);
+                crate::contract::push([crate::contract::Diag::error(
+                    "invalid-input",
+                    e.to_string(),
+                )
+                .file(&name)]);
             })
             .ok()
             .map(|p| ProfileDoc::without_source(&name, p));

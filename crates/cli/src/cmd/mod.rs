@@ -22,7 +22,6 @@ pub mod verify;
 
 use std::path::Path;
 
-use anyhow::bail;
 use portolan_model::catalog::{load_file, Catalog, CatalogError, LoadError};
 use portolan_model::{Profile, ProfileError};
 
@@ -111,12 +110,18 @@ pub fn check_mode(p: &Profile, mode: Option<&str>) -> anyhow::Result<()> {
         if !p.has_mode(m) {
             let modes: Vec<&str> = p.modes.iter().map(|m| m.id.as_str()).collect();
             if modes.is_empty() {
-                bail!("profile `{}` has no modes", p.id);
+                return crate::contract::fail(
+                    "unknown-mode",
+                    format!("profile `{}` has no modes", p.id),
+                );
             }
-            bail!(
-                "profile `{}` has no mode `{m}` (modes: {})",
-                p.id,
-                modes.join(", ")
+            return crate::contract::fail(
+                "unknown-mode",
+                format!(
+                    "profile `{}` has no mode `{m}` (modes: {})",
+                    p.id,
+                    modes.join(", ")
+                ),
             );
         }
     }

@@ -73,7 +73,11 @@ fn export(g: &Global, a: &ExportArgs) -> anyhow::Result<Outcome> {
                 mud_url: &a.mud_url,
                 aces: out.aces,
                 unexpressed: &out.unexpressed,
-                warnings: out.warnings.iter().map(|w| problem_diag(w, &a.id)).collect(),
+                warnings: out
+                    .warnings
+                    .iter()
+                    .map(|w| problem_diag(w, &a.id))
+                    .collect(),
                 output: a.file.output.as_ref().map(|p| p.display().to_string()),
                 mud: a.file.output.is_none().then_some(&out.mud),
             };

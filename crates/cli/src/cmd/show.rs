@@ -57,7 +57,11 @@ pub fn flow_json(f: &Flow) -> FlowJson<'_> {
         modes: &f.modes,
         app: f.app.as_deref(),
         description: f.description.as_deref(),
-        conditions: f.conditions.iter().map(crate::contract::condition).collect(),
+        conditions: f
+            .conditions
+            .iter()
+            .map(crate::contract::condition)
+            .collect(),
         inside: f.inside.as_ref(),
         source: &f.source,
     }
