@@ -27,7 +27,9 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Add the profiles of a folder (or one file) to the shipped catalog.
+    /// Add the profiles of a folder (or one file) to the shipped catalog (for the commands
+    /// that read profiles by catalog id: not schema, responder, learn, mud import, mud
+    /// verify, apply --confirmed, which refuse it).
     #[arg(long, global = true, value_name = "DIR")]
     pub catalog: Vec<PathBuf>,
 }
@@ -277,6 +279,20 @@ pub struct OutputFile {
 }
 
 impl Command {
+    /// Whether the command reads the catalog, so that `--catalog` acts; a command that does
+    /// not refuses it rather than ignoring it.
+    pub fn uses_catalog(&self) -> bool {
+        match self {
+            Command::Schema(_)
+            | Command::Responder(_)
+            | Command::Learn(_)
+            | Command::ApplyRollback(_)
+            | Command::Mud(MudCmd::Import(_) | MudCmd::Verify(_)) => false,
+            Command::Apply(a) => !a.confirmed,
+            _ => true,
+        }
+    }
+
     /// Whether the command line asked for JSON, so that even an error a command could not
     /// turn into its report reaches a script as JSON on stdout.
     pub fn json(&self) -> bool {

@@ -97,6 +97,18 @@ fn main() -> ExitCode {
     };
     let json = cli.command.json();
     contract::set_json(json);
+    if !cli.global.catalog.is_empty() && !cli.command.uses_catalog() {
+        let d = Diag::error(
+            "usage",
+            "--catalog does nothing for this command: it reads no catalog profile",
+        )
+        .help("leave --catalog out");
+        if json {
+            return print_error_document(vec![d]);
+        }
+        eprintln!("{d}");
+        return ExitCode::from(EXIT_INPUT);
+    }
     let result = match &cli.command {
         Command::Catalog(c) => cmd::catalog::run(&cli.global, c),
         Command::Show(a) => cmd::show::run(&cli.global, a),

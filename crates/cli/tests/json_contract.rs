@@ -821,3 +821,51 @@ fn every_command_on_the_kernel() {
         "unknown-profile",
     );
 }
+
+/// `--catalog` acts where a command reads catalog profiles and is refused elsewhere (issue
+/// 19: options only where they act); durations read the same on every flag.
+#[test]
+fn catalog_only_where_it_acts_and_durations_one_way() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cat = dir.path().display().to_string();
+    for args in [
+        &["schema", "error"][..],
+        &["mud", "import", "x.json"],
+        &["learn", "x.pcap", "--device", "10.0.0.1"],
+        &["apply", "--confirmed"],
+    ] {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--catalog", &cat, "--format", "json"]);
+        if args[0] == "schema" {
+            a.truncate(a.len() - 2);
+            let r = portolan(&a);
+            assert_eq!(r.code, 2, "{a:?}");
+            assert!(r.stderr.contains("--catalog does nothing"), "{}", r.stderr);
+            continue;
+        }
+        failure(&a, "usage");
+    }
+    // An empty folder adds nothing and is accepted where the catalog is read.
+    document(
+        &["catalog", "list", "--catalog", &cat, "--format", "json"],
+        "catalog",
+        0,
+    );
+    // `--dns-timeout`: 90, 90s, 2m, 1h, as nftables writes the set's timeout (in seconds:
+    // 90 s, 120 s, 3600 s by the units' definitions).
+    for (given, secs) in [("90", 90), ("90s", 90), ("2m", 120), ("1h", 3600)] {
+        let r = portolan(&[
+            "compile",
+            "examples/site.yaml",
+            "--target",
+            "nftables",
+            "--dns-timeout",
+            given,
+        ]);
+        assert_eq!(r.code, 0, "{given}: {}", r.stderr);
+        assert!(
+            r.stdout.contains(&format!("timeout {secs}s")),
+            "--dns-timeout {given}: no `timeout {secs}s` in the ruleset"
+        );
+    }
+}
