@@ -235,6 +235,7 @@ pub fn printed() -> bool {
 pub fn document<T: Serialize + ?Sized>(kind: &str, value: &T) -> anyhow::Result<Value> {
     let mut v = serde_json::to_value(value)?;
     drop_nulls(&mut v);
+    protocols(&mut v);
     let body = match v {
         Value::Object(m) => m,
         other => {
@@ -317,6 +318,37 @@ pub fn drop_nulls(v: &mut Value) {
     }
 }
 
+/// Every `protocol` member written as a name (`"udp"`) or a number (`17`) by a command's
+/// structs becomes `{"name", "number"}`; a profile in the file format (`profile`) and a MUD
+/// file (`mud`) inside a document keep their own formats.
+fn protocols(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match k.as_str() {
+                    "profile" | "mud" => {}
+                    "protocol" => {
+                        let p = match x {
+                            Value::String(s) => Protocol::from_name(s),
+                            Value::Number(n) => n
+                                .as_u64()
+                                .and_then(|n| u8::try_from(n).ok())
+                                .map(Protocol::from_number),
+                            _ => None,
+                        };
+                        if let Some(p) = p {
+                            *x = protocol(&p);
+                        }
+                    }
+                    _ => protocols(x),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(protocols),
+        _ => {}
+    }
+}
+
 /// A profile's protocol: `{"name", "number"}`, or `"unspecified"`.
 pub fn protocol(p: &Protocol) -> Value {
     match p {
@@ -375,5 +407,15 @@ mod tests {
         );
         let arr = document("catalog", &[1, 2]).expect("document");
         assert_eq!(arr["items"], serde_json::json!([1, 2]));
+        // IANA: UDP is 17, ESP 50; a profile inside keeps the file format's name.
+        let p = serde_json::json!({"checks": [{"protocol": "udp"}, {"protocol": 50}],
+            "profile": {"protocol": "udp"}});
+        let d = document("probe", &p).expect("document");
+        assert_eq!(
+            d["checks"],
+            serde_json::json!([{"protocol": {"name": "udp", "number": 17}},
+                {"protocol": {"name": "esp", "number": 50}}])
+        );
+        assert_eq!(d["profile"]["protocol"], "udp");
     }
 }

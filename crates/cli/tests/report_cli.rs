@@ -310,7 +310,8 @@ fn json_summary_needs_a_file_for_the_page() {
     let out = portolan(&["report", "examples/site.yaml", "--format", "json"]);
     assert_eq!(out.status.code(), Some(2));
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON error on stdout");
-    assert_eq!(v["exit"], 2);
+    assert_eq!(v["format"], "portolan/error/v1");
+    assert_eq!(v["diagnostics"][0]["code"], "usage");
 }
 
 /// Where the browser test keeps its page and screenshots: under `target/`, a CI artifact.

@@ -156,16 +156,19 @@ pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
 /// `--listen`: audits records as they arrive until SIGINT or SIGTERM.
 fn live(policy: &portolan_model::ir::Policy, a: &AuditArgs, url: &str) -> anyhow::Result<Outcome> {
     let Some(addr) = url.strip_prefix("udp://") else {
-        eprintln!("error: --listen takes udp://ADDR:PORT, not `{url}`");
-        return Ok(Outcome::BadInput);
+        return crate::contract::fail(
+            "usage",
+            format!("--listen takes udp://ADDR:PORT, not `{url}`"),
+        );
     };
     let socket = match std::net::UdpSocket::bind(addr) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: cannot listen on udp://{addr}: {e}");
-            return Ok(Outcome::BadInput);
+            return crate::contract::fail("io", format!("cannot listen on udp://{addr}: {e}"))
         }
     };
+    // JSON lines whatever --format says: the header first.
+    println!("{}", crate::contract::header_line("audit"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))?;
