@@ -38,11 +38,11 @@ fn within(s: &str, lo: Duration, hi: Duration, whole_seconds: bool) -> Result<Du
 /// `d` the way a person writes it: `500ms`, `30s`, `2m`, `1h`, `90s`.
 pub fn show(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
-    } else if ms % 3_600_000 == 0 {
+    } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
     } else {
         format!("{}s", ms / 1000)
