@@ -311,6 +311,17 @@ fn every_command_without_a_kernel() {
         &["doc", "no-such-device", "--format", "json"],
         "unknown-profile",
     );
+    document(
+        &[
+            "catalog",
+            "doc",
+            "oscar-templog-gateway",
+            "--format",
+            "json",
+        ],
+        "doc",
+        0,
+    );
 
     // validate
     document(
@@ -344,6 +355,25 @@ fn every_command_without_a_kernel() {
         0,
     );
     assert_eq!(c["output"], p("policy.ipt"));
+    let c = document(
+        &[
+            "compile",
+            "examples/site.yaml",
+            "--target",
+            "openwrt",
+            "-o",
+            &p("router"),
+            "--format",
+            "json",
+        ],
+        "compile",
+        0,
+    );
+    let files = c["files"].as_array().expect("files written");
+    assert_eq!(files.len(), 2, "{c:#}");
+    for f in files {
+        assert!(Path::new(f.as_str().expect("path")).is_file(), "{f}");
+    }
     let ir = portolan(&["compile", "examples/site.yaml", "--target", "ir"]);
     assert_eq!(ir.code, 0, "{}", ir.stderr);
     let ir: Value = serde_json::from_str(&ir.stdout).expect("IR JSON");
@@ -535,6 +565,11 @@ fn every_command_without_a_kernel() {
     document(&["lint", "elseta-wcc-lite", "--format", "json"], "lint", 1);
     failure(
         &["lint", "no-such-device", "--format", "json"],
+        "unknown-profile",
+    );
+    // SARIF is its own standard (validated in lint_cli.rs); a failure is still our document.
+    failure(
+        &["lint", "no-such-device", "--format", "sarif"],
         "unknown-profile",
     );
 
@@ -868,4 +903,48 @@ fn catalog_only_where_it_acts_and_durations_one_way() {
             "--dns-timeout {given}: no `timeout {secs}s` in the ruleset"
         );
     }
+}
+
+/// The schemas can fail: what the contract forbids (a null member, a protocol as a bare
+/// name, an error document without an error, another kind's format) is refused by them.
+#[test]
+fn schemas_refuse_what_the_contract_forbids() {
+    let is_valid = |kind: &str, doc: &Value| {
+        jsonschema::validator_for(&schema(kind))
+            .expect("compiles")
+            .is_valid(doc)
+    };
+    let flow = serde_json::json!({"id": "f", "from": "device", "to": "cloud",
+        "initiation": "device", "protocol": {"name": "tcp", "number": 6},
+        "ports": [{"lo": 443, "hi": 443}], "optional": false, "modes": [], "conditions": [],
+        "source": [{"doc": "d", "ref": "row 1"}]});
+    let show = serde_json::json!({"format": "portolan/show/v1", "id": "x", "vendor": "v",
+        "product": "p", "flows": [flow]});
+    assert!(is_valid("show", &show), "the control document is valid");
+    let mut null_mode = show.clone();
+    null_mode["mode"] = Value::Null;
+    assert!(!is_valid("show", &null_mode), "null member");
+    let mut bare = show.clone();
+    bare["flows"][0]["protocol"] = Value::from("tcp");
+    assert!(!is_valid("show", &bare), "protocol as a bare name");
+    let mut prose = show.clone();
+    prose["flows"][0]["conditions"] = serde_json::json!(["version >= 2.8"]);
+    assert!(!is_valid("show", &prose), "a condition as prose");
+    let mut port_text = show.clone();
+    port_text["flows"][0]["ports"] = serde_json::json!(["443"]);
+    assert!(!is_valid("show", &port_text), "a port as a string");
+    let mut other = show;
+    other["format"] = Value::from("portolan/lab/v1");
+    assert!(!is_valid("show", &other), "another kind's format");
+    let warning_only = serde_json::json!({"format": "portolan/error/v1", "diagnostics": [
+        {"code": "x", "severity": "warning", "message": "m"}]});
+    assert!(
+        !is_valid("error", &warning_only),
+        "an error document without an error"
+    );
+    let empty = serde_json::json!({"format": "portolan/error/v1", "diagnostics": []});
+    assert!(
+        !is_valid("error", &empty),
+        "an error document without diagnostics"
+    );
 }
