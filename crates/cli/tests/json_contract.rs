@@ -948,3 +948,28 @@ fn schemas_refuse_what_the_contract_forbids() {
         "an error document without diagnostics"
     );
 }
+
+/// Every file of `schemas/` is what `schemas/make.py` writes, and `portolan schema` prints
+/// each of them.
+#[test]
+fn schemas_are_generated_and_published() {
+    let out = Command::new("python3")
+        .arg(workspace().join("schemas/make.py"))
+        .arg("--check")
+        .output()
+        .expect("python3 (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut kinds = 0;
+    for e in std::fs::read_dir(workspace().join("schemas")).expect("schemas/") {
+        let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+        if let Some(kind) = name.strip_suffix(".v1.json") {
+            schema(kind);
+            kinds += 1;
+        }
+    }
+    assert_eq!(kinds, 23, "the kinds of the README's table");
+}
