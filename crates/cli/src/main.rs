@@ -24,11 +24,11 @@ use crate::output::{Outcome, EXIT_INPUT};
 /// lint's `sarif`), read before clap has parsed it so that a usage error can answer in JSON.
 fn asks_json(args: &[std::ffi::OsString]) -> bool {
     let json = |v: &str| matches!(v, "json" | "sarif");
+    // Options end at `--`: what follows is an argument.
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let args = &args[..end];
     args.iter().enumerate().any(|(i, a)| {
         let a = a.to_string_lossy();
-        if a == "--" {
-            return false;
-        }
         if let Some(v) = a.strip_prefix("--format=") {
             return json(v);
         }
@@ -170,4 +170,28 @@ fn finish(json: bool, code: ExitCode) -> ExitCode {
         }
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_read_from_the_raw_command_line() {
+        let a = |s: &[&str]| -> Vec<std::ffi::OsString> { s.iter().map(Into::into).collect() };
+        assert!(asks_json(&a(&[
+            "portolan", "show", "x", "--format", "json"
+        ])));
+        assert!(asks_json(&a(&["portolan", "show", "--format=json", "x"])));
+        assert!(asks_json(&a(&[
+            "portolan", "lint", "x", "--format", "sarif"
+        ])));
+        assert!(!asks_json(&a(&[
+            "portolan", "doc", "x", "--format", "markdown"
+        ])));
+        assert!(!asks_json(&a(&[
+            "portolan", "show", "--", "--format", "json"
+        ])));
+        assert!(!asks_json(&a(&["portolan", "show", "--format"])));
+    }
 }
