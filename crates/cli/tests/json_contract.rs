@@ -8,7 +8,8 @@
 //!
 //! `every_command_without_a_kernel` runs as any user; `every_command_on_the_kernel` (lab,
 //! apply, enforce, probe, scan) needs root and creates its own namespace (`pl` prefix), as
-//! the other kernel tests do.
+//! the other kernel tests do. (Over 800 lines because it is one list of every subcommand,
+//! each on success and on failure, its arguments written out one per line by rustfmt.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
