@@ -223,6 +223,26 @@ fn the_three_failures_are_one_error_document_or_text_on_stderr() {
             r.stderr
         );
     }
+    // A capture cut inside its file header (the pcap magic, then 6 of the header's 24 bytes:
+    // libpcap's file format) is corrupt: the error document names it, not a partial report.
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00").expect("write");
+    let cut = cut.display().to_string();
+    for jobs in ["1", "2"] {
+        let d = failure(
+            &[
+                "audit",
+                "examples/site.yaml",
+                &cut,
+                "--jobs",
+                jobs,
+                "--format",
+                "json",
+            ],
+            "corrupt-input",
+        );
+        assert_eq!(d["diagnostics"][0]["file"], cut.as_str(), "{d:#}");
+    }
     // And a usage error (clap's): the same document, code usage; without JSON, clap's text.
     let d = failure(
         &[
