@@ -39,14 +39,15 @@ def main():
     rules = []
     for r in ir["rules"]:
         g = groups[r["group"]]
-        proto = PROTO.get(r["protocol"], str(r["protocol"]))
+        number = r["protocol"]["number"]  # the JSON contract's {"name", "number"}
+        proto = PROTO.get(number, str(number))
         ports = [f'{p["lo"]}' if p["lo"] == p["hi"] else f'{p["lo"]}-{p["hi"]}'
                  for p in r["ports"]] or [None]
         cm = f'comment "{r["profile"]}/{r["flow"]}"'
         for dev in g["addresses"]:
             v6 = ":" in dev
             ip = "ip6" if v6 else "ip"
-            if (r["protocol"] == 1 and v6) or (r["protocol"] == 58 and not v6):
+            if (number == 1 and v6) or (number == 58 and not v6):
                 continue
             l4 = f"meta l4proto {proto}"
             for port in ports:

@@ -39,6 +39,8 @@ pub struct FlowRecord {
     /// `device` or `peer`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initiated_by: Option<Initiator>,
+    /// The name (`tcp`) or number; written as the JSON contract's `{"name", "number"}`.
+    #[serde(serialize_with = "protocol_json")]
     pub protocol: String,
     /// The initiator.
     pub src: IpAddr,
@@ -67,6 +69,27 @@ pub struct FlowRecord {
     /// nftables log input: the group the firewall's log prefix named.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logged_group: Option<String>,
+}
+
+/// A protocol as every `--format json` output writes it: `{"name": "udp", "number": 17}`,
+/// the name left out where IANA's number has none Portolan knows.
+fn protocol_json<S: serde::Serializer>(p: &str, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let (name, number) = match p.parse::<u8>() {
+        Ok(n) => (IpProto::new(n).name(), Some(n)),
+        Err(_) => (
+            Some(p),
+            portolan_model::Protocol::from_name(p).and_then(|x| x.number()),
+        ),
+    };
+    let mut m = s.serialize_map(None)?;
+    if let Some(n) = name {
+        m.serialize_entry("name", n)?;
+    }
+    if let Some(n) = number {
+        m.serialize_entry("number", &n)?;
+    }
+    m.end()
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -27,7 +27,9 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Add the profiles of a folder (or one file) to the shipped catalog.
+    /// Add the profiles of a folder (or one file) to the shipped catalog (for the commands
+    /// that read profiles by catalog id: not schema, responder, learn, mud import, mud
+    /// verify, apply --confirmed, which refuse it).
     #[arg(long, global = true, value_name = "DIR")]
     pub catalog: Vec<PathBuf>,
 }
@@ -273,8 +275,9 @@ pub enum CatalogCmd {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// A table for people.
+    /// A table (or text) for people.
     Table,
+    /// One `portolan/<kind>/v1` document for scripts (`portolan schema KIND` describes it).
     Json,
 }
 
@@ -303,6 +306,20 @@ pub struct OutputFile {
 }
 
 impl Command {
+    /// Whether the command reads the catalog, so that `--catalog` acts; a command that does
+    /// not refuses it rather than ignoring it.
+    pub fn uses_catalog(&self) -> bool {
+        match self {
+            Command::Schema(_)
+            | Command::Responder(_)
+            | Command::Learn(_)
+            | Command::ApplyRollback(_)
+            | Command::Mud(MudCmd::Import(_) | MudCmd::Verify(_)) => false,
+            Command::Apply(a) => !a.confirmed,
+            _ => true,
+        }
+    }
+
     /// Whether the command line asked for JSON, so that even an error a command could not
     /// turn into its report reaches a script as JSON on stdout.
     pub fn json(&self) -> bool {
@@ -325,12 +342,12 @@ impl Command {
             Command::Scan(a) => a.out.json(),
             Command::Report(a) => a.out.json(),
             Command::Explain(a) => a.out.json(),
+            Command::Learn(a) => a.out.json(),
             Command::Schema(_)
             | Command::Init(_)
             | Command::Completions(_)
             | Command::Man(_)
             | Command::Responder(_)
-            | Command::Learn(_)
             | Command::ApplyRollback(_) => false,
         }
     }
@@ -338,7 +355,10 @@ impl Command {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DocFormat {
+    /// Vendor-style Markdown tables, one per mode (`table` is the same).
+    #[value(alias = "table")]
     Markdown,
+    /// `portolan/doc/v1`: the profile and its flows, for scripts.
     Json,
     /// One self-contained page with `portolan report`'s templates (style, flow table,
     /// filter): the vendor's rows with their citations, per mode.
@@ -369,6 +389,7 @@ pub struct DocArgs {
     /// Only this mode.
     #[arg(long)]
     pub mode: Option<String>,
+    /// How to print the profile.
     #[arg(long, value_enum, default_value_t = DocFormat::Markdown)]
     pub format: DocFormat,
 }
@@ -378,6 +399,7 @@ pub struct DocArgs {
 pub enum LintFormat {
     /// Findings for people, one block each.
     Table,
+    /// `portolan/lint/v1`, for scripts.
     Json,
     /// SARIF 2.1.0, for code-review tools.
     Sarif,
@@ -445,7 +467,9 @@ pub enum TargetArg {
 }
 
 #[derive(Debug, Args)]
-#[command(mut_arg("format", |a| a.help("Print diagnostics as JSON on standard error")))]
+#[command(mut_arg("format", |a| a.help(
+    "`json`: a report on standard output (target, the text or the files written, the --check result) instead of the text"
+)))]
 pub struct CompileArgs {
     /// The site file.
     pub site: PathBuf,
@@ -462,10 +486,11 @@ pub struct CompileArgs {
     /// The DNS server for --resolve (ADDR or ADDR:PORT); default: /etc/resolv.conf.
     #[arg(long, value_name = "ADDR", requires = "resolve")]
     pub resolver: Option<String>,
-    /// How long an address the DNS server adds to a name set at run time stays allowed,
-    /// in seconds (the DNS server gives no per-record timeout). Default 3600.
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
-    pub dns_timeout: Option<u64>,
+    /// How long an address the DNS server adds to a name set at run time stays allowed
+    /// (`3600`, `90s`, `30m`, `1h`; whole seconds, at most 7 days: the DNS server gives no
+    /// per-record timeout). Default 1h.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::seconds)]
+    pub dns_timeout: Option<Duration>,
     /// --target aerleon: the Aerleon platforms to write policies for (comma-separated:
     /// juniper, srx, cisco, ciscoasa, cisconx, ciscoxr, arista, paloalto, packetfilter,
     /// nftables, iptables, speedway). Default: all of them.
@@ -536,16 +561,49 @@ fn parse_aerleon_platform(s: &str) -> Result<portolan_emit::aerleon::Platform, S
     s.parse()
 }
 
+/// What `portolan schema` prints: the profile file format, or the JSON Schema (draft
+/// 2020-12) of one kind of `--format json` document (`schemas/<kind>.v1.json`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SchemaKind {
     /// The profile format (`portolan: 1` and `portolan: 2`).
     Profile,
     /// The site format (`portolan: 1`).
     Site,
+    /// Any command's failure: `portolan/error/v1`.
+    Error,
+    Catalog,
+    Show,
+    Doc,
+    Validate,
+    Compile,
+    /// `compile --target ir`.
+    Ir,
+    Lab,
+    Apply,
+    ApplyDiff,
+    ApplyConfirm,
+    /// `enforce --format json`: one line of its JSON lines.
+    Enforce,
+    EnforceStatus,
+    Probe,
+    Scan,
+    MudExport,
+    MudImport,
+    MudVerify,
+    /// `audit --format json`: one line of its JSON lines.
+    Audit,
+    Learn,
+    Verify,
+    Lint,
+    Report,
+    /// `explain --format json`.
+    Explain,
 }
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
+    /// The file format or the kind of JSON document (the `<kind>` of its
+    /// `"format": "portolan/<kind>/v1"`).
     #[arg(value_enum)]
     pub kind: SchemaKind,
 }
@@ -589,9 +647,9 @@ pub struct ProbeArgs {
     /// A second resolver to compare answers and TTLs with (its TTLs are the reference).
     #[arg(long, value_name = "ADDR")]
     pub compare_resolver: Option<String>,
-    /// Per-attempt timeout, in milliseconds (at least 1).
-    #[arg(long, value_name = "MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: u64,
+    /// Per-attempt timeout (`500ms`, `2s`, `2`: seconds without a unit).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::duration::timeout)]
+    pub timeout: Duration,
     /// Attempts per UDP request.
     #[arg(long, default_value_t = 2)]
     pub attempts: u32,
@@ -613,10 +671,10 @@ pub struct ProbeArgs {
     /// Measure the path's idle timeouts (UDP and TCP) against `portolan responder` at ADDR:PORT.
     #[arg(long, value_name = "ADDR:PORT", requires = "token")]
     pub nat_timeout: Option<String>,
-    /// The longest idle time tried by --nat-timeout, in seconds (default: the longest
-    /// keepalive of the device's flows plus 60, at least 120).
-    #[arg(long, value_name = "SECS")]
-    pub nat_max: Option<u64>,
+    /// The longest idle time tried by --nat-timeout (`300`, `5m`; default: the longest
+    /// keepalive of the device's flows plus 60 s, at least 2m).
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::seconds)]
+    pub nat_max: Option<Duration>,
     /// How many idle times --nat-timeout tries (evenly spaced up to --nat-max).
     #[arg(long, default_value_t = 10)]
     pub nat_steps: u32,
@@ -681,9 +739,9 @@ pub struct ResponderArgs {
     /// The token shared with the probe (at least 8 characters).
     #[arg(long)]
     pub token: String,
-    /// The longest hold granted, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 3600)]
-    pub max_hold: u64,
+    /// The longest hold granted (`3600`, `1h`).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::duration::seconds)]
+    pub max_hold: Duration,
     /// Run inside this network namespace (`ip netns` name).
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
@@ -704,9 +762,9 @@ pub struct LabArgs {
     /// hand, whose rules do not carry Portolan's `profile/flow` comments).
     #[arg(long)]
     pub no_provenance: bool,
-    /// Time one attempt of a probe may take, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub timeout: u64,
+    /// Time one attempt of a probe may take (`500ms`, `1s`; 50ms to 10s).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::duration::timeout)]
+    pub timeout: Duration,
     /// The firewall's resolver: `dnsmasq` (the emitted `nftset=` lines; name sets shared by
     /// all devices) or `enforce` (`portolan enforce` with the enforce policy: a name opens
     /// only for the device that asked, and `unresolved-device` probes send each name-based
@@ -726,9 +784,9 @@ pub struct ApplyArgs {
     /// The site file (not with --confirmed).
     #[arg(required_unless_present = "confirmed", conflicts_with = "confirmed")]
     pub site: Option<PathBuf>,
-    /// Roll back to the previous ruleset after this long (`90`, `90s`, `2m`) unless
-    /// `portolan apply --confirmed` comes first.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    /// Roll back to the previous ruleset after this long (`90`, `90s`, `2m`, `1h`; 1 s to
+    /// 24 h) unless `portolan apply --confirmed` comes first.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::confirm)]
     pub confirm: Option<Duration>,
     /// Make the pending apply permanent and stop its rollback timer.
     #[arg(long, conflicts_with = "confirm")]
@@ -773,15 +831,15 @@ pub struct EnforceArgs {
     /// Run inside this network namespace (the firewall's), sockets and sets alike.
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
-    /// Seconds added to an answer's TTL before its elements expire.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub grace: u64,
-    /// The shortest element lifetime, in seconds, whatever the TTL.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub floor: u64,
-    /// The longest element lifetime, in seconds, whatever the TTL.
-    #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
-    pub cap: u64,
+    /// Added to an answer's TTL before its elements expire (`30`, `30s`, `1m`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::duration::seconds_or_zero)]
+    pub grace: Duration,
+    /// The shortest element lifetime, whatever the TTL (`30s`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::duration::seconds)]
+    pub floor: Duration,
+    /// The longest element lifetime, whatever the TTL (`1h`, `24h`).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::duration::seconds)]
+    pub cap: Duration,
     /// List the live elements per device with the seconds they have left (read from the
     /// kernel's sets), then exit.
     #[arg(long)]
@@ -835,25 +893,6 @@ pub struct RollbackArgs {
     pub netns: Option<String>,
 }
 
-/// `--confirm`: seconds (`60`, `60s`) or minutes (`2m`), between 1 second and 24 hours.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix('s') {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60)
-    } else {
-        (s, 1)
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}`: give seconds, e.g. 60, 60s or 2m"))?;
-    if n == 0 || n * mult > 24 * 3600 {
-        return Err(format!("`{s}`: between 1 second and 24 hours"));
-    }
-    Ok(Duration::from_secs(n * mult))
-}
-
 #[derive(Debug, Args)]
 #[command(mut_arg("format", |a| a.help(
     "`json`: JSON lines, one per flow, then one per device group and one summary"
@@ -873,14 +912,15 @@ pub struct AuditArgs {
     /// then a `period` line); Ctrl-C ends with a `live-summary` line.
     #[arg(long, value_name = "udp://ADDR:PORT", conflicts_with = "inputs")]
     pub listen: Option<String>,
-    /// Live mode: the period, in seconds.
+    /// Live mode: the period (`10`, `10s`, `1m`).
     #[arg(
         long,
-        value_name = "SECONDS",
-        default_value_t = 10,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = crate::duration::seconds,
         requires = "listen"
     )]
-    pub every: u64,
+    pub every: Duration,
     /// This firewall's own addresses, for flows bound to `firewall` (local DNS, DHCP, NTP).
     #[arg(long, value_name = "ADDR")]
     pub firewall: Vec<IpAddr>,
@@ -910,6 +950,8 @@ pub struct LearnArgs {
     pub id: Option<String>,
     #[command(flatten)]
     pub file: OutputFile,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1092,15 +1134,6 @@ pub enum Firewall {
 mod tests {
     use super::*;
 
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("soon").is_err());
-    }
-
     /// The derive attributes hold together (clap's own consistency check), and every
     /// command with `--format` reports it through [`Command::json`].
     #[test]
@@ -1123,6 +1156,9 @@ mod tests {
         ]));
         assert!(json(&["apply", "--confirmed", "--format", "json"]));
         assert!(!json(&["learn", "c.pcap", "--device", "10.0.0.1"]));
+        assert!(json(&[
+            "learn", "c.pcap", "--device", "10.0.0.1", "--format", "json"
+        ]));
         assert!(json(&["lint", "p.yaml", "--format", "sarif"]));
         assert!(!json(&["lint", "p.yaml"]));
     }

@@ -19,6 +19,10 @@ pub enum Outcome {
 /// Prints diagnostics to stderr, each with the offending source line and a caret when the
 /// file can be read.
 pub fn print_diagnostics(diags: &[Diagnostic]) {
+    // Under --format json they are kept for the run's one document (`crate::contract`).
+    if crate::contract::collect(diags) {
+        return;
+    }
     for d in diags {
         eprintln!("{d}");
         if d.line > 0 {

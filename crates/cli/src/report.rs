@@ -6,15 +6,17 @@ use serde::Serialize;
 
 use crate::cli::OutputArgs;
 
-/// Prints `value` as pretty JSON when the command line asked for JSON, else the text `human`
-/// makes (printed as it is: it ends with its own newline).
+/// Prints `value` as the `portolan/<kind>/v1` document (`crate::contract`) when the command
+/// line asked for JSON, else the text `human` makes (printed as it is: it ends with its own
+/// newline).
 pub fn print<T: Serialize + ?Sized>(
     out: &OutputArgs,
+    kind: &str,
     value: &T,
     human: impl FnOnce() -> String,
 ) -> anyhow::Result<()> {
     if out.json() {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        crate::contract::print(kind, value)?;
     } else {
         print!("{}", human());
     }

@@ -105,7 +105,8 @@ fn catalog_list_table_names_every_profile() {
 #[test]
 fn catalog_list_json_lists_the_five_ids() {
     let v = json(&["catalog", "list", "--format", "json"]);
-    let rows = v.as_array().expect("an array");
+    assert_eq!(v["format"], "portolan/catalog/v1");
+    let rows = v["profiles"].as_array().expect("an array");
     let ids: Vec<&str> = rows.iter().filter_map(|r| r["id"].as_str()).collect();
     assert_eq!(ids, IDS);
     for r in rows {
@@ -143,15 +144,18 @@ fn show_json_shape() {
     let flows = v["flows"].as_array().expect("flows array");
     let ids: Vec<&str> = flows.iter().filter_map(|f| f["id"].as_str()).collect();
     assert_eq!(ids, TP_ROWS[0].1);
+    assert_eq!(v["format"], "portolan/show/v1");
     for f in flows {
         let id = f["id"].as_str().expect("id");
-        let proto = f["protocol"].as_str().expect("protocol is a name");
+        let proto = f["protocol"]["name"].as_str().expect("protocol has a name");
         assert_eq!(proto, proto.to_lowercase(), "{id}: lowercase protocol");
-        let ports = f["ports"].as_array().expect("ports array");
-        assert!(
-            ports.iter().all(Value::is_string),
-            "{id}: ports are strings"
-        );
+        assert!(f["protocol"]["number"].is_u64(), "{id}: and its number");
+        if let Some(ports) = f["ports"].as_array() {
+            assert!(
+                ports.iter().all(|p| p["lo"].is_u64() && p["hi"].is_u64()),
+                "{id}: ports are ranges"
+            );
+        }
         assert_eq!(f["from"], "device", "{id}");
         assert!(f["to"].is_string(), "{id}");
         assert!(
@@ -171,15 +175,29 @@ fn show_json_shape() {
             .find(|f| f["id"] == id)
             .unwrap_or_else(|| panic!("flow {id}"))
     };
-    assert_eq!(flow("i6")["ports"], serde_json::json!(["500", "4500"]));
-    assert_eq!(flow("i6")["protocol"], "udp");
+    // The vendor's table: UDP 500 and 4500, ESP, TCP 3001-3003 (IANA: UDP 17, ESP 50).
+    assert_eq!(
+        flow("i6")["ports"],
+        serde_json::json!([{"lo": 500, "hi": 500}, {"lo": 4500, "hi": 4500}])
+    );
+    assert_eq!(
+        flow("i6")["protocol"],
+        serde_json::json!({"name": "udp", "number": 17})
+    );
     assert_eq!(flow("i6")["initiation"], "either");
-    assert_eq!(flow("i7")["ports"], serde_json::json!([]));
-    assert_eq!(flow("i7")["protocol"], "esp");
-    assert_eq!(flow("i7a")["ports"], serde_json::json!(["3001-3003"]));
+    // ESP has no ports: the key is absent, never null.
+    assert!(flow("i7").get("ports").is_none(), "{}", flow("i7"));
+    assert_eq!(
+        flow("i7")["protocol"],
+        serde_json::json!({"name": "esp", "number": 50})
+    );
+    assert_eq!(
+        flow("i7a")["ports"],
+        serde_json::json!([{"lo": 3001, "hi": 3003}])
+    );
     assert_eq!(
         flow("i7a")["conditions"],
-        serde_json::json!(["version >= 2.8"])
+        serde_json::json!([{"version": ">= 2.8"}])
     );
     assert_eq!(flow("i10")["optional"], true);
     assert_eq!(flow("i9")["to"], "support");
@@ -194,22 +212,28 @@ fn show_json_tunnels_params_and_unspecified() {
         .iter()
         .find(|f| f["id"] == "i14")
         .expect("i14 in tls");
-    assert_eq!(i14["inside"], "i7a:3001");
+    assert_eq!(
+        i14["inside"],
+        serde_json::json!({"flow": "i7a", "port": 3001})
+    );
     assert_eq!(i14["to"], "lrc");
 
     let v = json(&["show", "elseta-wcc-lite", "--format", "json"]);
-    assert_eq!(v["mode"], Value::Null);
+    assert!(v.get("mode").is_none(), "absent, not null: {}", v["mode"]);
     let flows = v["flows"].as_array().expect("flows");
     let vpn = flows
         .iter()
         .find(|f| f["id"] == "openvpn")
         .expect("openvpn");
-    assert_eq!(vpn["protocol"], "{openvpn_protocol}");
-    assert_eq!(vpn["ports"], serde_json::json!(["{openvpn_port}"]));
+    assert_eq!(
+        vpn["protocol"],
+        serde_json::json!({"param": "openvpn_protocol"})
+    );
+    assert_eq!(vpn["ports"], serde_json::json!([{"param": "openvpn_port"}]));
     assert_eq!(vpn["initiation"], "peer");
     assert_eq!(vpn["modes"], serde_json::json!([]));
     let api = flows.iter().find(|f| f["id"] == "api").expect("api");
-    assert_eq!(api["ports"], serde_json::json!(["unspecified"]));
+    assert_eq!(api["ports"], "unspecified");
 }
 
 #[test]
@@ -256,7 +280,7 @@ fn show_reads_a_profile_file() {
     assert_eq!(v["id"], "protocol-number");
     let l2tp = &v["flows"][0];
     assert_eq!(
-        (l2tp["id"].as_str(), l2tp["protocol"].as_u64()),
+        (l2tp["id"].as_str(), l2tp["protocol"]["number"].as_u64()),
         (Some("l2tpv3"), Some(115))
     );
 
@@ -366,12 +390,14 @@ fn validate_json_lists_every_diagnostic() {
         &[],
     );
     assert_eq!(r.code, 2);
+    // A failure: the one error document, every file's diagnostics in it, errors first.
     let v: Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
-    let reports = v.as_array().expect("one report per file");
-    assert_eq!(reports.len(), 2);
-    assert_eq!(reports[0]["file"], "several-problems.yaml");
-    assert_eq!(reports[0]["valid"], false);
-    let diags = reports[0]["diagnostics"].as_array().expect("diagnostics");
+    assert_eq!(v["format"], "portolan/error/v1");
+    let all = v["diagnostics"].as_array().expect("diagnostics");
+    let diags: Vec<&Value> = all
+        .iter()
+        .filter(|d| d["file"] == "several-problems.yaml")
+        .collect();
     assert_eq!(diags.len(), 10);
     let first = &diags[0];
     assert_eq!(first["code"], "invalid-hostname");
@@ -389,8 +415,13 @@ fn validate_json_lists_every_diagnostic() {
         .iter()
         .any(|d| d["code"] == "unused-endpoint" && d["severity"] == "warning"));
 
-    assert_eq!(reports[1]["valid"], true);
-    assert_eq!(reports[1]["diagnostics"][0]["code"], "unused-endpoint");
+    let other: Vec<&Value> = all
+        .iter()
+        .filter(|d| d["file"] == "unused-endpoint.yaml")
+        .collect();
+    assert_eq!(other.len(), 1, "{other:?}");
+    assert_eq!(other[0]["code"], "unused-endpoint");
+    assert_eq!(other[0]["severity"], "warning");
 }
 
 #[test]
@@ -406,7 +437,7 @@ fn validate_accepts_every_catalog_file() {
     let mut args = vec!["validate", "--format", "json"];
     args.extend(files.iter().map(String::as_str));
     let v = json(&args);
-    for r in v.as_array().expect("reports") {
+    for r in v["files"].as_array().expect("reports") {
         assert_eq!(r["valid"], true, "{}", r["file"]);
         assert_eq!(r["diagnostics"], serde_json::json!([]), "{}", r["file"]);
     }

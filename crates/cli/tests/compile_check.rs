@@ -90,10 +90,12 @@ fn outcome_for(site: &Path, target: &str) -> String {
         .output()
         .expect("runs");
     let err = String::from_utf8_lossy(&out.stderr);
-    let last = last_object(&err);
-    match (out.status.code(), last) {
-        (Some(0), Some(v)) if v["check"] == "ok" => {
-            let text = String::from_utf8_lossy(&out.stdout);
+    // The compile document on stdout (`portolan/compile/v1`): the text and `check.exact`,
+    // or verify's report under `check.report`.
+    let doc: Option<serde_json::Value> = serde_json::from_slice(&out.stdout).ok();
+    match (out.status.code(), doc) {
+        (Some(0), Some(v)) if v["check"]["exact"] == true => {
+            let text = v["text"].as_str().unwrap_or_default();
             assert!(
                 text.starts_with(if target == "iptables" {
                     "#"
@@ -104,28 +106,19 @@ fn outcome_for(site: &Path, target: &str) -> String {
             );
             "ok".into()
         }
-        (Some(1), Some(v)) if v["flows"].is_array() => {
+        (Some(1), Some(d)) if d["check"]["report"]["flows"].is_array() => {
+            let v = &d["check"]["report"];
             let flows = v["flows"].as_array().map(Vec::as_slice).unwrap_or_default();
             let ok = flows.iter().filter(|f| f["status"] == "permitted").count();
             let excess = v["excess"].as_array().map_or(0, Vec::len);
             assert!(
-                out.stdout.is_empty(),
+                d.get("text").is_none(),
                 "nothing is written when the check fails"
             );
             format!("{ok}/{} permitted, {excess} excess", flows.len())
         }
         (code, _) => panic!("{}: exit {code:?}:\n{err}", site.display()),
     }
-}
-
-/// The last top-level JSON object on stderr (a line that starts with `{`): the summary, or
-/// the verify report; diagnostics come before it.
-fn last_object(err: &str) -> Option<serde_json::Value> {
-    let start = err
-        .match_indices('{')
-        .map(|(i, _)| i)
-        .rfind(|i| *i == 0 || err[..*i].ends_with('\n'))?;
-    serde_json::from_str(&err[start..]).ok()
 }
 
 /// `tests/data/check-known.tsv`: site → expected outcome (column 2); `skip` lines are not run.
@@ -496,9 +489,11 @@ fn findings_fail_the_compile_and_write_nothing() {
         &["--format", "json", "-o", out.to_str().expect("utf-8")],
     );
     assert_eq!(code, Some(1), "{err}");
-    assert!(stdout.is_empty(), "{stdout}");
     assert!(!out.exists(), "nothing is written when the check fails");
-    let report = last_object(&err).expect("the verify report as JSON on stderr");
+    // The compile document on stdout: `check.exact` false, verify's report inside.
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("the compile document");
+    assert_eq!(doc["check"]["exact"], false, "{doc}");
+    let report = &doc["check"]["report"];
     let excess = report["excess"].as_array().expect("excess");
     assert!(
         excess.iter().any(|e| e["group"] == "lrr-plain"

@@ -55,7 +55,7 @@ fn an_inventory_problem_names_its_file_row_and_column() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let diags = v[0]["diagnostics"].as_array().expect("diagnostics");
+    let diags = v["diagnostics"].as_array().expect("diagnostics");
     // By hand from csv-checks.csv line 6: `gw-5,10.20.0.41,no-such-profile,...`, the profile
     // in column 17.
     let unknown = diags

@@ -79,9 +79,9 @@ fn exit_codes_follow_deny_and_bad_input_is_2() {
 #[test]
 fn json_and_sarif_say_the_same_findings() {
     let j = json(&portolan(&["lint", "elseta-wcc-lite", "--format", "json"]));
-    let findings = j[0]["findings"].as_array().expect("findings");
+    let findings = j["targets"][0]["findings"].as_array().expect("findings");
     assert_eq!(findings.len(), 13);
-    assert_eq!(j[0]["target"], "catalog/elseta-wcc-lite.yaml");
+    assert_eq!(j["targets"][0]["target"], "catalog/elseta-wcc-lite.yaml");
     let f = &findings[0];
     assert_eq!(
         (f["code"].as_str(), f["level"].as_str()),
@@ -138,7 +138,7 @@ fn lint_in(ns: &Netns) -> Value {
 
 /// Izuma's two flows with `keepalive: 540` over TCP (mds-legacy-tcp, mds-tcp).
 fn keepalive_findings(report: &Value) -> Vec<(String, String)> {
-    report[0]["findings"]
+    report["targets"][0]["findings"]
         .as_array()
         .expect("findings")
         .iter()
@@ -162,7 +162,7 @@ fn keepalives_against_the_kernels_conntrack_timeouts() {
     );
     let (tcp, udp, stream) = kernel_timeouts(&ns);
     let r = lint_in(&ns);
-    let ct = &r[0]["conntrack"];
+    let ct = &r["targets"][0]["conntrack"];
     assert_eq!(
         (
             ct["tcp_established"].as_u64(),
@@ -195,7 +195,7 @@ fn keepalives_against_the_kernels_conntrack_timeouts() {
             ("mds-tcp".to_string(), "43:9".to_string()),
         ]
     );
-    let finding = r[0]["findings"]
+    let finding = r["targets"][0]["findings"]
         .as_array()
         .expect("findings")
         .iter()
@@ -525,7 +525,7 @@ fn a_sites_acceptances_are_checked_at_their_line_and_column() {
     let out = portolan(&["validate", site, "--format", "json"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let j = json(&out);
-    let got: Vec<(String, u64, u64)> = j[0]["diagnostics"]
+    let got: Vec<(String, u64, u64)> = j["diagnostics"]
         .as_array()
         .expect("diagnostics")
         .iter()

@@ -202,7 +202,14 @@ struct Out {
 
 fn probe(args: &[&str]) -> Out {
     let mut v = args.to_vec();
-    v.extend(["--timeout", "600", "--attempts", "1", "--ttl-queries", "1"]);
+    v.extend([
+        "--timeout",
+        "600ms",
+        "--attempts",
+        "1",
+        "--ttl-queries",
+        "1",
+    ]);
     probe_raw(&v)
 }
 

@@ -68,7 +68,20 @@ fn expected_flows() -> Vec<Value> {
             let id = f["id"].as_str().expect("flow id").to_string();
             cites.insert(
                 (gid.to_string(), id),
-                f["source"].as_array().cloned().unwrap_or_default(),
+                f["source"]
+                    .as_array()
+                    .map(|s| {
+                        s.iter()
+                            .map(|c| {
+                                Value::from(format!(
+                                    "{}: {}",
+                                    c["doc"].as_str().expect("doc"),
+                                    c["ref"].as_str().expect("ref")
+                                ))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             );
         }
     }
@@ -297,7 +310,8 @@ fn json_summary_needs_a_file_for_the_page() {
     let out = portolan(&["report", "examples/site.yaml", "--format", "json"]);
     assert_eq!(out.status.code(), Some(2));
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON error on stdout");
-    assert_eq!(v["exit"], 2);
+    assert_eq!(v["format"], "portolan/error/v1");
+    assert_eq!(v["diagnostics"][0]["code"], "usage");
 }
 
 /// Where the browser test keeps its page and screenshots: under `target/`, a CI artifact.
@@ -307,10 +321,14 @@ fn artifacts() -> PathBuf {
     d
 }
 
-/// What one IR rule admits, written by hand from the IR's numbers (IANA protocol numbers:
+/// What one IR rule admits, written by hand from the IR's numbers (IANA protocol numbers,
+/// `protocol.number`:
 /// 1 ICMP, 6 TCP, 17 UDP, 50 ESP, 58 IPv6-ICMP; ports `lo` or `lo-hi`, joined by commas).
 fn traffic_by_hand(rule: &Value) -> String {
-    let proto = match rule["protocol"].as_u64().expect("protocol number") {
+    let proto = match rule["protocol"]["number"]
+        .as_u64()
+        .expect("protocol number")
+    {
         1 => "icmp",
         6 => "tcp",
         17 => "udp",
@@ -644,11 +662,7 @@ fn doc_html_shows_every_flow_of_every_mode_with_its_citations() {
             rows += 1;
         }
         for c in f["source"].as_array().expect("source") {
-            let (_, reference) = c
-                .as_str()
-                .expect("citation")
-                .split_once(": ")
-                .expect("doc: ref");
+            let reference = c["ref"].as_str().expect("citation's ref");
             assert!(html.contains(&escaped(reference)), "{id}: {reference}");
         }
     }

@@ -212,7 +212,14 @@ fn bad_input_exits_2_naming_the_flag() {
         let o = portolan(&all);
         assert_eq!(o.status.code(), Some(2), "{all:?}");
         let v = json(&o);
-        assert!(v["error"].as_str().expect("error").contains(says), "{v}");
+        assert_eq!(v["format"], "portolan/error/v1");
+        assert!(
+            v["diagnostics"][0]["message"]
+                .as_str()
+                .expect("error")
+                .contains(says),
+            "{v}"
+        );
     }
 }
 

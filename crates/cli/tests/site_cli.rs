@@ -32,9 +32,9 @@ fn validate_accepts_the_example_site_and_refuses_a_bad_one() {
         .expect("runs");
     assert_eq!(bad.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("json");
-    assert_eq!(v[0]["valid"], false);
-    assert_eq!(v[0]["diagnostics"][0]["code"], "unbound-role");
-    assert!(v[0]["diagnostics"][0]["line"].as_u64().unwrap_or(0) > 0);
+    assert_eq!(v["format"], "portolan/error/v1");
+    assert_eq!(v["diagnostics"][0]["code"], "unbound-role");
+    assert!(v["diagnostics"][0]["line"].as_u64().unwrap_or(0) > 0);
 }
 
 #[test]
@@ -118,10 +118,10 @@ fn errors_reach_scripts_as_json_when_json_is_asked_for() {
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("the error is JSON on stdout");
-    assert!(v["error"]
+    assert_eq!(v["format"], "portolan/error/v1");
+    assert!(v["diagnostics"][0]["message"]
         .as_str()
         .is_some_and(|e| e.contains("no-such-profile")));
-    assert_eq!(v["exit"], 2);
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn aerleon_keeps_names_on_srx_and_asks_for_resolve_elsewhere() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let msg = v["error"].as_str().unwrap_or_default();
+    let msg = v["diagnostics"][0]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("--resolve") && msg.contains("cisco"), "{msg}");
     let bad = portolan()
         .args(["compile", "examples/site.yaml", "--target", "aerleon"])

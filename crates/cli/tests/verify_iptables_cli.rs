@@ -167,6 +167,6 @@ fn a_malformed_iptables_file_is_bad_input_with_its_line() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON error");
-    let e = v["error"].as_str().expect("error");
+    let e = v["diagnostics"][0]["message"].as_str().expect("error");
     assert!(e.contains("bad.iptables") && e.contains("line 3"), "{e}");
 }

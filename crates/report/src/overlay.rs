@@ -137,8 +137,8 @@ impl Overlays {
             o.verify(&r);
         }
         if let Some(p) = &files.lint {
-            let r: Vec<LintTarget> = parse(p, "lint")?;
-            o.lint(&r);
+            let r: LintDoc = parse(p, "lint")?;
+            o.lint(&r.targets);
         }
         for p in &files.scan {
             let r: ScanReport = parse(p, "scan")?;
@@ -506,9 +506,13 @@ struct AuditReport {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum AuditLine {
+    /// The first line: `{"format": "portolan/audit/v1", "type": "header"}`.
+    Header,
     Flow(AuditFlow),
     Group(AuditGroup),
-    Summary { site: String },
+    Summary {
+        site: String,
+    },
 }
 
 fn parse_audit(path: &Path) -> Result<AuditReport, ReportError> {
@@ -541,6 +545,7 @@ fn parse_audit(path: &Path) -> Result<AuditReport, ReportError> {
             }
         })?;
         match parsed {
+            AuditLine::Header => {}
             AuditLine::Flow(f) => r.flows.push(f),
             AuditLine::Group(g) => r.groups.push(g),
             AuditLine::Summary { site: s } => site = Some(s),
@@ -568,7 +573,8 @@ struct AuditFlow {
     violation: Vec<String>,
     #[serde(default)]
     closest: Option<String>,
-    protocol: String,
+    /// `{"name": "udp", "number": 17}` (the JSON contract's protocol).
+    protocol: AuditProtocol,
     src: String,
     dst: String,
     #[serde(default)]
@@ -578,8 +584,21 @@ struct AuditFlow {
 impl AuditFlow {
     fn describe(&self) -> String {
         let port = self.dport.map(|p| format!("/{p}")).unwrap_or_default();
-        format!("{} → {} {}{port}", self.src, self.dst, self.protocol)
+        let proto = match (&self.protocol.name, self.protocol.number) {
+            (Some(n), _) => n.clone(),
+            (None, Some(n)) => n.to_string(),
+            (None, None) => String::new(),
+        };
+        format!("{} → {} {proto}{port}", self.src, self.dst)
     }
+}
+
+#[derive(Deserialize)]
+struct AuditProtocol {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    number: Option<u8>,
 }
 
 #[derive(Deserialize)]
@@ -620,6 +639,12 @@ struct VerifyRule {
 struct VerifyFinding {
     class: String,
     outcome: String,
+}
+
+/// `portolan lint --format json`: `{"format": "portolan/lint/v1", "targets": [...]}`.
+#[derive(Deserialize)]
+struct LintDoc {
+    targets: Vec<LintTarget>,
 }
 
 #[derive(Deserialize)]

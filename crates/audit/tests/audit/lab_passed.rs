@@ -601,7 +601,11 @@ fn stray_flow_added_to_the_lab_capture_is_exactly_one_violation() {
     let v = bad[0];
     assert_eq!(v["status"], "violation", "{v}");
     assert_eq!(v["group"], "oscar-gateways", "{v}");
-    assert_eq!(v["protocol"], "tcp", "{v}");
+    assert_eq!(
+        v["protocol"],
+        serde_json::json!({"name": "tcp", "number": 6}),
+        "{v}"
+    );
     assert_eq!(v["src"], "10.20.0.33", "{v}");
     assert_eq!(v["sport"], 41000, "{v}");
     assert_eq!(v["dst"], "203.0.113.66", "{v}");

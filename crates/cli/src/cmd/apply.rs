@@ -41,8 +41,8 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     if a.confirmed {
         w.check()?;
         let c = apply::confirm(&w, &state_dir)?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&c)?);
+        if json && c != Confirmation::NothingPending {
+            crate::contract::print("apply-confirm", &c)?;
         }
         return Ok(match c {
             Confirmation::Confirmed { .. } => {
@@ -70,19 +70,19 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
                 Outcome::Findings
             }
             Confirmation::NothingPending => {
-                if !json {
-                    eprintln!(
+                return crate::contract::fail(
+                    "nothing-pending",
+                    format!(
                         "apply: nothing awaits confirmation in {} (state in {}).",
                         place(&w),
                         state_dir.display()
-                    );
-                }
-                Outcome::BadInput
+                    ),
+                );
             }
         });
     }
     let Some(site) = &a.site else {
-        anyhow::bail!("give a site file, or --confirmed");
+        return crate::contract::fail("usage", "give a site file, or --confirmed");
     };
     let Some(policy) = super::load_site(g, site, json)? else {
         return Ok(Outcome::BadInput);
@@ -96,7 +96,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     let ruleset = portolan_emit::nftables::emit(&policy, &emit_opts)?;
     if a.diff {
         let d = diff::diff(&ruleset, &w, &state_dir)?;
-        report::print(&a.out, &d, || {
+        report::print(&a.out, "apply-diff", &d, || {
             describe_diff(&policy.site, &w, &state_dir, &d)
         })?;
         return Ok(Outcome::Ok);
@@ -123,7 +123,7 @@ pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
         launcher,
     };
     let done = apply::apply(&ruleset, &opts)?;
-    report::print(&a.out, &done, || {
+    report::print(&a.out, "apply", &done, || {
         describe(&policy.site, &w, &state_dir, &done)
     })?;
     Ok(Outcome::Ok)

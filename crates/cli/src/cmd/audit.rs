@@ -27,19 +27,11 @@ pub fn collect(inputs: &[PathBuf]) -> Option<Collector> {
         match c.read(path) {
             Ok(s) => {
                 if let Some(p) = &s.problem {
-                    let what = match p.kind {
-                        ProblemKind::Truncated => "warning",
-                        ProblemKind::Corrupt => "error",
-                    };
-                    eprintln!(
-                        "{what}: {}: {p}; the {} record(s) before it are audited",
-                        path.display(),
-                        s.records
-                    );
+                    problem(&path.display().to_string(), p, s.records);
                 }
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                unreadable(&e.to_string(), Some(path));
                 return None;
             }
         }
@@ -62,7 +54,7 @@ fn collect_parallel(inputs: &[PathBuf], jobs: usize) -> Option<Observed> {
     let obs = match portolan_audit::parallel::read_all(inputs, jobs, progress) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: {e}");
+            unreadable(&e.to_string(), None);
             return None;
         }
     };
@@ -71,17 +63,49 @@ fn collect_parallel(inputs: &[PathBuf], jobs: usize) -> Option<Observed> {
     }
     for s in &obs.inputs {
         if let Some(p) = &s.problem {
-            let what = match p.kind {
-                ProblemKind::Truncated => "warning",
-                ProblemKind::Corrupt => "error",
-            };
-            eprintln!(
-                "{what}: {}: {p}; the {} record(s) before it are audited",
-                s.path, s.records
-            );
+            problem(&s.path, p, s.records);
         }
     }
     Some(obs)
+}
+
+/// An input that could not be opened or read: a diagnostic (code `io`), in the run's format.
+fn unreadable(message: &str, path: Option<&std::path::Path>) {
+    let mut d = crate::contract::Diag::error("io", message);
+    if let Some(p) = path {
+        d = d.file(p.display().to_string());
+    }
+    if crate::contract::json() {
+        crate::contract::push([d]);
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// A damaged input (`truncated`: a warning; `corrupt`: an error), what was read before it
+/// being audited.
+fn problem(path: &str, p: &portolan_audit::InputProblem, records: u64) {
+    let message = format!("{p}; the {records} record(s) before it are audited");
+    if crate::contract::json() {
+        let d = crate::contract::Diag::error(
+            match p.kind {
+                ProblemKind::Truncated => "truncated-input",
+                ProblemKind::Corrupt => "corrupt-input",
+            },
+            message,
+        )
+        .file(path);
+        crate::contract::push([match p.kind {
+            ProblemKind::Truncated => d.warning(),
+            ProblemKind::Corrupt => d,
+        }]);
+    } else {
+        let what = match p.kind {
+            ProblemKind::Truncated => "warning",
+            ProblemKind::Corrupt => "error",
+        };
+        eprintln!("{what}: {path}: {message}");
+    }
 }
 
 pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
@@ -111,6 +135,10 @@ pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
         firewall: a.firewall.clone(),
     };
     let report = audit_jobs(&policy, obs, &opts, jobs);
+    if json && corrupt {
+        // A failure: the error document alone (`crate::contract`), naming the damage.
+        return Ok(Outcome::BadInput);
+    }
     if json {
         json_lines(&report, jobs)?;
     } else {
@@ -128,29 +156,32 @@ pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
 /// `--listen`: audits records as they arrive until SIGINT or SIGTERM.
 fn live(policy: &portolan_model::ir::Policy, a: &AuditArgs, url: &str) -> anyhow::Result<Outcome> {
     let Some(addr) = url.strip_prefix("udp://") else {
-        eprintln!("error: --listen takes udp://ADDR:PORT, not `{url}`");
-        return Ok(Outcome::BadInput);
+        return crate::contract::fail(
+            "usage",
+            format!("--listen takes udp://ADDR:PORT, not `{url}`"),
+        );
     };
     let socket = match std::net::UdpSocket::bind(addr) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: cannot listen on udp://{addr}: {e}");
-            return Ok(Outcome::BadInput);
+            return crate::contract::fail("io", format!("cannot listen on udp://{addr}: {e}"))
         }
     };
+    // JSON lines whatever --format says: the header first.
+    println!("{}", crate::contract::header_line("audit"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))?;
     }
     eprintln!(
-        "listening on udp://{}; a report every {} s, Ctrl-C to end",
+        "listening on udp://{}; a report every {}, Ctrl-C to end",
         socket.local_addr()?,
-        a.every
+        crate::duration::show(a.every)
     );
     let opts = Options {
         firewall: a.firewall.clone(),
     };
-    let every = std::time::Duration::from_secs(a.every.max(1));
+    let every = a.every;
     let mut failed: Option<std::io::Error> = None;
     let totals = portolan_audit::live::run(&socket, policy, &opts, every, &stop, |r| {
         if let Err(e) = period_lines(r) {
@@ -180,7 +211,7 @@ fn period_lines(r: &Report) -> std::io::Result<()> {
         serde_json::to_writer(&mut w, f)?;
         w.write_all(b"\n")?;
     }
-    let line = serde_json::json!({
+    let mut line = serde_json::json!({
         "type": "period",
         "flows": r.flows.len(),
         "conforming": r.conforming,
@@ -189,6 +220,7 @@ fn period_lines(r: &Report) -> std::io::Result<()> {
         "records": r.inputs.first().and_then(|i| i.flow_records.as_ref()),
         "records_note": r.records_note,
     });
+    crate::contract::drop_nulls(&mut line);
     serde_json::to_writer(&mut w, &line)?;
     w.write_all(b"\n")?;
     w.flush()
@@ -200,6 +232,7 @@ const JSON_RUN: usize = 4096;
 fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
     let out = std::io::stdout();
     let mut w = BufWriter::new(out.lock());
+    writeln!(w, "{}", crate::contract::header_line("audit"))?;
     if jobs <= 1 {
         let mut buf = Vec::with_capacity(1 << 17);
         for f in &r.flows {
@@ -242,7 +275,7 @@ fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
         serde_json::to_writer(&mut w, g)?;
         w.write_all(b"\n")?;
     }
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "type": "summary",
         "site": r.site,
         "flows": r.flows.len(),
@@ -256,6 +289,7 @@ fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
         "dns_chains_cut": r.dns_chains_cut,
         "records_note": r.records_note,
     });
+    crate::contract::drop_nulls(&mut summary);
     serde_json::to_writer(&mut w, &summary)?;
     w.write_all(b"\n")?;
     w.flush()?;

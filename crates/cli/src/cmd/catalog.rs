@@ -38,20 +38,25 @@ fn list(g: &Global, a: &ListArgs) -> anyhow::Result<Outcome> {
             origin: e.origin.to_string(),
         })
         .collect();
-    report::print(&a.out, &rows, || {
-        let mut t = report::table(["id", "vendor", "product", "modes", "flows"]);
-        crate::table::fit(&mut t);
-        for r in &rows {
-            t.add_row([
-                r.id.to_string(),
-                r.vendor.to_string(),
-                r.product.to_string(),
-                r.modes.join(", "),
-                r.flows.to_string(),
-            ]);
-        }
-        crate::table::keep_whole(&mut t, &[0, 4]);
-        format!("{t}\n")
-    })?;
+    report::print(
+        &a.out,
+        "catalog",
+        &serde_json::json!({ "profiles": rows }),
+        || {
+            let mut t = report::table(["id", "vendor", "product", "modes", "flows"]);
+            crate::table::fit(&mut t);
+            for r in &rows {
+                t.add_row([
+                    r.id.to_string(),
+                    r.vendor.to_string(),
+                    r.product.to_string(),
+                    r.modes.join(", "),
+                    r.flows.to_string(),
+                ]);
+            }
+            crate::table::keep_whole(&mut t, &[0, 4]);
+            format!("{t}\n")
+        },
+    )?;
     Ok(Outcome::Ok)
 }

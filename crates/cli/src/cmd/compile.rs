@@ -24,21 +24,11 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
     };
     if a.check && !matches!(a.target, TargetArg::Nftables | TargetArg::Iptables) {
         let why = "--check verifies an nftables or iptables ruleset: use --target nftables or --target iptables";
-        if a.out.json() {
-            eprintln!("{}", serde_json::json!({"error": why, "exit": 2}));
-        } else {
-            eprintln!("error: {why}");
-        }
-        return Ok(Outcome::BadInput);
+        return crate::contract::fail("usage", why);
     }
     if a.ct_timeouts.is_some() && a.target != TargetArg::Nftables {
         let why = "--ct-timeouts writes nftables `ct timeout` objects: use --target nftables";
-        if a.out.json() {
-            eprintln!("{}", serde_json::json!({"error": why, "exit": 2}));
-        } else {
-            eprintln!("error: {why}");
-        }
-        return Ok(Outcome::BadInput);
+        return crate::contract::fail("usage", why);
     }
     if a.enforce && (a.target != TargetArg::Nftables || a.check) {
         // verify reads an enforce set (`ip saddr . ip daddr @e_…_v4`) as a DNS-filled set
@@ -48,15 +38,15 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
         } else {
             "--enforce is a policy of the nftables target: use --target nftables"
         };
-        if a.out.json() {
-            eprintln!("{}", serde_json::json!({"error": why, "exit": 2}));
-        } else {
-            eprintln!("error: {why}");
-        }
-        return Ok(Outcome::BadInput);
+        return crate::contract::fail("usage", why);
+    }
+    let mut doc = serde_json::Map::new();
+    doc.insert("site".into(), policy.site.clone().into());
+    if let Some(t) = clap::ValueEnum::to_possible_value(&a.target) {
+        doc.insert("target".into(), t.get_name().into());
     }
     let ct_timeouts = match &a.ct_timeouts {
-        Some(from) => match ct_timeouts(&policy, from, a.out.json())? {
+        Some(from) => match ct_timeouts(&policy, from, a.out.json(), &mut doc)? {
             Some(t) => t,
             None => return Ok(Outcome::BadInput),
         },
@@ -67,12 +57,12 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
         enforce: a.enforce,
         dns_redirect: a.dns_bypass == crate::cli::DnsBypass::Redirect,
         doh: a.doh.clone(),
-        dns_timeout: a.dns_timeout.map(std::time::Duration::from_secs),
+        dns_timeout: a.dns_timeout,
         aerleon_platforms: a.aerleon_platform.clone(),
         ..Options::default()
     };
     let text = match a.target {
-        TargetArg::Ir => serde_json::to_string_pretty(&policy)? + "\n",
+        TargetArg::Ir => crate::contract::pretty(&ir_document(&policy)?)? + "\n",
         t => {
             let target = match t {
                 TargetArg::Nftables => Target::Nftables,
@@ -88,7 +78,17 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
             if let (Target::Aerleon | Target::Openwrt, Some(dir)) =
                 (target, a.file.output.as_deref())
             {
-                return write_files(dir, &portolan_emit::files(target, &policy, &opts)?);
+                let files = portolan_emit::files(target, &policy, &opts)?;
+                write_files(dir, &files)?;
+                if a.out.json() {
+                    let written: Vec<String> = files
+                        .iter()
+                        .map(|f| dir.join(&f.path).display().to_string())
+                        .collect();
+                    doc.insert("files".into(), written.into());
+                    crate::contract::print("compile", &doc)?;
+                }
+                return Ok(Outcome::Ok);
             }
             emit(target, &policy, &opts)?
         }
@@ -102,7 +102,11 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
         let flows = report.flows.len();
         if !exact(&report) {
             if a.out.json() {
-                eprintln!("{}", serde_json::to_string_pretty(&report)?);
+                doc.insert(
+                    "check".into(),
+                    serde_json::json!({"exact": false, "flows_permitted": report.flows.iter().filter(|f| f.status == portolan_verify::site::Status::Permitted).count(), "report": report}),
+                );
+                crate::contract::print("compile", &doc)?;
             } else {
                 eprint!(
                     "error: the emitted ruleset does not enforce the site exactly (compile --check):\n{}",
@@ -112,15 +116,29 @@ pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Findings);
         }
         if a.out.json() {
-            eprintln!(
-                "{}",
-                serde_json::json!({"check": "ok", "flows_permitted": flows, "excess": 0})
+            doc.insert(
+                "check".into(),
+                serde_json::json!({"exact": true, "flows_permitted": flows}),
             );
         } else {
             eprintln!("check: all {flows} flows permitted exactly, no excess");
         }
     }
-    write::to_output(a.file.output.as_deref(), text.as_bytes())?;
+    if a.out.json() {
+        // The report instead of the text: the text inside it, or the file written.
+        match a.file.output.as_deref() {
+            Some(p) => {
+                write::atomically(p, text.as_bytes())?;
+                doc.insert("output".into(), p.display().to_string().into());
+            }
+            None => {
+                doc.insert("text".into(), text.into());
+            }
+        }
+        crate::contract::print("compile", &doc)?;
+    } else {
+        write::to_output(a.file.output.as_deref(), text.as_bytes())?;
+    }
     // The process ends next: freeing a large site's policy piece by piece (some 5 % of
     // compiling 100,000 groups) would only delay the exit; the kernel takes it back whole.
     std::mem::forget(policy);
@@ -189,25 +207,27 @@ fn ct_timeouts(
     policy: &portolan_model::ir::Policy,
     from: &str,
     json: bool,
+    doc: &mut serde_json::Map<String, serde_json::Value>,
 ) -> anyhow::Result<Option<std::collections::BTreeMap<(String, String), portolan_emit::CtTimeout>>>
 {
     let ct = if from == "kernel" {
         portolan_lint::Conntrack::from_proc(std::path::Path::new(super::lint::PROC_NETFILTER))
             .map_err(|e| anyhow::anyhow!("--ct-timeouts: {e}"))?
     } else {
-        let text = std::fs::read_to_string(from)
-            .with_context(|| format!("--ct-timeouts: cannot read {from}"))?;
+        let text = crate::contract::read_to_string(std::path::Path::new(from))?;
         match portolan_lint::config::parse(from, &text) {
             Ok(c) => match c.conntrack {
                 Some(ct) => ct,
                 None => {
-                    let why = format!("{from} gives no `conntrack:` timeouts for --ct-timeouts");
-                    if json {
-                        eprintln!("{}", serde_json::json!({"error": why, "exit": 2}));
-                    } else {
-                        eprintln!("error: {why} (add `conntrack: {{tcp_established: N, udp: N, udp_stream: N}}`, or use --ct-timeouts kernel on the firewall)");
-                    }
-                    return Ok(None);
+                    return Err(crate::contract::Failure(
+                        crate::contract::Diag::error(
+                            "missing-field",
+                            format!("{from} gives no `conntrack:` timeouts for --ct-timeouts"),
+                        )
+                        .file(from)
+                        .help("add `conntrack: {tcp_established: N, udp: N, udp_stream: N}`, or use --ct-timeouts kernel on the firewall"),
+                    )
+                    .into());
                 }
             },
             Err(d) => {
@@ -218,9 +238,9 @@ fn ct_timeouts(
     };
     let raises = portolan_lint::site_raises(policy, &ct);
     if json {
-        eprintln!(
-            "{}",
-            serde_json::json!({"ct_timeouts": raises, "conntrack": ct})
+        doc.insert(
+            "ct_timeouts".into(),
+            serde_json::json!({"raised": raises, "conntrack": ct}),
         );
     } else if raises.is_empty() {
         eprintln!(
@@ -291,10 +311,13 @@ fn resolve_names(
                     },
                 );
             }
-            Err(e) if format == Format::Json => eprintln!(
-                "{}",
-                serde_json::json!({"severity": "warning", "code": Code::UnresolvedName, "name": name, "message": format!("{name} did not resolve: {e}; its set is left to DNS-driven filling")})
-            ),
+            Err(e) if format == Format::Json => {
+                crate::contract::push([crate::contract::Diag::error(
+                    &Code::UnresolvedName.to_string(),
+                    format!("{name} did not resolve: {e}; its set is left to DNS-driven filling"),
+                )
+                .warning()])
+            }
             Err(e) => eprintln!(
                 "warning[{}]: {name} did not resolve: {e}; its set is left to DNS-driven filling",
                 Code::UnresolvedName
@@ -302,4 +325,24 @@ fn resolve_names(
         }
     }
     Ok(out)
+}
+
+/// `--target ir`: the policy IR as a `portolan/ir/v1` document, each rule's protocol in the
+/// contract's form (`{"name": "udp", "number": 17}`), ports as `{lo, hi}` ranges.
+fn ir_document(policy: &portolan_model::ir::Policy) -> anyhow::Result<serde_json::Value> {
+    let mut doc = crate::contract::document("ir", policy)?;
+    if let Some(rules) = doc
+        .get_mut("rules")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for (rule, r) in rules.iter_mut().zip(&policy.rules) {
+            let mut p = serde_json::Map::new();
+            if let Some(n) = r.protocol.name() {
+                p.insert("name".into(), n.into());
+            }
+            p.insert("number".into(), r.protocol.number().into());
+            rule["protocol"] = serde_json::Value::Object(p);
+        }
+    }
+    Ok(doc)
 }

@@ -18,16 +18,16 @@ pub fn run(g: &Global, a: &DocArgs) -> anyhow::Result<Outcome> {
             portolan_report::render_profile(&p, a.mode.as_deref())?
         ),
         DocFormat::Json => {
+            // The flows in the contract's forms, and the profile itself in the profile file
+            // format (`portolan schema profile`).
             let flows: Vec<_> = p
                 .flows_in(a.mode.as_deref())
                 .map(super::show::flow_json)
                 .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(
-                    &serde_json::json!({ "id": p.id, "mode": a.mode, "profile": p, "flows": flows })
-                )?
-            );
+            crate::contract::print(
+                "doc",
+                &serde_json::json!({ "id": p.id, "mode": a.mode, "profile": p, "flows": flows }),
+            )?;
         }
     }
     Ok(Outcome::Ok)

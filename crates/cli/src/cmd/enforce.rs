@@ -28,7 +28,8 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
     let scopes = scopes(&policy)?;
     if a.status {
         let live = status(&scopes, &w)?;
-        report::print(&a.out, &live, || {
+        let doc = serde_json::json!({ "site": policy.site, "elements": live });
+        report::print(&a.out, "enforce-status", &doc, || {
             if live.is_empty() {
                 return "enforce: no live elements.\n".to_string();
             }
@@ -53,7 +54,11 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
         anyhow::bail!("give --upstream ADDR, the site's resolver");
     };
     if a.floor > a.cap {
-        anyhow::bail!("--floor {} is above --cap {}", a.floor, a.cap);
+        anyhow::bail!(
+            "--floor {} is above --cap {}",
+            crate::duration::show(a.floor),
+            crate::duration::show(a.cap)
+        );
     }
     // Every set the forwarder may write must be in the kernel: else each answer it opens
     // would fail its commit and be answered SERVFAIL.
@@ -84,6 +89,9 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
+    if json {
+        println!("{}", crate::contract::header_line("enforce"));
+    }
     let opts = Options {
         unlisted: match a.unlisted {
             UnlistedArg::Answer => Unlisted::Answer,
@@ -102,9 +110,9 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
             upstream,
             netns: a.netns.clone(),
             timing: Timing {
-                grace: Duration::from_secs(a.grace),
-                floor: Duration::from_secs(a.floor),
-                cap: Duration::from_secs(a.cap),
+                grace: a.grace,
+                floor: a.floor,
+                cap: a.cap,
             },
             upstream_timeout: Duration::from_secs(2),
         },
@@ -118,6 +126,8 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
         }),
     )?;
     running.wait_for(&stop);
+    // (`--format json`: the event lines follow a header line, printed before the forwarder
+    // starts.)
     Ok(Outcome::Ok)
 }
 

@@ -33,7 +33,9 @@ pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
         keep: a.keep,
         provenance: !a.no_provenance,
         facts: Some(facts),
-        timeout: Duration::from_millis(a.timeout.clamp(50, 10_000)),
+        timeout: a
+            .timeout
+            .clamp(Duration::from_millis(50), Duration::from_secs(10)),
         dns: if a.dns == "enforce" {
             lab::DnsMode::Enforce
         } else {
@@ -42,7 +44,7 @@ pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
         ..Options::default()
     };
     let report = lab::run(&policy, &opts, &|m| eprintln!("lab: {m}"))?;
-    report::print(&a.out, &report, || table(&report, a.all))?;
+    report::print(&a.out, "lab", &report, || table(&report, a.all))?;
     Ok(if report.all_match() {
         Outcome::Ok
     } else {

@@ -45,8 +45,14 @@ pub fn run(g: &Global, a: &LintArgs) -> anyhow::Result<Outcome> {
             None => bad = true,
         }
     }
+    if bad && a.format != LintFormat::Table {
+        // Under json or sarif, bad input is the one error document alone.
+        return Ok(Outcome::BadInput);
+    }
     match a.format {
-        LintFormat::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+        LintFormat::Json => {
+            crate::contract::print("lint", &serde_json::json!({ "targets": reports }))?;
+        }
         LintFormat::Sarif => println!(
             "{}",
             serde_json::to_string_pretty(&portolan_lint::sarif::log(&reports))?
@@ -81,10 +87,11 @@ fn lint_target(
             Some(doc) => Some(portolan_lint::profile(&doc, config, conntrack)),
             None => {
                 let known: Vec<&str> = catalog.ids().collect();
-                eprintln!(
-                    "error: `{target}` is neither a file nor a catalog profile (known: {})",
-                    known.join(", ")
-                );
+                crate::contract::push([crate::contract::Diag::error(
+                    "unknown-profile",
+                    format!("`{target}` is neither a file nor a catalog profile"),
+                )
+                .help(format!("known: {}", known.join(", ")))]);
                 None
             }
         });
@@ -92,7 +99,7 @@ fn lint_target(
     let text = match portolan_model::diag::read_text(path) {
         Ok(t) => t,
         Err(portolan_model::diag::ReadError::Io(e)) => {
-            return Err(e).with_context(|| format!("cannot read {target}"))
+            return Err(crate::contract::unreadable(path, &e))
         }
         Err(portolan_model::diag::ReadError::NotUtf8(d)) => {
             print_diagnostics(std::slice::from_ref(&*d));
@@ -138,7 +145,13 @@ fn file_doc(path: &Path, text: &str) -> Option<ProfileDoc> {
     let name = path.display().to_string();
     if path.extension().is_some_and(|e| e == "json") {
         return super::profile_file(path)
-            .map_err(|e| eprintln!("error: {e}"))
+            .map_err(|e| {
+                crate::contract::push([crate::contract::Diag::error(
+                    "invalid-input",
+                    e.to_string(),
+                )
+                .file(&name)]);
+            })
             .ok()
             .map(|p| ProfileDoc::without_source(&name, p));
     }

@@ -26,7 +26,6 @@ pub mod verify;
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
 use portolan_model::catalog::{load_file, Catalog, CatalogError, LoadError};
 use portolan_model::{Profile, ProfileError};
 
@@ -67,15 +66,21 @@ pub fn resolve_profile(g: &Global, id: &str) -> anyhow::Result<Profile> {
     }
     let known: Vec<&str> = cat.ids().collect();
     let near = portolan_model::suggest::did_you_mean(id, known.iter().copied());
-    bail!(
-        "no profile `{id}` in the catalog (known: {}) and no such file{}",
-        known.join(", "),
-        if near.is_empty() {
-            String::new()
-        } else {
-            format!("; {near}")
-        }
+    Err(crate::contract::Failure(
+        crate::contract::Diag::error(
+            "unknown-profile",
+            format!(
+                "no profile `{id}` in the catalog and no such file{}",
+                if near.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {near}")
+                }
+            ),
+        )
+        .help(format!("known: {}", known.join(", "))),
     )
+    .into())
 }
 
 /// A profile from a file: YAML in the profile format, or a MUD file (`.json`, RFC 8520),
@@ -93,9 +98,12 @@ pub fn profile_file(path: &Path) -> Result<Profile, ProfileError> {
         };
         return match portolan_mud::import(&bytes, &opts) {
             Ok(imported) => {
-                for w in &imported.warnings {
-                    eprintln!("{}: {w}", path.display());
-                }
+                crate::contract::push(
+                    imported
+                        .warnings
+                        .iter()
+                        .map(|w| mud::problem_diag(w, &path.display().to_string())),
+                );
                 Ok(imported.profile)
             }
             Err(e) => Err(ProfileError::NotMud {
@@ -120,12 +128,18 @@ pub fn check_mode(p: &Profile, mode: Option<&str>) -> anyhow::Result<()> {
         if !p.has_mode(m) {
             let modes: Vec<&str> = p.modes.iter().map(|m| m.id.as_str()).collect();
             if modes.is_empty() {
-                bail!("profile `{}` has no modes", p.id);
+                return crate::contract::fail(
+                    "unknown-mode",
+                    format!("profile `{}` has no modes", p.id),
+                );
             }
-            bail!(
-                "profile `{}` has no mode `{m}` (modes: {})",
-                p.id,
-                modes.join(", ")
+            return crate::contract::fail(
+                "unknown-mode",
+                format!(
+                    "profile `{}` has no mode `{m}` (modes: {})",
+                    p.id,
+                    modes.join(", ")
+                ),
             );
         }
     }
@@ -155,22 +169,19 @@ impl portolan_model::compile::ProfileSource for SiteProfiles {
 }
 
 /// Loads and compiles a site; diagnostics are printed, and `None` means bad input.
+/// (`_json`: diagnostics follow the run's `--format` through `crate::contract`.)
 pub fn load_site(
     g: &Global,
     site: &Path,
-    json: bool,
+    _json: bool,
 ) -> anyhow::Result<Option<portolan_model::ir::Policy>> {
     let text = match portolan_model::diag::read_text(site) {
         Ok(t) => t,
         Err(portolan_model::diag::ReadError::Io(e)) => {
-            return Err(e).with_context(|| format!("cannot read {}", site.display()))
+            return Err(crate::contract::unreadable(site, &e));
         }
         Err(portolan_model::diag::ReadError::NotUtf8(d)) => {
-            if json {
-                eprintln!("{}", serde_json::to_string_pretty(&[&*d])?);
-            } else {
-                print_diagnostics(std::slice::from_ref(&*d));
-            }
+            print_diagnostics(std::slice::from_ref(&*d));
             return Ok(None);
         }
     };
@@ -183,12 +194,6 @@ pub fn load_site(
         Ok(l) => (Some(l.value), l.warnings),
         Err(d) => (None, d),
     };
-    if json {
-        if !diags.is_empty() {
-            eprintln!("{}", serde_json::to_string_pretty(&diags)?);
-        }
-    } else {
-        print_diagnostics(&diags);
-    }
+    print_diagnostics(&diags);
     Ok(policy)
 }

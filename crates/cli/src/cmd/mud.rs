@@ -8,6 +8,7 @@ use portolan_mud::{ExportOptions, ImportOptions, MudError, Problem, VerifyOption
 use serde::Serialize;
 
 use crate::cli::{ExportArgs, Format, Global, ImportArgs, MudCmd, VerifyArgs};
+use crate::contract::Diag;
 use crate::output::{print_diagnostics, Outcome};
 use crate::write;
 
@@ -19,9 +20,21 @@ pub fn run(g: &Global, c: &MudCmd) -> anyhow::Result<Outcome> {
     }
 }
 
-fn print_problems(problems: &[Problem], file: &str) {
-    for p in problems {
-        eprintln!("{file}:{p}");
+/// A MUD problem as the contract's diagnostic: the JSON Pointer into the file kept.
+pub fn problem_diag(p: &Problem, file: &str) -> Diag {
+    let d = Diag::error(&p.code.to_string(), p.message.clone()).file(file);
+    let d = Diag {
+        pointer: Some(if p.path.is_empty() {
+            "/".to_string()
+        } else {
+            p.path.clone()
+        }),
+        ..d
+    };
+    if p.is_error() {
+        d
+    } else {
+        d.warning()
     }
 }
 
@@ -32,9 +45,8 @@ struct ExportReport<'a> {
     mud_url: &'a str,
     aces: usize,
     unexpressed: &'a [String],
-    warnings: &'a [Problem],
+    warnings: Vec<Diag>,
     output: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     mud: Option<&'a portolan_mud::schema::MudFile>,
 }
 
@@ -61,14 +73,20 @@ fn export(g: &Global, a: &ExportArgs) -> anyhow::Result<Outcome> {
                 mud_url: &a.mud_url,
                 aces: out.aces,
                 unexpressed: &out.unexpressed,
-                warnings: &out.warnings,
+                warnings: out
+                    .warnings
+                    .iter()
+                    .map(|w| problem_diag(w, &a.id))
+                    .collect(),
                 output: a.file.output.as_ref().map(|p| p.display().to_string()),
                 mud: a.file.output.is_none().then_some(&out.mud),
             };
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::contract::print("mud-export", &report)?;
         }
         Format::Table => {
-            print_problems(&out.warnings, &a.id);
+            for w in &out.warnings {
+                eprintln!("{}:{w}", a.id);
+            }
             if a.file.output.is_none() {
                 print!("{}", out.json);
             } else {
@@ -91,21 +109,19 @@ fn export(g: &Global, a: &ExportArgs) -> anyhow::Result<Outcome> {
 #[derive(Serialize)]
 struct ImportReport<'a> {
     file: String,
-    imported: bool,
     strict: bool,
-    profile_id: Option<&'a str>,
-    flows: Option<usize>,
+    profile_id: &'a str,
+    flows: usize,
     extension_used: bool,
-    warnings: Vec<&'a Problem>,
-    errors: Vec<String>,
+    warnings: Vec<Diag>,
     output: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    profile: Option<&'a str>,
+    /// The profile in the profile file format (`portolan schema profile`), unless -o.
+    profile: Option<&'a portolan_model::Profile>,
 }
 
 fn import(a: &ImportArgs) -> anyhow::Result<Outcome> {
     let name = a.file.display().to_string();
-    let bytes = std::fs::read(&a.file).with_context(|| format!("cannot read {name}"))?;
+    let bytes = crate::contract::read(&a.file)?;
     let result = portolan_mud::import(
         &bytes,
         &ImportOptions {
@@ -114,75 +130,63 @@ fn import(a: &ImportArgs) -> anyhow::Result<Outcome> {
         },
     );
     let json = a.out.json();
-    let (imported, errors, warnings): (
-        Option<&portolan_mud::Imported>,
-        Vec<String>,
-        Vec<&Problem>,
-    ) = match &result {
-        Ok(i) => (Some(i), Vec::new(), i.warnings.iter().collect()),
-        Err(MudError::Refused { problems }) => (
-            None,
-            problems
-                .iter()
-                .filter(|p| p.is_error())
-                .map(ToString::to_string)
-                .collect(),
-            problems.iter().filter(|p| !p.is_error()).collect(),
-        ),
-        Err(MudError::Profile { diagnostics, .. }) => {
+    let imported = match &result {
+        Ok(i) => i,
+        Err(MudError::Refused { problems }) => {
+            crate::contract::push(problems.iter().map(|p| problem_diag(p, &name)));
             if !json {
-                print_diagnostics(diagnostics);
+                eprintln!("{name}: refused");
             }
-            (
-                None,
-                diagnostics.iter().map(ToString::to_string).collect(),
-                Vec::new(),
-            )
+            return Ok(Outcome::BadInput);
         }
-        Err(e) => (None, vec![e.to_string()], Vec::new()),
+        Err(MudError::Profile { diagnostics, .. }) => {
+            print_diagnostics(diagnostics);
+            if !json {
+                eprintln!("{name}: refused");
+            }
+            return Ok(Outcome::BadInput);
+        }
+        Err(e) => {
+            return Err(crate::contract::Failure(
+                Diag::error("invalid-input", e.to_string()).file(&name),
+            )
+            .into())
+        }
     };
-    if let (Some(i), Some(path)) = (imported, &a.to.output) {
-        write::atomically(path, i.yaml.as_bytes())?;
+    if let Some(path) = &a.to.output {
+        write::atomically(path, imported.yaml.as_bytes())?;
     }
     if json {
         let report = ImportReport {
-            file: name,
-            imported: imported.is_some(),
+            file: name.clone(),
             strict: a.strict,
-            profile_id: imported.map(|i| i.profile.id.as_str()),
-            flows: imported.map(|i| i.profile.flows.len()),
-            extension_used: imported.is_some_and(|i| i.extension_used),
-            warnings,
-            errors,
+            profile_id: &imported.profile.id,
+            flows: imported.profile.flows.len(),
+            extension_used: imported.extension_used,
+            warnings: imported
+                .warnings
+                .iter()
+                .map(|w| problem_diag(w, &name))
+                .collect(),
             output: a.to.output.as_ref().map(|p| p.display().to_string()),
-            profile: imported
-                .filter(|_| a.to.output.is_none())
-                .map(|i| i.yaml.as_str()),
+            profile: a.to.output.is_none().then_some(&imported.profile),
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::contract::print("mud-import", &report)?;
     } else {
-        for w in &warnings {
+        for w in &imported.warnings {
             eprintln!("{name}:{w}");
         }
-        for e in &errors {
-            eprintln!("{name}:{e}");
-        }
-        match imported {
-            Some(i) if a.to.output.is_none() => print!("{}", i.yaml),
-            Some(i) => eprintln!(
+        match &a.to.output {
+            None => print!("{}", imported.yaml),
+            Some(_) => eprintln!(
                 "{name}: imported `{}`, {} flow(s), {} warning(s)",
-                i.profile.id,
-                i.profile.flows.len(),
-                i.warnings.len()
+                imported.profile.id,
+                imported.profile.flows.len(),
+                imported.warnings.len()
             ),
-            None => eprintln!("{name}: refused"),
         }
     }
-    Ok(if imported.is_some() {
-        Outcome::Ok
-    } else {
-        Outcome::BadInput
-    })
+    Ok(Outcome::Ok)
 }
 
 #[derive(Serialize)]
@@ -222,8 +226,7 @@ fn signature_beside(file: &std::path::Path, content: &[u8]) -> anyhow::Result<Pa
 }
 
 fn verify(a: &VerifyArgs) -> anyhow::Result<Outcome> {
-    let read =
-        |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let read = |p: &PathBuf| crate::contract::read(p);
     let content = read(&a.file)?;
     let sig_path = match &a.signature {
         Some(p) => p.clone(),
@@ -249,6 +252,10 @@ fn verify(a: &VerifyArgs) -> anyhow::Result<Outcome> {
         Err(MudError::SignatureRefused(_)) => Outcome::Findings,
         Err(_) => Outcome::BadInput,
     };
+    if outcome == Outcome::BadInput {
+        let e = result.err().map_or_else(String::new, |e| e.to_string());
+        return Err(crate::contract::Failure(Diag::error("invalid-input", e).file(name)).into());
+    }
     match a.out.format {
         Format::Json => {
             let report = VerifyReport {
@@ -257,7 +264,7 @@ fn verify(a: &VerifyArgs) -> anyhow::Result<Outcome> {
                 signer: result.as_ref().ok(),
                 reason: result.as_ref().err().map(ToString::to_string),
             };
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::contract::print("mud-verify", &report)?;
         }
         Format::Table => match &result {
             Ok(v) => println!(

@@ -41,7 +41,7 @@ pub fn run(g: &Global, a: &ProbeArgs) -> anyhow::Result<Outcome> {
         }
         None => block_on(probe::run(&System, &plan, &opts))?,
     };
-    report::print(&a.out, &report, || render(&report))?;
+    report::print(&a.out, "probe", &report, || render(&report))?;
     Ok(if report.ok() {
         Outcome::Ok
     } else {
@@ -277,9 +277,10 @@ fn options(a: &ProbeArgs, plan: &Plan) -> anyhow::Result<Options> {
                 .parse()
                 .with_context(|| format!("--nat-timeout {addr}: write ADDR:PORT"))?;
             let longest = plan.flows.iter().filter_map(|f| f.keepalive).max();
-            let max = a
-                .nat_max
-                .unwrap_or_else(|| longest.map_or(120, |k| u64::from(k) + 60).max(120));
+            let max = a.nat_max.map_or_else(
+                || longest.map_or(120, |k| u64::from(k) + 60).max(120),
+                |d| d.as_secs(),
+            );
             Some(keepalive::Options {
                 responder,
                 token: a.token.clone().unwrap_or_default(),
@@ -296,7 +297,7 @@ fn options(a: &ProbeArgs, plan: &Plan) -> anyhow::Result<Options> {
         resolver,
         resolv_conf,
         compare_resolver,
-        timeout: Duration::from_millis(a.timeout),
+        timeout: a.timeout,
         attempts: a.attempts.max(1),
         concurrency: a.concurrency,
         ttl_queries: a.ttl_queries.max(1),
@@ -307,7 +308,7 @@ fn options(a: &ProbeArgs, plan: &Plan) -> anyhow::Result<Options> {
         keepalive,
         dhcp: a.dhcp.then(|| probe::DhcpOptions {
             interface: a.interface.clone(),
-            timeout: Duration::from_millis(a.timeout).max(probe::DhcpOptions::default().timeout),
+            timeout: a.timeout.max(probe::DhcpOptions::default().timeout),
             attempts: a.attempts.max(1),
         }),
     })

@@ -4,7 +4,6 @@
 //! standard output. Exit 1 when an overlay shows a flow red, or finds on a group what no flow
 //! explains (an audit violation, a port a scan found open beyond the profile).
 
-use anyhow::bail;
 use portolan_report::{OverlayFiles, Overlays, Summary};
 
 use crate::cli::{Global, ReportArgs};
@@ -12,7 +11,10 @@ use crate::output::Outcome;
 
 pub fn run(g: &Global, a: &ReportArgs) -> anyhow::Result<Outcome> {
     if a.out.json() && a.file.output.is_none() {
-        bail!("--format json prints the summary on standard output: give -o FILE for the page");
+        return crate::contract::fail(
+            "usage",
+            "--format json prints the summary on standard output: give -o FILE for the page",
+        );
     }
     let Some(policy) = super::load_site(g, &a.site, a.out.json())? else {
         return Ok(Outcome::BadInput);
@@ -29,7 +31,7 @@ pub fn run(g: &Global, a: &ReportArgs) -> anyhow::Result<Outcome> {
     let rendered = portolan_report::render(&policy, &overlays)?;
     crate::write::to_output(a.file.output.as_deref(), rendered.html.as_bytes())?;
     if let Some(path) = &a.file.output {
-        crate::report::print(&a.out, &rendered.summary, || {
+        crate::report::print(&a.out, "report", &rendered.summary, || {
             line(&rendered.summary, &path.display().to_string())
         })?;
     }

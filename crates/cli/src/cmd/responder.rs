@@ -2,7 +2,6 @@
 //! `probe --nat-timeout`. Runs until interrupted.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::Context;
 use portolan_net::responder::{bind, Limits};
@@ -21,7 +20,7 @@ pub fn run(a: &ResponderArgs) -> anyhow::Result<Outcome> {
         })
         .collect::<anyhow::Result<_>>()?;
     let limits = Limits {
-        max_hold: Duration::from_secs(a.max_hold),
+        max_hold: a.max_hold,
         ..Limits::default()
     };
     let token = a.token.clone();

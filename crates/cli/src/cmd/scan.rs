@@ -102,7 +102,7 @@ pub fn run(g: &Global, a: &ScanArgs) -> anyhow::Result<Outcome> {
     }
     let statements = compare::statements(&subject.declared, &scan.ports);
     let view = View::new(&subject, &scan, zone, findings, statements);
-    report::print(&a.out, &view, || render(&view))?;
+    report::print(&a.out, "scan", &view, || render(&view))?;
     Ok(
         if view.findings.iter().any(|f| f.severity == Severity::Error) {
             Outcome::Findings

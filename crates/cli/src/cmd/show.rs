@@ -7,7 +7,7 @@ use crate::cli::{Global, ShowArgs};
 use crate::output::Outcome;
 use crate::report;
 
-/// The JSON shape of `show --format json`: stable, documented in the README.
+/// The JSON shape of `show --format json` (`portolan/show/v1`, `schemas/show.v1.json`).
 #[derive(Serialize)]
 pub struct ShowJson<'a> {
     pub id: &'a str,
@@ -17,25 +17,26 @@ pub struct ShowJson<'a> {
     pub flows: Vec<FlowJson<'a>>,
 }
 
+/// One flow in the contract's forms (`crate::contract`): protocol `{name, number}`, ports as
+/// ranges, conditions as objects; keys that do not apply are absent.
 #[derive(Serialize)]
 pub struct FlowJson<'a> {
     pub id: &'a str,
     pub from: &'a str,
     pub to: &'a str,
     pub initiation: &'static str,
-    /// Lowercase name, or the number when the protocol has no name.
     pub protocol: serde_json::Value,
-    /// `"443"`, `"3001-3003"`, `"{param}"` or `"unspecified"`; empty without ports.
-    pub ports: Vec<String>,
+    pub ports: Option<serde_json::Value>,
     pub optional: bool,
     pub modes: &'a [String],
     pub app: Option<&'a str>,
     pub description: Option<&'a str>,
-    pub conditions: Vec<String>,
-    pub inside: Option<String>,
-    pub source: Vec<String>,
+    pub conditions: Vec<serde_json::Value>,
+    pub inside: Option<&'a portolan_model::Inside>,
+    pub source: &'a [portolan_model::Citation],
 }
 
+/// A condition as the table writes it.
 pub fn condition_text(c: &Condition) -> String {
     match c {
         Condition::Feature(f) => format!("feature {f}"),
@@ -51,25 +52,19 @@ pub fn flow_json(f: &Flow) -> FlowJson<'_> {
         from: &f.from,
         to: &f.to,
         initiation: f.initiation.name(),
-        protocol: match f.protocol {
-            portolan_model::Protocol::Number(n) => serde_json::Value::from(n),
-            ref p => serde_json::Value::from(p.to_string()),
-        },
-        ports: f.ports.to_strings(),
+        protocol: crate::contract::protocol(&f.protocol),
+        ports: crate::contract::ports(&f.ports),
         optional: f.optional,
         modes: &f.modes,
         app: f.app.as_deref(),
         description: f.description.as_deref(),
-        conditions: f.conditions.iter().map(condition_text).collect(),
-        inside: f.inside.as_ref().map(|i| match i.port {
-            Some(p) => format!("{}:{p}", i.flow),
-            None => i.flow.clone(),
-        }),
-        source: f
-            .source
+        conditions: f
+            .conditions
             .iter()
-            .map(|c| format!("{}: {}", c.doc, c.reference))
+            .map(crate::contract::condition)
             .collect(),
+        inside: f.inside.as_ref(),
+        source: &f.source,
     }
 }
 
@@ -83,7 +78,7 @@ pub fn run(g: &Global, a: &ShowArgs) -> anyhow::Result<Outcome> {
         mode: a.mode.as_deref(),
         flows: p.flows_in(a.mode.as_deref()).map(flow_json).collect(),
     };
-    report::print(&a.out, &json, || table(&p, a.mode.as_deref()))?;
+    report::print(&a.out, "show", &json, || table(&p, a.mode.as_deref()))?;
     Ok(Outcome::Ok)
 }
 

@@ -118,7 +118,22 @@ pub fn run(g: &Global, a: &ValidateArgs) -> anyhow::Result<Outcome> {
     }
     let ok = reports.iter().all(|r| r.valid);
     if a.out.json() {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        if !ok {
+            // A failure: the one error document, every file's diagnostics in it.
+            for r in &reports {
+                print_diagnostics(&r.diagnostics);
+            }
+            return Ok(Outcome::BadInput);
+        }
+        let files: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                let diags: Vec<crate::contract::Diag> =
+                    r.diagnostics.iter().map(Into::into).collect();
+                serde_json::json!({"file": r.file, "valid": r.valid, "diagnostics": diags})
+            })
+            .collect();
+        crate::contract::print("validate", &serde_json::json!({ "files": files }))?;
     } else {
         // Each file's diagnostics on stderr, then its summary line on stdout, file by file.
         for r in &reports {

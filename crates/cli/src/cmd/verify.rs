@@ -57,7 +57,7 @@ pub fn run(g: &Global, a: &RulesetVerifyArgs) -> anyhow::Result<Outcome> {
     };
     let prog = prog.with_context(|| ruleset_name(a))?;
     let report = portolan_verify::site::verify(&policy, &prog, &dns);
-    report::print(&a.out, &report, || human(&report))?;
+    report::print(&a.out, "verify", &report, || human(&report))?;
     Ok(if report.clean() {
         Outcome::Ok
     } else {

@@ -226,7 +226,7 @@ pub fn probe_with(lab: &Lab, args: &[&str], mut before: impl FnMut()) -> (Out, V
             "--netns",
             &lab.dev,
             "--timeout",
-            "600",
+            "600ms",
             "--attempts",
             "1",
             "--ttl-queries",
