@@ -32,7 +32,8 @@ common = {
         {"type":"array","items":{"oneOf":[{"$ref":"#/$defs/port_range"},
           {"type":"object","required":["param"],"properties":{"param":S()},"additionalProperties":False}]}}]},
   "condition": {"type":"object","minProperties":1,"maxProperties":1,"additionalProperties":False,
-      "properties":{"feature":S(),"version":S(),"region":S()}},
+      "properties":{"feature":S(),"version":S(),"region":S(),"not":R("condition"),
+        "any":A(R("condition")),"all":A(R("condition"))}},
   "citation": O({"doc":S(),"ref":S()},["doc","ref"]),
   "flow": O({
       "id":S(),"from":S(),"to":S(),"initiation":{"enum":["device","peer","either"]},
@@ -137,6 +138,16 @@ kinds["lint"]=doc("lint","lint --format json",{"targets":A(O({"target":S(),
     "accepted":A({"type":"object"}),"notes":A({"type":"object"})},["target","findings"]))},["targets"])
 kinds["report"]=doc("report","report -o FILE --format json",{"site":S(),"bytes":I(),"groups":I(),"flows":I(),"green":I(),"red":I(),"grey":I(),
     "red_flows":A(S()),"red_notes":I(),"sources":A(S()),"collapsed":B()},["site","bytes","groups","flows","green","red","grey","red_flows","red_notes","sources"])
+rule=O({"group":S(),"profile":S(),"flow":S(),"initiator":{"enum":["device","peer"]}},["group","profile","flow","initiator"],{"additionalProperties":False})
+kinds["explain"]=doc("explain","explain SITE PACKET --format json: which flow admits one packet that opens a connection, or why none does",{
+    "site":S(),
+    "packet":O({"protocol":{"type":"object","properties":{"name":S(),"number":{"type":"integer","minimum":0,"maximum":255}},"minProperties":1,"additionalProperties":False},
+        "src":S(),"sport":{"type":"integer","minimum":0,"maximum":65535},"dst":S(),"dport":{"type":"integer","minimum":0,"maximum":65535},"local":B()},
+        ["protocol","src","dst","local"],{"additionalProperties":False}),
+    "verdict":{"enum":["accept","drop","depends"]},"hook":{"enum":["forward","input"]},
+    "source_group":S(),"destination_group":S(),"rule":rule,"reason":S(),
+    "near_misses":A(O({"rule":rule,"because":S()},["rule","because"],{"additionalProperties":False}))},
+    ["site","packet","verdict","hook","reason","near_misses"])
 # JSON lines
 def lines(kind, title, variants):
     return {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":BASE+kind+".v1.json","title":title,

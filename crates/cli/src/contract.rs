@@ -390,6 +390,13 @@ pub fn condition(c: &Condition) -> Value {
         Condition::Feature(f) => serde_json::json!({"feature": f}),
         Condition::Version(v) => serde_json::json!({"version": v.to_string()}),
         Condition::Region(r) => serde_json::json!({"region": r}),
+        Condition::Not(c) => serde_json::json!({"not": condition(c)}),
+        Condition::Any(l) => {
+            serde_json::json!({"any": l.iter().map(condition).collect::<Vec<_>>()})
+        }
+        Condition::All(l) => {
+            serde_json::json!({"all": l.iter().map(condition).collect::<Vec<_>>()})
+        }
     }
 }
 

@@ -311,6 +311,37 @@ fn every_command_without_a_kernel() {
         ],
         "unknown-mode",
     );
+    // explain: a packet a flow admits (exit 0), one no flow admits (exit 1), a missing site.
+    let site = workspace()
+        .join("crates/cli/tests/data/explain/site.yaml")
+        .display()
+        .to_string();
+    let tcp = |packet: &str, code: i32| {
+        document(
+            &["explain", &site, packet, "--format", "json"],
+            "explain",
+            code,
+        )
+    };
+    let e = tcp("tcp 10.20.0.10:40000 -> 198.51.100.10:3001", 0);
+    // IANA protocol numbers: TCP is 6.
+    assert_eq!(
+        e["packet"]["protocol"],
+        serde_json::json!({"name": "tcp", "number": 6})
+    );
+    assert_eq!(e["verdict"], "accept");
+    let e = tcp("tcp 10.20.0.10:40002 -> 198.51.100.10:8883", 1);
+    assert_eq!(e["verdict"], "drop");
+    failure(
+        &[
+            "explain",
+            &p("none.yaml"),
+            "tcp 10.20.0.10:40000 -> 198.51.100.10:3001",
+            "--format",
+            "json",
+        ],
+        "io",
+    );
     let doc = document(
         &[
             "doc",
@@ -992,5 +1023,5 @@ fn schemas_are_generated_and_published() {
             kinds += 1;
         }
     }
-    assert_eq!(kinds, 23, "the kinds of the README's table");
+    assert_eq!(kinds, 24, "the kinds of the README's table");
 }

@@ -62,7 +62,9 @@ pub struct ExplainArgs {
 /// One packet that opens a connection.
 #[derive(Clone, Debug, Serialize)]
 pub struct Packet {
+    /// nftables' name, or the number as text; the contract writes it as `{name, number}`.
     pub protocol: String,
+    #[serde(skip)]
     pub protocol_number: u8,
     pub src: IpAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,7 +94,6 @@ struct Miss {
 
 #[derive(Debug, Serialize)]
 struct Explanation {
-    format: &'static str,
     site: String,
     packet: Packet,
     /// `accept`, `drop`, or `depends` (on what the DNS answers).
@@ -119,7 +120,7 @@ pub fn run(g: &Global, a: &ExplainArgs) -> anyhow::Result<Outcome> {
     };
     let e = explain(&policy, &a.site.display().to_string(), packet, &a.icmp_type);
     if a.out.json() {
-        println!("{}", serde_json::to_string_pretty(&e)?);
+        crate::contract::print("explain", &e)?;
     } else {
         print_text(&e);
     }
@@ -462,7 +463,6 @@ fn explain(policy: &Policy, site: &str, p: Packet, icmp_type: &str) -> Explanati
         ("drop", None, why)
     };
     Explanation {
-        format: "portolan/explain/v1",
         site: site.to_string(),
         packet: p,
         verdict,
