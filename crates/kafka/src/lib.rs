@@ -57,3 +57,7 @@ mod tests {
         assert!(parse_url("kafka://127.0.0.1:9092/fl ows").is_err());
     }
 }
+
+/// The Kafka client this crate is built on, for the cli's tests and benchmarks (one librdkafka
+/// in the build).
+pub use rdkafka;
