@@ -219,6 +219,45 @@ impl Broker {
         out
     }
 
+    /// Every record of `topic` as (key, value).
+    fn read_all_keyed(&self, topic: &str) -> Vec<(String, Vec<u8>)> {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.addr)
+            .set("broker.address.family", "v4")
+            .set("group.id", "portolan-test-keyed")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("a consumer");
+        let md = c
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut out = Vec::new();
+        for p in md.topics()[0].partitions() {
+            let (lo, hi) = c
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .expect("watermarks");
+            if hi <= lo {
+                continue;
+            }
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(topic, p.id(), Offset::Offset(lo))
+                .expect("partition");
+            c.assign(&tpl).expect("assign");
+            let t = Instant::now();
+            let mut next = lo;
+            while next < hi && t.elapsed() < Duration::from_secs(20) {
+                if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+                    next = m.offset() + 1;
+                    out.push((
+                        String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                        m.payload().unwrap_or_default().to_vec(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Findings by id (each id's JSON objects, duplicates included).
     fn findings(&self, topic: &str) -> BTreeMap<String, Vec<Value>> {
         let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -611,4 +650,104 @@ fn a_poison_record_goes_to_the_dead_letter_topic_and_the_rest_is_audited() {
     assert_eq!((f["packets"][0].as_u64(), f["bytes"][0].as_u64()), (Some(6), Some(1200)));
     assert_eq!(f["first"], "2027-01-15T08:00:00Z");
     let _: IpAddr = f["src"].as_str().unwrap_or_default().parse().expect("an address");
+}
+
+/// A NetFlow v5 datagram by Cisco's v5 layout (a 24-byte header, 48-byte records), built by
+/// hand: exporter uptime 100,000 ms at 1,800,000,000 s; each record (src, sport, dst, dport,
+/// protocol) with 5 packets, 700 bytes, first seen at uptime 90,000 ms (10 s before export).
+fn netflow_v5(records: &[([u8; 4], u16, [u8; 4], u16, u8)]) -> Vec<u8> {
+    let mut d = Vec::new();
+    d.extend(5u16.to_be_bytes()); // version
+    d.extend(u16::try_from(records.len()).expect("few").to_be_bytes()); // count
+    d.extend(100_000u32.to_be_bytes()); // sys_uptime
+    d.extend(1_800_000_000u32.to_be_bytes()); // unix_secs
+    d.extend(0u32.to_be_bytes()); // unix_nsecs
+    d.extend(1u32.to_be_bytes()); // flow_sequence
+    d.extend([0, 0]); // engine type, id
+    d.extend(0u16.to_be_bytes()); // sampling_interval
+    for (src, sport, dst, dport, proto) in records {
+        d.extend(src);
+        d.extend(dst);
+        d.extend([0u8; 4]); // nexthop
+        d.extend([0u8; 4]); // input, output
+        d.extend(5u32.to_be_bytes()); // dPkts
+        d.extend(700u32.to_be_bytes()); // dOctets
+        d.extend(90_000u32.to_be_bytes()); // first
+        d.extend(95_000u32.to_be_bytes()); // last
+        d.extend(sport.to_be_bytes());
+        d.extend(dport.to_be_bytes());
+        d.extend([0, 0x1b, *proto, 0]); // pad1, tcp_flags, prot, tos
+        d.extend([0u8; 8]); // src_as, dst_as, masks, pad2
+    }
+    d
+}
+
+#[test]
+fn the_collector_publishes_records_keyed_by_the_device() {
+    let Some(bin) = tansu() else { return };
+    let broker = Broker::start(bin);
+    broker.topic("flows", 6);
+    let dir = site_dir();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let collector = Command::new(env!("CARGO_BIN_EXE_portolan"))
+        .arg("audit")
+        .arg(dir.path().join("site.yaml"))
+        .arg("--listen")
+        .arg(format!("udp://127.0.0.1:{port}"))
+        .arg("--to")
+        .arg(format!("kafka://{}/flows", broker.addr))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the collector starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    // A peer opening SSH to device 10.20.0.7 (keyed by the device, its destination), and the
+    // device's HTTPS to a peer (keyed by the device, its source).
+    let datagram = netflow_v5(&[
+        ([198, 51, 100, 20], 51000, [10, 20, 0, 7], 22, 6),
+        ([10, 20, 0, 8], 40000, [203, 0, 113, 9], 443, 6),
+    ]);
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("socket");
+    s.send_to(&datagram, ("127.0.0.1", port)).expect("sent");
+    let t = Instant::now();
+    let mut got = Vec::new();
+    while got.len() < 2 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(300));
+        got = broker.read_all_keyed("flows");
+    }
+    let done = stop(collector);
+    assert_eq!((done["datagrams"].as_u64(), done["records"].as_u64()), (Some(1), Some(2)), "{done}");
+    let mut seen: Vec<(String, String, String, u32, u32, u64, u64, u64)> = got
+        .iter()
+        .map(|(key, v)| {
+            let m = portolan_kafka::goflow::decode(v).expect("a goflow2 FlowMessage");
+            let ip = |b: &[u8]| match <[u8; 4]>::try_from(b) {
+                Ok(a) => IpAddr::from(a).to_string(),
+                Err(_) => String::new(),
+            };
+            (
+                key.clone(),
+                ip(&m.src_addr),
+                ip(&m.dst_addr),
+                m.src_port,
+                m.dst_port,
+                m.packets,
+                m.bytes,
+                m.time_flow_start_ns,
+            )
+        })
+        .collect();
+    seen.sort();
+    // Start: export 1,800,000,000 s less (100,000 − 90,000) ms of uptime.
+    let start = 1_799_999_990_000_000_000u64;
+    assert_eq!(
+        seen,
+        vec![
+            ("10.20.0.7".into(), "198.51.100.20".into(), "10.20.0.7".into(), 51000, 22, 5, 700, start),
+            ("10.20.0.8".into(), "10.20.0.8".into(), "203.0.113.9".into(), 40000, 443, 5, 700, start),
+        ]
+    );
 }

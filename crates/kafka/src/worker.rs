@@ -473,3 +473,46 @@ pub fn run(
     let totals = consumer.context().lock().totals.clone();
     Ok(totals)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DNS: &str = r#"{"ts":1800000000.0,"id.orig_h":"10.20.0.1","id.orig_p":33000,"id.resp_h":"10.20.255.1","id.resp_p":53,"proto":"udp","query":"api.vendor.example","answers":["203.0.113.1"],"TTLs":[300.0]}"#;
+
+    fn conn(ts: f64) -> String {
+        format!(
+            r#"{{"ts":{ts},"id.orig_h":"10.20.0.1","id.orig_p":40000,"id.resp_h":"203.0.113.1","id.resp_p":443,"proto":"tcp","conn_state":"SF"}}"#
+        )
+    }
+
+    /// The committed offset stays at a DNS answer while its TTL (300 s) covers the partition's
+    /// clock, so the next owner re-reads it; then it moves on to the next record.
+    #[test]
+    fn the_commit_offset_waits_for_live_dns_answers() {
+        let mut p = Part::new();
+        p.ingest(10, DNS.as_bytes()).expect("dns");
+        p.next = Some(11);
+        assert_eq!(p.commit_offset(), Some(10));
+        p.ingest(11, conn(1_800_000_100.0).as_bytes()).expect("conn");
+        p.next = Some(12);
+        assert_eq!(p.commit_offset(), Some(10));
+        assert_eq!(
+            p.names.at("203.0.113.1".parse().expect("addr"), None),
+            vec!["api.vendor.example"]
+        );
+        // 301 s after the answer: it has expired.
+        p.ingest(12, conn(1_800_000_301.0).as_bytes()).expect("conn");
+        p.next = Some(13);
+        assert_eq!(p.commit_offset(), Some(13));
+    }
+
+    #[test]
+    fn unreadable_records_are_refused() {
+        let mut p = Part::new();
+        assert!(p.ingest(0, b"{\"x\":1}").is_err());
+        assert!(p.ingest(0, b"{not json").is_err());
+        assert!(p.ingest(0, &[0x0f, 0xff]).is_err());
+        assert!(p.table.is_empty());
+    }
+}
