@@ -112,7 +112,13 @@ impl Broker {
         let addr = format!("127.0.0.1:{port}");
         let url = format!("tcp://{addr}");
         let child = Command::new(&bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -125,7 +131,10 @@ impl Broker {
         };
         let t = Instant::now();
         while TcpStream::connect(&addr).is_err() {
-            assert!(t.elapsed() < Duration::from_secs(20), "tansu did not listen");
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "tansu did not listen"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         b
@@ -211,7 +220,10 @@ impl Broker {
                     m.offset(),
                     m.payload().unwrap_or_default().to_vec(),
                 ));
-                if ends.get(&m.partition()).is_some_and(|&h| m.offset() + 1 >= h) {
+                if ends
+                    .get(&m.partition())
+                    .is_some_and(|&h| m.offset() + 1 >= h)
+                {
                     ends.remove(&m.partition());
                 }
             }
@@ -359,7 +371,12 @@ fn one_process(dir: &Path, lines: &[(String, String)]) -> BTreeSet<String> {
         .args(["--format", "json", "-j", "1"])
         .output()
         .expect("portolan audit runs");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
@@ -470,7 +487,10 @@ fn three_workers_over_six_partitions_find_what_one_audit_finds() {
     let found = distinct(&got);
     let missing: Vec<_> = expected.difference(&found).collect();
     let extra: Vec<_> = found.difference(&expected).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:#?}\nextra {extra:#?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:#?}\nextra {extra:#?}"
+    );
     // Every name-based flow was attributed: no finding is for the device's own named peer on
     // port 443.
     for f in got.values().flatten() {
@@ -503,7 +523,10 @@ fn a_worker_killed_and_one_added_lose_and_double_count_nothing() {
     // Some findings out, then the first worker dies without closing anything.
     let t = Instant::now();
     while broker.findings("flows.findings").len() < 10 {
-        assert!(t.elapsed() < Duration::from_secs(60), "no findings from the first half");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no findings from the first half"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     for k in &mut killed.0 {
@@ -520,7 +543,10 @@ fn a_worker_killed_and_one_added_lose_and_double_count_nothing() {
     let found = distinct(&got);
     let missing: Vec<_> = expected.difference(&found).collect();
     let extra: Vec<_> = found.difference(&expected).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:#?}\nextra {extra:#?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:#?}\nextra {extra:#?}"
+    );
     let copies: usize = got.values().map(Vec::len).sum();
     eprintln!(
         "{} distinct findings, {copies} delivered (duplicates from re-read windows are expected)",
@@ -572,7 +598,14 @@ fn field_bytes(tag: u64, v: &[u8], out: &mut Vec<u8>) {
 
 /// A goflow2 FlowMessage by the numbers of goflow2's pb/flow.proto, length-delimited as
 /// goflow2's `bin` format writes it.
-fn goflow_bin(src: [u8; 4], dst: [u8; 4], proto: u64, sport: u64, dport: u64, start_ns: u64) -> Vec<u8> {
+fn goflow_bin(
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u64,
+    sport: u64,
+    dport: u64,
+    start_ns: u64,
+) -> Vec<u8> {
     let mut m = Vec::new();
     field_varint(1, 4, &mut m); // type: IPFIX
     field_bytes(6, &src, &mut m); // src_addr
@@ -618,9 +651,20 @@ fn a_poison_record_goes_to_the_dead_letter_topic_and_the_rest_is_audited() {
     let dead = broker.read_all("flows.dead-letter");
     assert_eq!(dead.len(), 1);
     let d: Value = serde_json::from_slice(&dead[0].2).expect("JSON");
-    assert_eq!((d["topic"].as_str(), d["partition"].as_i64(), d["offset"].as_i64()), (Some("flows"), Some(0), Some(1)), "{d}");
+    assert_eq!(
+        (
+            d["topic"].as_str(),
+            d["partition"].as_i64(),
+            d["offset"].as_i64()
+        ),
+        (Some("flows"), Some(0), Some(1)),
+        "{d}"
+    );
     assert_eq!(d["value_hex"], "0fffffff");
-    assert!(d["reason"].as_str().is_some_and(|r| r.contains("protobuf")), "{d}");
+    assert!(
+        d["reason"].as_str().is_some_and(|r| r.contains("protobuf")),
+        "{d}"
+    );
     let flows: BTreeSet<(String, String, u64, String)> = got
         .values()
         .map(|v| {
@@ -647,9 +691,16 @@ fn a_poison_record_goes_to_the_dead_letter_topic_and_the_rest_is_audited() {
         .map(|v| &v[0]["flow"])
         .find(|f| f["dport"] == 8443)
         .expect("the protobuf record's finding");
-    assert_eq!((f["packets"][0].as_u64(), f["bytes"][0].as_u64()), (Some(6), Some(1200)));
+    assert_eq!(
+        (f["packets"][0].as_u64(), f["bytes"][0].as_u64()),
+        (Some(6), Some(1200))
+    );
     assert_eq!(f["first"], "2027-01-15T08:00:00Z");
-    let _: IpAddr = f["src"].as_str().unwrap_or_default().parse().expect("an address");
+    let _: IpAddr = f["src"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .expect("an address");
 }
 
 /// A NetFlow v5 datagram by Cisco's v5 layout (a 24-byte header, 48-byte records), built by
@@ -719,7 +770,11 @@ fn the_collector_publishes_records_keyed_by_the_device() {
         got = broker.read_all_keyed("flows");
     }
     let done = stop(collector);
-    assert_eq!((done["datagrams"].as_u64(), done["records"].as_u64()), (Some(1), Some(2)), "{done}");
+    assert_eq!(
+        (done["datagrams"].as_u64(), done["records"].as_u64()),
+        (Some(1), Some(2)),
+        "{done}"
+    );
     let mut seen: Vec<(String, String, String, u32, u32, u64, u64, u64)> = got
         .iter()
         .map(|(key, v)| {
@@ -746,8 +801,26 @@ fn the_collector_publishes_records_keyed_by_the_device() {
     assert_eq!(
         seen,
         vec![
-            ("10.20.0.7".into(), "198.51.100.20".into(), "10.20.0.7".into(), 51000, 22, 5, 700, start),
-            ("10.20.0.8".into(), "10.20.0.8".into(), "203.0.113.9".into(), 40000, 443, 5, 700, start),
+            (
+                "10.20.0.7".into(),
+                "198.51.100.20".into(),
+                "10.20.0.7".into(),
+                51000,
+                22,
+                5,
+                700,
+                start
+            ),
+            (
+                "10.20.0.8".into(),
+                "10.20.0.8".into(),
+                "203.0.113.9".into(),
+                40000,
+                443,
+                5,
+                700,
+                start
+            ),
         ]
     );
 }

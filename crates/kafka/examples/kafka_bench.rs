@@ -118,7 +118,14 @@ impl Bench {
             .arg(&self.site)
             .arg("--from")
             .arg(format!("kafka://{}/{topic}", self.broker))
-            .args(["--group", group, "--every", every, "--window-records", window])
+            .args([
+                "--group",
+                group,
+                "--every",
+                every,
+                "--window-records",
+                window,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -204,7 +211,11 @@ impl Bench {
             let _ = k.wait();
         }
         lat.sort_by(f64::total_cmp);
-        let q = |f: f64| lat.get(((lat.len() as f64 - 1.0) * f) as usize).copied().unwrap_or(f64::NAN);
+        let q = |f: f64| {
+            lat.get(((lat.len() as f64 - 1.0) * f) as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
         (q(0.5), q(0.99), lat.len())
     }
 
@@ -275,7 +286,10 @@ fn main() {
     let rate: u64 = env("RATE", "2000").parse().expect("RATE");
     let secs: u64 = env("SECONDS", "10").parse().expect("SECONDS");
     let one = b.throughput(1, n);
-    println!("throughput, 1 worker:  {one:.0} records/s ({n} records, {} partitions)", b.partitions);
+    println!(
+        "throughput, 1 worker:  {one:.0} records/s ({n} records, {} partitions)",
+        b.partitions
+    );
     let two = b.throughput(2, n);
     println!("throughput, 2 workers: {two:.0} records/s");
     println!("ratio 2/1: {:.2} (goal >= 1.7)", two / one);

@@ -110,9 +110,14 @@ impl FlowMessage {
         if proto == 0 {
             return Err("proto is 0 (missing)".into());
         }
-        let port = |p: u32, what: &str| u16::try_from(p).map_err(|_| format!("{what} {p} is above 65535"));
+        let port =
+            |p: u32, what: &str| u16::try_from(p).map_err(|_| format!("{what} {p} is above 65535"));
         let icmp = matches!(proto, 1 | 58);
-        let ms = |ns: u64| (ns > 0).then(|| i64::try_from(ns / 1_000_000).ok()).flatten();
+        let ms = |ns: u64| {
+            (ns > 0)
+                .then(|| i64::try_from(ns / 1_000_000).ok())
+                .flatten()
+        };
         Ok(Record {
             src: Some(src),
             dst: Some(dst),
@@ -134,9 +139,17 @@ impl FlowMessage {
     }
 
     /// The message for one record read from an export datagram (the collector's side).
-    pub fn from_record(r: &Record, kind: i32, sampler: Option<IpAddr>, received_ns: u64) -> Option<FlowMessage> {
+    pub fn from_record(
+        r: &Record,
+        kind: i32,
+        sampler: Option<IpAddr>,
+        received_ns: u64,
+    ) -> Option<FlowMessage> {
         let (src, dst, proto) = (r.src?, r.dst?, r.proto?);
-        let ns = |ms: Option<i64>| ms.and_then(|m| u64::try_from(m).ok()).map_or(0, |m| m * 1_000_000);
+        let ns = |ms: Option<i64>| {
+            ms.and_then(|m| u64::try_from(m).ok())
+                .map_or(0, |m| m * 1_000_000)
+        };
         let icmp = matches!(proto, 1 | 58);
         let tc = r.icmp.unwrap_or(if icmp { r.dport } else { 0 });
         Some(FlowMessage {
@@ -171,8 +184,12 @@ pub fn from_json(m: &serde_json::Map<String, Value>) -> Result<FlowMessage, Stri
     let num = |k: &str| -> Result<u64, String> {
         match m.get(k) {
             None | Some(Value::Null) => Ok(0),
-            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| format!("`{k}` is not a whole number")),
-            Some(Value::String(s)) => s.parse().map_err(|_| format!("`{k}` is not a whole number")),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .ok_or_else(|| format!("`{k}` is not a whole number")),
+            Some(Value::String(s)) => s
+                .parse()
+                .map_err(|_| format!("`{k}` is not a whole number")),
             Some(_) => Err(format!("`{k}` is not a number")),
         }
     };
@@ -236,7 +253,7 @@ mod tests {
         m.extend([0xa0, 0x01, 0x06]); // proto (20) = 6
         m.extend([0xa8, 0x01, 0xc0, 0xb8, 0x02]); // src_port (21) = 40000
         m.extend([0xb0, 0x01, 0xfb, 0x41]); // dst_port (22) = 8443
-        // time_flow_start_ns (111) = 1.8e18: varint of 1_800_000_000_000_000_000.
+                                            // time_flow_start_ns (111) = 1.8e18: varint of 1_800_000_000_000_000_000.
         m.extend([0xf8, 0x06]);
         let mut n: u64 = 1_800_000_000_000_000_000;
         while n >= 0x80 {
@@ -282,7 +299,9 @@ mod tests {
             r#"{"type":"IPFIX","time_flow_start_ns":1800000001000000000,"bytes":80,"packets":1,"src_addr":"fd00:20::10","dst_addr":"fd00:20::1","etype":"IPv6","proto":"ICMPv6","icmp_type":128,"icmp_code":0}"#,
         )
         .expect("json");
-        let Value::Object(o) = v else { panic!("object") };
+        let Value::Object(o) = v else {
+            panic!("object")
+        };
         assert!(is_goflow_json(&o));
         let r = from_json(&o).expect("reads").record().expect("a record");
         assert_eq!(r.proto, Some(58));

@@ -273,12 +273,18 @@ impl Ctx {
         loop {
             match self.producer.send(rec) {
                 Ok(()) => return,
-                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                Err((
+                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    r,
+                )) => {
                     rec = r;
                     self.producer.poll(Duration::from_millis(50));
                 }
                 Err((e, _)) => {
-                    self.producer.context().failed.fetch_add(1, Ordering::Relaxed);
+                    self.producer
+                        .context()
+                        .failed
+                        .fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut f) = self.producer.context().first.lock() {
                         f.get_or_insert_with(|| e.to_string());
                     }
@@ -315,7 +321,11 @@ impl Ctx {
                 "reason": reason,
                 "value_hex": value.iter().map(|b| format!("{b:02x}")).collect::<String>(),
             });
-            self.send(&self.config.dead_letter, &key, letter.to_string().as_bytes());
+            self.send(
+                &self.config.dead_letter,
+                &key,
+                letter.to_string().as_bytes(),
+            );
             self.lock().totals.dead_letters += 1;
         }
     }
@@ -457,7 +467,8 @@ pub fn run(
                 .iter()
                 .filter(|(_, p)| {
                     p.pending > 0
-                        && (p.pending >= config.window_records || p.since.elapsed() >= config.window)
+                        && (p.pending >= config.window_records
+                            || p.since.elapsed() >= config.window)
                 })
                 .map(|(k, _)| *k)
                 .collect();
@@ -494,7 +505,8 @@ mod tests {
         p.ingest(10, DNS.as_bytes()).expect("dns");
         p.next = Some(11);
         assert_eq!(p.commit_offset(), Some(10));
-        p.ingest(11, conn(1_800_000_100.0).as_bytes()).expect("conn");
+        p.ingest(11, conn(1_800_000_100.0).as_bytes())
+            .expect("conn");
         p.next = Some(12);
         assert_eq!(p.commit_offset(), Some(10));
         assert_eq!(
@@ -502,7 +514,8 @@ mod tests {
             vec!["api.vendor.example"]
         );
         // 301 s after the answer: it has expired.
-        p.ingest(12, conn(1_800_000_301.0).as_bytes()).expect("conn");
+        p.ingest(12, conn(1_800_000_301.0).as_bytes())
+            .expect("conn");
         p.next = Some(13);
         assert_eq!(p.commit_offset(), Some(13));
     }

@@ -83,7 +83,12 @@ pub fn worker(policy: Policy, a: &AuditArgs, url: &str) -> anyhow::Result<Outcom
 }
 
 /// `--listen udp://ADDR:PORT --to kafka://BROKERS/TOPIC`.
-pub fn collector(policy: &Policy, a: &AuditArgs, listen: &str, to: &str) -> anyhow::Result<Outcome> {
+pub fn collector(
+    policy: &Policy,
+    a: &AuditArgs,
+    listen: &str,
+    to: &str,
+) -> anyhow::Result<Outcome> {
     let (brokers, topic) = match portolan_kafka::parse_url(to) {
         Ok(x) => x,
         Err(e) => {
