@@ -270,11 +270,19 @@ impl Broker {
         out
     }
 
-    /// Findings by id (each id's JSON objects, duplicates included).
+    /// Findings about flows (violations, unknown devices) by id (each id's JSON objects,
+    /// duplicates included).
     fn findings(&self, topic: &str) -> BTreeMap<String, Vec<Value>> {
+        self.findings_of(topic, &["violation", "unknown-device"])
+    }
+
+    fn findings_of(&self, topic: &str, kinds: &[&str]) -> BTreeMap<String, Vec<Value>> {
         let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (_, _, v) in self.read_all(topic) {
             let f: Value = serde_json::from_slice(&v).expect("a finding is JSON");
+            if !kinds.iter().any(|k| f["finding"] == *k) {
+                continue;
+            }
             let id = f["id"].as_str().expect("an id").to_string();
             by_id.entry(id).or_default().push(f);
         }
@@ -696,6 +704,26 @@ fn a_poison_record_goes_to_the_dead_letter_topic_and_the_rest_is_audited() {
         (Some(6), Some(1200))
     );
     assert_eq!(f["first"], "2027-01-15T08:00:00Z");
+    // The group's window used its DNS flow (record 2) and not its HTTPS one: `https` is
+    // unused, `dns` is not.
+    let unused: BTreeSet<(String, String)> = broker
+        .findings_of("flows.findings", &["unused"])
+        .values()
+        .map(|v| {
+            (
+                v[0]["group"].as_str().unwrap_or_default().to_string(),
+                v[0]["rule"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        unused.contains(&("devices".into(), "kafka-device/https".into())),
+        "{unused:?}"
+    );
+    assert!(
+        !unused.iter().any(|(_, r)| r == "kafka-device/dns"),
+        "{unused:?}"
+    );
     let _: IpAddr = f["src"]
         .as_str()
         .unwrap_or_default()
@@ -706,7 +734,13 @@ fn a_poison_record_goes_to_the_dead_letter_topic_and_the_rest_is_audited() {
 /// A NetFlow v5 datagram by Cisco's v5 layout (a 24-byte header, 48-byte records), built by
 /// hand: exporter uptime 100,000 ms at 1,800,000,000 s; each record (src, sport, dst, dport,
 /// protocol) with 5 packets, 700 bytes, first seen at uptime 90,000 ms (10 s before export).
-fn netflow_v5(records: &[([u8; 4], u16, [u8; 4], u16, u8)]) -> Vec<u8> {
+/// One NetFlow v5 record: source, source port, destination, destination port, protocol.
+type V5 = ([u8; 4], u16, [u8; 4], u16, u8);
+
+/// What the collector published: key, source, destination, ports, packets, bytes, start (ns).
+type Published = (String, String, String, u32, u32, u64, u64, u64);
+
+fn netflow_v5(records: &[V5]) -> Vec<u8> {
     let mut d = Vec::new();
     d.extend(5u16.to_be_bytes()); // version
     d.extend(u16::try_from(records.len()).expect("few").to_be_bytes()); // count
@@ -775,7 +809,7 @@ fn the_collector_publishes_records_keyed_by_the_device() {
         (Some(1), Some(2)),
         "{done}"
     );
-    let mut seen: Vec<(String, String, String, u32, u32, u64, u64, u64)> = got
+    let mut seen: Vec<Published> = got
         .iter()
         .map(|(key, v)| {
             let m = portolan_kafka::goflow::decode(v).expect("a goflow2 FlowMessage");

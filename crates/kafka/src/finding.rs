@@ -28,6 +28,42 @@ pub struct Finding<'a> {
     pub flow: &'a FlowRecord,
 }
 
+/// A required flow (`profile/flow`) of a group that had flows in a window (one partition's
+/// records from `offsets[0]` up to, not including, `offsets[1]`) and used it in none of them.
+/// Windows are cut by time and count, so these ids hold only for the same cut: a re-read
+/// window can give a second finding of the same rule.
+#[derive(Clone, Debug, Serialize)]
+pub struct Unused<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `unused`.
+    pub finding: &'static str,
+    pub id: String,
+    pub site: &'a str,
+    pub partition: i32,
+    pub group: &'a str,
+    pub rule: &'a str,
+    pub offsets: [i64; 2],
+}
+
+/// The id of an unused-flow finding: site, group, rule, partition, window start.
+pub fn unused_id(site: &str, group: &str, rule: &str, partition: i32, from: i64) -> String {
+    let mut h = Sha256::new();
+    for f in [
+        "portolan-unused-v1",
+        site,
+        group,
+        rule,
+        &partition.to_string(),
+        &from.to_string(),
+    ] {
+        h.update(f.as_bytes());
+        h.update([0u8]);
+    }
+    let d = h.finalize();
+    d[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `violation` or `unknown-device`; `None` for conforming flows.
 pub fn kind_of(f: &FlowRecord) -> Option<&'static str> {
     match f.status {

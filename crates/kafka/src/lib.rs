@@ -16,6 +16,10 @@ pub mod finding;
 pub mod goflow;
 pub mod worker;
 
+/// The Kafka client this crate is built on, for the cli's tests and benchmarks (one librdkafka
+/// in the build).
+pub use rdkafka;
+
 /// A `kafka://BROKERS/TOPIC` address: brokers (`host:port`, comma-separated) and the topic.
 pub fn parse_url(url: &str) -> Result<(String, String), String> {
     let rest = url
@@ -57,7 +61,3 @@ mod tests {
         assert!(parse_url("kafka://127.0.0.1:9092/fl ows").is_err());
     }
 }
-
-/// The Kafka client this crate is built on, for the cli's tests and benchmarks (one librdkafka
-/// in the build).
-pub use rdkafka;

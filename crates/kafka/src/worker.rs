@@ -23,7 +23,7 @@
 //! the reason and its bytes (hex); the worker goes on. Its offset is committed with its window
 //! once the dead letter is delivered.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -100,6 +100,8 @@ struct Part {
     names: Names,
     /// The offset after the last record read.
     next: Option<i64>,
+    /// The first offset of the open window.
+    first: Option<i64>,
     /// Records read since the last window closed.
     pending: u64,
     since: Instant,
@@ -116,6 +118,7 @@ impl Part {
             folder: Folder::default(),
             names: Names::new(),
             next: None,
+            first: None,
             pending: 0,
             since: Instant::now(),
             dns: VecDeque::new(),
@@ -227,6 +230,7 @@ impl ProducerContext for Deliveries {
 }
 
 struct State {
+    policy: &'static Policy,
     matcher: Matcher<'static>,
     site: String,
     parts: BTreeMap<i32, Part>,
@@ -304,6 +308,7 @@ impl Ctx {
             s.totals.records += 1;
             let part = s.parts.entry(p).or_insert_with(Part::new);
             part.next = Some(offset + 1);
+            part.first.get_or_insert(offset);
             part.pending += 1;
             part.ingest(offset, value).err()
         };
@@ -342,6 +347,7 @@ impl Ctx {
         {
             let mut s = self.lock();
             let State {
+                policy,
                 matcher,
                 site,
                 parts,
@@ -355,11 +361,19 @@ impl Ctx {
                 let mut flows = std::mem::take(&mut part.table).into_flows();
                 flows.extend(std::mem::take(&mut part.folder).finish());
                 totals.windows += 1;
+                // Per group with flows in this window: the rules its conforming flows used.
+                let mut used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
                 for f in &flows {
                     let names = &part.names;
                     let v = matcher.judge(f, &|a| names.at(a, f.first));
                     let rec = FlowRecord::new(f, v);
                     totals.flows += 1;
+                    if let Some(g) = &rec.group {
+                        let rules = used.entry(g.clone()).or_default();
+                        if let Some(r) = &rec.rule {
+                            rules.insert(r.clone());
+                        }
+                    }
                     let Some(kind) = finding::kind_of(&rec) else {
                         totals.conforming += 1;
                         continue;
@@ -376,7 +390,35 @@ impl Ctx {
                     self.send(&self.config.findings, &finding::key(site, &rec), &json);
                     totals.findings += 1;
                 }
+                // Required flows of those groups no flow of this window used.
+                let window = (part.first.unwrap_or(0), part.next.unwrap_or(0));
+                for (i, g) in policy.groups.iter().enumerate() {
+                    let Some(rules) = used.get(&g.id) else {
+                        continue;
+                    };
+                    let mut told = BTreeSet::new();
+                    for r in matcher.rules_of(i) {
+                        let rule = r.provenance();
+                        if r.optional || rules.contains(&rule) || !told.insert(rule.clone()) {
+                            continue;
+                        }
+                        let out = finding::Unused {
+                            kind: "finding",
+                            finding: "unused",
+                            id: finding::unused_id(site, &g.id, &rule, *p, window.0),
+                            site,
+                            partition: *p,
+                            group: &g.id,
+                            rule: &rule,
+                            offsets: [window.0, window.1],
+                        };
+                        let json = serde_json::to_vec(&out).unwrap_or_default();
+                        self.send(&self.config.findings, &format!("{site}/{}", g.id), &json);
+                        totals.findings += 1;
+                    }
+                }
                 part.pending = 0;
+                part.first = None;
                 part.since = Instant::now();
                 if let Some(o) = part.commit_offset() {
                     offsets.add_partition_offset(&self.config.topic, *p, Offset::Offset(o))?;
@@ -428,6 +470,7 @@ pub fn run(
         .create_with_context(Deliveries::default())?;
     let ctx = Ctx {
         state: Mutex::new(State {
+            policy,
             matcher: Matcher::new(policy, opts),
             site: policy.site.clone(),
             parts: BTreeMap::new(),
