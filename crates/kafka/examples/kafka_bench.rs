@@ -153,7 +153,10 @@ impl Bench {
         let (mut t_lo, mut t_hi) = (None, None);
         let start = Instant::now();
         while seen < hi && start.elapsed() < Duration::from_secs(600) {
-            if let Some(Ok(_)) = c.poll(Duration::from_millis(100)) {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                if latency_of(m.payload().unwrap_or_default()).is_none() {
+                    continue;
+                }
                 seen += 1;
                 if seen == lo {
                     t_lo = Some(Instant::now());
@@ -196,14 +199,14 @@ impl Bench {
             }
             p.poll(Duration::ZERO);
             while let Some(Ok(m)) = c.poll(Duration::from_millis(1)) {
-                lat.push(latency_of(m.payload().unwrap_or_default()));
+                lat.extend(latency_of(m.payload().unwrap_or_default()));
             }
         }
         p.flush(Duration::from_secs(30)).expect("produced");
         let until = Instant::now() + Duration::from_secs(20);
         while (lat.len() as u64) < total && Instant::now() < until {
             if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-                lat.push(latency_of(m.payload().unwrap_or_default()));
+                lat.extend(latency_of(m.payload().unwrap_or_default()));
             }
         }
         for k in &mut kids {
@@ -250,11 +253,15 @@ impl Bench {
     }
 }
 
-fn latency_of(v: &[u8]) -> f64 {
-    let f: serde_json::Value = serde_json::from_slice(v).unwrap_or_default();
-    let first = f["flow"]["first"].as_str().unwrap_or_default();
-    let ns = portolan_audit::time::parse(first).unwrap_or(0);
-    (now_ns() as f64 - ns as f64) / 1e9
+/// Seconds from a violation's flow start (its record's produce time) to now; `None` for
+/// other findings (unused flows per window).
+fn latency_of(v: &[u8]) -> Option<f64> {
+    let f: serde_json::Value = serde_json::from_slice(v).ok()?;
+    if f["finding"] != "violation" {
+        return None;
+    }
+    let ns = portolan_audit::time::parse(f["flow"]["first"].as_str()?)?;
+    Some((now_ns() as f64 - ns as f64) / 1e9)
 }
 
 fn rss_kib(pid: u32) -> u64 {
