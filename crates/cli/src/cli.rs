@@ -905,20 +905,46 @@ pub struct AuditArgs {
     /// (files of IPFIX, NetFlow v9 or v5 messages as a collector writes the datagrams,
     /// `nfdump -o csv` output run with TZ=UTC, Suricata eve.json), gzip-compressed or not; `-`
     /// reads standard input. Told apart by their first bytes.
-    #[arg(required_unless_present = "listen", value_name = "CAPTURE|FLOWLOG")]
+    #[arg(required_unless_present_any = ["listen", "from"], value_name = "CAPTURE|FLOWLOG")]
     pub inputs: Vec<PathBuf>,
     /// Live mode: receive IPFIX / NetFlow v9 / v5 datagrams on this UDP address
     /// (`udp://0.0.0.0:4739`) and print a report of each period as JSON lines (its violations,
     /// then a `period` line); Ctrl-C ends with a `live-summary` line.
     #[arg(long, value_name = "udp://ADDR:PORT", conflicts_with = "inputs")]
     pub listen: Option<String>,
-    /// Live mode: the period (`10`, `10s`, `1m`).
+    /// Live mode: publish every record received to Kafka instead of auditing here, as goflow2
+    /// `FlowMessage`s (protobuf, goflow2's `bin` framing) keyed by the site device's address,
+    /// for `--from` workers. Ctrl-C ends with a `forwarded` line.
+    #[arg(long, value_name = "kafka://BROKERS/TOPIC", requires = "listen")]
+    pub to: Option<String>,
+    /// Be a worker of a Kafka consumer group: read goflow2 `FlowMessage`s (protobuf or JSON)
+    /// and Zeek conn.log / dns.log JSON lines from TOPIC, keyed by device address, and produce
+    /// findings (violations, flows of unknown devices) as JSON to --findings, keyed SITE/DEVICE,
+    /// each with a stable `id` to de-duplicate by. Offsets are committed only once the
+    /// findings they caused are delivered (at-least-once). Records that cannot be read go to
+    /// --dead-letter with their offset. SIGINT/SIGTERM closes every window, commits and ends
+    /// with a `kafka-worker` line. Example: portolan audit site.yaml --from
+    /// kafka://127.0.0.1:9092/flows --group portolan
+    #[arg(long, value_name = "kafka://BROKERS/TOPIC", conflicts_with_all = ["inputs", "listen"], requires = "group")]
+    pub from: Option<String>,
+    /// `--from`: the consumer group's name (every worker of one site uses the same).
+    #[arg(long, value_name = "NAME", requires = "from")]
+    pub group: Option<String>,
+    /// `--from`: the topic findings go to (default: TOPIC.findings).
+    #[arg(long, value_name = "TOPIC", requires = "from")]
+    pub findings: Option<String>,
+    /// `--from`: the topic poison records go to (default: TOPIC.dead-letter).
+    #[arg(long, value_name = "TOPIC", requires = "from")]
+    pub dead_letter: Option<String>,
+    /// `--from`: a partition's window also closes after this many records.
+    #[arg(long, value_name = "N", default_value_t = 10_000, requires = "from")]
+    pub window_records: u64,
+    /// Live mode: the period (`10`, `10s`, `1m`); `--from`: a partition's window.
     #[arg(
         long,
         value_name = "DURATION",
         default_value = "10s",
-        value_parser = crate::duration::seconds,
-        requires = "listen"
+        value_parser = crate::duration::seconds
     )]
     pub every: Duration,
     /// This firewall's own addresses, for flows bound to `firewall` (local DNS, DHCP, NTP).

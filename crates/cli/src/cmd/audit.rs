@@ -113,6 +113,12 @@ pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
     let Some(policy) = super::load_site(g, &a.site, json)? else {
         return Ok(Outcome::BadInput);
     };
+    if let Some(url) = &a.from {
+        return super::audit_kafka::worker(policy, a, url);
+    }
+    if let (Some(l), Some(to)) = (&a.listen, &a.to) {
+        return super::audit_kafka::collector(&policy, a, l, to);
+    }
     if let Some(l) = &a.listen {
         return live(&policy, a, l);
     }

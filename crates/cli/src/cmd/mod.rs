@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod audit;
+pub mod audit_kafka;
 pub mod catalog;
 pub mod compile;
 pub mod completions;

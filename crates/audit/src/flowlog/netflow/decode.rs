@@ -141,6 +141,9 @@ pub struct Decoder {
     boots: FxHashMap<(SocketAddr, u32), i64>,
     pub notes: Notes,
     folder: Folder,
+    /// When set, records (times made absolute) are kept here instead of folded: the
+    /// collector's `--to kafka://` forwards them one by one (crates/kafka).
+    pub tap: Option<Vec<Record>>,
 }
 
 impl Default for Decoder {
@@ -150,6 +153,7 @@ impl Default for Decoder {
             boots: FxHashMap::default(),
             notes: Notes::default(),
             folder: Folder::default(),
+            tap: None,
         }
     }
 }
@@ -310,6 +314,10 @@ impl Decoder {
         }
         if r.end_ms.is_none() {
             r.end_ms = r.end_up.and_then(|u| clock.absolute(u));
+        }
+        if let Some(t) = &mut self.tap {
+            t.push(r);
+            return;
         }
         self.folder.add(&r);
     }
