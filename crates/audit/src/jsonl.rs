@@ -213,7 +213,21 @@ pub fn flow(out: &mut Vec<u8>, f: &FlowRecord) {
         plain(out, initiator(i));
     }
     key(out, "protocol");
-    string(out, &f.protocol);
+    // `{"name": …, "number": …}`, as `report::protocol_json` has serde write it.
+    let (name, num) = crate::report::protocol_parts(&f.protocol);
+    out.push(b'{');
+    if let Some(n) = name {
+        out.extend_from_slice(b"\"name\":");
+        string(out, n);
+    }
+    if let Some(n) = num {
+        if name.is_some() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"number\":");
+        number(out, u64::from(n));
+    }
+    out.push(b'}');
     key(out, "src");
     address(out, f.src);
     if let Some(p) = f.sport {

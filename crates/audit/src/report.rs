@@ -75,13 +75,7 @@ pub struct FlowRecord {
 /// the name left out where IANA's number has none Portolan knows.
 fn protocol_json<S: serde::Serializer>(p: &str, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
-    let (name, number) = match p.parse::<u8>() {
-        Ok(n) => (IpProto::new(n).name(), Some(n)),
-        Err(_) => (
-            Some(p),
-            portolan_model::Protocol::from_name(p).and_then(|x| x.number()),
-        ),
-    };
+    let (name, number) = protocol_parts(p);
     let mut m = s.serialize_map(None)?;
     if let Some(n) = name {
         m.serialize_entry("name", n)?;
@@ -90,6 +84,17 @@ fn protocol_json<S: serde::Serializer>(p: &str, s: S) -> Result<S::Ok, S::Error>
         m.serialize_entry("number", &n)?;
     }
     m.end()
+}
+
+/// A flow's protocol text as its name and IANA number (`jsonl.rs` writes the same object).
+pub(crate) fn protocol_parts(p: &str) -> (Option<&str>, Option<u8>) {
+    match p.parse::<u8>() {
+        Ok(n) => (IpProto::new(n).name(), Some(n)),
+        Err(_) => (
+            Some(p),
+            portolan_model::Protocol::from_name(p).and_then(|x| x.number()),
+        ),
+    }
 }
 
 fn is_zero(n: &u64) -> bool {

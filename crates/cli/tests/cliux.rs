@@ -253,7 +253,9 @@ fn validate_reads_mud_files_with_line_and_column() {
     let v = run(&["validate", &bad.display().to_string(), "--format", "json"]);
     assert_eq!(v.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_slice(&v.stdout).expect("JSON");
-    let d = &report[0]["diagnostics"][0];
+    // An invalid file makes the run a failure: one `portolan/error/v1` document.
+    assert_eq!(report["format"], "portolan/error/v1", "{report:#}");
+    let d = &report["diagnostics"][0];
     assert_eq!(d["code"], "mud-file");
     // "mud-version" is the first member of the second line's object: line 3, column 5.
     assert_eq!(

@@ -131,12 +131,25 @@ fn show_and_doc_say_what_the_second_edition_states() {
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     let catalog = good.join("edition2.yaml");
-    let show = run(&[
-        "--catalog",
-        catalog.to_str().expect("utf-8"),
-        "show",
-        "edition2",
-    ]);
+    // `show`'s table on a terminal 400 columns wide (util-linux `script`, sized by `stty`), so
+    // that no note is wrapped across lines: a pipe would get the 80-column default.
+    let show = {
+        let out = std::process::Command::new("script")
+            .args([
+                "-qec",
+                &format!(
+                    "stty cols 400 rows 0; {} --catalog {} show edition2",
+                    env!("CARGO_BIN_EXE_portolan"),
+                    catalog.display()
+                ),
+                "/dev/null",
+            ])
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("script runs (util-linux)");
+        assert!(out.status.success(), "show on a terminal");
+        String::from_utf8_lossy(&out.stdout).replace('\r', "")
+    };
     for want in [
         "alternatives `mqtt`: mqtt-8883, else mqtt-443, tried in this order",
         "alternatives `forwarder`: exactly one of forward-plain, forward-tls is used",

@@ -342,7 +342,7 @@ fn example_site_passes_then_fails_when_the_cloud_is_blocked() {
     assert_eq!(failing, ["cloud"]);
     let states: Vec<(&str, &str)> = checks(&j)
         .into_iter()
-        .filter(|c| c["kind"] == "target" && c["protocol"] == "tcp")
+        .filter(|c| c["kind"] == "target" && c["protocol"]["name"] == "tcp")
         .map(|c| {
             (
                 c["flow"].as_str().unwrap_or(""),

@@ -299,7 +299,7 @@ fn coaps_gets_a_dtls_hello_and_an_intercepting_issuer_is_flagged_on_every_flow_t
     // The DTLS handshake went as far as the server's certificate: its issuer is checked.
     let ok = one(&j, "tls", "coaps", Some(5684));
     assert_eq!(
-        (ok["state"].as_str(), ok["protocol"].as_str()),
+        (ok["state"].as_str(), ok["protocol"]["name"].as_str()),
         (Some("untampered"), Some("udp")),
         "{ok:#}"
     );

@@ -337,6 +337,9 @@ devices:
         .flows
         .iter()
         .filter(|f| f.status == Status::Violation && !unicast.contains(&(f.src, f.dst)))
+        // `learn` drafts no flow from a TCP connection no SYN-ACK answered (the lab's dropped
+        // probes): those stay violations of the draft, as they should.
+        .filter(|f| !(f.protocol == "tcp" && f.packets[1] == 0))
         .collect();
     assert!(bad.is_empty(), "{bad:#?}\n{yaml}");
     assert!(r.conforming > 10, "{} conforming", r.conforming);

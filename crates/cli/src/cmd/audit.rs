@@ -378,6 +378,9 @@ pub fn tables(r: &Report, all: bool) -> String {
                 f.reason.clone().unwrap_or_default(),
             ]);
         }
+        // The flow (`10.20.0.33:41000 → 203.0.113.66:8080`) and the verdict (the rule,
+        // `profile/flow`) stay whole: people and scripts search for them; the rest wraps.
+        crate::table::keep_whole(&mut t, &[1, 3]);
         out.push_str(&format!("{t}\n"));
     }
     out.push_str(&format!(

@@ -117,8 +117,10 @@ pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
             upstream_timeout: Duration::from_secs(2),
         },
         opts,
-        Arc::new(move |v| {
+        Arc::new(move |mut v| {
             use std::io::Write as _;
+            // Absent, never null (README, "JSON contract").
+            crate::contract::drop_nulls(&mut v);
             let line = if text { text_line(&v) } else { v.to_string() };
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
