@@ -13,14 +13,14 @@
 # One local tansu broker (memory storage), started and stopped here; the broker, the workers
 # and the driver share this machine's cores, which the figures include.
 #
-# Needs cargo and the tansu broker (scripts/setup.sh builds it).
+# Needs cargo and the tansu broker (scripts/test.sh builds it).
 # Usage: bench/kafka.sh     Environment: RECORDS (200000), RATE (2000), SECONDS (10),
 # PROFILE=debug to check the script quickly (its figures are not the benchmark), KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TANSU="${PORTOLAN_TANSU:-${XDG_CACHE_HOME:-$HOME/.cache}/portolan/tansu-0.6.0/bin/tansu}"
-[ -x "$TANSU" ] || { echo "bench: no tansu at $TANSU (scripts/setup.sh builds it)" >&2; exit 2; }
+[ -x "$TANSU" ] || { echo "bench: no tansu at $TANSU (scripts/test.sh builds it)" >&2; exit 2; }
 profile=${PROFILE:-release}
 flag=""
 [ "$profile" = release ] && flag="--release"

@@ -74,16 +74,3 @@ if [ ! -s "$VNU" ]; then
   mv "$tmp/package/build/dist/vnu.jar" "$VNU"
   rm -rf "$tmp"
 fi
-
-# The Kafka-protocol broker the Kafka audit tests run against (crates/kafka/tests): tansu, an
-# Apache-Kafka-compatible broker in Rust (no Kafka broker is packaged for Debian). Pinned and
-# built once into the cache (a cold build takes minutes; later runs only check); `dynostore`
-# gives the in-memory storage (`memory://`) the tests use. The tests read the same path, or
-# $PORTOLAN_TANSU.
-TANSU_VERSION=0.6.0
-TANSU_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/portolan/tansu-$TANSU_VERSION"
-TANSU="${PORTOLAN_TANSU:-$TANSU_ROOT/bin/tansu}"
-if [ ! -x "$TANSU" ]; then
-  echo "setup: building the tansu $TANSU_VERSION broker into $TANSU_ROOT (minutes, once)" >&2
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --root "$TANSU_ROOT"
-fi

@@ -1,5 +1,5 @@
 //! `portolan audit --from kafka://…` workers against a real Kafka-protocol broker (tansu, built
-//! by scripts/setup.sh; `$PORTOLAN_TANSU` or `~/.cache/portolan/tansu-0.6.0/bin/tansu`).
+//! by scripts/test.sh; `$PORTOLAN_TANSU` or `~/.cache/portolan/tansu-0.6.0/bin/tansu`).
 //!
 //! - Three workers over six partitions find exactly what one `portolan audit` of the same
 //!   records (a Zeek JSON file) finds, after de-duplication by id; name-based flows are
@@ -74,11 +74,11 @@ fn tansu() -> Option<PathBuf> {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
         assert!(
             !ci,
-            "CI=true and no tansu broker at {:?}: run scripts/setup.sh",
+            "CI=true and no tansu broker at {:?}: run scripts/test.sh (it builds one)",
             tansu_path()
         );
         eprintln!(
-            "SKIPPED: no tansu broker at {:?} (scripts/setup.sh builds it); not CI, so passing",
+            "SKIPPED: no tansu broker at {:?} (scripts/test.sh builds it); not CI, so passing",
             tansu_path()
         );
     }
