@@ -66,6 +66,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# (Backgrounded processes are started with `ip netns exec` itself, not through this function,
+# so that `$!` is the process and the cleanup's kill reaches it.)
 nsx() {
   local ns=$1
   shift
@@ -115,7 +117,7 @@ for i in range(n):
 EOF
 DNSMASQ=(dnsmasq --keep-in-foreground --no-resolv --no-hosts --pid-file= --conf-file=/dev/null
   --bind-interfaces --log-facility=/dev/null --dns-forward-max=1000)
-nsx "$UP" "${DNSMASQ[@]}" --listen-address=198.51.100.2 --listen-address=198.51.100.6 \
+ip netns exec "$UP" "${DNSMASQ[@]}" --listen-address=198.51.100.2 --listen-address=198.51.100.6 \
   --addn-hosts="$W/hosts" --local-ttl=300 --cache-size=10000 &
 PIDS+=($!)
 
@@ -175,10 +177,10 @@ table inet plbench {
 	}
 }
 EOF
-nsx "$FWD" "${DNSMASQ[@]}" --listen-address=10.71.0.1 --server=198.51.100.6 --cache-size=0 \
+ip netns exec "$FWD" "${DNSMASQ[@]}" --listen-address=10.71.0.1 --server=198.51.100.6 --cache-size=0 \
   --nftset=/bench.example/4#inet#plbench#dn4 &
 PIDS+=($!)
-nsx "$FWD" "${DNSMASQ[@]}" --listen-address=10.71.0.1 --port=5300 --server=198.51.100.6 \
+ip netns exec "$FWD" "${DNSMASQ[@]}" --listen-address=10.71.0.1 --port=5300 --server=198.51.100.6 \
   --cache-size=0 &
 PIDS+=($!)
 

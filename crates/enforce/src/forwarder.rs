@@ -2,8 +2,8 @@
 //! each query passed unchanged to the upstream and its answer held until what it opens
 //! ([`crate::answer::decide`]) is committed in the kernel ([`portolan_nft::elements`]), then
 //! released. A failed commit answers SERVFAIL: nothing reaches a device that the firewall
-//! would not let it use. Plain threads: one per socket loop and one per query or TCP
-//! connection (at most [`MAX_INFLIGHT`]); when a namespace is given, the thread that opens the
+//! would not let it use. Plain threads: a pool of UDP workers that grows while all are busy,
+//! and one per TCP connection (at most [`MAX_INFLIGHT`] each); when a namespace is given, the thread that opens the
 //! sockets enters it first and the others are started from it, so they live there too.
 //!
 //! Also here: the unlisted-name policy ([`Unlisted`]: a name no flow of the asking device
@@ -100,6 +100,10 @@ pub type Sink = Arc<dyn Fn(Value) + Send + Sync>;
 struct Known {
     /// Until when it lives in the kernel.
     until: Instant,
+    /// Being added by a transaction not yet committed: not in the kernel yet, so no answer
+    /// may count on it; another answer for it writes a refresh, which holds whatever the
+    /// order of the two in the kernel.
+    pending: bool,
 }
 
 pub(crate) struct Shared {
@@ -114,8 +118,16 @@ pub(crate) struct Shared {
     /// Until when each element written is known to live: a repeated answer that would not
     /// extend it needs no transaction, and the sweep looks here for elements near expiry.
     known: Mutex<HashMap<(String, IpAddr, IpAddr), Known>>,
+    /// Whether the sets were read at start, so that an element not in `known` is not in the
+    /// kernel either and can be written with one `add` (else every write is a refresh).
+    kernel_read: bool,
+    /// When [`remember`] next drops long-gone entries of `known`.
+    next_prune: Mutex<Instant>,
     stop: Arc<AtomicBool>,
     inflight: AtomicUsize,
+    /// UDP workers running, and how many of them wait for a query now.
+    udp_workers: AtomicUsize,
+    udp_idle: AtomicUsize,
     pub(crate) stats: Stats,
     sink: Sink,
 }
@@ -202,6 +214,8 @@ pub fn start_with(
         .flat_map(|r| r.sets.iter().map(move |(_, n)| (n.clone(), r.clone())))
         .collect();
     let known = inherited(&at, &rules);
+    let kernel_read = known.is_some();
+    let known = known.unwrap_or_default();
     let commit = Committer::start(&at)?;
     let shared = Arc::new(Shared {
         scopes,
@@ -211,8 +225,12 @@ pub fn start_with(
         at,
         commit,
         known: Mutex::new(known),
+        kernel_read,
+        next_prune: Mutex::new(Instant::now() + PRUNE_EVERY),
         stop: Arc::new(AtomicBool::new(false)),
         inflight: AtomicUsize::new(0),
+        udp_workers: AtomicUsize::new(0),
+        udp_idle: AtomicUsize::new(0),
         stats: Stats::default(),
         sink,
     });
@@ -295,10 +313,10 @@ pub fn start_with(
 fn inherited(
     at: &Where,
     rules: &HashMap<String, NameRule>,
-) -> HashMap<(String, IpAddr, IpAddr), Known> {
+) -> Option<HashMap<(String, IpAddr, IpAddr), Known>> {
     let now = Instant::now();
-    portolan_nft::elements::live_pairs(at)
-        .unwrap_or_default()
+    let live = portolan_nft::elements::live_pairs(at).ok()?;
+    let known = live
         .into_iter()
         .filter(|p| rules.contains_key(&p.set))
         .filter_map(|p| {
@@ -307,10 +325,12 @@ fn inherited(
                 (p.set, p.device, p.peer),
                 Known {
                     until: now + Duration::from_secs(left),
+                    pending: false,
                 },
             ))
         })
-        .collect()
+        .collect();
+    Some(known)
 }
 
 /// Takes a slot for a query or connection; `false` when all are taken.
@@ -322,30 +342,65 @@ fn slot(sh: &Shared) -> bool {
     true
 }
 
+/// Workers always waiting on the UDP socket; more are started while all are busy.
+const UDP_WORKERS: usize = 4;
+
+/// How long an extra worker waits without a query before it ends.
+const EXTRA_IDLE: Duration = Duration::from_secs(10);
+
+/// The UDP side: a pool of workers, each reading queries from the socket itself and
+/// answering them on the same thread (no thread started and no hand-off per query). A worker
+/// that takes a query while no other is waiting starts one more (at most [`MAX_INFLIGHT`]
+/// in all), so a slow upstream never leaves queries queued behind it; the extra ones end
+/// after [`EXTRA_IDLE`] without work. Workers started here inherit this thread's namespace.
 fn udp_loop(sh: &Arc<Shared>, sock: &UdpSocket) {
     let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut buf = [0u8; 4096];
-    while !sh.stop.load(Ordering::SeqCst) {
-        let Ok((n, src)) = sock.recv_from(&mut buf) else {
-            continue;
-        };
-        if !slot(sh) {
-            continue;
-        }
-        let Ok(reply_sock) = sock.try_clone() else {
-            sh.inflight.fetch_sub(1, Ordering::SeqCst);
-            continue;
-        };
-        let query = buf[..n].to_vec();
-        let s = sh.clone();
-        std::thread::spawn(move || {
-            // A dual-stack socket ([::]) sees IPv4 devices as ::ffff:a.b.c.d.
-            if let Some(reply) = handle(&s, &query, src.ip().to_canonical(), Transport::Udp) {
-                let _ = reply_sock.send_to(&reply, src);
-            }
-            s.inflight.fetch_sub(1, Ordering::SeqCst);
-        });
+    let Ok(sock) = sock.try_clone().map(Arc::new) else {
+        return;
+    };
+    let pool: Vec<JoinHandle<()>> = (0..UDP_WORKERS)
+        .map(|_| {
+            sh.udp_workers.fetch_add(1, Ordering::SeqCst);
+            let (s, k) = (sh.clone(), sock.clone());
+            std::thread::spawn(move || udp_worker(&s, &k, false))
+        })
+        .collect();
+    for t in pool {
+        let _ = t.join();
     }
+}
+
+fn udp_worker(sh: &Arc<Shared>, sock: &Arc<UdpSocket>, extra: bool) {
+    let mut buf = [0u8; 4096];
+    let mut idle_since = Instant::now();
+    while !sh.stop.load(Ordering::SeqCst) {
+        sh.udp_idle.fetch_add(1, Ordering::SeqCst);
+        let got = sock.recv_from(&mut buf);
+        let others_idle = sh.udp_idle.fetch_sub(1, Ordering::SeqCst) - 1;
+        let Ok((n, src)) = got else {
+            if extra && idle_since.elapsed() >= EXTRA_IDLE {
+                break;
+            }
+            continue;
+        };
+        idle_since = Instant::now();
+        if others_idle == 0 && sh.udp_workers.fetch_add(1, Ordering::SeqCst) < MAX_INFLIGHT {
+            let (s, k) = (sh.clone(), sock.clone());
+            if std::thread::Builder::new()
+                .spawn(move || udp_worker(&s, &k, true))
+                .is_err()
+            {
+                sh.udp_workers.fetch_sub(1, Ordering::SeqCst);
+            }
+        } else if others_idle == 0 {
+            sh.udp_workers.fetch_sub(1, Ordering::SeqCst);
+        }
+        // A dual-stack socket ([::]) sees IPv4 devices as ::ffff:a.b.c.d.
+        if let Some(reply) = handle(sh, &buf[..n], src.ip().to_canonical(), Transport::Udp) {
+            let _ = sock.send_to(&reply, src);
+        }
+    }
+    sh.udp_workers.fetch_sub(1, Ordering::SeqCst);
 }
 
 fn tcp_loop(sh: &Arc<Shared>, listener: &TcpListener) {
@@ -412,6 +467,11 @@ impl Transport {
     }
 }
 
+thread_local! {
+    /// A UDP answer's room (the largest datagram).
+    static UPSTREAM_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 65535]);
+}
+
 /// The upstream's answer to `query`, over the transport the device used.
 fn ask_upstream(sh: &Shared, query: &[u8], t: Transport) -> std::io::Result<Vec<u8>> {
     let up = sh.cfg.upstream;
@@ -426,17 +486,22 @@ fn ask_upstream(sh: &Shared, query: &[u8], t: Transport) -> std::io::Result<Vec<
             let s = UdpSocket::bind(local)?;
             s.connect(up)?;
             s.set_read_timeout(Some(timeout))?;
-            let mut buf = vec![0u8; 65535];
-            let mut last = std::io::Error::from(std::io::ErrorKind::TimedOut);
-            for _ in 0..2 {
-                s.send(query)?;
-                match s.recv(&mut buf) {
-                    Ok(n) if n >= 2 && buf[..2] == query[..2] => return Ok(buf[..n].to_vec()),
-                    Ok(_) => continue,
-                    Err(e) => last = e,
+            // A fresh socket per query (an unpredictable source port, RFC 5452 section 9.2);
+            // the receive buffer is the thread's own, kept between queries.
+            UPSTREAM_BUF.with_borrow_mut(|buf| {
+                let mut last = std::io::Error::from(std::io::ErrorKind::TimedOut);
+                for _ in 0..2 {
+                    s.send(query)?;
+                    match s.recv(buf) {
+                        Ok(n) if n >= 2 && buf[..2] == query[..2] => {
+                            return Ok(buf[..n].to_vec())
+                        }
+                        Ok(_) => continue,
+                        Err(e) => last = e,
+                    }
                 }
-            }
-            Err(last)
+                Err(last)
+            })
         }
         Transport::Tcp => {
             let mut c = TcpStream::connect_timeout(&up, timeout)?;
@@ -527,12 +592,16 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
         sh.stats.permitted.fetch_add(1, Ordering::Relaxed);
     }
     let started = Instant::now();
-    let pairs = due(sh, d.opened.iter().map(|o| &o.pair));
-    let committed = if pairs.is_empty() {
+    let (fresh, refresh) = due(sh, d.opened.iter().map(|o| &o.pair));
+    let committed = if fresh.is_empty() && refresh.is_empty() {
         Ok(())
     } else {
-        sh.commit.write(&pairs)
+        sh.commit.write_split(&fresh, &refresh)
     };
+    if committed.is_err() {
+        forget_pending(sh, &fresh);
+    }
+    let pairs: Vec<Pair> = fresh.into_iter().chain(refresh).collect();
     let took = started.elapsed();
     if !pairs.is_empty() && committed.is_ok() {
         sh.stats.observe_commit(took);
@@ -569,31 +638,70 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
     }
 }
 
-/// The pairs whose element is not already known to outlive what this answer asks for.
-fn due<'a>(sh: &Shared, pairs: impl Iterator<Item = &'a Pair>) -> Vec<Pair> {
-    let now = Instant::now();
-    let known = sh.known.lock().unwrap_or_else(|e| e.into_inner());
-    pairs
-        .filter(|p| {
-            let want = now + Duration::from_secs(p.timeout);
-            known
-                .get(&(p.set.clone(), p.device, p.peer))
-                .is_none_or(|k| k.until + Duration::from_secs(1) < want)
-        })
-        .cloned()
-        .collect()
-}
-
-fn remember(sh: &Shared, pairs: &[Pair]) {
+/// The pairs to write, of those an answer opens: `(fresh, refresh)`. Fresh ones are in no set
+/// (one `add` writes them; they are marked pending until committed); the others are written
+/// as a refresh unless their element is already known to outlive what this answer asks for.
+fn due<'a>(sh: &Shared, pairs: impl Iterator<Item = &'a Pair>) -> (Vec<Pair>, Vec<Pair>) {
     let now = Instant::now();
     let mut known = sh.known.lock().unwrap_or_else(|e| e.into_inner());
-    // Long gone (the sweep, when it runs, has counted them already).
-    known.retain(|_, k| k.until + Duration::from_secs(60) > now);
+    let (mut fresh, mut refresh) = (Vec::new(), Vec::new());
+    for p in pairs {
+        let want = now + Duration::from_secs(p.timeout);
+        let key = (p.set.clone(), p.device, p.peer);
+        match known.get(&key) {
+            None if sh.kernel_read => {
+                known.insert(
+                    key,
+                    Known {
+                        until: want,
+                        pending: true,
+                    },
+                );
+                fresh.push(p.clone());
+            }
+            Some(k) if !k.pending && k.until + Duration::from_secs(1) >= want => {}
+            _ => refresh.push(p.clone()),
+        }
+    }
+    (fresh, refresh)
+}
+
+/// After a failed commit: the pending marks of `fresh` are taken back (their elements were
+/// not added), so that the next answer writes them again.
+fn forget_pending(sh: &Shared, fresh: &[Pair]) {
+    let mut known = sh.known.lock().unwrap_or_else(|e| e.into_inner());
+    for p in fresh {
+        let key = (p.set.clone(), p.device, p.peer);
+        if known.get(&key).is_some_and(|k| k.pending) {
+            known.remove(&key);
+        }
+    }
+}
+
+/// How often [`remember`] drops the elements long gone from `known`: a walk of every element,
+/// so not on every answer (it made each answer's cost grow with the elements written).
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+fn remember(sh: &Shared, pairs: &[Pair]) {
+    if pairs.is_empty() {
+        return;
+    }
+    let now = Instant::now();
+    let mut known = sh.known.lock().unwrap_or_else(|e| e.into_inner());
+    // Long gone (the sweep, when it runs, has counted them already). An entry left a little
+    // longer is harmless: one whose time is up is written again as a refresh.
+    let mut next = sh.next_prune.lock().unwrap_or_else(|e| e.into_inner());
+    if now >= *next {
+        known.retain(|_, k| k.until + Duration::from_secs(60) > now);
+        *next = now + PRUNE_EVERY;
+    }
+    drop(next);
     for p in pairs {
         known.insert(
             (p.set.clone(), p.device, p.peer),
             Known {
                 until: now + Duration::from_secs(p.timeout),
+                pending: false,
             },
         );
     }

@@ -4,13 +4,19 @@
 //! commit. Each caller of [`Committer::write`] returns only when the kernel has committed
 //! (or refused) the transaction holding its elements.
 //!
-//! Two back ends say the same script ([`crate::elements::pair_script`]) to the kernel:
+//! Three back ends write the same elements:
+//! - [`Backend::Netlink`] (the default): the element messages straight to the kernel over
+//!   nfnetlink ([`crate::netlink`]), one batch per transaction. No library and no cache:
+//!   libnftables reads the table's sets before every command, which costs more the larger
+//!   the policy is (about 150 µs a commit for a four-device site, 270–440 µs for the
+//!   example plant's, against 50–75 µs for a table of one set, measured here).
 //! - [`Backend::Library`]: libnftables (Debian `libnftables1`, the library `nft` itself and
 //!   dnsmasq's `nftset=` use), loaded at run time and called in-process: one netlink batch
 //!   per transaction, no process started. The context is created on the committer thread
 //!   after it entered the namespace, so its netlink socket lives there.
 //! - [`Backend::Process`]: one `nft -f -` per transaction, where the library cannot be loaded
-//!   (or `PORTOLAN_NFT_BACKEND=process` asks for it, to compare).
+//!   (or `PORTOLAN_NFT_BACKEND=process` asks for it, to compare; `=library` asks for the
+//!   library). The last two say the script of [`crate::elements::pair_script`].
 //!
 //! A refused batch of several requests is retried request by request, so one bad request
 //! fails alone and the others still commit.
@@ -25,7 +31,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use crate::elements::{pair_script, Pair};
+use crate::elements::{fresh_pair_script, pair_script, Pair};
 use crate::error::{Error, Result};
 use crate::exec::{first_lines, show, Where};
 
@@ -35,6 +41,8 @@ pub const MAX_BATCH: usize = 256;
 /// How a committer reaches the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// nfnetlink messages written by Portolan itself.
+    Netlink,
     /// libnftables in-process (netlink).
     Library,
     /// One `nft -f -` process per transaction.
@@ -44,6 +52,7 @@ pub enum Backend {
 impl Backend {
     pub fn name(self) -> &'static str {
         match self {
+            Backend::Netlink => "netlink",
             Backend::Library => "libnftables",
             Backend::Process => "nft-process",
         }
@@ -51,7 +60,9 @@ impl Backend {
 }
 
 struct Job {
-    script: String,
+    /// Elements known to be in no set (one add each), and elements to refresh.
+    fresh: Vec<Pair>,
+    refresh: Vec<Pair>,
     reply: mpsc::SyncSender<Result<()>>,
 }
 
@@ -72,19 +83,28 @@ impl std::fmt::Debug for Committer {
 }
 
 impl Committer {
-    /// Starts the committer thread for `w`, with libnftables if it loads (and
-    /// `PORTOLAN_NFT_BACKEND` is not `process`), else with `nft` processes.
+    /// Starts the committer thread for `w`: nfnetlink, else libnftables if it loads, else
+    /// `nft` processes; `PORTOLAN_NFT_BACKEND=library` or `=process` starts from there.
     pub fn start(w: &Where) -> Result<Committer> {
-        let want_process = std::env::var("PORTOLAN_NFT_BACKEND").is_ok_and(|v| v == "process");
-        Self::start_with(w, want_process)
+        let from = match std::env::var("PORTOLAN_NFT_BACKEND").as_deref() {
+            Ok("process") => Backend::Process,
+            Ok("library") => Backend::Library,
+            _ => Backend::Netlink,
+        };
+        Self::start_with(w, from)
     }
 
     /// Starts a committer that uses `nft` processes only.
     pub fn start_process(w: &Where) -> Result<Committer> {
-        Self::start_with(w, true)
+        Self::start_with(w, Backend::Process)
     }
 
-    fn start_with(w: &Where, process_only: bool) -> Result<Committer> {
+    /// Starts a committer that uses libnftables (or, where it does not load, `nft`).
+    pub fn start_library(w: &Where) -> Result<Committer> {
+        Self::start_with(w, Backend::Library)
+    }
+
+    fn start_with(w: &Where, from: Backend) -> Result<Committer> {
         w.check()?;
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Backend>>();
@@ -96,14 +116,19 @@ impl Committer {
                     if let Where::Netns(ns) = &at {
                         enter_netns(ns)?;
                     }
-                    if !process_only {
+                    if from == Backend::Netlink {
+                        if let Ok(nl) = crate::netlink::Netlink::open() {
+                            return Ok(Engine::Netlink(nl));
+                        }
+                    }
+                    if from != Backend::Process {
                         if let Ok(lib) = Lib::open() {
                             return Ok(Engine::Library(lib));
                         }
                     }
                     Ok(Engine::Process(at.clone()))
                 })();
-                let engine = match engine {
+                let mut engine = match engine {
                     Ok(e) => e,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -111,7 +136,7 @@ impl Committer {
                     }
                 };
                 let _ = ready_tx.send(Ok(engine.backend()));
-                serve(&engine, &rx);
+                serve(&mut engine, &rx);
             })
             .map_err(|e| Error::io("cannot start the commit thread", e))?;
         let backend = match ready_rx.recv() {
@@ -133,22 +158,31 @@ impl Committer {
     /// Adds or refreshes `pairs` (as [`crate::elements::write_pairs`] does); returns when the
     /// kernel has committed the transaction holding them.
     pub fn write(&self, pairs: &[Pair]) -> Result<()> {
-        if pairs.is_empty() {
-            return Ok(());
-        }
-        let script = pair_script(pairs).ok_or_else(|| {
-            Error::Apply("refusing an enforce element of mixed families or an unknown set".into())
-        })?;
-        self.run_script(script)
+        self.write_split(&[], pairs)
     }
 
-    fn run_script(&self, script: String) -> Result<()> {
+    /// Adds `fresh` (elements known to be in no set: one `add` each, see
+    /// [`crate::elements::fresh_pair_script`]) and refreshes `refresh`, in one request;
+    /// returns when the kernel has committed the transaction holding them.
+    pub fn write_split(&self, fresh: &[Pair], refresh: &[Pair]) -> Result<()> {
+        if fresh.is_empty() && refresh.is_empty() {
+            return Ok(());
+        }
+        if !fresh.iter().chain(refresh).all(crate::elements::writable) {
+            return Err(Error::Apply(
+                "refusing an enforce element of mixed families or an unknown set".into(),
+            ));
+        }
         let (reply, answer) = mpsc::sync_channel(1);
         let gone = || Error::Apply("the commit thread has ended".into());
         self.tx
             .as_ref()
             .ok_or_else(gone)?
-            .send(Job { script, reply })
+            .send(Job {
+                fresh: fresh.to_vec(),
+                refresh: refresh.to_vec(),
+                reply,
+            })
             .map_err(|_| gone())?;
         answer.recv().map_err(|_| gone())?
     }
@@ -163,7 +197,7 @@ impl Drop for Committer {
     }
 }
 
-fn serve(engine: &Engine, rx: &mpsc::Receiver<Job>) {
+fn serve(engine: &mut Engine, rx: &mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -172,8 +206,7 @@ fn serve(engine: &Engine, rx: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let script: String = batch.iter().map(|j| j.script.as_str()).collect();
-        match engine.run(&script) {
+        match engine.run(&batch) {
             Ok(()) => {
                 for j in batch {
                     let _ = j.reply.send(Ok(()));
@@ -186,7 +219,8 @@ fn serve(engine: &Engine, rx: &mpsc::Receiver<Job>) {
             }
             Err(_) => {
                 for j in batch {
-                    let _ = j.reply.send(engine.run(&j.script));
+                    let r = engine.run(std::slice::from_ref(&j));
+                    let _ = j.reply.send(r);
                 }
             }
         }
@@ -211,6 +245,7 @@ pub fn enter_netns(ns: &str) -> Result<()> {
 }
 
 enum Engine {
+    Netlink(crate::netlink::Netlink),
     Library(Lib),
     Process(Where),
 }
@@ -218,15 +253,31 @@ enum Engine {
 impl Engine {
     fn backend(&self) -> Backend {
         match self {
+            Engine::Netlink(_) => Backend::Netlink,
             Engine::Library(_) => Backend::Library,
             Engine::Process(_) => Backend::Process,
         }
     }
 
-    fn run(&self, script: &str) -> Result<()> {
+    /// One transaction writing every job of `jobs`.
+    fn run(&mut self, jobs: &[Job]) -> Result<()> {
+        if let Engine::Netlink(nl) = self {
+            let ops: Vec<_> = jobs
+                .iter()
+                .flat_map(|j| crate::netlink::ops(&j.fresh, &j.refresh))
+                .collect();
+            return nl.run(&ops);
+        }
+        let mut script = String::new();
+        for j in jobs {
+            // Checked in `write_split`; `None` cannot come back here.
+            script.push_str(&fresh_pair_script(&j.fresh).unwrap_or_default());
+            script.push_str(&pair_script(&j.refresh).unwrap_or_default());
+        }
         match self {
-            Engine::Library(l) => l.run(script),
-            Engine::Process(w) => run_process(w, script),
+            Engine::Library(l) => l.run(&script),
+            Engine::Process(w) => run_process(w, &script),
+            Engine::Netlink(_) => Ok(()),
         }
     }
 }

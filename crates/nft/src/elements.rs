@@ -5,7 +5,9 @@
 //! An element already in a set keeps its old timeout when added again (`add element` of an
 //! existing element changes nothing), so a refresh is written as add, delete, add in one
 //! transaction: the first add makes the delete valid whether or not the element existed, and
-//! since the transaction commits atomically the element is never absent for a packet.
+//! since the transaction commits atomically the element is never absent for a packet. An
+//! element known to be in no set yet (the forwarder read the sets when it started and has
+//! written them since) needs only the one `add` ([`fresh_pair_script`]).
 
 use std::net::IpAddr;
 
@@ -30,11 +32,7 @@ pub struct Pair {
 pub fn pair_script(pairs: &[Pair]) -> Option<String> {
     let mut s = String::new();
     for p in pairs {
-        let safe = p
-            .set
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if !safe || !is_dns_filled_set(&p.set) || p.device.is_ipv4() != p.peer.is_ipv4() {
+        if !writable(p) {
             return None;
         }
         let el = format!("{} . {}", p.device, p.peer);
@@ -47,6 +45,35 @@ pub fn pair_script(pairs: &[Pair]) -> Option<String> {
         ));
     }
     Some(s)
+}
+
+/// The `nft -f` script that adds `pairs`, each with one `add element`: only for elements known
+/// to be in no set (an element already there would keep its old timeout). `None` as for
+/// [`pair_script`].
+pub fn fresh_pair_script(pairs: &[Pair]) -> Option<String> {
+    let mut s = String::new();
+    for p in pairs {
+        if !writable(p) {
+            return None;
+        }
+        s.push_str(&format!(
+            "add element {TABLE} {} {{ {} . {} timeout {}s }}\n",
+            p.set,
+            p.device,
+            p.peer,
+            p.timeout.max(1)
+        ));
+    }
+    Some(s)
+}
+
+/// Whether `p` may be written: an enforce set's name, one family.
+pub fn writable(p: &Pair) -> bool {
+    let safe = p
+        .set
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    safe && is_dns_filled_set(&p.set) && p.device.is_ipv4() == p.peer.is_ipv4()
 }
 
 /// Adds or refreshes `pairs` in one transaction of its own (one `nft` process); returns when

@@ -28,6 +28,7 @@ pub mod error;
 pub mod exec;
 pub mod expr;
 pub mod iptables;
+pub(crate) mod netlink;
 pub mod ruleset;
 pub mod schema;
 pub mod scratch;

@@ -332,50 +332,106 @@ fn listed(s: &portolan_nft::scratch::Scratch) -> Vec<(String, Option<u64>)> {
 
 /// Both committer back ends: an element is listed by the kernel, with its timeout, as soon as
 /// `write` returns; a second write with another timeout replaces it (add, delete, add); a
+/// fresh element (one `add`) and a refresh share one request; a
 /// write to a set the table lacks is refused and names nft's error.
-fn committer_commits_before_returning(process: bool) {
+fn committer_commits_before_returning(backend: portolan_nft::commit::Backend) {
     use portolan_nft::commit::{Backend, Committer};
     let s = portolan_nft::scratch::Scratch::new("commit").expect("scratch namespace");
     let f = s.write("pairs.nft", PAIR_TABLE).expect("write");
     portolan_nft::exec::run_file(&s.at(), &f, false).expect("load");
-    let c = if process {
-        Committer::start_process(&s.at())
-    } else {
-        Committer::start(&s.at())
+    let c = match backend {
+        Backend::Process => Committer::start_process(&s.at()),
+        Backend::Library => Committer::start_library(&s.at()),
+        Backend::Netlink => Committer::start(&s.at()),
     }
     .expect("committer");
-    // nft itself is linked against libnftables, so where nft runs the library loads.
-    let want = if process {
-        Backend::Process
-    } else {
-        Backend::Library
-    };
-    assert_eq!(c.backend(), want);
+    // nft itself is linked against libnftables, so where nft runs the library loads; a
+    // netlink socket opens wherever the kernel has nf_tables.
+    assert_eq!(c.backend(), backend);
     c.write(&[pair("192.0.2.7", 300)]).expect("write");
     assert_eq!(listed(&s), [("192.0.2.7".to_string(), Some(300))]);
     c.write(&[pair("192.0.2.7", 60)]).expect("refresh");
     assert_eq!(listed(&s), [("192.0.2.7".to_string(), Some(60))]);
+    // One request of a fresh element (one `add`) and a refresh of the existing one: the
+    // kernel lists both with the timeouts asked for.
+    c.write_split(&[pair("192.0.2.9", 200)], &[pair("192.0.2.7", 90)])
+        .expect("fresh and refresh");
+    assert_eq!(
+        listed(&s),
+        [
+            ("192.0.2.7".to_string(), Some(90)),
+            ("192.0.2.9".to_string(), Some(200))
+        ]
+    );
     let bad = portolan_nft::elements::Pair {
         set: "e_nosuch_v4".into(),
         ..pair("192.0.2.8", 60)
     };
+    assert!(c.write_split(&[bad.clone()], &[]).is_err(), "a fresh element of no set");
     match c.write(&[bad]) {
         Err(Error::Rejected { detail }) => {
             assert!(detail.contains("No such file or directory"), "{detail}")
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert_eq!(listed(&s), [("192.0.2.7".to_string(), Some(60))]);
+    assert_eq!(
+        listed(&s),
+        [
+            ("192.0.2.7".to_string(), Some(90)),
+            ("192.0.2.9".to_string(), Some(200))
+        ]
+    );
+    drop(c);
+    s.remove().expect("remove");
+}
+
+fn committer_netlink_commits_before_returning() {
+    committer_commits_before_returning(portolan_nft::commit::Backend::Netlink);
+}
+
+/// IPv6 pairs over nfnetlink (32-byte keys): `nft -j list` shows each with its timeout, and a
+/// refresh in the same request as a fresh element.
+fn committer_netlink_writes_ipv6_pairs() {
+    use portolan_nft::commit::{Backend, Committer};
+    let s = portolan_nft::scratch::Scratch::new("nl6").expect("scratch namespace");
+    let table = "table inet portolan {\n\tset e_cam_cloud_0123_v6 {\n\t\ttype ipv6_addr . ipv6_addr\n\t\tflags timeout\n\t}\n}\n";
+    let f = s.write("pairs6.nft", table).expect("write");
+    portolan_nft::exec::run_file(&s.at(), &f, false).expect("load");
+    let c = Committer::start(&s.at()).expect("committer");
+    assert_eq!(c.backend(), Backend::Netlink);
+    let p6 = |peer: &str, timeout: u64| portolan_nft::elements::Pair {
+        set: "e_cam_cloud_0123_v6".into(),
+        device: "2001:db8::2".parse().expect("addr"),
+        peer: peer.parse().expect("addr"),
+        timeout,
+    };
+    c.write_split(&[p6("2001:db8:1::7", 120)], &[]).expect("fresh");
+    c.write_split(&[p6("2001:db8:1::8", 30)], &[p6("2001:db8:1::7", 45)])
+        .expect("fresh and refresh");
+    let mut got: Vec<(String, String, Option<u64>)> =
+        portolan_nft::elements::live_pairs(&s.at())
+            .expect("list")
+            .into_iter()
+            .map(|p| (p.device.to_string(), p.peer.to_string(), p.timeout))
+            .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("2001:db8::2".to_string(), "2001:db8:1::7".to_string(), Some(45)),
+            ("2001:db8::2".to_string(), "2001:db8:1::8".to_string(), Some(30)),
+        ]
+    );
     drop(c);
     s.remove().expect("remove");
 }
 
 fn committer_library_commits_before_returning() {
-    committer_commits_before_returning(false);
+    committer_commits_before_returning(portolan_nft::commit::Backend::Library);
 }
 
 fn committer_process_commits_before_returning() {
-    committer_commits_before_returning(true);
+    committer_commits_before_returning(portolan_nft::commit::Backend::Process);
 }
 
 /// 40 writers at once, one of them refused: the 39 others are committed (a refused batch is
@@ -454,6 +510,14 @@ fn main() {
         (
             "iptables_read_live_as_the_fixtures",
             iptables_read_live_as_the_fixtures,
+        ),
+        (
+            "committer_netlink_commits_before_returning",
+            committer_netlink_commits_before_returning,
+        ),
+        (
+            "committer_netlink_writes_ipv6_pairs",
+            committer_netlink_writes_ipv6_pairs,
         ),
         (
             "committer_library_commits_before_returning",
