@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use comfy_table::Table;
 use portolan_audit::{audit_jobs, Collector, Observed, Options, ProblemKind, Report, Status};
 
-use crate::cli::{AuditArgs, Global};
+use crate::cli::{AuditArgs, CatalogArgs};
 use crate::output::Outcome;
 use crate::report;
 
@@ -108,7 +108,7 @@ fn problem(path: &str, p: &portolan_audit::InputProblem, records: u64) {
     }
 }
 
-pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &AuditArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
     let Some(policy) = super::load_site(g, &a.site, json)? else {
         return Ok(Outcome::BadInput);
