@@ -382,7 +382,7 @@ fn every_command_without_a_kernel() {
         &["catalog", "doc", "no-such-device", "--format", "json"],
         "unknown-profile",
     );
-    failure(&["catalog", "list", "--format", "yaml"], "usage");
+    failure(&["catalog", "list", "--bogus", "--format", "json"], "usage");
 
     // validate
     document(
