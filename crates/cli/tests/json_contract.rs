@@ -1178,19 +1178,69 @@ fn kafka_messages_and_the_collector_lines_follow_the_contract() {
     assert!(!is_valid(&flowless), "a finding without its flow");
 
     // The collector, idle: the header line at once, `forwarded` after SIGTERM.
-    use std::io::BufRead as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portolan"))
-        .current_dir(workspace())
-        .args([
+    let got = until_sigterm(&[
+        "audit",
+        "examples/site.yaml",
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--to",
+        "kafka://127.0.0.1:9/flows",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1]["type"], "forwarded");
+    assert_eq!(got[1]["datagrams"], 0);
+    // Live mode alone, idle: the header, then its `live-summary` after SIGTERM.
+    let got = until_sigterm(&[
+        "audit",
+        "examples/site.yaml",
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        got.last().map(|l| &l["type"]),
+        Some(&Value::from("live-summary"))
+    );
+    // Malformed Kafka addresses are usage error documents.
+    failure(
+        &[
+            "audit",
+            "examples/site.yaml",
+            "--from",
+            "kafka://nowhere",
+            "--group",
+            "g",
+            "--format",
+            "json",
+        ],
+        "usage",
+    );
+    failure(
+        &[
             "audit",
             "examples/site.yaml",
             "--listen",
             "udp://127.0.0.1:0",
             "--to",
-            "kafka://127.0.0.1:9/flows",
+            "kafka://nowhere",
             "--format",
             "json",
-        ])
+        ],
+        "usage",
+    );
+}
+
+/// Runs a command that serves until SIGTERM: reads its first line (printed once it is ready),
+/// sends SIGTERM to the process this test started, and returns every line of standard output,
+/// each checked to be valid `audit` JSON lines with the header first; exit 0.
+fn until_sigterm(args: &[&str]) -> Vec<Value> {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portolan"))
+        .current_dir(workspace())
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -1211,28 +1261,12 @@ fn kafka_messages_and_the_collector_lines_follow_the_contract() {
         .chain(rest.lines())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0]["format"], "portolan/audit/v1");
     assert_eq!(got[0]["type"], "header");
-    assert_eq!(got[1]["type"], "forwarded");
-    assert_eq!(got[1]["datagrams"], 0);
     for l in &got {
-        validate("audit", l, "the collector's lines");
+        validate("audit", l, &args.join(" "));
     }
-    // A malformed --to is a usage error document.
-    failure(
-        &[
-            "audit",
-            "examples/site.yaml",
-            "--listen",
-            "udp://127.0.0.1:0",
-            "--to",
-            "kafka://nowhere",
-            "--format",
-            "json",
-        ],
-        "usage",
-    );
+    got
 }
 
 /// The commands that print no `--format json` document (schema prints a JSON Schema, init a

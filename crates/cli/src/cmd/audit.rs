@@ -173,12 +173,12 @@ fn live(policy: &portolan_model::ir::Policy, a: &AuditArgs, url: &str) -> anyhow
             return crate::contract::fail("io", format!("cannot listen on udp://{addr}: {e}"))
         }
     };
-    // JSON lines whatever --format says: the header first.
-    println!("{}", crate::contract::header_line("audit"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))?;
     }
+    // JSON lines whatever --format says: the header first, once a signal ends the run cleanly.
+    println!("{}", crate::contract::header_line("audit"));
     eprintln!(
         "listening on udp://{}; a report every {}, Ctrl-C to end",
         socket.local_addr()?,
