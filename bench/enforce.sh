@@ -161,9 +161,9 @@ EOF
     printf '  - id: cam-%s\n    profile: bench-cam\n    zone: lan\n    addresses: [10.70.0.%s]\n' "$i" "$i"
   done
 } >"$W/site.yaml"
-"$PORTOLAN" --catalog "$W/bench-cam.yaml" apply "$W/site.yaml" --enforce --netns "$FWP" \
+"$PORTOLAN" apply "$W/site.yaml" --catalog "$W/bench-cam.yaml" --enforce --netns "$FWP" \
   --state-dir "$W/state" >/dev/null
-"$PORTOLAN" --catalog "$W/bench-cam.yaml" enforce "$W/site.yaml" --netns "$FWP" \
+"$PORTOLAN" enforce "$W/site.yaml" --catalog "$W/bench-cam.yaml" --netns "$FWP" \
   --listen 10.70.0.1:53 --upstream 198.51.100.2 >"$W/enforce.log" &
 PIDS+=($!)
 

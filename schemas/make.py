@@ -108,12 +108,17 @@ kinds["enforce-status"]=doc("enforce-status","enforce --status",{"site":S(),"ele
 kinds["probe"]=doc("probe","probe",{"site":S(),"device":S(),"profile":S(),"verdict":S(),
     "stages":A(O({"stage":S(),"verdict":S(),"checks":A(O({"kind":S(),"verdict":S(),"detail":S(),"flow":S(),"protocol":R("protocol")},["kind","verdict"]))},["stage","verdict"])),
     "remedies":A(S())},["device","profile","stages","verdict"])
+# A scanned port's protocol: the contract's protocol object, TCP or UDP only.
+SCAN_PROTO={"description":"The port's protocol, as everywhere: {\"name\", \"number\"}; a scan knows TCP and UDP.",
+    "oneOf":[{"const":{"name":"tcp","number":6}},{"const":{"name":"udp","number":17}}]}
+PORT_STATE={"enum":["open","closed","filtered","open|filtered"]}
 kinds["scan"]=doc("scan","scan",{"device":S(),"profile":S(),"from_zone":S(),"target":S(),"source":S(),"method":S(),
-    "ports":A(O({"transport":{"enum":["tcp","udp"]},"port":I(),"state":{"enum":["open","closed","filtered","open|filtered"]}},["transport","port","state"])),
-    "declared":O({"listens":{"enum":["none","unspecified","entries"]},"entries":A({"type":"object"})},["listens"]),
+    "ports":A(O({"protocol":SCAN_PROTO,"port":I(),"state":PORT_STATE},["protocol","port","state"])),
+    "declared":O({"listens":{"enum":["none","unspecified","entries"]},"entries":A(O({"protocol":SCAN_PROTO,"entry":S(),"coverage":{"type":"object"}},["entry","coverage"]))},["listens"]),
     "statements":A({"type":"object"}),
-    "findings":A(O({"severity":{"enum":["error","warning"]},"code":S(),"transport":S(),"port":I(),"last_port":I(),"message":S()},["severity","code","message"])),
-    "summary":A({"type":"object"}),"not_shown":A({"type":"object"})},
+    "findings":A(O({"severity":{"enum":["error","warning"]},"code":S(),"protocol":SCAN_PROTO,"port":I(),"last_port":I(),"message":S()},["severity","code","protocol","port","message"])),
+    "summary":A(O({"protocol":SCAN_PROTO,"state":PORT_STATE,"count":I(),"reason":S()},["protocol","state","count"])),
+    "not_shown":A(O({"protocol":SCAN_PROTO,"state":PORT_STATE,"count":I(),"reason":S()},["protocol","state","count"]))},
     ["profile","target","source","ports","declared","findings"])
 kinds["mud-export"]=doc("mud-export","mud export --format json",{"profile":S(),"mode":S(),"mud_url":S(),"aces":I(),
     "unexpressed":A(S()),"warnings":A(R("diagnostic")),"output":S(),
@@ -156,14 +161,37 @@ def lines(kind, title, variants):
       "oneOf":[O({"format":{"const":"portolan/%s/v1"%kind},"type":{"const":"header"}},["format","type"])]+variants,
       "$defs":common}
 audit_proto={"type":"object","properties":{"name":S(),"number":{"type":"integer","minimum":0,"maximum":255}},"minProperties":1,"additionalProperties":False}
+audit_flow=O({"type":{"const":"flow"},"status":{"enum":["conforming","violation","unknown-device"]},"group":S(),"rule":S(),"violation":A(S()),
+     "protocol":audit_proto,"src":S(),"dst":S(),"sport":I(),"dport":I()},["type","status","protocol","src","dst"])
 kinds["audit"]=lines("audit","audit",[
-  O({"type":{"const":"flow"},"status":{"enum":["conforming","violation","unknown-device"]},"group":S(),"rule":S(),"violation":A(S()),
-     "protocol":audit_proto,"src":S(),"dst":S(),"sport":I(),"dport":I()},["type","status","protocol","src","dst"]),
+  audit_flow,
   O({"type":{"const":"group"},"group":S(),"profile":S(),"mode":S(),"conforming":I(),"violations":I(),"unused":A(S()),"unused_optional":A(S())},["type","group","profile","conforming","violations","unused"]),
   O({"type":{"const":"summary"},"site":S(),"flows":I(),"conforming":I(),"violations":I(),"unknown_device":I(),"inputs":A({"type":"object"}),"frames":{"type":"object"}},["type","site","flows","conforming","violations","unknown_device"]),
   O({"type":{"const":"period"},"flows":I(),"conforming":I(),"violations":I(),"unknown_device":I()},["type","flows","violations"]),
   O({"type":{"const":"live-summary"}},["type"]),
+  O({"type":{"const":"kafka-worker"},"records":I(),"flows":I(),"conforming":I(),"findings":I(),"dead_letters":I(),"windows":I(),"revoked":I()},
+    ["type","records","flows","conforming","findings","dead_letters","windows","revoked"]),
+  O({"type":{"const":"forwarded"},"datagrams":I(),"refused":I(),"first_refusal":S(),"records":I(),"skipped":I()},
+    ["type","datagrams","refused","records","skipped"]),
 ])
+# One Kafka message of `audit --from`: each stands alone, so each carries the format.
+kinds["audit-kafka"]={"$schema":"https://json-schema.org/draft/2020-12/schema","$id":BASE+"audit-kafka.v1.json",
+  "title":"audit --from kafka://...: one message of the findings or dead-letter topic",
+  "description":"`portolan audit SITE --from kafka://BROKERS/TOPIC` produces one JSON object per Kafka message: findings (keyed SITE/DEVICE, de-duplicate by `id`) to --findings, unreadable records to --dead-letter. Each message names its format. v1: the keys named here keep their meaning and type; new keys and new `finding` values may be added without a version bump.",
+  "type":"object","allOf":[R("no_null_member")],
+  "oneOf":[
+    O({"format":{"const":"portolan/audit-kafka/v1"},"type":{"const":"finding"},"finding":{"enum":["violation","unknown-device"]},
+       "id":{"type":"string","pattern":"^[0-9a-f]{32}$"},"site":S(),"partition":I(),"flow":audit_flow},
+      ["format","type","finding","id","site","partition","flow"]),
+    O({"format":{"const":"portolan/audit-kafka/v1"},"type":{"const":"finding"},"finding":{"const":"unused"},
+       "id":{"type":"string","pattern":"^[0-9a-f]{32}$"},"site":S(),"partition":I(),"group":S(),"rule":S(),
+       "offsets":{"type":"array","items":I(),"minItems":2,"maxItems":2}},
+      ["format","type","finding","id","site","partition","group","rule","offsets"]),
+    O({"format":{"const":"portolan/audit-kafka/v1"},"type":{"const":"dead-letter"},"topic":S(),"partition":I(),"offset":I(),
+       "key":S(),"reason":S(),"value_hex":{"type":"string","pattern":"^([0-9a-f]{2})*$"}},
+      ["format","type","topic","partition","offset","key","reason","value_hex"]),
+  ],
+  "$defs":common}
 kinds["enforce"]=lines("enforce","enforce",[O({"event":S(),"ts":{"type":"number"}},["event"])])
 check = "--check" in sys.argv[1:]
 drift = []

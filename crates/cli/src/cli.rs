@@ -19,18 +19,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "portolan", version, max_term_width = 100)]
 pub struct Cli {
-    #[command(flatten)]
-    pub global: Global,
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
-pub struct Global {
-    /// Add the profiles of a folder (or one file) to the shipped catalog (for the commands
-    /// that read profiles by catalog id: not schema, responder, learn, mud import, mud
-    /// verify, apply --confirmed, which refuse it).
-    #[arg(long, global = true, value_name = "DIR")]
+/// `--catalog`, flattened into the commands that read profiles by catalog id, and only those
+/// (issue 19: options only where they act), so that clap refuses it elsewhere and the other
+/// commands' `--help` does not offer it.
+#[derive(Debug, Default, Args)]
+pub struct CatalogArgs {
+    /// Add the profiles of a folder (or one file) to the shipped catalog (repeatable).
+    #[arg(long, value_name = "DIR")]
     pub catalog: Vec<PathBuf>,
 }
 
@@ -306,20 +305,6 @@ pub struct OutputFile {
 }
 
 impl Command {
-    /// Whether the command reads the catalog, so that `--catalog` acts; a command that does
-    /// not refuses it rather than ignoring it.
-    pub fn uses_catalog(&self) -> bool {
-        match self {
-            Command::Schema(_)
-            | Command::Responder(_)
-            | Command::Learn(_)
-            | Command::ApplyRollback(_)
-            | Command::Mud(MudCmd::Import(_) | MudCmd::Verify(_)) => false,
-            Command::Apply(a) => !a.confirmed,
-            _ => true,
-        }
-    }
-
     /// Whether the command line asked for JSON, so that even an error a command could not
     /// turn into its report reaches a script as JSON on stdout.
     pub fn json(&self) -> bool {
@@ -369,6 +354,8 @@ pub enum DocFormat {
 pub struct ListArgs {
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -380,6 +367,8 @@ pub struct ShowArgs {
     pub mode: Option<String>,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -392,6 +381,8 @@ pub struct DocArgs {
     /// How to print the profile.
     #[arg(long, value_enum, default_value_t = DocFormat::Markdown)]
     pub format: DocFormat,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 /// How `lint` prints its findings.
@@ -432,6 +423,8 @@ pub struct LintArgs {
     /// How to print the findings.
     #[arg(long, value_enum, default_value_t = LintFormat::Table)]
     pub format: LintFormat,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -441,6 +434,8 @@ pub struct ValidateArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -528,6 +523,8 @@ pub struct CompileArgs {
     /// besides the shipped public resolvers' (Google, Cloudflare, Quad9, OpenDNS, AdGuard).
     #[arg(long, value_name = "ADDR", requires = "enforce")]
     pub doh: Vec<std::net::IpAddr>,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 /// What the enforce policy does with a device's DNS to another resolver.
@@ -592,6 +589,8 @@ pub enum SchemaKind {
     MudVerify,
     /// `audit --format json`: one line of its JSON lines.
     Audit,
+    /// `audit --from kafka://...`: one message of the findings or dead-letter topic.
+    AuditKafka,
     Learn,
     Verify,
     Lint,
@@ -683,6 +682,8 @@ pub struct ProbeArgs {
     pub token: Option<String>,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -729,6 +730,8 @@ pub struct ScanArgs {
     pub connect: bool,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -777,9 +780,12 @@ pub struct LabArgs {
     pub all: bool,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("catalog", |a| a.conflicts_with("confirmed")))]
 pub struct ApplyArgs {
     /// The site file (not with --confirmed).
     #[arg(required_unless_present = "confirmed", conflicts_with = "confirmed")]
@@ -816,6 +822,8 @@ pub struct ApplyArgs {
     pub doh: Vec<std::net::IpAddr>,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -867,6 +875,8 @@ pub struct EnforceArgs {
     pub log_format: LogFormat,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 /// `ADDR` (port 53) or `ADDR:PORT`, IPv6 as `[ADDR]:PORT`.
@@ -961,6 +971,8 @@ pub struct AuditArgs {
     pub jobs: Option<u16>,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -1052,6 +1064,8 @@ pub struct ExportArgs {
     pub documentation: Option<String>,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -1138,6 +1152,8 @@ pub struct RulesetVerifyArgs {
     pub dns_server: Option<String>,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 /// What `verify --ruleset` reads.
@@ -1221,4 +1237,6 @@ pub struct ReportArgs {
     /// flows' anchors); without -o the page goes to standard output, so `json` needs -o.
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }

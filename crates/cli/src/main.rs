@@ -98,40 +98,28 @@ fn main() -> ExitCode {
     };
     let json = cli.command.json();
     contract::set_json(json);
-    if !cli.global.catalog.is_empty() && !cli.command.uses_catalog() {
-        let d = Diag::error(
-            "usage",
-            "--catalog does nothing for this command: it reads no catalog profile",
-        )
-        .help("leave --catalog out");
-        if json {
-            return print_error_document(vec![d]);
-        }
-        eprintln!("{d}");
-        return ExitCode::from(EXIT_INPUT);
-    }
     let result = match &cli.command {
-        Command::Catalog(c) => cmd::catalog::run(&cli.global, c),
-        Command::Show(a) => cmd::show::run(&cli.global, a),
-        Command::Doc(a) => cmd::doc::run(&cli.global, a),
-        Command::Validate(a) => cmd::validate::run(&cli.global, a),
-        Command::Compile(a) => cmd::compile::run(&cli.global, a),
+        Command::Catalog(c) => cmd::catalog::run(c),
+        Command::Show(a) => cmd::show::run(&a.cat, a),
+        Command::Doc(a) => cmd::doc::run(&a.cat, a),
+        Command::Validate(a) => cmd::validate::run(&a.cat, a),
+        Command::Compile(a) => cmd::compile::run(&a.cat, a),
         Command::Schema(a) => cmd::schema::run(a),
-        Command::Lab(a) => cmd::lab::run(&cli.global, a),
-        Command::Apply(a) => cmd::apply::run(&cli.global, a),
+        Command::Lab(a) => cmd::lab::run(&a.cat, a),
+        Command::Apply(a) => cmd::apply::run(&a.cat, a),
         Command::ApplyRollback(a) => cmd::apply::rollback(a),
-        Command::Enforce(a) => cmd::enforce::run(&cli.global, a),
-        Command::Probe(a) => cmd::probe::run(&cli.global, a),
+        Command::Enforce(a) => cmd::enforce::run(&a.cat, a),
+        Command::Probe(a) => cmd::probe::run(&a.cat, a),
         Command::Responder(a) => cmd::responder::run(a),
-        Command::Mud(c) => cmd::mud::run(&cli.global, c),
-        Command::Audit(a) => cmd::audit::run(&cli.global, a),
-        Command::Learn(a) => cmd::learn::run(&cli.global, a),
-        Command::Verify(a) => cmd::verify::run(&cli.global, a),
-        Command::Lint(a) => cmd::lint::run(&cli.global, a),
-        Command::Scan(a) => cmd::scan::run(&cli.global, a),
-        Command::Report(a) => cmd::report::run(&cli.global, a),
-        Command::Init(c) => cmd::init::run(&cli.global, c),
-        Command::Explain(a) => cmd::explain::run(&cli.global, a),
+        Command::Mud(c) => cmd::mud::run(c),
+        Command::Audit(a) => cmd::audit::run(&a.cat, a),
+        Command::Learn(a) => cmd::learn::run(a),
+        Command::Verify(a) => cmd::verify::run(&a.cat, a),
+        Command::Lint(a) => cmd::lint::run(&a.cat, a),
+        Command::Scan(a) => cmd::scan::run(&a.cat, a),
+        Command::Report(a) => cmd::report::run(&a.cat, a),
+        Command::Init(c) => cmd::init::run(c),
+        Command::Explain(a) => cmd::explain::run(&a.cat, a),
         Command::Completions(a) => cmd::completions::run_completions(a),
         Command::Man(a) => cmd::completions::run_man(a),
     };

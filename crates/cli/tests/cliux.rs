@@ -59,6 +59,17 @@ fn bash_completes_a_subcommand_and_its_options_from_the_generated_script() {
     assert!(both.contains(&"completions".to_string()), "{both:?}");
     let opts = complete("portolan explain --for");
     assert_eq!(opts, ["--format"]);
+    // `--catalog` is offered where it acts, and only there.
+    assert_eq!(complete("portolan compile --cat"), ["--catalog"]);
+    assert_eq!(complete("portolan mud export --cat"), ["--catalog"]);
+    for line in [
+        "portolan learn --cat",
+        "portolan mud import --cat",
+        "portolan schema --cat",
+    ] {
+        let got = complete(line);
+        assert!(!got.iter().any(|w| w == "--catalog"), "{line}: {got:?}");
+    }
     // zsh and fish scripts name the command and its subcommands.
     for shell in ["zsh", "fish"] {
         let out = run(&["completions", shell]);

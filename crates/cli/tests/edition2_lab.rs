@@ -138,7 +138,7 @@ fn show_and_doc_say_what_the_second_edition_states() {
             .args([
                 "-qec",
                 &format!(
-                    "stty cols 400 rows 0; {} --catalog {} show edition2",
+                    "stty cols 400 rows 0; {} show edition2 --catalog {}",
                     env!("CARGO_BIN_EXE_portolan"),
                     catalog.display()
                 ),
@@ -162,10 +162,10 @@ fn show_and_doc_say_what_the_second_edition_states() {
         assert!(show.contains(want), "show lacks {want:?}:\n{show}");
     }
     let doc = run(&[
-        "--catalog",
-        catalog.to_str().expect("utf-8"),
         "doc",
         "edition2",
+        "--catalog",
+        catalog.to_str().expect("utf-8"),
     ]);
     for want in [
         "- `doc`: Example vendor page (example.txt, 2024-05, rev. C)",
@@ -176,10 +176,10 @@ fn show_and_doc_say_what_the_second_edition_states() {
     }
     let aws = good.join("aws-iot-core-device.yaml");
     let doc = run(&[
-        "--catalog",
-        aws.to_str().expect("utf-8"),
         "doc",
         "aws-iot-core-device",
+        "--catalog",
+        aws.to_str().expect("utf-8"),
     ]);
     for want in [
         "[ALPN x-amzn-mqtt-ca]",

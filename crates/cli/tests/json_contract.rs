@@ -374,6 +374,15 @@ fn every_command_without_a_kernel() {
         "doc",
         0,
     );
+    failure(
+        &["catalog", "show", "no-such-device", "--format", "json"],
+        "unknown-profile",
+    );
+    failure(
+        &["catalog", "doc", "no-such-device", "--format", "json"],
+        "unknown-profile",
+    );
+    failure(&["catalog", "list", "--bogus", "--format", "json"], "usage");
 
     // validate
     document(
@@ -909,8 +918,10 @@ fn every_command_on_the_kernel() {
     );
 }
 
-/// `--catalog` acts where a command reads catalog profiles and is refused elsewhere (issue
-/// 19: options only where they act); durations read the same on every flag.
+/// `--catalog` is an option only of the commands that read catalog profiles (issue 19:
+/// options only where they act): clap refuses it elsewhere, as the usage error document under
+/// `--format json` and clap's text otherwise, and only those commands' `--help` offers it.
+/// Durations read the same on every flag.
 #[test]
 fn catalog_only_where_it_acts_and_durations_one_way() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -918,20 +929,83 @@ fn catalog_only_where_it_acts_and_durations_one_way() {
     for args in [
         &["schema", "error"][..],
         &["mud", "import", "x.json"],
+        &["mud", "verify", "x.json", "--ca", "ca.pem"],
         &["learn", "x.pcap", "--device", "10.0.0.1"],
         &["apply", "--confirmed"],
+        &["responder", "--listen", "127.0.0.1:9", "--token", "t"],
+        &["completions", "bash"],
     ] {
         let mut a: Vec<&str> = args.to_vec();
-        a.extend(["--catalog", &cat, "--format", "json"]);
-        if args[0] == "schema" {
-            a.truncate(a.len() - 2);
-            let r = portolan(&a);
-            assert_eq!(r.code, 2, "{a:?}");
-            assert!(r.stderr.contains("--catalog does nothing"), "{}", r.stderr);
-            continue;
-        }
-        failure(&a, "usage");
+        a.extend(["--catalog", &cat]);
+        // Without JSON: clap's own error, exit 2, naming the option.
+        let r = portolan(&a);
+        assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{a:?}");
+        assert!(r.stderr.contains("--catalog"), "{a:?}: {}", r.stderr);
+        // With it: one error document, code usage, the message naming the option.
+        a.extend(["--format", "json"]);
+        let d = failure(&a, "usage");
+        let message = d["diagnostics"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("--catalog"), "{a:?}: {d:#}");
     }
+    // `--help` offers it exactly where it acts.
+    let help = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.push("--help");
+        let r = portolan(&a);
+        assert_eq!(r.code, 0, "{a:?}: {}", r.stderr);
+        r.stdout.contains("--catalog")
+    };
+    for args in [
+        &["schema"][..],
+        &["learn"],
+        &["mud", "import"],
+        &["mud", "verify"],
+        &["responder"],
+        &["completions"],
+        &["man"],
+    ] {
+        assert!(!help(args), "{args:?} --help offers --catalog");
+    }
+    for args in [
+        &["catalog", "list"][..],
+        &["catalog", "show"],
+        &["catalog", "doc"],
+        &["show"],
+        &["doc"],
+        &["validate"],
+        &["compile"],
+        &["probe"],
+        &["mud", "export"],
+        &["lab"],
+        &["apply"],
+        &["enforce"],
+        &["audit"],
+        &["scan"],
+        &["verify"],
+        &["lint"],
+        &["report"],
+        &["init", "profile"],
+        &["init", "site"],
+        &["explain"],
+    ] {
+        assert!(help(args), "{args:?} --help does not offer --catalog");
+    }
+    // Where it acts, it acts: a profile only the folder holds (test-data's `edition2`) is
+    // found by id with it and unknown without it.
+    let extra = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        workspace().join("test-data/profiles/good/edition2.yaml"),
+        extra.path().join("edition2.yaml"),
+    )
+    .expect("copy");
+    let extra = extra.path().display().to_string();
+    let shown = document(
+        &["show", "edition2", "--catalog", &extra, "--format", "json"],
+        "show",
+        0,
+    );
+    assert_eq!(shown["id"], "edition2");
+    failure(&["show", "edition2", "--format", "json"], "unknown-profile");
     // An empty folder adds nothing and is accepted where the catalog is read.
     document(
         &["catalog", "list", "--catalog", &cat, "--format", "json"],
@@ -1023,5 +1097,214 @@ fn schemas_are_generated_and_published() {
             kinds += 1;
         }
     }
-    assert_eq!(kinds, 24, "the kinds of the README's table");
+    assert_eq!(kinds, 25, "the kinds of the README's table");
+}
+
+/// `audit --from kafka://…` produces messages that each stand alone, so each names its
+/// format, `portolan/audit-kafka/v1`, and validates against that schema (a finding, an unused
+/// required flow, a dead letter); `audit --listen … --to kafka://…` writes `audit`'s JSON
+/// lines on standard output (the header, then its closing `forwarded` line). An idle
+/// collector needs no broker, so this runs anywhere; kafka_cli.rs runs the workers against
+/// one.
+#[test]
+fn kafka_messages_and_the_collector_lines_follow_the_contract() {
+    use portolan_audit::{FlowRecord, Mismatch, Status};
+    use portolan_kafka::finding;
+    let addr = |s: &str| s.parse::<std::net::IpAddr>().expect("address");
+    // lrr-ipsec (examples/site.yaml) to its SLRC on a port its profile does not give it.
+    let rec = FlowRecord {
+        kind: "flow",
+        status: Status::Violation,
+        group: Some("lrr-ipsec".into()),
+        rule: None,
+        violation: vec![Mismatch::Port],
+        closest: Some("thingpark-lrr/slrc-ipsec".into()),
+        reason: None,
+        device: Some(addr("10.20.0.10")),
+        peer: Some(addr("198.51.100.10")),
+        peer_names: Vec::new(),
+        initiated_by: None,
+        protocol: "tcp".into(),
+        src: addr("10.20.0.10"),
+        sport: Some(40000),
+        dst: addr("198.51.100.10"),
+        dport: Some(8443),
+        icmp_type: None,
+        spi: None,
+        vlan: None,
+        packets: [3, 2],
+        bytes: [180, 120],
+        first: None,
+        last: None,
+        evidence: portolan_audit::flows::Evidence::Syn,
+        related: 0,
+        logged_group: None,
+    };
+    let (key, bytes) = finding::message("plant", 3, &rec).expect("a violation is a finding");
+    assert_eq!(key, "plant/10.20.0.10");
+    let v: Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_eq!(v["format"], "portolan/audit-kafka/v1");
+    validate("audit-kafka", &v, "a finding");
+    // The flow's protocol as everywhere in the contract: TCP is IANA protocol number 6.
+    assert_eq!(
+        v["flow"]["protocol"],
+        serde_json::json!({"name": "tcp", "number": 6})
+    );
+    let mut fine = rec.clone();
+    fine.status = Status::Conforming;
+    fine.violation.clear();
+    assert!(finding::message("plant", 3, &fine).is_none(), "no finding");
+    let (key, bytes) =
+        finding::unused_message("plant", "lrr-ipsec", "thingpark-lrr/ntp", 3, (100, 250));
+    assert_eq!(key, "plant/lrr-ipsec");
+    let u: Value = serde_json::from_slice(&bytes).expect("JSON");
+    validate("audit-kafka", &u, "an unused flow");
+    assert_eq!(u["offsets"], serde_json::json!([100, 250]));
+    let d = finding::dead_letter("flows", 3, 17, "10.20.0.10", "not JSON", b"\x00{");
+    validate("audit-kafka", &d, "a dead letter");
+    // `{` is 0x7b in ASCII.
+    assert_eq!(d["value_hex"], "007b");
+    // The schema can fail: a message without its format, or a finding without its flow.
+    let is_valid = |doc: &Value| {
+        jsonschema::validator_for(&schema("audit-kafka"))
+            .expect("compiles")
+            .is_valid(doc)
+    };
+    let mut bare = v.clone();
+    bare.as_object_mut().expect("object").remove("format");
+    assert!(!is_valid(&bare), "a message without its format");
+    let mut flowless = v;
+    flowless.as_object_mut().expect("object").remove("flow");
+    assert!(!is_valid(&flowless), "a finding without its flow");
+
+    // The collector, idle: the header line at once, `forwarded` after SIGTERM.
+    let got = until_sigterm(&[
+        "audit",
+        "examples/site.yaml",
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--to",
+        "kafka://127.0.0.1:9/flows",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1]["type"], "forwarded");
+    assert_eq!(got[1]["datagrams"], 0);
+    // Live mode alone, idle: the header, then its `live-summary` after SIGTERM.
+    let got = until_sigterm(&[
+        "audit",
+        "examples/site.yaml",
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        got.last().map(|l| &l["type"]),
+        Some(&Value::from("live-summary"))
+    );
+    // Malformed Kafka addresses are usage error documents.
+    failure(
+        &[
+            "audit",
+            "examples/site.yaml",
+            "--from",
+            "kafka://nowhere",
+            "--group",
+            "g",
+            "--format",
+            "json",
+        ],
+        "usage",
+    );
+    failure(
+        &[
+            "audit",
+            "examples/site.yaml",
+            "--listen",
+            "udp://127.0.0.1:0",
+            "--to",
+            "kafka://nowhere",
+            "--format",
+            "json",
+        ],
+        "usage",
+    );
+}
+
+/// Runs a command that serves until SIGTERM: reads its first line (printed once it is ready),
+/// sends SIGTERM to the process this test started, and returns every line of standard output,
+/// each checked to be valid `audit` JSON lines with the header first; exit 0.
+fn until_sigterm(args: &[&str]) -> Vec<Value> {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portolan"))
+        .current_dir(workspace())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("portolan starts");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("reads");
+    // SIGTERM, by the id of the process this test started.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("reads");
+    let status = child.wait().expect("ends");
+    assert_eq!(status.code(), Some(0), "{first}{rest}");
+    let got: Vec<Value> = first
+        .lines()
+        .chain(rest.lines())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(got[0]["format"], "portolan/audit/v1");
+    assert_eq!(got[0]["type"], "header");
+    for l in &got {
+        validate("audit", l, &args.join(" "));
+    }
+    got
+}
+
+/// The commands that print no `--format json` document (schema prints a JSON Schema, init a
+/// YAML file, completions and man scripts and roff, responder log lines) still answer a script
+/// that asks for JSON with the one error shape: clap refuses `--format` there, and the refusal
+/// is the usage error document, exit 2. What they print on success is checked where it has
+/// an oracle: the schemas by the draft 2020-12 validator (here and schemas_are_generated_and_
+/// published), init's files by `validate` (cliux.rs), completions by bash and the page by man.
+#[test]
+fn commands_without_a_json_document_fail_as_one() {
+    for args in [
+        &["schema", "site"][..],
+        &["init", "site", "--profile", "thingpark-lrr"],
+        &[
+            "init",
+            "profile",
+            "--id",
+            "x",
+            "--vendor",
+            "v",
+            "--product",
+            "p",
+        ],
+        &["responder", "--listen", "127.0.0.1:9", "--token", "t"],
+        &["completions", "bash"],
+        &["man"],
+    ] {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        let d = failure(&a, "usage");
+        let message = d["diagnostics"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("--format"), "{a:?}: {d:#}");
+    }
+    // `schema profile` and `schema site` are JSON Schemas a validator compiles.
+    for kind in ["profile", "site"] {
+        let r = portolan(&["schema", kind]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout).expect("JSON");
+        jsonschema::validator_for(&v).unwrap_or_else(|e| panic!("schema {kind}: {e}"));
+    }
 }

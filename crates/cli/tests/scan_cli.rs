@@ -89,7 +89,11 @@ fn listens_none_is_proven_then_a_port_opened_is_flagged() {
         .as_array()
         .expect("summary")
         .iter()
-        .find(|s| s["transport"] == "tcp" && s["state"] == "closed")
+        // The contract's protocol object, TCP being IANA protocol number 6.
+        .find(|s| {
+            s["protocol"] == serde_json::json!({"name": "tcp", "number": 6})
+                && s["state"] == "closed"
+        })
         .expect("closed TCP ports");
     assert_eq!(closed["count"], 65535);
 
@@ -157,7 +161,10 @@ fn from_a_zone_the_firewall_decides_what_is_reached() {
         .filter(|p| p["state"] == "closed" || p["state"] == "open")
         .map(|p| {
             (
-                p["transport"].as_str().expect("transport").to_string(),
+                p["protocol"]["name"]
+                    .as_str()
+                    .expect("protocol")
+                    .to_string(),
                 p["port"].as_u64().expect("port"),
             )
         })
@@ -173,6 +180,15 @@ fn from_a_zone_the_firewall_decides_what_is_reached() {
     .map(|(t, p)| (t.to_string(), *p))
     .collect();
     assert_eq!(reached, want, "{v:#}");
+    // Each protocol as the contract writes it everywhere: name and IANA number (TCP 6, UDP 17).
+    for p in v["ports"].as_array().expect("ports") {
+        let number = match p["protocol"]["name"].as_str() {
+            Some("tcp") => 6,
+            Some("udp") => 17,
+            other => panic!("a scanned port's protocol: {other:?}"),
+        };
+        assert_eq!(p["protocol"]["number"], number, "{p}");
+    }
     assert!(codes(&v).is_empty(), "{v:#}");
     // From the WAN nothing of the device is reachable.
     let o = portolan(&[

@@ -28,6 +28,12 @@ fn misspelt_names_get_a_suggestion_and_the_caret_on_the_key() {
         assert!(err.contains(near), "{file}: {err}");
         insta::assert_snapshot!(file.trim_end_matches(".yaml"), err);
     }
+    // A site file's unknown field points to the site format's schema, not the profile's.
+    let err = validate("field-zonee.yaml");
+    assert!(
+        err.contains("`portolan schema site` lists every field") && !err.contains("schema profile"),
+        "{err}"
+    );
     // The caret sits under the misspelt key's first letter, not under its value.
     let err = validate("bind-slcr.yaml");
     assert!(

@@ -14,9 +14,15 @@ use portolan_audit::{FlowRecord, Status};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+/// The JSON contract's format of every message a worker produces, findings and dead letters
+/// alike (`portolan schema audit-kafka`): each Kafka message stands alone, so each names it.
+pub const FORMAT: &str = "portolan/audit-kafka/v1";
+
 /// One finding.
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding<'a> {
+    /// [`FORMAT`].
+    pub format: &'static str,
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// `violation` or `unknown-device`.
@@ -34,6 +40,8 @@ pub struct Finding<'a> {
 /// window can give a second finding of the same rule.
 #[derive(Clone, Debug, Serialize)]
 pub struct Unused<'a> {
+    /// [`FORMAT`].
+    pub format: &'static str,
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// `unused`.
@@ -44,6 +52,71 @@ pub struct Unused<'a> {
     pub group: &'a str,
     pub rule: &'a str,
     pub offsets: [i64; 2],
+}
+
+/// The findings-topic message of a flow record, with its key (`SITE/DEVICE`); `None` for a
+/// conforming flow, which is no finding.
+pub fn message(site: &str, partition: i32, rec: &FlowRecord) -> Option<(String, Vec<u8>)> {
+    let kind = kind_of(rec)?;
+    let out = Finding {
+        format: FORMAT,
+        kind: "finding",
+        finding: kind,
+        id: id(site, kind, rec),
+        site,
+        partition,
+        flow: rec,
+    };
+    Some((key(site, rec), serde_json::to_vec(&out).unwrap_or_default()))
+}
+
+/// The findings-topic message of a required flow (`rule`, `profile/flow`) of `group` that no
+/// flow of a window (offsets `window.0` up to, not including, `window.1`) used, with its key
+/// (`SITE/GROUP`).
+pub fn unused_message(
+    site: &str,
+    group: &str,
+    rule: &str,
+    partition: i32,
+    window: (i64, i64),
+) -> (String, Vec<u8>) {
+    let out = Unused {
+        format: FORMAT,
+        kind: "finding",
+        finding: "unused",
+        id: unused_id(site, group, rule, partition, window.0),
+        site,
+        partition,
+        group,
+        rule,
+        offsets: [window.0, window.1],
+    };
+    (
+        format!("{site}/{group}"),
+        serde_json::to_vec(&out).unwrap_or_default(),
+    )
+}
+
+/// A record the worker could not read, as the dead-letter topic gets it: where it was (topic,
+/// partition, offset, key), why, and its bytes in hex.
+pub fn dead_letter(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    key: &str,
+    reason: &str,
+    value: &[u8],
+) -> serde_json::Value {
+    serde_json::json!({
+        "format": FORMAT,
+        "type": "dead-letter",
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key,
+        "reason": reason,
+        "value_hex": value.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+    })
 }
 
 /// The id of an unused-flow finding: site, group, rule, partition, window start.

@@ -45,7 +45,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::finding::{self, Finding};
+use crate::finding;
 use crate::goflow;
 
 /// The most records a partition is re-read from for its DNS answers (see the module header).
@@ -317,15 +317,7 @@ impl Ctx {
                 .key()
                 .map(|k| String::from_utf8_lossy(k).into_owned())
                 .unwrap_or_default();
-            let letter = serde_json::json!({
-                "type": "dead-letter",
-                "topic": msg.topic(),
-                "partition": p,
-                "offset": offset,
-                "key": key,
-                "reason": reason,
-                "value_hex": value.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-            });
+            let letter = finding::dead_letter(msg.topic(), p, offset, &key, &reason, value);
             self.send(
                 &self.config.dead_letter,
                 &key,
@@ -374,20 +366,11 @@ impl Ctx {
                             rules.insert(r.clone());
                         }
                     }
-                    let Some(kind) = finding::kind_of(&rec) else {
+                    let Some((key, json)) = finding::message(site, *p, &rec) else {
                         totals.conforming += 1;
                         continue;
                     };
-                    let out = Finding {
-                        kind: "finding",
-                        finding: kind,
-                        id: finding::id(site, kind, &rec),
-                        site,
-                        partition: *p,
-                        flow: &rec,
-                    };
-                    let json = serde_json::to_vec(&out).unwrap_or_default();
-                    self.send(&self.config.findings, &finding::key(site, &rec), &json);
+                    self.send(&self.config.findings, &key, &json);
                     totals.findings += 1;
                 }
                 // Required flows of those groups no flow of this window used.
@@ -402,18 +385,8 @@ impl Ctx {
                         if r.optional || rules.contains(&rule) || !told.insert(rule.clone()) {
                             continue;
                         }
-                        let out = finding::Unused {
-                            kind: "finding",
-                            finding: "unused",
-                            id: finding::unused_id(site, &g.id, &rule, *p, window.0),
-                            site,
-                            partition: *p,
-                            group: &g.id,
-                            rule: &rule,
-                            offsets: [window.0, window.1],
-                        };
-                        let json = serde_json::to_vec(&out).unwrap_or_default();
-                        self.send(&self.config.findings, &format!("{site}/{}", g.id), &json);
+                        let (key, json) = finding::unused_message(site, &g.id, &rule, *p, window);
+                        self.send(&self.config.findings, &key, &json);
                         totals.findings += 1;
                     }
                 }

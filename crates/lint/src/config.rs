@@ -157,8 +157,13 @@ fn loc(file: &str, p: Pos) -> Location {
 
 /// Parses and checks a configuration's text; `file` names it in locations and diagnostics.
 pub fn parse(file: &str, text: &str) -> Result<Config, Vec<Diagnostic>> {
-    let raw: RawConfig = serde_saphyr::from_str(text)
-        .map_err(|e| vec![portolan_model::diag::from_yaml_error(file, &e)])?;
+    let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+        vec![portolan_model::diag::from_yaml_error(
+            file,
+            portolan_model::diag::FileKind::LintConfig,
+            &e,
+        )]
+    })?;
     let mut sink = Sink::new(file);
     if raw.portolan.value != 1 {
         sink.error(

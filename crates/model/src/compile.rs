@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::diag::{from_yaml_error, Code, Diagnostic, Pos, Sink, Subject};
+use crate::diag::{from_yaml_error, Code, Diagnostic, FileKind, Pos, Sink, Subject};
 use crate::document::{check_format_version, check_ident, pos};
 use crate::error::ProfileError;
 use crate::ir::{Group, Policy};
@@ -77,7 +77,7 @@ pub fn site_text(
         return Err(sink.finish());
     }
     let mut raw: RawSite = serde_saphyr::from_str_with_options(text, yaml_options(text))
-        .map_err(|e| vec![from_yaml_error(file, &e)])?;
+        .map_err(|e| vec![from_yaml_error(file, FileKind::Site, &e)])?;
     let mut sink = Sink::new(file);
     crate::inventory::load(&mut raw, file, &mut sink);
     let policy = compile(&raw, profiles, &mut sink);

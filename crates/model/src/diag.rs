@@ -245,8 +245,41 @@ impl Sink {
     }
 }
 
-/// Turns a YAML parse or shape error into a diagnostic with a stable code.
-pub fn from_yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
+/// Which format a YAML file is read as, so that a diagnostic's help names the schema and the
+/// document that describe that format (a site's unknown field points to `portolan schema
+/// site`, not to the profile's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A device profile (docs/profile-format.md, `portolan schema profile`).
+    Profile,
+    /// A site (docs/site-format.md, `portolan schema site`).
+    Site,
+    /// A `portolan lint --config` file (docs/lint.md; it has no schema of its own).
+    LintConfig,
+}
+
+impl FileKind {
+    /// Where every field of the format is listed.
+    fn fields(self) -> &'static str {
+        match self {
+            FileKind::Profile => "`portolan schema profile` lists every field",
+            FileKind::Site => "`portolan schema site` lists every field",
+            FileKind::LintConfig => "docs/lint.md lists every field",
+        }
+    }
+
+    /// The document that gives each field's type.
+    fn doc(self) -> &'static str {
+        match self {
+            FileKind::Profile => "docs/profile-format.md",
+            FileKind::Site => "docs/site-format.md",
+            FileKind::LintConfig => "docs/lint.md",
+        }
+    }
+}
+
+/// Turns a YAML parse or shape error of a `kind` file into a diagnostic with a stable code.
+pub fn from_yaml_error(file: &str, kind: FileKind, err: &serde_saphyr::Error) -> Diagnostic {
     let pos = err.location().map(Pos::from).unwrap_or(Pos::UNKNOWN);
     let full = err.to_string();
     // serde-saphyr renders a source snippet after the first line; keep the message line only.
@@ -267,26 +300,32 @@ pub fn from_yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
     let (code, help) = if message.contains("unknown field") {
         (
             Code::UnknownField,
-            "remove the field or fix its spelling; `portolan schema profile` lists every field",
+            format!("remove the field or fix its spelling; {}", kind.fields()),
         )
     } else if message.contains("missing field") {
-        (Code::MissingField, "add the required field")
+        (Code::MissingField, "add the required field".to_string())
     } else if message.contains("unknown variant") {
-        (Code::UnknownValue, "use one of the values listed")
+        (
+            Code::UnknownValue,
+            "use one of the values listed".to_string(),
+        )
     } else if message.contains("invalid type") || message.contains("invalid value") {
         (
             Code::InvalidValue,
-            "see docs/profile-format.md for the field's type",
+            format!("see {} for the field's type", kind.doc()),
         )
     } else {
-        (Code::YamlSyntax, "fix the YAML syntax at this position")
+        (
+            Code::YamlSyntax,
+            "fix the YAML syntax at this position".to_string(),
+        )
     };
     // Plain words for the parser's common messages, a suggestion for a misspelt name.
     let (message, help) = match crate::suggest::plain_yaml(&message) {
         Some((m, h)) if code == Code::YamlSyntax => (m, h),
         _ => match crate::suggest::for_unknown_name(&message) {
             Some(near) => (message, format!("did you mean `{near}`? {help}")),
-            None => (message, help.to_string()),
+            None => (message, help),
         },
     };
     Diagnostic {

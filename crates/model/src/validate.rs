@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::diag::{from_yaml_error, Code, Diagnostic, Pos, Sink};
+use crate::diag::{from_yaml_error, Code, Diagnostic, FileKind, Pos, Sink};
 use crate::document::{check_format_version, check_ident, pos};
 use crate::profile::*;
 use crate::raw::*;
@@ -24,8 +24,8 @@ pub fn profile_text(file: &str, text: &str) -> Result<Loaded<Profile>, Vec<Diagn
     if let Some(d) = check_tabs(file, text).or_else(|| check_version_first(file, text)) {
         return Err(vec![d]);
     }
-    let raw: RawProfile =
-        serde_saphyr::from_str(text).map_err(|e| vec![from_yaml_error(file, &e)])?;
+    let raw: RawProfile = serde_saphyr::from_str(text)
+        .map_err(|e| vec![from_yaml_error(file, FileKind::Profile, &e)])?;
     let mut sink = Sink::new(file);
     let value = profile(&raw, &mut sink);
     let diags = sink.finish();

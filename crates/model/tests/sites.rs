@@ -218,6 +218,42 @@ fn bad_sites_cover_the_required_codes() {
     }
 }
 
+/// A site's shape errors point to the site format, not the profile's (issue 13 item 3, issue
+/// 19): the whole help text, as a person reads it, of a real bad site file each; and the
+/// profile's own shape errors still name the profile format.
+#[test]
+fn shape_errors_name_the_schema_and_document_of_their_format() {
+    let bad = fixtures("bad");
+    for (file, help) in [
+        (
+            "unknown-field.yaml",
+            "did you mean `addresses`? remove the field or fix its spelling; \
+             `portolan schema site` lists every field",
+        ),
+        (
+            "invalid-type.yaml",
+            "see docs/site-format.md for the field's type",
+        ),
+    ] {
+        let text = fs::read_to_string(bad.join(file)).expect("fixture");
+        let (ok, diags) = diagnose("bad", file, &text);
+        assert!(!ok, "{file} is refused");
+        assert_eq!(diags.len(), 1, "{file}: {diags:#?}");
+        assert_eq!(diags[0].help, help, "{file}");
+    }
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-data/profiles/bad");
+    let file = "unknown-field-top.yaml";
+    let text = fs::read_to_string(profiles.join(file)).expect("fixture");
+    let Err(diags) = portolan_model::validate::profile_text(file, &text) else {
+        panic!("{file} is refused");
+    };
+    assert_eq!(
+        diags[0].help,
+        "remove the field or fix its spelling; `portolan schema profile` lists every field",
+        "{diags:#?}"
+    );
+}
+
 #[test]
 fn every_good_site_compiles() {
     let files = yaml_files(&fixtures("good"));

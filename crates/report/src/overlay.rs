@@ -684,8 +684,38 @@ struct ScanReport {
     findings: Vec<ScanFinding>,
 }
 
+/// A scan's protocol: `{"name": "tcp", "number": 6}` as the JSON contract writes it, or the
+/// bare name (`"transport": "tcp"`) of reports written before the contract named it so.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScanProtocol {
+    Object { name: String },
+    Name(String),
+}
+
+impl ScanProtocol {
+    fn name(self) -> String {
+        match self {
+            ScanProtocol::Object { name } | ScanProtocol::Name(name) => name,
+        }
+    }
+}
+
+fn scan_protocol<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    ScanProtocol::deserialize(d).map(ScanProtocol::name)
+}
+
+fn scan_protocol_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<ScanProtocol>::deserialize(d).map(|p| p.map(ScanProtocol::name))
+}
+
 #[derive(Deserialize)]
 struct ScanPort {
+    #[serde(
+        rename = "protocol",
+        alias = "transport",
+        deserialize_with = "scan_protocol"
+    )]
     transport: String,
     port: u16,
     state: String,
@@ -701,7 +731,12 @@ enum ScanDeclared {
 
 #[derive(Deserialize)]
 struct ScanEntry {
-    #[serde(default)]
+    #[serde(
+        default,
+        rename = "protocol",
+        alias = "transport",
+        deserialize_with = "scan_protocol_opt"
+    )]
     transport: Option<String>,
     coverage: ScanCoverage,
     entry: String,
@@ -733,6 +768,11 @@ enum ScanVerdict {
 struct ScanFinding {
     severity: String,
     code: String,
+    #[serde(
+        rename = "protocol",
+        alias = "transport",
+        deserialize_with = "scan_protocol"
+    )]
     transport: String,
     port: u16,
     #[serde(default)]

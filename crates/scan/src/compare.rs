@@ -44,7 +44,9 @@ pub enum Coverage {
 /// One active listen entry, resolved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeclaredPorts {
-    /// `None`: the protocol is a param without the site's value, or unspecified.
+    /// `None`: the protocol is a param without the site's value, or unspecified. Written as
+    /// `protocol` (the JSON contract's name for it; the command line writes the object).
+    #[serde(rename = "protocol")]
     pub transport: Option<Transport>,
     pub coverage: Coverage,
     /// The entry's flow, or its position (`listens[2]`).
@@ -172,6 +174,7 @@ pub enum FindingCode {
 pub struct Finding {
     pub severity: Severity,
     pub code: FindingCode,
+    #[serde(rename = "protocol")]
     pub transport: Transport,
     pub port: u16,
     /// The last port of a run of neighbouring ports with the same finding (zone findings

@@ -114,6 +114,8 @@ impl fmt::Display for Reason {
 /// One port's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PortResult {
+    /// Written as `protocol` (the JSON contract's name; the command line writes the object).
+    #[serde(rename = "protocol")]
     pub transport: Transport,
     pub port: u16,
     pub state: PortState,

@@ -13,7 +13,7 @@ use portolan_nft::apply::{self, Applied, Confirmation, Launcher, Options, Rollba
 use portolan_nft::diff::{self, Change, Diff};
 use portolan_nft::Where;
 
-use crate::cli::{ApplyArgs, Global, RollbackArgs};
+use crate::cli::{ApplyArgs, CatalogArgs, RollbackArgs};
 use crate::output::Outcome;
 use crate::report;
 
@@ -31,7 +31,7 @@ fn place(w: &Where) -> String {
     }
 }
 
-pub fn run(g: &Global, a: &ApplyArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &ApplyArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
     let w = target(a.netns.as_deref());
     // Absolute, so that the rollback timer and the printed confirm command find the same

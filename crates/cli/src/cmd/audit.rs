@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use comfy_table::Table;
 use portolan_audit::{audit_jobs, Collector, Observed, Options, ProblemKind, Report, Status};
 
-use crate::cli::{AuditArgs, Global};
+use crate::cli::{AuditArgs, CatalogArgs};
 use crate::output::Outcome;
 use crate::report;
 
@@ -108,7 +108,7 @@ fn problem(path: &str, p: &portolan_audit::InputProblem, records: u64) {
     }
 }
 
-pub fn run(g: &Global, a: &AuditArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &AuditArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
     let Some(policy) = super::load_site(g, &a.site, json)? else {
         return Ok(Outcome::BadInput);
@@ -173,12 +173,12 @@ fn live(policy: &portolan_model::ir::Policy, a: &AuditArgs, url: &str) -> anyhow
             return crate::contract::fail("io", format!("cannot listen on udp://{addr}: {e}"))
         }
     };
-    // JSON lines whatever --format says: the header first.
-    println!("{}", crate::contract::header_line("audit"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))?;
     }
+    // JSON lines whatever --format says: the header first, once a signal ends the run cleanly.
+    println!("{}", crate::contract::header_line("audit"));
     eprintln!(
         "listening on udp://{}; a report every {}, Ctrl-C to end",
         socket.local_addr()?,

@@ -1,6 +1,11 @@
 //! `portolan audit SITE --from kafka://…` (a consumer-group worker) and
 //! `portolan audit SITE --listen udp://… --to kafka://…` (the collector publishing to Kafka):
 //! the command-line side of `portolan_kafka`.
+//!
+//! Standard output is `audit`'s JSON lines whatever `--format` says, as in live mode: the
+//! header line, then the closing `kafka-worker` or `forwarded` line (`portolan schema audit`).
+//! The messages a worker produces to Kafka carry their own format, `portolan/audit-kafka/v1`
+//! (`portolan schema audit-kafka`), since each stands alone.
 
 use std::io::Write as _;
 use std::sync::atomic::AtomicBool;
@@ -34,14 +39,10 @@ fn line(v: &impl serde::Serialize) -> anyhow::Result<()> {
 pub fn worker(policy: Policy, a: &AuditArgs, url: &str) -> anyhow::Result<Outcome> {
     let (brokers, topic) = match portolan_kafka::parse_url(url) {
         Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: --from {e}");
-            return Ok(Outcome::BadInput);
-        }
+        Err(e) => return crate::contract::fail("usage", format!("--from {e}")),
     };
     let Some(group) = a.group.clone() else {
-        eprintln!("error: --from needs --group NAME");
-        return Ok(Outcome::BadInput);
+        return crate::contract::fail("usage", "--from needs --group NAME");
     };
     let config = portolan_kafka::worker::Config {
         findings: a
@@ -59,6 +60,7 @@ pub fn worker(policy: Policy, a: &AuditArgs, url: &str) -> anyhow::Result<Outcom
         window_records: a.window_records.max(1),
     };
     let stop = stop_on_signals()?;
+    println!("{}", crate::contract::header_line("audit"));
     eprintln!(
         "kafka worker of group `{}` on {} (topic {}); findings to {}, dead letters to {}",
         config.group, config.brokers, config.topic, config.findings, config.dead_letter
@@ -91,23 +93,22 @@ pub fn collector(
 ) -> anyhow::Result<Outcome> {
     let (brokers, topic) = match portolan_kafka::parse_url(to) {
         Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: --to {e}");
-            return Ok(Outcome::BadInput);
-        }
+        Err(e) => return crate::contract::fail("usage", format!("--to {e}")),
     };
     let Some(addr) = listen.strip_prefix("udp://") else {
-        eprintln!("error: --listen takes udp://ADDR:PORT, not `{listen}`");
-        return Ok(Outcome::BadInput);
+        return crate::contract::fail(
+            "usage",
+            format!("--listen takes udp://ADDR:PORT, not `{listen}`"),
+        );
     };
     let socket = match std::net::UdpSocket::bind(addr) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: cannot listen on udp://{addr}: {e}");
-            return Ok(Outcome::BadInput);
+            return crate::contract::fail("io", format!("cannot listen on udp://{addr}: {e}"))
         }
     };
     let stop = stop_on_signals()?;
+    println!("{}", crate::contract::header_line("audit"));
     eprintln!(
         "listening on udp://{}; publishing records to kafka://{brokers}/{topic}, Ctrl-C to end",
         socket.local_addr()?

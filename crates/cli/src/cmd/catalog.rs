@@ -2,15 +2,15 @@
 
 use serde::Serialize;
 
-use crate::cli::{CatalogCmd, Global, ListArgs};
+use crate::cli::{CatalogArgs, CatalogCmd, ListArgs};
 use crate::output::Outcome;
 use crate::report;
 
-pub fn run(g: &Global, c: &CatalogCmd) -> anyhow::Result<Outcome> {
+pub fn run(c: &CatalogCmd) -> anyhow::Result<Outcome> {
     match c {
-        CatalogCmd::List(a) => list(g, a),
-        CatalogCmd::Show(a) => super::show::run(g, a),
-        CatalogCmd::Doc(a) => super::doc::run(g, a),
+        CatalogCmd::List(a) => list(&a.cat, a),
+        CatalogCmd::Show(a) => super::show::run(&a.cat, a),
+        CatalogCmd::Doc(a) => super::doc::run(&a.cat, a),
     }
 }
 
@@ -24,7 +24,7 @@ struct Row<'a> {
     origin: String,
 }
 
-fn list(g: &Global, a: &ListArgs) -> anyhow::Result<Outcome> {
+fn list(g: &CatalogArgs, a: &ListArgs) -> anyhow::Result<Outcome> {
     let cat = super::load_catalog(g)?;
     let rows: Vec<Row> = cat
         .entries

@@ -14,11 +14,11 @@ use anyhow::Context;
 use portolan_emit::{emit, Options, Target};
 use portolan_model::Code;
 
-use crate::cli::{CompileArgs, Format, Global, TargetArg};
+use crate::cli::{CatalogArgs, CompileArgs, Format, TargetArg};
 use crate::output::Outcome;
 use crate::write;
 
-pub fn run(g: &Global, a: &CompileArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &CompileArgs) -> anyhow::Result<Outcome> {
     let Some(policy) = super::load_site(g, &a.site, a.out.json())? else {
         return Ok(Outcome::BadInput);
     };

@@ -5,10 +5,10 @@
 
 use portolan_model::{Flow, Initiation, ListenPorts, Listens, Profile, Protocol};
 
-use crate::cli::{DocArgs, DocFormat, Global};
+use crate::cli::{CatalogArgs, DocArgs, DocFormat};
 use crate::output::Outcome;
 
-pub fn run(g: &Global, a: &DocArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &DocArgs) -> anyhow::Result<Outcome> {
     let p = super::resolve_profile(g, &a.id)?;
     super::check_mode(&p, a.mode.as_deref())?;
     match a.format {

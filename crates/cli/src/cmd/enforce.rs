@@ -11,11 +11,11 @@ use std::time::Duration;
 use portolan_enforce::{scopes, start_with, status, Config, Options, Timing, Unlisted};
 use portolan_nft::Where;
 
-use crate::cli::{EnforceArgs, Global, LogFormat, UnlistedArg};
+use crate::cli::{CatalogArgs, EnforceArgs, LogFormat, UnlistedArg};
 use crate::output::Outcome;
 use crate::report;
 
-pub fn run(g: &Global, a: &EnforceArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &EnforceArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
     let Some(policy) = super::load_site(g, &a.site, json)? else {
         return Ok(Outcome::BadInput);

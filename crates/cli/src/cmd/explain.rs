@@ -24,7 +24,7 @@ use clap::Args;
 use portolan_model::ir::{Initiator, IpProto, Policy, PortRange, Rule};
 use serde::Serialize;
 
-use crate::cli::{Global, OutputArgs};
+use crate::cli::{CatalogArgs, OutputArgs};
 use crate::output::Outcome;
 
 #[derive(Debug, Args)]
@@ -57,6 +57,8 @@ pub struct ExplainArgs {
     pub local: bool,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 /// One packet that opens a connection.
@@ -113,7 +115,7 @@ struct Explanation {
     near_misses: Vec<Miss>,
 }
 
-pub fn run(g: &Global, a: &ExplainArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &ExplainArgs) -> anyhow::Result<Outcome> {
     let packet = packet(a)?;
     let Some(policy) = super::load_site(g, &a.site, a.out.json())? else {
         return Ok(Outcome::BadInput);

@@ -18,7 +18,7 @@ use clap::{Args, Subcommand};
 use portolan_model::catalog::{Origin, EMBEDDED};
 use portolan_model::{Diagnostic, Subject};
 
-use crate::cli::{Global, OutputFile};
+use crate::cli::{CatalogArgs, OutputFile};
 use crate::output::{print_diagnostics, Outcome};
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +50,8 @@ pub struct InitProfileArgs {
     pub product: Option<String>,
     #[command(flatten)]
     pub file: OutputFile,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -62,16 +64,18 @@ pub struct InitSiteArgs {
     pub profiles: Vec<String>,
     #[command(flatten)]
     pub file: OutputFile,
+    #[command(flatten)]
+    pub cat: CatalogArgs,
 }
 
-pub fn run(g: &Global, c: &InitCmd) -> anyhow::Result<Outcome> {
+pub fn run(c: &InitCmd) -> anyhow::Result<Outcome> {
     match c {
-        InitCmd::Profile(a) => profile(g, a),
-        InitCmd::Site(a) => site(g, a),
+        InitCmd::Profile(a) => profile(&a.cat, a),
+        InitCmd::Site(a) => site(&a.cat, a),
     }
 }
 
-fn profile(g: &Global, a: &InitProfileArgs) -> anyhow::Result<Outcome> {
+fn profile(g: &CatalogArgs, a: &InitProfileArgs) -> anyhow::Result<Outcome> {
     let text = match &a.from {
         Some(from) => {
             let mut text = catalog_text(g, from)?;
@@ -110,7 +114,7 @@ fn profile(g: &Global, a: &InitProfileArgs) -> anyhow::Result<Outcome> {
 }
 
 /// The YAML text of a catalog profile: the shipped file, or the file `--catalog` named.
-fn catalog_text(g: &Global, id: &str) -> anyhow::Result<String> {
+fn catalog_text(g: &CatalogArgs, id: &str) -> anyhow::Result<String> {
     let cat = super::load_catalog(g)?;
     let Some(entry) = cat.entries.iter().find(|e| e.profile.id == id) else {
         let known: Vec<&str> = cat.ids().collect();
@@ -201,7 +205,7 @@ struct Draft {
     bind: BTreeMap<String, String>,
 }
 
-fn site(g: &Global, a: &InitSiteArgs) -> anyhow::Result<Outcome> {
+fn site(g: &CatalogArgs, a: &InitSiteArgs) -> anyhow::Result<Outcome> {
     let catalog = super::load_catalog(g)?;
     let profiles = super::SiteProfiles {
         catalog,

@@ -11,11 +11,11 @@ use portolan_lab::facts::Facts;
 use portolan_lab::lab::{self, Options};
 use portolan_lab::report::Report;
 
-use crate::cli::{Global, LabArgs};
+use crate::cli::{CatalogArgs, LabArgs};
 use crate::output::Outcome;
 use crate::report;
 
-pub fn run(g: &Global, a: &LabArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &LabArgs) -> anyhow::Result<Outcome> {
     let Some(policy) = super::load_site(g, &a.site, a.out.json())? else {
         return Ok(Outcome::BadInput);
     };

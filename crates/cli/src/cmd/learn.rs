@@ -5,11 +5,11 @@
 use anyhow::bail;
 use portolan_audit::learn::{draft, parse_device, to_yaml, LearnOptions};
 
-use crate::cli::{Global, LearnArgs};
+use crate::cli::LearnArgs;
 use crate::output::Outcome;
 use crate::write;
 
-pub fn run(_g: &Global, a: &LearnArgs) -> anyhow::Result<Outcome> {
+pub fn run(a: &LearnArgs) -> anyhow::Result<Outcome> {
     let Some(device) = parse_device(&a.device) else {
         return crate::contract::fail(
             "usage",

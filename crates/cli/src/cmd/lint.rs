@@ -10,13 +10,13 @@ use portolan_lint::{Config, Conntrack, Level, ProfileDoc, Report};
 use portolan_model::catalog::{Catalog, Origin, EMBEDDED};
 use portolan_model::raw_site::RawSite;
 
-use crate::cli::{DenyLevel, Global, LintArgs, LintFormat};
+use crate::cli::{CatalogArgs, DenyLevel, LintArgs, LintFormat};
 use crate::output::{print_diagnostics, Outcome};
 
 /// Where the kernel keeps the conntrack timeouts of the current network namespace.
 pub(crate) const PROC_NETFILTER: &str = "/proc/sys/net/netfilter";
 
-pub fn run(g: &Global, a: &LintArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &LintArgs) -> anyhow::Result<Outcome> {
     let catalog = super::load_catalog(g)?;
     let config = match &a.config {
         Some(path) => {
@@ -75,7 +75,7 @@ pub fn run(g: &Global, a: &LintArgs) -> anyhow::Result<Outcome> {
 
 /// One target linted; `None` when it was bad input (its diagnostics already printed).
 fn lint_target(
-    g: &Global,
+    g: &CatalogArgs,
     catalog: &Catalog,
     target: &str,
     config: &Config,
@@ -161,7 +161,7 @@ fn file_doc(path: &Path, text: &str) -> Option<ProfileDoc> {
 }
 
 fn site(
-    g: &Global,
+    g: &CatalogArgs,
     catalog: &Catalog,
     path: &Path,
     text: &str,

@@ -30,11 +30,11 @@ use std::path::Path;
 use portolan_model::catalog::{load_file, Catalog, CatalogError, LoadError};
 use portolan_model::{Profile, ProfileError};
 
-use crate::cli::Global;
+use crate::cli::CatalogArgs;
 use crate::output::print_diagnostics;
 
 /// The shipped catalog plus any `--catalog` folders.
-pub fn load_catalog(g: &Global) -> anyhow::Result<Catalog> {
+pub fn load_catalog(g: &CatalogArgs) -> anyhow::Result<Catalog> {
     let mut cat = Catalog::embedded().map_err(report)?;
     for dir in &g.catalog {
         cat.add_path(dir).map_err(report)?;
@@ -56,7 +56,7 @@ fn report(e: CatalogError) -> anyhow::Error {
 }
 
 /// A profile by catalog id, or from a file when the argument names one.
-pub fn resolve_profile(g: &Global, id: &str) -> anyhow::Result<Profile> {
+pub fn resolve_profile(g: &CatalogArgs, id: &str) -> anyhow::Result<Profile> {
     let cat = load_catalog(g)?;
     if let Some(p) = cat.get(id) {
         return Ok(p.clone());
@@ -172,7 +172,7 @@ impl portolan_model::compile::ProfileSource for SiteProfiles {
 /// Loads and compiles a site; diagnostics are printed, and `None` means bad input.
 /// (`_json`: diagnostics follow the run's `--format` through `crate::contract`.)
 pub fn load_site(
-    g: &Global,
+    g: &CatalogArgs,
     site: &Path,
     _json: bool,
 ) -> anyhow::Result<Option<portolan_model::ir::Policy>> {

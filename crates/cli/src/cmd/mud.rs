@@ -7,14 +7,14 @@ use anyhow::Context;
 use portolan_mud::{ExportOptions, ImportOptions, MudError, Problem, VerifyOptions};
 use serde::Serialize;
 
-use crate::cli::{ExportArgs, Format, Global, ImportArgs, MudCmd, VerifyArgs};
+use crate::cli::{CatalogArgs, ExportArgs, Format, ImportArgs, MudCmd, VerifyArgs};
 use crate::contract::Diag;
 use crate::output::{print_diagnostics, Outcome};
 use crate::write;
 
-pub fn run(g: &Global, c: &MudCmd) -> anyhow::Result<Outcome> {
+pub fn run(c: &MudCmd) -> anyhow::Result<Outcome> {
     match c {
-        MudCmd::Export(a) => export(g, a),
+        MudCmd::Export(a) => export(&a.cat, a),
         MudCmd::Import(a) => import(a),
         MudCmd::Verify(a) => verify(a),
     }
@@ -50,7 +50,7 @@ struct ExportReport<'a> {
     mud: Option<&'a portolan_mud::schema::MudFile>,
 }
 
-fn export(g: &Global, a: &ExportArgs) -> anyhow::Result<Outcome> {
+fn export(g: &CatalogArgs, a: &ExportArgs) -> anyhow::Result<Outcome> {
     let profile = super::resolve_profile(g, &a.id)?;
     let opts = ExportOptions {
         mode: a.mode.clone(),

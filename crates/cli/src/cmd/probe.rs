@@ -18,12 +18,12 @@ use portolan_net::probe::{self, Options};
 use portolan_net::report::{Kind, Report, Verdict};
 use portolan_net::runtime::{block_on, System};
 
-use crate::cli::{Format, Global, ProbeArgs};
+use crate::cli::{CatalogArgs, Format, ProbeArgs};
 use crate::output::{print_diagnostics, Outcome};
 use crate::report;
 use portolan_model::{Code, Diagnostic, Subject};
 
-pub fn run(g: &Global, a: &ProbeArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &ProbeArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
     let Some(plan) = load_plan(g, a, json)? else {
         return Ok(Outcome::BadInput);
@@ -66,7 +66,7 @@ fn check_source(s: IpAddr, netns: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_plan(g: &Global, a: &ProbeArgs, json: bool) -> anyhow::Result<Option<Plan>> {
+fn load_plan(g: &CatalogArgs, a: &ProbeArgs, json: bool) -> anyhow::Result<Option<Plan>> {
     match (&a.site, &a.profile) {
         (Some(site), None) => {
             let Some(policy) = super::load_site(g, site, json)? else {

@@ -6,10 +6,10 @@
 
 use portolan_report::{OverlayFiles, Overlays, Summary};
 
-use crate::cli::{Global, ReportArgs};
+use crate::cli::{CatalogArgs, ReportArgs};
 use crate::output::Outcome;
 
-pub fn run(g: &Global, a: &ReportArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &ReportArgs) -> anyhow::Result<Outcome> {
     if a.out.json() && a.file.output.is_none() {
         return crate::contract::fail(
             "usage",

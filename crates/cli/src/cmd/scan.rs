@@ -14,7 +14,7 @@ use portolan_scan::compare::{self, Declared, Finding, Severity, Statement};
 use portolan_scan::{Options, PortResult, PortState, Scan, Transport};
 use serde::Serialize;
 
-use crate::cli::{Global, ScanArgs};
+use crate::cli::{CatalogArgs, ScanArgs};
 use crate::output::Outcome;
 use crate::report;
 
@@ -28,7 +28,7 @@ struct Subject {
     policy: Option<Policy>,
 }
 
-pub fn run(g: &Global, a: &ScanArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &ScanArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
     let Some(subject) = load(g, a, json)? else {
         return Ok(Outcome::BadInput);
@@ -174,7 +174,7 @@ fn declared_udp(d: &Declared) -> Vec<u16> {
         .collect()
 }
 
-fn load(g: &Global, a: &ScanArgs, json: bool) -> anyhow::Result<Option<Subject>> {
+fn load(g: &CatalogArgs, a: &ScanArgs, json: bool) -> anyhow::Result<Option<Subject>> {
     match (&a.site, &a.profile) {
         (Some(site), None) => {
             let Some(policy) = super::load_site(g, site, json)? else {
@@ -251,6 +251,7 @@ fn load(g: &Global, a: &ScanArgs, json: bool) -> anyhow::Result<Option<Subject>>
 /// A count of ports of one transport in one state, not listed one by one.
 #[derive(Debug, Serialize)]
 struct NotShown {
+    #[serde(rename = "protocol")]
     transport: Transport,
     state: PortState,
     count: usize,

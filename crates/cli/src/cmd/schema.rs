@@ -33,6 +33,7 @@ pub fn document_schema(kind: SchemaKind) -> Option<&'static str> {
         SchemaKind::MudImport => file!("mud-import"),
         SchemaKind::MudVerify => file!("mud-verify"),
         SchemaKind::Audit => file!("audit"),
+        SchemaKind::AuditKafka => file!("audit-kafka"),
         SchemaKind::Learn => file!("learn"),
         SchemaKind::Verify => file!("verify"),
         SchemaKind::Lint => file!("lint"),

@@ -3,7 +3,7 @@
 use portolan_model::{Condition, Flow, Profile};
 use serde::Serialize;
 
-use crate::cli::{Global, ShowArgs};
+use crate::cli::{CatalogArgs, ShowArgs};
 use crate::output::Outcome;
 use crate::report;
 
@@ -68,7 +68,7 @@ pub fn flow_json(f: &Flow) -> FlowJson<'_> {
     }
 }
 
-pub fn run(g: &Global, a: &ShowArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &ShowArgs) -> anyhow::Result<Outcome> {
     let p = super::resolve_profile(g, &a.id)?;
     super::check_mode(&p, a.mode.as_deref())?;
     let json = ShowJson {

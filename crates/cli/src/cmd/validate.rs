@@ -6,7 +6,7 @@ use portolan_model::catalog::{load_file, LoadError};
 use portolan_model::{Code, Diagnostic, Severity, Subject};
 use serde::Serialize;
 
-use crate::cli::{Global, ValidateArgs};
+use crate::cli::{CatalogArgs, ValidateArgs};
 use crate::output::{print_diagnostics, Outcome};
 
 #[derive(Serialize)]
@@ -30,7 +30,7 @@ fn io_error(name: &str, e: &std::io::Error) -> Vec<Diagnostic> {
 }
 
 /// Checks and compiles a site; its diagnostics.
-fn site(g: &Global, f: &std::path::Path, text: &str) -> anyhow::Result<Vec<Diagnostic>> {
+fn site(g: &CatalogArgs, f: &std::path::Path, text: &str) -> anyhow::Result<Vec<Diagnostic>> {
     let profiles = super::SiteProfiles {
         catalog: super::load_catalog(g)?,
         base: f
@@ -58,7 +58,7 @@ fn site(g: &Global, f: &std::path::Path, text: &str) -> anyhow::Result<Vec<Diagn
     Ok(diags)
 }
 
-pub fn run(g: &Global, a: &ValidateArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &ValidateArgs) -> anyhow::Result<Outcome> {
     let mut reports = Vec::new();
     for f in &a.files {
         let name = f.display().to_string();

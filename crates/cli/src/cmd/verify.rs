@@ -12,11 +12,11 @@ use portolan_verify::site::{DnsFills, Report, Status};
 
 use portolan_nft::iptables::{self, Dump, SaveFamily};
 
-use crate::cli::{Firewall, Global, RulesetFormat, RulesetVerifyArgs};
+use crate::cli::{CatalogArgs, Firewall, RulesetFormat, RulesetVerifyArgs};
 use crate::output::Outcome;
 use crate::report;
 
-pub fn run(g: &Global, a: &RulesetVerifyArgs) -> anyhow::Result<Outcome> {
+pub fn run(g: &CatalogArgs, a: &RulesetVerifyArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
     let Some(policy) = super::load_site(g, &a.site, json)? else {
         return Ok(Outcome::BadInput);
