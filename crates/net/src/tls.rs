@@ -15,7 +15,7 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::runtime::{connect, TcpState, TlsOutcome};
+use crate::runtime::{connect, TcpState, TlsAsk, TlsOutcome, TlsSession};
 
 /// Accepts every certificate and remembers the chain.
 #[derive(Debug)]
@@ -76,11 +76,36 @@ impl ServerCertVerifier for Capture {
     }
 }
 
-/// Connects to `dst` and runs a TLS handshake with `sni`, keeping the server's chain.
+/// Notes whether the server asked for a client certificate, and gives none: the probe holds
+/// no device key. `has_certs` says yes so that rustls consults it on a CertificateRequest
+/// (RFC 8446 section 4.3.2); the empty Certificate it then sends is what a server that only
+/// *asks* accepts and one that *demands* refuses (RFC 8446 section 4.4.2.4).
+#[derive(Debug, Default)]
+struct NoCert {
+    asked: std::sync::atomic::AtomicBool,
+}
+
+impl rustls::client::ResolvesClientCert for NoCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.asked.store(true, std::sync::atomic::Ordering::SeqCst);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// Connects to `dst` and runs a TLS handshake offering what `ask` says (SNI, ALPN, versions),
+/// keeping the server's chain and what the handshake settled.
 pub async fn handshake(
     src: Option<IpAddr>,
     dst: SocketAddr,
-    sni: &str,
+    ask: &TlsAsk,
     timeout: Duration,
 ) -> TlsOutcome {
     let stream = match connect(src, dst, timeout).await {
@@ -90,6 +115,7 @@ pub async fn handshake(
                 tcp: o.state,
                 chain: Vec::new(),
                 error: o.detail,
+                session: TlsSession::default(),
             }
         }
     };
@@ -98,29 +124,70 @@ pub async fn handshake(
         provider: provider.clone(),
         chain: Mutex::new(Vec::new()),
     });
+    let no_cert = Arc::new(NoCert::default());
     let fail = |error: String| TlsOutcome {
         tcp: TcpState::Open,
         chain: Vec::new(),
         error: Some(error),
+        session: TlsSession::default(),
     };
-    let config = match rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let versions: &[&rustls::SupportedProtocolVersion] = if ask.tls13_only {
+        &[&rustls::version::TLS13]
+    } else {
+        rustls::DEFAULT_VERSIONS
+    };
+    let mut config = match rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
     {
         Ok(b) => b
             .dangerous()
             .with_custom_certificate_verifier(capture.clone())
-            .with_no_client_auth(),
+            .with_client_cert_resolver(no_cert.clone()),
         Err(e) => return fail(e.to_string()),
     };
-    let name = match ServerName::try_from(sni.to_string()) {
-        Ok(n) => n,
-        Err(e) => return fail(format!("`{sni}` is not a server name: {e}")),
+    config.alpn_protocols = ask.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+    // Without a name, rustls sends no SNI: it is given an address (RFC 6066 section 3: "literal
+    // IPv4 and IPv6 addresses are not permitted in HostName").
+    let name = match &ask.sni {
+        Some(sni) => match ServerName::try_from(sni.clone()) {
+            Ok(n) => n,
+            Err(e) => return fail(format!("`{sni}` is not a server name: {e}")),
+        },
+        None => ServerName::IpAddress(dst.ip().into()),
     };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let result = tokio::time::timeout(timeout, connector.connect(name, stream)).await;
     let chain = capture.chain.lock().map(|c| c.clone()).unwrap_or_default();
+    let mut session = TlsSession {
+        client_cert_requested: no_cert.asked.load(std::sync::atomic::Ordering::SeqCst),
+        ..TlsSession::default()
+    };
     let error = match result {
-        Ok(Ok(_)) => None,
+        Ok(Ok(mut conn)) => {
+            let (_, c) = conn.get_ref();
+            session.alpn = c
+                .alpn_protocol()
+                .map(|a| String::from_utf8_lossy(a).into_owned());
+            session.version = c.protocol_version().map(|v| match v {
+                rustls::ProtocolVersion::TLSv1_3 => "1.3".to_string(),
+                rustls::ProtocolVersion::TLSv1_2 => "1.2".to_string(),
+                other => format!("{other:?}"),
+            });
+            // A server that demands a certificate sends its alert after the client's
+            // Finished in TLS 1.3 (RFC 8446 section 4.4.2.4): the handshake "completes" on the
+            // client's side, and the refusal is the first thing read. Read once, briefly.
+            if session.client_cert_requested {
+                use tokio::io::AsyncReadExt;
+                let mut b = [0u8; 1];
+                let wait = timeout.min(Duration::from_millis(1500));
+                match tokio::time::timeout(wait, conn.read(&mut b)).await {
+                    Ok(Err(e)) => Some(format!("the server closed the session: {e}")),
+                    _ => None,
+                }
+            } else {
+                None
+            }
+        }
         Ok(Err(e)) => Some(e.to_string()),
         Err(_) => Some(format!(
             "no TLS handshake within {} ms",
@@ -131,6 +198,7 @@ pub async fn handshake(
         tcp: TcpState::Open,
         chain,
         error,
+        session,
     }
 }
 
