@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use crate::plan::FlowPlan;
 use crate::remedy::{proto_key, proto_name};
 use crate::report::{Check, Kind, Stage, StageReport, Verdict};
-use crate::runtime::{join_all, TlsAsk, TlsOutcome, Transport};
+use crate::runtime::{join_all, TlsAsk, Transport};
 use crate::tls;
 use crate::udp_apps::UdpApp;
 
@@ -42,114 +42,6 @@ fn ask(f: &FlowPlan, s: &Seen) -> TlsAsk {
         alpn: tls.map(|x| x.alpn.clone()).unwrap_or_default(),
         tls13_only: tls.and_then(|x| x.min_version.as_deref()) == Some("1.3"),
     }
-}
-
-/// The profile's TLS facts against what the handshake settled: the ALPN the server selected
-/// (RFC 7301 section 3.2: none selected means it does not serve the device's protocol there),
-/// whether it asked for a client certificate (mutual TLS) and refused the handshake without
-/// one, whether it accepted the minimum version, and whether SNI (`sni`, the name sent) could
-/// be sent where the server requires it. Each is (verdict, state, detail).
-fn facts(f: &FlowPlan, sni: Option<&str>, o: &TlsOutcome) -> Vec<(Verdict, &'static str, String)> {
-    let Some(tls) = f.tls.as_ref() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let done = o.error.is_none();
-    let why = o.error.clone().unwrap_or_default();
-    let flow = &f.flow;
-    if let Some(min) = tls.min_version.as_deref() {
-        let offered = if min == "1.3" {
-            "TLS 1.3"
-        } else {
-            "TLS 1.2 and 1.3"
-        };
-        let refused_cert = o.session.client_cert_requested && !done;
-        if done || refused_cert {
-            let v = o.session.version.as_deref().unwrap_or("?");
-            out.push((
-                Verdict::Pass,
-                "version-accepted",
-                format!(
-                    "{flow}: offered {offered} (minimum {min}); the server went on with TLS {v}"
-                ),
-            ));
-        } else {
-            out.push((
-                Verdict::Fail,
-                "version-refused",
-                format!("{flow}: offered {offered} (the profile's minimum is {min}); the server refused the handshake: {why}"),
-            ));
-        }
-    }
-    if !tls.alpn.is_empty() {
-        let offered = tls.alpn.join(", ");
-        match &o.session.alpn {
-            Some(a) if tls.alpn.contains(a) => out.push((
-                Verdict::Pass,
-                "alpn-selected",
-                format!("{flow}: offered ALPN {offered}; the server selected {a}"),
-            )),
-            Some(a) => out.push((
-                Verdict::Fail,
-                "alpn-other",
-                format!("{flow}: offered ALPN {offered}; the server selected {a}, which was not offered"),
-            )),
-            None if done => out.push((
-                Verdict::Fail,
-                "alpn-not-selected",
-                format!("{flow}: offered ALPN {offered}; the server selected none: it does not serve the device's protocol on this port"),
-            )),
-            None => out.push((
-                Verdict::Fail,
-                "alpn-not-selected",
-                format!("{flow}: offered ALPN {offered}; no protocol was agreed (the handshake failed: {why})"),
-            )),
-        }
-    }
-    let asked = o.session.client_cert_requested;
-    match (tls.client_cert, asked, done) {
-        (true, true, false) => out.push((
-            Verdict::Pass,
-            "client-cert-required",
-            format!("{flow}: the server demands a client certificate (mutual TLS, as the profile says) and refused the probe, which has none: {why}"),
-        )),
-        (true, true, true) => out.push((
-            Verdict::Pass,
-            "client-cert-requested",
-            format!("{flow}: the server asks for a client certificate (mutual TLS, as the profile says) and accepted the probe without one"),
-        )),
-        (true, false, _) => out.push((
-            Verdict::Warn,
-            "client-cert-not-requested",
-            format!("{flow}: the profile says the device authenticates with a client certificate, but the server did not ask for one: a TLS-terminating middlebox, or another server than the device's"),
-        )),
-        (false, true, false) => out.push((
-            Verdict::Warn,
-            "client-cert-required",
-            format!("{flow}: the server demands a client certificate, which the profile does not mention: {why}"),
-        )),
-        _ => {}
-    }
-    if tls.sni_required {
-        match sni {
-            None => out.push((
-                Verdict::Warn,
-                "sni-unknown",
-                format!("{flow}: the server requires SNI, but the profile gives no name to send (`tls.sni`) to a peer reached by address"),
-            )),
-            Some(n) if done => out.push((
-                Verdict::Pass,
-                "sni-sent",
-                format!("{flow}: sent SNI {n}, which the server requires; it accepted the handshake"),
-            )),
-            Some(n) => out.push((
-                Verdict::Fail,
-                "sni-refused",
-                format!("{flow}: sent SNI {n}, which the server requires; it refused the handshake: {why}"),
-            )),
-        }
-    }
-    out
 }
 
 pub(super) async fn integrity_stage<T: Transport>(
@@ -208,7 +100,12 @@ pub(super) async fn integrity_stage<T: Transport>(
         );
         if f.protocol == 6 {
             let sent = ask(f, s).sni;
-            for c in facts(f, sent.as_deref(), &o) {
+            let facts = f
+                .tls
+                .as_ref()
+                .map(|x| tls::facts(&f.flow, x, sent.as_deref(), &o))
+                .unwrap_or_default();
+            for c in facts {
                 checks.push(base(c.0, c.1, c.2));
             }
         }
