@@ -2,10 +2,13 @@
 //! `squid.conf` fragment to `include` from the proxy's configuration (squid 5, whose
 //! `http_port` carries `ssl-bump` for the TLS rules; Debian's `squid-openssl`).
 //!
-//! Which flows: those a proxy can carry, device-initiated TCP flows to peers outside the
-//! site (hostnames, wildcard domains, addresses in no zone of the site). Flows to the
-//! firewall, to the site's own networks, and every other protocol stay with the firewall
-//! targets; the header lists them.
+//! Which flows: where the site routes flows through its proxy (rules with `via_proxy`, the
+//! devices' legs to it), exactly those, to their own peers and ports; every other flow stays
+//! direct. Otherwise those a proxy can carry: device-initiated TCP flows to peers outside the
+//! site (hostnames, wildcard domains, addresses in no zone of the site), except flows whose
+//! profile says `proxy: {http: unsupported}`. Flows to the firewall, to the site's own
+//! networks, and every other protocol stay with the firewall targets; the header lists them.
+//! A flow whose profile says `connect_only` gets no line for plain requests.
 //!
 //! Per flow, one `http_access allow` line: the group's source addresses (`src`), the peers
 //! (`dstdomain -n` for a hostname, exactly that host, never by a reverse lookup of an
