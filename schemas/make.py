@@ -79,7 +79,9 @@ kinds["compile"]["oneOf"]=[{"required":["text"]},{"required":["output"]},{"requi
 rule=O({"group":S(),"profile":S(),"flow":S(),"initiator":{"enum":["device","peer","either"]},
     "protocol":{"type":"object","required":["number"],"properties":{"name":S(),"number":{"type":"integer","minimum":0,"maximum":255}},"additionalProperties":False},
     "ports":A(R("port_range")),"src_ports":A(R("port_range")),"icmp_type":S(),"peers":{"type":"object"},
-    "broadcast":B(),"multicast":A(S()),"optional":B(),"family":{"enum":["ipv4","ipv6"]}},
+    "broadcast":B(),"multicast":A(S()),"optional":B(),"family":{"enum":["ipv4","ipv6"]},
+    "via_proxy":O({"peers":{"type":"object"},"ports":A(R("port_range")),"connect_only":B()},["peers","ports","connect_only"],
+      {"description":"The rule is the device's leg to the site's HTTP(S) proxy; these are the flow's own peers and ports, which only the proxy reaches."})},
     ["group","profile","flow","initiator","protocol","ports","src_ports","peers","broadcast","optional"])
 kinds["ir"]=doc("ir","compile --target ir: the policy IR",{"site":S(),
     "zones":A(O({"id":S(),"interface":S(),"networks":A(S())},["id","networks"])),

@@ -384,6 +384,7 @@ mod tests {
                     .collect(),
                 closest: opt(bit(13), r >> 14),
                 reason: opt(bit(17), r >> 18),
+                proxied: Vec::new(),
                 device: bit(21).then(|| addr(next())),
                 peer: bit(22).then(|| addr(next())),
                 peer_names: (0..(r >> 23) % 3).map(|i| text(r >> (25 + i))).collect(),

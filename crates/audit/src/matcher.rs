@@ -87,6 +87,10 @@ pub struct MatchVerdict {
     /// The initiator was uncertain (no SYN seen) and the flow conforms read the other way
     /// round: the responder is taken as the initiator.
     pub flipped: bool,
+    /// A connection to the site's proxy: `profile/flow` of every proxied flow of the group
+    /// whose leg to the proxy admits it (the proxy carries them all; `rule` is the first).
+    /// Empty otherwise.
+    pub proxied: Vec<String>,
 }
 
 /// Which group each device address belongs to.
@@ -317,6 +321,7 @@ impl<'a> Matcher<'a> {
                 mismatch: Vec::new(),
                 closest: None,
                 flipped: false,
+                proxied: Vec::new(),
                 reason: Some(format!(
                     "neither {} nor {} is an address of a device of site {}",
                     f.initiator, f.responder, self.policy.site
@@ -340,6 +345,29 @@ impl<'a> Matcher<'a> {
                     && self.peer_ok(r, c.peer, names)
             });
             if let Some(h) = hit {
+                // A leg to the proxy carries every proxied flow of the group it admits.
+                let proxied: Vec<String> = if self.rules[c.group][h].via_proxy.is_some() {
+                    self.rules[c.group]
+                        .iter()
+                        .zip(&self.provenance[c.group])
+                        .filter(|(r, _)| {
+                            r.via_proxy.is_some()
+                                && r.protocol == IpProto::new(f.proto)
+                                && r.initiator == c.role
+                                && r.admits_family(&c.peer)
+                                && Self::port_ok(r, f)
+                                && self.peer_ok(r, c.peer, names)
+                        })
+                        .map(|(_, p)| p.clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let reason = (!proxied.is_empty()).then(|| {
+                    let mut u = proxied.clone();
+                    u.dedup();
+                    format!("to the site's proxy, which carries {}", u.join(", "))
+                });
                 return MatchVerdict {
                     status: Status::Conforming,
                     group: Some(self.policy.groups[c.group].id.clone()),
@@ -350,8 +378,9 @@ impl<'a> Matcher<'a> {
                     rule: Some(self.provenance[c.group][h].clone()),
                     mismatch: Vec::new(),
                     closest: None,
-                    reason: None,
+                    reason,
                     flipped: false,
+                    proxied,
                 };
             }
         }
@@ -372,6 +401,7 @@ impl<'a> Matcher<'a> {
                 mismatch: Vec::new(),
                 closest: None,
                 flipped: false,
+                proxied: Vec::new(),
                 reason: Some("opened by this firewall, whose output is not filtered".into()),
             };
         }
@@ -471,6 +501,7 @@ impl<'a> Matcher<'a> {
             closest,
             reason: Some(reason),
             flipped: false,
+            proxied: Vec::new(),
         }
     }
 

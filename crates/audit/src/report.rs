@@ -30,6 +30,9 @@ pub struct FlowRecord {
     pub closest: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A connection to the site's proxy: the proxied flows it carries (`reason` names them).
+    #[serde(skip)]
+    pub proxied: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +129,7 @@ impl FlowRecord {
             violation: v.mismatch,
             closest: v.closest,
             reason: v.reason,
+            proxied: v.proxied,
             device: v.device,
             peer: v.peer,
             peer_names: v.peer_names,
@@ -249,6 +253,10 @@ pub fn audit_jobs(policy: &Policy, obs: Observed, opts: &Options, jobs: usize) -
                 if let Some(i) = gi {
                     counts[i].0 += 1;
                     if let Some(r) = &v.rule {
+                        used.insert((i, r.as_str()));
+                    }
+                    // A connection to the proxy uses every proxied flow it carries.
+                    for r in &v.proxied {
                         used.insert((i, r.as_str()));
                     }
                 }

@@ -2,10 +2,13 @@
 //! `squid.conf` fragment to `include` from the proxy's configuration (squid 5, whose
 //! `http_port` carries `ssl-bump` for the TLS rules; Debian's `squid-openssl`).
 //!
-//! Which flows: those a proxy can carry, device-initiated TCP flows to peers outside the
-//! site (hostnames, wildcard domains, addresses in no zone of the site). Flows to the
-//! firewall, to the site's own networks, and every other protocol stay with the firewall
-//! targets; the header lists them.
+//! Which flows: where the site routes flows through its proxy (rules with `via_proxy`, the
+//! devices' legs to it), exactly those, to their own peers and ports; every other flow stays
+//! direct. Otherwise those a proxy can carry: device-initiated TCP flows to peers outside the
+//! site (hostnames, wildcard domains, addresses in no zone of the site), except flows whose
+//! profile says `proxy: {http: unsupported}`. Flows to the firewall, to the site's own
+//! networks, and every other protocol stay with the firewall targets; the header lists them.
+//! A flow whose profile says `connect_only` gets no line for plain requests.
 //!
 //! Per flow, one `http_access allow` line: the group's source addresses (`src`), the peers
 //! (`dstdomain -n` for a hostname, exactly that host, never by a reverse lookup of an
@@ -25,8 +28,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use ipnet::IpNet;
-use portolan_model::ir::{Initiator, IpProto, Policy, PortRange, Rule};
-use portolan_model::profile::Inspection;
+use portolan_model::ir::{Initiator, IpProto, Peers, Policy, PortRange, Rule};
+use portolan_model::profile::{Inspection, Proxy, Support};
 
 use crate::names::{safe_hostname, safe_text, Family};
 use crate::{EmitError, Options};
@@ -74,8 +77,53 @@ fn in_site(policy: &Policy, a: &IpNet) -> bool {
         .any(|n| n.contains(a))
 }
 
-/// Whether the proxy carries `r`, and if not, why.
-fn carried(policy: &Policy, r: &Rule) -> Result<(), &'static str> {
+/// The profile's `proxy:` block of the rule's flow.
+fn flow_proxy<'a>(policy: &'a Policy, r: &Rule) -> Option<&'a Proxy> {
+    policy
+        .profiles
+        .get(&r.profile)
+        .and_then(|p| p.flows.iter().find(|f| f.id == r.flow))
+        .and_then(|f| f.proxy.as_ref())
+}
+
+/// What the proxy admits for a rule it carries: the peers, the ports, and whether only
+/// `CONNECT` is allowed.
+struct Carried<'a> {
+    peers: &'a Peers,
+    ports: &'a [PortRange],
+    connect_only: bool,
+}
+
+/// Whether the proxy carries `r`, and if not, why. Where the site routes flows through its
+/// proxy (`proxied`: some rule is a leg to it), the proxy carries exactly those flows, to
+/// their own peers and ports; the others are the firewall's. Otherwise every device-opened
+/// TCP flow to peers outside the site, except those whose profile says they cannot use a
+/// proxy.
+fn carried<'a>(
+    policy: &'a Policy,
+    r: &'a Rule,
+    proxied: bool,
+) -> Result<Carried<'a>, &'static str> {
+    let fp = flow_proxy(policy, r);
+    if let Some(leg) = &r.via_proxy {
+        if leg.peers.names.is_empty()
+            && leg.peers.wildcards.is_empty()
+            && leg.peers.prefixes.is_empty()
+        {
+            return Err("to the firewall");
+        }
+        return Ok(Carried {
+            peers: &leg.peers,
+            ports: &leg.ports,
+            connect_only: leg.connect_only,
+        });
+    }
+    if proxied {
+        return Err("direct: the site does not route it through the proxy");
+    }
+    if fp.is_some_and(|p| p.http == Support::Unsupported) {
+        return Err("the profile says it cannot use a proxy");
+    }
     if r.initiator != Initiator::Device {
         return Err("opened by the peer");
     }
@@ -89,7 +137,11 @@ fn carried(policy: &Policy, r: &Rule) -> Result<(), &'static str> {
     if r.peers.names.is_empty() && r.peers.wildcards.is_empty() && !outside {
         return Err("to the firewall or the site's own networks");
     }
-    Ok(())
+    Ok(Carried {
+        peers: &r.peers,
+        ports: &r.ports,
+        connect_only: fp.is_some_and(|p| p.connect_only),
+    })
 }
 
 fn inspection_forbidden(policy: &Policy, r: &Rule) -> bool {
@@ -110,12 +162,16 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
     let mut srcs: BTreeMap<(String, Option<Family>), String> = BTreeMap::new();
     let groups: BTreeMap<&str, &portolan_model::ir::Group> =
         policy.groups.iter().map(|g| (g.id.as_str(), g)).collect();
+    let proxied = policy.rules.iter().any(|r| r.via_proxy.is_some());
     for (i, r) in policy.rules.iter().enumerate() {
         let n = i + 1;
-        if let Err(why) = carried(policy, r) {
-            left.entry(why).or_default().insert(r.provenance());
-            continue;
-        }
+        let c = match carried(policy, r, proxied) {
+            Ok(c) => c,
+            Err(why) => {
+                left.entry(why).or_default().insert(r.provenance());
+                continue;
+            }
+        };
         let Some(g) = groups.get(r.group.as_str()) else {
             continue;
         };
@@ -146,11 +202,11 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
             safe_text(T, "group id", &g.id)?
         );
         let port = acl("port", n, &r.flow);
-        let _ = writeln!(acls, "acl {port} port {}", ports_text(&r.ports));
-        let mut names = r.peers.names.clone();
+        let _ = writeln!(acls, "acl {port} port {}", ports_text(c.ports));
+        let mut names = c.peers.names.clone();
         names.sort();
         names.dedup();
-        for h in names.iter().chain(&r.peers.wildcards) {
+        for h in names.iter().chain(&c.peers.wildcards) {
             safe_hostname(T, h)?;
         }
         // Each kind of peer: its http_access ACL and its ssl_bump (SNI or address) ACL.
@@ -162,19 +218,22 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
             let _ = writeln!(acls, "acl {s} ssl::server_name {}", names.join(" "));
             peers.push((a, s));
         }
-        if !r.peers.wildcards.is_empty() {
-            let res: Vec<String> = r.peers.wildcards.iter().map(|w| below(w)).collect();
+        if !c.peers.wildcards.is_empty() {
+            let res: Vec<String> = c.peers.wildcards.iter().map(|w| below(w)).collect();
             let a = acl("below", n, &r.flow);
             let s = acl("snibelow", n, &r.flow);
             let _ = writeln!(acls, "acl {a} dstdom_regex -n -i {}", res.join(" "));
             let _ = writeln!(acls, "acl {s} ssl::server_name_regex -i {}", res.join(" "));
             peers.push((a, s));
         }
-        let outside: Vec<String> = r
+        let outside: Vec<String> = c
             .peers
             .prefixes
             .iter()
-            .filter(|p| !in_site(policy, p) && fam.is_none_or(|f| Family::of(p) == f))
+            .filter(|p| {
+                (r.via_proxy.is_some() || !in_site(policy, p))
+                    && fam.is_none_or(|f| Family::of(p) == f)
+            })
             .map(IpNet::to_string)
             .collect();
         if !outside.is_empty() {
@@ -184,11 +243,13 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
             // what the proxy checks.
             peers.push((a.clone(), a));
         }
-        let note = if inspection_forbidden(policy, r) {
-            " (TLS must not be inspected: spliced)"
-        } else {
-            ""
-        };
+        let mut note = String::new();
+        if inspection_forbidden(policy, r) {
+            note.push_str(" (TLS must not be inspected: spliced)");
+        }
+        if c.connect_only {
+            note.push_str(" (CONNECT only)");
+        }
         for (k, (dst, sni)) in peers.iter().enumerate() {
             let ok = format!("pl_ok{n}_{}", k + 1);
             let _ = writeln!(acls, "acl {ok} all-of {src} {dst} {port}");
@@ -196,7 +257,7 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
                 access,
                 "# {prov}{note}\nhttp_access allow portolan_connect {ok}"
             );
-            if r.ports.iter().any(|p| p.contains(80)) {
+            if !c.connect_only && c.ports.iter().any(|p| p.contains(80)) {
                 let _ = writeln!(
                     access,
                     "http_access allow !portolan_connect {src} {dst} portolan_http"

@@ -160,6 +160,7 @@ fn device(id: Spanned<String>, profile: Spanned<String>, zone: Spanned<String>) 
         features: Vec::new(),
         flows: Default::default(),
         choose: Default::default(),
+        proxy: None,
         description: None,
     }
 }

@@ -201,6 +201,21 @@ pub struct Rule {
     /// the rule for this family's device addresses and peers only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<IpFamily>,
+    /// Set when the rule is a flow's leg to the site's HTTP(S) proxy (the device uses it and
+    /// the profile says the flow can go through one): the rule admits TCP from the device to
+    /// the proxy's port, never to the flow's own peers, which the proxy's allow-list admits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_proxy: Option<ProxyLeg>,
+}
+
+/// What a proxied flow asks of the proxy: the flow's own peers and ports, which only the
+/// proxy reaches (its allow-list, `--target squid`, carries them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProxyLeg {
+    pub peers: Peers,
+    pub ports: Vec<PortRange>,
+    /// The profile's `connect_only`: only `CONNECT` tunnels, never plain HTTP requests.
+    pub connect_only: bool,
 }
 
 impl Rule {
@@ -307,6 +322,7 @@ mod tests {
             multicast: Vec::new(),
             optional: false,
             family: None,
+            via_proxy: None,
         };
         assert!(r.is_dns_to_firewall());
         r.peers.firewall = false;
@@ -352,6 +368,7 @@ mod tests {
             multicast: Vec::new(),
             optional: false,
             family,
+            via_proxy: None,
         };
         assert!(r(IpProto::ICMP, None).admits_l4_family(true));
         assert!(!r(IpProto::ICMP, None).admits_l4_family(false));

@@ -705,9 +705,8 @@ pub struct Flow {
     /// Edition 2: how the device authenticates to the service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Auth>,
-    /// Edition 2: whether the flow may go through an HTTP(S) proxy. Documented: the policy
-    /// still opens the flow to its own peers (a proxy leg is not compiled yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Edition 2: whether the flow may go through an HTTP(S) proxy. For a device that uses
+    /// the site's proxy, a flow that can compiles to the leg to the proxy only.
     pub proxy: Option<Proxy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ike: Option<Crypto>,

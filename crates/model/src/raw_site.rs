@@ -97,6 +97,22 @@ pub struct RawServices {
     pub ntp: Option<Spanned<RawService>>,
     #[serde(default)]
     pub dhcp: Option<Spanned<RawService>>,
+    /// The HTTP(S) proxy the site's devices may be configured with (`proxy: true` on a
+    /// device): flows whose profile says they can use a proxy then go through it.
+    #[serde(default)]
+    pub proxy: Option<Spanned<RawProxyService>>,
+}
+
+/// `proxy: {at: firewall | [addresses], port: 3128, authenticated: false}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxyService {
+    pub at: Spanned<RawService>,
+    pub port: Spanned<i64>,
+    /// The proxy asks its clients for credentials: flows whose profile says
+    /// `authenticated: unsupported` then keep their direct path.
+    #[serde(default)]
+    pub authenticated: bool,
 }
 
 /// `firewall` (this firewall provides it) or a list of addresses.
@@ -133,6 +149,10 @@ pub struct RawDevice {
     /// other flows open nothing. Required for groups of `policy: one`.
     #[serde(default)]
     pub choose: BTreeMap<String, Spanned<String>>,
+    /// The device's HTTP(S) client uses the site's proxy (`services: {proxy: ...}`): its
+    /// flows that can go through a proxy open only the leg to the proxy.
+    #[serde(default)]
+    pub proxy: Option<Spanned<bool>>,
     #[serde(default)]
     pub description: Option<String>,
 }

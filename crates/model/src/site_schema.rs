@@ -57,6 +57,22 @@ struct Services {
     ntp: Option<Service>,
     #[serde(default)]
     dhcp: Option<Service>,
+    /// The HTTP(S) proxy devices with `proxy: true` use.
+    #[serde(default)]
+    proxy: Option<ProxyService>,
+}
+
+/// The site's HTTP(S) proxy: where it listens and whether it asks for credentials.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ProxyService {
+    /// `firewall` (the proxy runs on this firewall) or its addresses.
+    at: Service,
+    #[schemars(range(min = 1, max = 65535))]
+    port: u32,
+    /// The proxy asks for credentials.
+    #[serde(default)]
+    authenticated: bool,
 }
 
 /// `firewall` (this firewall provides it) or a list of addresses.
@@ -124,6 +140,10 @@ struct Device {
     /// Per choice group of the profile (`alternatives`): the flow this device uses.
     #[serde(default)]
     choose: BTreeMap<String, String>,
+    /// The device uses the site's proxy: flows its profile says can go through one open only
+    /// the leg to the proxy.
+    #[serde(default)]
+    proxy: bool,
     #[serde(default)]
     description: Option<String>,
 }

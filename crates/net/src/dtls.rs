@@ -121,6 +121,7 @@ pub async fn handshake(src: Option<IpAddr>, dst: SocketAddr, timeout: Duration) 
         tcp: TcpState::Open,
         chain: Vec::new(),
         error: Some(e),
+        session: Default::default(),
     };
     let bind = SocketAddr::new(src.unwrap_or_else(|| unspecified_for(&dst)), 0);
     let sock = match UdpSocket::bind(bind).await {
@@ -189,6 +190,7 @@ pub async fn handshake(src: Option<IpAddr>, dst: SocketAddr, timeout: Duration) 
                     .is_empty()
                     .then(|| "the server sent no certificate".to_string()),
                 chain,
+                session: Default::default(),
             };
         }
     }

@@ -102,6 +102,33 @@ pub struct TlsOutcome {
     pub chain: Vec<Vec<u8>>,
     /// Why the handshake failed, if it did.
     pub error: Option<String>,
+    /// What the handshake settled (TLS over TCP only; empty for DTLS).
+    pub session: TlsSession,
+}
+
+/// What a TLS client offers beyond the server name: the profile's `tls.alpn`,
+/// `tls.min_version` and whether it has a client certificate to give (`tls.client_cert`:
+/// the probe has none, and notes whether the server asks for one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsAsk {
+    /// The server name sent in the ClientHello; `None`: no SNI (a peer reached by address).
+    pub sni: Option<String>,
+    /// ALPN protocol names offered (RFC 7301), in order.
+    pub alpn: Vec<String>,
+    /// Offer only TLS 1.3 (`min_version: "1.3"`); otherwise 1.2 and 1.3, all rustls speaks.
+    pub tls13_only: bool,
+}
+
+/// What a TLS handshake settled, as far as the client saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSession {
+    /// The ALPN protocol the server selected (RFC 7301 section 3.2); `None`: none.
+    pub alpn: Option<String>,
+    /// The negotiated version, `1.2` or `1.3`, when the handshake completed.
+    pub version: Option<String>,
+    /// The server sent a CertificateRequest (RFC 8446 section 4.3.2, RFC 5246 section
+    /// 7.4.4): it asks for a client certificate.
+    pub client_cert_requested: bool,
 }
 
 /// What a DHCP discover observed.
@@ -144,12 +171,13 @@ pub trait Transport: Send + Sync {
         timeout: Duration,
     ) -> impl Future<Output = EchoReply> + Send;
 
-    /// A TLS handshake with `sni`, capturing the server's certificates without judging them.
+    /// A TLS handshake offering what `ask` says, capturing the server's certificates without
+    /// judging them.
     fn tls_handshake(
         &self,
         src: Option<IpAddr>,
         dst: SocketAddr,
-        sni: String,
+        ask: TlsAsk,
         timeout: Duration,
     ) -> impl Future<Output = TlsOutcome> + Send;
 
@@ -405,10 +433,10 @@ impl Transport for System {
         &self,
         src: Option<IpAddr>,
         dst: SocketAddr,
-        sni: String,
+        ask: TlsAsk,
         timeout: Duration,
     ) -> TlsOutcome {
-        crate::tls::handshake(src, dst, &sni, timeout).await
+        crate::tls::handshake(src, dst, &ask, timeout).await
     }
 
     async fn dtls_handshake(

@@ -20,7 +20,7 @@ use portolan_net::probe::{run, Options};
 use portolan_net::report::Report;
 use portolan_net::report::{Kind, Stage, Verdict};
 use portolan_net::runtime::{
-    block_on, DhcpReply, EchoReply, TcpOutcome, TcpState, TlsOutcome, Transport, UdpReply,
+    block_on, DhcpReply, EchoReply, TcpOutcome, TcpState, TlsAsk, TlsOutcome, Transport, UdpReply,
 };
 use portolan_net::udp_apps::Expect;
 use portolan_net::LocalError;
@@ -100,13 +100,14 @@ impl Transport for Mock {
         &self,
         _: Option<IpAddr>,
         _: SocketAddr,
-        _: String,
+        _: TlsAsk,
         _: Duration,
     ) -> TlsOutcome {
         TlsOutcome {
             tcp: TcpState::Open,
             chain: Vec::new(),
             error: Some("mock".into()),
+            session: Default::default(),
         }
     }
 
@@ -115,6 +116,7 @@ impl Transport for Mock {
             tcp: TcpState::Open,
             chain: Vec::new(),
             error: Some("mock".into()),
+            session: Default::default(),
         }
     }
 

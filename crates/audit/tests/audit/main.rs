@@ -10,6 +10,7 @@ mod lab_passed;
 mod learn;
 mod logs;
 mod matching;
+mod proxy;
 mod records;
 mod scenario;
 mod windows;

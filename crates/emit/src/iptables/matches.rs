@@ -240,6 +240,7 @@ mod tests {
             multicast: Vec::new(),
             optional: false,
             family: None,
+            via_proxy: None,
         }
     }
 

@@ -11,3 +11,4 @@ mod names;
 mod provenance;
 mod snapshots;
 mod squid;
+mod squid_proxy;

@@ -13,7 +13,7 @@ use crate::raw::Spanned;
 use crate::raw_site::*;
 
 use super::peers::bindings;
-use super::site::SiteCtx;
+use super::site::{SiteCtx, SiteProxy};
 use super::site_check::{self, Tally};
 use super::values::Dev;
 
@@ -45,6 +45,16 @@ pub(super) struct Enforced<'a> {
     /// The initiator's source ports.
     pub src_ports: Vec<PortRange>,
     pub peers: Peers,
+    /// The flow goes through the site's proxy: only the device's leg to it is opened.
+    pub via: Option<Via>,
+}
+
+/// The site's proxy as a proxied flow reaches it.
+pub(super) struct Via {
+    /// The proxy: this firewall or its addresses.
+    pub proxy: Peers,
+    pub port: u16,
+    pub connect_only: bool,
 }
 
 /// What checking a device leaves for the warnings that follow its lowering.
@@ -112,6 +122,7 @@ fn check<'a>(
     let mut tally = site_check::Tally::default();
     let flows: Vec<&Flow> = p.flows_in(mode).collect();
     let version = settings(sink, d, p, mode, &flows);
+    let proxy = uses_proxy(sink, ctx, d);
     let mut applying: Vec<(&Flow, Option<&Spanned<RawFlowSetting>>)> = Vec::new();
     for f in flows.iter().copied() {
         let setting = d.flows.get(&f.id);
@@ -177,7 +188,8 @@ fn check<'a>(
             });
             continue;
         }
-        if let Some(e) = enforced(sink, ctx, &dev, f, setting) {
+        if let Some(mut e) = enforced(sink, ctx, &dev, f, setting) {
+            e.via = proxy.and_then(|sp| via_proxy(sp, f, e.protocol));
             out.push(CheckedFlow::Enforced(e));
         }
     }
@@ -231,6 +243,43 @@ fn enforced<'a>(
         ports,
         src_ports,
         peers,
+        via: None,
+    })
+}
+
+/// The site's proxy when the device says it uses one (`proxy: true`); a device that does
+/// while the site names no proxy is `unbound-service`, and its flows stay direct.
+fn uses_proxy<'a>(sink: &mut Sink, ctx: &'a SiteCtx, d: &RawDevice) -> Option<&'a SiteProxy> {
+    let on = d.proxy.as_ref().filter(|p| p.value)?;
+    if ctx.proxy.is_none() {
+        sink.error(
+            pos(on),
+            Code::UnboundService,
+            format!(
+                "device `{}` uses a proxy, but the site names none",
+                d.id.value
+            ),
+            "add `services: {proxy: {at: firewall, port: 3128}}` (or the proxy's addresses), or remove `proxy: true`",
+        );
+    }
+    ctx.proxy.as_ref()
+}
+
+/// Whether flow `f` (of IANA protocol `protocol`) goes through the site's proxy `sp`: the
+/// profile says it can use an HTTP(S) proxy, the device opens it, it is unicast TCP (what an
+/// HTTP proxy carries), and the proxy does not ask for credentials the flow cannot give.
+/// Anything else keeps its direct rule.
+fn via_proxy(sp: &SiteProxy, f: &Flow, protocol: u8) -> Option<Via> {
+    let fp = f.proxy.as_ref()?;
+    let ok = fp.http == Support::Supported
+        && f.initiation == Initiation::Device
+        && protocol == 6
+        && f.cast == Cast::Unicast
+        && !(sp.authenticated && fp.authenticated == Some(Support::Unsupported));
+    ok.then(|| Via {
+        proxy: sp.peers.clone(),
+        port: sp.port,
+        connect_only: fp.connect_only,
     })
 }
 

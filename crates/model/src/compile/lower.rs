@@ -27,6 +27,30 @@ pub(super) fn device(dev: Checked, policy: &mut Policy) {
             CheckedFlow::Enforced(e) => e,
         };
         let f = e.flow;
+        if let Some(via) = &e.via {
+            // The leg to the proxy, only: the flow's peers are the proxy's to reach.
+            policy.rules.push(Rule {
+                group: dev.group.to_string(),
+                profile: dev.profile.id.clone(),
+                flow: f.id.clone(),
+                initiator: Initiator::Device,
+                protocol: IpProto::TCP,
+                ports: vec![PortRange::one(via.port)],
+                src_ports: e.src_ports.clone(),
+                icmp_type: None,
+                peers: of_family(&via.proxy, f.family),
+                broadcast: false,
+                multicast: Vec::new(),
+                optional: f.optional,
+                family: f.family,
+                via_proxy: Some(ProxyLeg {
+                    peers: of_family(&e.peers, f.family),
+                    ports: e.ports.clone(),
+                    connect_only: via.connect_only,
+                }),
+            });
+            continue;
+        }
         let initiators: &[Initiator] = match f.initiation {
             Initiation::Device => &[Initiator::Device],
             Initiation::Peer => &[Initiator::Peer],
@@ -55,6 +79,7 @@ pub(super) fn device(dev: Checked, policy: &mut Policy) {
                     multicast: shape.multicast.clone(),
                     optional: f.optional,
                     family: f.family,
+                    via_proxy: None,
                 });
             }
         }

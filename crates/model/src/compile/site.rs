@@ -54,6 +54,57 @@ pub(super) struct SiteCtx {
     pub dns: Option<Provider>,
     pub ntp: Option<Provider>,
     pub dhcp: Option<Provider>,
+    pub proxy: Option<SiteProxy>,
+}
+
+/// The site's HTTP(S) proxy (`services: {proxy: {at, port, authenticated}}`), checked.
+pub(super) struct SiteProxy {
+    /// The proxy as a rule's peers: this firewall, or its addresses.
+    pub peers: Peers,
+    pub port: u16,
+    pub authenticated: bool,
+}
+
+/// The site's proxy: where it listens (`firewall` or addresses) and its TCP port.
+fn proxy(sink: &mut Sink, raw: &RawSite) -> Option<SiteProxy> {
+    let p = raw.services.proxy.as_ref()?;
+    let at = service(sink, &Some(p.value.at.clone()));
+    let port = match u16::try_from(p.value.port.value) {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            sink.error(
+                pos(&p.value.port),
+                Code::InvalidPort,
+                format!("`{}` is not a TCP port", p.value.port.value),
+                "the proxy's port is one number from 1 to 65535, such as 3128",
+            );
+            None
+        }
+    };
+    let peers = match at? {
+        Provider::Firewall => Peers {
+            firewall: true,
+            ..Peers::default()
+        },
+        Provider::Prefixes(prefixes) if prefixes.is_empty() => {
+            sink.error(
+                pos(&p.value.at),
+                Code::InvalidService,
+                "the proxy lists no address",
+                "write `at: firewall` or the proxy's addresses, `at: [10.99.0.8]`",
+            );
+            return None;
+        }
+        Provider::Prefixes(prefixes) => Peers {
+            prefixes,
+            ..Peers::default()
+        },
+    };
+    Some(SiteProxy {
+        peers,
+        port: port?,
+        authenticated: p.value.authenticated,
+    })
 }
 
 /// The site's zones, each id and interface name checked.
@@ -96,6 +147,7 @@ pub(super) fn context(sink: &mut Sink, raw: &RawSite) -> SiteCtx {
         dns: service(sink, &raw.services.dns),
         ntp: service(sink, &raw.services.ntp),
         dhcp: service(sink, &raw.services.dhcp),
+        proxy: proxy(sink, raw),
         zones,
     }
 }

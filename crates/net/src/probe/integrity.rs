@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use crate::plan::FlowPlan;
 use crate::remedy::{proto_key, proto_name};
 use crate::report::{Check, Kind, Stage, StageReport, Verdict};
-use crate::runtime::{join_all, Transport};
+use crate::runtime::{join_all, TlsAsk, Transport};
 use crate::tls;
 use crate::udp_apps::UdpApp;
 
@@ -24,6 +24,24 @@ use super::Ctx;
 fn dtls(f: &FlowPlan, port: Option<u16>) -> bool {
     f.protocol == 17
         && port.is_some_and(|p| UdpApp::for_flow(p, f.app.as_deref(), false) == UdpApp::Dtls)
+}
+
+/// What the handshake offers for flow `f` reached as `s`: the name the device sends (the
+/// peer's name; for a peer reached by address, the profile's `tls.sni`, else no SNI), the
+/// profile's ALPN names, and TLS 1.3 alone where its `min_version` is 1.3.
+fn ask(f: &FlowPlan, s: &Seen) -> TlsAsk {
+    let tls = f.tls.as_ref();
+    let by_address = s.peer.parse::<IpAddr>().is_ok() || s.peer == "the firewall";
+    let sni = if by_address {
+        tls.and_then(|x| x.sni.clone())
+    } else {
+        Some(s.peer.clone())
+    };
+    TlsAsk {
+        sni,
+        alpn: tls.map(|x| x.alpn.clone()).unwrap_or_default(),
+        tls13_only: tls.and_then(|x| x.min_version.as_deref()) == Some("1.3"),
+    }
 }
 
 pub(super) async fn integrity_stage<T: Transport>(
@@ -48,25 +66,14 @@ pub(super) async fn integrity_stage<T: Transport>(
         async move {
             let _permit = sem.acquire().await;
             let f = &plan.flows[s.flow];
-            let sni = f
-                .tls
-                .as_ref()
-                .and_then(|x| x.sni.clone())
-                .filter(|_| s.peer.parse::<IpAddr>().is_ok() || s.peer == "the firewall")
-                .unwrap_or_else(|| {
-                    if s.peer == "the firewall" {
-                        s.address.to_string()
-                    } else {
-                        s.peer.clone()
-                    }
-                });
+            let ask = ask(f, s);
             let port = s.port.unwrap_or(443);
             let dst = SocketAddr::new(s.address, port);
             if f.protocol == 17 {
                 t.dtls_handshake(ctx.opts.source, dst, ctx.opts.timeout)
                     .await
             } else {
-                t.tls_handshake(ctx.opts.source, dst, sni, ctx.opts.timeout)
+                t.tls_handshake(ctx.opts.source, dst, ask, ctx.opts.timeout)
                     .await
             }
         }
@@ -91,6 +98,17 @@ pub(super) async fn integrity_stage<T: Transport>(
             "exempt {} {port} from {} to {} from TLS inspection (untampered traffic) — {}, flow `{}`",
             proto_name(f.protocol), ctx.from, s.peer, ctx.product, f.flow
         );
+        if f.protocol == 6 {
+            let sent = ask(f, s).sni;
+            let facts = f
+                .tls
+                .as_ref()
+                .map(|x| tls::facts(&f.flow, x, sent.as_deref(), &o))
+                .unwrap_or_default();
+            for c in facts {
+                checks.push(base(c.0, c.1, c.2));
+            }
+        }
         let Some(leaf) = o.chain.first() else {
             checks.push(
                 base(
