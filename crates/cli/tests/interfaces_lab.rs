@@ -187,3 +187,65 @@ fn each_flow_passes_on_its_own_interface_only() {
         "{rules}"
     );
 }
+
+/// `show` (table and JSON) and `doc` name the interfaces and each flow's interface, as the
+/// profile writes them.
+#[test]
+fn show_and_doc_render_the_interfaces() {
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test-data/profiles/good/two-zone-gateway.yaml");
+    let catalog = profile.to_str().expect("utf-8");
+    let run = |args: &[&str]| {
+        let out = portolan()
+            .args(["--catalog", catalog])
+            .args(args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let show = run(&["show", "two-zone-gateway"]);
+    for want in [
+        "interface `it`: Office side (ETH1)",
+        "interface `ot`: Field side (ETH2)",
+    ] {
+        assert!(show.contains(want), "show lacks {want:?}:\n{show}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&run(&["show", "two-zone-gateway", "--format", "json"]))
+            .expect("show --format json");
+    let ids: Vec<&str> = v["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["it", "ot"]);
+    let of = |flow: &str| -> Vec<String> {
+        let f = v["flows"]
+            .as_array()
+            .expect("flows")
+            .iter()
+            .find(|f| f["id"] == flow)
+            .expect("flow");
+        f["interface"]
+            .as_array()
+            .expect("interface")
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(of("cloud-https"), ["it"]);
+    assert_eq!(of("iec104"), ["ot"]);
+    assert_eq!(of("syslog"), ["it", "ot"]);
+    let doc = run(&["doc", "two-zone-gateway"]);
+    for want in [
+        "## Interfaces of the device",
+        "| it | Office side (ETH1), towards the company network and the cloud | doc: Interfaces: ETH1 (WAN/office) |",
+        "| cloud-https | device (interface it) |",
+        "| scada | Unidirectional | IEC 60870-5-104 | TCP/2404 | device (interface ot) |",
+        "| syslog | device (interfaces it, ot) |",
+    ] {
+        assert!(doc.contains(want), "doc lacks {want:?}:\n{doc}");
+    }
+}
