@@ -66,8 +66,11 @@ fn dir() -> PathBuf {
     d
 }
 
-/// The required rows of a lab report: (flow, traffic, source, destination, observed), sorted.
-fn required(out: &str) -> Vec<(String, String, String, String, String)> {
+/// A lab row: (flow, traffic, source, destination, observed).
+type Row = (String, String, String, String, String);
+
+/// The required rows of a lab report, sorted.
+fn required(out: &str) -> Vec<Row> {
     let v: serde_json::Value = serde_json::from_str(out).expect("lab --format json");
     let s = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or("").to_string();
     let mut rows: Vec<_> = v["rows"]

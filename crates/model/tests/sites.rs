@@ -350,7 +350,9 @@ fn a_multi_homed_device_is_one_group_per_interface() {
         Ok(l) => l.value,
         Err(d) => panic!("refused: {d:?}"),
     };
-    let groups: Vec<(String, Option<String>, String, Vec<String>, usize)> = policy
+    // (id, interface, zone, addresses, number of MACs) of each group.
+    type Seen = (String, Option<String>, String, Vec<String>, usize);
+    let groups: Vec<Seen> = policy
         .groups
         .iter()
         .map(|g| {

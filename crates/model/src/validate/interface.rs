@@ -57,7 +57,7 @@ impl Ctx<'_> {
                         ids.join(", ")
                     ),
                     format!(
-                        "add `interface: {}` (or a list, `interface: [{}]`, if the source documents it on several); a flow without one would be opened on every interface",
+                        "add `interface: {}` (or a list, `interface: [{}]`, if the source documents it on several): the compiler does not guess, since opening it on every interface would widen it",
                         ids[0],
                         ids.join(", ")
                     ),
