@@ -39,7 +39,9 @@ common = {
       "id":S(),"from":S(),"to":S(),"initiation":{"enum":["device","peer","either"]},
       "protocol":R("protocol"),"ports":R("ports"),"optional":B(),"modes":A(S()),
       "app":S(),"description":S(),"conditions":A(R("condition")),
-      "inside":O({"flow":S(),"port":I()},["flow"]),"source":A(R("citation"))},
+      "inside":O({"flow":S(),"port":I()},["flow"]),
+      "interface":{"type":"array","items":S(),"minItems":1,"description":"The device's interfaces the flow uses (a multi-homed device)."},
+      "source":A(R("citation"))},
       ["id","from","to","initiation","protocol","optional","modes","conditions","source"]),
   "no_null_member": {"description":"No object member is null anywhere (absent, never null).",
       "if":{"type":"object"},
@@ -61,7 +63,8 @@ kinds["error"]=doc("error","any command: a failure (usage, I/O, validation); exi
     {"diagnostics":{"type":"array","minItems":1,"items":R("diagnostic"),
       "contains":{"type":"object","properties":{"severity":{"const":"error"}}}}},["diagnostics"])
 kinds["catalog"]=doc("catalog","catalog list",{"profiles":A(O({"id":S(),"vendor":S(),"product":S(),"modes":A(S()),"flows":I(),"origin":S()},["id","vendor","product","modes","flows","origin"]))},["profiles"])
-kinds["show"]=doc("show","show (and catalog show)",{"id":S(),"vendor":S(),"product":S(),"mode":S(),"flows":A(R("flow"))},["id","vendor","product","flows"])
+kinds["show"]=doc("show","show (and catalog show)",{"id":S(),"vendor":S(),"product":S(),"mode":S(),
+    "interfaces":A(O({"id":S(),"description":S(),"source":A(R("citation"))},["id","source"])),"flows":A(R("flow"))},["id","vendor","product","flows"])
 kinds["doc"]=doc("doc","doc --format json",{"id":S(),"mode":S(),
     "profile":{"type":"object","description":"The profile in the profile file format (`portolan schema profile`)."},
     "flows":A(R("flow"))},["id","profile","flows"])
@@ -85,7 +88,7 @@ rule=O({"group":S(),"profile":S(),"flow":S(),"initiator":{"enum":["device","peer
     ["group","profile","flow","initiator","protocol","ports","src_ports","peers","broadcast","optional"])
 kinds["ir"]=doc("ir","compile --target ir: the policy IR",{"site":S(),
     "zones":A(O({"id":S(),"interface":S(),"networks":A(S())},["id","networks"])),
-    "groups":A(O({"id":S(),"profile":S(),"mode":S(),"zone":S(),"addresses":A(S())},["id","profile","zone","addresses"])),
+    "groups":A(O({"id":S(),"interface":{"type":"string","description":"The profile's interface this group is: `id` is DEVICE.INTERFACE (a multi-homed device)."},"profile":S(),"mode":S(),"zone":S(),"addresses":A(S())},["id","profile","zone","addresses"])),
     "rules":A(rule),
     "documented":A(O({"group":S(),"profile":S(),"flow":S(),"reason":S()},["group","profile","flow","reason"]))},
     ["site","zones","groups","rules","documented"])

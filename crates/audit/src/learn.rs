@@ -360,6 +360,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             url_path: None,
             auth: None,
             proxy: None,
+            interfaces: Vec::new(),
             persistent: false,
             unauthenticated: false,
             tls: None,
@@ -434,6 +435,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             })
             .collect(),
         requirements: Vec::new(),
+        interfaces: Vec::new(),
     }
 }
 

@@ -1120,6 +1120,7 @@ fn kafka_messages_and_the_collector_lines_follow_the_contract() {
         violation: vec![Mismatch::Port],
         closest: Some("thingpark-lrr/slrc-ipsec".into()),
         reason: None,
+        proxied: Vec::new(),
         device: Some(addr("10.20.0.10")),
         peer: Some(addr("198.51.100.10")),
         peer_names: Vec::new(),

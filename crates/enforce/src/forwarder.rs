@@ -493,9 +493,7 @@ fn ask_upstream(sh: &Shared, query: &[u8], t: Transport) -> std::io::Result<Vec<
                 for _ in 0..2 {
                     s.send(query)?;
                     match s.recv(buf) {
-                        Ok(n) if n >= 2 && buf[..2] == query[..2] => {
-                            return Ok(buf[..n].to_vec())
-                        }
+                        Ok(n) if n >= 2 && buf[..2] == query[..2] => return Ok(buf[..n].to_vec()),
                         Ok(_) => continue,
                         Err(e) => last = e,
                     }

@@ -101,10 +101,19 @@ struct FlowDoc {
 }
 
 #[derive(Deserialize)]
+struct InterfaceDoc {
+    #[serde(default)]
+    mac: Option<OneOrList>,
+}
+
+#[derive(Deserialize)]
 struct DeviceDoc {
     id: String,
     #[serde(default)]
     mac: Option<OneOrList>,
+    /// A multi-homed device's interfaces, each with its own MAC.
+    #[serde(default)]
+    interfaces: BTreeMap<String, InterfaceDoc>,
     #[serde(default)]
     params: BTreeMap<String, OneOrList>,
     #[serde(default)]
@@ -132,6 +141,12 @@ pub struct Binding {
 #[derive(Clone, Debug)]
 pub struct Device {
     pub id: String,
+    /// The site's device id (`id` is `DEVICE.INTERFACE` for one interface of a multi-homed
+    /// device).
+    pub device: String,
+    /// The profile's interface this is, for a multi-homed device: only that interface's
+    /// flows are its own.
+    pub interface: Option<String>,
     pub zone: String,
     pub addresses: Vec<IpNet>,
     pub profile: Option<Profile>,
@@ -198,6 +213,8 @@ impl Facts {
                 .iter()
                 .map(|g| Device {
                     id: g.id.clone(),
+                    device: g.device().to_string(),
+                    interface: g.interface.clone(),
                     zone: g.zone.clone(),
                     addresses: g.addresses.clone(),
                     profile: policy.profiles.get(&g.profile).cloned(),
@@ -220,47 +237,14 @@ impl Facts {
         facts.from_site = true;
         for d in doc.devices {
             let zones = facts.zones.clone();
-            let Some(dev) = facts.devices.iter_mut().find(|x| x.id == d.id) else {
-                continue;
-            };
-            for m in d.mac.iter().flat_map(OneOrList::texts) {
-                let mac = parse_mac(&m).ok_or_else(|| {
-                    Error::Plan(format!("device {}: `{m}` is not a MAC address", d.id))
-                })?;
-                dev.macs.push(mac);
-            }
-            dev.params = d
-                .params
-                .iter()
-                .map(|(k, v)| (k.clone(), v.texts()))
-                .collect();
-            dev.flow_ports = d
-                .flows
-                .iter()
-                .filter_map(|(k, f)| f.ports.as_ref().map(|p| (k.clone(), p.texts())))
-                .collect();
-            for (endpoint, items) in &d.bind {
-                let mut b = Binding::default();
-                for item in items {
-                    let t = item.trim();
-                    if t == "any" {
-                        b.any = true;
-                    } else if t == "firewall" {
-                        b.firewall = true;
-                    } else if let Some(z) = t.strip_prefix("zone:") {
-                        b.zones.push(z.to_string());
-                        if let Some((_, nets)) = zones.iter().find(|(id, _)| id == z) {
-                            b.prefixes.extend(nets.iter().copied());
-                        }
-                    } else if let Ok(n) = t.parse::<IpNet>() {
-                        b.prefixes.push(n);
-                    } else if let Ok(a) = t.parse::<IpAddr>() {
-                        b.prefixes.push(IpNet::from(a));
-                    } else {
-                        b.names.push(t.to_ascii_lowercase());
-                    }
-                }
-                dev.bind.insert(endpoint.clone(), b);
+            // A multi-homed device is one entry per interface, each taking the device's
+            // params and bindings and its own interface's MAC.
+            for dev in facts.devices.iter_mut().filter(|x| x.device == d.id) {
+                let mac = match &dev.interface {
+                    Some(i) => d.interfaces.get(i).and_then(|x| x.mac.as_ref()),
+                    None => d.mac.as_ref(),
+                };
+                device_facts(dev, &d, mac, &zones)?;
             }
         }
         Ok(facts)
@@ -294,11 +278,61 @@ impl Facts {
     }
 }
 
+/// The site's own words about one device (or one interface of it): its MAC, params, per-flow
+/// ports and bindings.
+fn device_facts(
+    dev: &mut Device,
+    d: &DeviceDoc,
+    mac: Option<&OneOrList>,
+    zones: &[(String, Vec<IpNet>)],
+) -> Result<()> {
+    for m in mac.into_iter().flat_map(OneOrList::texts) {
+        let mac = parse_mac(&m)
+            .ok_or_else(|| Error::Plan(format!("device {}: `{m}` is not a MAC address", d.id)))?;
+        dev.macs.push(mac);
+    }
+    dev.params = d
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.texts()))
+        .collect();
+    dev.flow_ports = d
+        .flows
+        .iter()
+        .filter_map(|(k, f)| f.ports.as_ref().map(|p| (k.clone(), p.texts())))
+        .collect();
+    for (endpoint, items) in &d.bind {
+        let mut b = Binding::default();
+        for item in items {
+            let t = item.trim();
+            if t == "any" {
+                b.any = true;
+            } else if t == "firewall" {
+                b.firewall = true;
+            } else if let Some(z) = t.strip_prefix("zone:") {
+                b.zones.push(z.to_string());
+                if let Some((_, nets)) = zones.iter().find(|(id, _)| id == z) {
+                    b.prefixes.extend(nets.iter().copied());
+                }
+            } else if let Ok(n) = t.parse::<IpNet>() {
+                b.prefixes.push(n);
+            } else if let Ok(a) = t.parse::<IpAddr>() {
+                b.prefixes.push(IpNet::from(a));
+            } else {
+                b.names.push(t.to_ascii_lowercase());
+            }
+        }
+        dev.bind.insert(endpoint.clone(), b);
+    }
+    Ok(())
+}
+
 impl Device {
     fn flows(&self) -> impl Iterator<Item = &Flow> {
-        self.profile
-            .iter()
-            .flat_map(move |p| p.flows_in(self.mode.as_deref()))
+        self.profile.iter().flat_map(move |p| {
+            p.flows_in(self.mode.as_deref())
+                .filter(move |f| self.interface.as_ref().is_none_or(|i| p.flow_uses(f, i)))
+        })
     }
 
     /// The id of the device's profile (empty when it is unknown).

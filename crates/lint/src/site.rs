@@ -46,7 +46,15 @@ impl SiteInput<'_> {
 
     /// The site's line for a device, or for its binding of `role` when it binds it.
     fn device_at(&self, device: &str, role: Option<&str>) -> Location {
-        let Some(d) = self.raw.devices.value.iter().find(|d| d.id.value == device) else {
+        // A multi-homed device's groups are `DEVICE.INTERFACE`: its line is the device's.
+        let of = |d: &&portolan_model::raw_site::RawDevice| {
+            d.id.value == device
+                || device
+                    .strip_prefix(d.id.value.as_str())
+                    .and_then(|r| r.strip_prefix('.'))
+                    .is_some_and(|i| d.interfaces.contains_key(i))
+        };
+        let Some(d) = self.raw.devices.value.iter().find(of) else {
             return self.at(Pos::UNKNOWN);
         };
         if let Some(b) = role.and_then(|r| d.bind.get(r)) {
@@ -430,25 +438,32 @@ fn hygiene(s: &SiteInput<'_>) -> Vec<Finding> {
         }
     }
     for d in &s.raw.devices.value {
-        let bare = zones
+        // The device's zone, or each of its interfaces' (a multi-homed device).
+        let placed = d
+            .zone
             .iter()
-            .find(|z| z.id.value == d.zone.value)
-            .is_some_and(|z| z.networks.is_empty());
-        if bare {
-            out.push(Finding {
-                code: LintCode::ZoneWithoutNetworks,
-                level: Level::Note,
-                location: s.at(Pos::from(d.zone.referenced)),
-                profile: None,
-                flow: None,
-                device: Some(d.id.value.clone()),
-                reason: format!(
-                    "device `{}` is in zone `{}`, which lists no networks: its addresses lie in no declared network",
-                    d.id.value, d.zone.value
-                ),
-                citations: vec![cite::LEAST_PRIVILEGE],
-                remedy: "list the zone's networks, or move the device to the zone whose network holds it".to_string(),
-            });
+            .chain(d.interfaces.values().map(|b| &b.value.zone));
+        for zone in placed {
+            let bare = zones
+                .iter()
+                .find(|z| z.id.value == zone.value)
+                .is_some_and(|z| z.networks.is_empty());
+            if bare {
+                out.push(Finding {
+                    code: LintCode::ZoneWithoutNetworks,
+                    level: Level::Note,
+                    location: s.at(Pos::from(zone.referenced)),
+                    profile: None,
+                    flow: None,
+                    device: Some(d.id.value.clone()),
+                    reason: format!(
+                        "device `{}` is in zone `{}`, which lists no networks: its addresses lie in no declared network",
+                        d.id.value, zone.value
+                    ),
+                    citations: vec![cite::LEAST_PRIVILEGE],
+                    remedy: "list the zone's networks, or move the device to the zone whose network holds it".to_string(),
+                });
+            }
         }
     }
     out

@@ -18,6 +18,7 @@ use crate::profile::Profile;
 use crate::raw_site::RawSite;
 use crate::validate::{check_version_first, Loaded};
 
+mod bindings;
 mod claims;
 mod device;
 mod lower;
@@ -121,18 +122,21 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
                 "give each device or group its own id",
             );
         }
-        crate::work::visit(ctx.zones.len());
-        let zone = ctx.zones.iter().find(|z| z.id == d.zone.value);
-        if zone.is_none() {
-            sink.error_about(
-                Subject::Zone(d.zone.value.clone()),
-                pos(&d.zone),
-                Code::UnknownZone,
-                format!("zone `{}` is not declared", d.zone.value),
-                "declare it under `zones`",
-            );
+        let bindings = bindings::of_device(sink, &ctx, d, &mut claimed);
+        for b in bindings.iter().filter(|b| b.interface.is_some()) {
+            if !ids.insert(b.group.clone()) {
+                sink.error_about(
+                    Subject::Device(d.id.value.clone()),
+                    pos(&d.id),
+                    Code::DuplicateId,
+                    format!(
+                        "interface group `{}` of device `{}` has the id of another device",
+                        b.group, d.id.value
+                    ),
+                    "rename one of them: a device's interfaces are named `DEVICE.INTERFACE`",
+                );
+            }
         }
-        let addresses = site::addresses(sink, d, zone, &mut claimed);
         let profile = match resolved
             .entry(d.profile.value.clone())
             .or_insert_with(|| profiles.profile(&d.profile.value))
@@ -161,18 +165,30 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
             }
         };
         let mode = device::check_mode(sink, d, profile);
-        policy.groups.push(Group {
-            id: d.id.value.clone(),
-            profile: profile.id.clone(),
-            mode: mode.clone(),
-            zone: d.zone.value.clone(),
-            addresses,
-            macs: crate::mac::device_macs(sink, d.mac.as_ref()),
-        });
+        bindings::against_profile(sink, d, profile);
+        for b in &bindings {
+            policy.groups.push(Group {
+                id: b.group.clone(),
+                interface: b.interface.clone(),
+                profile: profile.id.clone(),
+                mode: mode.clone(),
+                zone: b.zone.clone(),
+                addresses: b.addresses.clone(),
+                macs: b.macs.clone(),
+            });
+        }
         // Without a valid mode the flows are unknown: the mode error says it all, rather than
         // one error per flow of every mode.
         if mode.is_some() || profile.modes.is_empty() {
-            device::device(sink, &ctx, d, profile, mode.as_deref(), &mut policy);
+            device::device(
+                sink,
+                &ctx,
+                d,
+                &bindings,
+                profile,
+                mode.as_deref(),
+                &mut policy,
+            );
         }
         if !policy.profiles.contains_key(&profile.id) {
             policy.profiles.insert(profile.id.clone(), profile.clone());

@@ -82,6 +82,9 @@ pub enum Subject {
     Device(String),
     /// A zone of a site.
     Zone(String),
+    /// An interface of a multi-homed device's profile (`unknown-interface`,
+    /// `unbound-interface`).
+    Interface(String),
 }
 
 /// One problem in one file.

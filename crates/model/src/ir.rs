@@ -36,10 +36,17 @@ pub struct Zone {
     pub networks: Vec<IpNet>,
 }
 
-/// One device or device group of the site.
+/// One device or device group of the site; a multi-homed device (its profile declares
+/// `interfaces`) is one group per interface, `DEVICE.INTERFACE`, each with that interface's
+/// zone and addresses and the rules of that interface's flows only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Group {
+    /// The site's device id, or `DEVICE.INTERFACE` for one interface of a multi-homed device
+    /// (compile refuses a site where that is also another device's id, `duplicate-id`).
     pub id: String,
+    /// The profile's interface this group is (multi-homed devices only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
     pub profile: String,
     pub mode: Option<String>,
     pub zone: String,
@@ -262,6 +269,20 @@ pub struct Documented {
     pub profile: String,
     pub flow: String,
     pub reason: String,
+}
+
+impl Group {
+    /// The site's device id: the group's id without its interface.
+    pub fn device(&self) -> &str {
+        match &self.interface {
+            Some(i) => self
+                .id
+                .strip_suffix(i.as_str())
+                .and_then(|d| d.strip_suffix('.'))
+                .unwrap_or(&self.id),
+            None => &self.id,
+        }
+    }
 }
 
 impl Policy {

@@ -58,6 +58,24 @@ pub struct Profile {
     /// Edition 2: what the device needs that is not a flow, each cited. Opens nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requirements: Vec<Requirement>,
+    /// Edition 2: the device's own network interfaces (a multi-homed device, e.g. an IT and
+    /// an OT side), each cited. A site binds each to an address and a zone, and each flow is
+    /// compiled for the address and zone of its interface only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<Interface>,
+}
+
+/// One of the device's network interfaces (edition 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    /// Lowercase letters, digits and `-` (`it`, `ot`, `eth1`).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Required: at least one citation (where the source says the device has it).
+    #[schemars(with = "CitationsSchema")]
+    pub source: Vec<Citation>,
 }
 
 /// The kind of a requirement that is not a flow (edition 2).
@@ -708,6 +726,11 @@ pub struct Flow {
     /// Edition 2: whether the flow may go through an HTTP(S) proxy. For a device that uses
     /// the site's proxy, a flow that can compiles to the leg to the proxy only.
     pub proxy: Option<Proxy>,
+    /// Edition 2: the device's interfaces (`interfaces:` ids) the flow uses; empty: the one
+    /// interface the profile declares, or (none declared) the device's only binding.
+    #[serde(rename = "interface", default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Option<InterfaceRefSchema>")]
+    pub interfaces: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ike: Option<Crypto>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -957,6 +980,31 @@ impl Profile {
     pub fn has_mode(&self, mode: &str) -> bool {
         self.modes.iter().any(|m| m.id == mode)
     }
+
+    pub fn interface(&self, id: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.id == id)
+    }
+
+    /// Whether `f` uses the device's interface `id`: the flow names it, or names none and
+    /// `id` is the one interface the profile declares. (Validation refuses a flow that names
+    /// none when several are declared.)
+    pub fn flow_uses(&self, f: &Flow, id: &str) -> bool {
+        if f.interfaces.is_empty() {
+            self.interfaces.len() == 1 && self.interfaces[0].id == id
+        } else {
+            f.interfaces.iter().any(|i| i == id)
+        }
+    }
+}
+
+/// JSON Schema stand-in for a flow's `interface:`: one interface id, or a list of them.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "InterfaceRef")]
+#[allow(dead_code)]
+enum InterfaceRefSchema {
+    One(String),
+    List(Vec<String>),
 }
 
 // JSON Schema stand-in for the `source:` fields (a `Vec<Citation>` in Rust), which files may

@@ -154,6 +154,55 @@ pub struct RawProfile {
     /// DNS), each cited.
     #[serde(default)]
     pub requirements: Vec<RawRequirement>,
+    /// Edition 2: the device's own network interfaces (a multi-homed device), each cited;
+    /// flows say which one they use (`interface:`).
+    #[serde(default)]
+    pub interfaces: Vec<RawInterface>,
+}
+
+/// One of the device's network interfaces (edition 2): `{id, description, source}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInterface {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub source: RawCitations,
+}
+
+/// A flow's `interface:` (edition 2): one interface id, or a list of them, each with its
+/// own position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawNames(pub Vec<Spanned<String>>);
+
+impl<'de> Deserialize<'de> for RawNames {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The single-name form takes the position of the field, which the caller holds
+        // (`Spanned<RawNames>`): its items get `Location::UNKNOWN`, replaced there.
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawNames;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an interface id, or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawNames, E> {
+                Ok(RawNames(vec![Spanned::new(
+                    v.to_string(),
+                    serde_saphyr::Location::UNKNOWN,
+                    serde_saphyr::Location::UNKNOWN,
+                )]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawNames, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<String>>()? {
+                    items.push(item);
+                }
+                Ok(RawNames(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -410,6 +459,9 @@ pub struct RawFlow {
     /// Edition 2: whether and how the flow may go through an HTTP(S) proxy.
     #[serde(default)]
     pub proxy: Option<Spanned<RawProxy>>,
+    /// Edition 2: which of the device's `interfaces` the flow uses (one id or a list).
+    #[serde(default)]
+    pub interface: Option<Spanned<RawNames>>,
     #[serde(default)]
     pub ike: Option<RawCrypto>,
     #[serde(default)]

@@ -130,8 +130,15 @@ pub struct RawDevice {
     pub profile: Spanned<String>,
     #[serde(default)]
     pub mode: Option<Spanned<String>>,
-    pub zone: Spanned<String>,
+    /// Required unless the device binds its profile's `interfaces`.
+    #[serde(default)]
+    pub zone: Option<Spanned<String>>,
+    #[serde(default)]
     pub addresses: Vec<Spanned<String>>,
+    /// A multi-homed device (its profile declares `interfaces`): each interface's own
+    /// address and zone, in place of the device's `zone` and `addresses`.
+    #[serde(default)]
+    pub interfaces: BTreeMap<String, Spanned<RawInterfaceBinding>>,
     /// The device's link-layer address, or the list of its group's.
     #[serde(default)]
     pub mac: Option<Spanned<RawMacs>>,
@@ -155,6 +162,20 @@ pub struct RawDevice {
     pub proxy: Option<Spanned<bool>>,
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// One interface of a multi-homed device: its address (or prefix, or a list under
+/// `addresses`), its zone, and optionally its MAC.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInterfaceBinding {
+    #[serde(default)]
+    pub address: Option<Spanned<String>>,
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
+    pub zone: Spanned<String>,
+    #[serde(default)]
+    pub mac: Option<Spanned<RawMacs>>,
 }
 
 /// Per-flow site settings: switch an optional flow off, supply what the profile left

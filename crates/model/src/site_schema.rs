@@ -107,6 +107,10 @@ struct Netbox {
 
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["zone", "addresses"]},
+    {"required": ["interfaces"]}
+]))]
 struct Device {
     /// One device, or a group sharing a profile.
     id: String,
@@ -115,9 +119,16 @@ struct Device {
     /// Required when the profile has modes.
     #[serde(default)]
     mode: Option<String>,
-    zone: String,
-    /// Addresses or prefixes.
+    /// Required unless the device binds its profile's `interfaces`.
+    #[serde(default)]
+    zone: Option<String>,
+    /// Addresses or prefixes; required unless the device binds its profile's `interfaces`.
+    #[serde(default)]
     addresses: Vec<String>,
+    /// A multi-homed device (its profile declares `interfaces`): each interface's address
+    /// and zone, in place of `zone` and `addresses`.
+    #[serde(default)]
+    interfaces: BTreeMap<String, InterfaceBinding>,
     /// The device's MAC address, or the list of its group's.
     #[serde(default)]
     mac: Option<Macs>,
@@ -146,6 +157,23 @@ struct Device {
     proxy: bool,
     #[serde(default)]
     description: Option<String>,
+}
+
+/// One interface of a multi-homed device: `address` (or a list under `addresses`) and
+/// `zone`, optionally its MAC.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct InterfaceBinding {
+    /// The interface's address or prefix.
+    #[serde(default)]
+    address: Option<String>,
+    /// Addresses or prefixes (a group of devices).
+    #[serde(default)]
+    addresses: Vec<String>,
+    /// The zone the interface sits in; its addresses must lie inside.
+    zone: String,
+    #[serde(default)]
+    mac: Option<Macs>,
 }
 
 #[derive(JsonSchema)]

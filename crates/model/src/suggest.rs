@@ -137,7 +137,8 @@ pub fn caret_on_keys(diags: &mut [crate::Diagnostic], file: &str, text: &str) {
         let key = match (&d.code, &d.subject) {
             (Code::UnknownEndpoint, Subject::Endpoint(k))
             | (Code::UnknownParam, Subject::Param(k))
-            | (Code::UnknownFlow, Subject::Flow(k)) => k,
+            | (Code::UnknownFlow, Subject::Flow(k))
+            | (Code::UnknownInterface, Subject::Interface(k)) => k,
             _ => continue,
         };
         if d.file != file || d.line == 0 {

@@ -15,6 +15,7 @@ pub use condition::parse_version_req;
 mod condition;
 mod endpoint;
 mod flow;
+mod interface;
 mod param;
 mod sections;
 mod usage;
@@ -72,6 +73,8 @@ struct Ctx<'a> {
     features: BTreeSet<String>,
     modes: BTreeSet<String>,
     endpoints: BTreeSet<String>,
+    /// The device's interfaces (edition 2), for the flows' `interface:`.
+    interfaces: BTreeSet<String>,
 }
 
 /// Validates a raw profile; problems go to `sink`. The returned profile is meaningful only
@@ -93,6 +96,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
         features: unique_ids(sink, "feature", raw.features.iter().map(|f| &f.id)),
         modes: unique_ids(sink, "mode", raw.modes.iter().map(|m| &m.id)),
         endpoints: unique_ids(sink, "endpoint", raw.endpoints.iter().map(|e| &e.id)),
+        interfaces: unique_ids(sink, "interface", raw.interfaces.iter().map(|i| &i.id)),
     };
     unique_ids(sink, "param", raw.params.iter().map(|p| &p.id));
     unique_ids(sink, "alternative", raw.alternatives.iter().map(|a| &a.id));
@@ -148,6 +152,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
         .iter()
         .map(|e| ctx.endpoint(sink, e))
         .collect();
+    let interfaces = ctx.interfaces(sink, raw);
     let flows: Vec<Flow> = raw.flows.iter().map(|f| ctx.flow(sink, f)).collect();
     ctx.flow_ids(sink, raw);
     ctx.tunnels(sink, raw, &flows);
@@ -208,6 +213,7 @@ pub fn profile(raw: &RawProfile, sink: &mut Sink) -> Profile {
         listens,
         notes,
         requirements,
+        interfaces,
     }
 }
 

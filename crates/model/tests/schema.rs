@@ -159,6 +159,23 @@ fn every_good_site_validates_against_the_site_schema() {
         "portolan: 1\nsite: s\nzones: []\ndevices:\n  - id: d\n    profile: p\n    addresses: [10.0.0.1]\n    chose: {a: b}\n",
     );
     let errs = errors(&v, &bad);
-    assert!(errs.iter().any(|e| e.contains("zone")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.contains("oneOf")), "{errs:?}");
     assert!(errs.iter().any(|e| e.contains("chose")), "{errs:?}");
+    // A device gives `zone` and `addresses`, or (a multi-homed device) `interfaces`, never
+    // both and never neither.
+    let device = |extra: &str| {
+        yaml_value(
+            "device",
+            &format!(
+                "portolan: 1\nsite: s\nzones: []\ndevices:\n  - id: d\n    profile: p\n{extra}"
+            ),
+        )
+    };
+    let plain = "    zone: z\n    addresses: [10.0.0.1]\n";
+    let homed = "    interfaces: {it: {address: 10.0.0.1, zone: z}}\n";
+    assert!(errors(&v, &device(plain)).is_empty());
+    assert!(errors(&v, &device(homed)).is_empty());
+    assert!(!errors(&v, &device(&format!("{plain}{homed}"))).is_empty());
+    assert!(!errors(&v, &device("    addresses: [10.0.0.1]\n")).is_empty());
+    assert!(!errors(&v, &device("    interfaces: {it: {address: 10.0.0.1}}\n")).is_empty());
 }

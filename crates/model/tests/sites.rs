@@ -370,3 +370,81 @@ fn site_values_reach_the_rules_as_written() {
         vec![(s("ser2net"), 6, vec![(4001, 4001), (4003, 4004)], vec![])]
     );
 }
+
+/// A multi-homed device (`good/interfaces.yaml` with profile `two-zone-gateway`): one group per
+/// interface, each with that interface's zone, address and MAC, and the rules of that
+/// interface's flows only — read off the profile by hand: `cloud-https` on `it`, `iec104` on
+/// `ot`, `syslog` on both.
+#[test]
+fn a_multi_homed_device_is_one_group_per_interface() {
+    let files = yaml_files(&fixtures("good"));
+    let (_, text) = files
+        .iter()
+        .find(|(n, _)| n == "interfaces.yaml")
+        .expect("fixture");
+    let policy = match site_text("interfaces.yaml", text, &profiles("good")) {
+        Ok(l) => l.value,
+        Err(d) => panic!("refused: {d:?}"),
+    };
+    // (id, interface, zone, addresses, number of MACs) of each group.
+    type Seen = (String, Option<String>, String, Vec<String>, usize);
+    let groups: Vec<Seen> = policy
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.id.clone(),
+                g.interface.clone(),
+                g.zone.clone(),
+                g.addresses.iter().map(ToString::to_string).collect(),
+                g.macs.len(),
+            )
+        })
+        .collect();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        groups,
+        vec![
+            (
+                s("gw.it"),
+                Some(s("it")),
+                s("office"),
+                vec![s("10.1.0.5/32")],
+                0
+            ),
+            (
+                s("gw.ot"),
+                Some(s("ot")),
+                s("field"),
+                vec![s("192.168.10.5/32")],
+                1
+            ),
+        ]
+    );
+    assert!(policy.groups.iter().all(|g| g.device() == "gw"));
+    let flows = |group: &str| -> Vec<(String, String)> {
+        policy
+            .rules
+            .iter()
+            .filter(|r| r.group == group)
+            .map(|r| {
+                let peers: Vec<String> = r.peers.prefixes.iter().map(ToString::to_string).collect();
+                (r.flow.clone(), peers.join(","))
+            })
+            .collect()
+    };
+    assert_eq!(
+        flows("gw.it"),
+        vec![
+            (s("cloud-https"), s("198.51.100.30/32")),
+            (s("syslog"), s("10.3.0.20/32"))
+        ]
+    );
+    assert_eq!(
+        flows("gw.ot"),
+        vec![
+            (s("iec104"), s("10.3.0.10/32")),
+            (s("syslog"), s("10.3.0.20/32"))
+        ]
+    );
+}

@@ -260,7 +260,9 @@ impl Netlink {
             return Ok(());
         }
         let (buf, acks) = batch(&self.table, ops, self.seq);
-        self.seq = self.seq.wrapping_add(u32::try_from(ops.len()).unwrap_or(0) + 2);
+        self.seq = self
+            .seq
+            .wrapping_add(u32::try_from(ops.len()).unwrap_or(0) + 2);
         let kernel = SocketAddrNetlink::new(0, 0);
         rustix::net::sendto(&self.fd, &buf, SendFlags::empty(), &kernel)
             .map_err(|e| Error::io("cannot send to nfnetlink", e.into()))?;
@@ -307,10 +309,7 @@ impl Netlink {
                     None => "an element".to_string(),
                 };
                 Err(Error::Rejected {
-                    detail: format!(
-                        "{what}: {}",
-                        std::io::Error::from_raw_os_error(errno)
-                    ),
+                    detail: format!("{what}: {}", std::io::Error::from_raw_os_error(errno)),
                 })
             }
         }
@@ -378,7 +377,10 @@ mod tests {
         let p = pair("2001:db8::2", "2001:db8::7");
         assert_eq!(key(&p).len(), 32);
         let o = ops(&[], std::slice::from_ref(&p));
-        assert_eq!(o, [Op::Add(&p, None), Op::Delete(&p), Op::Add(&p, Some(90))]);
+        assert_eq!(
+            o,
+            [Op::Add(&p, None), Op::Delete(&p), Op::Add(&p, Some(90))]
+        );
         let (_, acks) = batch("portolan", &o, u32::MAX);
         assert_eq!(acks, [0, 1, 2]);
     }

@@ -367,7 +367,10 @@ fn committer_commits_before_returning(backend: portolan_nft::commit::Backend) {
         set: "e_nosuch_v4".into(),
         ..pair("192.0.2.8", 60)
     };
-    assert!(c.write_split(&[bad.clone()], &[]).is_err(), "a fresh element of no set");
+    assert!(
+        c.write_split(std::slice::from_ref(&bad), &[]).is_err(),
+        "a fresh element of no set"
+    );
     match c.write(&[bad]) {
         Err(Error::Rejected { detail }) => {
             assert!(detail.contains("No such file or directory"), "{detail}")
@@ -405,21 +408,29 @@ fn committer_netlink_writes_ipv6_pairs() {
         peer: peer.parse().expect("addr"),
         timeout,
     };
-    c.write_split(&[p6("2001:db8:1::7", 120)], &[]).expect("fresh");
+    c.write_split(&[p6("2001:db8:1::7", 120)], &[])
+        .expect("fresh");
     c.write_split(&[p6("2001:db8:1::8", 30)], &[p6("2001:db8:1::7", 45)])
         .expect("fresh and refresh");
-    let mut got: Vec<(String, String, Option<u64>)> =
-        portolan_nft::elements::live_pairs(&s.at())
-            .expect("list")
-            .into_iter()
-            .map(|p| (p.device.to_string(), p.peer.to_string(), p.timeout))
-            .collect();
+    let mut got: Vec<(String, String, Option<u64>)> = portolan_nft::elements::live_pairs(&s.at())
+        .expect("list")
+        .into_iter()
+        .map(|p| (p.device.to_string(), p.peer.to_string(), p.timeout))
+        .collect();
     got.sort();
     assert_eq!(
         got,
         [
-            ("2001:db8::2".to_string(), "2001:db8:1::7".to_string(), Some(45)),
-            ("2001:db8::2".to_string(), "2001:db8:1::8".to_string(), Some(30)),
+            (
+                "2001:db8::2".to_string(),
+                "2001:db8:1::7".to_string(),
+                Some(45)
+            ),
+            (
+                "2001:db8::2".to_string(),
+                "2001:db8:1::8".to_string(),
+                Some(30)
+            ),
         ]
     );
     drop(c);

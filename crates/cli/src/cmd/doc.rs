@@ -42,9 +42,14 @@ fn cell(s: &str) -> String {
         .replace(['\n', '\r'], " ")
 }
 
-fn side(p: &Profile, id: &str) -> String {
+fn side(p: &Profile, f: &Flow, id: &str) -> String {
     if id == portolan_model::DEVICE {
-        return "device".into();
+        // A multi-homed device: the interface(s) the flow uses.
+        return match f.interfaces.as_slice() {
+            [] => "device".into(),
+            [one] => format!("device (interface {one})"),
+            many => format!("device (interfaces {})", many.join(", ")),
+        };
     }
     match p.endpoint(id) {
         Some(e) if !e.hosts.is_empty() => format!("{id} ({})", e.hosts.join(", ")),
@@ -95,11 +100,11 @@ fn row(p: &Profile, f: &Flow) -> String {
     format!(
         "| {} | {} | {} | {} | {} | {} | {} |\n",
         cell(&f.id),
-        cell(&side(p, &f.from)),
+        cell(&side(p, f, &f.from)),
         kind(f),
         cell(&app),
         cell(&dest_ports(f)),
-        cell(&side(p, &f.to)),
+        cell(&side(p, f, &f.to)),
         cell(desc.trim())
     )
 }
@@ -134,10 +139,10 @@ fn section(out: &mut String, p: &Profile, mode: Option<&str>) {
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
                 cell(&f.id),
                 cell(&inside),
-                cell(&side(p, &f.from)),
+                cell(&side(p, f, &f.from)),
                 cell(f.app.as_deref().unwrap_or("")),
                 cell(&dest_ports(f)),
-                cell(&side(p, &f.to)),
+                cell(&side(p, f, &f.to)),
                 cell(f.description.as_deref().unwrap_or(""))
             ));
         }
@@ -152,6 +157,25 @@ pub fn markdown(p: &Profile, mode: Option<&str>) -> String {
     }
     if !p.versions.is_empty() {
         out.push_str(&format!("Versions: {}\n\n", cell(&p.versions.join("; "))));
+    }
+    if !p.interfaces.is_empty() {
+        out.push_str(
+            "## Interfaces of the device\n\n| Interface | Description | Source |\n|---|---|---|\n",
+        );
+        for i in &p.interfaces {
+            let cites: Vec<String> = i
+                .source
+                .iter()
+                .map(|c| format!("{}: {}", c.doc, c.reference))
+                .collect();
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                cell(&i.id),
+                cell(i.description.as_deref().unwrap_or("")),
+                cell(&cites.join("; "))
+            ));
+        }
+        out.push('\n');
     }
     if p.modes.is_empty() {
         out.push_str("## Flows\n\n");

@@ -14,6 +14,9 @@ pub struct ShowJson<'a> {
     pub vendor: &'a str,
     pub product: &'a str,
     pub mode: Option<&'a str>,
+    /// A multi-homed device's interfaces (edition 2); absent when the profile declares none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub interfaces: &'a [portolan_model::Interface],
     pub flows: Vec<FlowJson<'a>>,
 }
 
@@ -33,6 +36,9 @@ pub struct FlowJson<'a> {
     pub description: Option<&'a str>,
     pub conditions: Vec<serde_json::Value>,
     pub inside: Option<&'a portolan_model::Inside>,
+    /// The device's interfaces the flow uses (edition 2); absent when it names none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub interface: &'a [String],
     pub source: &'a [portolan_model::Citation],
 }
 
@@ -64,6 +70,7 @@ pub fn flow_json(f: &Flow) -> FlowJson<'_> {
             .map(crate::contract::condition)
             .collect(),
         inside: f.inside.as_ref(),
+        interface: &f.interfaces,
         source: &f.source,
     }
 }
@@ -76,6 +83,7 @@ pub fn run(g: &CatalogArgs, a: &ShowArgs) -> anyhow::Result<Outcome> {
         vendor: &p.vendor,
         product: &p.product,
         mode: a.mode.as_deref(),
+        interfaces: &p.interfaces,
         flows: p.flows_in(a.mode.as_deref()).map(flow_json).collect(),
     };
     report::print(&a.out, "show", &json, || table(&p, a.mode.as_deref()))?;
@@ -111,7 +119,13 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
     ]);
     crate::table::fit(&mut t);
     for f in p.flows_in(mode) {
-        let mut notes: Vec<String> = f.conditions.iter().map(condition_text).collect();
+        let mut notes: Vec<String> = Vec::new();
+        match f.interfaces.as_slice() {
+            [] => {}
+            [one] => notes.push(format!("interface {one}")),
+            many => notes.push(format!("interfaces {}", many.join(", "))),
+        }
+        notes.extend(f.conditions.iter().map(condition_text));
         if let Some(i) = &f.inside {
             notes.push(format!(
                 "inside {}{}",
@@ -158,6 +172,17 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
                 2,
             ));
         }
+    }
+    for i in &p.interfaces {
+        let about = i
+            .description
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        out.push_str(&crate::table::wrap(
+            &format!("interface `{}`{about}", i.id),
+            2,
+        ));
     }
     for r in &p.requirements {
         out.push_str(&crate::table::wrap(&format!("requirement {}", r.line()), 2));

@@ -12,6 +12,7 @@ use crate::protocol::Protocol;
 use crate::raw::Spanned;
 use crate::raw_site::*;
 
+use super::bindings::Binding;
 use super::peers::bindings;
 use super::site::{SiteCtx, SiteProxy};
 use super::site_check::{self, Tally};
@@ -20,12 +21,27 @@ use super::values::Dev;
 /// A device checked against its profile and the site: every value its rules need, resolved
 /// and typed. Lowering ([`super::lower`]) reads only this, and reports nothing.
 pub(super) struct Checked<'a> {
-    pub group: &'a str,
     pub profile: &'a Profile,
-    /// The device's zone, for broadcast and multicast lowering.
-    pub zone: Option<&'a Zone>,
     /// The flows that apply, in the profile's order.
     pub flows: Vec<CheckedFlow<'a>>,
+}
+
+/// Where a checked device's flows are lowered: one IR group (the device, or one interface of
+/// a multi-homed device) and its zone, for broadcast and multicast lowering.
+pub(super) struct Placement<'a> {
+    pub group: &'a str,
+    /// The profile's interface the group is; `None`: the whole device, every flow.
+    pub interface: Option<&'a str>,
+    pub zone: Option<&'a Zone>,
+}
+
+impl CheckedFlow<'_> {
+    pub fn flow(&self) -> &Flow {
+        match self {
+            CheckedFlow::Documented { flow, .. } => flow,
+            CheckedFlow::Enforced(e) => e.flow,
+        }
+    }
 }
 
 /// One flow that applies to a checked device.
@@ -72,6 +88,7 @@ pub(super) fn device(
     sink: &mut Sink,
     ctx: &SiteCtx,
     d: &RawDevice,
+    bindings: &[Binding],
     p: &Profile,
     mode: Option<&str>,
     policy: &mut Policy,
@@ -80,7 +97,15 @@ pub(super) fn device(
     let (checked, mut findings) = check(sink, ctx, d, p, mode);
     let first_rule = policy.rules.len();
     let first_documented = policy.documented.len();
-    super::lower::device(checked, policy);
+    // Each binding gets the flows of its interface only (a device without interfaces: all).
+    for b in bindings {
+        let at = Placement {
+            group: &b.group,
+            interface: b.interface.as_deref(),
+            zone: ctx.zones.iter().find(|z| z.id == b.zone),
+        };
+        super::lower::device(&checked, &at, policy);
+    }
     site_check::names_need_dns(sink, ctx, d, &policy.rules[first_rule..]);
     findings.tally.documented = policy.documented.len() - first_documented;
     findings.tally.rules = policy.rules.len() - first_rule;
@@ -194,9 +219,7 @@ fn check<'a>(
         }
     }
     let checked = Checked {
-        group: &d.id.value,
         profile: p,
-        zone: ctx.zones.iter().find(|z| z.id == d.zone.value),
         flows: out,
     };
     let findings = Findings {

@@ -8,20 +8,23 @@
 use crate::ir::*;
 use crate::profile::{Flow, Initiation, IpFamily};
 
-use super::device::{Checked, CheckedFlow};
+use super::device::{Checked, CheckedFlow, Placement};
 
-/// Appends the device's rules and documented flows to `policy`, in the profile's flow order.
-pub(super) fn device(dev: Checked, policy: &mut Policy) {
+/// Appends the rules and documented flows of the device's binding `at` to `policy`, in the
+/// profile's flow order: for one interface of a multi-homed device, that interface's flows
+/// only.
+pub(super) fn device(dev: &Checked, at: &Placement, policy: &mut Policy) {
     let documented = |f: &Flow, reason: &str| Documented {
-        group: dev.group.to_string(),
+        group: at.group.to_string(),
         profile: dev.profile.id.clone(),
         flow: f.id.clone(),
         reason: reason.to_string(),
     };
-    for flow in dev.flows {
+    let here = |f: &Flow| at.interface.is_none_or(|i| dev.profile.flow_uses(f, i));
+    for flow in dev.flows.iter().filter(|c| here(c.flow())) {
         let e = match flow {
             CheckedFlow::Documented { flow, reason } => {
-                policy.documented.push(documented(flow, &reason));
+                policy.documented.push(documented(flow, reason));
                 continue;
             }
             CheckedFlow::Enforced(e) => e,
@@ -30,7 +33,7 @@ pub(super) fn device(dev: Checked, policy: &mut Policy) {
         if let Some(via) = &e.via {
             // The leg to the proxy, only: the flow's peers are the proxy's to reach.
             policy.rules.push(Rule {
-                group: dev.group.to_string(),
+                group: at.group.to_string(),
                 profile: dev.profile.id.clone(),
                 flow: f.id.clone(),
                 initiator: Initiator::Device,
@@ -57,14 +60,20 @@ pub(super) fn device(dev: Checked, policy: &mut Policy) {
             Initiation::Either => &[Initiator::Device, Initiator::Peer],
         };
         // Broadcast and multicast: rules on what the firewall sees, the rest documented.
-        let lowered = crate::cast::lower(f, e.peers, dev.zone, IpProto::new(e.protocol), &e.ports);
+        let lowered = crate::cast::lower(
+            f,
+            e.peers.clone(),
+            at.zone,
+            IpProto::new(e.protocol),
+            &e.ports,
+        );
         if let Some(why) = &lowered.documented {
             policy.documented.push(documented(f, why));
         }
         for shape in lowered.rules {
             for ini in initiators {
                 policy.rules.push(Rule {
-                    group: dev.group.to_string(),
+                    group: at.group.to_string(),
                     profile: dev.profile.id.clone(),
                     flow: f.id.clone(),
                     initiator: *ini,

@@ -168,8 +168,20 @@ pub(super) fn addresses(
             "give its addresses or prefix under `addresses`",
         );
     }
+    claim(sink, &d.id.value, &d.addresses, zone, claimed)
+}
+
+/// Addresses of one binding (a device, or one interface of a multi-homed device, `owner`):
+/// each inside `zone`'s networks (where it lists any) and claimed by no other binding.
+pub(super) fn claim(
+    sink: &mut Sink,
+    owner: &str,
+    given: &[Spanned<String>],
+    zone: Option<&Zone>,
+    claimed: &mut Claims,
+) -> Vec<IpNet> {
     let mut addresses = Vec::new();
-    for a in &d.addresses {
+    for a in given {
         let Some(n) = net(sink, a) else { continue };
         if let Some(z) = zone {
             if !z.networks.is_empty() && !z.networks.iter().any(|zn| zn.contains(&n)) {
@@ -178,7 +190,7 @@ pub(super) fn addresses(
                     pos(a),
                     Code::AddressOutsideZone,
                     format!("{n} is not inside zone `{}` ({})", z.id, nets.join(", ")),
-                    "fix the address, or the device's zone",
+                    "fix the address, or the zone it is bound to",
                 );
             }
         }
@@ -186,11 +198,11 @@ pub(super) fn addresses(
             sink.error(
                 pos(a),
                 Code::AddressConflict,
-                format!("{n} is also claimed by device `{other}`"),
-                "each address belongs to one device or group",
+                format!("{n} is also claimed by `{other}`"),
+                "each address belongs to one device, group or interface",
             );
         }
-        claimed.insert(n, &d.id.value);
+        claimed.insert(n, owner);
         addresses.push(n);
     }
     addresses
@@ -205,7 +217,8 @@ pub(super) fn zones_without_interface(sink: &mut Sink, raw: &RawSite) {
         let bound = format!("zone:{id}");
         crate::work::visit(raw.devices.value.len());
         let used = raw.devices.value.iter().any(|d| {
-            &d.zone.value == id
+            d.zone.as_ref().is_some_and(|z| &z.value == id)
+                || d.interfaces.values().any(|b| &b.value.zone.value == id)
                 || d.bind
                     .values()
                     .any(|b| b.value.iter().any(|x| x.value.trim() == bound))

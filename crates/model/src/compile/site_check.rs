@@ -754,7 +754,13 @@ pub(super) fn accepts(sink: &mut Sink, raw: &RawSite, policy: &crate::ir::Policy
             );
         }
         let group = match &a.device {
-            Some(d) => match policy.groups.iter().find(|g| g.id == d.value) {
+            // A multi-homed device is named by its id (any of its interface groups has its
+            // profile) or by one group, `DEVICE.INTERFACE`.
+            Some(d) => match policy
+                .groups
+                .iter()
+                .find(|g| g.id == d.value || g.device() == d.value)
+            {
                 Some(g) => Some(g),
                 None => {
                     if !raw.devices.value.iter().any(|x| x.id.value == d.value) {

@@ -44,6 +44,8 @@ codes! {
     IcmpTypeNotAllowed = "icmp-type-not-allowed",
     InitiationMismatch = "initiation-mismatch",
     InsidePortMismatch = "inside-port-mismatch",
+    /// A flow names no `interface:` in a profile that declares several (edition 2).
+    InterfaceRequired = "interface-required",
     InvalidAddress = "invalid-address",
     InvalidBinding = "invalid-binding",
     InvalidCast = "invalid-cast",
@@ -99,6 +101,8 @@ codes! {
     /// A choice group that holds a single flow in some mode: nothing to choose from.
     SingleFlowChoice = "single-flow-choice",
     TabIndent = "tab-indent",
+    /// A site device leaves one of its profile's `interfaces` without an address and zone.
+    UnboundInterface = "unbound-interface",
     UnboundRole = "unbound-role",
     UnboundService = "unbound-service",
     /// A site's `choose:` names a choice group the profile lacks.
@@ -108,6 +112,9 @@ codes! {
     UnknownFeature = "unknown-feature",
     UnknownField = "unknown-field",
     UnknownFlow = "unknown-flow",
+    /// A flow's `interface:` or a site device's `interfaces:` key names an interface the
+    /// profile does not declare.
+    UnknownInterface = "unknown-interface",
     UnknownMode = "unknown-mode",
     UnknownParam = "unknown-param",
     UnknownProfile = "unknown-profile",
@@ -129,6 +136,8 @@ codes! {
     VersionUnknown = "version-unknown",
     WildcardNotLeftmost = "wildcard-not-leftmost",
     YamlSyntax = "yaml-syntax",
+    /// A site device gives both its own `zone:`/`addresses:` and per-interface bindings.
+    ZoneAndInterfaces = "zone-and-interfaces",
     ZoneWithoutInterface = "zone-without-interface",
 }
 

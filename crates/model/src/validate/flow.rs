@@ -540,6 +540,7 @@ impl Ctx<'_> {
             url_path,
             auth,
             proxy,
+            interfaces: self.flow_interfaces(sink, f, &self.interfaces),
             ike: f.ike.as_ref().map(|c| crypto(sink, c)),
             esp: f.esp.as_ref().map(|c| crypto(sink, c)),
         }
