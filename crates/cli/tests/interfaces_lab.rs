@@ -200,8 +200,8 @@ fn show_and_doc_render_the_interfaces() {
     let catalog = profile.to_str().expect("utf-8");
     let run = |args: &[&str]| {
         let out = portolan()
-            .args(["--catalog", catalog])
             .args(args)
+            .args(["--catalog", catalog])
             .output()
             .expect("runs");
         assert_eq!(out.status.code(), Some(0), "{args:?}");
