@@ -158,3 +158,18 @@ fn the_proxy_needs_an_address_and_a_port() {
     let e = compile(&site("  proxy: {at: [], port: 70000}\n", "")).expect_err("refused");
     assert_eq!(e, ["invalid-service 12:15", "invalid-port 12:25"]);
 }
+
+/// Least privilege: a proxy given as a network would open its port on every address in it,
+/// so only host addresses are accepted.
+#[test]
+fn the_proxy_is_a_host_not_a_network() {
+    // Line 12 is `  proxy: {at: [10.99.0.0/24], port: 3128}`: the list at column 15.
+    let e = compile(&site("  proxy: {at: [10.99.0.0/24], port: 3128}\n", "")).expect_err("refused");
+    assert_eq!(e, ["invalid-service 12:15"]);
+    let p = compile(&site(
+        "  proxy: {at: [10.99.0.8/32], port: 3128}\n",
+        "    proxy: true\n",
+    ))
+    .expect("a /32 is one host");
+    assert!(rules(&p).contains(&r("api", "3128", "10.99.0.8/32")));
+}

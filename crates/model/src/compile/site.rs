@@ -95,6 +95,22 @@ fn proxy(sink: &mut Sink, raw: &RawSite) -> Option<SiteProxy> {
             );
             return None;
         }
+        // A proxy listens on addresses, not on networks: a prefix would open the proxy's
+        // port to every host in it, wider than any profile states.
+        Provider::Prefixes(prefixes)
+            if prefixes
+                .iter()
+                .any(|n| n.prefix_len() != n.max_prefix_len()) =>
+        {
+            sink.error(
+                pos(&p.value.at),
+                Code::InvalidService,
+                "the proxy is given as a network: a device would reach the proxy's port on \
+                 every address in it",
+                "list the proxy's own addresses, such as `at: [10.99.0.8]`",
+            );
+            return None;
+        }
         Provider::Prefixes(prefixes) => Peers {
             prefixes,
             ..Peers::default()
