@@ -97,6 +97,20 @@ impl Drop for Kids {
     }
 }
 
+/// With `PORTOLAN_TEST_KAFKA_LOGS=DIR`, the broker's and the workers' standard error go to
+/// files there (set `RUST_LOG` for tansu's, `PORTOLAN_KAFKA_DEBUG` for librdkafka's).
+fn log_file(what: &str, otherwise: fn() -> Stdio) -> Stdio {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    match std::env::var_os("PORTOLAN_TEST_KAFKA_LOGS") {
+        Some(d) => {
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = Path::new(&d).join(format!("{what}-{}-{n}.log", std::process::id()));
+            Stdio::from(std::fs::File::create(path).expect("a log file"))
+        }
+        None => otherwise(),
+    }
+}
+
 struct Broker {
     bin: PathBuf,
     addr: String,
@@ -120,8 +134,8 @@ impl Broker {
                 &url,
             ])
             .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log_file("tansu-out", Stdio::null))
+            .stderr(log_file("tansu", Stdio::null))
             .spawn()
             .expect("tansu starts");
         let b = Broker {
@@ -366,7 +380,7 @@ fn worker(dir: &Path, broker: &Broker, topic: &str, group: &str) -> Child {
         .arg(format!("kafka://{}/{topic}", broker.addr))
         .args(["--group", group, "--every", "1", "--format", "json"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(log_file("worker", Stdio::piped))
         .spawn()
         .expect("a worker starts")
 }
@@ -477,12 +491,33 @@ fn three_workers_over_six_partitions_find_what_one_audit_finds() {
     assert!(records >= lines.len() as u64, "{totals:?}");
 }
 
+/// Records keep coming while one worker dies (SIGKILL, nothing closed or committed) and, once
+/// the group has noticed, a third worker joins: no finding is lost and none is counted twice
+/// after de-duplication by id.
+///
+/// The death and the join are a session timeout apart because of tansu 0.6.0's group
+/// coordinator: it answers each JoinGroup at once instead of waiting, as Kafka's coordinator
+/// does, for every known member to rejoin (up to the rebalance timeout), so a member that
+/// joins while a dead one is still in the group gets an assignment that gives the dead one
+/// partitions, and after the dead one is evicted the next generation can leave them
+/// unassigned (`the_broker_reassigns_a_dead_members_partitions_when_another_joins_at_once`
+/// keeps that case, ignored).
 #[test]
-#[ignore = "flaky against tansu 0.6.0: passed 2 of 4 runs; in the others every record of one \
-            partition's second half stayed unconsumed for 60 s after the kill (all of two \
-            devices' findings missing, none extra): not yet known whether the dead member keeps \
-            its partitions at the broker or the new owner's fetch stalls. Run with --ignored."]
 fn a_worker_killed_and_one_added_lose_and_double_count_nothing() {
+    killed_and_added(Duration::from_secs(9));
+}
+
+/// The same with the join right after the death: fails against tansu 0.6.0 about half the
+/// time (every record of the dead member's partitions stays unconsumed), see above.
+#[test]
+#[ignore = "tansu 0.6.0's coordinator completes a join without waiting for the other members, \
+            so a member joining while a dead one is still in the group can leave the dead \
+            one's partitions unassigned; passes against a coordinator that waits"]
+fn the_broker_reassigns_a_dead_members_partitions_when_another_joins_at_once() {
+    killed_and_added(Duration::ZERO);
+}
+
+fn killed_and_added(gap: Duration) {
     let Some(bin) = tansu() else { return };
     let broker = Broker::start(bin);
     broker.topic("flows", 6);
@@ -506,16 +541,27 @@ fn a_worker_killed_and_one_added_lose_and_double_count_nothing() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+    eprintln!("{:.3}: SIGKILL to the first worker", epoch());
     for k in &mut killed.0 {
         k.kill().expect("SIGKILL");
         k.wait().expect("reaped");
     }
-    let c = worker(dir.path(), &broker, "flows", "gk");
+    // The rest of the stream arrives while the dead worker still holds its partitions.
     broker.produce("flows", &keyed(&lines[half..]));
+    eprintln!("{:.3}: second half produced", epoch());
+    std::thread::sleep(gap);
+    let c = worker(dir.path(), &broker, "flows", "gk");
+    eprintln!("{:.3}: third worker started", epoch());
     let got = wait_for(&broker, "flows.findings", expected.len());
+    // Let the third worker's first windows close too, so that it has audited something.
+    std::thread::sleep(Duration::from_secs(3));
     let tb = stop(b);
     let tc = stop(c);
     eprintln!("survivors: {tb} {tc}");
+    // The survivor took the dead worker's partitions and handed some to the newcomer, which
+    // audited records of its own.
+    assert!(tb["revoked"].as_u64() > Some(0), "{tb}");
+    assert!(tc["records"].as_u64() > Some(0), "{tc}");
     let got = broker.findings("flows.findings").max_by_len(got);
     let found = distinct(&got);
     let missing: Vec<_> = expected.difference(&found).collect();
@@ -529,6 +575,13 @@ fn a_worker_killed_and_one_added_lose_and_double_count_nothing() {
         "{} distinct findings, {copies} delivered (duplicates from re-read windows are expected)",
         got.len()
     );
+}
+
+fn epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 trait MaxByLen {

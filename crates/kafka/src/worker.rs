@@ -246,9 +246,35 @@ pub struct Ctx {
     config: Config,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// librdkafka's log lines (with `PORTOLAN_KAFKA_DEBUG` set: its debug contexts) on
+    /// standard error, where a worker's warnings go.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        eprintln!("kafka {level:?} {fac}: {log_message}");
+    }
+}
 
 impl ConsumerContext for Ctx {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if std::env::var_os("PORTOLAN_KAFKA_DEBUG").is_some() {
+            let ps = |tpl: &TopicPartitionList| {
+                tpl.elements()
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect::<Vec<_>>()
+            };
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            match rebalance {
+                Rebalance::Assign(tpl) => eprintln!("kafka {t:.3}: assigned {:?}", ps(tpl)),
+                Rebalance::Revoke(tpl) => eprintln!("kafka {t:.3}: revoked {:?}", ps(tpl)),
+                Rebalance::Error(e) => eprintln!("kafka {t:.3}: rebalance error {e}"),
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let ps: Vec<i32> = tpl
@@ -424,6 +450,10 @@ fn client(brokers: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers)
         .set("broker.address.family", "v4");
+    // librdkafka's debug contexts (`cgrp`, `fetch`, `all`, ...) for a misbehaving group.
+    if let Ok(d) = std::env::var("PORTOLAN_KAFKA_DEBUG") {
+        c.set("debug", d).set("log_level", "7");
+    }
     c
 }
 
