@@ -4,7 +4,9 @@
 #     >= 1.7x one), 6 partitions, every record a goflow2 FlowMessage (protobuf) that is one
 #     violating flow, so one finding per record; all records are produced first, then the
 #     workers start, and the rate is taken between the 10th and 90th percentile of findings
-#     read back (group joins and start-up are left out);
+#     read back (group joins and start-up are left out); once with every record violating
+#     (a finding per record, which the broker takes and serves again), once with one record
+#     in 100 violating, each with the CPU seconds the broker and the workers spent;
 #   - produce-to-finding latency (p50/p99) at a steady rate with one worker and 1-second
 #     windows: each record's flow start is its produce time, each finding's `first` is read
 #     when the finding arrives;
@@ -14,7 +16,7 @@
 # and the driver share this machine's cores, which the figures include.
 #
 # Needs cargo and the tansu broker (scripts/test.sh builds it).
-# Usage: bench/kafka.sh     Environment: RECORDS (200000), RATE (2000), SECONDS (10),
+# Usage: bench/kafka.sh     Environment: RECORDS (200000), RATE (2000), SECONDS (10), WINDOW (2000),
 # PROFILE=debug to check the script quickly (its figures are not the benchmark), KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,5 +71,5 @@ broker_pid=$!
 for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 
 echo "bench: $profile build, load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores" >&2
-BROKER="127.0.0.1:$port" TANSU="$TANSU" PORTOLAN="target/$profile/portolan" SITE="$dir/site.yaml" \
+BROKER="127.0.0.1:$port" BROKER_PID="$broker_pid" TANSU="$TANSU" PORTOLAN="target/$profile/portolan" SITE="$dir/site.yaml" \
   "target/$profile/examples/kafka_bench"

@@ -4,7 +4,8 @@
 //!
 //! Environment: BROKER (host:port), TANSU (the broker binary, for `topic create`), PORTOLAN
 //! (the binary), SITE (the site file), RECORDS (default 200000), PARTITIONS (default 6),
-//! RATE (latency phase, records/s, default 2000), SECONDS (latency phase, default 10).
+//! RATE (latency phase, records/s, default 2000), SECONDS (latency phase, default 10),
+//! WINDOW (the throughput phase's `--window-records`, default 2000), BROKER_PID.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,8 +26,16 @@ fn now_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0))
 }
 
+/// Clock ticks per second of /proc/PID/stat's times (USER_HZ, 100 on Linux).
+const TICKS: f64 = 100.0;
+
 struct Bench {
     broker: String,
+    /// `--window-records` of the throughput phase's workers (WINDOW): small enough that
+    /// findings stream out rather than come in a few bursts.
+    window: String,
+    /// The broker's process, for its CPU time (BROKER_PID).
+    broker_pid: Option<u32>,
     tansu: String,
     portolan: String,
     site: String,
@@ -36,18 +45,29 @@ struct Bench {
 /// Record `i`: device 10.20.(i/250 % 4).(i%250+1) to 198.51.100.9:9999/tcp (a port the profile
 /// does not state: every record is one violating flow, one finding).
 fn record(i: u64, start_ns: u64) -> (String, Vec<u8>) {
+    record_mixed(i, start_ns, 1)
+}
+
+/// Record `i` as [`record`] when `i` is a multiple of `every`, else the device's query to the
+/// site's resolver 10.20.255.1:53/udp, a flow the profile states (conforming, no finding).
+fn record_mixed(i: u64, start_ns: u64, every: u64) -> (String, Vec<u8>) {
     let d = i % 1000;
+    let violating = i % every == 0;
     let dev = [10, 20, (d / 250) as u8, (d % 250 + 1) as u8];
     let sport = 1024 + (i / 1000) as u32;
     let m = FlowMessage {
         r#type: 4,
         src_addr: dev.to_vec(),
-        dst_addr: vec![198, 51, 100, 9],
+        dst_addr: if violating {
+            vec![198, 51, 100, 9]
+        } else {
+            vec![10, 20, 255, 1]
+        },
         bytes: 400,
         packets: 4,
-        proto: 6,
+        proto: if violating { 6 } else { 17 },
         src_port: sport,
-        dst_port: 9999,
+        dst_port: if violating { 9999 } else { 53 },
         time_flow_start_ns: start_ns,
         time_flow_end_ns: start_ns + 1_000_000,
         ..FlowMessage::default()
@@ -132,22 +152,26 @@ impl Bench {
             .expect("worker")
     }
 
-    /// Records per second with `w` workers: all records produced first, then the workers
-    /// started; the rate between the 10th and the 90th percentile of findings seen.
-    fn throughput(&self, w: usize, n: u64) -> f64 {
-        let topic = format!("tput{w}");
+    /// Records per second with `w` workers, one record in `every` violating (the others
+    /// conforming): all records produced first, then the workers started; the rate between
+    /// the 10th and the 90th percentile of findings seen. Also the CPU seconds the broker
+    /// and the workers spent from the workers' start to the 90th percentile.
+    fn throughput(&self, w: usize, n: u64, every: u64) -> (f64, f64, f64) {
+        let topic = format!("tput{w}x{every}");
         self.topics(&topic);
         let p = self.producer();
         let t0 = now_ns();
         for i in 0..n {
-            let (k, v) = record(i, t0);
+            let (k, v) = record_mixed(i, t0, every);
             Self::send(&p, &topic, &k, &v);
         }
         p.flush(Duration::from_secs(120)).expect("produced");
         let c = self.findings_consumer(&format!("{topic}.findings"));
+        let broker0 = self.broker_pid.map_or(0, cpu_ticks);
         let mut kids: Vec<Child> = (0..w)
-            .map(|_| self.worker(&topic, &format!("bench{w}"), "1", "20000"))
+            .map(|_| self.worker(&topic, &format!("bench{w}x{every}"), "1", &self.window))
             .collect();
+        let n = n.div_ceil(every);
         let (lo, hi) = (n / 10, n * 9 / 10);
         let mut seen = 0u64;
         let (mut t_lo, mut t_hi) = (None, None);
@@ -166,14 +190,17 @@ impl Bench {
                 }
             }
         }
+        let broker_cpu = self.broker_pid.map_or(0, cpu_ticks).saturating_sub(broker0);
+        let workers_cpu: u64 = kids.iter().map(|k| cpu_ticks(k.id())).sum();
         for k in &mut kids {
             let _ = k.kill();
             let _ = k.wait();
         }
-        match (t_lo, t_hi) {
-            (Some(a), Some(b)) => (hi - lo) as f64 / (b - a).as_secs_f64(),
+        let rate = match (t_lo, t_hi) {
+            (Some(a), Some(b)) => ((hi - lo) * every) as f64 / (b - a).as_secs_f64(),
             _ => 0.0,
-        }
+        };
+        (rate, broker_cpu as f64 / TICKS, workers_cpu as f64 / TICKS)
     }
 
     /// Produce-to-finding latency at `rate` records/s for `secs` seconds, `w` workers.
@@ -284,6 +311,10 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn main() {
     let b = Bench {
         broker: env("BROKER", "127.0.0.1:9092"),
+        window: env("WINDOW", "2000"),
+        broker_pid: std::env::var("BROKER_PID")
+            .ok()
+            .and_then(|p| p.parse().ok()),
         tansu: env("TANSU", "tansu"),
         portolan: env("PORTOLAN", "target/release/portolan"),
         site: env("SITE", "site.yaml"),
@@ -292,14 +323,25 @@ fn main() {
     let n: u64 = env("RECORDS", "200000").parse().expect("RECORDS");
     let rate: u64 = env("RATE", "2000").parse().expect("RATE");
     let secs: u64 = env("SECONDS", "10").parse().expect("SECONDS");
-    let one = b.throughput(1, n);
-    println!(
-        "throughput, 1 worker:  {one:.0} records/s ({n} records, {} partitions)",
-        b.partitions
-    );
-    let two = b.throughput(2, n);
-    println!("throughput, 2 workers: {two:.0} records/s");
-    println!("ratio 2/1: {:.2} (goal >= 1.7)", two / one);
+    // Every record a finding (the broker also takes a finding per record and serves it to
+    // the reader), then one record in 100 (the broker mostly serves the workers' fetches).
+    for every in [1, 100] {
+        let what = if every == 1 {
+            "every record violating".to_string()
+        } else {
+            format!("one record in {every} violating")
+        };
+        let (one, b1, w1) = b.throughput(1, n, every);
+        println!(
+            "throughput, {what}, 1 worker:  {one:.0} records/s ({n} records, {} partitions); CPU s broker {b1:.2}, worker {w1:.2}",
+            b.partitions
+        );
+        let (two, b2, w2) = b.throughput(2, n, every);
+        println!(
+            "throughput, {what}, 2 workers: {two:.0} records/s; CPU s broker {b2:.2}, workers {w2:.2}"
+        );
+        println!("ratio 2/1, {what}: {:.2} (goal >= 1.7)", two / one);
+    }
     let (p50, p99, seen) = b.latency(1, rate, secs);
     println!(
         "latency produce -> finding, 1 worker, {rate} records/s for {secs} s, windows of 1 s: p50 {:.3} s, p99 {:.3} s ({seen} findings)",

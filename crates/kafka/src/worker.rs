@@ -255,6 +255,14 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
+    /// An asynchronous commit that failed is told on standard error; the next commit of the
+    /// partition covers it, or its next owner re-reads (findings keep their ids).
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _: &TopicPartitionList) {
+        if let Err(e) = result {
+            eprintln!("warning: kafka: a commit failed: {e}");
+        }
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if std::env::var_os("PORTOLAN_KAFKA_DEBUG").is_some() {
             let ps = |tpl: &TopicPartitionList| {
@@ -283,7 +291,7 @@ impl ConsumerContext for Ctx {
                 .filter(|e| e.topic() == self.config.topic)
                 .map(|e| e.partition())
                 .collect();
-            let r = self.close(consumer, &ps, true);
+            let r = self.close(consumer, &ps, true, CommitMode::Sync);
             let mut s = self.lock();
             s.totals.revoked += ps.len() as u64;
             if let Err(e) = r {
@@ -355,11 +363,18 @@ impl Ctx {
 
     /// Closes the windows of `ps`: judges their flows, produces the findings, waits for every
     /// delivery, then commits. `drop` forgets the partitions' state (revocation).
+    ///
+    /// `mode`: a window closed in passing commits asynchronously (the worker reads on
+    /// without a round trip to the coordinator; the commit is still sent only after its
+    /// findings were delivered, and one lost is covered by the next, or costs a re-read
+    /// whose findings carry the same ids); a revocation and the last close wait for it, so
+    /// that the partition's next owner starts where this one stopped.
     fn close(
         &self,
         consumer: &BaseConsumer<Ctx>,
         ps: &[i32],
         drop: bool,
+        mode: CommitMode,
     ) -> Result<(), WorkerError> {
         let mut offsets = TopicPartitionList::new();
         {
@@ -440,7 +455,7 @@ impl Ctx {
             return Err(WorkerError::Undelivered(failed, first));
         }
         if offsets.count() > 0 {
-            consumer.commit(&offsets, CommitMode::Sync)?;
+            consumer.commit(&offsets, mode)?;
         }
         Ok(())
     }
@@ -519,11 +534,15 @@ pub fn run(
                 .map(|(k, _)| *k)
                 .collect();
             if !due.is_empty() {
-                consumer.context().close(&consumer, &due, false)?;
+                consumer
+                    .context()
+                    .close(&consumer, &due, false, CommitMode::Async)?;
             }
         }
         let all: Vec<i32> = consumer.context().lock().parts.keys().copied().collect();
-        consumer.context().close(&consumer, &all, false)
+        consumer
+            .context()
+            .close(&consumer, &all, false, CommitMode::Sync)
     })();
     consumer.unsubscribe();
     result?;
