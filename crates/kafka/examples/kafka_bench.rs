@@ -52,7 +52,7 @@ fn record(i: u64, start_ns: u64) -> (String, Vec<u8>) {
 /// site's resolver 10.20.255.1:53/udp, a flow the profile states (conforming, no finding).
 fn record_mixed(i: u64, start_ns: u64, every: u64) -> (String, Vec<u8>) {
     let d = i % 1000;
-    let violating = i % every == 0;
+    let violating = i.is_multiple_of(every);
     let dev = [10, 20, (d / 250) as u8, (d % 250 + 1) as u8];
     let sport = 1024 + (i / 1000) as u32;
     let m = FlowMessage {
