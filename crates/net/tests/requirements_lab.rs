@@ -55,7 +55,7 @@ requirements:
     source: {doc: net, ref: "Addressing"}
   - kind: dns
     text: the device resolves its cloud and its update server
-    names: [present.test, absent.test]
+    names: [present.test, absent.test, slow.test]
     source: {doc: net, ref: "DNS, names"}
   - kind: dns
     text: the device asks these resolvers whatever DHCP says
@@ -132,13 +132,16 @@ fn requirements_against_dnsmasq_dhcp_and_dns() {
         "--dhcp-option=42,10.77.0.123",
         "--dhcp-option=150,10.77.0.69",
     ]);
-    // DNS: present.test is 10.77.0.5 with TTL 120; every other name under test. is NXDOMAIN.
+    // DNS: present.test is 10.77.0.5 with TTL 120; slow.test waits on a missing upstream;
+    // every other name under test. is NXDOMAIN.
     lab.serve_dns(
         &["10.77.0.1", "10.77.0.2"],
         &[
             "--local=/test/",
             "--host-record=present.test,10.77.0.5",
             "--local-ttl=120",
+            // slow.test is forwarded to an upstream that does not exist: no answer in time.
+            "--server=/slow.test/10.77.0.250",
         ],
         "using only locally-known addresses for test",
     );
@@ -151,6 +154,7 @@ fn requirements_against_dnsmasq_dhcp_and_dns() {
             row(Kind::DhcpOption, "", "skipped", Verdict::Skip),
             row(Kind::MustResolve, "present.test", "resolved", Verdict::Pass),
             row(Kind::MustResolve, "absent.test", "nxdomain", Verdict::Fail),
+            row(Kind::MustResolve, "slow.test", "timeout", Verdict::Fail),
             row(
                 Kind::HardCodedResolver,
                 "10.77.0.1",
@@ -182,6 +186,10 @@ fn requirements_against_dnsmasq_dhcp_and_dns() {
         checks[2].remedy.as_deref(),
         Some("make 10.77.0.1:53 resolve absent.test: it answers NXDOMAIN (check its forwarders, local zones and block lists) — Needy sensor, requirement “the device resolves its cloud and its update server” (net: DNS, names)")
     );
+    assert_eq!(
+        checks[3].remedy.as_deref(),
+        Some("make 10.77.0.1:53 answer for slow.test: check that it runs, that its upstream servers answer, and that UDP and TCP 53 from 10.77.0.99 to it are allowed — Needy sensor, requirement “the device resolves its cloud and its update server” (net: DNS, names)")
+    );
     assert!(!r.ok(), "a name that must resolve does not: exit 1");
     assert_eq!(
         r.stage(Stage::Requirements).map(|s| s.verdict),
@@ -209,6 +217,7 @@ fn requirements_against_dnsmasq_dhcp_and_dns() {
             row(Kind::DhcpOption, "150", "offered", Verdict::Pass),
             row(Kind::MustResolve, "present.test", "resolved", Verdict::Pass),
             row(Kind::MustResolve, "absent.test", "nxdomain", Verdict::Fail),
+            row(Kind::MustResolve, "slow.test", "timeout", Verdict::Fail),
             row(
                 Kind::HardCodedResolver,
                 "10.77.0.1",
@@ -232,7 +241,7 @@ fn requirements_against_dnsmasq_dhcp_and_dns() {
         Some("configure the DHCP server 10.77.0.1 to hand out option 6 (domain name server) to 10.77.0.99 — Needy sensor, requirement “DHCP gives a router, DNS servers, NTP servers and the TFTP server” (net: Addressing)")
     );
     assert_eq!(
-        checks[7].remedy.as_deref(),
+        checks[8].remedy.as_deref(),
         Some("allow UDP and TCP 53 from 10.77.0.99 to 10.77.0.2: the device asks it whatever DHCP says — Needy sensor, requirement “the device asks these resolvers whatever DHCP says” (net: DNS, resolvers)")
     );
     assert!(
@@ -271,7 +280,7 @@ fn requirements_against_dnsmasq_dhcp_and_dns() {
         stage["checks"][1]["requirement"]["source"][0]["ref"],
         "Addressing"
     );
-    assert_eq!(stage["checks"][7]["kind"], "hard-coded-resolver");
+    assert_eq!(stage["checks"][8]["kind"], "hard-coded-resolver");
 }
 
 fn ip_add(lab: &DhcpLab, addr: &str) {
