@@ -111,7 +111,10 @@ kinds["apply-confirm"]=doc("apply-confirm","apply --confirmed",{"outcome":{"enum
     "token":S(),"seconds_ago":I(),"detail":S()},["outcome"])
 kinds["enforce-status"]=doc("enforce-status","enforce --status",{"site":S(),"elements":A(O({"set":S(),"device":S(),"peer":S(),"group":S(),"flow":S(),"expires":I(),"timeout":I()},["set","device","peer"]))},["site","elements"])
 kinds["probe"]=doc("probe","probe",{"site":S(),"device":S(),"profile":S(),"verdict":S(),
-    "stages":A(O({"stage":S(),"verdict":S(),"checks":A(O({"kind":S(),"verdict":S(),"detail":S(),"flow":S(),"protocol":R("protocol")},["kind","verdict"]))},["stage","verdict"])),
+    "stages":A(O({"stage":S(),"verdict":S(),"checks":A(O({"kind":S(),"verdict":S(),"detail":S(),"flow":S(),"protocol":R("protocol"),
+        "requirement":O({"index":I(),"kind":{"enum":["addressing","link","credentials","dns"]},"text":S(),"source":A(R("citation"))},["index","kind","text","source"],
+            {"description":"The profile requirement (edition 2, `requirements[index]`) a check of the `requirements` stage is about."}),
+        "dhcp_option":{"type":"integer","minimum":1,"maximum":254,"description":"The DHCP option code (RFC 2132) a `dhcp-option` check is about."}},["kind","verdict"]))},["stage","verdict"])),
     "remedies":A(S())},["device","profile","stages","verdict"])
 # A scanned port's protocol: the contract's protocol object, TCP or UDP only.
 SCAN_PROTO={"description":"The port's protocol, as everywhere: {\"name\", \"number\"}; a scan knows TCP and UDP.",

@@ -660,7 +660,10 @@ pub struct ProbeArgs {
     pub ttl_queries: u32,
     /// Also try a real DHCP exchange (needs root): broadcast a DHCPDISCOVER on the device
     /// network's interface and report the offer (address, server, router, DNS servers, lease),
-    /// or its absence. Waits --timeout per attempt, at least 4 s.
+    /// or its absence, and which DHCP options the profile's requirements need (`dhcp_options`)
+    /// the offer gives or lacks; the DISCOVER asks for them. No lease is taken: a DISCOVER
+    /// only, never a DHCPREQUEST, so the server forgets its offer. Without --dhcp those
+    /// options are reported as skipped. Waits --timeout per attempt, at least 4 s.
     #[arg(long)]
     pub dhcp: bool,
     /// The interface facing the device's network, for --dhcp (default: the default route's,

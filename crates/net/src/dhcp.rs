@@ -73,12 +73,26 @@ pub enum MessageType {
     Offer = 2,
 }
 
+/// What every DISCOVER asks for in its parameter request list (RFC 2132 §9.8): a subnet
+/// mask, a router, DNS servers, a domain name, NTP servers and the lease time.
+pub const ASKED: [u8; 6] = [
+    option::SUBNET_MASK,
+    option::ROUTER,
+    option::DNS_SERVERS,
+    option::DOMAIN_NAME,
+    option::NTP_SERVERS,
+    option::LEASE_TIME,
+];
+
 /// A DHCPDISCOVER (RFC 2131 §4.4.1): a random transaction id and the client's hardware
-/// address; it asks for a subnet mask, a router, DNS servers, a domain name and NTP servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// address; it asks for [`ASKED`] and then for `also` (the options a profile's requirements
+/// name), since a server may send only the options a client requests (RFC 2131 §4.3.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Discover {
     pub xid: u32,
     pub chaddr: [u8; 6],
+    /// More option codes for the parameter request list, after [`ASKED`].
+    pub also: Vec<u8>,
 }
 
 impl Discover {
@@ -87,7 +101,30 @@ impl Discover {
         Discover {
             xid: nonce::u64() as u32,
             chaddr,
+            also: Vec::new(),
         }
+    }
+
+    /// The same discover, also asking for `codes` (pad, end and codes already asked for are
+    /// left out: a code is asked for once).
+    pub fn asking(mut self, codes: &[u8]) -> Discover {
+        for c in codes {
+            if *c != option::PAD
+                && *c != option::END
+                && !ASKED.contains(c)
+                && !self.also.contains(c)
+            {
+                self.also.push(*c);
+            }
+        }
+        self
+    }
+
+    /// The parameter request list as sent.
+    pub fn requested(&self) -> Vec<u8> {
+        let mut v = ASKED.to_vec();
+        v.extend_from_slice(&self.also);
+        v
     }
 
     /// The message as sent.
@@ -101,15 +138,9 @@ impl Discover {
         m[28..34].copy_from_slice(&self.chaddr);
         m.extend_from_slice(&MAGIC);
         m.extend_from_slice(&[option::MESSAGE_TYPE, 1, MessageType::Discover as u8]);
-        let wanted = [
-            option::SUBNET_MASK,
-            option::ROUTER,
-            option::DNS_SERVERS,
-            option::DOMAIN_NAME,
-            option::NTP_SERVERS,
-            option::LEASE_TIME,
-        ];
-        m.extend_from_slice(&[option::PARAMETER_LIST, wanted.len() as u8]);
+        let wanted = self.requested();
+        // One option carries at most 255 codes; there are only 254 codes to ask for.
+        m.extend_from_slice(&[option::PARAMETER_LIST, wanted.len().min(255) as u8]);
         m.extend_from_slice(&wanted);
         m.push(option::END);
         if m.len() < MIN_LEN {
@@ -142,6 +173,9 @@ pub struct Offer {
     /// Option 51, in seconds; `u32::MAX` is an infinite lease.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_secs: Option<u32>,
+    /// The code of every option the offer carries, in the order it carries them (pad and end
+    /// left out): what a profile's required `dhcp_options` are checked against.
+    pub options: Vec<u8>,
 }
 
 impl Offer {
@@ -249,6 +283,7 @@ pub fn parse_offer(d: &Discover, bytes: &[u8], from: IpAddr) -> Option<Offer> {
         lease_secs: get(option::LEASE_TIME)
             .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
             .map(u32::from_be_bytes),
+        options: opts.iter().map(|(c, _)| *c).collect(),
     })
 }
 
@@ -267,7 +302,12 @@ fn socket(interface: &str) -> std::io::Result<tokio::net::UdpSocket> {
 
 /// Broadcasts `d` on `interface` up to `attempts` times, waiting `timeout` after each, and
 /// returns the offers that answer it (those arriving within [`MORE_OFFERS`] of the first).
-pub async fn exchange(interface: &str, d: Discover, timeout: Duration, attempts: u32) -> DhcpReply {
+pub async fn exchange(
+    interface: &str,
+    d: &Discover,
+    timeout: Duration,
+    attempts: u32,
+) -> DhcpReply {
     let sock = match socket(interface) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::AddrInUse => {
@@ -299,7 +339,7 @@ pub async fn exchange(interface: &str, d: Discover, timeout: Duration, attempts:
             match tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await {
                 Err(_) => break,
                 Ok(Ok((n, from))) => {
-                    let Some(offer) = buf.get(..n).and_then(|b| parse_offer(&d, b, from.ip()))
+                    let Some(offer) = buf.get(..n).and_then(|b| parse_offer(d, b, from.ip()))
                     else {
                         continue;
                     };
@@ -352,6 +392,7 @@ mod tests {
         let d = Discover {
             xid: 0xdead_beef,
             chaddr: MAC,
+            also: Vec::new(),
         };
         let b = d.to_bytes();
         assert_eq!(b.len(), MIN_LEN);
@@ -368,11 +409,32 @@ mod tests {
         assert_ne!(Discover::new(MAC).xid, Discover::new(MAC).xid);
     }
 
+    /// A profile's required options join the parameter request list (RFC 2132 §9.8: code 55,
+    /// a length, one byte per code), once each, after the usual ones; pad (0) and end (255)
+    /// are not options one can ask for.
+    #[test]
+    fn required_options_are_asked_for() {
+        let d = Discover {
+            xid: 1,
+            chaddr: MAC,
+            also: Vec::new(),
+        }
+        .asking(&[42, 150, 0, 3, 150, 255, 119]);
+        let b = d.to_bytes();
+        // Written out by hand: type DISCOVER, then 55 with 8 codes.
+        assert_eq!(
+            &b[FIXED + 4..FIXED + 4 + 3 + 2 + 8 + 1],
+            &[53, 1, 1, 55, 8, 1, 3, 6, 15, 42, 51, 150, 119, 255]
+        );
+        assert_eq!(b.len(), MIN_LEN);
+    }
+
     #[test]
     fn offers_parse_and_strangers_do_not() {
         let d = Discover {
             xid: 7,
             chaddr: MAC,
+            also: Vec::new(),
         };
         let from: IpAddr = "10.77.0.1".parse().expect("ip");
         let dns: &[u8] = &[10, 77, 0, 53, 10, 77, 0, 54];
@@ -405,6 +467,8 @@ mod tests {
                 ntp: vec![],
                 domain: Some("plant.example".into()),
                 lease_secs: Some(600),
+                // As carried, the split option 6 once.
+                options: vec![53, 54, 51, 1, 3, 6, 15],
             }
         );
         assert_eq!(
@@ -422,6 +486,7 @@ mod tests {
         let other = Discover {
             xid: 8,
             chaddr: MAC,
+            also: Vec::new(),
         };
         assert_eq!(parse_offer(&other, &b, from), None);
         let mut mac2 = b.clone();

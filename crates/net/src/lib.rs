@@ -1,6 +1,7 @@
 //! Everything in Portolan that touches a live network: DNS resolution for `compile --resolve`,
 //! the on-site `probe` (stages address, with a real DHCP discover/offer when asked, names,
-//! reach, integrity, keepalive) and the far-side `responder` it measures NAT timeouts against.
+//! reach, integrity, keepalive, and requirements for a profile that states requirements that
+//! are not flows) and the far-side `responder` it measures NAT timeouts against.
 //! tokio lives here and nowhere else; the probe's logic reaches sockets and timers only through
 //! [`runtime::Transport`], so tests can run it against local servers in network namespaces or
 //! against mocks.

@@ -36,6 +36,9 @@ pub enum Stage {
     Reach,
     Integrity,
     Keepalive,
+    /// The profile's requirements that are not flows (edition 2): DHCP options, names that
+    /// must resolve, hard-coded resolvers. Present only when the profile states requirements.
+    Requirements,
 }
 
 impl Stage {
@@ -46,6 +49,7 @@ impl Stage {
             Stage::Reach => "reach",
             Stage::Integrity => "integrity",
             Stage::Keepalive => "keepalive",
+            Stage::Requirements => "requirements",
         }
     }
 }
@@ -80,6 +84,24 @@ pub enum Kind {
     Keepalive,
     /// Something the probe cannot test, and why.
     NotProbed,
+    /// A DHCP option a requirement needs, against the offer (`--dhcp`).
+    DhcpOption,
+    /// A name a requirement says must resolve, at the device's resolver.
+    MustResolve,
+    /// A resolver the device uses whatever DHCP says: does it answer from here?
+    HardCodedResolver,
+}
+
+/// The profile requirement a check is about (checks of the requirements stage).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RequirementRef {
+    /// 0-based, in the profile's `requirements` list.
+    pub index: usize,
+    /// `addressing`, `link`, `credentials` or `dns`.
+    pub kind: String,
+    pub text: String,
+    /// The requirement's citations, as the profile gives them (`doc`, `ref`).
+    pub source: Vec<portolan_model::profile::Citation>,
 }
 
 /// One observation.
@@ -114,6 +136,12 @@ pub struct Check {
     /// What a DHCP server offered (checks of kind `dhcp`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offer: Option<crate::dhcp::Offer>,
+    /// The profile requirement checked (the requirements stage).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<RequirementRef>,
+    /// The DHCP option code checked (RFC 2132), for checks of kind `dhcp-option`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dhcp_option: Option<u8>,
     /// A target at an address the profile marks `addresses_volatile`, probed as context: it
     /// does not decide its flow (`--strict-volatile` makes it required).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -140,6 +168,8 @@ impl Check {
             detail: detail.into(),
             remedy: None,
             offer: None,
+            requirement: None,
+            dhcp_option: None,
             volatile: false,
         }
     }
@@ -181,6 +211,16 @@ impl Check {
 
     pub fn offer(mut self, o: crate::dhcp::Offer) -> Check {
         self.offer = Some(o);
+        self
+    }
+
+    pub fn requirement(mut self, r: RequirementRef) -> Check {
+        self.requirement = Some(r);
+        self
+    }
+
+    pub fn dhcp_option(mut self, code: u8) -> Check {
+        self.dhcp_option = Some(code);
         self
     }
 

@@ -455,7 +455,7 @@ impl Transport for System {
         timeout: Duration,
         attempts: u32,
     ) -> DhcpReply {
-        crate::dhcp::exchange(&interface, discover, timeout, attempts).await
+        crate::dhcp::exchange(&interface, &discover, timeout, attempts).await
     }
 
     async fn sleep(&self, d: Duration) {

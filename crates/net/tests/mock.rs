@@ -288,6 +288,7 @@ fn offer(server: &str, routers: &[&str], dns: &[&str]) -> Offer {
         ntp: vec![],
         domain: None,
         lease_secs: Some(3600),
+        options: vec![53, 54, 51, 1, 3, 6],
     }
 }
 

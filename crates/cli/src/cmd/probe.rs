@@ -15,7 +15,7 @@ use portolan_net::dns::parse_server;
 use portolan_net::keepalive;
 use portolan_net::plan::{plan, Plan};
 use portolan_net::probe::{self, Options};
-use portolan_net::report::{Kind, Report, Verdict};
+use portolan_net::report::{Kind, Report, Stage, Verdict};
 use portolan_net::runtime::{block_on, System};
 
 use crate::cli::{CatalogArgs, Format, ProbeArgs};
@@ -411,7 +411,15 @@ pub fn render(r: &Report) -> String {
             out += &format!("  {}. {m}\n", i + 1);
         }
     }
+    // Only the requirements stage fails: no flow is at fault.
+    let requirements_only = r.verdict == Verdict::Fail
+        && r.stages
+            .iter()
+            .all(|s| s.verdict != Verdict::Fail || s.stage == Stage::Requirements);
     let verdict = match r.verdict {
+        Verdict::Fail if requirements_only => {
+            "FAIL: a requirement of the profile is not met (see requirements)"
+        }
         Verdict::Fail => "FAIL: a required flow does not work",
         Verdict::Warn => "WARN: everything required works, with warnings",
         _ => "PASS: everything required works",

@@ -16,7 +16,7 @@ pub(super) async fn address_stage<T: Transport>(
     routes: &[crate::address::DefaultRoute],
     source: Option<IpAddr>,
     towards: Option<IpAddr>,
-) -> StageReport {
+) -> (StageReport, Offered) {
     let (dhcp, offered) = match &ctx.opts.dhcp {
         Some(o) => super::dhcp_check::dhcp_checks(t, ctx, o, routes).await,
         None => (Vec::new(), None),
@@ -154,12 +154,21 @@ pub(super) async fn address_stage<T: Transport>(
         ),
     }
     checks.extend(dhcp);
-    StageReport::new(Stage::Address, checks)
+    (StageReport::new(Stage::Address, checks), offered)
 }
 
-/// Whether the device asks a name server: a flow names a host, or is DNS itself.
+/// The first DHCP offer and the interface it came on, when `--dhcp` drew one.
+pub(super) type Offered = Option<(String, crate::dhcp::Offer)>;
+
+/// Whether the device asks a name server: a flow names a host, is DNS itself, or a
+/// requirement names a host that must resolve.
 pub(super) fn resolves(plan: &crate::plan::Plan) -> bool {
     !crate::plan::names(plan).is_empty()
+        || plan
+            .profile
+            .requirements
+            .iter()
+            .any(|r| !r.names.is_empty())
         || plan
             .flows
             .iter()

@@ -135,9 +135,9 @@ pub(super) async fn dhcp_checks<T: Transport>(
         ));
         return (vec![c], None);
     }
-    let discover = Discover::new(mac);
+    let discover = Discover::new(mac).asking(&super::requirements::required_dhcp_options(ctx.plan));
     let reply = t
-        .dhcp_discover(iface.clone(), discover, o.timeout, o.attempts)
+        .dhcp_discover(iface.clone(), discover.clone(), o.timeout, o.attempts)
         .await;
     let offers = match reply {
         DhcpReply::Offers(v) if !v.is_empty() => v,

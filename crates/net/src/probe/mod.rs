@@ -4,8 +4,10 @@
 //! and re-asked for TTL inflation), reach (every flow, bounded concurrency, per-attempt
 //! timeouts, who rejected, volatile addresses as context, alternative groups per host in
 //! `alt.rs`), integrity (TLS issuer against the profile's expectation) and keepalive (idle
-//! timeouts of the path against the flows' keepalives, measured with `portolan responder`).
-//! Every failing check carries its remedy in the profile's terms ([`crate::remedy`]).
+//! timeouts of the path against the flows' keepalives, measured with `portolan responder`) and,
+//! when the profile states requirements that are not flows (edition 2), requirements (the DHCP
+//! options it needs against the offer, names that must resolve, hard-coded resolvers that must
+//! answer; `requirements.rs`). Every failing check carries its remedy in the profile's terms ([`crate::remedy`]).
 
 mod address;
 mod alt;
@@ -14,6 +16,9 @@ mod integrity;
 mod keepalive_stage;
 mod names_stage;
 mod reach;
+mod requirements;
+
+pub use requirements::option_name;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -159,7 +164,8 @@ pub async fn run<T: Transport>(t: &T, plan: &Plan, opts: &Options) -> Report {
     let foreign = opts
         .source
         .filter(|s| t.source_towards(Some(*s), *s).is_err());
-    let mut stages = vec![address::address_stage(t, &ctx, &routes, source, towards).await];
+    let (address, offered) = address::address_stage(t, &ctx, &routes, source, towards).await;
+    let mut stages = vec![address];
     let (names, resolved) = names_stage::names_stage(t, &ctx).await;
     stages.push(names);
     // Nothing to send from: every flow would fail locally, and an "allow" remedy would blame a
@@ -188,6 +194,9 @@ pub async fn run<T: Transport>(t: &T, plan: &Plan, opts: &Options) -> Report {
             "not measured; run `portolan responder` on the far side and add --nat-timeout",
         ),
     });
+    if let Some(s) = requirements::requirements_stage(t, &ctx, &offered).await {
+        stages.push(s);
+    }
     let mut report = Report {
         site: plan.site.clone(),
         device: plan.group.id.clone(),

@@ -16,6 +16,8 @@ pub struct DhcpLab {
     dir: tempfile::TempDir,
     /// Stopped before the namespaces go.
     dnsmasq: Procs,
+    /// The DNS-only dnsmasq of [`DhcpLab::serve_dns`], stopped before the namespaces go.
+    dns: Procs,
     _net: Net,
 }
 
@@ -31,6 +33,7 @@ impl DhcpLab {
             srv,
             dir: tempfile::tempdir().expect("temporary folder"),
             dnsmasq: Procs::new(),
+            dns: Procs::new(),
             _net: net,
         }
     }
@@ -77,5 +80,41 @@ impl DhcpLab {
             "DHCP, sockets bound",
             Duration::from_secs(5),
         );
+    }
+
+    pub fn dns_log(&self) -> PathBuf {
+        self.dir.path().join("dnsmasq-dns.log")
+    }
+
+    /// Starts a second dnsmasq in `srv`, DNS only, on port 53 of `listen` (addresses of
+    /// `lan0`), with `dns_args` (`--host-record=…`, `--local=…`); it asks no upstream server
+    /// and reads no hosts file. Returns once it has read its configuration.
+    pub fn serve_dns(&mut self, listen: &[&str], dns_args: &[&str], ready: &str) {
+        let dir = self.dir.path();
+        let mut cmd = command_in(
+            &self.srv,
+            &[
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--port=53",
+                "--bind-interfaces",
+                "--no-resolv",
+                "--no-hosts",
+                "--user=root",
+                "--log-queries",
+            ],
+        );
+        for l in listen {
+            cmd.arg(format!("--listen-address={l}"));
+        }
+        cmd.arg(format!(
+            "--pid-file={}",
+            dir.join("dnsmasq-dns.pid").display()
+        ))
+        .arg(format!("--log-facility={}", self.dns_log().display()))
+        .args(dns_args);
+        let log = self.dns_log();
+        start_logged(&mut self.dns, cmd, &log, ready, Duration::from_secs(5));
     }
 }
