@@ -50,10 +50,14 @@ fn compile_raises_to_the_larger_need_and_only_over_the_timeout() {
     let out = portolan(&["compile", &site, "--ct-timeouts", &cfg]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let nft = text(&out.stdout);
-    let objects: Vec<&str> = nft
-        .lines()
-        .filter(|l| l.starts_with("add ct timeout "))
-        .collect();
+    // Each object is added, deleted and added again (so that a reload replaces it): the
+    // distinct ones, in order.
+    let mut objects: Vec<&str> = Vec::new();
+    for l in nft.lines().filter(|l| l.starts_with("add ct timeout ")) {
+        if !objects.contains(&l) {
+            objects.push(l);
+        }
+    }
     assert_eq!(
         objects,
         vec![
@@ -94,14 +98,7 @@ fn compile_raises_to_the_larger_need_and_only_over_the_timeout() {
     );
 
     // The JSON document carries both needs.
-    let out = portolan(&[
-        "compile",
-        &site,
-        "--ct-timeouts",
-        &cfg,
-        "--format",
-        "json",
-    ]);
+    let out = portolan(&["compile", &site, "--ct-timeouts", &cfg, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     let raised = v["ct_timeouts"]["raised"].as_array().expect("raised");
@@ -158,16 +155,16 @@ fn lint_reports_idle_timeouts_over_the_configured_conntrack() {
     assert_eq!(
         got,
         vec![
-            ("idle-timeout-over-conntrack".into(), "idle-ct/report".into()),
-            ("idle-timeout-over-conntrack".into(), "idle-ct/stream".into()),
-            ("keepalive-over-conntrack".into(), "idle-ct/stream".into()),
+            ("idle-timeout-over-conntrack".into(), "report".into()),
+            ("idle-timeout-over-conntrack".into(), "stream".into()),
+            ("keepalive-over-conntrack".into(), "stream".into()),
         ]
     );
     let report = v["targets"][0]["findings"]
         .as_array()
         .expect("findings")
         .iter()
-        .find(|f| f["code"] == "idle-timeout-over-conntrack" && f["flow"] == "idle-ct/report")
+        .find(|f| f["code"] == "idle-timeout-over-conntrack" && f["flow"] == "report")
         .expect("report's finding");
     let remedy = report["remedy"].as_str().unwrap_or_default();
     assert!(remedy.contains("replied: 300"), "{remedy}");
@@ -183,7 +180,11 @@ fn udp_entries(ns: &str) -> Vec<(u16, u64)> {
             if w.first() != Some(&"udp") {
                 return None;
             }
-            let dport = w.iter().find_map(|x| x.strip_prefix("dport="))?.parse().ok()?;
+            let dport = w
+                .iter()
+                .find_map(|x| x.strip_prefix("dport="))?
+                .parse()
+                .ok()?;
             Some((dport, w.get(2)?.parse().ok()?))
         })
         .collect()
@@ -252,7 +253,7 @@ fn a_replied_udp_flow_gets_its_idle_timeout_in_the_kernel() {
         let start = listed
             .find(&format!("ct timeout {name} {{"))
             .unwrap_or_else(|| panic!("no object {name} in:\n{listed}"));
-        let end = start + listed[start..].find('}').expect("its end");
+        let end = start + listed[start..].find("\n\t}").expect("its end");
         listed[start..end].to_string()
     };
     let report = object("ct_idle-ct_report_300");
@@ -308,8 +309,14 @@ fn a_replied_udp_flow_gets_its_idle_timeout_in_the_kernel() {
     );
     let left = |port: u16| seen.iter().find(|(d, _)| *d == port).map(|x| x.1);
     let report = left(5000).expect("report's entry");
-    assert!((280..=300).contains(&report), "report: {report} s, {seen:?}");
+    assert!(
+        (280..=300).contains(&report),
+        "report: {report} s, {seen:?}"
+    );
     let beacon = left(5001).expect("beacon's entry");
-    assert!((100..=120).contains(&beacon), "beacon: {beacon} s, {seen:?}");
+    assert!(
+        (100..=120).contains(&beacon),
+        "beacon: {beacon} s, {seen:?}"
+    );
     procs.stop();
 }

@@ -49,7 +49,9 @@ fn show_and_doc_say_loopback_only() {
     assert_eq!(show.status.code(), Some(0), "{}", text(&show.stderr));
     let out = text(&show.stdout);
     assert!(
-        out.contains("listens tcp 8080: loopback only (opens nothing): local status API, bound to 127.0.0.1"),
+        out.contains(
+            "listens tcp 8080: loopback only (opens nothing): local status API, bound to 127.0.0.1"
+        ),
         "{out}"
     );
     // The network listener is not called loopback.
@@ -61,7 +63,10 @@ fn show_and_doc_say_loopback_only() {
         md.contains("- TCP 8080 (loopback only: not reachable from the network, the firewall opens nothing for it): local status API, bound to 127.0.0.1"),
         "{md}"
     );
-    assert!(md.contains("- TCP 443: \n") || md.contains("- TCP 443:"), "{md}");
+    assert!(
+        md.contains("- TCP 443: \n") || md.contains("- TCP 443:"),
+        "{md}"
+    );
     // JSON: the profile as written, `bind` included.
     let json = portolan(&["doc", &p, "--format", "json"]);
     let v: Value = serde_json::from_slice(&json.stdout).expect("json");
@@ -138,7 +143,10 @@ fn a_truncated_row_is_shown_and_linted() {
         .filter(|f| f["code"] == "truncated-row")
         .collect();
     assert_eq!(f.len(), 1, "{j:#}");
-    assert_eq!((f[0]["line"].as_u64(), f[0]["column"].as_u64()), (Some(23), Some(18)));
+    assert_eq!(
+        (f[0]["line"].as_u64(), f[0]["column"].as_u64()),
+        (Some(23), Some(18))
+    );
     assert_eq!(f[0]["level"], "warning");
 }
 

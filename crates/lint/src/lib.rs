@@ -110,13 +110,12 @@ pub fn site(
     let findings = site::findings(&input);
     let mut notes = Vec::new();
     let keepalives = policy.groups.iter().any(|g| {
-        docs.get(&g.profile)
-            .is_some_and(|d| {
-                d.profile
-                    .flows
-                    .iter()
-                    .any(|f| f.keepalive.is_some() || f.idle_timeout.is_some())
-            })
+        docs.get(&g.profile).is_some_and(|d| {
+            d.profile
+                .flows
+                .iter()
+                .any(|f| f.keepalive.is_some() || f.idle_timeout.is_some())
+        })
     });
     if keepalives && conntrack.is_none() {
         notes.push("the firewall's conntrack timeouts are unknown, so keepalives and idle timeouts were not checked against them: run on the firewall with --conntrack-from-kernel, or give `conntrack:` in --config".to_string());

@@ -22,9 +22,7 @@ use crate::doc::ProfileDoc;
 use crate::finding::{Finding, Level, LintCode, Location};
 use crate::ipsec::Phase;
 use crate::profile::{self, What};
-use crate::timeout::{
-    ct_timeout_remedy, need_of, raise, transport_of, Conntrack, Need, Transport,
-};
+use crate::timeout::{ct_timeout_remedy, need_of, raise, transport_of, Conntrack, Need, Transport};
 
 /// A compiled site with what lint needs beside it.
 pub struct SiteInput<'a> {
@@ -341,7 +339,11 @@ fn keepalive(s: &SiteInput<'_>, device: &str, doc: &ProfileDoc, flow: &Flow) -> 
         return out;
     };
     let at = s.device_at(device, None);
-    if let Some(r) = s.conntrack.as_ref().and_then(|ct| raise(need, transport, ct)) {
+    if let Some(r) = s
+        .conntrack
+        .as_ref()
+        .and_then(|ct| raise(need, transport, ct))
+    {
         let source = if s.conntrack.is_some_and(|c| c.from_kernel) {
             "this kernel's"
         } else {

@@ -335,7 +335,10 @@ mod tests {
         // Idle 150 s over 120 s, keepalive 100 s under it: raised for the idle timeout, to
         // the larger need, 2 x 100 = 200 s.
         let r = raise(both(Some(100), Some(150)), Transport::Udp, &ct).expect("over");
-        assert_eq!((r.seconds, r.because().as_str()), (200, "idle timeout 150 s"));
+        assert_eq!(
+            (r.seconds, r.because().as_str()),
+            (200, "idle timeout 150 s")
+        );
         // Keepalive 540 s over 300 s, idle 1500 s also over: 1500 > 2 x 540 = 1080.
         let r = raise(both(Some(540), Some(1500)), Transport::Tcp, &ct).expect("over");
         assert_eq!(
