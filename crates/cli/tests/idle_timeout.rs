@@ -290,7 +290,7 @@ fn a_replied_udp_flow_gets_its_idle_timeout_in_the_kernel() {
         // Fixed source ports, so that the second datagram belongs to the same entry.
         let sport = if port == "5000" { "41000" } else { "41001" };
         let script = format!(
-            "(echo a; sleep 3; echo b; sleep 1) | socat -T 2 - UDP4:203.0.113.10:{port},sourceport={sport}"
+            "(echo a; sleep 3; echo b; sleep 1) | socat -t 1 - UDP4:203.0.113.10:{port},sourceport={sport} >/dev/null"
         );
         procs.spawn(command_in(&dev, &["sh", "-c", &script]));
     }
