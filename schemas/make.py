@@ -122,7 +122,7 @@ SCAN_PROTO={"description":"The port's protocol, as everywhere: {\"name\", \"numb
 PORT_STATE={"enum":["open","closed","filtered","open|filtered"]}
 kinds["scan"]=doc("scan","scan",{"device":S(),"profile":S(),"from_zone":S(),"target":S(),"source":S(),"method":S(),
     "ports":A(O({"protocol":SCAN_PROTO,"port":I(),"state":PORT_STATE},["protocol","port","state"])),
-    "declared":O({"listens":{"enum":["none","unspecified","entries"]},"entries":A(O({"protocol":SCAN_PROTO,"entry":S(),"coverage":{"type":"object"}},["entry","coverage"]))},["listens"]),
+    "declared":O({"listens":{"enum":["none","unspecified","entries"]},"entries":A(O({"protocol":SCAN_PROTO,"entry":S(),"coverage":{"type":"object"},"loopback":dict(B(),description="The entry says `bind: loopback`: its ports must not answer from the network (finding `loopback-exposed`).")},["entry","coverage"]))},["listens"]),
     "statements":A({"type":"object"}),
     "findings":A(O({"severity":{"enum":["error","warning"]},"code":S(),"protocol":SCAN_PROTO,"port":I(),"last_port":I(),"message":S()},["severity","code","protocol","port","message"])),
     "summary":A(O({"protocol":SCAN_PROTO,"state":PORT_STATE,"count":I(),"reason":S()},["protocol","state","count"])),

@@ -346,6 +346,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
             source: vec![Citation {
                 doc: "capture".into(),
                 reference: format!("{} flow(s){when}", seen.flows),
+                truncated: None,
             }],
             conditions: Vec::new(),
             inside: None,
@@ -372,10 +373,12 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
                 protocol,
                 ports: ListenPorts::Ports(ports),
                 flow: Some(fid),
+                bind: None,
                 description: Some(format!("seen serving {ep} in the capture")),
                 source: vec![Citation {
                     doc: "capture".into(),
                     reference: format!("{} inbound flow(s)", seen.flows),
+                    truncated: None,
                 }],
             });
         }
@@ -430,6 +433,7 @@ pub fn draft(obs: &Observed, opts: &LearnOptions) -> Profile {
                     source: vec![Citation {
                         doc: "capture".into(),
                         reference: format!("{n} unanswered SYN(s)"),
+                        truncated: None,
                     }],
                 }
             })

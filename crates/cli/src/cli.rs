@@ -498,10 +498,11 @@ pub struct CompileArgs {
     /// (exit 1, nothing written). --target nftables or iptables.
     #[arg(long)]
     pub check: bool,
-    /// Raise the conntrack timeout of each flow whose keepalive outlasts the firewall's
-    /// (what `portolan lint` reports as keepalive-over-conntrack), for that flow only: a `ct
-    /// timeout` object per such flow, set to twice the keepalive, assigned by `ct timeout set`
-    /// in the flow's rules. Accepts exactly the same packets as without it (try it with
+    /// Raise the conntrack timeout of each flow whose keepalive or idle timeout
+    /// (`idle_timeout:`) outlasts the firewall's (what `portolan lint` reports as
+    /// keepalive-over-conntrack and idle-timeout-over-conntrack), for that flow only: a `ct
+    /// timeout` object per such flow, set to the larger of twice the keepalive and the idle
+    /// timeout, assigned by `ct timeout set` in the flow's rules. Accepts exactly the same packets as without it (try it with
     /// --check). The firewall's timeouts come from this kernel (`kernel`, the default:
     /// /proc/sys/net/netfilter of the current network namespace, so run it on the firewall)
     /// or from the `conntrack:` of a lint configuration FILE. --target nftables only.

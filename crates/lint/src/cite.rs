@@ -159,6 +159,14 @@ pub const RFC5382_IDLE: Citation = Citation {
 
 /// Portolan's own principle (DESIGN.md, "Least privilege by construction"): a policy permits
 /// exactly the flows a device needs, for exactly the peers it needs them with.
+/// The profile format's rule for a row its source cuts: the values the cut hides stay
+/// `unspecified` until the row is read whole (docs/profile-format.md).
+pub const TRUNCATED_ROW: Citation = Citation {
+    standard: "Portolan profile format",
+    section: "A row the source truncates",
+    url: "docs/profile-format.md",
+};
+
 pub const LEAST_PRIVILEGE: Citation = Citation {
     standard: "Portolan design principles",
     section: "Least privilege by construction",

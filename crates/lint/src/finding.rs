@@ -78,6 +78,7 @@ lint_codes! {
     PlaintextService = "plaintext-service": "a protocol without encryption (telnet, FTP, HTTP, SNMPv1/v2c)",
     UnauthenticatedService = "unauthenticated-service": "a service the profile marks as having no access control of its own",
     KeepaliveOverConntrack = "keepalive-over-conntrack": "a keepalive longer than the firewall's conntrack timeout for the protocol",
+    IdleTimeoutOverConntrack = "idle-timeout-over-conntrack": "an idle timeout the flow needs longer than the firewall's conntrack timeout for the protocol",
     KeepaliveOverNat = "keepalive-over-nat": "a keepalive longer than the NAT's idle timeout",
     CloudWildcard = "cloud-wildcard": "a wildcard domain covering a shared cloud namespace",
     AnyPeer = "any-peer": "a flow open to every address",
@@ -85,6 +86,7 @@ lint_codes! {
     OpenToEveryZone = "open-to-every-zone": "a flow the peer opens from every zone of the site",
     NestedZoneNetworks = "nested-zone-networks": "zone networks that overlap",
     ZoneWithoutNetworks = "zone-without-networks": "a device in a zone that lists no networks",
+    TruncatedRow = "truncated-row": "a flow citing a row its source cuts off",
     UnusedAccept = "unused-accept": "an acceptance (in the site or the lint configuration) that matches no finding",
 }
 

@@ -7,8 +7,9 @@
 //!   (RFC 9395) — `ipsec.rs`, `profile.rs`;
 //! - protocols without encryption and services the profile marks unauthenticated, and from
 //!   which zones a site lets peers reach them — `profile.rs`, `site.rs`;
-//! - keepalives longer than the firewall's conntrack timeout (read from the kernel or given)
-//!   or a NAT's idle timeout — `timeout.rs`;
+//! - keepalives and idle timeouts (`idle_timeout:`) longer than the firewall's conntrack
+//!   timeout (read from the kernel or given), keepalives longer than a NAT's idle timeout —
+//!   `timeout.rs`;
 //! - breadth: wildcard domains over a cloud provider's shared namespace, any-address peers,
 //!   inbound flows from outside every zone, flows open from every zone;
 //! - site hygiene: overlapping zone networks, devices in zones without networks. (An address
@@ -35,7 +36,7 @@ pub use config::Config;
 pub use doc::ProfileDoc;
 pub use finding::{Accepted, Finding, Level, LintCode, Location};
 pub use profile::{cloud_namespace, CLOUD_NAMESPACES};
-pub use timeout::{site_raises, Conntrack, FlowRaise, Raise};
+pub use timeout::{need_of, site_raises, Conntrack, FlowRaise, Need, Raise};
 
 use portolan_model::ir::Policy;
 use portolan_model::raw_site::RawSite;
@@ -70,6 +71,9 @@ pub fn profile(doc: &ProfileDoc, config: &Config, conntrack: Option<Conntrack>) 
     let mut notes = Vec::new();
     if doc.profile.flows.iter().any(|f| f.keepalive.is_some()) {
         notes.push("keepalives are checked against a firewall and a NAT when a site is linted (`portolan lint SITE`)".to_string());
+    }
+    if doc.profile.flows.iter().any(|f| f.idle_timeout.is_some()) {
+        notes.push("idle timeouts are checked against a firewall's conntrack timeouts when a site is linted (`portolan lint SITE`)".to_string());
     }
     finish(doc.file.clone(), findings, config, conntrack, notes, false)
 }
@@ -106,11 +110,15 @@ pub fn site(
     let findings = site::findings(&input);
     let mut notes = Vec::new();
     let keepalives = policy.groups.iter().any(|g| {
-        docs.get(&g.profile)
-            .is_some_and(|d| d.profile.flows.iter().any(|f| f.keepalive.is_some()))
+        docs.get(&g.profile).is_some_and(|d| {
+            d.profile
+                .flows
+                .iter()
+                .any(|f| f.keepalive.is_some() || f.idle_timeout.is_some())
+        })
     });
     if keepalives && conntrack.is_none() {
-        notes.push("the firewall's conntrack timeouts are unknown, so keepalives were not checked against them: run on the firewall with --conntrack-from-kernel, or give `conntrack:` in --config".to_string());
+        notes.push("the firewall's conntrack timeouts are unknown, so keepalives and idle timeouts were not checked against them: run on the firewall with --conntrack-from-kernel, or give `conntrack:` in --config".to_string());
     }
     finish(file.to_string(), findings, config, conntrack, notes, true)
 }

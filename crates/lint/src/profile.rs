@@ -381,6 +381,44 @@ pub fn is_any(n: &IpNet) -> bool {
 /// Everything the profile alone shows about flow `index`; `exposure` adds plaintext and
 /// unauthenticated services whatever their direction (a site narrows these to what is
 /// reachable, and from where).
+/// Each citation of the flow whose row the source cuts (`truncated:`), at the citation's
+/// `truncated` key.
+fn truncated_rows(doc: &ProfileDoc, index: usize, flow: &Flow) -> Vec<Finding> {
+    let raw = doc.raw_flow(index).and_then(|f| f.source.as_ref());
+    flow.source
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let t = c.truncated.as_ref()?;
+            let at = raw
+                .and_then(|s| s.0.get(i))
+                .and_then(|r| r.truncated.as_ref())
+                .map_or_else(|| doc.flow_at(index), |s| doc.at_span(s));
+            let hides: Vec<&str> = t.hides.iter().map(|h| h.as_str()).collect();
+            let hidden = if hides.is_empty() {
+                String::new()
+            } else {
+                format!(", hiding its {}", hides.join(", "))
+            };
+            Some(finding(
+                doc,
+                flow,
+                at,
+                What {
+                    code: LintCode::TruncatedRow,
+                    level: Level::Warning,
+                    reason: format!(
+                        "the source `{}` cuts row \"{}\": it shows only \"{}\"{hidden}",
+                        c.doc, c.reference, t.seen
+                    ),
+                    citations: vec![cite::TRUNCATED_ROW],
+                    remedy: "read the row in a complete copy of the source (or ask the vendor), then give the hidden values with that citation; until then they stay unspecified and the site supplies them".to_string(),
+                },
+            ))
+        })
+        .collect()
+}
+
 pub(crate) fn flow_findings(doc: &ProfileDoc, index: usize, exposure: bool) -> Vec<Finding> {
     let flow = &doc.profile.flows[index];
     let mut out = ipsec_options(doc, index, flow);
@@ -406,6 +444,7 @@ pub(crate) fn flow_findings(doc: &ProfileDoc, index: usize, exposure: bool) -> V
             ));
         }
     }
+    out.extend(truncated_rows(doc, index, flow));
     if exposure && flow.unauthenticated {
         let at = doc
             .raw_flow(index)

@@ -22,7 +22,7 @@ use crate::doc::ProfileDoc;
 use crate::finding::{Finding, Level, LintCode, Location};
 use crate::ipsec::Phase;
 use crate::profile::{self, What};
-use crate::timeout::{ct_timeout_remedy, raise, transport_of, Conntrack, Transport};
+use crate::timeout::{ct_timeout_remedy, need_of, raise, transport_of, Conntrack, Need, Transport};
 
 /// A compiled site with what lint needs beside it.
 pub struct SiteInput<'a> {
@@ -327,38 +327,64 @@ fn exposure(
     out
 }
 
-/// The flow's keepalive against the firewall's conntrack timeout and the device's NAT.
+/// The flow's keepalive and idle timeout against the firewall's conntrack timeout, and its
+/// keepalive against the device's NAT.
 fn keepalive(s: &SiteInput<'_>, device: &str, doc: &ProfileDoc, flow: &Flow) -> Vec<Finding> {
     let mut out = Vec::new();
-    let Some(k) = flow.keepalive else {
+    let need = need_of(flow);
+    if need == Need::default() {
         return out;
-    };
+    }
     let Some(transport) = flow.protocol.number().and_then(transport_of) else {
         return out;
     };
     let at = s.device_at(device, None);
-    if let Some(r) = s.conntrack.as_ref().and_then(|ct| raise(k, transport, ct)) {
+    if let Some(r) = s
+        .conntrack
+        .as_ref()
+        .and_then(|ct| raise(need, transport, ct))
+    {
         let source = if s.conntrack.is_some_and(|c| c.from_kernel) {
             "this kernel's"
         } else {
             "the configured"
         };
         let name = ct_name(&doc.profile.id, &flow.id, r.seconds);
-        out.push(device_finding(doc, flow, device, at.clone(), What {
-            code: LintCode::KeepaliveOverConntrack,
-            level: Level::Warning,
-            reason: format!(
-                "{} sends a keepalive every {k} s, longer than {source} {} ({} s): the firewall forgets the idle connection first",
-                flow.id, r.sysctl, r.timeout
-            ),
-            citations: vec![cite::LINUX_CONNTRACK],
-            remedy: format!(
-                "lower the device's keepalive below {} s, or raise the timeout for this flow only (to twice the keepalive, so one lost keepalive does not end the connection): {}",
-                r.timeout,
-                ct_timeout_remedy(&name, &r)
-            ),
-        }));
+        if let Some(k) = r.keepalive.filter(|_| r.keepalive_over()) {
+            out.push(device_finding(doc, flow, device, at.clone(), What {
+                code: LintCode::KeepaliveOverConntrack,
+                level: Level::Warning,
+                reason: format!(
+                    "{} sends a keepalive every {k} s, longer than {source} {} ({} s): the firewall forgets the idle connection first",
+                    flow.id, r.sysctl, r.timeout
+                ),
+                citations: vec![cite::LINUX_CONNTRACK],
+                remedy: format!(
+                    "lower the device's keepalive below {} s, or raise the timeout for this flow only (to the larger of twice the keepalive, so one lost keepalive does not end the connection, and its idle timeout): {}",
+                    r.timeout,
+                    ct_timeout_remedy(&name, &r)
+                ),
+            }));
+        }
+        if let Some(i) = r.idle_timeout.filter(|_| r.idle_over()) {
+            out.push(device_finding(doc, flow, device, at.clone(), What {
+                code: LintCode::IdleTimeoutOverConntrack,
+                level: Level::Warning,
+                reason: format!(
+                    "{} must survive {i} s of silence, longer than {source} {} ({} s): the firewall forgets the idle connection first",
+                    flow.id, r.sysctl, r.timeout
+                ),
+                citations: vec![cite::LINUX_CONNTRACK],
+                remedy: format!(
+                    "raise the timeout for this flow only (to the larger of its idle timeout and twice its keepalive): {}",
+                    ct_timeout_remedy(&name, &r)
+                ),
+            }));
+        }
     }
+    let Some(k) = flow.keepalive else {
+        return out;
+    };
     if let Some(entry) = s.config.nat_for(Some(device)) {
         let (t, given, c) = match transport {
             Transport::Tcp => (entry.nat.tcp, entry.nat.tcp_given, cite::RFC5382_IDLE),

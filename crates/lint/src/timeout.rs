@@ -124,21 +124,64 @@ impl Transport {
     }
 }
 
-/// A flow whose keepalive outlasts the firewall's conntrack timeout for its protocol: what
-/// `lint` reports (`keepalive-over-conntrack`) and what `compile --ct-timeouts` raises. One
-/// analysis for both, so that compile raises exactly the flows lint flags.
+/// What a flow needs from the firewall's state table while idle: the device's keepalive
+/// interval, the idle time the vendor says the flow must survive (`idle_timeout:`, edition
+/// 2), or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Need {
+    pub keepalive: Option<u32>,
+    pub idle_timeout: Option<u32>,
+}
+
+/// A flow whose keepalive or idle timeout outlasts the firewall's conntrack timeout for its
+/// protocol: what `lint` reports (`keepalive-over-conntrack`, `idle-timeout-over-conntrack`)
+/// and what `compile --ct-timeouts` raises. One analysis for both, so that compile raises
+/// exactly the flows lint flags.
+///
+/// How the two needs combine: the flow is raised when either outlasts the timeout (a
+/// keepalive longer than it, an idle timeout longer than it), and then gets the larger need:
+/// twice the keepalive (so that one lost keepalive does not end the connection) or the idle
+/// timeout, whichever is longer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Raise {
     #[serde(serialize_with = "transport_name")]
     pub transport: Transport,
-    /// Seconds between the device's keepalives.
-    pub keepalive: u32,
-    /// The conntrack timeout it outlasts, and that timeout's sysctl.
+    /// Seconds between the device's keepalives, when the profile gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<u32>,
+    /// Seconds of silence the flow must survive, when the profile gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<u32>,
+    /// The conntrack timeout they outlast, and that timeout's sysctl.
     pub timeout: u32,
     pub sysctl: &'static str,
-    /// The timeout to give the flow's connections: twice the keepalive, so that one lost
-    /// keepalive does not end the connection.
+    /// The timeout to give the flow's connections: the larger of twice the keepalive and
+    /// the idle timeout.
     pub seconds: u32,
+}
+
+impl Raise {
+    /// Whether the keepalive (not only the idle timeout) outlasts the conntrack timeout.
+    pub fn keepalive_over(&self) -> bool {
+        self.keepalive.is_some_and(|k| k > self.timeout)
+    }
+
+    /// Whether the idle timeout outlasts the conntrack timeout.
+    pub fn idle_over(&self) -> bool {
+        self.idle_timeout.is_some_and(|i| i > self.timeout)
+    }
+
+    /// Why the flow is raised, in words: `keepalive 540 s`, `idle timeout 300 s`, or both.
+    pub fn because(&self) -> String {
+        let mut why = Vec::new();
+        if let Some(k) = self.keepalive.filter(|_| self.keepalive_over()) {
+            why.push(format!("keepalive {k} s"));
+        }
+        if let Some(i) = self.idle_timeout.filter(|_| self.idle_over()) {
+            why.push(format!("idle timeout {i} s"));
+        }
+        why.join(" and ")
+    }
 }
 
 fn transport_name<S: serde::Serializer>(t: &Transport, s: S) -> Result<S::Ok, S::Error> {
@@ -166,17 +209,30 @@ pub fn transport_of(protocol: u8) -> Option<Transport> {
     }
 }
 
-/// Whether a keepalive every `keepalive` seconds over `transport` outlasts `ct`'s timeout,
-/// and the raise that would keep the connection: `None` when it does not.
-pub fn raise(keepalive: u32, transport: Transport, ct: &Conntrack) -> Option<Raise> {
+/// Whether `need` outlasts `ct`'s timeout for `transport`, and the raise that would keep the
+/// connection: `None` when neither the keepalive nor the idle timeout is longer than it.
+pub fn raise(need: Need, transport: Transport, ct: &Conntrack) -> Option<Raise> {
     let (timeout, sysctl) = ct.for_protocol(transport);
-    (keepalive > timeout).then(|| Raise {
+    let over = |v: Option<u32>| v.is_some_and(|v| v > timeout);
+    (over(need.keepalive) || over(need.idle_timeout)).then(|| Raise {
         transport,
-        keepalive,
+        keepalive: need.keepalive,
+        idle_timeout: need.idle_timeout,
         timeout,
         sysctl,
-        seconds: keepalive.saturating_mul(2),
+        seconds: need
+            .keepalive
+            .map_or(0, |k| k.saturating_mul(2))
+            .max(need.idle_timeout.unwrap_or(0)),
     })
+}
+
+/// A flow's idle needs, as its profile states them.
+pub fn need_of(flow: &portolan_model::profile::Flow) -> Need {
+    Need {
+        keepalive: flow.keepalive,
+        idle_timeout: flow.idle_timeout,
+    }
 }
 
 /// One flow of a compiled site whose connections need a raised timeout.
@@ -190,8 +246,9 @@ pub struct FlowRaise {
     pub raise: Raise,
 }
 
-/// Every (group, flow) of `policy` whose keepalive outlasts `ct`: the flows `lint` reports
-/// as `keepalive-over-conntrack`, in the policy's rule order, each once. The flow is the
+/// Every (group, flow) of `policy` whose keepalive or idle timeout outlasts `ct`: the flows
+/// `lint` reports as `keepalive-over-conntrack` or `idle-timeout-over-conntrack`, in the
+/// policy's rule order, each once. The flow is the
 /// one of the group's mode; its transport is the rule's protocol.
 pub fn site_raises(policy: &Policy, ct: &Conntrack) -> Vec<FlowRaise> {
     let modes: BTreeMap<&str, Option<&str>> = policy
@@ -216,10 +273,10 @@ pub fn site_raises(policy: &Policy, ct: &Conntrack) -> Vec<FlowRaise> {
         else {
             continue;
         };
-        let (Some(k), Some(t)) = (flow.keepalive, transport_of(r.protocol.number())) else {
+        let Some(t) = transport_of(r.protocol.number()) else {
             continue;
         };
-        if let Some(raise) = raise(k, t, ct) {
+        if let Some(raise) = raise(need_of(flow), t, ct) {
             out.push(FlowRaise {
                 group: r.group.clone(),
                 profile: r.profile.clone(),
@@ -247,6 +304,56 @@ pub fn ct_timeout_remedy(name: &str, r: &Raise) -> String {
 mod tests {
     use super::*;
 
+    fn ka(k: u32) -> Need {
+        Need {
+            keepalive: Some(k),
+            idle_timeout: None,
+        }
+    }
+
+    fn both(k: Option<u32>, i: Option<u32>) -> Need {
+        Need {
+            keepalive: k,
+            idle_timeout: i,
+        }
+    }
+
+    #[test]
+    fn an_idle_timeout_raises_to_itself_and_the_larger_need_wins() {
+        // Linux's defaults (nf_conntrack_udp_timeout_stream 120 s, the kernel's
+        // Documentation/networking/nf_conntrack-sysctl.rst), established lowered to 300 s.
+        let ct = Conntrack {
+            tcp_established: 300,
+            udp: 30,
+            udp_stream: 120,
+            from_kernel: false,
+        };
+        // UDP idle 300 s > 120 s, no keepalive: 300 s `replied`.
+        let r = raise(both(None, Some(300)), Transport::Udp, &ct).expect("over");
+        assert_eq!((r.timeout, r.seconds, r.state()), (120, 300, "replied"));
+        assert_eq!(r.because(), "idle timeout 300 s");
+        // Idle 150 s over 120 s, keepalive 100 s under it: raised for the idle timeout, to
+        // the larger need, 2 x 100 = 200 s.
+        let r = raise(both(Some(100), Some(150)), Transport::Udp, &ct).expect("over");
+        assert_eq!(
+            (r.seconds, r.because().as_str()),
+            (200, "idle timeout 150 s")
+        );
+        // Keepalive 540 s over 300 s, idle 1500 s also over: 1500 > 2 x 540 = 1080.
+        let r = raise(both(Some(540), Some(1500)), Transport::Tcp, &ct).expect("over");
+        assert_eq!(
+            (r.seconds, r.because().as_str()),
+            (1500, "keepalive 540 s and idle timeout 1500 s")
+        );
+        // Keepalive 540 s over, idle 600 s over: 2 x 540 = 1080 > 600.
+        let r = raise(both(Some(540), Some(600)), Transport::Tcp, &ct).expect("over");
+        assert_eq!(r.seconds, 1080);
+        // An idle timeout the firewall already keeps (equal, or under) raises nothing.
+        assert_eq!(raise(both(None, Some(120)), Transport::Udp, &ct), None);
+        assert_eq!(raise(both(Some(60), Some(90)), Transport::Udp, &ct), None);
+        assert_eq!(raise(both(None, None), Transport::Tcp, &ct), None);
+    }
+
     #[test]
     fn a_raise_is_twice_the_keepalive_and_only_over_the_timeout() {
         let ct = Conntrack {
@@ -256,21 +363,21 @@ mod tests {
             from_kernel: false,
         };
         // 540 > 300: 2 x 540 = 1080 s, TCP state `established`.
-        let r = raise(540, Transport::Tcp, &ct).expect("over");
+        let r = raise(ka(540), Transport::Tcp, &ct).expect("over");
         assert_eq!(
             (r.timeout, r.seconds, r.state()),
             (300, 1080, "established")
         );
         // 180 > 120 (the stream timeout, not the 30 s of an unreplied one): 360 s `replied`.
-        let r = raise(180, Transport::Udp, &ct).expect("over");
+        let r = raise(ka(180), Transport::Udp, &ct).expect("over");
         assert_eq!((r.timeout, r.seconds, r.state()), (120, 360, "replied"));
         // Equal is not over; Linux's default 432000 s is far over 540.
-        assert_eq!(raise(300, Transport::Tcp, &ct), None);
+        assert_eq!(raise(ka(300), Transport::Tcp, &ct), None);
         let linux = Conntrack {
             tcp_established: 432_000,
             ..ct
         };
-        assert_eq!(raise(540, Transport::Tcp, &linux), None);
+        assert_eq!(raise(ka(540), Transport::Tcp, &linux), None);
     }
 
     #[test]

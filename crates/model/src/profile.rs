@@ -209,6 +209,48 @@ pub struct Citation {
     /// Table and row, section or step.
     #[serde(rename = "ref")]
     pub reference: String,
+    /// Edition 2: the source cuts this row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncated>,
+}
+
+/// A row the source cuts (edition 2): what it shows, and which of the flow's values the cut
+/// hides. Those values are `unspecified` in the flow unless another citation gives them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Truncated {
+    /// The row's text exactly as the source shows it.
+    pub seen: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hides: Vec<Hidden>,
+}
+
+/// A flow value a truncated row hides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Hidden {
+    Protocol,
+    Ports,
+    SrcPorts,
+    Keepalive,
+}
+
+impl Hidden {
+    pub const ALL: [Hidden; 4] = [
+        Hidden::Protocol,
+        Hidden::Ports,
+        Hidden::SrcPorts,
+        Hidden::Keepalive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hidden::Protocol => "protocol",
+            Hidden::Ports => "ports",
+            Hidden::SrcPorts => "src_ports",
+            Hidden::Keepalive => "keepalive",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
@@ -798,6 +840,20 @@ impl Flow {
             }
             notes.push(t);
         }
+        for c in &f.source {
+            if let Some(t) = &c.truncated {
+                let hides = if t.hides.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<&str> = t.hides.iter().map(|h| h.as_str()).collect();
+                    format!(", hides {}", names.join(", "))
+                };
+                notes.push(format!(
+                    "row cut in source {} ({}): shows only \"{}\"{hides}",
+                    c.doc, c.reference, t.seen
+                ));
+            }
+        }
         notes
     }
 
@@ -898,11 +954,30 @@ pub struct Listen {
     pub ports: ListenPorts,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<String>,
+    /// Edition 2: where the service binds; absent: every address of the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<Bind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
+}
+
+impl Listen {
+    /// Whether the source says the service binds only to loopback: it opens nothing on the
+    /// network, and a scan that reaches it from the network refutes the profile.
+    pub fn loopback_only(&self) -> bool {
+        self.bind == Some(Bind::Loopback)
+    }
+}
+
+/// Where a listener binds (edition 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Bind {
+    /// Only the loopback address (127.0.0.1, ::1): reachable from the device itself only.
+    Loopback,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]

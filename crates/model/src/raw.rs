@@ -94,6 +94,21 @@ pub struct RawCitation {
     pub doc: Spanned<String>,
     #[serde(rename = "ref")]
     pub reference: String,
+    /// Edition 2: the source cuts the cited row; what it shows, and which values the cut
+    /// hides.
+    #[serde(default)]
+    pub truncated: Option<Spanned<RawTruncated>>,
+}
+
+/// `truncated: {seen, hides}` on a citation (edition 2).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawTruncated {
+    /// The row's text exactly as the source shows it, cut included.
+    pub seen: Spanned<String>,
+    /// The flow's values the cut hides: `protocol`, `ports`, `src_ports`, `keepalive`.
+    #[serde(default)]
+    pub hides: Vec<Spanned<String>>,
 }
 
 /// `source:` — one citation or a list of them.
@@ -490,6 +505,10 @@ pub struct RawListen {
     pub ports: Spanned<RawPorts>,
     #[serde(default)]
     pub flow: Option<Spanned<String>>,
+    /// Edition 2: `loopback` — the vendor says the service binds only to the loopback
+    /// address, so nothing on the network reaches it.
+    #[serde(default)]
+    pub bind: Option<Spanned<String>>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]

@@ -230,6 +230,54 @@ impl Ctx<'_> {
         }
     }
 
+    /// `truncated:` on a citation: edition 2, a warning that the row is cut, what it shows,
+    /// and the names of the values it hides (checked against the flow in `flow.rs`).
+    fn truncated(
+        &self,
+        sink: &mut Sink,
+        c: &crate::raw::RawCitation,
+        t: &Spanned<crate::raw::RawTruncated>,
+    ) -> crate::profile::Truncated {
+        use crate::profile::Hidden;
+        self.needs_edition2(sink, pos(t), "`truncated:` on a citation");
+        let seen = t.value.seen.value.trim();
+        if seen.is_empty() {
+            sink.error(
+                pos(&t.value.seen),
+                Code::InvalidValue,
+                "`truncated.seen` is empty",
+                "copy the row exactly as the source shows it, cut included",
+            );
+        } else {
+            sink.warning(
+                pos(t),
+                Code::TruncatedRow,
+                format!(
+                    "the source cuts row `{}` of `{}`; it shows only \"{seen}\"",
+                    c.reference, c.doc.value
+                ),
+                "keep what the row hides `unspecified` unless another source gives it; read the row again when the source is fixed",
+            );
+        }
+        let mut hides = Vec::new();
+        for h in &t.value.hides {
+            match Hidden::ALL.iter().find(|x| x.as_str() == h.value) {
+                Some(x) if !hides.contains(x) => hides.push(*x),
+                Some(_) => {}
+                None => sink.error(
+                    pos(h),
+                    Code::InvalidValue,
+                    format!("`{}` is not a value a row can hide", h.value),
+                    "use protocol, ports, src_ports or keepalive",
+                ),
+            }
+        }
+        crate::profile::Truncated {
+            seen: t.value.seen.value.clone(),
+            hides,
+        }
+    }
+
     fn cite(&self, sink: &mut Sink, raw: &RawCitations) -> Vec<Citation> {
         raw.0
             .iter()
@@ -253,6 +301,7 @@ impl Ctx<'_> {
                 Citation {
                     doc: c.doc.value.clone(),
                     reference: c.reference.clone(),
+                    truncated: c.truncated.as_ref().map(|t| self.truncated(sink, c, t)),
                 }
             })
             .collect()

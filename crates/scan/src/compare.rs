@@ -15,6 +15,10 @@
 //!   (`unspecified`, or an unresolved param): it cannot be judged;
 //! - `declared-not-open` (warning): a declared port that is closed, filtered or
 //!   open|filtered;
+//! - `loopback-exposed` (error): a port open from the network that an entry with
+//!   `bind: loopback` declares — the vendor says it listens on loopback only, so the scan
+//!   refutes the profile (or the device is misconfigured). A loopback-only entry declares
+//!   nothing reachable: its ports closed or filtered are what it states;
 //! - `zone-not-allowed` (error): with a scan from a zone, a port reached (open or closed:
 //!   the firewall let the SYN through) that no rule admits from that zone (see
 //!   [`zone_findings`]).
@@ -51,6 +55,9 @@ pub struct DeclaredPorts {
     pub coverage: Coverage,
     /// The entry's flow, or its position (`listens[2]`).
     pub entry: String,
+    /// The entry says `bind: loopback`: its ports must not answer from the network.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub loopback: bool,
 }
 
 /// What the profile declares for one device.
@@ -148,6 +155,7 @@ pub fn declared(profile: &Profile, group: &str, rules: Option<&[Rule]>) -> Decla
                 transport: t,
                 coverage,
                 entry: name.clone(),
+                loopback: l.loopback_only(),
             });
         }
     }
@@ -167,6 +175,7 @@ pub enum FindingCode {
     UndeclaredOpen,
     UndeclaredUnknown,
     DeclaredNotOpen,
+    LoopbackExposed,
     ZoneNotAllowed,
 }
 
@@ -203,7 +212,7 @@ fn covers(d: &Declared, t: Transport, port: u16) -> Option<bool> {
         Declared::Entries(es) => {
             let mut unknown = false;
             for e in es {
-                if e.transport.is_some_and(|x| x != t) {
+                if e.loopback || e.transport.is_some_and(|x| x != t) {
                     continue;
                 }
                 match &e.coverage {
@@ -232,16 +241,47 @@ fn declarer(d: &Declared, t: Transport, port: u16) -> Option<String> {
     };
     es.iter()
         .find(|e| {
-            e.transport == Some(t)
+            !e.loopback
+                && e.transport == Some(t)
                 && matches!(&e.coverage, Coverage::Ports(r) if r.iter().any(|(a, b)| (*a..=*b).contains(&port)))
         })
         .map(|e| e.entry.clone())
+}
+
+/// The loopback-only entry (`bind: loopback`) that declares `port` of `t`, if any.
+fn loopback_entry(d: &Declared, t: Transport, port: u16) -> Option<&str> {
+    let Declared::Entries(es) = d else {
+        return None;
+    };
+    es.iter()
+        .find(|e| {
+            e.loopback
+                && e.transport == Some(t)
+                && matches!(&e.coverage, Coverage::Ports(r) if r.iter().any(|(a, b)| (*a..=*b).contains(&port)))
+        })
+        .map(|e| e.entry.as_str())
 }
 
 /// The findings of `ports` (every scanned port) against `declared`.
 pub fn findings(declared: &Declared, ports: &[PortResult]) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in ports {
+        if r.state == PortState::Open {
+            if let Some(entry) = loopback_entry(declared, r.transport, r.port) {
+                out.push(Finding {
+                    severity: Severity::Error,
+                    code: FindingCode::LoopbackExposed,
+                    transport: r.transport,
+                    port: r.port,
+                    last_port: None,
+                    message: format!(
+                        "{} {} is open from the network ({}), but the profile says it listens on loopback only (listens entry `{entry}`)",
+                        r.transport, r.port, r.reason
+                    ),
+                });
+                continue;
+            }
+        }
         match (r.state, covers(declared, r.transport, r.port)) {
             (PortState::Open, Some(false)) => out.push(Finding {
                 severity: Severity::Error,

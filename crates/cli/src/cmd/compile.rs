@@ -199,8 +199,8 @@ fn exact(r: &portolan_verify::site::Report) -> bool {
             .all(|f| f.status == portolan_verify::site::Status::Permitted)
 }
 
-/// `--ct-timeouts FROM`: the flows of `policy` whose keepalive outlasts the firewall's
-/// conntrack timeout (lint's own analysis, [`portolan_lint::site_raises`]), the timeouts read
+/// `--ct-timeouts FROM`: the flows of `policy` whose keepalive or idle timeout outlasts the
+/// firewall's conntrack timeout (lint's own analysis, [`portolan_lint::site_raises`]), the timeouts read
 /// from this kernel (`kernel`) or from a lint configuration file's `conntrack:`. Each raised
 /// flow is said on stderr. `None`: bad input, already reported.
 fn ct_timeouts(
@@ -244,17 +244,17 @@ fn ct_timeouts(
         );
     } else if raises.is_empty() {
         eprintln!(
-            "ct-timeouts: no flow's keepalive outlasts the firewall's conntrack timeouts (tcp established {} s, udp stream {} s)",
+            "ct-timeouts: no flow's keepalive or idle timeout outlasts the firewall's conntrack timeouts (tcp established {} s, udp stream {} s)",
             ct.tcp_established, ct.udp_stream
         );
     } else {
         for r in &raises {
             eprintln!(
-                "ct-timeouts: {}/{} of {}: keepalive {} s > {} {} s: {} timeout {} s for this flow",
+                "ct-timeouts: {}/{} of {}: {} > {} {} s: {} timeout {} s for this flow",
                 r.profile,
                 r.flow,
                 r.group,
-                r.raise.keepalive,
+                r.raise.because(),
                 r.raise.sysctl,
                 r.raise.timeout,
                 r.raise.state(),

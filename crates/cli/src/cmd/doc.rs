@@ -252,8 +252,13 @@ pub fn markdown(p: &Profile, mode: Option<&str>) -> String {
                     ListenPorts::Closed => "no open port".to_string(),
                     ListenPorts::Ports(ps) => ps.to_string(),
                 };
+                let bind = if e.loopback_only() {
+                    " (loopback only: not reachable from the network, the firewall opens nothing for it)"
+                } else {
+                    ""
+                };
                 out.push_str(&format!(
-                    "- {} {}: {}\n",
+                    "- {} {}{bind}: {}\n",
                     e.protocol.to_string().to_uppercase(),
                     cell(&ports),
                     cell(e.description.as_deref().unwrap_or(""))

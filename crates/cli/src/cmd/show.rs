@@ -187,5 +187,24 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
     for r in &p.requirements {
         out.push_str(&crate::table::wrap(&format!("requirement {}", r.line()), 2));
     }
+    if let portolan_model::Listens::Entries(es) = &p.listens {
+        for e in es.iter().filter(|e| e.loopback_only()) {
+            let ports = match &e.ports {
+                portolan_model::ListenPorts::Closed => "none".to_string(),
+                portolan_model::ListenPorts::Ports(ps) => ps.to_string(),
+            };
+            out.push_str(&crate::table::wrap(
+                &format!(
+                    "listens {} {ports}: loopback only (opens nothing){}",
+                    e.protocol,
+                    e.description
+                        .as_deref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                ),
+                2,
+            ));
+        }
+    }
     out
 }

@@ -101,6 +101,12 @@ codes! {
     /// A choice group that holds a single flow in some mode: nothing to choose from.
     SingleFlowChoice = "single-flow-choice",
     TabIndent = "tab-indent",
+    /// A citation says the source cuts the cited row (edition 2 `truncated:`): a warning,
+    /// so that the row is read again when the source is fixed.
+    TruncatedRow = "truncated-row",
+    /// A flow gives a value its truncated row hides, and no other citation of the flow gives
+    /// it: the value would be invented.
+    TruncatedValue = "truncated-value",
     /// A site device leaves one of its profile's `interfaces` without an address and zone.
     UnboundInterface = "unbound-interface",
     UnboundRole = "unbound-role",

@@ -502,6 +502,33 @@ impl Ctx<'_> {
                 authenticated,
             }
         });
+        self.truncated_values(
+            sink,
+            f,
+            &source,
+            [
+                (
+                    Hidden::Protocol,
+                    pos(&f.protocol),
+                    !matches!(protocol, Protocol::Unspecified),
+                ),
+                (
+                    Hidden::Ports,
+                    f.ports.as_ref().map_or(pos(&f.id), pos),
+                    !matches!(ports, PortSpec::Unspecified | PortSpec::None),
+                ),
+                (
+                    Hidden::SrcPorts,
+                    f.src_ports.as_ref().map_or(pos(&f.id), pos),
+                    !matches!(src_ports, PortSpec::Unspecified | PortSpec::None),
+                ),
+                (
+                    Hidden::Keepalive,
+                    f.keepalive.as_ref().map_or(pos(&f.id), pos),
+                    keepalive.is_some(),
+                ),
+            ],
+        );
         Flow {
             id: f.id.value.clone(),
             modes: f.modes.iter().map(|m| m.value.clone()).collect(),
@@ -543,6 +570,44 @@ impl Ctx<'_> {
             interfaces: self.flow_interfaces(sink, f, &self.interfaces),
             ike: f.ike.as_ref().map(|c| crypto(sink, c)),
             esp: f.esp.as_ref().map(|c| crypto(sink, c)),
+        }
+    }
+
+    /// A value a truncated row hides must stay `unspecified` unless another citation of the
+    /// flow, one whose row is whole, gives it: `given` is each value, where it is written,
+    /// and whether the flow states it.
+    fn truncated_values(
+        &self,
+        sink: &mut Sink,
+        f: &RawFlow,
+        source: &[Citation],
+        given: [(Hidden, Pos, bool); 4],
+    ) {
+        let whole = source.iter().any(|c| c.truncated.is_none());
+        if whole {
+            return;
+        }
+        let hidden: BTreeSet<Hidden> = source
+            .iter()
+            .filter_map(|c| c.truncated.as_ref())
+            .flat_map(|t| t.hides.iter().copied())
+            .collect();
+        for (h, at, stated) in given {
+            if stated && hidden.contains(&h) {
+                sink.error(
+                    at,
+                    Code::TruncatedValue,
+                    format!(
+                        "flow `{}` gives `{}`, which its only source cuts off",
+                        f.id.value,
+                        h.as_str()
+                    ),
+                    format!(
+                        "write `{}: unspecified` (the site supplies it), or cite another source that gives the value",
+                        h.as_str()
+                    ),
+                );
+            }
         }
     }
 

@@ -144,10 +144,12 @@ impl Ctx<'_> {
                                 );
                             }
                         }
+                        let bind = self.bind(sink, e, &ports);
                         Listen {
                             protocol,
                             ports,
                             flow: e.flow.as_ref().map(|f| f.value.clone()),
+                            bind,
                             description: e.description.clone(),
                             source: self.cite(sink, &e.source),
                         }
@@ -155,6 +157,43 @@ impl Ctx<'_> {
                     .collect(),
             ),
         }
+    }
+
+    /// A listen entry's `bind:` (edition 2): `loopback` only. A loopback-only listener is not
+    /// reached from the network, so it names no flow (a flow would open its port) and states
+    /// ports (`ports: none` says nothing listens at all).
+    fn bind(&self, sink: &mut Sink, e: &RawListen, ports: &ListenPorts) -> Option<Bind> {
+        let b = e.bind.as_ref()?;
+        self.needs_edition2(sink, pos(b), "`bind:` on a listen entry");
+        if b.value != "loopback" {
+            sink.error(
+                pos(b),
+                Code::UnknownValue,
+                format!("bind `{}` is not known", b.value),
+                "write `bind: loopback` for a service the source says listens on loopback only; leave `bind` out for every address",
+            );
+            return None;
+        }
+        if let Some(fl) = &e.flow {
+            sink.error(
+                pos(fl),
+                Code::InvalidValue,
+                format!(
+                    "a loopback-only listener is reached by no flow, yet this one names flow `{}`",
+                    fl.value
+                ),
+                "remove `flow:` (the firewall opens nothing for a loopback listener), or `bind: loopback` if peers on the network reach it",
+            );
+        }
+        if matches!(ports, ListenPorts::Closed) {
+            sink.error(
+                pos(&e.ports),
+                Code::InvalidValue,
+                "a loopback-only listener needs the ports it listens on, not `none`",
+                "write the ports the source names",
+            );
+        }
+        Some(Bind::Loopback)
     }
 
     /// A source's date, revision and perspective (edition 2).
