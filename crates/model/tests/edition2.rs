@@ -391,7 +391,14 @@ fn a_discovered_endpoint_opens_only_what_the_site_binds() {
     let d: Vec<_> = p
         .discovered
         .iter()
-        .map(|r| (r.flow.as_str(), r.peers.srv.clone(), r.ports.clone(), r.protocol))
+        .map(|r| {
+            (
+                r.flow.as_str(),
+                r.peers.srv.clone(),
+                r.ports.clone(),
+                r.protocol,
+            )
+        })
         .collect();
     assert_eq!(
         d,
@@ -404,7 +411,10 @@ fn a_discovered_endpoint_opens_only_what_the_site_binds() {
     );
     // The enforce view has it as a rule, and no longer as documented.
     let e = p.with_discovered();
-    assert!(e.rules.iter().any(|r| r.flow == "mqtt" && !r.peers.srv.is_empty()));
+    assert!(e
+        .rules
+        .iter()
+        .any(|r| r.flow == "mqtt" && !r.peers.srv.is_empty()));
     assert!(e.documented.iter().all(|d| d.flow != "mqtt"));
     let p = site_text(
         "d.yaml",

@@ -68,14 +68,20 @@ pub(crate) fn ops<'a>(fresh: &'a [Pair], refresh: &'a [Pair]) -> Vec<Op<'a>> {
     v
 }
 
-/// A `device . peer` key: each address in network order (both of one family).
+/// A `device . peer` key: each address in network order (both of one family); a
+/// `device . peer . port` key adds the port in network order, padded to the kernel's 32-bit
+/// register like every field of a concatenation (`NFT_REG32_SIZE`).
 pub(crate) fn key(p: &Pair) -> Vec<u8> {
-    let mut k = Vec::with_capacity(32);
+    let mut k = Vec::with_capacity(36);
     for a in [p.device, p.peer] {
         match a {
             IpAddr::V4(v) => k.extend_from_slice(&v.octets()),
             IpAddr::V6(v) => k.extend_from_slice(&v.octets()),
         }
+    }
+    if let Some(port) = p.port {
+        k.extend_from_slice(&port.to_be_bytes());
+        k.extend_from_slice(&[0, 0]);
     }
     k
 }
@@ -325,6 +331,7 @@ mod tests {
             set: "e_x_v4".into(),
             device: d.parse().expect("addr"),
             peer: p.parse().expect("addr"),
+            port: None,
             timeout: 90,
         }
     }
