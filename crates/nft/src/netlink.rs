@@ -336,6 +336,25 @@ mod tests {
         }
     }
 
+    /// A `device . peer . port` key: the port (1883 = 0x075b) in network order, then two
+    /// zero bytes, since every field of a concatenation takes whole 32-bit registers
+    /// (`NFT_REG32_SIZE`, include/uapi/linux/netfilter/nf_tables.h; nft's `ip saddr . tcp
+    /// dport` sets have 8-byte keys).
+    #[test]
+    fn a_triple_key_pads_the_port_to_a_register() {
+        let p = Pair {
+            port: Some(1883),
+            ..pair("10.0.0.2", "192.0.2.7")
+        };
+        assert_eq!(key(&p), [10, 0, 0, 2, 192, 0, 2, 7, 0x07, 0x5b, 0, 0]);
+        let p6 = Pair {
+            port: Some(443),
+            ..pair("2001:db8::2", "2001:db8::7")
+        };
+        assert_eq!(key(&p6).len(), 36);
+        assert_eq!(&key(&p6)[32..], [0x01, 0xbb, 0, 0]);
+    }
+
     /// The bytes of one add, worked out by hand from the uapi headers (x86-64: little-endian
     /// host order for netlink's own fields, big-endian for nfgenmsg's res_id, the key and
     /// the timeout).
