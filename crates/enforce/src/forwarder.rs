@@ -36,6 +36,9 @@ use crate::answer::{admits, decide_with, Decision, Learnt, Timing};
 /// An element in the kernel: set, device, peer and (for an SRV-learnt peer) port.
 type ElementKey = (String, IpAddr, IpAddr, Option<u16>);
 
+/// The SRV targets learnt, by (device, target name), each with until when it lives.
+type LearntTargets = HashMap<(IpAddr, String), Vec<(Learnt, Instant)>>;
+
 /// At most this many SRV targets are remembered (all devices together); an SRV answer
 /// beyond it opens what it carries but teaches no target for later A/AAAA queries.
 const MAX_LEARNT: usize = 65_536;
@@ -127,7 +130,7 @@ pub(crate) struct Shared {
     known: Mutex<HashMap<ElementKey, Known>>,
     /// The SRV targets each device learnt (device, target name) with until when: the
     /// device's A/AAAA query of such a name is admitted and opens the target at its port.
-    srv: Mutex<HashMap<(IpAddr, String), Vec<(Learnt, Instant)>>>,
+    srv: Mutex<LearntTargets>,
     /// Whether the sets were read at start, so that an element not in `known` is not in the
     /// kernel either and can be written with one `add` (else every write is a refresh).
     kernel_read: bool,

@@ -49,7 +49,7 @@ pub(super) enum CheckedFlow<'a> {
     /// Listed in `Policy.documented` with the reason, not enforced (tunnelled, link layer).
     Documented { flow: &'a Flow, reason: String },
     /// Enforced, with this device's values.
-    Enforced(Enforced<'a>),
+    Enforced(Box<Enforced<'a>>),
 }
 
 /// A flow's values for one device, each checked.
@@ -215,7 +215,7 @@ fn check<'a>(
         }
         if let Some(mut e) = enforced(sink, ctx, &dev, f, setting) {
             e.via = proxy.and_then(|sp| via_proxy(sp, f, e.protocol));
-            out.push(CheckedFlow::Enforced(e));
+            out.push(CheckedFlow::Enforced(Box::new(e)));
         }
     }
     let checked = Checked {
