@@ -46,7 +46,7 @@ pub struct FlowJson<'a> {
 pub fn discovered_note(d: &portolan_model::profile::Discovered) -> String {
     match d {
         portolan_model::profile::Discovered::Srv { .. } => format!(
-            "peer {d}: its targets at the record's port, per device, filled by `portolan enforce` (or the site binds it)"
+            "peer {d}: its targets at the record's port, per device, by `portolan enforce`; or the site binds it"
         ),
         _ => format!("peer {d}: the site binds it"),
     }
