@@ -90,7 +90,8 @@ kinds["ir"]=doc("ir","compile --target ir: the policy IR",{"site":S(),
     "zones":A(O({"id":S(),"interface":S(),"networks":A(S())},["id","networks"])),
     "groups":A(O({"id":S(),"interface":{"type":"string","description":"The profile's interface this group is: `id` is DEVICE.INTERFACE (a multi-homed device)."},"profile":S(),"mode":S(),"zone":S(),"addresses":A(S())},["id","profile","zone","addresses"])),
     "rules":A(rule),
-    "documented":A(O({"group":S(),"profile":S(),"flow":S(),"reason":S()},["group","profile","flow","reason"]))},
+    "documented":A(O({"group":S(),"profile":S(),"flow":S(),"reason":S()},["group","profile","flow","reason"])),
+    "discovered":dict(A(rule),description="Rules to peers learnt from DNS SRV records (their `peers.srv`: the SRV owner names); only the enforce policy and `portolan enforce` open them, per device. Each is also in `documented`.")},
     ["site","zones","groups","rules","documented"])
 kinds["lab"]=doc("lab","lab",{"site":S(),"rows":A(O({"device":S(),"flow":S(),"kind":S(),"traffic":S(),"src":S(),"dst":S(),
     "expected":{"enum":["pass","drop"]},"observed":S(),"ok":B(),"detail":S(),"admitted_by":S(),"note":S(),"sent_from":S()},
@@ -109,7 +110,7 @@ kinds["apply-diff"]=doc("apply-diff","apply --diff",{"scope":S(),"had_previous":
     ["scope","had_previous","objects_added","objects_removed","rules","elements","rules_unchanged"])
 kinds["apply-confirm"]=doc("apply-confirm","apply --confirmed",{"outcome":{"enum":["confirmed","already-confirmed","too-late"]},
     "token":S(),"seconds_ago":I(),"detail":S()},["outcome"])
-kinds["enforce-status"]=doc("enforce-status","enforce --status",{"site":S(),"elements":A(O({"set":S(),"device":S(),"peer":S(),"group":S(),"flow":S(),"expires":I(),"timeout":I()},["set","device","peer"]))},["site","elements"])
+kinds["enforce-status"]=doc("enforce-status","enforce --status",{"site":S(),"elements":A(O({"set":S(),"device":S(),"peer":S(),"port":dict(I(),description="The peer's port: an element of a peer learnt from a DNS SRV record (`device . peer . port`)."),"group":S(),"flow":S(),"expires":I(),"timeout":I()},["set","device","peer"]))},["site","elements"])
 kinds["probe"]=doc("probe","probe",{"site":S(),"device":S(),"profile":S(),"verdict":S(),
     "stages":A(O({"stage":S(),"verdict":S(),"checks":A(O({"kind":S(),"verdict":S(),"detail":S(),"flow":S(),"protocol":R("protocol"),
         "requirement":O({"index":I(),"kind":{"enum":["addressing","link","credentials","dns"]},"text":S(),"source":A(R("citation"))},["index","kind","text","source"],

@@ -67,3 +67,41 @@ fn output_that_is_no_terminal_is_80_columns_wide_whatever_the_environment() {
     assert_eq!(widest(&a), 80, "{a}");
     assert_eq!(a, on_terminal(0, "catalog list"));
 }
+
+/// `show` and `doc` say how a discovered peer is learnt and filled: the SRV owner name and the
+/// DHCP option as `test-data/profiles/good/discovered.yaml` writes them.
+#[test]
+fn show_and_doc_render_discovered_peers() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_portolan"))
+            .args(args)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../test-data/profiles/good/discovered.yaml"
+    );
+    // The table wraps its last column (notes): its pieces, line after line, joined.
+    let show = run(&["catalog", "show", file]);
+    let notes: String = show
+        .lines()
+        .filter_map(|l| l.rsplit_once('┆').map(|(_, cell)| cell))
+        .map(|cell| cell.trim_end_matches('│').trim())
+        .collect();
+    let doc = run(&["catalog", "doc", file, "--format", "markdown"]).replace(' ', "");
+    for text in [&notes, &doc] {
+        assert!(
+            text.contains("learntfromDNSSRV_mqtt._tcp.example.com"),
+            "{text}"
+        );
+        assert!(text.contains("`portolanenforce`"), "{text}");
+        assert!(text.contains("learntfromDHCPoption42"), "{text}");
+    }
+}

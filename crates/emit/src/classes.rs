@@ -20,6 +20,7 @@ pub(crate) struct RuleKey<'a> {
     prefixes: &'a [IpNet],
     names: &'a [String],
     wildcards: &'a [String],
+    srv: &'a [String],
     firewall: bool,
     broadcast: bool,
 }
@@ -42,6 +43,7 @@ pub(crate) fn signature<'a>(rules: &[&'a Rule]) -> Signature<'a> {
             prefixes: &r.peers.prefixes,
             names: &r.peers.names,
             wildcards: &r.peers.wildcards,
+            srv: &r.peers.srv,
             firewall: r.peers.firewall,
             broadcast: r.broadcast,
         })

@@ -148,6 +148,16 @@ pub fn emit(policy: &Policy, _opts: &Options) -> Result<String, EmitError> {
     );
     o.push_str("# Each resolved address is added to the nftables set; it expires after the set's default timeout.\n");
     o.push_str("# Note: dnsmasq also matches the apex and every name below each domain listed.\n");
+    // `nftset=` adds the addresses of the names asked; it cannot follow an SRV answer to its
+    // targets and ports, so a flow to an SRV-learnt peer opens nothing here: say which.
+    for r in &policy.discovered {
+        o.push_str(&format!(
+            "# not opened by dnsmasq: {} for {}: its peer is learnt from DNS SRV {} (nftset= cannot follow SRV targets); run `portolan enforce`, or bind the endpoint in the site\n",
+            r.provenance().replace(['\n', '\r'], " "),
+            r.group.replace(['\n', '\r'], " "),
+            r.peers.srv.join(", ").replace(['\n', '\r'], " "),
+        ));
+    }
     for (domains, sets) in &lines {
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
         for line in nftset_lines(domains, &sets)? {

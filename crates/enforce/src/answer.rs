@@ -10,6 +10,18 @@
 //! section 3.6.2: a name with a CNAME has no other data), so extra records an upstream adds
 //! open nothing. An element lives for the smallest TTL on the chain plus a grace, kept
 //! between a floor and a cap.
+//!
+//! A rule to a peer learnt from DNS SRV records ([`portolan_model::ir::Peers::srv`]) admits
+//! the SRV owner name the profile states. Its answer's SRV records (RFC 2782: priority,
+//! weight, port, target; owned by the question's name or the end of its CNAME chain) say
+//! where the device will connect: each target whose port the rule admits (any, when the
+//! profile leaves the port to the record) is *learnt* for the asking device, and its
+//! addresses the answer carries (A/AAAA owned by the target, in the answer or additional
+//! section) open `device . address . port` triples at once. The target's addresses may come
+//! later, from the device's own A/AAAA query for the target name: that query is admitted,
+//! and opens the same triples, only while the device's learnt target lives (the SRV TTL plus
+//! the grace); another device's, or a name no SRV answer named, opens nothing. A target `.`
+//! ("service decidedly not available", RFC 2782) opens nothing.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -69,6 +81,87 @@ pub struct Decision {
     /// The chain followed: the question's name, then each CNAME target.
     pub chain: Vec<String>,
     pub opened: Vec<Opened>,
+    /// SRV targets this answer taught the asking device (remembered by the forwarder for the
+    /// device's later A/AAAA queries of the target).
+    pub learnt: Vec<Learnt>,
+}
+
+/// One SRV record (RFC 2782), as an answer carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SrvTarget {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    /// The target host, lowercase, without the root dot; empty for `.` (no service).
+    pub target: String,
+    pub ttl: u32,
+}
+
+/// A target an SRV answer named for a device and a rule: the device may connect to its
+/// addresses at `port` while it lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Learnt {
+    /// The address the SRV question came from.
+    pub device: IpAddr,
+    /// The target's name, lowercase, without the root dot.
+    pub target: String,
+    pub port: u16,
+    /// The rule's `profile/flow` and its set per family.
+    pub provenance: String,
+    pub sets: Vec<(Family, String)>,
+    /// Seconds: the SRV record's TTL (at decision), or what is left of it (when recalled).
+    pub ttl: u32,
+}
+
+/// The SRV records of `msg` for `qname`: owned by it, or by the end of the CNAME chain that
+/// starts at it (RFC 1034 section 3.6.2), in the answer section; other owners are ignored.
+pub fn srv_targets(msg: &Message, qname: &str) -> Vec<SrvTarget> {
+    let owners: Vec<String> = {
+        let (_, chain) = chain_addresses(msg, qname);
+        chain
+    };
+    let cname_ttl = msg
+        .answers
+        .iter()
+        .filter(|r| matches!(r.data, RData::CNAME(_)) && owners.contains(&norm(&r.name.to_ascii())))
+        .map(|r| r.ttl)
+        .min()
+        .unwrap_or(u32::MAX);
+    msg.answers
+        .iter()
+        .filter(|r| {
+            owners
+                .last()
+                .is_some_and(|o| *o == norm(&r.name.to_ascii()))
+        })
+        .filter_map(|r| match &r.data {
+            RData::SRV(s) => Some(SrvTarget {
+                priority: s.priority,
+                weight: s.weight,
+                port: s.port,
+                target: norm(&s.target.to_ascii()),
+                ttl: r.ttl.min(cname_ttl),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The addresses of `target` an answer carries, in its answer or additional section, each
+/// with its record's TTL: only records owned by the target itself (RFC 2782: a target is no
+/// alias).
+pub fn target_addresses(msg: &Message, target: &str) -> Vec<(IpAddr, u32)> {
+    let target = norm(target);
+    msg.answers
+        .iter()
+        .chain(msg.additionals.iter())
+        .filter(|r| norm(&r.name.to_ascii()) == target)
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some((IpAddr::V4(a.0), r.ttl)),
+            RData::AAAA(a) => Some((IpAddr::V6(a.0), r.ttl)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn norm(s: &str) -> String {
@@ -147,14 +240,29 @@ pub fn admits(scopes: &[NameScope], device: IpAddr, name: &str) -> (Option<Strin
     {
         Some(s) => (
             Some(s.group.clone()),
-            s.rules.iter().any(|r| r.peers.admits_name(&name)),
+            s.rules
+                .iter()
+                .any(|r| r.peers.admits_name(&name) || r.peers.admits_srv(&name)),
         ),
         None => (None, false),
     }
 }
 
-/// What `answer`, sent to `device`, opens under `scopes`.
+/// What `answer`, sent to `device`, opens under `scopes`, with no SRV target learnt before.
 pub fn decide(scopes: &[NameScope], device: IpAddr, answer: &Message, timing: &Timing) -> Decision {
+    decide_with(scopes, device, answer, timing, &[])
+}
+
+/// What `answer`, sent to `device`, opens under `scopes`, given the SRV targets the device
+/// learnt before and still holds (`learnt`, each `ttl` the seconds left; entries of other
+/// devices or names are ignored).
+pub fn decide_with(
+    scopes: &[NameScope],
+    device: IpAddr,
+    answer: &Message,
+    timing: &Timing,
+    learnt: &[Learnt],
+) -> Decision {
     let Some(q) = answer.queries.first() else {
         return Decision::default();
     };
@@ -173,8 +281,28 @@ pub fn decide(scopes: &[NameScope], device: IpAddr, answer: &Message, timing: &T
         .iter()
         .filter(|r| r.peers.admits_name(&name))
         .collect();
-    d.permitted = !rules.is_empty();
-    if rules.is_empty() || answer.metadata.response_code != ResponseCode::NoError {
+    let srv_rules: Vec<_> = scope
+        .rules
+        .iter()
+        .filter(|r| r.peers.admits_srv(&name))
+        .collect();
+    let recalled: Vec<_> = learnt
+        .iter()
+        .filter(|l| l.device == device && l.target == name)
+        .collect();
+    d.permitted = !rules.is_empty() || !srv_rules.is_empty() || !recalled.is_empty();
+    if !d.permitted || answer.metadata.response_code != ResponseCode::NoError {
+        return d;
+    }
+    srv_open(&mut d, scope, device, answer, timing, &srv_rules);
+    for l in recalled {
+        let (addrs, chain) = chain_addresses(answer, &name);
+        d.chain = chain;
+        for (peer, ttl) in addrs {
+            triple(&mut d, scope, device, l, peer, ttl.min(l.ttl), timing);
+        }
+    }
+    if rules.is_empty() {
         return d;
     }
     let (addrs, chain) = chain_addresses(answer, &name);
@@ -199,6 +327,7 @@ pub fn decide(scopes: &[NameScope], device: IpAddr, answer: &Message, timing: &T
                         set: set.clone(),
                         device: dev,
                         peer: *peer,
+                        port: None,
                         timeout: timing.timeout(*ttl),
                     },
                     ttl: *ttl,
@@ -207,6 +336,82 @@ pub fn decide(scopes: &[NameScope], device: IpAddr, answer: &Message, timing: &T
         }
     }
     d
+}
+
+/// The SRV answer's targets for each SRV rule: learnt for the device, and the addresses the
+/// answer carries for them opened as triples.
+fn srv_open(
+    d: &mut Decision,
+    scope: &NameScope,
+    device: IpAddr,
+    answer: &Message,
+    timing: &Timing,
+    srv_rules: &[&portolan_emit::nftables::NameRule],
+) {
+    if srv_rules.is_empty() {
+        return;
+    }
+    let targets = srv_targets(answer, &d.name);
+    d.chain = chain_addresses(answer, &d.name).1;
+    for r in srv_rules {
+        for t in &targets {
+            // `.`: the service is decidedly not available at this domain (RFC 2782).
+            let admitted = r.ports.is_empty() || r.ports.iter().any(|p| p.contains(t.port));
+            if t.target.is_empty() || !admitted {
+                continue;
+            }
+            let l = Learnt {
+                device,
+                target: t.target.clone(),
+                port: t.port,
+                provenance: r.provenance.clone(),
+                sets: r.sets.clone(),
+                ttl: t.ttl,
+            };
+            for (peer, ttl) in target_addresses(answer, &t.target) {
+                triple(d, scope, device, &l, peer, ttl.min(t.ttl), timing);
+            }
+            if !d.learnt.contains(&l) {
+                d.learnt.push(l);
+            }
+        }
+    }
+}
+
+/// Opens `device . peer . port` for a learnt target in the peer's family's set.
+fn triple(
+    d: &mut Decision,
+    scope: &NameScope,
+    device: IpAddr,
+    l: &Learnt,
+    peer: IpAddr,
+    ttl: u32,
+    timing: &Timing,
+) {
+    let fam = if peer.is_ipv4() {
+        Family::V4
+    } else {
+        Family::V6
+    };
+    let Some((_, set)) = l.sets.iter().find(|(f, _)| *f == fam) else {
+        return;
+    };
+    for dev in device_in_family(scope, device, peer.is_ipv4()) {
+        let o = Opened {
+            provenance: l.provenance.clone(),
+            pair: Pair {
+                set: set.clone(),
+                device: dev,
+                peer,
+                port: Some(l.port),
+                timeout: timing.timeout(ttl),
+            },
+            ttl,
+        };
+        if !d.opened.contains(&o) {
+            d.opened.push(o);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -427,5 +632,173 @@ mod tests {
             })
             .collect();
         assert_eq!(got, vec![("s_v4", "10.0.0.5".into(), "192.0.2.7".into())]);
+    }
+
+    /// A DNS name in wire form (RFC 1035 section 3.1): length-prefixed labels, then 0.
+    fn wire_name(n: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        for l in n.split('.').filter(|l| !l.is_empty()) {
+            v.push(l.len() as u8);
+            v.extend_from_slice(l.as_bytes());
+        }
+        v.push(0);
+        v
+    }
+
+    /// A response to `SRV? _mqtt._tcp.example.com`, built byte by byte from RFC 1035 section
+    /// 4.1 (header, question, resource records) and RFC 2782 (SRV RDATA: priority, weight,
+    /// port, then the target, never compressed): one SRV record (TTL 300, priority 10,
+    /// weight 5, port `port`, target `target`) whose owner is a compression pointer to the
+    /// question's name (offset 12), and in the additional section the target's A record
+    /// 192.0.2.7 (TTL 60).
+    fn srv_response(port: u16, target: &str) -> Vec<u8> {
+        let mut m = vec![
+            0x12, 0x34, // ID
+            0x81, 0x80, // QR, RD, RA; NOERROR
+            0, 1, 0, 1, 0, 0, 0, 1, // QD 1, AN 1, NS 0, AR 1
+        ];
+        m.extend(wire_name("_mqtt._tcp.example.com"));
+        m.extend([0, 33, 0, 1]); // QTYPE SRV (33), QCLASS IN
+        m.extend([0xc0, 12]); // owner: pointer to the question's name
+        m.extend([0, 33, 0, 1]); // SRV, IN
+        m.extend(300u32.to_be_bytes());
+        let t = wire_name(target);
+        m.extend(u16::try_from(6 + t.len()).expect("short").to_be_bytes());
+        m.extend(10u16.to_be_bytes()); // priority
+        m.extend(5u16.to_be_bytes()); // weight
+        m.extend(port.to_be_bytes());
+        m.extend(&t);
+        m.extend(wire_name("broker.example.com"));
+        m.extend([0, 1, 0, 1]); // A, IN
+        m.extend(60u32.to_be_bytes());
+        m.extend([0, 4, 192, 0, 2, 7]);
+        m
+    }
+
+    /// Group `gw` (10.0.0.2) with one rule to the peer of `_mqtt._tcp.example.com` on
+    /// `ports` (empty: the record's port).
+    fn srv_scopes(ports: Vec<PortRange>) -> Vec<NameScope> {
+        vec![NameScope {
+            group: "gw".into(),
+            addresses: vec!["10.0.0.2/32".parse().expect("net")],
+            rules: vec![NameRule {
+                provenance: "p/mqtt".into(),
+                initiator: Initiator::Device,
+                protocol: IpProto::TCP,
+                ports,
+                peers: Peers {
+                    srv: vec!["_mqtt._tcp.example.com".into()],
+                    ..Peers::default()
+                },
+                sets: vec![(Family::V4, "e_v4".into())],
+            }],
+        }]
+    }
+
+    #[test]
+    fn an_srv_answer_built_by_hand_is_read_as_rfc_2782_says() {
+        let m = Message::from_vec(&srv_response(1883, "broker.example.com")).expect("parses");
+        assert_eq!(
+            srv_targets(&m, "_MQTT._tcp.example.com."),
+            vec![SrvTarget {
+                priority: 10,
+                weight: 5,
+                port: 1883,
+                target: "broker.example.com".into(),
+                ttl: 300,
+            }]
+        );
+        assert_eq!(
+            target_addresses(&m, "broker.example.com."),
+            vec![("192.0.2.7".parse().expect("ip"), 60)]
+        );
+        // Another owner's records are not this question's.
+        assert!(srv_targets(&m, "_mqtt._udp.example.com").is_empty());
+        assert!(target_addresses(&m, "other.example.com").is_empty());
+    }
+
+    #[test]
+    fn an_srv_answer_opens_its_target_at_its_port_for_the_asker_only() {
+        let m = Message::from_vec(&srv_response(1883, "broker.example.com")).expect("parses");
+        let timing = t(0, 1, 3600);
+        let d = decide(&srv_scopes(vec![]), dev(), &m, &timing);
+        assert!(d.permitted);
+        let got: Vec<_> = d
+            .opened
+            .iter()
+            .map(|o| {
+                (
+                    o.pair.set.as_str(),
+                    o.pair.device.to_string(),
+                    o.pair.peer.to_string(),
+                    o.pair.port,
+                    o.pair.timeout,
+                )
+            })
+            .collect();
+        // The smaller TTL of the SRV (300) and the A (60) record.
+        assert_eq!(
+            got,
+            vec![(
+                "e_v4",
+                "10.0.0.2".into(),
+                "192.0.2.7".into(),
+                Some(1883),
+                60
+            )]
+        );
+        assert_eq!(d.learnt.len(), 1);
+        assert_eq!(
+            (d.learnt[0].target.as_str(), d.learnt[0].port),
+            ("broker.example.com", 1883)
+        );
+        // A device of no group opens nothing.
+        let stranger = decide(
+            &srv_scopes(vec![]),
+            "10.0.0.9".parse().expect("ip"),
+            &m,
+            &timing,
+        );
+        assert!(stranger.opened.is_empty() && stranger.learnt.is_empty());
+        // The profile's port bounds the record's: 1883 is not 8883.
+        let bounded = decide(&srv_scopes(vec![PortRange::one(8883)]), dev(), &m, &timing);
+        assert!(bounded.permitted && bounded.opened.is_empty() && bounded.learnt.is_empty());
+        // Target `.`: no service (RFC 2782).
+        let none = Message::from_vec(&srv_response(1883, ".")).expect("parses");
+        let d = decide(&srv_scopes(vec![]), dev(), &none, &timing);
+        assert!(d.opened.is_empty() && d.learnt.is_empty());
+    }
+
+    #[test]
+    fn a_later_a_query_opens_only_a_target_the_device_learnt() {
+        let m = Message::from_vec(&srv_response(1883, "broker.example.com")).expect("parses");
+        let timing = t(0, 1, 3600);
+        let learnt = decide(&srv_scopes(vec![]), dev(), &m, &timing).learnt;
+        let a_answer = answer(
+            "broker.example.com.",
+            vec![a("broker.example.com.", 120, "192.0.2.8")],
+        );
+        let d = decide_with(&srv_scopes(vec![]), dev(), &a_answer, &timing, &learnt);
+        assert!(d.permitted);
+        let got: Vec<_> = d
+            .opened
+            .iter()
+            .map(|o| (o.pair.peer.to_string(), o.pair.port, o.pair.timeout))
+            .collect();
+        assert_eq!(got, vec![("192.0.2.8".to_string(), Some(1883), 120)]);
+        // Without the learnt target (another device, or none), the name is not the profile's.
+        assert!(!decide(&srv_scopes(vec![]), dev(), &a_answer, &timing).permitted);
+        let other: IpAddr = "10.0.0.3".parse().expect("ip");
+        let mut scopes = srv_scopes(vec![]);
+        scopes[0].addresses = vec!["10.0.0.0/29".parse().expect("net")];
+        let d = decide_with(&scopes, other, &a_answer, &timing, &learnt);
+        assert!(!d.permitted && d.opened.is_empty());
+        // Another name than the target opens nothing, even for the device that learnt.
+        let elsewhere = answer(
+            "evil.example.com.",
+            vec![a("evil.example.com.", 120, "192.0.2.9")],
+        );
+        let d = decide_with(&srv_scopes(vec![]), dev(), &elsewhere, &timing, &learnt);
+        assert!(!d.permitted && d.opened.is_empty());
     }
 }

@@ -31,7 +31,17 @@ use portolan_nft::elements::Pair;
 use portolan_nft::Where;
 use serde_json::{json, Value};
 
-use crate::answer::{admits, decide, Decision, Timing};
+use crate::answer::{admits, decide_with, Decision, Learnt, Timing};
+
+/// An element in the kernel: set, device, peer and (for an SRV-learnt peer) port.
+type ElementKey = (String, IpAddr, IpAddr, Option<u16>);
+
+/// The SRV targets learnt, by (device, target name), each with until when it lives.
+type LearntTargets = HashMap<(IpAddr, String), Vec<(Learnt, Instant)>>;
+
+/// At most this many SRV targets are remembered (all devices together); an SRV answer
+/// beyond it opens what it carries but teaches no target for later A/AAAA queries.
+const MAX_LEARNT: usize = 65_536;
 pub use crate::metrics::Stats;
 use crate::Error;
 
@@ -117,7 +127,10 @@ pub(crate) struct Shared {
     commit: Committer,
     /// Until when each element written is known to live: a repeated answer that would not
     /// extend it needs no transaction, and the sweep looks here for elements near expiry.
-    known: Mutex<HashMap<(String, IpAddr, IpAddr), Known>>,
+    known: Mutex<HashMap<ElementKey, Known>>,
+    /// The SRV targets each device learnt (device, target name) with until when: the
+    /// device's A/AAAA query of such a name is admitted and opens the target at its port.
+    srv: Mutex<LearntTargets>,
     /// Whether the sets were read at start, so that an element not in `known` is not in the
     /// kernel either and can be written with one `add` (else every write is a refresh).
     kernel_read: bool,
@@ -225,6 +238,7 @@ pub fn start_with(
         at,
         commit,
         known: Mutex::new(known),
+        srv: Mutex::new(HashMap::new()),
         kernel_read,
         next_prune: Mutex::new(Instant::now() + PRUNE_EVERY),
         stop: Arc::new(AtomicBool::new(false)),
@@ -310,10 +324,7 @@ pub fn start_with(
 /// The elements already in the kernel (a previous forwarder's, before a restart or an
 /// upgrade), with the time they have left, so that the sweep keeps those whose flow is live
 /// as it keeps its own. Unreadable sets give none: they age out by their TTL as before.
-fn inherited(
-    at: &Where,
-    rules: &HashMap<String, NameRule>,
-) -> Option<HashMap<(String, IpAddr, IpAddr), Known>> {
+fn inherited(at: &Where, rules: &HashMap<String, NameRule>) -> Option<HashMap<ElementKey, Known>> {
     let now = Instant::now();
     let live = portolan_nft::elements::live_pairs(at).ok()?;
     let known = live
@@ -322,7 +333,7 @@ fn inherited(
         .filter_map(|p| {
             let left = p.expires?;
             Some((
-                (p.set, p.device, p.peer),
+                (p.set, p.device, p.peer, p.port),
                 Known {
                     until: now + Duration::from_secs(left),
                     pending: false,
@@ -536,7 +547,9 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
         .first()
         .map(|x| x.name.to_ascii())
         .unwrap_or_default();
-    let (group, permitted) = admits(&sh.scopes, device, &qname);
+    let (group, listed) = admits(&sh.scopes, device, &qname);
+    let learnt = recall(sh, device, &qname);
+    let permitted = listed || !learnt.is_empty();
     if portolan_emit::doh::is_doh_name(&qname, &sh.opts.doh_names) {
         sh.stats.doh_lookups.fetch_add(1, Ordering::Relaxed);
         (sh.sink)(
@@ -584,7 +597,7 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
     let d = if answer.metadata.truncation {
         Decision::default()
     } else {
-        decide(&sh.scopes, device, &answer, &sh.cfg.timing)
+        decide_with(&sh.scopes, device, &answer, &sh.cfg.timing, &learnt)
     };
     if d.permitted {
         sh.stats.permitted.fetch_add(1, Ordering::Relaxed);
@@ -609,8 +622,12 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
         .opened
         .iter()
         .map(|o| {
-            json!({"flow": o.provenance, "set": o.pair.set, "peer": o.pair.peer.to_string(),
-            "ttl": o.ttl, "timeout": o.pair.timeout})
+            let mut v = json!({"flow": o.provenance, "set": o.pair.set,
+                "peer": o.pair.peer.to_string(), "ttl": o.ttl, "timeout": o.pair.timeout});
+            if let Some(port) = o.pair.port {
+                v["port"] = json!(port);
+            }
+            v
         })
         .collect();
     let mut ev = json!({"ts": now_secs(), "event": "answer", "device": device.to_string(),
@@ -623,6 +640,7 @@ fn handle(sh: &Shared, query: &[u8], device: IpAddr, t: Transport) -> Option<Vec
                 .elements
                 .fetch_add(pairs.len() as u64, Ordering::Relaxed);
             remember(sh, &pairs);
+            learn(sh, &d.learnt);
             (sh.sink)(ev);
             Some(reply)
         }
@@ -645,7 +663,7 @@ fn due<'a>(sh: &Shared, pairs: impl Iterator<Item = &'a Pair>) -> (Vec<Pair>, Ve
     let (mut fresh, mut refresh) = (Vec::new(), Vec::new());
     for p in pairs {
         let want = now + Duration::from_secs(p.timeout);
-        let key = (p.set.clone(), p.device, p.peer);
+        let key = (p.set.clone(), p.device, p.peer, p.port);
         match known.get(&key) {
             None if sh.kernel_read => {
                 known.insert(
@@ -669,10 +687,52 @@ fn due<'a>(sh: &Shared, pairs: impl Iterator<Item = &'a Pair>) -> (Vec<Pair>, Ve
 fn forget_pending(sh: &Shared, fresh: &[Pair]) {
     let mut known = sh.known.lock().unwrap_or_else(|e| e.into_inner());
     for p in fresh {
-        let key = (p.set.clone(), p.device, p.peer);
+        let key = (p.set.clone(), p.device, p.peer, p.port);
         if known.get(&key).is_some_and(|k| k.pending) {
             known.remove(&key);
         }
+    }
+}
+
+/// The SRV targets `device` learnt under the name `qname` and still holds, each `ttl` the
+/// seconds it has left.
+fn recall(sh: &Shared, device: IpAddr, qname: &str) -> Vec<Learnt> {
+    let name = qname.trim_end_matches('.').to_ascii_lowercase();
+    let now = Instant::now();
+    let srv = sh.srv.lock().unwrap_or_else(|e| e.into_inner());
+    srv.get(&(device, name))
+        .into_iter()
+        .flatten()
+        .filter(|(_, until)| *until > now)
+        .map(|(l, until)| Learnt {
+            ttl: u32::try_from((*until - now).as_secs()).unwrap_or(u32::MAX),
+            ..l.clone()
+        })
+        .collect()
+}
+
+/// Remembers the SRV targets an answer taught a device, for its record's TTL plus the
+/// grace (the time its triples live).
+fn learn(sh: &Shared, learnt: &[Learnt]) {
+    if learnt.is_empty() {
+        return;
+    }
+    let now = Instant::now();
+    let mut srv = sh.srv.lock().unwrap_or_else(|e| e.into_inner());
+    if srv.len() >= MAX_LEARNT {
+        srv.retain(|_, v| {
+            v.retain(|(_, until)| *until > now);
+            !v.is_empty()
+        });
+    }
+    for l in learnt {
+        let until = now + Duration::from_secs(sh.cfg.timing.timeout(l.ttl));
+        if srv.len() >= MAX_LEARNT && !srv.contains_key(&(l.device, l.target.clone())) {
+            continue;
+        }
+        let v = srv.entry((l.device, l.target.clone())).or_default();
+        v.retain(|(x, t)| *t > now && !(x.port == l.port && x.provenance == l.provenance));
+        v.push((l.clone(), until));
     }
 }
 
@@ -696,7 +756,7 @@ fn remember(sh: &Shared, pairs: &[Pair]) {
     drop(next);
     for p in pairs {
         known.insert(
-            (p.set.clone(), p.device, p.peer),
+            (p.set.clone(), p.device, p.peer, p.port),
             Known {
                 until: now + Duration::from_secs(p.timeout),
                 pending: false,
@@ -723,7 +783,7 @@ fn sweep_loop(sh: &Shared, period: Duration) {
             continue;
         }
         next = now + period;
-        let near: Vec<((String, IpAddr, IpAddr), Known)> = {
+        let near: Vec<(ElementKey, Known)> = {
             let known = sh.known.lock().unwrap_or_else(|e| e.into_inner());
             known
                 .iter()
@@ -744,21 +804,23 @@ fn sweep_loop(sh: &Shared, period: Duration) {
         };
         let mut live = Vec::new();
         let mut gone = Vec::new();
-        for ((set, device, peer), k) in near {
+        for ((set, device, peer, port), k) in near {
             let alive = sh.rules.get(&set).is_some_and(|r| {
-                flows
-                    .iter()
-                    .any(|f| crate::conntrack::is_live_flow(f, r, device, peer))
+                flows.iter().any(|f| {
+                    crate::conntrack::is_live_flow(f, r, device, peer)
+                        && port.is_none_or(|p| f.dport == Some(p))
+                })
             });
             if alive {
                 live.push(Pair {
                     set,
                     device,
                     peer,
+                    port,
                     timeout: refresh,
                 });
             } else if k.until <= now {
-                gone.push((set, device, peer));
+                gone.push((set, device, peer, port));
             }
         }
         if !live.is_empty() {

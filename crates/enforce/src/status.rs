@@ -1,4 +1,4 @@
-//! `portolan enforce --status`: the live `device . peer` elements, read from the kernel's
+//! `portolan enforce --status`: the live `device . peer` (and `device . peer . port`) elements, read from the kernel's
 //! sets (not from the daemon, which may not be running), each with the group and
 //! `profile/flow` of the rule whose set holds it and the seconds it has left.
 
@@ -18,6 +18,9 @@ pub struct Live {
     pub group: Option<String>,
     pub device: IpAddr,
     pub peer: IpAddr,
+    /// The peer's port, for an element of a peer learnt from a DNS SRV record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// `profile/flow` of the rule the set belongs to.
     pub flow: Option<String>,
     pub set: String,
@@ -44,6 +47,7 @@ pub fn status(scopes: &[NameScope], at: &Where) -> Result<Vec<Live>, Error> {
                 group: scope.map(|s| s.group.clone()),
                 device: p.device,
                 peer: p.peer,
+                port: p.port,
                 flow,
                 set: p.set,
                 expires: p.expires,

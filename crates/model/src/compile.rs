@@ -104,6 +104,7 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
         groups: Vec::new(),
         rules: Vec::new(),
         documented: Vec::new(),
+        discovered: Vec::new(),
         profiles: BTreeMap::new(),
     };
     let mut claimed = claims::Claims::default();

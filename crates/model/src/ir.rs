@@ -23,6 +23,13 @@ pub struct Policy {
     /// Flows the profiles document but an IP firewall does not enforce (tunnelled inside an
     /// enforced flow, link-layer), with the reason.
     pub documented: Vec<Documented>,
+    /// Rules to peers learnt from DNS SRV records (`Peers::srv`), device-initiated. They open
+    /// something only where a DNS forwarder fills a set from the answers each device received
+    /// (`portolan enforce`): the enforce policy reads them through
+    /// [`Policy::with_discovered`]; every other back end leaves them out, and each is also in
+    /// `documented` with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discovered: Vec<Rule>,
     /// The profiles the site uses, by id, for the facts stages other than enforcement need
     /// (TLS expectations, keepalives, alternatives).
     #[serde(skip)]
@@ -98,6 +105,13 @@ pub struct Peers {
     pub wildcards: Vec<String>,
     /// This firewall itself (a local service it provides).
     pub firewall: bool,
+    /// DNS SRV owner names (`_service._proto.domain`, RFC 2782) the device learns this peer
+    /// from (edition 2's `discovered: {via: srv}`): the peer is each SRV record's target at
+    /// the record's port. Only a DNS-driven set filled from the answers the device itself
+    /// received can enforce it, so rules with these peers sit in [`Policy::discovered`], which
+    /// only the enforce policy reads; every other back end opens nothing for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub srv: Vec<String>,
 }
 
 impl Peers {
@@ -105,7 +119,16 @@ impl Peers {
         self.prefixes.is_empty()
             && self.names.is_empty()
             && self.wildcards.is_empty()
+            && self.srv.is_empty()
             && !self.firewall
+    }
+
+    /// Whether a DNS name (as asked) is one of these peers' SRV owner names (any case, with
+    /// or without the root dot).
+    pub fn admits_srv(&self, name: &str) -> bool {
+        let norm = |s: &str| s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
+        let n = norm(name);
+        !n.is_empty() && self.srv.iter().any(|s| norm(s) == n)
     }
 
     /// Whether a DNS name (as asked in a query) is one of these peers' names, by the
@@ -292,6 +315,32 @@ impl Policy {
 
     pub fn zone(&self, id: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.id == id)
+    }
+
+    /// The policy as the enforce back end reads it: the rules to SRV-learnt peers
+    /// ([`Policy::discovered`]) joined to the rules, in their group's place, and no longer
+    /// listed as documented. Without such rules, a plain clone.
+    pub fn with_discovered(&self) -> Policy {
+        let mut p = self.clone();
+        if p.discovered.is_empty() {
+            return p;
+        }
+        let disc = std::mem::take(&mut p.discovered);
+        p.documented.retain(|d| {
+            !disc
+                .iter()
+                .any(|r| r.group == d.group && r.profile == d.profile && r.flow == d.flow)
+        });
+        for r in disc {
+            // After the group's last rule, so that the classes see one group's rules together.
+            let at = p
+                .rules
+                .iter()
+                .rposition(|x| x.group == r.group)
+                .map_or(p.rules.len(), |i| i + 1);
+            p.rules.insert(at, r);
+        }
+        p
     }
 
     pub fn rules_of<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {

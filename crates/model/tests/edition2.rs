@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use portolan_model::compile::site_text;
-use portolan_model::ir::Policy;
+use portolan_model::ir::{IpProto, Policy, PortRange};
 use portolan_testkit::Profiles;
 
 fn profiles() -> Profiles {
@@ -367,8 +367,9 @@ devices:
 ";
 
 /// `discovered.yaml`: a broker from an SRV record and NTP from DHCP option 42. Without a
-/// binding the site compiles to nothing (`unbound-role` per endpoint); bound, each flow goes
-/// to exactly the bound peers.
+/// binding the DHCP-learnt peer is `unbound-role`, and the SRV-learnt one opens no rule: it
+/// is documented, and its rule waits in `discovered` for the enforce policy (TCP 8883 as the
+/// profile says, to the record's targets); bound, each flow goes to exactly the bound peers.
 #[test]
 fn a_discovered_endpoint_opens_only_what_the_site_binds() {
     let e = site_text("d.yaml", DISCOVERED, &profiles()).expect_err("unbound");
@@ -377,7 +378,44 @@ fn a_discovered_endpoint_opens_only_what_the_site_binds() {
         .filter(|d| d.is_error())
         .map(|d| d.code.as_str())
         .collect();
-    assert_eq!(codes, ["unbound-role", "unbound-role"]);
+    assert_eq!(codes, ["unbound-role"]);
+    let p = site_text(
+        "d.yaml",
+        &format!("{DISCOVERED}    bind: {{ntp-dhcp: [10.30.0.123]}}\n"),
+        &profiles(),
+    )
+    .expect("compiles")
+    .value;
+    assert!(p.rules.iter().all(|r| r.flow != "mqtt"), "{:?}", p.rules);
+    assert!(p.documented.iter().any(|d| d.flow == "mqtt"));
+    let d: Vec<_> = p
+        .discovered
+        .iter()
+        .map(|r| {
+            (
+                r.flow.as_str(),
+                r.peers.srv.clone(),
+                r.ports.clone(),
+                r.protocol,
+            )
+        })
+        .collect();
+    assert_eq!(
+        d,
+        [(
+            "mqtt",
+            vec!["_mqtt._tcp.example.com".to_string()],
+            vec![PortRange::one(8883)],
+            IpProto::TCP
+        )]
+    );
+    // The enforce view has it as a rule, and no longer as documented.
+    let e = p.with_discovered();
+    assert!(e
+        .rules
+        .iter()
+        .any(|r| r.flow == "mqtt" && !r.peers.srv.is_empty()));
+    assert!(e.documented.iter().all(|d| d.flow != "mqtt"));
     let p = site_text(
         "d.yaml",
         &format!("{DISCOVERED}    bind: {{broker: [mqtt.example.com], ntp-dhcp: [10.30.0.123]}}\n"),

@@ -1,4 +1,5 @@
-//! The elements `portolan enforce` writes: `device . peer` pairs with a timeout, added to the
+//! The elements `portolan enforce` writes: `device . peer` pairs (and, for a peer learnt from
+//! a DNS SRV record, `device . peer . port` triples) with a timeout, added to the
 //! per-rule sets of the enforce policy in one `nft -f -` transaction, and read back from the
 //! kernel with their time left (`enforce --status`).
 //!
@@ -23,8 +24,21 @@ pub struct Pair {
     pub set: String,
     pub device: IpAddr,
     pub peer: IpAddr,
+    /// The peer's port, for a set of `device . peer . port` triples (an SRV record's port);
+    /// `None` for a `device . peer` set.
+    pub port: Option<u16>,
     /// Seconds, at least 1.
     pub timeout: u64,
+}
+
+impl Pair {
+    /// The element as nft writes it: `10.0.0.2 . 192.0.2.7` or `10.0.0.2 . 192.0.2.7 . 8883`.
+    pub fn element(&self) -> String {
+        match self.port {
+            Some(port) => format!("{} . {} . {port}", self.device, self.peer),
+            None => format!("{} . {}", self.device, self.peer),
+        }
+    }
 }
 
 /// The `nft -f` script that adds or refreshes `pairs`. `None` when a pair mixes families or
@@ -35,7 +49,7 @@ pub fn pair_script(pairs: &[Pair]) -> Option<String> {
         if !writable(p) {
             return None;
         }
-        let el = format!("{} . {}", p.device, p.peer);
+        let el = p.element();
         let t = p.timeout.max(1);
         s.push_str(&format!("add element {TABLE} {} {{ {el} }}\n", p.set));
         s.push_str(&format!("delete element {TABLE} {} {{ {el} }}\n", p.set));
@@ -57,10 +71,9 @@ pub fn fresh_pair_script(pairs: &[Pair]) -> Option<String> {
             return None;
         }
         s.push_str(&format!(
-            "add element {TABLE} {} {{ {} . {} timeout {}s }}\n",
+            "add element {TABLE} {} {{ {} timeout {}s }}\n",
             p.set,
-            p.device,
-            p.peer,
+            p.element(),
             p.timeout.max(1)
         ));
     }
@@ -94,6 +107,8 @@ pub struct LivePair {
     pub set: String,
     pub device: IpAddr,
     pub peer: IpAddr,
+    /// The port of a `device . peer . port` element.
+    pub port: Option<u16>,
     /// The element's timeout, seconds.
     pub timeout: Option<u64>,
     /// Seconds left.
@@ -119,16 +134,28 @@ pub fn live_pairs(w: &Where) -> Result<Vec<LivePair>> {
                 Expr::String(v) => v.parse::<IpAddr>().ok(),
                 _ => None,
             };
-            if let [d, p] = parts.as_slice() {
-                if let (Some(device), Some(peer)) = (addr(d), addr(p)) {
-                    out.push(LivePair {
-                        set: s.name.clone(),
-                        device,
-                        peer,
-                        timeout: e.timeout,
-                        expires: e.expires,
-                    });
-                }
+            let port = |x: &Expr| match x {
+                Expr::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+                Expr::String(v) => v.parse::<u16>().ok(),
+                _ => None,
+            };
+            let (device, peer, port) = match parts.as_slice() {
+                [d, p] => (addr(d), addr(p), None),
+                [d, p, n] => match port(n) {
+                    Some(n) => (addr(d), addr(p), Some(n)),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            if let (Some(device), Some(peer)) = (device, peer) {
+                out.push(LivePair {
+                    set: s.name.clone(),
+                    device,
+                    peer,
+                    port,
+                    timeout: e.timeout,
+                    expires: e.expires,
+                });
             }
         }
     }
@@ -145,6 +172,7 @@ mod tests {
             set: "e_cam_cloud_0123_v4".into(),
             device: "10.0.0.2".parse().expect("addr"),
             peer: "192.0.2.7".parse().expect("addr"),
+            port: None,
             timeout: 0,
         };
         let s = pair_script(std::slice::from_ref(&p)).expect("script");
@@ -164,5 +192,22 @@ mod tests {
             ..p
         };
         assert_eq!(pair_script(&[hostile]), None);
+    }
+
+    #[test]
+    fn an_srv_triple_is_written_device_peer_port() {
+        // nft(8), "SETS": a concatenated key's values joined with ` . ` in the type's order
+        // (`ipv4_addr . ipv4_addr . inet_service`).
+        let p = Pair {
+            set: "e_gw_mqtt_0123_v4".into(),
+            device: "10.0.0.2".parse().expect("addr"),
+            peer: "192.0.2.7".parse().expect("addr"),
+            port: Some(1883),
+            timeout: 90,
+        };
+        assert_eq!(
+            fresh_pair_script(&[p]).expect("script"),
+            "add element inet portolan e_gw_mqtt_0123_v4 { 10.0.0.2 . 192.0.2.7 . 1883 timeout 90s }\n"
+        );
     }
 }

@@ -68,14 +68,20 @@ pub(crate) fn ops<'a>(fresh: &'a [Pair], refresh: &'a [Pair]) -> Vec<Op<'a>> {
     v
 }
 
-/// A `device . peer` key: each address in network order (both of one family).
+/// A `device . peer` key: each address in network order (both of one family); a
+/// `device . peer . port` key adds the port in network order, padded to the kernel's 32-bit
+/// register like every field of a concatenation (`NFT_REG32_SIZE`).
 pub(crate) fn key(p: &Pair) -> Vec<u8> {
-    let mut k = Vec::with_capacity(32);
+    let mut k = Vec::with_capacity(36);
     for a in [p.device, p.peer] {
         match a {
             IpAddr::V4(v) => k.extend_from_slice(&v.octets()),
             IpAddr::V6(v) => k.extend_from_slice(&v.octets()),
         }
+    }
+    if let Some(port) = p.port {
+        k.extend_from_slice(&port.to_be_bytes());
+        k.extend_from_slice(&[0, 0]);
     }
     k
 }
@@ -325,8 +331,28 @@ mod tests {
             set: "e_x_v4".into(),
             device: d.parse().expect("addr"),
             peer: p.parse().expect("addr"),
+            port: None,
             timeout: 90,
         }
+    }
+
+    /// A `device . peer . port` key: the port (1883 = 0x075b) in network order, then two
+    /// zero bytes, since every field of a concatenation takes whole 32-bit registers
+    /// (`NFT_REG32_SIZE`, include/uapi/linux/netfilter/nf_tables.h; nft's `ip saddr . tcp
+    /// dport` sets have 8-byte keys).
+    #[test]
+    fn a_triple_key_pads_the_port_to_a_register() {
+        let p = Pair {
+            port: Some(1883),
+            ..pair("10.0.0.2", "192.0.2.7")
+        };
+        assert_eq!(key(&p), [10, 0, 0, 2, 192, 0, 2, 7, 0x07, 0x5b, 0, 0]);
+        let p6 = Pair {
+            port: Some(443),
+            ..pair("2001:db8::2", "2001:db8::7")
+        };
+        assert_eq!(key(&p6).len(), 36);
+        assert_eq!(&key(&p6)[32..], [0x01, 0xbb, 0, 0]);
     }
 
     /// The bytes of one add, worked out by hand from the uapi headers (x86-64: little-endian

@@ -312,6 +312,7 @@ fn pair(peer: &str, timeout: u64) -> portolan_nft::elements::Pair {
         set: "e_cam_cloud_0123_v4".into(),
         device: "10.0.0.2".parse().expect("addr"),
         peer: peer.parse().expect("addr"),
+        port: None,
         timeout,
     }
 }
@@ -406,6 +407,7 @@ fn committer_netlink_writes_ipv6_pairs() {
         set: "e_cam_cloud_0123_v6".into(),
         device: "2001:db8::2".parse().expect("addr"),
         peer: peer.parse().expect("addr"),
+        port: None,
         timeout,
     };
     c.write_split(&[p6("2001:db8:1::7", 120)], &[])

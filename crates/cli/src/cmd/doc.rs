@@ -54,6 +54,13 @@ fn side(p: &Profile, f: &Flow, id: &str) -> String {
     match p.endpoint(id) {
         Some(e) if !e.hosts.is_empty() => format!("{id} ({})", e.hosts.join(", ")),
         Some(e) if !e.domains.is_empty() => format!("{id} ({})", e.domains.join(", ")),
+        Some(e) if e.discovered.is_some() => format!(
+            "{id} ({})",
+            e.discovered
+                .as_ref()
+                .map(super::show::discovered_note)
+                .unwrap_or_default()
+        ),
         _ => id.to_string(),
     }
 }

@@ -40,7 +40,12 @@ pub fn run(g: &CatalogArgs, a: &EnforceArgs) -> anyhow::Result<Outcome> {
                 t.add_row(vec![
                     l.group.clone().unwrap_or_else(|| "?".into()),
                     l.device.to_string(),
-                    l.peer.to_string(),
+                    // An SRV-learnt peer's element holds its port: `192.0.2.7:8883`.
+                    match (l.peer, l.port) {
+                        (std::net::IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+                        (a, Some(p)) => format!("{a}:{p}"),
+                        (a, None) => a.to_string(),
+                    },
                     l.flow.clone().unwrap_or_else(|| l.set.clone()),
                     n(l.expires),
                     n(l.timeout),

@@ -42,6 +42,16 @@ pub struct FlowJson<'a> {
     pub source: &'a [portolan_model::Citation],
 }
 
+/// How a discovered peer is learnt and, unbound, filled: the note `show` and `doc` print.
+pub fn discovered_note(d: &portolan_model::profile::Discovered) -> String {
+    match d {
+        portolan_model::profile::Discovered::Srv { .. } => format!(
+            "peer {d}: its targets at the record's port, per device, by `portolan enforce`; or the site binds it"
+        ),
+        _ => format!("peer {d}: the site binds it"),
+    }
+}
+
 /// A condition as the table writes it.
 pub fn condition_text(c: &Condition) -> String {
     match c {
@@ -142,6 +152,9 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
         }
         if let Some(t) = f.tls.as_ref().and_then(|t| t.expected_issuer.as_ref()) {
             notes.push(format!("issuer: {t}"));
+        }
+        if let Some(d) = p.endpoint(f.peer()).and_then(|e| e.discovered.as_ref()) {
+            notes.push(discovered_note(d));
         }
         let modes = if f.modes.is_empty() {
             "all".to_string()

@@ -2,7 +2,8 @@
 //! rules whose peers are hostnames or wildcard domains, with the set of `device . peer` pairs
 //! each rule matches per family. The names come from the same function the plan uses
 //! ([`super::sets::enforce_set_of`]), over the same classes, so the forwarder writes exactly
-//! the sets the emitted ruleset declares.
+//! the sets the emitted ruleset declares. Rules to peers learnt from DNS SRV records
+//! ([`Policy::discovered`]) are among them, as the enforce plan writes them.
 
 use ipnet::IpNet;
 use portolan_model::ir::{Initiator, IpProto, Peers, Policy, PortRange, Rule};
@@ -32,7 +33,9 @@ pub struct NameRule {
     /// the forwarder can tell a connection of this flow in conntrack from another one.
     pub protocol: IpProto,
     pub ports: Vec<PortRange>,
-    /// The rule's peers; [`Peers::admits_name`] says which names it admits.
+    /// The rule's peers; [`Peers::admits_name`] says which names it admits, and
+    /// [`Peers::admits_srv`] which SRV owner names (the rule's set then holds
+    /// `device . target . port` triples).
     pub peers: Peers,
     /// The set the rule matches in each family the ruleset writes it for.
     pub sets: Vec<(Family, String)>,
@@ -40,12 +43,16 @@ pub struct NameRule {
 
 /// Whether a rule is matched against an enforce set: a unicast rule with names as peers.
 fn named(r: &Rule) -> bool {
-    let has_names = !r.peers.names.is_empty() || !r.peers.wildcards.is_empty();
+    let has_names =
+        !r.peers.names.is_empty() || !r.peers.wildcards.is_empty() || !r.peers.srv.is_empty();
     has_names && !r.broadcast
 }
 
 /// The name-based rules of every group of `policy`, in the policy's order.
 pub fn layout(policy: &Policy) -> Result<Vec<NameScope>, EmitError> {
+    // The plan's view of the policy in enforce mode: the SRV-learnt rules among the rules.
+    let merged = policy.with_discovered();
+    let policy = &merged;
     let classes = Classes::of(policy);
     let mut out = Vec::new();
     for g in &policy.groups {

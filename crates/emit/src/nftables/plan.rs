@@ -108,6 +108,15 @@ fn add(maps: &mut Maps, name: String, fam: Family, interval: bool, element: Stri
 
 /// Plans the ruleset of `policy`.
 pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError> {
+    // Enforce mode also writes the rules to SRV-learnt peers, whose sets the forwarder fills;
+    // elsewhere they stay documented ("not enforced here").
+    let merged;
+    let policy = if opts.enforce && !policy.discovered.is_empty() {
+        merged = policy.with_discovered();
+        &merged
+    } else {
+        policy
+    };
     let classes = Classes::of(policy);
     let names = classes
         .list
@@ -238,6 +247,10 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
     if opts.enforce {
         notes.push("# Enforce mode: hostnames and wildcard domains match per-rule sets of `device . peer` pairs".into());
         notes.push("# that `portolan enforce` fills for the device that asked, each for its answer's TTL plus a grace;".into());
+        if policy.rules.iter().any(|r| !r.peers.srv.is_empty()) {
+            notes.push("# peers learnt from DNS SRV records match sets of `device . target . port` triples, filled from the SRV".into());
+            notes.push("# answer the device received (RFC 2782: each target at its record's port) and the target's A/AAAA records;".into());
+        }
         if opts.dns_redirect {
             notes.push("# devices' plain DNS (TCP/UDP 53) to another resolver is redirected to the firewall's port 53 (`dns_redirect`, logged);".into());
             notes.push(format!("# DNS over TLS/QUIC (853) to anyone but the firewall goes to `{DNS_BYPASS}` (log, drop);"));
@@ -713,6 +726,7 @@ fn doh_sets(opts: &Options) -> Vec<super::ruleset::Set> {
             name: (*name).to_string(),
             fam: *fam,
             pair: false,
+            port: false,
             elements: all
                 .iter()
                 .filter(|a| a.is_ipv4() == (*fam == Family::V4))

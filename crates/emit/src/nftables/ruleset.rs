@@ -37,6 +37,8 @@ pub(super) struct Set {
     pub(super) fam: Family,
     /// `device . peer` pairs (`ipv4_addr . ipv4_addr`), for `enforce`; else addresses.
     pub(super) pair: bool,
+    /// With `pair`: `device . peer . port` (`. inet_service`), the port an SRV record gave.
+    pub(super) port: bool,
     /// `198.51.100.0/24`, or `192.0.2.1 timeout 300s` for a DNS-filled one.
     pub(super) elements: Vec<String>,
 }
@@ -44,7 +46,9 @@ pub(super) struct Set {
 impl Set {
     /// The set's key type: an address, or a `device . peer` pair.
     pub(super) fn key_type(&self) -> String {
-        if self.pair {
+        if self.pair && self.port {
+            format!("{0} . {0} . inet_service", addr_type(self.fam))
+        } else if self.pair {
             format!("{0} . {0}", addr_type(self.fam))
         } else {
             addr_type(self.fam).to_string()

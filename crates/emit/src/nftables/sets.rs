@@ -44,6 +44,7 @@ fn empty(name: &str, fam: Family) -> Set {
         name: name.to_string(),
         fam,
         pair: false,
+        port: false,
         elements: Vec::new(),
     }
 }
@@ -83,12 +84,40 @@ impl Sets {
                     name: name.clone(),
                     fam,
                     pair: false,
+                    port: false,
                     elements: pre.iter().map(net).collect(),
                 });
                 out.push(format!("{ipk} {dir} @{name}"));
             } else {
                 out.push(format!("{ipk} {dir} {}", values(pre.iter().map(net))));
             }
+        }
+        if !r.peers.srv.is_empty() {
+            // A peer learnt from SRV records: `device . target . port` triples the forwarder
+            // writes from the answers the device received; without it, nothing can say the
+            // peer's addresses, and a rule without a peer match would admit every address.
+            if !opts.enforce || dir != "daddr" {
+                return Err(EmitError::Unsafe {
+                    target: T,
+                    what: "rule to an SRV-learnt peer outside enforce mode",
+                    value: r.provenance(),
+                });
+            }
+            let Some(kw) = r.protocol.name().filter(|_| r.protocol.has_ports()) else {
+                return Err(EmitError::Unsafe {
+                    target: T,
+                    what: "protocol without ports to an SRV-learnt peer",
+                    value: r.provenance(),
+                });
+            };
+            let name = enforce_set_of(r, fam);
+            self.dynamic.entry(name.clone()).or_insert_with(|| Set {
+                pair: true,
+                port: true,
+                ..empty(&name, fam)
+            });
+            out.push(format!("{ipk} saddr . {ipk} daddr . {kw} dport @{name}"));
+            return Ok(out);
         }
         if opts.enforce && !(r.peers.names.is_empty() && r.peers.wildcards.is_empty()) {
             // One set of `device . peer` pairs per rule, which the forwarder fills for the
@@ -139,6 +168,10 @@ impl Sets {
 
 /// The `enforce` set of a class's rule in a family (the rule is the class's first group's).
 pub(super) fn enforce_set_of(r: &Rule, fam: Family) -> String {
+    if !r.peers.srv.is_empty() {
+        let srv: Vec<String> = r.peers.srv.iter().map(|s| format!("srv:{s}")).collect();
+        return enforce_set(fam, &r.group, &r.flow, &srv, &[], NFT_NAME_MAX);
+    }
     enforce_set(
         fam,
         &r.group,

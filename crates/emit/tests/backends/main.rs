@@ -12,3 +12,4 @@ mod provenance;
 mod snapshots;
 mod squid;
 mod squid_proxy;
+mod srv;

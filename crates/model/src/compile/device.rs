@@ -49,7 +49,7 @@ pub(super) enum CheckedFlow<'a> {
     /// Listed in `Policy.documented` with the reason, not enforced (tunnelled, link layer).
     Documented { flow: &'a Flow, reason: String },
     /// Enforced, with this device's values.
-    Enforced(Enforced<'a>),
+    Enforced(Box<Enforced<'a>>),
 }
 
 /// A flow's values for one device, each checked.
@@ -215,7 +215,7 @@ fn check<'a>(
         }
         if let Some(mut e) = enforced(sink, ctx, &dev, f, setting) {
             e.via = proxy.and_then(|sp| via_proxy(sp, f, e.protocol));
-            out.push(CheckedFlow::Enforced(e));
+            out.push(CheckedFlow::Enforced(Box::new(e)));
         }
     }
     let checked = Checked {
@@ -252,7 +252,16 @@ fn enforced<'a>(
     } else {
         &PortSpec::None
     };
-    let ports = dev.ports(sink, spec, f, site_ports_given)?;
+    // A peer learnt from an SRV record brings its port (RFC 2782): a flow that leaves its
+    // ports `unspecified` takes the record's, whatever it is; given ports bound it.
+    let srv_port = matches!(spec, PortSpec::Unspecified)
+        && site_ports_given.is_none()
+        && peers.as_ref().is_some_and(|p| !p.srv.is_empty());
+    let ports = if srv_port {
+        Vec::new()
+    } else {
+        dev.ports(sink, spec, f, site_ports_given)?
+    };
     let src_ports = if protocol.has_ports() {
         dev.ports(sink, &f.src_ports, f, None).unwrap_or_default()
     } else {

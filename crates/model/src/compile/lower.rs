@@ -30,6 +30,10 @@ pub(super) fn device(dev: &Checked, at: &Placement, policy: &mut Policy) {
             CheckedFlow::Enforced(e) => e,
         };
         let f = e.flow;
+        if !e.peers.srv.is_empty() {
+            srv_rule(dev, at, e, policy);
+            continue;
+        }
         if let Some(via) = &e.via {
             // The leg to the proxy, only: the flow's peers are the proxy's to reach.
             policy.rules.push(Rule {
@@ -93,6 +97,57 @@ pub(super) fn device(dev: &Checked, at: &Placement, policy: &mut Policy) {
             }
         }
     }
+}
+
+/// A flow to a peer learnt from DNS SRV records: documented (what a static ruleset cannot
+/// open), and, for the side the device opens, a rule in `Policy::discovered` for the enforce
+/// policy. Its `ports` empty: the record's port, whatever it is; else the record's port only
+/// where they hold it. The peer's side (`initiation: peer`) opens nothing: the record says
+/// where the device connects, not who may connect to it.
+fn srv_rule(dev: &Checked, at: &Placement, e: &super::device::Enforced, policy: &mut Policy) {
+    let f = e.flow;
+    let names = e.peers.srv.join(", ");
+    let device_side = f.initiation != Initiation::Peer && f.cast == crate::profile::Cast::Unicast;
+    let reason = if device_side {
+        format!(
+            "peer learnt from DNS SRV {names}: only `portolan enforce` opens it, for the device \
+             that asked, to the record's targets at its port; bind the endpoint in the site \
+             for other targets"
+        )
+    } else {
+        format!(
+            "peer learnt from DNS SRV {names}: a peer-initiated or non-unicast flow to it is not \
+             opened; bind the endpoint in the site"
+        )
+    };
+    policy.documented.push(Documented {
+        group: at.group.to_string(),
+        profile: dev.profile.id.clone(),
+        flow: f.id.clone(),
+        reason,
+    });
+    if !device_side {
+        return;
+    }
+    policy.discovered.push(Rule {
+        group: at.group.to_string(),
+        profile: dev.profile.id.clone(),
+        flow: f.id.clone(),
+        initiator: Initiator::Device,
+        protocol: IpProto::new(e.protocol),
+        ports: e.ports.clone(),
+        src_ports: e.src_ports.clone(),
+        icmp_type: None,
+        peers: Peers {
+            srv: e.peers.srv.clone(),
+            ..Peers::default()
+        },
+        broadcast: false,
+        multicast: Vec::new(),
+        optional: f.optional,
+        family: f.family,
+        via_proxy: None,
+    });
 }
 
 /// The peers of a flow limited to `family` (`family: ipv4|ipv6`): static prefixes of the other

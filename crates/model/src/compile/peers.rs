@@ -1,6 +1,6 @@
 //! Who a device's flow talks to: a local service (the firewall or the site's servers), a role
 //! the site binds, or the profile's remote endpoint (addresses, `{param}` hostnames, wildcard
-//! domains); and the site's bindings (addresses, prefixes, names, `zone:ID`, `firewall`,
+//! domains, an SRV-discovered peer); and the site's bindings (addresses, prefixes, names, `zone:ID`, `firewall`,
 //! `any`), each read once per device.
 
 use std::net::IpAddr;
@@ -51,6 +51,18 @@ impl Dev<'_> {
                         None
                     }
                 }
+            }
+            // A peer learnt from a DNS SRV record and not bound by the site: a DNS-driven
+            // set of the record's targets and ports (`Peers::srv`), which only `portolan
+            // enforce` fills; lowering keeps it out of the rules every other back end reads.
+            EndpointKind::Role if matches!(e.discovered, Some(Discovered::Srv { .. })) => {
+                let Some(Discovered::Srv { name }) = &e.discovered else {
+                    return None;
+                };
+                Some(Peers {
+                    srv: vec![name.trim_end_matches('.').to_ascii_lowercase()],
+                    ..Peers::default()
+                })
             }
             EndpointKind::Role => {
                 if !self.unbound.borrow_mut().insert(e.id.clone()) {
