@@ -196,13 +196,13 @@ fn site(g: &CatalogArgs, a: &ShowArgs, path: &std::path::Path) -> anyhow::Result
     report::print(&a.out, "show", &json, || {
         let mut out = crate::table::wrap(&format!("site {}, device {device}:", policy.site), 2);
         out.push_str(&table(p, mode));
-        out.push_str("  routes through the site's policy:\n");
+        out.push_str("routes through the site's policy:\n");
         for f in p.flows_in(mode) {
             let text = match route_of(f) {
                 Some(r) => r.text(),
                 None => "not on this device's interfaces".to_string(),
             };
-            out.push_str(&crate::table::wrap(&format!("  {}: {text}", f.id), 4));
+            out.push_str(&format!("  {}: {text}\n", f.id));
         }
         out
     })?;
