@@ -63,8 +63,11 @@ kinds["error"]=doc("error","any command: a failure (usage, I/O, validation); exi
     {"diagnostics":{"type":"array","minItems":1,"items":R("diagnostic"),
       "contains":{"type":"object","properties":{"severity":{"const":"error"}}}}},["diagnostics"])
 kinds["catalog"]=doc("catalog","catalog list",{"profiles":A(O({"id":S(),"vendor":S(),"product":S(),"modes":A(S()),"flows":I(),"origin":S()},["id","vendor","product","modes","flows","origin"]))},["profiles"])
-kinds["show"]=doc("show","show (and catalog show)",{"id":S(),"vendor":S(),"product":S(),"mode":S(),
-    "interfaces":A(O({"id":S(),"description":S(),"source":A(R("citation"))},["id","source"])),"flows":A(R("flow"))},["id","vendor","product","flows"])
+ROUTE=O({"via":{"enum":["direct","proxy","documented","none"]},"proxy":S(),"reason":S()},["via"],
+    {"additionalProperties":False,"description":"`show SITE --device D`: how the site's policy carries the flow for that device: directly, through the site's proxy (`proxy`: address:port), documented only (`reason`), or not at all (`reason`: its conditions do not hold, not chosen, replaced, switched off)."})
+kinds["show"]=doc("show","show (and catalog show)",{"id":S(),"vendor":S(),"product":S(),"mode":S(),"site":S(),"device":S(),
+    "interfaces":A(O({"id":S(),"description":S(),"source":A(R("citation"))},["id","source"])),
+    "flows":A({"allOf":[R("flow"),O({"route":ROUTE})]})},["id","vendor","product","flows"])
 kinds["doc"]=doc("doc","doc --format json",{"id":S(),"mode":S(),
     "profile":{"type":"object","description":"The profile in the profile file format (`portolan schema profile`)."},
     "flows":A(R("flow"))},["id","profile","flows"])
@@ -129,7 +132,7 @@ kinds["scan"]=doc("scan","scan",{"device":S(),"profile":S(),"from_zone":S(),"tar
     "summary":A(O({"protocol":SCAN_PROTO,"state":PORT_STATE,"count":I(),"reason":S()},["protocol","state","count"])),
     "not_shown":A(O({"protocol":SCAN_PROTO,"state":PORT_STATE,"count":I(),"reason":S()},["protocol","state","count"]))},
     ["profile","target","source","ports","declared","findings"])
-kinds["mud-export"]=doc("mud-export","mud export --format json",{"profile":S(),"mode":S(),"mud_url":S(),"aces":I(),
+kinds["mud-export"]=doc("mud-export","mud export --format json",{"profile":S(),"mode":S(),"interface":S(),"mud_url":S(),"aces":I(),
     "unexpressed":A(S()),"warnings":A(R("diagnostic")),"output":S(),
     "mud":{"type":"object","description":"The MUD file (RFC 8520), unless -o; its own JSON (YANG `empty` leaves are [null])."}},
     ["profile","mud_url","aces","unexpressed","warnings"])

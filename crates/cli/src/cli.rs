@@ -360,11 +360,16 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Profile id (see `portolan catalog list`) or a profile file.
+    /// Profile id (see `portolan catalog list`), a profile file, or a site file (with
+    /// --device).
     pub id: String,
     /// Only the flows of this mode.
     #[arg(long)]
     pub mode: Option<String>,
+    /// With a site file: the device whose flows to show, each marked with how the site's
+    /// policy carries it (direct, or via the site's proxy and its address:port).
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
     #[command(flatten)]
     pub out: OutputArgs,
     #[command(flatten)]
@@ -1003,10 +1008,13 @@ pub enum MudCmd {
     /// The file holds the `ietf-mud:mud` container and one ACL per direction and address
     /// family. Host names become `ietf-acldns` names, addresses networks, the local services
     /// DNS and NTP the `controller` URNs, DHCP `local-networks`, roles controller classes
-    /// named `<mud-url>#<role>`. What MUD cannot say (modes, alternatives, keepalives,
-    /// conditions, unspecified ports, wildcard domains, params) travels in the `portolan`
-    /// extension; what that leaves out of the ACLs is also printed as a warning. The ACLs
-    /// never allow more than the profile.
+    /// named `<mud-url>#<role>`, port lists several ACEs and ranges RFC 8519 port ranges.
+    /// What MUD cannot say (modes, alternatives and their policies, keepalives, idle timeouts,
+    /// conditions, replaces, TLS, proxies, requirements, unspecified ports, wildcard domains,
+    /// params) travels in the `portolan` extension; what that leaves out of the ACLs or lets
+    /// them admit more than a configured device needs is also printed as a warning. The ACLs
+    /// never allow more than the profile: a `policy: one` choice group needs --choose, and a
+    /// multi-homed profile is written one interface per file (--interface).
     ///
     /// `last-update` is --last-update, else SOURCE_DATE_EPOCH, else 1970-01-01T00:00:00Z:
     /// the same profile and options always give the same bytes.
@@ -1048,6 +1056,14 @@ pub struct ExportArgs {
     /// The mode to export (required when the profile has several).
     #[arg(long)]
     pub mode: Option<String>,
+    /// The interface of a multi-homed profile to export (required when it has several): a
+    /// MUD file holds one interface's flows; publish one MUD URL per interface.
+    #[arg(long, value_name = "INTERFACE")]
+    pub interface: Option<String>,
+    /// Pick a flow in a choice group, as a site's `choose:` does (repeatable); the group's
+    /// other flows get no ACE. Required for a `policy: one` group.
+    #[arg(long, value_name = "GROUP=FLOW", value_parser = parse_choose)]
+    pub choose: Vec<(String, String)>,
     /// Where the MUD file will be published (https).
     #[arg(long, value_name = "URL")]
     pub mud_url: String,
@@ -1109,6 +1125,14 @@ pub struct VerifyArgs {
     pub at: Option<String>,
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+/// `GROUP=FLOW` of `mud export --choose`.
+fn parse_choose(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((g, f)) if !g.is_empty() && !f.is_empty() => Ok((g.to_string(), f.to_string())),
+        _ => Err(format!("`{s}` is not GROUP=FLOW (e.g. mqtt=mqtt-8883)")),
+    }
 }
 
 /// `portolan verify` (of a firewall; `mud verify` is [`VerifyArgs`]).

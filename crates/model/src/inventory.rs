@@ -146,12 +146,16 @@ impl<'a> Lines<'a> {
 }
 
 /// The device a row describes, before the compile path checks it.
-fn device(id: Spanned<String>, profile: Spanned<String>, zone: Spanned<String>) -> RawDevice {
+fn device(
+    id: Spanned<String>,
+    profile: Spanned<String>,
+    zone: Option<Spanned<String>>,
+) -> RawDevice {
     RawDevice {
         id,
         profile,
         mode: None,
-        zone: Some(zone),
+        zone,
         addresses: Vec::new(),
         interfaces: Default::default(),
         mac: None,

@@ -18,7 +18,7 @@
 //!
 //! `export/ace_plan.rs` decides what ACEs each flow becomes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 use portolan_model::{
@@ -39,8 +39,10 @@ use crate::schema::{
 };
 
 mod ace_plan;
+mod select;
 
 pub(crate) use ace_plan::{plan, Unexpressed};
+use select::{resolve_interface, select};
 
 /// How to write the MUD file.
 #[derive(Clone, Debug)]
@@ -59,6 +61,11 @@ pub struct ExportOptions {
     /// `documentation`; default: the profile's source named `documentation`, else its first
     /// source's URL.
     pub documentation: Option<String>,
+    /// The interface of a multi-homed profile to export; required when it has several (see
+    /// `export/select.rs`).
+    pub interface: Option<String>,
+    /// Picks in the profile's choice groups (group id → flow id), as a site's `choose:`.
+    pub choose: BTreeMap<String, String>,
 }
 
 impl ExportOptions {
@@ -71,6 +78,8 @@ impl ExportOptions {
             cache_validity: 48,
             is_supported: true,
             documentation: None,
+            interface: None,
+            choose: BTreeMap::new(),
         }
     }
 }
@@ -83,6 +92,8 @@ pub struct Exported {
     pub json: String,
     pub warnings: Vec<Problem>,
     pub mode: Option<String>,
+    /// The interface exported (a multi-homed profile).
+    pub interface: Option<String>,
     /// Number of ACEs, and ids of the flows left out of the ACLs.
     pub aces: usize,
     pub unexpressed: Vec<String>,
@@ -133,7 +144,9 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
     }
     let last_update =
         crate::timestamp::last_update(o.last_update.as_deref(), o.source_date_epoch.as_deref())?;
-    let flows: Vec<&Flow> = profile.flows_in(mode.as_deref()).collect();
+    let interface = resolve_interface(profile, o.interface.as_deref())?;
+    let sel = select(profile, mode.as_deref(), interface, &o.choose)?;
+    let flows: Vec<&Flow> = sel.flows.clone();
     let mut p = Problems::new(false);
     let ext_base = join("/ietf-mud:mud", MEMBER);
     let mut lists: Vec<((Family, Dir), Vec<Ace>)> = [
@@ -153,7 +166,14 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
         let at = join(&join(&ext_base, "flows"), i);
         let mut flow_names = Vec::new();
         let mut reason = None;
-        match plan(f, profile, &o.mud_url) {
+        let planned = match sel.held.get(&f.id) {
+            Some(why) => Err(Unexpressed {
+                why: why.clone(),
+                warn: false,
+            }),
+            None => plan(f, profile, &o.mud_url),
+        };
+        match planned {
             Err(Unexpressed { why, warn }) => {
                 if warn {
                     p.warning(
@@ -174,6 +194,23 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
                         &at,
                         Code::ConditionNotInAcls,
                         format!("flow `{}` exists only under conditions ({}); MUD cannot say so, and its ACEs permit it always", f.id, conditions_text(f)),
+                    );
+                }
+                if let Some(by) = sel.replaced_when.get(&f.id) {
+                    p.warning(
+                        &at,
+                        Code::ReplacedNotInAcls,
+                        format!("flow `{}` is replaced by {} where that flow's conditions hold; MUD cannot say so, and the ACEs of both permit them always", f.id, by.iter().map(|b| format!("`{b}`")).collect::<Vec<_>>().join(", ")),
+                    );
+                }
+                if f.proxy
+                    .as_ref()
+                    .is_some_and(|x| x.http != portolan_model::Support::Unsupported)
+                {
+                    p.warning(
+                        &at,
+                        Code::ProxyNotInAcls,
+                        format!("flow `{}` may go through an HTTP proxy; MUD cannot name a site's proxy, so its ACEs are to the flow's own peers (a device that uses a proxy reaches the proxy instead)", f.id),
                     );
                 }
                 for (k, unit) in plan.units.iter().enumerate() {
@@ -201,7 +238,7 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
         ext_flows.push(ExtFlow {
             aces: flow_names,
             unexpressed: reason,
-            flow: flow_json(f, mode.as_deref())?,
+            flow: flow_json(f, mode.as_deref(), sel.interface.as_deref())?,
         });
     }
     for (id, note) in dhcp_notes(profile, &flows, &o.mud_url) {
@@ -265,7 +302,13 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
         },
         ..Policy::default()
     };
-    let ext = extension(profile, mode.as_deref(), &flows, ext_flows)?;
+    let ext = extension(
+        profile,
+        mode.as_deref(),
+        sel.interface.as_deref(),
+        &flows,
+        ext_flows,
+    )?;
     // What an imported profile holds only because its MUD file did not say it (the vendor from
     // the URL's host, the product from its last segment or the systeminfo) is not written back
     // as if the file had said it.
@@ -327,6 +370,7 @@ pub fn export(profile: &Profile, o: &ExportOptions) -> Result<Exported, MudError
         json,
         warnings: p.list,
         mode,
+        interface: sel.interface,
         aces,
         unexpressed,
     })
@@ -367,8 +411,13 @@ fn ace_name(flow: &str, k: usize, used: &mut BTreeSet<String>) -> String {
     name
 }
 
-/// The flow in the profile format; a flow of several modes is written for the exported one.
-fn flow_json(f: &Flow, mode: Option<&str>) -> Result<Map<String, Value>, MudError> {
+/// The flow in the profile format; a flow of several modes (interfaces) is written for the
+/// exported one.
+fn flow_json(
+    f: &Flow,
+    mode: Option<&str>,
+    interface: Option<&str>,
+) -> Result<Map<String, Value>, MudError> {
     let Value::Object(mut m) =
         serde_json::to_value(f).map_err(|e| MudError::Export(e.to_string()))?
     else {
@@ -378,6 +427,9 @@ fn flow_json(f: &Flow, mode: Option<&str>) -> Result<Map<String, Value>, MudErro
     };
     if let (Some(mode), false) = (mode, f.modes.is_empty()) {
         m.insert("modes".into(), Value::from(vec![mode]));
+    }
+    if let (Some(i), false) = (interface, f.interfaces.is_empty()) {
+        m.insert("interface".into(), Value::from(vec![i]));
     }
     Ok(m)
 }
@@ -389,11 +441,15 @@ fn to_map<T: serde::Serialize>(v: &T) -> Result<Value, MudError> {
 fn extension(
     profile: &Profile,
     mode: Option<&str>,
+    interface: Option<&str>,
     flows: &[&Flow],
     ext_flows: Vec<ExtFlow>,
 ) -> Result<Extension, MudError> {
     let ids: BTreeSet<&str> = flows.iter().map(|f| f.id.as_str()).collect();
     let mut top = Map::new();
+    if profile.portolan != 1 {
+        top.insert("portolan".into(), Value::from(profile.portolan));
+    }
     top.insert("id".into(), Value::from(profile.id.clone()));
     top.insert("vendor".into(), Value::from(profile.vendor.clone()));
     top.insert("product".into(), Value::from(profile.product.clone()));
@@ -438,6 +494,18 @@ fn extension(
     top.insert("listens".into(), to_map(&listens)?);
     if !profile.notes.is_empty() {
         top.insert("notes".into(), to_map(&profile.notes)?);
+    }
+    if !profile.requirements.is_empty() {
+        top.insert("requirements".into(), to_map(&profile.requirements)?);
+    }
+    // The file's interface only: its flows name it, and a profile of one interface says so.
+    let interfaces: Vec<&portolan_model::Interface> = profile
+        .interfaces
+        .iter()
+        .filter(|i| interface.is_none_or(|x| x == i.id))
+        .collect();
+    if !interfaces.is_empty() {
+        top.insert("interfaces".into(), to_map(&interfaces)?);
     }
     let used: BTreeSet<&str> = flows.iter().map(|f| f.peer()).collect();
     let endpoints = profile

@@ -22,15 +22,22 @@
 //! Every object inside is written in the profile format (`docs/profile-format.md`), field for
 //! field, so the extension says exactly what the profile says:
 //!
-//! - `profile`: the profile's top-level facts: `id`, `vendor`, `product`, `versions`,
-//!   `description`, `sources`, `features`, `params`, `alternatives`, `listens`, `notes`;
+//! - `profile`: the profile's top-level facts: `portolan` (the edition, written when it is not
+//!   1), `id`, `vendor`, `product`, `versions`, `description`, `sources` (with a second-edition
+//!   source's `date`, `revision` and `perspective`), `features`, `params`, `alternatives` (with
+//!   their `policy`), `listens`, `notes`, `requirements`, and `interfaces` (of a multi-homed
+//!   profile, only the interface the file was exported for);
 //! - `mode`: the mode the file was exported for, when the profile has modes (the ACLs hold that
 //!   mode's flows only);
-//! - `endpoints`: the endpoints the flows use;
-//! - `flows`: every flow of the mode, each with `aces`, the names of the ACEs that enforce it
-//!   (in whichever ACL: the from-device and to-device halves share a name), and, when MUD cannot
-//!   express it (unspecified ports or protocol, wildcard domains, params without default, ARP,
-//!   a tunnelled flow), `aces: []` and `unexpressed` saying why.
+//! - `endpoints`: the endpoints the flows use (a discovered endpoint with its `discovered`);
+//! - `flows`: every flow of the mode (and interface), each with `aces`, the names of the ACEs
+//!   that enforce it (in whichever ACL: the from-device and to-device halves share a name), and,
+//!   when the file gives it no ACE (unspecified ports or protocol, wildcard domains, params
+//!   without default, ARP, a tunnelled flow; a flow not chosen in its choice group or replaced
+//!   by another), `aces: []` and `unexpressed` saying why. A flow's second-edition fields that
+//!   no ACE can hold (`conditions` with `not`/`any`/`all`, `replaces`, `idle_timeout`,
+//!   `keepalive`, `tls`, `url_path`, `auth`, `proxy`, `interface`) are written here as the
+//!   profile writes them.
 //!
 //! The ACLs stay authoritative: the importer uses an extension flow only where its ACEs are
 //! exactly what the exporter would write for it; otherwise it warns (`extension-mismatch`) and
@@ -49,6 +56,7 @@ pub const FORMAT: u32 = 1;
 
 /// The keys `profile` may hold.
 pub const PROFILE_KEYS: &[&str] = &[
+    "portolan",
     "id",
     "vendor",
     "product",
@@ -60,6 +68,8 @@ pub const PROFILE_KEYS: &[&str] = &[
     "alternatives",
     "listens",
     "notes",
+    "requirements",
+    "interfaces",
 ];
 
 /// `portolan:profile`.

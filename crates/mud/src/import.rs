@@ -244,6 +244,10 @@ struct Doc {
     listens: Value,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     notes: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requirements: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interfaces: Option<Value>,
 }
 
 struct Builder<'a> {

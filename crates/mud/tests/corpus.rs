@@ -14,8 +14,13 @@ use std::path::{Path, PathBuf};
 use portolan_model::Profile;
 use portolan_mud::{export, import, ExportOptions, ImportOptions, MudError, Problem};
 
+/// `shared/interop/mud` beside the repository clone, or `PORTOLAN_MUD_CORPUS` (a worktree
+/// kept elsewhere than the clone).
 fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mud");
+    let dir = std::env::var_os("PORTOLAN_MUD_CORPUS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mud"),
+        PathBuf::from,
+    );
     assert!(
         dir.is_dir(),
         "the MUD corpus is missing: expected {} (shared/ beside the repository clone)",

@@ -4,9 +4,14 @@
 use portolan_model::{Initiation, Protocol};
 use portolan_mud::{export, import, ExportOptions, ImportOptions, MudError};
 
+/// A file of `shared/interop/mud` beside the repository clone, or of `PORTOLAN_MUD_CORPUS`
+/// (a worktree kept elsewhere than the clone).
 fn corpus(rel: &str) -> Vec<u8> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/interop/mud")
+    let p = std::env::var_os("PORTOLAN_MUD_CORPUS")
+        .map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mud"),
+            std::path::PathBuf::from,
+        )
         .join(rel);
     std::fs::read(&p).unwrap_or_else(|e| {
         panic!(

@@ -20,8 +20,13 @@ use portolan_mud::rules::{AceRule, Dir, Family, Peer};
 use portolan_mud::schema::MudFile;
 use portolan_mud::{export, import, ExportOptions, ImportOptions};
 
+/// `shared/interop/mud` beside the repository clone, or `PORTOLAN_MUD_CORPUS` (a worktree
+/// kept elsewhere than the clone).
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mud")
+    std::env::var_os("PORTOLAN_MUD_CORPUS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mud"),
+        PathBuf::from,
+    )
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

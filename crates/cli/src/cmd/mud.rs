@@ -42,6 +42,7 @@ pub fn problem_diag(p: &Problem, file: &str) -> Diag {
 struct ExportReport<'a> {
     profile: &'a str,
     mode: Option<&'a str>,
+    interface: Option<&'a str>,
     mud_url: &'a str,
     aces: usize,
     unexpressed: &'a [String],
@@ -60,6 +61,8 @@ fn export(g: &CatalogArgs, a: &ExportArgs) -> anyhow::Result<Outcome> {
         cache_validity: a.cache_validity,
         is_supported: !a.unsupported,
         documentation: a.documentation.clone(),
+        interface: a.interface.clone(),
+        choose: a.choose.iter().cloned().collect(),
     };
     let out = portolan_mud::export(&profile, &opts)?;
     if let Some(path) = &a.file.output {
@@ -70,6 +73,7 @@ fn export(g: &CatalogArgs, a: &ExportArgs) -> anyhow::Result<Outcome> {
             let report = ExportReport {
                 profile: &profile.id,
                 mode: out.mode.as_deref(),
+                interface: out.interface.as_deref(),
                 mud_url: &a.mud_url,
                 aces: out.aces,
                 unexpressed: &out.unexpressed,

@@ -1,4 +1,6 @@
-//! `portolan show ID [--mode M]`: a profile's flows as a readable table, or JSON.
+//! `portolan show ID [--mode M]`: a profile's flows as a readable table, or JSON. With a site
+//! file and `--device D`, the device's profile in its mode, each flow marked with how the
+//! site's policy carries it (`route.rs`: direct, via the site's proxy, documented, or not).
 
 use portolan_model::{Condition, Flow, Profile};
 use serde::Serialize;
@@ -7,6 +9,9 @@ use crate::cli::{CatalogArgs, ShowArgs};
 use crate::output::Outcome;
 use crate::report;
 
+mod route;
+use route::Route;
+
 /// The JSON shape of `show --format json` (`portolan/show/v1`, `schemas/show.v1.json`).
 #[derive(Serialize)]
 pub struct ShowJson<'a> {
@@ -14,6 +19,11 @@ pub struct ShowJson<'a> {
     pub vendor: &'a str,
     pub product: &'a str,
     pub mode: Option<&'a str>,
+    /// `show SITE --device D`: the site and the device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<&'a str>,
     /// A multi-homed device's interfaces (edition 2); absent when the profile declares none.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub interfaces: &'a [portolan_model::Interface],
@@ -39,6 +49,9 @@ pub struct FlowJson<'a> {
     /// The device's interfaces the flow uses (edition 2); absent when it names none.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub interface: &'a [String],
+    /// `show SITE --device D`: how the site's policy carries the flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<Route>,
     pub source: &'a [portolan_model::Citation],
 }
 
@@ -81,11 +94,24 @@ pub fn flow_json(f: &Flow) -> FlowJson<'_> {
             .collect(),
         inside: f.inside.as_ref(),
         interface: &f.interfaces,
+        route: None,
         source: &f.source,
     }
 }
 
 pub fn run(g: &CatalogArgs, a: &ShowArgs) -> anyhow::Result<Outcome> {
+    let path = std::path::Path::new(&a.id);
+    let is_site = path.is_file()
+        && std::fs::read_to_string(path).is_ok_and(|t| portolan_model::compile::is_site_text(&t));
+    if is_site {
+        return site(g, a, path);
+    }
+    if a.device.is_some() {
+        return crate::contract::fail(
+            "usage",
+            format!("--device needs a site file; `{}` is a profile", a.id),
+        );
+    }
     let p = super::resolve_profile(g, &a.id)?;
     super::check_mode(&p, a.mode.as_deref())?;
     let json = ShowJson {
@@ -93,10 +119,103 @@ pub fn run(g: &CatalogArgs, a: &ShowArgs) -> anyhow::Result<Outcome> {
         vendor: &p.vendor,
         product: &p.product,
         mode: a.mode.as_deref(),
+        site: None,
+        device: None,
         interfaces: &p.interfaces,
         flows: p.flows_in(a.mode.as_deref()).map(flow_json).collect(),
     };
     report::print(&a.out, "show", &json, || table(&p, a.mode.as_deref()))?;
+    Ok(Outcome::Ok)
+}
+
+/// `show SITE --device D`: the device's flows in its mode (and interfaces), each with its
+/// route through the compiled policy.
+fn site(g: &CatalogArgs, a: &ShowArgs, path: &std::path::Path) -> anyhow::Result<Outcome> {
+    let Some(policy) = super::load_site(g, path, a.out.json())? else {
+        return Ok(Outcome::BadInput);
+    };
+    let devices: Vec<&str> = {
+        let mut d: Vec<&str> = policy.groups.iter().map(|g| g.device()).collect();
+        d.dedup();
+        d
+    };
+    let Some(device) = a.device.as_deref() else {
+        return crate::contract::fail(
+            "usage",
+            format!(
+                "`{}` is a site: name the device with --device (devices: {})",
+                a.id,
+                devices.join(", ")
+            ),
+        );
+    };
+    let groups = route::groups(&policy, device);
+    let Some(first) = groups.first() else {
+        return crate::contract::fail(
+            "unknown-device",
+            format!(
+                "site `{}` has no device `{device}` (devices: {})",
+                policy.site,
+                devices.join(", ")
+            ),
+        );
+    };
+    if a.mode.is_some() && a.mode != first.mode {
+        return crate::contract::fail(
+            "unknown-mode",
+            format!(
+                "device `{device}` is in mode {}; with a site, --mode is the device's own",
+                first.mode.as_deref().unwrap_or("(none)")
+            ),
+        );
+    }
+    let Some(p) = policy.profiles.get(&first.profile) else {
+        anyhow::bail!("the compiled site holds no profile `{}`", first.profile);
+    };
+    let mode = first.mode.as_deref();
+    let uses = |f: &Flow| {
+        groups
+            .iter()
+            .any(|g| g.interface.as_deref().is_none_or(|i| p.flow_uses(f, i)))
+    };
+    let route_of = |f: &Flow| {
+        let here: Vec<&portolan_model::ir::Group> = groups
+            .iter()
+            .copied()
+            .filter(|g| g.interface.as_deref().is_none_or(|i| p.flow_uses(f, i)))
+            .collect();
+        uses(f).then(|| route::route(&policy, &here, &f.id))
+    };
+    let json = ShowJson {
+        id: &p.id,
+        vendor: &p.vendor,
+        product: &p.product,
+        mode,
+        site: Some(&policy.site),
+        device: Some(device),
+        interfaces: &p.interfaces,
+        flows: p
+            .flows_in(mode)
+            .filter(|f| uses(f))
+            .map(|f| FlowJson {
+                route: route_of(f),
+                ..flow_json(f)
+            })
+            .collect(),
+    };
+    report::print(&a.out, "show", &json, || {
+        let mut out = crate::table::wrap(&format!("site {}, device {device}:", policy.site), 2);
+        out.push_str(&table(p, mode));
+        out.push_str("routes through the site's policy:\n");
+        for f in p.flows_in(mode) {
+            let text = match route_of(f) {
+                Some(r) => r.text(),
+                None => "not on this device's interfaces".to_string(),
+            };
+            out.push_str(&format!("  {}: {text}\n", f.id));
+        }
+        out
+    })?;
     Ok(Outcome::Ok)
 }
 

@@ -19,7 +19,7 @@ use csv_core::{ReadFieldResult, Reader};
 
 use crate::diag::{Code, Pos, Sink};
 use crate::raw::{RawPorts, Scalar, Spanned};
-use crate::raw_site::{RawDevice, RawMacs};
+use crate::raw_site::{RawDevice, RawInterfaceBinding, RawMacs};
 
 use super::{device, spanned, Lines};
 
@@ -33,6 +33,7 @@ enum Column {
     Mode,
     Params,
     Mac,
+    Interfaces,
 }
 
 impl Column {
@@ -45,6 +46,7 @@ impl Column {
             "mode" => Column::Mode,
             "params" => Column::Params,
             "mac" => Column::Mac,
+            "interfaces" => Column::Interfaces,
             _ => return None,
         })
     }
@@ -153,7 +155,7 @@ pub(super) fn devices(sink: &mut Sink, source: u32, text: &str, devices: &mut Ve
                 cell.at,
                 Code::UnknownField,
                 format!("column `{}` is not one Portolan reads", cell.text),
-                "the columns are name, address (or prefix), profile, zone, mode, params, mac",
+                "the columns are name, address (or prefix), profile, zone, mode, params, mac, interfaces",
             ),
             Some(c) if columns.contains(&Some(c)) => sink.error(
                 cell.at,
@@ -229,9 +231,17 @@ fn row_device(
     };
     let id = required(Column::Name, "name");
     let profile = required(Column::Profile, "profile");
-    let zone = required(Column::Zone, "zone");
-    let (id, profile, zone) = (id?, profile?, zone?);
+    // A multi-homed device's row binds each interface to its addresses and zone instead.
+    let ifaces = cell(Column::Interfaces);
+    let zone = match ifaces {
+        Some(_) => cell(Column::Zone).map(|x| spanned(x.text.clone(), x.at)),
+        None => Some(required(Column::Zone, "zone")?),
+    };
+    let (id, profile) = (id?, profile?);
     let mut d = device(id, profile, zone);
+    if let Some(x) = ifaces {
+        d.interfaces = interfaces(sink, lines, x);
+    }
     d.mode = cell(Column::Mode).map(|x| spanned(x.text.clone(), x.at));
     if let Some(x) = cell(Column::Address) {
         d.addresses = words(lines, x)
@@ -259,6 +269,61 @@ fn words<'a>(lines: &'a Lines, cell: &'a Cell) -> impl Iterator<Item = (&'a str,
     cell.text
         .split_whitespace()
         .map(move |w| (w, lines.pos(cell.offset + (w.as_ptr() as usize - base))))
+}
+
+/// `it=10.0.0.5@office; ot=192.168.1.5 192.168.1.6@field`: each of a multi-homed device's
+/// interfaces (its profile's ids) with its addresses (space-separated) and zone, as a site's
+/// `interfaces:` binds them.
+fn interfaces(
+    sink: &mut Sink,
+    lines: &Lines,
+    cell: &Cell,
+) -> BTreeMap<String, Spanned<RawInterfaceBinding>> {
+    let base = cell.text.as_ptr() as usize;
+    let at_of = |t: &str| lines.pos(cell.offset + (t.as_ptr() as usize - base));
+    let mut out = BTreeMap::new();
+    for item in cell.text.split(';') {
+        let t = item.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let at = at_of(t);
+        let parsed = t
+            .split_once('=')
+            .and_then(|(k, rest)| rest.rsplit_once('@').map(|(a, z)| (k.trim(), a, z.trim())));
+        let Some((k, addrs, zone)) =
+            parsed.filter(|(k, a, z)| !k.is_empty() && !a.trim().is_empty() && !z.is_empty())
+        else {
+            sink.error(
+                at,
+                Code::InvalidValue,
+                format!("`{t}` is not `interface=address@zone`"),
+                "bind each interface as `it=10.0.0.5@office`, several separated by `;` (addresses of one interface separated by spaces)",
+            );
+            continue;
+        };
+        if out.contains_key(k) {
+            sink.error(
+                at,
+                Code::InvalidValue,
+                format!("interface `{k}` is given twice in this row"),
+                "bind each interface once",
+            );
+            continue;
+        }
+        let addresses: Vec<Spanned<String>> = addrs
+            .split_whitespace()
+            .map(|w| spanned(w.to_string(), at_of(w)))
+            .collect();
+        let binding = RawInterfaceBinding {
+            address: None,
+            addresses,
+            zone: spanned(zone.to_string(), at_of(zone)),
+            mac: None,
+        };
+        out.insert(k.to_string(), spanned(binding, at));
+    }
+    out
 }
 
 /// `param=value; param=value`: each value a number (digits only) or a string, as a YAML

@@ -330,7 +330,7 @@ fn device_of(
             "set the custom field `portolan_zone`, or `zone:` on the export in the site",
         );
     }
-    let mut dev = device(name?, profile?, zone?);
+    let mut dev = device(name?, profile?, Some(zone?));
     if let Some(m) = custom.portolan_mode {
         dev.mode = file.string(sink, m, "`custom_fields.portolan_mode`");
     }

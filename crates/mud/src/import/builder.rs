@@ -335,8 +335,16 @@ impl Builder<'_> {
             .filter(|_| !ext_flows.is_empty())
             .into_iter()
             .collect();
+        // The edition is the extension's only while its flows are used: the free rules make
+        // first-edition flows, which either edition reads.
+        let portolan = get("portolan")
+            .filter(|_| !ext_flows.is_empty())
+            .and_then(|v| v.as_u64())
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(1);
+        let edition2 = |k: &str| get(k).filter(|_| portolan >= 2);
         let doc = Doc {
-            portolan: 1,
+            portolan,
             id,
             vendor,
             product,
@@ -351,6 +359,8 @@ impl Builder<'_> {
             alternatives,
             listens,
             notes: notes_out,
+            requirements: edition2("requirements"),
+            interfaces: edition2("interfaces"),
         };
         (doc, notes.list)
     }
