@@ -42,7 +42,11 @@ fn rules(p: &Policy, group: &str) -> Vec<(String, u8, String, Vec<String>)> {
 
 #[test]
 fn the_vendor_examples_validate_without_warnings() {
-    for name in ["meraki-cloud-device.yaml", "aws-iot-core-device.yaml"] {
+    for name in [
+        "meraki-cloud-device.yaml",
+        "aws-iot-core-device.yaml",
+        "azure-iot-hub-device.yaml",
+    ] {
         let text = std::fs::read_to_string(good().join(name)).expect("fixture");
         let p = portolan_model::validate::profile_text(name, &text)
             .unwrap_or_else(|d| panic!("{name}: {d:?}"));
@@ -111,4 +115,72 @@ fn meraki_opens_the_tunnel_and_its_fallback_unless_the_site_picks() {
         rules(&picked, "ap"),
         [("cloud-udp".to_string(), UDP, "7351-7351".to_string(), cloud)]
     );
+}
+
+fn azure_site(choose: &str) -> String {
+    format!(
+        "portolan: 1
+site: plant
+zones:
+  - id: lan
+    interface: lan0
+    networks: [10.40.0.0/24]
+services:
+  dns: firewall
+devices:
+  - id: sensor
+    profile: azure-iot-hub-device.yaml
+    zone: lan
+    addresses: [10.40.0.7]
+    params: {{hub: contoso}}
+{choose}"
+    )
+}
+
+/// (flow, protocol, ports, peer names) of the device's rules.
+fn named(p: &Policy, group: &str) -> Vec<(String, u8, String, Vec<String>)> {
+    p.rules
+        .iter()
+        .filter(|r| r.group == group)
+        .map(|r| {
+            let ports: Vec<String> = r
+                .ports
+                .iter()
+                .map(|x| format!("{}-{}", x.lo, x.hi))
+                .collect();
+            (
+                r.flow.clone(),
+                r.protocol.number(),
+                ports.join(","),
+                r.peers.names.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Azure IoT Hub's "Port numbers" table: MQTT 8883, AMQP 5671, the WebSocket variants and
+/// HTTPS 443, all outbound to the hub, which the SAS token's structure names
+/// `{hub}.azure-devices.net`. The device speaks one of them: the site's pick opens that one
+/// only, to `contoso.azure-devices.net`; no pick is refused rather than opening all five.
+#[test]
+fn azure_opens_only_the_protocol_the_site_picks() {
+    let hub = vec!["contoso.azure-devices.net".to_string()];
+    for (pick, port) in [
+        ("mqtt", "8883-8883"),
+        ("amqp", "5671-5671"),
+        ("mqtt-ws", "443-443"),
+        ("https", "443-443"),
+    ] {
+        let site = azure_site(&format!("    choose: {{protocol: {pick}}}\n"));
+        let p = site_text("plant.yaml", &site, &profiles())
+            .unwrap_or_else(|d| panic!("{pick}: {d:?}"))
+            .value;
+        assert_eq!(
+            named(&p, "sensor"),
+            [(pick.to_string(), TCP, port.to_string(), hub.clone())],
+            "{pick}"
+        );
+    }
+    let none = site_text("plant.yaml", &azure_site(""), &profiles());
+    assert!(none.is_err(), "a `policy: one` group the site leaves unpicked must be refused");
 }
