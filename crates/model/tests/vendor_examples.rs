@@ -182,5 +182,8 @@ fn azure_opens_only_the_protocol_the_site_picks() {
         );
     }
     let none = site_text("plant.yaml", &azure_site(""), &profiles());
-    assert!(none.is_err(), "a `policy: one` group the site leaves unpicked must be refused");
+    assert!(
+        none.is_err(),
+        "a `policy: one` group the site leaves unpicked must be refused"
+    );
 }
