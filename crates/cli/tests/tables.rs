@@ -105,3 +105,26 @@ fn show_and_doc_render_discovered_peers() {
         assert!(text.contains("learntfromDHCPoption42"), "{text}");
     }
 }
+
+/// `show` says which source writes its tables from another side than the device's:
+/// `test-data/profiles/good/edition2.yaml` gives `console-guide` `perspective: console` and
+/// `doc` no perspective, so exactly the first is named.
+#[test]
+fn show_names_a_source_written_from_another_side() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../test-data/profiles/good/edition2.yaml"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_portolan"))
+        .args(["catalog", "show", file])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The line wraps at 80 columns: joined again.
+    let text = String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains("source `console-guide` writes its tables from the console's side; the flows above are the device's"),
+        "{text}"
+    );
+    assert!(!text.contains("source `doc` writes"), "{text}");
+}

@@ -319,6 +319,20 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
     for r in &p.requirements {
         out.push_str(&crate::table::wrap(&format!("requirement {}", r.line()), 2));
     }
+    // A source whose tables are written from another side than the device's: its rows were
+    // turned round into the device's flows above, which a reader checking them should know.
+    for s in &p.sources {
+        if let Some(w) = s.perspective.filter(|w| *w != portolan_model::Perspective::Device) {
+            out.push_str(&crate::table::wrap(
+                &format!(
+                    "source `{}` writes its tables from the {}'s side; the flows above are the device's",
+                    s.id,
+                    w.name()
+                ),
+                2,
+            ));
+        }
+    }
     if let portolan_model::Listens::Entries(es) = &p.listens {
         for e in es.iter().filter(|e| e.loopback_only()) {
             let ports = match &e.ports {
