@@ -19,6 +19,7 @@ use crate::raw_site::RawSite;
 use crate::validate::{check_version_first, Loaded};
 
 mod bindings;
+mod dhcp_server;
 mod claims;
 mod device;
 mod lower;
