@@ -19,9 +19,9 @@ use crate::raw_site::RawSite;
 use crate::validate::{check_version_first, Loaded};
 
 mod bindings;
-mod dhcp_server;
 mod claims;
 mod device;
+mod dhcp_server;
 mod lower;
 mod peers;
 mod site;

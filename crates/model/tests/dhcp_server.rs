@@ -94,7 +94,7 @@ fn the_dhcp_server_flow_opens_nothing_and_is_documented() {
             Initiator::Device,
             6,
             s("443"),
-            s("cloud.example.com"),
+            s("198.51.100.30/32"),
         ),
     ]
     .into_iter()
@@ -107,7 +107,9 @@ fn the_dhcp_server_flow_opens_nothing_and_is_documented() {
         .collect();
     assert_eq!(documented, [("gw", "dhcp-server")]);
     assert!(
-        p.documented[0].reason.contains("never reaches the firewall"),
+        p.documented[0]
+            .reason
+            .contains("never reaches the firewall"),
         "{}",
         p.documented[0].reason
     );
@@ -132,8 +134,11 @@ fn the_same_server_or_one_in_another_zone_is_no_conflict() {
     let (_, w) = compile(", dhcp: [10.50.0.2]", "").expect("compiles");
     assert!(!w.iter().any(|x| x.0 == "dhcp-server-conflict"), "{w:?}");
     // The device's DHCP server switched off: nothing serves from it.
-    let (_, w) = compile(", dhcp: firewall", "    flows: {dhcp-server: {enabled: false}}\n")
-        .expect("compiles");
+    let (_, w) = compile(
+        ", dhcp: firewall",
+        "    flows: {dhcp-server: {enabled: false}}\n",
+    )
+    .expect("compiles");
     assert!(!w.iter().any(|x| x.0 == "dhcp-server-conflict"), "{w:?}");
 }
 

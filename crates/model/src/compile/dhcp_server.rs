@@ -47,7 +47,9 @@ pub(super) fn conflict(
                 continue;
             };
             let other = match site_server {
-                Provider::Firewall => Some("this firewall (`services: {dhcp: firewall}`)".to_string()),
+                Provider::Firewall => {
+                    Some("this firewall (`services: {dhcp: firewall}`)".to_string())
+                }
                 Provider::Prefixes(ps) => {
                     let inside: Vec<String> = ps
                         .iter()
@@ -55,7 +57,12 @@ pub(super) fn conflict(
                         .filter(|s| !b.addresses.iter().any(|a| a == *s || a.contains(*s)))
                         .map(|s| s.to_string())
                         .collect();
-                    (!inside.is_empty()).then(|| format!("the site's DHCP server {} (`services: dhcp`)", inside.join(", ")))
+                    (!inside.is_empty()).then(|| {
+                        format!(
+                            "the site's DHCP server {} (`services: dhcp`)",
+                            inside.join(", ")
+                        )
+                    })
                 }
             };
             let Some(other) = other else {
