@@ -170,8 +170,69 @@ devices:
     // segment (dhcp-server, web).
     let at: Vec<(String, u64, u64)> = e
         .iter()
-        .filter(|x| x.code.to_string() == "empty-zone")
+        .filter(|x| x.code.as_str() == "empty-zone")
         .map(|x| (x.code.to_string(), x.line, x.column))
         .collect();
     assert_eq!(at, [d("empty-zone", 9, 11), d("empty-zone", 9, 11)]);
+}
+
+/// A multi-homed device (`two-zone-dhcp-server.yaml`): DHCP on `ot` only, the web page on
+/// both. Each binding's segment is its own zone's networks; the conflict is on `ot`'s zone
+/// only, where the site's DHCP server (10.40.0.2, in zone lan) sits.
+#[test]
+fn a_multi_homed_device_has_one_segment_per_interface() {
+    let text = "portolan: 1
+site: mh
+services: {dhcp: [10.40.0.2]}
+zones:
+  - id: lan
+    interface: lan0
+    networks: [10.40.0.0/24]
+  - id: wan
+    interface: wan0
+    networks: [10.50.0.0/24]
+devices:
+  - id: gw
+    profile: two-zone-dhcp-server.yaml
+    interfaces:
+      it: {address: 10.50.0.1, zone: wan}
+      ot: {address: 10.40.0.1, zone: lan}
+";
+    let l = site_text("site.yaml", text, &profiles()).expect("compiles");
+    let got: BTreeSet<(String, String, String)> = l
+        .value
+        .rules
+        .iter()
+        .map(|r| {
+            let peers: Vec<String> = r.peers.prefixes.iter().map(|n| n.to_string()).collect();
+            (r.group.clone(), r.flow.clone(), peers.join(","))
+        })
+        .collect();
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    let want: BTreeSet<_> = [
+        s("gw.it", "web", "10.50.0.0/24"),
+        s("gw.ot", "web", "10.40.0.0/24"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want);
+    let documented: Vec<(&str, &str)> = l
+        .value
+        .documented
+        .iter()
+        .map(|d| (d.group.as_str(), d.flow.as_str()))
+        .collect();
+    assert_eq!(documented, [("gw.ot", "dhcp-server")]);
+    let conflicts: Vec<&str> = l
+        .warnings
+        .iter()
+        .filter(|w| w.code.as_str() == "dhcp-server-conflict")
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert!(
+        conflicts[0].contains("zone `lan`") && conflicts[0].contains("10.40.0.2"),
+        "{}",
+        conflicts[0]
+    );
 }
