@@ -176,3 +176,33 @@ fn port_67_of_the_dhcp_server_is_closed_to_other_zones() {
         "{rules}"
     );
 }
+
+/// `show`, `doc` (markdown and HTML) name the `segment` endpoint "the device's own segment"
+/// (docs/profile-format.md), and `show` says the DHCP flow there opens nothing.
+#[test]
+fn show_and_doc_name_the_devices_own_segment() {
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test-data/profiles/good/dhcp-server.yaml");
+    let profile = profile.to_str().expect("utf-8");
+    let out = |args: &[&str]| {
+        let o = portolan().args(args).output().expect("runs");
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let md = out(&["doc", profile, "--format", "markdown"]);
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| dhcp-server |"))
+        .expect("the DHCP row");
+    assert!(row.contains("| lan (the device's own segment) |"), "{row}");
+    assert!(row.contains("opens nothing"), "{row}");
+    let html = out(&["doc", profile, "--format", "html"]);
+    assert!(
+        html.contains("lan (the device&#x27;s own segment)"),
+        "{html}"
+    );
+    assert!(!html.contains("lan (bound by the site)"), "{html}");
+    let json = out(&["show", profile, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("show json");
+    assert_eq!(v["flows"][0]["id"], "dhcp-server");
+}
