@@ -454,6 +454,7 @@ fn endpoint(id: &str, service: Option<Service>) -> Endpoint {
         service,
         role: false,
         discovered: None,
+        segment: false,
         source: Vec::new(),
     }
 }

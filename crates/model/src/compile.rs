@@ -21,6 +21,7 @@ use crate::validate::{check_version_first, Loaded};
 mod bindings;
 mod claims;
 mod device;
+mod dhcp_server;
 mod lower;
 mod peers;
 mod site;

@@ -346,7 +346,8 @@ impl Service {
 }
 
 /// A named peer. Validation guarantees exactly one kind: a local `service`, a `role` the site
-/// binds, or remote `hosts`/`domains`/`addresses`.
+/// binds (or a `discovered` peer), the device's own `segment`, or remote
+/// `hosts`/`domains`/`addresses`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
@@ -376,6 +377,12 @@ pub struct Endpoint {
     /// service, a DHCP option). Like a role, the site binds it; unbound, it opens nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovered: Option<Discovered>,
+    /// Edition 2: the hosts on the device's own segment (its zone's networks; for a
+    /// multi-homed device, the zone of the flow's interface). Traffic between them and the
+    /// device never crosses the firewall, so a flow with it opens nothing a router could see
+    /// beyond those networks; a DHCP server flow from it is documented, not enforced.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub segment: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "CitationsSchema")]
     pub source: Vec<Citation>,
@@ -408,6 +415,8 @@ impl std::fmt::Display for Discovered {
 pub enum EndpointKind {
     Service(Service),
     Role,
+    /// The hosts on the device's own segment (edition 2 `segment: true`).
+    Segment,
     Remote,
 }
 
@@ -416,6 +425,7 @@ impl Endpoint {
         match (self.service, self.role || self.discovered.is_some()) {
             (Some(s), _) => EndpointKind::Service(s),
             (None, true) => EndpointKind::Role,
+            (None, false) if self.segment => EndpointKind::Segment,
             (None, false) => EndpointKind::Remote,
         }
     }

@@ -318,6 +318,9 @@ pub struct RawEndpoint {
     /// Edition 2: a peer the device learns at run time; the site binds it, as a role.
     #[serde(default)]
     pub discovered: Option<Spanned<RawDiscovered>>,
+    /// Edition 2: `segment: true`, the hosts on the device's own segment.
+    #[serde(default)]
+    pub segment: Option<Spanned<bool>>,
     #[serde(default)]
     pub source: RawCitations,
 }

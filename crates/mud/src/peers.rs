@@ -51,6 +51,15 @@ pub fn endpoint_peers(e: &Endpoint, profile: &Profile, mud_url: &str) -> Mapped 
             ));
         }
         EndpointKind::Role => m.peers.push(role_peer(e, mud_url)),
+        EndpointKind::Segment => {
+            // RFC 8520 section 8 has no class for one segment; `local-networks` is the
+            // nearest, and wider: the exporter says so.
+            m.peers.push(Peer::LocalNetworks);
+            m.note = Some(format!(
+                "endpoint `{}` (the device's own segment): MUD has no class for one segment, so the ACEs name `local-networks`, which is wider",
+                e.id
+            ));
+        }
         EndpointKind::Remote => {
             for h in &e.hosts {
                 let mut unset = Vec::new();

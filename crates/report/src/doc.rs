@@ -47,6 +47,7 @@ pub struct DocumentView {
 
 fn side(p: &Profile, id: &str) -> String {
     match p.endpoint(id) {
+        Some(e) if e.segment => format!("{id} (the device's own segment)"),
         Some(e) => {
             let mut v: Vec<String> = e.hosts.clone();
             v.extend(e.domains.iter().cloned());

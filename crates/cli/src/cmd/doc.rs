@@ -52,6 +52,7 @@ fn side(p: &Profile, f: &Flow, id: &str) -> String {
         };
     }
     match p.endpoint(id) {
+        Some(e) if e.segment => format!("{id} (the device's own segment)"),
         Some(e) if !e.hosts.is_empty() => format!("{id} ({})", e.hosts.join(", ")),
         Some(e) if !e.domains.is_empty() => format!("{id} ({})", e.domains.join(", ")),
         Some(e) if e.discovered.is_some() => format!(
@@ -98,6 +99,9 @@ fn row(p: &Profile, f: &Flow) -> String {
         desc.push_str(&format!(" [{}]", super::show::condition_text(c)));
     }
     for n in f.edition2_notes() {
+        desc.push_str(&format!(" [{n}]"));
+    }
+    if let Some(n) = super::show::segment_note(p, f) {
         desc.push_str(&format!(" [{n}]"));
     }
     let app = f

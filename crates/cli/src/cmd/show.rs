@@ -219,6 +219,24 @@ fn site(g: &CatalogArgs, a: &ShowArgs, path: &std::path::Path) -> anyhow::Result
     Ok(Outcome::Ok)
 }
 
+/// A flow with the device's own segment (`segment: true`): who its peer is, and, for DHCP
+/// served there, that the firewall never sees the exchange (compile documents it, opens
+/// nothing).
+pub fn segment_note(p: &Profile, f: &portolan_model::Flow) -> Option<String> {
+    let e = p.endpoint(f.peer()).filter(|e| e.segment)?;
+    let dhcp = f.protocol == portolan_model::Protocol::Udp
+        && f.ports.to_strings() == ["67"]
+        && f.initiation == portolan_model::Initiation::Peer;
+    Some(if dhcp {
+        format!(
+            "{}: the device's own segment, DHCP the firewall never sees (opens nothing)",
+            e.id
+        )
+    } else {
+        format!("{}: the device's own segment", e.id)
+    })
+}
+
 /// The human table: one line per flow.
 pub fn table(p: &Profile, mode: Option<&str>) -> String {
     let name = if p.product.starts_with(&p.vendor) {
@@ -266,6 +284,7 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
             notes.push(format!("keepalive {k}s"));
         }
         notes.extend(f.edition2_notes());
+        notes.extend(segment_note(p, f));
         if f.persistent {
             notes.push("persistent".into());
         }

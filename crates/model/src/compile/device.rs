@@ -107,6 +107,7 @@ pub(super) fn device(
         super::lower::device(&checked, &at, policy);
     }
     site_check::names_need_dns(sink, ctx, d, &policy.rules[first_rule..]);
+    super::dhcp_server::conflict(sink, ctx, d, p, bindings, &findings.tally.active);
     findings.tally.documented = policy.documented.len() - first_documented;
     findings.tally.rules = policy.rules.len() - first_rule;
     site_check::after_rules(
@@ -135,7 +136,22 @@ fn check<'a>(
         .bind
         .iter()
         .filter(|(id, _)| p.endpoint(id).is_some())
-        .map(|(id, b)| (id.clone(), bindings(sink, ctx, b)))
+        .map(|(id, b)| {
+            // The device's own segment is its zone's networks: a binding could only widen it.
+            if p.endpoint(id).is_some_and(|e| e.segment) {
+                sink.error(
+                    pos(b),
+                    Code::InvalidBinding,
+                    format!(
+                        "device `{}`: endpoint `{id}` is the device's own segment, its zone's networks; it is not bound",
+                        d.id.value
+                    ),
+                    format!("remove `{id}` from `bind`"),
+                );
+                return (id.clone(), None);
+            }
+            (id.clone(), bindings(sink, ctx, b))
+        })
         .collect();
     let dev = Dev {
         d,

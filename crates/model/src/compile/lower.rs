@@ -3,7 +3,8 @@
 //!
 //! "Either side initiates" becomes two rules, each with the flow's `src_ports` for its
 //! initiator; broadcast and multicast flows are lowered by `cast.rs` to what a firewall sees;
-//! a flow with `family` keeps only that family's static peers.
+//! a flow with `family` keeps only that family's static peers; a flow with the device's own
+//! `segment` has the networks of the binding's zone as its peers.
 
 use crate::ir::*;
 use crate::profile::{Flow, Initiation, IpFamily};
@@ -34,6 +35,21 @@ pub(super) fn device(dev: &Checked, at: &Placement, policy: &mut Policy) {
             srv_rule(dev, at, e, policy);
             continue;
         }
+        // With the device's own segment: this binding's zone's networks, never wider.
+        let segment_peers;
+        let peers = if dev.profile.endpoint(f.peer()).is_some_and(|x| x.segment) {
+            segment_peers = Peers {
+                prefixes: at.zone.map(|z| z.networks.clone()).unwrap_or_default(),
+                ..Peers::default()
+            };
+            // Checking refused a zone without networks: an empty set is never "any".
+            if segment_peers.is_empty() {
+                continue;
+            }
+            &segment_peers
+        } else {
+            &e.peers
+        };
         if let Some(via) = &e.via {
             // The leg to the proxy, only: the flow's peers are the proxy's to reach.
             policy.rules.push(Rule {
@@ -51,7 +67,7 @@ pub(super) fn device(dev: &Checked, at: &Placement, policy: &mut Policy) {
                 optional: f.optional,
                 family: f.family,
                 via_proxy: Some(ProxyLeg {
-                    peers: of_family(&e.peers, f.family),
+                    peers: of_family(peers, f.family),
                     ports: e.ports.clone(),
                     connect_only: via.connect_only,
                 }),
@@ -66,7 +82,7 @@ pub(super) fn device(dev: &Checked, at: &Placement, policy: &mut Policy) {
         // Broadcast and multicast: rules on what the firewall sees, the rest documented.
         let lowered = crate::cast::lower(
             f,
-            e.peers.clone(),
+            peers.clone(),
             at.zone,
             IpProto::new(e.protocol),
             &e.ports,

@@ -1,6 +1,7 @@
 //! Who a device's flow talks to: a local service (the firewall or the site's servers), a role
-//! the site binds, or the profile's remote endpoint (addresses, `{param}` hostnames, wildcard
-//! domains, an SRV-discovered peer); and the site's bindings (addresses, prefixes, names, `zone:ID`, `firewall`,
+//! the site binds, the device's own segment (its zone's networks), or the profile's remote
+//! endpoint (addresses, `{param}` hostnames, wildcard domains, an SRV-discovered peer); and
+//! the site's bindings (addresses, prefixes, names, `zone:ID`, `firewall`,
 //! `any`), each read once per device.
 
 use std::net::IpAddr;
@@ -31,6 +32,7 @@ impl Dev<'_> {
             return b.clone();
         }
         match e.kind() {
+            EndpointKind::Segment => self.segment(sink, ctx, flow),
             EndpointKind::Service(s) => {
                 let prov = match s {
                     Service::Dns => &ctx.dns,
@@ -136,6 +138,43 @@ impl Dev<'_> {
 }
 
 impl Dev<'_> {
+    /// The networks of the zone(s) the flow is on: the device's zone, or for a multi-homed
+    /// device the zones of the interfaces the flow uses. Lowering narrows them to the one
+    /// zone of each binding ([`super::lower`]), so a rule never names more than that zone's
+    /// networks. A zone without networks is `empty-zone`, never "any".
+    fn segment(&self, sink: &mut Sink, ctx: &SiteCtx, flow: &Flow) -> Option<Peers> {
+        let zones: Vec<&Spanned<String>> = if self.d.interfaces.is_empty() {
+            self.d.zone.iter().collect()
+        } else {
+            self.d
+                .interfaces
+                .iter()
+                .filter(|(i, _)| self.p.flow_uses(flow, i))
+                .map(|(_, b)| &b.value.zone)
+                .collect()
+        };
+        let mut peers = Peers::default();
+        let mut ok = !zones.is_empty();
+        for z in zones {
+            // An unknown zone is reported where the device names it.
+            let zone = ctx.zones.iter().find(|x| x.id == z.value)?;
+            if zone.networks.is_empty() {
+                sink.error(
+                    pos(z),
+                    Code::EmptyZone,
+                    format!(
+                        "device `{}`: flow `{}/{}` is with the device's own segment, and zone `{}` has no networks",
+                        self.d.id.value, self.p.id, flow.id, zone.id
+                    ),
+                    "list the zone's networks",
+                );
+                ok = false;
+            }
+            peers.prefixes.extend(zone.networks.iter().copied());
+        }
+        ok.then_some(peers)
+    }
+
     /// A host or domain template with the device's values; `None` (and `missing-param` for
     /// each param without a value) when one is missing.
     fn expand(&self, sink: &mut Sink, t: &str, flow: &Flow) -> Option<String> {

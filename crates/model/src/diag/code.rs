@@ -33,6 +33,9 @@ codes! {
     AnyPeer = "any-peer",
     /// A site deploys a profile with a `policy: one` choice group and picks none.
     ChoiceRequired = "choice-required",
+    /// A device serves DHCP to its own segment where the site's DHCP server (this firewall, or
+    /// an address in the zone) serves it too: two servers, conflicting leases.
+    DhcpServerConflict = "dhcp-server-conflict",
     DuplicateFlowId = "duplicate-flow-id",
     DuplicateId = "duplicate-id",
     /// A second-edition construct in a `portolan: 1` file.

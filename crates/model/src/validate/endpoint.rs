@@ -1,5 +1,5 @@
 //! A profile's endpoints: addresses, hostnames (with `{param}` templates), wildcard domains,
-//! services and roles.
+//! services, roles and the device's own segment.
 
 use crate::diag::{Code, Sink};
 use crate::document::{address, pos};
@@ -24,16 +24,29 @@ impl Ctx<'_> {
         let remote = !e.hosts.is_empty() || !e.domains.is_empty() || !e.addresses.is_empty();
         let role = e.role.as_ref().is_some_and(|r| r.value);
         let discovered = e.discovered.as_ref().and_then(|d| self.discovered(sink, d));
+        let segment = e.segment.as_ref().is_some_and(|s| s.value);
+        if let Some(s) = &e.segment {
+            self.needs_edition2(sink, pos(s), "`segment`");
+            if !s.value {
+                sink.error(
+                    pos(s),
+                    Code::InvalidEndpoint,
+                    "`segment: false` says nothing",
+                    "write `segment: true` for the hosts on the device's own segment, or remove it",
+                );
+            }
+        }
         let kinds = usize::from(remote)
             + usize::from(role)
             + usize::from(e.service.is_some())
-            + usize::from(e.discovered.is_some());
+            + usize::from(e.discovered.is_some())
+            + usize::from(segment);
         if kinds != 1 {
             sink.error(
                 pos(&e.id),
                 Code::InvalidEndpoint,
-                format!("endpoint `{}` must be exactly one of: hosts/domains/addresses, `service`, `role: true`, `discovered`", e.id.value),
-                "a local service or a role stands alone; remote peers list hosts, domains or addresses",
+                format!("endpoint `{}` must be exactly one of: hosts/domains/addresses, `service`, `role: true`, `discovered`, `segment: true`", e.id.value),
+                "a local service, a role or the device's segment stands alone; remote peers list hosts, domains or addresses",
             );
         }
         if e.addresses_volatile && e.addresses.is_empty() {
@@ -106,6 +119,7 @@ impl Ctx<'_> {
             service,
             role,
             discovered,
+            segment,
             source: self.cite(sink, &e.source),
         }
     }
