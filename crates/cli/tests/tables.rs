@@ -119,9 +119,16 @@ fn show_names_a_source_written_from_another_side() {
         .args(["catalog", "show", file])
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The line wraps at 80 columns: joined again.
-    let text = String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(
         text.contains("source `console-guide` writes its tables from the console's side; the flows above are the device's"),
         "{text}"

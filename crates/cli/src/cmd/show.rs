@@ -341,7 +341,10 @@ pub fn table(p: &Profile, mode: Option<&str>) -> String {
     // A source whose tables are written from another side than the device's: its rows were
     // turned round into the device's flows above, which a reader checking them should know.
     for s in &p.sources {
-        if let Some(w) = s.perspective.filter(|w| *w != portolan_model::Perspective::Device) {
+        if let Some(w) = s
+            .perspective
+            .filter(|w| *w != portolan_model::Perspective::Device)
+        {
             out.push_str(&crate::table::wrap(
                 &format!(
                     "source `{}` writes its tables from the {}'s side; the flows above are the device's",
