@@ -100,6 +100,20 @@ fn package(tool: &str) -> &'static str {
     }
 }
 
+/// The one gate of a kernel test: `true` when it can run here; `false`, with the skip banner
+/// on standard error, when this kernel lacks namespaces or nftables inside one; a panic (the
+/// test fails) when the cause is not the kernel (not root, a tool missing).
+pub fn runs() -> bool {
+    match lacks() {
+        Err(e) => panic!("KERNEL TEST CANNOT RUN: {e}"),
+        Ok(Some(why)) => {
+            eprintln!("{}", skip_banner(&why));
+            false
+        }
+        Ok(None) => true,
+    }
+}
+
 /// The banner a skipping binary prints once, before its trials are reported as ignored.
 pub fn skip_banner(why: &str) -> String {
     let rule = "=".repeat(72);
