@@ -19,8 +19,13 @@ fn profiles() -> Profiles {
     Profiles::none().files(&good())
 }
 
-/// (flow, protocol, ports, peer prefixes) of the device's rules, in order.
-fn rules(p: &Policy, group: &str) -> Vec<(String, u8, String, Vec<String>)> {
+/// (flow, protocol, ports, peers) of the device's rules, in order; `peers` picks which of a
+/// rule's peers are listed (its prefixes, or its names).
+fn rules_with(
+    p: &Policy,
+    group: &str,
+    peers: fn(&portolan_model::ir::Rule) -> Vec<String>,
+) -> Vec<(String, u8, String, Vec<String>)> {
     p.rules
         .iter()
         .filter(|r| r.group == group)
@@ -34,10 +39,24 @@ fn rules(p: &Policy, group: &str) -> Vec<(String, u8, String, Vec<String>)> {
                 r.flow.clone(),
                 r.protocol.number(),
                 ports.join(","),
-                r.peers.prefixes.iter().map(ToString::to_string).collect(),
+                peers(r),
             )
         })
         .collect()
+}
+
+/// The device's rules with their peer prefixes.
+fn rules(p: &Policy, group: &str) -> Vec<(String, u8, String, Vec<String>)> {
+    rules_with(p, group, |r| {
+        r.peers.prefixes.iter().map(ToString::to_string).collect()
+    })
+}
+
+/// The device's rules with their peer names.
+fn named(p: &Policy, group: &str) -> Vec<(String, u8, String, Vec<String>)> {
+    rules_with(p, group, |r| {
+        r.peers.names.iter().map(ToString::to_string).collect()
+    })
 }
 
 #[test]
@@ -135,27 +154,6 @@ devices:
     params: {{hub: contoso}}
 {choose}"
     )
-}
-
-/// (flow, protocol, ports, peer names) of the device's rules.
-fn named(p: &Policy, group: &str) -> Vec<(String, u8, String, Vec<String>)> {
-    p.rules
-        .iter()
-        .filter(|r| r.group == group)
-        .map(|r| {
-            let ports: Vec<String> = r
-                .ports
-                .iter()
-                .map(|x| format!("{}-{}", x.lo, x.hi))
-                .collect();
-            (
-                r.flow.clone(),
-                r.protocol.number(),
-                ports.join(","),
-                r.peers.names.iter().map(ToString::to_string).collect(),
-            )
-        })
-        .collect()
 }
 
 /// Azure IoT Hub's "Port numbers" table: MQTT 8883, AMQP 5671, the WebSocket variants and
