@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark of audit as a Kafka consumer group (not a test; CI does not run it):
 #   - records per second through 1 and then 2 `portolan audit --from` workers (goal: 2 workers
-#     >= 1.7x one), 6 partitions, every record a goflow2 FlowMessage (protobuf) that is one
-#     violating flow, so one finding per record; all records are produced first, then the
-#     workers start, and the rate is taken between the 10th and 90th percentile of findings
-#     read back (group joins and start-up are left out); once with every record violating
-#     (a finding per record, which the broker takes and serves again), once with one record
-#     in 100 violating, each with the CPU seconds the broker and the workers spent;
+#     >= 1.7x one), 6 partitions, goflow2 FlowMessages (protobuf): once with every record one
+#     violating flow (a finding per record, which the broker takes and serves again), once
+#     with one record in 100 violating. All records are produced first, then the workers
+#     start; the rate is taken from the moment the group is stable (every worker holds
+#     partitions, as their `assigned partitions` lines say) to the moment 90 % of what was left
+#     is committed, read from the group's committed offsets (a window's offset is committed
+#     only after its findings were delivered); with the CPU seconds the broker and the
+#     workers spent over that span;
 #   - produce-to-finding latency (p50/p99) at a steady rate with one worker and 1-second
 #     windows: each record's flow start is its produce time, each finding's `first` is read
 #     when the finding arrives;
@@ -16,8 +18,10 @@
 # and the driver share this machine's cores, which the figures include.
 #
 # Needs cargo and the tansu broker (scripts/test.sh builds it).
-# Usage: bench/kafka.sh     Environment: RECORDS (200000), RATE (2000), SECONDS (10), WINDOW (2000),
-# PROFILE=debug to check the script quickly (its figures are not the benchmark), KEEP=1.
+# Usage: bench/kafka.sh     Environment: RECORDS (1000000), RECORDS_MIX (2000000), RATE (2000),
+# SECONDS (10), WINDOW (2000), KAFKA_OPTIONS (the workers' --kafka-option KEY=VALUEs, none by
+# default), MIXES ("1 100"), PHASES ("throughput latency memory"), PROFILE=debug to check the
+# script quickly (its figures are not the benchmark), KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -955,6 +955,12 @@ pub struct AuditArgs {
     /// `--from`: the topic poison records go to (default: TOPIC.dead-letter).
     #[arg(long, value_name = "TOPIC", requires = "from")]
     pub dead_letter: Option<String>,
+    /// `--from`, `--to`: a librdkafka property for every Kafka client of this process, after
+    /// Portolan's own (as kcat's `-X`); repeat for several. Example: `--kafka-option
+    /// fetch.wait.max.ms=10` against tansu, whose fetch sleeps up to half this wait after
+    /// returning data (see bench/README.md).
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
     /// `--from`: a partition's window also closes after this many records.
     #[arg(long, value_name = "N", default_value_t = 10_000, requires = "from")]
     pub window_records: u64,

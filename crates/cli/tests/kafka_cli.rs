@@ -379,6 +379,8 @@ fn worker(dir: &Path, broker: &Broker, topic: &str, group: &str) -> Child {
         .arg("--from")
         .arg(format!("kafka://{}/{topic}", broker.addr))
         .args(["--group", group, "--every", "1", "--format", "json"])
+        // tansu sleeps after a fetch for up to half its wait (see bench/README.md).
+        .args(["--kafka-option", "fetch.wait.max.ms=100"])
         .stdout(Stdio::piped())
         .stderr(log_file("worker", Stdio::piped))
         .spawn()
@@ -880,4 +882,51 @@ fn the_collector_publishes_records_keyed_by_the_device() {
             ),
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// `--kafka-option KEY=VALUE`: checked here, then handed to librdkafka, which is the judge of
+// its names (no broker needed: librdkafka refuses an unknown property when the client is
+// created, before it connects).
+
+fn audit_with(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_portolan"))
+        .arg("audit")
+        .arg(dir.join("site.yaml"))
+        .args(args)
+        .output()
+        .expect("portolan audit runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn kafka_options_are_checked_and_reach_librdkafka() {
+    let d = site_dir();
+    let from = ["--from", "kafka://127.0.0.1:1/flows", "--group", "g"];
+    // Not KEY=VALUE.
+    let (code, err) = audit_with(
+        d.path(),
+        &[&from[..], &["--kafka-option", "fetch"]].concat(),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("KEY=VALUE"), "{err}");
+    // Without --from or --to there is no Kafka client to give it to.
+    std::fs::write(d.path().join("empty.json"), "").expect("file");
+    let input = d.path().join("empty.json").display().to_string();
+    let (code, err) = audit_with(
+        d.path(),
+        &[&input, "--kafka-option", "fetch.wait.max.ms=100"],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--kafka-option needs --from or --to"), "{err}");
+    // A name librdkafka does not know: librdkafka's own refusal, so the option reached it.
+    let (code, err) = audit_with(
+        d.path(),
+        &[&from[..], &["--kafka-option", "no.such.property=1"]].concat(),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no.such.property"), "{err}");
 }

@@ -3,11 +3,16 @@
 //! 100,000 live flows. The broker, the site and the release binary come from the script.
 //!
 //! Environment: BROKER (host:port), TANSU (the broker binary, for `topic create`), PORTOLAN
-//! (the binary), SITE (the site file), RECORDS (default 200000), PARTITIONS (default 6),
+//! (the binary), SITE (the site file), RECORDS (the every-record-violating mix, default
+//! 1000000), RECORDS_MIX (the one-in-100 mix, default 2000000), PARTITIONS (default 6),
 //! RATE (latency phase, records/s, default 2000), SECONDS (latency phase, default 10),
-//! WINDOW (the throughput phase's `--window-records`, default 2000), BROKER_PID.
+//! WINDOW (the throughput phase's `--window-records`, default 2000), BROKER_PID,
+//! KAFKA_OPTIONS (the workers' `--kafka-option`s), MIXES (`1 100`), PHASES (`throughput
+//! latency memory`), WORKER_LOG (a directory for the throughput workers' standard error).
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use portolan_kafka::goflow::{encode, FlowMessage};
@@ -15,6 +20,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
 fn env(k: &str, d: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| d.to_string())
@@ -28,6 +34,18 @@ fn now_ns() -> u64 {
 
 /// Clock ticks per second of /proc/PID/stat's times (USER_HZ, 100 on Linux).
 const TICKS: f64 = 100.0;
+
+/// One throughput run.
+struct Throughput {
+    /// Records committed per second while the group was stable.
+    rate: f64,
+    /// Records committed over the measured span.
+    measured: u64,
+    /// Records per second the driver produced them at (before the workers started).
+    produced: f64,
+    broker_cpu: f64,
+    workers_cpu: f64,
+}
 
 struct Bench {
     broker: String,
@@ -133,8 +151,23 @@ impl Bench {
     }
 
     fn worker(&self, topic: &str, group: &str, every: &str, window: &str) -> Child {
-        Command::new(&self.portolan)
-            .arg("audit")
+        self.worker_command(topic, group, every, window)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("worker")
+    }
+
+    /// A worker whose standard error (its `assigned partitions` lines) the bench reads.
+    fn worker_piped(&self, topic: &str, group: &str, every: &str, window: &str) -> Child {
+        self.worker_command(topic, group, every, window)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("worker")
+    }
+
+    fn worker_command(&self, topic: &str, group: &str, every: &str, window: &str) -> Command {
+        let mut c = Command::new(&self.portolan);
+        c.arg("audit")
             .arg(&self.site)
             .arg("--from")
             .arg(format!("kafka://{}/{topic}", self.broker))
@@ -146,61 +179,144 @@ impl Bench {
                 "--window-records",
                 window,
             ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("worker")
+            .stdout(Stdio::null());
+        // KAFKA_OPTIONS: the workers' `--kafka-option`s, space-separated (none by default:
+        // librdkafka's defaults, what a user gets). tansu 0.6.0 answers a fetch with at most
+        // 5 MiB and sleeps after it for up to half the fetch's wait (250 ms at librdkafka's
+        // default `fetch.wait.max.ms` of 500), which bounds each worker's fetch rate; try
+        // `fetch.wait.max.ms=100` (see bench/README.md).
+        for o in env("KAFKA_OPTIONS", "").split_whitespace() {
+            c.args(["--kafka-option", o]);
+        }
+        c
     }
 
     /// Records per second with `w` workers, one record in `every` violating (the others
-    /// conforming): all records produced first, then the workers started; the rate between
-    /// the 10th and the 90th percentile of findings seen. Also the CPU seconds the broker
-    /// and the workers spent from the workers' start to the 90th percentile.
-    fn throughput(&self, w: usize, n: u64, every: u64) -> (f64, f64, f64) {
+    /// conforming). All `n` records are produced first (the production rate is returned
+    /// too), then the workers start. The rate is taken from the moment the group is stable —
+    /// every worker holds partitions, together all of them, as their `assigned partitions`
+    /// lines say — to the moment 90 % of what was left then is committed, read from the
+    /// group's committed offsets (a window's offset is committed only after its findings were
+    /// delivered, so this is audited-and-delivered progress). Group joins and rebalances are
+    /// left out: tansu answers the first JoinGroup at once, so the first worker starts alone.
+    /// Also the CPU seconds the broker and the workers spent over the measured span.
+    fn throughput(&self, w: usize, n: u64, every: u64) -> Throughput {
         let topic = format!("tput{w}x{every}");
+        let group = format!("bench{w}x{every}");
         self.topics(&topic);
         let p = self.producer();
         let t0 = now_ns();
+        let produce = Instant::now();
         for i in 0..n {
             let (k, v) = record_mixed(i, t0, every);
             Self::send(&p, &topic, &k, &v);
         }
-        p.flush(Duration::from_secs(120)).expect("produced");
-        let c = self.findings_consumer(&format!("{topic}.findings"));
-        let broker0 = self.broker_pid.map_or(0, cpu_ticks);
-        let mut kids: Vec<Child> = (0..w)
-            .map(|_| self.worker(&topic, &format!("bench{w}x{every}"), "1", &self.window))
-            .collect();
-        let n = n.div_ceil(every);
-        let (lo, hi) = (n / 10, n * 9 / 10);
-        let mut seen = 0u64;
-        let (mut t_lo, mut t_hi) = (None, None);
-        let start = Instant::now();
-        while seen < hi && start.elapsed() < Duration::from_secs(600) {
-            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-                if latency_of(m.payload().unwrap_or_default()).is_none() {
-                    continue;
-                }
-                seen += 1;
-                if seen == lo {
-                    t_lo = Some(Instant::now());
-                }
-                if seen == hi {
-                    t_hi = Some(Instant::now());
-                }
-            }
+        p.flush(Duration::from_secs(300)).expect("produced");
+        let produced = n as f64 / produce.elapsed().as_secs_f64();
+        let monitor: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.broker)
+            .set("broker.address.family", "v4")
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("monitor");
+        let mut tpl = TopicPartitionList::new();
+        for i in 0..self.partitions {
+            tpl.add_partition(&topic, i as i32);
         }
+        let committed = || -> u64 {
+            monitor
+                .committed_offsets(tpl.clone(), Duration::from_secs(5))
+                .map(|t| {
+                    t.elements()
+                        .iter()
+                        .map(|e| match e.offset() {
+                            Offset::Offset(o) => o.max(0) as u64,
+                            _ => 0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        };
+        // Per worker: how many partitions its last assignment gave it.
+        let held = Arc::new(Mutex::new(vec![0usize; w]));
+        let mut kids: Vec<Child> = (0..w)
+            .map(|i| {
+                let mut k = self.worker_piped(&topic, &group, "1", &self.window);
+                let err = k.stderr.take().expect("stderr piped");
+                let held = Arc::clone(&held);
+                let topic_ = topic.clone();
+                std::thread::spawn(move || {
+                    // WORKER_LOG=DIR keeps each worker's standard error (with
+                    // PORTOLAN_KAFKA_DEBUG=fetch, librdkafka's fetch log).
+                    let mut log = std::env::var_os("WORKER_LOG").and_then(|d| {
+                        std::fs::File::create(
+                            std::path::Path::new(&d).join(format!("{topic_}-{i}.log")),
+                        )
+                        .ok()
+                    });
+                    for line in BufReader::new(err).lines().map_while(Result::ok) {
+                        if let Some(f) = &mut log {
+                            use std::io::Write;
+                            let _ = writeln!(f, "{line}");
+                        }
+                        let count = |l: &str| {
+                            l.split_once('[')
+                                .and_then(|(_, r)| r.split_once(']'))
+                                .map_or(0, |(ps, _)| {
+                                    ps.split(',').filter(|x| !x.trim().is_empty()).count()
+                                })
+                        };
+                        if line.contains("kafka: assigned partitions") {
+                            held.lock().expect("lock")[i] = count(&line);
+                        } else if line.contains("kafka: revoked partitions") {
+                            held.lock().expect("lock")[i] = 0;
+                        }
+                    }
+                });
+                k
+            })
+            .collect();
+        let wait = Instant::now();
+        loop {
+            let h = held.lock().expect("lock").clone();
+            if h.iter().all(|&c| c > 0) && h.iter().sum::<usize>() == self.partitions as usize {
+                break;
+            }
+            assert!(
+                wait.elapsed() < Duration::from_secs(120),
+                "group not stable: {h:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let t_stable = Instant::now();
+        let c0 = committed();
+        let broker0 = self.broker_pid.map_or(0, cpu_ticks);
+        let workers0: u64 = kids.iter().map(|k| cpu_ticks(k.id())).sum();
+        let target = c0 + (n.saturating_sub(c0)) * 9 / 10;
+        let mut c1 = c0;
+        while c1 < target && t_stable.elapsed() < Duration::from_secs(600) {
+            std::thread::sleep(Duration::from_millis(20));
+            c1 = committed();
+        }
+        let span = t_stable.elapsed().as_secs_f64();
         let broker_cpu = self.broker_pid.map_or(0, cpu_ticks).saturating_sub(broker0);
-        let workers_cpu: u64 = kids.iter().map(|k| cpu_ticks(k.id())).sum();
+        let workers_cpu: u64 = kids
+            .iter()
+            .map(|k| cpu_ticks(k.id()))
+            .sum::<u64>()
+            .saturating_sub(workers0);
         for k in &mut kids {
             let _ = k.kill();
             let _ = k.wait();
         }
-        let rate = match (t_lo, t_hi) {
-            (Some(a), Some(b)) => ((hi - lo) * every) as f64 / (b - a).as_secs_f64(),
-            _ => 0.0,
-        };
-        (rate, broker_cpu as f64 / TICKS, workers_cpu as f64 / TICKS)
+        Throughput {
+            rate: (c1 - c0) as f64 / span,
+            measured: c1 - c0,
+            produced,
+            broker_cpu: broker_cpu as f64 / TICKS,
+            workers_cpu: workers_cpu as f64 / TICKS,
+        }
     }
 
     /// Produce-to-finding latency at `rate` records/s for `secs` seconds, `w` workers.
@@ -320,33 +436,52 @@ fn main() {
         site: env("SITE", "site.yaml"),
         partitions: env("PARTITIONS", "6").parse().expect("PARTITIONS"),
     };
-    let n: u64 = env("RECORDS", "200000").parse().expect("RECORDS");
+    let n: u64 = env("RECORDS", "1000000").parse().expect("RECORDS");
+    let n_mix: u64 = env("RECORDS_MIX", "2000000").parse().expect("RECORDS_MIX");
     let rate: u64 = env("RATE", "2000").parse().expect("RATE");
     let secs: u64 = env("SECONDS", "10").parse().expect("SECONDS");
     // Every record a finding (the broker also takes a finding per record and serves it to
     // the reader), then one record in 100 (the broker mostly serves the workers' fetches).
-    for every in [1, 100] {
+    // MIXES: which mixes to run (`1`: every record violating, `100`: one in 100), and
+    // PHASES (`throughput latency memory`): which phases.
+    let mixes: Vec<u64> = env("MIXES", "1 100")
+        .split_whitespace()
+        .map(|m| m.parse().expect("MIXES"))
+        .collect();
+    let phases = env("PHASES", "throughput latency memory");
+    for &every in mixes.iter().filter(|_| phases.contains("throughput")) {
         let what = if every == 1 {
             "every record violating".to_string()
         } else {
             format!("one record in {every} violating")
         };
-        let (one, b1, w1) = b.throughput(1, n, every);
+        let n = if every == 1 { n } else { n_mix };
+        let one = b.throughput(1, n, every);
         println!(
-            "throughput, {what}, 1 worker:  {one:.0} records/s ({n} records, {} partitions); CPU s broker {b1:.2}, worker {w1:.2}",
-            b.partitions
+            "throughput, {what}, 1 worker:  {:.0} records/s ({} of {n} records measured, produced at {:.0}/s, {} partitions); CPU s broker {:.2}, worker {:.2}",
+            one.rate, one.measured, one.produced, b.partitions, one.broker_cpu, one.workers_cpu
         );
-        let (two, b2, w2) = b.throughput(2, n, every);
+        let two = b.throughput(2, n, every);
         println!(
-            "throughput, {what}, 2 workers: {two:.0} records/s; CPU s broker {b2:.2}, workers {w2:.2}"
+            "throughput, {what}, 2 workers: {:.0} records/s ({} measured); CPU s broker {:.2}, workers {:.2}",
+            two.rate, two.measured, two.broker_cpu, two.workers_cpu
         );
-        println!("ratio 2/1, {what}: {:.2} (goal >= 1.7)", two / one);
+        println!(
+            "ratio 2/1, {what}: {:.2} (goal >= 1.7)",
+            two.rate / one.rate
+        );
+    }
+    if !phases.contains("latency") {
+        return;
     }
     let (p50, p99, seen) = b.latency(1, rate, secs);
     println!(
         "latency produce -> finding, 1 worker, {rate} records/s for {secs} s, windows of 1 s: p50 {:.3} s, p99 {:.3} s ({seen} findings)",
         p50, p99
     );
+    if !phases.contains("memory") {
+        return;
+    }
     let (idle, full) = b.memory(100_000);
     println!(
         "memory: worker idle {idle} KiB, holding 100000 live flows {full} KiB: {} KiB per 100k live flows",

@@ -16,11 +16,10 @@ use portolan_audit::matcher::Matcher;
 use portolan_audit::Options;
 use portolan_model::ir::Policy;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::ClientConfig;
 use serde::Serialize;
 
 use crate::goflow::{self, FlowMessage};
-use crate::worker::{Deliveries, WorkerError};
+use crate::worker::{client, Deliveries, WorkerError};
 
 /// What the collector forwarded.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -52,18 +51,16 @@ pub fn run(
     policy: &Policy,
     opts: &Options,
     brokers: &str,
+    options: &[(String, String)],
     topic: &str,
     stop: &AtomicBool,
 ) -> Result<Forwarded, WorkerError> {
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .map_err(|e| WorkerError::Io(e.to_string()))?;
-    let producer: BaseProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("broker.address.family", "v4")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .create_with_context(Deliveries::default())?;
+    let producer: BaseProducer<Deliveries> =
+        client(brokers, &[("linger.ms", "5")], options, &[("acks", "all")])
+            .create_with_context(Deliveries::default())?;
     let m = Matcher::new(policy, opts);
     let mut dec = Decoder::new();
     dec.tap = Some(Vec::new());
@@ -119,11 +116,18 @@ pub fn run(
         producer.poll(Duration::ZERO);
     }
     producer.flush(Duration::from_secs(30))?;
+    if let (n @ 1.., first) = producer.context().failures() {
+        return Err(WorkerError::Unpublished(n, first));
+    }
     Ok(out)
 }
 
+/// Hands one record to the producer (all under ticket 0: the collector commits nothing, it
+/// only needs to know whether every record was delivered).
 fn send(p: &BaseProducer<Deliveries>, topic: &str, key: &str, payload: &[u8]) {
-    let mut rec = BaseRecord::to(topic).key(key).payload(payload);
+    let mut rec = BaseRecord::with_opaque_to(topic, 0)
+        .key(key)
+        .payload(payload);
     loop {
         match p.send(rec) {
             Ok(()) => return,

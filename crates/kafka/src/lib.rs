@@ -4,7 +4,8 @@
 //!
 //! [`goflow`] reads goflow2's `FlowMessage` (protobuf and JSON); [`worker`] is the consumer
 //! group member (per-partition state, windows, at-least-once commits, dead letters);
-//! [`finding`] the findings it produces and their stable ids; [`collector`] the producer side.
+//! [`finding`] the findings it produces and their stable ids; [`ledger`] which offsets may be
+//! committed, given the deliveries of the findings; [`collector`] the producer side.
 //! Flows are judged by `portolan_audit`'s matcher, DNS names kept by its name table, Zeek
 //! lines read by its reader, and goflow2 records folded by its record folder: this crate only
 //! moves records and findings.
@@ -14,11 +15,28 @@
 pub mod collector;
 pub mod finding;
 pub mod goflow;
+pub mod ledger;
 pub mod worker;
 
 /// The Kafka client this crate is built on, for the cli's tests and benchmarks (one librdkafka
 /// in the build).
 pub use rdkafka;
+
+/// A `KEY=VALUE` librdkafka property (`--kafka-option`): the key's characters as librdkafka
+/// names its properties (letters, digits, `.`, `_`, `-`), the value anything.
+pub fn parse_option(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: write KEY=VALUE, e.g. fetch.wait.max.ms=10"))?;
+    if k.is_empty()
+        || !k
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(format!("`{s}`: `{k}` is not a librdkafka property name"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
 
 /// A `kafka://BROKERS/TOPIC` address: brokers (`host:port`, comma-separated) and the topic.
 pub fn parse_url(url: &str) -> Result<(String, String), String> {
@@ -48,6 +66,22 @@ pub fn parse_url(url: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options() {
+        assert_eq!(
+            parse_option("fetch.wait.max.ms=100"),
+            Ok(("fetch.wait.max.ms".into(), "100".into()))
+        );
+        // The value may hold `=`; only the first splits.
+        assert_eq!(
+            parse_option("sasl.jaas=a=b"),
+            Ok(("sasl.jaas".into(), "a=b".into()))
+        );
+        assert!(parse_option("fetch").is_err());
+        assert!(parse_option("=1").is_err());
+        assert!(parse_option("a b=1").is_err());
+    }
 
     #[test]
     fn urls() {

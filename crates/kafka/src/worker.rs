@@ -24,7 +24,7 @@
 //! once the dead letter is delivered.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,7 @@ use serde_json::Value;
 
 use crate::finding;
 use crate::goflow;
+use crate::ledger::{Ledger, Ticket};
 
 /// The most records a partition is re-read from for its DNS answers (see the module header).
 pub const MAX_REPLAY: i64 = 1_000_000;
@@ -66,6 +67,8 @@ pub struct Config {
     pub window: Duration,
     /// ...or after this many records.
     pub window_records: u64,
+    /// librdkafka properties set on every client after Portolan's own (`--kafka-option`).
+    pub options: Vec<(String, String)>,
 }
 
 /// What a worker did.
@@ -89,12 +92,16 @@ pub enum WorkerError {
     Kafka(#[from] KafkaError),
     #[error("{0} message(s) not delivered (first: {1}); no offset committed")]
     Undelivered(u64, String),
+    #[error("{0} record(s) not delivered to Kafka (first: {1})")]
+    Unpublished(u64, String),
     #[error("{0}")]
     Io(String),
 }
 
 /// One partition's state.
 struct Part {
+    /// The open window's ticket: its findings and dead letters are sent under it.
+    ticket: Ticket,
     table: FlowTable,
     folder: Folder,
     names: Names,
@@ -112,8 +119,9 @@ struct Part {
 }
 
 impl Part {
-    fn new() -> Part {
+    fn new(ticket: Ticket) -> Part {
         Part {
+            ticket,
             table: FlowTable::new(),
             folder: Folder::default(),
             names: Names::new(),
@@ -208,24 +216,33 @@ impl Part {
     }
 }
 
-/// Delivery reports of the findings and dead-letter producer.
+/// Delivery reports of the findings and dead-letter producer, settled in the ledger under
+/// each message's window ticket.
 #[derive(Default)]
 pub struct Deliveries {
-    failed: AtomicU64,
-    first: Mutex<Option<String>>,
+    ledger: Mutex<Ledger>,
+}
+
+impl Deliveries {
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Failed deliveries so far, and the first failure's message.
+    pub fn failures(&self) -> (u64, String) {
+        let l = self.ledger();
+        let (n, first) = l.failures();
+        (n, first.unwrap_or_default().to_string())
+    }
 }
 
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = r {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut f) = self.first.lock() {
-                f.get_or_insert_with(|| e.to_string());
-            }
-        }
+    type DeliveryOpaque = Ticket;
+    fn delivery(&self, r: &DeliveryResult<'_>, t: Ticket) {
+        let error = r.as_ref().err().map(|(e, _)| e.to_string());
+        self.ledger().reported(t, error);
     }
 }
 
@@ -263,23 +280,34 @@ impl ConsumerContext for Ctx {
         }
     }
 
+    /// Each assignment and revocation is told on standard error (`note: kafka: assigned
+    /// partitions 0, 3`), as a consumer's operator expects; with `PORTOLAN_KAFKA_DEBUG` set,
+    /// with the time (seconds since the epoch) beside librdkafka's own log.
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if std::env::var_os("PORTOLAN_KAFKA_DEBUG").is_some() {
-            let ps = |tpl: &TopicPartitionList| {
-                tpl.elements()
-                    .iter()
-                    .map(|e| e.partition())
-                    .collect::<Vec<_>>()
-            };
+        let ps = |tpl: &TopicPartitionList| {
+            tpl.elements()
+                .iter()
+                .map(|e| e.partition().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let when = if std::env::var_os("PORTOLAN_KAFKA_DEBUG").is_some() {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_secs_f64();
-            match rebalance {
-                Rebalance::Assign(tpl) => eprintln!("kafka {t:.3}: assigned {:?}", ps(tpl)),
-                Rebalance::Revoke(tpl) => eprintln!("kafka {t:.3}: revoked {:?}", ps(tpl)),
-                Rebalance::Error(e) => eprintln!("kafka {t:.3}: rebalance error {e}"),
+            format!(" at {t:.3}")
+        } else {
+            String::new()
+        };
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                eprintln!("note: kafka: assigned partitions [{}]{when}", ps(tpl));
             }
+            Rebalance::Revoke(tpl) => {
+                eprintln!("note: kafka: revoked partitions [{}]{when}", ps(tpl));
+            }
+            Rebalance::Error(e) => eprintln!("warning: kafka: rebalance failed{when}: {e}"),
         }
     }
 
@@ -306,8 +334,13 @@ impl Ctx {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn send(&self, topic: &str, key: &str, payload: &[u8]) {
-        let mut rec = BaseRecord::to(topic).key(key).payload(payload);
+    /// Hands one message of window `ticket` to the producer (its delivery is settled in the
+    /// ledger).
+    fn send(&self, topic: &str, key: &str, payload: &[u8], ticket: Ticket) {
+        let mut rec = BaseRecord::with_opaque_to(topic, ticket)
+            .key(key)
+            .payload(payload);
+        self.producer.context().ledger().sent(ticket);
         loop {
             match self.producer.send(rec) {
                 Ok(()) => return,
@@ -321,11 +354,8 @@ impl Ctx {
                 Err((e, _)) => {
                     self.producer
                         .context()
-                        .failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    if let Ok(mut f) = self.producer.context().first.lock() {
-                        f.get_or_insert_with(|| e.to_string());
-                    }
+                        .ledger()
+                        .reported(ticket, Some(e.to_string()));
                     return;
                 }
             }
@@ -337,14 +367,17 @@ impl Ctx {
         let p = msg.partition();
         let offset = msg.offset();
         let value = msg.payload().unwrap_or_default();
-        let bad = {
+        let (bad, ticket) = {
             let mut s = self.lock();
             s.totals.records += 1;
-            let part = s.parts.entry(p).or_insert_with(Part::new);
+            let part = s
+                .parts
+                .entry(p)
+                .or_insert_with(|| Part::new(self.producer.context().ledger().open()));
             part.next = Some(offset + 1);
             part.first.get_or_insert(offset);
             part.pending += 1;
-            part.ingest(offset, value).err()
+            (part.ingest(offset, value).err(), part.ticket)
         };
         if let Some(reason) = bad {
             let key = msg
@@ -356,18 +389,21 @@ impl Ctx {
                 &self.config.dead_letter,
                 &key,
                 letter.to_string().as_bytes(),
+                ticket,
             );
             self.lock().totals.dead_letters += 1;
         }
     }
 
-    /// Closes the windows of `ps`: judges their flows, produces the findings, waits for every
-    /// delivery, then commits. `drop` forgets the partitions' state (revocation).
+    /// Closes the windows of `ps`: judges their flows and hands their findings to the
+    /// producer under each window's ticket; the window's offset is committed once they are
+    /// delivered (the ledger, `ledger.rs`). `drop` forgets the partitions' state (revocation).
     ///
-    /// `mode`: a window closed in passing commits asynchronously (the worker reads on
-    /// without a round trip to the coordinator; the commit is still sent only after its
-    /// findings were delivered, and one lost is covered by the next, or costs a re-read
-    /// whose findings carry the same ids); a revocation and the last close wait for it, so
+    /// `mode`: a window closed in passing neither waits for its findings' delivery nor for
+    /// its commit (the worker reads on; [`Ctx::commit_ready`] commits it asynchronously when
+    /// its findings and those of every window closed before it are delivered; a commit lost
+    /// is covered by the next, or costs a re-read whose findings carry the same ids); a
+    /// revocation and the last close (`Sync`) flush the producer and wait for the commit, so
     /// that the partition's next owner starts where this one stopped.
     fn close(
         &self,
@@ -376,7 +412,6 @@ impl Ctx {
         drop: bool,
         mode: CommitMode,
     ) -> Result<(), WorkerError> {
-        let mut offsets = TopicPartitionList::new();
         {
             let mut s = self.lock();
             let State {
@@ -411,7 +446,7 @@ impl Ctx {
                         totals.conforming += 1;
                         continue;
                     };
-                    self.send(&self.config.findings, &key, &json);
+                    self.send(&self.config.findings, &key, &json, part.ticket);
                     totals.findings += 1;
                 }
                 // Required flows of those groups no flow of this window used.
@@ -427,47 +462,86 @@ impl Ctx {
                             continue;
                         }
                         let (key, json) = finding::unused_message(site, &g.id, &rule, *p, window);
-                        self.send(&self.config.findings, &key, &json);
+                        self.send(&self.config.findings, &key, &json, part.ticket);
                         totals.findings += 1;
                     }
                 }
                 part.pending = 0;
                 part.first = None;
                 part.since = Instant::now();
-                if let Some(o) = part.commit_offset() {
-                    offsets.add_partition_offset(&self.config.topic, *p, Offset::Offset(o))?;
+                let offset = part.commit_offset();
+                {
+                    let mut ledger = self.producer.context().ledger();
+                    ledger.closed(part.ticket, *p, offset);
+                    part.ticket = ledger.open();
                 }
                 if drop {
                     parts.remove(p);
                 }
             }
         }
-        self.producer.flush(Duration::from_secs(60))?;
-        let d = self.producer.context();
-        let failed = d.failed.swap(0, Ordering::Relaxed);
-        if failed > 0 {
-            let first = d
-                .first
-                .lock()
-                .ok()
-                .and_then(|mut f| f.take())
-                .unwrap_or_default();
-            return Err(WorkerError::Undelivered(failed, first));
+        if matches!(mode, CommitMode::Sync) {
+            self.producer.flush(Duration::from_secs(60))?;
         }
-        if offsets.count() > 0 {
-            consumer.commit(&offsets, mode)?;
+        self.commit_ready(consumer, mode)
+    }
+
+    /// Serves the producer's delivery reports, then commits the windows the ledger says are
+    /// delivered; an error once any delivery failed (nothing is committed from then on).
+    fn commit_ready(
+        &self,
+        consumer: &BaseConsumer<Ctx>,
+        mode: CommitMode,
+    ) -> Result<(), WorkerError> {
+        self.producer.poll(Duration::ZERO);
+        let ready = {
+            if let (n @ 1.., first) = self.producer.context().failures() {
+                return Err(WorkerError::Undelivered(n, first));
+            }
+            self.producer.context().ledger().ready()
+        };
+        if ready.is_empty() {
+            return Ok(());
         }
+        let mut offsets = TopicPartitionList::new();
+        for (p, o) in ready {
+            offsets.add_partition_offset(&self.config.topic, p, Offset::Offset(o))?;
+        }
+        consumer.commit(&offsets, mode)?;
         Ok(())
+    }
+
+    /// Closed windows whose commit waits on deliveries.
+    fn waiting(&self) -> usize {
+        self.producer.context().ledger().waiting()
     }
 }
 
-fn client(brokers: &str) -> ClientConfig {
+/// A client's configuration: the brokers and Portolan's defaults (`defaults`), then the
+/// user's `--kafka-option`s, which win over those, then what at-least-once needs
+/// (`required`), which the user's cannot change; librdkafka's debug contexts when
+/// `PORTOLAN_KAFKA_DEBUG` asks for them.
+pub(crate) fn client(
+    brokers: &str,
+    defaults: &[(&str, &str)],
+    options: &[(String, String)],
+    required: &[(&str, &str)],
+) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers)
         .set("broker.address.family", "v4");
     // librdkafka's debug contexts (`cgrp`, `fetch`, `all`, ...) for a misbehaving group.
     if let Ok(d) = std::env::var("PORTOLAN_KAFKA_DEBUG") {
         c.set("debug", d).set("log_level", "7");
+    }
+    for (k, v) in defaults {
+        c.set(*k, *v);
+    }
+    for (k, v) in options {
+        c.set(k, v);
+    }
+    for (k, v) in required {
+        c.set(*k, *v);
     }
     c
 }
@@ -482,10 +556,13 @@ pub fn run(
     // The matcher borrows the policy for the process's life (a worker is one per process).
     let policy: &'static Policy = Box::leak(Box::new(policy));
     let opts: &'static Options = Box::leak(Box::new(opts));
-    let producer: BaseProducer<Deliveries> = client(&config.brokers)
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .create_with_context(Deliveries::default())?;
+    let producer: BaseProducer<Deliveries> = client(
+        &config.brokers,
+        &[("linger.ms", "5")],
+        &config.options,
+        &[("acks", "all")],
+    )
+    .create_with_context(Deliveries::default())?;
     let ctx = Ctx {
         state: Mutex::new(State {
             policy,
@@ -501,15 +578,22 @@ pub fn run(
         producer,
         config: config.clone(),
     };
-    let consumer: BaseConsumer<Ctx> = client(&config.brokers)
-        .set("group.id", &config.group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "roundrobin")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "1000")
-        .set("max.poll.interval.ms", "60000")
-        .create_with_context(ctx)?;
+    let consumer: BaseConsumer<Ctx> = client(
+        &config.brokers,
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("partition.assignment.strategy", "roundrobin"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "1000"),
+            ("max.poll.interval.ms", "60000"),
+        ],
+        &config.options,
+        &[
+            ("group.id", config.group.as_str()),
+            ("enable.auto.commit", "false"),
+        ],
+    )
+    .create_with_context(ctx)?;
     consumer.subscribe(&[&config.topic])?;
     let result = (|| -> Result<(), WorkerError> {
         while !stop.load(Ordering::Relaxed) {
@@ -537,6 +621,10 @@ pub fn run(
                 consumer
                     .context()
                     .close(&consumer, &due, false, CommitMode::Async)?;
+            } else if consumer.context().waiting() > 0 {
+                consumer
+                    .context()
+                    .commit_ready(&consumer, CommitMode::Async)?;
             }
         }
         let all: Vec<i32> = consumer.context().lock().parts.keys().copied().collect();
@@ -566,7 +654,7 @@ mod tests {
     /// clock, so the next owner re-reads it; then it moves on to the next record.
     #[test]
     fn the_commit_offset_waits_for_live_dns_answers() {
-        let mut p = Part::new();
+        let mut p = Part::new(1);
         p.ingest(10, DNS.as_bytes()).expect("dns");
         p.next = Some(11);
         assert_eq!(p.commit_offset(), Some(10));
@@ -587,7 +675,7 @@ mod tests {
 
     #[test]
     fn unreadable_records_are_refused() {
-        let mut p = Part::new();
+        let mut p = Part::new(1);
         assert!(p.ingest(0, b"{\"x\":1}").is_err());
         assert!(p.ingest(0, b"{not json").is_err());
         assert!(p.ingest(0, &[0x0f, 0xff]).is_err());

@@ -113,6 +113,9 @@ pub fn run(g: &CatalogArgs, a: &AuditArgs) -> anyhow::Result<Outcome> {
     let Some(policy) = super::load_site(g, &a.site, json)? else {
         return Ok(Outcome::BadInput);
     };
+    if !a.kafka_options.is_empty() && a.from.is_none() && a.to.is_none() {
+        return crate::contract::fail("usage", "--kafka-option needs --from or --to");
+    }
     if let Some(url) = &a.from {
         return super::audit_kafka::worker(policy, a, url);
     }

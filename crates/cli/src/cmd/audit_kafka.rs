@@ -35,11 +35,23 @@ fn line(v: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--kafka-option KEY=VALUE`s, or the usage error of the first that is not.
+fn kafka_options(a: &AuditArgs) -> Result<Vec<(String, String)>, String> {
+    a.kafka_options
+        .iter()
+        .map(|o| portolan_kafka::parse_option(o).map_err(|e| format!("--kafka-option {e}")))
+        .collect()
+}
+
 /// `--from kafka://BROKERS/TOPIC --group NAME`.
 pub fn worker(policy: Policy, a: &AuditArgs, url: &str) -> anyhow::Result<Outcome> {
     let (brokers, topic) = match portolan_kafka::parse_url(url) {
         Ok(x) => x,
         Err(e) => return crate::contract::fail("usage", format!("--from {e}")),
+    };
+    let options = match kafka_options(a) {
+        Ok(o) => o,
+        Err(e) => return crate::contract::fail("usage", e),
     };
     let Some(group) = a.group.clone() else {
         return crate::contract::fail("usage", "--from needs --group NAME");
@@ -58,6 +70,7 @@ pub fn worker(policy: Policy, a: &AuditArgs, url: &str) -> anyhow::Result<Outcom
         group,
         window: a.every.max(Duration::from_secs(1)),
         window_records: a.window_records.max(1),
+        options,
     };
     let stop = stop_on_signals()?;
     println!("{}", crate::contract::header_line("audit"));
@@ -95,6 +108,10 @@ pub fn collector(
         Ok(x) => x,
         Err(e) => return crate::contract::fail("usage", format!("--to {e}")),
     };
+    let options = match kafka_options(a) {
+        Ok(o) => o,
+        Err(e) => return crate::contract::fail("usage", e),
+    };
     let Some(addr) = listen.strip_prefix("udp://") else {
         return crate::contract::fail(
             "usage",
@@ -116,7 +133,8 @@ pub fn collector(
     let opts = Options {
         firewall: a.firewall.clone(),
     };
-    match portolan_kafka::collector::run(&socket, policy, &opts, &brokers, &topic, &stop) {
+    match portolan_kafka::collector::run(&socket, policy, &opts, &brokers, &options, &topic, &stop)
+    {
         Ok(f) => {
             line(&f)?;
             Ok(Outcome::Ok)
