@@ -238,6 +238,14 @@ fn every_core_gives_the_report_of_one() {
             ],
         ),
     ];
+    // Plain pcap files only (each shard reads them itself), with flow logs beside them.
+    let plain = vec![
+        inputs[0].1[0].clone(),
+        seeds().join("zeek_json/conn-dns.json"),
+        inputs[2].1[0].clone(),
+        seeds().join("capture/udp.pcap"),
+    ];
+    let inputs = [inputs, vec![("plain pcap files and a Zeek log", plain)]].concat();
     for (what, paths) in &inputs {
         let reference = one_thread(paths);
         for jobs in [2, 3] {
