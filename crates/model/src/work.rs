@@ -16,9 +16,9 @@ thread_local! {
     static VISITS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Adds `n` items read.
+/// Adds `n` items read (the emitters count theirs here too: `portolan-emit`'s chains).
 #[inline]
-pub(crate) fn visit(n: usize) {
+pub fn visit(n: usize) {
     VISITS.with(|v| v.set(v.get().saturating_add(n as u64)));
 }
 

@@ -13,3 +13,4 @@ mod snapshots;
 mod squid;
 mod squid_proxy;
 mod srv;
+mod work;
