@@ -94,5 +94,12 @@ pub use ruleset::FW4_PREFIX;
 
 /// Emits the ruleset.
 pub fn emit(policy: &Policy, opts: &Options) -> Result<String, EmitError> {
-    Ok(plan::plan(policy, opts)?.to_string())
+    let ruleset = plan::plan(policy, opts)?;
+    // Rendered into a buffer sized from the ruleset's lines: grown by doubling, a large
+    // site's text (36 MB for 100,000 one-device groups) was copied again at every doubling.
+    let mut out = String::with_capacity(ruleset.size_hint());
+    // Writing to a String cannot fail (as in `to_string`).
+    std::fmt::Write::write_fmt(&mut out, format_args!("{ruleset}"))
+        .expect("a String takes any text");
+    Ok(out)
 }

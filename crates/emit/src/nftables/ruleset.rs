@@ -31,6 +31,31 @@ pub(super) struct Ruleset {
     pub(super) ct_timeouts: Vec<(String, String)>,
 }
 
+impl Ruleset {
+    /// About the length of the rendered text: the lines it holds, each with room for its
+    /// indentation and punctuation (a little over, so that the buffer is not grown).
+    pub(super) fn size_hint(&self) -> usize {
+        let lines = |v: &[String]| v.iter().map(|l| l.len() + 16).sum::<usize>();
+        let sets = |v: &[Set]| v.iter().map(|s| 256 + lines(&s.elements)).sum::<usize>();
+        let chains = |v: &[Chain]| v.iter().map(|c| 256 + lines(&c.rules)).sum::<usize>();
+        4096 + lines(&self.notes)
+            + sets(&self.dns_sets)
+            + sets(&self.static_sets)
+            + chains(&self.chains)
+            + chains(&self.hooks)
+            + self
+                .maps
+                .iter()
+                .map(|m| 256 + lines(&m.elements))
+                .sum::<usize>()
+            + self
+                .ct_timeouts
+                .iter()
+                .map(|(n, b)| 64 + n.len() + b.len())
+                .sum::<usize>()
+    }
+}
+
 /// A named set of addresses.
 pub(super) struct Set {
     pub(super) name: String,
