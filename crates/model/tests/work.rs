@@ -138,5 +138,9 @@ fn site_compile_reads_a_fixed_amount_per_device() {
         "items read for {large} devices"
     );
     // The growth itself, whatever the constant: four times the devices, four times the work.
-    assert_eq!(v4 + 1, 4 * (v1 + 1), "compile work grew faster than the devices");
+    assert_eq!(
+        v4 + 1,
+        4 * (v1 + 1),
+        "compile work grew faster than the devices"
+    );
 }

@@ -126,7 +126,7 @@ pub(super) fn plan(policy: &Policy, opts: &Options) -> Result<Ruleset, EmitError
             class(&ctx, c, n, fam, &mut sets, t, d)?;
         }
         // Empty class chains are not written.
-        t.chains.retain(|(_, rules)| !rules.is_empty());
+        t.retain_filled();
     }
     // DHCP discovery, per interface and flow, from the groups' MACs.
     let mut notes: Vec<String> = policy
