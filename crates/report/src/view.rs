@@ -292,13 +292,20 @@ fn group_view(
             ids.push(id.clone());
         }
     }
+    // The group's MACs and addresses as the ruleset writes them, to pick its hook rules.
+    let own: Vec<String> = g
+        .macs
+        .iter()
+        .map(ToString::to_string)
+        .chain(g.addresses.iter().map(net_text))
+        .collect();
     let mut flows = Vec::with_capacity(ids.len());
     for id in &ids {
         let flow_rules: Vec<&Rule> = rules.iter().copied().filter(|r| &r.flow == id).collect();
         let doc = documented.iter().find(|d| &d.flow == id);
         let pflow = profile.and_then(|p| flow_of(p, g.mode.as_deref(), id));
         let provenance = format!("{}/{id}", g.profile);
-        let emitted_rules = emitted.rules(class.as_deref(), &provenance);
+        let emitted_rules = emitted.rules(class.as_deref(), &provenance, &own);
         let enforced = flow_rules_enforced(rules, id);
         let marks = marks_of(overlays, &g.id, &provenance, enforced);
         let status = overall(&marks);
