@@ -12,13 +12,18 @@
 # Linear growth is 10x; a quadratic step in the site path shows as ~100x (it once made
 # 100,000 groups take 854 s instead of 5 s).
 #
+# With TARGETS (default "nftables iptables") the compile column is given per target
+# (`compile_s` is nftables'; `iptables_s` and others follow). iptables once took 29 s at
+# 100,000 groups: its class drop chains were deduplicated by a scan per rule.
+#
 # usage: bench/growth.sh      SIZES="10000 100000"  INPUTS="yaml plain inventory"
-#                             PORTOLAN=path/to/portolan
+#                             TARGETS="nftables iptables"  PORTOLAN=path/to/portolan
 set -eu
 cd "$(dirname "$0")/.."
 BIN=${PORTOLAN:-target/release/portolan}
 SIZES=${SIZES:-"10000 100000"}
 INPUTS=${INPUTS:-"yaml plain inventory"}
+TARGETS=${TARGETS:-"nftables iptables"}
 [ -x "$BIN" ] || cargo build --release -p portolan
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -33,7 +38,9 @@ best_of_2() {
   done
   echo "$best"
 }
-printf '%-10s %-8s %11s %10s %14s\n' input groups validate_s compile_s us_per_group
+extra=""
+for t in $TARGETS; do [ "$t" = nftables ] || extra="$extra ${t}_s"; done
+printf '%-10s %-8s %11s %10s %14s%s\n' input groups validate_s compile_s us_per_group "$extra"
 for input in $INPUTS; do
   first_n="" first_c="" first_v=""
   for n in $SIZES; do
@@ -46,8 +53,13 @@ for input in $INPUTS; do
     esac
     v=$(best_of_2 "$BIN" validate "$site")
     c=$(best_of_2 "$BIN" compile "$site" --target nftables -o "$W/p.nft")
-    printf '%-10s %-8s %11s %10s %14s\n' "$input" "$n" "$v" "$c" \
-      "$(awk -v c="$c" -v n="$n" 'BEGIN { printf "%.1f", c * 1e6 / n }')"
+    others=""
+    for t in $TARGETS; do
+      [ "$t" = nftables ] && continue
+      others="$others $(best_of_2 "$BIN" compile "$site" --target "$t" -o "$W/p.$t")"
+    done
+    printf '%-10s %-8s %11s %10s %14s%s\n' "$input" "$n" "$v" "$c" \
+      "$(awk -v c="$c" -v n="$n" 'BEGIN { printf "%.1f", c * 1e6 / n }')" "$others"
     if [ -z "$first_n" ]; then first_n=$n first_c=$c first_v=$v; fi
     last_n=$n last_c=$c last_v=$v
   done
