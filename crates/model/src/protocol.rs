@@ -71,13 +71,21 @@ impl Protocol {
 
     /// The IANA protocol number, where there is one.
     pub fn number(&self) -> Option<u8> {
+        // The numbers of `NAMED` (a test holds the two together); a match, not a search
+        // that formats the name once per entry: six calls per device, 3 % of compiling
+        // 100,000 one-device groups.
         match self {
             Protocol::Number(n) => Some(*n),
+            Protocol::Tcp => Some(6),
+            Protocol::Udp => Some(17),
+            Protocol::Sctp => Some(132),
+            Protocol::Icmp => Some(1),
+            Protocol::Icmpv6 => Some(58),
+            Protocol::Esp => Some(50),
+            Protocol::Ah => Some(51),
+            Protocol::Gre => Some(47),
+            Protocol::Igmp => Some(2),
             Protocol::Param(_) | Protocol::Unspecified | Protocol::Arp => None,
-            named => NAMED
-                .iter()
-                .find(|(name, _)| *name == named.to_string())
-                .and_then(|(_, n)| *n),
         }
     }
 
@@ -141,5 +149,17 @@ mod tests {
         assert_eq!(Protocol::from_name("ESP"), Some(Protocol::Esp));
         assert!(Protocol::from_name("http").is_none());
         assert!(!Protocol::Esp.has_ports() && Protocol::Udp.has_ports());
+    }
+
+    /// `number` agrees with `NAMED` (the IANA numbers, "Assigned Internet Protocol
+    /// Numbers"), name by name, and with the name each protocol is written as.
+    #[test]
+    fn numbers_follow_the_named_table() {
+        for (name, n) in NAMED {
+            let p = Protocol::from_name(name).expect("a named protocol");
+            assert_eq!(p.number(), *n, "{name}");
+            assert_eq!(p.to_string(), *name);
+        }
+        assert_eq!(Protocol::Unspecified.number(), None);
     }
 }
