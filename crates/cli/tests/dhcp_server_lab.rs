@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use portolan_testkit::kernel;
+use portolan_testkit::lab::required;
 
 fn portolan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portolan"))
@@ -66,29 +67,6 @@ fn dir() -> PathBuf {
     )
     .expect("site b");
     d
-}
-
-/// (flow, traffic, source, destination, observed) of the required rows, sorted.
-fn required(out: &str) -> Vec<(String, String, String, String, String)> {
-    let v: serde_json::Value = serde_json::from_str(out).expect("lab --format json");
-    let s = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or("").to_string();
-    let mut rows: Vec<_> = v["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .filter(|r| r["kind"] == "required")
-        .map(|r| {
-            (
-                s(r, "flow"),
-                s(r, "traffic"),
-                s(r, "src"),
-                s(r, "dst"),
-                s(r, "observed"),
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
 }
 
 fn row(

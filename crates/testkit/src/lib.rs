@@ -10,6 +10,7 @@
 //! - [`openssl`]: a CA and a leaf certificate, and `openssl s_server` (TLS or DTLS 1.2)
 //!   inside a namespace, ready when it accepts;
 //! - [`kernel`]: the one skip policy of kernel tests, and the turn they take;
+//! - [`lab`]: the required rows of a `lab --format json` document;
 //! - [`profiles`]: one [`ProfileSource`](portolan_model::compile::ProfileSource) for every
 //!   test: the shipped catalog, profiles given inline, profile files beside a site, and a
 //!   fallback the test supplies.
@@ -25,6 +26,7 @@
 
 pub mod cmd;
 pub mod kernel;
+pub mod lab;
 pub mod netns;
 pub mod openssl;
 pub mod profiles;
