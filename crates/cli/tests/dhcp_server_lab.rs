@@ -14,8 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use portolan_testkit::kernel;
 use portolan_testkit::lab::required;
+use portolan_testkit::{cmd, kernel};
 
 fn portolan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portolan"))
@@ -93,16 +93,9 @@ fn port_67_of_the_dhcp_server_is_closed_to_other_zones() {
     }
     let d = dir();
     let run = |args: &[&str]| {
-        let out = portolan()
-            .current_dir(&d)
-            .args(args)
-            .output()
-            .expect("runs");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        let mut c = portolan();
+        c.current_dir(&d).args(args);
+        cmd::code_out_err(c)
     };
     let (code, _, err) = run(&["compile", "a.yaml", "-o", "a.nft"]);
     let rules = std::fs::read_to_string(d.join("a.nft")).unwrap_or_default();

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use portolan_testkit::kernel;
+use portolan_testkit::{cmd, kernel};
 
 fn portolan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portolan"))
@@ -59,15 +59,10 @@ fn what_a_site_did_not_pick_is_dropped_by_the_kernel() {
     kernel::require_tools(&["dnsmasq"]);
     let d = dir();
     let run = |args: &[&str]| {
-        let out = portolan()
-            .current_dir(&d)
-            .args(args)
-            .output()
-            .expect("runs");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
+        let mut c = portolan();
+        c.current_dir(&d).args(args);
+        let (code, out, _) = cmd::code_out_err(c);
+        (code, out)
     };
     let (code, _) = run(&["compile", "a.yaml", "-o", "a.nft"]);
     assert_eq!(code, Some(0), "site a compiles");

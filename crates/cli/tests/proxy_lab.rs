@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use portolan_testkit::kernel;
+use portolan_testkit::{cmd, kernel};
 
 fn portolan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portolan"))
@@ -81,15 +81,10 @@ fn a_proxied_flow_opens_the_leg_to_the_proxy_and_never_the_direct_path() {
     kernel::require_tools(&["dnsmasq"]);
     let d = dir();
     let run = |args: &[&str]| {
-        let out = portolan()
-            .current_dir(&d)
-            .args(args)
-            .output()
-            .expect("runs");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
+        let mut c = portolan();
+        c.current_dir(&d).args(args);
+        let (code, out, _) = cmd::code_out_err(c);
+        (code, out)
     };
     let (code, _) = run(&["compile", "a.yaml", "-o", "a.nft"]);
     assert_eq!(code, Some(0), "site a compiles");

@@ -8,8 +8,17 @@ use std::process::{Command, Stdio};
 #[derive(Debug, Clone)]
 pub struct Output {
     pub ok: bool,
+    /// The exit code (`None`: ended by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Runs `cmd` (no input) to its end: its exit code, standard output and standard error.
+/// Panics, naming the command, when it cannot be started.
+pub fn code_out_err(cmd: Command) -> (Option<i32>, String, String) {
+    let o = output(cmd, None).unwrap_or_else(|e| panic!("{e}"));
+    (o.code, o.stdout, o.stderr)
 }
 
 /// A command line as a person would type it.
@@ -53,6 +62,7 @@ pub fn output(mut cmd: Command, stdin: Option<&str>) -> Result<Output, String> {
     }
     Ok(Output {
         ok: out.status.success(),
+        code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
