@@ -21,6 +21,13 @@ use crate::cli::{Cli, Command};
 use crate::contract::Diag;
 use crate::output::{Outcome, EXIT_INPUT};
 
+/// mimalloc instead of the C library's malloc. A large site's compile makes and frees millions
+/// of small strings and vectors: with glibc, malloc, free and their consolidation took about a
+/// third of compiling 100,000 one-device groups, and freeing the planned ruleset alone 0.2 s
+/// (bench/README.md, "Allocation").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Whether the raw command line asks for a JSON answer (`--format json`, `--format=json`,
 /// lint's `sarif`), read before clap has parsed it so that a usage error can answer in JSON.
 fn asks_json(args: &[std::ffi::OsString]) -> bool {

@@ -15,7 +15,7 @@ use crate::error::ProfileError;
 use crate::ir::{Group, Policy};
 use crate::ports::port_number;
 use crate::profile::Profile;
-use crate::raw_site::RawSite;
+use crate::raw_site::{RawDevice, RawSite};
 use crate::validate::{check_version_first, Loaded};
 
 mod bindings;
@@ -52,11 +52,22 @@ fn yaml_options(text: &str) -> serde_saphyr::Options {
     options
 }
 
-/// Parses, validates and compiles a site.
+/// Parses, validates and compiles a site; a large site's devices on every core ([`compile`]).
 pub fn site_text(
     file: &str,
     text: &str,
     profiles: &dyn ProfileSource,
+) -> Result<Loaded<Policy>, Vec<Diagnostic>> {
+    site_text_on(file, text, profiles, None)
+}
+
+/// [`site_text`] with the devices checked on `threads` threads ([`compile_on`]), or as
+/// [`compile`] chooses when `None`: for the test that holds every thread count to one answer.
+pub fn site_text_on(
+    file: &str,
+    text: &str,
+    profiles: &dyn ProfileSource,
+    threads: Option<usize>,
 ) -> Result<Loaded<Policy>, Vec<Diagnostic>> {
     if let Some(d) =
         crate::validate::check_tabs(file, text).or_else(|| check_version_first(file, text))
@@ -82,7 +93,10 @@ pub fn site_text(
         .map_err(|e| vec![from_yaml_error(file, FileKind::Site, &e)])?;
     let mut sink = Sink::new(file);
     crate::inventory::load(&mut raw, file, &mut sink);
-    let policy = compile(&raw, profiles, &mut sink);
+    let policy = match threads {
+        Some(n) => compile_on(&raw, profiles, &mut sink, n),
+        None => compile(&raw, profiles, &mut sink),
+    };
     let mut diags = sink.finish();
     crate::suggest::caret_on_keys(&mut diags, file, text);
     if diags.iter().any(Diagnostic::is_error) {
@@ -94,8 +108,92 @@ pub fn site_text(
     })
 }
 
-/// Compiles a raw site; problems go to `sink`.
+/// Sites with at least this many devices per thread check and lower their devices on several
+/// threads ([`compile_on`]); below it a thread costs more than it saves.
+const DEVICES_PER_THREAD: usize = 2_000;
+
+/// Compiles a raw site; problems go to `sink`. A large site's devices are checked and lowered
+/// on every core ([`compile_on`]); the result is the one a single thread gives.
 pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> Policy {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores
+        .min(raw.devices.value.len() / DEVICES_PER_THREAD)
+        .max(1);
+    compile_on(raw, profiles, sink, threads)
+}
+
+/// One device whose flows are checked and lowered, once every device is placed.
+struct Job<'a> {
+    device: &'a RawDevice,
+    bindings: Vec<bindings::Binding>,
+    profile: &'a Profile,
+    mode: Option<String>,
+    /// How many of the site's diagnostics were made up to and including this device's
+    /// placement: its own checks' diagnostics follow them.
+    diags_before: usize,
+}
+
+/// What checking and lowering a run of devices gave, in their order.
+struct Done {
+    rules: Vec<crate::ir::Rule>,
+    documented: Vec<crate::ir::Documented>,
+    discovered: Vec<crate::ir::Rule>,
+    /// The devices' diagnostics, in their order.
+    diagnostics: Vec<Diagnostic>,
+    /// Where each device's diagnostics end in `diagnostics`.
+    ends: Vec<usize>,
+    /// The work counted on the thread that did it (`crate::work`), for a worker's to be added
+    /// to the calling thread's count.
+    visits: u64,
+}
+
+/// Checks and lowers `jobs` in order, on the calling thread.
+fn run_jobs(jobs: &[Job], ctx: &site::SiteCtx, site: &Sink) -> Done {
+    let before = crate::work::visits();
+    let mut part = Policy {
+        site: String::new(),
+        zones: Vec::new(),
+        groups: Vec::new(),
+        rules: Vec::new(),
+        documented: Vec::new(),
+        discovered: Vec::new(),
+        profiles: BTreeMap::new(),
+    };
+    let mut sink = site.fork();
+    let mut ends = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        device::device(
+            &mut sink,
+            ctx,
+            j.device,
+            &j.bindings,
+            j.profile,
+            j.mode.as_deref(),
+            &mut part,
+        );
+        ends.push(sink.diagnostics.len());
+    }
+    Done {
+        rules: part.rules,
+        documented: part.documented,
+        discovered: part.discovered,
+        diagnostics: sink.diagnostics,
+        ends,
+        visits: crate::work::visits().saturating_sub(before),
+    }
+}
+
+/// [`compile`] with the devices' checks and lowering split over `threads` threads, each taking
+/// a run of consecutive devices. Placing the devices (ids, addresses, profiles, modes) stays on
+/// the calling thread, since each device's addresses are claimed against those before it; the
+/// runs' rules and diagnostics are put back in the devices' order, so the policy and the
+/// diagnostics are those of one thread.
+pub fn compile_on(
+    raw: &RawSite,
+    profiles: &dyn ProfileSource,
+    sink: &mut Sink,
+    threads: usize,
+) -> Policy {
     check_format_version(sink, &raw.portolan, 1);
     check_ident(sink, "site name", &raw.site);
     let ctx = site::context(sink, raw);
@@ -110,8 +208,14 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
     };
     let mut claimed = claims::Claims::default();
     // Each profile is looked up (and cloned) once per site, not once per device.
-    let mut resolved: BTreeMap<String, Result<Profile, ProfileError>> = BTreeMap::new();
+    let mut resolved: BTreeMap<&str, Result<Profile, ProfileError>> = BTreeMap::new();
+    for d in &raw.devices.value {
+        resolved
+            .entry(d.profile.value.as_str())
+            .or_insert_with(|| profiles.profile(&d.profile.value));
+    }
     let mut ids = BTreeSet::new();
+    let mut jobs = Vec::new();
     site_check::no_devices(sink, raw);
     for d in &raw.devices.value {
         check_ident(sink, "device id", &d.id);
@@ -139,11 +243,8 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
                 );
             }
         }
-        let profile = match resolved
-            .entry(d.profile.value.clone())
-            .or_insert_with(|| profiles.profile(&d.profile.value))
-        {
-            Ok(p) => &*p,
+        let profile = match &resolved[d.profile.value.as_str()] {
+            Ok(p) => p,
             Err(why) => {
                 sink.error(
                     pos(&d.profile),
@@ -179,23 +280,63 @@ pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> 
                 macs: b.macs.clone(),
             });
         }
-        // Without a valid mode the flows are unknown: the mode error says it all, rather than
-        // one error per flow of every mode.
-        if mode.is_some() || profile.modes.is_empty() {
-            device::device(
-                sink,
-                &ctx,
-                d,
-                &bindings,
-                profile,
-                mode.as_deref(),
-                &mut policy,
-            );
-        }
         if !policy.profiles.contains_key(&profile.id) {
             policy.profiles.insert(profile.id.clone(), profile.clone());
         }
+        // Without a valid mode the flows are unknown: the mode error says it all, rather than
+        // one error per flow of every mode.
+        if mode.is_some() || profile.modes.is_empty() {
+            jobs.push(Job {
+                device: d,
+                bindings,
+                profile,
+                mode,
+                diags_before: sink.diagnostics.len(),
+            });
+        }
     }
+    let runs: Vec<Done> = if threads <= 1 || jobs.len() < 2 {
+        // Counted on this thread already.
+        let mut run = run_jobs(&jobs, &ctx, sink);
+        run.visits = 0;
+        vec![run]
+    } else {
+        let per = jobs.len().div_ceil(threads);
+        let (ctx, site) = (&ctx, &*sink);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .chunks(per)
+                .map(|run| s.spawn(move || run_jobs(run, ctx, site)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    // The rules in the devices' order, and each device's diagnostics right after those made
+    // while placing it, as one thread would have made them.
+    let placed = std::mem::take(&mut sink.diagnostics);
+    let mut placed = placed.into_iter();
+    let mut taken = 0;
+    let mut job = jobs.iter();
+    for run in runs {
+        crate::work::visit(usize::try_from(run.visits).unwrap_or(usize::MAX));
+        policy.rules.extend(run.rules);
+        policy.documented.extend(run.documented);
+        policy.discovered.extend(run.discovered);
+        let mut own = run.diagnostics.into_iter();
+        let mut own_taken = 0;
+        for end in run.ends {
+            let before = job.next().map_or(taken, |j| j.diags_before);
+            sink.diagnostics
+                .extend(placed.by_ref().take(before - taken));
+            taken = before;
+            sink.diagnostics.extend(own.by_ref().take(end - own_taken));
+            own_taken = end;
+        }
+    }
+    sink.diagnostics.extend(placed);
     site::zones_without_interface(sink, raw);
     site_check::accepts(sink, raw, &policy);
     policy

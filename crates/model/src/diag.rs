@@ -148,6 +148,15 @@ impl Sink {
         }
     }
 
+    /// A sink for the same files with no diagnostics yet, whose diagnostics the caller moves
+    /// into this one (the devices checked on other threads, `compile::compile_on`).
+    pub fn fork(&self) -> Sink {
+        Sink {
+            files: self.files.clone(),
+            diagnostics: Vec::new(),
+        }
+    }
+
     /// The file the sink was made for.
     pub fn file(&self) -> &str {
         &self.files[0]

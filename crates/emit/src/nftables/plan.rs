@@ -97,16 +97,21 @@ fn truncate(s: &str, n: usize) -> &str {
 }
 
 /// Adds `element` to map `name`, declaring the map at its first element.
-fn add(maps: &mut Maps, name: String, fam: Family, interval: bool, element: String) {
-    maps.entry(name.clone())
-        .or_insert_with(|| Map {
-            name,
+fn add(maps: &mut Maps, name: &str, fam: Family, interval: bool, element: String) {
+    // Looked up before it is inserted: the name is copied once per map, not once per element.
+    if let Some(m) = maps.get_mut(name) {
+        m.elements.push(element);
+        return;
+    }
+    maps.insert(
+        name.to_string(),
+        Map {
+            name: name.to_string(),
             fam,
             interval,
-            elements: Vec::new(),
-        })
-        .elements
-        .push(element);
+            elements: vec![element],
+        },
+    );
 }
 
 /// Plans the ruleset of `policy`.
@@ -553,10 +558,35 @@ fn dispatch(
     limit: &str,
     maps: &mut Maps,
 ) -> Result<Vec<Chain>, EmitError> {
+    // The dispatch maps' names, by family and by whether they hold single addresses
+    // (`fwd_src4h`) or prefixes (`fwd_src4`), and each class's verdicts: written once here, not
+    // formatted again for every device address (a tenth of a 100,000-group compile did that).
+    const DISPATCH: [&str; 5] = ["fwd_src", "fwd_dst", "local_src", "drop_src", "drop_dst"];
+    let map_names: Vec<[String; 4]> = DISPATCH
+        .iter()
+        .map(|m| {
+            [
+                format!("{m}4"),
+                format!("{m}4h"),
+                format!("{m}6"),
+                format!("{m}6h"),
+            ]
+        })
+        .collect();
+    let verdicts: Vec<[String; 3]> = names
+        .iter()
+        .map(|n| {
+            let class = &n.name;
+            [
+                format!("jump {class}_out"),
+                format!("jump {class}_in"),
+                format!("jump {class}_local"),
+            ]
+        })
+        .collect();
     let mut drops = Vec::new();
     for g in &policy.groups {
         let ci = classes.of_group[g.id.as_str()];
-        let class = &names[ci].name;
         let [has_out, has_in, has_local] = has[ci];
         let drop = object(&["drop", &g.id]);
         let prefix = safe_text(
@@ -564,40 +594,41 @@ fn dispatch(
             "log prefix",
             &format!("portolan {}: ", truncate(&g.id, 100)),
         )?;
+        let goto_drop = format!("goto {drop}");
         drops.push(Chain::new(
-            drop.clone(),
+            drop,
             vec![
                 format!("{limit} log prefix \"{prefix}\" level info"),
                 "drop".into(),
             ],
         ));
+        let [out, into, local] = &verdicts[ci];
+        let wanted = [
+            (has_out, out),
+            (has_in, into),
+            (has_local, local),
+            (true, &goto_drop),
+            (true, &goto_drop),
+        ];
         for a in &g.addresses {
             // Single addresses go to hash maps (`…h`), prefixes to interval maps: a hash map
             // loads about three times faster, and sites list devices mostly one by one.
             let host = a.prefix_len() == a.max_prefix_len();
             let fam = Family::of(a);
-            let f = format!("{}{}", fam.n(), if host { "h" } else { "" });
+            let which = match fam {
+                Family::V4 => 0,
+                Family::V6 => 2,
+            } + usize::from(host);
             let a = net(a);
-            let mut to = |map: &str, verdict: String| {
-                add(
-                    maps,
-                    format!("{map}{f}"),
-                    fam,
-                    !host,
-                    format!("{a} : {verdict}"),
-                );
-            };
-            if has_out {
-                to("fwd_src", format!("jump {class}_out"));
+            for (m, (on, verdict)) in wanted.iter().enumerate() {
+                if *on {
+                    let mut element = String::with_capacity(a.len() + 3 + verdict.len());
+                    element.push_str(&a);
+                    element.push_str(" : ");
+                    element.push_str(verdict);
+                    add(maps, &map_names[m][which], fam, !host, element);
+                }
             }
-            if has_in {
-                to("fwd_dst", format!("jump {class}_in"));
-            }
-            if has_local {
-                to("local_src", format!("jump {class}_local"));
-            }
-            to("drop_src", format!("goto {drop}"));
-            to("drop_dst", format!("goto {drop}"));
         }
     }
     Ok(drops)
@@ -612,7 +643,7 @@ fn spoofing(policy: &Policy, limit: &str, maps: &mut Maps) -> Result<Vec<Chain>,
         for (range, z) in own.ranges(fam) {
             let chain = object(&["from", &own.zones[z].id]);
             let name = format!("zones{}", fam.n());
-            add(maps, name, fam, true, format!("{range} : jump {chain}"));
+            add(maps, &name, fam, true, format!("{range} : jump {chain}"));
             used_zones.insert(z);
         }
     }

@@ -1,0 +1,167 @@
+//! A large site's devices are checked and lowered on several threads (`compile::compile_on`,
+//! issue #21): the policy and the diagnostics must be those of one thread, whatever the count.
+//!
+//! The generated sites put every kind of diagnostic a device can get into every thread's run
+//! of devices: those made while placing a device on the calling thread (a duplicate id, an
+//! address another device claimed, an unknown profile, a mode its profile does not have) and
+//! those made while checking it on a worker (an undeclared param, a required flow switched
+//! off, a device allowed nothing), so that putting them back in order is tested too.
+
+use portolan_model::compile::site_text_on;
+use portolan_testkit::Profiles;
+
+const NAMED: &str = "portolan: 1
+id: t-named
+vendor: Example
+product: Named-peer device
+sources:
+  - id: doc
+    title: Example vendor page
+    file: example.txt
+endpoints:
+  - id: dns
+    service: dns
+  - id: cloud
+    hosts: [api.example.com]
+flows:
+  - id: dns
+    from: device
+    to: dns
+    initiation: device
+    protocol: udp
+    ports: 53
+    source: {doc: doc, ref: row dns}
+  - id: telemetry
+    from: device
+    to: cloud
+    initiation: device
+    protocol: tcp
+    ports: 443
+    source: {doc: doc, ref: row telemetry}
+listens: none
+";
+
+const PLAIN: &str = "portolan: 1
+id: t-plain
+vendor: Example
+product: Plain device
+sources:
+  - id: doc
+    title: Example vendor page
+    file: example.txt
+endpoints:
+  - id: ntp
+    service: ntp
+flows:
+  - id: ntp
+    from: device
+    to: ntp
+    initiation: device
+    protocol: udp
+    ports: 123
+    source: {doc: doc, ref: row ntp}
+listens: none
+";
+
+/// `n` devices of both profiles; with `errors`, every 97th device has a problem found while
+/// placing it or while checking it, in turn. Every 89th switches a required flow off (two
+/// warnings, made on a worker).
+fn site(n: usize, errors: bool) -> String {
+    let mut s = String::from(
+        "portolan: 1\nsite: threads\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.0.0.0/8]\n  - id: wan\n    interface: wan0\nservices:\n  dns: firewall\n  ntp: [192.0.2.123]\ndevices:\n",
+    );
+    for d in 0..n {
+        let profile = if d % 2 == 0 { "t-named" } else { "t-plain" };
+        let mut id = format!("g{d}");
+        let mut addr = d;
+        let mut extra = String::new();
+        if d % 89 == 5 && profile == "t-plain" {
+            extra.push_str("    flows: {ntp: {enabled: false}}\n");
+        }
+        let mut profile = profile.to_string();
+        if errors && d % 97 == 3 {
+            match (d / 97) % 5 {
+                0 => id = format!("g{}", d - 1),   // placing: duplicate id
+                1 => addr = d - 1,                 // placing: address claimed
+                2 => profile = "t-missing".into(), // placing: unknown profile
+                3 => extra.push_str("    mode: nonexistent\n"), // placing: unknown mode
+                _ => extra.push_str("    params: {undeclared: 1}\n"), // checking: unknown param
+            }
+        }
+        s.push_str(&format!(
+            "  - id: {id}\n    profile: {profile}\n    zone: field\n    addresses: [10.{}.{}.{}]\n{extra}",
+            (addr >> 16) & 255,
+            (addr >> 8) & 255,
+            addr & 255
+        ));
+    }
+    s
+}
+
+/// The compile of `text` on `threads` threads, as text: the policy (JSON) and the warnings,
+/// or the diagnostics that refused it.
+fn compiled(text: &str, threads: usize) -> (bool, String) {
+    let profiles = Profiles::catalog()
+        .with_text("t-named", NAMED)
+        .with_text("t-plain", PLAIN);
+    match site_text_on("threads.yaml", text, &profiles, Some(threads)) {
+        Ok(l) => (
+            true,
+            format!(
+                "{}\n{:?}\n{:?}",
+                serde_json::to_string(&l.value).expect("a policy serialises"),
+                l.value.profiles.keys().collect::<Vec<_>>(),
+                l.warnings
+            ),
+        ),
+        Err(d) => (false, format!("{d:?}")),
+    }
+}
+
+#[test]
+fn every_thread_count_gives_the_one_thread_policy_and_warnings() {
+    let text = site(6_000, false);
+    let (ok, one) = compiled(&text, 1);
+    assert!(ok, "the clean site is refused: {one}");
+    // The site compiled as generated: 3 rules per pair of devices, less the NTP rule of each
+    // device that switched it off; and each of those has its two warnings.
+    let off = (0..6_000).filter(|d| d % 89 == 5 && d % 2 == 1).count();
+    let policy: serde_json::Value =
+        serde_json::from_str(one.lines().next().expect("policy line")).expect("JSON");
+    assert_eq!(
+        policy["rules"].as_array().map(Vec::len),
+        Some(3 * 6_000 / 2 - off)
+    );
+    assert_eq!(one.matches("RequiredFlowDisabled").count(), off);
+    assert_eq!(one.matches("NothingAllowed").count(), off);
+    for threads in [2, 3, 8] {
+        let (ok, many) = compiled(&text, threads);
+        assert!(ok);
+        assert!(
+            one == many,
+            "{threads} threads compiled the site differently"
+        );
+    }
+}
+
+#[test]
+fn every_thread_count_gives_the_one_thread_diagnostics() {
+    let text = site(6_000, true);
+    let (ok, one) = compiled(&text, 1);
+    assert!(!ok, "the site with errors was accepted");
+    for code in [
+        "DuplicateId",
+        "AddressConflict",
+        "UnknownProfile",
+        "UnknownMode",
+        "UnknownParam",
+        "RequiredFlowDisabled",
+    ] {
+        assert!(one.contains(code), "no {code} among the diagnostics");
+    }
+    for threads in [2, 3, 8] {
+        let (ok, many) = compiled(&text, threads);
+        assert!(!ok);
+        assert!(one == many, "{threads} threads gave other diagnostics");
+    }
+}
