@@ -19,7 +19,8 @@
 #
 # Needs cargo and the tansu broker (scripts/test.sh builds it).
 # Usage: bench/kafka.sh     Environment: RECORDS (1000000), RECORDS_MIX (2000000), RATE (2000),
-# SECONDS (10), WINDOW (2000), KAFKA_OPTIONS (the workers' --kafka-option KEY=VALUEs, none by
+# SECONDS (10), WINDOW (2000), PORTOLAN (the worker binary, default the build's; to compare
+# builds in one hour), KAFKA_OPTIONS (the workers' --kafka-option KEY=VALUEs, none by
 # default), MIXES ("1 100"), PHASES ("throughput latency memory"), PROFILE=debug to check the
 # script quickly (its figures are not the benchmark), KEEP=1.
 set -euo pipefail
@@ -75,5 +76,5 @@ broker_pid=$!
 for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 
 echo "bench: $profile build, load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores" >&2
-BROKER="127.0.0.1:$port" BROKER_PID="$broker_pid" TANSU="$TANSU" PORTOLAN="target/$profile/portolan" SITE="$dir/site.yaml" \
+BROKER="127.0.0.1:$port" BROKER_PID="$broker_pid" TANSU="$TANSU" PORTOLAN="${PORTOLAN:-target/$profile/portolan}" SITE="$dir/site.yaml" \
   "target/$profile/examples/kafka_bench"
