@@ -112,6 +112,10 @@ pub fn site_text_on(
 /// threads ([`compile_on`]); below it a thread costs more than it saves.
 const DEVICES_PER_THREAD: usize = 2_000;
 
+/// The stack of a thread checking devices: a main thread's usual 8 MiB, not a spawned
+/// thread's 2 MiB.
+const WORKER_STACK: usize = 8 << 20;
+
 /// Compiles a raw site; problems go to `sink`. A large site's devices are checked and lowered
 /// on every core ([`compile_on`]); the result is the one a single thread gives.
 pub fn compile(raw: &RawSite, profiles: &dyn ProfileSource, sink: &mut Sink) -> Policy {
@@ -304,13 +308,23 @@ pub fn compile_on(
         let per = jobs.len().div_ceil(threads);
         let (ctx, site) = (&ctx, &*sink);
         std::thread::scope(|s| {
+            // Each worker gets the stack a main thread has (conditions are checked by
+            // recursion); a run whose thread cannot be made runs here instead.
             let handles: Vec<_> = jobs
                 .chunks(per)
-                .map(|run| s.spawn(move || run_jobs(run, ctx, site)))
+                .map(|run| {
+                    std::thread::Builder::new()
+                        .stack_size(WORKER_STACK)
+                        .spawn_scoped(s, move || run_jobs(run, ctx, site))
+                        .map_err(|_| run)
+                })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .map(|h| match h {
+                    Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                    Err(run) => run_jobs(run, ctx, site),
+                })
                 .collect()
         })
     };
@@ -320,6 +334,11 @@ pub fn compile_on(
     let mut placed = placed.into_iter();
     let mut taken = 0;
     let mut job = jobs.iter();
+    // Sized once: grown by doubling, the rules would be copied again at each step while the
+    // runs still hold theirs.
+    policy
+        .rules
+        .reserve_exact(runs.iter().map(|r| r.rules.len()).sum());
     for run in runs {
         crate::work::visit(usize::try_from(run.visits).unwrap_or(usize::MAX));
         policy.rules.extend(run.rules);

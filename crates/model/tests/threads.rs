@@ -5,7 +5,9 @@
 //! of devices: those made while placing a device on the calling thread (a duplicate id, an
 //! address another device claimed, an unknown profile, a mode its profile does not have) and
 //! those made while checking it on a worker (an undeclared param, a required flow switched
-//! off, a device allowed nothing), so that putting them back in order is tested too.
+//! off, a device allowed nothing), so that putting them back in order is tested too: the
+//! diagnostics a site's compile returns are sorted by position, so the order they were made in
+//! is read from the sink before that sort, against the devices' order in the site's text.
 
 use portolan_model::compile::site_text_on;
 use portolan_testkit::Profiles;
@@ -164,4 +166,52 @@ fn every_thread_count_gives_the_one_thread_diagnostics() {
         assert!(!ok);
         assert!(one == many, "{threads} threads gave other diagnostics");
     }
+}
+
+/// The diagnostics in the order they are made, before `Sink::finish` sorts them by position:
+/// one device's all together, the devices in the site's order, as a single loop over the
+/// devices made them before their checks ran on several threads. The device a diagnostic is
+/// about is read from its line: the site's text says where each device's entry starts.
+#[test]
+fn diagnostics_are_made_device_by_device_in_the_sites_order() {
+    use portolan_model::compile::compile_on;
+    use portolan_model::diag::Sink;
+    use portolan_model::raw_site::RawSite;
+
+    let text = site(6_000, true);
+    let devices_at = text
+        .lines()
+        .position(|l| l == "devices:")
+        .expect("a devices list");
+    let starts: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .skip(devices_at)
+        .filter(|(_, l)| l.starts_with("  - id: "))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(starts.len(), 6_000);
+    let device_of = |line: usize| starts.partition_point(|&s| s <= line).checked_sub(1);
+    let profiles = Profiles::catalog()
+        .with_text("t-named", NAMED)
+        .with_text("t-plain", PLAIN);
+    let raw: RawSite = serde_saphyr::from_str(&text).expect("the generated site parses");
+    let mut made = Vec::new();
+    for threads in [1, 2, 3, 8] {
+        let mut sink = Sink::new("threads.yaml");
+        compile_on(&raw, &profiles, &mut sink, threads);
+        let devices: Vec<usize> = sink
+            .diagnostics
+            .iter()
+            .filter_map(|d| device_of(d.line as usize))
+            .collect();
+        // Placing and checking each gave some (see `site`), spread over every thread's run.
+        assert!(devices.len() > 100, "{} diagnostics", devices.len());
+        assert!(
+            devices.windows(2).all(|w| w[0] <= w[1]),
+            "{threads} threads: a device's diagnostics came after a later device's"
+        );
+        made.push(format!("{:?}", sink.diagnostics));
+    }
+    assert!(made.iter().all(|m| *m == made[0]));
 }
