@@ -10,74 +10,24 @@
 //! is read from the sink before that sort, against the devices' order in the site's text.
 
 use portolan_model::compile::site_text_on;
-use portolan_testkit::Profiles;
 
-const NAMED: &str = "portolan: 1
-id: t-named
-vendor: Example
-product: Named-peer device
-sources:
-  - id: doc
-    title: Example vendor page
-    file: example.txt
-endpoints:
-  - id: dns
-    service: dns
-  - id: cloud
-    hosts: [api.example.com]
-flows:
-  - id: dns
-    from: device
-    to: dns
-    initiation: device
-    protocol: udp
-    ports: 53
-    source: {doc: doc, ref: row dns}
-  - id: telemetry
-    from: device
-    to: cloud
-    initiation: device
-    protocol: tcp
-    ports: 443
-    source: {doc: doc, ref: row telemetry}
-listens: none
-";
-
-const PLAIN: &str = "portolan: 1
-id: t-plain
-vendor: Example
-product: Plain device
-sources:
-  - id: doc
-    title: Example vendor page
-    file: example.txt
-endpoints:
-  - id: ntp
-    service: ntp
-flows:
-  - id: ntp
-    from: device
-    to: ntp
-    initiation: device
-    protocol: udp
-    ports: 123
-    source: {doc: doc, ref: row ntp}
-listens: none
-";
+mod fleet;
 
 /// `n` devices of both profiles; with `errors`, every 97th device has a problem found while
 /// placing it or while checking it, in turn. Every 89th switches a required flow off (two
 /// warnings, made on a worker).
 fn site(n: usize, errors: bool) -> String {
-    let mut s = String::from(
-        "portolan: 1\nsite: threads\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.0.0.0/8]\n  - id: wan\n    interface: wan0\nservices:\n  dns: firewall\n  ntp: [192.0.2.123]\ndevices:\n",
-    );
+    let mut s = fleet::header("threads");
     for d in 0..n {
-        let profile = if d % 2 == 0 { "t-named" } else { "t-plain" };
+        let profile = if d % 2 == 0 {
+            "work-named"
+        } else {
+            "work-plain"
+        };
         let mut id = format!("g{d}");
         let mut addr = d;
         let mut extra = String::new();
-        if d % 89 == 5 && profile == "t-plain" {
+        if d % 89 == 5 && profile == "work-plain" {
             extra.push_str("    flows: {ntp: {enabled: false}}\n");
         }
         let mut profile = profile.to_string();
@@ -91,10 +41,8 @@ fn site(n: usize, errors: bool) -> String {
             }
         }
         s.push_str(&format!(
-            "  - id: {id}\n    profile: {profile}\n    zone: field\n    addresses: [10.{}.{}.{}]\n{extra}",
-            (addr >> 16) & 255,
-            (addr >> 8) & 255,
-            addr & 255
+            "  - id: {id}\n    profile: {profile}\n    zone: field\n    addresses: [{}]\n{extra}",
+            fleet::address(addr)
         ));
     }
     s
@@ -103,9 +51,7 @@ fn site(n: usize, errors: bool) -> String {
 /// The compile of `text` on `threads` threads, as text: the policy (JSON) and the warnings,
 /// or the diagnostics that refused it.
 fn compiled(text: &str, threads: usize) -> (bool, String) {
-    let profiles = Profiles::catalog()
-        .with_text("t-named", NAMED)
-        .with_text("t-plain", PLAIN);
+    let profiles = fleet::profiles();
     match site_text_on("threads.yaml", text, &profiles, Some(threads)) {
         Ok(l) => (
             true,
@@ -192,9 +138,7 @@ fn diagnostics_are_made_device_by_device_in_the_sites_order() {
         .collect();
     assert_eq!(starts.len(), 6_000);
     let device_of = |line: usize| starts.partition_point(|&s| s <= line).checked_sub(1);
-    let profiles = Profiles::catalog()
-        .with_text("t-named", NAMED)
-        .with_text("t-plain", PLAIN);
+    let profiles = fleet::profiles();
     let raw: RawSite = serde_saphyr::from_str(&text).expect("the generated site parses");
     let mut made = Vec::new();
     for threads in [1, 2, 3, 8] {

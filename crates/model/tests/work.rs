@@ -9,70 +9,13 @@
 
 use portolan_model::compile::site_text;
 use portolan_model::work;
-use portolan_testkit::Profiles;
 
-/// A device naming its cloud peer by DNS name, with its DNS flow to the firewall: each device
-/// gets two rules (one per flow: one protocol, one port, one peer each).
-const NAMED: &str = "portolan: 1
-id: work-named
-vendor: Example
-product: Named-peer device
-sources:
-  - id: doc
-    title: Example vendor page
-    file: example.txt
-endpoints:
-  - id: dns
-    service: dns
-  - id: cloud
-    hosts: [api.example.com]
-flows:
-  - id: dns
-    from: device
-    to: dns
-    initiation: device
-    protocol: udp
-    ports: 53
-    source: {doc: doc, ref: row dns}
-  - id: telemetry
-    from: device
-    to: cloud
-    initiation: device
-    protocol: tcp
-    ports: 443
-    source: {doc: doc, ref: row telemetry}
-listens: none
-";
-
-/// A device with one flow to the site's NTP server, no DNS name: one rule.
-const PLAIN: &str = "portolan: 1
-id: work-plain
-vendor: Example
-product: Plain device
-sources:
-  - id: doc
-    title: Example vendor page
-    file: example.txt
-endpoints:
-  - id: ntp
-    service: ntp
-flows:
-  - id: ntp
-    from: device
-    to: ntp
-    initiation: device
-    protocol: udp
-    ports: 123
-    source: {doc: doc, ref: row ntp}
-listens: none
-";
+mod fleet;
 
 /// A site of `n` one-device groups (the worst case for per-group work), alternating the two
 /// profiles, each device one IPv4 address of 10.0.0.0/8.
 fn site(n: usize) -> String {
-    let mut s = String::from(
-        "portolan: 1\nsite: work\nzones:\n  - id: field\n    interface: lan0\n    networks: [10.0.0.0/8]\n  - id: wan\n    interface: wan0\nservices:\n  dns: firewall\n  ntp: [192.0.2.123]\ndevices:\n",
-    );
+    let mut s = fleet::header("work");
     for d in 0..n {
         let profile = if d % 2 == 0 {
             "work-named"
@@ -80,10 +23,8 @@ fn site(n: usize) -> String {
             "work-plain"
         };
         s.push_str(&format!(
-            "  - id: g{d}\n    profile: {profile}\n    zone: field\n    addresses: [10.{}.{}.{}]\n",
-            (d >> 16) & 255,
-            (d >> 8) & 255,
-            d & 255
+            "  - id: g{d}\n    profile: {profile}\n    zone: field\n    addresses: [{}]\n",
+            fleet::address(d)
         ));
     }
     s
@@ -91,9 +32,7 @@ fn site(n: usize) -> String {
 
 /// Compiles a site of `n` devices and returns (items read, rules made, diagnostics).
 fn count(n: usize) -> (u64, usize, usize) {
-    let profiles = Profiles::catalog()
-        .with_text("work-named", NAMED)
-        .with_text("work-plain", PLAIN);
+    let profiles = fleet::profiles();
     let text = site(n);
     work::reset();
     let loaded = site_text("work.yaml", &text, &profiles)
