@@ -30,11 +30,7 @@ fn site(n: usize) -> String {
     s
 }
 
-/// Plans the nftables ruleset of a site of `n` devices: (items read by the plan, the ruleset).
-fn count(n: usize) -> (u64, String) {
-    count_for(Target::Nftables, n)
-}
-
+/// Plans the `target` ruleset of a site of `n` devices: (items read by the plan, the ruleset).
 fn count_for(target: Target, n: usize) -> (u64, String) {
     let profiles = Profiles::catalog();
     let policy = match site_text("work.yaml", &site(n), &profiles) {
@@ -46,43 +42,36 @@ fn count_for(target: Target, n: usize) -> (u64, String) {
     (work::visits(), text)
 }
 
-#[test]
-fn planning_reads_no_more_per_device_as_the_site_grows() {
+/// Plans `target` for 500 and 2,000 groups: each ruleset holds one owner rule per group (the
+/// lines `is_owner` picks), and the work grows at most as the devices do.
+fn assert_linear(target: Target, is_owner: impl Fn(&str) -> bool) {
     let (small, large) = (500usize, 2_000usize);
-    let (w1, t1) = count(small);
-    let (w4, t4) = count(large);
-    // Each group's own-address DHCP broadcasts are admitted from its MAC and address (RFC
-    // 2131 section 4.4.5), one rule per group: the chain the scan used to read grows.
-    let owners = |t: &str| {
-        t.lines()
-            .filter(|l| l.contains("ether saddr 02:00:") && l.contains("ip saddr 10."))
-            .count()
-    };
+    let (w1, t1) = count_for(target, small);
+    let (w4, t4) = count_for(target, large);
+    let owners = |t: &str| t.lines().filter(|l| is_owner(l)).count();
     assert_eq!((owners(&t1), owners(&t4)), (small, large));
     assert!(w1 > 0, "nothing was counted: the counter is not reached");
     // Four times the devices, at most four times the work (the per-class chains do not grow
     // with the devices at all). The scan read about n²/2 rules: 8 times more here, not 4.
     assert!(
         w4 <= 4 * w1,
-        "planning work grew faster than the devices: {w1} for {small}, {w4} for {large}"
+        "{target:?} planning work grew faster than the devices: {w1} for {small}, {w4} for {large}"
     );
 }
 
 #[test]
+fn planning_reads_no_more_per_device_as_the_site_grows() {
+    // Each group's own-address DHCP broadcasts are admitted from its MAC and address (RFC
+    // 2131 section 4.4.5), one rule per group: the chain the scan used to read grows.
+    assert_linear(Target::Nftables, |l| {
+        l.contains("ether saddr 02:00:") && l.contains("ip saddr 10.")
+    });
+}
+
+#[test]
 fn iptables_planning_reads_no_more_per_device_as_the_site_grows() {
-    let (small, large) = (500usize, 2_000usize);
-    let (w1, t1) = count_for(Target::Iptables, small);
-    let (w4, t4) = count_for(Target::Iptables, large);
     // One owner rule per group (its MAC and address), in `PORTOLAN-INPUT`.
-    let owners = |t: &str| {
-        t.lines()
-            .filter(|l| l.contains("--mac-source 02:00:") && l.contains("-s 10."))
-            .count()
-    };
-    assert_eq!((owners(&t1), owners(&t4)), (small, large));
-    assert!(w1 > 0, "nothing was counted: the counter is not reached");
-    assert!(
-        w4 <= 4 * w1,
-        "iptables planning work grew faster than the devices: {w1} for {small}, {w4} for {large}"
-    );
+    assert_linear(Target::Iptables, |l| {
+        l.contains("--mac-source 02:00:") && l.contains("-s 10.")
+    });
 }
