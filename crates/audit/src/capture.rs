@@ -279,6 +279,8 @@ pub struct Windows {
     failed: bool,
     /// File offset of the first record the windows leave to [`read`].
     tail: Option<u64>,
+    /// File offset the windows end at ([`Windows::range`]): what lies after is not read.
+    end: Option<u64>,
 }
 
 /// One window of records.
@@ -384,6 +386,94 @@ impl Windows {
             eof: false,
             failed: false,
             tail: None,
+            end: None,
+        })
+    }
+
+    /// Reads the records from file offset `start` (where a record must begin) up to `end`
+    /// (`None`: the file's end) instead of the whole file: one part of a file read on several
+    /// threads (`parallel`). A record that crosses `end` is not taken: the windows stop
+    /// before it, as before a record they cannot take ([`Windows::stopped_at`]).
+    pub fn range(mut self, start: u64, end: Option<u64>) -> Option<Windows> {
+        self.file.seek(SeekFrom::Start(start)).ok()?;
+        self.base = start;
+        self.end = end;
+        Some(self)
+    }
+
+    /// Where the windows stopped before the end of their range (a record they could not
+    /// take, or one crossing the range's end), if they did; `None` while windows remain, and
+    /// after a range read to its end exactly.
+    pub fn stopped_at(&self) -> Option<u64> {
+        self.tail
+    }
+
+    /// The file's size in bytes.
+    pub fn file_len(&self) -> Option<u64> {
+        self.file.metadata().ok().map(|m| m.len())
+    }
+
+    /// Where near `guess` (or after it, within `scan` bytes) a record seems to begin: the
+    /// first offset from which `chain` record headers in a row are plausible (a captured
+    /// length within the snap length and the wire length, a fraction of a second under one
+    /// second, a time within a year of `near`'s seconds) and lie within the file. A guess:
+    /// reading the part before it tells whether a record really begins there (it ends
+    /// there exactly), and `parallel` reads on from there when not.
+    pub fn record_near(&self, guess: u64, scan: usize, chain: usize, near: u32) -> Option<u64> {
+        use std::os::unix::fs::FileExt as _;
+        let len = self.file_len()?;
+        let want = scan + chain * (16 + self.limit as usize);
+        let mut buf = vec![0u8; want.min(usize::try_from(len.saturating_sub(guess)).ok()?)];
+        let mut got = 0;
+        while got < buf.len() {
+            match self.file.read_at(&mut buf[got..], guess + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        let buf = &buf[..got];
+        let word = |at: usize| -> Option<u32> {
+            let b: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
+            Some(if self.big {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
+        };
+        let frac_max = if self.nanos { 1_000_000_000 } else { 1_000_000 };
+        let plausible = |at: usize| -> Option<usize> {
+            let (sec, frac, cap, orig) = (word(at)?, word(at + 4)?, word(at + 8)?, word(at + 12)?);
+            let ok = frac < frac_max
+                && sec.abs_diff(near) < 366 * 86_400
+                && cap <= self.limit
+                && cap <= orig
+                && guess + (at + 16) as u64 + u64::from(cap) <= len;
+            ok.then_some(at + 16 + cap as usize)
+        };
+        (0..scan.min(buf.len())).find_map(|start| {
+            let mut at = start;
+            for _ in 0..chain {
+                // A chain that reaches the file's end is whole.
+                if guess + at as u64 == len {
+                    return Some(guess + start as u64);
+                }
+                at = plausible(at)?;
+            }
+            Some(guess + start as u64)
+        })
+    }
+
+    /// The seconds of the first record's time, if the file has a record.
+    pub fn first_seconds(&self) -> Option<u32> {
+        use std::os::unix::fs::FileExt as _;
+        let mut b = [0u8; 4];
+        self.file.read_exact_at(&mut b, 24).ok()?;
+        Some(if self.big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
         })
     }
 
@@ -398,8 +488,14 @@ impl Windows {
         self.used = 0;
         self.before += self.starts.len() as u64;
         self.starts.clear();
-        while !self.eof && self.filled < self.buf.len() {
-            match self.file.read(&mut self.buf[self.filled..]) {
+        let room = match self.end {
+            Some(end) => usize::try_from(end.saturating_sub(self.base))
+                .unwrap_or(usize::MAX)
+                .min(self.buf.len()),
+            None => self.buf.len(),
+        };
+        while !self.eof && self.filled < room {
+            match self.file.read(&mut self.buf[self.filled..room]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -408,6 +504,13 @@ impl Windows {
                     self.failed = true;
                 }
             }
+        }
+        if self
+            .end
+            .is_some_and(|end| self.base + self.filled as u64 >= end)
+        {
+            // The range's end: nothing after it is read.
+            self.eof = true;
         }
         let big = self.big;
         let word = |b: &[u8]| {

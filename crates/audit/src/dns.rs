@@ -96,6 +96,13 @@ impl Names {
         out
     }
 
+    /// Adds `by` to the places of a recording (a part whose records were numbered from 1).
+    pub fn shift(&mut self, by: u64) {
+        for a in self.log.iter_mut().flatten() {
+            a.place += by;
+        }
+    }
+
     fn intern(&mut self, name: &str) -> u32 {
         if let Some(&i) = self.ids.get(name) {
             return i;

@@ -209,6 +209,10 @@ struct Entry {
     /// TCP: the responder sent a SYN-ACK.
     answered: bool,
     state: u8,
+    /// The number (`seq`, as far as it fits) of the last packet counted on the flow or
+    /// related to it: how far a part read apart must be read again to continue the flow in
+    /// the table before it ([`FlowTable::seam`]).
+    last_rec: u32,
 }
 
 /// An address from its number (IPv4 in the low 32 bits).
@@ -241,15 +245,6 @@ impl Entry {
     }
 }
 
-/// Counters of what the table could not use.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct TableStats {
-    pub packets: u64,
-    pub flows: u64,
-    /// ICMP errors counted on the flow they quote.
-    pub related: u64,
-}
-
 /// The flow table. The hash table holds entry indices into `entries`, hashed and compared
 /// through the entry's key, so its buckets are 4 bytes (100,000 flows: half a megabyte, in
 /// cache, where key-and-index buckets took 8 MB and missed on most packets); `entries` holds
@@ -261,12 +256,11 @@ pub struct FlowTable {
     /// Entries by creation; a flow moved to `done` leaves `None`.
     entries: Vec<Option<Entry>>,
     /// Flows out of the table: read from logs, or ended TCP connections whose 5-tuple a new
-    /// connection reused; with their creation order.
-    done: Vec<(u64, ObservedFlow)>,
+    /// connection reused (with their key); with their creation order.
+    done: Vec<(u64, ObservedFlow, Option<Key>)>,
     seq: u64,
     /// ESP: (lower, higher address) → initiator of the pair's first SA.
     esp_pairs: FxHashMap<(u128, u128), u128>,
-    pub stats: TableStats,
     /// A shard's table: ICMP errors quoting no flow of this table, with their place and time,
     /// instead of flows of their own (see the module doc).
     pub orphans: Option<Vec<Orphan>>,
@@ -284,6 +278,9 @@ pub struct Orphan {
     pub icmp: (u8, u8),
     pub ip_len: u32,
     pub vlan: Option<u16>,
+    /// The key of the flow its quote names, when the quote is readable: the flow it is
+    /// counted on when a table read before this one has it ([`FlowTable::seam`]).
+    quoted: Option<Key>,
 }
 
 impl Orphan {
@@ -431,9 +428,8 @@ impl FlowTable {
 
     /// Adds a flow read from a log, as it is.
     pub fn push(&mut self, flow: ObservedFlow) {
-        self.stats.flows += 1;
         self.seq += 1;
-        self.done.push((self.seq, flow));
+        self.done.push((self.seq, flow, None));
     }
 
     /// Counts one packet captured at `ts`.
@@ -447,14 +443,15 @@ impl FlowTable {
     /// the packet's place in the inputs).
     #[inline]
     pub fn observe_seq(&mut self, p: &Packet<'_>, ts: Nanos, seq: u64) {
-        self.stats.packets += 1;
         let id = match p.icmp {
             Some((t, c, IcmpKind::Error)) => {
-                if self.relate(p) {
+                let quoted = quoted_key(p);
+                if self.relate(quoted.as_ref(), seq) {
                     return;
                 }
                 if let Some(o) = &mut self.orphans {
                     o.push(Orphan {
+                        quoted,
                         seq,
                         ts,
                         src: p.src,
@@ -483,11 +480,10 @@ impl FlowTable {
                     if closed && (from_init || e.evidence != Evidence::Syn) {
                         // The 5-tuple is reused by a new connection.
                         self.seq = seq;
-                        self.stats.flows += 1;
                         let mut fresh = create(&mut self.esp_pairs, seq, &key, p, ts, src_is_a);
-                        count(&mut fresh, p, ts, src_is_a);
+                        count(&mut fresh, p, ts, seq, src_is_a);
                         if let Some(old) = self.entries[i as usize].take() {
-                            self.done.push((old.seq, old.flow()));
+                            self.done.push((old.seq, old.flow(), Some(old.key)));
                         }
                         let n = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
                         self.entries.push(Some(fresh));
@@ -501,13 +497,12 @@ impl FlowTable {
                     }
                     e.evidence = Evidence::Syn;
                 }
-                count(e, p, ts, src_is_a);
+                count(e, p, ts, seq, src_is_a);
             }
             None => {
                 self.seq = seq;
-                self.stats.flows += 1;
                 let mut e = create(&mut self.esp_pairs, seq, &key, p, ts, src_is_a);
-                count(&mut e, p, ts, src_is_a);
+                count(&mut e, p, ts, seq, src_is_a);
                 self.insert(&key, e);
             }
         }
@@ -542,19 +537,20 @@ impl FlowTable {
         });
     }
 
-    /// Counts an ICMP error on the flow whose packet it quotes; false when none is known.
-    fn relate(&mut self, p: &Packet<'_>) -> bool {
-        let Some(key) = quoted_key(p) else {
+    /// Counts an ICMP error (numbered `seq`) on the flow whose packet it quotes (`quoted`);
+    /// false when none is known.
+    fn relate(&mut self, quoted: Option<&Key>, seq: u64) -> bool {
+        let Some(key) = quoted else {
             return false;
         };
         match self
-            .find(&key)
+            .find(key)
             .and_then(|i| self.entries.get_mut(i as usize))
             .and_then(Option::as_mut)
         {
             Some(e) => {
                 e.related += 1;
-                self.stats.related += 1;
+                e.last_rec = e.last_rec.max(rec(seq));
                 true
             }
             None => false,
@@ -568,10 +564,165 @@ impl FlowTable {
 
     /// The flows with their numbers, in order of first appearance.
     pub fn into_numbered(self) -> Vec<(u64, ObservedFlow)> {
-        let mut all = self.done;
+        let mut all: Vec<(u64, ObservedFlow)> =
+            self.done.into_iter().map(|(s, f, _)| (s, f)).collect();
         all.extend(self.entries.iter().flatten().map(|e| (e.seq, e.flow())));
         sort_numbered(all)
     }
+}
+
+/// How the flows of a part read apart (a stretch of a capture whose table numbered its
+/// packets from 1, in [`FlowTable::shard`] mode) continue in the table of everything read
+/// before it, so that the two give what one table reading both in order gives
+/// ([`FlowTable::seam`]).
+///
+/// A flow of the part whose key the earlier table does not have started in the part: its
+/// entry is what one table would have made (a table's entry for a key depends only on the
+/// packets of that key, and, for ESP, on the first SA of its pair). The others, the part's
+/// flows whose key the earlier table has (or whose ESP pair it has), are counted again on the
+/// earlier table, packet by packet, from the part's beginning to its last packet of them
+/// ([`Seam::until`]): the caller reads that much of the part again and hands every packet to
+/// [`FlowTable::replay`]. The part's ICMP errors that quoted none of its flows are counted
+/// in their place in that order: on the earlier table's flow they quote, or as flows of
+/// their own.
+pub struct Seam {
+    /// Keys of the part's flows that continue flows of the earlier table.
+    keys: hashbrown::HashTable<Key>,
+    /// The part's packets up to this number must be read again (0: none).
+    pub until: u64,
+    /// The part's ICMP errors that quoted none of its flows, in order.
+    orphans: Vec<Orphan>,
+    next: usize,
+    /// Added to the part's numbers to place them among the earlier table's.
+    base: u64,
+}
+
+impl Seam {
+    fn has(&self, k: &Key) -> bool {
+        self.keys.find(k.hash(), |x| x == k).is_some()
+    }
+
+    /// How many of the part's flows continue flows of the earlier table.
+    pub fn continued(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+impl FlowTable {
+    /// Adds `base` to the numbers of every flow (a table whose packets were numbered from 1).
+    pub fn renumber(&mut self, base: u64) {
+        for (s, _, _) in &mut self.done {
+            *s += base;
+        }
+        for e in self.entries.iter_mut().flatten() {
+            e.seq += base;
+        }
+    }
+
+    /// What continuing `part` (its packets numbered from 1; `base` places them after this
+    /// table's) needs; `part`'s set-aside ICMP errors move into the seam.
+    pub fn seam(&self, part: &mut FlowTable, base: u64) -> Seam {
+        let mut keys = hashbrown::HashTable::new();
+        let mut until = 0u64;
+        for e in part.entries.iter().flatten() {
+            let k = &e.key;
+            let known = self.find(k).is_some()
+                || (k.proto == proto::ESP && self.esp_pairs.contains_key(&esp_pair(k)));
+            if known {
+                if keys.find(k.hash(), |x| x == k).is_none() {
+                    keys.insert_unique(k.hash(), *k, Key::hash);
+                }
+                until = until.max(if e.last_rec == u32::MAX {
+                    u64::MAX
+                } else {
+                    u64::from(e.last_rec)
+                });
+            }
+        }
+        Seam {
+            keys,
+            until,
+            orphans: part.orphans.take().unwrap_or_default(),
+            next: 0,
+            base,
+        }
+    }
+
+    /// One packet of the part read again (its number in the part, `rec`, from 1; every packet
+    /// up to [`Seam::until`], in order): counted here when it continues a flow of this table
+    /// (or is an ICMP error quoting one, or one the part set aside).
+    pub fn replay(&mut self, seam: &mut Seam, p: &Packet<'_>, ts: Nanos, rec: u64) {
+        let mut own = false;
+        while let Some(o) = seam.orphans.get(seam.next) {
+            if o.seq > rec {
+                break;
+            }
+            own |= o.seq == rec;
+            let o = o.clone();
+            seam.next += 1;
+            self.orphan(&o, seam.base);
+        }
+        if own {
+            return;
+        }
+        let key = match p.icmp {
+            Some((_, _, IcmpKind::Error)) => match quoted_key(p) {
+                Some(q) => q,
+                None => return,
+            },
+            _ => key_of(p, id_of(p)).0,
+        };
+        if seam.has(&key) {
+            self.observe_seq(p, ts, seam.base + rec);
+        }
+    }
+
+    /// Takes in the part's flows once it has been read again up to [`Seam::until`]: the ICMP
+    /// errors it set aside after that, in order, then its flows that started in it (kept
+    /// findable for a part after it when `more` is true).
+    pub fn absorb(&mut self, part: FlowTable, mut seam: Seam, more: bool) {
+        let rest = std::mem::take(&mut seam.orphans);
+        for o in &rest[seam.next..] {
+            self.orphan(o, seam.base);
+        }
+        for (s, f, k) in part.done {
+            if k.is_some_and(|k| seam.has(&k)) {
+                continue;
+            }
+            self.done.push((s + seam.base, f, k));
+        }
+        self.entries.reserve(part.entries.len());
+        for mut e in part.entries.into_iter().flatten() {
+            if seam.has(&e.key) {
+                continue;
+            }
+            e.seq += seam.base;
+            if more {
+                let key = e.key;
+                self.insert(&key, e);
+            } else {
+                self.entries.push(Some(e));
+            }
+        }
+        for (pair, first) in part.esp_pairs {
+            self.esp_pairs.entry(pair).or_insert(first);
+        }
+    }
+
+    /// Counts an ICMP error a part set aside (its number plus `base`): on the flow it quotes
+    /// if this table has it, else as a flow of its own.
+    fn orphan(&mut self, o: &Orphan, base: u64) {
+        let seq = base + o.seq;
+        if self.relate(o.quoted.as_ref(), seq) {
+            return;
+        }
+        self.observe_seq(&o.packet(), o.ts, seq);
+    }
+}
+
+/// An ESP key's pair: (lower, higher address).
+fn esp_pair(k: &Key) -> (u128, u128) {
+    (k.a.min(k.b), k.a.max(k.b))
 }
 
 /// Flows sorted by number, each moved once: flows are large, and a sort that swaps them moves
@@ -592,8 +743,9 @@ pub fn sort_numbered(mut all: Vec<(u64, ObservedFlow)>) -> Vec<(u64, ObservedFlo
 
 /// Counts a packet on its flow.
 #[inline]
-fn count(e: &mut Entry, p: &Packet<'_>, ts: Nanos, src_is_a: bool) {
+fn count(e: &mut Entry, p: &Packet<'_>, ts: Nanos, seq: u64, src_is_a: bool) {
     let dir = usize::from(src_is_a != e.init_is_a);
+    e.last_rec = e.last_rec.max(rec(seq));
     e.packets[dir] = e.packets[dir].saturating_add(1);
     e.bytes[dir] = e.bytes[dir].saturating_add(u64::from(p.ip_len));
     if ts > e.last {
@@ -647,8 +799,7 @@ fn create(
             _ => {}
         },
         proto::ESP => {
-            let pair = (key.a.min(key.b), key.a.max(key.b));
-            let first = *esp_pairs.entry(pair).or_insert(key.a);
+            let first = *esp_pairs.entry(esp_pair(key)).or_insert(key.a);
             if first != key.a {
                 ev = Evidence::SaPair;
                 sender_inits = false;
@@ -677,7 +828,14 @@ fn create(
         init_is_a: src_is_a == sender_inits,
         answered: false,
         state: 0,
+        last_rec: 0,
     }
+}
+
+/// A packet's number as an entry keeps it: saturated at `u32::MAX` ("to the end").
+#[inline]
+fn rec(seq: u64) -> u32 {
+    u32::try_from(seq).unwrap_or(u32::MAX)
 }
 
 /// Makes the other side the initiator.

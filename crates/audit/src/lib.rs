@@ -6,7 +6,8 @@
 //! answers gave addresses, within their TTLs; [`flowlog`] reads Zeek, conntrack and nftables
 //! log records and flow records (IPFIX, NetFlow, nfdump, Suricata) into the same tables;
 //! [`live`] audits records received on a UDP socket period by period. [`collect`] drives one pass over every input,
-//! and [`parallel`] the same pass on several cores (shards of the flow table, one result);
+//! and [`parallel`] the same pass on several cores (one result): [`split`] reads plain pcap
+//! files in stretches of time, one per core, other captures go to shards of the flow table;
 //! [`matcher`] judges each flow against the IR and [`report`] sums up per device group;
 //! [`jsonl`] writes its flow records as JSON lines; [`learn`] drafts a profile from one device's
 //! flows. [`write`] is a small deterministic pcap/pcapng writer for tests and benchmarks.
@@ -25,6 +26,7 @@ pub mod live;
 pub mod matcher;
 pub mod parallel;
 pub mod report;
+pub mod split;
 pub mod time;
 pub mod write;
 

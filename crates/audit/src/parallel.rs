@@ -1,6 +1,9 @@
 //! Reading on every core (`audit --jobs N`), with the result one core gives.
 //!
-//! Captures: one reader thread reads the captures in the order given, decodes each frame and
+//! Plain pcap files (when every capture given is one): cut in stretches of time, one thread
+//! each, their tables joined in order ([`crate::split`]).
+//!
+//! Other captures: one reader thread reads the captures in the order given, decodes each frame and
 //! hands the packet to the shard [`crate::flows::shard_of`] names: every packet of a flow, both
 //! directions, and the ICMP errors quoting it reach one shard, whose table sees them in input
 //! order. Each packet carries its place in the inputs (input index, frame index), and a flow
@@ -140,6 +143,16 @@ fn shard_worker(rx: mpsc::Receiver<Batch>, back: mpsc::Sender<Batch>) -> Shard {
 struct Read {
     frames: FrameStats,
     inputs: Vec<(usize, u64, Option<InputProblem>)>,
+}
+
+/// What reading the captures gave: frame counts, per capture its index, records and
+/// problem, and (read in stretches) the flows and DNS recordings.
+#[derive(Default)]
+struct Captured {
+    frames: FrameStats,
+    inputs: Vec<(usize, u64, Option<InputProblem>)>,
+    flows: Vec<Vec<(u64, ObservedFlow)>>,
+    names: Vec<Names>,
 }
 
 /// Decodes records `from..from + len` of a window into `out`, one (empty) batch per shard.
@@ -342,6 +355,18 @@ pub fn read_all_with(
     progress: Option<Box<dyn FnMut(u64) + Send>>,
     window: usize,
 ) -> Result<Observed, AuditError> {
+    read_all_tuned(paths, jobs, progress, window, crate::split::PART)
+}
+
+/// [`read_all_with`] cutting plain pcap files into stretches of at least `part` bytes (tests
+/// cut small captures into many).
+pub fn read_all_tuned(
+    paths: &[PathBuf],
+    jobs: usize,
+    progress: Option<Box<dyn FnMut(u64) + Send>>,
+    window: usize,
+    part: u64,
+) -> Result<Observed, AuditError> {
     let jobs = jobs.max(1);
     let mut captures = Vec::new();
     let mut logs = Vec::new();
@@ -380,11 +405,26 @@ pub fn read_all_with(
                 })
             })
             .collect();
+        let plain = captures.iter().all(|(_, _, w)| w.is_some());
         let (read, shards) = if captures.is_empty() {
+            (Captured::default(), Vec::new())
+        } else if plain {
+            let list: Vec<crate::split::Capture> = captures
+                .iter()
+                .map(|(i, _, _)| crate::split::Capture {
+                    index: *i,
+                    path: paths[*i].clone(),
+                })
+                .collect();
+            // The stretches reopen the files: these handles are closed first.
+            drop(captures);
+            let r = crate::split::read(&list, jobs, window, part, place, progress);
             (
-                Read {
-                    frames: FrameStats::default(),
-                    inputs: Vec::new(),
+                Captured {
+                    frames: r.frames,
+                    inputs: r.inputs,
+                    flows: vec![r.table.into_numbered()],
+                    names: r.names,
                 },
                 Vec::new(),
             )
@@ -404,7 +444,15 @@ pub fn read_all_with(
                 .into_iter()
                 .map(|w| w.join().expect("a shard thread panicked"))
                 .collect();
-            (read, shards)
+            (
+                Captured {
+                    frames: read.frames,
+                    inputs: read.inputs,
+                    flows: Vec::new(),
+                    names: Vec::new(),
+                },
+                shards,
+            )
         };
         let parts: Vec<LogPart> = log_threads
             .into_iter()
@@ -425,8 +473,8 @@ pub fn read_all_with(
             flow_records: None::<Notes>,
         });
     }
-    let mut lists: Vec<Vec<(u64, ObservedFlow)>> = Vec::new();
-    let mut recordings = Vec::new();
+    let mut lists: Vec<Vec<(u64, ObservedFlow)>> = read.flows;
+    let mut recordings = read.names;
     for p in parts {
         summaries[p.index] = Some(p.summary);
         lists.push(p.flows);
@@ -455,6 +503,11 @@ pub fn read_all_with(
 
 /// Sorted lists of numbered flows → one list in order of number, each flow moved once.
 fn merge(lists: Vec<Vec<(u64, ObservedFlow)>>) -> Vec<ObservedFlow> {
+    // One list (or one that is not empty), as stretches of plain pcap files give: already
+    // in order.
+    if lists.iter().filter(|l| !l.is_empty()).count() <= 1 {
+        return lists.into_iter().flatten().map(|(_, f)| f).collect();
+    }
     let total = lists.iter().map(Vec::len).sum();
     let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(total);
     for (l, list) in lists.iter().enumerate() {

@@ -230,10 +230,13 @@ pub fn audit_jobs(policy: &Policy, obs: Observed, opts: &Options, jobs: usize) -
                 .chunks(run)
                 .map(|c| scope.spawn(|| judge(c)))
                 .collect();
-            threads
-                .into_iter()
-                .flat_map(|t| t.join().expect("a judging thread panicked"))
-                .collect()
+            // Into one vector made at its size: collecting the runs' records through
+            // `flat_map` grew it by doubling, copying and faulting in every record again.
+            let mut all = Vec::with_capacity(obs.flows.len());
+            for t in threads {
+                all.extend(t.join().expect("a judging thread panicked"));
+            }
+            all
         })
     };
     let group_index: FxHashMap<&str, usize> = policy

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use portolan_audit::decode;
 use portolan_audit::flows::shard_of;
-use portolan_audit::parallel::{read_all, read_all_with};
+use portolan_audit::parallel::{read_all, read_all_tuned, read_all_with};
+use portolan_audit::split;
 use portolan_audit::write::{self, L4};
 use portolan_audit::{audit, audit_jobs, Collector, Options, Report, Status};
 
@@ -306,6 +307,227 @@ fn every_core_gives_the_report_of_one() {
         .map(|p| shard_of(&p, 2))
         .collect();
     assert_eq!(shards.len(), 2);
+}
+
+/// Flows that outlive a cut anywhere in the capture (see `stretches_of_time_give_the_report_of_one`):
+/// ESP SAs whose reverse SA came 30 s before them, UDP flows whose packets are 20 s apart
+/// with an ICMP error quoting them 20 s after their last packet, and TCP connections quoted
+/// by an error 10 s after they closed, their 5-tuple reused by a new connection 10 s later
+/// (one table counts the error on the first connection); and a flow of the first and last
+/// stretches quoted by the capture's last packet.
+fn long_lived() -> Traffic {
+    let mut t = busy();
+    let dev = "10.20.0.10";
+    for i in 0..24u16 {
+        let t0 = i64::from(i) * 5_000 + 333;
+        let spi = 0x7000 + u32::from(i);
+        for (at, src, dst, spi) in [
+            (t0, "198.51.100.20", dev, spi),
+            (t0 + 30_000, dev, "198.51.100.20", spi + 0x100),
+        ] {
+            t.ip(
+                ms(at),
+                src,
+                dst,
+                L4::Esp {
+                    spi,
+                    seq: 1,
+                    payload: b"sealed",
+                },
+            );
+        }
+        let port = 30_000 + i;
+        t.udp(ms(t0), (dev, port), ("10.99.0.123", 123));
+        t.udp(ms(t0 + 20_000), (dev, port), ("10.99.0.123", 123));
+        t.ip(
+            ms(t0 + 40_000),
+            "10.99.0.1",
+            dev,
+            L4::Icmp {
+                ty: 3,
+                code: 3,
+                id: 0,
+                seq: 0,
+                payload: &quote(dev, port, "10.99.0.123", 123),
+            },
+        );
+        let tport = 31_000 + i;
+        t.tcp(ms(t0 + 100), (dev, tport), ("203.0.113.10", 443));
+        let mut q = write::ip(
+            a(dev),
+            a("203.0.113.10"),
+            &L4::Tcp {
+                sport: tport,
+                dport: 443,
+                flags: ACK,
+                payload: b"",
+            },
+        );
+        q.truncate(28);
+        t.ip(
+            ms(t0 + 10_100),
+            "10.20.0.254",
+            dev,
+            L4::Icmp {
+                ty: 3,
+                code: 4,
+                id: 0,
+                seq: 0,
+                payload: &q,
+            },
+        );
+        t.tcp(ms(t0 + 20_100), (dev, tport), ("203.0.113.10", 443));
+    }
+    // A flow of the first and the last stretch, quoted by the capture's last packet: an error
+    // that is the last thing the last stretch's continued flows are read again for.
+    t.udp(ms(5_000), (dev, 29_999), ("10.99.0.123", 123));
+    t.udp(ms(150_000), (dev, 29_999), ("10.99.0.123", 123));
+    t.ip(
+        ms(170_000),
+        "10.99.0.1",
+        dev,
+        L4::Icmp {
+            ty: 3,
+            code: 3,
+            id: 0,
+            seq: 0,
+            payload: &quote(dev, 29_999, "10.99.0.123", 123),
+        },
+    );
+    t
+}
+
+/// Plain pcap files are read in stretches of time, one per thread, each table continuing the
+/// one before it (`split`). Cut at every place 2 to 16 even stretches put the cuts, the busy
+/// capture's flows of every kind (TCP open across a cut, a 5-tuple reused after it, ESP SAs
+/// whose pair began before it, ICMP errors quoting a flow of the stretch before, DNS answers
+/// whose TTL spans it) give the report of one thread; so do the capture cut short in its last
+/// record, one with a corrupt record in its middle (read on from it on one thread, the
+/// problem told as one thread tells it), two captures whose flows continue from one into the
+/// other, and a capture whose packets carry chains of fake record headers, which make the
+/// guessed record starts wrong (the stretches after a wrong one are read on one thread).
+#[test]
+fn stretches_of_time_give_the_report_of_one() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let whole = pcap(&busy(), decode::linktype::ETHERNET, None);
+    // The record in the middle, its captured length made longer than any snap length.
+    let mut corrupt = whole.clone();
+    let mut at = 24usize;
+    let mut records = Vec::new();
+    while at + 16 <= corrupt.len() {
+        records.push(at);
+        let cap = u32::from_le_bytes(corrupt[at + 8..at + 12].try_into().expect("4 bytes"));
+        at += 16 + cap as usize;
+    }
+    let middle = records[records.len() / 2];
+    corrupt[middle + 8..middle + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    // Sixteen empty records in a row, at the capture's time: a plausible chain.
+    let sec = u32::try_from(ms(0) / 1_000_000_000).expect("seconds fit");
+    let fake: Vec<u8> = (0..16)
+        .flat_map(|_| [sec.to_le_bytes(), [0; 4], [0; 4], [0; 4]].concat())
+        .collect();
+    let mut tricky = busy();
+    for k in 0..600u16 {
+        tricky.ip(
+            ms(i64::from(k) * 200 + 7),
+            "10.20.0.10",
+            "192.0.2.77",
+            L4::Udp {
+                sport: 5000,
+                dport: 6000 + k % 3,
+                payload: &fake,
+            },
+        );
+    }
+    let sorted = busy().sorted();
+    let (first, second) = sorted.split_at(sorted.len() / 2);
+    let plain = |part: &[(i64, Vec<u8>)]| {
+        let mut w = write::PcapWriter::new(Vec::new(), decode::linktype::RAW, 65535, true)
+            .expect("in memory");
+        for (ts, ip) in part {
+            w.packet(*ts, ip, None).expect("in memory");
+        }
+        w.into_inner()
+    };
+    let cases: Vec<(&str, Vec<PathBuf>, bool)> = vec![
+        (
+            "busy.pcap",
+            vec![put(dir.path(), "busy.pcap", &whole)],
+            true,
+        ),
+        (
+            "flows that outlive the cuts",
+            vec![put(
+                dir.path(),
+                "long.pcap",
+                &pcap(&long_lived(), decode::linktype::ETHERNET, None),
+            )],
+            true,
+        ),
+        (
+            "busy.pcap cut short",
+            vec![put(dir.path(), "cut.pcap", &whole[..whole.len() - 5])],
+            true,
+        ),
+        (
+            "a corrupt record in the middle",
+            vec![put(dir.path(), "corrupt.pcap", &corrupt)],
+            false,
+        ),
+        (
+            "two plain captures",
+            vec![
+                put(dir.path(), "first.pcap", &plain(first)),
+                put(dir.path(), "second.pcap", &plain(second)),
+            ],
+            true,
+        ),
+        (
+            "fake record headers",
+            vec![put(
+                dir.path(),
+                "tricky.pcap",
+                &pcap(&tricky, decode::linktype::ETHERNET, None),
+            )],
+            false,
+        ),
+    ];
+    let (mut continued, mut unused) = (0, 0);
+    for (what, paths, clean) in &cases {
+        let reference = one_thread(paths);
+        assert!(reference.contains("\"flows\""), "{what}: a report");
+        for jobs in 2..=16 {
+            let obs = read_all_tuned(paths, jobs, None, 1 << 20, 1).expect("readable");
+            let r = json(&audit_jobs(&policy(), obs, &Options::default(), jobs));
+            assert!(
+                r == reference,
+                "{what}: {jobs} stretches give another report than one thread"
+            );
+            let list: Vec<split::Capture> = paths
+                .iter()
+                .enumerate()
+                .map(|(index, path)| split::Capture {
+                    index,
+                    path: path.clone(),
+                })
+                .collect();
+            let read = split::read(&list, jobs, 1 << 20, 1, |i, r| (i as u64) << 44 | r, None);
+            assert_eq!(
+                read.stretches,
+                jobs * paths.len(),
+                "{what}: cut {jobs} ways"
+            );
+            if *clean {
+                assert_eq!(read.unused, 0, "{what}: every guessed start is a record's");
+                continued += read.continued;
+            } else if *what == "fake record headers" {
+                unused += read.unused;
+            }
+        }
+    }
+    // The seams were crossed by flows, and wrong guesses were caught.
+    assert!(continued > 100, "{continued} flows continued across cuts");
+    assert!(unused > 0, "no guessed start was wrong");
 }
 
 /// A DNS answer counted by one shard names the peer of a flow another shard counted: names

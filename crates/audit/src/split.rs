@@ -1,0 +1,364 @@
+//! Plain pcap files read on every core by time (`audit --jobs N`): each file is cut into
+//! stretches of consecutive records, each stretch is read by one thread into a table of its
+//! own (its packets numbered from 1), and the tables are joined in order, each continuing
+//! the one before it ([`crate::flows::Seam`]): the result is what one table reading the files
+//! in order gives.
+//!
+//! A stretch's start is found by looking, near the byte offset that cuts the file evenly, for
+//! an offset from which a chain of plausible record headers follows
+//! ([`Windows::record_near`]). That is a guess: a record begins there only if the stretch
+//! before it, read from a true record start, ends there exactly. When it does not (the guess
+//! fell inside a record, or the stretch before stopped at a record it could not take), the
+//! stretches after it are not used: the file is read on from where the last good stretch
+//! stopped, on one thread, as one table reads it. So a wrong guess costs time, never a
+//! different result.
+//!
+//! Unlike sharding flows by a hash ([`crate::parallel`]'s reader for other captures), no
+//! packet is copied or handed between threads: each thread reads its own stretch of the file.
+//! What is done twice is reading again, on one thread, the start of each stretch up to the last
+//! packet of the flows that continue from the stretch before (flows open at the cut); on a
+//! capture of short flows that is a few thousand packets, on one whose flows last the whole
+//! capture, the whole stretch.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::capture::{Frame, InputProblem, Windows};
+use crate::collect::{self, FrameStats};
+use crate::decode::Packet;
+use crate::dns::Names;
+use crate::flows::FlowTable;
+use crate::time::Nanos;
+
+/// Bytes of file per stretch at the least: a smaller file is read by one thread.
+pub const PART: u64 = 8 << 20;
+/// How far past the even cut a record start is looked for.
+const SCAN: usize = 1 << 20;
+/// Plausible record headers in a row that make a guessed record start.
+const CHAIN: usize = 16;
+
+/// One plain pcap file to read: its index among the inputs and its path.
+pub struct Capture {
+    pub index: usize,
+    pub path: PathBuf,
+}
+
+/// One stretch of a file.
+struct Stretch {
+    /// Which capture (in the list given).
+    capture: usize,
+    start: u64,
+    /// `None`: to the file's end.
+    end: Option<u64>,
+}
+
+/// What reading one stretch gave.
+struct Part {
+    table: FlowTable,
+    names: Names,
+    frames: FrameStats,
+    records: u64,
+    /// Where the stretch's reading stopped short of its end (a record it could not take, or
+    /// one crossing its end).
+    stopped: Option<u64>,
+    /// The file's problem, for a stretch read to the file's end.
+    problem: Option<InputProblem>,
+}
+
+/// What reading the captures gave: one table (flows numbered by `place`), the recordings of
+/// DNS answers, frame counts, and per capture its records and problem.
+pub struct Read {
+    pub table: FlowTable,
+    pub names: Vec<Names>,
+    pub frames: FrameStats,
+    pub inputs: Vec<(usize, u64, Option<InputProblem>)>,
+    /// Stretches read.
+    pub stretches: usize,
+    /// Stretches not used: a guessed start that was not a record's, or the stretch before
+    /// stopped short (their records were read on one thread instead).
+    pub unused: usize,
+    /// Flows that continued from one stretch into the next.
+    pub continued: usize,
+}
+
+/// A progress line's callback: called with the frames read so far.
+type Tell = Box<dyn FnMut(u64) + Send>;
+
+/// Progress shared by the reading threads.
+struct Progress {
+    frames: AtomicU64,
+    call: Mutex<Option<Tell>>,
+}
+
+impl Progress {
+    fn add(&self, n: u64) {
+        let before = self.frames.fetch_add(n, Ordering::Relaxed);
+        if (before + n) >> 20 != before >> 20 {
+            if let Ok(mut c) = self.call.try_lock() {
+                if let Some(f) = c.as_mut() {
+                    f(before + n);
+                }
+            }
+        }
+    }
+}
+
+/// Reads `captures` (plain pcap files) in order on `jobs` threads, in stretches of at least
+/// `part` bytes read in windows of `window` bytes; `place(input, record)` numbers a packet.
+pub fn read(
+    captures: &[Capture],
+    jobs: usize,
+    window: usize,
+    part: u64,
+    place: fn(usize, u64) -> u64,
+    progress: Option<Tell>,
+) -> Read {
+    let stretches = cut(captures, jobs, window, part);
+    let progress = Progress {
+        frames: AtomicU64::new(0),
+        call: Mutex::new(progress),
+    };
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Part>>> = stretches.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(stretches.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(s) = stretches.get(i) else {
+                    break;
+                };
+                let part = read_stretch(&captures[s.capture].path, s, i == 0, window, &progress);
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(part);
+                }
+            });
+        }
+    });
+    let mut parts: Vec<Option<Part>> = slots
+        .into_iter()
+        .map(|m| m.into_inner().ok().flatten())
+        .collect();
+    // Joined in order.
+    let mut table: Option<FlowTable> = None;
+    let mut names = Vec::new();
+    let mut frames = FrameStats::default();
+    let mut inputs = Vec::new();
+    let (mut used, mut continued) = (0usize, 0usize);
+    for (c, cap) in captures.iter().enumerate() {
+        let mut records = 0u64;
+        let mut problem = None;
+        // Where the last stretch read stopped short, from a true record start.
+        let mut stopped = None;
+        for (i, s) in stretches.iter().enumerate() {
+            if s.capture != c || stopped.is_some() {
+                continue;
+            }
+            let Some(mut p) = parts[i].take() else {
+                // A reading thread panicked: read on from the stretch's start.
+                stopped = Some(s.start);
+                break;
+            };
+            used += 1;
+            let base = place(cap.index, records);
+            let more = i + 1 < stretches.len();
+            match &mut table {
+                None => {
+                    p.table.renumber(base);
+                    table = Some(p.table);
+                }
+                Some(t) => {
+                    let mut seam = t.seam(&mut p.table, base);
+                    continued += seam.continued();
+                    if seam.until > 0 {
+                        read_again(&cap.path, s, window, seam.until, |q, ts, rec| {
+                            t.replay(&mut seam, q, ts, rec);
+                        });
+                    }
+                    t.absorb(p.table, seam, more);
+                }
+            }
+            p.names.shift(base);
+            names.push(p.names);
+            frames.add(&p.frames);
+            records += p.records;
+            problem = p.problem;
+            stopped = p.stopped;
+        }
+        if let Some(at) = stopped {
+            // The rest of the file, on this thread, as one table reads it.
+            let t = table.get_or_insert_with(FlowTable::new);
+            let mut rec_names = Names::recording();
+            let mut none = None;
+            let first = records;
+            let mut rec = records;
+            let (n, p) = match Windows::open_with(&cap.path, window).and_then(|w| w.range(at, None))
+            {
+                Some(mut w) => {
+                    let mut each = |f: &Frame<'_>| {
+                        rec += 1;
+                        if let Some(q) = frames.decode(f, &mut none) {
+                            let seq = place(cap.index, rec);
+                            rec_names.place = seq;
+                            collect::dns_answer(&mut rec_names, &q, f.ts);
+                            t.observe_seq(&q, f.ts, seq);
+                        }
+                    };
+                    while let Some(win) = w.next_window() {
+                        for i in 0..win.starts.len() {
+                            each(&win.frame(i));
+                        }
+                    }
+                    w.finish(each)
+                }
+                None => (
+                    0,
+                    Some(InputProblem {
+                        offset: at,
+                        kind: crate::capture::ProblemKind::Corrupt,
+                        message: "read error: the file could not be opened again".into(),
+                    }),
+                ),
+            };
+            names.push(rec_names);
+            records = first + n;
+            problem = p;
+        }
+        inputs.push((cap.index, records, problem));
+    }
+    Read {
+        table: table.unwrap_or_default(),
+        names,
+        frames,
+        inputs,
+        stretches: stretches.len(),
+        unused: stretches.len() - used,
+        continued,
+    }
+}
+
+/// The stretches of every capture, in order: a file of `n * part` bytes or more is cut in up
+/// to `jobs` stretches at guessed record starts.
+fn cut(captures: &[Capture], jobs: usize, window: usize, part: u64) -> Vec<Stretch> {
+    let mut out = Vec::new();
+    for (c, cap) in captures.iter().enumerate() {
+        let mut starts = vec![24u64];
+        if let Some(w) = Windows::open_with(&cap.path, window) {
+            let len = w.file_len().unwrap_or(0);
+            let n = (len / part.max(1)).clamp(1, jobs.max(1) as u64);
+            if let Some(near) = w.first_seconds() {
+                for k in 1..n {
+                    let guess = 24 + (len - 24) * k / n;
+                    if let Some(at) = w.record_near(guess, SCAN, CHAIN, near) {
+                        if at > *starts.last().unwrap_or(&0) && at < len {
+                            starts.push(at);
+                        }
+                    }
+                }
+            }
+        }
+        for (k, &start) in starts.iter().enumerate() {
+            out.push(Stretch {
+                capture: c,
+                start,
+                end: starts.get(k + 1).copied(),
+            });
+        }
+    }
+    out
+}
+
+/// Reads one stretch into a table of its own (a plain one for the very first stretch, whose
+/// table the others continue; [`FlowTable::shard`] ones for the rest).
+fn read_stretch(
+    path: &std::path::Path,
+    s: &Stretch,
+    first: bool,
+    window: usize,
+    progress: &Progress,
+) -> Part {
+    let mut table = if first {
+        FlowTable::new()
+    } else {
+        FlowTable::shard()
+    };
+    let mut names = Names::recording();
+    let mut frames = FrameStats::default();
+    let Some(mut w) = Windows::open_with(path, window).and_then(|w| w.range(s.start, s.end)) else {
+        return Part {
+            table,
+            names,
+            frames,
+            records: 0,
+            stopped: Some(s.start),
+            problem: None,
+        };
+    };
+    let mut none = None;
+    let mut rec = 0u64;
+    let mut each = |f: &Frame<'_>| {
+        rec += 1;
+        if let Some(p) = frames.decode(f, &mut none) {
+            names.place = rec;
+            collect::dns_answer(&mut names, &p, f.ts);
+            table.observe_seq(&p, f.ts, rec);
+        }
+    };
+    while let Some(win) = w.next_window() {
+        for i in 0..win.starts.len() {
+            each(&win.frame(i));
+        }
+        progress.add(win.starts.len() as u64);
+    }
+    let (records, problem, stopped) = if s.end.is_none() {
+        let (n, p) = w.finish(each);
+        (n, p, None)
+    } else {
+        (w.records(), None, w.stopped_at())
+    };
+    Part {
+        table,
+        names,
+        frames,
+        records,
+        stopped,
+        problem,
+    }
+}
+
+/// Reads a stretch again from its start to its packet number `until`, handing each packet
+/// with its number (from 1) to `each`.
+fn read_again<F: FnMut(&Packet<'_>, Nanos, u64)>(
+    path: &std::path::Path,
+    s: &Stretch,
+    window: usize,
+    until: u64,
+    mut each: F,
+) {
+    let Some(mut w) = Windows::open_with(path, window).and_then(|w| w.range(s.start, s.end)) else {
+        return;
+    };
+    let mut frames = FrameStats::default();
+    let mut none = None;
+    let mut rec = 0u64;
+    let mut one = |f: &Frame<'_>| {
+        rec += 1;
+        if rec <= until {
+            if let Some(p) = frames.decode(f, &mut none) {
+                each(&p, f.ts, rec);
+            }
+        }
+    };
+    while let Some(win) = w.next_window() {
+        let n = win.starts.len();
+        for i in 0..n {
+            one(&win.frame(i));
+        }
+        if win.before + n as u64 >= until {
+            return;
+        }
+    }
+    if s.end.is_none() {
+        w.finish(one);
+    }
+}
