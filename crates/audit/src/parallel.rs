@@ -418,7 +418,9 @@ pub fn read_all_tuned(
                 .collect();
             // The stretches reopen the files: these handles are closed first.
             drop(captures);
-            let r = crate::split::read(&list, jobs, window, part, place, progress);
+            // Each thread reads its stretch in windows of one thread's size.
+            let w = window.min(capture::WINDOW);
+            let r = crate::split::read(&list, jobs, w, part, place, progress);
             (
                 Captured {
                     frames: r.frames,

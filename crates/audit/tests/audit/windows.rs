@@ -112,8 +112,9 @@ fn windows_read_what_the_stream_reader_reads() {
             assert_eq!(reference.1, 60);
             assert!(reference.2.is_none());
             // The windows took every record themselves, whatever their size (none was left to
-            // the stream reader, which would also give the right answer, only slower).
-            for window in [250, 1_000, 4_096] {
+            // the stream reader, which would also give the right answer, only slower): a
+            // record longer than the window grows it.
+            for window in [16, 100, 250, 1_000, 4_096] {
                 let mut w = Windows::open_with(&path, window).expect("a plain legacy pcap file");
                 let mut taken = 0;
                 while let Some(win) = w.next_window() {
