@@ -34,4 +34,4 @@ pub use capture::{InputProblem, ProblemKind};
 pub use collect::{Collector, InputSummary, Observed};
 pub use error::{AuditError, DraftError};
 pub use matcher::{Mismatch, Options, Status};
-pub use report::{audit, audit_jobs, FlowRecord, GroupSummary, Report};
+pub use report::{audit, audit_jobs, audit_streamed, FlowRecord, GroupSummary, Report};

@@ -10,7 +10,9 @@ use portolan_audit::flows::shard_of;
 use portolan_audit::parallel::{read_all, read_all_tuned, read_all_with};
 use portolan_audit::split;
 use portolan_audit::write::{self, L4};
-use portolan_audit::{audit, audit_jobs, Collector, Options, Report, Status};
+use portolan_audit::{
+    audit, audit_jobs, audit_streamed, Collector, FlowRecord, Options, Report, Status,
+};
 
 use crate::records::{data_set, dns_rec, message, stray_rec, template_set, EVE};
 use crate::scenario::*;
@@ -528,6 +530,60 @@ fn stretches_of_time_give_the_report_of_one() {
     // The seams were crossed by flows, and wrong guesses were caught.
     assert!(continued > 100, "{continued} flows continued across cuts");
     assert!(unused > 0, "no guessed start was wrong");
+}
+
+/// The records written as they are judged (`audit_streamed`, what `audit --format json`
+/// writes) are the records `audit` keeps, in the same order, and the counts and group
+/// summaries are the same: on every thread count and run length, including runs of one flow
+/// and runs that do not divide the flows evenly.
+#[test]
+fn records_written_as_judged_are_the_records_kept() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = put(
+        dir.path(),
+        "long.pcap",
+        &pcap(&long_lived(), decode::linktype::ETHERNET, None),
+    );
+    let kept = {
+        let mut c = Collector::new();
+        c.read(&path).expect("readable");
+        audit(&policy(), c.finish(), &Options::default())
+    };
+    let mut lines = Vec::new();
+    for r in &kept.flows {
+        portolan_audit::jsonl::flow(&mut lines, r);
+        lines.push(b'\n');
+    }
+    assert!(kept.flows.len() > 500 && kept.violations > 0 && kept.conforming > 0);
+    let mut summary = kept.clone();
+    summary.flows.clear();
+    let render = |f: &FlowRecord, buf: &mut Vec<u8>| {
+        portolan_audit::jsonl::flow(buf, f);
+        buf.push(b'\n');
+    };
+    for jobs in [1, 2, 3, 5] {
+        for run in [1, 7, 4096] {
+            let mut c = Collector::new();
+            c.read(&path).expect("readable");
+            let mut out = Vec::new();
+            let (r, n) = audit_streamed(
+                &policy(),
+                c.finish(),
+                &Options::default(),
+                jobs,
+                run,
+                &render,
+                |b| -> Result<(), ()> {
+                    out.extend_from_slice(b);
+                    Ok(())
+                },
+            )
+            .expect("written");
+            assert_eq!(n, kept.flows.len() as u64);
+            assert!(out == lines, "{jobs} threads, runs of {run}: other lines");
+            assert_eq!(json(&r), json(&summary), "{jobs} threads, runs of {run}");
+        }
+    }
 }
 
 /// A DNS answer counted by one shard names the peer of a flow another shard counted: names

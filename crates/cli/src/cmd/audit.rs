@@ -10,7 +10,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use comfy_table::Table;
-use portolan_audit::{audit_jobs, Collector, Observed, Options, ProblemKind, Report, Status};
+use portolan_audit::{
+    audit_jobs, audit_streamed, Collector, FlowRecord, Observed, Options, ProblemKind, Report,
+    Status,
+};
 
 use crate::cli::{AuditArgs, CatalogArgs};
 use crate::output::Outcome;
@@ -143,16 +146,17 @@ pub fn run(g: &CatalogArgs, a: &AuditArgs) -> anyhow::Result<Outcome> {
     let opts = Options {
         firewall: a.firewall.clone(),
     };
-    let report = audit_jobs(&policy, obs, &opts, jobs);
     if json && corrupt {
         // A failure: the error document alone (`crate::contract`), naming the damage.
         return Ok(Outcome::BadInput);
     }
-    if json {
-        json_lines(&report, jobs)?;
+    let report = if json {
+        json_lines(&policy, obs, &opts, jobs)?
     } else {
+        let report = audit_jobs(&policy, obs, &opts, jobs);
         print!("{}", tables(&report, a.all));
-    }
+        report
+    };
     Ok(if corrupt {
         Outcome::BadInput
     } else if report.has_violations() {
@@ -238,48 +242,24 @@ fn period_lines(r: &Report) -> std::io::Result<()> {
 /// Flows rendered per round on each thread of `json_lines`.
 const JSON_RUN: usize = 4096;
 
-fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
+fn json_lines(
+    policy: &portolan_model::ir::Policy,
+    obs: Observed,
+    opts: &Options,
+    jobs: usize,
+) -> anyhow::Result<Report> {
     let out = std::io::stdout();
     let mut w = BufWriter::new(out.lock());
     writeln!(w, "{}", crate::contract::header_line("audit"))?;
-    if jobs <= 1 {
-        let mut buf = Vec::with_capacity(1 << 17);
-        for f in &r.flows {
-            portolan_audit::jsonl::flow(&mut buf, f);
-            buf.push(b'\n');
-            if buf.len() >= 1 << 16 {
-                w.write_all(&buf)?;
-                buf.clear();
-            }
-        }
-        w.write_all(&buf)?;
-    } else {
-        // Rounds of `jobs` runs, each rendered on its own thread and written in order.
-        for round in r.flows.chunks(JSON_RUN * jobs) {
-            let parts: Vec<serde_json::Result<Vec<u8>>> = std::thread::scope(|scope| {
-                let threads: Vec<_> = round
-                    .chunks(JSON_RUN)
-                    .map(|run| {
-                        scope.spawn(move || {
-                            let mut buf = Vec::with_capacity(run.len() * 512);
-                            for f in run {
-                                portolan_audit::jsonl::flow(&mut buf, f);
-                                buf.push(b'\n');
-                            }
-                            Ok(buf)
-                        })
-                    })
-                    .collect();
-                threads
-                    .into_iter()
-                    .map(|t| t.join().expect("a JSON thread panicked"))
-                    .collect()
-            });
-            for p in parts {
-                w.write_all(&p?)?;
-            }
-        }
-    }
+    // Each flow's line is written on the thread that judged it, in rounds of `jobs` runs;
+    // the records are not kept.
+    let render = |f: &FlowRecord, buf: &mut Vec<u8>| {
+        portolan_audit::jsonl::flow(buf, f);
+        buf.push(b'\n');
+    };
+    let (r, flows) = audit_streamed(policy, obs, opts, jobs, JSON_RUN, &render, |b| {
+        w.write_all(b)
+    })?;
     for g in &r.groups {
         serde_json::to_writer(&mut w, g)?;
         w.write_all(b"\n")?;
@@ -287,7 +267,7 @@ fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
     let mut summary = serde_json::json!({
         "type": "summary",
         "site": r.site,
-        "flows": r.flows.len(),
+        "flows": flows,
         "conforming": r.conforming,
         "violations": r.violations,
         "unknown_device": r.unknown_device,
@@ -302,7 +282,7 @@ fn json_lines(r: &Report, jobs: usize) -> anyhow::Result<()> {
     serde_json::to_writer(&mut w, &summary)?;
     w.write_all(b"\n")?;
     w.flush()?;
-    Ok(())
+    Ok(r)
 }
 
 /// The house table, wrapped to the terminal's width: peer names and reasons can be long.
