@@ -197,8 +197,11 @@ struct Entry {
     last: Nanos,
     /// Order of creation, for the output.
     seq: u64,
-    /// ICMP errors quoting this flow.
-    related: u64,
+    /// ICMP errors quoting this flow (saturating).
+    related: u32,
+    /// The table's packet count when the flow was last touched: flows idle for long move out
+    /// of the hash table packets probe first ([`FlowTable::sweep`]).
+    tick: u32,
     /// The first packet's VLAN.
     vlan: Option<u16>,
     /// ICMP: the initiator's message type.
@@ -213,6 +216,36 @@ struct Entry {
     /// related to it: how far a part read apart must be read again to continue the flow in
     /// the table before it ([`FlowTable::seam`]).
     last_rec: u32,
+}
+
+/// The hash of entry `i`'s key (0 for an entry moved out).
+fn hash_of(entries: &[Option<Entry>], i: u32) -> u64 {
+    entries
+        .get(i as usize)
+        .and_then(Option::as_ref)
+        .map_or(0, |e| e.key.hash())
+}
+
+/// Packets between two sweeps of idle flows out of the first hash table.
+const SWEEP: u32 = 1 << 15;
+/// Packets after which an untouched flow is idle.
+const IDLE: u32 = 1 << 16;
+
+impl Default for FlowTable {
+    fn default() -> FlowTable {
+        FlowTable {
+            live: hashbrown::HashTable::new(),
+            cold: hashbrown::HashTable::new(),
+            tick: 0,
+            sweep: SWEEP,
+            idle: IDLE,
+            entries: Vec::new(),
+            done: Vec::new(),
+            seq: 0,
+            esp_pairs: FxHashMap::default(),
+            orphans: None,
+        }
+    }
 }
 
 /// An address from its number (IPv4 in the low 32 bits).
@@ -239,7 +272,7 @@ impl Entry {
         f.first = Some(self.first);
         f.last = Some(self.last);
         f.evidence = self.evidence;
-        f.related = self.related;
+        f.related = u64::from(self.related);
         f.answered = self.answered;
         f
     }
@@ -250,9 +283,17 @@ impl Entry {
 /// cache, where key-and-index buckets took 8 MB and missed on most packets); `entries` holds
 /// the entries in order of creation, so the flows of a busy moment sit together in memory and
 /// come out already in order.
-#[derive(Default)]
 pub struct FlowTable {
+    /// Flows touched in the last [`FlowTable::idle`] packets: every packet probes this first,
+    /// and it stays small (cached) however many flows the capture has.
     live: hashbrown::HashTable<u32>,
+    /// The other flows: probed when `live` has not the key, and moved back when found.
+    cold: hashbrown::HashTable<u32>,
+    /// Packets counted (wrapping): the clock of [`FlowTable::sweep`].
+    tick: u32,
+    /// Every `sweep` packets, flows untouched for `idle` packets move from `live` to `cold`.
+    sweep: u32,
+    idle: u32,
     /// Entries by creation; a flow moved to `done` leaves `None`.
     entries: Vec<Option<Entry>>,
     /// Flows out of the table: read from logs, or ended TCP connections whose 5-tuple a new
@@ -401,6 +442,16 @@ impl FlowTable {
         FlowTable::default()
     }
 
+    /// A table that sweeps every `sweep` packets the flows idle for `idle` packets out of
+    /// its first hash table (tests sweep often; results never depend on it).
+    pub fn sweeping(sweep: u32, idle: u32) -> FlowTable {
+        FlowTable {
+            sweep: sweep.max(1),
+            idle,
+            ..FlowTable::default()
+        }
+    }
+
     /// A table whose flows are numbered after `base` (the flows of one input, read apart from
     /// the others, sort back into the order one table would have given them).
     pub fn after(base: u64) -> FlowTable {
@@ -419,7 +470,7 @@ impl FlowTable {
     }
 
     pub fn len(&self) -> usize {
-        self.live.len() + self.done.len()
+        self.live.len() + self.cold.len() + self.done.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -443,6 +494,10 @@ impl FlowTable {
     /// the packet's place in the inputs).
     #[inline]
     pub fn observe_seq(&mut self, p: &Packet<'_>, ts: Nanos, seq: u64) {
+        self.tick = self.tick.wrapping_add(1);
+        if self.tick % self.sweep == 0 {
+            self.sweep_idle();
+        }
         let id = match p.icmp {
             Some((t, c, IcmpKind::Error)) => {
                 let quoted = quoted_key(p);
@@ -469,11 +524,13 @@ impl FlowTable {
         };
         let (key, src_is_a) = key_of(p, id);
         let syn_only = p.proto == proto::TCP && p.flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
-        match self.find(&key) {
+        let tick = self.tick;
+        match self.locate(&key) {
             Some(i) => {
                 let Some(e) = self.entries.get_mut(i as usize).and_then(Option::as_mut) else {
                     return;
                 };
+                e.tick = tick;
                 if syn_only {
                     let from_init = src_is_a == e.init_is_a;
                     let closed = e.state & ST_RST != 0 || e.state & (ST_FIN_I | ST_FIN_R) == 3;
@@ -481,6 +538,7 @@ impl FlowTable {
                         // The 5-tuple is reused by a new connection.
                         self.seq = seq;
                         let mut fresh = create(&mut self.esp_pairs, seq, &key, p, ts, src_is_a);
+                        fresh.tick = tick;
                         count(&mut fresh, p, ts, seq, src_is_a);
                         if let Some(old) = self.entries[i as usize].take() {
                             self.done.push((old.seq, old.flow(), Some(old.key)));
@@ -502,24 +560,73 @@ impl FlowTable {
             None => {
                 self.seq = seq;
                 let mut e = create(&mut self.esp_pairs, seq, &key, p, ts, src_is_a);
+                e.tick = tick;
                 count(&mut e, p, ts, seq, src_is_a);
                 self.insert(&key, e);
             }
         }
     }
 
-    /// The index of the entry of `key`.
-    #[inline]
+    /// The index of the entry of `key`, without moving it.
     fn find(&self, key: &Key) -> Option<u32> {
+        let h = key.hash();
         let entries = &self.entries;
+        let is = |&i: &u32| {
+            entries
+                .get(i as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|e| e.key == *key)
+        };
         self.live
-            .find(key.hash(), |&i| {
-                entries
-                    .get(i as usize)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|e| e.key == *key)
-            })
+            .find(h, is)
+            .or_else(|| self.cold.find(h, is))
             .copied()
+    }
+
+    /// The index of the entry of `key`; an entry found among the idle ones moves back to
+    /// `live`.
+    #[inline]
+    fn locate(&mut self, key: &Key) -> Option<u32> {
+        let h = key.hash();
+        let entries = &self.entries;
+        let is = |&i: &u32| {
+            entries
+                .get(i as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|e| e.key == *key)
+        };
+        if let Some(&i) = self.live.find(h, is) {
+            return Some(i);
+        }
+        if self.cold.is_empty() {
+            return None;
+        }
+        let (i, _) = self.cold.find_entry(h, is).ok()?.remove();
+        let entries = &self.entries;
+        self.live.insert_unique(h, i, |&j| hash_of(entries, j));
+        Some(i)
+    }
+
+    /// Moves the flows untouched for `idle` packets from `live` to `cold`.
+    #[cold]
+    fn sweep_idle(&mut self) {
+        let (now, idle) = (self.tick, self.idle);
+        let entries = &self.entries;
+        let mut idle_ones = Vec::new();
+        self.live.retain(|&mut i| {
+            let keep = entries
+                .get(i as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|e| now.wrapping_sub(e.tick) < idle);
+            if !keep {
+                idle_ones.push(i);
+            }
+            keep
+        });
+        for i in idle_ones {
+            let h = hash_of(entries, i);
+            self.cold.insert_unique(h, i, |&j| hash_of(entries, j));
+        }
     }
 
     /// Adds a new entry and points its key at it.
@@ -529,12 +636,8 @@ impl FlowTable {
         let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         self.entries.push(Some(e));
         let entries = &self.entries;
-        self.live.insert_unique(key.hash(), i, |&j| {
-            entries
-                .get(j as usize)
-                .and_then(Option::as_ref)
-                .map_or(0, |e| e.key.hash())
-        });
+        self.live
+            .insert_unique(key.hash(), i, |&j| hash_of(entries, j));
     }
 
     /// Counts an ICMP error (numbered `seq`) on the flow whose packet it quotes (`quoted`);
@@ -544,12 +647,13 @@ impl FlowTable {
             return false;
         };
         match self
-            .find(key)
+            .locate(key)
             .and_then(|i| self.entries.get_mut(i as usize))
             .and_then(Option::as_mut)
         {
             Some(e) => {
-                e.related += 1;
+                e.related = e.related.saturating_add(1);
+                e.tick = self.tick;
                 e.last_rec = e.last_rec.max(rec(seq));
                 true
             }
@@ -822,6 +926,7 @@ fn create(
         last: ts,
         seq,
         related: 0,
+        tick: 0,
         vlan: p.vlan,
         icmp_type,
         evidence: ev,

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use portolan_audit::decode;
-use portolan_audit::flows::shard_of;
+use portolan_audit::flows::{shard_of, FlowTable};
 use portolan_audit::parallel::{read_all, read_all_tuned, read_all_with};
 use portolan_audit::split;
 use portolan_audit::write::{self, L4};
@@ -583,6 +583,33 @@ fn records_written_as_judged_are_the_records_kept() {
             assert!(out == lines, "{jobs} threads, runs of {run}: other lines");
             assert_eq!(json(&r), json(&summary), "{jobs} threads, runs of {run}");
         }
+    }
+}
+
+/// A flow table moves the flows idle for a while out of the hash table every packet probes
+/// first (`FlowTable::sweeping`); a packet of such a flow still finds it (and a reused
+/// 5-tuple still ends it, an ICMP error still counts on it): the flows are the same however
+/// often the table sweeps, down to every packet.
+#[test]
+fn idle_flows_moved_aside_are_still_found() {
+    let traffic = long_lived().sorted();
+    let reference = {
+        let mut t = FlowTable::new();
+        for (ts, ip) in &traffic {
+            t.observe(&decode::ip_packet(ip).expect("decodes"), *ts);
+        }
+        t.into_flows()
+    };
+    assert!(reference.len() > 500);
+    for (sweep, idle) in [(1, 1), (1, 3), (3, 5), (7, 2), (64, 64)] {
+        let mut t = FlowTable::sweeping(sweep, idle);
+        for (ts, ip) in &traffic {
+            t.observe(&decode::ip_packet(ip).expect("decodes"), *ts);
+        }
+        assert!(
+            t.into_flows() == reference,
+            "sweeping every {sweep} packets the flows idle for {idle}"
+        );
     }
 }
 
