@@ -495,7 +495,7 @@ impl FlowTable {
     #[inline]
     pub fn observe_seq(&mut self, p: &Packet<'_>, ts: Nanos, seq: u64) {
         self.tick = self.tick.wrapping_add(1);
-        if self.tick % self.sweep == 0 {
+        if self.tick.is_multiple_of(self.sweep) {
             self.sweep_idle();
         }
         let id = match p.icmp {
