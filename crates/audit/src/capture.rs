@@ -418,13 +418,14 @@ impl Windows {
     /// Where near `guess` (or after it, within `scan` bytes) a record seems to begin: the
     /// first offset from which `chain` record headers in a row are plausible (a captured
     /// length within the snap length and the wire length, a fraction of a second under one
-    /// second, a time within a year of `near`'s seconds) and lie within the file. A guess:
+    /// second, a time within a year of `near`'s seconds) and lie within the file (a chain
+    /// that runs past what is read, `scan` bytes and 256 KiB, counts after 4 headers). A guess:
     /// reading the part before it tells whether a record really begins there (it ends
     /// there exactly), and `parallel` reads on from there when not.
     pub fn record_near(&self, guess: u64, scan: usize, chain: usize, near: u32) -> Option<u64> {
         use std::os::unix::fs::FileExt as _;
         let len = self.file_len()?;
-        let want = scan + chain * (16 + self.limit as usize);
+        let want = scan + (256 << 10);
         let mut buf = vec![0u8; want.min(usize::try_from(len.saturating_sub(guess)).ok()?)];
         let mut got = 0;
         while got < buf.len() {
@@ -456,9 +457,9 @@ impl Windows {
         };
         (0..scan.min(buf.len())).find_map(|start| {
             let mut at = start;
-            for _ in 0..chain {
+            for k in 0..chain {
                 // A chain that reaches the file's end is whole.
-                if guess + at as u64 == len {
+                if guess + at as u64 == len || (k >= 4 && at + 16 > buf.len()) {
                     return Some(guess + start as u64);
                 }
                 at = plausible(at)?;

@@ -96,6 +96,23 @@ impl Names {
         out
     }
 
+    /// Whether this table records what it is told ([`Names::recording`]).
+    pub fn is_recording(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// Takes in a recording of what was read after everything this table was told (one part
+    /// read apart, after the parts before it): its adds in the order they were made, and its
+    /// counters.
+    pub fn follow(&mut self, rec: Names) {
+        self.responses += rec.responses;
+        self.unparsed += rec.unparsed;
+        self.chains_cut += rec.chains_cut;
+        for a in rec.log.unwrap_or_default() {
+            self.add(a.addr, &a.name, a.at, a.ttl);
+        }
+    }
+
     /// Adds `by` to the places of a recording (a part whose records were numbered from 1).
     pub fn shift(&mut self, by: u64) {
         for a in self.log.iter_mut().flatten() {

@@ -153,6 +153,9 @@ struct Captured {
     inputs: Vec<(usize, u64, Option<InputProblem>)>,
     flows: Vec<Vec<(u64, ObservedFlow)>>,
     names: Vec<Names>,
+    /// Read in stretches with no flow log beside them: the flows and the DNS answers' table,
+    /// final.
+    whole: Option<(Vec<ObservedFlow>, Names)>,
 }
 
 /// Decodes records `from..from + len` of a window into `out`, one (empty) batch per shard.
@@ -384,6 +387,8 @@ pub fn read_all_tuned(
         }
     }
     // Flow logs: `jobs` threads take them in turn.
+    // Without flow logs the stretches' result is final: nothing to merge it with by place.
+    let alone = logs.is_empty();
     let queue = std::sync::Mutex::new(logs);
     let queue = &queue;
     let (read, shards, mut parts) = std::thread::scope(|scope| {
@@ -420,13 +425,20 @@ pub fn read_all_tuned(
             drop(captures);
             // Each thread reads its stretch in windows of one thread's size.
             let w = window.min(capture::WINDOW);
-            let r = crate::split::read(&list, jobs, w, part, place, progress);
+            let r = crate::split::read(&list, jobs, w, part, place, !alone, progress);
+            let (flows, names, whole) = if alone {
+                let names = r.names.into_iter().next().unwrap_or_default();
+                (Vec::new(), Vec::new(), Some((r.table.into_flows(), names)))
+            } else {
+                (vec![r.table.into_numbered()], r.names, None)
+            };
             (
                 Captured {
                     frames: r.frames,
                     inputs: r.inputs,
-                    flows: vec![r.table.into_numbered()],
-                    names: r.names,
+                    flows,
+                    names,
+                    whole,
                 },
                 Vec::new(),
             )
@@ -452,6 +464,7 @@ pub fn read_all_tuned(
                     inputs: read.inputs,
                     flows: Vec::new(),
                     names: Vec::new(),
+                    whole: None,
                 },
                 shards,
             )
@@ -475,10 +488,21 @@ pub fn read_all_tuned(
             flow_records: None::<Notes>,
         });
     }
+    for p in &parts {
+        summaries[p.index] = Some(p.summary.clone());
+    }
+    let inputs = summaries.into_iter().flatten().collect();
+    if let Some((flows, names)) = read.whole {
+        return Ok(Observed {
+            flows,
+            names,
+            frames: read.frames,
+            inputs,
+        });
+    }
     let mut lists: Vec<Vec<(u64, ObservedFlow)>> = read.flows;
     let mut recordings = read.names;
     for p in parts {
-        summaries[p.index] = Some(p.summary);
         lists.push(p.flows);
         recordings.push(p.names);
     }
@@ -499,7 +523,7 @@ pub fn read_all_tuned(
         flows: merge(lists),
         names: Names::replay(recordings),
         frames: read.frames,
-        inputs: summaries.into_iter().flatten().collect(),
+        inputs,
     })
 }
 

@@ -66,8 +66,9 @@ struct Part {
     problem: Option<InputProblem>,
 }
 
-/// What reading the captures gave: one table (flows numbered by `place`), the recordings of
-/// DNS answers, frame counts, and per capture its records and problem.
+/// What reading the captures gave: one table (flows numbered by `place`), the DNS answers
+/// (recordings, or one table: see [`read`]), frame counts, and per capture its records and
+/// problem.
 pub struct Read {
     pub table: FlowTable,
     pub names: Vec<Names>,
@@ -106,12 +107,15 @@ impl Progress {
 
 /// Reads `captures` (plain pcap files) in order on `jobs` threads, in stretches of at least
 /// `part` bytes read in windows of `window` bytes; `place(input, record)` numbers a packet.
+/// With `record`, the DNS answers come as recordings numbered by place (to be replayed with
+/// other inputs'); without, as one table.
 pub fn read(
     captures: &[Capture],
     jobs: usize,
     window: usize,
     part: u64,
     place: fn(usize, u64) -> u64,
+    record: bool,
     progress: Option<Tell>,
 ) -> Read {
     let stretches = cut(captures, jobs, window, part);
@@ -128,7 +132,15 @@ pub fn read(
                 let Some(s) = stretches.get(i) else {
                     break;
                 };
-                let part = read_stretch(&captures[s.capture].path, s, i == 0, window, &progress);
+                let first = i == 0;
+                let part = read_stretch(
+                    &captures[s.capture].path,
+                    s,
+                    first,
+                    first && !record,
+                    window,
+                    &progress,
+                );
                 if let Ok(mut slot) = slots[i].lock() {
                     *slot = Some(part);
                 }
@@ -179,7 +191,7 @@ pub fn read(
                 }
             }
             p.names.shift(base);
-            names.push(p.names);
+            follow(&mut names, p.names, record);
             frames.add(&p.frames);
             records += p.records;
             problem = p.problem;
@@ -220,7 +232,7 @@ pub fn read(
                     }),
                 ),
             };
-            names.push(rec_names);
+            follow(&mut names, rec_names, record);
             records = first + n;
             problem = p;
         }
@@ -234,6 +246,21 @@ pub fn read(
         stretches: stretches.len(),
         unused: stretches.len() - used,
         continued,
+    }
+}
+
+/// Keeps a part's DNS answers: as a recording, or taken into the one table.
+fn follow(names: &mut Vec<Names>, part: Names, record: bool) {
+    if record {
+        names.push(part);
+    } else if let Some(table) = names.first_mut() {
+        table.follow(part);
+    } else if part.is_recording() {
+        let mut table = Names::new();
+        table.follow(part);
+        names.push(table);
+    } else {
+        names.push(part);
     }
 }
 
@@ -274,6 +301,7 @@ fn read_stretch(
     path: &std::path::Path,
     s: &Stretch,
     first: bool,
+    keep_names: bool,
     window: usize,
     progress: &Progress,
 ) -> Part {
@@ -282,7 +310,11 @@ fn read_stretch(
     } else {
         FlowTable::shard()
     };
-    let mut names = Names::recording();
+    let mut names = if keep_names {
+        Names::new()
+    } else {
+        Names::recording()
+    };
     let mut frames = FrameStats::default();
     let Some(mut w) = Windows::open_with(path, window).and_then(|w| w.range(s.start, s.end)) else {
         return Part {

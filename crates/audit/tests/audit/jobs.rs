@@ -485,6 +485,18 @@ fn stretches_of_time_give_the_report_of_one() {
             true,
         ),
         (
+            "a capture and a Zeek log beside it",
+            vec![
+                put(
+                    dir.path(),
+                    "long2.pcap",
+                    &pcap(&long_lived(), decode::linktype::ETHERNET, None),
+                ),
+                seeds().join("zeek_json/conn-dns.json"),
+            ],
+            true,
+        ),
+        (
             "fake record headers",
             vec![put(
                 dir.path(),
@@ -508,17 +520,22 @@ fn stretches_of_time_give_the_report_of_one() {
             let list: Vec<split::Capture> = paths
                 .iter()
                 .enumerate()
+                .filter(|(_, p)| p.extension().is_some_and(|e| e == "pcap"))
                 .map(|(index, path)| split::Capture {
                     index,
                     path: path.clone(),
                 })
                 .collect();
-            let read = split::read(&list, jobs, 1 << 20, 1, |i, r| (i as u64) << 44 | r, None);
-            assert_eq!(
-                read.stretches,
-                jobs * paths.len(),
-                "{what}: cut {jobs} ways"
+            let read = split::read(
+                &list,
+                jobs,
+                1 << 20,
+                1,
+                |i, r| (i as u64) << 44 | r,
+                true,
+                None,
             );
+            assert_eq!(read.stretches, jobs * list.len(), "{what}: cut {jobs} ways");
             if *clean {
                 assert_eq!(read.unused, 0, "{what}: every guessed start is a record's");
                 continued += read.continued;
