@@ -255,9 +255,9 @@ pub fn audit_jobs(policy: &Policy, obs: Observed, opts: &Options, jobs: usize) -
 }
 
 /// [`audit_jobs`] for writing the flow records as they are made, without keeping them: the
-/// flows are judged in rounds of `jobs` runs of `run` flows, each run on its own thread,
-/// which hands every record to `render` with its buffer; `write` takes the buffers in the
-/// flows' order. The report's `flows` is left empty; its counts are those of every flow, and
+/// flows are judged in runs of `run` flows, taken in turn by `jobs` threads, each handing
+/// every record to `render` with the run's buffer; `write` takes the buffers in the flows'
+/// order. The report's `flows` is left empty; its counts are those of every flow, and
 /// the number of flows comes beside it. (100,000 records kept took 50 MB, and joining the
 /// threads' runs copied them once more.)
 pub fn audit_streamed<E>(
@@ -281,29 +281,64 @@ pub fn audit_streamed<E>(
             render(&r, buf);
         }
     };
-    let mut tallies: Vec<Tally> = (0..jobs).map(|_| Tally::new(&index)).collect();
-    let mut bufs: Vec<Vec<u8>> = (0..jobs).map(|_| Vec::new()).collect();
-    for round in obs.flows.chunks(run * jobs) {
-        if jobs == 1 {
-            judge(round, &mut tallies[0], &mut bufs[0]);
-        } else {
-            std::thread::scope(|scope| {
-                for ((fs, tally), buf) in round
-                    .chunks(run)
-                    .zip(tallies.iter_mut())
-                    .zip(bufs.iter_mut())
-                {
-                    scope.spawn(|| judge(fs, tally, buf));
-                }
-            });
-        }
-        for (b, _) in bufs.iter().zip(round.chunks(run)) {
-            write(b)?;
-        }
-    }
     let mut tally = Tally::new(&index);
-    for t in tallies {
-        tally.merge(t);
+    if jobs == 1 {
+        let mut buf = Vec::new();
+        for fs in obs.flows.chunks(run) {
+            judge(fs, &mut tally, &mut buf);
+            write(&buf)?;
+        }
+    } else {
+        // One thread per job for the whole run (threads made per round started each with
+        // an empty heap, and were slower than one thread): thread `t` judges runs t, t + jobs,
+        // …, and hands each run's buffer over its channel; this thread writes them in order
+        // and hands the buffers back.
+        let runs = obs.flows.len().div_ceil(run);
+        let mut failed = None;
+        std::thread::scope(|scope| {
+            let mut outs = Vec::new();
+            let mut backs = Vec::new();
+            let mut threads = Vec::new();
+            for t in 0..jobs {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+                let (back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+                let index = &index;
+                let judge = &judge;
+                let mine = obs.flows.chunks(run).skip(t).step_by(jobs);
+                threads.push(scope.spawn(move || {
+                    let mut tally = Tally::new(index);
+                    for fs in mine {
+                        let mut buf = spare.try_recv().unwrap_or_default();
+                        judge(fs, &mut tally, &mut buf);
+                        if tx.send(buf).is_err() {
+                            // The writer stopped.
+                            break;
+                        }
+                    }
+                    tally
+                }));
+                outs.push(rx);
+                backs.push(back);
+            }
+            for i in 0..runs {
+                let Ok(buf) = outs[i % jobs].recv() else {
+                    break;
+                };
+                if let Err(e) = write(&buf) {
+                    failed = Some(e);
+                    break;
+                }
+                let _ = backs[i % jobs].send(buf);
+            }
+            // A failed write: the threads stop at their next run.
+            drop(outs);
+            for t in threads {
+                tally.merge(t.join().expect("a judging thread panicked"));
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
     }
     let flows = tally.flows;
     Ok((summarise(policy, &m, obs, tally), flows))

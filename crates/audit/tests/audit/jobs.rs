@@ -599,6 +599,32 @@ fn records_written_as_judged_are_the_records_kept() {
             assert_eq!(n, kept.flows.len() as u64);
             assert!(out == lines, "{jobs} threads, runs of {run}: other lines");
             assert_eq!(json(&r), json(&summary), "{jobs} threads, runs of {run}");
+            // A write that fails (a closed pipe) ends the run with its error, every thread
+            // stopped.
+            if kept.flows.len().div_ceil(run) < 3 {
+                continue;
+            }
+            let mut c = Collector::new();
+            c.read(&path).expect("readable");
+            let mut writes = 0;
+            let failed = audit_streamed(
+                &policy(),
+                c.finish(),
+                &Options::default(),
+                jobs,
+                run,
+                &render,
+                |_| {
+                    writes += 1;
+                    if writes == 3 {
+                        Err("closed")
+                    } else {
+                        Ok(())
+                    }
+                },
+            );
+            assert_eq!(failed.err(), Some("closed"));
+            assert_eq!(writes, 3);
         }
     }
 }
