@@ -663,11 +663,19 @@ impl FlowTable {
 
     /// The flows, in order of first appearance.
     pub fn into_flows(self) -> Vec<ObservedFlow> {
+        self.into_flows_and(0)
+    }
+
+    /// [`FlowTable::into_flows`] in a vector with room for `more` flows after them.
+    pub fn into_flows_and(self, more: usize) -> Vec<ObservedFlow> {
+        let mut out = Vec::with_capacity(self.len() + more);
         // Entries are made in order, and nothing left the table: no numbers to sort by.
         if self.done.is_empty() && self.entries.iter().flatten().map(|e| e.seq).is_sorted() {
-            return self.entries.iter().flatten().map(Entry::flow).collect();
+            out.extend(self.entries.iter().flatten().map(Entry::flow));
+        } else {
+            out.extend(self.into_numbered().into_iter().map(|(_, f)| f));
         }
-        self.into_numbered().into_iter().map(|(_, f)| f).collect()
+        out
     }
 
     /// The flows with their numbers, in order of first appearance.
@@ -695,7 +703,7 @@ impl FlowTable {
 /// their own.
 pub struct Seam {
     /// Keys of the part's flows that continue flows of the earlier table.
-    keys: hashbrown::HashTable<Key>,
+    keys: Continued,
     /// The part's packets up to this number must be read again (0: none).
     pub until: u64,
     /// The part's ICMP errors that quoted none of its flows, in order.
@@ -705,14 +713,29 @@ pub struct Seam {
     base: u64,
 }
 
+/// The keys of a part's flows that continue flows of the table before it ([`Seam`]).
+#[derive(Clone, Default)]
+pub struct Continued(hashbrown::HashTable<Key>);
+
+impl Continued {
+    fn has(&self, k: &Key) -> bool {
+        self.0.find(k.hash(), |x| x == k).is_some()
+    }
+}
+
 impl Seam {
     fn has(&self, k: &Key) -> bool {
-        self.keys.find(k.hash(), |x| x == k).is_some()
+        self.keys.has(k)
     }
 
     /// How many of the part's flows continue flows of the earlier table.
     pub fn continued(&self) -> usize {
-        self.keys.len()
+        self.keys.0.len()
+    }
+
+    /// The keys of the part's flows that continue flows of the earlier table.
+    pub fn keys(&self) -> &Continued {
+        &self.keys
     }
 }
 
@@ -748,7 +771,7 @@ impl FlowTable {
             }
         }
         Seam {
-            keys,
+            keys: Continued(keys),
             until,
             orphans: part.orphans.take().unwrap_or_default(),
             next: 0,
@@ -789,10 +812,23 @@ impl FlowTable {
     /// errors it set aside after that, in order, then its flows that started in it (kept
     /// findable for a part after it when `more` is true).
     pub fn absorb(&mut self, part: FlowTable, mut seam: Seam, more: bool) {
+        self.close_seam(&mut seam);
+        self.take_part(part, &seam, more);
+    }
+
+    /// The first half of [`FlowTable::absorb`]: counts the ICMP errors the part set aside
+    /// after [`Seam::until`], in order.
+    pub fn close_seam(&mut self, seam: &mut Seam) {
         let rest = std::mem::take(&mut seam.orphans);
         for o in &rest[seam.next..] {
             self.orphan(o, seam.base);
         }
+        seam.next = 0;
+    }
+
+    /// The second half of [`FlowTable::absorb`]: takes in the part's flows that started in
+    /// it.
+    pub fn take_part(&mut self, part: FlowTable, seam: &Seam, more: bool) {
         for (s, f, k) in part.done {
             if k.is_some_and(|k| seam.has(&k)) {
                 continue;
@@ -815,6 +851,42 @@ impl FlowTable {
         for (pair, first) in part.esp_pairs {
             self.esp_pairs.entry(pair).or_insert(first);
         }
+    }
+
+    /// The flows of a part that started in it (all but `continued`), numbered after `base`,
+    /// in order: what [`FlowTable::take_part`] would add, for joining the last part without
+    /// moving its entries (see `split`).
+    pub fn flows_apart(&self, continued: &Continued, base: u64) -> Vec<ObservedFlow> {
+        let starts = |k: &Key| !continued.has(k);
+        if self.done.is_empty() {
+            return self
+                .entries
+                .iter()
+                .flatten()
+                .filter(|e| starts(&e.key))
+                .map(Entry::flow)
+                .collect();
+        }
+        let mut all: Vec<(u64, ObservedFlow)> = self
+            .done
+            .iter()
+            .filter(|(_, _, k)| k.is_none_or(|k| starts(&k)))
+            .map(|(s, f, _)| (s + base, f.clone()))
+            .collect();
+        all.extend(
+            self.entries
+                .iter()
+                .flatten()
+                .filter(|e| starts(&e.key))
+                .map(|e| (e.seq + base, e.flow())),
+        );
+        sort_numbered(all).into_iter().map(|(_, f)| f).collect()
+    }
+
+    /// How many flows the table has made (live, idle, ended): it grows with every new flow,
+    /// so it tells whether a replay made any.
+    pub fn made(&self) -> usize {
+        self.entries.len() + self.done.len()
     }
 
     /// Counts an ICMP error a part set aside (its number plus `base`): on the flow it quotes

@@ -428,7 +428,8 @@ pub fn read_all_tuned(
             let r = crate::split::read(&list, jobs, w, part, place, !alone, progress);
             let (flows, names, whole) = if alone {
                 let names = r.names.into_iter().next().unwrap_or_default();
-                (Vec::new(), Vec::new(), Some((r.table.into_flows(), names)))
+                let flows = r.flows.unwrap_or_else(|| r.table.into_flows());
+                (Vec::new(), Vec::new(), Some((flows, names)))
             } else {
                 (vec![r.table.into_numbered()], r.names, None)
             };

@@ -28,7 +28,7 @@ use crate::capture::{Frame, InputProblem, Windows};
 use crate::collect::{self, FrameStats};
 use crate::decode::Packet;
 use crate::dns::Names;
-use crate::flows::FlowTable;
+use crate::flows::{FlowTable, ObservedFlow};
 use crate::time::Nanos;
 
 /// Bytes of file per stretch at the least: a smaller file is read by one thread.
@@ -71,6 +71,9 @@ struct Part {
 /// problem.
 pub struct Read {
     pub table: FlowTable,
+    /// Without `record`: the flows, final (the table is then empty), when the last stretch
+    /// was joined apart.
+    pub flows: Option<Vec<ObservedFlow>>,
     pub names: Vec<Names>,
     pub frames: FrameStats,
     pub inputs: Vec<(usize, u64, Option<InputProblem>)>,
@@ -157,6 +160,8 @@ pub fn read(
     let mut frames = FrameStats::default();
     let mut inputs = Vec::new();
     let (mut used, mut continued) = (0usize, 0usize);
+    // The flows, when the last stretch was joined without taking its flows in.
+    let mut direct: Option<Vec<ObservedFlow>> = None;
     for (c, cap) in captures.iter().enumerate() {
         let mut records = 0u64;
         let mut problem = None;
@@ -182,12 +187,43 @@ pub fn read(
                 Some(t) => {
                     let mut seam = t.seam(&mut p.table, base);
                     continued += seam.continued();
-                    if seam.until > 0 {
-                        read_again(&cap.path, s, window, seam.until, |q, ts, rec| {
-                            t.replay(&mut seam, q, ts, rec);
+                    if !more && !record {
+                        // The last stretch: its flows are turned into the report's on another
+                        // thread while this one reads its start again.
+                        let keys = seam.keys().clone();
+                        let part = &p.table;
+                        let made = t.made();
+                        let room = part.len();
+                        let (mine, theirs) = std::thread::scope(|scope| {
+                            let apart = scope.spawn(move || part.flows_apart(&keys, base));
+                            if seam.until > 0 {
+                                read_again(&cap.path, s, window, seam.until, |q, ts, rec| {
+                                    t.replay(&mut seam, q, ts, rec);
+                                });
+                            }
+                            t.close_seam(&mut seam);
+                            // No flow made since: every flow of the table comes before the
+                            // stretch's.
+                            let mine =
+                                (t.made() == made).then(|| std::mem::take(t).into_flows_and(room));
+                            let theirs = apart.join().expect("a converting thread panicked");
+                            (mine, theirs)
                         });
+                        match mine {
+                            Some(mut mine) => {
+                                mine.extend(theirs);
+                                direct = Some(mine);
+                            }
+                            None => t.take_part(std::mem::take(&mut p.table), &seam, false),
+                        }
+                    } else {
+                        if seam.until > 0 {
+                            read_again(&cap.path, s, window, seam.until, |q, ts, rec| {
+                                t.replay(&mut seam, q, ts, rec);
+                            });
+                        }
+                        t.absorb(std::mem::take(&mut p.table), seam, more);
                     }
-                    t.absorb(p.table, seam, more);
                 }
             }
             p.names.shift(base);
@@ -240,6 +276,7 @@ pub fn read(
     }
     Read {
         table: table.unwrap_or_default(),
+        flows: direct,
         names,
         frames,
         inputs,

@@ -451,7 +451,26 @@ fn stretches_of_time_give_the_report_of_one() {
         }
         w.into_inner()
     };
+    // Connections only, none reusing a 5-tuple, no ICMP: joining a stretch makes no flow, and
+    // the last one is joined without taking its flows into the table.
+    let mut plain_tcp = Traffic::default();
+    for k in 0..400u16 {
+        plain_tcp.tcp(
+            ms(i64::from(k) * 50),
+            ("10.20.0.10", 20_000 + k),
+            ("203.0.113.10", 443),
+        );
+    }
     let cases: Vec<(&str, Vec<PathBuf>, bool)> = vec![
+        (
+            "connections only",
+            vec![put(
+                dir.path(),
+                "tcp.pcap",
+                &pcap(&plain_tcp, decode::linktype::ETHERNET, None),
+            )],
+            true,
+        ),
         (
             "busy.pcap",
             vec![put(dir.path(), "busy.pcap", &whole)],
@@ -506,7 +525,7 @@ fn stretches_of_time_give_the_report_of_one() {
             false,
         ),
     ];
-    let (mut continued, mut unused) = (0, 0);
+    let (mut continued, mut unused, mut apart, mut taken) = (0, 0, 0, 0);
     for (what, paths, clean) in &cases {
         let reference = one_thread(paths);
         assert!(reference.contains("\"flows\""), "{what}: a report");
@@ -526,15 +545,21 @@ fn stretches_of_time_give_the_report_of_one() {
                     path: path.clone(),
                 })
                 .collect();
+            let alone = list.len() == paths.len();
             let read = split::read(
                 &list,
                 jobs,
                 1 << 20,
                 1,
                 |i, r| (i as u64) << 44 | r,
-                true,
+                !alone,
                 None,
             );
+            if read.flows.is_some() {
+                apart += 1;
+            } else if alone && read.unused == 0 {
+                taken += 1;
+            }
             assert_eq!(read.stretches, jobs * list.len(), "{what}: cut {jobs} ways");
             if *clean {
                 assert_eq!(read.unused, 0, "{what}: every guessed start is a record's");
@@ -547,6 +572,12 @@ fn stretches_of_time_give_the_report_of_one() {
     // The seams were crossed by flows, and wrong guesses were caught.
     assert!(continued > 100, "{continued} flows continued across cuts");
     assert!(unused > 0, "no guessed start was wrong");
+    // Both ways of joining the last stretch were taken: apart, and (a flow made while
+    // joining) taken into the table.
+    assert!(
+        apart > 0 && taken > 0,
+        "{apart} joined apart, {taken} taken in"
+    );
 }
 
 /// The records written as they are judged (`audit_streamed`, what `audit --format json`
