@@ -18,6 +18,19 @@ use portolan_net::tls::{facts, handshake};
 
 struct Server(Child);
 
+/// One test's servers at a time. A free port is found by binding and releasing it, so two
+/// tests running at once could pick the same one: the second `s_server` then fails to bind,
+/// its test's readiness check reaches the first test's server, and its handshake is refused
+/// once that server is gone (seen once in CI: "Connection refused" after the server had
+/// answered).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -68,7 +81,7 @@ fn server(dir: &std::path::Path, extra: &[&str]) -> (Server, SocketAddr) {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let s = Server(c.spawn().expect("openssl s_server starts"));
+    let mut s = Server(c.spawn().expect("openssl s_server starts"));
     let start = Instant::now();
     while std::net::TcpStream::connect(addr).is_err() {
         assert!(
@@ -77,6 +90,11 @@ fn server(dir: &std::path::Path, extra: &[&str]) -> (Server, SocketAddr) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The server that answered is this one: it did not exit (a port already taken).
+    assert!(
+        matches!(s.0.try_wait(), Ok(None)),
+        "s_server exited: port {port} taken"
+    );
     (s, addr)
 }
 
@@ -102,6 +120,7 @@ fn judged(tls: &Tls, o: &TlsOutcome) -> Vec<(Verdict, &'static str)> {
 
 #[test]
 fn alpn_is_selected_when_the_server_lists_it_and_not_otherwise() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let (_s, addr) = server(dir.path(), &["-alpn", "x-amzn-mqtt-ca,http/1.1"]);
     let tls = Tls {
@@ -130,6 +149,7 @@ fn alpn_is_selected_when_the_server_lists_it_and_not_otherwise() {
 
 #[test]
 fn a_server_that_asks_for_a_client_certificate_and_one_that_demands_it() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let mtls = Tls {
         client_cert: true,
@@ -174,6 +194,7 @@ fn a_server_that_asks_for_a_client_certificate_and_one_that_demands_it() {
 
 #[test]
 fn the_minimum_version_is_offered_and_judged() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let min13 = Tls {
         min_version: Some("1.3".into()),
