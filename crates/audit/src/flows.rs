@@ -218,6 +218,17 @@ struct Entry {
     last_rec: u32,
 }
 
+/// Whether an index of the hash tables points at `key`'s entry.
+#[inline]
+fn holds<'a>(entries: &'a [Option<Entry>], key: &'a Key) -> impl Fn(&u32) -> bool + Copy + 'a {
+    move |&i| {
+        entries
+            .get(i as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|e| e.key == *key)
+    }
+}
+
 /// The hash of entry `i`'s key (0 for an entry moved out).
 fn hash_of(entries: &[Option<Entry>], i: u32) -> u64 {
     entries
@@ -570,13 +581,7 @@ impl FlowTable {
     /// The index of the entry of `key`, without moving it.
     fn find(&self, key: &Key) -> Option<u32> {
         let h = key.hash();
-        let entries = &self.entries;
-        let is = |&i: &u32| {
-            entries
-                .get(i as usize)
-                .and_then(Option::as_ref)
-                .is_some_and(|e| e.key == *key)
-        };
+        let is = holds(&self.entries, key);
         self.live
             .find(h, is)
             .or_else(|| self.cold.find(h, is))
@@ -588,13 +593,7 @@ impl FlowTable {
     #[inline]
     fn locate(&mut self, key: &Key) -> Option<u32> {
         let h = key.hash();
-        let entries = &self.entries;
-        let is = |&i: &u32| {
-            entries
-                .get(i as usize)
-                .and_then(Option::as_ref)
-                .is_some_and(|e| e.key == *key)
-        };
+        let is = holds(&self.entries, key);
         if let Some(&i) = self.live.find(h, is) {
             return Some(i);
         }

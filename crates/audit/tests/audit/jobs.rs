@@ -54,6 +54,23 @@ fn quote(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
     q
 }
 
+/// The NTP server's router telling `dev` that port 123 is unreachable, quoting its request
+/// from `port`.
+fn port_unreachable(t: &mut Traffic, at: i64, dev: &str, port: u16) {
+    t.ip(
+        at,
+        "10.99.0.1",
+        dev,
+        L4::Icmp {
+            ty: 3,
+            code: 3,
+            id: 0,
+            seq: 0,
+            payload: &quote(dev, port, "10.99.0.123", 123),
+        },
+    );
+}
+
 /// Everything one table's order decides, over many 5-tuples so that every shard gets some:
 /// DNS answers with TTLs that expire (flows inside and after the window), CNAME chains, TCP
 /// connections that reuse a 5-tuple, one open before the capture (no SYN), ESP SAs whose
@@ -103,18 +120,7 @@ fn busy() -> Traffic {
                 // The unknown host's traffic.
                 t.udp(ms(at + 95), ("10.20.0.77", port), ("192.0.2.9", 53));
                 // Unreachable quoting the NTP request just sent: related to its flow.
-                t.ip(
-                    ms(at + 92),
-                    "10.99.0.1",
-                    dev,
-                    L4::Icmp {
-                        ty: 3,
-                        code: 3,
-                        id: 0,
-                        seq: 0,
-                        payload: &quote(dev, port, "10.99.0.123", 123),
-                    },
-                );
+                port_unreachable(&mut t, ms(at + 92), dev, port);
             }
             // Errors quoting flows never seen, from one router: one flow in one table.
             t.ip(
@@ -341,18 +347,7 @@ fn long_lived() -> Traffic {
         let port = 30_000 + i;
         t.udp(ms(t0), (dev, port), ("10.99.0.123", 123));
         t.udp(ms(t0 + 20_000), (dev, port), ("10.99.0.123", 123));
-        t.ip(
-            ms(t0 + 40_000),
-            "10.99.0.1",
-            dev,
-            L4::Icmp {
-                ty: 3,
-                code: 3,
-                id: 0,
-                seq: 0,
-                payload: &quote(dev, port, "10.99.0.123", 123),
-            },
-        );
+        port_unreachable(&mut t, ms(t0 + 40_000), dev, port);
         let tport = 31_000 + i;
         t.tcp(ms(t0 + 100), (dev, tport), ("203.0.113.10", 443));
         let mut q = write::ip(
@@ -384,18 +379,7 @@ fn long_lived() -> Traffic {
     // that is the last thing the last stretch's continued flows are read again for.
     t.udp(ms(5_000), (dev, 29_999), ("10.99.0.123", 123));
     t.udp(ms(150_000), (dev, 29_999), ("10.99.0.123", 123));
-    t.ip(
-        ms(170_000),
-        "10.99.0.1",
-        dev,
-        L4::Icmp {
-            ty: 3,
-            code: 3,
-            id: 0,
-            seq: 0,
-            payload: &quote(dev, 29_999, "10.99.0.123", 123),
-        },
-    );
+    port_unreachable(&mut t, ms(170_000), dev, 29_999);
     t
 }
 
