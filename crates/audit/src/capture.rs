@@ -421,7 +421,7 @@ impl Windows {
     /// second, a time within a year of `near`'s seconds) and lie within the file (a chain
     /// that runs past what is read, `scan` bytes and 256 KiB, counts after 4 headers). A guess:
     /// reading the part before it tells whether a record really begins there (it ends
-    /// there exactly), and `parallel` reads on from there when not.
+    /// there exactly), and `split` reads on from there when not.
     pub fn record_near(&self, guess: u64, scan: usize, chain: usize, near: u32) -> Option<u64> {
         use std::os::unix::fs::FileExt as _;
         let len = self.file_len()?;

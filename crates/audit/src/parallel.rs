@@ -339,30 +339,21 @@ fn read_log(index: usize, path: &Path, opened: Opened) -> LogPart {
     }
 }
 
-/// Reads every input with `jobs` shards (and the flow logs beside them, one thread each at
-/// most `jobs` at a time); the result is what [`crate::Collector`] gives reading them in order
-/// on one core. An input that cannot be opened is an error before anything is read.
+/// Reads every input on `jobs` threads (plain pcap files in stretches of time, other
+/// captures in shards, flow logs one per thread at most `jobs` at a time); the result is what
+/// [`crate::Collector`] gives reading them in order on one core. An input that cannot be
+/// opened is an error before anything is read.
 pub fn read_all(
     paths: &[PathBuf],
     jobs: usize,
     progress: Option<Box<dyn FnMut(u64) + Send>>,
 ) -> Result<Observed, AuditError> {
-    read_all_with(paths, jobs, progress, WINDOW)
+    read_all_tuned(paths, jobs, progress, WINDOW, crate::split::PART)
 }
 
-/// [`read_all`] reading plain pcap files in windows of `window` bytes (tests use small ones,
-/// so that a capture spans many).
-pub fn read_all_with(
-    paths: &[PathBuf],
-    jobs: usize,
-    progress: Option<Box<dyn FnMut(u64) + Send>>,
-    window: usize,
-) -> Result<Observed, AuditError> {
-    read_all_tuned(paths, jobs, progress, window, crate::split::PART)
-}
-
-/// [`read_all_with`] cutting plain pcap files into stretches of at least `part` bytes (tests
-/// cut small captures into many).
+/// [`read_all`] reading captures in windows of `window` bytes (a stretch's windows are at
+/// most `capture::WINDOW`) and cutting plain pcap files into stretches of at least `part`
+/// bytes: tests use small ones, so that a capture spans many.
 pub fn read_all_tuned(
     paths: &[PathBuf],
     jobs: usize,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use portolan_audit::decode;
 use portolan_audit::flows::{shard_of, FlowTable};
-use portolan_audit::parallel::{read_all, read_all_tuned, read_all_with};
+use portolan_audit::parallel::{read_all, read_all_tuned};
 use portolan_audit::split;
 use portolan_audit::write::{self, L4};
 use portolan_audit::{
@@ -156,16 +156,7 @@ fn busy() -> Traffic {
         .into_iter()
         .enumerate()
         {
-            t.ip(
-                ms(t0 + 7100 + i as i64),
-                src,
-                dst,
-                L4::Esp {
-                    spi,
-                    seq: 1,
-                    payload: b"sealed",
-                },
-            );
+            esp(&mut t, ms(t0 + 7100 + i as i64), src, dst, spi);
         }
         t.ip(
             ms(t0 + 7200),
@@ -181,6 +172,32 @@ fn busy() -> Traffic {
         );
     }
     t
+}
+
+/// A pcapng capture (raw IP) of these packets: a capture `split` does not cut, which goes
+/// to the shards of the flow table.
+fn pcapng(packets: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    let mut w = write::PcapngWriter::new(Vec::new()).expect("in memory");
+    let raw = u16::try_from(decode::linktype::RAW).expect("a 16-bit link type");
+    let iface = w.interface(raw, 65535, 9).expect("in memory");
+    for (ts, ip) in packets {
+        w.packet(iface, *ts, ip, None).expect("in memory");
+    }
+    w.into_inner()
+}
+
+/// An ESP packet of SA `spi`.
+fn esp(t: &mut Traffic, at: i64, src: &str, dst: &str, spi: u32) {
+    t.ip(
+        at,
+        src,
+        dst,
+        L4::Esp {
+            spi,
+            seq: 1,
+            payload: b"sealed",
+        },
+    );
 }
 
 /// Writes a file into `dir` and returns its path.
@@ -205,15 +222,7 @@ fn every_core_gives_the_report_of_one() {
     };
     // The same traffic cut in two captures: flows continue from one into the other.
     let (first, second) = busy.split_at(busy.len() / 2);
-    let half = |part: &[(i64, Vec<u8>)]| {
-        let mut w = write::PcapngWriter::new(Vec::new()).expect("in memory");
-        let raw = u16::try_from(decode::linktype::RAW).expect("a 16-bit link type");
-        let iface = w.interface(raw, 65535, 9).expect("in memory");
-        for (ts, ip) in part {
-            w.packet(iface, *ts, ip, None).expect("in memory");
-        }
-        w.into_inner()
-    };
+    let half = |part: &[(i64, Vec<u8>)]| pcapng(part);
     let ipfix = message(1, &[template_set(), data_set(&[dns_rec(0), stray_rec(0)])]);
     let inputs: Vec<(&str, Vec<PathBuf>)> = vec![
         ("busy.pcap", vec![put(dir.path(), "busy.pcap", &whole)]),
@@ -247,7 +256,7 @@ fn every_core_gives_the_report_of_one() {
             ],
         ),
     ];
-    // Plain pcap files only (each shard reads them itself), with flow logs beside them.
+    // Plain pcap files only (read in stretches of time), with flow logs beside them.
     let plain = vec![
         inputs[0].1[0].clone(),
         seeds().join("zeek_json/conn-dns.json"),
@@ -264,9 +273,11 @@ fn every_core_gives_the_report_of_one() {
             );
         }
     }
-    // Plain pcap files are decoded window by window on every thread: with small windows the
-    // busy capture spans hundreds of them, and cut short in its last record it also has a tail
-    // read the stream reader's way; and a pcapng file before it leaves batches to go first.
+    // Plain pcap files are read in stretches (cut as small as they go here), each window by
+    // window: with small windows the busy capture spans hundreds of them, and cut short in its
+    // last record it also has a tail read the stream reader's way. A pcapng file before it
+    // sends both to the shards, whose windows are decoded on every thread, and leaves batches
+    // to go first.
     let cut = put(dir.path(), "cut.pcap", &whole[..whole.len() - 5]);
     let mixed = vec![
         put(dir.path(), "m.pcapng", &half(first)),
@@ -280,7 +291,7 @@ fn every_core_gives_the_report_of_one() {
         let reference = one_thread(&paths);
         for window in [64, 1_000, 20_000] {
             for jobs in [2, 3] {
-                let obs = read_all_with(&paths, jobs, None, window).expect("readable");
+                let obs = read_all_tuned(&paths, jobs, None, window, 1).expect("readable");
                 let r = json(&audit_jobs(&policy(), obs, &Options::default(), jobs));
                 assert!(
                     r == reference,
@@ -333,16 +344,7 @@ fn long_lived() -> Traffic {
             (t0, "198.51.100.20", dev, spi),
             (t0 + 30_000, dev, "198.51.100.20", spi + 0x100),
         ] {
-            t.ip(
-                ms(at),
-                src,
-                dst,
-                L4::Esp {
-                    spi,
-                    seq: 1,
-                    payload: b"sealed",
-                },
-            );
+            esp(&mut t, ms(at), src, dst, spi);
         }
         let port = 30_000 + i;
         t.udp(ms(t0), (dev, port), ("10.99.0.123", 123));
@@ -708,11 +710,8 @@ fn a_dns_answer_names_flows_of_every_shard() {
     t.tcp(ms(1_000), (dev, p1), ("203.0.113.10", 443));
     t.tcp(ms(61_000), (dev, p2), ("203.0.113.10", 443));
     let dir = tempfile::tempdir().expect("temporary folder");
-    let path = put(
-        dir.path(),
-        "dns.pcap",
-        &pcap(&t, decode::linktype::ETHERNET, None),
-    );
+    // pcapng: a plain pcap file would be read in stretches of time, not by shards.
+    let path = put(dir.path(), "dns.pcapng", &pcapng(&t.sorted()));
     let obs = read_all(std::slice::from_ref(&path), 2, None).expect("readable");
     let r = audit_jobs(&policy(), obs, &Options::default(), 2);
     let https: Vec<_> = r.flows.iter().filter(|f| f.dport == Some(443)).collect();
