@@ -91,7 +91,7 @@ impl Names {
         }
         all.sort_by_key(|a| a.place);
         for a in all {
-            out.add(a.addr, &a.name, a.at, a.ttl);
+            out.put(a.addr, &a.name, a.at, a.ttl);
         }
         out
     }
@@ -109,7 +109,7 @@ impl Names {
         self.unparsed += rec.unparsed;
         self.chains_cut += rec.chains_cut;
         for a in rec.log.unwrap_or_default() {
-            self.add(a.addr, &a.name, a.at, a.ttl);
+            self.put(a.addr, &a.name, a.at, a.ttl);
         }
     }
 
@@ -136,6 +136,11 @@ impl Names {
         if name.is_empty() {
             return;
         }
+        self.put(addr, &name, at, ttl);
+    }
+
+    /// [`Names::add`] of a name already normalized and not empty (one a recording kept).
+    fn put(&mut self, addr: IpAddr, name: &str, at: Nanos, ttl: u32) {
         if let Some(log) = &mut self.log {
             log.push(Added {
                 place: self.place,
@@ -146,7 +151,7 @@ impl Names {
             });
             return;
         }
-        let id = self.intern(&name);
+        let id = self.intern(name);
         let until = at.saturating_add(i64::from(ttl).saturating_mul(NANOS));
         let ws = self.windows.entry(addr).or_default();
         if let Some(w) = ws

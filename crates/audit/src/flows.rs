@@ -255,6 +255,8 @@ impl Default for FlowTable {
             seq: 0,
             esp_pairs: FxHashMap::default(),
             orphans: None,
+            trace: None,
+            trace_limit: 0,
         }
     }
 }
@@ -316,7 +318,18 @@ pub struct FlowTable {
     /// A shard's table: ICMP errors quoting no flow of this table, with their place and time,
     /// instead of flows of their own (see the module doc).
     pub orphans: Option<Vec<Orphan>>,
+    /// A stretch's table ([`FlowTable::traced`]): for each of its first `trace_limit` packets
+    /// (by number, from 1), 32 bits of the hash of the key [`FlowTable::replay`] would look
+    /// up, so that reading the stretch again decodes only the packets that may continue a
+    /// flow of the table before it ([`Seam::wanted`]).
+    trace: Option<Vec<u32>>,
+    trace_limit: u64,
 }
+
+/// Packets of a stretch whose keys' hashes are kept (4 bytes each: 16 MiB); past them, reading
+/// a stretch again decodes every packet (a stretch's flows that continue the one before
+/// usually end within its first few thousand packets).
+pub const TRACE: u64 = 1 << 22;
 
 /// An ICMP error set aside by a shard: what counting it needs (the quoted packet is not: it
 /// quoted no flow of the shard that holds its flow).
@@ -480,6 +493,29 @@ impl FlowTable {
         }
     }
 
+    /// A table that keeps the hash of its first `limit` packets' keys (numbered from 1;
+    /// [`TRACE`] for a stretch), for [`FlowTable::seam`].
+    pub fn traced(mut self, limit: u64) -> FlowTable {
+        self.trace = Some(Vec::new());
+        self.trace_limit = limit;
+        self
+    }
+
+    /// Keeps 32 bits of `hash`, the hash of the key packet `seq` is looked up by (once per
+    /// packet: a second call for the same packet does nothing).
+    #[inline]
+    fn trace_hash(&mut self, seq: u64, hash: u64) {
+        if let Some(t) = &mut self.trace {
+            if t.len() as u64 + 1 == seq && seq <= self.trace_limit {
+                t.push(hash as u32);
+            } else if seq > t.len() as u64 && seq <= self.trace_limit {
+                // Packets that were not decoded (or not given) before this one.
+                t.resize(seq as usize - 1, 0);
+                t.push(hash as u32);
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.live.len() + self.cold.len() + self.done.len()
     }
@@ -512,6 +548,7 @@ impl FlowTable {
         let id = match p.icmp {
             Some((t, c, IcmpKind::Error)) => {
                 let quoted = quoted_key(p);
+                self.trace_hash(seq, quoted.as_ref().map_or(0, Key::hash));
                 if self.relate(quoted.as_ref(), seq) {
                     return;
                 }
@@ -534,9 +571,11 @@ impl FlowTable {
             _ => id_of(p),
         };
         let (key, src_is_a) = key_of(p, id);
+        let hash = key.hash();
+        self.trace_hash(seq, hash);
         let syn_only = p.proto == proto::TCP && p.flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
         let tick = self.tick;
-        match self.locate(&key) {
+        match self.locate_hashed(&key, hash) {
             Some(i) => {
                 let Some(e) = self.entries.get_mut(i as usize).and_then(Option::as_mut) else {
                     return;
@@ -592,7 +631,12 @@ impl FlowTable {
     /// `live`.
     #[inline]
     fn locate(&mut self, key: &Key) -> Option<u32> {
-        let h = key.hash();
+        self.locate_hashed(key, key.hash())
+    }
+
+    /// [`FlowTable::locate`] of a key whose hash is `h`.
+    #[inline]
+    fn locate_hashed(&mut self, key: &Key, h: u64) -> Option<u32> {
         let is = holds(&self.entries, key);
         if let Some(&i) = self.live.find(h, is) {
             return Some(i);
@@ -662,19 +706,36 @@ impl FlowTable {
 
     /// The flows, in order of first appearance.
     pub fn into_flows(self) -> Vec<ObservedFlow> {
-        self.into_flows_and(0)
-    }
-
-    /// [`FlowTable::into_flows`] in a vector with room for `more` flows after them.
-    pub fn into_flows_and(self, more: usize) -> Vec<ObservedFlow> {
-        let mut out = Vec::with_capacity(self.len() + more);
-        // Entries are made in order, and nothing left the table: no numbers to sort by.
-        if self.done.is_empty() && self.entries.iter().flatten().map(|e| e.seq).is_sorted() {
+        let mut out = Vec::with_capacity(self.len());
+        if self.in_order() {
             out.extend(self.entries.iter().flatten().map(Entry::flow));
         } else {
             out.extend(self.into_numbered().into_iter().map(|(_, f)| f));
         }
         out
+    }
+
+    /// Entries are made in order, and none left the table: the flows need no sorting.
+    fn in_order(&self) -> bool {
+        self.done.is_empty() && self.entries.iter().flatten().map(|e| e.seq).is_sorted()
+    }
+
+    /// [`FlowTable::into_flows`] written over `out`, which has one place per flow
+    /// ([`FlowTable::len`]; false, with `out` untouched, when it has not).
+    pub fn into_flows_over(self, out: &mut [ObservedFlow]) -> bool {
+        if out.len() != self.len() {
+            return false;
+        }
+        if self.in_order() {
+            for (o, e) in out.iter_mut().zip(self.entries.iter().flatten()) {
+                *o = e.flow();
+            }
+        } else {
+            for (o, (_, f)) in out.iter_mut().zip(self.into_numbered()) {
+                *o = f;
+            }
+        }
+        true
     }
 
     /// The flows with their numbers, in order of first appearance.
@@ -697,7 +758,7 @@ impl FlowTable {
 /// flows whose key the earlier table has (or whose ESP pair it has), are counted again on the
 /// earlier table, packet by packet, from the part's beginning to its last packet of them
 /// ([`Seam::until`]): the caller reads that much of the part again and hands every packet to
-/// [`FlowTable::replay`]. The part's ICMP errors that quoted none of its flows are counted
+/// [`FlowTable::replay`] (of a traced part, every packet [`Seam::wanted`] lets through). The part's ICMP errors that quoted none of its flows are counted
 /// in their place in that order: on the earlier table's flow they quote, or as flows of
 /// their own.
 pub struct Seam {
@@ -708,8 +769,45 @@ pub struct Seam {
     /// The part's ICMP errors that quoted none of its flows, in order.
     orphans: Vec<Orphan>,
     next: usize,
+    /// The part's trace, until [`Seam::wanted`] takes it.
+    trace: Option<Vec<u32>>,
     /// Added to the part's numbers to place them among the earlier table's.
     base: u64,
+}
+
+/// Which of a traced part's packets reading it again must decode ([`Seam::wanted`]).
+pub struct Wanted {
+    /// The part's trace (see `FlowTable::trace`).
+    trace: Vec<u32>,
+    /// Whether the trace was kept (else every packet is wanted).
+    traced: bool,
+    /// One bit per value of the low [`WANTED_BITS`] bits of the continued keys' hashes.
+    bits: Vec<u64>,
+}
+
+/// Bits of a key's hash that index [`Wanted::bits`] (2^18 bits: 32 KiB, in cache; 2,000
+/// continued flows let through about 1 % of the others' packets).
+const WANTED_BITS: u32 = 18;
+
+impl Wanted {
+    /// Whether packet `rec` (from 1) of the part may continue a flow of the earlier table:
+    /// false only when the hash of its key is none of the continued keys'.
+    #[inline]
+    pub fn wanted(&self, rec: u64) -> bool {
+        if !self.traced {
+            return true;
+        }
+        match usize::try_from(rec)
+            .ok()
+            .and_then(|r| self.trace.get(r.checked_sub(1)?))
+        {
+            Some(&h) => {
+                let i = (h & ((1 << WANTED_BITS) - 1)) as usize;
+                self.bits[i / 64] >> (i % 64) & 1 == 1
+            }
+            None => true,
+        }
+    }
 }
 
 /// The keys of a part's flows that continue flows of the table before it ([`Seam`]).
@@ -735,6 +833,24 @@ impl Seam {
     /// The keys of the part's flows that continue flows of the earlier table.
     pub fn keys(&self) -> &Continued {
         &self.keys
+    }
+
+    /// Which of the part's packets reading it again must hand to [`FlowTable::replay`] (the
+    /// others continue none of the earlier table's flows; an ICMP error the part set aside is
+    /// counted in its place either way).
+    pub fn wanted(&mut self) -> Wanted {
+        let traced = self.trace.is_some();
+        let trace = self.trace.take().unwrap_or_default();
+        let mut bits = vec![0u64; (1 << WANTED_BITS) / 64];
+        for k in self.keys.0.iter() {
+            let i = (k.hash() as u32 & ((1 << WANTED_BITS) - 1)) as usize;
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        Wanted {
+            trace,
+            traced,
+            bits,
+        }
     }
 }
 
@@ -774,12 +890,13 @@ impl FlowTable {
             until,
             orphans: part.orphans.take().unwrap_or_default(),
             next: 0,
+            trace: part.trace.take(),
             base,
         }
     }
 
     /// One packet of the part read again (its number in the part, `rec`, from 1; every packet
-    /// up to [`Seam::until`], in order): counted here when it continues a flow of this table
+    /// up to [`Seam::until`], or every one [`Seam::wanted`] lets through, in order): counted here when it continues a flow of this table
     /// (or is an ICMP error quoting one, or one the part set aside).
     pub fn replay(&mut self, seam: &mut Seam, p: &Packet<'_>, ts: Nanos, rec: u64) {
         let mut own = false;
@@ -853,18 +970,19 @@ impl FlowTable {
     }
 
     /// The flows of a part that started in it (all but `continued`), numbered after `base`,
-    /// in order: what [`FlowTable::take_part`] would add, for joining the last part without
-    /// moving its entries (see `split`).
-    pub fn flows_apart(&self, continued: &Continued, base: u64) -> Vec<ObservedFlow> {
+    /// in order, added to `out`: what [`FlowTable::take_part`] would add, for joining the last
+    /// part without moving its entries (see `split`).
+    pub fn flows_apart(&self, continued: &Continued, base: u64, out: &mut Vec<ObservedFlow>) {
         let starts = |k: &Key| !continued.has(k);
         if self.done.is_empty() {
-            return self
-                .entries
-                .iter()
-                .flatten()
-                .filter(|e| starts(&e.key))
-                .map(Entry::flow)
-                .collect();
+            out.extend(
+                self.entries
+                    .iter()
+                    .flatten()
+                    .filter(|e| starts(&e.key))
+                    .map(Entry::flow),
+            );
+            return;
         }
         let mut all: Vec<(u64, ObservedFlow)> = self
             .done
@@ -879,7 +997,7 @@ impl FlowTable {
                 .filter(|e| starts(&e.key))
                 .map(|e| (e.seq + base, e.flow())),
         );
-        sort_numbered(all).into_iter().map(|(_, f)| f).collect()
+        out.extend(sort_numbered(all).into_iter().map(|(_, f)| f));
     }
 
     /// How many flows the table has made (live, idle, ended): it grows with every new flow,
@@ -1071,6 +1189,45 @@ mod tests {
         assert_eq!(f[0].packets, [2, 1]);
         assert_eq!(f[0].first, Some(0));
         assert_eq!(f[1].packets, [1, 0]);
+    }
+
+    /// A stretch read again decodes only the packets whose key's hash is a continued flow's,
+    /// and every packet past its trace; what it hands the earlier table counts the continued
+    /// flow as one table would (by hand: A's SYN, then one packet each way).
+    #[test]
+    fn reading_a_stretch_again_skips_the_flows_that_started_in_it() {
+        let (a_out, a_back) = (
+            pkt("10.0.0.1", 5000, "10.0.0.2", 80, tcp::ACK),
+            pkt("10.0.0.2", 80, "10.0.0.1", 5000, tcp::ACK),
+        );
+        let b = pkt("10.0.0.3", 6000, "10.0.0.2", 80, tcp::SYN);
+        let c = pkt("10.0.0.4", 7000, "10.0.0.2", 80, tcp::SYN);
+        let mut t = FlowTable::new();
+        t.observe_seq(&pkt("10.0.0.1", 5000, "10.0.0.2", 80, tcp::SYN), 0, 1);
+        // The stretch after it: B, A's answer, B, C, A; the hashes of its first 3 are kept.
+        let stretch = [&b, &a_back, &b, &c, &a_out];
+        let mut part = FlowTable::shard().traced(3);
+        for (i, p) in stretch.iter().enumerate() {
+            part.observe_seq(p, i as i64 + 1, i as u64 + 1);
+        }
+        let mut seam = t.seam(&mut part, 1);
+        assert_eq!((seam.continued(), seam.until), (1, 5));
+        let wanted = seam.wanted();
+        let let_through: Vec<u64> = (1..=5).filter(|&r| wanted.wanted(r)).collect();
+        assert_eq!(
+            let_through,
+            [2, 4, 5],
+            "A's packets, and those past the trace"
+        );
+        for r in let_through {
+            let i = usize::try_from(r - 1).expect("small");
+            t.replay(&mut seam, stretch[i], r as i64, r);
+        }
+        t.absorb(part, seam, false);
+        let flows = t.into_flows();
+        let a = flows.iter().find(|f| f.iport == 5000).expect("A");
+        assert_eq!((a.packets, a.first, a.last), ([2, 1], Some(0), Some(5)));
+        assert_eq!(flows.len(), 3, "A, B and C");
     }
 
     /// Found by fuzzing: conntrack's `packets=18446744073709551615` in both directions

@@ -2,6 +2,7 @@
 //! group, with the required flows that no observed flow used.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use portolan_model::ir::{Initiator, IpProto, Policy};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -255,9 +256,9 @@ pub fn audit_jobs(policy: &Policy, obs: Observed, opts: &Options, jobs: usize) -
 }
 
 /// [`audit_jobs`] for writing the flow records as they are made, without keeping them: the
-/// flows are judged in runs of `run` flows, taken in turn by `jobs` threads, each handing
-/// every record to `render` with the run's buffer; `write` takes the buffers in the flows'
-/// order. The report's `flows` is left empty; its counts are those of every flow, and
+/// flows are judged in runs of `run` flows, each taken by the next free one of `jobs` threads,
+/// which hands every record to `render` with the run's buffer; `write` takes the buffers in the
+/// flows' order. The report's `flows` is left empty; its counts are those of every flow, and
 /// the number of flows comes beside it. (100,000 records kept took 50 MB, and joining the
 /// threads' runs copied them once more.)
 pub fn audit_streamed<E>(
@@ -290,48 +291,65 @@ pub fn audit_streamed<E>(
         }
     } else {
         // One thread per job for the whole run (threads made per round started each with
-        // an empty heap, and were slower than one thread): thread `t` judges runs t, t + jobs,
-        // …, and hands each run's buffer over its channel; this thread writes them in order
-        // and hands the buffers back.
+        // an empty heap, and were slower than one thread). A thread takes a spare buffer, then
+        // the next run not taken, judges it into the buffer and hands both over; this thread
+        // writes the runs in order and hands the buffers back. Runs go to whichever thread is
+        // free (a thread the machine slows takes fewer), and with `jobs * 2` buffers the
+        // threads are at most that many runs ahead of the writing.
         let runs = obs.flows.len().div_ceil(run);
+        let next = AtomicUsize::new(0);
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        for _ in 0..jobs * 2 {
+            let _ = spare_tx.send(Vec::new());
+        }
+        let spare_rx = std::sync::Mutex::new(spare_rx);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
         let mut failed = None;
         std::thread::scope(|scope| {
-            let mut outs = Vec::new();
-            let mut backs = Vec::new();
             let mut threads = Vec::new();
-            for t in 0..jobs {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-                let (back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
-                let index = &index;
-                let judge = &judge;
-                let mine = obs.flows.chunks(run).skip(t).step_by(jobs);
+            for _ in 0..jobs {
+                let (index, judge, next, spare_rx) = (&index, &judge, &next, &spare_rx);
+                let done_tx = done_tx.clone();
+                let flows = &obs.flows;
                 threads.push(scope.spawn(move || {
                     let mut tally = Tally::new(index);
-                    for fs in mine {
-                        let mut buf = spare.try_recv().unwrap_or_default();
+                    // A spare buffer (the lock is held only while waiting for it); none
+                    // once the writer stopped.
+                    let spare = || spare_rx.lock().ok().and_then(|r| r.recv().ok());
+                    while let Some(mut buf) = spare() {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(fs) = flows.chunks(run).nth(i) else {
+                            break;
+                        };
                         judge(fs, &mut tally, &mut buf);
-                        if tx.send(buf).is_err() {
-                            // The writer stopped.
+                        if done_tx.send((i, buf)).is_err() {
                             break;
                         }
                     }
                     tally
                 }));
-                outs.push(rx);
-                backs.push(back);
             }
-            for i in 0..runs {
-                let Ok(buf) = outs[i % jobs].recv() else {
+            drop(done_tx);
+            // Runs judged ahead of the one to write next.
+            let mut ahead: Vec<Option<Vec<u8>>> = vec![None; runs];
+            let mut at = 0;
+            'write: while at < runs {
+                let Ok((i, buf)) = done_rx.recv() else {
                     break;
                 };
-                if let Err(e) = write(&buf) {
-                    failed = Some(e);
-                    break;
+                ahead[i] = Some(buf);
+                while let Some(buf) = ahead.get_mut(at).and_then(Option::take) {
+                    if let Err(e) = write(&buf) {
+                        failed = Some(e);
+                        break 'write;
+                    }
+                    let _ = spare_tx.send(buf);
+                    at += 1;
                 }
-                let _ = backs[i % jobs].send(buf);
             }
-            // A failed write: the threads stop at their next run.
-            drop(outs);
+            // Done, or a failed write: the threads stop at their next run.
+            drop(spare_tx);
+            drop(done_rx);
             for t in threads {
                 tally.merge(t.join().expect("a judging thread panicked"));
             }

@@ -28,7 +28,7 @@ use crate::capture::{Frame, InputProblem, Windows};
 use crate::collect::{self, FrameStats};
 use crate::decode::Packet;
 use crate::dns::Names;
-use crate::flows::{FlowTable, ObservedFlow};
+use crate::flows::{FlowTable, ObservedFlow, Wanted};
 use crate::time::Nanos;
 
 /// Bytes of file per stretch at the least: a smaller file is read by one thread.
@@ -177,6 +177,8 @@ pub fn read(
                 break;
             };
             used += 1;
+            // The stretch's DNS answers were taken in while it was joined.
+            let mut names_taken = false;
             let base = place(cap.index, records);
             let more = i + 1 < stretches.len();
             match &mut table {
@@ -188,37 +190,57 @@ pub fn read(
                     let mut seam = t.seam(&mut p.table, base);
                     continued += seam.continued();
                     if !more && !record {
-                        // The last stretch: its flows are turned into the report's on another
-                        // thread while this one reads its start again.
+                        // The last stretch: while this thread reads its start again and takes
+                        // its DNS answers in, another makes the report's flows from it, with
+                        // room first for the table's (made in place once the replay is done:
+                        // no flow is copied twice).
                         let keys = seam.keys().clone();
                         let part = &p.table;
                         let made = t.made();
-                        let room = part.len();
-                        let (mine, theirs) = std::thread::scope(|scope| {
-                            let apart = scope.spawn(move || part.flows_apart(&keys, base));
+                        let ahead = t.len();
+                        let mut part_names = std::mem::take(&mut p.names);
+                        let names = &mut names;
+                        names_taken = true;
+                        let (ok, all) = std::thread::scope(|scope| {
+                            let apart = scope.spawn(move || {
+                                let mut all = Vec::with_capacity(ahead + part.len());
+                                all.resize(ahead, blank());
+                                part.flows_apart(&keys, base, &mut all);
+                                all
+                            });
                             if seam.until > 0 {
-                                read_again(&cap.path, s, window, seam.until, |q, ts, rec| {
-                                    t.replay(&mut seam, q, ts, rec);
-                                });
+                                let wanted = seam.wanted();
+                                read_again(
+                                    &cap.path,
+                                    s,
+                                    window,
+                                    seam.until,
+                                    &wanted,
+                                    |q, ts, rec| {
+                                        t.replay(&mut seam, q, ts, rec);
+                                    },
+                                );
                             }
                             t.close_seam(&mut seam);
+                            part_names.shift(base);
+                            follow(names, part_names, record);
+                            let mut all = apart.join().expect("a converting thread panicked");
                             // No flow made since: every flow of the table comes before the
-                            // stretch's.
-                            let mine =
-                                (t.made() == made).then(|| std::mem::take(t).into_flows_and(room));
-                            let theirs = apart.join().expect("a converting thread panicked");
-                            (mine, theirs)
+                            // stretch's (the table is taken only then).
+                            let ok = t.made() == made
+                                && t.len() == ahead
+                                && std::mem::take(t).into_flows_over(&mut all[..ahead]);
+                            (ok, all)
                         });
-                        match mine {
-                            Some(mut mine) => {
-                                mine.extend(theirs);
-                                direct = Some(mine);
-                            }
-                            None => t.take_part(std::mem::take(&mut p.table), &seam, false),
+                        if ok {
+                            direct = Some(all);
+                        } else {
+                            t.take_part(std::mem::take(&mut p.table), &seam, false);
                         }
                     } else {
                         if seam.until > 0 {
-                            read_again(&cap.path, s, window, seam.until, |q, ts, rec| {
+                            let wanted = seam.wanted();
+                            read_again(&cap.path, s, window, seam.until, &wanted, |q, ts, rec| {
                                 t.replay(&mut seam, q, ts, rec);
                             });
                         }
@@ -226,8 +248,10 @@ pub fn read(
                     }
                 }
             }
-            p.names.shift(base);
-            follow(&mut names, p.names, record);
+            if !names_taken {
+                p.names.shift(base);
+                follow(&mut names, p.names, record);
+            }
             frames.add(&p.frames);
             records += p.records;
             problem = p.problem;
@@ -284,6 +308,12 @@ pub fn read(
         unused: stretches.len() - used,
         continued,
     }
+}
+
+/// A flow to be written over.
+fn blank() -> ObservedFlow {
+    let nowhere = (std::net::Ipv4Addr::UNSPECIFIED.into(), 0);
+    ObservedFlow::new(0, nowhere, nowhere)
 }
 
 /// Keeps a part's DNS answers: as a recording, or taken into the one table.
@@ -345,7 +375,7 @@ fn read_stretch(
     let mut table = if first {
         FlowTable::new()
     } else {
-        FlowTable::shard()
+        FlowTable::shard().traced(crate::flows::TRACE)
     };
     let mut names = if keep_names {
         Names::new()
@@ -396,12 +426,13 @@ fn read_stretch(
 }
 
 /// Reads a stretch again from its start to its packet number `until`, handing each packet
-/// with its number (from 1) to `each`.
+/// `wanted` lets through with its number (from 1) to `each`; the others are not decoded.
 fn read_again<F: FnMut(&Packet<'_>, Nanos, u64)>(
     path: &std::path::Path,
     s: &Stretch,
     window: usize,
     until: u64,
+    wanted: &Wanted,
     mut each: F,
 ) {
     let Some(mut w) = Windows::open_with(path, window).and_then(|w| w.range(s.start, s.end)) else {
@@ -412,7 +443,7 @@ fn read_again<F: FnMut(&Packet<'_>, Nanos, u64)>(
     let mut rec = 0u64;
     let mut one = |f: &Frame<'_>| {
         rec += 1;
-        if rec <= until {
+        if rec <= until && wanted.wanted(rec) {
             if let Some(p) = frames.decode(f, &mut none) {
                 each(&p, f.ts, rec);
             }

@@ -389,11 +389,13 @@ fn long_lived() -> Traffic {
 /// one before it (`split`). Cut at every place 2 to 16 even stretches put the cuts, the busy
 /// capture's flows of every kind (TCP open across a cut, a 5-tuple reused after it, ESP SAs
 /// whose pair began before it, ICMP errors quoting a flow of the stretch before, DNS answers
-/// whose TTL spans it) give the report of one thread; so do the capture cut short in its last
-/// record, one with a corrupt record in its middle (read on from it on one thread, the
-/// problem told as one thread tells it), two captures whose flows continue from one into the
-/// other, and a capture whose packets carry chains of fake record headers, which make the
-/// guessed record starts wrong (the stretches after a wrong one are read on one thread).
+/// whose TTL spans it) give the report of one thread; so do a capture with frames that are
+/// not IP among its packets (numbered, never seen by a table: a stretch's trace has gaps), the
+/// capture cut short in its last record, one with a corrupt record in its middle (read on from
+/// it on one thread, the problem told as one thread tells it), two captures whose flows
+/// continue from one into the other, and a capture whose packets carry chains of fake record
+/// headers, which make the guessed record starts wrong (the stretches after a wrong one are
+/// read on one thread).
 #[test]
 fn stretches_of_time_give_the_report_of_one() {
     let dir = tempfile::tempdir().expect("temporary folder");
@@ -447,7 +449,25 @@ fn stretches_of_time_give_the_report_of_one() {
             ("203.0.113.10", 443),
         );
     }
+    // Frames that are not IP (20 zero bytes: Ethernet of type 0) among flows that outlive the
+    // cuts: packets a stretch's table never sees, numbered all the same.
+    let mut not_ip = write::PcapWriter::new(Vec::new(), decode::linktype::ETHERNET, 65535, false)
+        .expect("in memory");
+    for (k, (ts, ip)) in long_lived().sorted().into_iter().enumerate() {
+        if k % 3 == 1 {
+            not_ip.packet(ts, &[0u8; 20], None).expect("in memory");
+        }
+        not_ip
+            .packet(ts, &write::frame(decode::linktype::ETHERNET, &ip), None)
+            .expect("in memory");
+    }
+    let not_ip = not_ip.into_inner();
     let cases: Vec<(&str, Vec<PathBuf>, bool)> = vec![
+        (
+            "frames that are not IP",
+            vec![put(dir.path(), "not-ip.pcap", &not_ip)],
+            true,
+        ),
         (
             "connections only",
             vec![put(

@@ -240,7 +240,7 @@ fn period_lines(r: &Report) -> std::io::Result<()> {
 }
 
 /// Flows rendered per round on each thread of `json_lines`.
-const JSON_RUN: usize = 4096;
+const JSON_RUN: usize = 1024;
 
 fn json_lines(
     policy: &portolan_model::ir::Policy,
