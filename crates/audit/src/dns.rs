@@ -44,19 +44,21 @@ pub struct Names {
     pub chains_cut: u64,
     /// A recording table (one shard's, or one input's read apart): every [`Names::add`] is
     /// kept in order, numbered with `place`, to be replayed into one table in input order
-    /// ([`Names::replay`]), since merging windows depends on the order names arrive in.
+    /// ([`Names::replay`]), since merging windows depends on the order names arrive in. Its
+    /// names are kept once, in `names` (a name per add, each its own allocation, took a
+    /// stretch of a capture 8 MB more memory than a table, and a fault per page of it).
     log: Option<Vec<Added>>,
     /// The place in the inputs of what is being read, for the log.
     pub place: u64,
 }
 
-/// One recorded [`Names::add`].
+/// One recorded [`Names::add`]; `name` indexes the recording's `names`.
 #[derive(Clone, Debug)]
 pub struct Added {
     place: u64,
-    addr: IpAddr,
-    name: Box<str>,
     at: Nanos,
+    addr: IpAddr,
+    name: u32,
     ttl: u32,
 }
 
@@ -82,16 +84,22 @@ impl Names {
     /// sort: adds of one place keep the order they were made in), and their counters summed.
     pub fn replay(parts: Vec<Names>) -> Names {
         let mut out = Names::new();
-        let mut all: Vec<Added> = Vec::new();
-        for p in parts {
+        // Each add with the recording whose names it indexes.
+        let mut all: Vec<(Added, u32)> = Vec::new();
+        let mut lists = Vec::new();
+        for (i, p) in parts.into_iter().enumerate() {
             out.responses += p.responses;
             out.unparsed += p.unparsed;
             out.chains_cut += p.chains_cut;
-            all.extend(p.log.unwrap_or_default());
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            all.extend(p.log.unwrap_or_default().into_iter().map(|a| (a, i)));
+            lists.push(p.names);
         }
-        all.sort_by_key(|a| a.place);
-        for a in all {
-            out.put(a.addr, &a.name, a.at, a.ttl);
+        all.sort_by_key(|(a, _)| a.place);
+        for (a, i) in all {
+            if let Some(name) = lists.get(i as usize).and_then(|l| l.get(a.name as usize)) {
+                out.put(a.addr, name, a.at, a.ttl);
+            }
         }
         out
     }
@@ -109,7 +117,9 @@ impl Names {
         self.unparsed += rec.unparsed;
         self.chains_cut += rec.chains_cut;
         for a in rec.log.unwrap_or_default() {
-            self.put(a.addr, &a.name, a.at, a.ttl);
+            if let Some(name) = rec.names.get(a.name as usize) {
+                self.put(a.addr, name, a.at, a.ttl);
+            }
         }
     }
 
@@ -141,17 +151,17 @@ impl Names {
 
     /// [`Names::add`] of a name already normalized and not empty (one a recording kept).
     fn put(&mut self, addr: IpAddr, name: &str, at: Nanos, ttl: u32) {
+        let id = self.intern(name);
         if let Some(log) = &mut self.log {
             log.push(Added {
                 place: self.place,
-                addr,
-                name: name.into(),
                 at,
+                addr,
+                name: id,
                 ttl,
             });
             return;
         }
-        let id = self.intern(name);
         let until = at.saturating_add(i64::from(ttl).saturating_mul(NANOS));
         let ws = self.windows.entry(addr).or_default();
         if let Some(w) = ws

@@ -319,14 +319,14 @@ pub struct FlowTable {
     /// instead of flows of their own (see the module doc).
     pub orphans: Option<Vec<Orphan>>,
     /// A stretch's table ([`FlowTable::traced`]): for each of its first `trace_limit` packets
-    /// (by number, from 1), 32 bits of the hash of the key [`FlowTable::replay`] would look
+    /// (by number, from 1), 16 bits of the hash of the key [`FlowTable::replay`] would look
     /// up, so that reading the stretch again decodes only the packets that may continue a
     /// flow of the table before it ([`Seam::wanted`]).
-    trace: Option<Vec<u32>>,
+    trace: Option<Vec<u16>>,
     trace_limit: u64,
 }
 
-/// Packets of a stretch whose keys' hashes are kept (4 bytes each: 16 MiB); past them, reading
+/// Packets of a stretch whose keys' hashes are kept (2 bytes each: 8 MiB); past them, reading
 /// a stretch again decodes every packet (a stretch's flows that continue the one before
 /// usually end within its first few thousand packets).
 pub const TRACE: u64 = 1 << 22;
@@ -494,24 +494,27 @@ impl FlowTable {
     }
 
     /// A table that keeps the hash of its first `limit` packets' keys (numbered from 1;
-    /// [`TRACE`] for a stretch), for [`FlowTable::seam`].
-    pub fn traced(mut self, limit: u64) -> FlowTable {
-        self.trace = Some(Vec::new());
+    /// [`TRACE`] for a stretch), for [`FlowTable::seam`], with room for `expect` of them made
+    /// at once (room not written to costs no memory; growing by doubling wrote every page
+    /// twice).
+    pub fn traced(mut self, limit: u64, expect: u64) -> FlowTable {
+        let room = usize::try_from(limit.min(expect)).unwrap_or(0);
+        self.trace = Some(Vec::with_capacity(room));
         self.trace_limit = limit;
         self
     }
 
-    /// Keeps 32 bits of `hash`, the hash of the key packet `seq` is looked up by (once per
+    /// Keeps 16 bits of `hash`, the hash of the key packet `seq` is looked up by (once per
     /// packet: a second call for the same packet does nothing).
     #[inline]
     fn trace_hash(&mut self, seq: u64, hash: u64) {
         if let Some(t) = &mut self.trace {
             if t.len() as u64 + 1 == seq && seq <= self.trace_limit {
-                t.push(hash as u32);
+                t.push(hash as u16);
             } else if seq > t.len() as u64 && seq <= self.trace_limit {
                 // Packets that were not decoded (or not given) before this one.
                 t.resize(seq as usize - 1, 0);
-                t.push(hash as u32);
+                t.push(hash as u16);
             }
         }
     }
@@ -758,9 +761,9 @@ impl FlowTable {
 /// flows whose key the earlier table has (or whose ESP pair it has), are counted again on the
 /// earlier table, packet by packet, from the part's beginning to its last packet of them
 /// ([`Seam::until`]): the caller reads that much of the part again and hands every packet to
-/// [`FlowTable::replay`] (of a traced part, every packet [`Seam::wanted`] lets through). The part's ICMP errors that quoted none of its flows are counted
-/// in their place in that order: on the earlier table's flow they quote, or as flows of
-/// their own.
+/// [`FlowTable::replay`] (of a traced part, every packet [`Seam::wanted`] lets through). The
+/// part's ICMP errors that quoted none of its flows are counted in their place in that order:
+/// on the earlier table's flow they quote, or as flows of their own.
 pub struct Seam {
     /// Keys of the part's flows that continue flows of the earlier table.
     keys: Continued,
@@ -770,7 +773,7 @@ pub struct Seam {
     orphans: Vec<Orphan>,
     next: usize,
     /// The part's trace, until [`Seam::wanted`] takes it.
-    trace: Option<Vec<u32>>,
+    trace: Option<Vec<u16>>,
     /// Added to the part's numbers to place them among the earlier table's.
     base: u64,
 }
@@ -778,16 +781,16 @@ pub struct Seam {
 /// Which of a traced part's packets reading it again must decode ([`Seam::wanted`]).
 pub struct Wanted {
     /// The part's trace (see `FlowTable::trace`).
-    trace: Vec<u32>,
+    trace: Vec<u16>,
     /// Whether the trace was kept (else every packet is wanted).
     traced: bool,
     /// One bit per value of the low [`WANTED_BITS`] bits of the continued keys' hashes.
     bits: Vec<u64>,
 }
 
-/// Bits of a key's hash that index [`Wanted::bits`] (2^18 bits: 32 KiB, in cache; 2,000
-/// continued flows let through about 1 % of the others' packets).
-const WANTED_BITS: u32 = 18;
+/// Bits of a key's hash that index [`Wanted::bits`]: all the trace keeps (2^16 bits: 8 KiB,
+/// in cache; 2,000 continued flows let through about 3 % of the others' packets).
+const WANTED_BITS: u32 = 16;
 
 impl Wanted {
     /// Whether packet `rec` (from 1) of the part may continue a flow of the earlier table:
@@ -802,7 +805,7 @@ impl Wanted {
             .and_then(|r| self.trace.get(r.checked_sub(1)?))
         {
             Some(&h) => {
-                let i = (h & ((1 << WANTED_BITS) - 1)) as usize;
+                let i = usize::from(h);
                 self.bits[i / 64] >> (i % 64) & 1 == 1
             }
             None => true,
@@ -843,7 +846,7 @@ impl Seam {
         let trace = self.trace.take().unwrap_or_default();
         let mut bits = vec![0u64; (1 << WANTED_BITS) / 64];
         for k in self.keys.0.iter() {
-            let i = (k.hash() as u32 & ((1 << WANTED_BITS) - 1)) as usize;
+            let i = usize::from(k.hash() as u16);
             bits[i / 64] |= 1 << (i % 64);
         }
         Wanted {
@@ -1206,7 +1209,7 @@ mod tests {
         t.observe_seq(&pkt("10.0.0.1", 5000, "10.0.0.2", 80, tcp::SYN), 0, 1);
         // The stretch after it: B, A's answer, B, C, A; the hashes of its first 3 are kept.
         let stretch = [&b, &a_back, &b, &c, &a_out];
-        let mut part = FlowTable::shard().traced(3);
+        let mut part = FlowTable::shard().traced(3, 2);
         for (i, p) in stretch.iter().enumerate() {
             part.observe_seq(p, i as i64 + 1, i as u64 + 1);
         }

@@ -375,7 +375,11 @@ fn read_stretch(
     let mut table = if first {
         FlowTable::new()
     } else {
-        FlowTable::shard().traced(crate::flows::TRACE)
+        // A packet's record takes 16 bytes and more: room for what the stretch can hold.
+        FlowTable::shard().traced(
+            crate::flows::TRACE,
+            s.end.map_or(crate::flows::TRACE, |e| (e - s.start) / 16),
+        )
     };
     let mut names = if keep_names {
         Names::new()
