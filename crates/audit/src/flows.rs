@@ -724,7 +724,8 @@ impl FlowTable {
     }
 
     /// [`FlowTable::into_flows`] written over `out`, which has one place per flow
-    /// ([`FlowTable::len`]; false, with `out` untouched, when it has not).
+    /// ([`FlowTable::len`]). False, with nothing written, when it has not: the table is gone
+    /// either way, so a caller that needs it checks the length first.
     pub fn into_flows_over(self, out: &mut [ObservedFlow]) -> bool {
         if out.len() != self.len() {
             return false;
@@ -899,8 +900,9 @@ impl FlowTable {
     }
 
     /// One packet of the part read again (its number in the part, `rec`, from 1; every packet
-    /// up to [`Seam::until`], or every one [`Seam::wanted`] lets through, in order): counted here when it continues a flow of this table
-    /// (or is an ICMP error quoting one, or one the part set aside).
+    /// up to [`Seam::until`], or every one [`Seam::wanted`] lets through, in order): counted
+    /// here when it continues a flow of this table (or is an ICMP error quoting one, or one the
+    /// part set aside).
     pub fn replay(&mut self, seam: &mut Seam, p: &Packet<'_>, ts: Nanos, rec: u64) {
         let mut own = false;
         while let Some(o) = seam.orphans.get(seam.next) {
