@@ -285,6 +285,15 @@ pub struct Windows {
     end: Option<u64>,
 }
 
+/// What a look at part of a file found ([`Windows::record_near`]).
+enum Near {
+    At(u64),
+    /// No record start within the bytes looked at.
+    Nowhere,
+    /// A chain ran past the bytes looked at: more must be read.
+    Open,
+}
+
 /// One window of records.
 pub struct Window<'a> {
     data: &'a [u8],
@@ -423,9 +432,38 @@ impl Windows {
     /// reading the part before it tells whether a record really begins there (it ends
     /// there exactly), and `split` reads on from there when not.
     pub fn record_near(&self, guess: u64, scan: usize, chain: usize, near: u32) -> Option<u64> {
-        use std::os::unix::fs::FileExt as _;
         let len = self.file_len()?;
         let want = scan + (256 << 10);
+        // Most records are short: a first look at 64 KiB decides, unless a chain it finds
+        // runs past it (the whole read then decides, as it alone would).
+        let first = 64 << 10;
+        if first < want {
+            match self.chain_near(guess, len, first, scan, chain, near, false)? {
+                Near::At(at) => return Some(at),
+                Near::Nowhere if first >= scan => return None,
+                _ => {}
+            }
+        }
+        match self.chain_near(guess, len, want, scan, chain, near, true)? {
+            Near::At(at) => Some(at),
+            _ => None,
+        }
+    }
+
+    /// [`Windows::record_near`] on `want` bytes from `guess`; with `whole`, a chain that
+    /// runs past them counts after 4 headers, without, it leaves the answer open.
+    #[allow(clippy::too_many_arguments)]
+    fn chain_near(
+        &self,
+        guess: u64,
+        len: u64,
+        want: usize,
+        scan: usize,
+        chain: usize,
+        near: u32,
+        whole: bool,
+    ) -> Option<Near> {
+        use std::os::unix::fs::FileExt as _;
         let mut buf = vec![0u8; want.min(usize::try_from(len.saturating_sub(guess)).ok()?)];
         let mut got = 0;
         while got < buf.len() {
@@ -437,6 +475,8 @@ impl Windows {
             }
         }
         let buf = &buf[..got];
+        // Read to the file's end: nothing lies past the buffer.
+        let whole = whole || guess + got as u64 >= len;
         let word = |at: usize| -> Option<u32> {
             let b: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
             Some(if self.big {
@@ -455,17 +495,33 @@ impl Windows {
                 && guess + (at + 16) as u64 + u64::from(cap) <= len;
             ok.then_some(at + 16 + cap as usize)
         };
-        (0..scan.min(buf.len())).find_map(|start| {
+        for start in 0..scan.min(buf.len()) {
             let mut at = start;
-            for k in 0..chain {
-                // A chain that reaches the file's end is whole.
-                if guess + at as u64 == len || (k >= 4 && at + 16 > buf.len()) {
-                    return Some(guess + start as u64);
+            let mut k = 0;
+            let found = loop {
+                if k == chain || guess + at as u64 == len {
+                    break true;
                 }
-                at = plausible(at)?;
+                // A chain that reaches the file's end is whole.
+                if at + 16 > buf.len() {
+                    if !whole {
+                        return Some(Near::Open);
+                    }
+                    if k >= 4 {
+                        break true;
+                    }
+                }
+                match plausible(at) {
+                    Some(next) => at = next,
+                    None => break false,
+                }
+                k += 1;
+            };
+            if found {
+                return Some(Near::At(guess + start as u64));
             }
-            Some(guess + start as u64)
-        })
+        }
+        Some(Near::Nowhere)
     }
 
     /// The seconds of the first record's time, if the file has a record.

@@ -176,3 +176,51 @@ fn audit_on_several_threads_prints_what_one_prints() {
     let bad = flows.iter().filter(|f| f["status"] == "violation").count();
     assert_eq!(bad, 300 + 38);
 }
+
+/// With several jobs the inputs are read while the site loads; what the user is told stays
+/// what one job tells, in the same order: a site that does not load is the error (exit 2, the
+/// site's diagnostic, nothing of the inputs), even when an input cannot be opened either; an
+/// input that cannot be opened beside a good site is named. Standard error is compared with
+/// `--jobs 1`'s, which reads the inputs only after the site.
+#[test]
+fn several_jobs_tell_a_bad_site_first_as_one_does() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    put(dir.path(), "jobs-device.yaml", PROFILE.as_bytes());
+    let good = put(dir.path(), "site.yaml", SITE.as_bytes());
+    // A device group naming a profile that is not there.
+    let bad = put(
+        dir.path(),
+        "bad.yaml",
+        SITE.replace("jobs-device.yaml", "missing-device.yaml")
+            .as_bytes(),
+    );
+    let capture = put(dir.path(), "all.pcap", &pcap(&capture()));
+    let missing = dir.path().join("missing.pcap");
+    let run = |site: &Path, input: &Path, jobs: &str| {
+        let out = cargo_bin_cmd!("portolan")
+            .arg("audit")
+            .arg(site)
+            .arg(input)
+            .args(["--jobs", jobs])
+            .output()
+            .expect("portolan runs");
+        (
+            out.status.code().expect("exited"),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for input in [&capture, &missing] {
+        let one = run(&bad, input, "1");
+        let two = run(&bad, input, "2");
+        assert_eq!(one.0, 2, "a site that does not load: {one:?}");
+        assert!(one.2.contains("missing-device.yaml"), "{one:?}");
+        assert!(!one.2.contains("missing.pcap"), "{one:?}");
+        assert_eq!(two, one, "--jobs 2 against --jobs 1, input {input:?}");
+    }
+    let one = run(&good, &missing, "1");
+    let two = run(&good, &missing, "2");
+    assert_eq!(one.0, 2, "an input that cannot be opened: {one:?}");
+    assert!(one.2.contains("missing.pcap"), "{one:?}");
+    assert_eq!(two, one, "--jobs 2 against --jobs 1, a missing input");
+}

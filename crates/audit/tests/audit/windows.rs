@@ -149,3 +149,54 @@ fn windows_read_what_the_stream_reader_reads() {
     }
     assert!(checked > 1_000);
 }
+
+/// A guessed record start (`Windows::record_near`, where `split` cuts a file) is the first
+/// record that begins at or after the guess, within the bytes scanned: here on a file of short
+/// records, then records of 20,000 bytes (sixteen headers in a row span 320,000 bytes, past
+/// the 64 KiB a first look reads, so that look cannot decide), then short ones again, at every
+/// guess 997 bytes apart. The expected offsets are the file's own record starts, counted while
+/// laying it out. The payloads are zeros and the stamps whole seconds, so that no offset inside
+/// a record reads as a plausible header.
+#[test]
+fn a_guessed_start_is_the_first_record_after_the_guess() {
+    let mut recs = Vec::new();
+    for i in 0..600u32 {
+        let len = match i {
+            200..240 => 20_000,
+            400 => 100_000,
+            _ => 60 + (i as usize * 13) % 120,
+        };
+        recs.push((1_700_000_000 + i, 0, vec![0u8; len], len as u32));
+    }
+    let bytes = file(false, false, 65_535, &recs);
+    let mut starts = Vec::new();
+    let mut at = 24u64;
+    for (_, _, data, _) in &recs {
+        starts.push(at);
+        at += 16 + data.len() as u64;
+    }
+    assert_eq!(at, bytes.len() as u64, "the layout counted");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("near.pcap");
+    std::fs::write(&path, &bytes).expect("written");
+    let w = Windows::open(&path).expect("a plain legacy pcap file");
+    let near = w.first_seconds().expect("a first record");
+    let scan = 1 << 20;
+    let mut checked = (0, 0);
+    for guess in (24..bytes.len() as u64).step_by(997) {
+        let expected = starts.iter().copied().find(|&s| s >= guess);
+        let got = w.record_near(guess, scan, 16, near);
+        assert_eq!(got, expected, "guess at byte {guess}");
+        if expected.is_some_and(|s| (starts[200]..starts[240]).contains(&s)) {
+            checked.0 += 1;
+        } else {
+            checked.1 += 1;
+        }
+    }
+    // Guesses fell among the long records and among the short ones.
+    assert!(checked.0 > 100 && checked.1 > 10, "{checked:?}");
+    // A scan shorter than the distance to the next record finds none.
+    let inside = starts[220] + 100;
+    assert_eq!(w.record_near(inside, 1000, 16, near), None);
+    assert_eq!(w.record_near(inside, 20_000, 16, near), Some(starts[221]));
+}

@@ -8,6 +8,8 @@
 use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use comfy_table::Table;
 use portolan_audit::{
@@ -45,23 +47,40 @@ pub fn collect(inputs: &[PathBuf]) -> Option<Collector> {
     Some(c)
 }
 
-/// Reads every input on `jobs` threads (`portolan_audit::parallel`); `None` when one could
-/// not be opened. Problems are told per input, in the order given, once all are read.
-fn collect_parallel(inputs: &[PathBuf], jobs: usize) -> Option<Observed> {
+/// Starts reading every input on `jobs` threads (`portolan_audit::parallel`) on a thread of
+/// its own, so that the site loads meanwhile; [`read_parallel`] takes the result. Progress is
+/// told (on a terminal) once `shown` is set: not among the site's diagnostics.
+fn start_parallel(inputs: &[PathBuf], jobs: usize, shown: Arc<AtomicBool>) -> Reading {
     let tty = std::io::stderr().is_terminal();
     let progress: Option<Box<dyn FnMut(u64) + Send>> = if tty {
-        Some(Box::new(|n| eprint!("\rread {n} packets")))
+        Some(Box::new(move |n| {
+            if shown.load(Ordering::Relaxed) {
+                eprint!("\rread {n} packets");
+            }
+        }))
     } else {
         None
     };
-    let obs = match portolan_audit::parallel::read_all(inputs, jobs, progress) {
-        Ok(o) => o,
-        Err(e) => {
+    let inputs = inputs.to_vec();
+    // Not scoped: when the site turns out not to load, the command ends without waiting.
+    std::thread::spawn(move || portolan_audit::parallel::read_all(&inputs, jobs, progress))
+}
+
+/// The reading [`start_parallel`] started.
+type Reading = std::thread::JoinHandle<Result<Observed, portolan_audit::AuditError>>;
+
+/// The inputs [`start_parallel`] read; `None` when one could not be opened. Problems are
+/// told per input, in the order given, once all are read.
+fn read_parallel(reading: Reading) -> Option<Observed> {
+    let obs = match reading.join() {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => {
             unreadable(&e.to_string(), None);
             return None;
         }
+        Err(panic) => std::panic::resume_unwind(panic),
     };
-    if tty && obs.frames.frames >= 1 << 20 {
+    if std::io::stderr().is_terminal() && obs.frames.frames >= 1 << 20 {
         eprintln!("\rread {} packets", obs.frames.frames);
     }
     for s in &obs.inputs {
@@ -113,9 +132,18 @@ fn problem(path: &str, p: &portolan_audit::InputProblem, records: u64) {
 
 pub fn run(g: &CatalogArgs, a: &AuditArgs) -> anyhow::Result<Outcome> {
     let json = a.out.json();
+    let jobs = a
+        .jobs
+        .map_or_else(portolan_audit::parallel::available, usize::from);
+    // Files and standard input audited once: with several jobs, they are read while the
+    // site loads (reading needs no policy; the site's diagnostics still come first).
+    let once = a.from.is_none() && a.listen.is_none() && a.kafka_options.is_empty();
+    let shown = Arc::new(AtomicBool::new(false));
+    let reading = (once && jobs > 1).then(|| start_parallel(&a.inputs, jobs, shown.clone()));
     let Some(policy) = super::load_site(g, &a.site, json)? else {
         return Ok(Outcome::BadInput);
     };
+    shown.store(true, Ordering::Relaxed);
     if !a.kafka_options.is_empty() && a.from.is_none() && a.to.is_none() {
         return crate::contract::fail("usage", "--kafka-option needs --from or --to");
     }
@@ -128,16 +156,14 @@ pub fn run(g: &CatalogArgs, a: &AuditArgs) -> anyhow::Result<Outcome> {
     if let Some(l) = &a.listen {
         return live(&policy, a, l);
     }
-    let jobs = a
-        .jobs
-        .map_or_else(portolan_audit::parallel::available, usize::from);
     let obs = if jobs == 1 {
         let Some(c) = collect(&a.inputs) else {
             return Ok(Outcome::BadInput);
         };
         c.finish()
     } else {
-        let Some(obs) = collect_parallel(&a.inputs, jobs) else {
+        let r = reading.unwrap_or_else(|| start_parallel(&a.inputs, jobs, shown));
+        let Some(obs) = read_parallel(r) else {
             return Ok(Outcome::BadInput);
         };
         obs
