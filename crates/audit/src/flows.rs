@@ -177,6 +177,13 @@ fn finalize(mut z: u64) -> u64 {
 const ST_FIN_I: u8 = 1;
 const ST_FIN_R: u8 = 2;
 const ST_RST: u8 = 4;
+/// A SYN without ACK was counted on the flow (it may have reopened or turned it: a part's
+/// flow that saw one is continued by reading it again, not by adding its counts).
+const ST_SYN: u8 = 8;
+/// A SYN-ACK was counted on the flow from the key's side `a`, from its side `b` (sides of
+/// the key, not of the flow: the flow's initiator may turn).
+const ST_SYNACK_A: u8 = 16;
+const ST_SYNACK_B: u8 = 32;
 
 /// A live flow: what a packet reads and writes, 128 bytes aligned to 128, so that a packet
 /// touches one pair of adjacent cache lines (which the hardware fetches together). The
@@ -271,6 +278,54 @@ fn addr(n: u128, v6: bool) -> IpAddr {
 }
 
 impl Entry {
+    /// Continues this flow with `later`, the same key's flow in a part read apart (numbered
+    /// after `base`), by adding its counts, when counting its packets here would do just that:
+    /// none of them was a SYN without ACK (which may reopen or turn a flow). Every other field
+    /// a packet touches adds up in any order: packets and bytes per side (the part's sides
+    /// matched to this flow's), the first and last times, the FIN and RST flags, a SYN-ACK
+    /// from this flow's responder (kept by the key's side: the part's flow may have taken the
+    /// other side for the initiator), ICMP errors related, the last packet's number. `false`:
+    /// nothing changed.
+    fn adds_up(&mut self, later: &Entry, base: u64) -> bool {
+        if later.state & ST_SYN != 0 {
+            return false;
+        }
+        // The part's sides as this flow's: the same, or turned.
+        let same = later.init_is_a == self.init_is_a;
+        for d in 0..2 {
+            let from = if same { d } else { 1 - d };
+            self.packets[d] = self.packets[d].saturating_add(later.packets[from]);
+            self.bytes[d] = self.bytes[d].saturating_add(later.bytes[from]);
+        }
+        let l = later;
+        let state = if same {
+            l.state
+        } else {
+            (l.state & (ST_RST | ST_SYNACK_A | ST_SYNACK_B))
+                | ((l.state & ST_FIN_I) << 1)
+                | ((l.state & ST_FIN_R) >> 1)
+        };
+        self.first = self.first.min(l.first);
+        self.last = self.last.max(l.last);
+        self.state |= state;
+        let from_responder = if self.init_is_a {
+            ST_SYNACK_B
+        } else {
+            ST_SYNACK_A
+        };
+        if later.state & from_responder != 0 {
+            self.answered = true;
+        }
+        self.related = self.related.saturating_add(l.related);
+        let last = if l.last_rec == u32::MAX {
+            u32::MAX
+        } else {
+            rec(base + u64::from(l.last_rec))
+        };
+        self.last_rec = self.last_rec.max(last);
+        true
+    }
+
     /// The flow this entry counted.
     fn flow(&self) -> ObservedFlow {
         let k = &self.key;
@@ -768,6 +823,8 @@ impl FlowTable {
 pub struct Seam {
     /// Keys of the part's flows that continue flows of the earlier table.
     keys: Continued,
+    /// Those of them continued by reading the part again (the others' counts were added).
+    replay: Continued,
     /// The part's packets up to this number must be read again (0: none).
     pub until: u64,
     /// The part's ICMP errors that quoted none of its flows, in order.
@@ -829,6 +886,11 @@ impl Seam {
         self.keys.has(k)
     }
 
+    /// How many of the continued flows are continued by reading the part again.
+    pub fn replayed(&self) -> usize {
+        self.replay.0.len()
+    }
+
     /// How many of the part's flows continue flows of the earlier table.
     pub fn continued(&self) -> usize {
         self.keys.0.len()
@@ -846,7 +908,7 @@ impl Seam {
         let traced = self.trace.is_some();
         let trace = self.trace.take().unwrap_or_default();
         let mut bits = vec![0u64; (1 << WANTED_BITS) / 64];
-        for k in self.keys.0.iter() {
+        for k in self.replay.0.iter() {
             let i = usize::from(k.hash() as u16);
             bits[i / 64] |= 1 << (i % 64);
         }
@@ -870,27 +932,47 @@ impl FlowTable {
     }
 
     /// What continuing `part` (its packets numbered from 1; `base` places them after this
-    /// table's) needs; `part`'s set-aside ICMP errors move into the seam.
-    pub fn seam(&self, part: &mut FlowTable, base: u64) -> Seam {
+    /// table's) needs; `part`'s set-aside ICMP errors move into the seam. A flow of the part
+    /// that continues one of this table's is continued here at once, by adding its counts,
+    /// when that is what counting its packets here would do (`Entry::adds_up`); the
+    /// others are continued by reading the part again ([`Seam::until`]).
+    pub fn seam(&mut self, part: &mut FlowTable, base: u64) -> Seam {
         let mut keys = hashbrown::HashTable::new();
+        let mut replay = hashbrown::HashTable::new();
         let mut until = 0u64;
         for e in part.entries.iter().flatten() {
             let k = &e.key;
-            let known = self.find(k).is_some()
+            let here = self.find(k);
+            let known = here.is_some()
                 || (k.proto == proto::ESP && self.esp_pairs.contains_key(&esp_pair(k)));
-            if known {
-                if keys.find(k.hash(), |x| x == k).is_none() {
-                    keys.insert_unique(k.hash(), *k, Key::hash);
-                }
-                until = until.max(if e.last_rec == u32::MAX {
-                    u64::MAX
-                } else {
-                    u64::from(e.last_rec)
-                });
+            if !known {
+                continue;
             }
+            if keys.find(k.hash(), |x| x == k).is_none() {
+                keys.insert_unique(k.hash(), *k, Key::hash);
+            }
+            // (A part's flow that reused its 5-tuple was opened by a SYN: never added.)
+            let added = here.is_some_and(|i| {
+                self.entries
+                    .get_mut(i as usize)
+                    .and_then(Option::as_mut)
+                    .is_some_and(|mine| mine.adds_up(e, base))
+            });
+            if added {
+                continue;
+            }
+            if replay.find(k.hash(), |x| x == k).is_none() {
+                replay.insert_unique(k.hash(), *k, Key::hash);
+            }
+            until = until.max(if e.last_rec == u32::MAX {
+                u64::MAX
+            } else {
+                u64::from(e.last_rec)
+            });
         }
         Seam {
             keys: Continued(keys),
+            replay: Continued(replay),
             until,
             orphans: part.orphans.take().unwrap_or_default(),
             next: 0,
@@ -924,7 +1006,7 @@ impl FlowTable {
             },
             _ => key_of(p, id_of(p)).0,
         };
-        if seam.has(&key) {
+        if seam.replay.has(&key) {
             self.observe_seq(p, ts, seam.base + rec);
         }
     }
@@ -1060,6 +1142,13 @@ fn count(e: &mut Entry, p: &Packet<'_>, ts: Nanos, seq: u64, src_is_a: bool) {
         if p.flags & tcp::RST != 0 {
             e.state |= ST_RST;
         }
+        match p.flags & (tcp::SYN | tcp::ACK) {
+            tcp::SYN => e.state |= ST_SYN,
+            f if f == tcp::SYN | tcp::ACK => {
+                e.state |= if src_is_a { ST_SYNACK_A } else { ST_SYNACK_B };
+            }
+            _ => {}
+        }
         if p.flags & tcp::FIN != 0 {
             e.state |= if dir == 0 { ST_FIN_I } else { ST_FIN_R };
         }
@@ -1146,7 +1235,9 @@ fn flip(e: &mut Entry) {
     e.packets.swap(0, 1);
     e.bytes.swap(0, 1);
     e.init_is_a = !e.init_is_a;
-    e.state = (e.state & ST_RST) | ((e.state & ST_FIN_I) << 1) | ((e.state & ST_FIN_R) >> 1);
+    e.state = (e.state & (ST_RST | ST_SYN | ST_SYNACK_A | ST_SYNACK_B))
+        | ((e.state & ST_FIN_I) << 1)
+        | ((e.state & ST_FIN_R) >> 1);
 }
 
 #[cfg(test)]
@@ -1201,9 +1292,10 @@ mod tests {
     /// flow as one table would (by hand: A's SYN, then one packet each way).
     #[test]
     fn reading_a_stretch_again_skips_the_flows_that_started_in_it() {
+        // A's SYN is sent again in the stretch: A is continued by reading it again.
         let (a_out, a_back) = (
-            pkt("10.0.0.1", 5000, "10.0.0.2", 80, tcp::ACK),
-            pkt("10.0.0.2", 80, "10.0.0.1", 5000, tcp::ACK),
+            pkt("10.0.0.1", 5000, "10.0.0.2", 80, tcp::SYN),
+            pkt("10.0.0.2", 80, "10.0.0.1", 5000, tcp::SYN | tcp::ACK),
         );
         let b = pkt("10.0.0.3", 6000, "10.0.0.2", 80, tcp::SYN);
         let c = pkt("10.0.0.4", 7000, "10.0.0.2", 80, tcp::SYN);
@@ -1216,7 +1308,7 @@ mod tests {
             part.observe_seq(p, i as i64 + 1, i as u64 + 1);
         }
         let mut seam = t.seam(&mut part, 1);
-        assert_eq!((seam.continued(), seam.until), (1, 5));
+        assert_eq!((seam.continued(), seam.replayed(), seam.until), (1, 1, 5));
         let wanted = seam.wanted();
         let let_through: Vec<u64> = (1..=5).filter(|&r| wanted.wanted(r)).collect();
         assert_eq!(
@@ -1232,7 +1324,96 @@ mod tests {
         let flows = t.into_flows();
         let a = flows.iter().find(|f| f.iport == 5000).expect("A");
         assert_eq!((a.packets, a.first, a.last), ([2, 1], Some(0), Some(5)));
+        assert!(a.answered, "the SYN-ACK was counted on A");
+        assert_eq!(a.evidence, Evidence::Syn);
         assert_eq!(flows.len(), 3, "A, B and C");
+    }
+
+    /// Each packet with its time (its number, from 1, in its own stretch, is its place).
+    fn stretch(ps: &[&Packet<'_>], t0: i64) -> FlowTable {
+        let mut part = FlowTable::shard().traced(TRACE, 16);
+        for (i, p) in ps.iter().enumerate() {
+            part.observe_seq(p, t0 + i as i64, i as u64 + 1);
+        }
+        part
+    }
+
+    /// A flow that continues into a stretch where none of its packets is a SYN is continued
+    /// by adding its counts, the stretch's sides matched to the flow's: nothing is read
+    /// again. Counted by hand: the client's SYN (before the cut), ACK and FIN; the server's
+    /// data, SYN-ACK and FIN. The stretch took the server for the initiator (its first
+    /// packet there is the server's data), so its sides and its FIN are turned: the server's
+    /// SYN-ACK answers the client, the client's FIN closes the client's side, and after the
+    /// server's FIN the client's next SYN opens a new flow, as in one table.
+    #[test]
+    fn a_continued_flow_without_a_syn_adds_its_counts() {
+        let (c, s) = (("10.0.0.1", 5000), ("10.0.0.2", 80));
+        let to_s = |f| pkt(c.0, c.1, s.0, s.1, f);
+        let to_c = |f| pkt(s.0, s.1, c.0, c.1, f);
+        let (syn, synack) = (to_s(tcp::SYN), to_c(tcp::SYN | tcp::ACK));
+        let (data, ack, fin) = (to_c(tcp::ACK), to_s(tcp::ACK), to_s(tcp::FIN | tcp::ACK));
+        let other = pkt("10.0.0.3", 6000, "10.0.0.2", 80, tcp::SYN);
+        let mut t = FlowTable::new();
+        t.observe_seq(&syn, 0, 1);
+        let mut part = stretch(&[&data, &synack, &other, &ack, &fin], 10);
+        let seam = t.seam(&mut part, 1);
+        assert_eq!(
+            (seam.continued(), seam.replayed(), seam.until),
+            (1, 0, 0),
+            "continued, by adding: nothing to read again"
+        );
+        t.absorb(part, seam, true);
+        // After the join: the server's FIN, then the client's SYN on the same 5-tuple.
+        t.observe_seq(&to_c(tcp::FIN | tcp::ACK), 20, 7);
+        t.observe_seq(&syn, 21, 8);
+        let flows = t.into_flows();
+        let first = &flows[0];
+        assert_eq!(
+            (first.iport, first.packets, first.first, first.last),
+            (5000, [3, 3], Some(0), Some(20)),
+            "SYN, ACK, FIN; SYN-ACK, data, FIN"
+        );
+        assert_eq!(first.bytes, [180, 180]);
+        assert_eq!((first.evidence, first.answered), (Evidence::Syn, true));
+        assert_eq!(
+            flows.len(),
+            3,
+            "the flow, the other, and the flow the SYN reopened"
+        );
+        assert_eq!((flows[2].iport, flows[2].packets), (5000, [1, 0]));
+    }
+
+    /// A stretch read again in whole (its trace was not kept: every packet is handed to
+    /// `replay`) counts again only the flows that are continued by reading again: a flow whose
+    /// counts were added is not counted twice. Counted by hand: the added flow X has its SYN
+    /// and three ACKs; Y (SYN before; its SYN sent again and the SYN-ACK in the stretch) is
+    /// read again.
+    #[test]
+    fn reading_a_whole_stretch_again_counts_added_flows_once() {
+        let x = pkt("10.0.0.1", 5000, "10.0.0.2", 80, tcp::ACK);
+        let y_back = pkt("10.0.0.2", 80, "10.0.0.5", 7000, tcp::SYN | tcp::ACK);
+        let y_out = pkt("10.0.0.5", 7000, "10.0.0.2", 80, tcp::SYN);
+        let mut t = FlowTable::new();
+        t.observe_seq(&pkt("10.0.0.1", 5000, "10.0.0.2", 80, tcp::SYN), 0, 1);
+        t.observe_seq(&pkt("10.0.0.5", 7000, "10.0.0.2", 80, tcp::SYN), 1, 2);
+        let ps = [&x, &x, &y_out, &x, &y_back];
+        let mut part = FlowTable::shard();
+        for (i, p) in ps.iter().enumerate() {
+            part.observe_seq(p, 10 + i as i64, i as u64 + 1);
+        }
+        let mut seam = t.seam(&mut part, 2);
+        assert_eq!((seam.continued(), seam.replayed(), seam.until), (2, 1, 5));
+        let wanted = seam.wanted();
+        for (i, p) in ps.iter().enumerate() {
+            let r = i as u64 + 1;
+            assert!(wanted.wanted(r), "without a trace every packet is wanted");
+            t.replay(&mut seam, p, 10 + i as i64, r);
+        }
+        t.absorb(part, seam, false);
+        let flows = t.into_flows();
+        assert_eq!(flows.len(), 2);
+        assert_eq!((flows[0].packets, flows[0].last), ([4, 0], Some(13)), "X");
+        assert_eq!((flows[1].packets, flows[1].answered), ([2, 1], true), "Y");
     }
 
     /// Found by fuzzing: conntrack's `packets=18446744073709551615` in both directions

@@ -15,13 +15,19 @@
 //!
 //! Unlike sharding flows by a hash ([`crate::parallel`]'s reader for other captures), no
 //! packet is copied or handed between threads: each thread reads its own stretch of the file.
-//! What is done twice is reading again, on one thread, the start of each stretch up to the last
-//! packet of the flows that continue from the stretch before (flows open at the cut); on a
-//! capture of short flows that is a few thousand packets, on one whose flows last the whole
-//! capture, the whole stretch.
+//! A flow open at the cut (one the stretch continues from the stretch before) is continued by
+//! adding the stretch's counts to it, unless one of its packets in the stretch is a SYN without
+//! ACK, which may reopen or turn a flow ([`crate::flows::FlowTable::seam`]). Only those are
+//! continued by what is done twice: reading again, on one thread, the start of the stretch up
+//! to their last packet (on the benchmark's capture none; on one whose reused 5-tuples outlive
+//! the cuts, up to the whole stretch).
+//!
+//! The first thread left with nothing to read makes room for the report's flows (as many as
+//! its stretch had per byte, and a tenth more), touching its pages while the others still
+//! read: the last stretch's flows are then written where they stay without a page fault.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::capture::{Frame, InputProblem, Windows};
@@ -37,6 +43,10 @@ pub const PART: u64 = 8 << 20;
 const SCAN: usize = 1 << 20;
 /// Plausible record headers in a row that make a guessed record start.
 const CHAIN: usize = 16;
+/// Flows the report is expected to hold at the least for a thread with nothing left to read
+/// to make room for them ([`make_room`]); any number when stretches are cut smaller than
+/// [`PART`] (tests).
+const ROOM: u64 = 1 << 14;
 
 /// One plain pcap file to read: its index among the inputs and its path.
 pub struct Capture {
@@ -84,6 +94,11 @@ pub struct Read {
     pub unused: usize,
     /// Flows that continued from one stretch into the next.
     pub continued: usize,
+    /// Of those, the flows continued by reading the stretch's start again (the others by
+    /// adding their counts: [`FlowTable::seam`]).
+    pub replayed: usize,
+    /// Whether the last stretch's flows were made in room a reading thread made for them.
+    pub roomed: bool,
 }
 
 /// A progress line's callback: called with the frames read so far.
@@ -121,45 +136,125 @@ pub fn read(
     record: bool,
     progress: Option<Tell>,
 ) -> Read {
-    let stretches = cut(captures, jobs, window, part);
+    let stretches = &cut(captures, jobs, window, part);
     let progress = Progress {
         frames: AtomicU64::new(0),
         call: Mutex::new(progress),
     };
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Part>>> = stretches.iter().map(|_| Mutex::new(None)).collect();
+    // Room for the report's flows, made by the first thread left with nothing to read (while
+    // others still read, or this thread joins): the memory is touched then (a page fault per
+    // 4 KiB), not by the thread that makes the last stretch's flows.
+    let (room_tx, room_rx) = std::sync::mpsc::channel::<Vec<ObservedFlow>>();
+    // A stretch read (sent by its thread).
+    let (read_tx, read_rx) = std::sync::mpsc::channel::<()>();
+    let idle = AtomicBool::new(false);
+    let least = if part >= PART { ROOM } else { 1 };
+    let span = |s: &Stretch| {
+        s.end
+            .or_else(|| {
+                std::fs::metadata(&captures[s.capture].path)
+                    .ok()
+                    .map(|m| m.len())
+            })
+            .unwrap_or(s.start)
+            .saturating_sub(s.start)
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(stretches.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(s) = stretches.get(i) else {
-                    break;
-                };
-                let first = i == 0;
-                let part = read_stretch(
-                    &captures[s.capture].path,
-                    s,
-                    first,
-                    first && !record,
-                    window,
-                    &progress,
-                );
-                if let Ok(mut slot) = slots[i].lock() {
-                    *slot = Some(part);
+            let (room_tx, read_tx) = (room_tx.clone(), read_tx.clone());
+            let (next, slots, idle, span, progress) = (&next, &slots, &idle, &span, &progress);
+            scope.spawn(move || {
+                // Flows and bytes of the stretch this thread read last.
+                let mut last = None;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(s) = stretches.get(i) else {
+                        // The joining need not wait.
+                        drop(read_tx);
+                        if !record && stretches.len() > 1 && !idle.swap(true, Ordering::Relaxed) {
+                            if let Some(v) = last.and_then(|l| make_room(l, stretches, span, least))
+                            {
+                                let _ = room_tx.send(v);
+                            }
+                        }
+                        break;
+                    };
+                    let first = i == 0;
+                    let part = read_stretch(
+                        &captures[s.capture].path,
+                        s,
+                        first,
+                        first && !record,
+                        window,
+                        progress,
+                    );
+                    last = Some((part.table.len() as u64, span(s)));
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(part);
+                    }
+                    let _ = read_tx.send(());
                 }
             });
         }
-    });
+        drop((room_tx, read_tx));
+        // Every stretch read (or every reading thread gone: one panicked).
+        for _ in 0..stretches.len() {
+            if read_rx.recv().is_err() {
+                break;
+            }
+        }
+        join(captures, stretches, &slots, place, record, window, room_rx)
+    })
+}
+
+/// Room for the report's flows, touched (a page fault per 4 KiB) and empty: as many flows
+/// per byte of the inputs as `last` (the flows and bytes of a stretch read), and a tenth
+/// more; none for fewer than `least` flows, or more than [`crate::flows::TRACE`].
+fn make_room(
+    last: (u64, u64),
+    stretches: &[Stretch],
+    span: impl Fn(&Stretch) -> u64,
+    least: u64,
+) -> Option<Vec<ObservedFlow>> {
+    let (flows, bytes) = last;
+    let all: u64 = stretches.iter().map(span).sum();
+    let expect = u128::from(flows) * u128::from(all) * 11 / (u128::from(bytes).max(1) * 10);
+    let expect = u64::try_from(expect).ok()?;
+    if !(least..=crate::flows::TRACE).contains(&expect) {
+        return None;
+    }
+    let n = usize::try_from(expect).ok()?;
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, blank());
+    v.clear();
+    Some(v)
+}
+
+/// The second half of [`read`]: the stretches' parts (in `slots`) joined in order; `room`
+/// may bring room made for the report's flows.
+fn join(
+    captures: &[Capture],
+    stretches: &[Stretch],
+    slots: &[Mutex<Option<Part>>],
+    place: fn(usize, u64) -> u64,
+    record: bool,
+    window: usize,
+    room: std::sync::mpsc::Receiver<Vec<ObservedFlow>>,
+) -> Read {
+    let mut room = Some(room);
     let mut parts: Vec<Option<Part>> = slots
-        .into_iter()
-        .map(|m| m.into_inner().ok().flatten())
+        .iter()
+        .map(|m| m.lock().ok().and_then(|mut p| p.take()))
         .collect();
     // Joined in order.
     let mut table: Option<FlowTable> = None;
     let mut names = Vec::new();
     let mut frames = FrameStats::default();
     let mut inputs = Vec::new();
-    let (mut used, mut continued) = (0usize, 0usize);
+    let (mut used, mut continued, mut replayed) = (0usize, 0usize, 0usize);
+    let mut roomed = false;
     // The flows, when the last stretch was joined without taking its flows in.
     let mut direct: Option<Vec<ObservedFlow>> = None;
     for (c, cap) in captures.iter().enumerate() {
@@ -189,6 +284,7 @@ pub fn read(
                 Some(t) => {
                     let mut seam = t.seam(&mut p.table, base);
                     continued += seam.continued();
+                    replayed += seam.replayed();
                     if !more && !record {
                         // The last stretch: while this thread reads its start again and takes
                         // its DNS answers in, another makes the report's flows from it, with
@@ -201,12 +297,19 @@ pub fn read(
                         let mut part_names = std::mem::take(&mut p.names);
                         let names = &mut names;
                         names_taken = true;
+                        let room = room.take();
                         let (ok, all) = std::thread::scope(|scope| {
                             let apart = scope.spawn(move || {
-                                let mut all = Vec::with_capacity(ahead + part.len());
+                                let need = ahead + part.len();
+                                // The room made, or coming (none: no reading thread made it).
+                                let made = room.and_then(|r| r.recv().ok());
+                                let (mut all, roomed) = match made {
+                                    Some(v) if v.capacity() >= need => (v, true),
+                                    _ => (Vec::with_capacity(need), false),
+                                };
                                 all.resize(ahead, blank());
                                 part.flows_apart(&keys, base, &mut all);
-                                all
+                                (all, roomed)
                             });
                             if seam.until > 0 {
                                 let wanted = seam.wanted();
@@ -224,7 +327,9 @@ pub fn read(
                             t.close_seam(&mut seam);
                             part_names.shift(base);
                             follow(names, part_names, record);
-                            let mut all = apart.join().expect("a converting thread panicked");
+                            let (mut all, made_room) =
+                                apart.join().expect("a converting thread panicked");
+                            roomed = made_room;
                             // No flow made since: every flow of the table comes before the
                             // stretch's (the table is taken only then).
                             let ok = t.made() == made
@@ -307,6 +412,8 @@ pub fn read(
         stretches: stretches.len(),
         unused: stretches.len() - used,
         continued,
+        replayed,
+        roomed,
     }
 }
 

@@ -531,7 +531,8 @@ fn stretches_of_time_give_the_report_of_one() {
             false,
         ),
     ];
-    let (mut continued, mut unused, mut apart, mut taken) = (0, 0, 0, 0);
+    let (mut continued, mut replayed, mut unused, mut apart, mut taken) = (0, 0, 0, 0, 0);
+    let mut roomed = 0;
     for (what, paths, clean) in &cases {
         let reference = one_thread(paths);
         assert!(reference.contains("\"flows\""), "{what}: a report");
@@ -563,6 +564,7 @@ fn stretches_of_time_give_the_report_of_one() {
             );
             if read.flows.is_some() {
                 apart += 1;
+                roomed += usize::from(read.roomed);
             } else if alone && read.unused == 0 {
                 taken += 1;
             }
@@ -570,6 +572,7 @@ fn stretches_of_time_give_the_report_of_one() {
             if *clean {
                 assert_eq!(read.unused, 0, "{what}: every guessed start is a record's");
                 continued += read.continued;
+                replayed += read.replayed;
             } else if *what == "fake record headers" {
                 unused += read.unused;
             }
@@ -577,6 +580,11 @@ fn stretches_of_time_give_the_report_of_one() {
     }
     // The seams were crossed by flows, and wrong guesses were caught.
     assert!(continued > 100, "{continued} flows continued across cuts");
+    // Both ways of continuing a flow were taken: adding its counts, and reading again.
+    assert!(
+        replayed > 0 && continued > replayed,
+        "{replayed} of {continued} continued flows read again"
+    );
     assert!(unused > 0, "no guessed start was wrong");
     // Both ways of joining the last stretch were taken: apart, and (a flow made while
     // joining) taken into the table.
@@ -584,6 +592,8 @@ fn stretches_of_time_give_the_report_of_one() {
         apart > 0 && taken > 0,
         "{apart} joined apart, {taken} taken in"
     );
+    // Room for the flows made apart was made ahead, by a thread left with nothing to read.
+    assert!(roomed > 0, "no room made ahead was used");
 }
 
 /// The records written as they are judged (`audit_streamed`, what `audit --format json`
