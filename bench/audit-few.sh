@@ -10,7 +10,9 @@
 #   - tcpdump -r FILE -w /dev/null                the floor: reading the file;
 #   - portolan audit --jobs 1 --format json       one core;
 #   - portolan audit --jobs 2 --format json       two cores (shards of the flow table);
-# each under /usr/bin/time: wall seconds, CPU seconds (user + system), peak memory. The two
+# each under /usr/bin/time: wall seconds (timed to the microsecond around it by bash's
+# EPOCHREALTIME: GNU time's own wall time has 10 ms steps, 4 % of a two-core run), CPU seconds
+# (user + system), peak memory. The two
 # audits' JSON must be byte-identical (checked). Printed: audit on one core against tcpdump
 # (goal <= 1.5x), on two against tcpdump (goal < 1x), and the speed-up of two cores on one
 # (goal >= 1.7x), each in wall time and, since other work shares the machine, in CPU time
@@ -24,6 +26,8 @@
 # Environment: FLOWS, PPF, ROUNDS, BENCH_DIR (default a new folder under /tmp), KEEP=1,
 # CALLGRIND=1, CG_FLOWS.
 set -euo pipefail
+# Decimal points, in bash's EPOCHREALTIME as in awk.
+export LC_ALL=C
 cd "$(dirname "$0")/.."
 
 FLOWS=${FLOWS:-100000}
@@ -54,11 +58,13 @@ cat "$cap" >/dev/null
 
 # run NAME OUT COMMAND...: "wall cpu peak_kib" of one run.
 run() {
-  local name=$1 out=$2
+  local name=$1 out=$2 t0 t1
   shift 2
+  t0=$EPOCHREALTIME
   /usr/bin/time -f '%e %U %S %M' -o "$dir/$name.time" "$@" >"$out" 2>"$dir/$name.err" || true
+  t1=$EPOCHREALTIME
   # The last line: GNU time puts "Command exited with non-zero status 1" (findings) first.
-  tail -1 "$dir/$name.time" | awk '{ printf "%s %.2f %s\n", $1, $2 + $3, $4 }'
+  tail -1 "$dir/$name.time" | awk -v t0="$t0" -v t1="$t1" '{ printf "%.4f %.2f %s\n", t1 - t0, $2 + $3, $4 }'
 }
 declare -A best
 keep() {
@@ -84,9 +90,9 @@ awk -v p="$packets" -v tw="$tw" -v tc="$tc" -v tm="$tm" -v w1="$w1" -v c1="$c1" 
   -v w2="$w2" -v c2="$c2" -v m2="$m2" -v r="$ROUNDS" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
   printf "\nbest of %d, loadavg at the end %s\n", r, load
   printf "%-36s %8s %8s %12s %9s\n", "tool", "wall s", "CPU s", "packets/s", "peak MiB"
-  printf "%-36s %8.2f %8.2f %12.0f %9.1f\n", "tcpdump -r FILE -w /dev/null", tw, tc, p / tw, tm / 1024
-  printf "%-36s %8.2f %8.2f %12.0f %9.1f\n", "portolan audit --jobs 1", w1, c1, p / w1, m1 / 1024
-  printf "%-36s %8.2f %8.2f %12.0f %9.1f\n", "portolan audit --jobs 2", w2, c2, p / w2, m2 / 1024
+  printf "%-36s %8.3f %8.2f %12.0f %9.1f\n", "tcpdump -r FILE -w /dev/null", tw, tc, p / tw, tm / 1024
+  printf "%-36s %8.3f %8.2f %12.0f %9.1f\n", "portolan audit --jobs 1", w1, c1, p / w1, m1 / 1024
+  printf "%-36s %8.3f %8.2f %12.0f %9.1f\n", "portolan audit --jobs 2", w2, c2, p / w2, m2 / 1024
   printf "\naudit, one core, vs tcpdump:  %.2fx wall, %.2fx CPU (goal <= 1.5x)\n", w1 / tw, c1 / tc
   printf "audit, two cores, vs tcpdump: %.2fx wall (goal < 1x)\n", w2 / tw
   printf "speed-up of two cores on one: %.2fx wall (goal >= 1.7x); CPU used %.2f s vs %.2f s\n", w1 / w2, c2, c1
