@@ -141,6 +141,12 @@ pub(crate) struct Shared {
     /// UDP workers running, and how many of them wait for a query now.
     udp_workers: AtomicUsize,
     udp_idle: AtomicUsize,
+    /// The UDP workers started beyond the pool, joined when the UDP side stops (they hold
+    /// the socket: a forwarder started after this one binds the same port).
+    extra: Mutex<Vec<JoinHandle<()>>>,
+    /// Queries being answered now: [`Running::stop`] waits for none, so that a stopped
+    /// forwarder opens nothing.
+    answering: AtomicUsize,
     pub(crate) stats: Stats,
     sink: Sink,
 }
@@ -162,6 +168,11 @@ impl Running {
         self.shared.stop.store(true, Ordering::SeqCst);
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        // A TCP connection's thread that took a query before the stop answers it; one that
+        // takes one after does not ([`answer`]).
+        while self.shared.answering.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -245,6 +256,8 @@ pub fn start_with(
         inflight: AtomicUsize::new(0),
         udp_workers: AtomicUsize::new(0),
         udp_idle: AtomicUsize::new(0),
+        extra: Mutex::new(Vec::new()),
+        answering: AtomicUsize::new(0),
         stats: Stats::default(),
         sink,
     });
@@ -379,6 +392,33 @@ fn udp_loop(sh: &Arc<Shared>, sock: &UdpSocket) {
     for t in pool {
         let _ = t.join();
     }
+    // The extra workers, and any they started before they stopped.
+    loop {
+        let started: Vec<JoinHandle<()>> = match sh.extra.lock() {
+            Ok(mut e) => e.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        if started.is_empty() {
+            break;
+        }
+        for t in started {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answers `query` unless the forwarder is stopping: once [`Running::stop`] is called, a
+/// query taken is dropped (no answer, nothing opened), and `stop` returns only after the
+/// answers begun before it are done.
+fn answer(sh: &Shared, query: &[u8], device: IpAddr, transport: Transport) -> Option<Vec<u8>> {
+    sh.answering.fetch_add(1, Ordering::SeqCst);
+    let reply = if sh.stop.load(Ordering::SeqCst) {
+        None
+    } else {
+        handle(sh, query, device, transport)
+    };
+    sh.answering.fetch_sub(1, Ordering::SeqCst);
+    reply
 }
 
 fn udp_worker(sh: &Arc<Shared>, sock: &Arc<UdpSocket>, extra: bool) {
@@ -397,17 +437,23 @@ fn udp_worker(sh: &Arc<Shared>, sock: &Arc<UdpSocket>, extra: bool) {
         idle_since = Instant::now();
         if others_idle == 0 && sh.udp_workers.fetch_add(1, Ordering::SeqCst) < MAX_INFLIGHT {
             let (s, k) = (sh.clone(), sock.clone());
-            if std::thread::Builder::new()
-                .spawn(move || udp_worker(&s, &k, true))
-                .is_err()
-            {
-                sh.udp_workers.fetch_sub(1, Ordering::SeqCst);
+            match std::thread::Builder::new().spawn(move || udp_worker(&s, &k, true)) {
+                Ok(t) => {
+                    if let Ok(mut e) = sh.extra.lock() {
+                        // Those that ended on their own (idle) need no join.
+                        e.retain(|t| !t.is_finished());
+                        e.push(t);
+                    }
+                }
+                Err(_) => {
+                    sh.udp_workers.fetch_sub(1, Ordering::SeqCst);
+                }
             }
         } else if others_idle == 0 {
             sh.udp_workers.fetch_sub(1, Ordering::SeqCst);
         }
         // A dual-stack socket ([::]) sees IPv4 devices as ::ffff:a.b.c.d.
-        if let Some(reply) = handle(sh, &buf[..n], src.ip().to_canonical(), Transport::Udp) {
+        if let Some(reply) = answer(sh, &buf[..n], src.ip().to_canonical(), Transport::Udp) {
             let _ = sock.send_to(&reply, src);
         }
     }
@@ -454,7 +500,7 @@ fn tcp_conn(sh: &Shared, mut c: TcpStream, device: IpAddr) {
     let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
     while !sh.stop.load(Ordering::SeqCst) {
         let Some(q) = read_framed(&mut c) else { return };
-        let Some(reply) = handle(sh, &q, device, Transport::Tcp) else {
+        let Some(reply) = answer(sh, &q, device, Transport::Tcp) else {
             return;
         };
         if write_framed(&mut c, &reply).is_err() {

@@ -474,11 +474,39 @@ fn elements_survive_a_reload_and_a_restart_and_a_dead_forwarder_fails_closed() {
         "a reload dropped an element"
     );
 
+    // Questions at once, more than the pool has workers: extra workers start, and are still
+    // waiting for questions when the forwarder stops (a stopped forwarder must not leave one
+    // behind to answer, and open, what comes next).
+    let burst = in_ns(&a, || {
+        let asks: Vec<_> = (0..16)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    ask_udp(FW_LAN, "cloud.example.com", Duration::from_secs(3)).is_some()
+                })
+            })
+            .collect();
+        asks.into_iter()
+            .map(|t| t.join().unwrap_or(false))
+            .filter(|answered| *answered)
+            .count()
+    });
+    assert_eq!(burst, 16, "every question of the burst answered");
+
     // The forwarder stops: what the kernel holds still admits, nothing new opens, and the
     // device's lookups fail.
     if let Some(r) = lab.running.take() {
         r.stop();
     }
+    // From the moment `stop` returns, and for twice the 200 ms a worker waits for a question
+    // at a time: no answer.
+    let late = in_ns(&b, || {
+        (0..20)
+            .filter(|_| {
+                ask_udp(FW_LAN, "a.b.fleet.example.net", Duration::from_millis(20)).is_some()
+            })
+            .count()
+    });
+    assert_eq!(late, 0, "a stopped forwarder answered");
     assert!(
         in_ns(&a, || connects(CLOUD, 443)),
         "elements died with the forwarder"
