@@ -23,8 +23,9 @@
 //! the cuts, up to the whole stretch).
 //!
 //! The first thread left with nothing to read makes room for the report's flows (as many as
-//! its stretch had per byte, and a tenth more), touching its pages while the others still
-//! read: the last stretch's flows are then written where they stay without a page fault.
+//! the stretches read by then had per byte, and a tenth more), touching its pages while the
+//! others still read: the last stretch's flows are then written where they stay without a page
+//! fault (room more than twice what is needed is given back instead).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -166,16 +167,21 @@ pub fn read(
             let (room_tx, read_tx) = (room_tx.clone(), read_tx.clone());
             let (next, slots, idle, span, progress) = (&next, &slots, &idle, &span, &progress);
             scope.spawn(move || {
-                // Flows and bytes of the stretch this thread read last.
-                let mut last = None;
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(s) = stretches.get(i) else {
                         // The joining need not wait.
                         drop(read_tx);
                         if !record && stretches.len() > 1 && !idle.swap(true, Ordering::Relaxed) {
-                            if let Some(v) = last.and_then(|l| make_room(l, stretches, span, least))
-                            {
+                            // The flows and bytes of every stretch read by now.
+                            let read = slots.iter().zip(stretches.iter()).fold(
+                                (0u64, 0u64),
+                                |(f, b), (slot, s)| match slot.lock().ok().as_deref() {
+                                    Some(Some(p)) => (f + p.table.len() as u64, b + span(s)),
+                                    _ => (f, b),
+                                },
+                            );
+                            if let Some(v) = make_room(read, stretches, span, least) {
                                 let _ = room_tx.send(v);
                             }
                         }
@@ -190,7 +196,6 @@ pub fn read(
                         window,
                         progress,
                     );
-                    last = Some((part.table.len() as u64, span(s)));
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some(part);
                     }
@@ -210,15 +215,15 @@ pub fn read(
 }
 
 /// Room for the report's flows, touched (a page fault per 4 KiB) and empty: as many flows
-/// per byte of the inputs as `last` (the flows and bytes of a stretch read), and a tenth
+/// per byte of the inputs as `read` (the flows and bytes of the stretches read), and a tenth
 /// more; none for fewer than `least` flows, or more than [`crate::flows::TRACE`].
 fn make_room(
-    last: (u64, u64),
+    read: (u64, u64),
     stretches: &[Stretch],
     span: impl Fn(&Stretch) -> u64,
     least: u64,
 ) -> Option<Vec<ObservedFlow>> {
-    let (flows, bytes) = last;
+    let (flows, bytes) = read;
     let all: u64 = stretches.iter().map(span).sum();
     let expect = u128::from(flows) * u128::from(all) * 11 / (u128::from(bytes).max(1) * 10);
     let expect = u64::try_from(expect).ok()?;
@@ -304,7 +309,14 @@ fn join(
                                 // The room made, or coming (none: no reading thread made it).
                                 let made = room.and_then(|r| r.recv().ok());
                                 let (mut all, roomed) = match made {
-                                    Some(v) if v.capacity() >= need => (v, true),
+                                    // Room far beyond the need (a stretch denser in flows
+                                    // than the rest) is given back, not kept with the report.
+                                    Some(v)
+                                        if v.capacity() >= need
+                                            && v.capacity() <= need.saturating_mul(2) =>
+                                    {
+                                        (v, true)
+                                    }
                                     _ => (Vec::with_capacity(need), false),
                                 };
                                 all.resize(ahead, blank());
