@@ -16,15 +16,23 @@
 # audits' JSON must be byte-identical (checked). Printed: audit on one core against tcpdump
 # (goal <= 1.5x), on two against tcpdump (goal < 1x), and the speed-up of two cores on one
 # (goal >= 1.7x), each in wall time and, since other work shares the machine, in CPU time
-# too (the speed-up then as wall(1) / wall(2) beside the CPU both used).
+# too (the speed-up then as wall(1) / wall(2) beside the CPU both used). The speed-up is
+# printed twice: as the best run of one core over the best of two, and as the median over
+# the rounds of each round's ratio (the two runs of a round are next to each other in time,
+# so a slow spell of the machine slows both).
+#
+# The reports (42 MB at the default size) are written to OUT_DIR (default /dev/shm when it
+# is a tmpfs, else BENCH_DIR), and each is removed before its run, outside the timing: on a
+# disk's file system, truncating the last run's report took 15-170 ms inside the timed run,
+# and its write-back took CPU from the next runs.
 #
 # With CALLGRIND=1 (needs valgrind), also the instructions each of tcpdump's read and
 # `audit --jobs 1` executes on a capture of CG_FLOWS flows (default 10,000), counted by
 # callgrind: reproducible on a loaded machine, where wall and CPU times are not.
 #
 # Needs: cargo, tcpdump, GNU time. Usage: bench/audit-few.sh
-# Environment: FLOWS, PPF, ROUNDS, BENCH_DIR (default a new folder under /tmp), KEEP=1,
-# CALLGRIND=1, CG_FLOWS.
+# Environment: FLOWS, PPF, ROUNDS, BENCH_DIR (default a new folder under /tmp), OUT_DIR,
+# KEEP=1, CALLGRIND=1, CG_FLOWS.
 set -euo pipefail
 # Decimal points, in bash's EPOCHREALTIME as in awk.
 export LC_ALL=C
@@ -40,7 +48,17 @@ for tool in tcpdump /usr/bin/time; do
   }
 done
 dir=${BENCH_DIR:-$(mktemp -d /tmp/portolan-audit-few.XXXXXX)}
-cleanup() { [ "${KEEP:-0}" = 1 ] || rm -rf "$dir"; }
+if [ -n "${OUT_DIR:-}" ]; then
+  out=$(mktemp -d "$OUT_DIR/portolan-audit-few.XXXXXX")
+elif [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
+  out=$(mktemp -d /dev/shm/portolan-audit-few.XXXXXX)
+else
+  out=$dir
+fi
+cleanup() {
+  [ "$out" = "$dir" ] || rm -rf "$out"
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$dir"
+}
 trap cleanup EXIT INT TERM
 
 echo "== building (release)" >&2
@@ -58,10 +76,11 @@ cat "$cap" >/dev/null
 
 # run NAME OUT COMMAND...: "wall cpu peak_kib" of one run.
 run() {
-  local name=$1 out=$2 t0 t1
+  local name=$1 file=$2 t0 t1
   shift 2
+  rm -f "$file"
   t0=$EPOCHREALTIME
-  /usr/bin/time -f '%e %U %S %M' -o "$dir/$name.time" "$@" >"$out" 2>"$dir/$name.err" || true
+  /usr/bin/time -f '%e %U %S %M' -o "$dir/$name.time" "$@" >"$file" 2>"$dir/$name.err" || true
   t1=$EPOCHREALTIME
   # The last line: GNU time puts "Command exited with non-zero status 1" (findings) first.
   tail -1 "$dir/$name.time" | awk -v t0="$t0" -v t1="$t1" '{ printf "%.4f %.2f %s\n", t1 - t0, $2 + $3, $4 }'
@@ -73,12 +92,16 @@ keep() {
     best[$key]=$line
   fi
 }
+ratios=()
 for r in $(seq "$ROUNDS"); do
   echo "== round $r of $ROUNDS (loadavg $(cut -d' ' -f1 /proc/loadavg))" >&2
   keep tcpdump "$(run tcpdump /dev/null tcpdump -r "$cap" -w /dev/null)"
-  keep one "$(run one "$dir/one.jsonl" "$portolan" audit "$dir/cap/site.yaml" "$cap" --format json --jobs 1)"
-  keep two "$(run two "$dir/two.jsonl" "$portolan" audit "$dir/cap/site.yaml" "$cap" --format json --jobs 2)"
-  if ! cmp -s "$dir/one.jsonl" "$dir/two.jsonl"; then
+  a=$(run one "$out/one.jsonl" "$portolan" audit "$dir/cap/site.yaml" "$cap" --format json --jobs 1)
+  b=$(run two "$out/two.jsonl" "$portolan" audit "$dir/cap/site.yaml" "$cap" --format json --jobs 2)
+  keep one "$a"
+  keep two "$b"
+  ratios+=("$(awk -v a="${a%% *}" -v b="${b%% *}" 'BEGIN { printf "%.4f", a / b }')")
+  if ! cmp -s "$out/one.jsonl" "$out/two.jsonl"; then
     echo "bench: the reports of --jobs 1 and --jobs 2 differ" >&2
     exit 1
   fi
@@ -86,8 +109,11 @@ done
 read -r tw tc tm <<<"${best[tcpdump]}"
 read -r w1 c1 m1 <<<"${best[one]}"
 read -r w2 c2 m2 <<<"${best[two]}"
+# The median of the rounds' ratios (the middle one, or the mean of the two middle ones).
+median=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+spread=$(printf '%s\n' "${ratios[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
 awk -v p="$packets" -v tw="$tw" -v tc="$tc" -v tm="$tm" -v w1="$w1" -v c1="$c1" -v m1="$m1" \
-  -v w2="$w2" -v c2="$c2" -v m2="$m2" -v r="$ROUNDS" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+  -v w2="$w2" -v c2="$c2" -v m2="$m2" -v r="$ROUNDS" -v med="$median" -v spread="$spread" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
   printf "\nbest of %d, loadavg at the end %s\n", r, load
   printf "%-36s %8s %8s %12s %9s\n", "tool", "wall s", "CPU s", "packets/s", "peak MiB"
   printf "%-36s %8.3f %8.2f %12.0f %9.1f\n", "tcpdump -r FILE -w /dev/null", tw, tc, p / tw, tm / 1024
@@ -95,7 +121,8 @@ awk -v p="$packets" -v tw="$tw" -v tc="$tc" -v tm="$tm" -v w1="$w1" -v c1="$c1" 
   printf "%-36s %8.3f %8.2f %12.0f %9.1f\n", "portolan audit --jobs 2", w2, c2, p / w2, m2 / 1024
   printf "\naudit, one core, vs tcpdump:  %.2fx wall, %.2fx CPU (goal <= 1.5x)\n", w1 / tw, c1 / tc
   printf "audit, two cores, vs tcpdump: %.2fx wall (goal < 1x)\n", w2 / tw
-  printf "speed-up of two cores on one: %.2fx wall (goal >= 1.7x); CPU used %.2f s vs %.2f s\n", w1 / w2, c2, c1
+  printf "speed-up of two cores on one: %.2fx wall, best on best (goal >= 1.7x); CPU used %.2f s vs %.2f s\n", w1 / w2, c2, c1
+  printf "speed-up of two cores on one: %sx wall, median of the rounds (range %s)\n", med, spread
   printf "the reports of --jobs 1 and 2 are byte-identical\n"
 }'
 
