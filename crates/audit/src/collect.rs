@@ -89,6 +89,9 @@ impl Collector {
         let opened = input::open(path)?;
         if opened.format == Format::Pcap && !opened.gzip {
             if let Some(w) = capture::Windows::open(path) {
+                if let Some(len) = w.file_len() {
+                    self.table.reserve_for(len);
+                }
                 let (records, problem) = capture::read_windows(w, |f: &Frame<'_>| self.frame(f));
                 self.inputs.push(InputSummary {
                     path: path.display().to_string(),

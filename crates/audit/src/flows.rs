@@ -381,6 +381,14 @@ pub struct FlowTable {
     trace_limit: u64,
 }
 
+/// The fewest bytes of a pcap record that makes a flow: its 16-byte header and an IPv4 header
+/// ([`FlowTable::reserve_for`]).
+pub const FLOW_RECORD: u64 = 16 + 20;
+
+/// The most flows [`FlowTable::reserve_for`] makes room for at once: 2^21, 256 MiB of address
+/// space (a flow's entry takes 128 bytes); more flows grow the table as before.
+pub const RESERVE: u64 = 1 << 21;
+
 /// Packets of a stretch whose keys' hashes are kept (2 bytes each: 8 MiB); past them, reading
 /// a stretch again decodes every packet (a stretch's flows that continue the one before
 /// usually end within its first few thousand packets).
@@ -545,6 +553,21 @@ impl FlowTable {
         FlowTable {
             orphans: Some(Vec::new()),
             ..FlowTable::default()
+        }
+    }
+
+    /// Room for as many flows as `bytes` of a plain pcap file can make at the most (a record
+    /// that makes a flow takes [`FLOW_RECORD`] bytes and more), up to [`RESERVE`], made at
+    /// once: room not written to costs no memory, and the entries are then neither copied
+    /// nor written to new pages as the table grows (doubling wrote each page about twice, a
+    /// page fault each). Nothing when the system refuses the room (no overcommit, a limit on
+    /// address space): the table then grows as it would have.
+    pub fn reserve_for(&mut self, bytes: u64) {
+        let n = (bytes / FLOW_RECORD).min(RESERVE);
+        if self.entries.is_empty() {
+            if let Ok(n) = usize::try_from(n) {
+                let _ = self.entries.try_reserve_exact(n);
+            }
         }
     }
 
@@ -1265,6 +1288,28 @@ mod tests {
     fn a_live_flow_is_one_pair_of_cache_lines() {
         assert_eq!(std::mem::size_of::<Option<Entry>>(), 128);
         assert_eq!(std::mem::align_of::<Entry>(), 128);
+    }
+
+    /// Room for the flows a capture can make is made once, by bytes (36 a flow at the most:
+    /// 100,000 bytes, 2,777 flows), up to `RESERVE`, and only in an empty table; the flows
+    /// then go in without the entries moving.
+    #[test]
+    fn room_for_a_files_flows_is_made_at_once() {
+        let mut t = FlowTable::new();
+        t.reserve_for(100_000);
+        assert_eq!(t.entries.capacity(), 2_777);
+        let at = t.entries.as_ptr();
+        for k in 0..2_777u16 {
+            t.observe(&pkt("10.0.0.1", 1 + k, "10.0.0.2", 443, tcp::SYN), 0);
+        }
+        assert_eq!(t.len(), 2_777);
+        assert_eq!(t.entries.as_ptr(), at, "the entries moved");
+        // A table with flows keeps its room.
+        t.reserve_for(1 << 30);
+        assert_eq!(t.entries.capacity(), 2_777);
+        let mut big = FlowTable::new();
+        big.reserve_for(u64::MAX);
+        assert_eq!(big.entries.capacity() as u64, RESERVE);
     }
 
     #[test]

@@ -500,6 +500,11 @@ fn read_stretch(
             s.end.map_or(crate::flows::TRACE, |e| (e - s.start) / 16),
         )
     };
+    let len = s
+        .end
+        .or_else(|| std::fs::metadata(path).ok().map(|m| m.len()))
+        .unwrap_or(s.start);
+    table.reserve_for(len.saturating_sub(s.start));
     let mut names = if keep_names {
         Names::new()
     } else {
