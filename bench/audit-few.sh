@@ -78,7 +78,10 @@ cat "$cap" >/dev/null
 run() {
   local name=$1 file=$2 t0 t1
   shift 2
-  rm -f "$file"
+  # Only a report of this run's folder (never /dev/null, where tcpdump writes).
+  case $file in
+  "$out"/*) rm -f "$file" ;;
+  esac
   t0=$EPOCHREALTIME
   /usr/bin/time -f '%e %U %S %M' -o "$dir/$name.time" "$@" >"$file" 2>"$dir/$name.err" || true
   t1=$EPOCHREALTIME
