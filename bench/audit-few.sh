@@ -98,7 +98,8 @@ keep() {
 ratios=()
 for r in $(seq "$ROUNDS"); do
   echo "== round $r of $ROUNDS (loadavg $(cut -d' ' -f1 /proc/loadavg))" >&2
-  keep tcpdump "$(run tcpdump /dev/null tcpdump -r "$cap" -w /dev/null)"
+  # -Z root: run as root, tcpdump would give its output file, /dev/null, to its own user.
+  keep tcpdump "$(run tcpdump /dev/null tcpdump -Z root -r "$cap" -w /dev/null)"
   a=$(run one "$out/one.jsonl" "$portolan" audit "$dir/cap/site.yaml" "$cap" --format json --jobs 1)
   b=$(run two "$out/two.jsonl" "$portolan" audit "$dir/cap/site.yaml" "$cap" --format json --jobs 2)
   keep one "$a"

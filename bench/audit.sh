@@ -78,7 +78,8 @@ best() {
 }
 
 echo "== tcpdump -r FILE -w /dev/null (best of 2)" >&2
-read -r t_tcpdump m_tcpdump < <(best tcpdump /dev/null tcpdump -r "$dir/big/capture.pcap" -w /dev/null)
+# -Z root: run as root, tcpdump would give its output file, /dev/null, to its own user.
+read -r t_tcpdump m_tcpdump < <(best tcpdump /dev/null tcpdump -Z root -r "$dir/big/capture.pcap" -w /dev/null)
 echo "== portolan audit --format json (best of 2)" >&2
 read -r t_audit m_audit < <(best audit "$dir/audit.jsonl" "$portolan" audit "$dir/big/site.yaml" "$dir/big/capture.pcap" --format json)
 echo "== tshark -q -z conv,ip (once: minutes)" >&2
