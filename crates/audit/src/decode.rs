@@ -95,7 +95,7 @@ pub enum Skip {
 }
 
 /// Decodes a frame of link type `link`.
-#[inline]
+#[inline(always)]
 pub fn frame(link: u32, data: &[u8]) -> Result<Packet<'_>, Skip> {
     // The common case first: untagged Ethernet carrying IPv4 or IPv6 (see `simple`).
     if link == linktype::ETHERNET && data.len() >= 14 {
@@ -199,7 +199,7 @@ fn be32(b: &[u8], at: usize) -> u32 {
 // holds the two to the same answer on every packet of a mutated corpus.
 
 /// The simple IPv4 case, or `None`.
-#[inline]
+#[inline(always)]
 fn simple_v4(d: &[u8]) -> Option<Packet<'_>> {
     if d.len() < 20 || d[0] != 0x45 {
         return None;
@@ -215,7 +215,7 @@ fn simple_v4(d: &[u8]) -> Option<Packet<'_>> {
 }
 
 /// The simple IPv6 case, or `None`.
-#[inline]
+#[inline(always)]
 fn simple_v6(d: &[u8]) -> Option<Packet<'_>> {
     if d.len() < 40 || d[0] >> 4 != 6 {
         return None;
@@ -234,7 +234,7 @@ fn simple_v6(d: &[u8]) -> Option<Packet<'_>> {
 
 /// TCP or UDP of the simple case, read as [`ip_packet`] reads them; `None` for any other
 /// protocol or a transport header too short for it.
-#[inline]
+#[inline(always)]
 fn simple_transport<'a>(
     src: IpAddr,
     dst: IpAddr,

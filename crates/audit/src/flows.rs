@@ -160,9 +160,33 @@ impl Key {
         let ports = u64::from(self.pa) << 48
             | u64::from(self.pb) << 32
             | u64::from(self.id) ^ u64::from(self.proto) << 40 ^ u64::from(self.v6) << 56;
-        finalize(
+        let z = finalize(
             fold(self.a).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fold(self.b).rotate_left(32) ^ ports,
-        )
+        );
+        spread((z >> 32) as u32)
+    }
+}
+
+/// A 32-bit hash as the 64 bits hashbrown takes: twice over, so that the bucket (low bits)
+/// and the tag (top seven bits) both come from it. The flow tables keep the 32 bits in their
+/// slots ([`Slot`]) and grow and sweep from them, without reading the entries (a cache miss
+/// each). The top seven bits and the low 25 are apart up to 2^25 buckets.
+#[inline]
+fn spread(h: u32) -> u64 {
+    u64::from(h) * 0x1_0000_0001
+}
+
+/// A flow table's slot: the entry's index and its key's hash ([`spread`]).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    i: u32,
+    h: u32,
+}
+
+impl Slot {
+    #[inline]
+    fn hash(&self) -> u64 {
+        spread(self.h)
     }
 }
 
@@ -192,7 +216,9 @@ const ST_SYNACK_B: u8 = 32;
 /// took 224 bytes across up to five lines; this one is 128. The gain measured on
 /// `bench/audit-few.sh`'s capture was small, 2–4 % of one core's CPU time: the entry's line is
 /// still a cache miss per packet on a 100,000-flow table, as are the hash table's control
-/// bytes and slot before it.)
+/// bytes and slot before it. Reading a few packets ahead and looking their flows up early, so
+/// that the misses overlap, was tried and made one core 20 % slower: the early look-ups stall
+/// as the late ones did.)
 #[repr(align(128))]
 struct Entry {
     key: Key,
@@ -225,23 +251,21 @@ struct Entry {
     last_rec: u32,
 }
 
-/// Whether an index of the hash tables points at `key`'s entry.
+/// Whether a slot of the hash tables points at the entry of `key`, whose hash is `h`.
 #[inline]
-fn holds<'a>(entries: &'a [Option<Entry>], key: &'a Key) -> impl Fn(&u32) -> bool + Copy + 'a {
-    move |&i| {
-        entries
-            .get(i as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|e| e.key == *key)
+fn holds<'a>(
+    entries: &'a [Option<Entry>],
+    key: &'a Key,
+    h: u64,
+) -> impl Fn(&Slot) -> bool + Copy + 'a {
+    let h = h as u32;
+    move |s| {
+        s.h == h
+            && entries
+                .get(s.i as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|e| e.key == *key)
     }
-}
-
-/// The hash of entry `i`'s key (0 for an entry moved out).
-fn hash_of(entries: &[Option<Entry>], i: u32) -> u64 {
-    entries
-        .get(i as usize)
-        .and_then(Option::as_ref)
-        .map_or(0, |e| e.key.hash())
 }
 
 /// Packets between two sweeps of idle flows out of the first hash table.
@@ -354,9 +378,9 @@ impl Entry {
 pub struct FlowTable {
     /// Flows touched in the last [`FlowTable::idle`] packets: every packet probes this first,
     /// and it stays small (cached) however many flows the capture has.
-    live: hashbrown::HashTable<u32>,
+    live: hashbrown::HashTable<Slot>,
     /// The other flows: probed when `live` has not the key, and moved back when found.
-    cold: hashbrown::HashTable<u32>,
+    cold: hashbrown::HashTable<Slot>,
     /// Packets counted (wrapping): the clock of [`FlowTable::sweep`].
     tick: u32,
     /// Every `sweep` packets, flows untouched for `idle` packets move from `live` to `cold`.
@@ -676,8 +700,8 @@ impl FlowTable {
                         }
                         let n = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
                         self.entries.push(Some(fresh));
-                        if let Some(slot) = self.live.find_mut(key.hash(), |&j| j == i) {
-                            *slot = n;
+                        if let Some(slot) = self.live.find_mut(hash, |s| s.i == i) {
+                            slot.i = n;
                         }
                         return;
                     }
@@ -701,11 +725,11 @@ impl FlowTable {
     /// The index of the entry of `key`, without moving it.
     fn find(&self, key: &Key) -> Option<u32> {
         let h = key.hash();
-        let is = holds(&self.entries, key);
+        let is = holds(&self.entries, key, h);
         self.live
             .find(h, is)
             .or_else(|| self.cold.find(h, is))
-            .copied()
+            .map(|s| s.i)
     }
 
     /// The index of the entry of `key`; an entry found among the idle ones moves back to
@@ -718,17 +742,16 @@ impl FlowTable {
     /// [`FlowTable::locate`] of a key whose hash is `h`.
     #[inline]
     fn locate_hashed(&mut self, key: &Key, h: u64) -> Option<u32> {
-        let is = holds(&self.entries, key);
-        if let Some(&i) = self.live.find(h, is) {
-            return Some(i);
+        let is = holds(&self.entries, key, h);
+        if let Some(s) = self.live.find(h, is) {
+            return Some(s.i);
         }
         if self.cold.is_empty() {
             return None;
         }
-        let (i, _) = self.cold.find_entry(h, is).ok()?.remove();
-        let entries = &self.entries;
-        self.live.insert_unique(h, i, |&j| hash_of(entries, j));
-        Some(i)
+        let (s, _) = self.cold.find_entry(h, is).ok()?.remove();
+        self.live.insert_unique(h, s, Slot::hash);
+        Some(s.i)
     }
 
     /// Moves the flows untouched for `idle` packets from `live` to `cold`.
@@ -737,19 +760,18 @@ impl FlowTable {
         let (now, idle) = (self.tick, self.idle);
         let entries = &self.entries;
         let mut idle_ones = Vec::new();
-        self.live.retain(|&mut i| {
+        self.live.retain(|s| {
             let keep = entries
-                .get(i as usize)
+                .get(s.i as usize)
                 .and_then(Option::as_ref)
                 .is_some_and(|e| now.wrapping_sub(e.tick) < idle);
             if !keep {
-                idle_ones.push(i);
+                idle_ones.push(*s);
             }
             keep
         });
-        for i in idle_ones {
-            let h = hash_of(entries, i);
-            self.cold.insert_unique(h, i, |&j| hash_of(entries, j));
+        for s in idle_ones {
+            self.cold.insert_unique(s.hash(), s, Slot::hash);
         }
     }
 
@@ -759,9 +781,9 @@ impl FlowTable {
         // pointing at the last one (never reached with the memory of today's machines).
         let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         self.entries.push(Some(e));
-        let entries = &self.entries;
+        let h = key.hash();
         self.live
-            .insert_unique(key.hash(), i, |&j| hash_of(entries, j));
+            .insert_unique(h, Slot { i, h: h as u32 }, Slot::hash);
     }
 
     /// Counts an ICMP error (numbered `seq`) on the flow whose packet it quotes (`quoted`);
