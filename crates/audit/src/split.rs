@@ -386,7 +386,7 @@ fn join(
                 Some(mut w) => {
                     let mut each = |f: &Frame<'_>| {
                         rec += 1;
-                        if let Some(q) = frames.decode(f, &mut none) {
+                        if let Ok(q) = frames.decode(f, &mut none) {
                             let seq = place(cap.index, rec);
                             rec_names.place = seq;
                             collect::dns_answer(&mut rec_names, &q, f.ts);
@@ -525,7 +525,7 @@ fn read_stretch(
     let mut rec = 0u64;
     let mut each = |f: &Frame<'_>| {
         rec += 1;
-        if let Some(p) = frames.decode(f, &mut none) {
+        if let Ok(p) = frames.decode(f, &mut none) {
             names.place = rec;
             collect::dns_answer(&mut names, &p, f.ts);
             table.observe_seq(&p, f.ts, rec);
@@ -572,7 +572,7 @@ fn read_again<F: FnMut(&Packet<'_>, Nanos, u64)>(
     let mut one = |f: &Frame<'_>| {
         rec += 1;
         if rec <= until && wanted.wanted(rec) {
-            if let Some(p) = frames.decode(f, &mut none) {
+            if let Ok(p) = frames.decode(f, &mut none) {
                 each(&p, f.ts, rec);
             }
         }
