@@ -729,6 +729,30 @@ mod tests {
         }
     }
 
+    /// A name at hickory-proto's limit (254 bytes as text, the dots counted) is read by both;
+    /// one byte more is refused by hickory and declined by the plain reading.
+    #[test]
+    fn names_at_the_length_limit() {
+        let response = |last: usize| {
+            let mut m = vec![0, 1, 0x81, 0x80, 0, 0, 0, 1, 0, 0, 0, 0];
+            for n in [63, 63, 63, last] {
+                m.push(n as u8);
+                m.extend(std::iter::repeat_n(b'a', n));
+            }
+            m.push(0);
+            m.extend([0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+            m
+        };
+        // Labels and their dots: 3 * 64 + 62 = 254.
+        let at_limit = response(61);
+        assert_eq!(plain_agrees_with_hickory(&at_limit), Ok(true));
+        let a = plain(&at_limit).expect("read");
+        assert_eq!(a.addrs[0].0.len(), 253);
+        let over = response(62);
+        assert!(plain(&over).is_none());
+        assert!(by_hickory(&over).is_err());
+    }
+
     /// The responses `gencap` writes for the benchmark (hickory's encoder, compressed) are
     /// read plainly, with the answers they were written with.
     #[test]
