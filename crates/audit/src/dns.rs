@@ -536,23 +536,7 @@ mod tests {
         assert_eq!(n.chains_cut, 1);
     }
 
-    /// A small xorshift generator: the same messages on every run.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        fn one_in(&mut self, n: u64) -> bool {
-            self.below(n) == 0
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// A DNS message made to look like a response, mostly well formed: names from a small
     /// pool in upper and lower case, compressed by pointers to names written before (and now

@@ -27,6 +27,8 @@ pub mod matcher;
 pub mod parallel;
 pub mod report;
 pub mod split;
+#[cfg(test)]
+mod test_rng;
 pub mod time;
 pub mod write;
 
