@@ -147,9 +147,9 @@ impl Collector {
 
     /// Counts one captured frame.
     pub fn frame(&mut self, f: &Frame<'_>) {
-        if let Ok(p) = self.frames.decode(f, &mut self.progress) {
-            dns_answer(&mut self.names, &p, f.ts);
-            self.table.observe(&p, f.ts);
+        if let Ok(p) = &self.frames.decode(f, &mut self.progress) {
+            dns_answer(&mut self.names, p, f.ts);
+            self.table.observe(p, f.ts);
         }
     }
 
@@ -171,6 +171,10 @@ impl FrameStats {
     /// through memory written field by field, and the caller's wide reads of it waited for
     /// those writes (perf put 4 % of one core's time on two such loads); and it hands on the
     /// decoder's `Result` as it is (turned into an `Option`, the packet was copied once more).
+    /// Callers borrow the packet inside the `Result` (`if let Ok(p) = &…`): moved out of it,
+    /// it was copied with the same wide reads of the same narrow writes, which cost 5 % of one
+    /// core's time on `bench/audit-few.sh`'s capture (this attribute had also been lost).
+    #[inline(always)]
     pub fn decode<'a>(
         &mut self,
         f: &Frame<'a>,

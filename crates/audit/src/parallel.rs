@@ -171,9 +171,9 @@ fn decode_run(
     let mut no_progress: Option<Box<dyn FnMut(u64) + Send>> = None;
     for i in from..(from + len).min(win.starts.len()) {
         let f = win.frame(i);
-        if let Ok(p) = stats.decode(&f, &mut no_progress) {
-            let s = flows::shard_of(&p, n);
-            out[s].push(&p, place(index, win.before + i as u64 + 1), f.ts);
+        if let Ok(p) = &stats.decode(&f, &mut no_progress) {
+            let s = flows::shard_of(p, n);
+            out[s].push(p, place(index, win.before + i as u64 + 1), f.ts);
         }
     }
     (stats, out)
@@ -191,12 +191,12 @@ struct Feed<'a> {
 impl Feed<'_> {
     /// Decodes one frame, numbered `seq`, into its shard's batch.
     fn frame(&mut self, f: &Frame<'_>, seq: u64) {
-        let Ok(p) = self.frames.decode(f, &mut self.progress) else {
+        let Ok(p) = &self.frames.decode(f, &mut self.progress) else {
             return;
         };
-        let s = flows::shard_of(&p, self.txs.len());
+        let s = flows::shard_of(p, self.txs.len());
         let b = &mut self.batches[s];
-        b.push(&p, seq, f.ts);
+        b.push(p, seq, f.ts);
         if b.packets.len() >= BATCH {
             let fresh = self.back.try_recv().unwrap_or_else(|_| Batch {
                 packets: Vec::with_capacity(BATCH),

@@ -386,11 +386,11 @@ fn join(
                 Some(mut w) => {
                     let mut each = |f: &Frame<'_>| {
                         rec += 1;
-                        if let Ok(q) = frames.decode(f, &mut none) {
+                        if let Ok(q) = &frames.decode(f, &mut none) {
                             let seq = place(cap.index, rec);
                             rec_names.place = seq;
-                            collect::dns_answer(&mut rec_names, &q, f.ts);
-                            t.observe_seq(&q, f.ts, seq);
+                            collect::dns_answer(&mut rec_names, q, f.ts);
+                            t.observe_seq(q, f.ts, seq);
                         }
                     };
                     while let Some(win) = w.next_window() {
@@ -525,10 +525,10 @@ fn read_stretch(
     let mut rec = 0u64;
     let mut each = |f: &Frame<'_>| {
         rec += 1;
-        if let Ok(p) = frames.decode(f, &mut none) {
+        if let Ok(p) = &frames.decode(f, &mut none) {
             names.place = rec;
-            collect::dns_answer(&mut names, &p, f.ts);
-            table.observe_seq(&p, f.ts, rec);
+            collect::dns_answer(&mut names, p, f.ts);
+            table.observe_seq(p, f.ts, rec);
         }
     };
     while let Some(win) = w.next_window() {
@@ -572,8 +572,8 @@ fn read_again<F: FnMut(&Packet<'_>, Nanos, u64)>(
     let mut one = |f: &Frame<'_>| {
         rec += 1;
         if rec <= until && wanted.wanted(rec) {
-            if let Ok(p) = frames.decode(f, &mut none) {
-                each(&p, f.ts, rec);
+            if let Ok(p) = &frames.decode(f, &mut none) {
+                each(p, f.ts, rec);
             }
         }
     };
