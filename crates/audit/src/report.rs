@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use portolan_model::ir::{Initiator, IpProto, Policy};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -256,19 +257,19 @@ pub fn audit_jobs(policy: &Policy, obs: Observed, opts: &Options, jobs: usize) -
 }
 
 /// [`audit_jobs`] for writing the flow records as they are made, without keeping them: the
-/// flows are judged in runs of `run` flows, each taken by the next free one of `jobs` threads,
-/// which hands every record to `render` with the run's buffer; `write` takes the buffers in the
-/// flows' order. The report's `flows` is left empty; its counts are those of every flow, and
-/// the number of flows comes beside it. (100,000 records kept took 50 MB, and joining the
-/// threads' runs copied them once more.)
-pub fn audit_streamed<E>(
+/// flows are judged in runs of `run` flows, each taken by the next free one of `jobs` threads
+/// (this one among them), which hands every record to `render` with the run's buffer; `write`
+/// takes the buffers in the flows' order, called by one thread at a time. The report's `flows`
+/// is left empty; its counts are those of every flow, and the number of flows comes beside it.
+/// (100,000 records kept took 50 MB, and joining the threads' runs copied them once more.)
+pub fn audit_streamed<E: Send>(
     policy: &Policy,
     obs: Observed,
     opts: &Options,
     jobs: usize,
     run: usize,
     render: &(dyn Fn(&FlowRecord, &mut Vec<u8>) + Sync),
-    mut write: impl FnMut(&[u8]) -> Result<(), E>,
+    mut write: impl FnMut(&[u8]) -> Result<(), E> + Send,
 ) -> Result<(Report, u64), E> {
     let m = Matcher::new(policy, opts);
     let index = group_index(policy);
@@ -290,76 +291,158 @@ pub fn audit_streamed<E>(
             write(&buf)?;
         }
     } else {
-        // One thread per job for the whole run (threads made per round started each with
-        // an empty heap, and were slower than one thread). A thread takes a spare buffer, then
-        // the next run not taken, judges it into the buffer and hands both over; this thread
-        // writes the runs in order and hands the buffers back. Runs go to whichever thread is
-        // free (a thread the machine slows takes fewer), and with `jobs * 2` buffers the
-        // threads are at most that many runs ahead of the writing.
-        let runs = obs.flows.len().div_ceil(run);
+        // `jobs` threads (this one and `jobs - 1` more) take the next run not taken, judge it
+        // into a buffer and leave the buffer in its place in the order; a thread that finds
+        // nobody writing then writes, in order, every run that is ready, and goes back to
+        // judging once the next one is not. No thread only writes: one that did (handed every
+        // buffer across, a third thread on two cores) left the judging threads waiting, and
+        // made the writing as slow as on one core. A thread waits only when the runs taken
+        // are `jobs * 2` ahead of the writing, so that a slow reader of the output does not
+        // make the records pile up in memory.
+        let flows = &obs.flows;
+        let runs = flows.len().div_ceil(run);
         let next = AtomicUsize::new(0);
-        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        for _ in 0..jobs * 2 {
-            let _ = spare_tx.send(Vec::new());
-        }
-        let spare_rx = std::sync::Mutex::new(spare_rx);
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
-        let mut failed = None;
-        std::thread::scope(|scope| {
-            let mut threads = Vec::new();
-            for _ in 0..jobs {
-                let (index, judge, next, spare_rx) = (&index, &judge, &next, &spare_rx);
-                let done_tx = done_tx.clone();
-                let flows = &obs.flows;
-                threads.push(scope.spawn(move || {
-                    let mut tally = Tally::new(index);
-                    // A spare buffer (the lock is held only while waiting for it); none
-                    // once the writer stopped.
-                    let spare = || spare_rx.lock().ok().and_then(|r| r.recv().ok());
-                    while let Some(mut buf) = spare() {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(fs) = flows.chunks(run).nth(i) else {
+        let order = Mutex::new(Order {
+            at: 0,
+            ready: vec![None; runs],
+            spare: Vec::new(),
+            writing: false,
+            failed: None,
+            stopped: false,
+        });
+        let written = Condvar::new();
+        let writer = Mutex::new(&mut write);
+        let ahead = jobs * 2;
+        let work = |tally: &mut Tally| {
+            let _unwinding = Unwinding {
+                order: &order,
+                written: &written,
+            };
+            let mut buf = Vec::new();
+            loop {
+                // Not too far ahead of the writing.
+                {
+                    let Ok(mut o) = order.lock() else { return };
+                    while o.going() && (o.at + ahead..runs).contains(&next.load(Ordering::Relaxed))
+                    {
+                        let Ok(w) = written.wait(o) else { return };
+                        o = w;
+                    }
+                    if !o.going() {
+                        return;
+                    }
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(fs) = flows.chunks(run).nth(i) else {
+                    return;
+                };
+                judge(fs, tally, &mut buf);
+                let Ok(mut o) = order.lock() else { return };
+                if !o.going() {
+                    return;
+                }
+                o.ready[i] = Some(std::mem::take(&mut buf));
+                if !o.writing {
+                    o.writing = true;
+                    loop {
+                        let at = o.at;
+                        let Some(b) = o.ready.get_mut(at).and_then(Option::take) else {
                             break;
                         };
-                        judge(fs, &mut tally, &mut buf);
-                        if done_tx.send((i, buf)).is_err() {
-                            break;
+                        drop(o);
+                        let done = match writer.lock() {
+                            Ok(mut w) => (**w)(&b),
+                            Err(_) => return,
+                        };
+                        let Ok(again) = order.lock() else { return };
+                        o = again;
+                        if o.stopped {
+                            return;
                         }
+                        if let Err(e) = done {
+                            o.failed = Some(e);
+                            written.notify_all();
+                            return;
+                        }
+                        o.at += 1;
+                        o.spare.push(b);
+                        written.notify_all();
                     }
-                    tally
-                }));
-            }
-            drop(done_tx);
-            // Runs judged ahead of the one to write next.
-            let mut ahead: Vec<Option<Vec<u8>>> = vec![None; runs];
-            let mut at = 0;
-            'write: while at < runs {
-                let Ok((i, buf)) = done_rx.recv() else {
-                    break;
-                };
-                ahead[i] = Some(buf);
-                while let Some(buf) = ahead.get_mut(at).and_then(Option::take) {
-                    if let Err(e) = write(&buf) {
-                        failed = Some(e);
-                        break 'write;
-                    }
-                    let _ = spare_tx.send(buf);
-                    at += 1;
+                    o.writing = false;
                 }
+                buf = o.spare.pop().unwrap_or_default();
             }
-            // Done, or a failed write: the threads stop at their next run.
-            drop(spare_tx);
-            drop(done_rx);
-            for t in threads {
-                tally.merge(t.join().expect("a judging thread panicked"));
-            }
+        };
+        let parts: Vec<Tally> = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..jobs)
+                .map(|_| {
+                    let (index, work) = (&index, &work);
+                    scope.spawn(move || {
+                        let mut tally = Tally::new(index);
+                        work(&mut tally);
+                        tally
+                    })
+                })
+                .collect();
+            let mut mine = Tally::new(&index);
+            work(&mut mine);
+            let mut parts = vec![mine];
+            parts.extend(
+                helpers
+                    .into_iter()
+                    .map(|t| t.join().expect("a judging thread panicked")),
+            );
+            parts
         });
-        if let Some(e) = failed {
+        for part in parts {
+            tally.merge(part);
+        }
+        let o = order.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = o.failed {
             return Err(e);
         }
     }
     let flows = tally.flows;
     Ok((summarise(policy, &m, obs, tally), flows))
+}
+
+/// The order of [`audit_streamed`]'s runs: the next to write, the runs judged and not yet
+/// written (by their number), buffers written and free again, whether a thread is writing,
+/// the error that stopped the writing, and whether a thread panicked.
+struct Order<E> {
+    at: usize,
+    ready: Vec<Option<Vec<u8>>>,
+    spare: Vec<Vec<u8>>,
+    writing: bool,
+    failed: Option<E>,
+    stopped: bool,
+}
+
+impl<E> Order<E> {
+    fn going(&self) -> bool {
+        self.failed.is_none() && !self.stopped
+    }
+}
+
+/// Held by each of [`audit_streamed`]'s threads: one that panics (in `render` or `write`)
+/// stops the others, which would otherwise wait for runs it will never judge or write, and
+/// the panic reaches the caller.
+struct Unwinding<'a, E> {
+    order: &'a Mutex<Order<E>>,
+    written: &'a Condvar,
+}
+
+impl<E> Drop for Unwinding<'_, E> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut o = self
+                .order
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            o.stopped = true;
+            self.written.notify_all();
+        }
+    }
 }
 
 /// Device group id → index in the policy.

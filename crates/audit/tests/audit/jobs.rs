@@ -676,6 +676,116 @@ fn records_written_as_judged_are_the_records_kept() {
     }
 }
 
+/// The threads that judge the runs also write them, by turns; a slow writer (a slow reader of
+/// the output) holds them back, so that records judged and not yet written never pile up:
+/// at most `jobs * 2` runs taken ahead of the one being written, and `jobs - 1` more taken
+/// at the same moment. Counted: the records rendered, against the lines written before each
+/// write. Without the bound, the judging (a few microseconds a run) races through every run
+/// while the writer sleeps.
+#[test]
+fn a_slow_writer_holds_the_judging_back() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = put(
+        dir.path(),
+        "long.pcap",
+        &pcap(&long_lived(), decode::linktype::ETHERNET, None),
+    );
+    let rendered = AtomicUsize::new(0);
+    let render = |f: &FlowRecord, buf: &mut Vec<u8>| {
+        rendered.fetch_add(1, Ordering::SeqCst);
+        portolan_audit::jsonl::flow(buf, f);
+        buf.push(b'\n');
+    };
+    let (jobs, run) = (3, 5);
+    let mut c = Collector::new();
+    c.read(&path).expect("readable");
+    let mut written = 0usize;
+    let mut most_ahead = 0usize;
+    let mut writes = 0;
+    let (_, n) = audit_streamed(
+        &policy(),
+        c.finish(),
+        &Options::default(),
+        jobs,
+        run,
+        &render,
+        |b| -> Result<(), ()> {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            most_ahead = most_ahead.max(rendered.load(Ordering::SeqCst) - written);
+            written += b.iter().filter(|&&c| c == b'\n').count();
+            writes += 1;
+            Ok(())
+        },
+    )
+    .expect("written");
+    assert_eq!(written as u64, n);
+    assert!(writes > 50, "{writes} runs: too few to tell");
+    // The run being written, `jobs * 2` taken ahead of it, `jobs - 1` taken at once.
+    let bound = (1 + jobs * 2 + jobs - 1) * run;
+    assert!(
+        most_ahead <= bound,
+        "{most_ahead} records judged ahead of the writing (at most {bound})"
+    );
+    // And the judging did go on while the writer slept.
+    assert!(
+        most_ahead > run,
+        "{most_ahead} records judged ahead: no overlap"
+    );
+}
+
+/// A thread that panics while judging or writing stops the others (which would wait for the
+/// runs it held) and the panic reaches the caller: the call ends, it does not hang. Run on a
+/// thread of its own, with a minute to end.
+#[test]
+fn a_panic_while_streaming_reaches_the_caller() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = put(
+        dir.path(),
+        "long.pcap",
+        &pcap(&long_lived(), decode::linktype::ETHERNET, None),
+    );
+    for (jobs, in_write) in [(2, false), (3, false), (2, true), (3, true)] {
+        let path = path.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let ended = std::panic::catch_unwind(move || {
+                let rendered = std::sync::atomic::AtomicUsize::new(0);
+                let render = |f: &FlowRecord, buf: &mut Vec<u8>| {
+                    let n = rendered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    assert!(in_write || n != 40, "render fails");
+                    portolan_audit::jsonl::flow(buf, f);
+                };
+                let mut c = Collector::new();
+                c.read(&path).expect("readable");
+                let mut writes = 0;
+                let _ = audit_streamed(
+                    &policy(),
+                    c.finish(),
+                    &Options::default(),
+                    jobs,
+                    3,
+                    &render,
+                    |_| -> Result<(), ()> {
+                        writes += 1;
+                        assert!(!in_write || writes != 10, "write fails");
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        Ok(())
+                    },
+                );
+            });
+            let _ = tx.send(ended.is_err());
+        });
+        let panicked = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("audit_streamed hung after a panic");
+        assert!(
+            panicked,
+            "{jobs} threads: the panic did not reach the caller"
+        );
+    }
+}
+
 /// A flow table moves the flows idle for a while out of the hash table every packet probes
 /// first (`FlowTable::sweeping`); a packet of such a flow still finds it (and a reused
 /// 5-tuple still ends it, an ICMP error still counts on it): the flows are the same however

@@ -274,11 +274,11 @@ fn json_lines(
     opts: &Options,
     jobs: usize,
 ) -> anyhow::Result<Report> {
-    let out = std::io::stdout();
-    let mut w = BufWriter::new(out.lock());
+    // Not locked for the whole run: the judging threads write the lines by turns.
+    let mut w = BufWriter::new(std::io::stdout());
     writeln!(w, "{}", crate::contract::header_line("audit"))?;
-    // Each flow's line is written on the thread that judged it, in rounds of `jobs` runs;
-    // the records are not kept.
+    // Each flow's line is rendered on the thread that judged it, in runs of `JSON_RUN`
+    // flows, and the runs are written in order; the records are not kept.
     let render = |f: &FlowRecord, buf: &mut Vec<u8>| {
         portolan_audit::jsonl::flow(buf, f);
         buf.push(b'\n');
