@@ -678,8 +678,8 @@ fn records_written_as_judged_are_the_records_kept() {
 
 /// The threads that judge the runs also write them, by turns; a slow writer (a slow reader of
 /// the output) holds them back, so that records judged and not yet written never pile up:
-/// at most `jobs * 2` runs taken ahead of the one being written, and `jobs - 1` more taken
-/// at the same moment. Counted: the records rendered, against the lines written before each
+/// at most `jobs * RUNS_AHEAD` runs taken ahead of the one being written, and `jobs - 1`
+/// more taken at the same moment. Counted: the records rendered, against the lines written before each
 /// write. Without the bound, the judging (a few microseconds a run) races through every run
 /// while the writer sleeps.
 #[test]
@@ -721,8 +721,8 @@ fn a_slow_writer_holds_the_judging_back() {
     .expect("written");
     assert_eq!(written as u64, n);
     assert!(writes > 50, "{writes} runs: too few to tell");
-    // The run being written, `jobs * 2` taken ahead of it, `jobs - 1` taken at once.
-    let bound = (1 + jobs * 2 + jobs - 1) * run;
+    // The run being written, `jobs * RUNS_AHEAD` taken ahead of it, `jobs - 1` taken at once.
+    let bound = (1 + jobs * portolan_audit::report::RUNS_AHEAD + jobs - 1) * run;
     assert!(
         most_ahead <= bound,
         "{most_ahead} records judged ahead of the writing (at most {bound})"
