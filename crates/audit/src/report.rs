@@ -273,8 +273,9 @@ pub fn audit_streamed<E: Send>(
 ) -> Result<(Report, u64), E> {
     let m = Matcher::new(policy, opts);
     let index = group_index(policy);
-    let jobs = jobs.max(1);
     let run = run.max(1);
+    // No more threads than runs (`--jobs` takes up to 65,535).
+    let jobs = jobs.clamp(1, obs.flows.len().div_ceil(run).max(1));
     let judge = |fs: &[ObservedFlow], tally: &mut Tally, buf: &mut Vec<u8>| {
         buf.clear();
         for f in fs {
