@@ -596,23 +596,33 @@ fn stretches_of_time_give_the_report_of_one() {
     assert!(roomed > 0, "no room made ahead was used");
 }
 
-/// The records written as they are judged (`audit_streamed`, what `audit --format json`
-/// writes) are the records `audit` keeps, in the same order, and the counts and group
-/// summaries are the same: on every thread count and run length, including runs of one flow
-/// and runs that do not divide the flows evenly.
-#[test]
-fn records_written_as_judged_are_the_records_kept() {
+/// `long_lived()`'s traffic as an Ethernet pcap file, in a temporary folder that lasts as long
+/// as the handle returned with it.
+fn long_capture() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temporary folder");
     let path = put(
         dir.path(),
         "long.pcap",
         &pcap(&long_lived(), decode::linktype::ETHERNET, None),
     );
-    let kept = {
-        let mut c = Collector::new();
-        c.read(&path).expect("readable");
-        audit(&policy(), c.finish(), &Options::default())
-    };
+    (dir, path)
+}
+
+/// The flows and names one `Collector` reads from `path`.
+fn collected(path: &Path) -> portolan_audit::Observed {
+    let mut c = Collector::new();
+    c.read(path).expect("readable");
+    c.finish()
+}
+
+/// The records written as they are judged (`audit_streamed`, what `audit --format json`
+/// writes) are the records `audit` keeps, in the same order, and the counts and group
+/// summaries are the same: on every thread count and run length, including runs of one flow
+/// and runs that do not divide the flows evenly.
+#[test]
+fn records_written_as_judged_are_the_records_kept() {
+    let (_dir, path) = long_capture();
+    let kept = audit(&policy(), collected(&path), &Options::default());
     let mut lines = Vec::new();
     for r in &kept.flows {
         portolan_audit::jsonl::flow(&mut lines, r);
@@ -627,12 +637,10 @@ fn records_written_as_judged_are_the_records_kept() {
     };
     for jobs in [1, 2, 3, 5] {
         for run in [1, 7, 4096] {
-            let mut c = Collector::new();
-            c.read(&path).expect("readable");
             let mut out = Vec::new();
             let (r, n) = audit_streamed(
                 &policy(),
-                c.finish(),
+                collected(&path),
                 &Options::default(),
                 jobs,
                 run,
@@ -651,12 +659,10 @@ fn records_written_as_judged_are_the_records_kept() {
             if kept.flows.len().div_ceil(run) < 3 {
                 continue;
             }
-            let mut c = Collector::new();
-            c.read(&path).expect("readable");
             let mut writes = 0;
             let failed = audit_streamed(
                 &policy(),
-                c.finish(),
+                collected(&path),
                 &Options::default(),
                 jobs,
                 run,
@@ -685,12 +691,7 @@ fn records_written_as_judged_are_the_records_kept() {
 #[test]
 fn a_slow_writer_holds_the_judging_back() {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let path = put(
-        dir.path(),
-        "long.pcap",
-        &pcap(&long_lived(), decode::linktype::ETHERNET, None),
-    );
+    let (_dir, path) = long_capture();
     let rendered = AtomicUsize::new(0);
     let render = |f: &FlowRecord, buf: &mut Vec<u8>| {
         rendered.fetch_add(1, Ordering::SeqCst);
@@ -698,14 +699,12 @@ fn a_slow_writer_holds_the_judging_back() {
         buf.push(b'\n');
     };
     let (jobs, run) = (3, 5);
-    let mut c = Collector::new();
-    c.read(&path).expect("readable");
     let mut written = 0usize;
     let mut most_ahead = 0usize;
     let mut writes = 0;
     let (_, n) = audit_streamed(
         &policy(),
-        c.finish(),
+        collected(&path),
         &Options::default(),
         jobs,
         run,
@@ -739,12 +738,7 @@ fn a_slow_writer_holds_the_judging_back() {
 /// thread of its own, with a minute to end.
 #[test]
 fn a_panic_while_streaming_reaches_the_caller() {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let path = put(
-        dir.path(),
-        "long.pcap",
-        &pcap(&long_lived(), decode::linktype::ETHERNET, None),
-    );
+    let (_dir, path) = long_capture();
     for (jobs, in_write) in [(2, false), (3, false), (2, true), (3, true)] {
         let path = path.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -756,12 +750,10 @@ fn a_panic_while_streaming_reaches_the_caller() {
                     assert!(in_write || n != 40, "render fails");
                     portolan_audit::jsonl::flow(buf, f);
                 };
-                let mut c = Collector::new();
-                c.read(&path).expect("readable");
                 let mut writes = 0;
                 let _ = audit_streamed(
                     &policy(),
-                    c.finish(),
+                    collected(&path),
                     &Options::default(),
                     jobs,
                     3,
