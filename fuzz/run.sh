@@ -101,7 +101,16 @@ cargo +nightly fuzz build --sanitizer none --debug-assertions >/dev/null
 bin=${CARGO_TARGET_DIR:-target}/$(rustc +nightly -vV | awk '/^host:/ { print $2 }')/release
 jobs=${FUZZ_JOBS:-1}
 results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+# The scratch folders the inventory target makes, one per process (libFuzzer ends a process
+# with exit(), so the target cannot remove its own): those of processes that are gone.
+scratch_left() {
+  local d
+  for d in "${TMPDIR:-/tmp}"/portolan-fuzz-inventory-*; do
+    [ -d "$d" ] || continue
+    kill -0 "${d##*-}" 2>/dev/null || rm -rf "$d"
+  done
+}
+trap 'rm -rf "$results"; scratch_left' EXIT
 
 # One target's run; its table row goes to $results/TARGET, a failure to $results/TARGET.failed.
 run_one() {
