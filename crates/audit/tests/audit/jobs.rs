@@ -615,6 +615,25 @@ fn collected(path: &Path) -> portolan_audit::Observed {
     c.finish()
 }
 
+/// `audit_streamed` of the flows one `Collector` reads from `path`, against the tests' policy.
+fn streamed<E: Send>(
+    path: &Path,
+    jobs: usize,
+    run: usize,
+    render: &(dyn Fn(&FlowRecord, &mut Vec<u8>) + Sync),
+    write: impl FnMut(&[u8]) -> Result<(), E> + Send,
+) -> Result<(Report, u64), E> {
+    audit_streamed(
+        &policy(),
+        collected(path),
+        &Options::default(),
+        jobs,
+        run,
+        render,
+        write,
+    )
+}
+
 /// The records written as they are judged (`audit_streamed`, what `audit --format json`
 /// writes) are the records `audit` keeps, in the same order, and the counts and group
 /// summaries are the same: on every thread count and run length, including runs of one flow
@@ -638,18 +657,10 @@ fn records_written_as_judged_are_the_records_kept() {
     for jobs in [1, 2, 3, 5] {
         for run in [1, 7, 4096] {
             let mut out = Vec::new();
-            let (r, n) = audit_streamed(
-                &policy(),
-                collected(&path),
-                &Options::default(),
-                jobs,
-                run,
-                &render,
-                |b| -> Result<(), ()> {
-                    out.extend_from_slice(b);
-                    Ok(())
-                },
-            )
+            let (r, n) = streamed(&path, jobs, run, &render, |b| -> Result<(), ()> {
+                out.extend_from_slice(b);
+                Ok(())
+            })
             .expect("written");
             assert_eq!(n, kept.flows.len() as u64);
             assert!(out == lines, "{jobs} threads, runs of {run}: other lines");
@@ -660,22 +671,14 @@ fn records_written_as_judged_are_the_records_kept() {
                 continue;
             }
             let mut writes = 0;
-            let failed = audit_streamed(
-                &policy(),
-                collected(&path),
-                &Options::default(),
-                jobs,
-                run,
-                &render,
-                |_| {
-                    writes += 1;
-                    if writes == 3 {
-                        Err("closed")
-                    } else {
-                        Ok(())
-                    }
-                },
-            );
+            let failed = streamed(&path, jobs, run, &render, |_| {
+                writes += 1;
+                if writes == 3 {
+                    Err("closed")
+                } else {
+                    Ok(())
+                }
+            });
             assert_eq!(failed.err(), Some("closed"));
             assert_eq!(writes, 3);
         }
@@ -685,9 +688,9 @@ fn records_written_as_judged_are_the_records_kept() {
 /// The threads that judge the runs also write them, by turns; a slow writer (a slow reader of
 /// the output) holds them back, so that records judged and not yet written never pile up:
 /// at most `jobs * RUNS_AHEAD` runs taken ahead of the one being written, and `jobs - 1`
-/// more taken at the same moment. Counted: the records rendered, against the lines written before each
-/// write. Without the bound, the judging (a few microseconds a run) races through every run
-/// while the writer sleeps.
+/// more taken at the same moment. Counted: the records rendered, against the lines written
+/// before each write. Without the bound, the judging (a few microseconds a run) races through
+/// every run while the writer sleeps.
 #[test]
 fn a_slow_writer_holds_the_judging_back() {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -702,21 +705,13 @@ fn a_slow_writer_holds_the_judging_back() {
     let mut written = 0usize;
     let mut most_ahead = 0usize;
     let mut writes = 0;
-    let (_, n) = audit_streamed(
-        &policy(),
-        collected(&path),
-        &Options::default(),
-        jobs,
-        run,
-        &render,
-        |b| -> Result<(), ()> {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-            most_ahead = most_ahead.max(rendered.load(Ordering::SeqCst) - written);
-            written += b.iter().filter(|&&c| c == b'\n').count();
-            writes += 1;
-            Ok(())
-        },
-    )
+    let (_, n) = streamed(&path, jobs, run, &render, |b| -> Result<(), ()> {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        most_ahead = most_ahead.max(rendered.load(Ordering::SeqCst) - written);
+        written += b.iter().filter(|&&c| c == b'\n').count();
+        writes += 1;
+        Ok(())
+    })
     .expect("written");
     assert_eq!(written as u64, n);
     assert!(writes > 50, "{writes} runs: too few to tell");
